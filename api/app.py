@@ -1,0 +1,80 @@
+"""The API application factory (`uvicorn --factory api.app:create_app`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import redis.asyncio as aioredis
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from api import health
+from api.deps import AppState
+from api.errors import ERROR_RESPONSES, install_error_handlers
+from api.middleware import RequestContextMiddleware
+from callaudit import __version__
+from callaudit.logging import configure_logging
+from callaudit.runtime import prepare
+from callaudit.settings import Settings, get_settings
+from resources.database import async_session_factory, create_api_engine
+
+
+def _api_router() -> APIRouter:
+    """Everything under `/api`, one router per domain."""
+    router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
+    return router
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    instance_id = settings.hostname or f"pid-{os.getpid()}"
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = prepare(settings, start_embedded=False)
+        engine = create_api_engine(runtime.database_url, pool_size=10, max_overflow=20)
+        redis = aioredis.Redis.from_url(
+            runtime.redis_url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5
+        )
+        http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0), trust_env=False)
+        app.state.callaudit = AppState(
+            settings=settings,
+            instance_id=instance_id,
+            engine=engine,
+            sessionmaker=async_session_factory(engine),
+            redis=redis,
+            http=http,
+        )
+        try:
+            yield
+        finally:
+            await http.aclose()
+            await redis.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="callaudit API",
+        version=__version__,
+        description="Call-audit platform: fiches, recordings, transcriptions, audits, automation.",
+        lifespan=lifespan,
+        docs_url="/api-docs",
+        openapi_url="/api-docs.json",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials=True,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=["X-Request-Id", "X-Backend-Instance", "Retry-After"],
+    )
+    app.add_middleware(RequestContextMiddleware, instance_id=instance_id)
+    app.include_router(health.router)
+    app.include_router(_api_router())
+    return app

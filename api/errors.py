@@ -1,0 +1,196 @@
+"""One error type, rendered one way: `{"success": false, "error": ..., "code": ...}`.
+
+Routes raise `AppError` subclasses; the handlers here also translate validation errors, unknown
+routes and unexpected exceptions into the same shape, so a client parses exactly one error format.
+Messages never carry secrets: unexpected exceptions are logged (redacted) and answered generically.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ErrorCode(enum.StrEnum):
+    VALIDATION_ERROR = "VALIDATION_ERROR"
+    INVALID_JSON = "INVALID_JSON"
+    AUTHENTICATION_ERROR = "AUTHENTICATION_ERROR"
+    AUTHORIZATION_ERROR = "AUTHORIZATION_ERROR"
+    NOT_FOUND = "NOT_FOUND"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    CONFLICT = "CONFLICT"
+    RATE_LIMITED = "RATE_LIMITED"
+    EXTERNAL_API_ERROR = "EXTERNAL_API_ERROR"
+    DATABASE_ERROR = "DATABASE_ERROR"
+    CONFIGURATION_ERROR = "CONFIGURATION_ERROR"
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response."""
+
+    success: bool = False
+    error: str
+    code: ErrorCode
+    field: str | None = None
+    details: list[FieldError] | None = None
+
+
+class AppError(Exception):
+    status_code = 500
+    code = ErrorCode.INTERNAL_ERROR
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers
+        self.field = field
+
+
+class BadRequest(AppError):
+    status_code = 400
+    code = ErrorCode.VALIDATION_ERROR
+
+
+class NotAuthenticated(AppError):
+    status_code = 401
+    code = ErrorCode.AUTHENTICATION_ERROR
+
+    def __init__(self, message: str = "Authentication required") -> None:
+        super().__init__(message, headers={"WWW-Authenticate": 'Bearer realm="callaudit"'})
+
+
+class Forbidden(AppError):
+    status_code = 403
+    code = ErrorCode.AUTHORIZATION_ERROR
+
+    def __init__(self, message: str = "Insufficient permissions") -> None:
+        super().__init__(message)
+
+
+class NotFound(AppError):
+    status_code = 404
+    code = ErrorCode.NOT_FOUND
+
+    def __init__(self, message: str = "Not found") -> None:
+        super().__init__(message)
+
+
+class Conflict(AppError):
+    status_code = 409
+    code = ErrorCode.CONFLICT
+
+
+class RateLimited(AppError):
+    status_code = 429
+    code = ErrorCode.RATE_LIMITED
+
+    def __init__(self, retry_after: int, message: str = "Too many requests") -> None:
+        super().__init__(message, headers={"Retry-After": str(max(1, retry_after))})
+
+
+class ExternalServiceError(AppError):
+    status_code = 502
+    code = ErrorCode.EXTERNAL_API_ERROR
+
+
+class ServiceUnavailable(AppError):
+    status_code = 503
+    code = ErrorCode.SERVICE_UNAVAILABLE
+
+
+def error_response(
+    status_code: int,
+    code: ErrorCode,
+    message: str,
+    *,
+    headers: dict[str, str] | None = None,
+    field: str | None = None,
+    details: list[FieldError] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    body = ErrorBody(error=message, code=code, field=field, details=details).model_dump(exclude_none=True)
+    body.update(extra or {})
+    return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _validation_response(exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return error_response(400, ErrorCode.INVALID_JSON, "Request body is not valid JSON")
+    details = [FieldError(field=_field_path(tuple(e["loc"])), message=str(e["msg"])) for e in errors]
+    first = details[0] if details else FieldError(field="", message="invalid request")
+    return error_response(
+        400,
+        ErrorCode.VALIDATION_ERROR,
+        f"Validation error: {first.field}: {first.message}",
+        field=first.field,
+        details=details,
+    )
+
+
+_HTTP_CODES = {
+    401: ErrorCode.AUTHENTICATION_ERROR,
+    403: ErrorCode.AUTHORIZATION_ERROR,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    409: ErrorCode.CONFLICT,
+    429: ErrorCode.RATE_LIMITED,
+    503: ErrorCode.SERVICE_UNAVAILABLE,
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(request: Request, exc: AppError) -> JSONResponse:
+        level = logging.ERROR if exc.status_code >= 500 else logging.INFO
+        log.log(level, "%s %s -> %s %s", request.method, request.url.path, exc.status_code, exc.code)
+        return error_response(exc.status_code, exc.code, exc.message, headers=exc.headers, field=exc.field)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _validation_response(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, ErrorCode.VALIDATION_ERROR if exc.status_code < 500 else ErrorCode.INTERNAL_ERROR)
+        message = "Route not found" if exc.status_code == 404 else str(exc.detail)
+        return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, ErrorCode.INTERNAL_ERROR, "Internal server error")
+
+
+#: OpenAPI `responses=` for routers: every route may answer with the error body.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in (
+        (400, "Validation error (the field is named)"),
+        (401, "Missing or invalid credentials"),
+        (403, "Authenticated but not allowed"),
+        (404, "Not found, or outside the caller's scope"),
+        (429, "Rate limited; see Retry-After"),
+        (503, "A dependency is unavailable"),
+    )
+}

@@ -1,0 +1,3 @@
+from callaudit.cli import app
+
+app(prog_name="callaudit")

@@ -1,0 +1,169 @@
+"""`callaudit demo`: a headless end-to-end pass over the embedded stack, summarised per stage.
+
+Each stage runs for real against the resolved services and records what it saw; the summary is
+what a new user reads to know the installation works. Pipeline stages (ingest, transcribe, audit)
+join the list as they are built.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from callaudit.runtime import Runtime
+
+
+@dataclass
+class StageResult:
+    name: str
+    ok: bool
+    detail: str
+    seconds: float
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DemoSummary:
+    stages: list[StageResult]
+
+    @property
+    def ok(self) -> bool:
+        return all(stage.ok for stage in self.stages)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "stages": [
+                {"name": s.name, "ok": s.ok, "detail": s.detail, "seconds": round(s.seconds, 3), **s.figures}
+                for s in self.stages
+            ],
+        }
+
+    def render(self, console: Console) -> None:
+        table = Table(title="callaudit demo", title_justify="left")
+        for column in ("stage", "result", "detail", "time"):
+            table.add_column(column)
+        for s in self.stages:
+            table.add_row(s.name, "[green]ok[/]" if s.ok else "[red]failed[/]", s.detail, f"{s.seconds:.1f}s")
+        console.print(table)
+        console.print("[bold green]demo passed[/]" if self.ok else "[bold red]demo failed[/]")
+
+
+Stage = Callable[[Runtime], tuple[str, dict[str, Any]]]
+
+
+def _services(runtime: Runtime) -> tuple[str, dict[str, Any]]:
+    import redis
+    from sqlalchemy import text
+
+    from resources.database import create_sync_engine
+
+    engine = create_sync_engine(runtime.database_url)
+    try:
+        with engine.connect() as conn:
+            pg_version = conn.execute(text("SHOW server_version")).scalar()
+    finally:
+        engine.dispose()
+    client = redis.Redis.from_url(runtime.redis_url)
+    try:
+        redis_version = client.info("server")["redis_version"]
+    finally:
+        client.close()
+    source = "embedded" if runtime.settings.database_url is None else "configured"
+    return f"PostgreSQL {pg_version} + Redis {redis_version} ({source})", {
+        "postgres_version": pg_version,
+        "redis_version": redis_version,
+    }
+
+
+def _schema(runtime: Runtime) -> tuple[str, dict[str, Any]]:
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from callaudit.migrate import alembic_config
+    from resources.database import create_sync_engine
+
+    head = ScriptDirectory.from_config(alembic_config(runtime.database_url)).get_current_head()
+    engine = create_sync_engine(runtime.database_url)
+    try:
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+    if current != head:
+        raise RuntimeError(f"schema at {current}, head is {head}")
+    return f"migrations at head ({head})", {"revision": head}
+
+
+def _dagster(runtime: Runtime) -> tuple[str, dict[str, Any]]:
+    from dagster import DagsterInstance
+
+    from callaudit.migrate import dagster_environment
+    from callaudit.pools import pool_limits
+    from orchestration.definitions import defs
+
+    repository = defs.get_repository_def()
+    figures = {
+        "assets": len(repository.asset_graph.get_all_asset_keys()),
+        "jobs": len([j for j in repository.get_all_jobs() if not j.name.startswith("__")]),
+        "schedules": len(repository.schedule_defs),
+        "sensors": len(repository.sensor_defs),
+    }
+    with dagster_environment(runtime), DagsterInstance.get() as instance:
+        limits = {
+            pool: instance.event_log_storage.get_concurrency_info(pool).slot_count
+            for pool in pool_limits(runtime.settings)
+        }
+    figures["pools"] = limits
+    wanted = pool_limits(runtime.settings)
+    if limits != wanted:
+        raise RuntimeError(f"Dagster pools {limits} differ from configuration {wanted}")
+    detail = ", ".join(f"{v} {k}" for k, v in figures.items() if k != "pools")
+    return f"definitions load ({detail}); pools {limits}", figures
+
+
+def _api(runtime: Runtime) -> tuple[str, dict[str, Any]]:
+    import asyncio
+
+    import httpx
+
+    from api.app import create_app
+
+    async def probe() -> tuple[int, int]:
+        app = create_app(runtime.settings)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://demo") as client:
+                health = await client.get("/health")
+                spec = await client.get("/api-docs.json")
+        return health.status_code, len(spec.json()["paths"])
+
+    status, paths = asyncio.run(probe())
+    if status != 200:
+        raise RuntimeError(f"/health answered {status}")
+    return f"/health 200, OpenAPI lists {paths} paths", {"openapi_paths": paths}
+
+
+STAGES: list[tuple[str, Stage]] = [
+    ("services", _services),
+    ("schema", _schema),
+    ("dagster", _dagster),
+    ("api", _api),
+]
+
+
+def run_demo(runtime: Runtime) -> DemoSummary:
+    results = []
+    for name, stage in STAGES:
+        started = time.perf_counter()
+        try:
+            detail, figures = stage(runtime)
+            results.append(StageResult(name, True, detail, time.perf_counter() - started, figures))
+        except Exception as exc:
+            results.append(StageResult(name, False, f"{type(exc).__name__}: {exc}", time.perf_counter() - started))
+    return DemoSummary(results)

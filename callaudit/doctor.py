@@ -1,0 +1,155 @@
+"""`callaudit doctor`: what is configured, what answers, and what is missing, in one table."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from callaudit.embedded import EmbeddedServices
+from callaudit.settings import Settings
+
+
+class Level(enum.StrEnum):
+    OK = "ok"
+    INFO = "info"
+    WARN = "warn"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class Finding:
+    name: str
+    level: Level
+    detail: str
+
+
+def _postgres(settings: Settings, embedded: EmbeddedServices) -> Finding:
+    from sqlalchemy import text
+
+    from resources.database import create_sync_engine
+
+    if settings.database_url is None:
+        url = embedded.postgres.url()
+        if url is None:
+            return Finding("postgres", Level.INFO, "embedded, stopped (`callaudit services up` or `run` starts it)")
+        source = "embedded"
+    else:
+        url, source = settings.database_url.get_secret_value(), "DATABASE_URL"
+    engine = create_sync_engine(url, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as conn:
+            version = conn.execute(text("SHOW server_version")).scalar()
+            revision = _revision(conn)
+    except Exception as exc:
+        return Finding("postgres", Level.FAIL, f"{source}: unreachable ({type(exc).__name__})")
+    finally:
+        engine.dispose()
+    head = _head_revision()
+    if revision != head:
+        return Finding("postgres", Level.WARN, f"{source}: PostgreSQL {version}, schema {revision} != head {head}; run `callaudit migrate`")
+    return Finding("postgres", Level.OK, f"{source}: PostgreSQL {version}, schema at head ({head})")
+
+
+def _revision(conn) -> str | None:  # type: ignore[no-untyped-def]
+    from alembic.migration import MigrationContext
+
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def _head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    from callaudit.migrate import alembic_config
+
+    return ScriptDirectory.from_config(alembic_config("postgresql://unused")).get_current_head()
+
+
+def _redis(settings: Settings, embedded: EmbeddedServices) -> Finding:
+    import redis
+
+    if settings.redis_url is None:
+        url = embedded.redis.url()
+        if url is None:
+            return Finding("redis", Level.INFO, "embedded, stopped (`callaudit services up` or `run` starts it)")
+        source = "embedded"
+    else:
+        url, source = settings.redis_url.get_secret_value(), "REDIS_URL"
+    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        info = client.info("server")
+    except Exception as exc:
+        return Finding("redis", Level.FAIL, f"{source}: unreachable ({type(exc).__name__})")
+    finally:
+        client.close()
+    return Finding("redis", Level.OK, f"{source}: Redis {info.get('redis_version')}")
+
+
+def _http_probe(name: str, url: str, missing_level: Level, hint: str) -> Finding:
+    try:
+        response = httpx.get(url, timeout=3.0, trust_env=False)
+    except httpx.HTTPError as exc:
+        return Finding(name, missing_level, f"{url.split('?')[0]} unreachable ({type(exc).__name__}); {hint}")
+    return Finding(name, Level.OK, f"answers HTTP {response.status_code}")
+
+
+def _dagster(settings: Settings, _: EmbeddedServices) -> Finding:
+    return _http_probe(
+        "dagster-webserver",
+        f"{settings.dagster_webserver_url.rstrip('/')}/server_info",
+        Level.WARN,
+        "the API cannot launch runs until it is up (`callaudit run` starts it)",
+    )
+
+
+def _crm(settings: Settings, _: EmbeddedServices) -> Finding:
+    if settings.fiche_api_base_url is None:
+        return Finding("crm", Level.INFO, f"FICHE_API_BASE_URL unset: the demo CRM simulator (port {settings.demo_crm_port})")
+    base = settings.fiche_api_base_url.rstrip("/").removesuffix("/api")
+    return _http_probe("crm", f"{base}/health", Level.WARN, "check FICHE_API_BASE_URL and the network")
+
+
+def _providers(settings: Settings, _: EmbeddedServices) -> list[Finding]:
+    llm = (
+        Finding("llm", Level.OK, f"OpenAI-compatible ({settings.openai_base_url or 'api.openai.com'}), model {settings.openai_model_audit}")
+        if settings.openai_api_key
+        else Finding("llm", Level.INFO, "OPENAI_API_KEY unset: audits use the heuristic auditor")
+    )
+    if settings.stt_provider == "elevenlabs" and settings.elevenlabs_api_key is None:
+        stt = Finding("stt", Level.FAIL, "STT_PROVIDER=elevenlabs but ELEVENLABS_API_KEY is unset")
+    elif settings.stt_provider == "openai" and settings.openai_api_key is None:
+        stt = Finding("stt", Level.FAIL, "STT_PROVIDER=openai but OPENAI_API_KEY is unset")
+    else:
+        chosen = settings.stt_provider or ("elevenlabs" if settings.elevenlabs_api_key else "reference")
+        stt = Finding("stt", Level.OK if chosen != "reference" else Level.INFO, f"provider {chosen}")
+    smtp = (
+        Finding("smtp", Level.OK, f"{settings.smtp_host}:{settings.smtp_port} from {settings.smtp_sender}")
+        if settings.smtp_host
+        else Finding("smtp", Level.INFO, "SMTP_HOST unset: e-mail notifications disabled")
+    )
+    secret = (
+        Finding("auth", Level.OK, "JWT_ACCESS_SECRET set")
+        if settings.jwt_access_secret
+        else Finding("auth", Level.WARN, "JWT_ACCESS_SECRET unset: a development key under CALLAUDIT_HOME is used")
+    )
+    return [llm, stt, smtp, secret]
+
+
+CHECKS: list[Callable[[Settings, EmbeddedServices], Finding | list[Finding]]] = [
+    _postgres,
+    _redis,
+    _dagster,
+    _crm,
+    _providers,
+]
+
+
+def diagnose(settings: Settings) -> list[Finding]:
+    embedded = EmbeddedServices(settings.callaudit_home.resolve())
+    findings: list[Finding] = [Finding("configuration", Level.OK, "all variables valid")]
+    for check in CHECKS:
+        result = check(settings, embedded)
+        findings.extend(result if isinstance(result, list) else [result])
+    return findings

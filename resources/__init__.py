@@ -1,0 +1,1 @@
+"""One module per outside system (database, redis, crm, stt, llm, mail, webhooks)."""

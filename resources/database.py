@@ -1,0 +1,62 @@
+"""Engines and session factories for the application database, sync (assets) and async (API)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+from pydantic import PrivateAttr
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+
+def with_driver(url: str, driver: str = "psycopg") -> str:
+    """The same URL with an explicit driver: SQLAlchemy 2.1 and Dagster disagree on the default."""
+    parsed = make_url(url)
+    return parsed.set(drivername=f"postgresql+{driver}").render_as_string(hide_password=False)
+
+
+def create_sync_engine(url: str, **kwargs: object) -> Engine:
+    return create_engine(with_driver(url), pool_pre_ping=True, **kwargs)  # type: ignore[arg-type]
+
+
+def create_api_engine(url: str, **kwargs: object) -> AsyncEngine:
+    return create_async_engine(with_driver(url), pool_pre_ping=True, **kwargs)  # type: ignore[arg-type]
+
+
+def sync_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def async_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+class DatabaseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """The application database for assets and ops: one engine per run process."""
+
+    url: str
+
+    _engine: Engine | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._engine = create_sync_engine(self.url, pool_size=10, max_overflow=10)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = create_sync_engine(self.url)
+        return self._engine
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session committed on success and rolled back on error."""
+        with sync_session_factory(self.engine).begin() as session:
+            yield session

@@ -1,0 +1,84 @@
+"""The CLI as a user runs it: configuration errors, embedded services, doctor, migrate and demo."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import typer.main
+
+from callaudit.cli import app
+from callaudit.embedded import EmbeddedServices
+from tests.process_helpers import CALLAUDIT, cli_env, free_port
+
+
+def _cli(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CALLAUDIT, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_every_documented_command_exists() -> None:
+    group = typer.main.get_command(app)
+    commands = set(group.commands)  # type: ignore[attr-defined]
+    assert {"services", "migrate", "seed", "run", "demo", "doctor", "api"} <= commands
+    services = group.commands["services"]  # type: ignore[attr-defined]
+    assert set(services.commands) == {"up", "down", "status"}
+
+
+def test_bad_configuration_fails_naming_the_variable(tmp_path: Path) -> None:
+    result = _cli(["doctor"], tmp_path, cli_env(tmp_path / "home", FICHE_FETCH_CONCURRENCY="lots"))
+    assert result.returncode == 2
+    assert "FICHE_FETCH_CONCURRENCY" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_services_up_status_down_round_trip(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = cli_env(home)
+    up = _cli(["services", "up"], tmp_path, env)
+    assert up.returncode == 0, up.stderr
+    assert "postgres: started" in up.stdout and "redis: started" in up.stdout
+    try:
+        again = _cli(["services", "up"], tmp_path, env)
+        assert "postgres: already running" in again.stdout
+        status = _cli(["services", "status"], tmp_path, env)
+        assert status.stdout.count("running") == 2
+        migrated = _cli(["migrate"], tmp_path, env)
+        assert migrated.returncode == 0, migrated.stderr
+        assert "crm_search=1" in migrated.stdout and "crm_fiche_fetch=3" in migrated.stdout
+    finally:
+        down = _cli(["services", "down"], tmp_path, env)
+    assert "postgres: stopped" in down.stdout and "redis: stopped" in down.stdout
+    assert not any(s.status().running for s in EmbeddedServices(home).all())
+
+
+def test_doctor_reports_each_dependency(tmp_path: Path) -> None:
+    env = cli_env(tmp_path / "home", DAGSTER_WEBSERVER_PORT=str(free_port()), COLUMNS="200")
+    result = _cli(["doctor"], tmp_path, env)
+    assert result.returncode == 0, result.stdout + result.stderr  # nothing configured is broken
+    for name in ("postgres", "redis", "dagster-webserver", "crm", "llm", "stt", "smtp"):
+        assert name in result.stdout
+    assert "embedded, stopped" in result.stdout
+    assert "heuristic auditor" in result.stdout
+
+
+def test_doctor_fails_when_a_configured_server_is_unreachable(tmp_path: Path) -> None:
+    env = cli_env(tmp_path / "home", REDIS_URL=f"redis://:pw-not-shown@127.0.0.1:{free_port()}/0", COLUMNS="200")
+    result = _cli(["doctor"], tmp_path, env)
+    assert result.returncode == 1
+    assert "REDIS_URL: unreachable" in result.stdout
+    assert "pw-not-shown" not in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_demo_prints_a_json_summary_and_leaves_no_server_running(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    result = _cli(["demo", "--json"], tmp_path, cli_env(home))
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    summary = json.loads(result.stdout[result.stdout.index("{") :])
+    assert summary["ok"] is True
+    stages = {s["name"]: s for s in summary["stages"]}
+    assert {"services", "schema", "dagster", "api"} <= set(stages)
+    assert stages["dagster"]["pools"] == {"crm_search": 1, "crm_fiche_fetch": 3, "stt": 2, "llm": 3}
+    assert not any(s.status().running for s in EmbeddedServices(home).all())

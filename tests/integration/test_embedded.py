@@ -1,0 +1,80 @@
+"""The embedded default runs real servers that persist data and stop without leftovers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psutil
+import psycopg
+import redis
+
+from callaudit.embedded import EmbeddedPostgres, EmbeddedRedis, _socket_dir
+
+
+def _gone(pid: int | None) -> bool:
+    """Exited (a zombie waiting for a reaper counts: it holds no port, socket or file)."""
+    assert pid is not None
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _conninfo(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def test_postgres_starts_once_persists_data_and_stops(tmp_path: Path) -> None:
+    server = EmbeddedPostgres(tmp_path)
+    assert server.start() is True
+    assert server.start() is False  # reused, not started twice
+    url = server.url()
+    assert url is not None
+    pid = server.status().pid
+    with psycopg.connect(_conninfo(url), autocommit=True) as conn:
+        conn.execute("CREATE TABLE kept (v int)")
+        conn.execute("INSERT INTO kept VALUES (42)")
+    assert server.stop() is True
+    assert not server.status().running
+    assert _gone(pid)
+
+    assert server.start() is True
+    url = server.url()
+    assert url is not None
+    with psycopg.connect(_conninfo(url)) as conn:
+        assert conn.execute("SELECT v FROM kept").fetchone() == (42,)
+        dbs = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
+    assert {"callaudit", "dagster"} <= dbs
+    server.stop()
+
+
+def test_redis_persists_across_restart_and_stops(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path)
+    assert server.start() is True
+    assert server.start() is False
+    url = server.url()
+    assert url is not None
+    client = redis.Redis.from_url(url)
+    client.set("kept", "yes")
+    client.close()
+    pid = server.status().pid
+    assert server.stop() is True
+    assert _gone(pid)
+    assert server.url() is None
+
+    server.start()
+    url = server.url()
+    assert url is not None
+    client = redis.Redis.from_url(url, decode_responses=True)
+    assert client.get("kept") == "yes"
+    client.close()
+    server.stop()
+
+
+def test_long_data_paths_get_a_short_socket_directory(tmp_path: Path) -> None:
+    deep = tmp_path / ("x" * 60) / ("y" * 60)
+    deep.mkdir(parents=True)
+    chosen = _socket_dir(deep)
+    assert chosen != deep
+    assert len(str(chosen / ".s.PGSQL.5432")) <= 100
+    assert _socket_dir(tmp_path) == tmp_path or len(str(tmp_path / ".s.PGSQL.5432")) > 100

@@ -1,0 +1,49 @@
+"""The log scrubber masks every kind of secret we handle, and leaves ordinary text alone."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from callaudit.logging import REDACTED, install_redaction, redact
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("Authorization: Bearer abcdef123456.zyx", "abcdef123456"),
+        ("connecting to postgresql://app:s3cr3t-pw@db:5432/app", "s3cr3t-pw"),
+        ("GET https://cdn.example/rec.mp3?token=sig-999xyz&x=1", "sig-999xyz"),
+        ('{"password": "hunter2hunter2"}', "hunter2hunter2"),
+        ("xi-api-key=sk_el_0123456789", "sk_el_0123456789"),
+        ("api_key=sk-proj-abcdef", "sk-proj-abcdef"),
+        ("issued ca_pat_9f8e7d6c5b4a39281706 to bot", "ca_pat_9f8e7d6c5b4a39281706"),
+        ("hash $argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA", "$argon2id$v=19$m=65536"),
+        ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl", "eyJzdWIiOiIxIn0"),
+    ],
+)
+def test_secrets_are_masked(text: str, secret: str) -> None:
+    scrubbed = redact(text)
+    assert secret not in scrubbed
+    assert REDACTED in scrubbed
+
+
+def test_ordinary_text_is_untouched() -> None:
+    text = "fiche 1000001 fetched in 0.31s (3 recordings, groupe NCA R3)"
+    assert redact(text) == text
+
+
+def test_records_are_scrubbed_for_every_handler(caplog: pytest.LogCaptureFixture) -> None:
+    install_redaction()
+    log = logging.getLogger("callaudit.test")
+    with caplog.at_level(logging.INFO):
+        log.info("login for %s with password=%s", "a@b.fr", "correct-horse")
+        try:
+            raise ValueError("token=leaky-value-123")
+        except ValueError:
+            log.exception("failed")
+    text = "\n".join(r.getMessage() for r in caplog.records) + caplog.text
+    assert "correct-horse" not in text
+    assert "leaky-value-123" not in text
+    assert "a@b.fr" in text
