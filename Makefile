@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo run test lint format bench clean
+.PHONY: install system-deps demo run test lint format clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,13 +16,23 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# nginx lets the deployment tests run `nginx -t` and a live SSE proxy check; without it (no root
+# or no apt) those tests skip with a reason and everything else still runs.
+system-deps:
+	@command -v nginx >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get install -y -q nginx >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q nginx >/dev/null 2>&1)) || \
+	    echo "nginx could not be installed: the nginx tests will skip"; \
+	  else echo "nginx not installed: the nginx tests will skip"; fi; }
+
 demo: $(STAMP)
 	$(BIN)/callaudit demo
 
 run: $(STAMP)
 	$(BIN)/callaudit run
 
-test: $(STAMP) lint
+test: $(STAMP) system-deps lint
 	$(BIN)/pytest
 
 lint: $(STAMP)

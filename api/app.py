@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-import redis.asyncio as aioredis
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -20,11 +19,17 @@ from callaudit.logging import configure_logging
 from callaudit.runtime import prepare
 from callaudit.settings import Settings, get_settings
 from resources.database import async_session_factory, create_api_engine
+from resources.redis import create_async_redis
 
 
 def _api_router() -> APIRouter:
     """Everything under `/api`, one router per domain."""
+    from api import admin
+    from api.auth import router as auth
+
     router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
+    router.include_router(auth.router)
+    router.include_router(admin.router)
     return router
 
 
@@ -37,9 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = prepare(settings, start_embedded=False)
         engine = create_api_engine(runtime.database_url, pool_size=10, max_overflow=20)
-        redis = aioredis.Redis.from_url(
-            runtime.redis_url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5
-        )
+        redis = create_async_redis(runtime.redis_url)
         http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0), trust_env=False)
         app.state.callaudit = AppState(
             settings=settings,

@@ -8,7 +8,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 import httpx
 import typer
@@ -73,7 +73,11 @@ def services_up() -> None:
     runtime = _runtime(settings)
     for service in runtime.embedded.all():
         configured = (settings.database_url if service.name == "postgres" else settings.redis_url) is not None
-        state = "configured externally" if configured else ("started" if service.name in runtime.started else "already running")
+        state = (
+            "configured externally"
+            if configured
+            else ("started" if service.name in runtime.started else "already running")
+        )
         console.print(f"{service.name}: {state}")
 
 
@@ -96,7 +100,9 @@ def services_status() -> None:
     rows = []
     for service in EmbeddedServices(home).all():
         status = service.status()
-        rows.append([status.name, "running" if status.running else "stopped", str(status.pid or "-"), status.url or "-"])
+        rows.append(
+            [status.name, "running" if status.running else "stopped", str(status.pid or "-"), status.url or "-"]
+        )
     console.print(_table(f"embedded services in {home}", ["service", "state", "pid", "url"], rows))
 
 
@@ -239,7 +245,9 @@ def run() -> None:
                 f"API http://127.0.0.1:{settings.port}/api-docs  (Ctrl-C stops everything)"
             )
         else:
-            err.print(f"[yellow]warning:[/] API not ready after {READY_TIMEOUT_SECONDS:.0f}s; see {runtime.home / 'logs'}")
+            err.print(
+                f"[yellow]warning:[/] API not ready after {READY_TIMEOUT_SECONDS:.0f}s; see {runtime.home / 'logs'}"
+            )
         supervisor.wait()
     except ChildCrashed as crash:
         err.print(f"[bold red]{crash}[/]; last output:\n" + "\n".join(crash.tail[-20:]))

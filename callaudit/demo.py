@@ -83,12 +83,11 @@ def _services(runtime: Runtime) -> tuple[str, dict[str, Any]]:
 
 def _schema(runtime: Runtime) -> tuple[str, dict[str, Any]]:
     from alembic.migration import MigrationContext
-    from alembic.script import ScriptDirectory
 
-    from callaudit.migrate import alembic_config
+    from callaudit.migrate import head_revision
     from resources.database import create_sync_engine
 
-    head = ScriptDirectory.from_config(alembic_config(runtime.database_url)).get_current_head()
+    head = head_revision()
     engine = create_sync_engine(runtime.database_url)
     try:
         with engine.connect() as conn:
@@ -108,7 +107,7 @@ def _dagster(runtime: Runtime) -> tuple[str, dict[str, Any]]:
     from orchestration.definitions import defs
 
     repository = defs.get_repository_def()
-    figures = {
+    figures: dict[str, Any] = {
         "assets": len(repository.asset_graph.get_all_asset_keys()),
         "jobs": len([j for j in repository.get_all_jobs() if not j.name.startswith("__")]),
         "schedules": len(repository.schedule_defs),

@@ -47,9 +47,15 @@ def _postgres(settings: Settings, embedded: EmbeddedServices) -> Finding:
         return Finding("postgres", Level.FAIL, f"{source}: unreachable ({type(exc).__name__})")
     finally:
         engine.dispose()
-    head = _head_revision()
+    from callaudit.migrate import head_revision
+
+    head = head_revision()
     if revision != head:
-        return Finding("postgres", Level.WARN, f"{source}: PostgreSQL {version}, schema {revision} != head {head}; run `callaudit migrate`")
+        return Finding(
+            "postgres",
+            Level.WARN,
+            f"{source}: PostgreSQL {version}, schema {revision} != head {head}; run `callaudit migrate`",
+        )
     return Finding("postgres", Level.OK, f"{source}: PostgreSQL {version}, schema at head ({head})")
 
 
@@ -57,14 +63,6 @@ def _revision(conn) -> str | None:  # type: ignore[no-untyped-def]
     from alembic.migration import MigrationContext
 
     return MigrationContext.configure(conn).get_current_revision()
-
-
-def _head_revision() -> str | None:
-    from alembic.script import ScriptDirectory
-
-    from callaudit.migrate import alembic_config
-
-    return ScriptDirectory.from_config(alembic_config("postgresql://unused")).get_current_head()
 
 
 def _redis(settings: Settings, embedded: EmbeddedServices) -> Finding:
@@ -91,7 +89,8 @@ def _http_probe(name: str, url: str, missing_level: Level, hint: str) -> Finding
     try:
         response = httpx.get(url, timeout=3.0, trust_env=False)
     except httpx.HTTPError as exc:
-        return Finding(name, missing_level, f"{url.split('?')[0]} unreachable ({type(exc).__name__}); {hint}")
+        where = url.split("?", maxsplit=1)[0]
+        return Finding(name, missing_level, f"{where} unreachable ({type(exc).__name__}); {hint}")
     return Finding(name, Level.OK, f"answers HTTP {response.status_code}")
 
 
@@ -106,14 +105,20 @@ def _dagster(settings: Settings, _: EmbeddedServices) -> Finding:
 
 def _crm(settings: Settings, _: EmbeddedServices) -> Finding:
     if settings.fiche_api_base_url is None:
-        return Finding("crm", Level.INFO, f"FICHE_API_BASE_URL unset: the demo CRM simulator (port {settings.demo_crm_port})")
+        return Finding(
+            "crm", Level.INFO, f"FICHE_API_BASE_URL unset: the demo CRM simulator (port {settings.demo_crm_port})"
+        )
     base = settings.fiche_api_base_url.rstrip("/").removesuffix("/api")
     return _http_probe("crm", f"{base}/health", Level.WARN, "check FICHE_API_BASE_URL and the network")
 
 
 def _providers(settings: Settings, _: EmbeddedServices) -> list[Finding]:
     llm = (
-        Finding("llm", Level.OK, f"OpenAI-compatible ({settings.openai_base_url or 'api.openai.com'}), model {settings.openai_model_audit}")
+        Finding(
+            "llm",
+            Level.OK,
+            f"OpenAI-compatible ({settings.openai_base_url or 'api.openai.com'}), model {settings.openai_model_audit}",
+        )
         if settings.openai_api_key
         else Finding("llm", Level.INFO, "OPENAI_API_KEY unset: audits use the heuristic auditor")
     )

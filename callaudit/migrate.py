@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
+from pathlib import Path
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 from alembic import command
 from alembic.config import Config
@@ -12,13 +13,24 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from callaudit.pools import pool_limits
-from callaudit.runtime import PROJECT_ROOT, Runtime
+from callaudit.runtime import Runtime
 
 
-def alembic_config(database_url: str) -> Config:
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+def alembic_config(database_url: str | None = None) -> Config:
+    """Alembic's configuration from the installed `migrations` package (no alembic.ini needed)."""
+    import migrations
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    if database_url is not None:
+        config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return config
+
+
+def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def ensure_database(url: str) -> bool:

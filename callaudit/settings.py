@@ -34,6 +34,8 @@ class Settings(BaseSettings):
         extra="ignore",
         case_sensitive=False,
         populate_by_name=True,
+        # `NAME=` in a .env file means "unset" (as in .env.example), not an empty string.
+        env_ignore_empty=True,
     )
 
     # --- runtime / HTTP --------------------------------------------------------------------
@@ -48,7 +50,7 @@ class Settings(BaseSettings):
     )
     api_auth_token: SecretStr | None = None
     api_auth_tokens: SecretStr | None = None
-    api_auth_token_scope: Scope = "ALL"
+    api_auth_token_scope: Scope = "ALL"  # noqa: S105 - a scope name, not a secret
 
     # --- storage ------------------------------------------------------------------------------
     database_url: SecretStr | None = None
@@ -62,9 +64,7 @@ class Settings(BaseSettings):
     sales_timezone: str = "Europe/Paris"
 
     # --- CRM gateway ---------------------------------------------------------------------------
-    fiche_api_base_url: str | None = Field(
-        None, validation_alias=AliasChoices("FICHE_API_BASE_URL", "FICHE_API_URL")
-    )
+    fiche_api_base_url: str | None = Field(None, validation_alias=AliasChoices("FICHE_API_BASE_URL", "FICHE_API_URL"))
     fiche_api_auth_token: SecretStr | None = None
     fiche_sales_include_recordings: bool = False
     fiche_force_refresh_cooldown_ms: int = Field(1_800_000, ge=0)
@@ -92,15 +92,13 @@ class Settings(BaseSettings):
     jwt_access_secret_previous: SecretStr | None = None
     # argon2id parameters: `default` = argon2-cffi's (RFC 9106 low-memory). `fast-test` is for test suites
     # only and refused in production; hashes made with other parameters are upgraded at the next login.
-    auth_password_hash_profile: Literal["default", "fast-test"] = "default"
+    auth_password_hash_profile: Literal["default", "fast-test"] = "default"  # noqa: S105
 
     # --- LLM / audits ---------------------------------------------------------------------------
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     openai_model_audit: str = "gpt-5.2"
-    openai_model_chat: str = Field(
-        "gpt-5.2", validation_alias=AliasChoices("OPENAI_MODEL_CHAT", "OPENAI_MODEL")
-    )
+    openai_model_chat: str = Field("gpt-5.2", validation_alias=AliasChoices("OPENAI_MODEL_CHAT", "OPENAI_MODEL"))
     openai_temperature_chat: float = Field(0.0, ge=0.0, le=2.0)
     openai_max_tokens_chat: int = Field(3000, ge=1)
     audit_evidence_gating: bool = True
@@ -190,7 +188,7 @@ class Settings(BaseSettings):
     def _production_needs_secrets(self) -> Settings:
         if self.callaudit_env == "production" and self.jwt_access_secret is None:
             raise ValueError("JWT_ACCESS_SECRET is required when CALLAUDIT_ENV=production")
-        if self.callaudit_env == "production" and self.auth_password_hash_profile != "default":
+        if self.callaudit_env == "production" and self.auth_password_hash_profile != "default":  # noqa: S105
             raise ValueError("AUTH_PASSWORD_HASH_PROFILE=fast-test is refused when CALLAUDIT_ENV=production")
         return self
 
@@ -209,9 +207,9 @@ class Settings(BaseSettings):
 
     @property
     def static_api_tokens(self) -> list[str]:
-        tokens = [t.get_secret_value() for t in (self.api_auth_token,) if t is not None]
+        tokens = [self.api_auth_token.get_secret_value()] if self.api_auth_token is not None else []
         if self.api_auth_tokens is not None:
-            tokens += [t for t in _csv(self.api_auth_tokens.get_secret_value()) if isinstance(t, str)]  # type: ignore[union-attr]
+            tokens += [t.strip() for t in self.api_auth_tokens.get_secret_value().split(",") if t.strip()]
         return tokens
 
 

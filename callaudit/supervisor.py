@@ -8,6 +8,7 @@ reported with the tail of its output and everything else is stopped, so nothing 
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import signal
 import subprocess
@@ -107,10 +108,8 @@ class Supervisor:
             _signal_group(child.process, signal.SIGTERM)
         deadline = time.monotonic() + grace
         for child in reversed(self.children):
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 child.process.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
         for child in self.children:
             # The group may outlive its leader (run workers of the code server): kill it whole.
             _signal_group(child.process, signal.SIGKILL)
@@ -119,7 +118,5 @@ class Supervisor:
 
 
 def _signal_group(process: subprocess.Popen[str], sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass

@@ -20,11 +20,11 @@ def with_driver(url: str, driver: str = "psycopg") -> str:
 
 
 def create_sync_engine(url: str, **kwargs: object) -> Engine:
-    return create_engine(with_driver(url), pool_pre_ping=True, **kwargs)  # type: ignore[arg-type]
+    return create_engine(with_driver(url), pool_pre_ping=True, **kwargs)
 
 
 def create_api_engine(url: str, **kwargs: object) -> AsyncEngine:
-    return create_async_engine(with_driver(url), pool_pre_ping=True, **kwargs)  # type: ignore[arg-type]
+    return create_async_engine(with_driver(url), pool_pre_ping=True, **kwargs)
 
 
 def sync_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -12,22 +12,16 @@ from pathlib import Path
 
 import pytest
 import redis
+import redis.asyncio as aioredis
 from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
 from callaudit.embedded import EmbeddedPostgres, EmbeddedRedis
+from callaudit.migrate import alembic_config
 from resources.database import create_api_engine, create_sync_engine
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-def alembic_config(url: str) -> Config:
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    return config
+from resources.redis import create_async_redis
 
 
 @pytest.fixture(scope="session")
@@ -121,6 +115,14 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     yield client
     client.flushdb()
     client.close()
+
+
+@pytest.fixture
+async def aredis(redis_url: str, redis_client: redis.Redis) -> AsyncIterator[aioredis.Redis]:
+    """The async twin of `redis_client` (same flushed database), built like the product builds it."""
+    client = create_async_redis(redis_url)
+    yield client
+    await client.aclose()
 
 
 @pytest.fixture

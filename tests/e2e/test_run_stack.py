@@ -37,7 +37,9 @@ def _wait_ready(url: str, proc: subprocess.Popen[str], timeout: float) -> float:
 def test_run_serves_dagster_ui_and_api_then_stops_everything(tmp_path: Path) -> None:
     home = tmp_path / "home"
     api_port, ui_port, grpc_port = free_port(), free_port(), free_port()
-    env = cli_env(home, PORT=str(api_port), DAGSTER_WEBSERVER_PORT=str(ui_port), DAGSTER_CODE_SERVER_PORT=str(grpc_port))
+    env = cli_env(
+        home, PORT=str(api_port), DAGSTER_WEBSERVER_PORT=str(ui_port), DAGSTER_CODE_SERVER_PORT=str(grpc_port)
+    )
     log = (tmp_path / "run.log").open("w")
     proc = subprocess.Popen([CALLAUDIT, "run"], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     try:
@@ -51,7 +53,8 @@ def test_run_serves_dagster_ui_and_api_then_stops_everything(tmp_path: Path) -> 
         descendants = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
         services = EmbeddedServices(home)
         server_pids = [s.status().pid for s in services.all()]
-        assert len(descendants) >= 4 and all(server_pids)
+        assert len(descendants) >= 4
+        assert all(server_pids)
 
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0

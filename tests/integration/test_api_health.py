@@ -89,7 +89,9 @@ async def test_ready_names_redis_when_it_stops(database_url: str, tmp_path: Path
     server.start()
     url = server.url()
     assert url is not None
-    settings = load_settings(database_url=database_url, redis_url=url, dagster_webserver_url=f"http://127.0.0.1:{_closed_port()}")
+    settings = load_settings(
+        database_url=database_url, redis_url=url, dagster_webserver_url=f"http://127.0.0.1:{_closed_port()}"
+    )
     async for client in _client(create_app(settings)):
         server.stop()
         response = await client.get("/ready")

@@ -15,7 +15,9 @@ from tests.process_helpers import CALLAUDIT, cli_env, free_port
 
 
 def _cli(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CALLAUDIT, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [CALLAUDIT, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def test_every_documented_command_exists() -> None:
@@ -38,7 +40,8 @@ def test_services_up_status_down_round_trip(tmp_path: Path) -> None:
     env = cli_env(home)
     up = _cli(["services", "up"], tmp_path, env)
     assert up.returncode == 0, up.stderr
-    assert "postgres: started" in up.stdout and "redis: started" in up.stdout
+    assert "postgres: started" in up.stdout
+    assert "redis: started" in up.stdout
     try:
         again = _cli(["services", "up"], tmp_path, env)
         assert "postgres: already running" in again.stdout
@@ -46,10 +49,12 @@ def test_services_up_status_down_round_trip(tmp_path: Path) -> None:
         assert status.stdout.count("running") == 2
         migrated = _cli(["migrate"], tmp_path, env)
         assert migrated.returncode == 0, migrated.stderr
-        assert "crm_search=1" in migrated.stdout and "crm_fiche_fetch=3" in migrated.stdout
+        assert "crm_search=1" in migrated.stdout
+        assert "crm_fiche_fetch=3" in migrated.stdout
     finally:
         down = _cli(["services", "down"], tmp_path, env)
-    assert "postgres: stopped" in down.stdout and "redis: stopped" in down.stdout
+    assert "postgres: stopped" in down.stdout
+    assert "redis: stopped" in down.stdout
     assert not any(s.status().running for s in EmbeddedServices(home).all())
 
 

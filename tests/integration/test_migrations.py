@@ -8,7 +8,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 
 from domain.models import Base
-from tests.conftest import alembic_config
+from callaudit.migrate import alembic_config
 
 
 def test_upgrade_from_empty_creates_every_model_table(sync_engine: Engine) -> None:

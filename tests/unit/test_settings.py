@@ -32,7 +32,8 @@ def test_defaults_match_the_original_system() -> None:
     assert (s.smtp_port, s.smtp_secure, s.smtp_timeout_ms) == (587, False, 10_000)
     assert s.auth_access_ttl_seconds == 900
     assert s.jwt_issuer == s.jwt_audience == "ai-audit"
-    assert s.database_url is None and s.redis_url is None  # unset means embedded
+    assert s.database_url is None
+    assert s.redis_url is None
 
 
 def test_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
