@@ -172,7 +172,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = _HTTP_CODES.get(exc.status_code, ErrorCode.VALIDATION_ERROR if exc.status_code < 500 else ErrorCode.INTERNAL_ERROR)
+        code = _HTTP_CODES.get(
+            exc.status_code, ErrorCode.VALIDATION_ERROR if exc.status_code < 500 else ErrorCode.INTERNAL_ERROR
+        )
         message = "Route not found" if exc.status_code == 404 else str(exc.detail)
         return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
 

@@ -44,7 +44,9 @@ class PageParams(BaseModel):
 
     def paginate(self, items: list[T], total: int) -> Page[T]:
         pages = (total + self.limit - 1) // self.limit
-        return Page[T](data=items, pagination=Pagination(page=self.page, limit=self.limit, total=total, total_pages=pages))
+        return Page[T](
+            data=items, pagination=Pagination(page=self.page, limit=self.limit, total=total, total_pages=pages)
+        )
 
 
 def page_params(

@@ -142,9 +142,29 @@ def api(
         port=port or settings.port,
         workers=workers,
         proxy_headers=True,
-        forwarded_allow_ips="*",
+        # Only these proxies may set the client address (per-address login limits depend on it).
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         log_level=settings.log_level.lower(),
     )
+
+
+@app.command("demo-crm")
+def demo_crm(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(help="Port (default: DEMO_CRM_PORT).")] = None,
+) -> None:
+    """Serve the demo CRM simulator: synthetic fiches, audio and reference transcripts (DEMO_CRM_*)."""
+    from callaudit.demo_crm.config import SimulatorConfig
+    from callaudit.demo_crm.server import serve
+    from callaudit.logging import configure_logging
+
+    settings = _settings()
+    try:
+        config = SimulatorConfig.from_env()
+    except ValueError as exc:
+        _fail(str(exc), code=2)
+    configure_logging(settings.log_level)
+    serve(host, port or settings.demo_crm_port, config)
 
 
 def _stack(runtime: Runtime) -> list[ChildSpec]:
@@ -168,7 +188,11 @@ def _stack(runtime: Runtime) -> list[ChildSpec]:
         ),
         ChildSpec("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", workspace], env, PROJECT_ROOT),
         ChildSpec("api", [sys.executable, "-m", "callaudit", "api", "--port", str(settings.port)], env, PROJECT_ROOT),
-    ]  # fmt: skip
+    ] + ([
+        # No gateway configured: the labelled simulator stands in for it.
+        ChildSpec("demo-crm", [sys.executable, "-m", "callaudit", "demo-crm", "--port", str(settings.demo_crm_port)],
+                  env, PROJECT_ROOT),
+    ] if settings.fiche_api_base_url is None else [])  # fmt: skip
 
 
 def _code_server_loaded(host: str, port: int) -> bool:
@@ -207,7 +231,7 @@ def _prepare_stack(settings: Settings) -> Runtime:
     try:
         run_migrations(runtime)
         for line in _seed(runtime):
-            console.print(line)
+            err.print(line)  # stderr: stdout may be a `--json` summary
     except BaseException:
         runtime.stop_started()
         raise

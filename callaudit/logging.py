@@ -25,6 +25,14 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         rf"\1{REDACTED}",
     ),
+    # Compound keys such as token_hash, password_hash, refresh_token, client_secret (e.g. in SQL parameters).
+    (
+        re.compile(
+            r"(?i)([\"']?\b[\w-]*(?:_hash|_token|token_|_secret|secret_|password_|_password)[\w-]*[\"']?\s*[:=]\s*"
+            r"[\"']?)([^\"'\s,;&}]+)"
+        ),
+        rf"\1{REDACTED}",
+    ),
     # Our own token formats and argon2 / JWT material, wherever they appear.
     (re.compile(r"\bca_(?:pat|rt|inv)_[A-Za-z0-9_-]{8,}"), REDACTED),
     (re.compile(r"\$argon2(?:id|i|d)\$[^\s\"']+"), REDACTED),
@@ -38,7 +46,15 @@ def redact(text: str) -> str:
     return text
 
 
+#: Loggers whose formatters read `record.args` themselves (uvicorn's access log unpacks them): their
+#: arguments are scrubbed one by one instead of being folded into the message.
+_STRUCTURED_ARGS = frozenset({"uvicorn.access"})
+
+
 def _scrub(record: logging.LogRecord) -> logging.LogRecord:
+    if record.name in _STRUCTURED_ARGS and isinstance(record.args, tuple) and not record.exc_info:
+        record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        return record
     message = record.getMessage()
     if record.exc_info:
         message = f"{message}\n{logging.Formatter().formatException(record.exc_info)}"

@@ -98,7 +98,7 @@ def prepare(settings: Settings, *, start_embedded: bool = True) -> Runtime:
     else:
         dagster_url = dagster_url_from(database_url)
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else embedded_url("redis")
-    crm = settings.fiche_api_base_url or f"http://127.0.0.1:{settings.demo_crm_port}"
+    crm = settings.crm_base_url
     return Runtime(
         settings=settings,
         home=home,

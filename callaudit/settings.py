@@ -7,6 +7,7 @@ names the variable, never with a traceback deep inside a request.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from pathlib import Path
 from typing import Annotated, Literal
@@ -45,6 +46,7 @@ class Settings(BaseSettings):
     port: int = Field(3002, ge=1, le=65535)
     hostname: str | None = None
     api_base_url: str = "http://localhost:3002"
+    forwarded_allow_ips: str = "127.0.0.1"
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://localhost:3000", "http://localhost:5173"]
     )
@@ -62,6 +64,7 @@ class Settings(BaseSettings):
     dagster_code_server_host: str = "127.0.0.1"
     dagster_code_server_port: int = Field(4000, ge=1, le=65535)
     sales_timezone: str = "Europe/Paris"
+    sales_partitions_start: dt.date = dt.date(2025, 1, 1)
 
     # --- CRM gateway ---------------------------------------------------------------------------
     fiche_api_base_url: str | None = Field(None, validation_alias=AliasChoices("FICHE_API_BASE_URL", "FICHE_API_URL"))
@@ -196,6 +199,11 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.callaudit_env == "production"
+
+    @property
+    def crm_base_url(self) -> str:
+        """The configured gateway, else the demo CRM simulator that `callaudit run` starts."""
+        return self.fiche_api_base_url or f"http://127.0.0.1:{self.demo_crm_port}"
 
     @property
     def cookie_secure(self) -> bool:

@@ -4,15 +4,37 @@ from __future__ import annotations
 
 import dagster as dg
 
+from assets.fiches import fiche_details, fiche_details_settled, sales_fiches
+from callaudit.settings import get_settings
+from orchestration.jobs import fetch_fiches_job, sync_sales_day_job
+from orchestration.schedules import refresh_today_sales
 from orchestration.sensors import publish_run_failures
+from resources.crm.resource import CrmResource
 from resources.database import DatabaseResource
 from resources.redis.resource import RedisResource
 
+_settings = get_settings()
+
 defs = dg.Definitions(
+    assets=[sales_fiches, fiche_details],
+    asset_checks=[fiche_details_settled],
+    jobs=[sync_sales_day_job, fetch_fiches_job],
+    schedules=[refresh_today_sales],
     sensors=[publish_run_failures],
     resources={
         "database": DatabaseResource(url=dg.EnvVar("DATABASE_URL")),
-        "redis": RedisResource(url=dg.EnvVar("REDIS_URL")),
+        "redis": RedisResource(
+            url=dg.EnvVar("REDIS_URL"),
+            event_stream_maxlen=_settings.event_stream_maxlen,
+            event_stream_ttl_seconds=_settings.event_stream_ttl_seconds,
+        ),
+        # The caps are Redis semaphores shared with the API: same limits from the same settings.
+        "crm": CrmResource(
+            base_url=dg.EnvVar("FICHE_API_BASE_URL"),
+            auth_token=dg.EnvVar("FICHE_API_AUTH_TOKEN") if _settings.fiche_api_auth_token else None,
+            search_concurrency=_settings.fiche_sales_search_concurrency,
+            fetch_concurrency=_settings.fiche_fetch_concurrency,
+        ),
     },
     # Runs batch a whole day of fiches with bounded concurrency inside one process; the
     # multiprocess executor would add seconds per step for no benefit (see ARCHITECTURE.md).

@@ -19,12 +19,14 @@ def with_driver(url: str, driver: str = "psycopg") -> str:
     return parsed.set(drivername=f"postgresql+{driver}").render_as_string(hide_password=False)
 
 
+# hide_parameters: statement errors and DEBUG logs would otherwise print bound values (token
+# hashes, e-mails) next to the SQL.
 def create_sync_engine(url: str, **kwargs: object) -> Engine:
-    return create_engine(with_driver(url), pool_pre_ping=True, **kwargs)
+    return create_engine(with_driver(url), pool_pre_ping=True, hide_parameters=True, **kwargs)
 
 
 def create_api_engine(url: str, **kwargs: object) -> AsyncEngine:
-    return create_async_engine(with_driver(url), pool_pre_ping=True, **kwargs)
+    return create_async_engine(with_driver(url), pool_pre_ping=True, hide_parameters=True, **kwargs)
 
 
 def sync_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -36,9 +36,13 @@ def _wait_ready(url: str, proc: subprocess.Popen[str], timeout: float) -> float:
 @pytest.mark.slow
 def test_run_serves_dagster_ui_and_api_then_stops_everything(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    api_port, ui_port, grpc_port = free_port(), free_port(), free_port()
+    api_port, ui_port, grpc_port, crm_port = free_port(), free_port(), free_port(), free_port()
     env = cli_env(
-        home, PORT=str(api_port), DAGSTER_WEBSERVER_PORT=str(ui_port), DAGSTER_CODE_SERVER_PORT=str(grpc_port)
+        home,
+        PORT=str(api_port),
+        DAGSTER_WEBSERVER_PORT=str(ui_port),
+        DAGSTER_CODE_SERVER_PORT=str(grpc_port),
+        DEMO_CRM_PORT=str(crm_port),
     )
     log = (tmp_path / "run.log").open("w")
     proc = subprocess.Popen([CALLAUDIT, "run"], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
@@ -50,10 +54,19 @@ def test_run_serves_dagster_ui_and_api_then_stops_everything(tmp_path: Path) -> 
         assert [e["name"] for e in entries] == ["callaudit"]
         assert entries[0]["locationOrLoadError"]["__typename"] == "RepositoryLocation", entries
 
+        # No FICHE_API_BASE_URL: the demo CRM simulator stands in for the gateway.
+        sales = httpx.get(
+            f"http://127.0.0.1:{crm_port}/api/fiches/sales-with-calls",
+            params={"start_date": "2026-01-05", "end_date": "2026-01-05", "status_id": 53},
+            timeout=10,
+        )
+        assert sales.status_code == 200
+        assert sales.json()["total"] == len(sales.json()["fiches"]) > 0
+
         descendants = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
         services = EmbeddedServices(home)
         server_pids = [s.status().pid for s in services.all()]
-        assert len(descendants) >= 4
+        assert len(descendants) >= 5
         assert all(server_pids)
 
         proc.send_signal(signal.SIGINT)

@@ -47,3 +47,22 @@ def test_records_are_scrubbed_for_every_handler(caplog: pytest.LogCaptureFixture
     assert "correct-horse" not in text
     assert "leaky-value-123" not in text
     assert "a@b.fr" in text
+
+
+def test_uvicorn_access_records_keep_their_arguments() -> None:
+    # uvicorn's AccessFormatter unpacks record.args; folding them into the message breaks it.
+    from uvicorn.logging import AccessFormatter
+
+    install_redaction()
+    record = logging.getLogger("uvicorn.access").makeRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/rec.mp3?token=sig-secret-1", "1.1", 200),
+        None,
+    )
+    line = AccessFormatter("%(client_addr)s %(request_line)s %(status_code)s", use_colors=False).format(record)
+    assert "GET /rec.mp3" in line
+    assert "sig-secret-1" not in line

@@ -1,0 +1,197 @@
+"""`/api/admin/users`: accounts, their status, password and roles, and invitations.
+
+Invitations: `POST /users` without a password creates an INVITED user and returns a single-use
+invitation token (7 days) once; `POST /users/{id}/invite` issues a fresh one (earlier ones stop
+working). The user redeems it at `POST /api/auth/invite/accept`.
+
+Disabling a user or setting their password ends all their sessions; access tokens and API tokens stop
+working on the next request because every request re-reads the user's status.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from api.admin.common import CONFLICT_RESPONSES, flush_or_409, like_pattern, roles_by_key
+from api.admin.schemas import InviteOut, UserCreate, UserCreated, UserOut, UserPatch
+from api.auth.dependencies import PasswordsDep
+from api.auth.service import create_invite, revoke_user_sessions
+from api.deps import SessionDep
+from api.errors import Conflict, NotFound
+from api.schemas import Envelope, Page, PageParams, ok, page_params
+from api.security import EntityId, Grant, Str255, fetch_page, require_all
+from domain.models.auth import User, UserRole, UserStatus
+from domain.rbac import DEFAULT_ROLE
+
+log = logging.getLogger("callaudit.admin")
+
+router = APIRouter(prefix="/users", tags=["admin: users"], responses=CONFLICT_RESPONSES)
+
+ReadUsers = Annotated[Grant, Depends(require_all("admin.users", "read"))]
+WriteUsers = Annotated[Grant, Depends(require_all("admin.users", "write"))]
+
+INVITE_TTL_SECONDS = 7 * 86_400
+
+
+def user_out(user: User) -> UserOut:
+    return UserOut(
+        id=user.id,
+        email=user.email,
+        status=UserStatus(user.status),
+        crm_user_id=user.crm_user_id,
+        roles=[r.key for r in user.roles],
+        teams=[t.name for t in user.teams],
+        last_login_at=user.last_login_at,
+        created_at=user.created_at,
+        updated_at=user.updated_at,
+    )
+
+
+async def get_user(session: AsyncSession, user_id: int) -> User:
+    user = (
+        await session.scalars(
+            select(User)
+            .where(User.id == user_id)
+            .options(selectinload(User.roles), selectinload(User.teams))
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    if user is None:
+        raise NotFound("User not found")
+    return user
+
+
+async def _set_roles(session: AsyncSession, user_id: int, role_keys: Sequence[str]) -> None:
+    roles = await roles_by_key(session, role_keys)
+    await session.execute(delete(UserRole).where(UserRole.user_id == user_id))
+    session.add_all(UserRole(user_id=user_id, role_id=r.id) for r in roles)
+    await session.flush()
+
+
+async def _crm_user_id_taken(session: AsyncSession, crm_user_id: str, user_id: int | None = None) -> bool:
+    query = select(User.id).where(User.crm_user_id == crm_user_id)
+    if user_id is not None:
+        query = query.where(User.id != user_id)
+    return await session.scalar(query) is not None
+
+
+@router.get("", response_model=Page[UserOut], summary="List users")
+async def list_users(
+    _: ReadUsers,
+    session: SessionDep,
+    page: Annotated[PageParams, Depends(page_params)],
+    status: Annotated[UserStatus | None, Query(description="Only users with this status")] = None,
+    q: Annotated[Str255 | None, Query(description="Part of the e-mail address")] = None,
+) -> Page[UserOut]:
+    statement = select(User).options(selectinload(User.roles), selectinload(User.teams)).order_by(User.id)
+    if status is not None:
+        statement = statement.where(User.status == status)
+    if q:
+        statement = statement.where(User.email.ilike(like_pattern(q.lower()), escape="\\"))
+    users, total = await fetch_page(session, statement, page)
+    return page.paginate([user_out(u) for u in users], total)
+
+
+@router.get("/{user_id}", response_model=Envelope[UserOut], summary="One user")
+async def read_user(user_id: EntityId, _: ReadUsers, session: SessionDep) -> Envelope[UserOut]:
+    return ok(user_out(await get_user(session, user_id)))
+
+
+@router.post(
+    "",
+    response_model=Envelope[UserCreated],
+    status_code=201,
+    summary="Create a user (ACTIVE with a password, else INVITED with an invitation)",
+)
+async def create_user(
+    body: UserCreate, grant: WriteUsers, session: SessionDep, passwords: PasswordsDep
+) -> Envelope[UserCreated]:
+    if await session.scalar(select(User.id).where(User.email == body.email)) is not None:
+        raise Conflict("A user with this e-mail already exists", field="email")
+    if body.crm_user_id is not None and await _crm_user_id_taken(session, body.crm_user_id):
+        raise Conflict("This CRM user is already linked to another user", field="crm_user_id")
+    roles = await roles_by_key(session, body.role_keys if body.role_keys is not None else [DEFAULT_ROLE])
+    user = User(
+        email=body.email,
+        crm_user_id=body.crm_user_id,
+        status=UserStatus.ACTIVE if body.password else UserStatus.INVITED,
+        password_hash=await passwords.hash(body.password) if body.password else None,
+    )
+    session.add(user)
+    await flush_or_409(session, "A user with this e-mail or CRM user already exists")
+    session.add_all(UserRole(user_id=user.id, role_id=r.id) for r in roles)
+    await session.flush()
+    invite_token, invite_expires = None, None
+    if body.password is None:
+        invite_token, invite_expires = await create_invite(
+            session, user.id, created_by_id=grant.principal.user_id, ttl_seconds=INVITE_TTL_SECONDS
+        )
+    log.info("user %s created by %s", user.id, grant.principal.describe())
+    return ok(
+        UserCreated(
+            user=user_out(await get_user(session, user.id)),
+            invite_token=invite_token,
+            invite_expires_at=invite_expires,
+        )
+    )
+
+
+@router.patch(
+    "/{user_id}",
+    response_model=Envelope[UserOut],
+    summary="Change a user's status, password, roles (replaced) or CRM link",
+    description="Administrators cannot change their own status or roles (409), so they cannot lock themselves out.",
+)
+async def patch_user(
+    user_id: EntityId,
+    body: UserPatch,
+    grant: WriteUsers,
+    session: SessionDep,
+    passwords: PasswordsDep,
+) -> Envelope[UserOut]:
+    user = await get_user(session, user_id)
+    is_self = grant.principal.user_id == user.id
+    if is_self and (body.role_keys is not None or (body.status is not None and body.status != user.status)):
+        raise Conflict("You cannot change your own status or roles")
+    end_sessions = False
+    if body.status is not None and body.status != user.status:
+        user.status = body.status
+        end_sessions = body.status != UserStatus.ACTIVE
+    if body.password is not None:
+        user.password_hash = await passwords.hash(body.password)
+        end_sessions = True
+    if "crm_user_id" in body.model_fields_set and body.crm_user_id != user.crm_user_id:
+        if body.crm_user_id is not None and await _crm_user_id_taken(session, body.crm_user_id, user.id):
+            raise Conflict("This CRM user is already linked to another user", field="crm_user_id")
+        user.crm_user_id = body.crm_user_id
+    await flush_or_409(session, "This CRM user is already linked to another user")
+    if body.role_keys is not None:
+        await _set_roles(session, user.id, body.role_keys)
+    if end_sessions:
+        await revoke_user_sessions(session, user.id)
+    log.info("user %s updated by %s", user.id, grant.principal.describe())
+    return ok(user_out(await get_user(session, user.id)))
+
+
+@router.post(
+    "/{user_id}/invite",
+    response_model=Envelope[InviteOut],
+    status_code=201,
+    summary="Issue a new invitation for an INVITED user (earlier invitations stop working)",
+)
+async def invite_user(user_id: EntityId, grant: WriteUsers, session: SessionDep) -> Envelope[InviteOut]:
+    user = await get_user(session, user_id)
+    if user.status != UserStatus.INVITED:
+        raise Conflict("Only INVITED users can be invited")
+    token, expires_at = await create_invite(
+        session, user.id, created_by_id=grant.principal.user_id, ttl_seconds=INVITE_TTL_SECONDS
+    )
+    log.info("invitation issued for user %s by %s", user.id, grant.principal.describe())
+    return ok(InviteOut(invite_token=token, expires_at=expires_at))

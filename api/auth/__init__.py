@@ -1,0 +1,1 @@
+"""`/api/auth` and the authentication / authorization machinery every router depends on."""

@@ -1,0 +1,158 @@
+"""What every route family imports to be authenticated, authorized and scoped the same way.
+
+```python
+from api.security import EntityId, Grant, IdStr, fetch_page, get_visible_or_404, require
+from domain.scoping import apply_fiche_scope
+
+ReadFiches = Annotated[Grant, Depends(require("fiches", "read"))]
+
+@router.get("/{fiche_id}", response_model=Envelope[FicheOut])
+async def get_fiche(fiche_id: EntityId, grant: ReadFiches, session: SessionDep) -> Envelope[FicheOut]:
+    fiche = await get_visible_or_404(session, apply_fiche_scope(select(Fiche).where(Fiche.id == fiche_id), grant))
+    ...
+
+@router.get("", response_model=Page[FicheOut])
+async def list_fiches(grant: ReadFiches, session: SessionDep, page: Annotated[PageParams, Depends(page_params)]):
+    rows, total = await fetch_page(session, apply_fiche_scope(select(Fiche).order_by(Fiche.id), grant), page)
+    return page.paginate([FicheOut.model_validate(r) for r in rows], total)
+```
+
+* 401 anonymous / invalid credentials, 403 missing grant (both from `require`), 404 for an entity
+  that is missing **or** outside the caller's scope (`get_visible_or_404`): no existence oracle.
+* Lists are filtered in SQL before counting, so `pagination.total` and pages only see visible rows.
+* Ids are strings on the wire (`IdStr` out, `IdIn` in bodies, `EntityId` in paths: 1..2^63-1).
+* Free text from clients uses `Str64`/`Str255`/...: no NUL byte, valid UTF-8 (Postgres refuses both).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeVar, TypeVarTuple
+
+from fastapi import Path
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, StringConstraints, WithJsonSchema
+from sqlalchemy import Select, func, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth.dependencies import CurrentPrincipal, CurrentUser, OptionalPrincipal, require, require_all
+from api.auth.principal import Grant, Principal, PrincipalKind
+from api.errors import NotFound
+from api.schemas import PageParams
+
+__all__ = [
+    "MAX_ID",
+    "CurrentPrincipal",
+    "CurrentUser",
+    "Email",
+    "EntityId",
+    "Grant",
+    "IdIn",
+    "IdStr",
+    "OptionalPrincipal",
+    "Password",
+    "Principal",
+    "PrincipalKind",
+    "Str64",
+    "Str128",
+    "Str255",
+    "Str2000",
+    "fetch_page",
+    "fetch_rows_page",
+    "get_visible_or_404",
+    "require",
+    "require_all",
+]
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
+
+MAX_ID = 2**63 - 1
+
+# --- wire types -----------------------------------------------------------------------------------
+
+
+def _clean_text(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid UTF-8 text") from None
+    return value
+
+
+_Clean = AfterValidator(_clean_text)
+
+#: Client-supplied strings Postgres accepts, trimmed, bounded: add `Field(min_length=1)` where required.
+Str64 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), _Clean]
+Str128 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=128), _Clean]
+Str255 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=255), _Clean]
+Str2000 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000), _Clean]
+
+
+EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$"
+
+#: Lower-cased, trimmed e-mail address (the original's rule: unique, case-insensitive).
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, to_lower=True, min_length=3, max_length=320, pattern=EMAIL_PATTERN),
+    AfterValidator(_clean_text),
+]
+
+#: 8-200 characters, no composition rules (reference §10.2, ASVS 6.2).
+Password = Annotated[str, StringConstraints(min_length=8, max_length=200), _Clean]
+
+
+def _id_from_wire(value: object) -> object:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        return int(value)
+    return value
+
+
+#: An id in a response: a string (ids are 64-bit; JavaScript numbers are not).
+IdStr = Annotated[int, PlainSerializer(str, return_type=str)]
+
+#: An id in a request body: a decimal string (an integer is accepted too).
+IdIn = Annotated[
+    int,
+    BeforeValidator(_id_from_wire),
+    Field(ge=1, le=MAX_ID),
+    WithJsonSchema({"type": "string", "pattern": "^[1-9][0-9]{0,17}$"}, mode="validation"),
+]
+
+#: An id in a path.
+EntityId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+# --- scoped queries -------------------------------------------------------------------------------
+
+
+async def get_visible_or_404(session: AsyncSession, statement: Select[T], what: str = "Not found") -> T:
+    """The single row of an already-scoped statement; 404 whether it is missing or out of scope."""
+    row = (await session.scalars(statement.limit(1))).first()
+    if row is None:
+        raise NotFound(what)
+    return row
+
+
+async def _count(session: AsyncSession, statement: Select[*tuple[Any, ...]]) -> int:
+    """Rows the statement would return: its columns replaced by a constant (cheap, same joins and filters).
+
+    Not for statements with DISTINCT or GROUP BY, whose row count depends on the selected columns.
+    """
+    counted = statement.with_only_columns(literal(1), maintain_column_froms=True).order_by(None).subquery()
+    total = await session.scalar(select(func.count()).select_from(counted))
+    return int(total or 0)
+
+
+async def fetch_page(session: AsyncSession, statement: Select[T], page: PageParams) -> tuple[list[T], int]:
+    """One page of an (already scoped, ordered) single-entity statement and the total of visible rows."""
+    rows = (await session.scalars(statement.limit(page.limit).offset(page.offset))).all()
+    return list(rows), await _count(session, statement)
+
+
+async def fetch_rows_page(
+    session: AsyncSession, statement: Select[*Ts], page: PageParams
+) -> tuple[list[tuple[*Ts]], int]:
+    """`fetch_page` for statements selecting several columns/entities: rows as tuples."""
+    rows = (await session.execute(statement.limit(page.limit).offset(page.offset))).all()
+    return list(rows), await _count(session, statement)

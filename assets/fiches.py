@@ -1,0 +1,184 @@
+"""CRM ingestion assets: the sales listed on a day, then every listed fiche's details and calls.
+
+Both are partitioned by sales day and incremental: a re-run writes nothing twice (upserts) and
+fetches only fiches whose cache says so (missing, summary only, expired, failed, integrity issue).
+"""
+
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+from redis.asyncio import Redis as AsyncRedis
+
+from callaudit.pools import CRM_FICHE_FETCH, CRM_SEARCH
+from callaudit.settings import get_settings
+from domain.crm.cache import CachePolicy
+from orchestration.partitions import sales_days
+from resources.crm.client import CrmClient
+from resources.crm.errors import CrmError
+from resources.crm.resource import CrmResource
+from resources.crm.sync import BatchReport, FicheSync, fiche_ids_of_day, metadata_of
+from resources.database import DatabaseResource, sync_session_factory
+from resources.redis.resource import RedisResource
+
+T = TypeVar("T")
+FAILURES_SHOWN = 20
+
+
+def run_with_crm(
+    crm: CrmResource,
+    redis: RedisResource,
+    database: DatabaseResource,
+    concurrency: int,
+    work: Callable[[FicheSync], Awaitable[T]],
+) -> tuple[T, dict[str, Any]]:
+    """Run `work` in a fresh event loop with a CRM client and `FicheSync`; return it and CRM metrics."""
+    settings = get_settings()
+
+    async def main() -> tuple[T, dict[str, Any]]:
+        client_redis: AsyncRedis = redis.async_client()
+        try:
+            async with crm.client(client_redis) as client:
+                sync = FicheSync(
+                    client,
+                    sync_session_factory(database.engine),
+                    policy=CachePolicy.from_settings(settings),
+                    tz=ZoneInfo(settings.sales_timezone),
+                    concurrency=concurrency,
+                )
+                return await work(sync), _metrics(client)
+        finally:
+            await client_redis.aclose()
+
+    return asyncio.run(main())
+
+
+def _metrics(client: CrmClient) -> dict[str, Any]:
+    return dict(client.metrics.as_metadata())
+
+
+def _failures_table(report: BatchReport) -> dg.MetadataValue:
+    rows = [f"| {fid} | {reason[:160]} |" for fid, reason in list(report.failures.items())[:FAILURES_SHOWN]]
+    return dg.MetadataValue.md("| fiche | reason |\n|---|---|\n" + "\n".join(rows) if rows else "no failure")
+
+
+class BatchResult:
+    """A `BatchReport` with the CRM metrics of its run, as Dagster metadata."""
+
+    def __init__(self, report: BatchReport, crm_metrics: dict[str, Any], groups_linked: int) -> None:
+        self.report = report
+        self.crm_metrics = crm_metrics
+        self.groups_linked = groups_linked
+
+    @property
+    def failures(self) -> dict[str, str]:
+        return self.report.failures
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "fiches": len(self.report.results),
+            **metadata_of(self.report),
+            "recordings": sum(r.recordings for r in self.report.results),
+            "groups_linked": self.groups_linked,
+            "failures": _failures_table(self.report),
+            "seconds": round(self.report.seconds, 3),
+            **self.crm_metrics,
+        }
+
+    def as_result(self) -> dg.MaterializeResult:  # type: ignore[type-arg]
+        return dg.MaterializeResult(metadata=self.metadata())
+
+
+@dg.asset(
+    partitions_def=sales_days,
+    group_name="crm",
+    kinds={"python", "postgres"},
+    code_version="1",
+    pool=CRM_SEARCH,
+    description="Sales (CRM status 53) listed for the day: fiche summaries and their calls; the day is "
+    "recorded as fetched even with zero sales.",
+)
+def sales_fiches(
+    context: dg.AssetExecutionContext, crm: CrmResource, redis: RedisResource, database: DatabaseResource
+) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    day = dt.date.fromisoformat(context.partition_key)
+    include = get_settings().fiche_sales_include_recordings
+
+    async def work(sync: FicheSync) -> tuple[Any, int]:
+        result = await sync.sync_sales_day(day, include_recordings=include)
+        return result, await sync.link_groups()
+
+    (result, linked), crm_metrics = run_with_crm(crm, redis, database, 1, work)
+    return dg.MaterializeResult(
+        metadata={
+            "fiches": result.fiches,
+            "new_fiches": result.created,
+            "recordings_listed": result.recordings,
+            "groups_linked": linked,
+            **crm_metrics,
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=sales_days,
+    deps=[sales_fiches],
+    group_name="crm",
+    kinds={"python", "postgres"},
+    code_version="1",
+    pool=CRM_FICHE_FETCH,
+    description="Full details of every fiche of the day (cache-first, 10-day freshness), with its calls "
+    "and normalised sections; one fiche's failure is recorded on it and the others still finish.",
+)
+def fiche_details(
+    context: dg.AssetExecutionContext, crm: CrmResource, redis: RedisResource, database: DatabaseResource
+) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    day = dt.date.fromisoformat(context.partition_key)
+    with database.session() as session:
+        fiche_ids = fiche_ids_of_day(session, day)
+    report = sync_fiche_batch(crm, redis, database, fiche_ids, force=False)
+    if report.failures:
+        context.log.warning("%d fiche(s) failed; first: %s", len(report.failures), next(iter(report.failures.items())))
+    return report.as_result()
+
+
+def sync_fiche_batch(
+    crm: CrmResource, redis: RedisResource, database: DatabaseResource, fiche_ids: list[str], *, force: bool
+) -> BatchResult:
+    """Fetch the given fiches cache-first; raises only what no fiche could survive (see `FicheSync`)."""
+
+    async def work(sync: FicheSync) -> tuple[BatchReport, int]:
+        report = await sync.sync_fiches(fiche_ids, force=force)
+        linked = await sync.link_groups() if report.counts.get("fetched") else 0
+        return report, linked
+
+    try:
+        (report, linked), crm_metrics = run_with_crm(crm, redis, database, crm.fetch_concurrency, work)
+    except CrmError as exc:
+        raise dg.Failure(description=str(exc)) from None
+    return BatchResult(report, crm_metrics, linked)
+
+
+@dg.asset_check(asset=fiche_details, description="Every fiche of the day has details or a terminal outcome.")
+def fiche_details_settled(context: dg.AssetCheckExecutionContext, database: DatabaseResource) -> dg.AssetCheckResult:
+    from sqlalchemy import func, select
+
+    from domain.models.fiches import Fiche, FicheFetchStatus
+
+    partition = context.run.tags.get("dagster/partition")
+    day = dt.date.fromisoformat(partition) if partition else None
+    with database.session() as session:
+        query = select(Fiche.fetch_status, func.count()).group_by(Fiche.fetch_status)
+        if day is not None:
+            query = query.where(Fiche.sales_date == day)
+        counts = {str(status): int(n) for status, n in session.execute(query)}
+    unsettled = counts.get(FicheFetchStatus.SUMMARY, 0) + counts.get(FicheFetchStatus.FAILED, 0)
+    return dg.AssetCheckResult(
+        passed=unsettled == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"unsettled": unsettled, **counts},
+    )

@@ -1,0 +1,132 @@
+"""App-wide conventions: the error contract, envelopes, ids, scoped lists, headers, CORS, OpenAPI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api.world import World
+
+
+async def test_validation_errors_name_the_field(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/auth/login", json={"email": "a@b.c", "password": "short"})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["success"] is False
+    assert body["code"] == "VALIDATION_ERROR"
+    assert body["field"] == "body.password"
+    assert body["error"].startswith("Validation error: body.password")
+    assert body["details"][0]["field"] == "body.password"
+
+
+async def test_invalid_json_has_its_own_code(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/auth/login", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["code"] == "INVALID_JSON"
+
+
+async def test_unknown_api_route_is_a_structured_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/nope")
+    assert response.status_code == 404
+    assert response.json() == {"success": False, "error": "Route not found", "code": "NOT_FOUND"}
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "abc", "9223372036854775808", "1.5"])
+async def test_path_ids_are_validated(client: httpx.AsyncClient, world: World, bad: str) -> None:
+    response = await client.get(f"/api/admin/users/{bad}", headers=world.headers("admin"))
+    assert response.status_code == 400
+    assert response.json()["field"] == "path.user_id"
+
+
+async def test_text_postgres_cannot_store_is_refused(client: httpx.AsyncClient, world: World) -> None:
+    response = await client.post("/api/admin/teams", json={"name": "bad\u0000name"}, headers=world.headers("admin"))
+    assert response.status_code == 400
+    assert response.json()["field"] == "body.name"
+
+
+async def test_success_envelope_ids_and_dates(client: httpx.AsyncClient, world: World) -> None:
+    response = await client.get(f"/api/admin/users/{world.users['viewer']}", headers=world.headers("admin"))
+    data = response.json()["data"]
+    assert response.json()["success"] is True
+    assert data["id"] == str(world.users["viewer"])
+    assert data["created_at"].endswith("Z") or "+" in data["created_at"]
+
+
+async def test_instance_and_request_id_headers(client: httpx.AsyncClient, world: World) -> None:
+    for response in (
+        await client.get("/api/auth/me"),
+        await client.get("/api/auth/me", headers=world.headers("viewer")),
+    ):
+        assert response.headers["X-Backend-Instance"]
+        assert response.headers["X-Request-Id"]
+
+
+async def test_cors_comes_from_configuration(app_factory: Any) -> None:
+    application = await app_factory(cors_origins="https://app.example.test")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://test") as client:
+        allowed = await client.options(
+            "/api/auth/login",
+            headers={"Origin": "https://app.example.test", "Access-Control-Request-Method": "POST"},
+        )
+        assert allowed.headers["access-control-allow-origin"] == "https://app.example.test"
+        assert allowed.headers["access-control-allow-credentials"] == "true"
+        denied = await client.options(
+            "/api/auth/login",
+            headers={"Origin": "https://evil.example.test", "Access-Control-Request-Method": "POST"},
+        )
+        assert "access-control-allow-origin" not in denied.headers
+
+
+@pytest.mark.parametrize(
+    ("principal", "visible"),
+    [("viewer", ["F-OWN"]), ("operator", ["F-OWN"]), ("self_user", ["F-OWN"]), ("admin", ["F-OWN", "F-OTHER"]),
+     ("token", ["F-OWN"])],
+)  # fmt: skip
+async def test_lists_are_filtered_in_sql(
+    client: httpx.AsyncClient, world: World, principal: str, visible: list[str]
+) -> None:
+    response = await client.get("/api/_probe/fiches", headers=world.headers(principal))
+    body = response.json()
+    assert [f["fiche_id"] for f in body["data"]] == visible
+    assert body["pagination"]["total"] == len(visible)
+
+
+async def test_pages_and_totals_count_visible_rows_only(client: httpx.AsyncClient, world: World) -> None:
+    for index in range(5):
+        await world.add_fiche(f"F-OWN-{index}", "G-OWN", "crm-someone")
+        await world.add_fiche(f"F-OTHER-{index}", "G-OTHER", "crm-someone")
+    await world.commit()
+    first = (await client.get("/api/_probe/fiches", params={"limit": 4}, headers=world.headers("viewer"))).json()
+    assert first["pagination"] == {"page": 1, "limit": 4, "total": 6, "total_pages": 2}
+    second = (
+        await client.get("/api/_probe/fiches", params={"limit": 4, "page": 2}, headers=world.headers("viewer"))
+    ).json()
+    ids = [f["fiche_id"] for f in first["data"] + second["data"]]
+    assert len(ids) == 6
+    assert all(i.startswith("F-OWN") for i in ids)
+    mine = (await client.get("/api/_probe/fiches", headers=world.headers("self_user"))).json()
+    assert mine["pagination"]["total"] == 1  # SELF: only the fiche attributed to them
+
+
+async def test_users_without_crm_link_or_team_see_nothing(client: httpx.AsyncClient, world: World) -> None:
+    loner = await world.add_user("loner@example.test", roles=("operator", "agent"))
+    token = world.keyring.issue_access_token(str(loner), 900, {})
+    response = await client.get("/api/_probe/fiches", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    assert response.json()["pagination"]["total"] == 0
+
+
+async def test_openapi_is_served_and_documents_the_contract(client: httpx.AsyncClient) -> None:
+    docs = await client.get("/api-docs")
+    assert docs.status_code == 200
+    assert "swagger" in docs.text.lower()
+    spec = (await client.get("/api-docs.json")).json()
+    assert {"bearer", "apiKey"} <= set(spec["components"]["securitySchemes"])
+    login = spec["paths"]["/api/auth/login"]["post"]
+    assert {"200", "400", "401", "429"} <= set(login["responses"])
+    create_role = spec["paths"]["/api/admin/roles"]["post"]
+    assert {"201", "401", "403", "409"} <= set(create_role["responses"])
+    user = spec["components"]["schemas"]["UserOut"]
+    assert user["properties"]["id"]["type"] == "string"
