@@ -4,7 +4,6 @@ Both are partitioned by sales day and incremental: a re-run writes nothing twice
 fetches only fiches whose cache says so (missing, summary only, expired, failed, integrity issue).
 """
 
-
 import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable

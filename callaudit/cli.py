@@ -219,10 +219,6 @@ def _api_ready(port: int) -> bool:
         return False
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def _prepare_stack(settings: Settings) -> Runtime:
     """Services, schema and seed; embedded servers started here are stopped again on failure."""
     from callaudit.migrate import migrate as run_migrations
@@ -249,9 +245,15 @@ def _seed(runtime: Runtime) -> list[str]:
 def run() -> None:
     """Start everything: embedded services, migrations, Dagster (code server, UI, daemon) and the API."""
     settings = _settings()
-    signal.signal(signal.SIGTERM, _raise_interrupt)
     runtime = _prepare_stack(settings)
     supervisor = Supervisor(runtime.home / "logs")
+
+    def request_stop(signum: int, frame: object) -> None:
+        supervisor.interrupted.set()
+
+    # Both explicitly: a shell starts background jobs with SIGINT ignored, and Python keeps that.
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
     exit_code = 0
     try:
         code_server, *others = _stack(runtime)
@@ -260,7 +262,7 @@ def run() -> None:
         supervisor.start(code_server)
         host, port = settings.dagster_code_server_host, settings.dagster_code_server_port
         supervisor.wait(until=lambda: _code_server_loaded(host, port) or time.monotonic() > deadline)
-        for spec in others:
+        for spec in others if not supervisor.interrupted.is_set() else []:
             supervisor.start(spec)
         supervisor.wait(until=lambda: _api_ready(settings.port) or time.monotonic() > deadline)
         if _api_ready(settings.port):
@@ -268,20 +270,24 @@ def run() -> None:
                 f"[bold green]ready[/]: Dagster UI http://127.0.0.1:{settings.dagster_webserver_port}  "
                 f"API http://127.0.0.1:{settings.port}/api-docs  (Ctrl-C stops everything)"
             )
-        else:
+        elif not supervisor.interrupted.is_set():
             err.print(
                 f"[yellow]warning:[/] API not ready after {READY_TIMEOUT_SECONDS:.0f}s; see {runtime.home / 'logs'}"
             )
         supervisor.wait()
+        console.print("stopping...")
     except ChildCrashed as crash:
         err.print(f"[bold red]{crash}[/]; last output:\n" + "\n".join(crash.tail[-20:]))
         exit_code = 1
-    except KeyboardInterrupt:
-        console.print("stopping...")
     finally:
+        started = time.monotonic()
         supervisor.stop()
         stopped = runtime.stop_started()
-        console.print("stopped all processes" + (f" and embedded {', '.join(stopped)}" if stopped else ""))
+        console.print(
+            "stopped all processes"
+            + (f" and embedded {', '.join(stopped)}" if stopped else "")
+            + f" in {time.monotonic() - started:.1f}s"
+        )
     raise typer.Exit(exit_code)
 
 

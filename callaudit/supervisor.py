@@ -53,6 +53,9 @@ class Supervisor:
         self.children: list[Child] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        #: Set from a signal handler: `wait()` returns at its next poll. Raising from the handler
+        #: instead can land in a garbage-collector callback, where the exception is swallowed.
+        self.interrupted = threading.Event()
 
     def start(self, spec: ChildSpec) -> Child:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -94,12 +97,12 @@ class Supervisor:
                 raise ChildCrashed(child.spec.name, code, list(child.tail))
 
     def wait(self, until: Callable[[], bool] | None = None, poll_seconds: float = 0.5) -> None:
-        """Block until a child crashes (raises), `until()` is true, or a signal interrupts."""
-        while not self._stopping.is_set():
+        """Block until a child crashes (raises), `until()` is true, or `interrupted` is set."""
+        while not (self._stopping.is_set() or self.interrupted.is_set()):
             self.check()
             if until is not None and until():
                 return
-            time.sleep(poll_seconds)
+            self.interrupted.wait(poll_seconds)
 
     def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """SIGTERM every process group (reverse start order), then SIGKILL what is left."""

@@ -1,11 +1,9 @@
 """Jobs: the daily CRM refresh, and ad-hoc fetches of given fiches (API requests, operators)."""
 
-
 import dagster as dg
 from pydantic import Field
 
 from assets.fiches import fiche_details, sales_fiches, sync_fiche_batch
-from orchestration.partitions import sales_days
 from resources.crm.resource import CrmResource
 from resources.database import DatabaseResource
 from resources.redis.resource import RedisResource
@@ -14,7 +12,6 @@ from resources.redis.resource import RedisResource
 sync_sales_day_job = dg.define_asset_job(
     "sync_sales_day",
     selection=dg.AssetSelection.assets(sales_fiches, fiche_details),
-    partitions_def=sales_days,
     description="Search the day's sales in the CRM, then fetch every listed fiche's details.",
 )
 

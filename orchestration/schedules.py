@@ -1,6 +1,5 @@
 """Code schedules: today's sales are refreshed through the day (user schedules come from the DB)."""
 
-
 import dagster as dg
 
 from callaudit.settings import get_settings

@@ -117,14 +117,15 @@ class FicheSync:
             page = await self.client.search_sales(day, day, include_recordings=include_recordings)
             parsed = parse_sales_page({"fiches": page.fiches, "total": page.total})
         except (CrmError, CrmPayloadError) as exc:
-            await self._db(lambda s: record_day_coverage(s, day, DayCoverageStatus.FAILED, 0, str(exc), self._clock()))
+            reason = str(exc)
+            await self._db(lambda s: record_day_coverage(s, day, DayCoverageStatus.FAILED, 0, reason, self._clock()))
             raise
 
         def write(session: Session) -> SalesDayResult:
             now = self._clock()
             upserted = upsert_sales_summaries(session, parsed, day, now, tz=self.tz)
             record_day_coverage(session, day, DayCoverageStatus.FETCHED, upserted.fiches, None, now)
-            ids = sorted({str(f.id) for f in parsed.fiches})
+            ids = sorted({str(f.id) for f in parsed.fiches or []})
             return SalesDayResult(day, upserted.fiches, upserted.created, upserted.recordings, ids)
 
         return await self._db(write)
@@ -138,26 +139,26 @@ class FicheSync:
             return FicheResult(fiche_id, FicheOutcome.CACHED, decision.reason.value)
         if decision.action is CacheAction.NOT_FOUND_CACHED:
             return FicheResult(fiche_id, FicheOutcome.NOT_FOUND_CACHED, decision.reason.value)
+        return await self._fetch(fiche_id, decision.reason.value)
+
+    async def _fetch(self, fiche_id: str, why: str) -> FicheResult:
         async with self._gate:
             try:
                 raw = await self.client.fiche_details(fiche_id)
             except CrmNotFound as exc:
-                ttl = self.policy.not_found_ttl
-                await self._db(lambda s: mark_not_found(s, fiche_id, str(exc), self._clock(), ttl))
-                return FicheResult(fiche_id, FicheOutcome.NOT_FOUND, str(exc))
+                reason, ttl = str(exc), self.policy.not_found_ttl
+                await self._db(lambda s: mark_not_found(s, fiche_id, reason, self._clock(), ttl))
+                return FicheResult(fiche_id, FicheOutcome.NOT_FOUND, reason)
             except (CrmAuthError, CrmCapUnavailable):
                 raise  # no other fiche can succeed either: abort the batch with this reason
             except CrmError as exc:
                 return await self._failed(fiche_id, str(exc))
-        try:
-            payload = parse_fiche_details(raw)
-        except CrmPayloadError as exc:
-            return await self._failed(fiche_id, f"malformed CRM payload: {exc}")
 
         def write(session: Session) -> FicheResult:
             now = self._clock()
+            payload = parse_fiche_details(raw)
             written = store_details(session, fiche_id, payload, now, self.policy.details_expire_at(now), tz=self.tz)
-            return FicheResult(fiche_id, FicheOutcome.FETCHED, decision.reason.value, written.recordings)
+            return FicheResult(fiche_id, FicheOutcome.FETCHED, why, written.recordings)
 
         try:
             return await self._db(write)

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from callaudit.demo_crm.config import Faults, FamilyFaults, SimulatorConfig
+from callaudit.demo_crm.config import FamilyFaults, Faults, SimulatorConfig
 from callaudit.demo_crm.server import run_in_thread
 from resources.crm.resource import CrmResource
 from resources.database import DatabaseResource

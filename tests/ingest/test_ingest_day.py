@@ -46,7 +46,9 @@ def _row_counts(engine: Engine) -> dict[str, int]:
 def test_faulty_crm_day_ends_fetched_and_rerun_duplicates_nothing(
     simulator: Simulator, crm_resources: dict[str, Any], sync_engine: Engine
 ) -> None:
-    listing = httpx.get(f"{simulator.base_url}/api/fiches/sales-with-calls", params={"start_date": DAY, "end_date": DAY})
+    listing = httpx.get(
+        f"{simulator.base_url}/api/fiches/sales-with-calls", params={"start_date": DAY, "end_date": DAY}
+    )
     day_ids = sorted(f["id"] for f in listing.json()["fiches"])
     gone = day_ids[3]
     simulator.configure(
@@ -99,9 +101,7 @@ def test_stored_fiche_round_trips_the_gateway_payload(
     assert None not in group_ids, "every fiche is linked to its CRM group id"
 
 
-def test_caps_hold_across_concurrent_runs(
-    simulator: Simulator, crm_resources: dict[str, Any], tmp_path: Path
-) -> None:
+def test_caps_hold_across_concurrent_runs(simulator: Simulator, crm_resources: dict[str, Any], tmp_path: Path) -> None:
     simulator.configure(Faults(search=faulty(0.0, latency_ms=150), details=faulty(0.0, latency_ms=150)))
     simulator.reset()
     results: list[bool] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import cast
 
 import dagster as dg
 import redis
@@ -44,7 +45,7 @@ def test_run_failure_sensor_publishes_a_scrubbed_event(redis_url: str, redis_cli
             publish_run_failures(context.for_run_failure())
 
     for topic in ("runs", "request:req-42"):
-        entries = redis_client.xrange(stream_key(topic))
+        entries = cast(list[tuple[str, dict[str, str]]], redis_client.xrange(stream_key(topic)))
         assert len(entries) == 1, topic
         fields = entries[0][1]
         assert fields["type"] == "run.failed"

@@ -7,8 +7,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 
-from domain.models import Base
 from callaudit.migrate import alembic_config
+from domain.models import Base
 
 
 def test_upgrade_from_empty_creates_every_model_table(sync_engine: Engine) -> None:

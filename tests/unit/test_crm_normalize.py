@@ -292,7 +292,9 @@ def test_listing_never_overwrites_details() -> None:
     }
 
 
-@pytest.mark.parametrize(("status", "after"), [("not_found", "not_found"), ("failed", "failed"), ("summary", "summary")])
+@pytest.mark.parametrize(
+    ("status", "after"), [("not_found", "not_found"), ("failed", "failed"), ("summary", "summary")]
+)
 def test_listing_status_transitions(status: str, after: str) -> None:
     assert patch_from_sales_listing(snapshot(fetch_status=status), listed(), D2, NOW)["fetch_status"] == after
 
