@@ -148,11 +148,63 @@ def _api(runtime: Runtime) -> tuple[str, dict[str, Any]]:
     return f"/health 200, OpenAPI lists {paths} paths", {"openapi_paths": paths}
 
 
+def _ingest(runtime: Runtime) -> tuple[str, dict[str, Any]]:
+    """Yesterday's sales through the real assets, on the Postgres-backed Dagster instance."""
+    import contextlib
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    import dagster as dg
+
+    from assets.fiches import fiche_details, sales_fiches
+    from callaudit.demo_crm.config import SimulatorConfig
+    from callaudit.demo_crm.server import run_in_thread
+    from callaudit.migrate import dagster_environment
+    from resources.crm.resource import CrmResource
+    from resources.database import DatabaseResource
+    from resources.redis.resource import RedisResource
+
+    settings = runtime.settings
+    day = dt.datetime.now(ZoneInfo(settings.sales_timezone)).date() - dt.timedelta(days=1)
+    with contextlib.ExitStack() as stack:
+        base_url = runtime.crm_base_url
+        if settings.fiche_api_base_url is None:  # no gateway configured: the labelled simulator
+            base_url = stack.enter_context(run_in_thread(SimulatorConfig.from_env()))
+        token = settings.fiche_api_auth_token.get_secret_value() if settings.fiche_api_auth_token else None
+        resources = {
+            "crm": CrmResource(
+                base_url=base_url,
+                auth_token=token,
+                search_concurrency=settings.fiche_sales_search_concurrency,
+                fetch_concurrency=settings.fiche_fetch_concurrency,
+            ),
+            "redis": RedisResource(url=runtime.redis_url),
+            "database": DatabaseResource(url=runtime.database_url),
+        }
+        stack.enter_context(dagster_environment(runtime))
+        instance = stack.enter_context(dg.DagsterInstance.get())
+        result = dg.materialize(
+            [sales_fiches, fiche_details], partition_key=day.isoformat(), resources=resources, instance=instance
+        )
+    [event] = result.asset_materializations_for_node("fiche_details")
+    figures: dict[str, Any] = {
+        key: event.metadata[key].value
+        for key in ("fiches", "fetched", "cached", "not_found", "failed", "recordings", "crm_request_seconds")
+    }
+    figures.update(day=day.isoformat(), run_id=result.run_id)
+    detail = (
+        f"{figures['fiches']} fiches of {day}: {figures['fetched']} fetched, {figures['cached']} cached, "
+        f"{figures['not_found']} not found, {figures['failed']} failed; {figures['recordings']} recordings"
+    )
+    return detail, figures
+
+
 STAGES: list[tuple[str, Stage]] = [
     ("services", _services),
     ("schema", _schema),
     ("dagster", _dagster),
     ("api", _api),
+    ("ingest", _ingest),
 ]
 
 

