@@ -24,12 +24,15 @@ from resources.redis import create_async_redis
 
 def _api_router() -> APIRouter:
     """Everything under `/api`, one router per domain."""
-    from api import admin
+    from api import admin, recordings
     from api.auth import router as auth
+    from api.fiches import router as fiches
 
     router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
     router.include_router(auth.router)
     router.include_router(admin.router)
+    router.include_router(fiches.router)
+    router.include_router(recordings.router)
     return router
 
 
@@ -44,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_api_engine(runtime.database_url, pool_size=10, max_overflow=20)
         redis = create_async_redis(runtime.redis_url)
         http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0), trust_env=False)
-        app.state.callaudit = AppState(
+        state = app.state.callaudit = AppState(
             settings=settings,
             instance_id=instance_id,
             engine=engine,
@@ -55,6 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            for cleanup in reversed(state.cleanups):
+                await cleanup()
             await http.aclose()
             await redis.aclose()
             await engine.dispose()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Annotated
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
 import httpx
 import redis.asyncio as aioredis
@@ -24,6 +24,10 @@ class AppState:
     sessionmaker: async_sessionmaker[AsyncSession]
     redis: aioredis.Redis
     http: httpx.AsyncClient
+    #: Clients built lazily by route families on first use (`api.fiches.deps`), by name.
+    extras: dict[str, Any] = field(default_factory=dict)
+    #: Closed by the lifespan at shutdown, last registered first.
+    cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 def get_state(request: Request) -> AppState:

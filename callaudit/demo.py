@@ -199,12 +199,60 @@ def _ingest(runtime: Runtime) -> tuple[str, dict[str, Any]]:
     return detail, figures
 
 
+def _transcribe(runtime: Runtime) -> tuple[str, dict[str, Any]]:
+    """The ingested day's recordings through the real `transcripts` asset.
+
+    Without a configured gateway, the simulator (same seed, so the same day) is started again and
+    its reference transcripts stand in for speech-to-text: recorded as provider `reference`.
+    """
+    import contextlib
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    import dagster as dg
+
+    from assets.transcripts import transcripts
+    from callaudit.demo_crm.config import SimulatorConfig
+    from callaudit.demo_crm.server import run_in_thread
+    from callaudit.migrate import dagster_environment
+    from resources.database import DatabaseResource
+    from resources.redis.resource import RedisResource
+    from resources.stt.resource import SttResource
+
+    settings = runtime.settings
+    day = dt.datetime.now(ZoneInfo(settings.sales_timezone)).date() - dt.timedelta(days=1)
+    with contextlib.ExitStack() as stack:
+        stt = SttResource.from_settings(settings)
+        if settings.fiche_api_base_url is None:
+            simulator = stack.enter_context(run_in_thread(SimulatorConfig.from_env()))
+            stt = SttResource.from_settings(settings, provider="reference", reference_base_url=simulator)
+        resources = {
+            "stt": stt,
+            "redis": RedisResource(url=runtime.redis_url),
+            "database": DatabaseResource(url=runtime.database_url),
+        }
+        stack.enter_context(dagster_environment(runtime))
+        instance = stack.enter_context(dg.DagsterInstance.get())
+        result = dg.materialize([transcripts], partition_key=day.isoformat(), resources=resources, instance=instance)
+    [event] = result.asset_materializations_for_node("transcripts")
+    keys = ("recordings_transcribed", "recordings_skipped", "recordings_failed", "audio_minutes", "provider")
+    figures: dict[str, Any] = {key: event.metadata[key].value for key in keys}
+    figures.update(day=day.isoformat(), run_id=result.run_id)
+    detail = (
+        f"{figures['recordings_transcribed']} recordings transcribed ({figures['audio_minutes']} audio min, "
+        f"provider {figures['provider']}), {figures['recordings_skipped']} already done, "
+        f"{figures['recordings_failed']} failed"
+    )
+    return detail, figures
+
+
 STAGES: list[tuple[str, Stage]] = [
     ("services", _services),
     ("schema", _schema),
     ("dagster", _dagster),
     ("api", _api),
     ("ingest", _ingest),
+    ("transcribe", _transcribe),
 ]
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
+from pydantic import SecretStr
 
 from callaudit.embedded import EmbeddedServices
 from callaudit.settings import Settings
@@ -26,18 +27,26 @@ class Finding:
     detail: str
 
 
+def _server(
+    name: str, variable: str, configured: SecretStr | None, embedded_url: str | None
+) -> tuple[str, str] | Finding:
+    """(url, where it comes from), or the finding that an unconfigured embedded server is stopped."""
+    if configured is not None:
+        return configured.get_secret_value(), variable
+    if embedded_url is None:
+        return Finding(name, Level.INFO, "embedded, stopped (`callaudit services up` or `run` starts it)")
+    return embedded_url, "embedded"
+
+
 def _postgres(settings: Settings, embedded: EmbeddedServices) -> Finding:
     from sqlalchemy import text
 
     from resources.database import create_sync_engine
 
-    if settings.database_url is None:
-        url = embedded.postgres.url()
-        if url is None:
-            return Finding("postgres", Level.INFO, "embedded, stopped (`callaudit services up` or `run` starts it)")
-        source = "embedded"
-    else:
-        url, source = settings.database_url.get_secret_value(), "DATABASE_URL"
+    server = _server("postgres", "DATABASE_URL", settings.database_url, embedded.postgres.url())
+    if isinstance(server, Finding):
+        return server
+    url, source = server
     engine = create_sync_engine(url, connect_args={"connect_timeout": 3})
     try:
         with engine.connect() as conn:
@@ -68,13 +77,10 @@ def _revision(conn) -> str | None:  # type: ignore[no-untyped-def]
 def _redis(settings: Settings, embedded: EmbeddedServices) -> Finding:
     import redis
 
-    if settings.redis_url is None:
-        url = embedded.redis.url()
-        if url is None:
-            return Finding("redis", Level.INFO, "embedded, stopped (`callaudit services up` or `run` starts it)")
-        source = "embedded"
-    else:
-        url, source = settings.redis_url.get_secret_value(), "REDIS_URL"
+    server = _server("redis", "REDIS_URL", settings.redis_url, embedded.redis.url())
+    if isinstance(server, Finding):
+        return server
+    url, source = server
     client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
     try:
         info = client.info("server")

@@ -116,11 +116,17 @@ class Settings(BaseSettings):
     stt_provider: Literal["elevenlabs", "openai", "reference"] | None = None
     elevenlabs_api_key: SecretStr | None = None
     elevenlabs_base_url: str | None = None
+    elevenlabs_stt_model: str = "scribe_v1"
+    openai_stt_model: str = "whisper-1"
+    openai_stt_word_timestamps: bool = True
     transcription_elevenlabs_rate_limit_per_minute: int = Field(10, ge=1)
     transcription_elevenlabs_max_attempts: int = Field(6, ge=1, le=20)
     transcription_elevenlabs_backoff_base_seconds: float = Field(2.0, gt=0)
     transcription_elevenlabs_backoff_max_seconds: float = Field(60.0, gt=0)
     transcription_recording_concurrency: int = Field(2, ge=1, le=100)
+    transcription_recording_timeout_seconds: float = Field(900.0, gt=0)
+    transcription_audio_max_bytes: int = Field(200_000_000, ge=1)
+    transcription_audio_urls_public: bool = False
 
     # --- automation -----------------------------------------------------------------------------
     automation_scheduler_cron: str = "*/1 * * * *"

@@ -5,20 +5,22 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.fiches import fiche_details, fiche_details_settled, sales_fiches
+from assets.transcripts import transcripts
 from callaudit.settings import get_settings
-from orchestration.jobs import fetch_fiches_job, sync_sales_day_job
+from orchestration.jobs import fetch_fiches_job, sync_sales_day_job, transcribe_fiches_job
 from orchestration.schedules import refresh_today_sales
 from orchestration.sensors import publish_run_failures
 from resources.crm.resource import CrmResource
 from resources.database import DatabaseResource
 from resources.redis.resource import RedisResource
+from resources.stt.resource import SttResource
 
 _settings = get_settings()
 
 defs = dg.Definitions(
-    assets=[sales_fiches, fiche_details],
+    assets=[sales_fiches, fiche_details, transcripts],
     asset_checks=[fiche_details_settled],
-    jobs=[sync_sales_day_job, fetch_fiches_job],
+    jobs=[sync_sales_day_job, fetch_fiches_job, transcribe_fiches_job],
     schedules=[refresh_today_sales],
     sensors=[publish_run_failures],
     resources={
@@ -35,6 +37,8 @@ defs = dg.Definitions(
             search_concurrency=_settings.fiche_sales_search_concurrency,
             fetch_concurrency=_settings.fiche_fetch_concurrency,
         ),
+        # Provider from STT_PROVIDER (keys as EnvVar); its Redis semaphore is shared by every run.
+        "stt": SttResource.from_settings(_settings),
     },
     # Runs batch a whole day of fiches with bounded concurrency inside one process; the
     # multiprocess executor would add seconds per step for no benefit (see ARCHITECTURE.md).

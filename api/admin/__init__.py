@@ -2,10 +2,11 @@
 
 from fastapi import APIRouter
 
-from api.admin import permissions, roles, teams, tokens, users
+from api.admin import crm, permissions, roles, teams, tokens, users
 
 router = APIRouter(prefix="/admin")
-for _module in (users, roles, permissions, teams, tokens):
+# `crm` first: its static paths (`/users/from-crm`, `/teams/sync-from-crm`) precede `{id}` routes.
+for _module in (crm, users, roles, permissions, teams, tokens):
     router.include_router(_module.router)
 
 __all__ = ["router"]

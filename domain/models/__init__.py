@@ -24,6 +24,14 @@ from domain.models.fiches import (
     SalesDayCoverage,
     SalesDaySource,
 )
+from domain.models.jobs import FicheFetchJob, FicheFetchJobStatus
+from domain.models.transcripts import (
+    FicheTranscription,
+    FicheTranscriptionStatus,
+    Transcript,
+    TranscriptChunk,
+    TranscriptStatus,
+)
 
 __all__ = [
     "ApiToken",
@@ -32,11 +40,15 @@ __all__ = [
     "DayCoverageStatus",
     "Fiche",
     "FicheComment",
+    "FicheFetchJob",
+    "FicheFetchJobStatus",
     "FicheFetchStatus",
     "FicheInformation",
     "FicheProspect",
     "FicheSubscription",
     "FicheTag",
+    "FicheTranscription",
+    "FicheTranscriptionStatus",
     "InviteToken",
     "Permission",
     "Recording",
@@ -47,6 +59,9 @@ __all__ = [
     "SalesDaySource",
     "Team",
     "TeamMember",
+    "Transcript",
+    "TranscriptChunk",
+    "TranscriptStatus",
     "User",
     "UserRole",
     "UserStatus",

@@ -13,7 +13,7 @@ once; each test runs inside a SAVEPOINT of that transaction and rolls it back. N
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -23,13 +23,20 @@ import pytest
 import pytest_asyncio
 import redis
 from fastapi import FastAPI
+from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
 from api.deps import get_session
+from api.fiches.deps import api_crm_config, get_crm_client, get_run_launcher, get_sync_sessions
+from callaudit.demo_crm.app import create_app as create_simulator
+from callaudit.demo_crm.config import SimulatorConfig
 from callaudit.settings import Settings, load_settings
+from resources.crm import CrmClient
 from resources.database import create_api_engine
 from tests.api import probe
+from tests.api.fakes import RecordingLauncher
 from tests.api.world import World, build_world
 
 TEST_JWT_SECRET = "test-only-signing-secret-0123456789abcdef"
@@ -168,12 +175,44 @@ async def started_app(api_settings: Settings) -> AsyncIterator[FastAPI]:
         yield application
 
 
+@pytest.fixture
+def crm_sync_sessions(sync_engine: Engine) -> Iterator[sessionmaker[Session]]:
+    """What `FicheSync` writes in its own transactions, kept in one rolled back after the test."""
+    with sync_engine.connect() as connection:
+        transaction = connection.begin()
+        try:
+            yield sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+        finally:
+            transaction.rollback()
+
+
+def in_process_crm(application: FastAPI) -> CrmClient:
+    """A CRM client on the demo simulator served in-process (no thread, no socket)."""
+    simulator = create_simulator(SimulatorConfig(seed=7, fiches_per_day=4))
+    state = application.state.callaudit
+    return CrmClient(
+        "http://demo-crm.test",
+        state.redis,
+        config=api_crm_config(3, 1),
+        transport=httpx.ASGITransport(app=simulator),
+    )
+
+
 @pytest_asyncio.fixture(loop_scope="session")
 async def app(
-    started_app: FastAPI, async_db_session: AsyncSession, redis_client: redis.Redis
+    started_app: FastAPI,
+    async_db_session: AsyncSession,
+    redis_client: redis.Redis,
+    crm_sync_sessions: sessionmaker[Session],
 ) -> AsyncIterator[FastAPI]:
+    """The shared app; the CRM is the in-process simulator, Dagster launches are recorded only."""
+    crm = in_process_crm(started_app)
     async with running(started_app, async_db_session, start=False) as application:
+        application.dependency_overrides[get_crm_client] = lambda: crm
+        application.dependency_overrides[get_sync_sessions] = lambda: crm_sync_sessions
+        application.dependency_overrides[get_run_launcher] = RecordingLauncher
         yield application
+    await crm.aclose()
 
 
 @pytest_asyncio.fixture(loop_scope="session")

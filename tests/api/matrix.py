@@ -170,6 +170,36 @@ async def _group_fiche(world: World, ownership: str) -> Request:
     return Request(path={"fiche_id": world.fiches[ownership]})
 
 
+async def _group_fiche_id(world: World, ownership: str) -> Request:
+    return Request(path={"fiche_id": world.fiche_ids[ownership]})
+
+
+async def _group_fiche_with_details(world: World, ownership: str) -> Request:
+    await world.store_details(ownership)
+    return Request(path={"fiche_id": world.fiche_ids[ownership]})
+
+
+async def _status_batch(world: World, ownership: str) -> Request:
+    return Request(json={"fiche_ids": [world.fiche_ids["own"], world.fiche_ids["other"], "999"]})
+
+
+async def _a_day(world: World, ownership: str) -> Request:
+    return Request(params={"date": "2025-03-03"})
+
+
+async def _future_range(world: World, ownership: str) -> Request:
+    # Entirely in the future: nothing to fetch, so the matrix checks access without launching a job.
+    return Request(params={"start_date": "2099-01-01", "end_date": "2099-01-05"})
+
+
+async def _fetch_job(world: World, ownership: str) -> Request:
+    return Request(path={"job_id": await world.add_fetch_job("operator")})
+
+
+async def _crm_user(world: World, ownership: str) -> Request:
+    return Request(json={"crm_user_id": await world.first_crm_user_id()})
+
+
 # --- the matrix -----------------------------------------------------------------------------------
 
 SCOPED_READ: dict[str, Expectation] = {
@@ -187,6 +217,16 @@ SCOPED_WRITE: dict[str, Expectation] = {
     "self_user": 403,
     "admin": (200, 200),
     "token": 403,  # the token only has fiches read
+}
+
+FICHES_LIST: dict[str, Expectation] = users_only() | {"token": 200}
+RECORDINGS_READ: dict[str, Expectation] = {
+    "anonymous": 401,
+    "viewer": (200, 404),
+    "operator": (200, 404),
+    "self_user": 403,
+    "admin": (200, 200),
+    "token": 403,
 }
 
 ROUTES: tuple[Route, ...] = (
@@ -243,6 +283,22 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/admin/api-tokens", "admin.users.write", admin_only(201), _new_token_body),
     Route("GET", "/api/admin/api-tokens/{token_id}", "admin.users.read", admin_only(), _group_token, entity=True),
     Route("DELETE", "/api/admin/api-tokens/{token_id}", "admin.users.write", admin_only(), _group_token, entity=True),
+    # admin: the CRM directory (in-process simulator in tests)
+    Route("GET", "/api/admin/crm/users", "admin.users.read", admin_only()),
+    Route("GET", "/api/admin/crm/teams", "admin.users.read", admin_only()),
+    Route("POST", "/api/admin/teams/sync-from-crm", "admin.users.write", admin_only()),
+    Route("POST", "/api/admin/users/from-crm", "admin.users.write", admin_only(201), _crm_user),
+    # fiches: scoped by the fiches grant (`token` reads GROUP within its owner's group)
+    Route("GET", "/api/fiches/search", "fiches.read", FICHES_LIST, _a_day),
+    Route("POST", "/api/fiches/status/batch", "fiches.read", FICHES_LIST, _status_batch),
+    Route("GET", "/api/fiches/status/by-date", "fiches.read", FICHES_LIST, _a_day),
+    Route("GET", "/api/fiches/status/by-date-range", "fiches.read", FICHES_LIST, _future_range),
+    Route("GET", "/api/fiches/jobs/{job_id}", "fiches.read", FICHES_LIST, _fetch_job),
+    Route("GET", "/api/fiches/{fiche_id}", "fiches.read", SCOPED_READ, _group_fiche_with_details, entity=True),
+    Route("GET", "/api/fiches/{fiche_id}/cache", "fiches.read", SCOPED_READ, _group_fiche_id, entity=True),
+    Route("GET", "/api/fiches/{fiche_id}/status", "fiches.read", SCOPED_READ, _group_fiche_id, entity=True),
+    # recordings: the recordings grant (the agent role and the token have none)
+    Route("GET", "/api/recordings/{fiche_id}", "recordings.read", RECORDINGS_READ, _group_fiche_id, entity=True),
     # test-only scoped family (tests/api/probe.py): the SELF / GROUP / ALL behaviour later families copy
     Route("GET", "/api/_probe/fiches", "fiches.read", users_only() | {"token": 200}),
     Route("GET", "/api/_probe/fiches/{fiche_id}", "fiches.read", SCOPED_READ, _group_fiche, entity=True),

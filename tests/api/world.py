@@ -17,18 +17,26 @@ Fiches: "own" (group G-OWN, attributed to crm-self) and "other" (G-OTHER, attrib
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass, field
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.crypto import API_TOKEN_PREFIX, Keyring, display_prefix, generate_token, keyring_for, passwords_for
+from callaudit.demo_crm.directory import build_directory
+from callaudit.demo_crm.fiches import build_fiche
+from callaudit.demo_crm.payloads import fiche_details as simulator_details
 from callaudit.seed import seed_rbac
 from callaudit.settings import Settings
+from domain.crm.parsing import parse_fiche_details
+from domain.crm.store import store_details
 from domain.models import (
     ApiToken,
     ApiTokenGrant,
     Fiche,
+    FicheFetchJob,
+    FicheFetchJobStatus,
     Permission,
     Role,
     RolePermission,
@@ -54,6 +62,7 @@ class World:
     emails: dict[str, str] = field(default_factory=dict)
     teams: dict[str, int] = field(default_factory=dict)
     fiches: dict[str, int] = field(default_factory=dict)
+    fiche_ids: dict[str, str] = field(default_factory=dict)
     roles: dict[str, int] = field(default_factory=dict)
     permissions: dict[str, int] = field(default_factory=dict)
     api_token: str = ""
@@ -151,6 +160,40 @@ class World:
         fiche_pk: int = (await self.session.execute(statement.returning(Fiche.id))).scalar_one()
         return fiche_pk
 
+    async def store_details(self, ownership: str) -> None:
+        """Full details (a simulator payload) for the world's fiche, its scope columns kept."""
+        fiche_id = self.fiche_ids[ownership]
+        core = build_fiche(7, dt.date(2025, 3, 3), 1 if ownership == "own" else 2, 4)
+        raw = simulator_details(core, "http://demo-crm.test", include_recordings=True, include_mail_devis=False)
+        raw["information"]["fiche_id"] = fiche_id
+        now = dt.datetime.now(dt.UTC)
+        payload = parse_fiche_details(raw)
+        await self.session.run_sync(
+            lambda s: store_details(s, fiche_id, payload, now, now + dt.timedelta(days=10), dt.date(2025, 3, 3))
+        )
+        group, owner = ("G-OWN", "crm-self") if ownership == "own" else ("G-OTHER", "crm-other")
+        await self.session.execute(
+            update(Fiche).where(Fiche.fiche_id == fiche_id).values(crm_group_id=group, attribution_user_id=owner)
+        )
+
+    async def add_fetch_job(self, requested_by: str) -> str:
+        job_id = str(uuid.uuid4())
+        self.session.add(
+            FicheFetchJob(
+                id=job_id,
+                start_date=dt.date(2025, 3, 1),
+                end_date=dt.date(2025, 3, 2),
+                days=["2025-03-01", "2025-03-02"],
+                requested_by_id=self.users[requested_by],
+                status=FicheFetchJobStatus.LAUNCHED.value,
+            )
+        )
+        await self.session.flush()
+        return job_id
+
+    async def first_crm_user_id(self) -> str:
+        return str(build_directory(7).users[0].id)
+
     async def commit(self) -> None:
         await self.session.commit()
 
@@ -183,5 +226,6 @@ async def build_world(session: AsyncSession, settings: Settings) -> World:
     world.api_token_id, world.api_token = await world.add_api_token("operator", {"fiches": (Scope.GROUP, None)})
     world.fiches["own"] = await world.add_fiche("F-OWN", "G-OWN", "crm-self")
     world.fiches["other"] = await world.add_fiche("F-OTHER", "G-OTHER", "crm-other")
+    world.fiche_ids = {"own": "F-OWN", "other": "F-OTHER"}
     await world.commit()
     return world

@@ -1,0 +1,1 @@
+"""`/api/fiches`: cached CRM fiches, status, coverage and progressive fetches."""

@@ -1,0 +1,119 @@
+"""Launching (and observing) the Dagster runs of a progressive fetch, behind a small protocol.
+
+The API never runs CRM work for a date range itself: it asks dagster-webserver (GraphQL) for ONE
+backfill of the `sync_sales_day` assets over the missing days, tagged with the job id. Tests swap
+in another `RunLauncher`; the GraphQL one fails fast (short timeouts) when the webserver is down.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+#: The assets of the `sync_sales_day` job (orchestration/jobs.py), partitioned by sales day.
+SALES_DAY_ASSETS: tuple[str, ...] = ("sales_fiches", "fiche_details")
+
+_LAUNCH = """
+mutation LaunchSalesDays($backfillParams: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $backfillParams) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on Error { message }
+  }
+}
+"""
+
+_STATUS = """
+query BackfillStatus($backfillId: String!) {
+  partitionBackfillOrError(backfillId: $backfillId) {
+    __typename
+    ... on PartitionBackfill { id status }
+    ... on Error { message }
+  }
+}
+"""
+
+
+class LaunchFailed(Exception):
+    """Dagster did not accept the launch; the message is safe to store and show (no URL, no body)."""
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    job_id: str
+    days: Sequence[dt.date]
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Launched:
+    backfill_id: str | None = None
+    run_ids: tuple[str, ...] = ()
+
+
+class RunLauncher(Protocol):
+    async def launch_days(self, request: LaunchRequest) -> Launched:
+        """Start the sales-day sync of `request.days`; `LaunchFailed` when it could not."""
+        ...
+
+    async def backfill_status(self, backfill_id: str) -> str | None:
+        """Dagster's status of a backfill (`REQUESTED`, `COMPLETED`, `FAILED`...), None if unknown."""
+        ...
+
+
+class GraphQLLauncher:
+    """`launchPartitionBackfill` on dagster-webserver's `/graphql`, over the app's httpx client."""
+
+    def __init__(self, http: httpx.AsyncClient, webserver_url: str, *, timeout: float = 5.0) -> None:
+        self._http = http
+        self._url = webserver_url.rstrip("/") + "/graphql"
+        self._timeout = httpx.Timeout(timeout, connect=min(timeout, 2.0))
+
+    async def _post(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = await self._http.post(
+                self._url, json={"query": query, "variables": variables}, timeout=self._timeout
+            )
+        except httpx.HTTPError as exc:
+            raise LaunchFailed(f"the Dagster webserver is unreachable ({type(exc).__name__})") from None
+        if response.status_code != 200:
+            raise LaunchFailed(f"the Dagster webserver answered HTTP {response.status_code}")
+        try:
+            body = response.json()
+        except ValueError:
+            raise LaunchFailed("the Dagster webserver answered something that is not JSON") from None
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict):
+            raise LaunchFailed("the Dagster webserver answered without data (GraphQL error)")
+        return data
+
+    async def launch_days(self, request: LaunchRequest) -> Launched:
+        params = {
+            "partitionNames": [day.isoformat() for day in request.days],
+            "assetSelection": [{"path": [name]} for name in SALES_DAY_ASSETS],
+            "tags": [{"key": k, "value": v} for k, v in request.tags.items()],
+            "title": f"progressive fetch {request.job_id}",
+        }
+        data = await self._post(_LAUNCH, {"backfillParams": params})
+        result = data.get("launchPartitionBackfill") or {}
+        if result.get("__typename") == "LaunchBackfillSuccess" and result.get("backfillId"):
+            return Launched(backfill_id=str(result["backfillId"]))
+        message = str(result.get("message") or result.get("__typename") or "unknown answer")[:500]
+        raise LaunchFailed(f"Dagster refused the backfill: {message}")
+
+    async def backfill_status(self, backfill_id: str) -> str | None:
+        try:
+            data = await self._post(_STATUS, {"backfillId": backfill_id})
+        except LaunchFailed as exc:
+            log.info("backfill %s status unavailable: %s", backfill_id, exc)
+            return None
+        result = data.get("partitionBackfillOrError") or {}
+        status = result.get("status")
+        return str(status) if status else None

@@ -1,0 +1,245 @@
+"""`/api/fiches`: cached CRM fiches, their status, day coverage and progressive date-range fetches.
+
+Every route needs `fiches.read`; `refresh=true` additionally needs `fiches.write` (checked inline,
+as the original did). Lists are filtered by the caller's fiche scope in SQL; a fiche outside the
+scope is a 404, like a missing one. Static paths are declared before `/{fiche_id}`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from sqlalchemy import select
+
+from api.deps import RedisDep, SessionDep, SettingsDep
+from api.errors import BadRequest, ExternalServiceError, Forbidden, NotFound, ServiceUnavailable
+from api.fiches import service
+from api.fiches.deps import FicheSyncDep, LauncherDep
+from api.fiches.schemas import (
+    FICHE_ID_PATTERN,
+    ByDateMeta,
+    ByDateRangeResponse,
+    ByDateResponse,
+    DetailsMeta,
+    FetchJobOut,
+    FicheCacheOut,
+    FicheDetailsResponse,
+    FicheStatusOut,
+    SearchMeta,
+    SearchResponse,
+    StatusBatchIn,
+    StatusBatchResponse,
+)
+from api.schemas import Envelope, PageParams, ok, page_params
+from api.security import Grant, fetch_page, require
+from domain.models import Fiche, FicheFetchJob
+from domain.rbac import Action, Scope
+from resources.crm.errors import CrmCapUnavailable, CrmError
+
+router = APIRouter(prefix="/fiches", tags=["fiches"])
+
+ReadFiches = Annotated[Grant, Depends(require("fiches", "read"))]
+FicheIdPath = Annotated[str, Path(pattern=FICHE_ID_PATTERN, description="CRM fiche id")]
+Pages = Annotated[PageParams, Depends(page_params)]
+Refresh = Annotated[bool, Query(description="Refetch from the CRM (needs `fiches.write`)")]
+
+
+def _write_grant(grant: Grant) -> Grant:
+    write = grant.principal.grant("fiches", Action.WRITE)
+    if write is None:
+        raise Forbidden("Missing permission fiches.write (needed for refresh=true)")
+    return write
+
+
+@router.get(
+    "/search",
+    response_model=SearchResponse,
+    summary="Live CRM sales of one day, stored, then listed",
+    responses={502: {"description": "The CRM sales search failed"}},
+)
+async def search_sales(  # noqa: PLR0917 - FastAPI dependencies
+    grant: ReadFiches,
+    session: SessionDep,
+    settings: SettingsDep,
+    sync: FicheSyncDep,
+    page: Pages,
+    date: Annotated[dt.date, Query(description="Sales day (YYYY-MM-DD)")],
+) -> SearchResponse:
+    """Searches the CRM for the day's sales through the same code as the Dagster assets (summaries
+    stored, the day marked covered, zero sales included), then answers with the stored fiches of
+    that day the caller may see, paginated in SQL (fix of §13.2 #16)."""
+    try:
+        result = await sync.sync_sales_day(date, include_recordings=settings.fiche_sales_include_recordings)
+    except CrmCapUnavailable:
+        raise ServiceUnavailable("Service unavailable: cannot reach Redis to call the CRM") from None
+    except CrmError:
+        raise ExternalServiceError("The CRM sales search failed") from None
+    statement = service.scoped(select(Fiche).where(Fiche.sales_date == date), grant).order_by(Fiche.fiche_id)
+    rows, total = await fetch_page(session, statement, page)
+    coverage = await service.coverage_of(session, [date])
+    listing = page.paginate([service.list_item(f) for f in rows], total)
+    return SearchResponse(
+        data=listing.data,
+        pagination=listing.pagination,
+        meta=SearchMeta(
+            date=date,
+            listed_by_crm=result.fiches if grant.scope is Scope.ALL else None,
+            coverage=service.coverage_out(date, coverage.get(date)),
+        ),
+    )
+
+
+@router.post("/status/batch", response_model=StatusBatchResponse, summary="Status of many fiches")
+async def status_batch(body: StatusBatchIn, grant: ReadFiches, session: SessionDep) -> StatusBatchResponse:
+    ids = list(dict.fromkeys(body.fiche_ids))
+    rows = await session.scalars(service.scoped(select(Fiche).where(Fiche.fiche_id.in_(ids)), grant))
+    found = {f.fiche_id: service.status_out(f) for f in rows}
+    return StatusBatchResponse(data={i: found.get(i) or FicheStatusOut(fiche_id=i) for i in ids})
+
+
+@router.get("/status/by-date", response_model=ByDateResponse, summary="Cached fiches of one sales day")
+async def status_by_date(
+    grant: ReadFiches,
+    session: SessionDep,
+    page: Pages,
+    date: Annotated[dt.date, Query(description="Sales day (YYYY-MM-DD)")],
+) -> ByDateResponse:
+    statement = service.scoped(select(Fiche).where(Fiche.sales_date == date), grant).order_by(Fiche.fiche_id)
+    rows, total = await fetch_page(session, statement, page)
+    coverage = await service.coverage_of(session, [date])
+    listing = page.paginate([service.list_item(f) for f in rows], total)
+    return ByDateResponse(
+        data=listing.data,
+        pagination=listing.pagination,
+        meta=ByDateMeta(date=date, coverage=service.coverage_out(date, coverage.get(date))),
+    )
+
+
+@router.get(
+    "/status/by-date-range",
+    response_model=ByDateRangeResponse,
+    summary="Cached fiches of a date range now, plus one background fetch of the missing days",
+)
+async def status_by_date_range(  # noqa: PLR0917 - FastAPI dependencies and query parameters
+    request: Request,
+    grant: ReadFiches,
+    session: SessionDep,
+    settings: SettingsDep,
+    redis: RedisDep,
+    launcher: LauncherDep,
+    page: Pages,
+    start_date: Annotated[dt.date, Query(description="First sales day (YYYY-MM-DD)")],
+    end_date: Annotated[dt.date, Query(description="Last sales day, clamped to today (SALES_TIMEZONE)")],
+    refresh: Refresh = False,
+) -> ByDateRangeResponse:
+    """Answers at once from the cache. When days are missing (or `refresh`), ONE Dagster backfill of
+    the `sync_sales_day` assets is launched for them; identical concurrent requests share it
+    (`meta.job_id`, poll `GET /api/fiches/jobs/{job_id}`). A Dagster outage never fails this
+    request: the job is recorded as `failed_to_launch`."""
+    if start_date > end_date:
+        raise BadRequest("start_date must be on or before end_date", field="start_date")
+    if (end_date - start_date).days + 1 > service.MAX_RANGE_DAYS:
+        raise BadRequest(f"the range is limited to {service.MAX_RANGE_DAYS} days", field="end_date")
+    if refresh:
+        _write_grant(grant)
+    end = min(end_date, service.today_in(settings))
+    days = service.days_between(start_date, end) if start_date <= end else []
+    coverage = await service.coverage_of(session, days)
+    meta = service.range_meta(start_date, end, days, coverage)
+    statement = service.scoped(select(Fiche).where(Fiche.sales_date.between(start_date, end)), grant).order_by(
+        Fiche.sales_date, Fiche.fiche_id
+    )
+    rows, total = await fetch_page(session, statement, page)
+    wanted = days if refresh else meta.dates_missing
+    if wanted:
+        started = await service.start_progressive_fetch(
+            session,
+            redis,
+            launcher,
+            start=start_date,
+            end=end,
+            days=wanted,
+            refresh=refresh,
+            requested_by=grant.principal.user_id,
+            request_id=getattr(request.state, "request_id", None),
+            partitions_start=settings.sales_partitions_start,
+        )
+        meta.job_id, meta.job_status, meta.job_reused, meta.job_error = (
+            started.job_id,
+            started.status,
+            started.reused,
+            started.error,
+        )
+    listing = page.paginate([service.list_item(f) for f in rows], total)
+    return ByDateRangeResponse(data=listing.data, pagination=listing.pagination, meta=meta)
+
+
+@router.get("/jobs/{job_id}", response_model=Envelope[FetchJobOut], summary="Progress of a progressive fetch")
+async def fetch_job(
+    job_id: Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$", description="Job id (UUID)")],
+    grant: ReadFiches,
+    session: SessionDep,
+    launcher: LauncherDep,
+) -> Envelope[FetchJobOut]:
+    """Day-level progress only (no fiche data, so no scope leak): days done / failed / remaining
+    from sales-day coverage since the job started, and the Dagster backfill status if reachable."""
+    job = (
+        await session.scalars(
+            select(FicheFetchJob).where(FicheFetchJob.id == job_id).execution_options(populate_existing=True)
+        )
+    ).first()
+    if job is None:
+        raise NotFound("Job not found")
+    return ok(await service.job_report(session, job, launcher, grant.principal.user_id))
+
+
+@router.get(
+    "/{fiche_id}",
+    response_model=FicheDetailsResponse,
+    summary="Full fiche details (cache-first; the gateway's payload)",
+    responses={502: {"description": "The CRM failed and nothing is cached"}},
+)
+async def fiche_details(  # noqa: PLR0917 - FastAPI dependencies
+    fiche_id: FicheIdPath,
+    grant: ReadFiches,
+    session: SessionDep,
+    settings: SettingsDep,
+    sync: FicheSyncDep,
+    refresh: Refresh = False,
+) -> FicheDetailsResponse:
+    """Served from the cache when fresh; fetched live (cache-first, §3.7) when missing, expired or
+    incomplete, or when `refresh=true`. If that fetch fails, the stored details are served with
+    `meta.stale=true`; with nothing stored: 502 (CRM) or 503 (Redis). `recordings` is only present
+    for callers with `recordings.read` reaching this fiche."""
+    effective = _write_grant(grant) if refresh else grant
+    result = await service.load_details(session, effective, fiche_id, refresh=refresh, sync=sync, settings=settings)
+    recordings_grant = grant.principal.grant("recordings", Action.READ)
+    include = service.can_see_recordings(recordings_grant, result.fiche)
+    payload = dict(result.payload)
+    if not include:
+        payload.pop("recordings", None)
+    return FicheDetailsResponse(
+        data=payload,
+        meta=DetailsMeta(
+            fiche_id=fiche_id,
+            stale=result.stale,
+            source="crm" if result.fetched else "cache",
+            fetch_outcome=result.outcome,
+            fetch_error="the CRM could not be reached; stored details served" if result.stale else None,
+            fetched_at=result.fiche.fetched_at,
+            expires_at=result.fiche.expires_at,
+            recordings_included=include,
+        ),
+    )
+
+
+@router.get("/{fiche_id}/cache", response_model=Envelope[FicheCacheOut], summary="Cache metadata of a fiche")
+async def fiche_cache(fiche_id: FicheIdPath, grant: ReadFiches, session: SessionDep) -> Envelope[FicheCacheOut]:
+    return ok(service.cache_out(await service.visible_or_404(session, grant, fiche_id)))
+
+
+@router.get("/{fiche_id}/status", response_model=Envelope[FicheStatusOut], summary="DB status of a fiche")
+async def fiche_status(fiche_id: FicheIdPath, grant: ReadFiches, session: SessionDep) -> Envelope[FicheStatusOut]:
+    return ok(service.status_out(await service.visible_or_404(session, grant, fiche_id)))

@@ -1,0 +1,183 @@
+"""Wire shapes of `/api/fiches`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from api.schemas import Pagination
+
+#: A CRM fiche id as the gateway accepts it (digits in practice).
+FICHE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+FicheIdIn = Annotated[str, StringConstraints(pattern=FICHE_ID_PATTERN)]
+
+CoverageState = Literal["fetched", "failed", "not_fetched"]
+
+
+class DetailsMeta(BaseModel):
+    fiche_id: str
+    stale: bool = Field(description="True when a refresh failed and the stored (older) details are served")
+    source: Literal["cache", "crm"] = Field(description="`crm` when this request fetched the details")
+    fetch_outcome: str | None = Field(None, description="What the live fetch did, when one ran")
+    fetch_error: str | None = None
+    fetched_at: dt.datetime | None = None
+    expires_at: dt.datetime | None = None
+    recordings_included: bool = Field(description="False without `recordings.read`: `recordings` is omitted")
+
+
+class FicheDetailsResponse(BaseModel):
+    success: bool = True
+    data: dict[str, Any] = Field(description="The gateway's details payload, reconstructed from the cache")
+    meta: DetailsMeta
+
+
+class FicheCacheOut(BaseModel):
+    fiche_id: str
+    groupe: str | None
+    prospect_nom: str | None
+    prospect_prenom: str | None
+    recordings_count: int
+    fetched_at: dt.datetime | None
+    expires_at: dt.datetime | None
+    fetch_status: str
+    fetch_error: str | None
+
+
+class TranscriptionStatus(BaseModel):
+    """Transcription is not built yet: every recording counts as pending."""
+
+    total: int = 0
+    transcribed: int = 0
+    pending: int = 0
+    percentage: float = 0.0
+    is_complete: bool = False
+
+
+class AuditStatus(BaseModel):
+    """Audits are not built yet: always zero."""
+
+    total: int = 0
+    completed: int = 0
+    pending: int = 0
+    running: int = 0
+
+
+class FicheStatusOut(BaseModel):
+    """DB status of a fiche. `transcription` and `audit` are zeroed placeholders until those
+    features exist; `has_data` is true once full details are stored."""
+
+    fiche_id: str
+    has_data: bool = False
+    fetch_status: str | None = None
+    fetch_error: str | None = None
+    fetched_at: dt.datetime | None = None
+    expires_at: dt.datetime | None = None
+    sales_date: dt.date | None = None
+    recordings_count: int = 0
+    transcription: TranscriptionStatus = Field(default_factory=TranscriptionStatus)
+    audit: AuditStatus = Field(default_factory=AuditStatus)
+
+
+class StatusBatchIn(BaseModel):
+    fiche_ids: list[FicheIdIn] = Field(min_length=1, max_length=500)
+
+
+class StatusBatchResponse(BaseModel):
+    """Out-of-scope or unknown ids get the empty default status (`has_data: false`)."""
+
+    success: bool = True
+    data: dict[str, FicheStatusOut]
+
+
+class FicheListItem(BaseModel):
+    fiche_id: str
+    sales_date: dt.date | None
+    groupe: str | None
+    agence_nom: str | None
+    prospect_nom: str | None
+    prospect_prenom: str | None
+    fetch_status: str
+    recordings_count: int
+    fetched_at: dt.datetime | None
+    created_at: dt.datetime
+
+
+class DayCoverageOut(BaseModel):
+    date: dt.date
+    status: CoverageState
+    fetched_at: dt.datetime | None = None
+    error: str | None = None
+
+
+class ByDateMeta(BaseModel):
+    date: dt.date
+    coverage: DayCoverageOut
+
+
+class ByDateResponse(BaseModel):
+    success: bool = True
+    data: list[FicheListItem]
+    pagination: Pagination
+    meta: ByDateMeta
+
+
+class RangeMeta(BaseModel):
+    start_date: dt.date
+    end_date: dt.date = Field(description="The requested end, clamped to today (SALES_TIMEZONE)")
+    total_days: int
+    days_fetched: int
+    days_missing: int
+    dates_missing: list[dt.date]
+    complete: bool
+    job_id: str | None = Field(None, description="The background fetch of the missing days, if any")
+    job_status: str | None = None
+    job_reused: bool = Field(False, description="An identical request's job, still running, was reused")
+    job_error: str | None = None
+
+
+class ByDateRangeResponse(BaseModel):
+    success: bool = True
+    data: list[FicheListItem]
+    pagination: Pagination
+    meta: RangeMeta
+
+
+class JobProgress(BaseModel):
+    total_days: int
+    days_done: int
+    days_failed: int
+    days_remaining: int
+    dates_failed: list[dt.date]
+    dates_remaining: list[dt.date]
+    percentage: float
+
+
+class FetchJobOut(BaseModel):
+    id: str
+    status: str = Field(description="launched | failed_to_launch | complete | failed")
+    start_date: dt.date
+    end_date: dt.date
+    days: list[dt.date]
+    refresh: bool
+    requested_by_me: bool
+    dagster_backfill_id: str | None
+    dagster_status: str | None = Field(None, description="The backfill's status in Dagster, when reachable")
+    error: str | None
+    progress: JobProgress
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class SearchMeta(BaseModel):
+    date: dt.date
+    listed_by_crm: int | None = Field(None, description="Sales the CRM listed (all groups; ALL scope only)")
+    coverage: DayCoverageOut
+
+
+class SearchResponse(BaseModel):
+    success: bool = True
+    data: list[FicheListItem]
+    pagination: Pagination
+    meta: SearchMeta

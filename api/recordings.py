@@ -1,0 +1,85 @@
+"""`/api/recordings`: a fiche's call recordings (needs `recordings.read`, scoped by that grant).
+
+Slim rows (no transcript payloads), oldest first; a fiche that is missing, not cached or outside
+the caller's recordings scope is a 404.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from api.deps import SessionDep
+from api.fiches.schemas import FICHE_ID_PATTERN
+from api.security import Grant, IdStr, get_visible_or_404, require
+from domain.models import Fiche, Recording
+from domain.scoping import apply_fiche_scope
+
+router = APIRouter(prefix="/recordings", tags=["recordings"])
+
+ReadRecordings = Annotated[Grant, Depends(require("recordings", "read"))]
+
+
+class RecordingOut(BaseModel):
+    id: IdStr
+    fiche_id: str
+    call_id: str
+    recording_url: str
+    has_url: bool
+    start_time: dt.datetime | None
+    duration_seconds: int | None
+    direction: str | None
+    answered: bool | None
+    from_number: str | None
+    to_number: str | None
+    recording_date: dt.date | None
+    recording_time: str | None
+    uuid: str | None
+
+
+class RecordingList(BaseModel):
+    success: bool = True
+    data: list[RecordingOut]
+    count: int
+
+
+@router.get("/{fiche_id}", response_model=RecordingList, summary="A fiche's recordings, oldest first")
+async def fiche_recordings(
+    fiche_id: Annotated[str, Path(pattern=FICHE_ID_PATTERN, description="CRM fiche id")],
+    grant: ReadRecordings,
+    session: SessionDep,
+) -> RecordingList:
+    await get_visible_or_404(
+        session, apply_fiche_scope(select(Fiche.id).where(Fiche.fiche_id == fiche_id), grant), "Fiche not found"
+    )
+    rows = (
+        await session.scalars(
+            select(Recording)
+            .where(Recording.fiche_id == fiche_id)
+            .order_by(Recording.start_time.asc().nulls_last(), Recording.call_id)
+        )
+    ).all()
+    data = [
+        RecordingOut(
+            id=r.id,
+            fiche_id=r.fiche_id,
+            call_id=r.call_id,
+            recording_url=r.recording_url,
+            has_url=bool(r.recording_url),
+            start_time=r.start_time,
+            duration_seconds=r.duration_seconds,
+            direction=r.direction,
+            answered=r.answered,
+            from_number=r.from_number,
+            to_number=r.to_number,
+            recording_date=r.recording_date,
+            recording_time=r.recording_time,
+            uuid=r.uuid,
+        )
+        for r in rows
+    ]
+    return RecordingList(data=data, count=len(data))

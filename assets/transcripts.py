@@ -1,0 +1,100 @@
+"""Transcription asset: every recording of the day's fiches, once, cut into speaker-turn chunks.
+
+Partitioned like the ingestion assets and incremental: a re-run sends only recordings never
+transcribed, failed last time, or whose audio changed (`domain.transcripts.store.audio_key`).
+"""
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+import dagster as dg
+from sqlalchemy import select
+
+from assets.fiches import fiche_details
+from callaudit.pools import STT
+from domain.models.fiches import Fiche, FicheFetchStatus
+from orchestration.partitions import sales_days
+from resources.database import DatabaseResource, sync_session_factory
+from resources.redis import EventPublisher, SemaphoreUnavailable
+from resources.redis.resource import RedisResource
+from resources.stt.errors import SttAuthError
+from resources.stt.resource import SttResource
+from resources.stt.service import FicheTranscriber, TranscriptionReport
+
+FAILURES_SHOWN = 20
+
+
+def transcribe_fiches(
+    stt: SttResource,
+    redis: RedisResource,
+    database: DatabaseResource,
+    fiche_ids: list[str],
+    *,
+    force: bool = False,
+    priority: str = "normal",
+    run_id: str | None = None,
+) -> TranscriptionReport:
+    """Transcribe the given fiches in a fresh event loop; `dg.Failure` when nothing can run."""
+
+    async def main() -> TranscriptionReport:
+        client_redis = redis.async_client()
+        try:
+            async with stt.client(client_redis) as client:
+                publisher = EventPublisher(
+                    client_redis, maxlen=redis.event_stream_maxlen, ttl_seconds=redis.event_stream_ttl_seconds
+                )
+                transcriber = FicheTranscriber(
+                    client,
+                    sync_session_factory(database.engine),
+                    publisher,
+                    max_recordings=stt.max_recordings_per_fiche,
+                    priority=priority,
+                    run_id=run_id,
+                )
+                return await transcriber.transcribe_fiches(fiche_ids, force=force)
+        finally:
+            await client_redis.aclose()
+
+    try:
+        return asyncio.run(main())
+    except (SttAuthError, SemaphoreUnavailable) as exc:
+        raise dg.Failure(description=str(exc)) from None
+
+
+def report_metadata(report: TranscriptionReport) -> dict[str, Any]:
+    rows = [f"| {key} | {reason[:160]} |" for key, reason in list(report.failures.items())[:FAILURES_SHOWN]]
+    failures = "| fiche/call | reason |\n|---|---|\n" + "\n".join(rows) if rows else "no failure"
+    return {**report.metadata(), "failures": dg.MetadataValue.md(failures)}
+
+
+@dg.asset(
+    partitions_def=sales_days,
+    deps=[fiche_details],
+    group_name="transcription",
+    kinds={"python", "postgres"},
+    code_version="1",
+    pool=STT,
+)
+def transcripts(
+    context: dg.AssetExecutionContext, stt: SttResource, redis: RedisResource, database: DatabaseResource
+) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    """Transcripts of every recording of the day's fiches (with details), as speaker-turn chunks.
+
+    Recordings already transcribed are not sent again; one recording's failure is recorded on it
+    and its fiche ends `partial`; fiches with more recordings than
+    AUTOMATION_MAX_RECORDINGS_PER_FICHE are recorded as skipped.
+    """
+    day = dt.date.fromisoformat(context.partition_key)
+    with database.session() as session:
+        fiche_ids = list(
+            session.scalars(
+                select(Fiche.fiche_id)
+                .where(Fiche.sales_date == day, Fiche.fetch_status == FicheFetchStatus.DETAILS)
+                .order_by(Fiche.fiche_id)
+            )
+        )
+    report = transcribe_fiches(stt, redis, database, fiche_ids, run_id=context.run.run_id)
+    if report.failed:
+        context.log.warning("%d recording(s) failed; first: %s", report.failed, next(iter(report.failures.items())))
+    return dg.MaterializeResult(metadata=report_metadata(report))

@@ -1,0 +1,145 @@
+"""Transcribing one recording with bounds: concurrency caps, per-attempt retries, an overall deadline.
+
+Each recording first takes an in-process slot (so at most `concurrency` downloads and calls are in
+flight here), downloads its audio once when the provider needs it (size-capped, timed out; a failed
+download counts as an attempt), then makes up to `max_attempts` provider calls. Each call holds a
+slot of the provider-wide Redis `LeaseSemaphore` (`stt`, shared by every run and process) only
+while it is in flight; back-off sleeps happen outside it. The wait before a retry is a
+decorrelated-jitter back-off, at least the provider's `Retry-After`. The whole recording is
+bounded by `recording_timeout`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+from resources.crm.retry import DecorrelatedJitter
+from resources.redis import LeaseSemaphore, SemaphoreTimeout
+from resources.stt.base import AudioSource, SttProvider, SttResult
+from resources.stt.errors import SttAudioError, SttError, SttUnavailable
+
+SEMAPHORE_NAME = "stt"
+
+
+@dataclass(frozen=True)
+class SttLimits:
+    concurrency: int = 2
+    max_attempts: int = 6
+    backoff_base: float = 2.0
+    backoff_max: float = 60.0
+    recording_timeout: float = 900.0
+    download_timeout: float = 120.0
+    audio_max_bytes: int = 200_000_000
+
+
+@dataclass(frozen=True)
+class Transcribed:
+    result: SttResult
+    attempts: int
+    seconds: float
+
+
+class TranscriptionFailed(Exception):
+    """A recording's transcription gave up; `error` is the last `SttError` (safe to store)."""
+
+    def __init__(self, error: SttError, attempts: int) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.attempts = attempts
+
+
+class SttClient:
+    """Transcribes recordings through one provider; an async context manager owning its HTTP client."""
+
+    def __init__(
+        self,
+        provider: SttProvider,
+        http: httpx.AsyncClient,
+        semaphore: LeaseSemaphore,
+        limits: SttLimits,
+    ) -> None:
+        self.provider = provider
+        self.limits = limits
+        self._http = http
+        self._semaphore = semaphore
+        self._gate = asyncio.Semaphore(limits.concurrency)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._http.aclose()
+
+    async def transcribe(self, source: AudioSource) -> Transcribed:
+        """Transcribe one recording or raise `TranscriptionFailed`.
+
+        `SemaphoreUnavailable` (Redis down: the provider-wide cap cannot hold) propagates: no
+        recording can proceed safely, so the caller stops the batch.
+        """
+        async with self._gate:
+            started = time.monotonic()
+            attempts = 0
+            try:
+                async with asyncio.timeout(self.limits.recording_timeout):
+                    audio: bytes | None = None
+                    delays = DecorrelatedJitter(self.limits.backoff_base, self.limits.backoff_max)
+                    while True:
+                        attempts += 1
+                        try:
+                            if audio is None and self.provider.needs_audio:
+                                audio = await self._download(source)
+                            result = await self._attempt(source, audio)
+                            return Transcribed(result, attempts, time.monotonic() - started)
+                        except SttError as exc:
+                            if not exc.retryable or attempts >= self.limits.max_attempts:
+                                raise
+                            await asyncio.sleep(max(delays.next_delay(), exc.retry_after or 0.0))
+            except SttError as exc:
+                raise TranscriptionFailed(exc, attempts) from None
+            except TimeoutError:
+                error = SttUnavailable(f"gave up after {self.limits.recording_timeout:g} s ({attempts} attempt(s))")
+                raise TranscriptionFailed(error, attempts) from None
+
+    async def _attempt(self, source: AudioSource, audio: bytes | None) -> SttResult:
+        try:
+            async with self._semaphore.slot(wait_timeout=self.limits.recording_timeout):
+                return await self.provider.transcribe(source, audio)
+        except SemaphoreTimeout:
+            raise SttUnavailable("every provider-wide transcription slot stayed taken") from None
+
+    async def _download(self, source: AudioSource) -> bytes:
+        """The recording's audio, refusing more than `audio_max_bytes`; errors never echo the URL."""
+        if not source.url:
+            raise SttAudioError("no recording URL")
+        limit = self.limits.audio_max_bytes
+        try:
+            async with self._http.stream("GET", source.url, timeout=self.limits.download_timeout) as response:
+                if response.status_code != 200:
+                    transient = response.status_code >= 500 or response.status_code == 429
+                    raise (SttUnavailable if transient else SttAudioError)(
+                        f"audio download answered HTTP {response.status_code}", status=response.status_code
+                    )
+                declared = response.headers.get("Content-Length")
+                if declared and declared.isdigit() and int(declared) > limit:
+                    raise SttAudioError(f"audio larger than {limit} bytes")
+                chunks, size = [], 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > limit:
+                        raise SttAudioError(f"audio larger than {limit} bytes")
+                    chunks.append(chunk)
+        except httpx.TimeoutException:
+            raise SttUnavailable("audio download timed out") from None
+        except httpx.TransportError as exc:
+            raise SttUnavailable(f"audio download failed ({type(exc).__name__})") from None
+        if not size:
+            raise SttAudioError("the audio file is empty")
+        return b"".join(chunks)

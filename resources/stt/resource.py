@@ -1,0 +1,148 @@
+"""Speech-to-text as a Dagster resource: configuration only; clients are made inside the asset's loop.
+
+`STT_PROVIDER` picks the provider (`elevenlabs`, `openai`, `reference`); unset means `elevenlabs`
+when `ELEVENLABS_API_KEY` is set, else `reference` (the demo simulator). Keys are given as
+`dg.EnvVar` so they are never stored in Dagster's run config; they are normalised (trimmed,
+surrounding quotes removed) and never logged.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+import dagster as dg
+import httpx
+from pydantic import Field
+from redis.asyncio import Redis as AsyncRedis
+
+from resources.redis import LeaseSemaphore
+from resources.stt.base import SttProvider
+from resources.stt.client import SEMAPHORE_NAME, SttClient, SttLimits
+from resources.stt.errors import SttAuthError
+from resources.stt.providers import ElevenLabsProvider, OpenAiProvider, ReferenceProvider
+
+if TYPE_CHECKING:
+    from callaudit.settings import Settings
+
+ProviderName = Literal["elevenlabs", "openai", "reference"]
+ELEVENLABS_BASE_URL = "https://api.elevenlabs.io"
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+_DEFAULTS = SttLimits()
+
+
+def normalise_key(value: str | None) -> str | None:
+    """A pasted key without surrounding blanks or quotes; None when nothing is left."""
+    key = (value or "").strip().strip("\"'").strip()
+    return key or None
+
+
+def provider_name(settings: Settings) -> ProviderName:
+    if settings.stt_provider is not None:
+        return settings.stt_provider
+    key = settings.elevenlabs_api_key.get_secret_value() if settings.elevenlabs_api_key else None
+    return "elevenlabs" if normalise_key(key) else "reference"
+
+
+def reference_base_url(settings: Settings) -> str:
+    """The simulator's root (its `/__sim` routes sit beside `/api`)."""
+    base = settings.crm_base_url.rstrip("/")
+    return base.removesuffix("/api")
+
+
+class SttResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """The configured speech-to-text provider and the bounds every recording is transcribed within."""
+
+    provider: ProviderName = "reference"
+    language: str = "fr"
+    elevenlabs_api_key: str | None = None
+    elevenlabs_base_url: str = ELEVENLABS_BASE_URL
+    elevenlabs_model: str = "scribe_v1"
+    openai_api_key: str | None = None
+    openai_base_url: str = OPENAI_BASE_URL
+    openai_model: str = "whisper-1"
+    openai_word_timestamps: bool = True
+    reference_base_url: str = "http://127.0.0.1:8090"
+    audio_urls_public: bool = False
+    concurrency: int = Field(default=_DEFAULTS.concurrency, ge=1)
+    max_attempts: int = Field(default=_DEFAULTS.max_attempts, ge=1)
+    backoff_base_seconds: float = Field(default=_DEFAULTS.backoff_base, gt=0)
+    backoff_max_seconds: float = Field(default=_DEFAULTS.backoff_max, gt=0)
+    request_timeout_seconds: float = Field(default=600.0, gt=0)
+    recording_timeout_seconds: float = Field(default=_DEFAULTS.recording_timeout, gt=0)
+    audio_max_bytes: int = Field(default=_DEFAULTS.audio_max_bytes, ge=1)
+    max_recordings_per_fiche: int = Field(default=50, ge=1)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: object) -> SttResource:
+        """Everything from settings; keys as `dg.EnvVar` unless given in `overrides`."""
+        values: dict[str, object] = {
+            "provider": provider_name(settings),
+            "elevenlabs_api_key": dg.EnvVar("ELEVENLABS_API_KEY") if settings.elevenlabs_api_key else None,
+            "elevenlabs_base_url": settings.elevenlabs_base_url or ELEVENLABS_BASE_URL,
+            "elevenlabs_model": settings.elevenlabs_stt_model,
+            "openai_api_key": dg.EnvVar("OPENAI_API_KEY") if settings.openai_api_key else None,
+            "openai_base_url": settings.openai_base_url or OPENAI_BASE_URL,
+            "openai_model": settings.openai_stt_model,
+            "openai_word_timestamps": settings.openai_stt_word_timestamps,
+            "reference_base_url": reference_base_url(settings),
+            "audio_urls_public": settings.transcription_audio_urls_public,
+            "concurrency": settings.transcription_recording_concurrency,
+            "max_attempts": settings.transcription_elevenlabs_max_attempts,
+            "backoff_base_seconds": settings.transcription_elevenlabs_backoff_base_seconds,
+            "backoff_max_seconds": settings.transcription_elevenlabs_backoff_max_seconds,
+            "recording_timeout_seconds": settings.transcription_recording_timeout_seconds,
+            "audio_max_bytes": settings.transcription_audio_max_bytes,
+            "max_recordings_per_fiche": settings.automation_max_recordings_per_fiche,
+        }
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+    def limits(self) -> SttLimits:
+        return SttLimits(
+            concurrency=self.concurrency,
+            max_attempts=self.max_attempts,
+            backoff_base=self.backoff_base_seconds,
+            backoff_max=self.backoff_max_seconds,
+            recording_timeout=self.recording_timeout_seconds,
+            download_timeout=min(self.request_timeout_seconds, self.recording_timeout_seconds),
+            audio_max_bytes=self.audio_max_bytes,
+        )
+
+    def _provider(self, http: httpx.AsyncClient) -> SttProvider:
+        if self.provider == "elevenlabs":
+            return ElevenLabsProvider(
+                http,
+                api_key=normalise_key(self.elevenlabs_api_key) or "",
+                base_url=self.elevenlabs_base_url,
+                model=self.elevenlabs_model,
+                language=self.language,
+                send_url=self.audio_urls_public,
+            )
+        if self.provider == "openai":
+            return OpenAiProvider(
+                http,
+                api_key=normalise_key(self.openai_api_key),
+                base_url=self.openai_base_url,
+                model=self.openai_model,
+                language=self.language,
+                word_timestamps=self.openai_word_timestamps,
+            )
+        return ReferenceProvider(http, base_url=self.reference_base_url)
+
+    def client(self, redis: AsyncRedis, *, transport: httpx.AsyncBaseTransport | None = None) -> SttClient:
+        """A new client (an async context manager); create it inside the event loop that uses it.
+
+        Raises `SttAuthError` when the chosen provider needs a key that is not configured.
+        """
+        if self.provider == "elevenlabs" and normalise_key(self.elevenlabs_api_key) is None:
+            raise SttAuthError("ELEVENLABS_API_KEY is not set")
+        limits = self.limits()
+        http = httpx.AsyncClient(
+            transport=transport,
+            timeout=httpx.Timeout(self.request_timeout_seconds, connect=10.0),
+            follow_redirects=True,
+            limits=httpx.Limits(max_connections=max(10, 2 * limits.concurrency)),
+        )
+        provider = self._provider(http)
+        semaphore = LeaseSemaphore(redis, SEMAPHORE_NAME, limits.concurrency, lease_seconds=30.0)
+        return SttClient(provider, http, semaphore, limits)

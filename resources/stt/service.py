@@ -1,0 +1,283 @@
+"""Transcribing fiches: every recording not yet transcribed (or whose audio changed, or forced).
+
+Shared by the daily `transcripts` asset and the ad-hoc `transcribe_fiches_job`. One recording's
+failure is recorded on that recording (status and reason) and never stops the others; a fiche with
+a failed recording ends `partial` (or `failed` when nothing succeeded) with the reason. Only what no
+recording could survive (the provider-wide Redis cap unavailable) aborts the batch.
+
+Events go to the fiche's topic (`fiche:{id}`): `transcription.started`,
+`transcription.recording_completed`, `transcription.recording_failed`, then exactly one terminal
+`transcription.completed` (also when there was nothing to do, and for a skipped fiche, with its
+`status`) or `transcription.failed`. Publishing is best-effort: Postgres is the record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from domain.models.transcripts import FicheTranscriptionStatus
+from domain.transcripts.chunking import ChunkingRules, build_chunks
+from domain.transcripts.store import (
+    Coverage,
+    RecordingRef,
+    TranscriptWrite,
+    coverage,
+    load_recordings,
+    set_fiche_status,
+    store_failure,
+    store_transcript,
+)
+from resources.redis import EventPublisher, RedisUnavailable
+from resources.stt.base import AudioSource
+from resources.stt.client import SttClient, TranscriptionFailed
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+REASON_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class RecordingOutcome:
+    call_id: str
+    ok: bool
+    error: str | None = None
+    audio_seconds: float = 0.0
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class FicheReport:
+    fiche_id: str
+    status: str  # a FicheTranscriptionStatus, or "not_found" for a fiche not in the cache
+    reason: str | None = None
+    recordings: list[RecordingOutcome] = field(default_factory=list)
+    already_transcribed: int = 0
+
+
+@dataclass
+class TranscriptionReport:
+    fiches: list[FicheReport] = field(default_factory=list)
+    provider: str = ""
+    model: str = ""
+    seconds: float = 0.0
+
+    def _outcomes(self) -> list[RecordingOutcome]:
+        return [r for f in self.fiches for r in f.recordings]
+
+    @property
+    def transcribed(self) -> int:
+        return sum(r.ok for r in self._outcomes())
+
+    @property
+    def failed(self) -> int:
+        return sum(not r.ok for r in self._outcomes())
+
+    @property
+    def skipped(self) -> int:
+        """Recordings not sent: already transcribed, or of a skipped fiche."""
+        return sum(f.already_transcribed for f in self.fiches)
+
+    @property
+    def audio_seconds(self) -> float:
+        return sum(r.audio_seconds for r in self._outcomes())
+
+    @property
+    def fiche_statuses(self) -> Counter[str]:
+        return Counter(f.status for f in self.fiches)
+
+    @property
+    def failures(self) -> dict[str, str]:
+        return {f"{f.fiche_id}/{r.call_id}": r.error or "" for f in self.fiches for r in f.recordings if not r.ok}
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "fiches": len(self.fiches),
+            **{f"fiches_{s.value}": self.fiche_statuses.get(s.value, 0) for s in FicheTranscriptionStatus},
+            "recordings_transcribed": self.transcribed,
+            "recordings_skipped": self.skipped,
+            "recordings_failed": self.failed,
+            "audio_minutes": round(self.audio_seconds / 60, 2),
+            "cost_units": round(self.audio_seconds, 1),
+            "cost_unit": "audio_seconds",
+            "provider": self.provider,
+            "model": self.model,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+class FicheTranscriber:
+    """Transcribes fiches' recordings through one `SttClient` and one session factory."""
+
+    def __init__(
+        self,
+        client: SttClient,
+        sessions: sessionmaker[Session],
+        publisher: EventPublisher | None,
+        *,
+        max_recordings: int,
+        priority: str = "normal",
+        run_id: str | None = None,
+        rules: ChunkingRules | None = None,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.client = client
+        self.sessions = sessions
+        self.publisher = publisher
+        self.max_recordings = max_recordings
+        self.priority = priority
+        self.run_id = run_id
+        self.rules = rules or ChunkingRules()
+        self._clock = clock
+
+    async def _db(self, work: Callable[[Session], T]) -> T:
+        def run() -> T:
+            with self.sessions.begin() as session:
+                return work(session)
+
+        return await asyncio.to_thread(run)
+
+    async def _publish(self, fiche_id: str, event: str, payload: Mapping[str, Any]) -> None:
+        if self.publisher is None:
+            return
+        try:
+            await self.publisher.publish(
+                f"fiche:{fiche_id}", event, {"fiche_id": fiche_id, "run_id": self.run_id, **payload}
+            )
+        except RedisUnavailable as exc:
+            log.warning("event %s for fiche %s not published: %s", event, fiche_id, exc)
+
+    async def transcribe_fiches(self, fiche_ids: list[str], *, force: bool = False) -> TranscriptionReport:
+        started = time.monotonic()
+        provider = self.client.provider
+        reports = await asyncio.gather(*(self.transcribe_fiche(fid, force=force) for fid in fiche_ids))
+        return TranscriptionReport(list(reports), provider.name, provider.model, time.monotonic() - started)
+
+    async def transcribe_fiche(self, fiche_id: str, *, force: bool = False) -> FicheReport:
+        recordings = await self._db(lambda s: load_recordings(s, fiche_id))
+        if recordings is None:
+            missing = "fiche not in the cache (fetch its details first)"
+            await self._publish(fiche_id, "transcription.failed", {"reason": missing})
+            return FicheReport(fiche_id, "not_found", missing)
+        if len(recordings) > self.max_recordings:
+            too_many = f"too_many_recordings: {len(recordings)} > {self.max_recordings}"
+            await self._finish(fiche_id, FicheTranscriptionStatus.SKIPPED, too_many)
+            return FicheReport(
+                fiche_id, FicheTranscriptionStatus.SKIPPED, too_many, already_transcribed=len(recordings)
+            )
+        targets = [r for r in recordings if r.needs_transcription(force=force)]
+        already = len(recordings) - len(targets)
+        if not targets:
+            await self._finish(fiche_id, FicheTranscriptionStatus.COMPLETE, None, already_complete=True)
+            return FicheReport(fiche_id, FicheTranscriptionStatus.COMPLETE, already_transcribed=already)
+
+        now = self._clock()
+        await self._db(
+            lambda s: set_fiche_status(
+                s,
+                fiche_id,
+                FicheTranscriptionStatus.RUNNING,
+                reason=None,
+                counts=coverage(s, fiche_id),
+                priority=self.priority,
+                run_id=self.run_id,
+                now=now,
+                finished=False,
+            )
+        )
+        await self._publish(
+            fiche_id,
+            "transcription.started",
+            {"total_recordings": len(recordings), "to_transcribe": len(targets), "priority": self.priority},
+        )
+        outcomes = await asyncio.gather(*(self._transcribe_recording(fiche_id, r) for r in targets))
+        failed = [o for o in outcomes if not o.ok]
+        reason: str | None = None
+        if not failed:
+            status = FicheTranscriptionStatus.COMPLETE
+        else:
+            status = (
+                FicheTranscriptionStatus.FAILED if len(failed) == len(outcomes) else FicheTranscriptionStatus.PARTIAL
+            )
+            detail = "; ".join(f"{o.call_id}: {o.error}" for o in failed)
+            reason = f"{len(failed)} of {len(recordings)} recording(s) failed: {detail}"[:REASON_LIMIT]
+        await self._finish(fiche_id, status, reason)
+        return FicheReport(fiche_id, status, reason, list(outcomes), already)
+
+    async def _finish(self, fiche_id: str, status: str, reason: str | None, *, already_complete: bool = False) -> None:
+        now = self._clock()
+
+        def write(session: Session) -> Coverage:
+            counts = coverage(session, fiche_id)
+            set_fiche_status(
+                session,
+                fiche_id,
+                status,
+                reason=reason,
+                counts=counts,
+                priority=self.priority,
+                run_id=self.run_id,
+                now=now,
+                finished=True,
+            )
+            return counts
+
+        counts = await self._db(write)
+        payload: dict[str, Any] = {
+            "status": status,
+            "reason": reason,
+            "total_recordings": counts.total,
+            "transcribed": counts.transcribed,
+            "failed": counts.failed,
+            "priority": self.priority,
+        }
+        if already_complete:
+            payload["already_complete"] = True
+        event = "transcription.failed" if status == FicheTranscriptionStatus.FAILED else "transcription.completed"
+        await self._publish(fiche_id, event, payload)
+
+    async def _transcribe_recording(self, fiche_id: str, recording: RecordingRef) -> RecordingOutcome:
+        provider = self.client.provider
+        source = AudioSource(recording.call_id, recording.url, recording.duration_seconds)
+        try:
+            done = await self.client.transcribe(source)
+        except TranscriptionFailed as exc:
+            error, attempts = str(exc.error), exc.attempts
+            await self._db(
+                lambda s: store_failure(s, fiche_id, recording, provider=provider.name, error=error, attempts=attempts)
+            )
+            await self._publish(
+                fiche_id, "transcription.recording_failed", {"call_id": recording.call_id, "error": error}
+            )
+            return RecordingOutcome(recording.call_id, False, error, attempts=attempts)
+        result = done.result
+        write = TranscriptWrite(
+            provider=result.provider,
+            model=result.model,
+            text=result.text,
+            words=result.words,
+            chunks=build_chunks(recording.call_id, result.words, self.rules),
+            language=result.language,
+            language_probability=result.language_probability,
+            duration_seconds=result.duration_seconds,
+            provider_transcript_id=result.provider_transcript_id,
+            attempts=done.attempts,
+        )
+        now = self._clock()
+        await self._db(lambda s: store_transcript(s, fiche_id, recording, write, now))
+        await self._publish(
+            fiche_id,
+            "transcription.recording_completed",
+            {"call_id": recording.call_id, "chunks": len(write.chunks), "provider": result.provider},
+        )
+        return RecordingOutcome(
+            recording.call_id, True, audio_seconds=result.duration_seconds or 0.0, attempts=done.attempts
+        )

@@ -1,0 +1,37 @@
+"""Test doubles for the API's outbound dependencies."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import ClassVar
+
+from api.fiches.launcher import Launched, LaunchFailed, LaunchRequest
+
+
+class RecordingLauncher:
+    """A `RunLauncher` that records what it was asked and pretends Dagster accepted it.
+
+    `requests` is class-level so a test can read what any request's instance recorded; `fail`
+    makes launches fail; `delay` widens race windows in concurrency tests.
+    """
+
+    requests: ClassVar[list[LaunchRequest]] = []
+    fail: ClassVar[bool] = False
+    delay: ClassVar[float] = 0.0
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.requests.clear()
+        cls.fail = False
+        cls.delay = 0.0
+
+    async def launch_days(self, request: LaunchRequest) -> Launched:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        self.requests.append(request)
+        if self.fail:
+            raise LaunchFailed("the Dagster webserver is unreachable (ConnectError)")
+        return Launched(backfill_id=f"bf-{request.job_id[:8]}")
+
+    async def backfill_status(self, backfill_id: str) -> str | None:
+        return "REQUESTED"

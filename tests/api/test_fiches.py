@@ -1,0 +1,293 @@
+"""`/api/fiches` and `/api/recordings` on the test harness (rolled back; in-process simulator CRM)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import httpx
+import pytest
+from sqlalchemy import insert, select, update
+
+from api.fiches.launcher import GraphQLLauncher, LaunchFailed, LaunchRequest
+from domain.models import Fiche, FicheFetchJob, FicheFetchStatus, SalesDayCoverage
+from tests.api.fakes import RecordingLauncher
+from tests.api.world import World
+
+
+async def _add_day_fiches(world: World, day: dt.date, group: str, count: int, stem: str) -> None:
+    await world.session.execute(
+        insert(Fiche),
+        [
+            {"fiche_id": f"{stem}{i:03d}", "sales_date": day, "groupe": group, "crm_group_id": group}
+            for i in range(count)
+        ],
+    )
+
+
+async def test_by_date_is_scoped_in_sql_with_right_totals(client: httpx.AsyncClient, world: World) -> None:
+    day = dt.date(2025, 4, 1)
+    await _add_day_fiches(world, day, "G-OWN", 7, "own")
+    await _add_day_fiches(world, day, "G-OTHER", 5, "oth")
+    world.session.add(SalesDayCoverage(sales_date=day, status="fetched", fiche_count=12))
+    await world.commit()
+
+    response = await client.get(
+        "/api/fiches/status/by-date",
+        params={"date": "2025-04-01", "limit": 3, "page": 3},
+        headers=world.headers("viewer"),
+    )
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body["pagination"] == {"page": 3, "limit": 3, "total": 7, "total_pages": 3}
+    assert [f["fiche_id"] for f in body["data"]] == ["own006"]
+    assert body["meta"]["coverage"]["status"] == "fetched"
+
+    admin = await client.get(
+        "/api/fiches/status/by-date", params={"date": "2025-04-01"}, headers=world.headers("admin")
+    )
+    assert admin.json()["pagination"]["total"] == 12
+
+    self_user = await client.get(
+        "/api/fiches/status/by-date", params={"date": "2025-04-01"}, headers=world.headers("self_user")
+    )
+    assert self_user.json()["pagination"]["total"] == 0  # none attributed to crm-self
+
+
+async def test_status_batch_gives_defaults_out_of_scope(client: httpx.AsyncClient, world: World) -> None:
+    response = await client.post(
+        "/api/fiches/status/batch", json={"fiche_ids": ["F-OWN", "F-OTHER", "F-OWN"]}, headers=world.headers("viewer")
+    )
+    data = response.json()["data"]
+    assert set(data) == {"F-OWN", "F-OTHER"}
+    assert data["F-OWN"]["fetch_status"] == "summary"
+    assert data["F-OTHER"] == {**data["F-OTHER"], "fetch_status": None, "has_data": False}
+    too_many = await client.post(
+        "/api/fiches/status/batch", json={"fiche_ids": [str(i) for i in range(501)]}, headers=world.headers("viewer")
+    )
+    assert too_many.status_code == 400
+    assert too_many.json()["field"].startswith("body.fiche_ids")
+
+
+async def test_details_recordings_need_the_recordings_grant(client: httpx.AsyncClient, world: World) -> None:
+    await world.store_details("own")
+    await world.commit()
+    viewer = (await client.get("/api/fiches/F-OWN", headers=world.headers("viewer"))).json()
+    assert viewer["meta"]["recordings_included"] is True
+    assert viewer["data"]["recordings"]
+    assert viewer["data"]["information"]["fiche_id"] == "F-OWN"
+    agent = (await client.get("/api/fiches/F-OWN", headers=world.headers("self_user"))).json()
+    assert agent["meta"]["recordings_included"] is False
+    assert "recordings" not in agent["data"]
+    assert agent["data"]["prospect"] == viewer["data"]["prospect"]
+    listing = (await client.get("/api/recordings/F-OWN", headers=world.headers("viewer"))).json()
+    assert listing["count"] == len(viewer["data"]["recordings"])
+    starts = [r["start_time"] for r in listing["data"]]
+    assert starts == sorted(starts)
+    assert (await client.get("/api/recordings/F-OWN", headers=world.headers("self_user"))).status_code == 403
+
+
+async def test_refresh_needs_fiches_write(client: httpx.AsyncClient, world: World) -> None:
+    await world.store_details("own")
+    await world.commit()
+    response = await client.get("/api/fiches/F-OWN", params={"refresh": "true"}, headers=world.headers("viewer"))
+    assert response.status_code == 403
+    assert "fiches.write" in response.json()["error"]
+    # operator may; details fetched moments ago: the refresh cooldown serves the cache
+    response = await client.get("/api/fiches/F-OWN", params={"refresh": "true"}, headers=world.headers("operator"))
+    assert response.status_code == 200, response.text
+    assert response.json()["meta"]["stale"] is False
+    other = await client.get("/api/fiches/F-OTHER", params={"refresh": "true"}, headers=world.headers("operator"))
+    assert other.status_code == 404
+    ranged = await client.get(
+        "/api/fiches/status/by-date-range",
+        params={"start_date": "2025-03-01", "end_date": "2025-03-02", "refresh": "true"},
+        headers=world.headers("viewer"),
+    )
+    assert ranged.status_code == 403
+
+
+async def test_not_found_marker_is_a_clean_404(client: httpx.AsyncClient, world: World) -> None:
+    await world.session.execute(
+        update(Fiche)
+        .where(Fiche.fiche_id == "F-OWN")
+        .values(
+            fetch_status=FicheFetchStatus.NOT_FOUND.value,
+            raw_data={},
+            expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5),
+        )
+    )
+    await world.commit()
+    for principal in ("viewer", "admin"):
+        response = await client.get("/api/fiches/F-OWN", headers=world.headers(principal))
+        assert response.status_code == 404, response.text
+        assert response.json()["code"] == "NOT_FOUND"
+
+
+async def test_cache_and_status_of_a_fiche(client: httpx.AsyncClient, world: World) -> None:
+    cache = (await client.get("/api/fiches/F-OWN/cache", headers=world.headers("viewer"))).json()["data"]
+    assert cache["fiche_id"] == "F-OWN"
+    assert cache["fetch_status"] == "summary"
+    status = (await client.get("/api/fiches/F-OWN/status", headers=world.headers("viewer"))).json()["data"]
+    assert status["has_data"] is False
+    assert status["audit"]["total"] == 0
+
+
+async def test_range_coverage_launches_one_job_for_missing_days(client: httpx.AsyncClient, world: World) -> None:
+    RecordingLauncher.reset()
+    # 2025-05-02 had zero sales but was searched: covered. 2025-05-03 failed: missing.
+    world.session.add_all(
+        [
+            SalesDayCoverage(sales_date=dt.date(2025, 5, 1), status="fetched", fiche_count=3),
+            SalesDayCoverage(sales_date=dt.date(2025, 5, 2), status="fetched", fiche_count=0),
+            SalesDayCoverage(sales_date=dt.date(2025, 5, 3), status="failed", fiche_count=0, error="boom"),
+        ]
+    )
+    await _add_day_fiches(world, dt.date(2025, 5, 1), "G-OWN", 2, "may")
+    await _add_day_fiches(world, dt.date(2025, 5, 1), "G-OTHER", 1, "mayo")
+    await world.commit()
+    params = {"start_date": "2025-05-01", "end_date": "2025-05-04"}
+    first = (
+        await client.get("/api/fiches/status/by-date-range", params=params, headers=world.headers("viewer"))
+    ).json()
+    meta = first["meta"]
+    assert first["pagination"]["total"] == 2  # scoped
+    assert (meta["total_days"], meta["days_fetched"], meta["days_missing"]) == (4, 2, 2)
+    assert meta["dates_missing"] == ["2025-05-03", "2025-05-04"]
+    assert meta["complete"] is False
+    assert meta["job_id"]
+    assert meta["job_status"] == "launched"
+    assert meta["job_reused"] is False
+    assert len(RecordingLauncher.requests) == 1
+    launched = RecordingLauncher.requests[0]
+    assert [d.isoformat() for d in launched.days] == ["2025-05-03", "2025-05-04"]
+    assert launched.tags["app/source"] == "api"
+    assert "app/request_id" in launched.tags
+
+    again = (await client.get("/api/fiches/status/by-date-range", params=params, headers=world.headers("admin"))).json()
+    assert again["meta"]["job_id"] == meta["job_id"]
+    assert again["meta"]["job_reused"] is True
+    assert len(RecordingLauncher.requests) == 1
+
+    job = (await client.get(f"/api/fiches/jobs/{meta['job_id']}", headers=world.headers("viewer"))).json()["data"]
+    assert job["status"] == "launched"
+    assert job["requested_by_me"] is True
+    assert job["progress"]["days_remaining"] == 2
+    # the day the backfill covers
+    world.session.add(SalesDayCoverage(sales_date=dt.date(2025, 5, 4), status="fetched", fiche_count=0))
+    await world.session.execute(
+        update(SalesDayCoverage)
+        .where(SalesDayCoverage.sales_date == dt.date(2025, 5, 3))
+        .values(status="fetched", error=None, updated_at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1))
+    )
+    await world.commit()
+    job = (await client.get(f"/api/fiches/jobs/{meta['job_id']}", headers=world.headers("viewer"))).json()["data"]
+    assert job["progress"]["days_done"] == 2
+    assert job["status"] == "complete"
+    done = (await client.get("/api/fiches/status/by-date-range", params=params, headers=world.headers("viewer"))).json()
+    assert done["meta"]["complete"] is True
+    assert done["meta"]["job_id"] is None
+
+
+async def test_range_validation_and_future_clamp(client: httpx.AsyncClient, world: World) -> None:
+    headers = world.headers("viewer")
+    bad = await client.get(
+        "/api/fiches/status/by-date-range",
+        params={"start_date": "2025-05-04", "end_date": "2025-05-01"},
+        headers=headers,
+    )
+    assert bad.status_code == 400
+    assert bad.json()["field"] == "start_date"
+    long = await client.get(
+        "/api/fiches/status/by-date-range",
+        params={"start_date": "2024-01-01", "end_date": "2025-05-01"},
+        headers=headers,
+    )
+    assert long.status_code == 400
+    assert long.json()["field"] == "end_date"
+    missing = await client.get("/api/fiches/status/by-date-range", params={"start_date": "x"}, headers=headers)
+    assert missing.status_code == 400
+    future = (
+        await client.get(
+            "/api/fiches/status/by-date-range",
+            params={"start_date": "2099-01-01", "end_date": "2099-02-01"},
+            headers=headers,
+        )
+    ).json()["meta"]
+    assert (future["total_days"], future["complete"], future["job_id"]) == (0, True, None)
+
+
+async def test_launch_failure_is_recorded_and_never_a_5xx(client: httpx.AsyncClient, world: World) -> None:
+    RecordingLauncher.reset()
+    RecordingLauncher.fail = True
+    params = {"start_date": "2025-06-01", "end_date": "2025-06-02"}
+    response = await client.get("/api/fiches/status/by-date-range", params=params, headers=world.headers("viewer"))
+    assert response.status_code == 200
+    meta = response.json()["meta"]
+    assert meta["job_status"] == "failed_to_launch"
+    status = await world.session.scalar(select(FicheFetchJob.status).where(FicheFetchJob.id == meta["job_id"]))
+    assert status == "failed_to_launch"
+    # the dedup lock was released: the next request tries again (no stalled job, §13.2 #3)
+    RecordingLauncher.fail = False
+    retry = (
+        await client.get("/api/fiches/status/by-date-range", params=params, headers=world.headers("viewer"))
+    ).json()
+    assert retry["meta"]["job_id"] != meta["job_id"]
+    assert retry["meta"]["job_status"] == "launched"
+    RecordingLauncher.reset()
+
+
+async def test_graphql_launcher_against_an_unreachable_webserver() -> None:
+    async with httpx.AsyncClient() as http:
+        launcher = GraphQLLauncher(http, "http://127.0.0.1:9", timeout=1.0)
+        with pytest.raises(LaunchFailed, match="unreachable") as raised:
+            await launcher.launch_days(LaunchRequest(job_id="j", days=[dt.date(2025, 1, 2)]))
+        assert "127.0.0.1" not in str(raised.value)
+        assert await launcher.backfill_status("x") is None
+
+
+async def test_search_stores_the_day_and_lists_it_scoped(client: httpx.AsyncClient, world: World) -> None:
+    response = await client.get("/api/fiches/search", params={"date": "2025-03-03"}, headers=world.headers("admin"))
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body["meta"]["listed_by_crm"] == 4
+    viewer = (
+        await client.get("/api/fiches/search", params={"date": "2025-03-03"}, headers=world.headers("viewer"))
+    ).json()
+    assert viewer["meta"]["listed_by_crm"] is None
+    assert viewer["pagination"]["total"] == 0  # summaries carry no group until details are fetched
+
+
+async def test_admin_crm_directory_and_team_sync(client: httpx.AsyncClient, world: World) -> None:
+    headers = world.headers("admin")
+    users = (await client.get("/api/admin/crm/users", headers=headers)).json()["data"]
+    assert users
+    assert all("app_user" in u for u in users)
+    groups = (await client.get("/api/admin/crm/teams", params={"include_users": "true"}, headers=headers)).json()[
+        "data"
+    ]
+    assert groups
+    assert groups[0]["user_ids"] is not None
+    member = next(u for g in groups for u in g["user_ids"])
+    await world.add_user("linked@example.test", crm_user_id=member)
+    await world.commit()
+    synced = (
+        await client.post("/api/admin/teams/sync-from-crm", params={"sync_members": "true"}, headers=headers)
+    ).json()
+    assert synced["data"]["teams_upserted"] == len(groups)
+    assert synced["data"]["members_added"] == 1
+    again = (
+        await client.post("/api/admin/teams/sync-from-crm", params={"sync_members": "true"}, headers=headers)
+    ).json()
+    assert again["data"]["members_added"] == 0
+    in_groups = {i for g in groups for i in g["user_ids"]}
+    fresh = next(u for u in users if u["id"] != member and u["email"] and u["id"] in in_groups)
+    created = await client.post("/api/admin/users/from-crm", json={"crm_user_id": fresh["id"]}, headers=headers)
+    assert created.status_code == 201, created.text
+    data = created.json()["data"]
+    assert data["user"]["status"] == "INVITED"
+    assert data["user"]["crm_user_id"] == fresh["id"]
+    assert data["team"] is not None
+    assert data["groupe"] == data["team"]["name"]
+    assert data["invite_token"]
+    unknown = await client.post("/api/admin/users/from-crm", json={"crm_user_id": "nope"}, headers=headers)
+    assert unknown.status_code == 400
