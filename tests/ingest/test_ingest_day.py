@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import threading
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 import httpx
@@ -16,9 +18,15 @@ from sqlalchemy.orm import Session
 from assets.fiches import fiche_details, sales_fiches
 from callaudit.demo_crm.config import Faults
 from callaudit.embedded import EmbeddedRedis
+from callaudit.settings import load_settings
+from domain.crm.cache import CachePolicy
 from domain.crm.store import reconstruct_payload
 from domain.models import Fiche, Recording, SalesDayCoverage
 from domain.models.crm import FicheComment, FicheTag
+from resources.crm.client import CrmClient
+from resources.crm.sync import FicheSync
+from resources.database import create_sync_engine, sync_session_factory
+from resources.redis import create_async_redis
 from resources.redis.resource import RedisResource
 from tests.ingest.conftest import Simulator, faulty
 
@@ -101,7 +109,9 @@ def test_stored_fiche_round_trips_the_gateway_payload(
     assert None not in group_ids, "every fiche is linked to its CRM group id"
 
 
-def test_caps_hold_across_concurrent_runs(simulator: Simulator, crm_resources: dict[str, Any], tmp_path: Path) -> None:
+def test_caps_hold_across_runs_and_api_refreshes(
+    simulator: Simulator, crm_resources: dict[str, Any], database_url: str, redis_url: str
+) -> None:
     simulator.configure(Faults(search=faulty(0.0, latency_ms=150), details=faulty(0.0, latency_ms=150)))
     simulator.reset()
     results: list[bool] = []
@@ -109,12 +119,38 @@ def test_caps_hold_across_concurrent_runs(simulator: Simulator, crm_resources: d
     def run(day: str) -> None:
         results.append(_materialize(crm_resources, partition=day).success)
 
+    def api_refreshes() -> None:
+        """What the API does on `refresh=true` and `/search`: its own client, the same global caps."""
+        settings = load_settings(fiche_api_base_url=simulator.base_url, database_url=database_url, redis_url=redis_url)
+
+        async def refresh() -> bool:
+            redis = create_async_redis(redis_url)
+            try:
+                async with CrmClient.from_settings(settings, redis) as client:
+                    engine = create_sync_engine(database_url)
+                    sync = FicheSync(
+                        client,
+                        sync_session_factory(engine),
+                        policy=CachePolicy.from_settings(settings),
+                        tz=ZoneInfo(settings.sales_timezone),
+                        concurrency=settings.fiche_fetch_concurrency,
+                    )
+                    day = await sync.sync_sales_day(dt.date(2026, 3, 5), include_recordings=False)
+                    report = await sync.sync_fiches(day.fiche_ids, force=True)
+                    engine.dispose()
+                    return not report.failures
+            finally:
+                await redis.aclose()
+
+        results.append(asyncio.run(refresh()))
+
     threads = [threading.Thread(target=run, args=(day,)) for day in ("2026-03-03", "2026-03-04")]
+    threads.append(threading.Thread(target=api_refreshes))
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
-    assert results == [True, True]
+    assert results == [True, True, True]
     families = simulator.stats()["families"]
     assert families["search"]["peak_in_flight"] == 1
     assert families["details"]["peak_in_flight"] == 3  # the cap is reached, never exceeded
