@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 from redis.asyncio import Redis as AsyncRedis
 
+from assets.metadata import failures_table
 from callaudit.pools import CRM_FICHE_FETCH, CRM_SEARCH
 from callaudit.settings import get_settings
 from domain.crm.cache import CachePolicy
@@ -25,7 +26,6 @@ from resources.database import DatabaseResource, sync_session_factory
 from resources.redis.resource import RedisResource
 
 T = TypeVar("T")
-FAILURES_SHOWN = 20
 
 
 def run_with_crm(
@@ -60,11 +60,6 @@ def _metrics(client: CrmClient) -> dict[str, Any]:
     return dict(client.metrics.as_metadata())
 
 
-def _failures_table(report: BatchReport) -> dg.MetadataValue:
-    rows = [f"| {fid} | {reason[:160]} |" for fid, reason in list(report.failures.items())[:FAILURES_SHOWN]]
-    return dg.MetadataValue.md("| fiche | reason |\n|---|---|\n" + "\n".join(rows) if rows else "no failure")
-
-
 class BatchResult:
     """A `BatchReport` with the CRM metrics of its run, as Dagster metadata."""
 
@@ -83,7 +78,7 @@ class BatchResult:
             **metadata_of(self.report),
             "recordings": sum(r.recordings for r in self.report.results),
             "groups_linked": self.groups_linked,
-            "failures": _failures_table(self.report),
+            "failures": failures_table(self.report.failures, "fiche"),
             "seconds": round(self.report.seconds, 3),
             **self.crm_metrics,
         }

@@ -12,6 +12,7 @@ import dagster as dg
 from sqlalchemy import select
 
 from assets.fiches import fiche_details
+from assets.metadata import failures_table
 from callaudit.pools import STT
 from domain.models.fiches import Fiche, FicheFetchStatus
 from orchestration.partitions import sales_days
@@ -21,8 +22,6 @@ from resources.redis.resource import RedisResource
 from resources.stt.errors import SttAuthError
 from resources.stt.resource import SttResource
 from resources.stt.service import FicheTranscriber, TranscriptionReport
-
-FAILURES_SHOWN = 20
 
 
 def transcribe_fiches(
@@ -63,9 +62,7 @@ def transcribe_fiches(
 
 
 def report_metadata(report: TranscriptionReport) -> dict[str, Any]:
-    rows = [f"| {key} | {reason[:160]} |" for key, reason in list(report.failures.items())[:FAILURES_SHOWN]]
-    failures = "| fiche/call | reason |\n|---|---|\n" + "\n".join(rows) if rows else "no failure"
-    return {**report.metadata(), "failures": dg.MetadataValue.md(failures)}
+    return {**report.metadata(), "failures": failures_table(report.failures, "fiche/call")}
 
 
 @dg.asset(

@@ -34,6 +34,7 @@ from domain.crm.store import (
 from domain.models.fiches import DayCoverageStatus, Fiche
 from resources.crm.client import CrmClient
 from resources.crm.errors import CrmAuthError, CrmCapUnavailable, CrmError, CrmNotFound
+from resources.database import in_thread_transaction
 
 T = TypeVar("T")
 
@@ -101,13 +102,7 @@ class FicheSync:
         self._clock = clock
 
     async def _db(self, work: Callable[[Session], T]) -> T:
-        """Run `work` in its own transaction on a worker thread (the event loop keeps fetching)."""
-
-        def run() -> T:
-            with self.sessions.begin() as session:
-                return work(session)
-
-        return await asyncio.to_thread(run)
+        return await in_thread_transaction(self.sessions, work)
 
     # --- sales days ------------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ from domain.transcripts.store import (
     store_failure,
     store_transcript,
 )
+from resources.database import in_thread_transaction
 from resources.redis import EventPublisher, RedisUnavailable
 from resources.stt.base import AudioSource
 from resources.stt.client import SttClient, TranscriptionFailed
@@ -139,11 +140,7 @@ class FicheTranscriber:
         self._clock = clock
 
     async def _db(self, work: Callable[[Session], T]) -> T:
-        def run() -> T:
-            with self.sessions.begin() as session:
-                return work(session)
-
-        return await asyncio.to_thread(run)
+        return await in_thread_transaction(self.sessions, work)
 
     async def _publish(self, fiche_id: str, event: str, payload: Mapping[str, Any]) -> None:
         if self.publisher is None:
