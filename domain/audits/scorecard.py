@@ -1,0 +1,59 @@
+"""A scorecard version as an immutable value: what every auditor (LLM or heuristic) reads.
+
+The database keeps scorecards versioned (`domain.models.scorecards`); an audit always runs against
+one frozen `ScorecardSpec`, so nothing that edits a scorecard can change an audit under way.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Severity(enum.StrEnum):
+    """Shown in prompts and on results; no effect on scores (reference §7.1)."""
+
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    CRITICAL = "CRITICAL"
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """One step of a scorecard. `position` is 1-based and contiguous; `weight` is the step's maximum points."""
+
+    position: int
+    name: str
+    description: str
+    prompt: str
+    control_points: tuple[str, ...]
+    keywords: tuple[str, ...] = ()
+    severity: Severity = Severity.MEDIUM
+    is_critical: bool = False
+    chronological: bool = False
+    weight: int = 5
+    verify_product_info: bool = False
+
+
+@dataclass(frozen=True)
+class ScorecardSpec:
+    """One immutable version of a scorecard. `version_id` is the row audits point at."""
+
+    scorecard_id: int
+    version_id: int
+    version: int
+    name: str
+    description: str
+    system_prompt: str
+    steps: tuple[StepSpec, ...]
+
+    @property
+    def total_weight(self) -> int:
+        return sum(step.weight for step in self.steps)
+
+    def step(self, position: int) -> StepSpec:
+        for step in self.steps:
+            if step.position == position:
+                return step
+        raise KeyError(f"scorecard {self.name!r} v{self.version} has no step at position {position}")

@@ -1,0 +1,120 @@
+"""A fiche's conversation as auditors see it: transcribed recordings in call order, each cut into
+its speaker-turn chunks, with the words and their timings kept for locating quotes.
+
+`recording_index` is the recording's 0-based position among the transcribed recordings (what the
+prompt shows as "Enregistrement #k"); `chunk_index` is the chunk's `turn_index`, stable for a
+recording. Stored citations keep `chunk_id` (`{call_id}:{turn_index}`), which never shifts when
+another recording of the fiche is transcribed later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TimedWord:
+    text: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class TimelineChunk:
+    chunk_id: str
+    call_id: str
+    recording_index: int
+    chunk_index: int
+    speaker: str
+    start: float
+    end: float
+    text: str
+    words: tuple[TimedWord, ...]  # the chunk's words in order; `text` is them joined by spaces
+
+
+@dataclass(frozen=True)
+class TimelineRecording:
+    recording_index: int
+    call_id: str
+    recording_url: str
+    recording_date: str | None  # DD/MM/YYYY (telephony clock)
+    recording_time: str | None  # HH:MM
+    start_time: str | None  # ISO 8601
+    from_number: str | None
+    to_number: str | None
+    duration_seconds: float | None
+    chunks: tuple[TimelineChunk, ...]
+
+
+@dataclass(frozen=True)
+class Timeline:
+    fiche_id: str
+    recordings: tuple[TimelineRecording, ...]
+
+    @property
+    def total_chunks(self) -> int:
+        return sum(len(r.chunks) for r in self.recordings)
+
+    @property
+    def is_empty(self) -> bool:
+        return self.total_chunks == 0
+
+    def chunks(self) -> Iterator[TimelineChunk]:
+        for recording in self.recordings:
+            yield from recording.chunks
+
+    def recording(self, recording_index: int) -> TimelineRecording | None:
+        if 0 <= recording_index < len(self.recordings):
+            return self.recordings[recording_index]
+        return None
+
+    def chunk(self, recording_index: int, chunk_index: int) -> TimelineChunk | None:
+        recording = self.recording(recording_index)
+        if recording is None or not 0 <= chunk_index < len(recording.chunks):
+            return None
+        return recording.chunks[chunk_index]
+
+    @property
+    def version(self) -> str:
+        """A digest of what auditors read: same chunks and texts, same version (audits are skipped)."""
+        digest = hashlib.sha256()
+        for chunk in self.chunks():
+            digest.update(f"{chunk.chunk_id}\x1f{chunk.speaker}\x1f{chunk.start:.2f}\x1f{chunk.text}\x1e".encode())
+        return digest.hexdigest()[:16]
+
+
+def mmss(seconds: float) -> str:
+    """`75.4` -> `01:15` (minutes may exceed 59 for long calls)."""
+    total = max(0, int(seconds))
+    return f"{total // 60:02d}:{total % 60:02d}"
+
+
+def render_timeline(timeline: Timeline) -> str:
+    """The timeline text of prompt mode (reference §7.2): numbered recordings and chunks with times.
+
+    Deterministic for a given timeline, so every step of an audit shares it byte for byte as prompt prefix.
+    """
+    lines = ["=== CHRONOLOGIE COMPLÈTE DE LA CONVERSATION ===", ""]
+    for recording in timeline.recordings:
+        lines += [
+            f"Enregistrement #{recording.recording_index + 1}",
+            f"Date: {recording.recording_date or 'N/A'}",
+            f"Heure: {recording.recording_time or 'N/A'}",
+            f"Call ID: {recording.call_id}",
+            f"De {recording.from_number or 'N/A'} → Vers {recording.to_number or 'N/A'}",
+            f"Durée: {int(recording.duration_seconds) if recording.duration_seconds is not None else 'N/A'}s",
+            f"Total Chunks: {len(recording.chunks)}",
+            "",
+        ]
+        for chunk in recording.chunks:
+            lines += [
+                f"─── Chunk {chunk.chunk_index + 1} ───",
+                f"Temps: {chunk.start:.1f}s - {chunk.end:.1f}s ({mmss(chunk.start)})",
+                f"Speakers: {chunk.speaker}",
+                f"{chunk.speaker}: {chunk.text}",
+                "",
+            ]
+    lines.append("=== FIN DE LA CHRONOLOGIE ===")
+    return "\n".join(lines)
