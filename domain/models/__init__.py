@@ -1,5 +1,6 @@
 """ORM models. Importing this package registers every table on `Base.metadata` (Alembic relies on it)."""
 
+from domain.models.audits import Audit, AuditCitation, AuditControlPoint, AuditStatus, AuditStep
 from domain.models.auth import (
     ApiToken,
     ApiTokenGrant,
@@ -25,6 +26,7 @@ from domain.models.fiches import (
     SalesDaySource,
 )
 from domain.models.jobs import FicheFetchJob, FicheFetchJobStatus
+from domain.models.scorecards import Scorecard, ScorecardStep, ScorecardVersion
 from domain.models.transcripts import (
     FicheTranscription,
     FicheTranscriptionStatus,
@@ -36,6 +38,11 @@ from domain.models.transcripts import (
 __all__ = [
     "ApiToken",
     "ApiTokenGrant",
+    "Audit",
+    "AuditCitation",
+    "AuditControlPoint",
+    "AuditStatus",
+    "AuditStep",
     "Base",
     "DayCoverageStatus",
     "Fiche",
@@ -57,6 +64,9 @@ __all__ = [
     "RolePermission",
     "SalesDayCoverage",
     "SalesDaySource",
+    "Scorecard",
+    "ScorecardStep",
+    "ScorecardVersion",
     "Team",
     "TeamMember",
     "Transcript",
