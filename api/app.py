@@ -25,14 +25,22 @@ from resources.redis import create_async_redis
 def _api_router() -> APIRouter:
     """Everything under `/api`, one router per domain."""
     from api import admin, recordings
+    from api.audits import launching as audit_launches
+    from api.audits import router as audits
     from api.auth import router as auth
     from api.fiches import router as fiches
+    from api.scorecards import router as scorecards
+    from api.transcriptions import router as transcriptions
 
     router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
     router.include_router(auth.router)
     router.include_router(admin.router)
     router.include_router(fiches.router)
     router.include_router(recordings.router)
+    router.include_router(transcriptions.router)
+    router.include_router(scorecards.router)
+    router.include_router(audits.router)
+    router.include_router(audit_launches.router)
     return router
 
 

@@ -17,7 +17,7 @@ from callaudit.pools import STT
 from domain.models.fiches import Fiche, FicheFetchStatus
 from orchestration.partitions import sales_days
 from resources.database import DatabaseResource, sync_session_factory
-from resources.redis import EventPublisher, SemaphoreUnavailable
+from resources.redis import RedisUnavailable
 from resources.redis.resource import RedisResource
 from resources.stt.errors import SttAuthError
 from resources.stt.resource import SttResource
@@ -40,9 +40,7 @@ def transcribe_fiches(
         client_redis = redis.async_client()
         try:
             async with stt.client(client_redis) as client:
-                publisher = EventPublisher(
-                    client_redis, maxlen=redis.event_stream_maxlen, ttl_seconds=redis.event_stream_ttl_seconds
-                )
+                publisher = redis.async_publisher(client_redis)
                 transcriber = FicheTranscriber(
                     client,
                     sync_session_factory(database.engine),
@@ -57,7 +55,7 @@ def transcribe_fiches(
 
     try:
         return asyncio.run(main())
-    except (SttAuthError, SemaphoreUnavailable) as exc:
+    except (SttAuthError, RedisUnavailable) as exc:
         raise dg.Failure(description=str(exc)) from None
 
 

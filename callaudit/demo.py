@@ -1,8 +1,8 @@
 """`callaudit demo`: a headless end-to-end pass over the embedded stack, summarised per stage.
 
 Each stage runs for real against the resolved services and records what it saw; the summary is
-what a new user reads to know the installation works. Pipeline stages (ingest, transcribe, audit)
-join the list as they are built.
+what a new user reads to know the installation works: the services, the schema, Dagster, the API,
+then yesterday's sales ingested, transcribed and audited through the real assets.
 """
 
 from __future__ import annotations
@@ -51,7 +51,20 @@ class DemoSummary:
         for s in self.stages:
             table.add_row(s.name, "[green]ok[/]" if s.ok else "[red]failed[/]", s.detail, f"{s.seconds:.1f}s")
         console.print(table)
+        for stage in self.stages:
+            if stage.figures.get("audits"):
+                console.print(_audits_table(stage.figures["audits"]))
         console.print("[bold green]demo passed[/]" if self.ok else "[bold red]demo failed[/]")
+
+
+def _audits_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="audits of the demo day (latest per fiche)", title_justify="left")
+    for column in ("fiche", "score %", "level", "critical steps passed"):
+        table.add_column(column)
+    for row in rows:
+        score = "-" if row["score"] is None else f"{row['score']:.2f}"
+        table.add_row(row["fiche_id"], score, row["niveau"], row["critical"])
+    return table
 
 
 Stage = Callable[[Runtime], tuple[str, dict[str, Any]]]
@@ -246,6 +259,72 @@ def _transcribe(runtime: Runtime) -> tuple[str, dict[str, Any]]:
     return detail, figures
 
 
+def _audit(runtime: Runtime) -> tuple[str, dict[str, Any]]:
+    """The transcribed day audited with the demo scorecard through the real `audits` asset.
+
+    The auditor is the configured one: the heuristic auditor unless an OpenAI-compatible endpoint
+    is set. The demo scorecard is seeded (idempotently) first.
+    """
+    import contextlib
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    import dagster as dg
+    from sqlalchemy import select
+
+    from assets.audits import audits
+    from callaudit.migrate import dagster_environment
+    from domain.models import Audit, Scorecard
+    from domain.scorecards.service import demo_document, seed_demo_scorecard
+    from resources.database import DatabaseResource
+    from resources.llm.resource import LlmResource
+    from resources.redis.resource import RedisResource
+
+    settings = runtime.settings
+    day = dt.datetime.now(ZoneInfo(settings.sales_timezone)).date() - dt.timedelta(days=1)
+    database = DatabaseResource(url=runtime.database_url)
+    with database.session() as session:
+        seed_demo_scorecard(session)
+        scorecard_id = session.scalars(
+            select(Scorecard.id).where(Scorecard.name == demo_document()["name"]).order_by(Scorecard.id)
+        ).one()
+    resources = {
+        "llm": LlmResource.from_settings(settings),
+        "redis": RedisResource(url=runtime.redis_url),
+        "database": database,
+    }
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(dagster_environment(runtime))
+        instance = stack.enter_context(dg.DagsterInstance.get())
+        instance.add_dynamic_partitions("scorecards", [str(scorecard_id)])
+        key = dg.MultiPartitionKey({"sales_day": day.isoformat(), "scorecard": str(scorecard_id)})
+        result = dg.materialize([audits], partition_key=key, resources=resources, instance=instance)
+    [event] = result.asset_materializations_for_node("audits")
+    keys = ("audited", "unchanged", "failed", "not_ready", "average_score", "levels", "auditor", "cost_usd")
+    figures: dict[str, Any] = {k: event.metadata[k].value for k in keys}
+    with database.session() as session:
+        rows = session.execute(
+            select(Audit.fiche_id, Audit.score_percentage, Audit.niveau, Audit.critical_passed, Audit.critical_total)
+            .where(Audit.scorecard_id == scorecard_id, Audit.is_latest, Audit.deleted_at.is_(None))
+            .order_by(Audit.fiche_id)
+        ).all()
+    figures["audits"] = [
+        {
+            "fiche_id": fiche_id,
+            "score": float(score) if score is not None else None,
+            "niveau": niveau,
+            "critical": f"{passed}/{total}",
+        }
+        for fiche_id, score, niveau, passed, total in rows
+    ]
+    figures.update(day=day.isoformat(), run_id=result.run_id, scorecard_id=scorecard_id)
+    detail = (
+        f"{figures['audited']} fiches audited by {figures['auditor']}, {figures['unchanged']} unchanged, "
+        f"{figures['not_ready']} not ready, {figures['failed']} failed; average score {figures['average_score']}"
+    )
+    return detail, figures
+
+
 STAGES: list[tuple[str, Stage]] = [
     ("services", _services),
     ("schema", _schema),
@@ -253,6 +332,7 @@ STAGES: list[tuple[str, Stage]] = [
     ("api", _api),
     ("ingest", _ingest),
     ("transcribe", _transcribe),
+    ("audit", _audit),
 ]
 
 

@@ -9,7 +9,9 @@ Idempotent and safe to run on every start (replicas serialize on an advisory loc
 * with `AUTH_SEED_ADMIN_EMAIL` + `AUTH_SEED_ADMIN_PASSWORD`, that user exists and has the admin role
   (an existing user's password is never reset);
 * otherwise, in embedded mode only, `admin@callaudit.local` is created once with a generated password,
-  and the credential line is returned (to be printed) only that once.
+  and the credential line is returned (to be printed) only that once;
+* the demo scorecard exists, found by name (`domain.scorecards.service.seed_demo_scorecard`): created
+  once, marked to run automatically, never duplicated and never re-versioned while unchanged.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sqlalchemy.pool import NullPool
 
 from domain.models.auth import Permission, Role, RolePermission, User, UserRole, UserStatus
 from domain.rbac import BUILT_IN_ROLES, PERMISSIONS
+from domain.scorecards.service import seed_demo_scorecard
 
 if TYPE_CHECKING:
     from callaudit.runtime import Runtime
@@ -119,6 +122,7 @@ def seed_session(session: Session, settings: Settings, *, embedded: bool) -> lis
             f"administrator created: {EMBEDDED_ADMIN_EMAIL} / {generated} "
             "(shown only now; change it, or set AUTH_SEED_ADMIN_EMAIL / AUTH_SEED_ADMIN_PASSWORD)"
         )
+    lines.append(seed_demo_scorecard(session))
     return lines
 
 

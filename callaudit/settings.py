@@ -111,6 +111,17 @@ class Settings(BaseSettings):
     audit_step_concurrency: int = Field(3, ge=1, le=50)
     audit_step_per_audit_concurrency: int = Field(10, ge=1, le=100)
     audit_run_concurrency: int = Field(10, ge=1, le=1000)
+    # Unset: `openai` when OPENAI_API_KEY or OPENAI_BASE_URL is set (keyless local servers), else `heuristic`.
+    audit_auditor: Literal["openai", "heuristic"] | None = None
+    openai_temperature_audit: float = Field(0.0, ge=0.0, le=2.0)
+    # Set for reasoning models; temperature is then not sent (they accept only their default).
+    openai_reasoning_effort_audit: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
+    audit_tools_max_steps: int = Field(8, ge=2, le=20)
+    llm_max_concurrency: int = Field(8, ge=1, le=500)
+    llm_request_timeout_seconds: float = Field(300.0, gt=0)
+    llm_max_attempts: int = Field(4, ge=1, le=10)
+    # JSON {"model": {"input": usd_per_1M, "cached_input": ..., "output": ...}}, merged over built-in prices.
+    llm_prices: dict[str, dict[Literal["input", "cached_input", "output"], Annotated[float, Field(ge=0)]]] | None = None
 
     # --- transcription --------------------------------------------------------------------------
     stt_provider: Literal["elevenlabs", "openai", "reference"] | None = None

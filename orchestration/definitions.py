@@ -4,25 +4,33 @@ from __future__ import annotations
 
 import dagster as dg
 
+from assets.audits import audit_citations_located, audits, audits_settled
 from assets.fiches import fiche_details, fiche_details_settled, sales_fiches
 from assets.transcripts import transcripts
 from callaudit.settings import get_settings
-from orchestration.jobs import fetch_fiches_job, sync_sales_day_job, transcribe_fiches_job
+from orchestration.audit_sensors import (
+    audit_automatic_scorecards,
+    audit_sales_day_job,
+    audit_watchdog,
+    sync_scorecard_partitions,
+)
+from orchestration.jobs import audit_fiches_job, fetch_fiches_job, sync_sales_day_job, transcribe_fiches_job
 from orchestration.schedules import refresh_today_sales
 from orchestration.sensors import publish_run_failures
 from resources.crm.resource import CrmResource
 from resources.database import DatabaseResource
+from resources.llm.resource import LlmResource
 from resources.redis.resource import RedisResource
 from resources.stt.resource import SttResource
 
 _settings = get_settings()
 
 defs = dg.Definitions(
-    assets=[sales_fiches, fiche_details, transcripts],
-    asset_checks=[fiche_details_settled],
-    jobs=[sync_sales_day_job, fetch_fiches_job, transcribe_fiches_job],
+    assets=[sales_fiches, fiche_details, transcripts, audits],
+    asset_checks=[fiche_details_settled, audit_citations_located, audits_settled],
+    jobs=[sync_sales_day_job, fetch_fiches_job, transcribe_fiches_job, audit_fiches_job, audit_sales_day_job],
     schedules=[refresh_today_sales],
-    sensors=[publish_run_failures],
+    sensors=[publish_run_failures, sync_scorecard_partitions, audit_automatic_scorecards, audit_watchdog],
     resources={
         "database": DatabaseResource(url=dg.EnvVar("DATABASE_URL")),
         "redis": RedisResource(
@@ -39,6 +47,8 @@ defs = dg.Definitions(
         ),
         # Provider from STT_PROVIDER (keys as EnvVar); its Redis semaphore is shared by every run.
         "stt": SttResource.from_settings(_settings),
+        # The heuristic auditor unless an OpenAI-compatible endpoint is configured (key as EnvVar).
+        "llm": LlmResource.from_settings(_settings),
     },
     # Runs batch a whole day of fiches with bounded concurrency inside one process; the
     # multiprocess executor would add seconds per step for no benefit (see ARCHITECTURE.md).

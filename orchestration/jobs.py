@@ -1,15 +1,18 @@
-"""Jobs: the daily CRM refresh, and ad-hoc fetches and transcriptions of given fiches (API requests, operators)."""
-
-from typing import Literal
+"""Jobs: the daily CRM refresh; ad-hoc fetches, transcriptions and audits of given fiches (API, operators)."""
 
 import dagster as dg
 from pydantic import Field
 
+from assets.audits import report_metadata as audit_metadata
+from assets.audits import run_audits
 from assets.fiches import fiche_details, sales_fiches, sync_fiche_batch
 from assets.transcripts import report_metadata, transcribe_fiches
-from callaudit.pools import STT
+from callaudit.pools import LLM, STT
+from domain.audits.store import Trigger
+from domain.transcripts.priority import Priority
 from resources.crm.resource import CrmResource
 from resources.database import DatabaseResource
+from resources.llm.resource import LlmResource
 from resources.redis.resource import RedisResource
 from resources.stt.resource import SttResource
 
@@ -52,7 +55,7 @@ def fetch_fiches_job() -> None:
 
 class TranscribeFichesConfig(dg.Config):
     fiche_ids: list[str] = Field(min_length=1, max_length=5000, description="CRM fiche ids")
-    priority: Literal["low", "normal", "high"] = Field(
+    priority: Priority = Field(
         "normal", description="Carried on events and fiche status; launch with the matching `dagster/priority` tag"
     )
     force: bool = Field(False, description="Transcribe again recordings already transcribed")
@@ -83,3 +86,60 @@ def transcribe_given_fiches(
 )
 def transcribe_fiches_job() -> None:
     transcribe_given_fiches()
+
+
+class AuditFichesConfig(dg.Config):
+    fiche_ids: list[str] = Field(min_length=1, max_length=5000, description="CRM fiche ids")
+    scorecard_id: int = Field(description="Scorecard whose current version the fiches are audited with")
+    use_rlm: bool = Field(False, description="Transcript tools mode instead of the whole transcript in the prompt")
+    force: bool = Field(True, description="Audit again even when an audit from the same inputs exists")
+    trigger_source: str = Field("api", description="api | batch | automation | demo …, recorded on each audit")
+    user_id: int | None = Field(None, description="The user who asked, recorded on each audit")
+
+
+@dg.op(
+    pool=STT,
+    description="Transcribe what the given fiches still miss (high priority), so they can be audited.",
+)
+def transcribe_before_audit(
+    context: dg.OpExecutionContext,
+    config: AuditFichesConfig,
+    stt: SttResource,
+    redis: RedisResource,
+    database: DatabaseResource,
+) -> dg.Output[dict[str, object]]:
+    report = transcribe_fiches(stt, redis, database, config.fiche_ids, priority="high", run_id=context.run_id)
+    return dg.Output(config.model_dump(), metadata=report_metadata(report))
+
+
+@dg.op(pool=LLM, description="Audit the given fiches with the scorecard; outcomes and cost in the output metadata.")
+def audit_given_fiches(
+    context: dg.OpExecutionContext,
+    request: dict[str, object],
+    llm: LlmResource,
+    redis: RedisResource,
+    database: DatabaseResource,
+) -> dg.Output[dict[str, str]]:
+    config = AuditFichesConfig.model_validate(request)
+    trigger = Trigger(source=config.trigger_source, user_id=config.user_id, run_id=context.run_id)
+    report = run_audits(
+        llm,
+        redis,
+        database,
+        config.fiche_ids,
+        scorecard_id=config.scorecard_id,
+        trigger=trigger,
+        use_rlm=config.use_rlm,
+        force=config.force,
+    )
+    outcomes = {f.fiche_id: f.outcome for f in report.fiches}
+    return dg.Output(outcomes, metadata=audit_metadata(report))
+
+
+@dg.job(
+    description="Ad-hoc: audit given fiches with one scorecard (transcribing first what is missing), e.g. from "
+    "`POST /api/audits/run`; queue order follows the run's `dagster/priority` tag.",
+    tags={"app/source": "adhoc"},
+)
+def audit_fiches_job() -> None:
+    audit_given_fiches(transcribe_before_audit())

@@ -19,3 +19,10 @@ sales_days = dg.DailyPartitionsDefinition(
     timezone=_settings.sales_timezone,
     end_offset=1,
 )
+
+#: Scorecard ids (as strings); kept in step with the active scorecards by the
+#: `sync_scorecard_partitions` sensor, so a new scorecard can be backfilled from the UI.
+scorecards = dg.DynamicPartitionsDefinition(name="scorecards")
+
+#: Audits: one partition per (sales day, scorecard); never per fiche (ARCHITECTURE.md, decision 1).
+audit_partitions = dg.MultiPartitionsDefinition({"sales_day": sales_days, "scorecard": scorecards})

@@ -1,8 +1,9 @@
-"""Launching (and observing) the Dagster runs of a progressive fetch, behind a small protocol.
+"""Launching (and observing) Dagster runs from the API, behind a small protocol.
 
-The API never runs CRM work for a date range itself: it asks dagster-webserver (GraphQL) for ONE
-backfill of the `sync_sales_day` assets over the missing days, tagged with the job id. Tests swap
-in another `RunLauncher`; the GraphQL one fails fast (short timeouts) when the webserver is down.
+The API never runs pipeline work itself: it asks dagster-webserver (GraphQL) for ONE backfill of
+the `sync_sales_day` assets over a progressive fetch's missing days, or for ONE run of a job (e.g.
+`transcribe_fiches_job`) with its run config and tags. Tests swap in another `RunLauncher`; the
+GraphQL one fails fast (short timeouts) when the webserver is down.
 """
 
 from __future__ import annotations
@@ -19,12 +20,27 @@ log = logging.getLogger(__name__)
 
 #: The assets of the `sync_sales_day` job (orchestration/jobs.py), partitioned by sales day.
 SALES_DAY_ASSETS: tuple[str, ...] = ("sales_fiches", "fiche_details")
+#: The code location `workspace.yaml` (and `callaudit run`, compose) names.
+CODE_LOCATION = "callaudit"
+#: The name Dagster gives the repository of a code location's single `Definitions`.
+REPOSITORY = "__repository__"
 
 _LAUNCH = """
 mutation LaunchSalesDays($backfillParams: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $backfillParams) {
     __typename
     ... on LaunchBackfillSuccess { backfillId }
+    ... on Error { message }
+  }
+}
+"""
+
+_LAUNCH_RUN = """
+mutation LaunchJob($executionParams: ExecutionParams!) {
+  launchRun(executionParams: $executionParams) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on RunConfigValidationInvalid { errors { message } }
     ... on Error { message }
   }
 }
@@ -53,6 +69,15 @@ class LaunchRequest:
 
 
 @dataclass(frozen=True)
+class JobLaunch:
+    """One run of a job of the code location: its run config and tags (`dagster/priority` included)."""
+
+    job_name: str
+    run_config: Mapping[str, Any]
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Launched:
     backfill_id: str | None = None
     run_ids: tuple[str, ...] = ()
@@ -67,9 +92,13 @@ class RunLauncher(Protocol):
         """Dagster's status of a backfill (`REQUESTED`, `COMPLETED`, `FAILED`...), None if unknown."""
         ...
 
+    async def launch_job(self, request: JobLaunch) -> str:
+        """Queue one run of `request.job_name`; its run id, or `LaunchFailed` when it could not."""
+        ...
+
 
 class GraphQLLauncher:
-    """`launchPartitionBackfill` on dagster-webserver's `/graphql`, over the app's httpx client."""
+    """`launchPartitionBackfill` and `launchRun` on dagster-webserver's `/graphql`, over the app's httpx client."""
 
     def __init__(self, http: httpx.AsyncClient, webserver_url: str, *, timeout: float = 5.0) -> None:
         self._http = http
@@ -117,3 +146,25 @@ class GraphQLLauncher:
         result = data.get("partitionBackfillOrError") or {}
         status = result.get("status")
         return str(status) if status else None
+
+    async def launch_job(self, request: JobLaunch) -> str:
+        params = {
+            "selector": {
+                "repositoryLocationName": CODE_LOCATION,
+                "repositoryName": REPOSITORY,
+                "jobName": request.job_name,
+            },
+            "runConfigData": dict(request.run_config),
+            "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in request.tags.items()]},
+        }
+        data = await self._post(_LAUNCH_RUN, {"executionParams": params})
+        result = data.get("launchRun") or {}
+        run = result.get("run") if result.get("__typename") == "LaunchRunSuccess" else None
+        if isinstance(run, dict) and run.get("runId"):
+            return str(run["runId"])
+        errors = result.get("errors")
+        message = (
+            "; ".join(str(e.get("message")) for e in errors if isinstance(e, dict)) if isinstance(errors, list) else ""
+        )
+        message = (message or str(result.get("message") or result.get("__typename") or "unknown answer"))[:500]
+        raise LaunchFailed(f"Dagster refused the run of {request.job_name}: {message}")

@@ -7,11 +7,14 @@ in Postgres.
 from resources.redis.client import create_async_redis, create_sync_redis
 from resources.redis.errors import (
     LockNotAcquired,
+    RateLimiterUnavailable,
+    RateLimitTimeout,
     RedisUnavailable,
     SemaphoreTimeout,
     SemaphoreUnavailable,
 )
 from resources.redis.locks import RedisLock, SyncRedisLock
+from resources.redis.ratelimit import RateLimiter
 from resources.redis.semaphore import Holder, Lease, LeaseSemaphore
 from resources.redis.streams import (
     LIVE,
@@ -30,6 +33,9 @@ __all__ = [
     "Lease",
     "LeaseSemaphore",
     "LockNotAcquired",
+    "RateLimitTimeout",
+    "RateLimiter",
+    "RateLimiterUnavailable",
     "RedisLock",
     "RedisUnavailable",
     "SemaphoreTimeout",

@@ -1,4 +1,4 @@
-"""Pieces shared by the locks, the semaphore and the streams: name checks and polling back-off."""
+"""Pieces shared by the locks, the semaphore, the rate limiter and the streams: names, back-off, jitter."""
 
 from __future__ import annotations
 
@@ -13,6 +13,11 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9:_.\-]{0,199}")
 # Jitter only spreads retries; it needs no cryptographic quality, but SystemRandom keeps it
 # independent of any seeding done by the application.
 _jitter = random.SystemRandom()
+
+
+def jitter(upper: float) -> float:
+    """A random delay in [0, upper) seconds."""
+    return _jitter.uniform(0, upper)
 
 
 def check_name(kind: str, value: str) -> str:

@@ -29,12 +29,20 @@ class SemaphoreUnavailable(RedisUnavailable):
     """A semaphore slot could not be requested because Redis is unreachable: no slot was granted."""
 
 
+class RateLimiterUnavailable(RedisUnavailable):
+    """A rate limiter could not admit because Redis is unreachable: the request must not be made."""
+
+
 class SemaphoreTimeout(Exception):
     """Every slot stayed taken until the caller's wait deadline.
 
     Deliberately not a `TimeoutError`: that is an `OSError`, which code around Redis calls treats
     as "Redis is down".
     """
+
+
+class RateLimitTimeout(Exception):
+    """The rate limiter could not admit before the caller's wait deadline (not a `TimeoutError`, as above)."""
 
 
 class LockNotAcquired(Exception):

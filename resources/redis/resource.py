@@ -8,7 +8,7 @@ import redis.asyncio as aioredis
 
 from resources.redis.client import create_async_redis, create_sync_redis
 from resources.redis.semaphore import LeaseSemaphore
-from resources.redis.streams import SyncEventPublisher
+from resources.redis.streams import EventPublisher, SyncEventPublisher
 
 
 class RedisResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -27,6 +27,9 @@ class RedisResource(dg.ConfigurableResource):  # type: ignore[type-arg]
 
     def publisher(self, client: redis.Redis) -> SyncEventPublisher:
         return SyncEventPublisher(client, maxlen=self.event_stream_maxlen, ttl_seconds=self.event_stream_ttl_seconds)
+
+    def async_publisher(self, client: aioredis.Redis) -> EventPublisher:
+        return EventPublisher(client, maxlen=self.event_stream_maxlen, ttl_seconds=self.event_stream_ttl_seconds)
 
     def semaphore(self, client: aioredis.Redis, name: str, limit: int, lease_seconds: float = 30.0) -> LeaseSemaphore:
         return LeaseSemaphore(client, name, limit, lease_seconds=lease_seconds)

@@ -1,12 +1,16 @@
 """Transcribing one recording with bounds: concurrency caps, per-attempt retries, an overall deadline.
 
-Each recording first takes an in-process slot (so at most `concurrency` downloads and calls are in
-flight here), downloads its audio once when the provider needs it (size-capped, timed out; a failed
-download counts as an attempt), then makes up to `max_attempts` provider calls. Each call holds a
+Each recording first takes an in-process slot (so at most `concurrency` recordings are being
+transcribed here), downloads its audio once when the provider needs it (size-capped, timed out; a
+failed download counts as an attempt), then makes up to `max_attempts` provider calls. Up to
+`concurrency` more recordings download their audio ahead, while waiting for a slot, so a freed slot
+goes straight to a provider call (at most 2 x `concurrency` audio files are held in memory). Each call holds a
 slot of the provider-wide Redis `LeaseSemaphore` (`stt`, shared by every run and process) only
-while it is in flight; back-off sleeps happen outside it. The wait before a retry is a
-decorrelated-jitter back-off, at least the provider's `Retry-After`. The whole recording is
-bounded by `recording_timeout`.
+while it is in flight; back-off sleeps happen outside it. When the provider has a request rate
+(`RateLimiter`, also shared through Redis), each call is admitted by it after taking its slot, so
+the rate counts real starts (admitted first, a call could wait for a slot and start in a later
+burst). The wait before a retry is a decorrelated-jitter back-off, at least the provider's
+`Retry-After`. The whole recording is bounded by `recording_timeout`.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Self
 import httpx
 
 from resources.crm.retry import DecorrelatedJitter
-from resources.redis import LeaseSemaphore, SemaphoreTimeout
+from resources.redis import LeaseSemaphore, RateLimiter, RateLimitTimeout, SemaphoreTimeout
 from resources.stt.base import AudioSource, SttProvider, SttResult
 from resources.stt.errors import SttAudioError, SttError, SttUnavailable
 
@@ -63,12 +67,15 @@ class SttClient:
         http: httpx.AsyncClient,
         semaphore: LeaseSemaphore,
         limits: SttLimits,
+        rate: RateLimiter | None = None,
     ) -> None:
         self.provider = provider
         self.limits = limits
         self._http = http
         self._semaphore = semaphore
+        self._rate = rate
         self._gate = asyncio.Semaphore(limits.concurrency)
+        self._ahead = asyncio.Semaphore(2 * limits.concurrency)
 
     async def __aenter__(self) -> Self:
         return self
@@ -81,39 +88,57 @@ class SttClient:
     async def transcribe(self, source: AudioSource) -> Transcribed:
         """Transcribe one recording or raise `TranscriptionFailed`.
 
-        `SemaphoreUnavailable` (Redis down: the provider-wide cap cannot hold) propagates: no
-        recording can proceed safely, so the caller stops the batch.
+        `SemaphoreUnavailable` / `RateLimiterUnavailable` (Redis down: the provider-wide caps cannot
+        hold) propagate: no recording can proceed safely, so the caller stops the batch.
         """
-        async with self._gate:
-            started = time.monotonic()
-            attempts = 0
-            try:
-                async with asyncio.timeout(self.limits.recording_timeout):
-                    audio: bytes | None = None
-                    delays = DecorrelatedJitter(self.limits.backoff_base, self.limits.backoff_max)
-                    while True:
-                        attempts += 1
-                        try:
-                            if audio is None and self.provider.needs_audio:
-                                audio = await self._download(source)
-                            result = await self._attempt(source, audio)
-                            return Transcribed(result, attempts, time.monotonic() - started)
-                        except SttError as exc:
-                            if not exc.retryable or attempts >= self.limits.max_attempts:
-                                raise
-                            await asyncio.sleep(max(delays.next_delay(), exc.retry_after or 0.0))
-            except SttError as exc:
-                raise TranscriptionFailed(exc, attempts) from None
-            except TimeoutError:
-                error = SttUnavailable(f"gave up after {self.limits.recording_timeout:g} s ({attempts} attempt(s))")
-                raise TranscriptionFailed(error, attempts) from None
+        async with self._ahead:
+            audio = await self._prefetch(source)
+            async with self._gate:
+                return await self._transcribe(source, audio)
+
+    async def _transcribe(self, source: AudioSource, audio: bytes | None) -> Transcribed:
+        started = time.monotonic()
+        attempts = 0
+        try:
+            async with asyncio.timeout(self.limits.recording_timeout):
+                delays = DecorrelatedJitter(self.limits.backoff_base, self.limits.backoff_max)
+                while True:
+                    attempts += 1
+                    try:
+                        if audio is None and self.provider.needs_audio:
+                            audio = await self._download(source)
+                        result = await self._attempt(source, audio)
+                        return Transcribed(result, attempts, time.monotonic() - started)
+                    except SttError as exc:
+                        if not exc.retryable or attempts >= self.limits.max_attempts:
+                            raise
+                        await asyncio.sleep(max(delays.next_delay(), exc.retry_after or 0.0))
+        except SttError as exc:
+            raise TranscriptionFailed(exc, attempts) from None
+        except TimeoutError:
+            error = SttUnavailable(f"gave up after {self.limits.recording_timeout:g} s ({attempts} attempt(s))")
+            raise TranscriptionFailed(error, attempts) from None
 
     async def _attempt(self, source: AudioSource, audio: bytes | None) -> SttResult:
         try:
             async with self._semaphore.slot(wait_timeout=self.limits.recording_timeout):
+                if self._rate is not None:
+                    await self._rate.admit(wait_timeout=self.limits.recording_timeout)
                 return await self.provider.transcribe(source, audio)
         except SemaphoreTimeout:
             raise SttUnavailable("every provider-wide transcription slot stayed taken") from None
+        except RateLimitTimeout:
+            raise SttUnavailable("the provider-wide request rate stayed exhausted") from None
+
+    async def _prefetch(self, source: AudioSource) -> bytes | None:
+        """The audio downloaded ahead of a slot; None when not needed or when it failed (the attempts,
+        inside the slot, download again and record the error)."""
+        if not self.provider.needs_audio or not source.url:
+            return None
+        try:
+            return await self._download(source)
+        except SttError:
+            return None
 
     async def _download(self, source: AudioSource) -> bytes:
         """The recording's audio, refusing more than `audio_max_bytes`; errors never echo the URL."""

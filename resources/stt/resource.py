@@ -15,7 +15,7 @@ import httpx
 from pydantic import Field
 from redis.asyncio import Redis as AsyncRedis
 
-from resources.redis import LeaseSemaphore
+from resources.redis import LeaseSemaphore, RateLimiter
 from resources.stt.base import SttProvider
 from resources.stt.client import SEMAPHORE_NAME, SttClient, SttLimits
 from resources.stt.errors import SttAuthError
@@ -64,6 +64,10 @@ class SttResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     reference_base_url: str = "http://127.0.0.1:8090"
     audio_urls_public: bool = False
     concurrency: int = Field(default=_DEFAULTS.concurrency, ge=1)
+    #: ElevenLabs requests admitted per window across every process (the demo's `reference` and
+    #: self-hosted OpenAI-compatible servers are bounded by `concurrency` and their own 429s).
+    rate_limit_per_minute: int = Field(default=10, ge=1)
+    rate_limit_window_seconds: float = Field(default=60.0, gt=0, description="Shorter only in tests")
     max_attempts: int = Field(default=_DEFAULTS.max_attempts, ge=1)
     backoff_base_seconds: float = Field(default=_DEFAULTS.backoff_base, gt=0)
     backoff_max_seconds: float = Field(default=_DEFAULTS.backoff_max, gt=0)
@@ -87,6 +91,7 @@ class SttResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             "reference_base_url": reference_base_url(settings),
             "audio_urls_public": settings.transcription_audio_urls_public,
             "concurrency": settings.transcription_recording_concurrency,
+            "rate_limit_per_minute": settings.transcription_elevenlabs_rate_limit_per_minute,
             "max_attempts": settings.transcription_elevenlabs_max_attempts,
             "backoff_base_seconds": settings.transcription_elevenlabs_backoff_base_seconds,
             "backoff_max_seconds": settings.transcription_elevenlabs_backoff_max_seconds,
@@ -145,4 +150,8 @@ class SttResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         )
         provider = self._provider(http)
         semaphore = LeaseSemaphore(redis, SEMAPHORE_NAME, limits.concurrency, lease_seconds=30.0)
-        return SttClient(provider, http, semaphore, limits)
+        rate = None
+        if self.provider == "elevenlabs":
+            window = self.rate_limit_window_seconds
+            rate = RateLimiter(redis, SEMAPHORE_NAME, self.rate_limit_per_minute, window_seconds=window)
+        return SttClient(provider, http, semaphore, limits, rate)

@@ -19,6 +19,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -44,6 +45,10 @@ from resources.stt.client import SttClient, TranscriptionFailed
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 REASON_LIMIT = 1000
+# Transcript writes are short transactions: two threads keep up with the provider calls, whereas the
+# default pool's (CPUs + 4) threads of ORM work take the GIL from the event loop that starts the next
+# calls, which then start late (measured by benchmarks/transcribe.py).
+_DB_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="transcripts-db")
 
 
 @dataclass(frozen=True)
@@ -140,7 +145,7 @@ class FicheTranscriber:
         self._clock = clock
 
     async def _db(self, work: Callable[[Session], T]) -> T:
-        return await in_thread_transaction(self.sessions, work)
+        return await in_thread_transaction(self.sessions, work, _DB_THREADS)
 
     async def _publish(self, fiche_id: str, event: str, payload: Mapping[str, Any]) -> None:
         if self.publisher is None:
@@ -158,8 +163,30 @@ class FicheTranscriber:
         reports = await asyncio.gather(*(self.transcribe_fiche(fid, force=force) for fid in fiche_ids))
         return TranscriptionReport(list(reports), provider.name, provider.model, time.monotonic() - started)
 
+    def _claim(self, session: Session, fiche_id: str, *, force: bool) -> list[RecordingRef] | None:
+        """The fiche's recordings, and the fiche marked `running` when some are to be sent: one trip to
+        the database per fiche, so a day's first recordings are not queued behind every fiche's reads."""
+        recordings = load_recordings(session, fiche_id)
+        if (
+            recordings
+            and len(recordings) <= self.max_recordings
+            and any(r.needs_transcription(force=force) for r in recordings)
+        ):
+            set_fiche_status(
+                session,
+                fiche_id,
+                FicheTranscriptionStatus.RUNNING,
+                reason=None,
+                counts=coverage(session, fiche_id),
+                priority=self.priority,
+                run_id=self.run_id,
+                now=self._clock(),
+                finished=False,
+            )
+        return recordings
+
     async def transcribe_fiche(self, fiche_id: str, *, force: bool = False) -> FicheReport:
-        recordings = await self._db(lambda s: load_recordings(s, fiche_id))
+        recordings = await self._db(lambda s: self._claim(s, fiche_id, force=force))
         if recordings is None:
             missing = "fiche not in the cache (fetch its details first)"
             await self._publish(fiche_id, "transcription.failed", {"reason": missing})
@@ -176,20 +203,6 @@ class FicheTranscriber:
             await self._finish(fiche_id, FicheTranscriptionStatus.COMPLETE, None, already_complete=True)
             return FicheReport(fiche_id, FicheTranscriptionStatus.COMPLETE, already_transcribed=already)
 
-        now = self._clock()
-        await self._db(
-            lambda s: set_fiche_status(
-                s,
-                fiche_id,
-                FicheTranscriptionStatus.RUNNING,
-                reason=None,
-                counts=coverage(s, fiche_id),
-                priority=self.priority,
-                run_id=self.run_id,
-                now=now,
-                finished=False,
-            )
-        )
         await self._publish(
             fiche_id,
             "transcription.started",

@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import ClassVar
 
-from api.fiches.launcher import Launched, LaunchFailed, LaunchRequest
+from api.fiches.launcher import JobLaunch, Launched, LaunchFailed, LaunchRequest
 
 
 class RecordingLauncher:
     """A `RunLauncher` that records what it was asked and pretends Dagster accepted it.
 
-    `requests` is class-level so a test can read what any request's instance recorded; `fail`
-    makes launches fail; `delay` widens race windows in concurrency tests.
+    `requests` (backfills) and `jobs` (job runs) are class-level so a test can read what any
+    request's instance recorded; `fail` makes launches fail; `delay` widens race windows in
+    concurrency tests.
     """
 
     requests: ClassVar[list[LaunchRequest]] = []
+    jobs: ClassVar[list[tuple[str, JobLaunch]]] = []
     fail: ClassVar[bool] = False
     delay: ClassVar[float] = 0.0
 
     @classmethod
     def reset(cls) -> None:
         cls.requests.clear()
+        cls.jobs.clear()
         cls.fail = False
         cls.delay = 0.0
 
@@ -35,3 +39,12 @@ class RecordingLauncher:
 
     async def backfill_status(self, backfill_id: str) -> str | None:
         return "REQUESTED"
+
+    async def launch_job(self, request: JobLaunch) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.fail:
+            raise LaunchFailed("the Dagster webserver is unreachable (ConnectError)")
+        run_id = str(uuid.uuid4())
+        self.jobs.append((run_id, request))
+        return run_id

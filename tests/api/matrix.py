@@ -14,11 +14,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from api.auth.crypto import REFRESH_TOKEN_PREFIX  # noqa: F401 - documents the refresh token format used below
 from api.auth.service import create_invite, issue_refresh_token
 from domain.models import UserStatus
 from domain.rbac import Scope
+from tests.api.audit_factory import add_audit, add_scorecard
 from tests.api.world import PASSWORD, PRINCIPALS, World
+from tests.scorecards import factory as scorecard_factory
 
 Expectation = int | tuple[int, int]  # one status, or (own entity, other group's entity)
 
@@ -63,6 +67,11 @@ def admin_only(ok: int = 200) -> dict[str, Expectation]:
 
 def public(ok: int = 200) -> dict[str, Expectation]:
     return dict.fromkeys(PRINCIPALS, ok)
+
+
+def authenticated(ok: int = 200) -> dict[str, Expectation]:
+    expect: dict[str, Expectation] = dict.fromkeys(PRINCIPALS, ok)
+    return expect | {"anonymous": 401}
 
 
 def users_only(ok: int = 200) -> dict[str, Expectation]:
@@ -192,12 +201,94 @@ async def _future_range(world: World, ownership: str) -> Request:
     return Request(params={"start_date": "2099-01-01", "end_date": "2099-01-05"})
 
 
+async def _transcribed_recording(world: World, ownership: str) -> Request:
+    call_id = await world.add_transcript(ownership)
+    return Request(path={"fiche_id": world.fiche_ids[ownership], "call_id": call_id})
+
+
+async def _transcription_batch(world: World, ownership: str) -> Request:
+    # "other": the caller's own fiche plus the other group's; one out of scope refuses the whole batch.
+    ids = [world.fiche_ids["own"]] + ([world.fiche_ids["other"]] if ownership == "other" else [])
+    return Request(json={"fiche_ids": ids, "priority": "high"})
+
+
+async def _group_audit(world: World, ownership: str) -> Request:
+    audit_id = await add_audit(world.session, world.fiche_ids[ownership], await add_scorecard(world.session))
+    return Request(path={"audit_id": audit_id, "position": 1, "index": 1}, json={"notes": "Relu"})
+
+
+async def _audit_run(world: World, ownership: str) -> Request:
+    scorecard = await add_scorecard(world.session)
+    return Request(json={"fiche_id": world.fiche_ids[ownership], "scorecard_id": scorecard.id, "useRlm": True})
+
+
+async def _audit_run_latest(world: World, ownership: str) -> Request:
+    await add_scorecard(world.session)
+    return Request(json={"fiche_id": world.fiche_ids[ownership], "priority": "high"})
+
+
+async def _audit_batch(world: World, ownership: str) -> Request:
+    # "other": the caller's own fiche plus the other group's; one out of scope refuses the whole batch.
+    ids = [world.fiche_ids["own"]] + ([world.fiche_ids["other"]] if ownership == "other" else [])
+    scorecard = await add_scorecard(world.session)
+    return Request(json={"fiche_ids": ids, "audit_config_id": scorecard.id})
+
+
+async def _group_fiche_audit(world: World, ownership: str) -> Request:
+    await _group_audit(world, ownership)
+    return Request(path={"fiche_id": world.fiche_ids[ownership]})
+
+
+async def _audits_by_status(world: World, ownership: str) -> Request:
+    return Request(params={"group_by": "status"})
+
+
 async def _fetch_job(world: World, ownership: str) -> Request:
     return Request(path={"job_id": await world.add_fetch_job("operator")})
 
 
 async def _crm_user(world: World, ownership: str) -> Request:
     return Request(json={"crm_user_id": await world.first_crm_user_id()})
+
+
+async def _scorecard_ids(world: World, steps: int = 3) -> tuple[int, list[int]]:
+    """A fresh scorecard (domain service) and its current step ids."""
+
+    def create(session: Session) -> tuple[int, list[int]]:
+        scorecard = scorecard_factory.add_scorecard(session, steps=steps)
+        version = scorecard.current_version
+        assert version is not None
+        return scorecard.id, [step.id for step in version.steps]
+
+    return await world.session.run_sync(create)
+
+
+async def _scorecard(world: World, ownership: str) -> Request:
+    scorecard_id, _ = await _scorecard_ids(world)
+    return Request(path={"scorecard_id": scorecard_id, "version": 1}, json={"isActive": False})
+
+
+async def _scorecard_step(world: World, ownership: str) -> Request:
+    _, step_ids = await _scorecard_ids(world)
+    return Request(path={"step_id": step_ids[0]}, json={"weight": 7})
+
+
+async def _scorecard_new_step(world: World, ownership: str) -> Request:
+    scorecard_id, _ = await _scorecard_ids(world)
+    return Request(path={"scorecard_id": scorecard_id}, json=scorecard_factory.step_json(1, position=2))
+
+
+async def _scorecard_reorder(world: World, ownership: str) -> Request:
+    scorecard_id, step_ids = await _scorecard_ids(world)
+    return Request(path={"scorecard_id": scorecard_id}, json={"stepIds": [str(i) for i in reversed(step_ids)]})
+
+
+async def _scorecard_body(world: World, ownership: str) -> Request:
+    return Request(json={"name": world.unique("Grille"), "steps": [scorecard_factory.step_json(1)]})
+
+
+async def _scorecard_document(world: World, ownership: str) -> Request:
+    return Request(json=scorecard_factory.sample_document())
 
 
 # --- the matrix -----------------------------------------------------------------------------------
@@ -228,6 +319,25 @@ RECORDINGS_READ: dict[str, Expectation] = {
     "admin": (200, 200),
     "token": 403,
 }
+
+TRANSCRIPTIONS_READ: dict[str, Expectation] = RECORDINGS_READ  # same grants: viewer/operator GROUP, admin ALL
+TRANSCRIPTIONS_WRITE: dict[str, Expectation] = {
+    "anonymous": 401,
+    "viewer": 403,
+    "operator": (202, 404),
+    "self_user": 403,
+    "admin": (202, 202),
+    "token": 403,
+}
+
+# audits: viewer reads GROUP, operator reads and writes GROUP, the agent reads SELF, the token has no audits grant
+AUDITS_LIST: dict[str, Expectation] = users_only()
+AUDITS_READ: dict[str, Expectation] = SCOPED_READ | {"token": 403}
+AUDITS_WRITE: dict[str, Expectation] = SCOPED_WRITE
+AUDITS_RUN: dict[str, Expectation] = {**SCOPED_WRITE, "operator": (202, 404), "admin": (202, 202)}
+
+# audit-configs: global (no scope); viewer and operator read, only admin writes, agent and token have no grant
+SCORECARDS_READ: dict[str, Expectation] = users_only() | {"self_user": 403}
 
 ROUTES: tuple[Route, ...] = (
     # auth: public bootstrap (credentials in the body), and the caller's identity
@@ -299,6 +409,85 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/fiches/{fiche_id}/status", "fiches.read", SCOPED_READ, _group_fiche_id, entity=True),
     # recordings: the recordings grant (the agent role and the token have none)
     Route("GET", "/api/recordings/{fiche_id}", "recordings.read", RECORDINGS_READ, _group_fiche_id, entity=True),
+    # transcriptions: the transcriptions grant (read for viewer, read/write for operator; none for agent, token)
+    Route(
+        "POST",
+        "/api/transcriptions/batch",
+        "transcriptions.write",
+        TRANSCRIPTIONS_WRITE,
+        _transcription_batch,
+        entity=True,
+    ),
+    Route(
+        "POST",
+        "/api/transcriptions/{fiche_id}",
+        "transcriptions.write",
+        TRANSCRIPTIONS_WRITE,
+        _group_fiche_id,
+        entity=True,
+    ),
+    Route(
+        "GET",
+        "/api/transcriptions/{fiche_id}/status",
+        "transcriptions.read",
+        TRANSCRIPTIONS_READ,
+        _group_fiche_id,
+        entity=True,
+    ),
+    Route(
+        "GET",
+        "/api/transcriptions/{fiche_id}/recordings/{call_id}",
+        "transcriptions.read",
+        TRANSCRIPTIONS_READ,
+        _transcribed_recording,
+        entity=True,
+    ),
+    # audits: scoped through the audit's fiche under the audits grant
+    Route("GET", "/api/audits", "audits.read", AUDITS_LIST),
+    Route("GET", "/api/audits/grouped-by-fiches", "audits.read", AUDITS_LIST),
+    Route("GET", "/api/audits/grouped", "audits.read", AUDITS_LIST, _audits_by_status),
+    Route("GET", "/api/audits/control-points/statuses", None, authenticated()),
+    Route("POST", "/api/audits/run", "audits.run", AUDITS_RUN, _audit_run, entity=True),
+    Route("POST", "/api/audits/run-latest", "audits.run", AUDITS_RUN, _audit_run_latest, entity=True),
+    Route("POST", "/api/audits/batch", "audits.run", AUDITS_RUN, _audit_batch, entity=True),
+    Route("GET", "/api/audits/by-fiche/{fiche_id}", "audits.read", AUDITS_READ, _group_fiche_audit, entity=True),
+    Route("GET", "/api/audits/{audit_id}", "audits.read", AUDITS_READ, _group_audit, entity=True),
+    Route(
+        "GET",
+        "/api/audits/{audit_id}/steps/{position}/control-points/{index}",
+        "audits.read",
+        AUDITS_READ,
+        _group_audit,
+        entity=True,
+    ),
+    Route("PATCH", "/api/audits/{audit_id}", "audits.write", AUDITS_WRITE, _group_audit, entity=True),
+    Route("DELETE", "/api/audits/{audit_id}", "audits.write", AUDITS_WRITE, _group_audit, entity=True),
+    # audit-configs (scorecards)
+    Route("GET", "/api/audit-configs", "audit-configs.read", SCORECARDS_READ, _scorecard),
+    Route("POST", "/api/audit-configs", "audit-configs.write", admin_only(201), _scorecard_body),
+    Route("POST", "/api/audit-configs/import", "audit-configs.write", admin_only(201), _scorecard_document),
+    Route("PUT", "/api/audit-configs/steps/{step_id}", "audit-configs.write", admin_only(), _scorecard_step),
+    Route("DELETE", "/api/audit-configs/steps/{step_id}", "audit-configs.write", admin_only(), _scorecard_step),
+    Route("GET", "/api/audit-configs/{scorecard_id}", "audit-configs.read", SCORECARDS_READ, _scorecard),
+    Route("PUT", "/api/audit-configs/{scorecard_id}", "audit-configs.write", admin_only(), _scorecard),
+    Route("DELETE", "/api/audit-configs/{scorecard_id}", "audit-configs.write", admin_only(), _scorecard),
+    Route("GET", "/api/audit-configs/{scorecard_id}/versions", "audit-configs.read", SCORECARDS_READ, _scorecard),
+    Route(
+        "GET", "/api/audit-configs/{scorecard_id}/versions/{version}", "audit-configs.read", SCORECARDS_READ, _scorecard
+    ),
+    Route(
+        "POST", "/api/audit-configs/{scorecard_id}/steps", "audit-configs.write", admin_only(201), _scorecard_new_step
+    ),
+    Route(
+        "PUT",
+        "/api/audit-configs/{scorecard_id}/steps/reorder",
+        "audit-configs.write",
+        admin_only(),
+        _scorecard_reorder,
+    ),
+    Route("GET", "/api/audit-configs/{scorecard_id}/validate", "audit-configs.read", SCORECARDS_READ, _scorecard),
+    Route("GET", "/api/audit-configs/{scorecard_id}/stats", "audit-configs.read", SCORECARDS_READ, _scorecard),
+    Route("GET", "/api/audit-configs/{scorecard_id}/export", "audit-configs.read", SCORECARDS_READ, _scorecard),
     # test-only scoped family (tests/api/probe.py): the SELF / GROUP / ALL behaviour later families copy
     Route("GET", "/api/_probe/fiches", "fiches.read", users_only() | {"token": 200}),
     Route("GET", "/api/_probe/fiches/{fiche_id}", "fiches.read", SCOPED_READ, _group_fiche, entity=True),

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from api.auth.crypto import API_TOKEN_PREFIX, Keyring, display_prefix, generate_token, keyring_for, passwords_for
 from callaudit.demo_crm.directory import build_directory
@@ -47,6 +48,8 @@ from domain.models import (
     UserStatus,
 )
 from domain.rbac import Scope
+from domain.transcripts.chunking import Word, build_chunks
+from domain.transcripts.store import TranscriptWrite, load_recordings, store_transcript
 
 PASSWORD = "correct horse battery staple"
 PRINCIPALS = ("anonymous", "viewer", "operator", "self_user", "admin", "token")
@@ -175,6 +178,32 @@ class World:
         await self.session.execute(
             update(Fiche).where(Fiche.fiche_id == fiche_id).values(crm_group_id=group, attribution_user_id=owner)
         )
+
+    async def add_transcript(self, ownership: str) -> str:
+        """Details for the world's fiche and a two-turn transcript of its first recording; its call id."""
+        await self.store_details(ownership)
+        fiche_id = self.fiche_ids[ownership]
+        words = [Word("Bonjour", 0.0, 0.5, "speaker_0"), Word("madame", 0.6, 1.0, "speaker_0"),
+                 Word("Oui", 1.2, 1.4, "speaker_1", 0.9)]  # fmt: skip
+
+        def write(session: Session) -> str:
+            recording = (load_recordings(session, fiche_id) or [])[0]
+            transcript = TranscriptWrite(
+                provider="reference",
+                model="demo-simulator-reference",
+                text="Bonjour madame Oui",
+                words=words,
+                chunks=build_chunks(recording.call_id, words),
+                language="fr",
+                language_probability=None,
+                duration_seconds=1.4,
+                provider_transcript_id=None,
+                attempts=1,
+            )
+            store_transcript(session, fiche_id, recording, transcript, dt.datetime.now(dt.UTC))
+            return recording.call_id
+
+        return await self.session.run_sync(write)
 
     async def add_fetch_job(self, requested_by: str) -> str:
         job_id = str(uuid.uuid4())

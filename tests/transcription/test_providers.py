@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 
 from resources.stt.base import AudioSource
 from resources.stt.client import SttClient, TranscriptionFailed
-from resources.stt.errors import SttAuthError, SttBadResponse, SttError, SttUnavailable
+from resources.stt.errors import SttAuthError, SttBadResponse, SttError, SttRequestError, SttUnavailable
 from resources.stt.providers import ElevenLabsProvider, OpenAiProvider, ReferenceProvider
 from resources.stt.resource import SttResource, normalise_key, provider_name
 from tests.transcription.standins import (
@@ -258,3 +258,56 @@ def test_missing_key_is_refused_and_provider_defaults(aredis: aioredis.Redis) ->
     assert provider_name(load_settings(_env_file=None, elevenlabs_api_key=None)) == "reference"
     assert provider_name(load_settings(_env_file=None, elevenlabs_api_key="k")) == "elevenlabs"
     assert provider_name(load_settings(_env_file=None, elevenlabs_api_key="k", stt_provider="openai")) == "openai"
+
+
+async def test_one_request_per_attempt_and_422_is_not_retryable() -> None:
+    seen: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if len(seen) == 1:
+            return httpx.Response(503, headers={"Retry-After": "2"}, json={"detail": "overloaded"})
+        return httpx.Response(422, json={"detail": [{"loc": ["body", "model_id"], "msg": "unknown model"}]})
+
+    async with _http(handle) as http:
+        with pytest.raises(SttUnavailable) as unavailable:
+            await _elevenlabs(http).transcribe(SOURCE, b"a")
+        assert (len(seen), unavailable.value.retry_after) == (1, 2.0)  # retries are `SttClient`'s
+        with pytest.raises(SttRequestError, match="HTTP 422") as refused:
+            await _elevenlabs(http).transcribe(SOURCE, b"a")
+    assert refused.value.retryable is False
+
+
+async def test_elevenlabs_requests_are_rate_limited_provider_wide(aredis: aioredis.Redis) -> None:
+    window = 0.5
+    starts: list[float] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(200, content=b"audio")
+        starts.append(time.monotonic())
+        return httpx.Response(200, json=elevenlabs_body("c"))
+
+    # Two clients (two runs or processes), 2 requests per window between them, 4 slots: the 3rd waits.
+    limited = {"concurrency": 4, "rate_limit_per_minute": 2, "rate_limit_window_seconds": window}
+    async with _client(aredis, handle, **limited) as one, _client(aredis, handle, **limited) as two:
+        sources = [AudioSource(f"c{i}", f"https://r/{i}.wav") for i in range(3)]
+        await asyncio.gather(one.transcribe(sources[0]), two.transcribe(sources[1]), one.transcribe(sources[2]))
+    starts.sort()
+    assert starts[1] - starts[0] < window / 2
+    assert starts[2] - starts[0] >= window - 0.02
+
+
+async def test_only_elevenlabs_has_a_request_rate(aredis: aioredis.Redis) -> None:
+    reference = SttResource(provider="reference", rate_limit_per_minute=1, rate_limit_window_seconds=60)
+    calls = 0
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(200, json={"text": "a", "words": [{"text": "a", "start": 0, "end": 1}]})
+
+    async with reference.client(aredis, transport=httpx.MockTransport(handle)) as client:
+        for i in range(3):
+            await client.transcribe(AudioSource(f"c{i}", ""))
+    assert calls == 3

@@ -1,0 +1,1 @@
+"""`/api/audits`: audit lists, groupings, detail and metadata edits; launches join the same router."""

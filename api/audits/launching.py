@@ -1,0 +1,188 @@
+"""`POST /api/audits/run`, `/run-latest`, `/batch`: queue ONE Dagster run of `audit_fiches_job`.
+
+Audits always run in Dagster (pool `llm`), never in the API process. A launch needs `audits.run`
+and every fiche in the caller's audits write scope (404 otherwise, nothing launched); it answers
+202 with the run id, which is also on every `audit.*` event of the run. The job transcribes what
+a fiche still misses (high priority) before auditing it, and forces a new audit version.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import AliasChoices, BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.deps import SessionDep
+from api.errors import NotFound, ServiceUnavailable
+from api.fiches.deps import LauncherDep
+from api.fiches.launcher import JobLaunch, LaunchFailed
+from api.fiches.schemas import FicheIdIn
+from api.schemas import Envelope, ok
+from api.security import Grant, require
+from api.transcriptions.service import require_visible, run_tags
+from domain.models.scorecards import Scorecard, ScorecardVersion
+from domain.transcripts.priority import Priority
+
+router = APIRouter(prefix="/audits", tags=["audits"])
+
+RunAudits = Annotated[Grant, Depends(require("audits", "run"))]
+
+#: orchestration/jobs.py, named here so the API does not import Dagster definitions.
+AUDIT_JOB = "audit_fiches_job"
+AUDIT_FIRST_OP = "transcribe_before_audit"
+
+
+class _LaunchOptions(BaseModel):
+    use_rlm: bool = Field(
+        False,
+        validation_alias=AliasChoices("use_rlm", "useRlm"),
+        description="Transcript tools mode: the model searches and reads the transcript instead of getting it whole",
+    )
+    priority: Priority = Field("normal", description="Queue order of the run")
+
+
+class AuditRunIn(_LaunchOptions):
+    fiche_id: FicheIdIn
+    scorecard_id: int = Field(
+        validation_alias=AliasChoices("scorecard_id", "audit_config_id"), description="Scorecard to audit with"
+    )
+
+
+class AuditRunLatestIn(_LaunchOptions):
+    fiche_id: FicheIdIn
+
+
+class AuditBatchIn(_LaunchOptions):
+    fiche_ids: list[FicheIdIn] = Field(min_length=1, max_length=500, description="CRM fiche ids, all in scope")
+    scorecard_id: int | None = Field(
+        None,
+        validation_alias=AliasChoices("scorecard_id", "audit_config_id"),
+        description="Scorecard to audit with; the latest active one when absent",
+    )
+
+
+class AuditLaunched(BaseModel):
+    message: str
+    run_id: str = Field(description="The Dagster run to follow (UI, and `run_id` on every `audit.*` event)")
+    fiche_ids: list[str]
+    scorecard_id: int
+    scorecard_name: str
+    scorecard_version: int
+    use_rlm: bool
+    priority: Priority
+    status: str = "queued"
+
+
+async def _scorecard(session: AsyncSession, scorecard_id: int | None) -> tuple[Scorecard, ScorecardVersion]:
+    """The asked scorecard (active, with a version), or the latest active one when `scorecard_id` is None."""
+    statement = (
+        select(Scorecard, ScorecardVersion)
+        .join(ScorecardVersion, ScorecardVersion.id == Scorecard.current_version_id)
+        .where(Scorecard.is_active)
+    )
+    if scorecard_id is not None:
+        statement = statement.where(Scorecard.id == scorecard_id)
+    row = (await session.execute(statement.order_by(Scorecard.created_at.desc(), Scorecard.id.desc()).limit(1))).first()
+    if row is None:
+        if scorecard_id is None:
+            raise NotFound("No active scorecard")
+        raise NotFound("Scorecard not found or inactive")
+    return row[0], row[1]
+
+
+async def _launch(
+    session: AsyncSession,
+    launcher: LauncherDep,
+    grant: Grant,
+    request: Request,
+    *,
+    fiche_ids: list[str],
+    scorecard_id: int | None,
+    options: _LaunchOptions,
+    source: str,
+) -> AuditLaunched:
+    await require_visible(session, grant, fiche_ids)
+    scorecard, version = await _scorecard(session, scorecard_id)
+    config = {
+        "fiche_ids": fiche_ids,
+        "scorecard_id": scorecard.id,
+        "use_rlm": options.use_rlm,
+        "force": True,
+        "trigger_source": source,
+        "user_id": grant.principal.user_id,
+    }
+    launch = JobLaunch(
+        job_name=AUDIT_JOB,
+        run_config={"ops": {AUDIT_FIRST_OP: {"config": config}}},
+        tags={**run_tags(options.priority, grant, getattr(request.state, "request_id", None)), "app/source": source},
+    )
+    try:
+        run_id = await launcher.launch_job(launch)
+    except LaunchFailed as exc:
+        raise ServiceUnavailable(f"The audit could not be started: {exc}") from None
+    return AuditLaunched(
+        message=f"Audit of {len(fiche_ids)} fiche(s) queued",
+        run_id=run_id,
+        fiche_ids=fiche_ids,
+        scorecard_id=scorecard.id,
+        scorecard_name=scorecard.name,
+        scorecard_version=version.version,
+        use_rlm=options.use_rlm,
+        priority=options.priority,
+    )
+
+
+@router.post("/run", status_code=202, response_model=Envelope[AuditLaunched], summary="Audit a fiche with a scorecard")
+async def run_audit(
+    body: AuditRunIn, request: Request, grant: RunAudits, session: SessionDep, launcher: LauncherDep
+) -> Envelope[AuditLaunched]:
+    return ok(
+        await _launch(
+            session,
+            launcher,
+            grant,
+            request,
+            fiche_ids=[body.fiche_id],
+            scorecard_id=body.scorecard_id,
+            options=body,
+            source="api",
+        )
+    )
+
+
+@router.post(
+    "/run-latest",
+    status_code=202,
+    response_model=Envelope[AuditLaunched],
+    summary="Audit a fiche with the latest active scorecard",
+)
+async def run_latest(
+    body: AuditRunLatestIn, request: Request, grant: RunAudits, session: SessionDep, launcher: LauncherDep
+) -> Envelope[AuditLaunched]:
+    return ok(
+        await _launch(
+            session, launcher, grant, request, fiche_ids=[body.fiche_id], scorecard_id=None, options=body, source="api"
+        )
+    )
+
+
+@router.post("/batch", status_code=202, response_model=Envelope[AuditLaunched], summary="Audit many fiches in ONE run")
+async def run_batch(
+    body: AuditBatchIn, request: Request, grant: RunAudits, session: SessionDep, launcher: LauncherDep
+) -> Envelope[AuditLaunched]:
+    fiche_ids = list(dict.fromkeys(body.fiche_ids))
+    return ok(
+        await _launch(
+            session,
+            launcher,
+            grant,
+            request,
+            fiche_ids=fiche_ids,
+            scorecard_id=body.scorecard_id,
+            options=body,
+            source="batch",
+        )
+    )

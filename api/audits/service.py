@@ -1,0 +1,390 @@
+"""What the audit routes do, all in SQL and scoped: lists, groupings, detail, metadata edits.
+
+An audit is visible when its fiche is, under the `audits` grant (`domain.scoping` on the joined
+`Fiche`); anything else is a 404. Every list is one count query plus one page query (plus one
+`selectin` load per nested level for details), never a query per row.
+
+Soft delete and `is_latest`: a deleted audit is never the latest. Deleting or restoring moves the
+flag, in the request's transaction, with the rule the audit store applies (`domain.audits.store`):
+the newest completed, not deleted audit of the (fiche, scorecard); with none completed, the
+current holder keeps it, else the newest not deleted attempt. In-flight audits cannot be deleted
+(their completion would make them latest again).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any, TypeVar, TypeVarTuple
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Integer, Row, Select, case, cast, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import load_only, selectinload
+
+from api.audits.filters import AuditFilters, conditions
+from api.audits.schemas import (
+    AuditDetail,
+    AuditFicheGroupsQuery,
+    AuditGroup,
+    AuditGroupedQuery,
+    AuditListQuery,
+    AuditPatch,
+    AuditSummary,
+    AuditWithSteps,
+    CitationOut,
+    ComplianceOut,
+    ControlPointStatusOut,
+    FicheAudits,
+    FicheAuditsSummary,
+    ScorecardRef,
+    StepOut,
+    StepSummary,
+)
+from api.errors import Conflict, NotFound
+from api.fiches.service import list_item
+from api.security import Grant
+from domain.audits.store import refresh_latest
+from domain.models import Audit, AuditControlPoint, AuditStatus, AuditStep, Fiche, Scorecard, ScorecardVersion
+from domain.scoping import fiche_scope_clause
+
+AuditRow = Row[Audit, Fiche, str, int]
+S = TypeVar("S", bound=AuditSummary)
+Ts = TypeVarTuple("Ts")
+
+IN_FLIGHT = (AuditStatus.PENDING.value, AuditStatus.RUNNING.value)
+# The fiche columns a summary shows: `raw_data` (the whole CRM payload) stays in the database.
+FICHE_SUMMARY = load_only(
+    Fiche.fiche_id,
+    Fiche.sales_date,
+    Fiche.groupe,
+    Fiche.agence_nom,
+    Fiche.prospect_nom,
+    Fiche.prospect_prenom,
+    Fiche.fetch_status,
+    Fiche.recordings_count,
+    Fiche.fetched_at,
+    Fiche.created_at,
+)
+
+
+# --- statements ---------------------------------------------------------------------------------
+
+
+def _joined(statement: Select[*Ts]) -> Select[*Ts]:
+    return statement.join(Fiche, Fiche.fiche_id == Audit.fiche_id).join(Scorecard, Scorecard.id == Audit.scorecard_id)
+
+
+def _rows() -> Select[Audit, Fiche, str, int]:
+    """Audits with what a summary shows of their fiche and scorecard."""
+    statement = select(Audit, Fiche, Scorecard.name, ScorecardVersion.version).select_from(Audit)
+    return (
+        _joined(statement)
+        .join(ScorecardVersion, ScorecardVersion.id == Audit.scorecard_version_id)
+        .options(FICHE_SUMMARY)
+        .execution_options(populate_existing=True)
+    )
+
+
+def _where(grant: Grant, filters: AuditFilters, tz: ZoneInfo) -> list[ColumnElement[bool]]:
+    return [*conditions(filters, tz), fiche_scope_clause(grant)]
+
+
+async def _total(session: AsyncSession, statement: Select[Any]) -> int:
+    return int(await session.scalar(statement) or 0)
+
+
+# --- shaping ------------------------------------------------------------------------------------
+
+
+def _scorecard(row: AuditRow) -> ScorecardRef:
+    audit, _, name, version = row
+    return ScorecardRef(id=audit.scorecard_id, name=name, version=version, version_id=audit.scorecard_version_id)
+
+
+def audit_out(row: AuditRow, model: type[S], **extra: Any) -> S:
+    """`model`'s fields read from the audit's columns of the same names, plus its scorecard and fiche."""
+    audit, fiche = row[0], row[1]
+    skip = {"scorecard", "fiche", *extra}
+    fields = {name: getattr(audit, name) for name in model.model_fields if name not in skip}
+    return model(**fields, scorecard=_scorecard(row), fiche=list_item(fiche), **extra)
+
+
+def _ratio(part: int | None, whole: int | None) -> str | None:
+    return None if part is None or whole is None else f"{part}/{whole}"
+
+
+def _score(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def compliance_out(audit: Audit) -> ComplianceOut:
+    return ComplianceOut(
+        score=_score(audit.score_percentage),
+        niveau=audit.niveau,
+        points_critiques=_ratio(audit.critical_passed, audit.critical_total),
+        poids_obtenu=_ratio(audit.points_earned, audit.points_total),
+    )
+
+
+# --- reads --------------------------------------------------------------------------------------
+
+_SORT_COLUMNS: dict[str, Any] = {
+    "created_at": Audit.created_at,
+    "completed_at": Audit.completed_at,
+    "score_percentage": Audit.score_percentage,
+    "duration_ms": Audit.duration_ms,
+}
+
+
+async def list_audits(
+    session: AsyncSession, grant: Grant, query: AuditListQuery, tz: ZoneInfo
+) -> tuple[list[AuditSummary], int]:
+    where = _where(grant, query, tz)
+    total = await _total(session, _joined(select(func.count(Audit.id)).select_from(Audit)).where(*where))
+    column = _SORT_COLUMNS[query.sort_by]
+    if query.sort_order == "asc":
+        order = (column.asc().nulls_last(), Audit.id.asc())
+    else:
+        order = (column.desc().nulls_last(), Audit.id.desc())
+    statement = _rows().where(*where).order_by(*order).limit(query.limit).offset(query.offset)
+    rows = (await session.execute(statement)).all()
+    return [audit_out(row, AuditSummary) for row in rows], total
+
+
+async def audits_by_fiche_groups(
+    session: AsyncSession, grant: Grant, query: AuditFicheGroupsQuery, tz: ZoneInfo
+) -> tuple[list[FicheAudits], int]:
+    """A page of fiches (newest matching audit first), each with its matching audits and their summary."""
+    where = _where(grant, query, tz)
+    total = await _total(
+        session, _joined(select(func.count(func.distinct(Audit.fiche_id))).select_from(Audit)).where(*where)
+    )
+    latest = func.max(Audit.created_at)
+    # Grouping by the fiche's primary key lets Postgres return the fiche's other columns.
+    fiches_page = (
+        _joined(
+            select(
+                Fiche,
+                func.count(Audit.id),
+                func.count(Audit.id).filter(Audit.is_compliant.is_(True)),
+                func.round(func.avg(Audit.score_percentage), 2),
+                latest,
+            ).select_from(Audit)
+        )
+        .where(*where)
+        .group_by(Fiche.id)
+        .order_by(latest.desc(), Fiche.fiche_id)
+        .options(FICHE_SUMMARY)
+        .limit(query.limit)
+        .offset(query.offset)
+    )
+    groups = (await session.execute(fiches_page)).all()
+    fiche_ids = [fiche.fiche_id for fiche, *_ in groups]
+    audits: dict[str, list[AuditSummary]] = {fiche_id: [] for fiche_id in fiche_ids}
+    if fiche_ids:
+        statement = _rows().where(*where, Audit.fiche_id.in_(fiche_ids)).order_by(Audit.created_at.desc(), Audit.id)
+        for row in (await session.execute(statement)).all():
+            audits[row[0].fiche_id].append(audit_out(row, AuditSummary))
+    data = [
+        FicheAudits(
+            fiche=list_item(fiche),
+            audits=audits[fiche.fiche_id],
+            summary=FicheAuditsSummary(
+                totalAudits=count, compliantCount=compliant, averageScore=_score(average), latestAuditDate=newest
+            ),
+        )
+        for fiche, count, compliant, average, newest in groups
+    ]
+    return data, total
+
+
+_GROUP_COLUMNS: dict[str, Any] = {
+    "fiche": Audit.fiche_id,
+    "groupe": Fiche.groupe,
+    "scorecard": Audit.scorecard_id,
+    "status": Audit.status,
+    "niveau": Audit.niveau,
+}
+
+
+def _group_key(query: AuditGroupedQuery, tz: ZoneInfo) -> tuple[ColumnElement[Any], bool]:
+    """The SQL value audits are grouped by, and whether groups sort by it (else largest first)."""
+    if query.group_by == "created_day":
+        return func.date(func.timezone(tz.key, Audit.created_at)), True
+    if query.group_by == "score_bucket":
+        return score_bucket(query.bucket_size), True
+    return _GROUP_COLUMNS[query.group_by], False
+
+
+def score_bucket(size: int) -> ColumnElement[int]:
+    """Lower bound of the score's bucket (NULL without a score); 100 % falls in the last bucket, not
+    in one of its own. A CASE, not LEAST: LEAST ignores NULLs and would bucket missing scores."""
+    last = (99 // size) * size
+    low = cast(func.floor(Audit.score_percentage / size) * size, Integer)
+    return case((Audit.score_percentage >= 100, last), else_=low)
+
+
+def bucket_label(low: int, size: int) -> str:
+    return f"{low}-{min(low + size, 100)}"
+
+
+def _key_text(value: Any, query: AuditGroupedQuery) -> str | None:
+    if value is None:
+        return None
+    if query.group_by == "score_bucket":
+        return bucket_label(int(value), query.bucket_size)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+async def grouped(
+    session: AsyncSession, grant: Grant, query: AuditGroupedQuery, tz: ZoneInfo
+) -> tuple[list[AuditGroup], int]:
+    key, by_key = _group_key(query, tz)
+    count = func.count(Audit.id)
+    statement = (
+        _joined(
+            select(
+                key.label("key"),
+                count,
+                func.count(Audit.id).filter(Audit.is_compliant.is_(True)),
+                func.count(Audit.id).filter(Audit.is_compliant.is_(False)),
+                func.round(func.avg(Audit.score_percentage), 2),
+                func.min(Audit.score_percentage),
+                func.max(Audit.score_percentage),
+            ).select_from(Audit)
+        )
+        .where(*_where(grant, query, tz))
+        .group_by(key)
+    )
+    total = await _total(session, select(func.count()).select_from(statement.subquery()))
+    order = (key.asc().nulls_last(),) if by_key else (count.desc(), key.asc().nulls_last())
+    rows = (await session.execute(statement.order_by(*order).limit(query.limit).offset(query.offset))).all()
+    groups = [
+        AuditGroup(
+            key=_key_text(value, query),
+            count=n,
+            compliantCount=compliant,
+            nonCompliantCount=non_compliant,
+            avgScore=_score(average),
+            minScore=_score(low),
+            maxScore=_score(high),
+        )
+        for value, n, compliant, non_compliant, average, low, high in rows
+    ]
+    return groups, total
+
+
+async def audit_detail(session: AsyncSession, grant: Grant, audit_id: int) -> AuditDetail:
+    statement = (
+        _rows()
+        .where(Audit.id == audit_id, fiche_scope_clause(grant))
+        .options(
+            selectinload(Audit.steps).selectinload(AuditStep.control_points).selectinload(AuditControlPoint.citations)
+        )
+    )
+    row = (await session.execute(statement)).first()
+    if row is None:
+        raise NotFound("Audit not found")
+    return audit_out(
+        row,
+        AuditDetail,
+        compliance=compliance_out(row[0]),
+        steps=[StepOut.model_validate(step, from_attributes=True) for step in row[0].steps],
+    )
+
+
+async def audits_of_fiche(session: AsyncSession, grant: Grant, fiche_id: str) -> list[AuditWithSteps]:
+    """The latest, not deleted audits of a visible fiche (one per scorecard), newest first."""
+    statement = (
+        _rows()
+        .where(Audit.fiche_id == fiche_id, Audit.is_latest, Audit.deleted_at.is_(None), fiche_scope_clause(grant))
+        .options(selectinload(Audit.steps))
+        .order_by(Audit.created_at.desc(), Audit.id.desc())
+    )
+    return [
+        audit_out(
+            row, AuditWithSteps, steps=[StepSummary.model_validate(step, from_attributes=True) for step in row[0].steps]
+        )
+        for row in (await session.execute(statement)).all()
+    ]
+
+
+async def control_point(
+    session: AsyncSession, grant: Grant, audit_id: int, position: int, index: int
+) -> ControlPointStatusOut:
+    statement = (
+        select(AuditControlPoint)
+        .join(AuditStep, AuditStep.id == AuditControlPoint.step_id)
+        .join(Audit, Audit.id == AuditStep.audit_id)
+        .join(Fiche, Fiche.fiche_id == Audit.fiche_id)
+        .where(
+            Audit.id == audit_id,
+            AuditStep.position == position,
+            AuditControlPoint.index == index,
+            fiche_scope_clause(grant),
+        )
+        .options(selectinload(AuditControlPoint.citations))
+    )
+    point = (await session.scalars(statement)).first()
+    if point is None:
+        raise NotFound("Control point not found")
+    return ControlPointStatusOut(
+        audit_id=audit_id,
+        step_position=position,
+        control_point_index=index,
+        point=point.point,
+        statut=point.statut,
+        commentaire=point.commentaire,
+        minutages=point.minutages,
+        citations=[CitationOut.model_validate(c, from_attributes=True) for c in point.citations],
+    )
+
+
+async def summary(session: AsyncSession, audit_id: int) -> AuditSummary:
+    row = (await session.execute(_rows().where(Audit.id == audit_id))).one()
+    return audit_out(row, AuditSummary)
+
+
+# --- writes -------------------------------------------------------------------------------------
+
+
+async def _writable(session: AsyncSession, grant: Grant, audit_id: int) -> Audit:
+    statement = (
+        select(Audit)
+        .join(Fiche, Fiche.fiche_id == Audit.fiche_id)
+        .where(Audit.id == audit_id, fiche_scope_clause(grant))
+        .with_for_update(of=Audit)
+    )
+    audit = (await session.scalars(statement)).first()
+    if audit is None:
+        raise NotFound("Audit not found")
+    return audit
+
+
+async def update_audit(
+    session: AsyncSession, grant: Grant, audit_id: int, patch: AuditPatch, now: dt.datetime
+) -> AuditSummary:
+    """Metadata edit, soft delete (`deleted=true`) or restore (`deleted=false`), in one transaction."""
+    audit = await _writable(session, grant, audit_id)
+    if "notes" in patch.model_fields_set:
+        audit.notes = patch.notes
+    if patch.trigger_source is not None:
+        audit.trigger_source = patch.trigger_source
+    toggles = patch.deleted is not None and patch.deleted != (audit.deleted_at is not None)
+    if toggles and patch.deleted and audit.status in IN_FLIGHT:
+        raise Conflict("Audit still running: it can be deleted once it has completed or failed", field="deleted")
+    if toggles:
+        audit.deleted_at = now if patch.deleted else None
+    await session.flush()
+    if toggles:
+        try:
+            fiche_id, scorecard_id = audit.fiche_id, audit.scorecard_id
+            await session.run_sync(lambda sync: refresh_latest(sync, fiche_id, scorecard_id))
+        except IntegrityError:
+            # Another writer (an audit completing) moved the flag between our lock and our update.
+            raise Conflict("The audits of this fiche changed meanwhile; retry") from None
+    return await summary(session, audit_id)

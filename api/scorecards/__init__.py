@@ -1,0 +1,1 @@
+"""`/api/audit-configs`: versioned scorecards."""

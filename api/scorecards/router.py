@@ -1,0 +1,182 @@
+"""`/api/audit-configs`: versioned scorecards (the original's audit configs), paths of reference §4.8.
+
+Reads need `audit-configs.read`, changes `audit-configs.write`; scorecards are global (no data
+scope). Every content change answers the scorecard with its new current version, whose steps have
+new ids: a step id of an older version is refused with 409. `/steps/{step_id}` and `/import` are
+declared before `/{scorecard_id}`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Path, Query
+
+from api.deps import SessionDep
+from api.errors import ErrorBody
+from api.schemas import Envelope, ok
+from api.scorecards import service
+from api.scorecards.schemas import (
+    DeletedOut,
+    ImportOut,
+    ReorderIn,
+    ScorecardCreate,
+    ScorecardOut,
+    ScorecardStats,
+    ScorecardUpdate,
+    StepIn,
+    ValidationOut,
+    VersionDetailOut,
+    VersionOut,
+)
+from api.security import EntityId, Grant, require
+from domain.scorecards import service as scorecards
+
+router = APIRouter(
+    prefix="/audit-configs",
+    tags=["audit-configs"],
+    responses={409: {"model": ErrorBody, "description": "Stale step id, scorecard in use, last step"}},
+)
+
+Read = Annotated[Grant, Depends(require("audit-configs", "read"))]
+Write = Annotated[Grant, Depends(require("audit-configs", "write"))]
+StepId = Annotated[int, Path(ge=1, le=2**63 - 1, description="A step of the scorecard's current version")]
+VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1, description="Version number (1, 2, ...)")]
+IncludeStats = Annotated[bool, Query(description="Add usage stats computed from the audits")]
+
+
+def _user(grant: Grant) -> int | None:
+    return grant.principal.user_id
+
+
+@router.get("", response_model=Envelope[list[ScorecardOut]], summary="List scorecards, newest first")
+async def list_scorecards(
+    _: Read,
+    session: SessionDep,
+    include_inactive: Annotated[bool, Query(description="Include deactivated scorecards")] = False,
+    include_steps: Annotated[bool, Query(description="Include the current version's steps")] = False,
+    include_stats: IncludeStats = False,
+) -> Envelope[list[ScorecardOut]]:
+    return ok(
+        await service.run(
+            session,
+            lambda s: service.list_out(
+                s, include_inactive=include_inactive, include_steps=include_steps, include_stats=include_stats
+            ),
+        )
+    )
+
+
+@router.post("", response_model=Envelope[ScorecardOut], status_code=201, summary="Create a scorecard with its steps")
+async def create_scorecard(body: ScorecardCreate, grant: Write, session: SessionDep) -> Envelope[ScorecardOut]:
+    """Atomically: the scorecard, version 1 and every step (positions renumbered 1..N in order)."""
+    return ok(await service.run(session, lambda s: service.create(s, body, _user(grant))))
+
+
+@router.post(
+    "/import",
+    response_model=Envelope[ImportOut],
+    status_code=201,
+    summary="Import a scorecard document (the export format)",
+)
+async def import_scorecard(
+    document: Annotated[dict[str, Any], Body(description="`{name, systemPrompt, auditSteps: [...], ...}`")],
+    grant: Write,
+    session: SessionDep,
+    scorecard_id: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="Import as the next version of this scorecard")
+    ] = None,
+) -> Envelope[ImportOut]:
+    """Unknown top-level blocks are kept and exported again; positions may be 0- or 1-based."""
+    return ok(await service.run(session, lambda s: service.import_document(s, document, scorecard_id, _user(grant))))
+
+
+@router.put("/steps/{step_id}", response_model=Envelope[ScorecardOut], summary="Edit a step (a new version)")
+async def update_step(step_id: StepId, body: StepIn, grant: Write, session: SessionDep) -> Envelope[ScorecardOut]:
+    """Only the fields sent change; `position` (1..N) moves the step and shifts the others."""
+    return ok(await service.run(session, lambda s: service.update_step(s, step_id, body, _user(grant))))
+
+
+@router.delete("/steps/{step_id}", response_model=Envelope[ScorecardOut], summary="Delete a step (a new version)")
+async def delete_step(step_id: StepId, grant: Write, session: SessionDep) -> Envelope[ScorecardOut]:
+    return ok(await service.run(session, lambda s: service.delete_step(s, step_id, _user(grant))))
+
+
+@router.get("/{scorecard_id}", response_model=Envelope[ScorecardOut], summary="A scorecard's current version")
+async def get_scorecard(
+    scorecard_id: EntityId, _: Read, session: SessionDep, include_stats: IncludeStats = False
+) -> Envelope[ScorecardOut]:
+    return ok(await service.run(session, lambda s: service.detail_out(s, scorecard_id, include_stats=include_stats)))
+
+
+@router.put("/{scorecard_id}", response_model=Envelope[ScorecardOut], summary="Edit a scorecard")
+async def update_scorecard(
+    scorecard_id: EntityId, body: ScorecardUpdate, grant: Write, session: SessionDep
+) -> Envelope[ScorecardOut]:
+    """`isActive` / `runAutomatically` change in place; name, description and systemPrompt make a new version."""
+    return ok(await service.run(session, lambda s: service.update(s, scorecard_id, body, _user(grant))))
+
+
+@router.delete("/{scorecard_id}", response_model=Envelope[DeletedOut], summary="Delete an unused scorecard")
+async def delete_scorecard(scorecard_id: EntityId, _: Write, session: SessionDep) -> Envelope[DeletedOut]:
+    """409 when audits used it (they keep pointing at their version): deactivate it instead."""
+    await service.run(session, lambda s: scorecards.delete_scorecard(s, scorecard_id))
+    return ok(DeletedOut(id=scorecard_id))
+
+
+@router.get("/{scorecard_id}/versions", response_model=Envelope[list[VersionOut]], summary="Versions, oldest first")
+async def list_versions(scorecard_id: EntityId, _: Read, session: SessionDep) -> Envelope[list[VersionOut]]:
+    return ok(await service.run(session, lambda s: service.versions_out(s, scorecard_id)))
+
+
+@router.get(
+    "/{scorecard_id}/versions/{version}",
+    response_model=Envelope[VersionDetailOut],
+    summary="One frozen version with its steps",
+)
+async def get_version(
+    scorecard_id: EntityId, version: VersionNumber, _: Read, session: SessionDep
+) -> Envelope[VersionDetailOut]:
+    return ok(await service.run(session, lambda s: service.version_detail_out(s, scorecard_id, version)))
+
+
+@router.post(
+    "/{scorecard_id}/steps",
+    response_model=Envelope[ScorecardOut],
+    status_code=201,
+    summary="Add a step (a new version)",
+)
+async def add_step(scorecard_id: EntityId, body: StepIn, grant: Write, session: SessionDep) -> Envelope[ScorecardOut]:
+    """At `position` (1..N+1, later steps shift down), or at the end."""
+    return ok(await service.run(session, lambda s: service.add_step(s, scorecard_id, body, _user(grant))))
+
+
+@router.put(
+    "/{scorecard_id}/steps/reorder", response_model=Envelope[ScorecardOut], summary="Reorder steps (a new version)"
+)
+async def reorder_steps(
+    scorecard_id: EntityId, body: ReorderIn, grant: Write, session: SessionDep
+) -> Envelope[ScorecardOut]:
+    """`stepIds` lists every step of the current version once; positions become 1..N in that order."""
+    return ok(await service.run(session, lambda s: service.reorder(s, scorecard_id, body, _user(grant))))
+
+
+@router.get("/{scorecard_id}/validate", response_model=Envelope[ValidationOut], summary="Can audits use it?")
+async def validate_scorecard(scorecard_id: EntityId, _: Read, session: SessionDep) -> Envelope[ValidationOut]:
+    return ok(await service.run(session, lambda s: service.validation_out(s, scorecard_id)))
+
+
+@router.get("/{scorecard_id}/stats", response_model=Envelope[ScorecardStats], summary="Usage from the audits")
+async def scorecard_stats(scorecard_id: EntityId, _: Read, session: SessionDep) -> Envelope[ScorecardStats]:
+    return ok(await service.run(session, lambda s: service.stats_out(s, scorecard_id)))
+
+
+@router.get("/{scorecard_id}/export", response_model=Envelope[dict[str, Any]], summary="Export as a document")
+async def export_scorecard(
+    scorecard_id: EntityId,
+    _: Read,
+    session: SessionDep,
+    version: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="A version number; default current")] = None,
+) -> Envelope[dict[str, Any]]:
+    """The exchange format (`POST /import` takes it back), informational blocks included."""
+    return ok(await service.run(session, lambda s: scorecards.export(s, scorecard_id, version)))

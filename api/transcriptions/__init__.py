@@ -1,0 +1,1 @@
+"""`/api/transcriptions`: launch transcriptions of fiches and read their coverage and transcripts."""

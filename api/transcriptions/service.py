@@ -1,0 +1,160 @@
+"""What the transcription routes do: scope checks in SQL, one Dagster run per request, DB reads.
+
+Transcription itself always runs in Dagster (`transcribe_fiches_job`, pool `stt`), never in the API
+process: a request queues one run for its fiches, tagged with `dagster/priority` so the
+QueuedRunCoordinator really serves `high` before `normal` and `low`. No deduplication: asking again
+launches again, and the job skips recordings already transcribed (the original dropped a second
+batch of the same day, §13.4 #28).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.errors import NotFound, ServiceUnavailable
+from api.fiches.launcher import JobLaunch, LaunchFailed, RunLauncher
+from api.security import Grant
+from api.transcriptions.schemas import (
+    ChunkOut,
+    RecordingCoverage,
+    RecordingTranscriptOut,
+    TranscriptionStatusOut,
+    WordOut,
+)
+from domain.models import Fiche, FicheTranscription, Recording, Transcript, TranscriptChunk
+from domain.models.transcripts import FicheTranscriptionStatus, TranscriptStatus
+from domain.scoping import apply_fiche_scope
+from domain.transcripts.priority import RUN_PRIORITY, Priority
+
+#: orchestration/jobs.py, named here so the API does not import Dagster definitions.
+TRANSCRIBE_JOB = "transcribe_fiches_job"
+TRANSCRIBE_OP = "transcribe_given_fiches"
+
+
+async def visible_fiche_ids(session: AsyncSession, grant: Grant, fiche_ids: Sequence[str]) -> set[str]:
+    statement = apply_fiche_scope(select(Fiche.fiche_id).where(Fiche.fiche_id.in_(list(fiche_ids))), grant)
+    return set(await session.scalars(statement))
+
+
+async def require_visible(session: AsyncSession, grant: Grant, fiche_ids: Sequence[str]) -> None:
+    """404 naming the ids that are missing or outside the scope (the two are not told apart)."""
+    visible = await visible_fiche_ids(session, grant, fiche_ids)
+    missing = [i for i in fiche_ids if i not in visible]
+    if len(missing) == 1 and len(fiche_ids) == 1:
+        raise NotFound("Fiche not found")
+    if missing:
+        shown = ", ".join(missing[:20]) + (", ..." if len(missing) > 20 else "")
+        raise NotFound(f"{len(missing)} fiche(s) not found: {shown}")
+
+
+def run_tags(priority: Priority, grant: Grant, request_id: str | None) -> dict[str, str]:
+    tags = {"dagster/priority": str(RUN_PRIORITY[priority]), "app/source": "api"}
+    if grant.principal.user_id is not None:
+        tags["app/user"] = str(grant.principal.user_id)
+    if request_id:
+        tags["app/request_id"] = request_id
+    return tags
+
+
+async def launch(
+    launcher: RunLauncher, fiche_ids: list[str], priority: Priority, grant: Grant, request_id: str | None
+) -> str:
+    """Queue one `transcribe_fiches_job` run for `fiche_ids`; its run id, or 503 when Dagster refused."""
+    request = JobLaunch(
+        job_name=TRANSCRIBE_JOB,
+        run_config={"ops": {TRANSCRIBE_OP: {"config": {"fiche_ids": fiche_ids, "priority": priority}}}},
+        tags=run_tags(priority, grant, request_id),
+    )
+    try:
+        return await launcher.launch_job(request)
+    except LaunchFailed as exc:
+        raise ServiceUnavailable(f"The transcription could not be started: {exc}") from None
+
+
+async def coverage(session: AsyncSession, fiche_id: str) -> TranscriptionStatusOut:
+    rows = (
+        await session.execute(
+            select(Recording, Transcript)
+            .outerjoin(Transcript, Transcript.recording_id == Recording.id)
+            .where(Recording.fiche_id == fiche_id)
+            .order_by(Recording.start_time.asc().nulls_last(), Recording.call_id)
+        )
+    ).all()
+    recordings = [
+        RecordingCoverage(
+            call_id=recording.call_id,
+            has_transcription=transcript is not None and transcript.status == TranscriptStatus.COMPLETED,
+            status=TranscriptStatus(transcript.status) if transcript else None,
+            error=transcript.error if transcript else None,
+            transcribed_at=transcript.transcribed_at if transcript else None,
+            recording_date=recording.recording_date,
+            recording_time=recording.recording_time,
+            duration_seconds=recording.duration_seconds,
+            provider=transcript.provider if transcript else None,
+            model=transcript.model if transcript else None,
+        )
+        for recording, transcript in rows
+    ]
+    total = len(recordings)
+    transcribed = sum(r.has_transcription for r in recordings)
+    failed = sum(r.status == TranscriptStatus.FAILED for r in recordings)
+    state = await session.get(FicheTranscription, fiche_id, populate_existing=True)
+    return TranscriptionStatusOut(
+        fiche_id=fiche_id,
+        total=total,
+        transcribed=transcribed,
+        pending=total - transcribed - failed,
+        failed=failed,
+        percentage=round(100.0 * transcribed / total, 1) if total else 0.0,
+        status=FicheTranscriptionStatus(state.status) if state else None,
+        reason=state.reason if state else None,
+        priority=state.priority if state else None,
+        run_id=state.run_id if state else None,
+        recordings=recordings,
+    )
+
+
+async def recording_transcript(session: AsyncSession, fiche_id: str, call_id: str) -> RecordingTranscriptOut:
+    transcript = (
+        await session.scalars(
+            select(Transcript)
+            .join(Recording, Recording.id == Transcript.recording_id)
+            .where(Recording.fiche_id == fiche_id, Recording.call_id == call_id)
+        )
+    ).first()
+    if transcript is None:
+        raise NotFound("No transcript for this recording")
+    chunks = await session.scalars(
+        select(TranscriptChunk)
+        .where(TranscriptChunk.transcript_id == transcript.id)
+        .order_by(TranscriptChunk.turn_index)
+    )
+    return RecordingTranscriptOut(
+        fiche_id=fiche_id,
+        call_id=call_id,
+        status=TranscriptStatus(transcript.status),
+        error=transcript.error,
+        provider=transcript.provider,
+        model=transcript.model,
+        language=transcript.language,
+        language_probability=transcript.language_probability,
+        duration_seconds=transcript.duration_seconds,
+        transcribed_at=transcript.transcribed_at,
+        text=transcript.text,
+        words=[WordOut.model_validate(w) for w in transcript.words or []],
+        chunks=[
+            ChunkOut(
+                chunk_id=c.chunk_id,
+                turn_index=c.turn_index,
+                speaker=c.speaker,
+                start=c.start_seconds,
+                end=c.end_seconds,
+                text=c.text,
+                word_count=c.word_count,
+            )
+            for c in chunks
+        ],
+    )

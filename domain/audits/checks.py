@@ -1,0 +1,38 @@
+"""Re-checking stored citations against the stored transcript (the `audits` asset check)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from domain.audits.matching import locate_quote, tokenise
+from domain.models.audits import Audit, AuditCitation, AuditControlPoint, AuditStep
+from domain.models.transcripts import TranscriptChunk
+
+
+def unlocated_citations(session: Session, *, run_id: str) -> tuple[int, list[dict[str, str]]]:
+    """How many citations the run's audits stored, and those whose quote is not in their chunk
+    (or the chunk that follows, for a quote running on) any more."""
+    rows = session.execute(
+        select(AuditCitation, Audit.fiche_id)
+        .join(AuditControlPoint, AuditControlPoint.id == AuditCitation.control_point_id)
+        .join(AuditStep, AuditStep.id == AuditControlPoint.step_id)
+        .join(Audit, Audit.id == AuditStep.audit_id)
+        .where(Audit.run_id == run_id)
+    ).all()
+    texts = {
+        (fiche_id, chunk_id): text
+        for fiche_id, chunk_id, text in session.execute(
+            select(TranscriptChunk.fiche_id, TranscriptChunk.chunk_id, TranscriptChunk.text).where(
+                TranscriptChunk.fiche_id.in_({fiche for _, fiche in rows})
+            )
+        )
+    }
+    bad: list[dict[str, str]] = []
+    for citation, fiche_id in rows:
+        following = f"{citation.call_id}:{citation.chunk_index + 1}"
+        text = texts.get((fiche_id, citation.chunk_id))
+        haystack = None if text is None else f"{text} {texts.get((fiche_id, following), '')}"
+        if haystack is None or locate_quote(tokenise(citation.texte), tokenise(haystack)) is None:
+            bad.append({"fiche_id": fiche_id, "chunk_id": citation.chunk_id, "quote": citation.texte[:200]})
+    return len(rows), bad

@@ -1,0 +1,382 @@
+"""Running audits: one fiche against one frozen scorecard version, steps concurrently, then gating,
+scoring and one write. Used by the `audits` asset and the ad-hoc audit job alike.
+
+The database is reached through a session factory on worker threads and the event stream through
+an optional publisher, so the flow reads top to bottom and tests drive it with real Postgres and
+Redis. An auditor never raises for a provider failure (it returns a failed analysis); anything
+else that goes wrong fails the audit row with its phase, and the other fiches carry on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from domain.audits.auditor import Auditor, StepAnalysis, TranscriptMode, Usage
+from domain.audits.gating import GatingRules, gate_step
+from domain.audits.schema import fallback_step
+from domain.audits.scorecard import ScorecardSpec, StepSpec
+from domain.audits.scoring import compute_compliance
+from domain.audits.store import (
+    AuditInputs,
+    StepRecord,
+    Trigger,
+    already_audited,
+    complete_audit,
+    fail_audit,
+    heartbeat,
+    start_audit,
+    transcription_ready,
+)
+from domain.audits.timeline import Timeline
+from domain.audits.timeline_store import load_timeline
+from resources.database import in_thread_transaction
+from resources.redis import EventPublisher, RedisUnavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Outcome:
+    COMPLETED = "completed"
+    FAILED = "failed"
+    UNCHANGED = "unchanged"  # audited before from the same inputs
+    NOT_READY = "not_ready"  # transcription not complete: never audit half a conversation
+    IN_FLIGHT = "in_flight"  # another run is auditing this fiche with this scorecard
+
+
+@dataclass(frozen=True)
+class FicheAudit:
+    fiche_id: str
+    outcome: str
+    audit_id: int | None = None
+    score: float | None = None
+    niveau: str | None = None
+    error: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    audited_seconds: float = 0.0
+    citations: int = 0
+    citations_removed: int = 0
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One audit under way: what every phase needs."""
+
+    fiche_id: str
+    audit_id: int
+    spec: ScorecardSpec
+    timeline: Timeline
+    mode: TranscriptMode
+
+
+@dataclass
+class AuditReport:
+    scorecard: ScorecardSpec
+    auditor: str
+    model: str | None
+    fiches: list[FicheAudit] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for f in self.fiches if f.outcome == outcome)
+
+    @property
+    def completed(self) -> list[FicheAudit]:
+        return [f for f in self.fiches if f.outcome == Outcome.COMPLETED]
+
+    @property
+    def failures(self) -> dict[str, str]:
+        return {f.fiche_id: f.error or "" for f in self.fiches if f.outcome == Outcome.FAILED}
+
+    def metadata(self) -> dict[str, Any]:
+        """What a data team reads in the Dagster UI for one run."""
+        done = self.completed
+        usage = sum((f.usage for f in done), Usage())
+        minutes = sum(f.audited_seconds for f in done) / 60
+        scores = [f.score for f in done if f.score is not None]
+        citations = sum(f.citations for f in done)
+        removed = sum(f.citations_removed for f in done)
+        return {
+            "scorecard": f"{self.scorecard.name} v{self.scorecard.version}",
+            "auditor": self.auditor if self.model is None else f"{self.auditor} ({self.model})",
+            "fiches": len(self.fiches),
+            "audited": len(done),
+            "failed": self.count(Outcome.FAILED),
+            "unchanged": self.count(Outcome.UNCHANGED),
+            "not_ready": self.count(Outcome.NOT_READY),
+            "in_flight": self.count(Outcome.IN_FLIGHT),
+            "average_score": round(sum(scores) / len(scores), 2) if scores else None,
+            "levels": dict(Counter(f.niveau for f in done if f.niveau)),
+            "citations_kept": citations,
+            "citations_removed_by_gating": removed,
+            "input_tokens": usage.input_tokens,
+            "cached_input_tokens": usage.cached_input_tokens,
+            "output_tokens": usage.output_tokens,
+            "cost_usd": round(usage.cost_usd, 4),
+            "cost_usd_per_audited_minute": round(usage.cost_usd / minutes, 5) if minutes else 0.0,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+class AuditEngine:
+    def __init__(
+        self,
+        auditor: Auditor,
+        sessions: sessionmaker[Session],
+        publisher: EventPublisher | None,
+        *,
+        rules: GatingRules,
+        trigger: Trigger,
+        step_concurrency: int = 10,
+        fiche_concurrency: int = 4,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.auditor = auditor
+        self.sessions = sessions
+        self.publisher = publisher
+        self.rules = rules
+        self.trigger = trigger
+        self.step_concurrency = step_concurrency
+        self.fiche_concurrency = fiche_concurrency
+        self._clock = clock
+
+    async def _db(self, work: Callable[[Session], T]) -> T:
+        return await in_thread_transaction(self.sessions, work)
+
+    async def _publish(self, fiche_id: str, audit_id: int | None, event: str, payload: Mapping[str, Any]) -> None:
+        if self.publisher is None:
+            return
+        body = {"fiche_id": fiche_id, "audit_id": audit_id, "run_id": self.trigger.run_id, **payload}
+        topics = [f"fiche:{fiche_id}"] + ([f"audit:{audit_id}"] if audit_id is not None else [])
+        try:
+            for topic in topics:
+                await self.publisher.publish(topic, event, body)
+        except RedisUnavailable as exc:
+            log.warning("event %s for fiche %s not published: %s", event, fiche_id, exc)
+
+    async def audit_fiches(
+        self, fiche_ids: Sequence[str], spec: ScorecardSpec, *, use_rlm: bool = False, force: bool = False
+    ) -> AuditReport:
+        started = time.monotonic()
+        gate = asyncio.Semaphore(self.fiche_concurrency)
+
+        async def one(fiche_id: str) -> FicheAudit:
+            async with gate:
+                return await self.audit_fiche(fiche_id, spec, use_rlm=use_rlm, force=force)
+
+        results = await asyncio.gather(*(one(f) for f in fiche_ids))
+        return AuditReport(spec, self.auditor.name, self.auditor.model, list(results), time.monotonic() - started)
+
+    async def audit_fiche(
+        self, fiche_id: str, spec: ScorecardSpec, *, use_rlm: bool = False, force: bool = False
+    ) -> FicheAudit:
+        mode = TranscriptMode.TOOLS if use_rlm else TranscriptMode.PROMPT
+        not_ready = await self._db(lambda s: transcription_ready(s, fiche_id))
+        if not_ready is not None:
+            return FicheAudit(fiche_id, Outcome.NOT_READY, error=not_ready)
+        timeline = await self._db(lambda s: load_timeline(s, fiche_id))
+        inputs = AuditInputs(
+            spec.version_id, timeline.version, self.auditor.name, self.auditor.model, self.auditor.prompt_version, mode
+        )
+        if not force:
+            previous = await self._db(lambda s: already_audited(s, fiche_id, spec.scorecard_id, inputs))
+            if previous is not None:
+                return FicheAudit(fiche_id, Outcome.UNCHANGED, audit_id=previous)
+        now = self._clock()
+        audit_id = await self._db(
+            lambda s: start_audit(s, fiche_id, spec, inputs, self.trigger, use_rlm=use_rlm, now=now)
+        )
+        if audit_id is None:
+            return FicheAudit(fiche_id, Outcome.IN_FLIGHT)
+        await self._publish(
+            fiche_id,
+            audit_id,
+            "audit.started",
+            {
+                "scorecard_id": spec.scorecard_id,
+                "scorecard_name": spec.name,
+                "scorecard_version": spec.version,
+                "total_steps": len(spec.steps),
+                "approach": {"use_rlm": use_rlm, "transcript_mode": mode.value},
+                "status": "started",
+            },
+        )
+        try:
+            return await self._run(_Run(fiche_id, audit_id, spec, timeline, mode))
+        except Exception as exc:  # one fiche's failure must not stop the others
+            log.exception("audit %s of fiche %s failed", audit_id, fiche_id)
+            return await self._fail(fiche_id, audit_id, f"{type(exc).__name__}: {exc}", "analysis")
+
+    async def _fail(self, fiche_id: str, audit_id: int, error: str, phase: str) -> FicheAudit:
+        now = self._clock()
+        await self._db(lambda s: fail_audit(s, audit_id, error, phase=phase, now=now))
+        await self._publish(
+            fiche_id, audit_id, "audit.failed", {"error": error, "failed_phase": phase, "status": "failed"}
+        )
+        return FicheAudit(fiche_id, Outcome.FAILED, audit_id=audit_id, error=error)
+
+    async def _run(self, run: _Run) -> FicheAudit:
+        fiche_id, audit_id, spec, timeline, mode = run.fiche_id, run.audit_id, run.spec, run.timeline, run.mode
+        if timeline.is_empty:
+            return await self._fail(fiche_id, audit_id, "no transcribed speech in the fiche's recordings", "timeline")
+        await self._publish(
+            fiche_id,
+            audit_id,
+            "audit.timeline_generated",
+            {
+                "recordings_count": len(timeline.recordings),
+                "total_chunks": timeline.total_chunks,
+                "status": "generated",
+            },
+        )
+        await self._publish(
+            fiche_id,
+            audit_id,
+            "audit.analysis_started",
+            {"total_steps": len(spec.steps), "model": self.auditor.model or self.auditor.name, "status": "analyzing"},
+        )
+        records = await self._analyse_steps(run)
+        compliance = compute_compliance([r.step for r in records], spec)
+        audited_seconds = sum(r.duration_seconds or 0.0 for r in timeline.recordings)
+        effective = records[0].mode if records else mode
+        now = self._clock()
+        await self._db(
+            lambda s: complete_audit(
+                s,
+                audit_id,
+                records,
+                compliance,
+                recordings=len(timeline.recordings),
+                chunks=timeline.total_chunks,
+                audited_seconds=audited_seconds,
+                transcript_mode=effective,
+                now=now,
+            )
+        )
+        usage = sum((r.usage for r in records), Usage())
+        failed_steps = sum(1 for r in records if r.step.failed)
+        await self._publish(
+            fiche_id,
+            audit_id,
+            "audit.compliance_calculated",
+            {
+                "score_percentage": float(compliance.score_percentage),
+                "niveau": compliance.niveau,
+                "is_compliant": compliance.is_compliant,
+                "critical_issues": list(compliance.critical_issues),
+                "status": "calculated",
+            },
+        )
+        await self._publish(
+            fiche_id,
+            audit_id,
+            "audit.completed",
+            {
+                "score_percentage": float(compliance.score_percentage),
+                "niveau": compliance.niveau,
+                "is_compliant": compliance.is_compliant,
+                "successful_steps": len(records) - failed_steps,
+                "failed_steps": failed_steps,
+                "total_tokens": usage.total_tokens,
+                "cost_usd": usage.cost_usd,
+                "status": "completed",
+            },
+        )
+        return FicheAudit(
+            fiche_id,
+            Outcome.COMPLETED,
+            audit_id=audit_id,
+            score=float(compliance.score_percentage),
+            niveau=compliance.niveau,
+            usage=usage,
+            audited_seconds=audited_seconds,
+            citations=sum(r.step.stats.citations_valid for r in records),
+            citations_removed=sum(r.step.stats.citations_removed for r in records),
+        )
+
+    async def _analyse_steps(self, run: _Run) -> list[StepRecord]:
+        fiche_id, audit_id, spec = run.fiche_id, run.audit_id, run.spec
+        limit = asyncio.Semaphore(self.step_concurrency)
+        done = 0
+
+        async def one(step: StepSpec) -> StepRecord:
+            nonlocal done
+            async with limit:
+                record = await self._analyse_step(run, step)
+            done += 1
+            now = self._clock()
+            await self._db(lambda s: heartbeat(s, audit_id, now))
+            await self._publish(
+                fiche_id,
+                audit_id,
+                "audit.progress",
+                {
+                    "completed_steps": done,
+                    "total_steps": len(spec.steps),
+                    "progress_percentage": round(100 * done / max(1, len(spec.steps))),
+                    "current_phase": "analysis",
+                    "status": "in_progress",
+                },
+            )
+            return record
+
+        steps = list(spec.steps)
+        first: list[StepRecord] = []
+        if self.auditor.shares_prompt_prefix and run.mode == TranscriptMode.PROMPT and len(steps) > 1:
+            # One step first so the provider caches the shared prefix the others then reuse.
+            first = [await one(steps[0])]
+            steps = steps[1:]
+        rest = await asyncio.gather(*(one(step) for step in steps))
+        return sorted([*first, *rest], key=lambda r: r.step.position)
+
+    async def _analyse_step(self, run: _Run, step: StepSpec) -> StepRecord:
+        fiche_id, audit_id, spec, timeline, mode = run.fiche_id, run.audit_id, run.spec, run.timeline, run.mode
+        base = {"step_position": step.position, "step_name": step.name}
+        await self._publish(
+            fiche_id,
+            audit_id,
+            "audit.step_started",
+            {
+                **base,
+                "total_steps": len(spec.steps),
+                "step_weight": step.weight,
+                "is_critical": step.is_critical,
+                "status": "processing",
+            },
+        )
+        try:
+            analysis = await self.auditor.analyze_step(spec, step, timeline, mode=mode)
+        except Exception as exc:  # a step's failure becomes its fallback; the audit finishes
+            log.exception("step %s of audit %s raised", step.position, audit_id)
+            error = f"{type(exc).__name__}: {exc}"
+            analysis = StepAnalysis(fallback_step(step.control_points, error), Usage(), mode, failed=True, error=error)
+        gated = gate_step(step, analysis.output, timeline, self.rules, failed=analysis.failed, error=analysis.error)
+        if gated.failed:
+            await self._publish(
+                fiche_id, audit_id, "audit.step_failed", {**base, "error": gated.error, "status": "failed"}
+            )
+        else:
+            await self._publish(
+                fiche_id,
+                audit_id,
+                "audit.step_completed",
+                {
+                    **base,
+                    "score": gated.score,
+                    "max_score": step.weight,
+                    "conforme": gated.conforme,
+                    "total_citations": gated.stats.citations_valid,
+                    "tokens_used": analysis.usage.total_tokens,
+                    "status": "completed",
+                },
+            )
+        return StepRecord(gated, analysis.transcript_mode, analysis.usage)

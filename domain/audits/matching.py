@@ -1,0 +1,238 @@
+"""Quote and term matching tolerant to speech-recognition noise, shared by gating and the heuristic auditor.
+
+Text is compared as normalised tokens: lower case, accents stripped (NFKD), apostrophes, hyphens and
+every other non-alphanumeric character split words (`l'enregistrement` -> `l enregistrement`), and
+dotted acronyms are glued back (`O.R.I.A.S.` -> `orias`). Hesitations (`euh`, `hum`...) are ignored
+on both sides, since recognisers insert and drop them freely.
+
+Two tokens *match tolerantly* when they are equal, or when they are long enough for a small edit
+to be recognition noise rather than another word: Levenshtein distance <= 1 from 5 characters,
+<= 2 from 9 characters (the shorter of the two decides). Short words must be exact: "les"/"des" or
+"mon"/"non" differ by one letter and mean different things.
+
+A quote is located when it matches a contiguous run of a chunk's tokens with at most one token
+error (a missing, extra or non-matching token) per `TOKENS_PER_ERROR` tokens of the quote, so a
+quote of fewer than 6 tokens must match token for token (tolerant matches allowed).
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+HESITATIONS: frozenset[str] = frozenset({"euh", "heu", "euhm", "hum", "hm", "hmm", "mmh", "mh"})
+"""Filler sounds recognisers transcribe inconsistently; never evidence of anything."""
+
+TOLERANCE_BY_LENGTH: tuple[tuple[int, int], ...] = ((9, 2), (5, 1))
+"""(minimum token length, Levenshtein distance tolerated), longest first; shorter tokens must be equal."""
+
+TOKENS_PER_ERROR = 6
+"""A located quote may contain one token error (inserted, missing or different word) per 6 tokens."""
+
+_SPLIT = re.compile(r"[\s'\u2019\u2018\u00b4`\-\u2010\u2011\u2013\u2014/]+")
+_ACRONYM = re.compile(r"^(?:[a-z0-9]\.){2,}[a-z0-9]?\.?$")
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+_EDGE_PUNCTUATION = ',;:!?()[]"\u00ab\u00bb'
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def word_tokens(word: str) -> list[str]:
+    """The normalised tokens of one transcript word, hesitations included (`L'ORIAS,` -> `l`, `orias`)."""
+    tokens: list[str] = []
+    for part in _SPLIT.split(_fold(word)):
+        bare = part.strip(_EDGE_PUNCTUATION)
+        glued = bare.replace(".", "") if _ACRONYM.match(bare) else part
+        tokens += [t for t in _NON_ALNUM.split(glued) if t]
+    return tokens
+
+
+def tokenise(text: str) -> list[str]:
+    """The normalised tokens of a text, hesitations dropped."""
+    return [t for word in text.split() for t in word_tokens(word) if t not in HESITATIONS]
+
+
+def normalise(text: str) -> str:
+    """Normalised tokens joined by single spaces: what minimum lengths and comparisons are measured on."""
+    return " ".join(tokenise(text))
+
+
+def tolerance(token: str) -> int:
+    for min_length, distance in TOLERANCE_BY_LENGTH:
+        if len(token) >= min_length:
+            return distance
+    return 0
+
+
+def levenshtein(a: str, b: str, limit: int) -> int:
+    """Edit distance of `a` and `b`, or `limit + 1` as soon as it is known to exceed `limit`."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        if min(current) > limit:
+            return limit + 1
+        previous = current
+    return previous[-1]
+
+
+@functools.lru_cache(maxsize=65536)
+def token_distance(a: str, b: str) -> int | None:
+    """0 for equal tokens, the edit distance when within tolerance, None when they do not match."""
+    if a == b:
+        return 0
+    allowed = tolerance(min(a, b, key=len))
+    if allowed == 0:
+        return None
+    distance = levenshtein(a, b, allowed)
+    return distance if distance <= allowed else None
+
+
+class MatchKind(enum.StrEnum):
+    EXACT = "exact"  # every token equal after normalisation
+    TOLERANT = "tolerant"  # within the ASR tolerance: near tokens or a few token errors
+
+
+@dataclass(frozen=True)
+class IndexedTokens:
+    """A run of words as normalised tokens, each knowing the word it came from (hesitations dropped)."""
+
+    tokens: tuple[str, ...]
+    word_index: tuple[int, ...]
+
+    @classmethod
+    def of_words(cls, words: Sequence[str]) -> IndexedTokens:
+        tokens: list[str] = []
+        index: list[int] = []
+        for i, word in enumerate(words):
+            for token in word_tokens(word):
+                if token not in HESITATIONS:
+                    tokens.append(token)
+                    index.append(i)
+        return cls(tuple(tokens), tuple(index))
+
+
+@dataclass(frozen=True)
+class QuoteMatch:
+    first_word: int  # index of the first matched word in the searched words
+    last_word: int  # inclusive
+    similarity: float  # 1.0 exact; token-level similarity of the alignment otherwise
+    kind: MatchKind
+    errors: int  # token errors spent (inserted, missing or non-matching tokens)
+
+
+def allowed_errors(quote_token_count: int) -> int:
+    return quote_token_count // TOKENS_PER_ERROR
+
+
+def locate_quote(quote_tokens: Sequence[str], words: Sequence[str] | IndexedTokens) -> QuoteMatch | None:
+    """Where a quote (from `tokenise`) occurs in a run of words, within the tolerance above; None if nowhere.
+
+    The exact occurrence is preferred; otherwise the alignment with the fewest errors, earliest first.
+    """
+    quote = tuple(quote_tokens)
+    if not quote:
+        return None
+    indexed = words if isinstance(words, IndexedTokens) else IndexedTokens.of_words(words)
+    tokens = indexed.tokens
+    m = len(quote)
+    for start in range(len(tokens) - m + 1):
+        if tokens[start : start + m] == quote:
+            return QuoteMatch(indexed.word_index[start], indexed.word_index[start + m - 1], 1.0, MatchKind.EXACT, 0)
+    return _align(quote, indexed)
+
+
+def _substitution(q: str, t: str) -> tuple[int, float]:
+    """(errors, similarity penalty) of aligning quote token `q` with transcript token `t`."""
+    distance = token_distance(q, t)
+    if distance is None:
+        return 1, 0.0
+    return 0, distance / max(len(q), len(t))
+
+
+def _plus(cell: tuple[int, float], step: tuple[int, float]) -> tuple[int, float]:
+    return cell[0] + step[0], cell[1] + step[1]
+
+
+_GAP = (1, 0.0)
+
+
+def _align(quote: tuple[str, ...], indexed: IndexedTokens) -> QuoteMatch | None:
+    """Semi-global alignment: the whole quote against any contiguous run of tokens.
+
+    Costs: 1 error per inserted, missing or non-matching token; a tolerant token match costs no
+    error but lowers similarity by its relative edit distance.
+    """
+    tokens = indexed.tokens
+    m, n = len(quote), len(tokens)
+    budget = allowed_errors(m)
+    if n == 0 or n < m - budget:
+        return None
+    # cost[i][j]: (errors, penalty) of aligning quote[:i] with a run of tokens ending at j; a run may start anywhere.
+    cost: list[list[tuple[int, float]]] = [[(0, 0.0)] * (n + 1)]
+    for i in range(1, m + 1):
+        row: list[tuple[int, float]] = [(i, 0.0)]
+        for j in range(1, n + 1):
+            diagonal = _plus(cost[i - 1][j - 1], _substitution(quote[i - 1], tokens[j - 1]))
+            row.append(min(diagonal, _plus(cost[i - 1][j], _GAP), _plus(row[j - 1], _GAP)))
+        cost.append(row)
+    end = min(range(1, n + 1), key=lambda j: (cost[m][j], j))
+    errors, penalty = cost[m][end]
+    if errors > budget:
+        return None
+    start = _trace_start(quote, tokens, cost, end)
+    similarity = max(0.0, 1.0 - (errors + penalty) / max(m, end - start))
+    kind = MatchKind.EXACT if errors == 0 and penalty == 0 else MatchKind.TOLERANT
+    return QuoteMatch(indexed.word_index[start], indexed.word_index[end - 1], round(similarity, 4), kind, errors)
+
+
+def _trace_start(quote: tuple[str, ...], tokens: tuple[str, ...], cost: list[list[tuple[int, float]]], end: int) -> int:
+    """Index of the first token of the run that the best alignment ending at `end` covers."""
+    i, j = len(quote), end
+    while i > 0 and j > 0:
+        here = cost[i][j]
+        if here == _plus(cost[i - 1][j - 1], _substitution(quote[i - 1], tokens[j - 1])):
+            i, j = i - 1, j - 1
+        elif here == _plus(cost[i - 1][j], _GAP):
+            i -= 1
+        else:
+            j -= 1
+    return j
+
+
+@dataclass(frozen=True)
+class PhraseHit:
+    first_token: int
+    last_token: int  # inclusive
+    distance: int  # total edit distance tolerated (0: exact)
+
+
+def find_phrase(phrase: Sequence[str], indexed: IndexedTokens) -> PhraseHit | None:
+    """First occurrence of a short phrase (tokens in a row, each matching tolerantly), closest first."""
+    n = len(phrase)
+    if n == 0:
+        return None
+    best: PhraseHit | None = None
+    for start in range(len(indexed.tokens) - n + 1):
+        total = 0
+        for offset, token in enumerate(phrase):
+            distance = token_distance(token, indexed.tokens[start + offset])
+            if distance is None:
+                break
+            total += distance
+        else:
+            if total == 0:
+                return PhraseHit(start, start + n - 1, 0)
+            if best is None or total < best.distance:
+                best = PhraseHit(start, start + n - 1, total)
+    return best

@@ -1,0 +1,364 @@
+"""Reading and writing audits: start (one in flight per fiche and scorecard), results, failure, watchdog.
+
+Every function takes a sync `Session` inside the caller's transaction. `is_latest` follows the
+newest completed, not deleted audit of a (fiche, scorecard) pair (`choose_latest`, also applied by
+the API's soft delete and restore), so a failed re-audit never hides the last good verdict.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from domain.audits.auditor import TranscriptMode, Usage
+from domain.audits.gating import GatedStep
+from domain.audits.scorecard import ScorecardSpec
+from domain.audits.scoring import Compliance
+from domain.models.audits import Audit, AuditCitation, AuditControlPoint, AuditStatus, AuditStep
+from domain.models.scorecards import Scorecard, ScorecardVersion
+from domain.models.transcripts import FicheTranscription, FicheTranscriptionStatus
+
+ERROR_LIMIT = 2000
+
+
+@dataclass(frozen=True)
+class AuditInputs:
+    """What an audit reads; equal inputs mean an incremental run has nothing to redo."""
+
+    scorecard_version_id: int
+    transcript_version: str
+    auditor: str
+    model: str | None
+    prompt_version: str
+    transcript_mode: TranscriptMode
+
+    @property
+    def key(self) -> str:
+        parts = (
+            self.scorecard_version_id,
+            self.transcript_version,
+            self.auditor,
+            self.model or "",
+            self.prompt_version,
+            self.transcript_mode,
+        )
+        return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Trigger:
+    source: str = "api"  # api | batch | schedule | automation | demo
+    user_id: int | None = None
+    run_id: str | None = None
+
+
+def scorecard_spec(session: Session, scorecard_id: int) -> ScorecardSpec | None:
+    """The current version of a scorecard, frozen; None when unknown or without a version."""
+    version = session.scalar(
+        select(ScorecardVersion)
+        .join(Scorecard, Scorecard.current_version_id == ScorecardVersion.id)
+        .where(Scorecard.id == scorecard_id)
+    )
+    return version.spec() if version is not None else None
+
+
+def transcription_ready(session: Session, fiche_id: str) -> str | None:
+    """None when every recording of the fiche is transcribed, else why the fiche cannot be audited yet."""
+    status = session.get(FicheTranscription, fiche_id)
+    if status is None:
+        return "not transcribed yet"
+    if status.status != FicheTranscriptionStatus.COMPLETE:
+        return f"transcription {status.status}" + (f": {status.reason}" if status.reason else "")
+    return None
+
+
+def already_audited(session: Session, fiche_id: str, scorecard_id: int, inputs: AuditInputs) -> int | None:
+    """The id of a completed, not deleted audit of the fiche made from the same inputs, if any."""
+    return session.scalar(
+        select(Audit.id)
+        .where(
+            Audit.fiche_id == fiche_id,
+            Audit.scorecard_id == scorecard_id,
+            Audit.input_key == inputs.key,
+            Audit.status == AuditStatus.COMPLETED,
+            Audit.deleted_at.is_(None),
+        )
+        .limit(1)
+    )
+
+
+def start_audit(
+    session: Session,
+    fiche_id: str,
+    spec: ScorecardSpec,
+    inputs: AuditInputs,
+    trigger: Trigger,
+    *,
+    use_rlm: bool,
+    now: dt.datetime,
+) -> int | None:
+    """Insert a `running` audit and return its id; None when one is already in flight for the pair.
+
+    The partial unique index `uq_audits_in_flight` decides, so two concurrent launches (a retried
+    run, an API click during a backfill) cannot both start.
+    """
+    previous = session.scalar(
+        select(func.max(Audit.version)).where(Audit.fiche_id == fiche_id, Audit.scorecard_id == spec.scorecard_id)
+    )
+    has_latest = session.scalar(
+        select(Audit.id).where(Audit.fiche_id == fiche_id, Audit.scorecard_id == spec.scorecard_id, Audit.is_latest)
+    )
+    audit = Audit(
+        fiche_id=fiche_id,
+        scorecard_id=spec.scorecard_id,
+        scorecard_version_id=spec.version_id,
+        version=(previous or 0) + 1,
+        is_latest=has_latest is None,
+        status=AuditStatus.RUNNING,
+        trigger_source=trigger.source,
+        trigger_user_id=trigger.user_id,
+        run_id=trigger.run_id,
+        auditor=inputs.auditor,
+        model=inputs.model,
+        transcript_mode=inputs.transcript_mode,
+        use_rlm=use_rlm,
+        prompt_version=inputs.prompt_version,
+        transcript_version=inputs.transcript_version,
+        input_key=inputs.key,
+        steps_total=len(spec.steps),
+        points_total=spec.total_weight,
+        started_at=now,
+        heartbeat_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(audit)
+            session.flush()
+    except IntegrityError:
+        return None
+    return audit.id
+
+
+def heartbeat(session: Session, audit_id: int, now: dt.datetime) -> None:
+    session.execute(update(Audit).where(Audit.id == audit_id).values(heartbeat_at=now))
+
+
+def _step_row(step: GatedStep, mode: TranscriptMode, usage: Usage) -> AuditStep:
+    return AuditStep(
+        position=step.position,
+        name=step.name,
+        severity=step.severity,
+        is_critical=step.is_critical,
+        weight=step.weight,
+        traite=step.traite,
+        conforme=step.conforme,
+        score=step.score,
+        niveau_conformite=step.niveau_conformite,
+        commentaire_global=step.commentaire_global,
+        mots_cles_trouves=list(step.mots_cles_trouves),
+        minutages=list(step.minutages),
+        erreurs_transcription_tolerees=step.erreurs_transcription_tolerees,
+        total_citations=sum(len(p.citations) for p in step.points),
+        failed=step.failed,
+        error=(step.error or None) and step.error[:ERROR_LIMIT],
+        transcript_mode=mode,
+        input_tokens=usage.input_tokens,
+        cached_input_tokens=usage.cached_input_tokens,
+        output_tokens=usage.output_tokens,
+        cost_usd=usage.cost_usd,
+        gating=step.stats.as_json(),
+        control_points=[
+            AuditControlPoint(
+                index=point.index,
+                point=point.point,
+                statut=point.statut,
+                commentaire=point.commentaire,
+                minutages=list(point.minutages),
+                erreur_transcription_notee=point.erreur_transcription_notee,
+                variation_phonetique_utilisee=point.variation_phonetique_utilisee,
+                downgraded=point.downgraded,
+                citations=[
+                    AuditCitation(
+                        index=i,
+                        texte=c.texte,
+                        chunk_id=c.chunk_id,
+                        call_id=c.call_id,
+                        recording_index=c.recording_index,
+                        chunk_index=c.chunk_index,
+                        speaker=c.speaker,
+                        start_seconds=c.start_seconds,
+                        end_seconds=c.end_seconds,
+                        minutage=c.minutage,
+                        recording_date=c.recording_date,
+                        recording_time=c.recording_time,
+                        recording_url=c.recording_url,
+                        match=c.match,
+                        similarity=c.similarity,
+                    )
+                    for i, c in enumerate(point.citations, start=1)
+                ],
+            )
+            for point in step.points
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    step: GatedStep
+    mode: TranscriptMode
+    usage: Usage
+
+
+def complete_audit(
+    session: Session,
+    audit_id: int,
+    steps: Sequence[StepRecord],
+    compliance: Compliance,
+    *,
+    recordings: int,
+    chunks: int,
+    audited_seconds: float,
+    transcript_mode: TranscriptMode,
+    now: dt.datetime,
+) -> None:
+    """Write the steps and the verdict in one transaction, then make this audit the latest."""
+    audit = session.get_one(Audit, audit_id, with_for_update=True)
+    usage = sum((s.usage for s in steps), Usage())
+    audit.steps = [_step_row(s.step, s.mode, s.usage) for s in steps]
+    audit.status = AuditStatus.COMPLETED
+    audit.transcript_mode = transcript_mode
+    audit.score_percentage = Decimal(compliance.score_percentage)
+    audit.points_earned = compliance.earned
+    audit.points_total = compliance.total
+    audit.niveau = compliance.niveau
+    audit.is_compliant = compliance.is_compliant
+    audit.critical_passed = compliance.critical_passed
+    audit.critical_total = compliance.critical_total
+    audit.successful_steps = sum(1 for s in steps if not s.step.failed)
+    audit.failed_steps = sum(1 for s in steps if s.step.failed)
+    audit.recordings_count = recordings
+    audit.timeline_chunks = chunks
+    audit.audited_seconds = audited_seconds
+    audit.input_tokens = usage.input_tokens
+    audit.cached_input_tokens = usage.cached_input_tokens
+    audit.output_tokens = usage.output_tokens
+    audit.cost_usd = usage.cost_usd
+    audit.gating = summarise_gating(steps)
+    audit.completed_at = now
+    audit.heartbeat_at = now
+    if audit.started_at is not None:
+        audit.duration_ms = int((now - audit.started_at).total_seconds() * 1000)
+    refresh_latest(session, audit.fiche_id, audit.scorecard_id)
+
+
+@dataclass(frozen=True)
+class LatestCandidate:
+    id: int
+    version: int
+    status: str
+    deleted: bool
+    is_latest: bool
+
+
+def choose_latest(candidates: Sequence[LatestCandidate]) -> int | None:
+    """Which audit of one (fiche, scorecard) holds `is_latest`: the newest completed, not deleted
+    one; with none completed, the current holder keeps it, else the newest not deleted attempt."""
+    alive = [c for c in candidates if not c.deleted]
+    completed = [c for c in alive if c.status == AuditStatus.COMPLETED]
+    if completed:
+        return max(completed, key=lambda c: c.version).id
+    holder = next((c for c in alive if c.is_latest), None)
+    if holder is not None:
+        return holder.id
+    return max(alive, key=lambda c: c.version).id if alive else None
+
+
+def refresh_latest(session: Session, fiche_id: str, scorecard_id: int) -> None:
+    """Move `is_latest` of the pair to `choose_latest`'s pick: clear first, then set (the partial
+    unique index `uq_audits_latest` is checked per statement). The pair's rows are locked so two
+    writers of the same pair serialise."""
+    pair = (Audit.fiche_id == fiche_id, Audit.scorecard_id == scorecard_id)
+    session.flush()
+    rows = session.execute(
+        select(Audit.id, Audit.version, Audit.status, Audit.deleted_at, Audit.is_latest)
+        .where(*pair)
+        .order_by(Audit.id)
+        .with_for_update()
+    )
+    candidates = [LatestCandidate(r.id, r.version, r.status, r.deleted_at is not None, r.is_latest) for r in rows]
+    target = choose_latest(candidates)
+    if [c.id for c in candidates if c.is_latest] == ([target] if target else []):
+        return
+    session.execute(update(Audit).where(*pair, Audit.is_latest, Audit.id != target).values(is_latest=False))
+    if target is not None:
+        session.execute(update(Audit).where(Audit.id == target).values(is_latest=True))
+    session.expire_all()
+
+
+_COUNTS = (
+    "citations_total",
+    "citations_valid",
+    "citations_removed",
+    "citations_tolerant",
+    "citations_repointed",
+    "citations_spanning_chunks",
+    "points_downgraded",
+    "points_missing",
+)
+
+
+def summarise_gating(steps: Sequence[StepRecord]) -> dict[str, Any]:
+    """The audit's totals of what gating kept, removed, re-pointed and lowered, with removal reasons."""
+    totals: dict[str, Any] = {key: sum(getattr(r.step.stats, key) for r in steps) for key in _COUNTS}
+    reasons: Counter[str] = Counter()
+    for record in steps:
+        reasons.update({str(k): v for k, v in record.step.stats.removed_by_reason.items()})
+    totals["removed_by_reason"] = dict(reasons)
+    totals["steps_score_lowered"] = sum(1 for r in steps if r.step.stats.score_lowered)
+    totals["steps_conformity_lowered"] = sum(1 for r in steps if r.step.stats.conformity_lowered)
+    return totals
+
+
+def fail_audit(session: Session, audit_id: int, error: str, *, phase: str, now: dt.datetime) -> None:
+    audit = session.get_one(Audit, audit_id, with_for_update=True)
+    if audit.status not in (AuditStatus.RUNNING, AuditStatus.PENDING):
+        return
+    audit.status = AuditStatus.FAILED
+    audit.error = error[:ERROR_LIMIT]
+    audit.failed_phase = phase
+    audit.completed_at = now
+    if audit.started_at is not None:
+        audit.duration_ms = int((now - audit.started_at).total_seconds() * 1000)
+
+
+def fail_stuck_audits(session: Session, *, stale_before: dt.datetime, now: dt.datetime) -> list[Audit]:
+    """Mark failed the running audits whose worker stopped sending heartbeats (the original had no watchdog)."""
+    stuck = list(
+        session.scalars(
+            select(Audit)
+            .where(
+                Audit.status.in_((AuditStatus.RUNNING, AuditStatus.PENDING)),
+                func.coalesce(Audit.heartbeat_at, Audit.started_at, Audit.created_at) < stale_before,
+            )
+            .with_for_update(skip_locked=True)
+        )
+    )
+    for audit in stuck:
+        fail_audit(
+            session,
+            audit.id,
+            "no progress from the worker (stuck audit; the watchdog failed it)",
+            phase="watchdog",
+            now=now,
+        )
+    return stuck

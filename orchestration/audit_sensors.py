@@ -1,0 +1,106 @@
+"""Sensors of the audit side: scorecard partitions, automatic audits after transcription, the watchdog."""
+
+
+import datetime as dt
+
+import dagster as dg
+from sqlalchemy import select
+
+from assets.audits import audits
+from assets.transcripts import transcripts
+from domain.audits.store import fail_stuck_audits
+from domain.models.scorecards import Scorecard
+from orchestration.partitions import scorecards
+from resources.database import DatabaseResource
+from resources.redis.resource import RedisResource
+
+#: A running audit whose worker sent no heartbeat for this long is failed (steps beat every step).
+STUCK_AFTER = dt.timedelta(minutes=30)
+
+#: One (sales day, scorecard) partition of the audits asset per run.
+audit_sales_day_job = dg.define_asset_job(
+    "audit_sales_day",
+    selection=dg.AssetSelection.assets(audits),
+    description="Audit one sales day's transcribed fiches with one scorecard.",
+)
+
+
+@dg.sensor(
+    description="Keeps the `scorecard` partition dimension equal to the scorecards that have a version.",
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def sync_scorecard_partitions(context: dg.SensorEvaluationContext, database: DatabaseResource) -> dg.SensorResult:
+    with database.session() as session:
+        wanted = {
+            str(i) for i in session.scalars(select(Scorecard.id).where(Scorecard.current_version_id.is_not(None)))
+        }
+    existing = set(context.instance.get_dynamic_partitions(scorecards.name or "scorecards"))
+    requests: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []
+    if wanted - existing:
+        requests.append(scorecards.build_add_request(sorted(wanted - existing)))
+    if existing - wanted:
+        requests.append(scorecards.build_delete_request(sorted(existing - wanted)))
+    return dg.SensorResult(dynamic_partitions_requests=requests)
+
+
+@dg.asset_sensor(
+    asset_key=transcripts.key,
+    job=audit_sales_day_job,
+    description="After a day's transcripts materialize, audits that day with every active scorecard marked "
+    "to run automatically.",
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def audit_automatic_scorecards(
+    context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry, database: DatabaseResource
+) -> dg.SensorResult:
+    day = asset_event.dagster_event.partition if asset_event.dagster_event else None
+    if not day:
+        return dg.SensorResult(skip_reason="materialization without a partition")
+    with database.session() as session:
+        ids = [
+            str(i)
+            for i in session.scalars(
+                select(Scorecard.id).where(
+                    Scorecard.is_active, Scorecard.run_automatically, Scorecard.current_version_id.is_not(None)
+                )
+            )
+        ]
+    known = set(context.instance.get_dynamic_partitions(scorecards.name or "scorecards"))
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                run_key=f"{asset_event.run_id}:{day}:{scorecard}",
+                partition_key=dg.MultiPartitionKey({"sales_day": day, "scorecard": scorecard}),
+                tags={"app/source": "automatic"},
+            )
+            for scorecard in ids
+        ],
+        dynamic_partitions_requests=[scorecards.build_add_request(sorted(set(ids) - known))]
+        if set(ids) - known
+        else [],
+    )
+
+
+@dg.sensor(
+    description="Fails audits left running by a worker that died (no heartbeat for 30 minutes).",
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def audit_watchdog(context: dg.SensorEvaluationContext, database: DatabaseResource, redis: RedisResource) -> None:
+    now = dt.datetime.now(dt.UTC)
+    with database.session() as session:
+        stuck = [(a.id, a.fiche_id) for a in fail_stuck_audits(session, stale_before=now - STUCK_AFTER, now=now)]
+    if not stuck:
+        return
+    context.log.warning("failed %d stuck audit(s): %s", len(stuck), [audit_id for audit_id, _ in stuck])
+    client = redis.sync_client()
+    try:
+        publisher = redis.publisher(client)
+        for audit_id, fiche_id in stuck:
+            payload = {"audit_id": audit_id, "fiche_id": fiche_id, "failed_phase": "watchdog", "status": "failed"}
+            publisher.publish(f"audit:{audit_id}", "audit.failed", payload)
+            publisher.publish(f"fiche:{fiche_id}", "audit.failed", payload)
+    finally:
+        client.close()

@@ -1,0 +1,142 @@
+"""A sales day audited through the real `audits` asset and the ad-hoc job, heuristic auditor."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import dagster as dg
+import redis
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from assets.audits import audit_citations_located, audits, audits_settled
+from assets.fiches import fiche_details, sales_fiches
+from domain.models import (
+    Audit,
+    AuditCitation,
+    AuditStep,
+    Fiche,
+    FicheTranscription,
+    ScorecardVersion,
+    TranscriptChunk,
+)
+from domain.scorecards.service import draft_of, get_scorecard, new_version
+from orchestration.jobs import audit_fiches_job
+from resources.redis import stream_key
+from tests.audits.conftest import DAY
+
+
+def _materialize(
+    instance: dg.DagsterInstance, resources: dict[str, Any], scorecard: int, **config: Any
+) -> dict[str, Any]:
+    instance.add_dynamic_partitions("scorecards", [str(scorecard)])
+    result = dg.materialize(
+        [audits, audit_citations_located, audits_settled],
+        partition_key=dg.MultiPartitionKey({"sales_day": DAY, "scorecard": str(scorecard)}),
+        resources=resources,
+        instance=instance,
+        run_config={"ops": {"audits": {"config": config}}} if config else None,
+    )
+    assert result.success
+    checks = result.get_asset_check_evaluations()
+    assert {c.check_name for c in checks} == {"audit_citations_located", "audits_settled"}
+    assert all(c.passed for c in checks), [(c.check_name, c.metadata) for c in checks]
+    [event] = result.asset_materializations_for_node("audits")
+    return {k: v.value for k, v in event.metadata.items()}
+
+
+def _audits(engine: Engine) -> list[Audit]:
+    with Session(engine) as session:
+        return list(session.scalars(select(Audit).order_by(Audit.fiche_id, Audit.version)))
+
+
+def test_a_day_is_audited_once_then_again_for_a_new_scorecard_version(
+    instance: dg.DagsterInstance,
+    audit_resources: dict[str, Any],
+    transcribed_day: list[str],
+    scorecard_id: int,
+    sync_engine: Engine,
+) -> None:
+    first = _materialize(instance, audit_resources, scorecard_id)
+    assert transcribed_day
+    assert first["audited"] == len(transcribed_day)
+    assert (first["failed"], first["unchanged"]) == (0, 0)
+    assert first["citations_kept"] > 0
+    assert sum(first["levels"].values()) == len(transcribed_day)
+    rows = _audits(sync_engine)
+    assert [a.fiche_id for a in rows] == transcribed_day
+    assert {(a.status, a.auditor, a.is_latest, a.version) for a in rows} == {("completed", "heuristic", True, 1)}
+    old_version = rows[0].scorecard_version_id
+    with Session(sync_engine) as session:
+        steps = session.scalar(select(func.count()).select_from(AuditStep))
+        spec = session.get_one(ScorecardVersion, old_version).spec()
+        # Every stored citation is inside its chunk's time span: located to the second by word timings.
+        spans = session.execute(
+            select(AuditCitation.start_seconds, AuditCitation.end_seconds, TranscriptChunk.start_seconds).join(
+                TranscriptChunk, TranscriptChunk.chunk_id == AuditCitation.chunk_id
+            )
+        ).all()
+    assert steps == len(spec.steps) * len(transcribed_day)
+    assert spans
+    assert all(chunk_start <= start <= end for start, end, chunk_start in spans)
+
+    again = _materialize(instance, audit_resources, scorecard_id)
+    assert (again["audited"], again["unchanged"]) == (0, len(transcribed_day))
+    assert len(_audits(sync_engine)) == len(rows)
+
+    with Session(sync_engine) as session, session.begin():
+        scorecard = get_scorecard(session, scorecard_id, for_update=True)
+        draft = draft_of(session.get_one(ScorecardVersion, old_version))
+        new_version(session, scorecard, draft.__class__(**{**draft.__dict__, "system_prompt": "Soyez strict."}))
+    third = _materialize(instance, audit_resources, scorecard_id)
+    assert third["audited"] == len(transcribed_day)
+    rows = _audits(sync_engine)
+    assert len(rows) == 2 * len(transcribed_day)
+    old, new = [a for a in rows if a.version == 1], [a for a in rows if a.version == 2]
+    assert {a.scorecard_version_id for a in old} == {old_version}
+    assert len({a.scorecard_version_id for a in new}) == 1
+    assert new[0].scorecard_version_id != old_version
+    assert all(a.is_latest for a in new)
+    assert not any(a.is_latest for a in old)
+
+
+def test_partially_transcribed_fiches_wait(
+    instance: dg.DagsterInstance,
+    audit_resources: dict[str, Any],
+    transcribed_day: list[str],
+    scorecard_id: int,
+    sync_engine: Engine,
+) -> None:
+    partial = transcribed_day[0]
+    with Session(sync_engine) as session, session.begin():
+        session.get_one(FicheTranscription, partial).status = "partial"
+    figures = _materialize(instance, audit_resources, scorecard_id)
+    assert figures["not_ready"] >= 1
+    assert partial not in {a.fiche_id for a in _audits(sync_engine)}
+
+
+def test_the_ad_hoc_job_transcribes_then_audits_and_publishes_events(
+    audit_resources: dict[str, Any], scorecard_id: int, sync_engine: Engine, redis_client: redis.Redis
+) -> None:
+    assert dg.materialize([sales_fiches, fiche_details], partition_key=DAY, resources=audit_resources).success
+    with Session(sync_engine) as session:
+        assert session.scalar(select(func.count()).select_from(FicheTranscription)) == 0
+        fiche_id = session.scalar(select(Fiche.fiche_id).where(Fiche.recordings_count > 0).order_by(Fiche.fiche_id))
+    assert fiche_id
+    config = {"fiche_ids": [fiche_id], "scorecard_id": scorecard_id, "trigger_source": "api", "user_id": None}
+    result = audit_fiches_job.execute_in_process(
+        run_config={"ops": {"transcribe_before_audit": {"config": config}}},
+        resources=audit_resources,
+    )
+    assert result.success
+    [audit] = _audits(sync_engine)
+    assert (audit.fiche_id, audit.status, audit.trigger_source, audit.run_id) == (
+        fiche_id,
+        "completed",
+        "api",
+        result.run_id,
+    )
+    entries = cast(list[tuple[str, dict[str, str]]], redis_client.xrange(stream_key(f"audit:{audit.id}")))
+    events = [fields["type"] for _, fields in entries]
+    assert (events[0], events[-1]) == ("audit.started", "audit.completed")
+    assert {"audit.step_completed", "audit.compliance_calculated"} <= set(events)

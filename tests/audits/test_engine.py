@@ -1,0 +1,217 @@
+"""The audit engine on a transcribed day: the OpenAI path end to end, failures, races, the watchdog."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import re
+from typing import Any
+
+import dagster as dg
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, selectinload
+
+from domain.audits.auditor import StepAnalysis, TranscriptMode
+from domain.audits.engine import AuditEngine, FicheAudit, Outcome
+from domain.audits.gating import GatingRules
+from domain.audits.heuristic import HeuristicAuditor
+from domain.audits.scorecard import ScorecardSpec, StepSpec
+from domain.audits.store import AuditInputs, Trigger, scorecard_spec, start_audit
+from domain.audits.timeline import Timeline
+from domain.models import Audit, AuditControlPoint, AuditStep, Fiche, FicheTranscription
+from orchestration.audit_sensors import audit_watchdog
+from resources.database import DatabaseResource, sync_session_factory
+from resources.llm.resource import LlmResource
+from resources.redis.client import create_async_redis
+from resources.redis.resource import RedisResource
+from tests.audits.test_audit_day import _materialize
+from tests.llm.standin import OpenAiStandIn, Reply, control_points, step_answer
+
+_CHUNK = re.compile(r"Enregistrement #1\n.*?─── Chunk 1 ───\n.*?\n.*?\n(speaker_\w+|\w+): (.+?)\n", re.S)
+INVENTED = "le client confirme avoir reçu toutes les conditions générales par courrier"
+
+
+def _cite_first_chunk(body: dict[str, Any]) -> Reply:
+    """Point 1 cites the first chunk's opening words (real); point 2 claims an invented quote."""
+    prompt = "\n".join(m.get("content") or "" for m in body["messages"] if m["role"] == "user")
+    match = _CHUNK.search(prompt)
+    assert match, "the timeline is in the prompt"
+    speaker, text = match.groups()
+    real = {
+        "texte": " ".join(text.split()[:8]),
+        "minutage": "00:00",
+        "minutage_secondes": 0.0,
+        "speaker": speaker,
+        "recording_index": 0,
+        "chunk_index": 0,
+        "recording_date": "N/A",
+        "recording_time": "N/A",
+        "recording_url": "N/A",
+    }
+    answer = step_answer(control_points(body), score=9, citations=[real])
+    if len(answer["points_controle"]) > 1:
+        answer["points_controle"][1].update(statut="PRESENT", citations=[{**real, "texte": INVENTED}])
+    return Reply(content=json.dumps(answer, ensure_ascii=False))
+
+
+def test_the_openai_path_audits_a_day_with_gated_citations_usage_and_cost(
+    instance: dg.DagsterInstance,
+    audit_resources: dict[str, Any],
+    transcribed_day: list[str],
+    scorecard_id: int,
+    sync_engine: Engine,
+) -> None:
+    with OpenAiStandIn(model="gpt-test") as server:
+        server.responder = _cite_first_chunk
+        llm = LlmResource(
+            kind="openai",
+            api_key=server.key,
+            base_url=server.base_url,
+            model="gpt-test",
+            max_attempts=2,
+            prices_json=json.dumps({"gpt-test": {"input": 2.0, "cached_input": 0.5, "output": 8.0}}),
+        )
+        figures = _materialize(instance, {**audit_resources, "llm": llm}, scorecard_id)
+    assert server.violations == []
+    assert figures["audited"] == len(transcribed_day)
+    assert figures["failed"] == 0
+    assert figures["citations_removed_by_gating"] >= len(transcribed_day)  # one invented quote per multi-point step
+    assert figures["cached_input_tokens"] > 0  # the steps after the first found the shared prefix cached
+    assert figures["cost_usd"] > 0
+    with Session(sync_engine) as session:
+        audit = session.scalars(
+            select(Audit).options(
+                selectinload(Audit.steps)
+                .selectinload(AuditStep.control_points)
+                .selectinload(AuditControlPoint.citations)
+            )
+        ).first()
+        assert audit is not None
+        assert (audit.auditor, audit.model, audit.transcript_mode) == ("openai", "gpt-test", "prompt")
+        assert audit.input_tokens > audit.cached_input_tokens > 0
+        assert audit.gating["citations_removed"] >= 1
+        assert audit.gating["removed_by_reason"]
+        step = next(s for s in audit.steps if len(s.control_points) > 1)
+        first, second = step.control_points[0], step.control_points[1]
+        assert first.statut == "PRESENT"
+        [citation] = first.citations
+        assert citation.end_seconds >= citation.start_seconds >= 0
+        assert citation.chunk_id.endswith(":0")
+        assert (second.statut, second.downgraded, second.citations) == ("ABSENT", True, [])
+        assert step.score <= step.weight
+
+
+class _FailingStep:
+    """The heuristic auditor, except that one step raises (a bug, not a provider failure)."""
+
+    name, model, prompt_version, shares_prompt_prefix = "heuristic", None, "test-1", False
+
+    def __init__(self, broken: int) -> None:
+        self.broken = broken
+        self.inner = HeuristicAuditor()
+
+    async def analyze_step(
+        self, scorecard: ScorecardSpec, step: StepSpec, timeline: Timeline, *, mode: TranscriptMode
+    ) -> StepAnalysis:
+        if step.position == self.broken:
+            raise RuntimeError("analysis exploded")
+        await asyncio.sleep(0.2)  # keeps the audit in flight long enough for a racing engine
+        return await self.inner.analyze_step(scorecard, step, timeline, mode=mode)
+
+
+def _engine(sync_engine: Engine, auditor: Any) -> AuditEngine:
+    return AuditEngine(
+        auditor, sync_session_factory(sync_engine), None, rules=GatingRules(), trigger=Trigger(source="test")
+    )
+
+
+def _spec(sync_engine: Engine, scorecard_id: int) -> ScorecardSpec:
+    with Session(sync_engine) as session:
+        spec = scorecard_spec(session, scorecard_id)
+    assert spec is not None
+    return spec
+
+
+def test_a_step_that_raises_gets_the_fallback_and_the_audit_still_completes(
+    transcribed_day: list[str], scorecard_id: int, sync_engine: Engine
+) -> None:
+    spec = _spec(sync_engine, scorecard_id)
+    result = asyncio.run(_engine(sync_engine, _FailingStep(broken=2)).audit_fiche(transcribed_day[0], spec))
+    assert result.outcome == Outcome.COMPLETED
+    with Session(sync_engine) as session:
+        audit = session.get_one(Audit, result.audit_id)
+        broken = next(s for s in audit.steps if s.position == 2)
+        assert (audit.failed_steps, audit.successful_steps) == (1, len(spec.steps) - 1)
+        assert (broken.failed, broken.score, broken.traite) == (True, 0, False)
+        assert "analysis exploded" in (broken.error or "")
+        assert {p.statut for p in broken.control_points} == {"ABSENT"}
+
+
+def test_two_engines_racing_on_one_fiche_make_one_audit(
+    transcribed_day: list[str], scorecard_id: int, sync_engine: Engine
+) -> None:
+    spec = _spec(sync_engine, scorecard_id)
+    fiche = transcribed_day[0]
+
+    async def race() -> list[FicheAudit]:
+        engines = [_engine(sync_engine, _FailingStep(broken=0)) for _ in range(2)]
+        return list(await asyncio.gather(*(e.audit_fiche(fiche, spec, force=True) for e in engines)))
+
+    outcomes = sorted(r.outcome for r in asyncio.run(race()))
+    assert outcomes == [Outcome.COMPLETED, Outcome.IN_FLIGHT]
+    with Session(sync_engine) as session:
+        assert len(session.scalars(select(Audit.id).where(Audit.fiche_id == fiche)).all()) == 1
+
+
+def test_a_transcribed_fiche_without_speech_fails_with_its_phase(
+    scorecard_id: int, sync_engine: Engine, redis_url: str
+) -> None:
+    with Session(sync_engine) as session, session.begin():
+        session.add(Fiche(fiche_id="F-SILENT", fetch_status="details"))
+        session.flush()
+        session.add(FicheTranscription(fiche_id="F-SILENT", status="complete"))
+    spec = _spec(sync_engine, scorecard_id)
+
+    async def run() -> FicheAudit:
+        client = create_async_redis(redis_url)
+        try:
+            engine = AuditEngine(
+                HeuristicAuditor(),
+                sync_session_factory(sync_engine),
+                RedisResource(url=redis_url).async_publisher(client),
+                rules=GatingRules(),
+                trigger=Trigger(source="test"),
+            )
+            return await engine.audit_fiche("F-SILENT", spec)
+        finally:
+            await client.aclose()
+
+    result = asyncio.run(run())
+    assert result.outcome == Outcome.FAILED
+    with Session(sync_engine) as session:
+        audit = session.get_one(Audit, result.audit_id)
+        assert (audit.status, audit.failed_phase) == ("failed", "timeline")
+        assert "no transcribed speech" in (audit.error or "")
+
+
+@pytest.mark.usefixtures("clean_tables")
+def test_the_watchdog_fails_audits_without_heartbeat(
+    scorecard_id: int, sync_engine: Engine, database_url: str, redis_url: str
+) -> None:
+    spec = _spec(sync_engine, scorecard_id)
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    inputs = AuditInputs(spec.version_id, "t", "heuristic", None, "p", TranscriptMode.PROMPT)
+    with Session(sync_engine) as session, session.begin():
+        session.add_all([Fiche(fiche_id="F-STUCK", fetch_status="details"), Fiche(fiche_id="F-BUSY")])
+        session.flush()
+        stuck = start_audit(session, "F-STUCK", spec, inputs, Trigger(), use_rlm=False, now=long_ago)
+        busy = start_audit(session, "F-BUSY", spec, inputs, Trigger(), use_rlm=False, now=dt.datetime.now(dt.UTC))
+    resources = {"database": DatabaseResource(url=database_url), "redis": RedisResource(url=redis_url)}
+    with dg.build_sensor_context(resources=resources) as context:
+        audit_watchdog(context)
+    with Session(sync_engine) as session:
+        assert session.get_one(Audit, stuck).status == "failed"
+        assert session.get_one(Audit, stuck).failed_phase == "watchdog"
+        assert session.get_one(Audit, busy).status == "running"

@@ -1,0 +1,110 @@
+"""The API's launcher against a real dagster-webserver serving the real code location.
+
+A run launched with `launch_job` is queued (QueuedRunCoordinator, no daemon here so it stays
+queued) under the location and job the API names, with the `dagster/priority` tag the daemon
+dequeues by, and the caller's tags.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from api.fiches.launcher import CODE_LOCATION, GraphQLLauncher, JobLaunch
+from api.transcriptions.service import TRANSCRIBE_JOB, TRANSCRIBE_OP
+from tests.process_helpers import cli_env, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCATION_QUERY = """
+{ workspaceOrError { ... on Workspace { locationEntries { name
+    locationOrLoadError { __typename ... on PythonError { message } } } } } }
+"""
+RUN_QUERY = """
+query Run($runId: ID!) {
+  runOrError(runId: $runId) { __typename ... on Run { status jobName tags { key value } } }
+}
+"""
+
+
+@pytest.fixture
+def webserver(tmp_path: Path) -> Iterator[str]:
+    home = tmp_path / "dagster"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "run_coordinator": {"module": "dagster.core.run_coordinator", "class": "QueuedRunCoordinator"},
+                "telemetry": {"enabled": False},
+            }
+        )
+    )
+    workspace = tmp_path / "workspace.yaml"
+    location = {"module_name": "orchestration.definitions", "location_name": CODE_LOCATION,
+                "working_directory": str(ROOT)}  # fmt: skip
+    workspace.write_text(yaml.safe_dump({"load_from": [{"python_module": location}]}))
+    port = free_port()
+    log = (tmp_path / "webserver.log").open("w")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port),
+         "-w", str(workspace)],
+        # Resolved (not connected to) when a run is launched; nothing runs it here.
+        env=cli_env(
+            tmp_path / "home",
+            DAGSTER_HOME=str(home),
+            DATABASE_URL="postgresql://callaudit@127.0.0.1:9/callaudit",
+            REDIS_URL="redis://127.0.0.1:9/0",
+            FICHE_API_BASE_URL="http://127.0.0.1:9",
+        ),
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, (tmp_path / "webserver.log").read_text()[-3000:]
+            try:
+                if httpx.get(f"{url}/server_info", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("dagster-webserver did not start within 60 s")
+        answer = httpx.post(f"{url}/graphql", json={"query": LOCATION_QUERY}, timeout=30).json()
+        [entry] = answer["data"]["workspaceOrError"]["locationEntries"]
+        assert entry["locationOrLoadError"]["__typename"] == "RepositoryLocation", entry
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.mark.slow
+async def test_a_launched_transcription_run_is_queued_with_its_priority(webserver: str) -> None:
+    async with httpx.AsyncClient() as http:
+        launcher = GraphQLLauncher(http, webserver, timeout=30.0)
+        launched = {}
+        for priority, tag in (("low", "-5"), ("high", "5")):
+            config = {"ops": {TRANSCRIBE_OP: {"config": {"fiche_ids": ["F-1", "F-2"], "priority": priority}}}}
+            tags = {"dagster/priority": tag, "app/source": "api", "app/user": "7"}
+            launched[tag] = await launcher.launch_job(JobLaunch(TRANSCRIBE_JOB, config, tags))
+        for tag, run_id in launched.items():
+            answer = await http.post(f"{webserver}/graphql", json={"query": RUN_QUERY, "variables": {"runId": run_id}})
+            run = answer.json()["data"]["runOrError"]
+            assert (run["__typename"], run["jobName"], run["status"]) == ("Run", TRANSCRIBE_JOB, "QUEUED"), run
+            tags = {t["key"]: t["value"] for t in run["tags"]}
+            assert tags["dagster/priority"] == tag
+            assert (tags["app/source"], tags["app/user"], tags["dagster/code_location"]) == ("api", "7", CODE_LOCATION)
