@@ -7,7 +7,6 @@ follows the prompt and heuristic versions, so Dagster shows partitions audited w
 as stale.
 """
 
-
 import asyncio
 import datetime as dt
 from typing import Any

@@ -1,6 +1,5 @@
 """Sensors of the audit side: scorecard partitions, automatic audits after transcription, the watchdog."""
 
-
 import datetime as dt
 
 import dagster as dg
