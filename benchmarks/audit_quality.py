@@ -52,9 +52,9 @@ from domain.audits.heuristic import HeuristicAuditor
 from domain.audits.schema import Conformity, Level, PointStatus
 from domain.audits.scorecard import ScorecardSpec
 from domain.audits.scoring import compute_compliance
-from domain.audits.timeline import TimedWord, Timeline, TimelineChunk, TimelineRecording
+from domain.audits.timeline import Timeline, TimelineRecording, recording_chunks
 from domain.scorecards.io import read_document
-from domain.transcripts.chunking import Word, build_chunks, speech_words
+from domain.transcripts.chunking import Word, build_chunks
 
 SCORECARD_PATH = Path(__file__).resolve().parent.parent / "domain" / "audits" / "demo_scorecard.json"
 BOUND_KAPPA = 0.8
@@ -105,24 +105,7 @@ def _timeline(core: FicheCore, typos: float, rng: random.Random) -> Timeline:
                  w.start, w.end, w.speaker)
             for w in transcript.words
         ]  # fmt: skip
-        ordered = speech_words(words)
-        chunks, offset = [], 0
-        for chunk in build_chunks(rec.call_id, ordered):
-            chunk_words = ordered[offset : offset + chunk.word_count]
-            offset += chunk.word_count
-            chunks.append(
-                TimelineChunk(
-                    chunk_id=chunk.chunk_id,
-                    call_id=rec.call_id,
-                    recording_index=index,
-                    chunk_index=chunk.turn_index,
-                    speaker=chunk.speaker,
-                    start=chunk.start,
-                    end=chunk.end,
-                    text=chunk.text,
-                    words=tuple(TimedWord(w.text, w.start, w.end) for w in chunk_words),
-                )
-            )
+        chunks = recording_chunks(index, build_chunks(rec.call_id, words), words)
         local = rec.start.astimezone(PARIS)
         recordings.append(
             TimelineRecording(
@@ -135,7 +118,7 @@ def _timeline(core: FicheCore, typos: float, rng: random.Random) -> Timeline:
                 from_number=rec.from_number,
                 to_number=rec.to_number,
                 duration_seconds=float(rec.duration_seconds),
-                chunks=tuple(chunks),
+                chunks=chunks,
             )
         )
     return Timeline(fiche_id=core.fiche_id, recordings=tuple(recordings))

@@ -10,8 +10,10 @@ another recording of the fiche is transcribed later.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+
+from domain.transcripts.chunking import Chunk, Word, speech_words
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,31 @@ class Timeline:
         for chunk in self.chunks():
             digest.update(f"{chunk.chunk_id}\x1f{chunk.speaker}\x1f{chunk.start:.2f}\x1f{chunk.text}\x1e".encode())
         return digest.hexdigest()[:16]
+
+
+def recording_chunks(recording_index: int, chunks: Sequence[Chunk], words: Iterable[Word]) -> tuple[TimelineChunk, ...]:
+    """A recording's timeline chunks with their words: chunking cut `speech_words` in order into
+    chunks of `word_count` words each (`domain.transcripts.chunking.build_chunks`)."""
+    ordered = speech_words(words)
+    out: list[TimelineChunk] = []
+    cursor = 0
+    for chunk in chunks:
+        span = ordered[cursor : cursor + chunk.word_count]
+        cursor += chunk.word_count
+        out.append(
+            TimelineChunk(
+                chunk_id=chunk.chunk_id,
+                call_id=chunk.call_id,
+                recording_index=recording_index,
+                chunk_index=chunk.turn_index,
+                speaker=chunk.speaker,
+                start=chunk.start,
+                end=chunk.end,
+                text=chunk.text,
+                words=tuple(TimedWord(w.text.strip(), w.start, w.end) for w in span),
+            )
+        )
+    return tuple(out)
 
 
 def mmss(seconds: float) -> str:

@@ -5,25 +5,24 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from domain.audits.timeline import TimedWord, Timeline, TimelineChunk, TimelineRecording
+from domain.audits.timeline import Timeline, TimelineRecording, recording_chunks
 from domain.models.fiches import Recording
 from domain.models.transcripts import Transcript, TranscriptStatus
-from domain.transcripts.chunking import Word, speech_words
+from domain.transcripts.chunking import Chunk, Word
 
 
-def _chunk_words(transcript: Transcript) -> list[tuple[TimedWord, ...]]:
-    """Each chunk's words: chunks cut `speech_words` in order, `word_count` words each (see chunking)."""
-    words = speech_words(
+def _words(transcript: Transcript) -> list[Word]:
+    return [
         Word(str(w.get("text", "")), float(w.get("start", 0.0)), float(w.get("end", 0.0)))
         for w in transcript.words or []
-    )
-    out: list[tuple[TimedWord, ...]] = []
-    cursor = 0
-    for chunk in transcript.chunks:
-        span = words[cursor : cursor + chunk.word_count]
-        cursor += chunk.word_count
-        out.append(tuple(TimedWord(w.text.strip(), w.start, w.end) for w in span))
-    return out
+    ]
+
+
+def _chunks(transcript: Transcript) -> list[Chunk]:
+    return [
+        Chunk(transcript.call_id, c.turn_index, c.speaker, c.start_seconds, c.end_seconds, c.text, c.word_count)
+        for c in transcript.chunks
+    ]
 
 
 def load_timeline(session: Session, fiche_id: str) -> Timeline:
@@ -44,21 +43,7 @@ def load_timeline(session: Session, fiche_id: str) -> Timeline:
         if not transcript.chunks:
             continue
         index = len(recordings)
-        words = _chunk_words(transcript)
-        chunks = tuple(
-            TimelineChunk(
-                chunk_id=chunk.chunk_id,
-                call_id=recording.call_id,
-                recording_index=index,
-                chunk_index=chunk.turn_index,
-                speaker=chunk.speaker,
-                start=chunk.start_seconds,
-                end=chunk.end_seconds,
-                text=chunk.text,
-                words=chunk_words,
-            )
-            for chunk, chunk_words in zip(transcript.chunks, words, strict=True)
-        )
+        chunks = recording_chunks(index, _chunks(transcript), _words(transcript))
         recordings.append(
             TimelineRecording(
                 recording_index=index,
