@@ -5,14 +5,15 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from domain.audits.gating import MAX_CONTINUATION_CHUNKS
 from domain.audits.matching import locate_quote, tokenise
 from domain.models.audits import Audit, AuditCitation, AuditControlPoint, AuditStep
 from domain.models.transcripts import TranscriptChunk
 
 
 def unlocated_citations(session: Session, *, run_id: str) -> tuple[int, list[dict[str, str]]]:
-    """How many citations the run's audits stored, and those whose quote is not in their chunk
-    (or the chunk that follows, for a quote running on) any more."""
+    """How many citations the run's audits stored, and those whose quote is not in their chunk any
+    more (with the chunks gating lets a quote run on into, `MAX_CONTINUATION_CHUNKS`)."""
     rows = session.execute(
         select(AuditCitation, Audit.fiche_id)
         .join(AuditControlPoint, AuditControlPoint.id == AuditCitation.control_point_id)
@@ -30,9 +31,12 @@ def unlocated_citations(session: Session, *, run_id: str) -> tuple[int, list[dic
     }
     bad: list[dict[str, str]] = []
     for citation, fiche_id in rows:
-        following = f"{citation.call_id}:{citation.chunk_index + 1}"
         text = texts.get((fiche_id, citation.chunk_id))
-        haystack = None if text is None else f"{text} {texts.get((fiche_id, following), '')}"
+        following = (
+            texts.get((fiche_id, f"{citation.call_id}:{citation.chunk_index + n}"), "")
+            for n in range(1, MAX_CONTINUATION_CHUNKS + 1)
+        )
+        haystack = None if text is None else " ".join([text, *following])
         if haystack is None or locate_quote(tokenise(citation.texte), tokenise(haystack)) is None:
             bad.append({"fiche_id": fiche_id, "chunk_id": citation.chunk_id, "quote": citation.texte[:200]})
     return len(rows), bad

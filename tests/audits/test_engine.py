@@ -14,13 +14,14 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, selectinload
 
 from domain.audits.auditor import StepAnalysis, TranscriptMode
+from domain.audits.checks import unlocated_citations
 from domain.audits.engine import AuditEngine, FicheAudit, Outcome
 from domain.audits.gating import GatingRules
 from domain.audits.heuristic import HeuristicAuditor
 from domain.audits.scorecard import ScorecardSpec, StepSpec
 from domain.audits.store import AuditInputs, Trigger, scorecard_spec, start_audit
 from domain.audits.timeline import Timeline
-from domain.models import Audit, AuditControlPoint, AuditStep, Fiche, FicheTranscription
+from domain.models import Audit, AuditCitation, AuditControlPoint, AuditStep, Fiche, FicheTranscription
 from orchestration.audit_sensors import audit_watchdog
 from resources.database import DatabaseResource, sync_session_factory
 from resources.llm.resource import LlmResource
@@ -215,3 +216,25 @@ def test_the_watchdog_fails_audits_without_heartbeat(
         assert session.get_one(Audit, stuck).status == "failed"
         assert session.get_one(Audit, stuck).failed_phase == "watchdog"
         assert session.get_one(Audit, busy).status == "running"
+
+
+def test_the_citation_check_finds_a_quote_no_longer_in_its_chunk(
+    transcribed_day: list[str], scorecard_id: int, sync_engine: Engine
+) -> None:
+    spec = _spec(sync_engine, scorecard_id)
+    engine = AuditEngine(
+        HeuristicAuditor(), sync_session_factory(sync_engine), None, rules=GatingRules(), trigger=Trigger(run_id="r-1")
+    )
+    asyncio.run(engine.audit_fiches(transcribed_day[:2], spec))
+    with Session(sync_engine) as session, session.begin():
+        total, bad = unlocated_citations(session, run_id="r-1")
+        assert total > 0
+        assert bad == []
+        citation = session.scalars(select(AuditCitation).order_by(AuditCitation.id)).first()
+        assert citation is not None
+        citation.texte = INVENTED
+        chunk_id = citation.chunk_id
+    with Session(sync_engine) as session:
+        [(fiche, chunk, quote)] = [tuple(b.values()) for b in unlocated_citations(session, run_id="r-1")[1]]
+    assert (chunk, quote) == (chunk_id, INVENTED)
+    assert fiche in transcribed_day[:2]
