@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from api.audits.filters import AuditFilters, Token
 from api.fiches.schemas import FicheListItem
@@ -252,6 +252,11 @@ class AuditDetail(AuditSummary):
     gating: dict[str, Any] = Field(description="What evidence gating removed or lowered, summed over the steps")
     compliance: ComplianceOut
     steps: list[StepOut]
+
+    @computed_field(description="Model cost per minute of audited call (0 when no audio was audited)")  # type: ignore[prop-decorator]
+    @property
+    def cost_usd_per_audited_minute(self) -> float:
+        return round(self.cost_usd / (self.audited_seconds / 60), 6) if self.audited_seconds else 0.0
 
 
 class ControlPointStatusOut(BaseModel):

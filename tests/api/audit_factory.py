@@ -193,6 +193,7 @@ async def add_audit(
         "cached_input_tokens": 800,
         "output_tokens": 300,
         "cost_usd": 0.0042,
+        "audited_seconds": 180.0,
         "gating": {"citations_rejected": 1},
         "created_at": created_at,
         "steps": _steps() if status == "completed" else [],

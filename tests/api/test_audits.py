@@ -299,6 +299,7 @@ async def test_detail_has_steps_points_citations_and_compliance(client: httpx.As
     assert (data["auditor"], data["model"], data["transcript_mode"]) == ("heuristic", "gpt-test", "tools")
     assert (data["prompt_version"], data["transcript_version"]) == ("test-1", "t-1")
     assert (data["input_tokens"], data["cached_input_tokens"], data["output_tokens"]) == (1200, 800, 300)
+    assert data["cost_usd_per_audited_minute"] == pytest.approx(0.0042 / 3)
     assert data["gating"] == {"citations_rejected": 1}
     assert data["compliance"] == {"score": 87.5, "niveau": "BON", "points_critiques": "1/1", "poids_obtenu": "7/8"}
     assert [s["position"] for s in data["steps"]] == [1, 2]
