@@ -11,16 +11,20 @@ from sqlalchemy.orm import Session
 
 from assets.audits import audit_citations_located, audits, audits_settled
 from assets.fiches import fiche_details, sales_fiches
+from assets.transcripts import transcripts
 from domain.models import (
     Audit,
     AuditCitation,
     AuditStep,
     Fiche,
     FicheTranscription,
+    Scorecard,
     ScorecardVersion,
     TranscriptChunk,
 )
-from domain.scorecards.service import draft_of, get_scorecard, new_version
+from domain.scorecards.service import demo_document, draft_of, get_scorecard, import_document, new_version
+from orchestration.audit_sensors import audit_automatic_scorecards, sync_scorecard_partitions
+from orchestration.definitions import defs
 from orchestration.jobs import audit_fiches_job
 from resources.redis import stream_key
 from tests.audits.conftest import DAY
@@ -140,3 +144,33 @@ def test_the_ad_hoc_job_transcribes_then_audits_and_publishes_events(
     events = [fields["type"] for _, fields in entries]
     assert (events[0], events[-1]) == ("audit.started", "audit.completed")
     assert {"audit.step_completed", "audit.compliance_calculated"} <= set(events)
+
+
+def test_sensors_keep_scorecard_partitions_and_audit_automatic_scorecards(
+    instance: dg.DagsterInstance,
+    audit_resources: dict[str, Any],
+    transcribed_day: list[str],
+    scorecard_id: int,
+    sync_engine: Engine,
+) -> None:
+    with Session(sync_engine) as session, session.begin():
+        session.get_one(Scorecard, scorecard_id).run_automatically = True
+        manual = import_document(session, {**demo_document(), "name": "Manuelle"}).scorecard.id
+    resources = {"database": audit_resources["database"]}
+    with dg.build_sensor_context(instance=instance, resources=resources) as context:
+        result = sync_scorecard_partitions(context)
+    assert isinstance(result, dg.SensorResult)
+    [added] = result.dynamic_partitions_requests or []
+    assert isinstance(added, dg.AddDynamicPartitionsRequest)
+    assert set(added.partition_keys) == {str(scorecard_id), str(manual)}
+    instance.add_dynamic_partitions("scorecards", list(added.partition_keys))  # what the daemon does with it
+
+    assert dg.materialize([transcripts], partition_key=DAY, resources=audit_resources, instance=instance).success
+    with (
+        dg.build_sensor_context(instance=instance, resources=resources, definitions=defs) as context,
+        dg.partition_loading_context(dynamic_partitions_store=instance),
+    ):
+        requests = audit_automatic_scorecards.evaluate_tick(context).run_requests or []
+    assert [r.partition_key for r in requests] == [
+        dg.MultiPartitionKey({"sales_day": DAY, "scorecard": str(scorecard_id)})
+    ]
