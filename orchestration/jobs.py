@@ -132,7 +132,7 @@ def audit_given_fiches(
         use_rlm=config.use_rlm,
         force=config.force,
     )
-    outcomes = {f.fiche_id: f.outcome for f in report.fiches}
+    outcomes = {f.fiche_id: f.outcome.value for f in report.fiches}
     return dg.Output(outcomes, metadata=audit_metadata(report))
 
 

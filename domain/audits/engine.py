@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import enum
 import logging
 import time
 from collections import Counter
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class Outcome:
+class Outcome(enum.StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     UNCHANGED = "unchanged"  # audited before from the same inputs
@@ -56,7 +57,7 @@ class Outcome:
 @dataclass(frozen=True)
 class FicheAudit:
     fiche_id: str
-    outcome: str
+    outcome: Outcome
     audit_id: int | None = None
     score: float | None = None
     niveau: str | None = None
@@ -86,7 +87,7 @@ class AuditReport:
     fiches: list[FicheAudit] = field(default_factory=list)
     seconds: float = 0.0
 
-    def count(self, outcome: str) -> int:
+    def count(self, outcome: Outcome) -> int:
         return sum(1 for f in self.fiches if f.outcome == outcome)
 
     @property
