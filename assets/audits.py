@@ -7,12 +7,12 @@ follows the prompt and heuristic versions, so Dagster shows partitions audited w
 as stale.
 """
 
-import asyncio
 import datetime as dt
 from typing import Any
 
 import dagster as dg
 from pydantic import Field
+from redis.asyncio import Redis as AsyncRedis
 from sqlalchemy import func, select
 
 from assets.metadata import failures_table
@@ -61,25 +61,21 @@ def run_audits(
         raise dg.Failure(description=f"scorecard {scorecard_id} does not exist or has no version")
     settings = get_settings()
 
-    async def main() -> AuditReport:
-        client_redis = redis.async_client()
-        try:
-            async with llm.auditor(client_redis) as auditor:
-                engine = AuditEngine(
-                    auditor,
-                    sync_session_factory(database.engine),
-                    redis.async_publisher(client_redis),
-                    rules=gating_rules(),
-                    trigger=trigger,
-                    step_concurrency=settings.audit_step_per_audit_concurrency,
-                    fiche_concurrency=settings.audit_run_concurrency,
-                )
-                return await engine.audit_fiches(fiche_ids, spec, use_rlm=use_rlm, force=force)
-        finally:
-            await client_redis.aclose()
+    async def main(client_redis: AsyncRedis) -> AuditReport:
+        async with llm.auditor(client_redis) as auditor:
+            engine = AuditEngine(
+                auditor,
+                sync_session_factory(database.engine),
+                redis.async_publisher(client_redis),
+                rules=gating_rules(),
+                trigger=trigger,
+                step_concurrency=settings.audit_step_per_audit_concurrency,
+                fiche_concurrency=settings.audit_run_concurrency,
+            )
+            return await engine.audit_fiches(fiche_ids, spec, use_rlm=use_rlm, force=force)
 
     try:
-        return asyncio.run(main())
+        return redis.run(main)
     except SemaphoreUnavailable as exc:
         raise dg.Failure(description=str(exc)) from None
 

@@ -4,7 +4,6 @@ Both are partitioned by sales day and incremental: a re-run writes nothing twice
 fetches only fiches whose cache says so (missing, summary only, expired, failed, integrity issue).
 """
 
-import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -38,22 +37,18 @@ def run_with_crm(
     """Run `work` in a fresh event loop with a CRM client and `FicheSync`; return it and CRM metrics."""
     settings = get_settings()
 
-    async def main() -> tuple[T, dict[str, Any]]:
-        client_redis: AsyncRedis = redis.async_client()
-        try:
-            async with crm.client(client_redis) as client:
-                sync = FicheSync(
-                    client,
-                    sync_session_factory(database.engine),
-                    policy=CachePolicy.from_settings(settings),
-                    tz=ZoneInfo(settings.sales_timezone),
-                    concurrency=concurrency,
-                )
-                return await work(sync), _metrics(client)
-        finally:
-            await client_redis.aclose()
+    async def main(client_redis: AsyncRedis) -> tuple[T, dict[str, Any]]:
+        async with crm.client(client_redis) as client:
+            sync = FicheSync(
+                client,
+                sync_session_factory(database.engine),
+                policy=CachePolicy.from_settings(settings),
+                tz=ZoneInfo(settings.sales_timezone),
+                concurrency=concurrency,
+            )
+            return await work(sync), _metrics(client)
 
-    return asyncio.run(main())
+    return redis.run(main)
 
 
 def _metrics(client: CrmClient) -> dict[str, Any]:

@@ -4,11 +4,11 @@ Partitioned like the ingestion assets and incremental: a re-run sends only recor
 transcribed, failed last time, or whose audio changed (`domain.transcripts.store.audio_key`).
 """
 
-import asyncio
 import datetime as dt
 from typing import Any
 
 import dagster as dg
+from redis.asyncio import Redis as AsyncRedis
 from sqlalchemy import select
 
 from assets.fiches import fiche_details
@@ -36,25 +36,20 @@ def transcribe_fiches(
 ) -> TranscriptionReport:
     """Transcribe the given fiches in a fresh event loop; `dg.Failure` when nothing can run."""
 
-    async def main() -> TranscriptionReport:
-        client_redis = redis.async_client()
-        try:
-            async with stt.client(client_redis) as client:
-                publisher = redis.async_publisher(client_redis)
-                transcriber = FicheTranscriber(
-                    client,
-                    sync_session_factory(database.engine),
-                    publisher,
-                    max_recordings=stt.max_recordings_per_fiche,
-                    priority=priority,
-                    run_id=run_id,
-                )
-                return await transcriber.transcribe_fiches(fiche_ids, force=force)
-        finally:
-            await client_redis.aclose()
+    async def main(client_redis: AsyncRedis) -> TranscriptionReport:
+        async with stt.client(client_redis) as client:
+            transcriber = FicheTranscriber(
+                client,
+                sync_session_factory(database.engine),
+                redis.async_publisher(client_redis),
+                max_recordings=stt.max_recordings_per_fiche,
+                priority=priority,
+                run_id=run_id,
+            )
+            return await transcriber.transcribe_fiches(fiche_ids, force=force)
 
     try:
-        return asyncio.run(main())
+        return redis.run(main)
     except (SttAuthError, RedisUnavailable) as exc:
         raise dg.Failure(description=str(exc)) from None
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 import dagster as dg
 import redis
 import redis.asyncio as aioredis
@@ -9,6 +13,8 @@ import redis.asyncio as aioredis
 from resources.redis.client import create_async_redis, create_sync_redis
 from resources.redis.semaphore import LeaseSemaphore
 from resources.redis.streams import EventPublisher, SyncEventPublisher
+
+T = TypeVar("T")
 
 
 class RedisResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -24,6 +30,19 @@ class RedisResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     def async_client(self) -> aioredis.Redis:
         """A new asyncio client; create it inside the event loop that will use it."""
         return create_async_redis(self.url)
+
+    def run(self, work: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
+        """Run `work` in a fresh event loop with its own asyncio client, closed after: assets and ops
+        are synchronous, their I/O is not."""
+
+        async def main() -> T:
+            client = self.async_client()
+            try:
+                return await work(client)
+            finally:
+                await client.aclose()
+
+        return asyncio.run(main())
 
     def publisher(self, client: redis.Redis) -> SyncEventPublisher:
         return SyncEventPublisher(client, maxlen=self.event_stream_maxlen, ttl_seconds=self.event_stream_ttl_seconds)
