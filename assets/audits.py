@@ -29,7 +29,7 @@ from domain.models.fiches import Fiche, FicheFetchStatus
 from orchestration.partitions import audit_partitions
 from resources.database import DatabaseResource, sync_session_factory
 from resources.llm.resource import LlmResource
-from resources.redis import SemaphoreUnavailable
+from resources.redis import RedisUnavailable
 from resources.redis.resource import RedisResource
 
 
@@ -76,7 +76,7 @@ def run_audits(
 
     try:
         return redis.run(main)
-    except SemaphoreUnavailable as exc:
+    except RedisUnavailable as exc:
         raise dg.Failure(description=str(exc)) from None
 
 

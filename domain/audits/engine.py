@@ -174,7 +174,12 @@ class AuditEngine:
             async with gate:
                 return await self.audit_fiche(fiche_id, spec, use_rlm=use_rlm, force=force)
 
-        results = await asyncio.gather(*(one(f) for f in fiche_ids))
+        settled = await asyncio.gather(*(one(f) for f in fiche_ids), return_exceptions=True)
+        # Redis unreachable stops the run (every fiche would fail the same way), once all have settled.
+        for outcome in settled:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        results = [r for r in settled if isinstance(r, FicheAudit)]
         return AuditReport(spec, self.auditor.name, self.auditor.model, list(results), time.monotonic() - started)
 
     async def audit_fiche(
@@ -213,6 +218,9 @@ class AuditEngine:
         )
         try:
             return await self._run(_Run(fiche_id, audit_id, spec, timeline, mode))
+        except RedisUnavailable as exc:  # the global caps cannot hold: no model call may proceed
+            await self._fail(fiche_id, audit_id, f"Redis unavailable: {exc}", "analysis")
+            raise
         except Exception as exc:  # one fiche's failure must not stop the others
             log.exception("audit %s of fiche %s failed", audit_id, fiche_id)
             return await self._fail(fiche_id, audit_id, f"{type(exc).__name__}: {exc}", "analysis")
@@ -356,6 +364,8 @@ class AuditEngine:
         )
         try:
             analysis = await self.auditor.analyze_step(spec, step, timeline, mode=mode)
+        except RedisUnavailable:
+            raise  # not the step's failure: storing a zero for it would be a false verdict
         except Exception as exc:  # a step's failure becomes its fallback; the audit finishes
             log.exception("step %s of audit %s raised", step.position, audit_id)
             error = f"{type(exc).__name__}: {exc}"

@@ -25,6 +25,7 @@ from domain.models import Audit, AuditCitation, AuditControlPoint, AuditStep, Fi
 from orchestration.audit_sensors import audit_watchdog
 from resources.database import DatabaseResource, sync_session_factory
 from resources.llm.resource import LlmResource
+from resources.redis import SemaphoreUnavailable
 from resources.redis.client import create_async_redis
 from resources.redis.resource import RedisResource
 from tests.audits.test_audit_day import _materialize
@@ -238,3 +239,26 @@ def test_the_citation_check_finds_a_quote_no_longer_in_its_chunk(
         [(fiche, chunk, quote)] = [tuple(b.values()) for b in unlocated_citations(session, run_id="r-1")[1]]
     assert (chunk, quote) == (chunk_id, INVENTED)
     assert fiche in transcribed_day[:2]
+
+
+class _NoRedis(_FailingStep):
+    """An auditor whose global cap cannot be held: Redis is unreachable."""
+
+    async def analyze_step(
+        self, scorecard: ScorecardSpec, step: StepSpec, timeline: Timeline, *, mode: TranscriptMode
+    ) -> StepAnalysis:
+        raise SemaphoreUnavailable("Redis is unreachable (ConnectionError)")
+
+
+def test_redis_unreachable_fails_the_audits_and_stops_the_run_instead_of_storing_zeros(
+    transcribed_day: list[str], scorecard_id: int, sync_engine: Engine
+) -> None:
+    spec = _spec(sync_engine, scorecard_id)
+    with pytest.raises(SemaphoreUnavailable):
+        asyncio.run(_engine(sync_engine, _NoRedis(broken=0)).audit_fiches(transcribed_day[:2], spec))
+    with Session(sync_engine) as session:
+        audits = session.scalars(select(Audit)).all()
+        assert len(audits) == 2
+        assert {(a.status, a.failed_phase) for a in audits} == {("failed", "analysis")}
+        assert all("Redis unavailable" in (a.error or "") for a in audits)
+        assert session.scalars(select(AuditStep.id)).all() == []
