@@ -41,6 +41,7 @@ PARTIEL_MIN_RATIO = 0.4
 EXCELLENT_MIN_RATIO = 0.95
 
 _STRICTNESS = {Conformity.CONFORME: 0, Conformity.PARTIEL: 1, Conformity.NON_CONFORME: 2}
+_LEVEL_RANK = {Level.REJET: 0, Level.INSUFFISANT: 1, Level.ACCEPTABLE: 2, Level.BON: 3, Level.EXCELLENT: 4}
 
 NO_VALID_CITATION_NOTE = (
     "[Auto-check] Aucune citation valide trouvée dans la transcription : point requalifié en ABSENT."
@@ -241,8 +242,8 @@ def _try_from(recording: TimelineRecording, start_index: int, quote_tokens: list
         chunk_words = _words(chunk)
         words += chunk_words
         owners += [(chunk, i) for i in range(len(chunk_words))]
-    match = locate_quote(quote_tokens, IndexedTokens.of_words(words))
-    if match is None or owners[match.first_word][0] is not chunks[0]:
+    match = locate_quote(quote_tokens, IndexedTokens.of_words(words), starts_before=len(_words(chunks[0])))
+    if match is None:
         return None
     (chunk, first), (last_chunk, last) = owners[match.first_word], owners[match.last_word]
     matched = " ".join(words[match.first_word : match.last_word + 1])
@@ -380,7 +381,11 @@ def gate_step(
                 f"(preuves valides pour {derived.ratio:.0%} des points applicables)."
             )
         if is_stricter(derived.conforme, output.conforme):
-            conforme, niveau = derived.conforme, derived.niveau
+            # the auditor's level may already be lower than the derived one (CONFORME but INSUFFISANT)
+            conforme, niveau = (
+                derived.conforme,
+                min(derived.niveau, output.niveau_conformite, key=_LEVEL_RANK.__getitem__),
+            )
             notes.append(f"[Auto-check] Conformité ajustée : {output.conforme} → {conforme}.")
         for note in notes:
             commentaire = _append(commentaire, note)

@@ -8,15 +8,18 @@ on both sides, since recognisers insert and drop them freely.
 Two tokens *match tolerantly* when they are equal, or when they are long enough for a small edit
 to be recognition noise rather than another word: Levenshtein distance <= 1 from 5 characters,
 <= 2 from 9 characters (the shorter of the two decides). Short words must be exact: "les"/"des" or
-"mon"/"non" differ by one letter and mean different things.
+"mon"/"non" differ by one letter and mean different things; so must numbers ("15000"/"18000").
 
 A quote is located when it matches a contiguous run of a chunk's tokens with at most one token
 error (a missing, extra or non-matching token) per `TOKENS_PER_ERROR` tokens of the quote, so a
-quote of fewer than 6 tokens must match token for token (tolerant matches allowed).
+quote of fewer than 6 tokens must match token for token (tolerant matches allowed). A number or a
+negation (`SIGNIFICANT_WORDS`) is never such an error: dropping "pas" or changing an amount turns a
+quote into another fact.
 """
 
 from __future__ import annotations
 
+import bisect
 import enum
 import functools
 import re
@@ -32,6 +35,10 @@ TOLERANCE_BY_LENGTH: tuple[tuple[int, int], ...] = ((9, 2), (5, 1))
 
 TOKENS_PER_ERROR = 6
 """A located quote may contain one token error (inserted, missing or different word) per 6 tokens."""
+
+SIGNIFICANT_WORDS: frozenset[str] = frozenset({"pas", "non", "jamais", "rien", "aucun", "aucune", "ni"})
+"""Negations that may not be missing, extra or different in a located quote ("ne", often not
+pronounced, may); tokens with a digit neither."""
 
 _SPLIT = re.compile(r"[\s'\u2019\u2018\u00b4`\-\u2010\u2011\u2013\u2014/]+")
 _ACRONYM = re.compile(r"^(?:[a-z0-9]\.){2,}[a-z0-9]?\.?$")
@@ -86,11 +93,21 @@ def levenshtein(a: str, b: str, limit: int) -> int:
     return previous[-1]
 
 
+def _has_digit(token: str) -> bool:
+    return any(ch.isdigit() for ch in token)
+
+
+def _is_significant(token: str) -> bool:
+    return token in SIGNIFICANT_WORDS or _has_digit(token)
+
+
 @functools.lru_cache(maxsize=65536)
 def token_distance(a: str, b: str) -> int | None:
     """0 for equal tokens, the edit distance when within tolerance, None when they do not match."""
     if a == b:
         return 0
+    if _has_digit(a) or _has_digit(b):
+        return None
     allowed = tolerance(min(a, b, key=len))
     if allowed == 0:
         return None
@@ -135,10 +152,14 @@ def allowed_errors(quote_token_count: int) -> int:
     return quote_token_count // TOKENS_PER_ERROR
 
 
-def locate_quote(quote_tokens: Sequence[str], words: Sequence[str] | IndexedTokens) -> QuoteMatch | None:
+def locate_quote(
+    quote_tokens: Sequence[str], words: Sequence[str] | IndexedTokens, starts_before: int | None = None
+) -> QuoteMatch | None:
     """Where a quote (from `tokenise`) occurs in a run of words, within the tolerance above; None if nowhere.
 
     The exact occurrence is preferred; otherwise the alignment with the fewest errors, earliest first.
+    With `starts_before`, only runs starting at a word before that index count (a quote may run on
+    past it): a better copy of the quote further on does not hide the one looked for.
     """
     quote = tuple(quote_tokens)
     if not quote:
@@ -146,45 +167,57 @@ def locate_quote(quote_tokens: Sequence[str], words: Sequence[str] | IndexedToke
     indexed = words if isinstance(words, IndexedTokens) else IndexedTokens.of_words(words)
     tokens = indexed.tokens
     m = len(quote)
-    for start in range(len(tokens) - m + 1):
+    starts = len(tokens) if starts_before is None else bisect.bisect_left(indexed.word_index, starts_before)
+    for start in range(min(starts, len(tokens) - m + 1)):
         if tokens[start : start + m] == quote:
             return QuoteMatch(indexed.word_index[start], indexed.word_index[start + m - 1], 1.0, MatchKind.EXACT, 0)
-    return _align(quote, indexed)
+    return _align(quote, indexed, starts)
+
+
+_FATAL = 1_000_000
+"""Errors of a step no budget covers: a number or a negation missing, extra or different."""
+
+
+def _error(token: str) -> int:
+    return _FATAL if _is_significant(token) else 1
 
 
 def _substitution(q: str, t: str) -> tuple[int, float]:
     """(errors, similarity penalty) of aligning quote token `q` with transcript token `t`."""
     distance = token_distance(q, t)
     if distance is None:
-        return 1, 0.0
+        return max(_error(q), _error(t)), 0.0
     return 0, distance / max(len(q), len(t))
+
+
+def _gap(token: str) -> tuple[int, float]:
+    """(errors, similarity penalty) of a token of the quote missing from the run, or an extra one in it."""
+    return _error(token), 0.0
 
 
 def _plus(cell: tuple[int, float], step: tuple[int, float]) -> tuple[int, float]:
     return cell[0] + step[0], cell[1] + step[1]
 
 
-_GAP = (1, 0.0)
+def _align(quote: tuple[str, ...], indexed: IndexedTokens, starts: int) -> QuoteMatch | None:
+    """Semi-global alignment: the whole quote against any contiguous run of tokens starting before `starts`.
 
-
-def _align(quote: tuple[str, ...], indexed: IndexedTokens) -> QuoteMatch | None:
-    """Semi-global alignment: the whole quote against any contiguous run of tokens.
-
-    Costs: 1 error per inserted, missing or non-matching token; a tolerant token match costs no
-    error but lowers similarity by its relative edit distance.
+    Costs: 1 error per inserted, missing or non-matching token (`_FATAL` for a significant one); a
+    tolerant token match costs no error but lowers similarity by its relative edit distance.
     """
     tokens = indexed.tokens
     m, n = len(quote), len(tokens)
     budget = allowed_errors(m)
-    if n == 0 or n < m - budget:
+    if n == 0 or n < m - budget or starts == 0:
         return None
-    # cost[i][j]: (errors, penalty) of aligning quote[:i] with a run of tokens ending at j; a run may start anywhere.
-    cost: list[list[tuple[int, float]]] = [[(0, 0.0)] * (n + 1)]
+    # cost[i][j]: (errors, penalty) of aligning quote[:i] with a run of tokens ending at j; a run may
+    # start at any token before `starts`.
+    cost: list[list[tuple[int, float]]] = [[(0 if j < starts else _FATAL, 0.0) for j in range(n + 1)]]
     for i in range(1, m + 1):
-        row: list[tuple[int, float]] = [(i, 0.0)]
+        row: list[tuple[int, float]] = [_plus(cost[i - 1][0], _gap(quote[i - 1]))]
         for j in range(1, n + 1):
             diagonal = _plus(cost[i - 1][j - 1], _substitution(quote[i - 1], tokens[j - 1]))
-            row.append(min(diagonal, _plus(cost[i - 1][j], _GAP), _plus(row[j - 1], _GAP)))
+            row.append(min(diagonal, _plus(cost[i - 1][j], _gap(quote[i - 1])), _plus(row[j - 1], _gap(tokens[j - 1]))))
         cost.append(row)
     end = min(range(1, n + 1), key=lambda j: (cost[m][j], j))
     errors, penalty = cost[m][end]
@@ -197,16 +230,26 @@ def _align(quote: tuple[str, ...], indexed: IndexedTokens) -> QuoteMatch | None:
 
 
 def _trace_start(quote: tuple[str, ...], tokens: tuple[str, ...], cost: list[list[tuple[int, float]]], end: int) -> int:
-    """Index of the first token of the run that the best alignment ending at `end` covers."""
+    """Index of the first token of the run that the best alignment ending at `end` covers.
+
+    Among equally good alignments, a quote token left out is preferred to one paired with a word it
+    does not match, so the run starts at a word of the quote (a wrong first word of the quote must
+    not pull the word said before it into the evidence and its start time).
+    """
     i, j = len(quote), end
     while i > 0 and j > 0:
         here = cost[i][j]
-        if here == _plus(cost[i - 1][j - 1], _substitution(quote[i - 1], tokens[j - 1])):
+        substitution = _substitution(quote[i - 1], tokens[j - 1])
+        diagonal = here == _plus(cost[i - 1][j - 1], substitution)
+        if diagonal and substitution[0] == 0:
             i, j = i - 1, j - 1
-        elif here == _plus(cost[i - 1][j], _GAP):
+        elif here == _plus(cost[i - 1][j], _gap(quote[i - 1])):
             i -= 1
-        else:
+        elif here == _plus(cost[i][j - 1], _gap(tokens[j - 1])):
             j -= 1
+        else:
+            assert diagonal  # the cell was computed from one of the three moves
+            i, j = i - 1, j - 1
     return j
 
 

@@ -10,6 +10,7 @@ clamped, never trusted. Terms and chunks are compared in the normalised form of
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +45,7 @@ class ToolLimits:
 
 
 def _clamp(value: object, default: int, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return default
     return max(low, min(high, int(value)))
 

@@ -141,3 +141,16 @@ def test_run_tool_dispatches_and_reports_bad_calls(name: str, arguments: str, ke
     assert key in result
     if key != "error":
         assert result[key][0]["chunk_index"] == 2
+
+
+def test_non_finite_numbers_from_the_model_fall_back_to_the_defaults() -> None:
+    # Python's JSON parser accepts NaN and Infinity; a tool call must not crash on them
+    tl = timeline(SALE_CALL)
+    search = run_tool(tl, SEARCH_TOOL, '{"query": "cotisation", "max_results": NaN, "min_term_length": Infinity}')
+    assert search["terms"] == ["cotisation"]
+    fetch = run_tool(
+        tl,
+        FETCH_TOOL,
+        '{"chunks": [{"recording_index": 0, "chunk_index": 2}], "include_neighbors": -Infinity, "max_chars": NaN}',
+    )
+    assert (fetch["max_chars"], [c["chunk_index"] for c in fetch["chunks"]]) == (20_000, [2])
