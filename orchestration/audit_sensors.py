@@ -43,20 +43,35 @@ def sync_scorecard_partitions(context: dg.SensorEvaluationContext, database: Dat
     return dg.SensorResult(dynamic_partitions_requests=requests)
 
 
-@dg.asset_sensor(
-    asset_key=transcripts.key,
+#: Materializations of `transcripts` handled per tick; the rest wait for the next one.
+MATERIALIZATIONS_PER_TICK = 100
+
+
+def _new_transcript_days(context: dg.SensorEvaluationContext) -> tuple[list[tuple[str, str]], int | None]:
+    """(run id, day) of every `transcripts` materialization since the cursor, oldest first, and the new
+    cursor. Not `asset_sensor`: it only sees the newest event, so a backfill's other days were skipped.
+    Without a cursor (first tick) only the newest counts, as before, so history is not re-audited."""
+    after = int(context.cursor) if context.cursor else None
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=transcripts.key, after_storage_id=after),
+        limit=MATERIALIZATIONS_PER_TICK if after is not None else 1,
+        ascending=after is not None,
+    ).records
+    days = [(r.run_id, r.partition_key) for r in records if r.partition_key]
+    return days, max((r.storage_id for r in records), default=None)
+
+
+@dg.sensor(
     job=audit_sales_day_job,
     description="After a day's transcripts materialize, audits that day with every active scorecard marked "
     "to run automatically.",
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
-def audit_automatic_scorecards(
-    context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry, database: DatabaseResource
-) -> dg.SensorResult:
-    day = asset_event.dagster_event.partition if asset_event.dagster_event else None
-    if not day:
-        return dg.SensorResult(skip_reason="materialization without a partition")
+def audit_automatic_scorecards(context: dg.SensorEvaluationContext, database: DatabaseResource) -> dg.SensorResult:
+    days, cursor = _new_transcript_days(context)
+    if cursor is None:
+        return dg.SensorResult(skip_reason="no new transcripts materialization")
     with database.session() as session:
         ids = [
             str(i)
@@ -70,15 +85,17 @@ def audit_automatic_scorecards(
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
-                run_key=f"{asset_event.run_id}:{day}:{scorecard}",
+                run_key=f"{run_id}:{day}:{scorecard}",
                 partition_key=dg.MultiPartitionKey({"sales_day": day, "scorecard": scorecard}),
                 tags={"app/source": "automatic"},
             )
+            for run_id, day in days
             for scorecard in ids
         ],
         dynamic_partitions_requests=[scorecards.build_add_request(sorted(set(ids) - known))]
         if set(ids) - known
         else [],
+        cursor=str(cursor),
     )
 
 

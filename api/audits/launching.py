@@ -21,7 +21,7 @@ from api.fiches.deps import LauncherDep
 from api.fiches.launcher import JobLaunch, LaunchFailed
 from api.fiches.schemas import FicheIdIn
 from api.schemas import Envelope, ok
-from api.security import Grant, require
+from api.security import Grant, IdIn, require
 from api.transcriptions.service import require_visible, run_tags
 from domain.models.scorecards import Scorecard, ScorecardVersion
 from domain.transcripts.priority import Priority
@@ -46,7 +46,7 @@ class _LaunchOptions(BaseModel):
 
 class AuditRunIn(_LaunchOptions):
     fiche_id: FicheIdIn
-    scorecard_id: int = Field(
+    scorecard_id: IdIn = Field(
         validation_alias=AliasChoices("scorecard_id", "audit_config_id"), description="Scorecard to audit with"
     )
 
@@ -57,7 +57,7 @@ class AuditRunLatestIn(_LaunchOptions):
 
 class AuditBatchIn(_LaunchOptions):
     fiche_ids: list[FicheIdIn] = Field(min_length=1, max_length=500, description="CRM fiche ids, all in scope")
-    scorecard_id: int | None = Field(
+    scorecard_id: IdIn | None = Field(
         None,
         validation_alias=AliasChoices("scorecard_id", "audit_config_id"),
         description="Scorecard to audit with; the latest active one when absent",

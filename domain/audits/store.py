@@ -236,6 +236,8 @@ def complete_audit(
     usage = sum((s.usage for s in steps), Usage())
     audit.steps = [_step_row(s.step, s.mode, s.usage) for s in steps]
     audit.status = AuditStatus.COMPLETED
+    # The watchdog may have failed a slow (not dead) worker's audit: its verdict is real, the failure is not.
+    audit.error = audit.failed_phase = None
     audit.transcript_mode = transcript_mode
     audit.score_percentage = Decimal(compliance.score_percentage)
     audit.points_earned = compliance.earned

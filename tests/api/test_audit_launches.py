@@ -102,3 +102,20 @@ async def test_a_refused_launch_is_503_with_a_safe_message(client: httpx.AsyncCl
     response = await client.post("/api/audits/run", json=body, headers=world.headers("operator"))
     assert response.status_code == 503
     assert "could not be started" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/audits/run", {"fiche_id": "F-OWN", "scorecard_id": 2**63}),
+        ("/api/audits/run", {"fiche_id": "F-OWN", "audit_config_id": 0}),
+        ("/api/audits/batch", {"fiche_ids": ["F-OWN"], "scorecard_id": 10**30}),
+    ],
+)
+async def test_an_out_of_range_scorecard_id_is_a_400_naming_it(
+    client: httpx.AsyncClient, world: World, path: str, body: dict[str, object]
+) -> None:
+    response = await client.post(path, json=body, headers=world.headers("operator"))
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] in {"body.scorecard_id", "body.audit_config_id"}
+    assert RecordingLauncher.jobs == []

@@ -174,3 +174,34 @@ def test_sensors_keep_scorecard_partitions_and_audit_automatic_scorecards(
     assert [r.partition_key for r in requests] == [
         dg.MultiPartitionKey({"sales_day": DAY, "scorecard": str(scorecard_id)})
     ]
+
+
+def test_the_automatic_audits_follow_every_day_transcribed_between_two_ticks(
+    instance: dg.DagsterInstance, audit_resources: dict[str, Any], scorecard_id: int, sync_engine: Engine
+) -> None:
+    with Session(sync_engine) as session, session.begin():
+        session.get_one(Scorecard, scorecard_id).run_automatically = True
+    instance.add_dynamic_partitions("scorecards", [str(scorecard_id)])
+    resources = {"database": audit_resources["database"]}
+
+    cursor: list[str | None] = [None]  # what the daemon keeps between ticks
+
+    def tick() -> list[str]:
+        with (
+            dg.build_sensor_context(instance=instance, resources=resources, definitions=defs, cursor=cursor[0]) as ctx,
+            dg.partition_loading_context(dynamic_partitions_store=instance),
+        ):
+            result = audit_automatic_scorecards.evaluate_tick(ctx)
+        cursor[0] = result.cursor or cursor[0]
+        return [
+            cast(dg.MultiPartitionKey, r.partition_key).keys_by_dimension["sales_day"]
+            for r in result.run_requests or []
+        ]
+
+    days = ["2026-03-03", "2026-03-04", "2026-03-05"]
+    assert dg.materialize([transcripts], partition_key=days[0], resources=audit_resources, instance=instance).success
+    assert tick() == days[:1]
+    for day in days[1:]:  # a backfill: two days land before the next tick
+        assert dg.materialize([transcripts], partition_key=day, resources=audit_resources, instance=instance).success
+    assert tick() == days[1:]
+    assert tick() == []

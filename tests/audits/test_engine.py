@@ -19,7 +19,15 @@ from domain.audits.engine import AuditEngine, FicheAudit, Outcome
 from domain.audits.gating import GatingRules
 from domain.audits.heuristic import HeuristicAuditor
 from domain.audits.scorecard import ScorecardSpec, StepSpec
-from domain.audits.store import AuditInputs, Trigger, scorecard_spec, start_audit
+from domain.audits.scoring import compute_compliance
+from domain.audits.store import (
+    AuditInputs,
+    Trigger,
+    complete_audit,
+    fail_stuck_audits,
+    scorecard_spec,
+    start_audit,
+)
 from domain.audits.timeline import Timeline
 from domain.models import Audit, AuditCitation, AuditControlPoint, AuditStep, Fiche, FicheTranscription
 from orchestration.audit_sensors import audit_watchdog
@@ -217,6 +225,38 @@ def test_the_watchdog_fails_audits_without_heartbeat(
         assert session.get_one(Audit, stuck).status == "failed"
         assert session.get_one(Audit, stuck).failed_phase == "watchdog"
         assert session.get_one(Audit, busy).status == "running"
+
+
+@pytest.mark.usefixtures("clean_tables")
+def test_a_late_completion_after_the_watchdog_leaves_no_stale_failure(scorecard_id: int, sync_engine: Engine) -> None:
+    spec = _spec(sync_engine, scorecard_id)
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    inputs = AuditInputs(spec.version_id, "t", "heuristic", None, "p", TranscriptMode.PROMPT)
+    with Session(sync_engine) as session, session.begin():
+        session.add(Fiche(fiche_id="F-SLOW", fetch_status="details"))
+        session.flush()
+        audit_id = start_audit(session, "F-SLOW", spec, inputs, Trigger(), use_rlm=False, now=long_ago)
+        assert audit_id is not None
+    now = dt.datetime.now(dt.UTC)
+    with Session(sync_engine) as session, session.begin():
+        assert [a.id for a in fail_stuck_audits(session, stale_before=now - dt.timedelta(minutes=30), now=now)] == [
+            audit_id
+        ]
+    with Session(sync_engine) as session, session.begin():  # the slow worker finishes after all
+        complete_audit(
+            session,
+            audit_id,
+            [],
+            compute_compliance([], spec),
+            recordings=0,
+            chunks=0,
+            audited_seconds=0.0,
+            transcript_mode=TranscriptMode.PROMPT,
+            now=now,
+        )
+    with Session(sync_engine) as session:
+        audit = session.get_one(Audit, audit_id)
+        assert (audit.status, audit.error, audit.failed_phase, audit.is_latest) == ("completed", None, None, True)
 
 
 def test_the_citation_check_finds_a_quote_no_longer_in_its_chunk(
