@@ -45,7 +45,7 @@ from api.audits.schemas import (
 from api.errors import Conflict, NotFound
 from api.fiches.service import list_item
 from api.security import Grant
-from domain.audits.store import refresh_latest
+from domain.audits.store import lock_pair, refresh_latest
 from domain.models import Audit, AuditControlPoint, AuditStatus, AuditStep, Fiche, Scorecard, ScorecardVersion
 from domain.scoping import fiche_scope_clause
 
@@ -353,15 +353,18 @@ async def summary(session: AsyncSession, audit_id: int) -> AuditSummary:
 
 
 async def _writable(session: AsyncSession, grant: Grant, audit_id: int) -> Audit:
+    """The audit, in scope, locked with the rest of its (fiche, scorecard) pair (`lock_pair`'s order)."""
     statement = (
         select(Audit)
         .join(Fiche, Fiche.fiche_id == Audit.fiche_id)
         .where(Audit.id == audit_id, fiche_scope_clause(grant))
-        .with_for_update(of=Audit)
     )
     audit = (await session.scalars(statement)).first()
     if audit is None:
         raise NotFound("Audit not found")
+    fiche_id, scorecard_id = audit.fiche_id, audit.scorecard_id
+    await session.run_sync(lambda sync: lock_pair(sync, fiche_id, scorecard_id))
+    await session.refresh(audit)
     return audit
 
 

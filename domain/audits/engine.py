@@ -344,8 +344,14 @@ class AuditEngine:
             # One step first so the provider caches the shared prefix the others then reuse.
             first = [await one(steps[0])]
             steps = steps[1:]
-        rest = await asyncio.gather(*(one(step) for step in steps))
-        return sorted([*first, *rest], key=lambda r: r.step.position)
+        try:
+            # A task group, so Redis failing under one step cancels its siblings instead of leaving
+            # them calling the model (and beating the heartbeat) for an audit already failed.
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(one(step)) for step in steps]
+        except BaseExceptionGroup as failures:
+            raise failures.exceptions[0] from None
+        return sorted([*first, *(t.result() for t in tasks)], key=lambda r: r.step.position)
 
     async def _analyse_step(self, run: _Run, step: StepSpec) -> StepRecord:
         fiche_id, audit_id, spec, timeline, mode = run.fiche_id, run.audit_id, run.spec, run.timeline, run.mode

@@ -23,7 +23,7 @@ from domain.audits.auditor import TranscriptMode, Usage
 from domain.audits.gating import GatedStep
 from domain.audits.scorecard import ScorecardSpec
 from domain.audits.scoring import Compliance
-from domain.models.audits import Audit, AuditCitation, AuditControlPoint, AuditStatus, AuditStep
+from domain.models.audits import IN_FLIGHT_INDEX, Audit, AuditCitation, AuditControlPoint, AuditStatus, AuditStep
 from domain.models.scorecards import Scorecard, ScorecardVersion
 from domain.models.transcripts import FicheTranscription, FicheTranscriptionStatus
 
@@ -109,43 +109,45 @@ def start_audit(
     """Insert a `running` audit and return its id; None when one is already in flight for the pair.
 
     The partial unique index `uq_audits_in_flight` decides, so two concurrent launches (a retried
-    run, an API click during a backfill) cannot both start.
+    run, an API click during a backfill) cannot both start. Losing a race on the version number or
+    the latest flag (another audit of the pair started and finished meanwhile) reads them again.
     """
-    previous = session.scalar(
-        select(func.max(Audit.version)).where(Audit.fiche_id == fiche_id, Audit.scorecard_id == spec.scorecard_id)
-    )
-    has_latest = session.scalar(
-        select(Audit.id).where(Audit.fiche_id == fiche_id, Audit.scorecard_id == spec.scorecard_id, Audit.is_latest)
-    )
-    audit = Audit(
-        fiche_id=fiche_id,
-        scorecard_id=spec.scorecard_id,
-        scorecard_version_id=spec.version_id,
-        version=(previous or 0) + 1,
-        is_latest=has_latest is None,
-        status=AuditStatus.RUNNING,
-        trigger_source=trigger.source,
-        trigger_user_id=trigger.user_id,
-        run_id=trigger.run_id,
-        auditor=inputs.auditor,
-        model=inputs.model,
-        transcript_mode=inputs.transcript_mode,
-        use_rlm=use_rlm,
-        prompt_version=inputs.prompt_version,
-        transcript_version=inputs.transcript_version,
-        input_key=inputs.key,
-        steps_total=len(spec.steps),
-        points_total=spec.total_weight,
-        started_at=now,
-        heartbeat_at=now,
-    )
-    try:
-        with session.begin_nested():
-            session.add(audit)
-            session.flush()
-    except IntegrityError:
-        return None
-    return audit.id
+    pair = (Audit.fiche_id == fiche_id, Audit.scorecard_id == spec.scorecard_id)
+    for _ in range(3):
+        previous = session.scalar(select(func.max(Audit.version)).where(*pair))
+        has_latest = session.scalar(select(Audit.id).where(*pair, Audit.is_latest))
+        audit = Audit(
+            fiche_id=fiche_id,
+            scorecard_id=spec.scorecard_id,
+            scorecard_version_id=spec.version_id,
+            version=(previous or 0) + 1,
+            is_latest=has_latest is None,
+            status=AuditStatus.RUNNING,
+            trigger_source=trigger.source,
+            trigger_user_id=trigger.user_id,
+            run_id=trigger.run_id,
+            auditor=inputs.auditor,
+            model=inputs.model,
+            transcript_mode=inputs.transcript_mode,
+            use_rlm=use_rlm,
+            prompt_version=inputs.prompt_version,
+            transcript_version=inputs.transcript_version,
+            input_key=inputs.key,
+            steps_total=len(spec.steps),
+            points_total=spec.total_weight,
+            started_at=now,
+            heartbeat_at=now,
+        )
+        try:
+            with session.begin_nested():
+                session.add(audit)
+                session.flush()
+        except IntegrityError as exc:
+            if getattr(getattr(exc.orig, "diag", None), "constraint_name", None) == IN_FLIGHT_INDEX:
+                return None
+            continue
+        return audit.id
+    return None
 
 
 def heartbeat(session: Session, audit_id: int, now: dt.datetime) -> None:
@@ -232,7 +234,9 @@ def complete_audit(
     now: dt.datetime,
 ) -> None:
     """Write the steps and the verdict in one transaction, then make this audit the latest."""
-    audit = session.get_one(Audit, audit_id, with_for_update=True)
+    audit = session.get_one(Audit, audit_id)
+    lock_pair(session, audit.fiche_id, audit.scorecard_id)
+    session.refresh(audit)
     usage = sum((s.usage for s in steps), Usage())
     audit.steps = [_step_row(s.step, s.mode, s.usage) for s in steps]
     audit.status = AuditStatus.COMPLETED
@@ -283,6 +287,17 @@ def choose_latest(candidates: Sequence[LatestCandidate]) -> int | None:
     if holder is not None:
         return holder.id
     return max(alive, key=lambda c: c.version).id if alive else None
+
+
+def lock_pair(session: Session, fiche_id: str, scorecard_id: int) -> None:
+    """Lock every audit of a (fiche, scorecard) pair in id order: whoever moves `is_latest` (an
+    audit completing, a soft delete or restore) takes this first, so two of them never deadlock."""
+    session.execute(
+        select(Audit.id)
+        .where(Audit.fiche_id == fiche_id, Audit.scorecard_id == scorecard_id)
+        .order_by(Audit.id)
+        .with_for_update()
+    )
 
 
 def refresh_latest(session: Session, fiche_id: str, scorecard_id: int) -> None:

@@ -46,6 +46,7 @@ class AuditStatus(enum.StrEnum):
 
 
 PENDING_LEVEL = "PENDING"  # `niveau` of an audit not finished
+IN_FLIGHT_INDEX = "uq_audits_in_flight"  # at most one pending/running audit per (fiche, scorecard)
 
 
 def _in(column: str, values: list[str]) -> str:
@@ -67,7 +68,7 @@ class Audit(IdMixin, TimestampMixin, Base):
             postgresql_where=text("is_latest"),
         ),
         Index(
-            "uq_audits_in_flight",
+            IN_FLIGHT_INDEX,
             "fiche_id",
             "scorecard_id",
             unique=True,
