@@ -188,6 +188,8 @@ class AuditEngine:
         mode = TranscriptMode.TOOLS if use_rlm else TranscriptMode.PROMPT
         not_ready = await self._db(lambda s: transcription_ready(s, fiche_id))
         if not_ready is not None:
+            check = {"is_complete": False, "reason": not_ready, "status": "checked"}
+            await self._publish(fiche_id, None, "audit.transcription_check", check)
             return FicheAudit(fiche_id, Outcome.NOT_READY, error=not_ready)
         timeline = await self._db(lambda s: load_timeline(s, fiche_id))
         inputs = AuditInputs(
@@ -203,6 +205,24 @@ class AuditEngine:
         )
         if audit_id is None:
             return FicheAudit(fiche_id, Outcome.IN_FLIGHT)
+        await self._publish(
+            fiche_id,
+            audit_id,
+            "audit.config_loaded",
+            {
+                "config_id": spec.scorecard_id,
+                "config_name": spec.name,
+                "version": spec.version,
+                "steps_count": len(spec.steps),
+                "status": "loaded",
+            },
+        )
+        await self._publish(
+            fiche_id,
+            audit_id,
+            "audit.transcription_check",
+            {"is_complete": True, "recordings": len(timeline.recordings), "status": "checked"},
+        )
         await self._publish(
             fiche_id,
             audit_id,
