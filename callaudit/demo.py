@@ -69,6 +69,9 @@ def _audits_table(rows: list[dict[str, Any]]) -> Table:
 
 Stage = Callable[[Runtime], tuple[str, dict[str, Any]]]
 
+#: Run config of the demo's materializations: Dagster's per-event DEBUG lines would bury the summary.
+QUIET_RUN: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
 
 def _services(runtime: Runtime) -> tuple[str, dict[str, Any]]:
     import redis
@@ -197,7 +200,11 @@ def _ingest(runtime: Runtime) -> tuple[str, dict[str, Any]]:
         stack.enter_context(dagster_environment(runtime))
         instance = stack.enter_context(dg.DagsterInstance.get())
         result = dg.materialize(
-            [sales_fiches, fiche_details], partition_key=day.isoformat(), resources=resources, instance=instance
+            [sales_fiches, fiche_details],
+            partition_key=day.isoformat(),
+            resources=resources,
+            instance=instance,
+            run_config=QUIET_RUN,
         )
     [event] = result.asset_materializations_for_node("fiche_details")
     figures: dict[str, Any] = {
@@ -246,7 +253,9 @@ def _transcribe(runtime: Runtime) -> tuple[str, dict[str, Any]]:
         }
         stack.enter_context(dagster_environment(runtime))
         instance = stack.enter_context(dg.DagsterInstance.get())
-        result = dg.materialize([transcripts], partition_key=day.isoformat(), resources=resources, instance=instance)
+        result = dg.materialize(
+            [transcripts], partition_key=day.isoformat(), resources=resources, instance=instance, run_config=QUIET_RUN
+        )
     [event] = result.asset_materializations_for_node("transcripts")
     keys = ("recordings_transcribed", "recordings_skipped", "recordings_failed", "audio_minutes", "provider")
     figures: dict[str, Any] = {key: event.metadata[key].value for key in keys}
@@ -274,7 +283,7 @@ def _audit(runtime: Runtime) -> tuple[str, dict[str, Any]]:
 
     from assets.audits import audits
     from callaudit.migrate import dagster_environment
-    from domain.models import Audit, Scorecard
+    from domain.models import Audit, Fiche, Scorecard
     from domain.scorecards.service import demo_document, seed_demo_scorecard
     from resources.database import DatabaseResource
     from resources.llm.resource import LlmResource
@@ -298,14 +307,22 @@ def _audit(runtime: Runtime) -> tuple[str, dict[str, Any]]:
         instance = stack.enter_context(dg.DagsterInstance.get())
         instance.add_dynamic_partitions("scorecards", [str(scorecard_id)])
         key = dg.MultiPartitionKey({"sales_day": day.isoformat(), "scorecard": str(scorecard_id)})
-        result = dg.materialize([audits], partition_key=key, resources=resources, instance=instance)
+        result = dg.materialize(
+            [audits], partition_key=key, resources=resources, instance=instance, run_config=QUIET_RUN
+        )
     [event] = result.asset_materializations_for_node("audits")
     keys = ("audited", "unchanged", "failed", "not_ready", "average_score", "levels", "auditor", "cost_usd")
     figures: dict[str, Any] = {k: event.metadata[k].value for k in keys}
     with database.session() as session:
         rows = session.execute(
             select(Audit.fiche_id, Audit.score_percentage, Audit.niveau, Audit.critical_passed, Audit.critical_total)
-            .where(Audit.scorecard_id == scorecard_id, Audit.is_latest, Audit.deleted_at.is_(None))
+            .join(Fiche, Fiche.fiche_id == Audit.fiche_id)
+            .where(
+                Fiche.sales_date == day,
+                Audit.scorecard_id == scorecard_id,
+                Audit.is_latest,
+                Audit.deleted_at.is_(None),
+            )
             .order_by(Audit.fiche_id)
         ).all()
     figures["audits"] = [
@@ -318,9 +335,11 @@ def _audit(runtime: Runtime) -> tuple[str, dict[str, Any]]:
         for fiche_id, score, niveau, passed, total in rows
     ]
     figures.update(day=day.isoformat(), run_id=result.run_id, scorecard_id=scorecard_id)
+    scores = [row["score"] for row in figures["audits"] if row["score"] is not None]
+    average = f"{sum(scores) / len(scores):.2f}" if scores else "-"
     detail = (
         f"{figures['audited']} fiches audited by {figures['auditor']}, {figures['unchanged']} unchanged, "
-        f"{figures['not_ready']} not ready, {figures['failed']} failed; average score {figures['average_score']}"
+        f"{figures['not_ready']} not ready, {figures['failed']} failed; the day's average score {average}"
     )
     return detail, figures
 

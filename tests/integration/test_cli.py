@@ -84,7 +84,7 @@ def test_demo_prints_a_json_summary_and_leaves_no_server_running(tmp_path: Path)
     summary = json.loads(result.stdout[result.stdout.index("{") :])
     assert summary["ok"] is True
     stages = {s["name"]: s for s in summary["stages"]}
-    assert {"services", "schema", "dagster", "api", "ingest", "transcribe"} <= set(stages)
+    assert {"services", "schema", "dagster", "api", "ingest", "transcribe", "audit"} <= set(stages)
     ingest = stages["ingest"]
     assert ingest["fiches"] == 12  # the simulator's default day
     assert ingest["fetched"] + ingest["cached"] == 12
@@ -94,4 +94,9 @@ def test_demo_prints_a_json_summary_and_leaves_no_server_running(tmp_path: Path)
     assert transcribe["recordings_transcribed"] == ingest["recordings"]
     assert transcribe["recordings_failed"] == 0
     assert stages["dagster"]["pools"] == {"crm_search": 1, "crm_fiche_fetch": 3, "stt": 2, "llm": 3}
+    audit = stages["audit"]
+    assert (audit["auditor"], audit["failed"], audit["audited"]) == ("heuristic", 0, 12)
+    assert len(audit["audits"]) == 12
+    assert {a["niveau"] for a in audit["audits"]} <= {"EXCELLENT", "BON", "ACCEPTABLE", "INSUFFISANT", "REJET"}
+    assert all(0 <= a["score"] <= 100 for a in audit["audits"])
     assert not any(s.status().running for s in EmbeddedServices(home).all())
