@@ -26,6 +26,7 @@ async def list_fiches(grant: ReadFiches, session: SessionDep, page: Annotated[Pa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, TypeVar, TypeVarTuple
 
 from fastapi import Path
@@ -37,6 +38,8 @@ from api.auth.dependencies import CurrentPrincipal, CurrentUser, OptionalPrincip
 from api.auth.principal import Grant, Principal, PrincipalKind
 from api.errors import NotFound
 from api.schemas import PageParams
+from domain.models.fiches import Fiche
+from domain.scoping import apply_fiche_scope
 
 __all__ = [
     "MAX_ID",
@@ -156,3 +159,19 @@ async def fetch_rows_page(
     """`fetch_page` for statements selecting several columns/entities: rows as tuples."""
     rows = (await session.execute(statement.limit(page.limit).offset(page.offset))).all()
     return list(rows), await _count(session, statement)
+
+
+async def visible_fiche_ids(session: AsyncSession, grant: Grant, fiche_ids: Sequence[str]) -> set[str]:
+    statement = apply_fiche_scope(select(Fiche.fiche_id).where(Fiche.fiche_id.in_(list(fiche_ids))), grant)
+    return set(await session.scalars(statement))
+
+
+async def require_visible_fiches(session: AsyncSession, grant: Grant, fiche_ids: Sequence[str]) -> None:
+    """404 naming the ids that are missing or outside the scope (the two are not told apart)."""
+    visible = await visible_fiche_ids(session, grant, fiche_ids)
+    missing = [i for i in fiche_ids if i not in visible]
+    if len(missing) == 1 and len(fiche_ids) == 1:
+        raise NotFound("Fiche not found")
+    if missing:
+        shown = ", ".join(missing[:20]) + (", ..." if len(missing) > 20 else "")
+        raise NotFound(f"{len(missing)} fiche(s) not found: {shown}")

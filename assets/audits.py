@@ -23,9 +23,10 @@ from domain.audits.engine import AuditEngine, AuditReport
 from domain.audits.gating import GatingRules
 from domain.audits.heuristic import HEURISTIC_VERSION
 from domain.audits.prompts import PROMPT_VERSION
-from domain.audits.store import Trigger, scorecard_spec
+from domain.audits.store import Trigger
 from domain.models.audits import Audit, AuditStatus
 from domain.models.fiches import Fiche, FicheFetchStatus
+from domain.scorecards.service import ScorecardNotFound, current_spec
 from orchestration.partitions import audit_partitions
 from resources.database import DatabaseResource, sync_session_factory
 from resources.llm.resource import LlmResource
@@ -55,10 +56,11 @@ def run_audits(
     force: bool = False,
 ) -> AuditReport:
     """Audit the fiches in a fresh event loop; `dg.Failure` when nothing can run at all."""
-    with database.session() as session:
-        spec = scorecard_spec(session, scorecard_id)
-    if spec is None:
-        raise dg.Failure(description=f"scorecard {scorecard_id} does not exist or has no version")
+    try:
+        with database.session() as session:
+            spec = current_spec(session, scorecard_id)
+    except ScorecardNotFound as exc:
+        raise dg.Failure(description=str(exc)) from None
     settings = get_settings()
 
     async def main(client_redis: AsyncRedis) -> AuditReport:

@@ -12,18 +12,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import AliasChoices, BaseModel, Field
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from api.deps import SessionDep
 from api.errors import NotFound, ServiceUnavailable
 from api.fiches.deps import LauncherDep
-from api.fiches.launcher import JobLaunch, LaunchFailed
+from api.fiches.launcher import JobLaunch, LaunchFailed, run_tags
 from api.fiches.schemas import FicheIdIn
 from api.schemas import Envelope, ok
-from api.security import Grant, IdIn, require
-from api.transcriptions.service import require_visible, run_tags
+from api.security import Grant, IdIn, require, require_visible_fiches
 from domain.models.scorecards import Scorecard, ScorecardVersion
+from domain.scorecards.service import ScorecardNotFound, current_version, get_scorecard, latest_active
 from domain.transcripts.priority import Priority
 
 router = APIRouter(prefix="/audits", tags=["audits"])
@@ -76,21 +76,20 @@ class AuditLaunched(BaseModel):
     status: str = "queued"
 
 
-async def _scorecard(session: AsyncSession, scorecard_id: int | None) -> tuple[Scorecard, ScorecardVersion]:
-    """The asked scorecard (active, with a version), or the latest active one when `scorecard_id` is None."""
-    statement = (
-        select(Scorecard, ScorecardVersion)
-        .join(ScorecardVersion, ScorecardVersion.id == Scorecard.current_version_id)
-        .where(Scorecard.is_active)
-    )
-    if scorecard_id is not None:
-        statement = statement.where(Scorecard.id == scorecard_id)
-    row = (await session.execute(statement.order_by(Scorecard.created_at.desc(), Scorecard.id.desc()).limit(1))).first()
-    if row is None:
-        if scorecard_id is None:
+def _launchable(session: Session, scorecard_id: int | None) -> tuple[Scorecard, ScorecardVersion]:
+    """The asked scorecard (active), or the latest active one when `scorecard_id` is None; 404 else."""
+    if scorecard_id is None:
+        scorecard = latest_active(session)
+        if scorecard is None:
             raise NotFound("No active scorecard")
-        raise NotFound("Scorecard not found or inactive")
-    return row[0], row[1]
+    else:
+        try:
+            scorecard = get_scorecard(session, scorecard_id)
+        except ScorecardNotFound:
+            raise NotFound("Scorecard not found or inactive") from None
+        if not scorecard.is_active:
+            raise NotFound("Scorecard not found or inactive")
+    return scorecard, current_version(session, scorecard)
 
 
 async def _launch(
@@ -104,8 +103,8 @@ async def _launch(
     options: _LaunchOptions,
     source: str,
 ) -> AuditLaunched:
-    await require_visible(session, grant, fiche_ids)
-    scorecard, version = await _scorecard(session, scorecard_id)
+    await require_visible_fiches(session, grant, fiche_ids)
+    scorecard, version = await session.run_sync(lambda sync: _launchable(sync, scorecard_id))
     config = {
         "fiche_ids": fiche_ids,
         "scorecard_id": scorecard.id,
@@ -117,7 +116,7 @@ async def _launch(
     launch = JobLaunch(
         job_name=AUDIT_JOB,
         run_config={"ops": {AUDIT_FIRST_OP: {"config": config}}},
-        tags={**run_tags(options.priority, grant, getattr(request.state, "request_id", None)), "app/source": source},
+        tags=run_tags(options.priority, grant, getattr(request.state, "request_id", None), source=source),
     )
     try:
         run_id = await launcher.launch_job(launch)

@@ -16,6 +16,9 @@ from typing import Any, Protocol
 
 import httpx
 
+from api.auth.principal import Grant
+from domain.transcripts.priority import RUN_PRIORITY, Priority
+
 log = logging.getLogger(__name__)
 
 #: The assets of the `sync_sales_day` job (orchestration/jobs.py), partitioned by sales day.
@@ -55,6 +58,16 @@ query BackfillStatus($backfillId: String!) {
   }
 }
 """
+
+
+def run_tags(priority: Priority, grant: Grant, request_id: str | None, *, source: str) -> dict[str, str]:
+    """Tags of a run launched for a request: queue order, who asked, which request (for `run.failed`)."""
+    tags = {"dagster/priority": str(RUN_PRIORITY[priority]), "app/source": source}
+    if grant.principal.user_id is not None:
+        tags["app/user"] = str(grant.principal.user_id)
+    if request_id:
+        tags["app/request_id"] = request_id
+    return tags
 
 
 class LaunchFailed(Exception):

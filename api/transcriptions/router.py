@@ -16,7 +16,7 @@ from api.deps import SessionDep
 from api.fiches.deps import LauncherDep
 from api.fiches.schemas import FICHE_ID_PATTERN
 from api.schemas import Envelope, ok
-from api.security import Grant, require
+from api.security import Grant, require, require_visible_fiches
 from api.transcriptions import service
 from api.transcriptions.schemas import (
     RecordingTranscriptOut,
@@ -52,7 +52,7 @@ async def transcribe_batch(
     """Every fiche must be in the caller's `transcriptions.write` scope, else 404 naming those that
     are not (missing and out of scope are not told apart) and nothing is launched."""
     fiche_ids = list(dict.fromkeys(body.fiche_ids))
-    await service.require_visible(session, grant, fiche_ids)
+    await require_visible_fiches(session, grant, fiche_ids)
     run_id = await service.launch(launcher, fiche_ids, body.priority, grant, _request_id(request))
     return ok(
         TranscriptionBatchLaunched(
@@ -79,7 +79,7 @@ async def transcribe_fiche(  # noqa: PLR0917 - FastAPI dependencies
     priority: PriorityQuery = "normal",
 ) -> Envelope[TranscriptionLaunched]:
     """Recordings already transcribed (same audio) are not sent again by the run."""
-    await service.require_visible(session, grant, [fiche_id])
+    await require_visible_fiches(session, grant, [fiche_id])
     run_id = await service.launch(launcher, [fiche_id], priority, grant, _request_id(request))
     return ok(
         TranscriptionLaunched(message="Transcription queued", fiche_id=fiche_id, run_id=run_id, priority=priority)
@@ -94,7 +94,7 @@ async def transcribe_fiche(  # noqa: PLR0917 - FastAPI dependencies
 async def transcription_status(
     fiche_id: FicheIdPath, grant: ReadTranscriptions, session: SessionDep
 ) -> Envelope[TranscriptionStatusOut]:
-    await service.require_visible(session, grant, [fiche_id])
+    await require_visible_fiches(session, grant, [fiche_id])
     return ok(await service.coverage(session, fiche_id))
 
 
@@ -107,5 +107,5 @@ async def recording_transcript(
     fiche_id: FicheIdPath, call_id: CallIdPath, grant: ReadTranscriptions, session: SessionDep
 ) -> Envelope[RecordingTranscriptOut]:
     """404 when the fiche is missing or out of scope, or the recording has no transcript yet."""
-    await service.require_visible(session, grant, [fiche_id])
+    await require_visible_fiches(session, grant, [fiche_id])
     return ok(await service.recording_transcript(session, fiche_id, call_id))

@@ -9,13 +9,11 @@ batch of the same day, §13.4 #28).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.errors import NotFound, ServiceUnavailable
-from api.fiches.launcher import JobLaunch, LaunchFailed, RunLauncher
+from api.fiches.launcher import JobLaunch, LaunchFailed, RunLauncher, run_tags
 from api.security import Grant
 from api.transcriptions.schemas import (
     ChunkOut,
@@ -24,39 +22,13 @@ from api.transcriptions.schemas import (
     TranscriptionStatusOut,
     WordOut,
 )
-from domain.models import Fiche, FicheTranscription, Recording, Transcript, TranscriptChunk
+from domain.models import FicheTranscription, Recording, Transcript, TranscriptChunk
 from domain.models.transcripts import FicheTranscriptionStatus, TranscriptStatus
-from domain.scoping import apply_fiche_scope
-from domain.transcripts.priority import RUN_PRIORITY, Priority
+from domain.transcripts.priority import Priority
 
 #: orchestration/jobs.py, named here so the API does not import Dagster definitions.
 TRANSCRIBE_JOB = "transcribe_fiches_job"
 TRANSCRIBE_OP = "transcribe_given_fiches"
-
-
-async def visible_fiche_ids(session: AsyncSession, grant: Grant, fiche_ids: Sequence[str]) -> set[str]:
-    statement = apply_fiche_scope(select(Fiche.fiche_id).where(Fiche.fiche_id.in_(list(fiche_ids))), grant)
-    return set(await session.scalars(statement))
-
-
-async def require_visible(session: AsyncSession, grant: Grant, fiche_ids: Sequence[str]) -> None:
-    """404 naming the ids that are missing or outside the scope (the two are not told apart)."""
-    visible = await visible_fiche_ids(session, grant, fiche_ids)
-    missing = [i for i in fiche_ids if i not in visible]
-    if len(missing) == 1 and len(fiche_ids) == 1:
-        raise NotFound("Fiche not found")
-    if missing:
-        shown = ", ".join(missing[:20]) + (", ..." if len(missing) > 20 else "")
-        raise NotFound(f"{len(missing)} fiche(s) not found: {shown}")
-
-
-def run_tags(priority: Priority, grant: Grant, request_id: str | None) -> dict[str, str]:
-    tags = {"dagster/priority": str(RUN_PRIORITY[priority]), "app/source": "api"}
-    if grant.principal.user_id is not None:
-        tags["app/user"] = str(grant.principal.user_id)
-    if request_id:
-        tags["app/request_id"] = request_id
-    return tags
 
 
 async def launch(
@@ -66,7 +38,7 @@ async def launch(
     request = JobLaunch(
         job_name=TRANSCRIBE_JOB,
         run_config={"ops": {TRANSCRIBE_OP: {"config": {"fiche_ids": fiche_ids, "priority": priority}}}},
-        tags=run_tags(priority, grant, request_id),
+        tags=run_tags(priority, grant, request_id, source="api"),
     )
     try:
         return await launcher.launch_job(request)

@@ -24,7 +24,6 @@ from domain.audits.gating import GatedStep
 from domain.audits.scorecard import ScorecardSpec
 from domain.audits.scoring import Compliance
 from domain.models.audits import IN_FLIGHT_INDEX, Audit, AuditCitation, AuditControlPoint, AuditStatus, AuditStep
-from domain.models.scorecards import Scorecard, ScorecardVersion
 from domain.models.transcripts import FicheTranscription, FicheTranscriptionStatus
 
 ERROR_LIMIT = 2000
@@ -59,16 +58,6 @@ class Trigger:
     source: str = "api"  # api | batch | schedule | automation | demo
     user_id: int | None = None
     run_id: str | None = None
-
-
-def scorecard_spec(session: Session, scorecard_id: int) -> ScorecardSpec | None:
-    """The current version of a scorecard, frozen; None when unknown or without a version."""
-    version = session.scalar(
-        select(ScorecardVersion)
-        .join(Scorecard, Scorecard.current_version_id == ScorecardVersion.id)
-        .where(Scorecard.id == scorecard_id)
-    )
-    return version.spec() if version is not None else None
 
 
 def transcription_ready(session: Session, fiche_id: str) -> str | None:

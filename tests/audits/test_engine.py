@@ -25,11 +25,11 @@ from domain.audits.store import (
     Trigger,
     complete_audit,
     fail_stuck_audits,
-    scorecard_spec,
     start_audit,
 )
 from domain.audits.timeline import Timeline
 from domain.models import Audit, AuditCitation, AuditControlPoint, AuditStep, Fiche, FicheTranscription
+from domain.scorecards.service import current_spec
 from orchestration.audit_sensors import audit_watchdog
 from resources.database import DatabaseResource, sync_session_factory
 from resources.llm.resource import LlmResource
@@ -139,9 +139,7 @@ def _engine(sync_engine: Engine, auditor: Any) -> AuditEngine:
 
 def _spec(sync_engine: Engine, scorecard_id: int) -> ScorecardSpec:
     with Session(sync_engine) as session:
-        spec = scorecard_spec(session, scorecard_id)
-    assert spec is not None
-    return spec
+        return current_spec(session, scorecard_id)
 
 
 def test_a_step_that_raises_gets_the_fallback_and_the_audit_still_completes(
