@@ -12,8 +12,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from domain.transcripts.chunking import Chunk, Word, speech_words
+
+
+Role = Literal["agent", "client", "unknown"]
+"""Who a diarised speaker is in the conversation (`domain.transcripts.roles` infers it)."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class TimelineChunk:
     end: float
     text: str
     words: tuple[TimedWord, ...]  # the chunk's words in order; `text` is them joined by spaces
+    role: Role = "unknown"
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,7 @@ class TimelineRecording:
     to_number: str | None
     duration_seconds: float | None
     chunks: tuple[TimelineChunk, ...]
+    role_confidence: float | None = None  # of the speaker -> role mapping of this recording
 
 
 @dataclass(frozen=True)
