@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from domain.audits.auditor import PointAssessment
 from domain.audits.matching import IndexedTokens, MatchKind, locate_quote, normalise, tokenise
 from domain.audits.schema import Citation, Conformity, ControlPointResult, Level, PointStatus, StepOutput
 from domain.audits.scorecard import Severity, StepSpec
@@ -105,6 +106,8 @@ class GatedPoint:
     erreur_transcription_notee: bool
     variation_phonetique_utilisee: str | None
     downgraded: bool
+    confidence: float | None = None  # the auditor's, when it tells one; lowered when gating overrules it
+    rule: str | None = None  # what decided the verdict (auditor's rule, or `gating:<reason>`)
 
 
 @dataclass(frozen=True)
@@ -304,7 +307,16 @@ def _append(text: str, note: str) -> str:
     return f"{text} {note}".strip()
 
 
-def _gate_point(index: int, result: ControlPointResult, timeline: Timeline, rules: GatingRules) -> GatedPoint:
+GATING_RULE = "gating:no_valid_citation"
+
+
+def _gate_point(
+    index: int,
+    result: ControlPointResult,
+    timeline: Timeline,
+    rules: GatingRules,
+    assessment: PointAssessment | None = None,
+) -> GatedPoint:
     outcomes = [locate_citation(c, timeline, rules.min_quote_chars) for c in result.citations]
     located = [o for o in outcomes if isinstance(o, LocatedCitation)]
     rejected = [o for o in outcomes if isinstance(o, RejectedCitation)]
@@ -321,6 +333,8 @@ def _gate_point(index: int, result: ControlPointResult, timeline: Timeline, rule
             statut, commentaire, downgraded = PointStatus.ABSENT, _append(commentaire, NO_VALID_CITATION_NOTE), True
         minutages = _chronological(located)
     tolerated = any(c.match is MatchKind.TOLERANT for c in located)
+    confidence = assessment.confidence if assessment else None
+    rule = GATING_RULE if downgraded else (assessment.rule if assessment else None)
     return GatedPoint(
         index=index,
         point=result.point,
@@ -333,6 +347,8 @@ def _gate_point(index: int, result: ControlPointResult, timeline: Timeline, rule
         erreur_transcription_notee=result.erreur_transcription_notee or tolerated,
         variation_phonetique_utilisee=result.variation_phonetique_utilisee,
         downgraded=downgraded,
+        confidence=confidence,
+        rule=rule,
     )
 
 
@@ -360,9 +376,17 @@ def gate_step(
     *,
     failed: bool = False,
     error: str | None = None,
+    assessments: Sequence[PointAssessment] = (),
 ) -> GatedStep:
-    """Check one step's evidence against the timeline and lower what it does not support."""
-    points = [_gate_point(i, result, timeline, rules) for i, result in enumerate(output.points_controle, 1)]
+    """Check one step's evidence against the timeline and lower what it does not support.
+
+    `assessments` (the auditor's confidence and rule per point, in order) are carried onto the
+    gated points when the auditor gave them.
+    """
+    points = [
+        _gate_point(i, result, timeline, rules, assessments[i - 1] if i <= len(assessments) else None)
+        for i, result in enumerate(output.points_controle, 1)
+    ]
     missing = step.control_points[len(points) :] if rules.enabled else ()
     points += [_missing_point(len(points) + i, text) for i, text in enumerate(missing, 1)]
     located = [c for p in points for c in p.citations]
