@@ -16,7 +16,6 @@ from typing import Literal
 
 from domain.transcripts.chunking import Chunk, Word, speech_words
 
-
 Role = Literal["agent", "client", "unknown"]
 """Who a diarised speaker is in the conversation (`domain.transcripts.roles` infers it)."""
 
