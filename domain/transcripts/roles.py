@@ -36,12 +36,18 @@ EARLY_TURNS = 3  # a speaker's first turns, where introductions happen
 NAME_MATCH = 85  # rapidfuzz ratio for a name or firm token said by ASR
 _VOCATIVE = {"monsieur", "madame", "mademoiselle", "m", "mme"}
 
+# Introductions and what only the caller of a sales call says (a voicemail left, asking for the client).
 _SELF_INTRO = re.compile(
     r"\bje m appelle\b|\bmon nom est\b|\ba l appareil\b|\bde la part de\b|\bje vous appelle\b"
     r"|\bje suis (?:votre |le |la )?(?:conseill|charge)|\bvotre conseill"
-    r"|\bje suis \w+ (?:de chez|de la societe|du cabinet|conseill)"
+    r"|\bje suis \w+ (?:de chez|de la societe|du cabinet|conseill)|\bje me presente\b|\bje cherche a joindre\b"
+    r"|\bje vous laisse un message\b|\bje n arrive pas a vous joindre\b|\bje suis bien chez (?:monsieur|madame)\b"
+    r"|\bconseill\w* en assurance\b"
 )
-_INTRO_LEAD = re.compile(r"\b(?:je suis|je m appelle|mon nom est|c est|ici|moi c est)\s+((?:\w+\s+){0,3}\w+)")
+_INTRO_LEAD = re.compile(
+    r"\b(?:je suis|je m appelle|mon nom est|c est|ici|moi c est|je me presente)\s+((?:\w+\s+){0,3}\w+)"
+)
+_ADDRESSED = re.compile(r"\b(?:monsieur|madame|mademoiselle) ([a-z]{3,})\b")
 _GREETING = re.compile(r"\ba votre ecoute\b|\bque puis je (?:faire )?pour vous\b|\bbienvenue\b")
 _BARE_ANSWER = {"allo", "oui", "bonjour", "allo oui", "oui allo", "allo bonjour", "oui bonjour", "bonjour allo"}
 _AGENT_PHRASES = re.compile(
@@ -80,16 +86,44 @@ class RoleAssignment:
     def as_json(self) -> dict[str, Any]:
         return {"roles": dict(self.roles), "confidence": self.confidence, "cues": list(self.cues)}
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RoleAssignment:
+        roles = {str(speaker): as_role(role) for speaker, role in (data.get("roles") or {}).items()}
+        return cls(roles, float(data.get("confidence") or 0.0), tuple(str(c) for c in data.get("cues") or ()))
+
+
+def as_role(value: object) -> Role:
+    """A stored role read back; anything but `agent` / `client` is `unknown`."""
+    if value == "agent":
+        return "agent"
+    if value == "client":
+        return "client"
+    return "unknown"
+
+
+def direction_of(value: str | None) -> Direction | None:
+    """The telephony direction as the CRM gives it (`in` / `out`), None when anything else."""
+    normalised = (value or "").strip().lower()
+    return "in" if normalised == "in" else "out" if normalised == "out" else None
+
 
 @dataclass
 class _Evidence:
+    label: str
     score: float = 0.0
     cues: list[str] = field(default_factory=list)
-    strong: bool = False  # introduced themselves as the firm's advisor
+    given: set[str] = field(default_factory=set)  # kinds of cue counted already
+    strong: bool = False  # introduced themselves early, or with the advisor's name
 
     def add(self, weight: float, cue: str) -> None:
         self.score += weight
-        self.cues.append(cue)
+        self.cues.append(f"{self.label}: {cue}")
+
+    def once(self, kind: str, weight: float, cue: str, *, strong: bool = False) -> None:
+        if kind not in self.given:
+            self.given.add(kind)
+            self.add(weight, cue)
+            self.strong = self.strong or strong
 
 
 def _name_tokens(name: str) -> list[str]:
@@ -120,6 +154,28 @@ def _said_name(tokens: Sequence[str], name: Sequence[str], *, min_letters: int =
     )
 
 
+def _advisor_cue(plain: str, tokens: Sequence[str], advisor: Sequence[str]) -> tuple[float, str, bool] | None:
+    """(weight, cue, strong) when the turn says the advisor's name: in an introduction, or anywhere."""
+    leads = (lead.group(1).split() for lead in _INTRO_LEAD.finditer(plain))
+    if any(_said_name(lead, advisor, min_letters=3) for lead in leads):
+        return 4.0, "gives the advisor's name", True
+    if _said_name(tokens, advisor):
+        return 1.5, "says the advisor's name", False
+    return None
+
+
+def _opening_cue(opening: str, direction: Direction | None, firms: Sequence[Sequence[str]]) -> tuple[float, str] | None:
+    """How the first speaker opened the call: a company greeting, answering an inbound call, or a bare
+    "allô ?" (the callee, on an outbound call the client)."""
+    if any(_fuzzy_in(opening.split(), firm) for firm in firms) or _GREETING.search(opening):
+        return 2.0, "answers with a company greeting"
+    if direction == "in":
+        return 1.5, "answers an inbound call"
+    if opening.replace("?", "").strip() in _BARE_ANSWER:
+        return (-2.0 if direction == "out" else -0.75), "answers the call with a bare « allô »"
+    return None
+
+
 def _speaker_evidence(
     label: str,
     texts: Sequence[str],
@@ -129,46 +185,33 @@ def _speaker_evidence(
     advisor: Sequence[str],
     firms: Sequence[Sequence[str]],
 ) -> _Evidence:
-    """Per-speaker cues (relative ones, which need every speaker, are added by `infer_roles`)."""
-    evidence = _Evidence()
-    intro = advisor_said = firm_said = False
+    """Per-speaker cues, each counted once (relative ones, which need every speaker, are added by `infer_roles`)."""
+    evidence = _Evidence(label)
     agent_phrases = client_phrases = 0
     for n, text in enumerate(texts):
         plain = normalise(text)
         tokens = plain.split()
         early = n < EARLY_TURNS
-        if not intro and _SELF_INTRO.search(plain):
-            intro = True
-            evidence.add(3.0 if early else 1.0, f"{label}: introduces themselves")
-            evidence.strong = evidence.strong or early
-        if not advisor_said and advisor:
-            lead = _INTRO_LEAD.search(plain)
-            if lead and _said_name(lead.group(1).split(), advisor, min_letters=3):
-                advisor_said = True
-                evidence.add(4.0, f"{label}: gives the advisor's name")
-                evidence.strong = True
-            elif _said_name(tokens, advisor):
-                advisor_said = True
-                evidence.add(1.5, f"{label}: says the advisor's name")
-        if not firm_said and any(_fuzzy_in(tokens, firm) for firm in firms):
-            firm_said = True
+        if _SELF_INTRO.search(plain):
+            evidence.once("intro", 3.0 if early else 1.0, "introduces themselves", strong=early)
+        named = _advisor_cue(plain, tokens, advisor) if advisor and "advisor" not in evidence.given else None
+        if named:
+            evidence.once("advisor", named[0], named[1], strong=named[2])
+        if any(_fuzzy_in(tokens, firm) for firm in firms):
             asked = "?" in tokens
-            evidence.add(0.5 if asked else 2.0, f"{label}: names the firm" + (" in a question" if asked else ""))
+            evidence.once("firm", 0.5 if asked else 2.0, "names the firm" + (" in a question" if asked else ""))
+        if any(not _said_name([name], advisor, min_letters=3) for name in _ADDRESSED.findall(plain)):
+            # the advisor calls the client by name; the client rarely knows the advisor's
+            evidence.once("addressed", 1.0, "addresses the other by name")
         agent_phrases += len(_AGENT_PHRASES.findall(plain))
         client_phrases += len(_CLIENT_PHRASES.findall(plain))
     if agent_phrases:
-        evidence.add(min(3.0, 0.75 * agent_phrases), f"{label}: {agent_phrases} advisor phrase(s)")
+        evidence.add(min(3.0, 0.75 * agent_phrases), f"{agent_phrases} advisor phrase(s)")
     if client_phrases:
-        evidence.add(-min(2.0, 0.75 * client_phrases), f"{label}: {client_phrases} client phrase(s)")
-    if first and texts:
-        opening = normalise(texts[0])
-        bare = opening.replace("?", "").strip() in _BARE_ANSWER
-        if any(_fuzzy_in(opening.split(), firm) for firm in firms) or _GREETING.search(opening):
-            evidence.add(2.0, f"{label}: answers with a company greeting")
-        elif direction == "in":
-            evidence.add(1.5, f"{label}: answers an inbound call")
-        elif bare:
-            evidence.add(-2.0 if direction == "out" else -0.75, f"{label}: answers the call with a bare « allô »")
+        evidence.add(-min(2.0, 0.75 * client_phrases), f"{client_phrases} client phrase(s)")
+    opening = _opening_cue(normalise(texts[0]), direction, firms) if first and texts else None
+    if opening:
+        evidence.add(*opening)
     return evidence
 
 
@@ -221,7 +264,7 @@ def infer_roles(
             scale = min(1.0, total / enough)
             for label in labels:
                 share = measure[label] / total
-                evidence[label].add(weight * scale * _relative(share, len(labels)), f"{label}: {what} {share:.0%}")
+                evidence[label].add(weight * scale * _relative(share, len(labels)), f"{what} {share:.0%}")
     return _assign(labels, evidence, words)
 
 
