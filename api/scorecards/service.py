@@ -62,6 +62,7 @@ async def run(session: AsyncSession, work: Callable[[Session], T]) -> T:
 
 
 def step_out(step: ScorecardStep) -> StepOut:
+    spec = step.spec()
     return StepOut(
         id=step.id,
         position=step.position,
@@ -75,6 +76,7 @@ def step_out(step: ScorecardStep) -> StepOut:
         chronological_important=step.chronological,
         weight=step.weight,
         verify_product_info=step.verify_product_info,
+        control_point_speakers=list(spec.point_speakers),
     )
 
 

@@ -8,12 +8,14 @@ to recognition noise). Two common slips are forgiven because the words are reall
 - a cited chunk index off by one (the prompt numbers chunks from 1, the schema from 0): the quote
   is looked for from the previous, then the next chunk, and the citation is re-pointed there.
 
-A located citation takes its chunk id, speaker, start and end seconds (from the word timings of the
-matched words) and recording metadata from the timeline, never from the model. Then, when gating
-is enabled: citations of ABSENT / NON_APPLICABLE points are dropped; PRESENT / PARTIEL points left
-without a valid citation become ABSENT; the step score and conformity derived from the evidence
-ratio replace the auditor's only when they are lower / stricter. Disabled, citations are still
-located (so stored ones carry timings) but no verdict, score or minutage changes.
+A located citation takes its chunk id, speaker and its role, start and end seconds (from the word
+timings of the matched words) and recording metadata from the timeline, never from the model. Then,
+when gating is enabled: a quote said by the wrong role (the client's words for a point the agent
+must say: `StepSpec.speaker_rule`) is rejected; citations of ABSENT / NON_APPLICABLE points are
+dropped; PRESENT / PARTIEL points left without a valid citation become ABSENT; the step score and
+conformity derived from the evidence ratio replace the auditor's only when they are lower / stricter.
+Disabled, citations are still located (so stored ones carry timings and roles) but no verdict, score
+or minutage changes.
 The statistics of what was removed and why are part of the result, to be stored (bug §13.5 #37).
 """
 
@@ -28,8 +30,8 @@ from typing import Any
 from domain.audits.auditor import PointAssessment
 from domain.audits.matching import IndexedTokens, MatchKind, locate_quote, normalise, tokenise
 from domain.audits.schema import Citation, Conformity, ControlPointResult, Level, PointStatus, StepOutput
-from domain.audits.scorecard import Severity, StepSpec
-from domain.audits.timeline import Timeline, TimelineChunk, TimelineRecording, mmss
+from domain.audits.scorecard import Severity, SpeakerRule, StepSpec
+from domain.audits.timeline import Role, Timeline, TimelineChunk, TimelineRecording, mmss
 
 MAX_CONTINUATION_CHUNKS = 2
 """A quote may run from its cited chunk into at most this many following chunks of the recording."""
@@ -48,6 +50,15 @@ NO_VALID_CITATION_NOTE = (
     "[Auto-check] Aucune citation valide trouvée dans la transcription : point requalifié en ABSENT."
 )
 MISSING_POINT_NOTE = "[Auto-check] Point de contrôle non traité par l'auditeur : considéré ABSENT."
+WRONG_SPEAKER_NOTE = (
+    "[Auto-check] Les citations ne viennent pas de l'interlocuteur dont les paroles comptent pour ce point "
+    "({rule}) : point requalifié en ABSENT."
+)
+RULE_LABEL: Mapping[SpeakerRule, str] = {
+    SpeakerRule.AGENT: "paroles du conseiller",
+    SpeakerRule.CLIENT: "paroles du client",
+    SpeakerRule.ANY: "paroles du conseiller ou du client",
+}
 NOT_AVAILABLE = "N/A"
 
 
@@ -62,6 +73,7 @@ class RejectReason(enum.StrEnum):
     TOO_SHORT = "too_short"
     NOT_FOUND = "not_found"  # the words are not in the cited chunk, its neighbours or continuation
     POINT_NOT_SUPPORTED = "point_not_supported"  # cited on an ABSENT / NON_APPLICABLE point
+    WRONG_SPEAKER = "wrong_speaker"  # said by the other role than the point's rule asks for
 
 
 @dataclass(frozen=True)
@@ -83,6 +95,12 @@ class LocatedCitation:
     match: MatchKind
     similarity: float
     repointed: bool
+    role: Role = "unknown"  # of the speaker where the quote starts, in that recording
+
+
+def speaker_allowed(rule: SpeakerRule, role: Role) -> bool:
+    """Whether words said by `role` can prove a point with `rule`; an unknown role is given the benefit."""
+    return rule is SpeakerRule.ANY or role in {"unknown", rule.value}
 
 
 @dataclass(frozen=True)
@@ -290,6 +308,7 @@ def locate_citation(citation: Citation, timeline: Timeline, min_quote_chars: int
             match=found.kind,
             similarity=found.similarity,
             repointed=found.chunk.chunk_index != cited,
+            role=found.chunk.role,
         )
     return reject(RejectReason.NOT_FOUND)
 
@@ -315,6 +334,8 @@ def _gate_point(
     result: ControlPointResult,
     timeline: Timeline,
     rules: GatingRules,
+    *,
+    speaker: SpeakerRule,
     assessment: PointAssessment | None = None,
 ) -> GatedPoint:
     outcomes = [locate_citation(c, timeline, rules.min_quote_chars) for c in result.citations]
@@ -322,7 +343,13 @@ def _gate_point(
     rejected = [o for o in outcomes if isinstance(o, RejectedCitation)]
     statut, commentaire, downgraded = result.statut, result.commentaire, False
     minutages = tuple(result.minutages)
+    rule = assessment.rule if assessment else None
     if rules.enabled:
+        wrong = [c for c in located if not speaker_allowed(speaker, c.role)]
+        rejected += [
+            RejectedCitation(c.texte, c.recording_index, c.chunk_index, RejectReason.WRONG_SPEAKER) for c in wrong
+        ]
+        located = [c for c in located if c not in wrong]
         if statut in (PointStatus.ABSENT, PointStatus.NON_APPLICABLE):
             rejected += [
                 RejectedCitation(c.texte, c.recording_index, c.chunk_index, RejectReason.POINT_NOT_SUPPORTED)
@@ -330,11 +357,12 @@ def _gate_point(
             ]
             located = []
         elif not located:
-            statut, commentaire, downgraded = PointStatus.ABSENT, _append(commentaire, NO_VALID_CITATION_NOTE), True
+            note = WRONG_SPEAKER_NOTE.format(rule=RULE_LABEL[speaker]) if wrong else NO_VALID_CITATION_NOTE
+            statut, commentaire, downgraded = PointStatus.ABSENT, _append(commentaire, note), True
+            rule = f"gating:{RejectReason.WRONG_SPEAKER}" if wrong else GATING_RULE
         minutages = _chronological(located)
     tolerated = any(c.match is MatchKind.TOLERANT for c in located)
     confidence = assessment.confidence if assessment else None
-    rule = GATING_RULE if downgraded else (assessment.rule if assessment else None)
     return GatedPoint(
         index=index,
         point=result.point,
@@ -384,7 +412,14 @@ def gate_step(
     gated points when the auditor gave them.
     """
     points = [
-        _gate_point(i, result, timeline, rules, assessments[i - 1] if i <= len(assessments) else None)
+        _gate_point(
+            i,
+            result,
+            timeline,
+            rules,
+            speaker=step.speaker_rule(i - 1),
+            assessment=assessments[i - 1] if i <= len(assessments) else None,
+        )
         for i, result in enumerate(output.points_controle, 1)
     ]
     missing = step.control_points[len(points) :] if rules.enabled else ()

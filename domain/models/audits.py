@@ -228,6 +228,7 @@ class AuditCitation(IdMixin, Base):
     recording_index: Mapped[int] = mapped_column(Integer, nullable=False)
     chunk_index: Mapped[int] = mapped_column(Integer, nullable=False)
     speaker: Mapped[str] = mapped_column(String(32), nullable=False)
+    role: Mapped[str | None] = mapped_column(String(16))  # the speaker's role in its recording, when known
     start_seconds: Mapped[float] = mapped_column(Float, nullable=False)
     end_seconds: Mapped[float] = mapped_column(Float, nullable=False)
     minutage: Mapped[str] = mapped_column(String(8), nullable=False)

@@ -163,6 +163,7 @@ def _step_row(step: StepSpec) -> ScorecardStep:
         chronological=step.chronological,
         weight=step.weight,
         verify_product_info=step.verify_product_info,
+        point_speakers=[step.speaker_rule(i).value for i in range(len(step.control_points))],
     )
 
 
@@ -316,12 +317,18 @@ def update_step(
     """Fields of a current step changed (JSON names; absent = unchanged); `position` moves it (1..N)."""
     scorecard, version, row = _step_in_current(session, step_id)
     current = draft_of(version)
-    merged = step_to_json(row.spec()) | dict(changes)
+    old = row.spec()
+    merged = step_to_json(old) | dict(changes)
+    known = None
+    if "controlPoints" in changes and "controlPointSpeakers" not in changes:
+        # New points get inferred rules; unchanged points keep theirs, wherever they moved.
+        del merged["controlPointSpeakers"]
+        known = {point: old.speaker_rule(i) for i, point in enumerate(old.control_points)}
     _require_step(merged)
     steps = list(current.steps)
     del steps[row.position - 1]
     position = _target_position(merged, row.position, len(current.steps))
-    steps.insert(position - 1, step_from_json(merged, position))
+    steps.insert(position - 1, step_from_json(merged, position, known=known))
     edited = replace(current, steps=_renumbered(steps))
     return new_version(session, scorecard, edited, created_by_id=created_by_id, change_note=f"step {position} edited")
 

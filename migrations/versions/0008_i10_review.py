@@ -1,7 +1,7 @@
 """Audit verdict certainty: confidence and deciding rule per control point, needs_review per audit.
 
 Revision ID: i10_review
-Revises: 0006
+Revises: i10_roles
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "i10_review"
-down_revision: str | None = "0006"
+down_revision: str | None = "i10_roles"
 branch_labels = None
 depends_on = None
 

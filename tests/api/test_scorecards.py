@@ -217,3 +217,26 @@ async def test_stats_come_from_the_audits(client: httpx.AsyncClient, world: Worl
     assert [(v["version"], v["totalAudits"]) for v in stats["byVersion"]] == [(1, 3)]
     detail = (await client.get(f"{BASE}/{created['id']}", params={"include_stats": "true"}, headers=headers)).json()
     assert detail["data"]["stats"]["totalAudits"] == 3
+
+
+async def test_control_point_speakers_are_shown_edited_and_checked(client: httpx.AsyncClient, world: World) -> None:
+    headers = world.headers("admin")
+    created = await _create(client, world, steps=1)
+    step = created["steps"][0]
+    assert step["controlPointSpeakers"] == ["agent", "agent"]
+
+    edited = await client.put(
+        f"{BASE}/steps/{step['id']}", json={"controlPointSpeakers": ["client", "any"]}, headers=headers
+    )
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["data"]["steps"][0]["controlPointSpeakers"] == ["client", "any"]
+
+    step_id = edited.json()["data"]["steps"][0]["id"]
+    wrong = await client.put(f"{BASE}/steps/{step_id}", json={"controlPointSpeakers": ["client"]}, headers=headers)
+    assert wrong.status_code == 400
+    assert wrong.json()["field"] == "body.controlPointSpeakers"
+    unknown = await client.put(
+        f"{BASE}/steps/{step_id}", json={"controlPointSpeakers": ["boss", "agent"]}, headers=headers
+    )
+    assert unknown.status_code == 400
+    assert unknown.json()["field"].startswith("body.controlPointSpeakers")

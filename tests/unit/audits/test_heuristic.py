@@ -12,12 +12,12 @@ from domain.audits.gating import GatingRules, gate_step
 from domain.audits.heuristic import HeuristicAuditor, Rule
 from domain.audits.schema import ControlPointResult, PointStatus, StepOutput
 from domain.audits.scorecard import SpeakerRule, StepSpec
-from domain.audits.timeline import Timeline
+from domain.audits.timeline import Role, Timeline
 
 from .factories import scorecard, step, timeline
 
 AGENT, CLIENT = "speaker_1", "speaker_0"  # the agent is not the first label: roles come from the chunks
-ROLES = {AGENT: "agent", CLIENT: "client"}
+ROLES: dict[str, Role] = {AGENT: "agent", CLIENT: "client"}
 
 RECORDING = step(
     1,
