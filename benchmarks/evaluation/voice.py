@@ -382,6 +382,8 @@ NEUTRAL = (
     "A: bon | C: oui",
 )
 
+# What a listener says while the other talks on; between two agent turns it keeps them apart.
+BACKCHANNEL = ("C: hm hm", "C: oui", "C: d'accord", "C: ah oui", "C: je vois", "C: oui oui", "C: mm", "C: ok")
 OUTBOUND_OPEN = (
     "A: allô ? | C: oui allô ?",
     "A: allô, {agent_hello} {civ} {client_last} ? | C: oui c'est moi",
@@ -452,7 +454,7 @@ def asr_noise(text: str, rng: random.Random) -> str:
         if out and len(bare) <= 3 and len(out[-1]) <= 3 and out[-1].isalpha() and rng.random() < 0.02:
             out[-1] = out[-1] + word
             continue
-        if rng.random() < 0.01:
+        if rng.random() < 0.006:
             out.append(word)  # a stutter
         out.append(word)
     line = " ".join(out)
