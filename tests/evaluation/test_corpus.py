@@ -13,7 +13,7 @@ from evaluation.model import DISTRACTOR_KINDS
 from evaluation.scorecards import DEMO_PATH, NCA18_PATH, PLANS, ScorecardName
 from evaluation.voice import number_words
 
-HALVES: list[tuple[ScorecardName, Split]] = [("demo", "dev"), ("nca18", "dev")]
+HALVES: list[tuple[ScorecardName, Split]] = [("demo", "dev"), ("demo", "test"), ("nca18", "dev"), ("nca18", "test")]
 SCORECARDS = sorted({scorecard for scorecard, _ in HALVES})
 
 
