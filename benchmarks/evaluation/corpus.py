@@ -98,7 +98,7 @@ def draw_labels(plan: ScorecardPlan, facts: dict[str, bool], rng: random.Random)
         # a critical point that applies only in some calls (a refusal to react to) is missed more often
         missed |= {key for key in critical if plan.rule(key).needs and rng.random() < CONDITIONAL_MISS}
     # a point whose words say a missed one (opposing the recording announces it) is missed too
-    while grown := {key for key in plan.points if plan.rule(key).implies in missed} - missed:
+    while grown := {key for key in plan.points if missed & set(plan.rule(key).implies)} - missed:
         missed |= grown
     labels: dict[tuple[int, int], Label] = {}
     for key in plan.points:
@@ -114,10 +114,10 @@ def draw_labels(plan: ScorecardPlan, facts: dict[str, bool], rng: random.Random)
     while changed:
         changed = False
         for key in plan.points:
-            implied = plan.rule(key).implies
-            if implied is not None and labels[key] == "present" and labels[implied] == "absent":
-                labels[implied] = "present"
-                changed = True
+            for implied in plan.rule(key).implies:
+                if labels[key] == "present" and labels[implied] == "absent":
+                    labels[implied] = "present"
+                    changed = True
     return labels
 
 

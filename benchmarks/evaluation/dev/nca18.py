@@ -265,8 +265,8 @@ FAMILIES = families("nca18", {
     ],
     "4.4": [
         P("delai-un-mois",
-          "A: comme vous avez plus d'un an, vous pouvez résilier à tout moment, ça prend effet un mois après",
-          "A: je vérifie les délais : plus de douze mois d'ancienneté, donc pas besoin d'attendre l'échéance"),
+          "A: je vérifie les délais : la résiliation prendra effet un mois après l'envoi de la demande",
+          "A: côté délais, votre contrat peut être arrêté dès maintenant, avec effet sous trente jours"),
         P("moins-d-un-an",
           "A: je regarde les délais pour vous : à partir de votre date anniversaire, la résiliation prend un mois",
           "A: côté délais, on est bons, la résiliation sera effective trente jours après réception"),
@@ -277,7 +277,7 @@ FAMILIES = families("nca18", {
     ],
     "4.5": [
         P("conforme-a-la-loi",
-          "A: tout est en règle, la loi vous autorise à changer, c'est la résiliation infra-annuelle",
+          "A: tout est en règle, la loi vous autorise à changer",
           "A: légalement il n'y a aucun souci, vous avez le droit de partir"),
         P("cadre-legal-verifie",
           "A: j'ai vérifié, on respecte bien le cadre légal pour votre changement",
@@ -288,7 +288,7 @@ FAMILIES = families("nca18", {
     # 5. Type de résiliation
     "5.1": [
         P("infra-annuelle",
-          "A: ça sera une résiliation infra-annuelle, puisque vous avez plus d'un an",
+          "A: ça sera une résiliation infra-annuelle",
           "A: on fait jouer la résiliation à tout moment, la loi de 2020"),
         P("chatel-ou-hausse",
           "A: là c'est une résiliation à l'échéance, avec la loi Chatel",
@@ -497,7 +497,7 @@ FAMILIES = families("nca18", {
     "9.2": [
         P("coherence-resiliation",
           "A: ça tombe juste à la fin de votre ancien contrat, donc tout s'enchaîne",
-          "A: la date colle avec la résiliation chez {insurer}"),
+          "A: la date colle avec la fin de votre ancienne mutuelle"),
         P("calage",
           "A: j'aligne la date de début sur la fin de votre contrat actuel",
           "A: votre ancien contrat s'arrête la veille, c'est cohérent"),
@@ -541,7 +541,7 @@ FAMILIES = families("nca18", {
           "A: il concerne quoi ce devis ? | C: des lunettes progressives"),
         P("nature-devis",
           "A: c'est du dentaire ou de l'optique ? | C: du dentaire, un implant",
-          "A: c'est pour quel soin ? | C: un appareil auditif"),
+          "A: c'est pour quel soin ? | C: une prothèse dentaire"),
         D("question_unanswered", "type-inconnu",
           "A: et c'est pour quoi ? | C: je sais plus, c'est mon mari qui l'a"),
     ],
@@ -561,7 +561,7 @@ FAMILIES = families("nca18", {
           "A: je fais le calcul : la sécu plus nous, ça fait {refund}, il vous resterait la différence"),
         P("reste-a-charge",
           "A: votre reste à charge sur ce devis serait d'environ la moitié, on vous rembourse {refund}",
-          "A: je simule : {refund} remboursés sur {quote}"),
+          "A: je simule : {refund} remboursés sur ce devis"),
         D("deferral", "simulation-par-mail",
           "A: la simulation, je vous l'enverrai par mail"),
     ],
@@ -884,7 +884,7 @@ FAMILIES = families("nca18", {
     ],
     "16.5": [
         P("si-je-resume",
-          "A: si je résume, vous voulez surtout de bons remboursements en dentaire pour moins de {budget}",
+          "A: si je résume, vous voulez surtout de bons remboursements en dentaire sans payer plus",
           "A: donc si j'ai bien compris, c'est le prix qui vous fait changer"),
         P("vous-voulez-dire",
           "A: autrement dit, vous voulez garder le même niveau mais payer moins",

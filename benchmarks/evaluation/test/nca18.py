@@ -246,9 +246,9 @@ FAMILIES = families("nca18", {
     "4.4": [
         P("delais-verifies",
           "A: j'ai vérifié vos délais : la résiliation peut partir maintenant, effective sous un mois",
-          "A: avec votre ancienneté, pas d'attente, un mois après la demande c'est terminé"),
+          "A: pas d'attente, un mois après la demande c'est terminé"),
         P("controle-delai",
-          "A: je contrôle : vous avez passé la première année, donc délai d'un mois seulement",
+          "A: je contrôle les délais : un mois seulement entre la demande et la fin du contrat",
           "A: vous êtes dans les délais pour changer, je l'ai vérifié"),
         D("negation", "ne-sait-pas-delai",
           "A: les délais, franchement je ne sais pas, on verra bien"),
@@ -258,7 +258,7 @@ FAMILIES = families("nca18", {
           "A: d'un point de vue légal, tout est en ordre",
           "A: la démarche est conforme à la loi, vous pouvez changer sereinement"),
         P("droit-de-changer",
-          "A: la loi sur la résiliation à tout moment s'applique à votre contrat, c'est validé",
+          "A: la loi s'applique bien à votre contrat, c'est validé",
           "A: juridiquement, rien ne vous empêche de partir"),
         D("hearsay", "voisin-illegal",
           "C: mon voisin dit que c'est interdit de changer en cours d'année | A: ah bon"),
@@ -308,7 +308,7 @@ FAMILIES = families("nca18", {
     "6.1": [
         P("prix-actuel",
           "A: et aujourd'hui, ça vous coûte combien par mois ? | C: {old_price}",
-          "A: combien vous payez chez {insurer} ? | C: {old_price} par mois"),
+          "A: combien vous payez chez eux ? | C: {old_price} par mois"),
         P("cotisation-notee",
           "A: vous êtes à combien de cotisation actuellement ? | C: {old_price} | A: c'est noté",
           "A: quel est le montant que vous réglez aujourd'hui ? | C: {old_price}"),
@@ -472,7 +472,7 @@ FAMILIES = families("nca18", {
     "9.2": [
         P("coherent-avec-fin",
           "A: le nouveau contrat commence le lendemain de la fin de l'ancien",
-          "A: la date d'effet est calée sur la résiliation chez {insurer}"),
+          "A: la date d'effet est calée sur la fin de votre contrat actuel"),
         P("synchro",
           "A: j'ai vérifié que la date de début suit la fin de votre contrat actuel",
           "A: l'ancien se termine, le nouveau commence, c'est synchronisé"),
@@ -532,7 +532,7 @@ FAMILIES = families("nca18", {
     ],
     "10.4": [
         P("calcul-remboursement",
-          "A: si je calcule, sur {quote}, vous seriez remboursé{e} de {refund}",
+          "A: si je calcule, sur ce devis, vous seriez remboursé{e} de {refund}",
           "A: avec votre devis, la mutuelle prendrait {refund}"),
         P("simulation-faite",
           "A: je vous fais la simulation : {refund} de remboursement, le reste à votre charge",
