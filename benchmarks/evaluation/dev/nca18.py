@@ -8,6 +8,9 @@ from ..model import C, D, P, S, families
 FAMILIES = families("nca18", {
     # 1. Présentation du cabinet et de l'agent / réforme du courtage
     "1.1": [
+        P("identite-en-incise",
+          "A: oui, {agent_first} {agent_last}, de l'équipe santé, je reprends votre dossier",
+          "A: c'est {agent_first} {agent_last} qui vous parle"),
         P("prenom-nom-des-l-ouverture",
           "A: je suis {agent_first} {agent_last}, je vous appelle au sujet de votre mutuelle",
           "A: {agent_first} {agent_last} à l'appareil",
@@ -22,6 +25,9 @@ FAMILIES = families("nca18", {
           "C: oui c'est {client_first} {client_last}, c'est pour le dossier | A: oui, je vois"),
     ],
     "1.2": [
+        P("marque-abregee",
+          "A: ici N C A, Net Courtage Assurance, bonjour",
+          "A: on est {firm}, le courtier qui vous avait envoyé le devis"),
         P("societe-nommee",
           "A: je vous appelle de chez {firm}",
           "A: je travaille pour {firm}, c'est un cabinet de courtage en assurances",
@@ -36,6 +42,9 @@ FAMILIES = families("nca18", {
           "C: un autre cabinet de courtage m'a appelé{e} hier, c'était pas vous ? | A: non non"),
     ],
     "1.3": [
+        P("numero-en-toutes-lettres",
+          "A: je vous donne notre numéro d'inscription à l'organisme des intermédiaires, l'ORIAS : {orias}",
+          "C: vous êtes inscrits où ? | A: à l'Orias, sous le {orias}"),
         P("orias-numero",
           "A: on est inscrits à l'ORIAS sous le numéro {orias}",
           "A: notre numéro Orias, c'est le {orias}",
@@ -50,6 +59,9 @@ FAMILIES = families("nca18", {
           "C: vous êtes agréés au moins ? | A: bien sûr, bien sûr, ne vous inquiétez pas"),
     ],
     "1.4": [
+        P("on-enregistre-nous",
+          "A: on enregistre nos échanges, je préfère vous le dire d'entrée",
+          "A: je vous signale juste que tout ce qu'on se dit est gardé sur bande"),
         P("appel-enregistre",
           "A: je vous informe que cet appel est enregistré",
           "A: notre échange est enregistré, c'est la réglementation",
@@ -64,6 +76,9 @@ FAMILIES = families("nca18", {
           "A: vous pouvez refuser à tout moment, hein, vous êtes libre"),
     ],
     "1.5": [
+        P("libre-de-dire-non",
+          "A: libre à vous de refuser cet enregistrement, ça ne changera rien",
+          "A: vous avez le choix : si vous refusez l'enregistrement, je respecte"),
         P("opposition",
           "A: vous pouvez vous y opposer si vous le souhaitez",
           "A: vous avez un droit d'opposition, il suffit de me le dire",
@@ -77,6 +92,9 @@ FAMILIES = families("nca18", {
           "C: je sais que j'ai le droit de m'opposer à tout ça | A: voilà"),
     ],
     "1.6": [
+        P("duree-en-mois",
+          "A: ces enregistrements, on les garde {two_years} et pas un jour de plus",
+          "A: la conservation, c'est {two_years} maximum"),
         P("conserve-deux-ans",
           "A: l'enregistrement est conservé {two_years}",
           "A: on le garde {two_years}, ensuite il est détruit",
@@ -91,6 +109,9 @@ FAMILIES = families("nca18", {
           "C: ma banque, elle garde les appels deux ans je crois | A: possible"),
     ],
     "1.7": [
+        P("reecouter",
+          "A: si vous souhaitez l'écouter, on peut vous en faire parvenir une copie",
+          "A: vous pouvez réclamer une copie de l'appel par courrier"),
         P("copie-sur-demande",
           "A: vous pouvez en demander une copie à tout moment",
           "A: si vous le voulez, on peut vous transmettre l'enregistrement, il suffit de le demander",
@@ -104,6 +125,9 @@ FAMILIES = families("nca18", {
           "C: mon mari avait demandé une copie de son contrat, il l'a jamais eue | A: ah mince"),
     ],
     "1.8": [
+        P("explique-et-laisse-choisir",
+          "C: enregistré ? non, ça me gêne | A: je comprends, je coupe, votre opposition est notée",
+          "C: je ne veux pas de ça | A: très bien, l'enregistrement est désactivé, vous êtes libre"),
         P("note-opposition-et-coupe",
           "C: non, moi je ne veux pas être enregistré{e} | A: très bien, je note votre opposition et je coupe"
           " l'enregistrement",
@@ -120,6 +144,10 @@ FAMILIES = families("nca18", {
     ],
     # 2. Vérification et confirmation des informations
     "2.1": [
+        P("orthographe",
+          "A: votre nom s'écrit comment ? | C: {client_last} | A: et le prénom c'est {client_first}, c'est bien ça ?"
+          " | C: oui",
+          "A: je suis bien en ligne avec {client_first} {client_last} ? | C: oui oui"),
         P("confirme-identite",
           "A: je suis bien avec {civ} {client_first} {client_last} ? | C: oui, c'est bien moi",
           "A: je vérifie : {client_last}, prénom {client_first} ? | C: c'est ça"),
@@ -130,6 +158,9 @@ FAMILIES = families("nca18", {
           "C: c'est {civ} {client_last} | A: oui, alors on continue"),
     ],
     "2.2": [
+        P("confirme-age",
+          "A: le {birth}, c'est bien votre date de naissance ? | C: oui",
+          "A: je confirme votre naissance, le {birth} ? | C: c'est juste"),
         P("naissance-confirmee",
           "A: vous êtes né{e} le {birth} ? | C: tout à fait",
           "A: votre date de naissance, c'est le {birth}, je ne me trompe pas ? | C: non c'est ça"),
@@ -143,6 +174,9 @@ FAMILIES = families("nca18", {
           "C: c'est l'anniversaire de mon petit-fils demain | A: ah bon anniversaire à lui"),
     ],
     "2.3": [
+        P("courrier-ou",
+          "A: vous recevez toujours votre courrier au {address} ? | C: oui",
+          "A: je confirme l'adresse : {address} | C: oui, c'est ça"),
         P("adresse-verifiee",
           "A: vous habitez toujours au {address} ? | C: oui toujours",
           "A: je relis votre adresse : {address} | C: c'est exact"),
@@ -153,6 +187,9 @@ FAMILIES = families("nca18", {
           "C: ici à {city} il fait un froid | A: ah oui ?"),
     ],
     "2.4": [
+        P("rappel-numero",
+          "A: si ça coupe, je vous rappelle au {phone} ? | C: oui, c'est le bon",
+          "A: votre téléphone, c'est toujours le {phone} ? | C: oui"),
         P("telephone-confirme",
           "A: le meilleur numéro pour vous joindre, c'est le {phone} ? | C: oui",
           "A: je note votre portable, {phone} | C: c'est ça"),
@@ -163,6 +200,9 @@ FAMILIES = families("nca18", {
           "A: et votre numéro de portable ? | C: je le connais jamais par cœur celui-là"),
     ],
     "2.5": [
+        P("adresse-electronique",
+          "A: je vérifie votre adresse électronique : {email} ? | C: c'est ça",
+          "A: le mail, {email}, c'est correct ? | C: oui"),
         P("mail-relu",
           "A: votre adresse mail c'est bien {email} ? | C: oui",
           "A: et pour le mail ? | C: {email} | A: je relis, {email}"),
@@ -175,6 +215,9 @@ FAMILIES = families("nca18", {
           "A: l'email, on le complétera plus tard"),
     ],
     "2.6": [
+        P("vous-faites-quoi",
+          "A: dans la vie, vous faites quoi ? | C: {regime_reply}",
+          "A: vous êtes encore en activité ? | C: {regime_reply}"),
         P("statut-pro",
           "A: vous êtes salarié{e}, à votre compte, retraité{e} ? | C: {regime_reply}",
           "A: côté travail, vous faites quoi ? | C: {regime_reply}"),
@@ -185,6 +228,9 @@ FAMILIES = families("nca18", {
           "C: mon mari, lui, il est à son compte | A: ah d'accord"),
     ],
     "2.7": [
+        P("combien-a-la-maison",
+          "A: vous êtes combien à la maison ? | C: {household_reply}",
+          "A: il y a d'autres personnes à couvrir ? | C: {household_reply}"),
         P("qui-assurer",
           "A: c'est pour vous tout{e} seul{e} ou pour d'autres personnes aussi ? | C: {household_reply}",
           "A: on assure combien de personnes ? | C: {household_reply}"),
@@ -196,6 +242,9 @@ FAMILIES = families("nca18", {
     ],
     # 3. Résidence EHPAD et options dédiées
     "3.1": [
+        P("chez-vous-ou-residence",
+          "A: vous êtes chez vous ou dans une maison de retraite ? | C: {ehpad_reply}",
+          "A: vous habitez dans un établissement pour seniors ? | C: {ehpad_reply}"),
         P("ehpad-question",
           "A: est-ce que vous résidez en EHPAD ou en maison de retraite ? | C: {ehpad_reply}",
           "A: vous vivez à domicile ou en établissement ? | C: {ehpad_reply}"),
@@ -206,6 +255,8 @@ FAMILIES = families("nca18", {
           "C: ma mère est en EHPAD, ça coûte une fortune | A: je comprends"),
     ],
     "3.2": [
+        P("tient-compte",
+          "A: merci, je prends en compte votre hébergement en maison de retraite pour la suite", when="ehpad"),
         P("adapte-si-etablissement",
           "A: d'accord, donc en établissement, je vais regarder les garanties qui vont avec votre situation",
           "A: très bien, je tiens compte du fait que vous êtes en résidence",
@@ -218,6 +269,9 @@ FAMILIES = families("nca18", {
           "A: ok"),
     ],
     "3.3": [
+        P("forfait-etablissement",
+          "A: vu que vous êtes en EHPAD, je vous ajoute l'option prise en charge du forfait soins",
+          "A: il y a une garantie spécifique aux résidents d'établissement, je vous la propose"),
         P("option-hebergement",
           "A: pour les personnes en établissement, il y a une option hébergement, qui aide sur le forfait"
           " dépendance",
@@ -232,6 +286,9 @@ FAMILIES = families("nca18", {
     ],
     # 4. Ancienne couverture et délais
     "4.1": [
+        P("nom-de-la-mutuelle",
+          "A: comment elle s'appelle votre mutuelle ? | C: {insurer}",
+          "A: et vous êtes affilié{e} à quelle mutuelle ? | C: c'est {insurer}"),
         P("assureur-actuel",
           "A: vous êtes assuré{e} chez qui aujourd'hui ? | C: chez {insurer}",
           "A: c'est quelle compagnie, votre mutuelle actuelle ? | C: {insurer}"),
@@ -244,6 +301,9 @@ FAMILIES = families("nca18", {
           "A: vous êtes chez qui actuellement ? | C: attendez, je dois avoir la carte quelque part"),
     ],
     "4.2": [
+        P("depuis-quand",
+          "A: depuis quand vous êtes chez eux ? | C: depuis {years}",
+          "A: vous l'avez depuis longtemps ce contrat ? | C: {years}, à peu près"),
         P("depuis-combien-de-temps",
           "A: vous y êtes depuis combien de temps ? | C: {years}",
           "A: le contrat, il a quel âge ? | C: oh, {years} à peu près"),
@@ -254,6 +314,9 @@ FAMILIES = families("nca18", {
           "C: mon frère, ça fait vingt ans qu'il est dans la même mutuelle | A: fidèle !"),
     ],
     "4.3": [
+        P("echeance-connue",
+          "A: vous connaissez la date d'échéance de votre contrat ? | C: le premier janvier",
+          "A: votre contrat se renouvelle tacitement, à quelle date ? | C: en janvier"),
         P("date-de-renouvellement",
           "A: il se renouvelle à quelle date votre contrat ? | C: au premier janvier, tous les ans",
           "A: votre échéance annuelle, c'est quand ? | C: en janvier je crois | A: d'accord, au 1er janvier"),
@@ -264,6 +327,9 @@ FAMILIES = families("nca18", {
           "A: l'échéance, on la retrouvera sur vos papiers plus tard"),
     ],
     "4.4": [
+        P("delai-calcule",
+          "A: je calcule : la demande part aujourd'hui, votre contrat s'arrête dans un mois",
+          "A: je m'assure du délai : trente jours après notre courrier, c'est fini chez eux"),
         P("delai-un-mois",
           "A: je vérifie les délais : la résiliation prendra effet un mois après l'envoi de la demande",
           "A: côté délais, votre contrat peut être arrêté dès maintenant, avec effet sous trente jours"),
@@ -276,6 +342,9 @@ FAMILIES = families("nca18", {
           "C: et ça prend combien de temps pour résilier ? | A: oh ça va vite"),
     ],
     "4.5": [
+        P("droit-respecte",
+          "A: on est dans la légalité, vous avez parfaitement le droit de changer",
+          "A: le changement respecte la réglementation, aucun risque"),
         P("conforme-a-la-loi",
           "A: tout est en règle, la loi vous autorise à changer",
           "A: légalement il n'y a aucun souci, vous avez le droit de partir"),
@@ -287,6 +356,9 @@ FAMILIES = families("nca18", {
     ],
     # 5. Type de résiliation
     "5.1": [
+        P("resiliation-a-tout-moment",
+          "A: on va utiliser la résiliation à tout moment",
+          "A: c'est une résiliation pour augmentation de tarif, ça vous permet de partir"),
         P("infra-annuelle",
           "A: ça sera une résiliation infra-annuelle",
           "A: on fait jouer la résiliation à tout moment, la loi de 2020"),
@@ -299,6 +371,9 @@ FAMILIES = families("nca18", {
           "C: ma voisine a résilié, elle a eu des problèmes | A: ah bon"),
     ],
     "5.2": [
+        P("preavis-tenu",
+          "A: le délai de préavis est tenu, {notice}, donc aucun souci",
+          "A: on envoie la demande dans les temps, le préavis de {notice} sera respecté"),
         P("preavis-ok",
           "A: le préavis c'est {notice}, on est largement dans les temps",
           "A: on respecte le préavis d'{notice}, donc pas de souci"),
@@ -309,6 +384,9 @@ FAMILIES = families("nca18", {
           "A: le préavis, on verra bien"),
     ],
     "5.3": [
+        P("pieces-a-envoyer",
+          "A: vous pourrez m'envoyer une photo de votre carte de mutuelle ?",
+          "A: il me faut votre numéro d'adhérent, il est sur votre attestation"),
         P("pieces-demandees",
           "A: il me faudra votre dernier avis d'échéance et votre attestation de mutuelle",
           "A: vous m'envoyez une copie de votre carte de tiers payant, et l'attestation"),
@@ -319,6 +397,9 @@ FAMILIES = families("nca18", {
           "C: j'ai tous mes papiers dans une boîte | A: très bien"),
     ],
     "5.4": [
+        P("pas-de-double-contrat",
+          "A: vous n'avez pas signé ailleurs ces quinze derniers jours ? | C: non, rien",
+          "A: aucune autre souscription récente que vous voudriez annuler ? | C: non"),
         P("pas-d-autre-contrat-signe",
           "A: vous n'avez pas signé un autre contrat ces derniers jours ? | C: non non",
           "A: vous n'êtes pas en train de vous rétracter d'un autre contrat santé ? | C: non, aucun"),
@@ -330,6 +411,9 @@ FAMILIES = families("nca18", {
     ],
     # 6. Cotisation actuelle
     "6.1": [
+        P("combien-ca-coute",
+          "A: elle vous coûte combien votre mutuelle ? | C: {old_price} par mois",
+          "A: combien vous réglez chaque mois aujourd'hui ? | C: {old_price}"),
         P("montant-actuel",
           "A: vous payez combien aujourd'hui ? | C: {old_price} par mois",
           "A: votre cotisation actuelle, c'est combien ? | C: {old_price}"),
@@ -340,6 +424,9 @@ FAMILIES = families("nca18", {
           "A: vous payez combien ? | C: alors là, je sais plus du tout"),
     ],
     "6.2": [
+        P("ca-a-augmente",
+          "A: ça a pris combien cette année ? | C: {increase}",
+          "A: votre tarif a grimpé ? | C: oui, {increase} de hausse"),
         P("hausse-recente",
           "A: ça a augmenté récemment ? | C: oui, de {increase} en janvier",
           "A: vous avez eu une hausse cette année ? | C: oui, {increase} de plus"),
@@ -350,6 +437,9 @@ FAMILIES = families("nca18", {
           "C: mon voisin a eu une grosse augmentation lui | A: ah oui, c'est fréquent"),
     ],
     "6.3": [
+        P("rythme-paiement",
+          "A: vous êtes prélevé{e} chaque mois ? | C: oui, tous les mois",
+          "A: vous payez en une fois ou tous les mois ? | C: tous les trois mois"),
         P("frequence-paiement",
           "A: vous payez tous les mois ou au trimestre ? | C: tous les mois",
           "A: c'est prélevé comment ? | C: chaque mois sur mon compte"),
@@ -361,6 +451,9 @@ FAMILIES = families("nca18", {
     ],
     # 7. Dispositifs spécifiques
     "7.1": [
+        P("css-cmu",
+          "A: vous êtes bénéficiaire de la CSS ou de l'ex CMU ? | C: {css_reply}",
+          "A: est-ce que vous avez droit à la complémentaire solidaire ? | C: {css_reply}"),
         P("css-demandee",
           "A: vous bénéficiez de la complémentaire santé solidaire, l'ancienne CMU ? | C: {css_reply}",
           "A: est-ce que vous avez la CSS ? | C: {css_reply}"),
@@ -371,6 +464,9 @@ FAMILIES = families("nca18", {
           "C: ma fille a la complémentaire solidaire elle | A: ah d'accord"),
     ],
     "7.2": [
+        P("employeur-obligatoire",
+          "A: votre employeur vous fait bénéficier d'une mutuelle obligatoire ? | C: non",
+          "A: pas de mutuelle collective imposée par le travail ? | C: non"),
         P("mutuelle-obligatoire",
           "A: vous avez une mutuelle d'entreprise obligatoire ? | C: non",
           "A: vous êtes couvert{e} par un contrat collectif obligatoire, au travail ? | C: non, plus maintenant"),
@@ -381,6 +477,9 @@ FAMILIES = families("nca18", {
           "A: je ne vais pas vous demander pour la mutuelle d'entreprise, ça ne vous concerne pas"),
     ],
     "7.3": [
+        P("maintien-apres-depart",
+          "A: vous avez encore vos droits de l'entreprise, la portabilité ? | C: non",
+          "A: la portabilité de votre ancien employeur, elle est finie ? | C: oui, c'est terminé"),
         P("portabilite-demandee",
           "A: vous bénéficiez de la portabilité de votre ancienne mutuelle d'entreprise ? | C: non",
           "A: vous êtes en portabilité après un licenciement ? | C: non, pas du tout"),
@@ -391,6 +490,9 @@ FAMILIES = families("nca18", {
           "C: mon ancien patron m'avait parlé de portabilité | A: hm hm"),
     ],
     "7.4": [
+        P("refuse-de-vendre",
+          "A: avec la CSS, je n'ai pas le droit de vous faire souscrire, je vous le dis franchement",
+          "A: je vais m'arrêter là, la CSS vous protège déjà, ce serait illégal"),
         P("arret-vente-css",
           "A: avec la complémentaire santé solidaire, je ne peux pas vous vendre de contrat, elle vous couvre"
           " déjà, on s'arrête là",
@@ -404,6 +506,9 @@ FAMILIES = families("nca18", {
     ],
     # 8. Motivation et besoins détaillés
     "8.1": [
+        P("motif",
+          "A: qu'est-ce qui vous fait chercher ailleurs ? | C: le service client, c'est une catastrophe",
+          "A: il y a une raison particulière à votre demande ? | C: oui, je paye trop"),
         P("pourquoi-changer",
           "A: qu'est-ce qui vous pousse à changer ? | C: le prix, ça augmente tout le temps",
           "A: pourquoi vous voulez quitter votre mutuelle ? | C: ils remboursent mal"),
@@ -414,6 +519,9 @@ FAMILIES = families("nca18", {
           "C: mon voisin a changé, il paye moins | A: ah c'est bien"),
     ],
     "8.2": [
+        P("combien-mettre",
+          "A: combien vous voulez y mettre au maximum ? | C: {budget}",
+          "A: votre budget par mois, ce serait quoi ? | C: {budget} maxi"),
         P("budget-max",
           "A: vous avez un budget maximum en tête ? | C: pas plus de {budget} par mois",
           "A: vous voulez mettre combien au maximum ? | C: {budget}, pas plus"),
@@ -424,6 +532,9 @@ FAMILIES = families("nca18", {
           "A: et votre budget ? | C: bof, je sais pas trop, on verra"),
     ],
     "8.3": [
+        P("opticien",
+          "A: pour les yeux, vous avez prévu de passer chez l'opticien ? | C: oui, bientôt",
+          "A: côté optique, il faut changer quelque chose rapidement ? | C: non, ça va"),
         P("lunettes-urgentes",
           "A: côté lunettes, vous avez un besoin rapide ? | C: oui, je dois changer mes verres",
           "A: vous comptez changer de lunettes bientôt ? | C: dans les mois qui viennent"),
@@ -434,6 +545,9 @@ FAMILIES = families("nca18", {
           "C: j'ai cassé mes lunettes la semaine dernière | A: oh mince"),
     ],
     "8.4": [
+        P("bouche",
+          "A: pour les dents, il y a des frais à venir ? | C: oui, un bridge",
+          "A: votre dentiste vous a prévu des soins ? | C: une dévitalisation"),
         P("soins-dentaires",
           "A: et les dents ? des soins à prévoir, une couronne ? | C: peut-être un implant",
           "A: côté dentaire, vous avez des travaux en vue ? | C: oui, une prothèse"),
@@ -444,6 +558,9 @@ FAMILIES = families("nca18", {
           "C: mon mari a dû se faire arracher une dent hier | A: aïe"),
     ],
     "8.5": [
+        P("intervention",
+          "A: vous avez une intervention chirurgicale prévue ? | C: non",
+          "A: l'hospitalisation, c'est un sujet pour vous ? | C: oui, j'ai été opéré{e} l'an dernier"),
         P("hospitalisation-prevue",
           "A: une hospitalisation de prévue ? | C: non, rien",
           "A: vous avez une opération en vue ? | C: oui, la hanche l'année prochaine"),
@@ -454,6 +571,9 @@ FAMILIES = families("nca18", {
           "C: l'hôpital c'est pas pour moi, je suis jamais malade | A: tant mieux"),
     ],
     "8.6": [
+        P("honoraires-libres",
+          "A: vos spécialistes pratiquent des honoraires libres ? | C: oui",
+          "A: on vous demande des compléments d'honoraires chez le médecin ? | C: parfois"),
         P("depassements",
           "A: vos médecins font des dépassements d'honoraires ? | C: oui, le rhumatologue",
           "A: vous voyez des spécialistes en secteur 2 ? | C: oui, ils prennent plus cher"),
@@ -464,6 +584,9 @@ FAMILIES = families("nca18", {
           "C: une amie a payé trois cents euros de dépassement | A: c'est énorme"),
     ],
     "8.7": [
+        P("praticiens",
+          "A: vous faites appel à des praticiens comme un ostéo ou un naturopathe ? | C: l'ostéo",
+          "A: médecines alternatives, ça vous concerne ? | C: non"),
         P("medecines-douces",
           "A: vous consultez un ostéopathe, un acupuncteur ? | C: l'ostéo de temps en temps",
           "A: et les médecines douces, ça vous intéresse ? | C: oui, la sophrologie"),
@@ -474,6 +597,9 @@ FAMILIES = families("nca18", {
           "C: ma fille est ostéopathe | A: ah c'est bien"),
     ],
     "8.8": [
+        P("equipement-ouie",
+          "A: et au niveau de l'ouïe, vous auriez besoin d'un équipement ? | C: oui, sûrement",
+          "A: des appareils pour les oreilles, vous y pensez ? | C: oui"),
         P("appareil-auditif",
           "A: vous me disiez que vous entendiez moins bien, vous avez un appareil ? | C: pas encore",
           "A: côté audition, un appareillage à prévoir ? | C: oui, l'ORL m'en a parlé"),
@@ -485,6 +611,9 @@ FAMILIES = families("nca18", {
     ],
     # 9. Date d'effet
     "9.1": [
+        P("a-compter-du",
+          "A: à compter du {effect_date}, vous êtes chez nous",
+          "A: le contrat prend effet le {effect_date}"),
         P("date-d-effet",
           "A: le contrat démarrerait le {effect_date}",
           "A: la date d'effet serait au {effect_date}"),
@@ -495,6 +624,9 @@ FAMILIES = families("nca18", {
           "C: j'aimerais que ça commence vite | A: hm hm"),
     ],
     "9.2": [
+        P("aligne",
+          "A: le début du nouveau contrat correspond à la fin de l'ancien",
+          "A: je fais coïncider la date avec l'arrêt de votre contrat actuel"),
         P("coherence-resiliation",
           "A: ça tombe juste à la fin de votre ancien contrat, donc tout s'enchaîne",
           "A: la date colle avec la fin de votre ancienne mutuelle"),
@@ -505,6 +637,9 @@ FAMILIES = families("nca18", {
           "A: je n'ai pas regardé quand votre ancien contrat finit, mais ça ira"),
     ],
     "9.3": [
+        P("compte-le-preavis",
+          "A: en comptant le préavis, on peut démarrer le {effect_date}",
+          "A: le préavis nous amène au {effect_date}, c'est bon"),
         P("preavis-date",
           "A: avec le préavis d'{notice}, on est bons pour le {effect_date}",
           "A: le préavis est respecté pour démarrer à cette date"),
@@ -515,6 +650,9 @@ FAMILIES = families("nca18", {
           "A: le préavis, on regardera ça une fois le contrat lancé"),
     ],
     "9.4": [
+        P("jamais-sans",
+          "A: vous n'allez jamais vous retrouver sans mutuelle",
+          "A: la couverture est continue, pas de trou"),
         P("sans-interruption",
           "A: vous ne restez pas un seul jour sans couverture",
           "A: il n'y aura pas de trou entre les deux contrats"),
@@ -526,6 +664,9 @@ FAMILIES = families("nca18", {
     ],
     # 10. Devis santé
     "10.1": [
+        P("devis-en-main",
+          "A: vous avez un devis en main ? | C: {quote_reply}",
+          "A: on vous a chiffré des soins récemment ? | C: {quote_reply}"),
         P("devis-en-cours",
           "A: vous avez des devis en cours, dentiste, opticien ? | C: {quote_reply}",
           "A: on vous a fait un devis récemment ? | C: {quote_reply}"),
@@ -536,6 +677,9 @@ FAMILIES = families("nca18", {
           "A: les devis, on verra ça plus tard"),
     ],
     "10.2": [
+        P("devis-pour",
+          "A: votre devis, c'est pour les dents ou les yeux ? | C: les dents",
+          "A: qu'est-ce qu'il y a sur ce devis ? | C: une couronne"),
         P("type-devis",
           "A: c'est un devis pour quoi ? | C: pour deux couronnes",
           "A: il concerne quoi ce devis ? | C: des lunettes progressives"),
@@ -546,6 +690,9 @@ FAMILIES = families("nca18", {
           "A: et c'est pour quoi ? | C: je sais plus, c'est mon mari qui l'a"),
     ],
     "10.3": [
+        P("chiffre",
+          "A: il est de quel montant ? | C: {quote}",
+          "A: combien ils vous demandent ? | C: {quote}"),
         P("montant-devis",
           "A: il s'élève à combien ? | C: {quote}",
           "A: le montant total du devis ? | C: {quote}"),
@@ -556,6 +703,9 @@ FAMILIES = families("nca18", {
           "A: il est de combien ? | C: je l'ai pas sous les yeux"),
     ],
     "10.4": [
+        P("estimation",
+          "A: je vous fais une estimation : on vous rembourserait {refund}",
+          "A: d'après mes calculs, vous toucheriez {refund} sur ce devis"),
         P("simulation",
           "A: sur ce devis, avec la formule, vous seriez remboursé{e} de {refund}",
           "A: je fais le calcul : la sécu plus nous, ça fait {refund}, il vous resterait la différence"),
@@ -567,6 +717,9 @@ FAMILIES = families("nca18", {
     ],
     # 11. Choix de la formule et contrat responsable
     "11.1": [
+        P("sur-mesure",
+          "A: cette formule répond à ce que vous m'avez dit, surtout pour le dentaire",
+          "A: j'ai pris ce niveau parce que votre priorité c'est l'hospitalisation"),
         P("formule-adaptee",
           "A: vu que vous portez des lunettes et que vous avez des soins dentaires, ce niveau est fait pour vous",
           "A: je vous ai choisi cette formule parce qu'elle couvre bien ce dont vous m'avez parlé"),
@@ -577,6 +730,9 @@ FAMILIES = families("nca18", {
           "C: celle-là elle a l'air bien pour moi | A: ok"),
     ],
     "11.2": [
+        P("statut-contrat",
+          "A: il s'agit d'un contrat {contract_type}",
+          "A: un mot sur le contrat : il est {contract_type}"),
         P("type-contrat",
           "A: c'est un contrat {contract_type}",
           "A: je précise, le contrat est {contract_type}"),
@@ -587,6 +743,9 @@ FAMILIES = families("nca18", {
           "C: c'est quoi un contrat responsable ? | A: oh, c'est technique, on continue"),
     ],
     "11.3": [
+        P("responsable-100",
+          "A: étant responsable, ce contrat vous ouvre le 100 % Santé",
+          "A: le contrat est responsable, donc le reste à charge zéro en fait partie"),
         P("inclut-100-sante",
           "A: comme il est responsable, vous avez accès au cent pour cent santé",
           "A: étant responsable, le contrat inclut les offres 100 % Santé"),
@@ -597,6 +756,9 @@ FAMILIES = families("nca18", {
           "A: le 100 % Santé, je vous l'expliquerai une autre fois"),
     ],
     "11.4": [
+        P("non-responsable-limites",
+          "A: vu qu'il n'est pas responsable, il y a des limites, notamment pas de RAC zéro",
+          "A: le non responsable, c'est moins de remboursements sur certains postes"),
         P("limites-non-responsable",
           "A: attention, comme il n'est pas responsable, vous n'avez pas le 100 % santé et certaines franchises"
           " ne sont pas remboursées",
@@ -609,6 +771,9 @@ FAMILIES = families("nca18", {
           "A: responsable ou pas, ça ne change rien pour vous"),
     ],
     "11.5": [
+        P("madelin-pas-possible",
+          "A: pour un indépendant comme vous, pas de Madelin possible sur ce contrat non responsable",
+          "A: je préfère vous prévenir, vous ne pourrez pas déduire ce contrat fiscalement"),
         P("madelin-non-deductible",
           "A: comme vous êtes indépendant{e}, sachez que ce contrat ne se déduit pas en Madelin puisqu'il n'est"
           " pas responsable",
@@ -621,6 +786,9 @@ FAMILIES = families("nca18", {
     ],
     # 12. Frais annexes
     "12.1": [
+        P("honoraires-courtier",
+          "A: on a des frais de courtage, {fees}, ils apparaissent sur le devis",
+          "A: la rémunération du courtier, c'est {fees}"),
         P("frais-courtage",
           "A: il y a des frais de courtage de {fees}, c'est notre rémunération",
           "A: nos honoraires de courtier sont de {fees}"),
@@ -631,6 +799,9 @@ FAMILIES = families("nca18", {
           "A: je ne vais pas vous embêter avec les frais"),
     ],
     "12.2": [
+        P("adhesion-agis",
+          "A: l'adhésion à l'AGIS coûte {fees} par an",
+          "A: il faut adhérer à l'AGIS, c'est une petite somme"),
         P("agis",
           "A: il y a aussi la cotisation AGIS, l'association, quelques euros par an",
           "A: l'adhésion à l'association AGIS est comprise, c'est {fees} par an"),
@@ -641,6 +812,9 @@ FAMILIES = families("nca18", {
           "C: c'est quoi AGIS sur le papier ? | A: rien d'important"),
     ],
     "12.3": [
+        P("groupement-gpma",
+          "A: le groupement GPMA demande une cotisation d'adhésion",
+          "A: vous verrez des frais GPMA, c'est normal"),
         P("gpma",
           "A: et il y a les frais GPMA, l'association souscriptrice",
           "A: la GPMA prend une petite cotisation aussi"),
@@ -651,6 +825,9 @@ FAMILIES = families("nca18", {
           "A: les frais GPMA, vous verrez ça sur le contrat"),
     ],
     "12.4": [
+        P("tout-dans-le-prix",
+          "A: le devis comprend déjà tous ces frais",
+          "A: ce que je vous ai annoncé inclut l'ensemble des frais"),
         P("frais-dans-devis",
           "A: tous ces frais sont déjà inclus dans le devis que je vous envoie",
           "A: le prix que je vous ai donné comprend tous les frais"),
@@ -662,6 +839,9 @@ FAMILIES = families("nca18", {
     ],
     # 13. Devoir de conseil
     "13.1": [
+        P("hopital-couvert",
+          "A: à l'hôpital vous ne payez rien, chambre particulière comprise",
+          "A: les frais d'hospitalisation sont couverts, même le forfait journalier"),
         P("hospitalisation",
           "A: à l'hôpital, la chambre particulière est remboursée à soixante euros par nuit",
           "A: en cas d'hospitalisation, le forfait journalier est pris en charge en totalité"),
@@ -672,6 +852,9 @@ FAMILIES = families("nca18", {
           "C: et pour l'hôpital ? | A: on en reparlera"),
     ],
     "13.2": [
+        P("dents-couvertes",
+          "A: côté dentaire, les couronnes sont remboursées à trois cents pour cent",
+          "A: vos prothèses dentaires sont bien prises en charge"),
         P("dentaire",
           "A: pour les dents, les couronnes sont remboursées à trois cents pour cent",
           "A: le dentaire, c'est {ceiling} par an pour les prothèses"),
@@ -682,6 +865,9 @@ FAMILIES = families("nca18", {
           "A: le dentaire, je vous le détaillerai par mail"),
     ],
     "13.3": [
+        P("lunettes-couvertes",
+          "A: côté optique, monture plus verres, c'est {ceiling}",
+          "A: les lunettes sont remboursées jusqu'à {ceiling}"),
         P("optique",
           "A: pour les lunettes, vous avez {ceiling} tous les deux ans",
           "A: en optique, monture et verres sont pris jusqu'à {ceiling}"),
@@ -692,6 +878,9 @@ FAMILIES = families("nca18", {
           "C: mes lunettes m'ont coûté une fortune | A: je comprends"),
     ],
     "13.4": [
+        P("douces-couvertes",
+          "A: l'ostéo et l'acupuncture sont remboursés, quatre séances par an",
+          "A: les médecines douces sont dans la formule"),
         P("medecine-douce",
           "A: l'ostéopathe est remboursé quarante euros la séance, quatre fois par an",
           "A: vous avez un forfait médecines douces de cent cinquante euros par an"),
@@ -702,6 +891,9 @@ FAMILIES = families("nca18", {
           "A: les médecines douces, je ne sais pas, je ne crois pas"),
     ],
     "13.5": [
+        P("audio-couvert",
+          "A: l'appareillage auditif est remboursé jusqu'à {ceiling}",
+          "A: pour vos oreilles, on prend en charge jusqu'à {ceiling}"),
         P("auditif-garantie",
           "A: pour les appareils auditifs, c'est {ceiling} par oreille",
           "A: l'audioprothèse est remboursée jusqu'à {ceiling}"),
@@ -712,6 +904,9 @@ FAMILIES = families("nca18", {
           "A: les appareils auditifs, on verra ça quand vous en aurez besoin"),
     ],
     "13.6": [
+        P("honoraires-couverts",
+          "A: les dépassements sont pris jusqu'à deux cents pour cent",
+          "A: même si le médecin dépasse, vous êtes remboursé{e}"),
         P("depassements-couverts",
           "A: les dépassements d'honoraires sont couverts jusqu'à deux cents pour cent",
           "A: chez un médecin OPTAM, les dépassements sont bien remboursés"),
@@ -722,6 +917,9 @@ FAMILIES = families("nca18", {
           "C: mon cardiologue fait des dépassements | A: hm"),
     ],
     "13.7": [
+        P("pharma",
+          "A: à la pharmacie, les médicaments remboursables sont pris à cent pour cent",
+          "A: pour la pharmacie, vous n'avancez rien"),
         P("pharmacie",
           "A: les médicaments sont remboursés à cent pour cent",
           "A: en pharmacie, tout ce qui est remboursable par la sécu est complété"),
@@ -733,6 +931,9 @@ FAMILIES = families("nca18", {
     ],
     # 14. Explication RAC0 (100 % Santé)
     "14.1": [
+        P("reforme-100",
+          "A: le 100 % Santé, c'est zéro reste à charge sur certains équipements, c'est l'État qui l'a mis en place",
+          "A: reste à charge zéro, ça veut dire que vous ne payez rien sur une gamme d'équipements"),
         P("concept",
           "A: le 100 % Santé, c'est une réforme : sur une sélection d'équipements, vous n'avez rien à payer",
           "A: le reste à charge zéro, ça veut dire que la sécu et la mutuelle paient tout sur certains"
@@ -744,6 +945,9 @@ FAMILIES = families("nca18", {
           "C: j'ai entendu parler du 100 % santé à la télé | A: ah oui"),
     ],
     "14.2": [
+        P("lunettes-zero",
+          "A: pour les lunettes, il y a une offre sans reste à charge",
+          "A: l'opticien doit vous proposer des lunettes 100 % Santé"),
         P("optique-rac0",
           "A: en optique, vous avez des lunettes du panier 100 % santé sans rien payer",
           "A: pour la vue, il y a des montures et verres à zéro reste à charge"),
@@ -754,6 +958,9 @@ FAMILIES = families("nca18", {
           "A: les lunettes 100 % santé, on verra chez l'opticien"),
     ],
     "14.3": [
+        P("dents-zero",
+          "A: pour les dents, des couronnes sans reste à charge existent",
+          "A: le dentaire 100 % Santé ne vous coûte rien"),
         P("dentaire-rac0",
           "A: pour les dents, certaines couronnes et prothèses sont à zéro reste à charge",
           "A: le dentiste doit vous proposer une prothèse 100 % santé, sans frais"),
@@ -764,6 +971,9 @@ FAMILIES = families("nca18", {
           "C: mon mari a eu une couronne gratuite je crois | A: possible"),
     ],
     "14.4": [
+        P("oreilles-zero",
+          "A: pour l'audition, des appareils 100 % Santé sans rien à payer",
+          "A: les appareils auditifs du panier sont sans reste à charge"),
         P("auditif-rac0",
           "A: pour l'audition, des appareils sans reste à charge existent aussi",
           "A: les aides auditives du panier 100 % santé sont intégralement remboursées"),
@@ -774,6 +984,9 @@ FAMILIES = families("nca18", {
           "A: pour les oreilles, on verra le 100 % santé plus tard"),
     ],
     "14.5": [
+        P("conditions-ordonnance",
+          "A: il faut une ordonnance et prendre l'équipement dans le panier",
+          "A: c'est sur prescription, dans la sélection 100 % Santé"),
         P("conditions-acces",
           "A: il faut une ordonnance, et choisir dans le panier proposé par le professionnel",
           "A: les conditions : prescription médicale, et renouvellement tous les deux ans pour les lunettes"),
@@ -785,6 +998,9 @@ FAMILIES = families("nca18", {
     ],
     # 15. Limites et exclusions
     "15.1": [
+        P("pas-couvert",
+          "A: ne sont pas couverts : l'esthétique et les cures",
+          "A: certaines choses sont exclues, la chirurgie esthétique par exemple"),
         P("exclusions",
           "A: ce qui n'est jamais pris en charge : la chirurgie esthétique, les cures thermales",
           "A: attention aux exclusions, les soins non remboursés par la sécu ne sont pas couverts"),
@@ -795,6 +1011,9 @@ FAMILIES = families("nca18", {
           "C: qu'est-ce qui est exclu ? | A: oh, pas grand-chose"),
     ],
     "15.2": [
+        P("plafond",
+          "A: il y a des plafonds : {ceiling} par an en dentaire",
+          "A: c'est plafonné à {ceiling}"),
         P("plafonds",
           "A: attention, le dentaire est plafonné à {ceiling} par an",
           "A: il y a un plafond annuel de {ceiling} sur les prothèses"),
@@ -805,6 +1024,9 @@ FAMILIES = families("nca18", {
           "A: il n'y a pas de limite, vous êtes tranquille"),
     ],
     "15.3": [
+        P("attente",
+          "A: il y a un délai d'attente de {waiting} sur le dentaire",
+          "A: pas de délai d'attente sur cette formule"),
         P("carence",
           "A: il y a {waiting} de carence sur le dentaire",
           "A: pendant les {waiting} premiers mois, pas de remboursement des prothèses"),
@@ -815,6 +1037,9 @@ FAMILIES = families("nca18", {
           "A: les délais, c'est dans les conditions générales"),
     ],
     "15.4": [
+        P("franchise-secu",
+          "A: les franchises de la sécu, un euro par boîte, restent pour vous",
+          "A: aucune franchise sur le contrat lui-même"),
         P("franchises",
           "A: il reste la franchise de la sécu sur les boîtes de médicaments, ça on ne peut pas la rembourser",
           "A: la participation forfaitaire d'un euro reste à votre charge"),
@@ -825,6 +1050,9 @@ FAMILIES = families("nca18", {
           "C: ma voiture, elle, a une franchise énorme | A: ah ça"),
     ],
     "15.5": [
+        P("bien-compris",
+          "A: vous avez bien compris ce qui n'est pas couvert ? | C: oui",
+          "A: ces limites, c'est clair pour vous ? | C: oui, très clair"),
         P("comprehension-limites",
           "A: est-ce que c'est clair pour vous, ces limites ? | C: oui, j'ai compris",
           "A: vous avez des questions sur ce qui n'est pas couvert ? | C: non, c'est clair"),
@@ -836,6 +1064,9 @@ FAMILIES = families("nca18", {
     ],
     # 16. Observation qualitative
     "16.1": [
+        P("explique-avec-exemple",
+          "A: je vous donne un exemple : une consultation à trente euros, la sécu rembourse une partie, nous le reste",
+          "A: je vais vous expliquer ça simplement"),
         P("explique-simplement",
           "A: je vous explique simplement : la sécu rembourse une partie, et nous on complète le reste",
           "A: pour faire simple, prenons un exemple, une consultation à trente euros"),
@@ -848,6 +1079,9 @@ FAMILIES = families("nca18", {
           "A: c'est du deux cents pour cent BR hors OPTAM, plafonné PMSS | C: pardon ? | A: bon, passons"),
     ],
     "16.2": [
+        P("adapte-vocabulaire",
+          "C: c'est compliqué pour moi | A: je vais vous l'expliquer autrement",
+          "C: je n'y connais rien | A: pas de souci, on y va pas à pas"),
         P("adapte-au-client",
           "C: je suis pas très à l'aise avec internet | A: pas de problème, je vous envoie tout par courrier",
           "C: moi les papiers, c'est compliqué | A: je vais tout vous remplir, vous n'aurez qu'à vérifier"),
@@ -860,6 +1094,9 @@ FAMILIES = families("nca18", {
           "C: je comprends mal les termes | A: c'est pourtant simple, je continue"),
     ],
     "16.3": [
+        P("pas-presse",
+          "A: je ne suis pas pressé{ae}, prenez votre temps",
+          "A: on va tranquillement"),
         P("prend-le-temps",
           "A: je vais doucement, arrêtez-moi si besoin",
           "A: on prend le temps, rien ne presse"),
@@ -871,6 +1108,9 @@ FAMILIES = families("nca18", {
           "A: bon je vais aller vite, j'ai pas beaucoup de temps | C: euh, d'accord"),
     ],
     "16.4": [
+        P("attentif",
+          "C: je m'occupe de ma mère malade | A: ça doit être difficile, on va en tenir compte",
+          "C: j'ai peur de me tromper | A: je comprends, je vais tout vous réexpliquer"),
         P("rebondit",
           "C: mon mari est malade, on a beaucoup de frais | A: je suis désolé{ae}, donc l'hospitalisation"
           " compte beaucoup pour vous",
@@ -883,6 +1123,9 @@ FAMILIES = families("nca18", {
           "C: mais moi ce qui m'inquiète c'est… | A: attendez, laissez-moi finir"),
     ],
     "16.5": [
+        P("donc-vous",
+          "A: donc vous, ce que vous voulez, c'est être bien remboursé{e} chez le dentiste",
+          "A: autrement dit, le prix compte plus que tout"),
         P("si-je-resume",
           "A: si je résume, vous voulez surtout de bons remboursements en dentaire sans payer plus",
           "A: donc si j'ai bien compris, c'est le prix qui vous fait changer"),
@@ -893,6 +1136,9 @@ FAMILIES = families("nca18", {
           "A: ok, ok, d'accord"),
     ],
     "16.6": [
+        P("ca-va-vous-suivez",
+          "A: ça va, vous suivez ? | C: oui, ça va",
+          "A: vous voyez ce que je veux dire ? | C: oui, je vois"),
         P("vous-me-suivez",
           "A: vous me suivez ? | C: oui oui",
           "A: est-ce que c'est clair jusque-là ? | C: très clair"),
@@ -903,6 +1149,9 @@ FAMILIES = families("nca18", {
           "A: ok. bon. d'accord"),
     ],
     "16.7": [
+        P("poli",
+          "A: je vous remercie pour votre temps",
+          "A: je vous envoie tout par écrit, avec mes coordonnées"),
         P("courtois",
           "A: je vous remercie pour votre patience, je vous envoie un récapitulatif écrit",
           "A: merci pour ces informations, je reste votre interlocuteur{ae} pour la suite"),
@@ -914,6 +1163,9 @@ FAMILIES = families("nca18", {
           "A: ah la la, vous comprenez rien vous"),
     ],
     "16.8": [
+        P("aucune-obligation",
+          "A: aucune obligation de votre part",
+          "A: réfléchissez tranquillement"),
         P("pas-de-pression",
           "A: prenez le temps d'en parler à votre famille, rien ne presse",
           "A: vous n'êtes pas obligé{e} de décider aujourd'hui"),
@@ -926,6 +1178,9 @@ FAMILIES = families("nca18", {
     ],
     # 17. Notes complémentaires
     "17.1": [
+        P("signale",
+          "A: je signale dans le dossier la coupure de tout à l'heure",
+          "A: je note l'incident de la carte"),
         P("incident-note",
           "A: je note que l'appel a coupé tout à l'heure, je le mets dans votre dossier",
           "A: je signale dans le dossier le souci de prélèvement que vous avez eu"),
@@ -936,6 +1191,9 @@ FAMILIES = families("nca18", {
           "C: la dernière fois ça a coupé | A: ah oui"),
     ],
     "17.2": [
+        P("trace",
+          "A: votre RIB est bien enregistré dans le dossier",
+          "A: je garde une trace des documents envoyés"),
         P("documents-traces",
           "A: j'ai bien reçu votre RIB et votre carte vitale, je les ajoute au dossier",
           "A: je vous envoie la fiche d'information et le devis par mail, tout est tracé"),
@@ -946,6 +1204,9 @@ FAMILIES = families("nca18", {
           "C: j'ai gardé tous mes papiers dans une pochette | A: très bien"),
     ],
     "17.3": [
+        P("note-preference",
+          "A: je note que vous préférez qu'on vous écrive",
+          "A: je note que c'est votre fils qui vous aide"),
         P("particularite",
           "A: je note que vous préférez être appelé{e} le matin",
           "A: je mets une remarque : ne pas appeler après dix-huit heures"),
@@ -956,6 +1217,9 @@ FAMILIES = families("nca18", {
           "A: si jamais vous avez une préférence, dites-le"),
     ],
     "17.4": [
+        P("rappel-prevu",
+          "A: je vous rappelle lundi pour confirmer",
+          "A: on se refait un point dans une semaine"),
         P("suivi",
           "A: je vous rappelle jeudi pour vérifier que vous avez bien reçu la carte",
           "A: je vous recontacte dans quinze jours pour faire le point"),
@@ -967,6 +1231,8 @@ FAMILIES = families("nca18", {
     ],
     # 18. Autres besoins (après signature uniquement)
     "18.1": [
+        P("une-fois-le-contrat-signe",
+          "A: le contrat est signé, est-ce que vous avez d'autres assurances à revoir ?", order=18.01),
         P("apres-signature",
           "A: maintenant que c'est signé, petite question : vous êtes bien assuré{e} pour votre logement ?",
           "A: c'est bon pour la santé, je profite de l'appel : votre assurance auto, vous en êtes content{e} ?",
@@ -980,6 +1246,8 @@ FAMILIES = families("nca18", {
           order=8.5),
     ],
     "18.2": [
+        P("juste-pour-info",
+          "A: je vous en parle juste pour info, rien d'obligatoire", order=18.02),
         P("sans-obligation",
           "A: c'est juste pour information, vous n'avez aucune obligation",
           "A: c'est vraiment pour vous rendre service, sans engagement",
@@ -994,6 +1262,8 @@ FAMILIES = families("nca18", {
           order=18.02),
     ],
     "18.3": [
+        P("si-ca-vous-dit",
+          "A: si ça vous dit, je peux regarder votre assurance habitation", order=18.03),
         P("optionnel",
           "A: c'est en option, si ça vous intéresse je vous fais un devis, sinon ce n'est pas grave",
           "A: c'est facultatif, à vous de voir",
@@ -1005,6 +1275,8 @@ FAMILIES = families("nca18", {
           "C: vous faites aussi l'assurance de prêt ? | A: oui, mais c'est pas mon service"),
     ],
     "18.4": [
+        P("n-insiste-pas",
+          "C: non, pas besoin | A: d'accord, je n'insiste pas", order=18.04),
         P("respecte-refus",
           "C: non merci, j'ai tout ce qu'il faut | A: très bien, je n'insiste pas",
           "C: non, pas pour l'instant | A: aucun souci, c'est noté",

@@ -8,6 +8,9 @@ from ..model import C, D, P, S, families
 FAMILIES = families("nca18", {
     # 1. Présentation du cabinet et de l'agent / réforme du courtage
     "1.1": [
+        P("au-bout-du-fil",
+          "A: vous avez au bout du fil {agent_first} {agent_last}",
+          "C: excusez-moi, vous êtes ? | A: {agent_first} {agent_last}, je m'occupe de votre demande"),
         P("je-m-appelle",
           "A: je m'appelle {agent_first} {agent_last}",
           "A: mon nom c'est {agent_last}, {agent_first} {agent_last}"),
@@ -20,6 +23,9 @@ FAMILIES = families("nca18", {
           "A: ici monsieur {agent_last}, enfin, l'équipe santé"),
     ],
     "1.2": [
+        P("societe-rappelee",
+          "A: je vous rappelle de la part de {firm}",
+          "A: c'est {firm}, vous aviez fait une demande de devis chez nous"),
         P("nca-epele",
           "A: je suis chez NCA, Net Courtage Assurance",
           "A: {firm}, on est votre courtier santé"),
@@ -32,6 +38,9 @@ FAMILIES = families("nca18", {
           "A: peu importe la société, je suis là pour vous faire économiser"),
     ],
     "1.3": [
+        P("orias-controle",
+          "A: on est un courtier réglementé, numéro ORIAS {orias}",
+          "A: numéro d'immatriculation au registre ORIAS : {orias}, je vous le mets aussi par écrit"),
         P("immatriculation",
           "A: nous sommes immatriculés au registre des intermédiaires sous le numéro {orias}",
           "A: le numéro ORIAS du cabinet : {orias}"),
@@ -44,6 +53,9 @@ FAMILIES = families("nca18", {
           "C: mon fils m'a dit de vérifier que vous êtes bien sur le registre | A: hm, bien sûr"),
     ],
     "1.4": [
+        P("appel-sous-enregistrement",
+          "A: cet appel est sous enregistrement",
+          "A: l'entretien est enregistré, pour que tout soit transparent"),
         P("conversation-enregistree",
           "A: je vous signale que la conversation est enregistrée",
           "A: petite information : cet échange téléphonique est enregistré"),
@@ -56,6 +68,9 @@ FAMILIES = families("nca18", {
           "A: il se peut que certains appels soient écoutés par un responsable, mais bon"),
     ],
     "1.5": [
+        P("possibilite-refus",
+          "A: vous avez la possibilité de refuser qu'on enregistre",
+          "A: si vous ne le souhaitez pas, on n'enregistre pas, vous pouvez vous y opposer"),
         P("droit-de-s-opposer",
           "A: vous avez le droit de vous y opposer",
           "A: vous pouvez refuser cet enregistrement, il suffit de me le dire"),
@@ -68,6 +83,9 @@ FAMILIES = families("nca18", {
           "A: vos droits sur l'enregistrement sont dans le mail que vous recevrez"),
     ],
     "1.6": [
+        P("deux-ans-puis-efface",
+          "A: les enregistrements sont conservés pendant {two_years}",
+          "A: on garde ces bandes {two_years}, après elles sont effacées"),
         P("duree-conservation",
           "A: les enregistrements sont gardés {two_years}",
           "A: on conserve l'appel pendant {two_years}, pas plus"),
@@ -81,6 +99,9 @@ FAMILIES = families("nca18", {
           "C: mon voisin garde toutes ses factures deux ans | A: il a raison"),
     ],
     "1.7": [
+        P("copie-gratuite",
+          "A: vous pouvez en obtenir une copie gratuitement sur demande",
+          "A: une copie de l'enregistrement peut vous être envoyée si vous la demandez"),
         P("obtenir-copie",
           "A: vous pouvez obtenir une copie de cet enregistrement",
           "A: sur demande, on vous envoie une copie de l'appel"),
@@ -93,6 +114,9 @@ FAMILIES = families("nca18", {
           "C: je pourrai avoir l'enregistrement ? | A: non, ça on ne le donne pas"),
     ],
     "1.8": [
+        P("arrete-sur-demande",
+          "C: je préfère qu'on n'enregistre pas | A: bien sûr, je stoppe l'enregistrement immédiatement",
+          "C: l'enregistrement, non merci | A: c'est votre droit, je note votre refus et on continue sans"),
         P("respecte-opposition",
           "C: je ne veux pas être enregistré{e} | A: c'est noté, l'enregistrement est arrêté, on peut continuer"
           " si vous le souhaitez",
@@ -110,6 +134,9 @@ FAMILIES = families("nca18", {
     ],
     # 2. Vérification et confirmation des informations
     "2.1": [
+        P("nom-complet",
+          "A: pour le dossier, nom et prénom ? | C: {client_last} {client_first}",
+          "A: je reprends votre identité : {client_first} {client_last} | C: exact"),
         P("epelle-nom",
           "A: vous pouvez m'épeler votre nom ? | C: {client_last} | A: et le prénom, {client_first} ? | C: oui",
           "A: je confirme : {civ} {client_first} {client_last} | C: c'est bien ça"),
@@ -120,6 +147,9 @@ FAMILIES = families("nca18", {
           "A: votre prénom, c'est bien... ? | C: attendez, on sonne à la porte"),
     ],
     "2.2": [
+        P("ne-le",
+          "A: votre date de naissance, pour le tarif ? | C: je suis du {birth}",
+          "A: vous êtes né{e} en quelle année ? | C: le {birth}"),
         P("age-date",
           "A: vous êtes bien né{e} le {birth} ? | C: oui",
           "A: je vérifie votre date de naissance : {birth} | C: c'est juste"),
@@ -130,6 +160,9 @@ FAMILIES = families("nca18", {
           "C: vous savez, à mon âge, on a besoin de remboursements | A: bien sûr"),
     ],
     "2.3": [
+        P("lieu-de-residence",
+          "A: vous résidez à quelle adresse ? | C: {address}",
+          "A: l'adresse pour la carte de tiers payant, c'est {address} ? | C: oui"),
         P("adresse-postale",
           "A: je vérifie votre adresse : {address} ? | C: oui, c'est ça",
           "A: vous êtes toujours au {address} ? | C: toujours"),
@@ -140,6 +173,9 @@ FAMILIES = families("nca18", {
           "A: l'adresse, vous la compléterez en ligne"),
     ],
     "2.4": [
+        P("joignable",
+          "A: vous êtes joignable au {phone} ? | C: oui",
+          "A: je note votre téléphone : {phone} | C: c'est ça"),
         P("portable-verifie",
           "A: je vous joins bien au {phone} ? | C: oui, c'est mon portable",
           "A: votre numéro de téléphone, c'est {phone} ? | C: exactement"),
@@ -150,6 +186,9 @@ FAMILIES = families("nca18", {
           "C: je dois changer de téléphone bientôt | A: ah bon"),
     ],
     "2.5": [
+        P("mail-confirme",
+          "A: je vous confirme votre mail, {email} | C: oui",
+          "A: votre courriel, c'est {email} ? | C: tout à fait"),
         P("email-verifie",
           "A: votre email, c'est {email} ? | C: c'est ça",
           "A: je vous envoie tout sur {email}, c'est bien ça ? | C: oui"),
@@ -160,6 +199,9 @@ FAMILIES = families("nca18", {
           "C: moi les mails, je les lis jamais | A: ah"),
     ],
     "2.6": [
+        P("activite",
+          "A: vous exercez quelle activité ? | C: {regime_reply}",
+          "A: vous êtes à la retraite ou vous travaillez ? | C: {regime_reply}"),
         P("situation-pro",
           "A: vous êtes en activité ou à la retraite ? | C: {regime_reply}",
           "A: quelle est votre situation professionnelle ? | C: {regime_reply}"),
@@ -170,6 +212,9 @@ FAMILIES = families("nca18", {
           "A: et vous travaillez ? | C: oh, c'est compliqué | A: bon, on passe"),
     ],
     "2.7": [
+        P("foyer",
+          "A: dans votre foyer, il y a qui ? | C: {household_reply}",
+          "A: c'est une mutuelle individuelle ou familiale que vous cherchez ? | C: {household_reply}"),
         P("composition-foyer",
           "A: combien de personnes vivent avec vous ? | C: {household_reply}",
           "A: vous souhaitez assurer votre conjoint ou vos enfants aussi ? | C: {household_reply}"),
@@ -181,6 +226,9 @@ FAMILIES = families("nca18", {
     ],
     # 3. Résidence EHPAD et options dédiées
     "3.1": [
+        P("residence-senior",
+          "A: vous êtes en résidence pour personnes âgées ? | C: {ehpad_reply}",
+          "A: où est-ce que vous vivez, à domicile ou en EHPAD ? | C: {ehpad_reply}"),
         P("etablissement",
           "A: vous résidez dans un établissement pour personnes âgées ? | C: {ehpad_reply}",
           "A: est-ce que vous êtes en EHPAD actuellement ? | C: {ehpad_reply}"),
@@ -191,6 +239,8 @@ FAMILIES = families("nca18", {
           "C: si un jour je vais en maison de retraite, ça marche encore ? | A: on verra"),
     ],
     "3.2": [
+        P("reponse-domicile-prise",
+          "A: vous êtes chez vous, très bien, je n'ajoute rien de spécifique", when="!ehpad"),
         P("reponse-prise-en-compte-residence",
           "A: je tiens compte de votre hébergement en établissement pour le choix des garanties",
           "A: bien compris, vous êtes en EHPAD, ça change les priorités, on va regarder le forfait hébergement",
@@ -203,6 +253,9 @@ FAMILIES = families("nca18", {
           "A: hm, on verra ça plus tard"),
     ],
     "3.3": [
+        P("option-ehpad",
+          "A: pour les résidents d'EHPAD, on a une option dépendance, je vous la conseille",
+          "A: je vous ajoute la garantie hébergement pour votre établissement"),
         P("garantie-dediee",
           "A: il existe une garantie spéciale pour les résidents d'EHPAD, je vous l'ajoute",
           "A: pour vous, il y a une option qui rembourse une partie du tarif dépendance"),
@@ -214,6 +267,9 @@ FAMILIES = families("nca18", {
     ],
     # 4. Ancienne couverture et délais
     "4.1": [
+        P("actuel-assureur",
+          "A: votre assureur santé actuel, c'est ? | C: {insurer}",
+          "A: vous êtes chez qui pour la mutuelle ? | C: chez {insurer}"),
         P("mutuelle-du-moment",
           "A: votre mutuelle du moment, c'est quoi ? | C: {insurer}",
           "A: vous êtes chez quel assureur ? | C: {insurer}"),
@@ -224,6 +280,9 @@ FAMILIES = families("nca18", {
           "C: on m'a dit que {other_insurer} c'était mieux | A: c'est possible"),
     ],
     "4.2": [
+        P("duree-du-contrat",
+          "A: votre contrat a combien d'ancienneté ? | C: {years}",
+          "A: ça fait combien d'années que vous êtes adhérent{e} ? | C: {years}"),
         P("anciennete",
           "A: vous avez ce contrat depuis quand ? | C: ça fait {years}",
           "A: ça fait longtemps que vous êtes chez eux ? | C: {years}"),
@@ -234,6 +293,9 @@ FAMILIES = families("nca18", {
           "A: la date de souscription, je la retrouverai sur votre attestation"),
     ],
     "4.3": [
+        P("date-anniversaire",
+          "A: votre contrat a été renouvelé quand pour la dernière fois ? | C: en janvier",
+          "A: il arrive à échéance quand ? | C: au 31 décembre"),
         P("renouvelle-quand",
           "A: votre contrat est renouvelé chaque année à quelle date ? | C: au premier janvier",
           "A: la date anniversaire de votre contrat, vous l'avez ? | C: le premier avril"),
@@ -244,6 +306,9 @@ FAMILIES = families("nca18", {
           "C: ils m'ont renouvelé sans rien demander | A: hm"),
     ],
     "4.4": [
+        P("delai-valide",
+          "A: j'ai regardé, le délai pour résilier est d'un mois, on est bons",
+          "A: on peut résilier dès maintenant, je l'ai vérifié"),
         P("delais-verifies",
           "A: j'ai vérifié vos délais : la résiliation peut partir maintenant, effective sous un mois",
           "A: pas d'attente, un mois après la demande c'est terminé"),
@@ -254,6 +319,9 @@ FAMILIES = families("nca18", {
           "A: les délais, franchement je ne sais pas, on verra bien"),
     ],
     "4.5": [
+        P("legal",
+          "A: le changement est tout à fait légal dans votre situation",
+          "A: on respecte le cadre légal, aucun problème"),
         P("legalement-ok",
           "A: d'un point de vue légal, tout est en ordre",
           "A: la démarche est conforme à la loi, vous pouvez changer sereinement"),
@@ -265,6 +333,9 @@ FAMILIES = families("nca18", {
     ],
     # 5. Type de résiliation
     "5.1": [
+        P("type-identifie",
+          "A: ici, c'est une résiliation à échéance",
+          "A: ce sera une résiliation suite à la hausse de tarif"),
         P("motif-resiliation",
           "A: on va résilier au titre de la résiliation à tout moment",
           "A: on part sur une résiliation pour hausse de cotisation"),
@@ -275,6 +346,9 @@ FAMILIES = families("nca18", {
           "C: c'est quel genre de résiliation ? | A: oh, on s'en occupe"),
     ],
     "5.2": [
+        P("preavis-respecte",
+          "A: le préavis d'{notice} est respecté",
+          "A: on est dans les délais de préavis"),
         P("preavis-un-mois",
           "A: il y a {notice} de préavis, on est dans les clous",
           "A: le délai de préavis est bien respecté"),
@@ -285,6 +359,9 @@ FAMILIES = families("nca18", {
           "A: le préavis, on ne s'en occupe pas, ça se fera tout seul"),
     ],
     "5.3": [
+        P("justificatifs",
+          "A: préparez votre dernier avis d'échéance, on en aura besoin",
+          "A: j'aurai besoin de votre attestation de droits"),
         P("documents-a-fournir",
           "A: vous me transmettrez votre attestation d'assurance actuelle",
           "A: j'aurai besoin de votre numéro d'adhérent et de votre dernier échéancier"),
@@ -295,6 +372,9 @@ FAMILIES = families("nca18", {
           "A: pour les papiers, on verra après"),
     ],
     "5.4": [
+        P("pas-de-conflit",
+          "A: vous n'êtes pas en période de rétractation sur un autre contrat ? | C: non",
+          "A: pas d'autre contrat santé signé récemment ? | C: non, rien du tout"),
         P("pas-de-contrat-recent",
           "A: vous n'avez pas souscrit une autre mutuelle ces quatorze derniers jours ? | C: non",
           "A: aucune autre adhésion en cours de rétractation ? | C: aucune"),
@@ -306,6 +386,9 @@ FAMILIES = families("nca18", {
     ],
     # 6. Cotisation actuelle
     "6.1": [
+        P("tarif-actuel",
+          "A: votre tarif actuel, c'est combien ? | C: {old_price}",
+          "A: en ce moment vous payez combien ? | C: {old_price} par mois"),
         P("prix-actuel",
           "A: et aujourd'hui, ça vous coûte combien par mois ? | C: {old_price}",
           "A: combien vous payez chez eux ? | C: {old_price} par mois"),
@@ -316,6 +399,9 @@ FAMILIES = families("nca18", {
           "C: c'est trop cher ma mutuelle | A: je comprends"),
     ],
     "6.2": [
+        P("hausse",
+          "A: ils ont augmenté combien cette année ? | C: {increase}",
+          "A: il y a eu une augmentation récemment ? | C: oui, {increase}"),
         P("augmentation",
           "A: votre tarif a augmenté dernièrement ? | C: oui, {increase} de plus",
           "A: ils vous ont augmenté{e} cette année ? | C: oui, de {increase}"),
@@ -326,6 +412,9 @@ FAMILIES = families("nca18", {
           "C: tout augmente en ce moment | A: ah oui, tout"),
     ],
     "6.3": [
+        P("frequence",
+          "A: vous payez chaque mois ? | C: oui",
+          "A: c'est un paiement mensuel ou annuel ? | C: mensuel"),
         P("periodicite",
           "A: vous payez comment, mensuellement ? | C: oui, tous les mois",
           "A: vous réglez votre mutuelle au mois ou à l'année ? | C: au trimestre"),
@@ -337,6 +426,9 @@ FAMILIES = families("nca18", {
     ],
     # 7. Dispositifs spécifiques
     "7.1": [
+        P("css",
+          "A: vous avez la CSS ? | C: {css_reply}",
+          "A: vous percevez la complémentaire santé solidaire ? | C: {css_reply}"),
         P("complementaire-solidaire",
           "A: avez-vous la complémentaire santé solidaire ? | C: {css_reply}",
           "A: vous touchez la CSS, anciennement CMU complémentaire ? | C: {css_reply}"),
@@ -347,6 +439,9 @@ FAMILIES = families("nca18", {
           "C: la CMU, j'en ai entendu parler à la télé | A: ah oui"),
     ],
     "7.2": [
+        P("mutuelle-entreprise",
+          "A: dans votre entreprise, la mutuelle est obligatoire ? | C: non, je n'en ai pas",
+          "A: vous êtes couvert{e} par votre employeur de façon obligatoire ? | C: non"),
         P("contrat-collectif",
           "A: vous n'avez pas de mutuelle obligatoire par votre travail ? | C: non",
           "A: votre employeur vous impose une mutuelle collective ? | C: non, je suis retraité{e}"),
@@ -357,6 +452,9 @@ FAMILIES = families("nca18", {
           "C: au boulot ils ont une mutuelle mais je sais pas | A: ok"),
     ],
     "7.3": [
+        P("portabilite-en-cours",
+          "A: vous êtes en portabilité en ce moment ? | C: non",
+          "A: vous gardez la mutuelle de votre ancien travail, la portabilité ? | C: non"),
         P("portabilite",
           "A: vous êtes en portabilité de votre mutuelle d'entreprise ? | C: non",
           "A: vous profitez encore de la portabilité après votre départ de l'entreprise ? | C: non, c'est fini"),
@@ -367,6 +465,9 @@ FAMILIES = families("nca18", {
           "C: mon fils est en portabilité depuis son licenciement | A: ah d'accord"),
     ],
     "7.4": [
+        P("stoppe-la-souscription",
+          "A: avec la CSS, je stoppe la souscription, ce n'est pas possible",
+          "A: je dois m'arrêter là, vous avez déjà la CSS"),
         P("vente-arretee",
           "A: vous avez la CSS, donc je ne vais pas vous faire souscrire, ce ne serait pas dans votre intérêt",
           "A: je suis obligé{ae} d'arrêter là, avec la complémentaire solidaire on ne peut pas vendre de contrat"),
@@ -379,6 +480,9 @@ FAMILIES = families("nca18", {
     ],
     # 8. Motivation et besoins détaillés
     "8.1": [
+        P("pourquoi",
+          "A: pourquoi vous souhaitez changer ? | C: je trouve ça trop cher",
+          "A: qu'est-ce qui motive votre appel ? | C: mes remboursements sont trop faibles"),
         P("raison-du-changement",
           "A: qu'est-ce qui vous amène à chercher une nouvelle mutuelle ? | C: je paye trop cher",
           "A: c'est quoi qui vous a décidé{e} à changer ? | C: ils m'ont mal remboursé mes lunettes"),
@@ -389,6 +493,9 @@ FAMILIES = families("nca18", {
           "C: de toute façon toutes les mutuelles se valent | A: hm hm"),
     ],
     "8.2": [
+        P("budget-mensuel",
+          "A: quel est votre budget par mois ? | C: {budget}",
+          "A: vous voulez rester sous quel montant ? | C: {budget}"),
         P("budget",
           "A: combien vous êtes prêt{e} à mettre par mois ? | C: {budget} maximum",
           "A: vous avez un plafond de budget ? | C: {budget}"),
@@ -399,6 +506,9 @@ FAMILIES = families("nca18", {
           "A: le budget, on en parlera quand j'aurai les prix"),
     ],
     "8.3": [
+        P("lunettes",
+          "A: des lunettes à changer bientôt ? | C: oui, cette année",
+          "A: l'optique, c'est urgent chez vous ? | C: oui, j'ai cassé mes lunettes"),
         P("optique-a-prevoir",
           "A: vous avez un besoin en optique dans les prochains mois ? | C: oui, une nouvelle paire",
           "A: votre dernière paire de lunettes date de quand ? | C: trois ans, il faut changer"),
@@ -409,6 +519,9 @@ FAMILIES = families("nca18", {
           "C: mon mari a perdu ses lunettes à la plage | A: oh non"),
     ],
     "8.4": [
+        P("dents",
+          "A: vous avez des soins dentaires prévus ? | C: oui, une couronne",
+          "A: pour les dents, des frais en vue ? | C: non"),
         P("besoins-dentaires",
           "A: vous avez des soins dentaires en cours ou à venir ? | C: un bridge à refaire",
           "A: vos dents, ça va ? pas de prothèse à prévoir ? | C: si, une couronne"),
@@ -419,6 +532,9 @@ FAMILIES = families("nca18", {
           "C: les dentistes sont hors de prix | A: c'est vrai"),
     ],
     "8.5": [
+        P("hopital-direct",
+          "A: une hospitalisation est prévue ? | C: non",
+          "A: vous avez une opération en vue ? | C: oui, le genou"),
         P("hospitalisation",
           "A: vous avez une intervention prévue à l'hôpital ? | C: non, pas à ma connaissance",
           "A: une opération programmée ? | C: oui, la cataracte en mars"),
@@ -429,6 +545,9 @@ FAMILIES = families("nca18", {
           "C: mon voisin est à l'hôpital depuis une semaine | A: oh, j'espère que ça va aller"),
     ],
     "8.6": [
+        P("depassement",
+          "A: votre médecin dépasse les tarifs de la sécu ? | C: oui",
+          "A: des dépassements d'honoraires chez vos spécialistes ? | C: oui, chez le cardiologue"),
         P("honoraires",
           "A: vos médecins appliquent des dépassements d'honoraires ? | C: le chirurgien oui",
           "A: vous payez plus que le tarif sécu chez certains médecins ? | C: oui, le gynéco"),
@@ -439,6 +558,9 @@ FAMILIES = families("nca18", {
           "C: les médecins sont chers à Paris | A: ah ça"),
     ],
     "8.7": [
+        P("osteopathie",
+          "A: vous allez chez l'ostéopathe ? | C: oui",
+          "A: médecine douce, acupuncture ? | C: non, jamais"),
         P("medecine-douce",
           "A: vous avez recours aux médecines douces, ostéopathie, acupuncture ? | C: oui, l'acupuncture",
           "A: l'ostéopathe, vous y allez ? | C: une fois par trimestre"),
@@ -449,6 +571,9 @@ FAMILIES = families("nca18", {
           "C: ma copine ne jure que par son ostéopathe | A: ah oui"),
     ],
     "8.8": [
+        P("appareil-oreille",
+          "A: un appareil auditif, c'est un besoin pour vous ? | C: oui",
+          "A: vous entendez moins bien, vous voulez vous équiper ? | C: oui"),
         P("oreilles",
           "A: vous avez parlé de vos oreilles, un appareil auditif à prévoir ? | C: oui, l'ORL me l'a conseillé",
           "A: pour l'audition, vous êtes appareillé{e} ? | C: pas encore"),
@@ -460,6 +585,9 @@ FAMILIES = families("nca18", {
     ],
     # 9. Date d'effet
     "9.1": [
+        P("effet",
+          "A: la date d'effet, c'est le {effect_date}",
+          "A: vous êtes couvert{e} dès le {effect_date}"),
         P("demarrage",
           "A: on fait démarrer le contrat au {effect_date}",
           "A: vos garanties commencent le {effect_date}"),
@@ -470,6 +598,9 @@ FAMILIES = families("nca18", {
           "C: ça commence quand ? | A: ne vous inquiétez pas"),
     ],
     "9.2": [
+        P("coherence",
+          "A: la date d'effet est cohérente avec la fin de votre contrat actuel",
+          "A: tout s'enchaîne avec votre résiliation"),
         P("coherent-avec-fin",
           "A: le nouveau contrat commence le lendemain de la fin de l'ancien",
           "A: la date d'effet est calée sur la fin de votre contrat actuel"),
@@ -480,6 +611,9 @@ FAMILIES = families("nca18", {
           "A: on verra plus tard si ça colle avec votre ancienne mutuelle"),
     ],
     "9.3": [
+        P("preavis-pris-en-compte",
+          "A: compte tenu du préavis, on démarre le {effect_date}",
+          "A: le préavis respecté, la date du {effect_date} est bonne"),
         P("preavis-integre",
           "A: la date tient compte du préavis d'{notice}",
           "A: on a pris le préavis en compte pour fixer la date"),
@@ -490,6 +624,9 @@ FAMILIES = families("nca18", {
           "C: il faut pas un préavis ? | A: on avance"),
     ],
     "9.4": [
+        P("continuite-direct",
+          "A: il n'y aura aucune coupure de couverture",
+          "A: vous restez couvert{e} sans interruption"),
         P("pas-de-trou",
           "A: vous serez couvert{e} en continu, il n'y aura pas de période sans mutuelle",
           "A: aucune interruption de couverture"),
@@ -501,6 +638,9 @@ FAMILIES = families("nca18", {
     ],
     # 10. Devis santé
     "10.1": [
+        P("devis",
+          "A: vous avez un devis en cours ? | C: {quote_reply}",
+          "A: vous avez reçu un devis dernièrement ? | C: {quote_reply}"),
         P("devis-existant",
           "A: est-ce que vous avez déjà un devis, dentaire ou optique ? | C: {quote_reply}",
           "A: un devis en attente chez un professionnel de santé ? | C: {quote_reply}"),
@@ -511,6 +651,9 @@ FAMILIES = families("nca18", {
           "C: j'ai demandé un devis pour la voiture | A: ah d'accord"),
     ],
     "10.2": [
+        P("type",
+          "A: c'est un devis de quoi ? | C: d'optique",
+          "A: pour quel type de soin le devis ? | C: dentaire"),
         P("devis-pour-quoi",
           "A: il porte sur quoi votre devis ? | C: des implants dentaires",
           "A: c'est un devis d'opticien ou de dentiste ? | C: de dentiste"),
@@ -521,6 +664,9 @@ FAMILIES = families("nca18", {
           "A: vous me direz ce que c'est une autre fois"),
     ],
     "10.3": [
+        P("montant",
+          "A: il se monte à combien votre devis ? | C: {quote}",
+          "A: le montant de ce devis ? | C: {quote}"),
         P("combien-le-devis",
           "A: le devis se monte à combien ? | C: {quote}",
           "A: ça coûte combien d'après le devis ? | C: {quote}"),
@@ -531,6 +677,9 @@ FAMILIES = families("nca18", {
           "C: c'est un devis très cher | A: je vois"),
     ],
     "10.4": [
+        P("simulation-direct",
+          "A: je fais la simulation : sur ce devis vous auriez {refund} de remboursement",
+          "A: vous seriez remboursé{e} de {refund} avec cette formule"),
         P("calcul-remboursement",
           "A: si je calcule, sur ce devis, vous seriez remboursé{e} de {refund}",
           "A: avec votre devis, la mutuelle prendrait {refund}"),
@@ -542,6 +691,9 @@ FAMILIES = families("nca18", {
     ],
     # 11. Choix de la formule et contrat responsable
     "11.1": [
+        P("adaptee",
+          "A: la formule choisie correspond à vos besoins",
+          "A: cette formule est adaptée à vos soins dentaires"),
         P("formule-et-besoins",
           "A: j'ai choisi ce niveau parce que vous avez des soins dentaires à prévoir",
           "A: la formule que je vous propose colle à vos besoins en optique et à votre budget"),
@@ -552,6 +704,9 @@ FAMILIES = families("nca18", {
           "A: je mets tout le monde sur la même formule, c'est plus simple"),
     ],
     "11.2": [
+        P("contrat-type",
+          "A: le contrat proposé est {contract_type}",
+          "A: je vous précise : contrat {contract_type}"),
         P("contrat-annonce",
           "A: ce contrat est un contrat {contract_type}",
           "A: je vous informe que c'est un contrat {contract_type}"),
@@ -562,6 +717,9 @@ FAMILIES = families("nca18", {
           "C: on m'a parlé de contrat responsable, c'est quoi ? | A: oh, rien d'important"),
     ],
     "11.3": [
+        P("responsable-rac0",
+          "A: responsable, donc le 100 % Santé s'applique",
+          "A: avec ce contrat responsable, vous avez le RAC 0"),
         P("cent-pour-cent-inclus",
           "A: comme c'est un contrat responsable, le 100 % Santé est inclus",
           "A: responsable, donc vous avez droit au panier 100 % santé"),
@@ -572,6 +730,9 @@ FAMILIES = families("nca18", {
           "A: le 100 % Santé, ce n'est pas vraiment intéressant, je n'en parle pas"),
     ],
     "11.4": [
+        P("non-responsable",
+          "A: non responsable, donc pas de 100 % Santé, c'est une limite",
+          "A: ce contrat non responsable a des limites de remboursement"),
         P("limites-expliquees",
           "A: attention, comme c'est non responsable, vous n'aurez pas accès au 100 % Santé",
           "A: contrat non responsable : la taxe est plus élevée et certains remboursements sont plafonnés"),
@@ -583,6 +744,9 @@ FAMILIES = families("nca18", {
           "A: les limites du contrat, on verra ça dans les papiers"),
     ],
     "11.5": [
+        P("madelin-non",
+          "A: en indépendant, le Madelin ne marche pas avec un non responsable",
+          "A: pas de déduction Madelin, le contrat n'étant pas responsable"),
         P("madelin",
           "A: en tant qu'indépendant{e}, vous ne pourrez pas passer ce contrat en Madelin, puisqu'il n'est pas"
           " responsable",
@@ -595,6 +759,9 @@ FAMILIES = families("nca18", {
     ],
     # 12. Frais annexes
     "12.1": [
+        P("courtage",
+          "A: il y a {fees} de frais de courtage",
+          "A: des frais de courtage s'appliquent, {fees}"),
         P("frais-de-courtage",
           "A: nos frais de courtage sont de {fees}",
           "A: il y a des frais de courtage, {fees}, pour notre service"),
@@ -605,6 +772,9 @@ FAMILIES = families("nca18", {
           "C: les courtiers prennent des frais, non ? | A: on verra"),
     ],
     "12.2": [
+        P("agis-direct",
+          "A: il y a des frais AGIS",
+          "A: l'AGIS prend {fees} par an"),
         P("frais-agis",
           "A: il y a aussi les frais AGIS, {fees} par an",
           "A: l'association AGIS prend une petite cotisation"),
@@ -615,6 +785,9 @@ FAMILIES = families("nca18", {
           "A: AGIS, ne faites pas attention à ça"),
     ],
     "12.3": [
+        P("gpma-direct",
+          "A: il y a des frais GPMA",
+          "A: la GPMA facture une adhésion"),
         P("frais-gpma",
           "A: il y a des frais GPMA à l'adhésion",
           "A: la GPMA, c'est une cotisation de quelques euros"),
@@ -625,6 +798,9 @@ FAMILIES = families("nca18", {
           "C: c'est quoi GPMA ? | A: rien, rien"),
     ],
     "12.4": [
+        P("frais-compris",
+          "A: ces frais sont compris dans le devis",
+          "A: le devis contient déjà tous les frais"),
         P("frais-inclus",
           "A: tous les frais sont compris dans le devis",
           "A: le montant du devis inclut déjà les frais"),
@@ -636,6 +812,9 @@ FAMILIES = families("nca18", {
     ],
     # 13. Devoir de conseil
     "13.1": [
+        P("hospi",
+          "A: l'hospitalisation est couverte à cent pour cent",
+          "A: en cas d'hospitalisation, la chambre particulière est prise en charge"),
         P("hospi-garanties",
           "A: en cas d'hospitalisation, tout est pris en charge, y compris la chambre seule",
           "A: à l'hôpital, vous avez le forfait journalier et les frais de séjour couverts"),
@@ -646,6 +825,9 @@ FAMILIES = families("nca18", {
           "A: l'hospitalisation, je vous l'expliquerai plus tard"),
     ],
     "13.2": [
+        P("dentaire-direct",
+          "A: le dentaire est remboursé à deux cent cinquante pour cent",
+          "A: les prothèses dentaires sont couvertes jusqu'à {ceiling}"),
         P("dentaire-detail",
           "A: en dentaire, les prothèses sont à trois cents pour cent et les implants à {ceiling} par an",
           "A: pour les dents, détartrage et soins à cent pour cent, couronnes à deux cent cinquante"),
@@ -656,6 +838,9 @@ FAMILIES = families("nca18", {
           "C: j'ai mal aux dents en ce moment | A: oh, désolé{ae}"),
     ],
     "13.3": [
+        P("optique-direct",
+          "A: l'optique est couverte jusqu'à {ceiling}",
+          "A: vos lunettes sont remboursées jusqu'à {ceiling}"),
         P("optique-detail",
           "A: les lunettes sont remboursées jusqu'à {ceiling} tous les deux ans",
           "A: en optique, verres et monture jusqu'à {ceiling}"),
@@ -666,6 +851,9 @@ FAMILIES = families("nca18", {
           "A: l'optique, on regardera plus tard"),
     ],
     "13.4": [
+        P("douces",
+          "A: les médecines douces sont remboursées",
+          "A: vous avez trois séances d'ostéopathie par an"),
         P("medecines-douces-garantie",
           "A: les médecines douces sont prises à trente euros la séance, cinq séances par an",
           "A: ostéopathe et acupuncteur sont remboursés"),
@@ -676,6 +864,9 @@ FAMILIES = families("nca18", {
           "C: ma fille fait de la sophrologie | A: ah c'est bien"),
     ],
     "13.5": [
+        P("auditif",
+          "A: l'auditif est couvert jusqu'à {ceiling}",
+          "A: vos appareils auditifs seront remboursés jusqu'à {ceiling}"),
         P("auditif-rembourse",
           "A: les appareils auditifs sont remboursés jusqu'à {ceiling} par oreille",
           "A: pour l'audition, vous avez {ceiling} par appareil"),
@@ -686,6 +877,9 @@ FAMILIES = families("nca18", {
           "A: l'auditif, je ne crois pas que ce soit dedans"),
     ],
     "13.6": [
+        P("honoraires",
+          "A: les dépassements d'honoraires sont couverts",
+          "A: on prend en charge les dépassements jusqu'à deux cents pour cent"),
         P("depassements",
           "A: les dépassements d'honoraires sont remboursés jusqu'à deux cents pour cent",
           "A: chez les spécialistes qui dépassent, on complète jusqu'à deux fois le tarif de base"),
@@ -696,6 +890,9 @@ FAMILIES = families("nca18", {
           "C: ma voisine a payé cher son chirurgien | A: ah oui"),
     ],
     "13.7": [
+        P("medicaments-direct",
+          "A: la pharmacie est remboursée à cent pour cent",
+          "A: les médicaments sont couverts"),
         P("officine",
           "A: les médicaments sont pris à cent pour cent",
           "A: en pharmacie, vous ne payez rien sur les médicaments remboursables"),
@@ -707,6 +904,9 @@ FAMILIES = families("nca18", {
     ],
     # 14. Explication RAC0 (100 % Santé)
     "14.1": [
+        P("explication",
+          "A: le 100 % Santé, c'est la possibilité d'avoir certains équipements sans rien payer",
+          "A: le RAC 0, ça veut dire zéro reste à charge sur une sélection de soins"),
         P("rac0-explique",
           "A: le reste à charge zéro, c'est un dispositif de l'État : certains soins sont remboursés à cent pour"
           " cent",
@@ -718,6 +918,9 @@ FAMILIES = families("nca18", {
           "A: si ça vous intéresse, un jour je vous expliquerai le 100 % santé"),
     ],
     "14.2": [
+        P("optique-100",
+          "A: en optique, des lunettes 100 % Santé sans reste à charge",
+          "A: une paire de lunettes sans rien payer, c'est possible"),
         P("optique-zero",
           "A: pour l'optique, des lunettes sans reste à charge sont proposées",
           "A: en optique, le panier 100 % Santé vous donne des lunettes gratuites"),
@@ -728,6 +931,9 @@ FAMILIES = families("nca18", {
           "C: les lunettes gratuites c'est des lunettes moches, non ? | A: on continue"),
     ],
     "14.3": [
+        P("dentaire-100",
+          "A: en dentaire, des prothèses 100 % Santé sans reste à charge",
+          "A: des couronnes sans rien payer, c'est possible"),
         P("dentaire-zero",
           "A: en dentaire, certaines prothèses sont sans reste à charge",
           "A: le dentiste peut vous poser des couronnes du panier 100 % Santé, gratuites pour vous"),
@@ -738,6 +944,9 @@ FAMILIES = families("nca18", {
           "A: le 100 % santé dentaire, on verra avec votre dentiste"),
     ],
     "14.4": [
+        P("auditif-100",
+          "A: en audition, des appareils 100 % Santé sans reste à charge",
+          "A: des appareils auditifs sans rien payer, c'est possible"),
         P("auditif-zero",
           "A: côté audition, il y a des appareils sans reste à charge",
           "A: les aides auditives 100 % Santé sont entièrement remboursées"),
@@ -748,6 +957,9 @@ FAMILIES = families("nca18", {
           "C: mon beau-frère a eu ses appareils gratuits je crois | A: c'est possible"),
     ],
     "14.5": [
+        P("acces",
+          "A: il faut une prescription et choisir dans l'offre 100 % Santé",
+          "A: sur ordonnance uniquement, et dans le panier"),
         P("conditions",
           "A: il faut une prescription, et choisir l'équipement dans l'offre 100 % Santé",
           "A: les conditions : ordonnance, équipement du panier, et délai de renouvellement"),
@@ -759,6 +971,9 @@ FAMILIES = families("nca18", {
     ],
     # 15. Limites et exclusions
     "15.1": [
+        P("exclusions-direct",
+          "A: les principales exclusions : esthétique et cures",
+          "A: ce qui est exclu : les soins de confort"),
         P("exclusions-communiquees",
           "A: certains actes sont exclus : la chirurgie esthétique, les cures",
           "A: le contrat ne couvre pas les soins de confort"),
@@ -769,6 +984,9 @@ FAMILIES = families("nca18", {
           "A: les exclusions, vous les lirez dans les conditions générales"),
     ],
     "15.2": [
+        P("plafonds-direct",
+          "A: les remboursements sont plafonnés à {ceiling}",
+          "A: le plafond est de {ceiling} par an"),
         P("plafonds-annonces",
           "A: il y a un plafond de {ceiling} par an en dentaire",
           "A: l'optique est plafonnée à {ceiling}"),
@@ -779,6 +997,9 @@ FAMILIES = families("nca18", {
           "C: il y a des plafonds ? | A: oh, ça va"),
     ],
     "15.3": [
+        P("carence-direct",
+          "A: il y a un délai de carence de {waiting}",
+          "A: pas de carence sur ce contrat"),
         P("delai-carence",
           "A: il y a un délai de carence de {waiting} sur les prothèses",
           "A: attention, {waiting} d'attente avant le remboursement du dentaire"),
@@ -789,6 +1010,9 @@ FAMILIES = families("nca18", {
           "A: les délais de carence, je ne sais pas"),
     ],
     "15.4": [
+        P("franchises-direct",
+          "A: il y a des franchises de la sécu",
+          "A: aucune franchise sur le contrat"),
         P("franchise",
           "A: il y a une franchise d'un euro par consultation, c'est la sécu",
           "A: les franchises médicales restent à votre charge"),
@@ -799,6 +1023,9 @@ FAMILIES = families("nca18", {
           "C: mon assurance voiture a une franchise énorme | A: ah ça"),
     ],
     "15.5": [
+        P("compris",
+          "A: tout est clair sur les limites ? | C: oui",
+          "A: vous avez des questions sur les exclusions ? | C: non"),
         P("questions-limites",
           "A: est-ce que vous avez bien compris ce qui n'est pas pris en charge ? | C: oui, c'est clair",
           "A: ça va pour les plafonds ? | C: oui, j'ai bien compris"),
@@ -811,6 +1038,9 @@ FAMILIES = families("nca18", {
     ],
     # 16. Observation qualitative
     "16.1": [
+        P("clair",
+          "A: je vous explique avec un exemple simple",
+          "A: je vais être clair{ae} : la sécu d'abord, puis nous"),
         P("pedagogie",
           "A: je vous explique : la sécu paye une part, la mutuelle paye le reste",
           "A: pour faire simple, on prend un exemple concret"),
@@ -822,6 +1052,9 @@ FAMILIES = families("nca18", {
           "A: c'est du RC plus TM moins la PF | C: hein ? | A: c'est pas grave"),
     ],
     "16.2": [
+        P("adapte",
+          "C: je suis malvoyant{e} | A: je vous envoie les documents en gros caractères",
+          "C: je ne comprends pas ces mots | A: je vous explique avec des mots simples"),
         P("s-adapte",
           "C: je ne suis pas à l'aise au téléphone | A: je vous envoie tout par écrit, et on se rappelle",
           "C: je comprends pas bien | A: je reprends avec d'autres mots"),
@@ -833,6 +1066,9 @@ FAMILIES = families("nca18", {
           "C: je n'ai pas internet | A: débrouillez-vous, tout se fait en ligne"),
     ],
     "16.3": [
+        P("rythme",
+          "A: je vais à votre rythme",
+          "A: on ne se presse pas"),
         P("temps",
           "A: on a le temps, je ne vous presse pas",
           "A: je vais lentement, dites-moi si je vais trop vite"),
@@ -845,6 +1081,9 @@ FAMILIES = families("nca18", {
     ],
     "16.4": [
         P("ecoute",
+          "C: je suis inquiet{e} pour mon opération | A: je comprends, on va bien vérifier l'hospitalisation",
+          "A: vous m'avez dit tout à l'heure que vous aviez un devis, on en tient compte"),
+        P("ecoute",
           "C: j'ai eu un cancer l'an dernier | A: je suis désolé{ae}, on va faire attention à l'hospitalisation",
           "C: je suis veuve depuis peu | A: toutes mes condoléances, on va faire simple"),
         P("rappelle-propos",
@@ -855,6 +1094,9 @@ FAMILIES = families("nca18", {
           "C: j'ai une question | A: après, après"),
     ],
     "16.5": [
+        P("reformulation",
+          "A: si je vous ai bien compris, vous voulez un meilleur remboursement pour les lunettes",
+          "A: en résumé, vous voulez payer moins pour les mêmes garanties"),
         P("reformule",
           "A: si je comprends bien, vous cherchez moins cher avec les mêmes garanties",
           "A: donc, pour résumer, c'est surtout l'optique qui vous intéresse"),
@@ -865,6 +1107,9 @@ FAMILIES = families("nca18", {
           "A: d'accord, d'accord"),
     ],
     "16.6": [
+        P("verification",
+          "A: c'est compréhensible ? | C: oui",
+          "A: vous avez bien compris ? | C: oui"),
         P("comprehension",
           "A: c'est clair pour vous ? | C: oui",
           "A: est-ce que j'ai été clair{ae} ? | C: très clair"),
@@ -875,6 +1120,9 @@ FAMILIES = families("nca18", {
           "A: vous avez compris ? bon, on continue"),
     ],
     "16.7": [
+        P("courtoisie",
+          "A: merci pour votre accueil",
+          "A: je vous remercie de votre confiance"),
         P("professionnel",
           "A: merci de votre confiance, je vous envoie un récapitulatif écrit",
           "A: je reste à votre disposition, voici mon numéro direct"),
@@ -886,6 +1134,9 @@ FAMILIES = families("nca18", {
           "A: pff, vous comprenez jamais rien"),
     ],
     "16.8": [
+        P("pas-de-pression-direct",
+          "A: vous n'êtes pas obligé{e} de vous décider aujourd'hui",
+          "A: rien ne presse, réfléchissez"),
         P("sans-pression",
           "A: prenez le temps de réfléchir, je ne vous force à rien",
           "A: pas d'obligation, c'est vous qui voyez"),
@@ -899,6 +1150,9 @@ FAMILIES = families("nca18", {
     # 17. Notes complémentaires
     "17.1": [
         P("incident",
+          "A: je note l'incident de tout à l'heure",
+          "A: je signale la coupure dans le dossier"),
+        P("incident",
           "A: je note l'incident de la coupure dans votre dossier",
           "A: je signale le problème de carte dans vos notes"),
         P("reclamation-notee",
@@ -908,6 +1162,9 @@ FAMILIES = families("nca18", {
           "C: mon voisin a eu un problème avec sa carte vitale | A: ah bon"),
     ],
     "17.2": [
+        P("document",
+          "A: j'ai bien votre attestation, elle est dans le dossier",
+          "A: je trace l'envoi des documents"),
         P("documents",
           "A: j'ai bien reçu votre attestation, je l'ajoute au dossier",
           "A: les documents que vous m'avez envoyés sont enregistrés dans votre dossier"),
@@ -918,6 +1175,9 @@ FAMILIES = families("nca18", {
           "A: les documents, on verra plus tard"),
     ],
     "17.3": [
+        P("particularite-direct",
+          "A: je note votre préférence pour le courrier",
+          "A: je note que vous êtes joignable l'après-midi"),
         P("particularites",
           "A: je note que vous préférez les appels en fin de journée",
           "A: j'indique que votre fils gère vos papiers"),
@@ -928,6 +1188,9 @@ FAMILIES = families("nca18", {
           "C: je suis quelqu'un de particulier, vous savez | A: ah ah"),
     ],
     "17.4": [
+        P("suivi-direct",
+          "A: je vous rappelle dans quelques jours",
+          "A: on refait un point la semaine prochaine"),
         P("rendez-vous-de-suivi",
           "A: je vous rappelle la semaine prochaine pour le suivi",
           "A: je fais le point avec vous dans dix jours"),
@@ -939,6 +1202,8 @@ FAMILIES = families("nca18", {
     ],
     # 18. Autres besoins (après signature uniquement)
     "18.1": [
+        P("apres",
+          "A: maintenant que c'est signé, vous avez d'autres besoins ?", order=18.01),
         P("une-fois-signe",
           "A: maintenant que votre mutuelle est en place, vous avez d'autres besoins en assurance ?",
           "A: le contrat est signé, est-ce que je peux vous parler de l'assurance habitation ?",
@@ -952,6 +1217,8 @@ FAMILIES = families("nca18", {
           order=8.6),
     ],
     "18.2": [
+        P("aucune-pression",
+          "A: aucune pression, c'est juste une question", order=18.02),
         P("sans-pression",
           "A: c'est une simple question, rien d'obligatoire",
           "A: aucune pression, c'est juste au cas où",
@@ -965,6 +1232,8 @@ FAMILIES = families("nca18", {
           order=18.02),
     ],
     "18.3": [
+        P("facultatif",
+          "A: c'est facultatif, je peux vous faire un devis habitation", order=18.03),
         P("option",
           "A: c'est optionnel, vous me dites si ça vous tente",
           "A: si vous voulez, je peux vous faire une étude, sinon pas de problème",
@@ -976,6 +1245,8 @@ FAMILIES = families("nca18", {
           "C: mon voisin a pris son assurance auto chez un courtier | A: ah oui"),
     ],
     "18.4": [
+        P("respecte",
+          "C: non merci | A: pas de souci, je n'insiste pas", order=18.04),
         P("accepte-le-non",
           "C: non merci | A: aucun problème, je n'insiste pas",
           "C: ça ne m'intéresse pas | A: très bien, c'est noté",
