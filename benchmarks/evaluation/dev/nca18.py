@@ -1154,7 +1154,7 @@ FAMILIES = families("nca18", {
           "A: je vous envoie tout par écrit, avec mes coordonnées"),
         P("courtois",
           "A: je vous remercie pour votre patience, je vous envoie un récapitulatif écrit",
-          "A: merci pour ces informations, je reste votre interlocuteur{ae} pour la suite"),
+          "A: merci pour ces informations, je reste votre contact pour la suite"),
         P("rigoureux",
           "A: je vous laisse mes coordonnées directes, n'hésitez pas à me rappeler",
           "A: je vous confirme tout par écrit pour que vous ayez une trace"),

@@ -1081,11 +1081,11 @@ FAMILIES = families("nca18", {
     ],
     "16.4": [
         P("ecoute",
-          "C: je suis inquiet{e} pour mon opération | A: je comprends, on va bien vérifier l'hospitalisation",
+          "C: je m'inquiète pour mon opération | A: je comprends, on va bien vérifier l'hospitalisation",
           "A: vous m'avez dit tout à l'heure que vous aviez un devis, on en tient compte"),
         P("ecoute",
           "C: j'ai eu un cancer l'an dernier | A: je suis désolé{ae}, on va faire attention à l'hospitalisation",
-          "C: je suis veuve depuis peu | A: toutes mes condoléances, on va faire simple"),
+          "C: j'ai perdu mon conjoint il y a peu | A: toutes mes condoléances, on va faire simple"),
         P("rappelle-propos",
           "A: vous m'avez dit que vous alliez souvent chez le kiné, j'en tiens compte",
           "A: comme vous disiez tout à l'heure, votre priorité c'est l'hôpital"),
