@@ -8,9 +8,13 @@ only with counter-evidence in the call: its absence is something said, not somet
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+from domain.audits.scorecard import ScorecardSpec
+from domain.scorecards.io import read_document
 
 ScorecardName = Literal["demo", "nca18"]
 
@@ -117,3 +121,18 @@ NCA18 = ScorecardPlan(
 )
 
 PLANS: dict[str, ScorecardPlan] = {"demo": DEMO, "nca18": NCA18}
+
+PATHS: dict[str, Path] = {"demo": DEMO_PATH, "nca18": NCA18_PATH}
+
+
+def load_spec(name: ScorecardName) -> ScorecardSpec:
+    """The scorecard as the auditors take it, read from its file in the original's export format.
+
+    The 18-point scorecard lives in the shared fixtures, outside the repository: FileNotFoundError
+    (naming the path) when it is absent, for the benchmark to skip that scorecard with a message.
+    """
+    path = PATHS[name]
+    if not path.exists():
+        raise FileNotFoundError(f"scorecard {name!r} not found at {path}")
+    draft = read_document(json.loads(path.read_text(encoding="utf-8")))
+    return ScorecardSpec(0, 0, 1, draft.name, draft.description, draft.system_prompt, draft.steps)
