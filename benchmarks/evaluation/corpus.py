@@ -7,7 +7,7 @@ time in three), then 1 to 3 recordings that say them in the scorecard's order be
 with recogniser noise, word timings and a diarisation whose agent label is drawn per recording.
 
 Half of the fiches are compliant (every critical step's points present or `na`); the others miss one
-to three critical points. Non-critical points are present three times in four. These rates are
+to four critical points. Non-critical points are present three times in four. These rates are
 properties of the corpus, not of any auditor.
 
     from evaluation.corpus import build_corpus     # with benchmarks/ on sys.path
@@ -28,6 +28,7 @@ from domain.transcripts.chunking import Word, build_chunks
 from .model import DISTRACTOR_KINDS, Family, Line, holds, parse_phrasing
 from .scorecards import PLANS, ScorecardName, ScorecardPlan
 from .voice import (
+    BACKCHANNEL,
     CALLBACK_OPEN,
     CLOSE,
     INBOUND_CLIENT,
@@ -45,7 +46,8 @@ Label = Literal["present", "absent", "na"]
 COMPLIANT_SHARE = 0.5
 NON_CRITICAL_PRESENT = 0.75
 DISTRACTOR_SHARE = 1 / 3
-CRITICAL_MISSES = ((1, 0.6), (2, 0.3), (3, 0.1))  # how many critical points a non-compliant fiche misses
+CRITICAL_MISSES = ((1, 0.45), (2, 0.3), (3, 0.15), (4, 0.1))  # critical points a non-compliant fiche misses
+CONDITIONAL_MISS = 0.4
 RECORDINGS = ((1, 0.45), (2, 0.35), (3, 0.2))
 FIRST_DAY = date(2026, 3, 2)
 SPEAKERS = ("speaker_0", "speaker_1")
@@ -89,21 +91,33 @@ def draw_labels(plan: ScorecardPlan, facts: dict[str, bool], rng: random.Random)
     critical = [key for key in plan.points if key[0] in plan.critical_steps and applicable[key]]
     missed: set[tuple[int, int]] = set()
     if rng.random() >= COMPLIANT_SHARE:
-        missed = set(rng.sample(critical, min(len(critical), _weighted(rng, CRITICAL_MISSES))))
-        # a point whose words say a missed one (opposing the recording announces it) is missed too
-        missed |= {key for key in critical if plan.rule(key).implies in missed}
+        # a critical step first, then one of its points: short steps get their share of misses
+        for _ in range(_weighted(rng, CRITICAL_MISSES)):
+            step = rng.choice(sorted({key[0] for key in critical}))
+            missed.add(rng.choice([key for key in critical if key[0] == step]))
+        # a critical point that applies only in some calls (a refusal to react to) is missed more often
+        missed |= {key for key in critical if plan.rule(key).needs and rng.random() < CONDITIONAL_MISS}
+    # a point whose words say a missed one (opposing the recording announces it) is missed too
+    while grown := {key for key in plan.points if missed & set(plan.rule(key).implies)} - missed:
+        missed |= grown
     labels: dict[tuple[int, int], Label] = {}
     for key in plan.points:
         if not applicable[key]:
             labels[key] = "na"
+        elif key in missed:
+            labels[key] = "absent"
         elif key[0] in plan.critical_steps:
-            labels[key] = "absent" if key in missed else "present"
+            labels[key] = "present"
         else:
             labels[key] = "present" if rng.random() < NON_CRITICAL_PRESENT else "absent"
-    for key in plan.points:
-        implied = plan.rule(key).implies
-        if implied is not None and labels[key] == "present":
-            labels[implied] = "present"
+    changed = True
+    while changed:
+        changed = False
+        for key in plan.points:
+            for implied in plan.rule(key).implies:
+                if labels[key] == "present" and labels[implied] == "absent":
+                    labels[implied] = "present"
+                    changed = True
     return labels
 
 
@@ -187,6 +201,8 @@ def _call_lines(snippets: list[Snippet], index: int, inbound: bool, rng: random.
         body.insert(rng.randrange(len(body) + 1), parse_phrasing(rng.choice(NEUTRAL)))
     lines = list(opening)
     for block in body:
+        if lines[-1][0] == "agent" and block[0][0] == "agent" and rng.random() < 0.5:
+            lines.extend(parse_phrasing(rng.choice(BACKCHANNEL)))
         lines.extend(block)
     lines.extend(parse_phrasing(rng.choice(CLOSE)))
     return lines

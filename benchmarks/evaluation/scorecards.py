@@ -8,9 +8,13 @@ only with counter-evidence in the call: its absence is something said, not somet
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+from domain.audits.scorecard import ScorecardSpec
+from domain.scorecards.io import read_document
 
 ScorecardName = Literal["demo", "nca18"]
 
@@ -23,7 +27,7 @@ NCA18_PATH = REPO.parent / "shared" / "fixtures" / "scorecards" / "audit_config_
 class PointRule:
     needs: str | None = None  # fact expression; the point is `na` when it does not hold
     behaviour: bool = False  # absent = counter-evidence said in the call
-    implies: tuple[int, int] | None = None  # saying this point says that one too (opposing a recording announces it)
+    implies: tuple[tuple[int, int], ...] = ()  # saying this point says these too (opposing a recording announces it)
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,10 @@ DEMO = ScorecardPlan(
     step_sizes=(2, 2, 2, 1, 2, 2, 1, 2, 1, 2),
     critical_steps=frozenset({2, 3, 9, 10}),
     facts={"has_insurer": Fact(0.8, 5.0)},
-    rules={(3, 2): PointRule(implies=(3, 1))},
+    rules={
+        (3, 2): PointRule(implies=((3, 1),)),
+        (10, 2): PointRule(implies=((10, 1),)),  # signing with the code is accepting
+    },
     firm_point=(2, 1),
     greeting_point=(1, 1),
 )
@@ -70,27 +77,33 @@ NCA18 = ScorecardPlan(
         "recording_refusal": Fact(0.2, 1.0),
         "ehpad": Fact(0.2, 2.9),
         "css": Fact(0.08, 6.9),
-        "independent": Fact(0.3, 2.95),
-        "responsible": Fact(0.75, 11.0),
+        "independent": Fact(0.35, 2.95),
+        "responsible": Fact(0.65, 11.0),
         "hearing": Fact(0.3, 7.9),
         "has_quote": Fact(0.4, 9.9),
         "other_needs": Fact(0.45, 18.0),
         "other_refused": Fact(0.5, 18.0),
     },
     rules={
-        (1, 5): PointRule(implies=(1, 4)),
-        (1, 6): PointRule(implies=(1, 4)),
-        (1, 7): PointRule(implies=(1, 4)),
-        (1, 8): PointRule(needs="recording_refusal", behaviour=True, implies=(1, 4)),
+        (1, 5): PointRule(implies=((1, 4),)),
+        (1, 6): PointRule(implies=((1, 4),)),
+        (1, 7): PointRule(implies=((1, 4),)),
+        (1, 8): PointRule(needs="recording_refusal", behaviour=True, implies=((1, 4),)),
         (3, 3): PointRule(needs="ehpad"),
         (7, 4): PointRule(needs="css", behaviour=True),
         (8, 8): PointRule(needs="hearing"),
         (10, 2): PointRule(needs="has_quote"),
         (10, 3): PointRule(needs="has_quote"),
         (10, 4): PointRule(needs="has_quote"),
-        (11, 3): PointRule(needs="responsible"),
-        (11, 4): PointRule(needs="!responsible"),
-        (11, 5): PointRule(needs="independent&!responsible"),
+        (11, 3): PointRule(needs="responsible", implies=((11, 2),)),
+        (11, 4): PointRule(needs="!responsible", implies=((11, 2),)),
+        (11, 5): PointRule(needs="independent&!responsible", implies=((11, 2),)),
+        (9, 3): PointRule(implies=((9, 1), (5, 2))),  # "with the notice, we start on the 1st"
+        (14, 1): PointRule(implies=((11, 3),)),
+        (14, 2): PointRule(implies=((14, 1),)),
+        (14, 3): PointRule(implies=((14, 1),)),
+        (14, 4): PointRule(implies=((14, 1),)),
+        (15, 5): PointRule(implies=((16, 6),)),
         (13, 5): PointRule(needs="hearing"),
         (16, 1): PointRule(behaviour=True),
         (16, 2): PointRule(behaviour=True),
@@ -108,3 +121,18 @@ NCA18 = ScorecardPlan(
 )
 
 PLANS: dict[str, ScorecardPlan] = {"demo": DEMO, "nca18": NCA18}
+
+PATHS: dict[str, Path] = {"demo": DEMO_PATH, "nca18": NCA18_PATH}
+
+
+def load_spec(name: ScorecardName) -> ScorecardSpec:
+    """The scorecard as the auditors take it, read from its file in the original's export format.
+
+    The 18-point scorecard lives in the shared fixtures, outside the repository: FileNotFoundError
+    (naming the path) when it is absent, for the benchmark to skip that scorecard with a message.
+    """
+    path = PATHS[name]
+    if not path.exists():
+        raise FileNotFoundError(f"scorecard {name!r} not found at {path}")
+    draft = read_document(json.loads(path.read_text(encoding="utf-8")))
+    return ScorecardSpec(0, 0, 1, draft.name, draft.description, draft.system_prompt, draft.steps)

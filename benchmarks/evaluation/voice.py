@@ -263,6 +263,7 @@ def draw_fields(rng: random.Random, scorecard: str, facts: Mapping[str, bool]) -
         "civ": ("madame",) if woman else ("monsieur",),
         "Civ": ("Madame",) if woman else ("Monsieur",),
         "e": ("e",) if woman else ("",),  # agreement of the client's participles
+        "spouse": ("mon mari",) if woman else ("ma femme",),
         "ae": ("e",) if agent_woman else ("",),  # agreement of the agent's
         "client_first": (client_first,),
         "client_last": (client_last,),
@@ -290,13 +291,9 @@ def draw_fields(rng: random.Random, scorecard: str, facts: Mapping[str, bool]) -
         "cooling": ("quatorze jours", "14 jours", "deux semaines", "quatorze jours calendaires", "14 jours"),
         "two_years": ("deux ans", "2 ans", "deux années", "vingt-quatre mois"),
         "notice": ("un mois", "1 mois", "deux mois", "trente jours"),
-        "effect_date": (
-            f"1er {MONTHS[effect_month]}",
-            f"premier {MONTHS[effect_month]}",
-            f"le premier {MONTHS[effect_month]}",
-        ),
+        "effect_date": (f"1er {MONTHS[effect_month]}", f"premier {MONTHS[effect_month]}"),
         "birth": (
-            f"{birth_day} {MONTHS[birth_month]} {birth_year}",
+            f"{'1er' if birth_day == 1 else birth_day} {MONTHS[birth_month]} {birth_year}",
             f"{number_words(birth_day)} {MONTHS[birth_month]} {number_words(birth_year)}",
             f"{birth_day:02d}/{birth_month + 1:02d}/{birth_year}",
             f"{number_words(birth_day)} {MONTHS[birth_month]} {number_words(birth_year % 100)}",
@@ -310,14 +307,14 @@ def draw_fields(rng: random.Random, scorecard: str, facts: Mapping[str, bool]) -
         "phone": (" ".join(_pairs(phone)), _spoken_pairs(phone), phone),
         "email": (f"{mail_name}@{host}", f"{mail_name.replace('.', ' point ')} arobase {host.replace('.', ' point ')}"),
         "regime_reply": (
-            ("je suis artisan, à mon compte", "je suis auto-entrepreneur", "je suis infirmière libérale")
+            ("je suis artisan, à mon compte", "je suis auto-entrepreneur", "je suis kiné en libéral")
             if independent
             else ("je suis salarié{e}", "je suis à la retraite", "je suis retraité{e} depuis deux ans", "fonctionnaire")
         ),
         "household_reply": (
             "je suis tout{e} seul{e}",
             "on est deux, avec mon conjoint",
-            "avec mon mari et les deux enfants",
+            "avec {spouse} et les deux enfants",
             "moi et ma fille qui est encore à la maison",
         ),
         "ehpad_reply": (
@@ -382,6 +379,8 @@ NEUTRAL = (
     "A: bon | C: oui",
 )
 
+# What a listener says while the other talks on; between two agent turns it keeps them apart.
+BACKCHANNEL = ("C: hm hm", "C: oui", "C: d'accord", "C: ah oui", "C: je vois", "C: oui oui", "C: mm", "C: ok")
 OUTBOUND_OPEN = (
     "A: allô ? | C: oui allô ?",
     "A: allô, {agent_hello} {civ} {client_last} ? | C: oui c'est moi",
@@ -452,7 +451,7 @@ def asr_noise(text: str, rng: random.Random) -> str:
         if out and len(bare) <= 3 and len(out[-1]) <= 3 and out[-1].isalpha() and rng.random() < 0.02:
             out[-1] = out[-1] + word
             continue
-        if rng.random() < 0.01:
+        if rng.random() < 0.006:
             out.append(word)  # a stutter
         out.append(word)
     line = " ".join(out)

@@ -10,10 +10,10 @@ from functools import cache
 import pytest
 from evaluation.corpus import LabelledFiche, Split, build_corpus, load_bank
 from evaluation.model import DISTRACTOR_KINDS
-from evaluation.scorecards import DEMO_PATH, NCA18_PATH, PLANS, ScorecardName
+from evaluation.scorecards import DEMO_PATH, NCA18_PATH, PLANS, ScorecardName, load_spec
 from evaluation.voice import number_words
 
-HALVES: list[tuple[ScorecardName, Split]] = [("demo", "dev")]
+HALVES: list[tuple[ScorecardName, Split]] = [("demo", "dev"), ("demo", "test"), ("nca18", "dev"), ("nca18", "test")]
 SCORECARDS = sorted({scorecard for scorecard, _ in HALVES})
 
 
@@ -36,6 +36,17 @@ def test_plans_match_the_scorecard_files():
     assert PLANS["nca18"].step_sizes == step_sizes(NCA18_PATH)
     document = json.loads(NCA18_PATH.read_text(encoding="utf-8"))
     assert PLANS["nca18"].critical_steps == {s["position"] for s in document["auditSteps"] if s["isCritical"]}
+
+
+@pytest.mark.parametrize("scorecard", SCORECARDS)
+def test_the_plan_keys_are_the_spec_control_points(scorecard):
+    try:
+        spec = load_spec(scorecard)
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    keys = [(step.position, index) for step in spec.steps for index in range(1, len(step.control_points) + 1)]
+    assert keys == PLANS[scorecard].points
+    assert {step.position for step in spec.steps if step.is_critical} == PLANS[scorecard].critical_steps
 
 
 @pytest.mark.parametrize(("scorecard", "split"), HALVES)
