@@ -66,6 +66,12 @@ def test_every_point_has_paraphrase_families_in_the_half(scorecard, split):
 
 
 @pytest.mark.parametrize(("scorecard", "split"), HALVES)
+def test_every_half_has_every_kind_of_distractor(scorecard, split):
+    kinds = {f.kind for families in load_bank(scorecard, split).values() for f in families}
+    assert kinds >= DISTRACTOR_KINDS
+
+
+@pytest.mark.parametrize(("scorecard", "split"), HALVES)
 def test_every_point_is_seen_present_and_absent(scorecard, split):
     seen: dict[tuple[int, int], set[str]] = {}
     for fiche in corpus(scorecard, split):

@@ -23,6 +23,8 @@ FAMILIES = families("nca18", {
           "A: ici {agent_first}, vous allez bien ?"),
         D("client_says", "client-donne-son-nom",
           "C: oui c'est {client_first} {client_last}, c'est pour le dossier | A: oui, je vois"),
+        D("hearsay", "cite-le-directeur",
+          "A: mon directeur, monsieur Garnier, tient à ce que je vous rappelle | C: ah bon"),
     ],
     "1.2": [
         P("marque-abregee",
@@ -40,6 +42,8 @@ FAMILIES = families("nca18", {
           "C: vous êtes de quelle compagnie déjà ? | A: on va voir ça, je vous pose d'abord quelques questions"),
         D("hearsay", "client-parle-d-un-autre-courtier",
           "C: un autre cabinet de courtage m'a appelé{e} hier, c'était pas vous ? | A: non non"),
+        D("conditional", "si-on-travaille-ensemble",
+          "A: si on travaille ensemble, vous recevrez nos coordonnées complètes"),
     ],
     "1.3": [
         P("numero-en-toutes-lettres",
@@ -57,6 +61,8 @@ FAMILIES = families("nca18", {
           "A: notre numéro d'intermédiaire, il sera sur les documents que je vous envoie"),
         D("question_unanswered", "client-demande-agrement",
           "C: vous êtes agréés au moins ? | A: bien sûr, bien sûr, ne vous inquiétez pas"),
+        D("client_says", "client-demande-numero-orias",
+          "C: il paraît que les courtiers ont un numéro orias ? | A: oui oui, tout est en règle"),
     ],
     "1.4": [
         P("on-enregistre-nous",
@@ -74,6 +80,8 @@ FAMILIES = families("nca18", {
           "C: mon fils dit qu'ils enregistrent tout maintenant | A: hm"),
         D("refusal", "droit-de-refuser-seul",
           "A: vous pouvez refuser à tout moment, hein, vous êtes libre"),
+        D("question_unanswered", "client-demande-enregistrement",
+          "C: vous m'enregistrez là ? | A: alors, votre date de naissance ?"),
     ],
     "1.5": [
         P("libre-de-dire-non",
@@ -90,6 +98,8 @@ FAMILIES = families("nca18", {
           "A: on ne peut pas faire sans l'enregistrement, c'est automatique"),
         D("client_says", "client-connait-ses-droits",
           "C: je sais que j'ai le droit de m'opposer à tout ça | A: voilà"),
+        D("refusal", "client-refuse-autre-chose",
+          "C: je refuse toujours les sondages téléphoniques | A: je comprends, ce n'est pas un sondage"),
     ],
     "1.6": [
         P("duree-en-mois",
@@ -107,6 +117,8 @@ FAMILIES = families("nca18", {
           "C: moi j'ai gardé la même mutuelle {two_years} | A: hm hm"),
         D("hearsay", "banque-garde",
           "C: ma banque, elle garde les appels deux ans je crois | A: possible"),
+        D("negation", "ne-sait-pas-combien-de-temps",
+          "A: combien de temps on garde l'enregistrement, ça je ne saurais pas vous dire"),
     ],
     "1.7": [
         P("reecouter",
@@ -123,6 +135,8 @@ FAMILIES = families("nca18", {
           "A: par contre l'enregistrement c'est interne, on ne le communique pas"),
         D("hearsay", "copie-du-contrat",
           "C: mon mari avait demandé une copie de son contrat, il l'a jamais eue | A: ah mince"),
+        D("deferral", "copie-plus-tard",
+          "A: pour la copie, on verra ça une autre fois"),
     ],
     "1.8": [
         P("explique-et-laisse-choisir",
@@ -299,6 +313,8 @@ FAMILIES = families("nca18", {
           "C: ma sœur est chez {other_insurer}, elle en est contente | A: ah c'est bien"),
         D("question_unanswered", "compagnie-pas-dite",
           "A: vous êtes chez qui actuellement ? | C: attendez, je dois avoir la carte quelque part"),
+        D("hearsay", "belle-soeur-a-quitte",
+          "C: ma belle-sœur a quitté {other_insurer}, elle regrette | A: ah bon"),
     ],
     "4.2": [
         P("depuis-quand",
@@ -312,6 +328,8 @@ FAMILIES = families("nca18", {
           "A: vous avez souscrit quand ? | C: ça doit faire {years}"),
         D("hearsay", "anciennete-du-frere",
           "C: mon frère, ça fait vingt ans qu'il est dans la même mutuelle | A: fidèle !"),
+        D("question_unanswered", "client-ne-sait-plus",
+          "A: ça fait combien de temps que vous y êtes ? | C: oh, je ne sais plus du tout"),
     ],
     "4.3": [
         P("echeance-connue",
@@ -325,6 +343,8 @@ FAMILIES = families("nca18", {
           "A: le contrat a été renouvelé tacitement au début de l'année ? | C: oui, comme d'habitude"),
         D("deferral", "on-verra-l-echeance",
           "A: l'échéance, on la retrouvera sur vos papiers plus tard"),
+        D("client_says", "client-parle-d-echeance",
+          "C: mon échéance, c'est toujours compliqué ces histoires | A: oui"),
     ],
     "4.4": [
         P("delai-calcule",
@@ -353,6 +373,8 @@ FAMILIES = families("nca18", {
           "A: tout est conforme à la réglementation, on peut y aller"),
         D("negation", "pas-sur",
           "A: je ne peux pas vous garantir que c'est légal dans votre cas, on tente"),
+        D("conditional", "si-c-est-legal",
+          "A: si c'est légal dans votre cas, on pourra le faire"),
     ],
     # 5. Type de résiliation
     "5.1": [
@@ -382,6 +404,8 @@ FAMILIES = families("nca18", {
           "A: avec {notice} de préavis, votre ancien contrat s'arrête à temps"),
         D("deferral", "preavis-plus-tard",
           "A: le préavis, on verra bien"),
+        D("client_says", "client-cite-preavis",
+          "C: il y a un préavis, non ? | A: on verra ça après"),
     ],
     "5.3": [
         P("pieces-a-envoyer",
@@ -395,6 +419,8 @@ FAMILIES = families("nca18", {
           "A: gardez bien le justificatif de votre ancien contrat, je vais en avoir besoin"),
         D("client_says", "client-a-tout-garde",
           "C: j'ai tous mes papiers dans une boîte | A: très bien"),
+        D("conditional", "si-besoin-documents",
+          "A: si on a besoin de documents, je vous le dirai"),
     ],
     "5.4": [
         P("pas-de-double-contrat",
@@ -408,6 +434,8 @@ FAMILIES = families("nca18", {
           "A: vous n'avez rien souscrit d'autre récemment ? | C: non, c'est le seul"),
         D("hearsay", "retractation-du-voisin",
           "C: mon voisin s'est rétracté d'une mutuelle le mois dernier | A: ah oui"),
+        D("question_unanswered", "retractation-sans-reponse",
+          "C: et si j'ai signé ailleurs la semaine dernière ? | A: alors, on passe au prix"),
     ],
     # 6. Cotisation actuelle
     "6.1": [
@@ -462,6 +490,8 @@ FAMILIES = families("nca18", {
           "A: question obligatoire : CMU ou complémentaire solidaire ? | C: {css_reply}"),
         D("hearsay", "fille-a-la-css",
           "C: ma fille a la complémentaire solidaire elle | A: ah d'accord"),
+        D("negation", "ne-demande-pas-css",
+          "A: je ne vous demande pas pour la CSS, vous n'êtes sûrement pas concerné{e}"),
     ],
     "7.2": [
         P("employeur-obligatoire",
@@ -475,6 +505,8 @@ FAMILIES = families("nca18", {
           "A: pas de mutuelle de groupe obligatoire ? | C: non"),
         D("negation", "pas-besoin-de-demander",
           "A: je ne vais pas vous demander pour la mutuelle d'entreprise, ça ne vous concerne pas"),
+        D("client_says", "client-mutuelle-entreprise-passee",
+          "C: j'avais la mutuelle obligatoire de mon ancien boulot | A: ah d'accord"),
     ],
     "7.3": [
         P("maintien-apres-depart",
@@ -488,6 +520,8 @@ FAMILIES = families("nca18", {
           "A: la portabilité, ça vous dit quelque chose, vous l'avez ? | C: non"),
         D("client_says", "client-parle-portabilite",
           "C: mon ancien patron m'avait parlé de portabilité | A: hm hm"),
+        D("deferral", "portabilite-plus-tard",
+          "A: la portabilité, on regardera plus tard si besoin"),
     ],
     "7.4": [
         P("refuse-de-vendre",
@@ -728,6 +762,8 @@ FAMILIES = families("nca18", {
           "A: elle correspond à ce que vous cherchez : les spécialistes et l'optique"),
         D("client_says", "client-trouve-bien",
           "C: celle-là elle a l'air bien pour moi | A: ok"),
+        D("negation", "pas-regarde-besoins",
+          "A: je n'ai pas regardé vos besoins en détail, mais c'est notre meilleure vente"),
     ],
     "11.2": [
         P("statut-contrat",
@@ -741,6 +777,8 @@ FAMILIES = families("nca18", {
           "A: c'est ce qu'on appelle un contrat {contract_type}"),
         D("question_unanswered", "client-demande-responsable",
           "C: c'est quoi un contrat responsable ? | A: oh, c'est technique, on continue"),
+        D("hearsay", "collegue-responsable",
+          "C: ma collègue dit qu'il faut un contrat responsable | A: ah oui"),
     ],
     "11.3": [
         P("responsable-100",
@@ -754,6 +792,8 @@ FAMILIES = families("nca18", {
           "A: puisque le contrat est responsable, le reste à charge zéro s'applique"),
         D("deferral", "cent-pour-cent-plus-tard",
           "A: le 100 % Santé, je vous l'expliquerai une autre fois"),
+        D("conditional", "si-responsable",
+          "A: si c'était un contrat responsable, vous auriez le 100 % santé"),
     ],
     "11.4": [
         P("non-responsable-limites",
@@ -769,6 +809,8 @@ FAMILIES = families("nca18", {
           " participation forfaitaire"),
         D("negation", "aucune-difference",
           "A: responsable ou pas, ça ne change rien pour vous"),
+        D("deferral", "limites-une-autre-fois",
+          "A: les limites du contrat, on en parlera une autre fois"),
     ],
     "11.5": [
         P("madelin-pas-possible",
@@ -783,6 +825,8 @@ FAMILIES = families("nca18", {
           "A: vous ne pourrez pas déduire vos cotisations de vos revenus professionnels avec ce contrat"),
         D("conditional", "madelin-si",
           "A: si vous étiez à votre compte, il y aurait la question du Madelin"),
+        D("deferral", "madelin-plus-tard",
+          "A: le Madelin, voyez ça avec votre comptable"),
     ],
     # 12. Frais annexes
     "12.1": [

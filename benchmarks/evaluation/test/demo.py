@@ -164,6 +164,8 @@ FAMILIES = families("demo", {
           "C: moi je voulais la formule la plus basique | A: on verra"),
         D("deferral", "formule-plus-tard",
           "A: la formule exacte, je vous la dirai quand j'aurai fait les calculs"),
+        D("question_unanswered", "client-demande-quelle-formule",
+          "C: vous me proposez quoi exactement ? | A: on va y venir, d'abord vos coordonnées"),
     ],
     "6.2": [
         P("remboursements-chiffres",
@@ -227,6 +229,8 @@ FAMILIES = families("demo", {
           "A: les modalités de paiement, on les verra à la signature"),
         D("negation", "pas-de-precision",
           "A: je ne sais plus trop pour les frais, vous verrez"),
+        D("question_unanswered", "prelevement-quand",
+          "C: ça sera prélevé quand ? | A: alors, on passe aux garanties"),
     ],
     "9.1": [
         P("retractation-quatorze",
@@ -260,6 +264,8 @@ FAMILIES = families("demo", {
           "A: vous êtes d'accord ? | C: non, je ne souscris rien au téléphone"),
         D("conditional", "client-conditionnel",
           "C: si c'est moins cher, pourquoi pas, mais je verrai | A: hm hm"),
+        D("question_unanswered", "agent-demande-sans-reponse",
+          "A: on y va ? | C: et la carte, je la reçois quand ?"),
     ],
     "10.2": [
         P("code-recu",

@@ -21,6 +21,8 @@ FAMILIES = families("nca18", {
           "A: c'est mon collègue Julien Martin qui vous a appelé{e} hier | C: ah oui, peut-être"),
         D("partial", "nom-de-famille-seul",
           "A: ici monsieur {agent_last}, enfin, l'équipe santé"),
+        D("client_says", "client-redit-son-nom",
+          "C: c'est {client_first} {client_last}, vous m'avez appelé{e} | A: oui, tout à fait"),
     ],
     "1.2": [
         P("societe-rappelee",
@@ -36,6 +38,8 @@ FAMILIES = families("nca18", {
           "C: c'est encore Net Courtage ? | A: on va voir votre dossier ensemble"),
         D("negation", "ne-dit-pas-le-nom",
           "A: peu importe la société, je suis là pour vous faire économiser"),
+        D("hearsay", "autre-societe",
+          "C: une autre société m'a appelé{e} ce matin pour la même chose | A: ah, ça arrive"),
     ],
     "1.3": [
         P("orias-controle",
@@ -51,6 +55,8 @@ FAMILIES = families("nca18", {
           "A: si vous voulez notre numéro d'enregistrement, je peux vous l'envoyer"),
         D("client_says", "client-parle-registre",
           "C: mon fils m'a dit de vérifier que vous êtes bien sur le registre | A: hm, bien sûr"),
+        D("negation", "pas-de-numero",
+          "A: un numéro d'immatriculation ? non, on n'a pas besoin de ça"),
     ],
     "1.4": [
         P("appel-sous-enregistrement",
@@ -66,6 +72,10 @@ FAMILIES = families("nca18", {
           "C: vous enregistrez, j'imagine ? | A: alors, vos coordonnées"),
         D("conditional", "pourrait-etre-enregistre",
           "A: il se peut que certains appels soient écoutés par un responsable, mais bon"),
+        D("hearsay", "fils-centre-appels",
+          "C: mon fils travaille dans un centre d'appels, il dit que tout est enregistré là-bas | A: ah oui"),
+        D("refusal", "droit-de-refuser-sans-annonce",
+          "A: vous pouvez toujours refuser, vous n'êtes obligé{e} de rien"),
     ],
     "1.5": [
         P("possibilite-refus",
@@ -81,6 +91,8 @@ FAMILIES = families("nca18", {
           "C: mon mari s'oppose toujours à ce qu'on l'enregistre à la banque | A: ah ah"),
         D("deferral", "droits-dans-le-mail",
           "A: vos droits sur l'enregistrement sont dans le mail que vous recevrez"),
+        D("client_says", "client-veut-s-opposer",
+          "C: et si je ne veux pas ? | A: on avance, ne vous inquiétez pas"),
     ],
     "1.6": [
         P("deux-ans-puis-efface",
@@ -97,6 +109,8 @@ FAMILIES = families("nca18", {
           "C: j'ai changé de mutuelle il y a {two_years} | A: ah d'accord"),
         D("hearsay", "voisin-conserve",
           "C: mon voisin garde toutes ses factures deux ans | A: il a raison"),
+        D("question_unanswered", "client-demande-duree",
+          "C: vous le gardez combien de temps ? | A: alors, vos coordonnées"),
     ],
     "1.7": [
         P("copie-gratuite",
@@ -112,6 +126,8 @@ FAMILIES = families("nca18", {
           "C: vous m'enverrez une copie du contrat ? | A: oui, par mail"),
         D("refusal", "refuse-la-copie",
           "C: je pourrai avoir l'enregistrement ? | A: non, ça on ne le donne pas"),
+        D("conditional", "copie-si",
+          "A: si c'est possible, on pourrait peut-être vous en envoyer une copie, je ne sais pas"),
     ],
     "1.8": [
         P("arrete-sur-demande",
@@ -278,6 +294,8 @@ FAMILIES = families("nca18", {
           "A: qui vous rembourse aujourd'hui en plus de la sécu ? | C: {insurer}"),
         D("client_says", "client-compare",
           "C: on m'a dit que {other_insurer} c'était mieux | A: c'est possible"),
+        D("deferral", "compagnie-plus-tard",
+          "A: le nom de votre mutuelle, vous me le direz plus tard"),
     ],
     "4.2": [
         P("duree-du-contrat",
@@ -291,6 +309,8 @@ FAMILIES = families("nca18", {
           "A: vous êtes adhérent{e} depuis plus de douze mois ? | C: oui, {years}"),
         D("deferral", "anciennete-plus-tard",
           "A: la date de souscription, je la retrouverai sur votre attestation"),
+        D("hearsay", "pere-fidele",
+          "C: mon père est resté quarante ans dans la même mutuelle | A: c'est de la fidélité"),
     ],
     "4.3": [
         P("date-anniversaire",
@@ -304,6 +324,8 @@ FAMILIES = families("nca18", {
           "A: vous avez reçu votre avis d'échéance cette année ? | C: oui, en novembre"),
         D("client_says", "client-renouvellement",
           "C: ils m'ont renouvelé sans rien demander | A: hm"),
+        D("question_unanswered", "renouvellement-sans-reponse",
+          "A: il se renouvelle quand ? | C: ah, alors là, aucune idée"),
     ],
     "4.4": [
         P("delai-valide",
@@ -317,6 +339,8 @@ FAMILIES = families("nca18", {
           "A: vous êtes dans les délais pour changer, je l'ai vérifié"),
         D("negation", "ne-sait-pas-delai",
           "A: les délais, franchement je ne sais pas, on verra bien"),
+        D("conditional", "delais-si",
+          "A: s'il y a des délais, ils vous le diront"),
     ],
     "4.5": [
         P("legal",
@@ -330,6 +354,8 @@ FAMILIES = families("nca18", {
           "A: juridiquement, rien ne vous empêche de partir"),
         D("hearsay", "voisin-illegal",
           "C: mon voisin dit que c'est interdit de changer en cours d'année | A: ah bon"),
+        D("client_says", "client-demande-si-legal",
+          "C: c'est légal au moins ? | A: on continue"),
     ],
     # 5. Type de résiliation
     "5.1": [
@@ -344,6 +370,8 @@ FAMILIES = families("nca18", {
           "A: dans votre cas c'est une résiliation infra-annuelle"),
         D("question_unanswered", "client-demande-type",
           "C: c'est quel genre de résiliation ? | A: oh, on s'en occupe"),
+        D("deferral", "type-plus-tard",
+          "A: le type de résiliation, on verra ça avec le service"),
     ],
     "5.2": [
         P("preavis-respecte",
@@ -357,6 +385,8 @@ FAMILIES = families("nca18", {
           "A: on tient compte du préavis de {notice} avant la fin de votre contrat"),
         D("negation", "preavis-ignore",
           "A: le préavis, on ne s'en occupe pas, ça se fera tout seul"),
+        D("hearsay", "preavis-de-la-voisine",
+          "C: ma voisine a raté son préavis l'an dernier | A: ah, dommage"),
     ],
     "5.3": [
         P("justificatifs",
@@ -370,6 +400,8 @@ FAMILIES = families("nca18", {
           "A: il faudra une copie de votre carte de mutuelle pour la lettre"),
         D("deferral", "papiers-plus-tard",
           "A: pour les papiers, on verra après"),
+        D("question_unanswered", "client-demande-papiers",
+          "C: il vous faut des papiers ? | A: on verra"),
     ],
     "5.4": [
         P("pas-de-conflit",
@@ -383,6 +415,8 @@ FAMILIES = families("nca18", {
           "A: je m'assure qu'il n'y a pas de conflit avec une rétractation ailleurs | C: non, pas du tout"),
         D("client_says", "client-retractation-passee",
           "C: j'ai annulé un contrat de téléphone le mois dernier | A: ah d'accord"),
+        D("negation", "ne-verifie-pas",
+          "A: je ne vais pas vérifier si vous avez signé ailleurs, ce n'est pas utile"),
     ],
     # 6. Cotisation actuelle
     "6.1": [
@@ -437,6 +471,8 @@ FAMILIES = families("nca18", {
           "A: vous avez la CMU ? | C: {css_reply}"),
         D("client_says", "client-cmu-autrefois",
           "C: la CMU, j'en ai entendu parler à la télé | A: ah oui"),
+        D("deferral", "css-plus-tard",
+          "A: les aides type CSS, on en reparlera"),
     ],
     "7.2": [
         P("mutuelle-entreprise",
@@ -450,6 +486,8 @@ FAMILIES = families("nca18", {
           "A: une garantie collective obligatoire, vous en avez une ? | C: non, aucune"),
         D("client_says", "client-mutuelle-boulot",
           "C: au boulot ils ont une mutuelle mais je sais pas | A: ok"),
+        D("question_unanswered", "mgo-sans-reponse",
+          "A: vous avez une mutuelle d'entreprise ? | C: pourquoi vous me demandez ça ? | A: pour rien"),
     ],
     "7.3": [
         P("portabilite-en-cours",
@@ -463,6 +501,8 @@ FAMILIES = families("nca18", {
           "A: la portabilité des droits, ça vous concerne ? | C: non"),
         D("hearsay", "portabilite-du-fils",
           "C: mon fils est en portabilité depuis son licenciement | A: ah d'accord"),
+        D("negation", "pas-de-portabilite",
+          "A: la portabilité, je ne vous pose pas la question, ça ne sert à rien"),
     ],
     "7.4": [
         P("stoppe-la-souscription",
@@ -702,6 +742,8 @@ FAMILIES = families("nca18", {
           "A: pour ce que vous m'avez décrit, cette formule est la plus adaptée"),
         D("negation", "formule-standard",
           "A: je mets tout le monde sur la même formule, c'est plus simple"),
+        D("client_says", "client-dit-adaptee",
+          "C: elle me convient cette formule je crois | A: ok"),
     ],
     "11.2": [
         P("contrat-type",
@@ -715,6 +757,8 @@ FAMILIES = families("nca18", {
           "A: point important, le contrat est {contract_type}"),
         D("client_says", "client-responsable",
           "C: on m'a parlé de contrat responsable, c'est quoi ? | A: oh, rien d'important"),
+        D("conditional", "type-si",
+          "A: si vous voulez savoir si c'est responsable, je peux regarder"),
     ],
     "11.3": [
         P("responsable-rac0",
@@ -728,6 +772,8 @@ FAMILIES = families("nca18", {
           "A: avec ce contrat responsable, le RAC 0 s'applique"),
         D("negation", "pas-de-100-sante",
           "A: le 100 % Santé, ce n'est pas vraiment intéressant, je n'en parle pas"),
+        D("hearsay", "cent-pour-cent-a-la-tele",
+          "C: à la télé ils parlent du 100 % santé | A: ah oui"),
     ],
     "11.4": [
         P("non-responsable",
@@ -742,6 +788,8 @@ FAMILIES = families("nca18", {
           " dépassements"),
         D("deferral", "limites-plus-tard",
           "A: les limites du contrat, on verra ça dans les papiers"),
+        D("negation", "pas-de-limites",
+          "A: il n'y a aucune limite avec ce contrat"),
     ],
     "11.5": [
         P("madelin-non",
@@ -756,6 +804,8 @@ FAMILIES = families("nca18", {
           "A: je vous préviens, pas d'avantage fiscal Madelin avec cette formule"),
         D("client_says", "client-madelin",
           "C: mon comptable parle toujours du Madelin | A: ah oui"),
+        D("negation", "madelin-inutile",
+          "A: le Madelin, ça ne vous concerne pas"),
     ],
     # 12. Frais annexes
     "12.1": [
