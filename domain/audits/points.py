@@ -126,6 +126,10 @@ ACT_LEMMAS: frozenset[str] = frozenset(
         "fin",
         "uniquement",
         "present",
+        "faire",
+        "realiser",
+        "obtenir",
+        "effectuer",
     ]
 )
 """Folded lemmas that say how a point is met, not what it is about."""
@@ -261,6 +265,7 @@ class PointQuery:
 class _Parsed:
     lemmas: tuple[str, ...]
     vectors: tuple[np.ndarray | None, ...]
+    spelled: tuple[str, ...] = ()  # the lemmas as written (accents kept), for word frequencies
 
     @property
     def vector(self) -> np.ndarray | None:
@@ -283,6 +288,7 @@ def _content(text: str) -> _Parsed:
     [doc] = parse([text])
     lemmas: list[str] = []
     vectors: list[np.ndarray | None] = []
+    spelled: list[str] = []
     for token in doc:
         lemma = fold(token.lemma_) or fold(token.text)
         if token.pos_ not in CONTENT_POS and not token.like_num and not token.text.isupper():
@@ -292,7 +298,8 @@ def _content(text: str) -> _Parsed:
                 continue
             lemmas.append(piece)
             vectors.append(_unit(np.asarray(token.vector)) if token.has_vector else None)
-    return _Parsed(tuple(lemmas), tuple(vectors))
+            spelled.append(token.lemma_.lower() if len(lemma.split()) == 1 else piece)
+    return _Parsed(tuple(lemmas), tuple(vectors), tuple(spelled))
 
 
 def _all_lemmas(text: str) -> set[str]:
@@ -367,13 +374,16 @@ def _query(step: StepSpec, index: int, point: str, spread: dict[str, int]) -> Po
 
     def add(text: str, weight: float, own: bool) -> None:
         parsed = _content(text)
-        for lemma, vector in zip(parsed.lemmas, parsed.vectors, strict=True):
+        for lemma, vector, spelled in zip(parsed.lemmas, parsed.vectors, parsed.spelled, strict=True):
             if lemma not in terms:
-                weighed = weight * specificity(lemma) / max(1, spread.get(lemma, 1))
+                weighed = weight * specificity(spelled) / max(1, spread.get(lemma, 1))
                 terms[lemma] = QueryTerm(lemma, weighed, vector, own)
 
-    add(point, OWN_WEIGHT, True)
+    main, alternatives = split_alternatives(point)
+    add(main, OWN_WEIGHT, True)
     _merge_alternatives(terms)
+    for alternative in alternatives:
+        add(alternative, OWN_WEIGHT, False)
     bullet = _aligned_bullet(point, index, step)
     if bullet:
         add(bullet, BULLET_WEIGHT, False)
@@ -396,6 +406,21 @@ def _query(step: StepSpec, index: int, point: str, spread: dict[str, int]) -> Po
         negative=bool(_NEGATIVE.search(folded)),
         speaker=step.speaker_rule(index),
     )
+
+
+_PARENTHESES = re.compile(r"\(([^)]*)\)|«([^»]*)»|'([^']{3,})'")
+
+
+def split_alternatives(point: str) -> tuple[str, list[str]]:
+    """A point's main text and the examples or alternatives it lists in parentheses or quotes
+    ("Signature électronique (code SMS, lien ou bulletin)", "« couvert par », « pas de mutuelle »").
+    Any one of the alternatives may meet the point, so they help without being all required."""
+    alternatives = []
+    for match in _PARENTHESES.finditer(point):
+        inner = next(g for g in match.groups() if g is not None)
+        alternatives += [a.strip() for a in re.split(r",|/|\bou\b|\bet\b|\+", inner) if a.strip()]
+    main = _PARENTHESES.sub(" ", point).strip()
+    return (main if _content(main).lemmas else point), alternatives
 
 
 def _same_thing(a: str, b: str) -> bool:
