@@ -83,8 +83,23 @@ def family(a: str, b: str) -> bool:
     return common >= FAMILY_MIN_PREFIX and common >= FAMILY_MIN_SHARE * min(len(a), len(b))
 
 
+_MATCHES: dict[tuple[str, str, str], float] = {}
+_MATCHES_LIMIT = 1_000_000
+
+
 def term_match(term: QueryTerm, lemma: str, surface: str, vector: np.ndarray | None) -> float:
-    """How well one spoken word stands for a query term, in [0, 1]."""
+    """How well one spoken word stands for a query term, in [0, 1]; remembered per word pair (a word's
+    vector follows from its spelling, so the pair decides the answer)."""
+    key = (term.lemma, lemma, surface)
+    value = _MATCHES.get(key)
+    if value is None:
+        if len(_MATCHES) > _MATCHES_LIMIT:
+            _MATCHES.clear()
+        value = _MATCHES[key] = _term_match(term, lemma, surface, vector)
+    return value
+
+
+def _term_match(term: QueryTerm, lemma: str, surface: str, vector: np.ndarray | None) -> float:
     if term.lemma in (lemma, surface):
         return 1.0
     if term.lemma.isdigit() or lemma.isdigit():
@@ -110,30 +125,30 @@ class _Match:
     hedged: bool
 
 
-def _match(query: PointQuery, utterance: Utterance, *, scoped: bool) -> _Match | None:
+def _match(
+    query: PointQuery, utterance: Utterance, tables: Sequence[dict[tuple[str, str], float]], *, scoped: bool
+) -> _Match | None:
     """The utterance's words against the query; with `scoped`, words under a negation, a refusal or
     reported speech do not count (unless the point is itself about an absence)."""
     score = 0.0
     matched: list[str] = []
     positions: list[int] = []
-    words = zip(
-        utterance.lemmas, utterance.surfaces, utterance.vectors, utterance.positions, utterance.blocked, strict=True
-    )
-    usable = [(lemma, surface, vector, position) for lemma, surface, vector, position, blocked in words
+    words = zip(utterance.lemmas, utterance.surfaces, utterance.positions, utterance.blocked, strict=True)
+    usable = [((lemma, surface), position) for lemma, surface, position, blocked in words
               if not (scoped and blocked and not query.negative)]  # fmt: skip
     taken: set[int] = set()
-    for term in query.terms:  # heaviest first; one spoken word stands for one term at most
+    for term, table in zip(query.terms, tables, strict=True):  # heaviest first; a word serves one term
         best, where = 0.0, -1
-        for i, (lemma, surface, vector, _) in enumerate(usable):
+        for i, (word, _) in enumerate(usable):
             if i not in taken:
-                value = term_match(term, lemma, surface, vector)
+                value = table.get(word, 0.0)
                 if value > best:
                     best, where = value, i
         if best > 0:
             taken.add(where)
             score += term.weight * best
             matched.append(term.lemma)
-            positions.append(usable[where][3])
+            positions.append(usable[where][1])
     if not matched:
         return None
     strength = score / min(query.own_weight, OWN_CAP) if query.own_weight else 0.0
@@ -178,18 +193,35 @@ def _confidence_absent(best: float) -> float:
     return round(max(0.3, 1.0 - best / PRESENT_MIN * 0.7), 3)
 
 
+def _term_words(term: QueryTerm, parsed: ParsedTimeline) -> dict[tuple[str, str], float]:
+    """The fiche's words that stand for a term, and how well; computed once per term and fiche."""
+    table = parsed.term_tables.get(term.lemma)
+    if table is None:
+        table = {}
+        for (lemma, surface), vector in parsed.vocabulary.items():
+            value = term_match(term, lemma, surface, vector)
+            if value > 0:
+                table[lemma, surface] = value
+        parsed.term_tables[term.lemma] = table
+    return table
+
+
 def judge(query: PointQuery, parsed: ParsedTimeline) -> _Verdict:
     """A control point's verdict from the fiche's utterances (see the module docstring)."""
     if not query.assessable:
         return _Verdict(PointStatus.NON_APPLICABLE, Rule.NOT_ASSESSABLE, 0.0, (), None)
     counted: list[_Match] = []
     near: list[_Match] = []
+    tables = [_term_words(term, parsed) for term in query.terms]
+    relevant = set().union(*tables)
     for turn_index, turn in enumerate(parsed.turns):
         for utterance in turn:
-            match = _match(query, utterance, scoped=False)
+            if relevant.isdisjoint(zip(utterance.lemmas, utterance.surfaces, strict=True)):
+                continue
+            match = _match(query, utterance, tables, scoped=False)
             if match is None:
                 continue
-            scoped = _match(query, utterance, scoped=True)
+            scoped = _match(query, utterance, tables, scoped=True)
             if not _role_fits(query.speaker, utterance.role):
                 near.append(replace(match, rule=Rule.WRONG_SPEAKER_ONLY))
             elif not _as_fact(query, utterance) or scoped is None or scoped.strength < PRESENT_MIN <= match.strength:

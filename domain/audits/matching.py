@@ -31,6 +31,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rapidfuzz.distance import Levenshtein
 from text_to_num import text2num
 
 HESITATIONS: frozenset[str] = frozenset({"euh", "heu", "euhm", "hum", "hm", "hmm", "mmh", "mh"})
@@ -192,22 +193,15 @@ def tolerance(token: str) -> int:
 
 
 def levenshtein(a: str, b: str, limit: int) -> int:
-    """Edit distance of `a` and `b`, or `limit + 1` as soon as it is known to exceed `limit`."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        if min(current) > limit:
-            return limit + 1
-        previous = current
-    return previous[-1]
+    """Edit distance of `a` and `b`, or `limit + 1` when it exceeds `limit` (rapidfuzz, in C)."""
+    return int(Levenshtein.distance(a, b, score_cutoff=limit))
+
+
+_DIGIT = re.compile(r"\d")
 
 
 def _has_digit(token: str) -> bool:
-    return any(ch.isdigit() for ch in token)
+    return _DIGIT.search(token) is not None
 
 
 def _is_significant(token: str) -> bool:

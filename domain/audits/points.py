@@ -302,9 +302,10 @@ def _content(text: str) -> _Parsed:
     return _Parsed(tuple(lemmas), tuple(vectors), tuple(spelled))
 
 
-def _all_lemmas(text: str) -> set[str]:
+@functools.lru_cache(maxsize=4096)
+def _all_lemmas(text: str) -> frozenset[str]:
     [doc] = parse([text])
-    return {piece for token in doc for piece in (fold(token.lemma_) or fold(token.text)).split()}
+    return frozenset(piece for token in doc for piece in (fold(token.lemma_) or fold(token.text)).split())
 
 
 def _cosine(a: np.ndarray | None, b: np.ndarray | None) -> float:
@@ -350,6 +351,7 @@ def _keywords_for(point_index: int, step: StepSpec) -> list[str]:
     return out
 
 
+@functools.lru_cache(maxsize=32)
 def _spread(scorecard: ScorecardSpec) -> dict[str, int]:
     """How many control points of the scorecard use each lemma (in their text or prompt bullet): a
     word two sibling points share ("enregistrement" to announce it and to refuse it) tells them apart
@@ -364,6 +366,7 @@ def _spread(scorecard: ScorecardSpec) -> dict[str, int]:
     return counts
 
 
+@functools.lru_cache(maxsize=256)
 def build_queries(scorecard: ScorecardSpec, step: StepSpec) -> tuple[PointQuery, ...]:
     spread = _spread(scorecard)
     return tuple(_query(step, i, point, spread) for i, point in enumerate(step.control_points))
@@ -393,7 +396,7 @@ def _query(step: StepSpec, index: int, point: str, spread: dict[str, int]) -> Po
     folded = fold(point)
     lemmas = _all_lemmas(point)
     qualitative = bool(lemmas & QUALITATIVE_LEMMAS)
-    kind = _kind(lemmas, _all_lemmas(bullet) if bullet else set())
+    kind = _kind(lemmas, _all_lemmas(bullet) if bullet else frozenset())
     return PointQuery(
         step_position=step.position,
         index=index + 1,
@@ -438,7 +441,7 @@ def _merge_alternatives(terms: dict[str, QueryTerm]) -> None:
                 del terms[other]
 
 
-def _kind(point_lemmas: set[str], bullet_lemmas: set[str]) -> PointKind:
+def _kind(point_lemmas: frozenset[str], bullet_lemmas: frozenset[str]) -> PointKind:
     """By the point's act verb, else its prompt bullet's; a bare fact about the client is asked for."""
     for lemmas in (point_lemmas, bullet_lemmas):
         if lemmas & ASK_LEMMAS:

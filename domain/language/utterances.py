@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -306,6 +306,8 @@ class ParsedTimeline:
 
     utterances: tuple[Utterance, ...]
     turns: tuple[tuple[Utterance, ...], ...]
+    vocabulary: dict[tuple[str, str], np.ndarray | None]  # every (lemma, surface) said, with its vector
+    term_tables: dict[str, dict[tuple[str, str], float]] = field(default_factory=dict)  # evidence search's cache
 
     def next_turn(self, turn_index: int) -> tuple[Utterance, ...]:
         """The turn after `turn_index` in the same recording, or ()."""
@@ -323,4 +325,10 @@ def parse_timeline(timeline: Timeline) -> ParsedTimeline:
     turns = tuple(
         tuple(_utterances(recording, chunk, doc)) for (recording, chunk), doc in zip(chunks, parse(texts), strict=True)
     )
-    return ParsedTimeline(tuple(u for turn in turns for u in turn), turns)
+    utterances = tuple(u for turn in turns for u in turn)
+    vocabulary = {
+        (lemma, surface): vector
+        for u in utterances
+        for lemma, surface, vector in zip(u.lemmas, u.surfaces, u.vectors, strict=True)
+    }
+    return ParsedTimeline(utterances, turns, vocabulary)
