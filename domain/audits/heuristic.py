@@ -42,7 +42,7 @@ from domain.language.utterances import ParsedTimeline, Utterance, parse_timeline
 HEURISTIC_VERSION = "heuristic-2"
 """Bump when the search, weights or texts change: audits made before are redone."""
 
-PRESENT_MIN = 0.5
+PRESENT_MIN = 0.35
 """Share of the point's own term weight an utterance must match to be evidence."""
 OWN_CAP = 2.5
 """A point's own term weight counts at most this much (a long point is not harder to meet)."""
