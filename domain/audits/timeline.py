@@ -86,10 +86,13 @@ class Timeline:
 
     @property
     def version(self) -> str:
-        """A digest of what auditors read: same chunks and texts, same version (audits are skipped)."""
+        """A digest of what auditors read: same chunks, speakers' roles and texts, same version (audits
+        are skipped); roles count because gating judges evidence by them."""
         digest = hashlib.sha256()
         for chunk in self.chunks():
-            digest.update(f"{chunk.chunk_id}\x1f{chunk.speaker}\x1f{chunk.start:.2f}\x1f{chunk.text}\x1e".encode())
+            digest.update(
+                f"{chunk.chunk_id}\x1f{chunk.speaker}\x1f{chunk.role}\x1f{chunk.start:.2f}\x1f{chunk.text}\x1e".encode()
+            )
         return digest.hexdigest()[:16]
 
 

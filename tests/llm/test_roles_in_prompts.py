@@ -56,3 +56,9 @@ def test_each_point_says_whose_words_count() -> None:
         assert "les propos du client ne\n  prouvent pas ce que le conseiller doit dire" in system_message(
             card, tools=tools
         )
+
+
+def test_the_timeline_version_follows_the_roles() -> None:
+    plain = timeline(SALE_CALL)
+    assert _with_roles(plain).version != plain.version  # audits made before roles are not reused
+    assert _with_roles(plain).version == _with_roles(timeline(SALE_CALL)).version
