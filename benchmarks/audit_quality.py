@@ -13,7 +13,9 @@ a point is truly present when its segment is said in any call of the fiche. Repo
   PARTIEL after gating;
 - recall of critical failures: (fiche, critical step) pairs whose segment is missing must come out
   not CONFORME; and fiches that should be rejected must be REJET;
-- share of the auditor's citations that gating keeps.
+- share of the auditor's citations that gating keeps, and of those kept, the share whose speaker
+  role (inferred as when transcripts are stored: the fiche's advisor, the call direction) is the
+  simulator's (`speaker_0` is its agent).
 
 A second pass adds character typos to the transcripts (`--typos`, share of words of 5+ letters
 given one edit) to measure the tolerance to recognition errors.
@@ -43,7 +45,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from callaudit.demo_crm.calls import build_transcript, fiche_ground_truth
+from callaudit.demo_crm.calls import SPEAKERS, build_transcript, fiche_ground_truth
 from callaudit.demo_crm.fiches import FicheCore, build_fiche
 from domain.audits.auditor import Auditor, TranscriptMode
 from domain.audits.evaluation import Agreement
@@ -55,6 +57,7 @@ from domain.audits.scoring import compute_compliance
 from domain.audits.timeline import Timeline, TimelineRecording, recording_chunks
 from domain.scorecards.io import read_document
 from domain.transcripts.chunking import Word, build_chunks
+from domain.transcripts.roles import assign_roles
 
 SCORECARD_PATH = Path(__file__).resolve().parent.parent / "domain" / "audits" / "demo_scorecard.json"
 BOUND_KAPPA = 0.8
@@ -107,20 +110,20 @@ def _timeline(core: FicheCore, typos: float, rng: random.Random) -> Timeline:
         ]  # fmt: skip
         chunks = recording_chunks(index, build_chunks(rec.call_id, words), words)
         local = rec.start.astimezone(PARIS)
-        recordings.append(
-            TimelineRecording(
-                recording_index=index,
-                call_id=rec.call_id,
-                recording_url=rec.url(SIM_URL),
-                recording_date=local.strftime("%d/%m/%Y"),
-                recording_time=local.strftime("%H:%M"),
-                start_time=rec.start.isoformat(),
-                from_number=rec.from_number,
-                to_number=rec.to_number,
-                duration_seconds=float(rec.duration_seconds),
-                chunks=chunks,
-            )
+        recording = TimelineRecording(
+            recording_index=index,
+            call_id=rec.call_id,
+            recording_url=rec.url(SIM_URL),
+            recording_date=local.strftime("%d/%m/%Y"),
+            recording_time=local.strftime("%H:%M"),
+            start_time=rec.start.isoformat(),
+            from_number=rec.from_number,
+            to_number=rec.to_number,
+            duration_seconds=float(rec.duration_seconds),
+            chunks=chunks,
         )
+        advisor = f"{core.agent.person.prenom} {core.agent.person.nom}"
+        recordings.append(assign_roles(recording, advisor_name=advisor, direction=rec.direction))
     return Timeline(fiche_id=core.fiche_id, recordings=tuple(recordings))
 
 
@@ -144,6 +147,7 @@ class Report:
     rejections: Agreement = field(default_factory=Agreement)  # positive = fiche should be / is REJET
     citations: int = 0
     citations_valid: int = 0
+    citations_role_correct: int = 0  # kept citations whose role is the speaker's true role
     failed_steps: int = 0
     levels: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
@@ -155,6 +159,10 @@ class Report:
     @property
     def citations_valid_share(self) -> float:
         return self.citations_valid / self.citations if self.citations else 1.0
+
+    @property
+    def citations_role_share(self) -> float:
+        return self.citations_role_correct / self.citations_valid if self.citations_valid else 1.0
 
 
 def _present(status: PointStatus) -> bool:
@@ -170,6 +178,10 @@ def score_fiche(
     for step in steps:
         report.citations += step.stats.citations_total
         report.citations_valid += step.stats.citations_valid
+        truth_roles = {label: role for role, label in SPEAKERS.items()}
+        report.citations_role_correct += sum(
+            c.role == truth_roles.get(c.speaker) for point in step.points for c in point.citations
+        )
         report.failed_steps += step.failed
         for point in step.points:
             segment = truth.get((step.position, point.index))
@@ -248,7 +260,8 @@ def render(report: Report, scorecard: ScorecardSpec, truth: dict[tuple[int, int]
         f"(recall {critical.recall:.3f}), {critical.false_positive} critical steps failed without cause",
         f"rejections: {rejected.true_positive}/{rejected.true_positive + rejected.false_negative} fiches to reject "
         f"are REJET (recall {rejected.recall:.3f}), {rejected.false_positive} rejected wrongly",
-        f"citations kept by gating: {report.citations_valid}/{report.citations} ({report.citations_valid_share:.3f})",
+        f"citations kept by gating: {report.citations_valid}/{report.citations} ({report.citations_valid_share:.3f}), "
+        f"with their speaker's true role: {report.citations_role_share:.3f}",
         f"failed steps: {report.failed_steps}; levels: {dict(sorted(report.levels.items()))}",
         "",
     ]
@@ -325,7 +338,7 @@ async def main() -> None:
         f"calls={heuristic.calls} fiches={heuristic.fiches} control_points={heuristic.pooled.total} "
         f"kappa={kappa:.3f} kappa_typos={noisy_report.pooled.kappa:.3f} "
         f"critical_recall={heuristic.critical_steps.recall:.3f} reject_recall={heuristic.rejections.recall:.3f} "
-        f"citations_valid={heuristic.citations_valid_share:.3f} "
+        f"citations_valid={heuristic.citations_valid_share:.3f} roles_correct={heuristic.citations_role_share:.3f} "
         f"citations_valid_typos={noisy_report.citations_valid_share:.3f} "
         f"bound_kappa={BOUND_KAPPA} ratio={BOUND_KAPPA / kappa if kappa > 0 else float('inf'):.3f}"
     )
