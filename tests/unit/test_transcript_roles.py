@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
+from callaudit.demo_crm.calls import SPEAKERS, build_transcript
+from callaudit.demo_crm.fiches import build_fiche
 from domain.audits.timeline import TimelineChunk, TimelineRecording
 from domain.transcripts.roles import assign_roles, confidence_of, infer_roles
 
@@ -167,3 +171,25 @@ def test_assign_roles_sets_every_chunk_and_the_confidence() -> None:
     assert assigned.role_confidence is not None
     assert assigned.role_confidence >= 0.9
     assert recording.chunks[0].role == "unknown"  # the input is left as it was
+
+
+def test_the_simulators_calls_map_right_whichever_label_the_agent_has() -> None:
+    """The demo simulator's calls (its agent is `speaker_0`), and the same calls with the labels swapped."""
+    truth = {label: role for role, label in SPEAKERS.items()}
+    swap = {"speaker_0": "speaker_1", "speaker_1": "speaker_0"}
+    decided = total = 0
+    for index in range(20):
+        core = build_fiche(7, dt.date(2026, 3, 2), index, 20)
+        advisor = f"{core.agent.person.prenom} {core.agent.person.nom}"
+        for rec in core.recordings:
+            turns = [(t.speaker, t.text) for t in build_transcript(core, rec).turns]
+            for relabel in ({}, swap):
+                result = infer_roles(
+                    [(relabel.get(s, s), text) for s, text in turns], advisor_name=advisor, direction=rec.direction
+                )
+                expected = {relabel.get(s, s): truth[s] for s, _ in turns}
+                total += 1
+                if result.confidence > 0:
+                    decided += 1
+                    assert result.roles == expected, (rec.kind, result.cues)
+    assert decided >= 0.9 * total
