@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from domain.audits.auditor import PointAssessment
 from domain.audits.matching import IndexedTokens, MatchKind, locate_quote, normalise, tokenise
 from domain.audits.schema import Citation, Conformity, ControlPointResult, Level, PointStatus, StepOutput
 from domain.audits.scorecard import Severity, SpeakerRule, StepSpec
@@ -114,6 +115,8 @@ class GatedPoint:
     erreur_transcription_notee: bool
     variation_phonetique_utilisee: str | None
     downgraded: bool
+    confidence: float | None = None  # the auditor's, when it tells one; lowered when gating overrules it
+    rule: str | None = None  # what decided the verdict (auditor's rule, or `gating:<reason>`)
 
 
 @dataclass(frozen=True)
@@ -314,14 +317,24 @@ def _append(text: str, note: str) -> str:
     return f"{text} {note}".strip()
 
 
+GATING_RULE = "gating:no_valid_citation"
+
+
 def _gate_point(
-    index: int, result: ControlPointResult, timeline: Timeline, rules: GatingRules, speaker: SpeakerRule
+    index: int,
+    result: ControlPointResult,
+    timeline: Timeline,
+    rules: GatingRules,
+    *,
+    speaker: SpeakerRule,
+    assessment: PointAssessment | None = None,
 ) -> GatedPoint:
     outcomes = [locate_citation(c, timeline, rules.min_quote_chars) for c in result.citations]
     located = [o for o in outcomes if isinstance(o, LocatedCitation)]
     rejected = [o for o in outcomes if isinstance(o, RejectedCitation)]
     statut, commentaire, downgraded = result.statut, result.commentaire, False
     minutages = tuple(result.minutages)
+    rule = assessment.rule if assessment else None
     if rules.enabled:
         wrong = [c for c in located if not speaker_allowed(speaker, c.role)]
         rejected += [
@@ -337,8 +350,10 @@ def _gate_point(
         elif not located:
             note = WRONG_SPEAKER_NOTE.format(rule=RULE_LABEL[speaker]) if wrong else NO_VALID_CITATION_NOTE
             statut, commentaire, downgraded = PointStatus.ABSENT, _append(commentaire, note), True
+            rule = f"gating:{RejectReason.WRONG_SPEAKER}" if wrong else GATING_RULE
         minutages = _chronological(located)
     tolerated = any(c.match is MatchKind.TOLERANT for c in located)
+    confidence = assessment.confidence if assessment else None
     return GatedPoint(
         index=index,
         point=result.point,
@@ -351,6 +366,8 @@ def _gate_point(
         erreur_transcription_notee=result.erreur_transcription_notee or tolerated,
         variation_phonetique_utilisee=result.variation_phonetique_utilisee,
         downgraded=downgraded,
+        confidence=confidence,
+        rule=rule,
     )
 
 
@@ -378,10 +395,22 @@ def gate_step(
     *,
     failed: bool = False,
     error: str | None = None,
+    assessments: Sequence[PointAssessment] = (),
 ) -> GatedStep:
-    """Check one step's evidence against the timeline and lower what it does not support."""
+    """Check one step's evidence against the timeline and lower what it does not support.
+
+    `assessments` (the auditor's confidence and rule per point, in order) are carried onto the
+    gated points when the auditor gave them.
+    """
     points = [
-        _gate_point(i, result, timeline, rules, step.speaker_rule(i - 1))
+        _gate_point(
+            i,
+            result,
+            timeline,
+            rules,
+            speaker=step.speaker_rule(i - 1),
+            assessment=assessments[i - 1] if i <= len(assessments) else None,
+        )
         for i, result in enumerate(output.points_controle, 1)
     ]
     missing = step.control_points[len(points) :] if rules.enabled else ()
