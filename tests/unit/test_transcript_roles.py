@@ -62,6 +62,23 @@ def test_inbound_call_answered_with_company_greeting() -> None:
     assert "speaker_0: answers with a company greeting" in result.cues
 
 
+def test_a_client_calling_in_is_not_taken_for_the_agent() -> None:
+    # No firm configured: "<Nom> Courtage, j'écoute" is still how a firm answers; the client "calls
+    # about a message", asks who is calling, and is with another insurer.
+    turns = [
+        ("speaker_0", "Atlantique Courtage, euh j'écoute ?"),
+        ("speaker_1", "oui bonjour, je vous appelle parce que j'ai reçu un message, c'est de la part de qui ?"),
+        ("speaker_0", "Je suis chez Cabinet Lemaire Courtage, je rappelle monsieur Da Silva ?"),
+        ("speaker_1", "oui c'est moi, je suis chez Harmonie en ce moment"),
+    ]
+
+    result = infer_roles(turns)
+
+    assert result.roles == {"speaker_0": "agent", "speaker_1": "client"}
+    assert "speaker_0: answers with a company greeting" in result.cues
+    assert not any(cue.startswith("speaker_1: introduces") for cue in result.cues)
+
+
 def test_misspelled_advisor_name_is_still_recognised() -> None:
     # ASR wrote "Juli Martain" for Julie Martin; no firm configured, no other introduction phrase.
     turns = [
