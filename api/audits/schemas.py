@@ -198,6 +198,7 @@ class CitationOut(BaseModel):
     recording_index: int
     chunk_index: int
     speaker: str
+    role: str | None = Field(description="agent, client or unknown: who said it; null for audits made before roles")
     start_seconds: float
     end_seconds: float
     minutage: str

@@ -31,6 +31,7 @@ from domain.audits.auditor import PointAssessment
 from domain.audits.matching import IndexedTokens, MatchKind, locate_quote, normalise, tokenise
 from domain.audits.schema import Citation, Conformity, ControlPointResult, Level, PointStatus, StepOutput
 from domain.audits.scorecard import Severity, SpeakerRule, StepSpec
+from domain.audits.speakers import RULE_LABEL, speaker_allowed
 from domain.audits.timeline import Role, Timeline, TimelineChunk, TimelineRecording, mmss
 
 MAX_CONTINUATION_CHUNKS = 2
@@ -54,11 +55,6 @@ WRONG_SPEAKER_NOTE = (
     "[Auto-check] Les citations ne viennent pas de l'interlocuteur dont les paroles comptent pour ce point "
     "({rule}) : point requalifié en ABSENT."
 )
-RULE_LABEL: Mapping[SpeakerRule, str] = {
-    SpeakerRule.AGENT: "paroles du conseiller",
-    SpeakerRule.CLIENT: "paroles du client",
-    SpeakerRule.ANY: "paroles du conseiller ou du client",
-}
 NOT_AVAILABLE = "N/A"
 
 
@@ -96,11 +92,6 @@ class LocatedCitation:
     similarity: float
     repointed: bool
     role: Role = "unknown"  # of the speaker where the quote starts, in that recording
-
-
-def speaker_allowed(rule: SpeakerRule, role: Role) -> bool:
-    """Whether words said by `role` can prove a point with `rule`; an unknown role is given the benefit."""
-    return rule is SpeakerRule.ANY or role in {"unknown", rule.value}
 
 
 @dataclass(frozen=True)

@@ -189,6 +189,7 @@ def _step_row(step: GatedStep, mode: TranscriptMode, usage: Usage) -> AuditStep:
                         recording_index=c.recording_index,
                         chunk_index=c.chunk_index,
                         speaker=c.speaker,
+                        role=c.role,
                         start_seconds=c.start_seconds,
                         end_seconds=c.end_seconds,
                         minutage=c.minutage,

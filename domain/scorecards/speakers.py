@@ -4,8 +4,9 @@ no such field, so an imported scorecard gets it inferred from each point's wordi
 - `client`: the client's consent, agreement, answer or confirmation ("accord du client",
   "consentement", "le client confirme", "faire confirmer au client qu'il accepte").
 - `any`: an outcome established by question and answer ("compagnie actuelle identifiée",
-  "montant relevé", "date de naissance vérifiée"): the agent's question and the client's answer are
-  both evidence of it.
+  "montant relevé", "date de naissance vérifiée"), or a fact about the client under a step where the
+  agent asks or confirms ("Vérifier que le conseiller demande : ..." / "Régime professionnel"): the
+  agent's question and the client's answer are both evidence of it.
 - `agent` otherwise: what the agent must say or do ("annonce appel enregistré", "droit de copie mentionné").
 """
 
@@ -28,6 +29,12 @@ _CONSENT_WORD = re.compile(r"\b(?:accord|accepte\w*|consent\w*|adhere\w*|oui)\b"
 _ESTABLISHED = re.compile(
     r"\b(?:identifie|releve|etabli|note|evalue|confirme|verifie|valide|recueilli|questionne)(?:e|s|es)?\b"
 )
+# A step about what the agent asks the client, and the words of a point that is the agent's own act.
+_ASKING_STEP = re.compile(r"\ble conseiller (?:confirme|demande|interroge|identifie|recueille|questionne|s enquiert)\b")
+_AGENT_ACT = re.compile(
+    r"\b(?:mentionn|annonc|expliqu|present|propos|communiqu|evoqu|precis|abord|trait|detaill|pose|donn|inform"
+    r"|rappel|nomm|salu)\w*"
+)
 
 
 def infer_point_speaker(point_text: str, step_prompt: str = "") -> SpeakerRule:
@@ -36,7 +43,7 @@ def infer_point_speaker(point_text: str, step_prompt: str = "") -> SpeakerRule:
     point = normalise(point_text)
     if _CLIENT.search(point) or (_CONSENT_WORD.search(point) and _CLIENT.search(normalise(step_prompt))):
         return SpeakerRule.CLIENT
-    if _ESTABLISHED.search(point):
+    if _ESTABLISHED.search(point) or (_ASKING_STEP.search(normalise(step_prompt)) and not _AGENT_ACT.search(point)):
         return SpeakerRule.ANY
     return SpeakerRule.AGENT
 

@@ -37,28 +37,37 @@ NAME_MATCH = 85  # rapidfuzz ratio for a name or firm token said by ASR
 _VOCATIVE = {"monsieur", "madame", "mademoiselle", "m", "mme"}
 
 # Introductions and what only the caller of a sales call says (a voicemail left, asking for the client).
+_FIRM_WORDS = r"(?:courtage|courtier|assurances?|cabinet|conseil)"
 _SELF_INTRO = re.compile(
-    r"\bje m appelle\b|\bmon nom est\b|\ba l appareil\b|\bde la part de\b|\bje vous appelle\b"
+    r"\bje m appelle\b|\bmon nom est\b|\ba l appareil\b|\bde la part de (?!qui\b)"
+    r"|\bje vous appelle (?:de|du|au sujet)\b"
     r"|\bje suis (?:votre |le |la )?(?:conseill|charge)|\bvotre conseill"
     r"|\bje suis \w+ (?:de chez|de la societe|du cabinet|conseill)|\bje me presente\b|\bje cherche a joindre\b"
     r"|\bje vous laisse un message\b|\bje n arrive pas a vous joindre\b|\bje suis bien chez (?:monsieur|madame)\b"
-    r"|\bconseill\w* en assurance\b"
+    r"|\bconseill\w* en (?:assurance|complementaire|mutuelle|sante|prevoyance)\b"
+    rf"|\b(?:je suis|je travaille|j appelle) (?:chez|pour|de) (?:le |la )?(?:\w+ ){{0,2}}{_FIRM_WORDS}\b"
 )
 _INTRO_LEAD = re.compile(
     r"\b(?:je suis|je m appelle|mon nom est|c est|ici|moi c est|je me presente)\s+((?:\w+\s+){0,3}\w+)"
 )
-_ADDRESSED = re.compile(r"\b(?:monsieur|madame|mademoiselle) ([a-z]{3,})\b")
-_GREETING = re.compile(r"\ba votre ecoute\b|\bque puis je (?:faire )?pour vous\b|\bbienvenue\b")
+_ADDRESSED = re.compile(r"\b(?:monsieur|madame|mademoiselle) (?:(?:de|da|du|le|la|van|dos|des) )?([a-z]{3,})\b")
+# How a firm answers the phone: "à votre écoute", or "<Nom> Courtage, bonjour / j'écoute".
+_GREETING = re.compile(
+    r"\ba votre ecoute\b|\bque puis je (?:faire )?pour vous\b|\bbienvenue\b"
+    rf"|^(?:\w+ ){{0,3}}{_FIRM_WORDS}(?: \w+)?(?: euh)? (?:bonjour|j ecoute)\b"
+)
 _BARE_ANSWER = {"allo", "oui", "bonjour", "allo oui", "oui allo", "allo bonjour", "oui bonjour", "bonjour allo"}
 _AGENT_PHRASES = re.compile(
     r"\bje vous propose\b|\bje vais vous envoyer\b|\bje vous envoie\b|\bje vous explique\b|\bje vous rappelle\b"
     r"|\best enregistre\b|\bnotre (?:offre|contrat|garantie|cabinet|societe|formule)\b"
     r"|\bnos (?:offres|garanties|formules)\b"
-    r"|\bvotre (?:mutuelle|contrat|adhesion|cotisation|dossier|conjoint)\b|\bvous allez recevoir\b"
+    r"|\bvotre (?:mutuelle|contrat|adhesion|cotisation|dossier|conjoint)\b|\bvous allez (?:recevoir|payer|beneficier)\b"
+    r"|\bvous avez (?:un|le) droit\b|\bdroit de (?:renonciation|retractation)\b|\bdelai de carence\b"
     r"|\bpouvez vous me confirmer\b|\bvous etes bien\b|\bvotre date de naissance\b"
 )
 _CLIENT_PHRASES = re.compile(
-    r"\bma mutuelle\b|\bmon contrat\b|\bmon assur\w*\b|\bje paie\b|\bje paye\b|\bje suis (?:actuellement |deja )?chez\b"
+    r"\bma mutuelle\b|\bmon contrat\b|\bmon assur\w*\b|\bje paie\b|\bje paye\b"
+    rf"|\bje suis (?:actuellement |deja )?chez (?!(?:le |la )?(?:\w+ ){{0,2}}{_FIRM_WORDS}\b)"
     r"|\bma femme\b|\bmon mari\b|\bmes enfants\b|\bje suis retraite\b"
 )
 _QUESTION = re.compile(r"\?|\best ce que\b")

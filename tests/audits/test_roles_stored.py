@@ -3,11 +3,26 @@ calls: `speaker_0` is always the agent there), and inferred for transcripts stor
 
 from __future__ import annotations
 
+from typing import Any
+
+import dagster as dg
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from assets.audits import audits
+from domain.audits.speakers import speaker_allowed
 from domain.audits.timeline_store import load_timeline
-from domain.models import FicheInformation, Transcript, TranscriptChunk
+from domain.models import (
+    AuditCitation,
+    AuditControlPoint,
+    AuditStep,
+    FicheInformation,
+    Transcript,
+    TranscriptChunk,
+)
+from domain.scorecards.service import current_spec
+from domain.transcripts.roles import as_role
+from tests.audits.conftest import DAY
 
 
 def test_transcription_stores_each_speakers_role(transcribed_day: list[str], sync_engine: Engine) -> None:
@@ -54,3 +69,32 @@ def test_timelines_carry_roles_stored_or_inferred_for_older_transcripts(
         [c.role for c in r.chunks] for r in stored.recordings
     ]
     assert any(c.role == "agent" for c in inferred.chunks())
+
+
+def test_stored_citations_carry_their_role_and_respect_each_points_rule(
+    instance: dg.DagsterInstance,
+    audit_resources: dict[str, Any],
+    transcribed_day: list[str],
+    scorecard_id: int,
+    sync_engine: Engine,
+) -> None:
+    instance.add_dynamic_partitions("scorecards", [str(scorecard_id)])
+    assert dg.materialize(
+        [audits],
+        partition_key=dg.MultiPartitionKey({"sales_day": DAY, "scorecard": str(scorecard_id)}),
+        resources=audit_resources,
+        instance=instance,
+    ).success
+
+    with Session(sync_engine) as session:
+        spec = current_spec(session, scorecard_id)
+        rows = session.execute(
+            select(AuditStep.position, AuditControlPoint.index, AuditCitation.role)
+            .join(AuditControlPoint, AuditControlPoint.step_id == AuditStep.id)
+            .join(AuditCitation, AuditCitation.control_point_id == AuditControlPoint.id)
+        ).all()
+    assert rows
+    assert {role for _, _, role in rows} <= {"agent", "client", "unknown"}
+    assert any(role == "agent" for _, _, role in rows)
+    for position, index, role in rows:
+        assert speaker_allowed(spec.step(position).speaker_rule(index - 1), as_role(role))

@@ -63,6 +63,16 @@ def test_point_speaker_is_inferred_from_its_wording(point: str, rule: SpeakerRul
     assert infer_point_speaker(point) is rule
 
 
+def test_facts_about_the_client_under_a_step_where_the_agent_asks_are_either_sides() -> None:
+    asks = "Vérifier que le conseiller confirme: - Nom et prénom du client - Situation professionnelle"
+    introduces = "Vérifier que le conseiller: - Se présente avec son prénom/nom - Donne le numéro ORIAS"
+    assert infer_point_speaker("Régime professionnel (salarié/indépendant/retraité/etc.)", asks) is ANY
+    assert infer_point_speaker("Composition du foyer (solo/couple/famille)", asks) is ANY
+    assert infer_point_speaker("Dépassements d'honoraires évoqués", asks) is AGENT  # the agent's own act
+    assert infer_point_speaker("Identité du conseiller (prénom + nom)", introduces) is AGENT
+    assert infer_point_speaker("Régime professionnel (salarié/indépendant/retraité/etc.)") is AGENT
+
+
 def test_a_short_point_takes_the_client_rule_from_its_step_prompt() -> None:
     prompt = "Vérifie que le client donne son accord explicite pour adhérer."
     assert infer_point_speaker("Accord pour adhérer", prompt) is CLIENT

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
+from callaudit.demo_crm.calls import SPEAKERS, build_transcript
+from callaudit.demo_crm.fiches import build_fiche
 from domain.audits.timeline import TimelineChunk, TimelineRecording
 from domain.transcripts.roles import assign_roles, confidence_of, infer_roles
 
@@ -56,6 +60,23 @@ def test_inbound_call_answered_with_company_greeting() -> None:
 
     assert result.roles == {"speaker_0": "agent", "speaker_1": "client"}
     assert "speaker_0: answers with a company greeting" in result.cues
+
+
+def test_a_client_calling_in_is_not_taken_for_the_agent() -> None:
+    # No firm configured: "<Nom> Courtage, j'écoute" is still how a firm answers; the client "calls
+    # about a message", asks who is calling, and is with another insurer.
+    turns = [
+        ("speaker_0", "Atlantique Courtage, euh j'écoute ?"),
+        ("speaker_1", "oui bonjour, je vous appelle parce que j'ai reçu un message, c'est de la part de qui ?"),
+        ("speaker_0", "Je suis chez Cabinet Lemaire Courtage, je rappelle monsieur Da Silva ?"),
+        ("speaker_1", "oui c'est moi, je suis chez Harmonie en ce moment"),
+    ]
+
+    result = infer_roles(turns)
+
+    assert result.roles == {"speaker_0": "agent", "speaker_1": "client"}
+    assert "speaker_0: answers with a company greeting" in result.cues
+    assert not any(cue.startswith("speaker_1: introduces") for cue in result.cues)
 
 
 def test_misspelled_advisor_name_is_still_recognised() -> None:
@@ -167,3 +188,25 @@ def test_assign_roles_sets_every_chunk_and_the_confidence() -> None:
     assert assigned.role_confidence is not None
     assert assigned.role_confidence >= 0.9
     assert recording.chunks[0].role == "unknown"  # the input is left as it was
+
+
+def test_the_simulators_calls_map_right_whichever_label_the_agent_has() -> None:
+    """The demo simulator's calls (its agent is `speaker_0`), and the same calls with the labels swapped."""
+    truth = {label: role for role, label in SPEAKERS.items()}
+    swap = {"speaker_0": "speaker_1", "speaker_1": "speaker_0"}
+    decided = total = 0
+    for index in range(20):
+        core = build_fiche(7, dt.date(2026, 3, 2), index, 20)
+        advisor = f"{core.agent.person.prenom} {core.agent.person.nom}"
+        for rec in core.recordings:
+            turns = [(t.speaker, t.text) for t in build_transcript(core, rec).turns]
+            for relabel in ({}, swap):
+                result = infer_roles(
+                    [(relabel.get(s, s), text) for s, text in turns], advisor_name=advisor, direction=rec.direction
+                )
+                expected = {relabel.get(s, s): truth[s] for s, _ in turns}
+                total += 1
+                if result.confidence > 0:
+                    decided += 1
+                    assert result.roles == expected, (rec.kind, result.cues)
+    assert decided >= 0.9 * total

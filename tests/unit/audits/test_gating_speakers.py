@@ -6,9 +6,10 @@ import dataclasses
 
 import pytest
 
-from domain.audits.gating import WRONG_SPEAKER_NOTE, GatingRules, RejectReason, gate_step, speaker_allowed
+from domain.audits.gating import WRONG_SPEAKER_NOTE, GatingRules, RejectReason, gate_step
 from domain.audits.schema import PointStatus
 from domain.audits.scorecard import SpeakerRule, StepSpec
+from domain.audits.speakers import speaker_allowed
 from domain.audits.timeline import Role, Timeline
 
 from .factories import cite, output, point, step, timeline
