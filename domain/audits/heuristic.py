@@ -206,10 +206,8 @@ def _term_words(term: QueryTerm, parsed: ParsedTimeline) -> dict[tuple[str, str]
     return table
 
 
-def judge(query: PointQuery, parsed: ParsedTimeline) -> _Verdict:
-    """A control point's verdict from the fiche's utterances (see the module docstring)."""
-    if not query.assessable:
-        return _Verdict(PointStatus.NON_APPLICABLE, Rule.NOT_ASSESSABLE, 0.0, (), None)
+def candidates(query: PointQuery, parsed: ParsedTimeline) -> tuple[list[_Match], list[_Match]]:
+    """(matches that count, matches that do not and why) of a point over the fiche's utterances."""
     counted: list[_Match] = []
     near: list[_Match] = []
     tables = [_term_words(term, parsed) for term in query.terms]
@@ -232,14 +230,22 @@ def judge(query: PointQuery, parsed: ParsedTimeline) -> _Verdict:
                 counted.append(scoped)
             if query.speaker is SpeakerRule.CLIENT and utterance.role == "agent" and utterance.question:
                 counted += _answers(match, parsed.next_turn(turn_index))
+    return counted, near
+
+
+def judge(query: PointQuery, parsed: ParsedTimeline) -> _Verdict:
+    """A control point's verdict from the fiche's utterances (see the module docstring)."""
+    if not query.assessable:
+        return _Verdict(PointStatus.NON_APPLICABLE, Rule.NOT_ASSESSABLE, 0.0, (), None)
+    counted, near = candidates(query, parsed)
     strong = sorted((m for m in counted if m.strength >= PRESENT_MIN), key=lambda m: -m.strength)
     if strong:
         best = strong[0]
         return _Verdict(
             PointStatus.PRESENT, best.rule, _confidence_present(best.strength, best.hedged), tuple(strong), None
         )
-    candidates = sorted(counted + near, key=lambda m: -m.strength)
-    best_near = candidates[0] if candidates else None
+    ranked = sorted(counted + near, key=lambda m: -m.strength)
+    best_near = ranked[0] if ranked else None
     best_strength = best_near.strength if best_near else 0.0
     if query.conditional:
         return _Verdict(PointStatus.NON_APPLICABLE, Rule.CONDITION_NOT_MET, 0.5, (), best_near)
