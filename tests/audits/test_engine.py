@@ -300,3 +300,20 @@ def test_redis_unreachable_fails_the_audits_and_stops_the_run_instead_of_storing
         assert {(a.status, a.failed_phase) for a in audits} == {("failed", "analysis")}
         assert all("Redis unavailable" in (a.error or "") for a in audits)
         assert session.scalars(select(AuditStep.id)).all() == []
+
+
+def test_the_heuristic_auditors_confidence_rule_and_review_flag_are_stored(
+    transcribed_day: list[str], scorecard_id: int, sync_engine: Engine
+) -> None:
+    spec = _spec(sync_engine, scorecard_id)
+    result = asyncio.run(_engine(sync_engine, HeuristicAuditor()).audit_fiche(transcribed_day[0], spec, force=True))
+    assert result.outcome == Outcome.COMPLETED
+    with Session(sync_engine) as session:
+        audit = session.get_one(Audit, result.audit_id)
+        points = [p for s in audit.steps for p in s.control_points]
+        assert points and all(p.decision_rule and p.confidence is not None for p in points)
+        assert all(0.0 <= (p.confidence or 0.0) <= 1.0 for p in points)
+        present = [p for p in points if p.statut == "PRESENT"]
+        assert present and {p.decision_rule for p in present} <= {"evidence", "answer_to_question"}
+        assert all(p.citations for p in present)
+        assert audit.needs_review == bool(audit.review_reasons)

@@ -244,3 +244,22 @@ def test_failed_steps_are_marked() -> None:
 def test_derive_step_thresholds(statuses: list[PointStatus], expected: tuple[float, int, Conformity, Level]) -> None:
     derived = derive_step(statuses, 10)
     assert (derived.ratio, derived.score, derived.conforme, derived.niveau) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "quote",
+    ["un délai de rétractation de 14 jours", "Vous disposez d'un délai de rétractation de 14 jours."],
+)
+def test_a_number_written_in_digits_is_the_number_said_in_words(quote: str) -> None:
+    gated = gate_step(step(), output(point(PointStatus.PRESENT, cite(quote, 1, 0))), TIMELINE, RULES)
+    [citation] = gated.points[0].citations
+    assert citation.matched_text.endswith("quatorze jours.")
+    assert gated.points[0].statut is PointStatus.PRESENT
+
+
+def test_a_different_number_is_still_another_fact() -> None:
+    gated = gate_step(
+        step(), output(point(PointStatus.PRESENT, cite("un délai de rétractation de 30 jours", 1, 0))), TIMELINE, RULES
+    )
+    assert gated.points[0].statut is PointStatus.ABSENT
+    assert gated.points[0].rule == "gating:no_valid_citation"
