@@ -16,15 +16,20 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# nginx lets the deployment tests run `nginx -t` and a live SSE proxy check; without it (no root
-# or no apt) those tests skip with a reason and everything else still runs.
+# nginx lets the deployment tests run `nginx -t` and a live SSE proxy check; Debian's chromium lets
+# a browser test load the API docs with the outside network blocked. Without them (no root or no
+# apt) those tests skip with a reason and everything else still runs.
+SYSTEM_PACKAGES := nginx chromium
+
 system-deps:
-	@command -v nginx >/dev/null 2>&1 || { \
+	@for pkg in $(SYSTEM_PACKAGES); do \
+	  command -v $$pkg >/dev/null 2>&1 && continue; \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get install -y -q nginx >/dev/null 2>&1 || \
-	     (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q nginx >/dev/null 2>&1)) || \
-	    echo "nginx could not be installed: the nginx tests will skip"; \
-	  else echo "nginx not installed: the nginx tests will skip"; fi; }
+	    (apt-get install -y -q $$pkg >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q $$pkg >/dev/null 2>&1)) || \
+	    echo "$$pkg could not be installed: the $$pkg tests will skip"; \
+	  else echo "$$pkg not installed: the $$pkg tests will skip"; fi; \
+	done
 
 demo: $(STAMP)
 	$(BIN)/callaudit demo
