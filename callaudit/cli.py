@@ -236,9 +236,12 @@ def _prepare_stack(settings: Settings) -> Runtime:
 
 def _seed(runtime: Runtime) -> list[str]:
     """Seed roles and the admin; returns lines worth printing (e.g. generated credentials)."""
-    from callaudit.seed import seed_database
+    from callaudit.seed import SeedError, seed_database
 
-    return seed_database(runtime)
+    try:
+        return seed_database(runtime)
+    except SeedError as exc:
+        _fail(str(exc))
 
 
 @app.command()
