@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query, Response
 
 from api.deps import SessionDep
 from api.errors import ErrorBody
@@ -78,17 +78,38 @@ async def create_scorecard(body: ScorecardCreate, grant: Write, session: Session
     response_model=Envelope[ImportOut],
     status_code=201,
     summary="Import a scorecard document (the export format)",
+    responses={
+        200: {"model": Envelope[ImportOut], "description": "The document already was the current version"},
+        409: {
+            "model": ErrorBody,
+            "description": "Without `scorecard_id`: a scorecard of that name exists (its id in `scorecardId`)",
+        },
+    },
 )
 async def import_scorecard(
-    document: Annotated[dict[str, Any], Body(description="`{name, systemPrompt, auditSteps: [...], ...}`")],
+    document: Annotated[
+        dict[str, Any],
+        Body(description="`{name, systemPrompt, auditSteps: [...], ...}`, bare or in a `{success, data}` envelope"),
+    ],
     grant: Write,
     session: SessionDep,
+    response: Response,
+    *,
     scorecard_id: Annotated[
         int | None, Query(ge=1, le=2**63 - 1, description="Import as the next version of this scorecard")
     ] = None,
+    as_new: Annotated[
+        bool, Query(description="Without `scorecard_id`: create a second scorecard even if the name is taken")
+    ] = False,
 ) -> Envelope[ImportOut]:
-    """Unknown top-level blocks are kept and exported again; positions may be 0- or 1-based."""
-    return ok(await service.run(session, lambda s: service.import_document(s, document, scorecard_id, _user(grant))))
+    """201 with a new scorecard or version; 200 when the document is the current version verbatim (nothing
+    written). The document is kept as sent: `GET /{id}/export` gives it back, its `version` label is the
+    version's `sourceVersion`. Unknown top-level blocks and step keys are kept; positions may be 0- or
+    1-based (audits use them renumbered 1..N)."""
+    out = await service.run(session, lambda s: service.import_document(s, document, scorecard_id, as_new, _user(grant)))
+    if not out.version_created:
+        response.status_code = 200
+    return ok(out)
 
 
 @router.put("/steps/{step_id}", response_model=Envelope[ScorecardOut], summary="Edit a step (a new version)")
@@ -171,12 +192,13 @@ async def scorecard_stats(scorecard_id: EntityId, _: Read, session: SessionDep) 
     return ok(await service.run(session, lambda s: service.stats_out(s, scorecard_id)))
 
 
-@router.get("/{scorecard_id}/export", response_model=Envelope[dict[str, Any]], summary="Export as a document")
+@router.get("/{scorecard_id}/export", response_model=dict[str, Any], summary="Export as a document")
 async def export_scorecard(
     scorecard_id: EntityId,
     _: Read,
     session: SessionDep,
     version: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="A version number; default current")] = None,
-) -> Envelope[dict[str, Any]]:
-    """The exchange format (`POST /import` takes it back), informational blocks included."""
-    return ok(await service.run(session, lambda s: scorecards.export(s, scorecard_id, version)))
+) -> dict[str, Any]:
+    """The bare document in the original's exchange format (no `{success, data}` envelope), what
+    `POST /import` takes back: an imported version exactly as it was imported."""
+    return await service.run(session, lambda s: scorecards.export(s, scorecard_id, version))

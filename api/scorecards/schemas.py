@@ -122,6 +122,9 @@ class ScorecardOut(Camel):
     run_automatically: bool
     version: int = Field(description="Number of the current version (what new audits use)")
     version_id: IdStr
+    source_version: str | None = Field(
+        None, description="The `version` label of the document the current version was imported from"
+    )
     steps_count: int
     total_weight: int
     created_by_id: IdStr | None
@@ -134,6 +137,9 @@ class ScorecardOut(Camel):
 class VersionOut(Camel):
     id: IdStr
     version: int
+    source_version: str | None = Field(
+        None, description="The `version` label of the document this version was imported from"
+    )
     name: str
     description: str | None
     is_current: bool
@@ -163,8 +169,12 @@ class ValidationOut(Camel):
 
 class ImportOut(Camel):
     scorecard: ScorecardOut
-    version_created: bool = Field(description="False when the document matched the current version")
-    ignored_fields: list[str] = Field(description="Keys inside steps that have no place in a scorecard, not stored")
+    version_created: bool = Field(
+        description="False (status 200) when the document already was the current version: nothing written"
+    )
+    ignored_fields: list[str] = Field(
+        description="Keys inside steps that audits do not use; kept in the version's export"
+    )
 
 
 class DeletedOut(Camel):

@@ -49,6 +49,7 @@ class Route:
     expect: Mapping[str, Expectation]
     prepare: Prepare = _nothing
     entity: bool = False  # whether the own / other axis applies
+    enveloped: bool = True  # False: the success body is a bare document (the scorecard export)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -487,7 +488,14 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("GET", "/api/audit-configs/{scorecard_id}/validate", "audit-configs.read", SCORECARDS_READ, _scorecard),
     Route("GET", "/api/audit-configs/{scorecard_id}/stats", "audit-configs.read", SCORECARDS_READ, _scorecard),
-    Route("GET", "/api/audit-configs/{scorecard_id}/export", "audit-configs.read", SCORECARDS_READ, _scorecard),
+    Route(
+        "GET",
+        "/api/audit-configs/{scorecard_id}/export",
+        "audit-configs.read",
+        SCORECARDS_READ,
+        _scorecard,
+        enveloped=False,
+    ),
     # test-only scoped family (tests/api/probe.py): the SELF / GROUP / ALL behaviour later families copy
     Route("GET", "/api/_probe/fiches", "fiches.read", users_only() | {"token": 200}),
     Route("GET", "/api/_probe/fiches/{fiche_id}", "fiches.read", SCOPED_READ, _group_fiche, entity=True),
