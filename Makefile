@@ -6,9 +6,28 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install system-deps demo run test lint format clean
+# The interpreters pyproject.toml's `requires-python` accepts.
+PY_SUPPORTED := 3.11 or 3.12
+PY_CHECK     := import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 12) else 1)
 
-$(STAMP): pyproject.toml
+.PHONY: install python-version system-deps demo run test lint format clean
+
+# A .venv whose interpreter is gone, unsupported, or cannot import the project (an install that
+# failed half-way, a system Python upgraded underneath it) is rebuilt instead of reused.
+ifneq ($(wildcard $(STAMP)),)
+ifneq ($(shell $(BIN)/python -c 'import callaudit; $(PY_CHECK)' >/dev/null 2>&1 && echo ok),ok)
+$(shell rm -f $(STAMP))
+endif
+endif
+
+python-version:
+	@$(PYTHON) -c '$(PY_CHECK)' >/dev/null 2>&1 || { \
+	  echo "callaudit needs Python $(PY_SUPPORTED); PYTHON=$(PYTHON) is $$($(PYTHON) --version 2>&1 || echo 'not found')."; \
+	  echo "Install a supported Python and point make at it, e.g.: make PYTHON=python3.12 $(or $(MAKECMDGOALS),install)"; \
+	  exit 1; }
+
+$(STAMP): pyproject.toml | python-version
+	@$(BIN)/python -c '$(PY_CHECK)' >/dev/null 2>&1 || rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
