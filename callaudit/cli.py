@@ -32,6 +32,27 @@ app.add_typer(services_app, name="services")
 console = Console()
 err = Console(stderr=True)
 
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from callaudit import __version__
+
+        typer.echo(f"callaudit {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """callaudit: AI call-audit platform."""
+
+
 READY_TIMEOUT_SECONDS = 120.0
 
 
@@ -92,17 +113,20 @@ def services_down() -> None:
 
 
 @services_app.command("status")
-def services_status() -> None:
+def services_status(as_json: JsonOption = False) -> None:
     """Show whether each embedded server runs, its pid and its URL."""
     from callaudit.embedded import EmbeddedServices
 
     home = _settings().callaudit_home.resolve()
-    rows = []
-    for service in EmbeddedServices(home).all():
-        status = service.status()
-        rows.append(
-            [status.name, "running" if status.running else "stopped", str(status.pid or "-"), status.url or "-"]
-        )
+    statuses = [service.status() for service in EmbeddedServices(home).all()]
+    if as_json:
+        services = [
+            {"name": s.name, "state": "running" if s.running else "stopped", "pid": s.pid, "url": s.url}
+            for s in statuses
+        ]
+        typer.echo(json.dumps({"home": str(home), "services": services}, indent=2))
+        return
+    rows = [[s.name, "running" if s.running else "stopped", str(s.pid or "-"), s.url or "-"] for s in statuses]
     console.print(_table(f"embedded services in {home}", ["service", "state", "pid", "url"], rows))
 
 
@@ -303,21 +327,25 @@ def seed() -> None:
 
 
 @app.command()
-def doctor() -> None:
+def doctor(as_json: JsonOption = False) -> None:
     """Check the configuration and every dependency; exit 1 when something required fails."""
     from callaudit.doctor import Level, diagnose
 
     findings = diagnose(_settings())
-    colours = {Level.OK: "green", Level.INFO: "blue", Level.WARN: "yellow", Level.FAIL: "red"}
-    rows = [[f.name, f"[{colours[f.level]}]{f.level}[/]", f.detail] for f in findings]
-    console.print(_table("callaudit doctor", ["check", "status", "detail"], rows))
-    if any(f.level is Level.FAIL for f in findings):
+    failed = any(f.level is Level.FAIL for f in findings)
+    if as_json:
+        typer.echo(json.dumps({"ok": not failed, "checks": [f.as_dict() for f in findings]}, indent=2))
+    else:
+        colours = {Level.OK: "green", Level.INFO: "blue", Level.WARN: "yellow", Level.FAIL: "red"}
+        rows = [[f.name, f"[{colours[f.level]}]{f.level}[/]", f.detail] for f in findings]
+        console.print(_table("callaudit doctor", ["check", "status", "detail"], rows))
+    if failed:
         raise typer.Exit(1)
 
 
 @app.command()
 def demo(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Headless end-to-end run on the embedded default; prints a summary and exits."""
     from callaudit.demo import run_demo

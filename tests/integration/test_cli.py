@@ -62,10 +62,47 @@ def test_doctor_reports_each_dependency(tmp_path: Path) -> None:
     env = cli_env(tmp_path / "home", DAGSTER_WEBSERVER_PORT=str(free_port()), COLUMNS="200")
     result = _cli(["doctor"], tmp_path, env)
     assert result.returncode == 0, result.stdout + result.stderr  # nothing configured is broken
-    for name in ("postgres", "redis", "dagster-webserver", "crm", "llm", "stt", "smtp"):
+    for name in ("postgres", "redis", "dagster-webserver", "crm", "llm", "stt", "SALES_REFRESH_CRON"):
         assert name in result.stdout
     assert "embedded, stopped" in result.stdout
     assert "heuristic auditor" in result.stdout
+
+
+def test_doctor_json_fails_on_a_cron_dagster_refuses_and_warns_about_unused_settings(tmp_path: Path) -> None:
+    env = cli_env(
+        tmp_path / "home",
+        DAGSTER_WEBSERVER_PORT=str(free_port()),
+        SALES_REFRESH_CRON="99 99 * * *",
+        WEBHOOK_ALLOWED_ORIGINS="https://hooks.example.test",
+    )
+    result = _cli(["doctor", "--json"], tmp_path, env)
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["ok"] is False
+    checks = {check["name"]: check for check in report["checks"]}
+    assert checks["SALES_REFRESH_CRON"]["level"] == "fail"
+    assert "99 99 * * *" in checks["SALES_REFRESH_CRON"]["detail"]
+    assert checks["WEBHOOK_ALLOWED_ORIGINS"] == {
+        "name": "WEBHOOK_ALLOWED_ORIGINS",
+        "level": "warn",
+        "detail": "set but not used: webhooks are not implemented yet",
+    }
+
+
+def test_version_and_services_status_json(tmp_path: Path) -> None:
+    from callaudit import __version__
+
+    env = cli_env(tmp_path / "home")
+    version = _cli(["--version"], tmp_path, env)
+    assert (version.returncode, version.stdout.strip()) == (0, f"callaudit {__version__}")
+    status = _cli(["services", "status", "--json"], tmp_path, env)
+    assert status.returncode == 0, status.stderr
+    report = json.loads(status.stdout)
+    assert report["home"] == str((tmp_path / "home").resolve())
+    assert [(s["name"], s["state"], s["pid"]) for s in report["services"]] == [
+        ("postgres", "stopped", None),
+        ("redis", "stopped", None),
+    ]
 
 
 def test_doctor_fails_when_a_configured_server_is_unreachable(tmp_path: Path) -> None:
