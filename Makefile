@@ -29,8 +29,10 @@ python-version:
 $(STAMP): pyproject.toml | python-version
 	@$(BIN)/python -c '$(PY_CHECK)' >/dev/null 2>&1 || rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	@echo "installing the project and its dependencies into $(VENV) (log: $(VENV)/install.log)"
+	@{ $(BIN)/pip install --quiet --upgrade pip && $(BIN)/pip install --quiet -e '.[dev]'; } \
+	  >$(VENV)/install.log 2>&1 || { tail -n 30 $(VENV)/install.log; \
+	  echo "pip install failed: the whole log is in $(VENV)/install.log"; exit 1; }
 	touch $(STAMP)
 
 install: $(STAMP)
