@@ -15,6 +15,7 @@ from api import health
 from api.deps import AppState
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.middleware import RequestContextMiddleware
+from api.openapi import install_openapi
 from callaudit import __version__
 from callaudit.logging import configure_logging
 from callaudit.runtime import prepare
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         static_url=DOCS_ASSETS_URL,
     )
     install_error_handlers(app)
+    install_openapi(app)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

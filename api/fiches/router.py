@@ -53,10 +53,20 @@ def _write_grant(grant: Grant) -> Grant:
     return write
 
 
+_COMPATIBILITY_GET = "The original's `GET`, kept for compatibility: it starts the same work as the `POST`. "
+
+
+@router.post(
+    "/search",
+    response_model=SearchResponse,
+    summary="Ingest one day's CRM sales, then list them",
+    responses={502: {"description": "The CRM sales search failed"}},
+)
 @router.get(
     "/search",
     response_model=SearchResponse,
-    summary="Live CRM sales of one day, stored, then listed",
+    summary="Ingest one day's CRM sales, then list them (compatibility GET)",
+    description=_COMPATIBILITY_GET + "Prefer `POST /api/fiches/search`.",
     responses={502: {"description": "The CRM sales search failed"}},
 )
 async def search_sales(  # noqa: PLR0917 - FastAPI dependencies
@@ -117,10 +127,16 @@ async def status_by_date(
     )
 
 
-@router.get(
+@router.post(
     "/status/by-date-range",
     response_model=ByDateRangeResponse,
     summary="Cached fiches of a date range now, plus one background fetch of the missing days",
+)
+@router.get(
+    "/status/by-date-range",
+    response_model=ByDateRangeResponse,
+    summary="Cached fiches of a date range, fetching missing days (compatibility GET)",
+    description=_COMPATIBILITY_GET + "Prefer `POST /api/fiches/status/by-date-range`.",
 )
 async def status_by_date_range(  # noqa: PLR0917 - FastAPI dependencies and query parameters
     request: Request,

@@ -401,9 +401,11 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/admin/users/from-crm", "admin.users.write", admin_only(201), _crm_user),
     # fiches: scoped by the fiches grant (`token` reads GROUP within its owner's group)
     Route("GET", "/api/fiches/search", "fiches.read", FICHES_LIST, _a_day),
+    Route("POST", "/api/fiches/search", "fiches.read", FICHES_LIST, _a_day),
     Route("POST", "/api/fiches/status/batch", "fiches.read", FICHES_LIST, _status_batch),
     Route("GET", "/api/fiches/status/by-date", "fiches.read", FICHES_LIST, _a_day),
     Route("GET", "/api/fiches/status/by-date-range", "fiches.read", FICHES_LIST, _future_range),
+    Route("POST", "/api/fiches/status/by-date-range", "fiches.read", FICHES_LIST, _future_range),
     Route("GET", "/api/fiches/jobs/{job_id}", "fiches.read", FICHES_LIST, _fetch_job),
     Route("GET", "/api/fiches/{fiche_id}", "fiches.read", SCOPED_READ, _group_fiche_with_details, entity=True),
     Route("GET", "/api/fiches/{fiche_id}/cache", "fiches.read", SCOPED_READ, _group_fiche_id, entity=True),
