@@ -247,4 +247,6 @@ async def invite_accept(
     summary="The caller's identity, roles, teams and effective grants (fresh from the database)",
 )
 async def me(principal: CurrentUser) -> Envelope[MeResponse]:
+    """Who the caller is (a user session; API tokens get 403): profile, roles, teams and the effective grant per
+    permission with its SELF / GROUP / ALL scope, read fresh from the database."""
     return ok(MeResponse(user=Identity.of(principal)))

@@ -103,6 +103,8 @@ async def search_sales(  # noqa: PLR0917 - FastAPI dependencies
 
 @router.post("/status/batch", response_model=StatusBatchResponse, summary="Status of many fiches")
 async def status_batch(body: StatusBatchIn, grant: ReadFiches, session: SessionDep) -> StatusBatchResponse:
+    """The stored status of up to 500 fiches by id (`fiche_ids`), each with its transcription and audit state; a
+    fiche missing or out of the caller's scope answers its id with empty fields."""
     ids = list(dict.fromkeys(body.fiche_ids))
     rows = await session.scalars(service.scoped(select(Fiche).where(Fiche.fiche_id.in_(ids)), grant))
     found = {f.fiche_id: service.status_out(f) for f in rows}
@@ -116,6 +118,8 @@ async def status_by_date(
     page: Pages,
     date: Annotated[dt.date, Query(description="Sales day (YYYY-MM-DD)")],
 ) -> ByDateResponse:
+    """The stored fiches of one sales day in the caller's scope, paginated (`page` starts at 1), and whether that
+    day was fetched from the CRM. Reads only; `POST /api/fiches/search` ingests a day."""
     statement = service.scoped(select(Fiche).where(Fiche.sales_date == date), grant).order_by(Fiche.fiche_id)
     rows, total = await fetch_page(session, statement, page)
     coverage = await service.coverage_of(session, [date])
@@ -253,9 +257,13 @@ async def fiche_details(  # noqa: PLR0917 - FastAPI dependencies
 
 @router.get("/{fiche_id}/cache", response_model=Envelope[FicheCacheOut], summary="Cache metadata of a fiche")
 async def fiche_cache(fiche_id: FicheIdPath, grant: ReadFiches, session: SessionDep) -> Envelope[FicheCacheOut]:
+    """When the fiche's details were fetched, until when they are fresh, and what is stored; 404 when missing or out
+    of scope."""
     return ok(service.cache_out(await service.visible_or_404(session, grant, fiche_id)))
 
 
 @router.get("/{fiche_id}/status", response_model=Envelope[FicheStatusOut], summary="DB status of a fiche")
 async def fiche_status(fiche_id: FicheIdPath, grant: ReadFiches, session: SessionDep) -> Envelope[FicheStatusOut]:
+    """The fiche's stored state: details, recordings, transcription and audit progress; 404 when missing or out of
+    scope."""
     return ok(service.status_out(await service.visible_or_404(session, grant, fiche_id)))

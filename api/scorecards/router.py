@@ -57,6 +57,8 @@ async def list_scorecards(
     include_steps: Annotated[bool, Query(description="Include the current version's steps")] = False,
     include_stats: IncludeStats = False,
 ) -> Envelope[list[ScorecardOut]]:
+    """Active scorecards (all with `include_inactive`), each with its current version number; steps and usage
+    statistics on request."""
     return ok(
         await service.run(
             session,
@@ -120,6 +122,8 @@ async def update_step(step_id: StepId, body: StepIn, grant: Write, session: Sess
 
 @router.delete("/steps/{step_id}", response_model=Envelope[ScorecardOut], summary="Delete a step (a new version)")
 async def delete_step(step_id: StepId, grant: Write, session: SessionDep) -> Envelope[ScorecardOut]:
+    """Removes the step and writes the next version with the remaining steps renumbered 1..N. 409 for the last step
+    or a step of an older version."""
     return ok(await service.run(session, lambda s: service.delete_step(s, step_id, _user(grant))))
 
 
@@ -127,6 +131,7 @@ async def delete_step(step_id: StepId, grant: Write, session: SessionDep) -> Env
 async def get_scorecard(
     scorecard_id: EntityId, _: Read, session: SessionDep, include_stats: IncludeStats = False
 ) -> Envelope[ScorecardOut]:
+    """The scorecard with its current version's steps (positions 1..N); 404 when it does not exist."""
     return ok(await service.run(session, lambda s: service.detail_out(s, scorecard_id, include_stats=include_stats)))
 
 
@@ -147,6 +152,8 @@ async def delete_scorecard(scorecard_id: EntityId, _: Write, session: SessionDep
 
 @router.get("/{scorecard_id}/versions", response_model=Envelope[list[VersionOut]], summary="Versions, oldest first")
 async def list_versions(scorecard_id: EntityId, _: Read, session: SessionDep) -> Envelope[list[VersionOut]]:
+    """Every version, oldest first, with its step count, change note, source label (`sourceVersion`) and whether it
+    is current."""
     return ok(await service.run(session, lambda s: service.versions_out(s, scorecard_id)))
 
 
@@ -158,6 +165,8 @@ async def list_versions(scorecard_id: EntityId, _: Read, session: SessionDep) ->
 async def get_version(
     scorecard_id: EntityId, version: VersionNumber, _: Read, session: SessionDep
 ) -> Envelope[VersionDetailOut]:
+    """One version exactly as audits that used it saw it, steps and informational blocks included (`version` is the
+    1-based version number)."""
     return ok(await service.run(session, lambda s: service.version_detail_out(s, scorecard_id, version)))
 
 
@@ -184,11 +193,14 @@ async def reorder_steps(
 
 @router.get("/{scorecard_id}/validate", response_model=Envelope[ValidationOut], summary="Can audits use it?")
 async def validate_scorecard(scorecard_id: EntityId, _: Read, session: SessionDep) -> Envelope[ValidationOut]:
+    """Whether audits can use the current version as it stands: `valid` and the issues, each naming its field."""
     return ok(await service.run(session, lambda s: service.validation_out(s, scorecard_id)))
 
 
 @router.get("/{scorecard_id}/stats", response_model=Envelope[ScorecardStats], summary="Usage from the audits")
 async def scorecard_stats(scorecard_id: EntityId, _: Read, session: SessionDep) -> Envelope[ScorecardStats]:
+    """Audits run with the scorecard (soft-deleted ones excluded): counts, average score and duration, compliance
+    rate, per version."""
     return ok(await service.run(session, lambda s: service.stats_out(s, scorecard_id)))
 
 
