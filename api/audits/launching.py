@@ -21,7 +21,7 @@ from api.fiches.deps import LauncherDep
 from api.fiches.launcher import JobLaunch, LaunchFailed, run_tags
 from api.fiches.schemas import FicheIdIn
 from api.schemas import Envelope, ok
-from api.security import Grant, IdIn, require, require_visible_fiches
+from api.security import Grant, IdIn, IdStr, require, require_visible_fiches
 from domain.models.scorecards import Scorecard, ScorecardVersion
 from domain.scorecards.service import ScorecardNotFound, current_version, get_scorecard, latest_active
 from domain.transcripts.priority import Priority
@@ -68,7 +68,7 @@ class AuditLaunched(BaseModel):
     message: str
     run_id: str = Field(description="The Dagster run to follow (UI, and `run_id` on every `audit.*` event)")
     fiche_ids: list[str]
-    scorecard_id: int
+    scorecard_id: IdStr
     scorecard_name: str
     scorecard_version: int
     use_rlm: bool

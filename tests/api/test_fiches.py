@@ -68,6 +68,17 @@ async def test_status_batch_gives_defaults_out_of_scope(client: httpx.AsyncClien
     assert too_many.json()["field"].startswith("body.fiche_ids")
 
 
+async def test_fiche_ids_may_be_sent_as_numbers(client: httpx.AsyncClient, world: World) -> None:
+    # Ids are strings in every response; the CRM's ids are digits, so a client sending numbers is understood.
+    response = await client.post(
+        "/api/fiches/status/batch", json={"fiche_ids": [1983200000, "F-OWN"]}, headers=world.headers("viewer")
+    )
+    assert response.status_code == 200, response.text
+    assert set(response.json()["data"]) == {"1983200000", "F-OWN"}
+    refused = await client.post("/api/fiches/status/batch", json={"fiche_ids": [True]}, headers=world.headers("viewer"))
+    assert refused.status_code == 400
+
+
 async def test_details_recordings_need_the_recordings_grant(client: httpx.AsyncClient, world: World) -> None:
     await world.store_details("own")
     await world.commit()
