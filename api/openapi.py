@@ -1,9 +1,12 @@
 """The OpenAPI document as the API really behaves, built once per app.
 
-FastAPI documents a 422 `HTTPValidationError` on every route with parameters or a body; this API
-answers every validation failure with a 400 and the error envelope (`api/errors.py`, documented on
-every `/api` route by `ERROR_RESPONSES`), so the 422 and its schemas are removed here rather than
-left to mislead client generators.
+* FastAPI documents a 422 `HTTPValidationError` on every route with parameters or a body; this API
+  answers every validation failure with a 400 and the error envelope (`api/errors.py`, documented on
+  every `/api` route by `ERROR_RESPONSES`), so the 422 and its schemas are removed.
+* Properties and parameters without a description of their own get the data dictionary's
+  (`api/glossary.py`): one meaning per name across the API.
+* Every JSON request body and response without an example gets one, built from its schema: the
+  schema's own examples and defaults first, then `glossary.EXAMPLES` by field name, then its type.
 """
 
 from __future__ import annotations
@@ -13,17 +16,107 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from api.glossary import EXAMPLES, FIELDS
+
 _FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
+_MAX_DEPTH = 8
+#: Nullable fields whose usual value in an example is null (a completed, live, successful record).
+_NULL_WHEN_NULLABLE = frozenset({"error", "deleted_at", "revoked_at", "failed_phase", "fetch_error", "job_error"})
+_FORMATS = {
+    "date-time": "2026-01-15T09:30:00Z",
+    "date": "2026-01-15",
+    "time": "09:30:00",
+    "uuid": "5c1e3f0a-6d2b-4c8e-9a41-0f6b2d7e9c13",
+    "email": "analyste@example.fr",
+    "uri": "https://crm.example.fr/api",
+}
 
 
-def _without_422(schema: dict[str, Any]) -> dict[str, Any]:
-    for item in schema.get("paths", {}).values():
-        for operation in item.values():
-            operation.get("responses", {}).pop("422", None)
+def _operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    return [operation for item in schema.get("paths", {}).values() for operation in item.values()]
+
+
+def _without_422(schema: dict[str, Any]) -> None:
+    for operation in _operations(schema):
+        operation.get("responses", {}).pop("422", None)
     schemas = schema.get("components", {}).get("schemas", {})
     for name in _FASTAPI_VALIDATION_SCHEMAS:
         schemas.pop(name, None)
-    return schema
+
+
+def _describe(schema: dict[str, Any]) -> None:
+    for model in schema.get("components", {}).get("schemas", {}).values():
+        for name, prop in model.get("properties", {}).items():
+            if not prop.get("description") and name in FIELDS:
+                prop["description"] = FIELDS[name]
+    for operation in _operations(schema):
+        for parameter in operation.get("parameters", []):
+            if not parameter.get("description") and parameter["name"] in FIELDS:
+                parameter["description"] = FIELDS[parameter["name"]]
+
+
+class _Examples:
+    def __init__(self, components: dict[str, Any]) -> None:
+        self.components = components
+
+    def of(self, schema: dict[str, Any], name: str | None = None, depth: int = 0) -> Any:  # noqa: PLR0911
+        if "$ref" in schema:
+            if depth > _MAX_DEPTH:
+                return {}
+            return self.of(self.components[schema["$ref"].rsplit("/", 1)[-1]], name, depth + 1)
+        if "example" in schema:
+            return schema["example"]
+        if schema.get("examples"):
+            return schema["examples"][0]
+        if schema.get("default") is not None:
+            return schema["default"]
+        if name in _NULL_WHEN_NULLABLE and any(s.get("type") == "null" for s in schema.get("anyOf", ())):
+            return None
+        if name in EXAMPLES:
+            return EXAMPLES[name]
+        if "const" in schema:
+            return schema["const"]
+        if schema.get("enum"):
+            return schema["enum"][0]
+        for key in ("anyOf", "oneOf"):
+            if key in schema:
+                choices = [s for s in schema[key] if s.get("type") != "null"] or schema[key]
+                return self.of(choices[0], name, depth)
+        if "allOf" in schema:
+            return self.of(schema["allOf"][0], name, depth)
+        return self._typed(schema, name, depth)
+
+    def _typed(self, schema: dict[str, Any], name: str | None, depth: int) -> Any:  # noqa: PLR0911
+        kind = schema.get("type")
+        if kind == "object" or "properties" in schema:
+            if depth > _MAX_DEPTH:
+                return {}
+            return {key: self.of(value, key, depth + 1) for key, value in schema.get("properties", {}).items()}
+        if kind == "array":
+            return [self.of(schema.get("items", {}), None, depth + 1)] if depth <= _MAX_DEPTH else []
+        if kind == "string":
+            if schema.get("format") in _FORMATS:
+                return _FORMATS[schema["format"]]
+            if schema.get("pattern", "").startswith("^[1-9][0-9]") or (name or "").lower().endswith("id"):
+                return "42"
+            return "text"
+        if kind == "integer":
+            return max(1, schema.get("minimum", 1))
+        if kind == "number":
+            return 1.5
+        if kind == "boolean":
+            return True
+        return None
+
+
+def _exemplify(schema: dict[str, Any]) -> None:
+    examples = _Examples(schema.get("components", {}).get("schemas", {}))
+    for operation in _operations(schema):
+        bodies = [operation.get("requestBody", {}), *operation.get("responses", {}).values()]
+        for body in bodies:
+            media = body.get("content", {}).get("application/json")
+            if media is not None and "schema" in media and "example" not in media and "examples" not in media:
+                media["example"] = examples.of(media["schema"])
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -40,7 +133,10 @@ def install_openapi(app: FastAPI) -> None:
                 tags=app.openapi_tags,
                 servers=app.servers,
             )
-            app.openapi_schema = _without_422(document)
+            _without_422(document)
+            _describe(document)
+            _exemplify(document)
+            app.openapi_schema = document
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
