@@ -26,14 +26,15 @@ from api.fiches.schemas import (
     FetchJobOut,
     FicheCacheOut,
     FicheDetailsResponse,
+    FicheListItem,
     FicheStatusOut,
     SearchMeta,
     SearchResponse,
     StatusBatchIn,
     StatusBatchResponse,
 )
-from api.schemas import Envelope, PageParams, ok, page_params
-from api.security import Grant, fetch_page, require
+from api.schemas import Envelope, Page, PageParams, ok, page_params
+from api.security import Grant, Str255, fetch_page, require
 from domain.models import Fiche, FicheFetchJob
 from domain.rbac import Action, Scope
 from resources.crm.errors import CrmCapUnavailable, CrmError
@@ -51,6 +52,31 @@ def _write_grant(grant: Grant) -> Grant:
     if write is None:
         raise Forbidden("Missing permission fiches.write (needed for refresh=true)")
     return write
+
+
+@router.get("", response_model=Page[FicheListItem], summary="Stored fiches in scope, newest sales day first")
+async def list_fiches(  # noqa: PLR0917 - FastAPI dependencies and query parameters
+    grant: ReadFiches,
+    session: SessionDep,
+    page: Pages,
+    sales_date_from: Annotated[dt.date | None, Query(description="First sales day (YYYY-MM-DD), inclusive")] = None,
+    sales_date_to: Annotated[dt.date | None, Query(description="Last sales day (YYYY-MM-DD), inclusive")] = None,
+    groupe: Annotated[Str255 | None, Query(description="Only fiches of this CRM group (exact name)")] = None,
+) -> Page[FicheListItem]:
+    """What is stored, never a CRM call: the fiches the caller may see, filtered in SQL and paginated
+    (`page` starts at 1). `POST /api/fiches/search` ingests a day first."""
+    if sales_date_from and sales_date_to and sales_date_from > sales_date_to:
+        raise BadRequest("sales_date_from must be on or before sales_date_to", field="sales_date_from")
+    statement = select(Fiche)
+    if sales_date_from is not None:
+        statement = statement.where(Fiche.sales_date >= sales_date_from)
+    if sales_date_to is not None:
+        statement = statement.where(Fiche.sales_date <= sales_date_to)
+    if groupe is not None:
+        statement = statement.where(Fiche.groupe == groupe)
+    ordered = service.scoped(statement, grant).order_by(Fiche.sales_date.desc().nulls_last(), Fiche.fiche_id)
+    rows, total = await fetch_page(session, ordered, page)
+    return page.paginate([service.list_item(f) for f in rows], total)
 
 
 _COMPATIBILITY_GET = "The original's `GET`, kept for compatibility: it starts the same work as the `POST`. "

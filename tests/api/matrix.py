@@ -400,6 +400,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/admin/teams/sync-from-crm", "admin.users.write", admin_only()),
     Route("POST", "/api/admin/users/from-crm", "admin.users.write", admin_only(201), _crm_user),
     # fiches: scoped by the fiches grant (`token` reads GROUP within its owner's group)
+    Route("GET", "/api/fiches", "fiches.read", FICHES_LIST),
     Route("GET", "/api/fiches/search", "fiches.read", FICHES_LIST, _a_day),
     Route("POST", "/api/fiches/search", "fiches.read", FICHES_LIST, _a_day),
     Route("POST", "/api/fiches/status/batch", "fiches.read", FICHES_LIST, _status_batch),
