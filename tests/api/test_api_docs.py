@@ -62,8 +62,8 @@ def served_api(api_settings: Settings) -> Iterator[str]:
         sock.close()
 
 
-@pytest.mark.slow
-def test_swagger_ui_lists_the_operations_with_outside_network_blocked(served_api: str, tmp_path: Path) -> None:
+def _render_offline(url: str, profile: Path) -> str:
+    """The page's DOM after its scripts ran, in headless Chromium that cannot reach any outside address."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("Debian's chromium is not installed (`make system-deps` installs it as root)")
@@ -74,21 +74,35 @@ def test_swagger_ui_lists_the_operations_with_outside_network_blocked(served_api
             "--no-sandbox",  # tests run as root in CI
             "--disable-gpu",
             "--no-first-run",
-            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--user-data-dir={profile}",
             "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
             "--proxy-server=http://127.0.0.1:9",  # anything not bypassed (loopback is) goes nowhere
             "--virtual-time-budget=20000",
             "--dump-dom",
-            f"{served_api}/api-docs",
+            url,
         ],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
-    dom = result.stdout
     assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_swagger_ui_lists_the_operations_with_outside_network_blocked(served_api: str, tmp_path: Path) -> None:
+    dom = _render_offline(f"{served_api}/api-docs", tmp_path / "profile")
     # Swagger UI renders one `opblock` per operation with its path; without its script there are none.
     paths = set(re.findall(r'data-path="([^"]+)"', dom))
     assert {"/api/auth/login", "/api/audits", "/api/audit-configs/import"} <= paths, dom[:2000]
     assert len(paths) > 40
+
+
+@pytest.mark.slow
+def test_redoc_lists_the_operations_with_outside_network_blocked(served_api: str, tmp_path: Path) -> None:
+    dom = _render_offline(f"{served_api}/api-redoc", tmp_path / "profile")
+    operations = set(re.findall(r'id="operation/([A-Za-z0-9_]+)"', dom))
+    assert "login_api_auth_login_post" in operations, dom[:2000]
+    assert len(operations) > 40
+    assert "Import a scorecard document (the export format)" in dom
