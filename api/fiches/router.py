@@ -281,6 +281,21 @@ async def fiche_details(  # noqa: PLR0917 - FastAPI dependencies
     )
 
 
+@router.post(
+    "/{fiche_id}/refresh",
+    response_model=FicheDetailsResponse,
+    summary="Refetch a fiche's details from the CRM",
+    responses={502: {"description": "The CRM failed and nothing is cached"}},
+)
+async def refresh_fiche(
+    fiche_id: FicheIdPath, grant: ReadFiches, session: SessionDep, settings: SettingsDep, sync: FicheSyncDep
+) -> FicheDetailsResponse:
+    """The work-starting form of `GET /api/fiches/{fiche_id}?refresh=true` (that `GET` is kept for
+    compatibility). Needs `fiches.write` on the fiche; within `FICHE_FORCE_REFRESH_COOLDOWN_MS` of the last
+    fetch the stored details are served instead of calling the CRM again."""
+    return await fiche_details(fiche_id, grant, session, settings, sync, refresh=True)
+
+
 @router.get("/{fiche_id}/cache", response_model=Envelope[FicheCacheOut], summary="Cache metadata of a fiche")
 async def fiche_cache(fiche_id: FicheIdPath, grant: ReadFiches, session: SessionDep) -> Envelope[FicheCacheOut]:
     """When the fiche's details were fetched, until when they are fresh, and what is stored; 404 when missing or out

@@ -409,6 +409,9 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/fiches/status/by-date-range", "fiches.read", FICHES_LIST, _future_range),
     Route("GET", "/api/fiches/jobs/{job_id}", "fiches.read", FICHES_LIST, _fetch_job),
     Route("GET", "/api/fiches/{fiche_id}", "fiches.read", SCOPED_READ, _group_fiche_with_details, entity=True),
+    Route(
+        "POST", "/api/fiches/{fiche_id}/refresh", "fiches.read", SCOPED_WRITE, _group_fiche_with_details, entity=True
+    ),
     Route("GET", "/api/fiches/{fiche_id}/cache", "fiches.read", SCOPED_READ, _group_fiche_id, entity=True),
     Route("GET", "/api/fiches/{fiche_id}/status", "fiches.read", SCOPED_READ, _group_fiche_id, entity=True),
     # recordings: the recordings grant (the agent role and the token have none)

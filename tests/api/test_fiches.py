@@ -127,6 +127,9 @@ async def test_refresh_needs_fiches_write(client: httpx.AsyncClient, world: Worl
     assert response.json()["meta"]["stale"] is False
     other = await client.get("/api/fiches/F-OTHER", params={"refresh": "true"}, headers=world.headers("operator"))
     assert other.status_code == 404
+    posted = await client.post("/api/fiches/F-OWN/refresh", headers=world.headers("operator"))
+    assert (posted.status_code, posted.json()["meta"]["fiche_id"]) == (200, "F-OWN")
+    assert (await client.post("/api/fiches/F-OWN/refresh", headers=world.headers("viewer"))).status_code == 403
     ranged = await client.get(
         "/api/fiches/status/by-date-range",
         params={"start_date": "2025-03-01", "end_date": "2025-03-02", "refresh": "true"},
