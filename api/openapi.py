@@ -45,10 +45,11 @@ def _without_422(schema: dict[str, Any]) -> None:
 
 
 def _describe(schema: dict[str, Any]) -> None:
-    for model in schema.get("components", {}).get("schemas", {}).values():
+    for model_name, model in schema.get("components", {}).get("schemas", {}).items():
         for name, prop in model.get("properties", {}).items():
-            if not prop.get("description") and name in FIELDS:
-                prop["description"] = FIELDS[name]
+            described = FIELDS.get(f"{model_name}.{name}") or FIELDS.get(name)
+            if not prop.get("description") and described:
+                prop["description"] = described
     for operation in _operations(schema):
         for parameter in operation.get("parameters", []):
             if not parameter.get("description") and parameter["name"] in FIELDS:
