@@ -86,8 +86,11 @@ def test_real_error_statuses_are_documented_and_422_is_not(spec: dict[str, Any])
     assert "HTTPValidationError" not in spec["components"]["schemas"]
     for method, path, op in _operations(spec):
         assert "422" not in op["responses"], f"{method} {path}"
-        if path.startswith("/api/"):
+        if not op.get("security"):  # public: no permission checked, no entity looked up
+            assert not {"403", "404"} & set(op["responses"]), f"{method} {path}"
+        elif path.startswith("/api/"):
             assert set(op["responses"]) >= ERROR_STATUSES, f"{method} {path}"
+        if path.startswith("/api/"):
             body = op["responses"]["400"]["content"]["application/json"]["schema"]
             assert body == {"$ref": "#/components/schemas/ErrorBody"}, f"{method} {path}"
     for method, path in [
@@ -96,6 +99,8 @@ def test_real_error_statuses_are_documented_and_422_is_not(spec: dict[str, Any])
         ("post", "/api/admin/roles"),
     ]:
         assert "409" in spec["paths"][path][method]["responses"], path
+    login = spec["paths"]["/api/auth/login"]["post"]["responses"]
+    assert {"200", "400", "401", "429"} <= set(login)
 
 
 def test_every_field_and_parameter_is_described(spec: dict[str, Any]) -> None:
