@@ -29,6 +29,10 @@ class StageResult:
     figures: dict[str, Any] = field(default_factory=dict)
 
 
+#: Audits listed in plain output: a log stays one screen long whatever DEMO_CRM_FICHES_PER_DAY is.
+PLAIN_AUDIT_ROWS = 15
+
+
 @dataclass
 class DemoSummary:
     stages: list[StageResult]
@@ -65,11 +69,14 @@ class DemoSummary:
     def render_plain(self, write: Callable[[str], None]) -> None:
         """For logs and pipes: short plain lines, no colour, no table borders, no wrapping."""
         for stage in self.stages:
-            if stage.figures.get("audits"):
+            rows = stage.figures.get("audits", [])
+            if rows:
                 write(f"audits of {stage.figures['day']} (latest per fiche): score %, level, critical steps passed")
-            for row in stage.figures.get("audits", []):
+            for row in rows[:PLAIN_AUDIT_ROWS]:
                 score = "-" if row["score"] is None else f"{row['score']:.2f}"
                 write(f"  fiche {row['fiche_id']}  {score:>6}  {row['niveau']:<11} critical {row['critical']}")
+            if len(rows) > PLAIN_AUDIT_ROWS:
+                write(f"  ... and {len(rows) - PLAIN_AUDIT_ROWS} more (`callaudit demo --json` lists them all)")
         self._ending(write)
 
     def _ending(self, write: Callable[[str], None]) -> None:
