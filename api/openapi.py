@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from api.glossary import EXAMPLES, FIELDS
+from api.glossary import EXAMPLE_KEYS, EXAMPLES, FIELDS
 
 _FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
 _MAX_DEPTH = 8
@@ -65,45 +65,70 @@ def _describe(schema: dict[str, Any]) -> None:
                 parameter["description"] = FIELDS[parameter["name"]]
 
 
+_MISSING = object()
+
+
+def _given(schema: dict[str, Any], name: str | None, owner: str | None) -> Any:  # noqa: PLR0911
+    """What the schema itself, or the glossary for this very field, says; `_MISSING` when nothing."""
+    if "example" in schema:
+        return schema["example"]
+    if schema.get("examples"):
+        return schema["examples"][0]
+    if schema.get("default") is not None:
+        return schema["default"]
+    if name in _NULL_WHEN_NULLABLE and any(s.get("type") == "null" for s in schema.get("anyOf", ())):
+        return None
+    if f"{owner}.{name}" in EXAMPLES:
+        return EXAMPLES[f"{owner}.{name}"]
+    if "const" in schema:
+        return schema["const"]
+    if schema.get("enum"):
+        return schema["enum"][0]
+    return _MISSING
+
+
 class _Examples:
+    """An example value for a schema; a field's component and name (`Owner.name`) pick glossary examples."""
+
     def __init__(self, components: dict[str, Any]) -> None:
         self.components = components
 
-    def of(self, schema: dict[str, Any], name: str | None = None, depth: int = 0) -> Any:  # noqa: PLR0911
-        if "$ref" in schema:
-            if depth > _MAX_DEPTH:
-                return {}
-            return self.of(self.components[schema["$ref"].rsplit("/", 1)[-1]], name, depth + 1)
-        if "example" in schema:
-            return schema["example"]
-        if schema.get("examples"):
-            return schema["examples"][0]
-        if schema.get("default") is not None:
-            return schema["default"]
-        if name in _NULL_WHEN_NULLABLE and any(s.get("type") == "null" for s in schema.get("anyOf", ())):
+    def of(self, schema: dict[str, Any], name: str | None = None, owner: str | None = None, depth: int = 0) -> Any:  # noqa: PLR0911
+        if depth > _MAX_DEPTH:
             return None
-        if name in EXAMPLES:
-            return EXAMPLES[name]
-        if "const" in schema:
-            return schema["const"]
-        if schema.get("enum"):
-            return schema["enum"][0]
+        if "$ref" in schema:
+            component = schema["$ref"].rsplit("/", 1)[-1]
+            resolved = self.components[component]
+            if "properties" in resolved:
+                return self._object(resolved, component, depth + 1)
+            return self.of(resolved, name, owner, depth + 1)
+        given = _given(schema, name, owner)
+        if given is not _MISSING:
+            return given
         for key in ("anyOf", "oneOf"):
             if key in schema:
                 choices = [s for s in schema[key] if s.get("type") != "null"] or schema[key]
-                return self.of(choices[0], name, depth)
+                return self.of(choices[0], name, owner, depth)
         if "allOf" in schema:
-            return self.of(schema["allOf"][0], name, depth)
-        return self._typed(schema, name, depth)
+            return self.of(schema["allOf"][0], name, owner, depth)
+        if name in EXAMPLES:
+            return EXAMPLES[name]
+        return self._typed(schema, name, owner, depth)
 
-    def _typed(self, schema: dict[str, Any], name: str | None, depth: int) -> Any:  # noqa: PLR0911
+    def _object(self, schema: dict[str, Any], component: str | None, depth: int) -> dict[str, Any]:
+        return {key: self.of(value, key, component, depth + 1) for key, value in schema["properties"].items()}
+
+    def _typed(self, schema: dict[str, Any], name: str | None, owner: str | None, depth: int) -> Any:  # noqa: PLR0911
         kind = schema.get("type")
-        if kind == "object" or "properties" in schema:
-            if depth > _MAX_DEPTH:
-                return {}
-            return {key: self.of(value, key, depth + 1) for key, value in schema.get("properties", {}).items()}
+        if "properties" in schema:
+            return self._object(schema, None, depth)
+        if kind == "object":
+            extra = schema.get("additionalProperties")
+            if isinstance(extra, dict):
+                return {EXAMPLE_KEYS.get(f"{owner}.{name}", "key"): self.of(extra, None, None, depth + 1)}
+            return {}
         if kind == "array":
-            return [self.of(schema.get("items", {}), None, depth + 1)] if depth <= _MAX_DEPTH else []
+            return [self.of(schema.get("items", {}), None, None, depth + 1)]
         if kind == "string":
             if schema.get("format") in _FORMATS:
                 return _FORMATS[schema["format"]]

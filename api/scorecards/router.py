@@ -17,6 +17,7 @@ from api.errors import ErrorBody
 from api.schemas import Envelope, ok
 from api.scorecards import service
 from api.scorecards.schemas import (
+    EXAMPLE_DOCUMENT,
     DeletedOut,
     ImportOut,
     ReorderIn,
@@ -91,7 +92,10 @@ async def create_scorecard(body: ScorecardCreate, grant: Write, session: Session
 async def import_scorecard(
     document: Annotated[
         dict[str, Any],
-        Body(description="`{name, systemPrompt, auditSteps: [...], ...}`, bare or in a `{success, data}` envelope"),
+        Body(
+            description="`{name, systemPrompt, auditSteps: [...], ...}`, bare or in a `{success, data}` envelope",
+            examples=[EXAMPLE_DOCUMENT],
+        ),
     ],
     grant: Write,
     session: SessionDep,
@@ -204,7 +208,12 @@ async def scorecard_stats(scorecard_id: EntityId, _: Read, session: SessionDep) 
     return ok(await service.run(session, lambda s: service.stats_out(s, scorecard_id)))
 
 
-@router.get("/{scorecard_id}/export", response_model=dict[str, Any], summary="Export as a document")
+@router.get(
+    "/{scorecard_id}/export",
+    response_model=dict[str, Any],
+    summary="Export as a document",
+    responses={200: {"content": {"application/json": {"example": EXAMPLE_DOCUMENT}}}},
+)
 async def export_scorecard(
     scorecard_id: EntityId,
     _: Read,

@@ -180,3 +180,30 @@ class ImportOut(Camel):
 class DeletedOut(Camel):
     id: IdStr
     deleted: bool = True
+
+
+#: The original's exchange format, as `GET /{id}/export` gives it and `POST /import` takes it.
+EXAMPLE_DOCUMENT: dict[str, Any] = {
+    "name": "Audit Complet - Complémentaire Santé",
+    "description": "Contrôle qualité des ventes de complémentaire santé par téléphone.",
+    "systemPrompt": "Vous êtes un expert en contrôle qualité pour les ventes de complémentaire santé.",
+    "version": "2025-10-05",
+    "totalSteps": 1,
+    "isActive": True,
+    "auditSteps": [
+        {
+            "position": 1,
+            "name": "Présentation et annonce de l'enregistrement",
+            "description": "Identité du conseiller, du cabinet et annonce de l'enregistrement.",
+            "prompt": "Vérifier que le conseiller se présente et annonce que l'appel est enregistré.",
+            "controlPoints": ["Annonce de l'enregistrement de l'appel", "Nom du cabinet de courtage"],
+            "keywords": ["enregistré", "enregistrement", "cabinet"],
+            "severityLevel": "CRITICAL",
+            "isCritical": True,
+            "chronologicalImportant": False,
+            "weight": 5,
+            "verifyProductInfo": False,
+        }
+    ],
+    "complianceThresholds": {"EXCELLENT": 90, "BON": 75, "ACCEPTABLE": 60},
+}

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.scorecards.schemas import EXAMPLE_DOCUMENT
 from domain.models import ScorecardVersion
 from tests.api.world import World
 from tests.scorecards.factory import add_audit, sample_document, step_json
@@ -241,6 +242,14 @@ async def test_original_scorecards_round_trip_losslessly(client: httpx.AsyncClie
             assert again.json()["data"]["versionCreated"] is False
             assert again.json()["data"]["scorecard"]["id"] == scorecard["id"]
             assert again.json()["data"]["scorecard"]["version"] == 1
+
+
+async def test_the_documented_example_document_round_trips(client: httpx.AsyncClient, world: World) -> None:
+    headers = world.headers("admin")
+    imported = await client.post(f"{BASE}/import", json=EXAMPLE_DOCUMENT, headers=headers)
+    assert imported.status_code == 201, imported.text
+    scorecard_id = imported.json()["data"]["scorecard"]["id"]
+    assert (await client.get(f"{BASE}/{scorecard_id}/export", headers=headers)).json() == EXAMPLE_DOCUMENT
 
 
 async def test_same_name_import_is_a_conflict_unless_as_new(client: httpx.AsyncClient, world: World) -> None:
