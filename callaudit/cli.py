@@ -309,7 +309,7 @@ def run() -> None:
         if _api_ready(settings.port):
             console.print(
                 f"[bold green]ready[/]: Dagster UI http://127.0.0.1:{settings.dagster_webserver_port}  "
-                f"API http://127.0.0.1:{settings.port}/api-docs  (Ctrl-C stops everything)"
+                f"API http://127.0.0.1:{settings.port}/api-docs (ReDoc: /api-redoc)  (Ctrl-C stops everything)"
             )
         elif not supervisor.interrupted.is_set():
             err.print(
