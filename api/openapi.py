@@ -3,7 +3,8 @@
 * FastAPI documents a 422 `HTTPValidationError` on every route with parameters or a body; this API
   answers every validation failure with a 400 and the error envelope (`api/errors.py`, documented on
   every `/api` route by `ERROR_RESPONSES`), so the 422 and its schemas are removed; public
-  operations (login, refresh, logout, invitation) do not list 403 and 404, which they never answer.
+  operations (login, refresh, logout, invitation) do not list 403 and 404, nor lists and searches
+  (`GET` without path parameters) 404: statuses they never answer.
 * Properties and parameters without a description of their own get the data dictionary's
   (`api/glossary.py`): one meaning per name across the API.
 * Every JSON request body and response without an example gets one, built from its schema: the
@@ -45,12 +46,17 @@ def _without_422(schema: dict[str, Any]) -> None:
         schemas.pop(name, None)
 
 
-def _public_statuses(schema: dict[str, Any]) -> None:
-    """A public operation (no security requirement) checks no permission and looks no entity up."""
-    for operation in _operations(schema):
-        if not operation.get("security"):
-            for status in ("403", "404"):
-                operation.get("responses", {}).pop(status, None)
+def _statuses_it_never_answers(schema: dict[str, Any]) -> None:
+    """A public operation (no security requirement) checks no permission and looks no entity up; a
+    `GET` without path parameters lists or searches, and answers an empty result rather than 404."""
+    for item in schema.get("paths", {}).values():
+        for method, operation in item.items():
+            responses = operation.get("responses", {})
+            if not operation.get("security"):
+                responses.pop("403", None)
+                responses.pop("404", None)
+            if method == "get" and not any(p["in"] == "path" for p in operation.get("parameters", [])):
+                responses.pop("404", None)
 
 
 def _describe(schema: dict[str, Any]) -> None:
@@ -169,7 +175,7 @@ def install_openapi(app: FastAPI) -> None:
                 servers=app.servers,
             )
             _without_422(document)
-            _public_statuses(document)
+            _statuses_it_never_answers(document)
             _describe(document)
             _exemplify(document)
             app.openapi_schema = document
