@@ -43,6 +43,7 @@ def transcribe_fiches(
                 sync_session_factory(database.engine),
                 redis.async_publisher(client_redis),
                 max_recordings=stt.max_recordings_per_fiche,
+                firm_names=tuple(stt.firm_names),
                 priority=priority,
                 run_id=run_id,
             )

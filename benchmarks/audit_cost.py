@@ -40,7 +40,7 @@ from datetime import date
 from typing import Any
 
 import quicktok
-from audit_quality import corpus, load_scorecard
+from simulated import demo_scorecard, timelines
 
 from domain.audits.prompts import (
     STEP_SEPARATOR,
@@ -180,17 +180,16 @@ class Results:
 
 
 def run(fiches: int) -> Results:
-    base, _ = load_scorecard()
-    card = eighteen_steps(base)
+    card = eighteen_steps(demo_scorecard())
     results = Results(tallies={name: Tally() for name in ("shared", "step_first", "original", "tools")})
-    for fiche in corpus(fiches):
+    for timeline in timelines(fiches):
         results.fiches += 1
-        results.chunks += fiche.timeline.total_chunks
-        results.timeline_tokens += count(render_timeline(fiche.timeline))
-        prompt_shared(card, fiche.timeline, results.tallies["shared"])
-        prompt_step_first(card, fiche.timeline, results.tallies["step_first"])
-        prompt_original(card, fiche.timeline, results.tallies["original"])
-        tools_mode(card, fiche.timeline, results.tallies["tools"])
+        results.chunks += timeline.total_chunks
+        results.timeline_tokens += count(render_timeline(timeline))
+        prompt_shared(card, timeline, results.tallies["shared"])
+        prompt_step_first(card, timeline, results.tallies["step_first"])
+        prompt_original(card, timeline, results.tallies["original"])
+        tools_mode(card, timeline, results.tallies["tools"])
     return results
 
 

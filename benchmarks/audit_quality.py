@@ -1,30 +1,35 @@
-"""Benchmark: how well an auditor's verdicts agree with the demo CRM simulator's ground truth.
+"""Benchmark: how well the auditor's verdicts agree with labels it was not written against.
 
-The corpus is built in-process from `callaudit.demo_crm` (no HTTP): fiches of consecutive sales
-days, every recording's reference transcript (the simulator's light ASR noise: hesitations, lost
-accents), cut into speaker-turn chunks by `domain.transcripts.chunking.build_chunks`, as the
-`transcripts` asset stores them. Each fiche is audited with the demo scorecard
-(`domain/audits/demo_scorecard.json`), and every step goes through evidence gating.
+The corpus (`benchmarks/evaluation/`) is written apart from the auditor: paraphrase families per
+control point (synonyms, word families, numbers in words, indirect phrasings, question + answer
+across two speakers), distractors (the client saying the words, hearsay, negation, refusal,
+unanswered questions, deferrals, fillers), recogniser noise, and a diarisation whose agent label is
+drawn per recording. Families are split into a development half and a test half; **the figures that
+count are the test half's**, which the auditor's author does not read.
 
-The scorecard's `x_ground_truth` block maps each control point to the simulator segment it checks;
-a point is truly present when its segment is said in any call of the fiche. Reported:
+Both scorecards are measured: the demo scorecard and the original system's 18-point scorecard
+(`../shared/fixtures/scorecards/audit_config_18_points.json`, skipped with a message when absent),
+each imported the way a user imports it (`domain.scorecards.io.read_document`, which infers whose
+words count per control point). Roles are inferred from the words (`domain.transcripts.roles`), never
+taken from the labels. Every step goes through evidence gating.
 
-- Cohen's kappa per control point and pooled, an audited point counting as present when PRESENT or
-  PARTIEL after gating;
-- recall of critical failures: (fiche, critical step) pairs whose segment is missing must come out
-  not CONFORME; and fiches that should be rejected must be REJET;
-- share of the auditor's citations that gating keeps.
+Figures per scorecard and split:
+- Cohen's kappa per control point and pooled: a point is compliant when PRESENT / PARTIEL, or
+  NON_APPLICABLE because its condition did not arise (label `na`); points the auditor declares
+  not assessable offline are left out and counted (`unassessed`);
+- critical recall: critical steps that the labels make non-CONFORME (scoring rules applied to the
+  labels) and the audit finds non-CONFORME;
+- false REJET rate: fiches whose labelled level is not REJET but whose audit is;
+- citations kept by gating, and citations whose speaker has the role the point requires;
+- cost: CPU seconds per fiche after the parse, parse seconds per 10 minutes of call, peak RSS.
 
-A second pass adds character typos to the transcripts (`--typos`, share of words of 5+ letters
-given one edit) to measure the tolerance to recognition errors.
+The last line holds `key=value` figures of the TEST half (kappa and false_rejet: the worse of the
+two scorecards); `ratio` = bound_kappa / kappa (<= 1 means the goal is met).
 
-The heuristic auditor always runs; when `OPENAI_API_KEY` is configured and `resources.llm` is
-importable, the same harness also runs the OpenAI auditor on `--llm-fiches` fiches.
-
-The last line holds `key=value` figures; `ratio` = bound_kappa / kappa (<= 1 means the goal is met).
-
-    .venv/bin/python benchmarks/audit_quality.py               # 130 fiches (about 250 calls)
-    .venv/bin/python benchmarks/audit_quality.py --fiches 30   # a quick look
+    .venv/bin/python benchmarks/audit_quality.py                 # 60 fiches per scorecard and half
+    .venv/bin/python benchmarks/audit_quality.py --split dev     # the half an author may look at
+    .venv/bin/python benchmarks/audit_quality.py --llm           # also the configured OpenAI-compatible
+                                                                 # auditor (OPENAI_BASE_URL: vLLM, Ollama...)
 """
 
 from __future__ import annotations
@@ -32,243 +37,229 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import random
+import resource
+import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from callaudit.demo_crm.calls import build_transcript, fiche_ground_truth
-from callaudit.demo_crm.fiches import FicheCore, build_fiche
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from domain.transcripts.roles import assign_roles
+from evaluation.corpus import LabelledFiche, build_corpus
+
 from domain.audits.auditor import Auditor, TranscriptMode
 from domain.audits.evaluation import Agreement
-from domain.audits.gating import GatedStep, GatingRules, gate_step
+from domain.audits.gating import GatedStep, GatingRules, derive_step, gate_step
 from domain.audits.heuristic import HeuristicAuditor
 from domain.audits.schema import Conformity, Level, PointStatus
-from domain.audits.scorecard import ScorecardSpec
+from domain.audits.scorecard import ScorecardSpec, SpeakerRule
 from domain.audits.scoring import compute_compliance
-from domain.audits.timeline import Timeline, TimelineRecording, recording_chunks
+from domain.audits.timeline import Timeline
 from domain.scorecards.io import read_document
-from domain.transcripts.chunking import Word, build_chunks
 
-SCORECARD_PATH = Path(__file__).resolve().parent.parent / "domain" / "audits" / "demo_scorecard.json"
+ROOT = Path(__file__).resolve().parent.parent
+SCORECARDS = {
+    "demo": ROOT / "domain" / "audits" / "demo_scorecard.json",
+    "nca18": ROOT.parent / "shared" / "fixtures" / "scorecards" / "audit_config_18_points.json",
+}
 BOUND_KAPPA = 0.8
-SEED = 42
-FICHES_PER_DAY = 12
-FIRST_DAY = date(2026, 2, 2)
-SIM_URL = "http://127.0.0.1:8090"
-PARIS = ZoneInfo("Europe/Paris")
+NOT_ASSESSABLE = "not_assessable_offline"
+TRUE_STATUS = {"present": PointStatus.PRESENT, "absent": PointStatus.ABSENT, "na": PointStatus.NON_APPLICABLE}
+
+
+def load_scorecard(path: Path) -> ScorecardSpec:
+    draft = read_document(json.loads(path.read_text(encoding="utf-8")))
+    return ScorecardSpec(0, 0, 1, draft.name, draft.description, draft.system_prompt, draft.steps)
+
+
+def with_roles(fiche: LabelledFiche) -> Timeline:
+    recordings = tuple(assign_roles(r, advisor_name=fiche.advisor_name) for r in fiche.timeline.recordings)
+    return Timeline(fiche.timeline.fiche_id, recordings)
 
 
 @dataclass(frozen=True)
-class LabelledFiche:
-    timeline: Timeline
-    segments: frozenset[str]  # ground truth: segments said in any call of the fiche
-    calls: int
+class _TrueStep:
+    position: int
+    score: int
+    weight: int
+    is_critical: bool
+    conforme: str
 
 
-def load_scorecard() -> tuple[ScorecardSpec, dict[tuple[int, int], str]]:
-    """The demo scorecard and its control point -> segment map, keyed (step position, 1-based point)."""
-    document = json.loads(SCORECARD_PATH.read_text(encoding="utf-8"))
-    draft = read_document(document)
-    spec = ScorecardSpec(0, 0, 1, draft.name, draft.description, draft.system_prompt, draft.steps)
-    truth = {}
-    for key, segment in document["x_ground_truth"].items():
-        position, point = key.split(".")
-        truth[int(position), int(point)] = segment
-    return spec, truth
-
-
-def _typo(word: str, rng: random.Random) -> str:
-    """One substituted, dropped or doubled letter, as a recogniser mishears."""
-    letters = [i for i, ch in enumerate(word) if ch.isalpha()]
-    i = rng.choice(letters)
-    edit = rng.randrange(3)
-    if edit == 0:
-        return word[:i] + rng.choice("aeioustrnl") + word[i + 1 :]
-    if edit == 1:
-        return word[:i] + word[i + 1 :]
-    return word[:i] + word[i] + word[i:]
-
-
-def _timeline(core: FicheCore, typos: float, rng: random.Random) -> Timeline:
-    recordings = []
-    for index, rec in enumerate(core.recordings):
-        transcript = build_transcript(core, rec)
-        words = [
-            Word(_typo(w.text, rng) if sum(c.isalpha() for c in w.text) >= 5 and rng.random() < typos else w.text,
-                 w.start, w.end, w.speaker)
-            for w in transcript.words
-        ]  # fmt: skip
-        chunks = recording_chunks(index, build_chunks(rec.call_id, words), words)
-        local = rec.start.astimezone(PARIS)
-        recordings.append(
-            TimelineRecording(
-                recording_index=index,
-                call_id=rec.call_id,
-                recording_url=rec.url(SIM_URL),
-                recording_date=local.strftime("%d/%m/%Y"),
-                recording_time=local.strftime("%H:%M"),
-                start_time=rec.start.isoformat(),
-                from_number=rec.from_number,
-                to_number=rec.to_number,
-                duration_seconds=float(rec.duration_seconds),
-                chunks=chunks,
-            )
-        )
-    return Timeline(fiche_id=core.fiche_id, recordings=tuple(recordings))
-
-
-def corpus(fiches: int, *, typos: float = 0.0, seed: int = SEED) -> Iterator[LabelledFiche]:
-    """`fiches` fiches of consecutive sales days with their timelines and ground truth."""
-    rng = random.Random(seed)
-    for n in range(fiches):
-        day = FIRST_DAY + timedelta(days=n // FICHES_PER_DAY)
-        core = build_fiche(seed, day, n % FICHES_PER_DAY, FICHES_PER_DAY)
-        truth = fiche_ground_truth(core)
-        yield LabelledFiche(_timeline(core, typos, rng), frozenset(truth["segments"]), len(core.recordings))
+def true_steps(scorecard: ScorecardSpec, labels: dict[tuple[int, int], str]) -> list[_TrueStep]:
+    """The steps as the labels make them, under the same scoring rules as audits."""
+    out = []
+    for step in scorecard.steps:
+        statuses = [TRUE_STATUS[labels[step.position, i]] for i in range(1, len(step.control_points) + 1)]
+        derived = derive_step(statuses, step.weight)
+        out.append(_TrueStep(step.position, derived.score, step.weight, step.is_critical, derived.conforme))
+    return out
 
 
 @dataclass
 class Report:
     auditor: str
+    scorecard: str
+    split: str
     fiches: int = 0
-    calls: int = 0
     per_point: dict[tuple[int, int], Agreement] = field(default_factory=dict)
-    critical_steps: Agreement = field(default_factory=Agreement)  # positive = a critical failure (truth / audit)
-    rejections: Agreement = field(default_factory=Agreement)  # positive = fiche should be / is REJET
+    unassessed: int = 0
+    critical: Agreement = field(default_factory=Agreement)  # positive = a critical step not CONFORME
+    rejections: Agreement = field(default_factory=Agreement)  # positive = REJET
     citations: int = 0
     citations_valid: int = 0
-    failed_steps: int = 0
+    citations_role_ok: int = 0
+    roles_right: int = 0
+    recordings: int = 0
     levels: Counter[str] = field(default_factory=Counter)
-    seconds: float = 0.0
+    needs_review: int = 0
+    audit_cpu: float = 0.0
+    parse_cpu: float = 0.0
+    audio_minutes: float = 0.0
 
     @property
     def pooled(self) -> Agreement:
         return sum(self.per_point.values(), Agreement())
 
     @property
+    def false_rejet(self) -> float:
+        negatives = self.rejections.false_positive + self.rejections.true_negative
+        return self.rejections.false_positive / negatives if negatives else 0.0
+
+    @property
     def citations_valid_share(self) -> float:
         return self.citations_valid / self.citations if self.citations else 1.0
 
+    @property
+    def roles_ok_share(self) -> float:
+        return self.citations_role_ok / self.citations_valid if self.citations_valid else 1.0
 
-def _present(status: PointStatus) -> bool:
-    return status in (PointStatus.PRESENT, PointStatus.PARTIEL)
+
+def _compliant(status: PointStatus) -> bool:
+    return status is not PointStatus.ABSENT
 
 
-def score_fiche(
-    report: Report, scorecard: ScorecardSpec, truth: dict[tuple[int, int], str], fiche: LabelledFiche,
-    steps: list[GatedStep],
-) -> None:  # fmt: skip
+def _role_ok(rule: SpeakerRule, speaker: str, agent: str) -> bool:
+    return rule is SpeakerRule.ANY or (speaker == agent) == (rule is SpeakerRule.AGENT)
+
+
+def score_fiche(report: Report, scorecard: ScorecardSpec, fiche: LabelledFiche, timeline: Timeline,
+                steps: list[GatedStep]) -> None:  # fmt: skip
     report.fiches += 1
-    report.calls += fiche.calls
+    agents = fiche.agent_speakers
+    for recording in timeline.recordings:
+        report.recordings += 1
+        agent_chunks = {c.speaker for c in recording.chunks if c.role == "agent"}
+        report.roles_right += agent_chunks == {agents[recording.call_id]}
     for step in steps:
+        spec = scorecard.step(step.position)
         report.citations += step.stats.citations_total
         report.citations_valid += step.stats.citations_valid
-        report.failed_steps += step.failed
         for point in step.points:
-            segment = truth.get((step.position, point.index))
-            if segment is not None:
-                pair = Agreement.of([(segment in fiche.segments, _present(point.statut))])
-                report.per_point[step.position, point.index] = (
-                    report.per_point.get((step.position, point.index), Agreement()) + pair
-                )
-        if step.is_critical:
-            spec = scorecard.step(step.position)
-            missing = any(
-                truth[spec.position, i] not in fiche.segments
-                for i in range(1, len(spec.control_points) + 1)
-                if (spec.position, i) in truth
+            rule = spec.speaker_rule(point.index - 1)
+            report.citations_role_ok += sum(_role_ok(rule, c.speaker, agents[c.call_id]) for c in point.citations)
+            if point.rule == NOT_ASSESSABLE:
+                report.unassessed += 1
+                continue
+            truth = fiche.labels[step.position, point.index] != "absent"
+            key = (step.position, point.index)
+            report.per_point[key] = report.per_point.get(key, Agreement()) + Agreement.of(
+                [(truth, _compliant(point.statut))]
             )
-            report.critical_steps += Agreement.of([(missing, step.conforme is not Conformity.CONFORME)])
-    compliance = compute_compliance(steps, scorecard)
-    report.levels[str(compliance.niveau)] += 1
-    should_reject = any(
-        truth.get((s.position, i)) not in fiche.segments
-        for s in scorecard.steps
-        if s.is_critical
-        for i in range(1, len(s.control_points) + 1)
-        if (s.position, i) in truth
-    )
-    report.rejections += Agreement.of([(should_reject, compliance.niveau is Level.REJET)])
+    truth_steps = true_steps(scorecard, fiche.labels)
+    by_position = {s.position: s for s in steps}
+    for true in truth_steps:
+        if true.is_critical:
+            audited = by_position[true.position].conforme is not Conformity.CONFORME
+            report.critical += Agreement.of([(true.conforme != Conformity.CONFORME, audited)])
+    audited_level = compute_compliance(steps, scorecard).niveau
+    true_level = compute_compliance(truth_steps, scorecard).niveau
+    report.rejections += Agreement.of([(true_level is Level.REJET, audited_level is Level.REJET)])
+    report.levels[str(audited_level)] += 1
+    from domain.audits.review import review_flag
+
+    report.needs_review += review_flag(steps).needs_review
 
 
-async def run_harness(
-    auditor: Auditor, scorecard: ScorecardSpec, truth: dict[tuple[int, int], str], fiches: list[LabelledFiche],
-    rules: GatingRules, *, concurrency: int = 1,
-) -> Report:  # fmt: skip
-    """Audit every fiche step by step with `auditor`, gate, and score against the ground truth."""
-    report = Report(auditor=f"{auditor.name}" + (f" ({auditor.model})" if auditor.model else ""))
-    started = time.perf_counter()
+async def run_harness(auditor: Auditor, scorecard: ScorecardSpec, name: str, split: str,
+                      fiches: list[LabelledFiche], *, concurrency: int = 1) -> Report:  # fmt: skip
+    report = Report(auditor.name + (f" ({auditor.model})" if auditor.model else ""), name, split)
+    rules = GatingRules()
     limit = asyncio.Semaphore(concurrency)
+    parse: Callable[[Timeline], Any] | None = getattr(auditor, "parsed", None)
 
-    async def audit(fiche: LabelledFiche) -> list[GatedStep]:
+    async def audit(fiche: LabelledFiche) -> tuple[Timeline, list[GatedStep]]:
         async with limit:
+            timeline = with_roles(fiche)
+            if parse is not None:
+                started = time.process_time()
+                parse(timeline)
+                report.parse_cpu += time.process_time() - started
+            started = time.process_time()
             steps = []
             for step in scorecard.steps:
-                analysis = await auditor.analyze_step(scorecard, step, fiche.timeline, mode=TranscriptMode.PROMPT)
+                analysis = await auditor.analyze_step(scorecard, step, timeline, mode=TranscriptMode.PROMPT)
                 steps.append(
-                    gate_step(
-                        step, analysis.output, fiche.timeline, rules, failed=analysis.failed, error=analysis.error
-                    )
-                )
-            return steps
+                    gate_step(step, analysis.output, timeline, rules, failed=analysis.failed, error=analysis.error,
+                              assessments=analysis.assessments)
+                )  # fmt: skip
+            report.audit_cpu += time.process_time() - started
+            report.audio_minutes += sum(r.duration_seconds or 0.0 for r in timeline.recordings) / 60
+            return timeline, steps
 
     results = await asyncio.gather(*(audit(f) for f in fiches))
-    for fiche, steps in zip(fiches, results, strict=True):
-        score_fiche(report, scorecard, truth, fiche, steps)
-    report.seconds = time.perf_counter() - started
+    for fiche, (timeline, steps) in zip(fiches, results, strict=True):
+        score_fiche(report, scorecard, fiche, timeline, steps)
     return report
 
 
-def render(report: Report, scorecard: ScorecardSpec, truth: dict[tuple[int, int], str], title: str) -> list[str]:
-    lines = [
-        f"== {title}: {report.auditor}, {report.fiches} fiches, {report.calls} calls, {report.seconds:.1f} s ==",
-        "",
-        f"{'point':<6} {'segment':<20} {'TP':>4} {'FP':>4} {'FN':>4} {'TN':>4} {'kappa':>6}  control point",
-    ]
-    for (position, index), agreement in sorted(report.per_point.items()):
-        text = scorecard.step(position).control_points[index - 1]
-        lines.append(
-            f"{f'{position}.{index}':<6} {truth[position, index]:<20} {agreement.true_positive:>4} "
-            f"{agreement.false_positive:>4} {agreement.false_negative:>4} {agreement.true_negative:>4} "
-            f"{agreement.kappa:>6.3f}  {text[:60]}"
-        )
-    pooled, critical, rejected = report.pooled, report.critical_steps, report.rejections
+def render(report: Report, scorecard: ScorecardSpec, *, per_point: bool) -> list[str]:
+    pooled, critical, rejections = report.pooled, report.critical, report.rejections
+    lines = [f"== {report.scorecard} / {report.split} half: {report.auditor}, {report.fiches} fiches =="]
+    if per_point:
+        lines.append(f"{'point':<6} {'TP':>4} {'FP':>4} {'FN':>4} {'TN':>4} {'kappa':>6}  control point")
+        for (position, index), a in sorted(report.per_point.items()):
+            text = scorecard.step(position).control_points[index - 1]
+            lines.append(
+                f"{f'{position}.{index}':<6} {a.true_positive:>4} {a.false_positive:>4} {a.false_negative:>4} "
+                f"{a.true_negative:>4} {a.kappa:>6.3f}  {text[:70]}"
+            )
+    per_fiche = report.audit_cpu / report.fiches if report.fiches else 0.0
+    parse_per_10 = report.parse_cpu / report.audio_minutes * 10 if report.audio_minutes else 0.0
     lines += [
-        "",
-        f"pooled kappa {pooled.kappa:.3f} over {pooled.total} control points "
-        f"(accuracy {pooled.accuracy:.3f}, precision {pooled.precision:.3f}, recall {pooled.recall:.3f})",
-        f"critical failures: {critical.true_positive}/{critical.true_positive + critical.false_negative} detected "
-        f"(recall {critical.recall:.3f}), {critical.false_positive} critical steps failed without cause",
-        f"rejections: {rejected.true_positive}/{rejected.true_positive + rejected.false_negative} fiches to reject "
-        f"are REJET (recall {rejected.recall:.3f}), {rejected.false_positive} rejected wrongly",
-        f"citations kept by gating: {report.citations_valid}/{report.citations} ({report.citations_valid_share:.3f})",
-        f"failed steps: {report.failed_steps}; levels: {dict(sorted(report.levels.items()))}",
+        f"pooled kappa {pooled.kappa:.3f} over {pooled.total} control points (agreement {pooled.accuracy:.3f}, "
+        f"precision {pooled.precision:.3f}, recall {pooled.recall:.3f}); {report.unassessed} not assessable offline",
+        f"critical steps failing: {critical.true_positive}/{critical.true_positive + critical.false_negative} "
+        f"detected (recall {critical.recall:.3f}), {critical.false_positive} failed without cause",
+        f"REJET: {rejections.true_positive}/{rejections.true_positive + rejections.false_negative} due, "
+        f"{rejections.false_positive} of {rejections.false_positive + rejections.true_negative} compliant fiches "
+        f"falsely REJET ({report.false_rejet:.3f}); levels {dict(sorted(report.levels.items()))}; "
+        f"needs_review {report.needs_review}",
+        f"citations kept by gating {report.citations_valid}/{report.citations} ({report.citations_valid_share:.3f}), "
+        f"of the right role {report.citations_role_ok}/{report.citations_valid} ({report.roles_ok_share:.3f}); "
+        f"roles inferred right on {report.roles_right}/{report.recordings} recordings",
+        f"cpu {per_fiche:.3f} s per fiche after the parse; parse {parse_per_10:.2f} s per 10 minutes of call",
         "",
     ]
     return lines
 
 
 def _openai_auditor() -> tuple[Any, Any] | str:
-    """(auditor, closer) of the configured OpenAI auditor, or why it cannot run."""
+    """(auditor, closer) of the configured OpenAI-compatible auditor, or why it cannot run."""
     from callaudit.settings import Settings
 
     settings = Settings()
-    if settings.openai_api_key is None:
-        return "OPENAI_API_KEY is not set: OpenAI auditor skipped"
-    try:
-        from resources.llm.resource import build_auditor
-    except ImportError as exc:
-        return f"resources.llm is not available ({exc}): OpenAI auditor skipped"
+    if settings.openai_api_key is None and settings.openai_base_url is None:
+        return "neither OPENAI_API_KEY nor OPENAI_BASE_URL is set: LLM auditor skipped"
     from redis.asyncio import Redis
 
     from callaudit.embedded import EmbeddedRedis
+    from resources.llm.resource import build_auditor
 
     embedded = None
     url = settings.redis_url.get_secret_value() if settings.redis_url else None
@@ -289,46 +280,61 @@ def _openai_auditor() -> tuple[Any, Any] | str:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--fiches", type=int, default=130)
-    parser.add_argument("--typos", type=float, default=0.05, help="share of 5+ letter words given a typo")
-    parser.add_argument("--llm-fiches", type=int, default=20)
+    parser.add_argument("--fiches", type=int, default=60, help="fiches per scorecard and half")
+    parser.add_argument("--split", choices=("test", "dev", "both"), default="test")
+    parser.add_argument("--scorecard", choices=(*SCORECARDS, "all"), default="all")
+    parser.add_argument("--per-point", action="store_true", help="a line per control point")
+    parser.add_argument("--llm", action="store_true", help="also run the configured OpenAI-compatible auditor")
+    parser.add_argument("--llm-fiches", type=int, default=10)
     parser.add_argument("--output", type=Path, help="also write the report to this file")
     args = parser.parse_args()
 
-    scorecard, truth = load_scorecard()
-    rules = GatingRules()
-    lines = [
-        f"audit quality on the demo CRM corpus: seed {SEED}, {args.fiches} fiches from {FIRST_DAY}, "
-        f"scorecard {scorecard.name!r} ({len(scorecard.steps)} steps, {len(truth)} control points)",
-        "",
-    ]
-    clean = list(corpus(args.fiches))
-    heuristic = await run_harness(HeuristicAuditor(), scorecard, truth, clean, rules)
-    lines += render(heuristic, scorecard, truth, "reference transcripts")
-    noisy = list(corpus(args.fiches, typos=args.typos))
-    noisy_report = await run_harness(HeuristicAuditor(), scorecard, truth, noisy, rules)
-    lines += render(noisy_report, scorecard, truth, f"with {args.typos:.0%} of 5+ letter words mistyped")
-
-    opened = _openai_auditor()
+    splits = ("dev", "test") if args.split == "both" else (args.split,)
+    lines = [f"audit quality on the held-apart corpus: {args.fiches} fiches per scorecard and half", ""]
+    test_reports: list[Report] = []
+    auditor = HeuristicAuditor()
+    opened = _openai_auditor() if args.llm else None
+    for name, path in SCORECARDS.items():
+        if args.scorecard not in ("all", name):
+            continue
+        if not path.exists():
+            lines += [f"{name}: {path} not found, skipped", ""]
+            continue
+        scorecard = load_scorecard(path)
+        for split in splits:
+            fiches = build_corpus(name, split, args.fiches)  # type: ignore[arg-type]
+            report = await run_harness(auditor, scorecard, name, split, fiches)
+            lines += render(report, scorecard, per_point=args.per_point)
+            if split == "test":
+                test_reports.append(report)
+            if opened is not None and not isinstance(opened, str):
+                llm = await run_harness(opened[0], scorecard, name, split, fiches[: args.llm_fiches], concurrency=4)
+                lines += render(llm, scorecard, per_point=args.per_point)
     if isinstance(opened, str):
         lines += [opened, ""]
-    else:
-        auditor, close = opened
-        try:
-            llm = await run_harness(auditor, scorecard, truth, clean[: args.llm_fiches], rules, concurrency=4)
-            lines += render(llm, scorecard, truth, "reference transcripts")
-        finally:
-            await close()
+    elif opened is not None:
+        await opened[1]()
 
-    kappa = heuristic.pooled.kappa
-    lines.append(
-        f"calls={heuristic.calls} fiches={heuristic.fiches} control_points={heuristic.pooled.total} "
-        f"kappa={kappa:.3f} kappa_typos={noisy_report.pooled.kappa:.3f} "
-        f"critical_recall={heuristic.critical_steps.recall:.3f} reject_recall={heuristic.rejections.recall:.3f} "
-        f"citations_valid={heuristic.citations_valid_share:.3f} "
-        f"citations_valid_typos={noisy_report.citations_valid_share:.3f} "
-        f"bound_kappa={BOUND_KAPPA} ratio={BOUND_KAPPA / kappa if kappa > 0 else float('inf'):.3f}"
-    )
+    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    reports = test_reports or []
+    figures = " ".join(f"kappa_{r.scorecard}={r.pooled.kappa:.3f} false_rejet_{r.scorecard}={r.false_rejet:.3f}"
+                       for r in reports)  # fmt: skip
+    if reports:
+        kappa = min(r.pooled.kappa for r in reports)
+        false_rejet = max(r.false_rejet for r in reports)
+        recall = min(r.critical.recall for r in reports)
+        valid = min(r.citations_valid_share for r in reports)
+        roles = min(r.roles_ok_share for r in reports)
+        cpu = max(r.audit_cpu / r.fiches for r in reports)
+        parse = max(r.parse_cpu / r.audio_minutes * 10 for r in reports if r.audio_minutes)
+        lines.append(
+            f"fiches={sum(r.fiches for r in reports)} {figures} kappa={kappa:.3f} false_rejet={false_rejet:.3f} "
+            f"critical_recall={recall:.3f} citations_valid={valid:.3f} citation_roles={roles:.3f} "
+            f"cpu_per_fiche_s={cpu:.3f} parse_per_10min_s={parse:.2f} peak_rss_mib={rss_mib:.0f} "
+            f"bound_kappa={BOUND_KAPPA} ratio={BOUND_KAPPA / kappa if kappa > 0 else float('inf'):.3f}"
+        )
+    else:
+        lines.append(f"peak_rss_mib={rss_mib:.0f} (dev half only: no test figures)")
     text = "\n".join(lines)
     print(text)
     if args.output:

@@ -140,6 +140,8 @@ class Settings(BaseSettings):
     transcription_recording_timeout_seconds: float = Field(900.0, gt=0)
     transcription_audio_max_bytes: int = Field(200_000_000, ge=1)
     transcription_audio_urls_public: bool = False
+    # The brokerage's names as its advisors say them on the phone: a speaker naming it is the agent.
+    transcription_firm_names: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # --- automation -----------------------------------------------------------------------------
     automation_scheduler_cron: str = "*/1 * * * *"
@@ -159,7 +161,9 @@ class Settings(BaseSettings):
     smtp_from: str | None = None
     smtp_timeout_ms: int = Field(10_000, ge=100)
 
-    _split_csv = field_validator("cors_origins", "webhook_allowed_origins", mode="before")(_csv)
+    _split_csv = field_validator("cors_origins", "webhook_allowed_origins", "transcription_firm_names", mode="before")(
+        _csv
+    )
 
     @field_validator("automation_scheduler_cron", "sales_refresh_cron")
     @classmethod

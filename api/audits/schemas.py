@@ -92,6 +92,11 @@ class AuditSummary(BaseModel):
     auditor: str
     model: str | None
     transcript_mode: str
+    needs_review: bool = Field(
+        description="The level hinges on control-point verdicts the auditor is unsure of (or could not assess); "
+        "the level itself follows the scoring rules"
+    )
+    review_reasons: list[str] = Field(description="Why the audit needs a human look (French)")
     steps_total: int
     successful_steps: int
     failed_steps: int
@@ -193,6 +198,7 @@ class CitationOut(BaseModel):
     recording_index: int
     chunk_index: int
     speaker: str
+    role: str | None = Field(description="agent, client or unknown: who said it; null for audits made before roles")
     start_seconds: float
     end_seconds: float
     minutage: str
@@ -212,6 +218,13 @@ class ControlPointOut(BaseModel):
     erreur_transcription_notee: bool
     variation_phonetique_utilisee: str | None
     downgraded: bool = Field(description="Lowered by evidence gating (its citations did not hold)")
+    confidence: float | None = Field(
+        description="The auditor's certainty in [0, 1] (heuristic auditor; null for an LLM's verdict)"
+    )
+    decision_rule: str | None = Field(
+        description="What decided the verdict: `evidence`, `answer_to_question`, `no_evidence`, `wrong_speaker_only`, "
+        "`not_as_fact_only`, `condition_not_met`, `not_assessable_offline`, or `gating:<reason>`"
+    )
     citations: list[CitationOut]
 
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
 from api.security import IdIn, IdStr
-from domain.audits.scorecard import Severity
+from domain.audits.scorecard import Severity, SpeakerRule
 
 # Long enough for any real prompt, short enough to bound a request; NUL and blank checks are the domain's.
 Text = Annotated[str, StringConstraints(max_length=50_000)]
@@ -45,6 +45,12 @@ class StepIn(CamelIn):
     chronological_important: bool | None = None
     weight: int | None = Field(None, ge=1, le=10, description="Maximum points of the step, 1-10")
     verify_product_info: bool | None = None
+    control_point_speakers: list[SpeakerRule] | None = Field(
+        None,
+        max_length=200,
+        description="Whose words prove each control point (agent, client, any), aligned with controlPoints; "
+        "absent: inferred for new points, kept for unchanged ones",
+    )
 
     def as_json(self) -> dict[str, Any]:
         """The fields sent, under their exchange-format names."""
@@ -88,6 +94,7 @@ class StepOut(Camel):
     chronological_important: bool
     weight: int
     verify_product_info: bool
+    control_point_speakers: list[SpeakerRule] = Field(description="Whose words prove each control point")
 
 
 class UsageOut(Camel):

@@ -64,6 +64,7 @@ async def run(session: AsyncSession, work: Callable[[Session], T]) -> T:
 
 
 def step_out(step: ScorecardStep) -> StepOut:
+    spec = step.spec()
     return StepOut(
         id=step.id,
         position=step.position,
@@ -77,6 +78,7 @@ def step_out(step: ScorecardStep) -> StepOut:
         chronological_important=step.chronological,
         weight=step.weight,
         verify_product_info=step.verify_product_info,
+        control_point_speakers=list(spec.point_speakers),
     )
 
 

@@ -7,6 +7,7 @@ import datetime as dt
 from pydantic import BaseModel, Field
 
 from api.fiches.schemas import FicheIdIn
+from domain.audits.timeline import Role
 from domain.models.transcripts import FicheTranscriptionStatus, TranscriptStatus
 from domain.transcripts.priority import Priority
 
@@ -75,6 +76,13 @@ class ChunkOut(BaseModel):
     end: float
     text: str
     word_count: int
+    role: Role = Field(description="Who the speaker is in this call: agent, client, or unknown when unsure")
+
+
+class SpeakerRolesOut(BaseModel):
+    roles: dict[str, Role] = Field(description="Each diarised speaker label's role")
+    confidence: float = Field(description="Of the mapping, 0-1; 0 when no speaker could be named")
+    cues: list[str] = Field(description="What the mapping was inferred from")
 
 
 class RecordingTranscriptOut(BaseModel):
@@ -91,3 +99,6 @@ class RecordingTranscriptOut(BaseModel):
     text: str | None
     words: list[WordOut]
     chunks: list[ChunkOut]
+    speaker_roles: SpeakerRolesOut = Field(
+        description="Who is the agent and who the client (inferred now for transcripts stored before roles)"
+    )

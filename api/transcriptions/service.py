@@ -19,12 +19,16 @@ from api.transcriptions.schemas import (
     ChunkOut,
     RecordingCoverage,
     RecordingTranscriptOut,
+    SpeakerRolesOut,
     TranscriptionStatusOut,
     WordOut,
 )
 from domain.models import FicheTranscription, Recording, Transcript, TranscriptChunk
 from domain.models.transcripts import FicheTranscriptionStatus, TranscriptStatus
+from domain.transcripts.chunking import Chunk
 from domain.transcripts.priority import Priority
+from domain.transcripts.roles import RoleAssignment, as_role
+from domain.transcripts.store import speaker_roles
 
 #: orchestration/jobs.py, named here so the API does not import Dagster definitions.
 TRANSCRIBE_JOB = "transcribe_fiches_job"
@@ -99,11 +103,22 @@ async def recording_transcript(session: AsyncSession, fiche_id: str, call_id: st
     ).first()
     if transcript is None:
         raise NotFound("No transcript for this recording")
-    chunks = await session.scalars(
-        select(TranscriptChunk)
-        .where(TranscriptChunk.transcript_id == transcript.id)
-        .order_by(TranscriptChunk.turn_index)
-    )
+    chunks = (
+        await session.scalars(
+            select(TranscriptChunk)
+            .where(TranscriptChunk.transcript_id == transcript.id)
+            .order_by(TranscriptChunk.turn_index)
+        )
+    ).all()
+    if transcript.speaker_roles is not None:
+        roles = RoleAssignment.from_json(transcript.speaker_roles)
+    else:
+        turns = [
+            Chunk(call_id, c.turn_index, c.speaker, c.start_seconds, c.end_seconds, c.text, c.word_count)
+            for c in chunks
+        ]
+        recording_id = transcript.recording_id
+        roles = await session.run_sync(lambda s: speaker_roles(s, fiche_id, recording_id, turns))
     return RecordingTranscriptOut(
         fiche_id=fiche_id,
         call_id=call_id,
@@ -126,7 +141,9 @@ async def recording_transcript(session: AsyncSession, fiche_id: str, call_id: st
                 end=c.end_seconds,
                 text=c.text,
                 word_count=c.word_count,
+                role=as_role(c.role) if c.role is not None else roles.role_of(c.speaker),
             )
             for c in chunks
         ],
+        speaker_roles=SpeakerRolesOut(roles=dict(roles.roles), confidence=roles.confidence, cues=list(roles.cues)),
     )

@@ -48,14 +48,27 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class PointAssessment:
+    """How sure an auditor is of one control point's verdict, and the rule that decided it."""
+
+    confidence: float  # in [0, 1]
+    rule: str
+
+
+@dataclass(frozen=True)
 class StepAnalysis:
-    """One step's answer. `failed` means `output` is the schema-valid fallback and `error` says why."""
+    """One step's answer. `failed` means `output` is the schema-valid fallback and `error` says why.
+
+    `assessments` (one per control point, in order) come from auditors that can tell their own
+    certainty (the heuristic auditor); an LLM's self-reported confidence is not asked for.
+    """
 
     output: StepOutput
     usage: Usage
     transcript_mode: TranscriptMode
     failed: bool = False
     error: str | None = None
+    assessments: tuple[PointAssessment, ...] = ()
 
 
 class Auditor(Protocol):

@@ -396,7 +396,15 @@ class AuditEngine:
             log.exception("step %s of audit %s raised", step.position, audit_id)
             error = f"{type(exc).__name__}: {exc}"
             analysis = StepAnalysis(fallback_step(step.control_points, error), Usage(), mode, failed=True, error=error)
-        gated = gate_step(step, analysis.output, timeline, self.rules, failed=analysis.failed, error=analysis.error)
+        gated = gate_step(
+            step,
+            analysis.output,
+            timeline,
+            self.rules,
+            failed=analysis.failed,
+            error=analysis.error,
+            assessments=analysis.assessments,
+        )
         if gated.failed:
             await self._publish(
                 fiche_id, audit_id, "audit.step_failed", {**base, "error": gated.error, "status": "failed"}

@@ -8,12 +8,14 @@ to recognition noise). Two common slips are forgiven because the words are reall
 - a cited chunk index off by one (the prompt numbers chunks from 1, the schema from 0): the quote
   is looked for from the previous, then the next chunk, and the citation is re-pointed there.
 
-A located citation takes its chunk id, speaker, start and end seconds (from the word timings of the
-matched words) and recording metadata from the timeline, never from the model. Then, when gating
-is enabled: citations of ABSENT / NON_APPLICABLE points are dropped; PRESENT / PARTIEL points left
-without a valid citation become ABSENT; the step score and conformity derived from the evidence
-ratio replace the auditor's only when they are lower / stricter. Disabled, citations are still
-located (so stored ones carry timings) but no verdict, score or minutage changes.
+A located citation takes its chunk id, speaker and its role, start and end seconds (from the word
+timings of the matched words) and recording metadata from the timeline, never from the model. Then,
+when gating is enabled: a quote said by the wrong role (the client's words for a point the agent
+must say: `StepSpec.speaker_rule`) is rejected; citations of ABSENT / NON_APPLICABLE points are
+dropped; PRESENT / PARTIEL points left without a valid citation become ABSENT; the step score and
+conformity derived from the evidence ratio replace the auditor's only when they are lower / stricter.
+Disabled, citations are still located (so stored ones carry timings and roles) but no verdict, score
+or minutage changes.
 The statistics of what was removed and why are part of the result, to be stored (bug §13.5 #37).
 """
 
@@ -21,14 +23,16 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from domain.audits.auditor import PointAssessment
 from domain.audits.matching import IndexedTokens, MatchKind, locate_quote, normalise, tokenise
 from domain.audits.schema import Citation, Conformity, ControlPointResult, Level, PointStatus, StepOutput
-from domain.audits.scorecard import Severity, StepSpec
-from domain.audits.timeline import Timeline, TimelineChunk, TimelineRecording, mmss
+from domain.audits.scorecard import Severity, SpeakerRule, StepSpec
+from domain.audits.speakers import RULE_LABEL, speaker_allowed
+from domain.audits.timeline import Role, Timeline, TimelineChunk, TimelineRecording, mmss
 
 MAX_CONTINUATION_CHUNKS = 2
 """A quote may run from its cited chunk into at most this many following chunks of the recording."""
@@ -47,6 +51,10 @@ NO_VALID_CITATION_NOTE = (
     "[Auto-check] Aucune citation valide trouvée dans la transcription : point requalifié en ABSENT."
 )
 MISSING_POINT_NOTE = "[Auto-check] Point de contrôle non traité par l'auditeur : considéré ABSENT."
+WRONG_SPEAKER_NOTE = (
+    "[Auto-check] Les citations ne viennent pas de l'interlocuteur dont les paroles comptent pour ce point "
+    "({rule}) : point requalifié en ABSENT."
+)
 NOT_AVAILABLE = "N/A"
 
 
@@ -61,6 +69,7 @@ class RejectReason(enum.StrEnum):
     TOO_SHORT = "too_short"
     NOT_FOUND = "not_found"  # the words are not in the cited chunk, its neighbours or continuation
     POINT_NOT_SUPPORTED = "point_not_supported"  # cited on an ABSENT / NON_APPLICABLE point
+    WRONG_SPEAKER = "wrong_speaker"  # said by the other role than the point's rule asks for
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,7 @@ class LocatedCitation:
     match: MatchKind
     similarity: float
     repointed: bool
+    role: Role = "unknown"  # of the speaker where the quote starts, in that recording
 
 
 @dataclass(frozen=True)
@@ -105,6 +115,8 @@ class GatedPoint:
     erreur_transcription_notee: bool
     variation_phonetique_utilisee: str | None
     downgraded: bool
+    confidence: float | None = None  # the auditor's, when it tells one; lowered when gating overrules it
+    rule: str | None = None  # what decided the verdict (auditor's rule, or `gating:<reason>`)
 
 
 @dataclass(frozen=True)
@@ -287,6 +299,7 @@ def locate_citation(citation: Citation, timeline: Timeline, min_quote_chars: int
             match=found.kind,
             similarity=found.similarity,
             repointed=found.chunk.chunk_index != cited,
+            role=found.chunk.role,
         )
     return reject(RejectReason.NOT_FOUND)
 
@@ -304,13 +317,30 @@ def _append(text: str, note: str) -> str:
     return f"{text} {note}".strip()
 
 
-def _gate_point(index: int, result: ControlPointResult, timeline: Timeline, rules: GatingRules) -> GatedPoint:
+GATING_RULE = "gating:no_valid_citation"
+
+
+def _gate_point(
+    index: int,
+    result: ControlPointResult,
+    timeline: Timeline,
+    rules: GatingRules,
+    *,
+    speaker: SpeakerRule,
+    assessment: PointAssessment | None = None,
+) -> GatedPoint:
     outcomes = [locate_citation(c, timeline, rules.min_quote_chars) for c in result.citations]
     located = [o for o in outcomes if isinstance(o, LocatedCitation)]
     rejected = [o for o in outcomes if isinstance(o, RejectedCitation)]
     statut, commentaire, downgraded = result.statut, result.commentaire, False
     minutages = tuple(result.minutages)
+    rule = assessment.rule if assessment else None
     if rules.enabled:
+        wrong = [c for c in located if not speaker_allowed(speaker, c.role)]
+        rejected += [
+            RejectedCitation(c.texte, c.recording_index, c.chunk_index, RejectReason.WRONG_SPEAKER) for c in wrong
+        ]
+        located = [c for c in located if c not in wrong]
         if statut in (PointStatus.ABSENT, PointStatus.NON_APPLICABLE):
             rejected += [
                 RejectedCitation(c.texte, c.recording_index, c.chunk_index, RejectReason.POINT_NOT_SUPPORTED)
@@ -318,9 +348,12 @@ def _gate_point(index: int, result: ControlPointResult, timeline: Timeline, rule
             ]
             located = []
         elif not located:
-            statut, commentaire, downgraded = PointStatus.ABSENT, _append(commentaire, NO_VALID_CITATION_NOTE), True
+            note = WRONG_SPEAKER_NOTE.format(rule=RULE_LABEL[speaker]) if wrong else NO_VALID_CITATION_NOTE
+            statut, commentaire, downgraded = PointStatus.ABSENT, _append(commentaire, note), True
+            rule = f"gating:{RejectReason.WRONG_SPEAKER}" if wrong else GATING_RULE
         minutages = _chronological(located)
     tolerated = any(c.match is MatchKind.TOLERANT for c in located)
+    confidence = assessment.confidence if assessment else None
     return GatedPoint(
         index=index,
         point=result.point,
@@ -333,6 +366,8 @@ def _gate_point(index: int, result: ControlPointResult, timeline: Timeline, rule
         erreur_transcription_notee=result.erreur_transcription_notee or tolerated,
         variation_phonetique_utilisee=result.variation_phonetique_utilisee,
         downgraded=downgraded,
+        confidence=confidence,
+        rule=rule,
     )
 
 
@@ -360,9 +395,24 @@ def gate_step(
     *,
     failed: bool = False,
     error: str | None = None,
+    assessments: Sequence[PointAssessment] = (),
 ) -> GatedStep:
-    """Check one step's evidence against the timeline and lower what it does not support."""
-    points = [_gate_point(i, result, timeline, rules) for i, result in enumerate(output.points_controle, 1)]
+    """Check one step's evidence against the timeline and lower what it does not support.
+
+    `assessments` (the auditor's confidence and rule per point, in order) are carried onto the
+    gated points when the auditor gave them.
+    """
+    points = [
+        _gate_point(
+            i,
+            result,
+            timeline,
+            rules,
+            speaker=step.speaker_rule(i - 1),
+            assessment=assessments[i - 1] if i <= len(assessments) else None,
+        )
+        for i, result in enumerate(output.points_controle, 1)
+    ]
     missing = step.control_points[len(points) :] if rules.enabled else ()
     points += [_missing_point(len(points) + i, text) for i, text in enumerate(missing, 1)]
     located = [c for p in points for c in p.citations]

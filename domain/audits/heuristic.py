@@ -1,190 +1,268 @@
 """The heuristic auditor: a deterministic evidence search standing in for an LLM (provider `heuristic`).
 
-For each control point it looks, chunk by chunk, for the point's own terms and the step's keywords
-(accent- and case-insensitive, tolerant to small recognition errors: `domain.audits.matching`).
+Each control point is read into a query (`domain.audits.points`: terms, kind, whose words count)
+and looked for in the fiche's utterances (`domain.language.utterances`: spaCy sentences with lemmas,
+word vectors and how they are said). An utterance is evidence for a point when:
 
-- Terms: the words of the control point (a « quoted » part searched whole) and the step keywords
-  (phrases kept whole), French stop-words and audit-instruction words ("informer", "client"...) removed.
-- Weights: a term of the point itself weighs `OWN_TERM_WEIGHT`, a step keyword `KEYWORD_WEIGHT`,
-  each divided by the number of steps of the scorecard that use the term: a word several steps
-  share ("dentaire" for needs and for guarantees) proves little about any of them.
-- Matches: a term found exactly, or as another ending of the same word (`garantie` / `garanties`),
-  counts fully; one found only through the ASR tolerance counts `TOLERATED_HIT_FACTOR` of it
-  (`courrier` is one letter from `courtier`, and another word).
-- Verdict on the best chunk: PRESENT when the point's own terms reach `PRESENT_MIN_OWN`; PARTIEL
-  when the step's vocabulary together reaches `PARTIEL_MIN` (the topic is there, the point's words
-  are not); ABSENT otherwise. A lone word shared by two steps is not enough for either.
-- Evidence: up to `MAX_CITATIONS` chunks, each cited by the clause around its strongest term,
-  copied word for word from the chunk (at least `min_quote_chars`, at most `MAX_QUOTE_WORDS`), so
-  every citation passes evidence gating.
+1. **its speaker's role fits** the point's rule (the agent's words by default; the client's for a
+   consent or an answer; a role not inferred is accepted);
+2. **it is said as a fact**: not negated on its main verb, not reported speech of a third party, not
+   put off to later, not a bare backchannel; a question only for points met by asking (`ask`);
+3. **it says the point**: the query terms it matches, each by lemma, word family (`rembourse` /
+   `remboursement`), ASR-tolerant spelling or word-vector neighbour, weigh at least `PRESENT_MIN`
+   of the point's own terms (capped at `OWN_CAP` terms, so a long point is not harder to meet).
 
-The step's score, conformity and level are derived from the points like gating does (`derive_step`).
+A client's agreement ("oui, d'accord") right after an agent's question counts for a client point
+with the question's topic. Points without evidence are ABSENT, or NON_APPLICABLE when conditional;
+points that judge manner are NON_APPLICABLE (`not_assessable_offline`). Every verdict carries a
+confidence in [0, 1] and the rule that decided it (`PointAssessment`). Citations are copied word for
+word from the utterance (widened to the gating minimum, cut to `MAX_QUOTE_WORDS` around the matched
+words), so they pass evidence gating. There is no PARTIEL: a weak match is a low-confidence ABSENT.
 """
 
 from __future__ import annotations
 
-import re
+import enum
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from domain.audits.auditor import StepAnalysis, TranscriptMode, Usage
+import numpy as np
+
+from domain.audits.auditor import PointAssessment, StepAnalysis, TranscriptMode, Usage
 from domain.audits.gating import derive_step
-from domain.audits.matching import IndexedTokens, PhraseHit, find_phrase, normalise, token_distance, tokenise
+from domain.audits.matching import IndexedTokens, find_phrase, normalise, token_distance, tokenise
+from domain.audits.points import PointKind, PointQuery, QueryTerm, build_queries
 from domain.audits.schema import Citation, ControlPointResult, PointStatus, StepOutput
-from domain.audits.scorecard import ScorecardSpec, StepSpec
-from domain.audits.timeline import Timeline, TimelineChunk, TimelineRecording, mmss
+from domain.audits.scorecard import ScorecardSpec, SpeakerRule, StepSpec
+from domain.audits.timeline import Timeline, mmss
+from domain.language.lexicon import synonyms
+from domain.language.utterances import ParsedTimeline, Utterance, parse_timeline
 
-HEURISTIC_VERSION = "heuristic-1"
+HEURISTIC_VERSION = "heuristic-2"
 """Bump when the search, weights or texts change: audits made before are redone."""
 
-OWN_TERM_WEIGHT = 2.0
-KEYWORD_WEIGHT = 1.0
-PRESENT_MIN_OWN = 2.0
-PARTIEL_MIN = 2.0
+PRESENT_MIN = 0.35
+"""Share of the point's own term weight an utterance must match to be evidence."""
+OWN_CAP = 2.5
+"""A point's own term weight counts at most this much (a long point is not harder to meet)."""
+FAMILY_MATCH = 0.9
+SYNONYM_MATCH = 0.85
+TOLERANT_MATCH = 0.75
+VECTOR_MATCH = 0.6
+VECTOR_MIN_SIMILARITY = 0.7
+FAMILY_MIN_PREFIX = 4
+FAMILY_MIN_SHARE = 0.6
+ANSWER_FACTOR = 0.9
+HEDGED_CONFIDENCE = 0.8
 MAX_CITATIONS = 2
 MAX_QUOTE_WORDS = 25
-MIN_TERM_CHARS = 3
-MAX_INFLECTION_LETTERS = 2
-TOLERATED_HIT_FACTOR = 0.5
 DEFAULT_MIN_QUOTE_CHARS = 12
-_QUOTED = re.compile(r"«\s*([^»]+?)\s*»")
-_SENTENCE_END = (".", "?", "!", "…")
-_TIMELINE_CACHE_SIZE = 4
+_CACHE_SIZE = 4
 
-_STOP_WORDS = """
-    a au aux avec ce ces cet cette d de des du elle en est et etre il ils je j l la le les leur leurs lui
-    m ma me mes moi mon n ne nos notre nous on ou par pas pour qu que qui s sa se ses son sur t ta te tes
-    toi ton tu un une vos votre vous y ca c dans plus tout tous toute toutes si sans sous entre comme
-    afin ainsi alors aussi bien donc meme tres avoir fait faire peut doit sont ont ete etait
-    client cliente clients appel lors debut fin eventuel eventuels eventuelle eventuelles ou
-    annoncer informer indiquer preciser mentionner rappeler demander verifier nommer presenter detailler
-    expliquer questionner recueillir communiquer saluer realiser proceder obtenir donner proposer
-    explicite explicitement clairement confirmer deja rien point propose proposee avant apres oui non
-"""
-STOP_WORDS: frozenset[str] = frozenset(_STOP_WORDS.split())
-"""Normalised words that say nothing about where a control point is met in a call."""
+
+class Rule(enum.StrEnum):
+    """Why a point got its verdict (stored with it)."""
+
+    EVIDENCE = "evidence"  # an utterance of the right speaker says it
+    ANSWER = "answer_to_question"  # the client agreed to the agent's question about it
+    NO_EVIDENCE = "no_evidence"
+    WRONG_SPEAKER_ONLY = "wrong_speaker_only"  # said, but only by the other party
+    NOT_AS_FACT_ONLY = "not_as_fact_only"  # said, but only negated, reported, deferred or asked
+    CONDITION_NOT_MET = "condition_not_met"  # conditional point, nothing says its condition arose
+    NOT_ASSESSABLE = "not_assessable_offline"
+
+
+def family(a: str, b: str) -> bool:
+    """`rembourse` / `remboursement`, `signer` / `signature`: one stem, another ending."""
+    common = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        common += 1
+    return common >= FAMILY_MIN_PREFIX and common >= FAMILY_MIN_SHARE * min(len(a), len(b))
+
+
+_MATCHES: dict[tuple[str, str, str], float] = {}
+_MATCHES_LIMIT = 1_000_000
+
+
+def term_match(term: QueryTerm, lemma: str, surface: str, vector: np.ndarray | None) -> float:
+    """How well one spoken word stands for a query term, in [0, 1]; remembered per word pair (a word's
+    vector follows from its spelling, so the pair decides the answer)."""
+    key = (term.lemma, lemma, surface)
+    value = _MATCHES.get(key)
+    if value is None:
+        if len(_MATCHES) > _MATCHES_LIMIT:
+            _MATCHES.clear()
+        value = _MATCHES[key] = _term_match(term, lemma, surface, vector)
+    return value
+
+
+def _term_match(term: QueryTerm, lemma: str, surface: str, vector: np.ndarray | None) -> float:
+    if term.lemma in (lemma, surface):
+        return 1.0
+    if term.lemma.isdigit() or lemma.isdigit():
+        return 0.0  # numbers are equal or different, never near
+    spoken = (lemma, surface)
+    if any(family(term.lemma, w) for w in spoken):
+        return FAMILY_MATCH
+    if any(synonyms(term.lemma, w) for w in spoken):
+        return SYNONYM_MATCH
+    if any(token_distance(term.lemma, w) is not None for w in spoken):
+        return TOLERANT_MATCH
+    near = term.vector is not None and vector is not None and float(term.vector @ vector) >= VECTOR_MIN_SIMILARITY
+    return VECTOR_MATCH if near else 0.0
 
 
 @dataclass(frozen=True)
-class Term:
-    label: str  # as written in the scorecard, for comments and `mots_cles_trouves`
-    tokens: tuple[str, ...]
-    weight: float
-    own: bool  # from the control point's own text (else a step keyword)
+class _Match:
+    utterance: Utterance
+    strength: float  # matched share of the point's own weight (capped), may exceed 1
+    matched: tuple[str, ...]  # query lemmas matched
+    positions: tuple[int, ...]  # chunk word indices of the matched words
+    rule: Rule
+    hedged: bool
+
+
+def _match(
+    query: PointQuery, utterance: Utterance, tables: Sequence[dict[tuple[str, str], float]], *, scoped: bool
+) -> _Match | None:
+    """The utterance's words against the query; with `scoped`, words under a negation, a refusal or
+    reported speech do not count (unless the point is itself about an absence)."""
+    score = 0.0
+    matched: list[str] = []
+    positions: list[int] = []
+    words = zip(utterance.lemmas, utterance.surfaces, utterance.positions, utterance.blocked, strict=True)
+    usable = [((lemma, surface), position) for lemma, surface, position, blocked in words
+              if not (scoped and blocked and not query.negative)]  # fmt: skip
+    taken: set[int] = set()
+    for term, table in zip(query.terms, tables, strict=True):  # heaviest first; a word serves one term
+        best, where = 0.0, -1
+        for i, (word, _) in enumerate(usable):
+            if i not in taken:
+                value = table.get(word, 0.0)
+                if value > best:
+                    best, where = value, i
+        if best > 0:
+            taken.add(where)
+            score += term.weight * best
+            matched.append(term.lemma)
+            positions.append(usable[where][1])
+    if not matched:
+        return None
+    strength = score / min(query.own_weight, OWN_CAP) if query.own_weight else 0.0
+    return _Match(utterance, strength, tuple(matched), tuple(positions), Rule.EVIDENCE, utterance.hedged)
+
+
+def _role_fits(rule: SpeakerRule, role: str) -> bool:
+    return rule is SpeakerRule.ANY or role in ("unknown", rule.value)
+
+
+def _as_fact(query: PointQuery, utterance: Utterance) -> bool:
+    if utterance.reported or utterance.deferred or utterance.filler:
+        return False
+    return not (query.kind is PointKind.INFORM and (utterance.question or utterance.hedged))
+
+
+_AFFIRMATIVE = frozenset(
+    {"oui", "ouais", "d accord", "ok", "okay", "tout a fait", "absolument", "volontiers", "bien sur"}
+)
+
+
+def _affirmative(utterance: Utterance) -> bool:
+    text = normalise(utterance.text)
+    return not utterance.negated and any(text == a or text.startswith(f"{a} ") for a in _AFFIRMATIVE)
 
 
 @dataclass(frozen=True)
-class _Hit:
-    term: Term
-    at: PhraseHit
-    exact: bool  # every token equal, or another ending of the same word
-
-    @property
-    def strength(self) -> float:
-        """Misheard-looking matches count half: `courrier` is one letter from `courtier`, and another word."""
-        return self.term.weight * (1.0 if self.exact else TOLERATED_HIT_FACTOR)
+class _Verdict:
+    status: PointStatus
+    rule: Rule
+    confidence: float
+    evidence: tuple[_Match, ...]
+    near: _Match | None  # the best match that did not count, for the comment
 
 
-@dataclass(frozen=True)
-class _ChunkEvidence:
-    recording: TimelineRecording
-    chunk: TimelineChunk
-    indexed: IndexedTokens
-    hits: tuple[_Hit, ...]
-
-    @property
-    def own_score(self) -> float:
-        return sum(h.strength for h in self.hits if h.term.own)
-
-    @property
-    def score(self) -> float:
-        return sum(h.strength for h in self.hits)
-
-    @property
-    def status(self) -> PointStatus:
-        if self.own_score >= PRESENT_MIN_OWN:
-            return PointStatus.PRESENT
-        if self.score >= PARTIEL_MIN:
-            return PointStatus.PARTIEL
-        return PointStatus.ABSENT
+def _confidence_present(strength: float, hedged: bool) -> float:
+    value = min(1.0, 0.6 + 0.4 * min(1.0, (strength - PRESENT_MIN) / (1.0 - PRESENT_MIN) if PRESENT_MIN < 1 else 1.0))
+    return round(value * (HEDGED_CONFIDENCE if hedged else 1.0), 3)
 
 
-_RANK = {PointStatus.PRESENT: 2, PointStatus.PARTIEL: 1, PointStatus.ABSENT: 0}
+def _confidence_absent(best: float) -> float:
+    return round(max(0.3, 1.0 - best / PRESENT_MIN * 0.7), 3)
 
 
-def content_tokens(text: str) -> tuple[str, ...]:
-    return tuple(t for t in tokenise(text) if (t not in STOP_WORDS and len(t) >= MIN_TERM_CHARS) or t.isdigit())
+def _term_words(term: QueryTerm, parsed: ParsedTimeline) -> dict[tuple[str, str], float]:
+    """The fiche's words that stand for a term, and how well; computed once per term and fiche."""
+    table = parsed.term_tables.get(term.lemma)
+    if table is None:
+        table = {}
+        for (lemma, surface), vector in parsed.vocabulary.items():
+            value = term_match(term, lemma, surface, vector)
+            if value > 0:
+                table[lemma, surface] = value
+        parsed.term_tables[term.lemma] = table
+    return table
 
 
-def keyword_tokens(keyword: str) -> tuple[str, ...]:
-    """A keyword phrase is searched whole ("par mois", "délai d'attente"); one of stop-words only, never."""
-    return tuple(tokenise(keyword)) if content_tokens(keyword) else ()
+def judge(query: PointQuery, parsed: ParsedTimeline) -> _Verdict:
+    """A control point's verdict from the fiche's utterances (see the module docstring)."""
+    if not query.assessable:
+        return _Verdict(PointStatus.NON_APPLICABLE, Rule.NOT_ASSESSABLE, 0.0, (), None)
+    counted: list[_Match] = []
+    near: list[_Match] = []
+    tables = [_term_words(term, parsed) for term in query.terms]
+    relevant = set().union(*tables)
+    for turn_index, turn in enumerate(parsed.turns):
+        for utterance in turn:
+            if relevant.isdisjoint(zip(utterance.lemmas, utterance.surfaces, strict=True)):
+                continue
+            match = _match(query, utterance, tables, scoped=False)
+            if match is None:
+                continue
+            scoped = _match(query, utterance, tables, scoped=True)
+            if not _role_fits(query.speaker, utterance.role):
+                near.append(replace(match, rule=Rule.WRONG_SPEAKER_ONLY))
+            elif not _as_fact(query, utterance) or scoped is None or scoped.strength < PRESENT_MIN <= match.strength:
+                near.append(replace(match, rule=Rule.NOT_AS_FACT_ONLY))
+                if scoped is not None and _as_fact(query, utterance):
+                    counted.append(scoped)
+            else:
+                counted.append(scoped)
+            if query.speaker is SpeakerRule.CLIENT and utterance.role == "agent" and utterance.question:
+                counted += _answers(match, parsed.next_turn(turn_index))
+    strong = sorted((m for m in counted if m.strength >= PRESENT_MIN), key=lambda m: -m.strength)
+    if strong:
+        best = strong[0]
+        return _Verdict(
+            PointStatus.PRESENT, best.rule, _confidence_present(best.strength, best.hedged), tuple(strong), None
+        )
+    candidates = sorted(counted + near, key=lambda m: -m.strength)
+    best_near = candidates[0] if candidates else None
+    best_strength = best_near.strength if best_near else 0.0
+    if query.conditional:
+        return _Verdict(PointStatus.NON_APPLICABLE, Rule.CONDITION_NOT_MET, 0.5, (), best_near)
+    rule = Rule.NO_EVIDENCE
+    if best_near is not None and best_near.strength >= PRESENT_MIN and best_near.rule is not Rule.EVIDENCE:
+        rule = best_near.rule
+    return _Verdict(PointStatus.ABSENT, rule, _confidence_absent(best_strength), (), best_near)
 
 
-def _inflection(a: str, b: str) -> bool:
-    """`garantie` / `garanties`, `enregistre` / `enregistree`: one word, another ending."""
-    short, long = sorted((a, b), key=len)
-    return long.startswith(short) and len(long) - len(short) <= MAX_INFLECTION_LETTERS
+def _answers(question: _Match, reply: Sequence[Utterance]) -> list[_Match]:
+    """The client's agreement right after the agent's question takes the question's topic."""
+    if not reply or reply[0].role not in ("client", "unknown") or not _affirmative(reply[0]):
+        return []
+    first = reply[0]
+    return [_Match(first, question.strength * ANSWER_FACTOR, question.matched, (first.first_word,), Rule.ANSWER, False)]
 
 
-def _vocabulary(step: StepSpec) -> set[str]:
-    words = {t for point in step.control_points for t in content_tokens(point)}
-    return words | {t for keyword in step.keywords for t in content_tokens(keyword)}
-
-
-def _spread(token: str, vocabularies: Sequence[set[str]]) -> int:
-    """How many steps use a token (tolerantly); at least 1."""
-    return max(1, sum(any(token_distance(token, other) is not None for other in vocab) for vocab in vocabularies))
-
-
-def point_terms(scorecard: ScorecardSpec, step: StepSpec, point: str) -> tuple[Term, ...]:
-    """The weighted terms searched for one control point (see the module docstring)."""
-    vocabularies = [_vocabulary(s) for s in scorecard.steps] or [_vocabulary(step)]
-    terms: dict[tuple[str, ...], Term] = {}
-    quoted = _QUOTED.findall(point)
-    own = [(q, keyword_tokens(q)) for q in quoted] + [(t, (t,)) for t in content_tokens(_QUOTED.sub(" ", point))]
-    keywords = [(k, keyword_tokens(k)) for k in step.keywords]
-    for is_own, items, base in ((True, own, OWN_TERM_WEIGHT), (False, keywords, KEYWORD_WEIGHT)):
-        for label, tokens in items:
-            if tokens and tokens not in terms:
-                spread = min(_spread(t, vocabularies) for t in tokens if t not in STOP_WORDS)
-                terms[tokens] = Term(label, tokens, base / spread, is_own)
-    return tuple(sorted(terms.values(), key=lambda t: (-t.weight, -len(t.tokens))))
-
-
-def _evidence(
-    terms: Sequence[Term], recording: TimelineRecording, chunk: TimelineChunk, indexed: IndexedTokens
-) -> _ChunkEvidence:
-    """Each chunk token counts for one term at most, the strongest match (`signez` as `signez`, not `signer`)."""
-    found: list[_Hit] = []
-    for term in terms:
-        at = find_phrase(term.tokens, indexed)
-        if at is not None:
-            heard = indexed.tokens[at.first_token : at.last_token + 1]
-            found.append(_Hit(term, at, all(_inflection(a, b) for a, b in zip(term.tokens, heard, strict=True))))
-    used: set[int] = set()
-    hits: list[_Hit] = []
-    for hit in sorted(found, key=lambda h: (-h.strength, -h.term.own)):
-        span = set(range(hit.at.first_token, hit.at.last_token + 1))
-        if not used & span:
-            used |= span
-            hits.append(hit)
-    return _ChunkEvidence(recording, chunk, indexed, tuple(hits))
-
-
-def _quote_span(words: Sequence[str], indexed: IndexedTokens, hit: PhraseHit, min_chars: int) -> tuple[int, int] | None:
-    """Word span of the clause around a hit: its sentence, cut to `MAX_QUOTE_WORDS`, widened to `min_chars`."""
-    first, last = indexed.word_index[hit.first_token], indexed.word_index[hit.last_token]
-    start = first
-    while start > 0 and not words[start - 1].endswith(_SENTENCE_END):
-        start -= 1
-    end = last
-    while end < len(words) - 1 and not words[end].endswith(_SENTENCE_END):
-        end += 1
+def _quote_span(match: _Match, min_chars: int) -> tuple[int, int] | None:
+    words = [w.text for w in match.utterance.chunk.words]
+    start, end = match.utterance.first_word, match.utterance.last_word
     if end - start + 1 > MAX_QUOTE_WORDS:
-        half = (MAX_QUOTE_WORDS - (last - first + 1)) // 2
-        start = max(start, first - half)
+        centre = sorted(match.positions)[len(match.positions) // 2] if match.positions else start
+        start = max(start, centre - MAX_QUOTE_WORDS // 2)
         end = min(end, start + MAX_QUOTE_WORDS - 1)
     while len(normalise(" ".join(words[start : end + 1]))) < min_chars:
         if end < len(words) - 1:
@@ -196,18 +274,16 @@ def _quote_span(words: Sequence[str], indexed: IndexedTokens, hit: PhraseHit, mi
     return start, end
 
 
-def _citation(evidence: _ChunkEvidence, min_chars: int) -> Citation | None:
-    chunk, recording = evidence.chunk, evidence.recording
-    words = [w.text for w in chunk.words]
-    if not words:
+def _citation(match: _Match, min_chars: int) -> Citation | None:
+    chunk, recording = match.utterance.chunk, match.utterance.recording
+    if not chunk.words:
         return None
-    strongest = max(evidence.hits, key=lambda h: (h.term.own, h.term.weight))
-    span = _quote_span(words, evidence.indexed, strongest.at, min_chars)
+    span = _quote_span(match, min_chars)
     if span is None:
         return None
     start_seconds = chunk.words[span[0]].start
     return Citation(
-        texte=" ".join(words[span[0] : span[1] + 1]),
+        texte=" ".join(w.text for w in chunk.words[span[0] : span[1] + 1]),
         minutage=mmss(start_seconds),
         minutage_secondes=start_seconds,
         speaker=chunk.speaker,
@@ -219,29 +295,41 @@ def _citation(evidence: _ChunkEvidence, min_chars: int) -> Citation | None:
     )
 
 
-def _labels(hits: Sequence[_Hit]) -> str:
-    return ", ".join(f"« {h.term.label} »" for h in hits)
+def _where(match: _Match) -> str:
+    u = match.utterance
+    return f"enregistrement #{u.recording.recording_index + 1} à {mmss(u.start)} ({u.role})"
 
 
-def _variations(evidence: _ChunkEvidence) -> list[str]:
-    """`heard → expected` for the terms found only through the ASR tolerance."""
-    tokens = evidence.indexed.tokens
-    return [
-        f"{' '.join(tokens[h.at.first_token : h.at.last_token + 1])} → {h.term.label}"
-        for h in evidence.hits
-        if not h.exact
-    ]
+_COMMENTS = {
+    Rule.NOT_ASSESSABLE: (
+        "Point qualitatif (manière de conduire l'entretien) : non évaluable par l'analyse heuristique "
+        "sans modèle de langage ; à vérifier par un relecteur."
+    ),
+    Rule.CONDITION_NOT_MET: (
+        "Point conditionnel : rien dans la transcription n'indique que sa condition s'est présentée."
+    ),
+}
 
 
-class _Index:
-    """A timeline's chunks as tokens, built once and shared by every step of an audit."""
-
-    def __init__(self, timeline: Timeline) -> None:
-        self.chunks = [
-            (recording, chunk, IndexedTokens.of_words([w.text for w in chunk.words]))
-            for recording in timeline.recordings
-            for chunk in recording.chunks
-        ]
+def _comment(verdict: _Verdict, query: PointQuery) -> str:
+    if verdict.rule in _COMMENTS:
+        return _COMMENTS[verdict.rule]
+    if verdict.status is PointStatus.PRESENT:
+        best = verdict.evidence[0]
+        how = "accord du client à la question du conseiller" if best.rule is Rule.ANSWER else "formulé"
+        return f"Point {how} dans l'{_where(best)} (termes : {', '.join(best.matched)})."
+    near = verdict.near
+    if verdict.rule is Rule.WRONG_SPEAKER_ONLY and near is not None:
+        who = "du client" if query.speaker is SpeakerRule.AGENT else "du conseiller"
+        return f"Seules les paroles {who} l'évoquent ({_where(near)}) : elles ne valent pas pour ce point."
+    if verdict.rule is Rule.NOT_AS_FACT_ONLY and near is not None:
+        return (
+            f"Évoqué seulement sous forme de question, de négation, de propos rapportés ou de report "
+            f"({_where(near)}) : pas retenu comme preuve."
+        )
+    if near is not None:
+        return f"Aucun passage ne formule ce point ; le plus proche ({_where(near)}) est insuffisant."
+    return "Aucun passage de la transcription ne formule ce point."
 
 
 class HeuristicAuditor:
@@ -254,84 +342,78 @@ class HeuristicAuditor:
 
     def __init__(self, min_quote_chars: int = DEFAULT_MIN_QUOTE_CHARS) -> None:
         self.min_quote_chars = min_quote_chars
-        self._indexes: OrderedDict[tuple[str, str], _Index] = OrderedDict()
+        self._parsed: OrderedDict[tuple[str, str], ParsedTimeline] = OrderedDict()
+        self._indexed: OrderedDict[tuple[str, str], list[IndexedTokens]] = OrderedDict()
 
-    def _index(self, timeline: Timeline) -> _Index:
+    def parsed(self, timeline: Timeline) -> ParsedTimeline:
+        """The timeline parsed once, shared by every step of an audit (and audits of the same fiche)."""
         key = (timeline.fiche_id, timeline.version)
-        if key not in self._indexes:
-            self._indexes[key] = _Index(timeline)
-            while len(self._indexes) > _TIMELINE_CACHE_SIZE:
-                self._indexes.popitem(last=False)
-        return self._indexes[key]
+        if key not in self._parsed:
+            self._parsed[key] = parse_timeline(timeline)
+            self._indexed[key] = [IndexedTokens.of_words([w.text for w in c.words]) for c in timeline.chunks()]
+            while len(self._parsed) > _CACHE_SIZE:
+                self._parsed.popitem(last=False)
+                self._indexed.popitem(last=False)
+        return self._parsed[key]
 
     async def analyze_step(
         self, scorecard: ScorecardSpec, step: StepSpec, timeline: Timeline, *, mode: TranscriptMode
     ) -> StepAnalysis:
-        return StepAnalysis(output=self.analyze(scorecard, step, timeline), usage=Usage(), transcript_mode=mode)
+        output, assessments = self.analyze(scorecard, step, timeline)
+        return StepAnalysis(output=output, usage=Usage(), transcript_mode=mode, assessments=assessments)
 
-    def analyze(self, scorecard: ScorecardSpec, step: StepSpec, timeline: Timeline) -> StepOutput:
-        index = self._index(timeline)
-        points = [self._point(scorecard, step, point, index) for point in step.control_points]
-        derived = derive_step((p.statut for p in points), step.weight)
-        keywords = [(k, keyword_tokens(k)) for k in step.keywords]
-        found = [k for k, tokens in keywords if tokens and any(find_phrase(tokens, ix) for _, _, ix in index.chunks)]
-        counts = {s: sum(p.statut is s for p in points) for s in PointStatus}
-        minutages = sorted({(c.recording_index, c.minutage_secondes, c.minutage) for p in points for c in p.citations})
-        return StepOutput(
-            traite=any(p.statut in (PointStatus.PRESENT, PointStatus.PARTIEL) for p in points),
+    def analyze(
+        self, scorecard: ScorecardSpec, step: StepSpec, timeline: Timeline
+    ) -> tuple[StepOutput, tuple[PointAssessment, ...]]:
+        parsed = self.parsed(timeline)
+        results: list[ControlPointResult] = []
+        assessments: list[PointAssessment] = []
+        for query in build_queries(scorecard, step):
+            verdict = judge(query, parsed)
+            citations = [c for c in (_citation(m, self.min_quote_chars) for m in verdict.evidence) if c is not None]
+            citations = list({(c.recording_index, c.chunk_index, c.texte): c for c in citations}.values())
+            status = verdict.status
+            if status is PointStatus.PRESENT and not citations:
+                status = PointStatus.ABSENT  # nothing quotable: gating would say the same
+            results.append(
+                ControlPointResult(
+                    point=query.text,
+                    statut=status,
+                    commentaire=_comment(verdict, query),
+                    citations=citations[:MAX_CITATIONS],
+                    minutages=list(dict.fromkeys(c.minutage for c in citations[:MAX_CITATIONS])),
+                    erreur_transcription_notee=False,
+                    variation_phonetique_utilisee=None,
+                )
+            )
+            assessments.append(PointAssessment(verdict.confidence, str(verdict.rule)))
+        derived = derive_step((p.statut for p in results), step.weight)
+        counts = {s: sum(p.statut is s for p in results) for s in PointStatus}
+        minutages = sorted({(c.recording_index, c.minutage_secondes, c.minutage) for p in results for c in p.citations})
+        output = StepOutput(
+            traite=any(p.statut is PointStatus.PRESENT for p in results),
             conforme=derived.conforme,
             minutages=list(dict.fromkeys(m for _, _, m in minutages)),
             score=derived.score,
-            points_controle=points,
-            mots_cles_trouves=found,
+            points_controle=results,
+            mots_cles_trouves=self._keywords_found(step, timeline),
             commentaire_global=(
-                "Analyse heuristique (recherche déterministe des termes des points de contrôle et des mots-clés, "
-                f"sans modèle de langage) : {counts[PointStatus.PRESENT]} point(s) présent(s), "
-                f"{counts[PointStatus.PARTIEL]} partiel(s), {counts[PointStatus.ABSENT]} absent(s) "
-                f"sur {len(points)}."
+                "Analyse heuristique (recherche déterministe sur les lemmes, familles de mots et vecteurs de mots, "
+                f"selon qui parle et comment, sans modèle de langage) : {counts[PointStatus.PRESENT]} point(s) "
+                f"présent(s), {counts[PointStatus.ABSENT]} absent(s), {counts[PointStatus.NON_APPLICABLE]} "
+                f"non applicable(s) ou non évaluable(s) sur {len(results)}."
             ),
             niveau_conformite=derived.niveau,
-            erreurs_transcription_tolerees=sum(p.erreur_transcription_notee for p in points),
+            erreurs_transcription_tolerees=0,
         )
+        return output, tuple(assessments)
 
-    def _point(self, scorecard: ScorecardSpec, step: StepSpec, point: str, index: _Index) -> ControlPointResult:
-        terms = point_terms(scorecard, step, point)
-        ranked = sorted(
-            (e for e in (_evidence(terms, r, c, ix) for r, c, ix in index.chunks) if e.hits),
-            key=lambda e: (-_RANK[e.status], -e.score, e.recording.recording_index, e.chunk.chunk_index),
-        )
-        status = ranked[0].status if ranked else PointStatus.ABSENT
-        cited: list[tuple[_ChunkEvidence, Citation]] = []
-        for evidence in ranked:
-            if evidence.status is not status or status is PointStatus.ABSENT or len(cited) == MAX_CITATIONS:
-                break
-            citation = _citation(evidence, self.min_quote_chars)
-            if citation is not None:
-                cited.append((evidence, citation))
-        if not cited:
-            status = PointStatus.ABSENT
-        variations = list(dict.fromkeys(v for evidence, _ in cited for v in _variations(evidence)))
-        return ControlPointResult(
-            point=point,
-            statut=status,
-            commentaire=self._comment(status, cited, terms),
-            citations=[c for _, c in cited],
-            minutages=list(dict.fromkeys(c.minutage for _, c in cited)),
-            erreur_transcription_notee=bool(variations),
-            variation_phonetique_utilisee="; ".join(variations) or None,
-        )
-
-    @staticmethod
-    def _comment(status: PointStatus, cited: Sequence[tuple[_ChunkEvidence, Citation]], terms: Sequence[Term]) -> str:
-        if status is PointStatus.ABSENT or not cited:
-            searched = ", ".join(f"« {t.label} »" for t in terms[:6]) or "aucun terme exploitable"
-            return f"Aucun passage de la transcription ne contient les termes de ce point (recherchés : {searched})."
-        evidence, citation = cited[0]
-        where = f"enregistrement #{citation.recording_index + 1} à {citation.minutage} ({citation.speaker})"
-        if status is PointStatus.PRESENT:
-            own = [h for h in evidence.hits if h.term.own]
-            return f"Termes du point trouvés dans l'{where} : {_labels(own)}."
-        return (
-            f"Seuls des mots-clés de l'étape ont été trouvés dans l'{where} ({_labels(evidence.hits)}) ; "
-            "le point lui-même n'y est pas formulé explicitement."
-        )
+    def _keywords_found(self, step: StepSpec, timeline: Timeline) -> list[str]:
+        self.parsed(timeline)
+        indexed = self._indexed[(timeline.fiche_id, timeline.version)]
+        found = []
+        for keyword in step.keywords:
+            tokens = tokenise(keyword)
+            if tokens and any(find_phrase(tokens, ix) for ix in indexed):
+                found.append(keyword)
+        return found

@@ -15,6 +15,10 @@ error (a missing, extra or non-matching token) per `TOKENS_PER_ERROR` tokens of 
 quote of fewer than 6 tokens must match token for token (tolerant matches allowed). A number or a
 negation (`SIGNIFICANT_WORDS`) is never such an error: dropping "pas" or changing an amount turns a
 quote into another fact.
+
+Numbers are compared as digits on both sides: a run of number words becomes one token
+(`quatorze` -> `14`, `cent vingt` -> `120`, parsed by `text2num`), and digit groups split by a
+thousands space are joined (`15 000` -> `15000`). A lone "un" / "une" stays a word (an article).
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from rapidfuzz.distance import Levenshtein
+from text_to_num import text2num
 
 HESITATIONS: frozenset[str] = frozenset({"euh", "heu", "euhm", "hum", "hm", "hmm", "mmh", "mh"})
 """Filler sounds recognisers transcribe inconsistently; never evidence of anything."""
@@ -61,9 +68,116 @@ def word_tokens(word: str) -> list[str]:
     return tokens
 
 
+NUMBER_WORDS: frozenset[str] = frozenset(
+    [
+        "zero",
+        "un",
+        "une",
+        "deux",
+        "trois",
+        "quatre",
+        "cinq",
+        "six",
+        "sept",
+        "huit",
+        "neuf",
+        "dix",
+        "onze",
+        "douze",
+        "treize",
+        "quatorze",
+        "quinze",
+        "seize",
+        "vingt",
+        "vingts",
+        "trente",
+        "quarante",
+        "cinquante",
+        "soixante",
+        "cent",
+        "cents",
+        "mille",
+        "million",
+        "millions",
+        "milliard",
+        "milliards",
+    ]
+)
+_ARTICLES = frozenset({"un", "une"})
+_DIGIT_GROUP = 3
+_FUZZY_NUMBER_MIN_CHARS = 7
+
+
+@functools.lru_cache(maxsize=16384)
+def number_word(token: str) -> str | None:
+    """The number word a token is, allowing the ASR tolerance of long words (`quatorz` -> `quatorze`)."""
+    if token in NUMBER_WORDS:
+        return token
+    if len(token) < _FUZZY_NUMBER_MIN_CHARS:  # `ville` is one letter from `mille`, `doute` from `douze`
+        return None
+    return next((word for word in NUMBER_WORDS if token_distance(token, word) is not None), None)
+
+
+def _number_run(tokens: Sequence[str], start: int) -> int:
+    """End (exclusive) of the run of number words starting at `start`; "et" only inside ("vingt et un")."""
+    end = start
+    while end < len(tokens) and (
+        number_word(tokens[end]) is not None
+        or (tokens[end] == "et" and end > start and end + 1 < len(tokens) and number_word(tokens[end + 1]))
+    ):
+        end += 1
+    return end
+
+
+def _as_digits(run: Sequence[str]) -> list[str]:
+    """One number token for a run text2num parses whole; else each word on its own ("deux trois")."""
+    run = [number_word(word) or word for word in run]
+    try:
+        return [str(text2num(" ".join(run), "fr"))]
+    except ValueError:
+        out: list[str] = []
+        for word in run:
+            try:
+                out.append(str(text2num(word, "fr")))
+            except ValueError:
+                out.append(word)
+        return out
+
+
+def numbers_as_digits(tokens: Sequence[str], owners: Sequence[int]) -> tuple[list[str], list[int]]:
+    """Tokens with number words and split digit groups normalised; `owners` follow (first word of a run)."""
+    out: list[str] = []
+    out_owners: list[int] = []
+    i = 0
+    while i < len(tokens):
+        end = _number_run(tokens, i)
+        if end > i and not (end - i == 1 and tokens[i] in _ARTICLES):
+            for token in _as_digits(tokens[i:end]):
+                out.append(token)
+                out_owners.append(owners[i])
+            i = end
+            continue
+        token = tokens[i]
+        if (
+            out
+            and token.isdigit()
+            and len(token) == _DIGIT_GROUP
+            and out[-1].isdigit()
+            and len(out[-1]) <= _DIGIT_GROUP
+            and owners[i] != out_owners[-1]
+        ):
+            out[-1] += token
+        else:
+            out.append(token)
+            out_owners.append(owners[i])
+        i += 1
+    return out, out_owners
+
+
 def tokenise(text: str) -> list[str]:
-    """The normalised tokens of a text, hesitations dropped."""
-    return [t for word in text.split() for t in word_tokens(word) if t not in HESITATIONS]
+    """The normalised tokens of a text, hesitations dropped, numbers as digits."""
+    tokens = [t for word in text.split() for t in word_tokens(word) if t not in HESITATIONS]
+    return numbers_as_digits(tokens, list(range(len(tokens))))[0]
 
 
 def normalise(text: str) -> str:
@@ -79,22 +193,15 @@ def tolerance(token: str) -> int:
 
 
 def levenshtein(a: str, b: str, limit: int) -> int:
-    """Edit distance of `a` and `b`, or `limit + 1` as soon as it is known to exceed `limit`."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        if min(current) > limit:
-            return limit + 1
-        previous = current
-    return previous[-1]
+    """Edit distance of `a` and `b`, or `limit + 1` when it exceeds `limit` (rapidfuzz, in C)."""
+    return int(Levenshtein.distance(a, b, score_cutoff=limit))
+
+
+_DIGIT = re.compile(r"\d")
 
 
 def _has_digit(token: str) -> bool:
-    return any(ch.isdigit() for ch in token)
+    return _DIGIT.search(token) is not None
 
 
 def _is_significant(token: str) -> bool:
@@ -136,6 +243,7 @@ class IndexedTokens:
                 if token not in HESITATIONS:
                     tokens.append(token)
                     index.append(i)
+        tokens, index = numbers_as_digits(tokens, index)
         return cls(tuple(tokens), tuple(index))
 
 

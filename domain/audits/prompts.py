@@ -22,9 +22,10 @@ import hashlib
 from typing import Any
 
 from domain.audits.scorecard import ScorecardSpec, StepSpec
+from domain.audits.speakers import RULE_LABEL
 from domain.audits.timeline import Timeline, render_timeline
 
-PROMPT_VERSION = "2026-01-p1"
+PROMPT_VERSION = "2026-12-roles"
 
 STEP_SEPARATOR = "\n\n=== ÉTAPE À ANALYSER ===\n"
 
@@ -39,6 +40,14 @@ TOLÉRANCE PHONÉTIQUE (la transcription est automatique et peut déformer des m
 - « dépassements d'un horaire » → dépassements d'honoraires
 Quand vous retenez une variation, renseignez `variation_phonetique_utilisee` et
 `erreur_transcription_notee`, et comptez-la dans `erreurs_transcription_tolerees`.
+
+QUI PARLE :
+- Chaque chunk indique le rôle de son locuteur quand il est connu : conseiller ou client.
+- Chaque point de contrôle précise quelles paroles le prouvent : « paroles du conseiller »,
+  « paroles du client » (accord, consentement, réponse du client) ou « paroles du conseiller ou du
+  client ». Une citation d'un autre locuteur ne prouve pas le point : les propos du client ne
+  prouvent pas ce que le conseiller doit dire, ni un « d'accord » du conseiller l'accord du client.
+- Ce qu'un locuteur rapporte des propos d'un tiers ne prouve pas le point.
 
 CITATIONS :
 - Les citations se placent dans chaque point de contrôle (`points_controle[].citations`).
@@ -63,7 +72,7 @@ MÉTADONNÉES DES CITATIONS (depuis la chronologie ci-dessous) :
 - recording_index = numéro X de « Enregistrement #X » moins 1 (le premier enregistrement vaut 0).
 - chunk_index = numéro Y de « Chunk Y » moins 1 (le premier chunk vaut 0).
 - minutage_secondes = début du chunk, lu sur la ligne « Temps: » ; minutage = ce temps en MM:SS.
-- speaker = le préfixe de la ligne citée (speaker_0, speaker_1, ...).
+- speaker = le préfixe de la ligne citée (speaker_0, speaker_1, ...), sans le rôle entre parenthèses.
 - recording_date (JJ/MM/AAAA) et recording_time (HH:MM) = « Date » et « Heure » de l'enregistrement ;
   recording_url = "N/A"."""
 
@@ -76,7 +85,8 @@ MODE OUTILS : la transcription n'est pas dans ce message ; lisez-la avec les out
   ses points de contrôle ; lisez les meilleurs chunks avec leurs voisins ; puis répondez.
 - Les citations sont copiées exactement depuis `full_text` (jamais depuis `preview_text`).
 - recording_index, chunk_index, minutage, minutage_secondes, speaker, recording_date,
-  recording_time et recording_url sont recopiés tels quels depuis la sortie des outils (indices 0-based)."""
+  recording_time et recording_url sont recopiés tels quels depuis la sortie des outils (indices 0-based).
+- `role` de chaque chunk : agent (conseiller), client, ou unknown (inconnu)."""
 
 _PRODUCT_UNVERIFIABLE = """\
 VÉRIFICATION PRODUIT : impossible pour cet audit (aucune fiche produit de référence disponible).
@@ -106,6 +116,12 @@ def step_part(scorecard: ScorecardSpec, step: StepSpec) -> str:
         "",
         "POINTS DE CONTRÔLE :",
         *(f"{number}. {point}" for number, point in enumerate(step.control_points, start=1)),
+        "",
+        "QUI DOIT LE DIRE :",
+        *(
+            f"Point {number} ({RULE_LABEL[step.speaker_rule(number - 1)]})"
+            for number in range(1, len(step.control_points) + 1)
+        ),
     ]
     if step.keywords:
         lines += ["", f"MOTS-CLÉS : {', '.join(step.keywords)}"]

@@ -19,6 +19,15 @@ class Severity(enum.StrEnum):
     CRITICAL = "CRITICAL"
 
 
+class SpeakerRule(enum.StrEnum):
+    """Whose words can prove a control point: the agent's by default, the client's (consent, an
+    answer), or either's. Evidence from another role is rejected by gating."""
+
+    AGENT = "agent"
+    CLIENT = "client"
+    ANY = "any"
+
+
 @dataclass(frozen=True)
 class StepSpec:
     """One step of a scorecard. `position` is 1-based and contiguous; `weight` is the step's maximum points."""
@@ -34,6 +43,11 @@ class StepSpec:
     chronological: bool = False
     weight: int = 5
     verify_product_info: bool = False
+    point_speakers: tuple[SpeakerRule, ...] = ()  # one per control point; missing entries are AGENT
+
+    def speaker_rule(self, index: int) -> SpeakerRule:
+        """Whose words count for the control point at 0-based `index`."""
+        return self.point_speakers[index] if index < len(self.point_speakers) else SpeakerRule.AGENT
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from domain.audits.auditor import TranscriptMode, Usage
 from domain.audits.gating import GatedStep
+from domain.audits.review import review_flag
 from domain.audits.scorecard import ScorecardSpec
 from domain.audits.scoring import Compliance
 from domain.models.audits import IN_FLIGHT_INDEX, Audit, AuditCitation, AuditControlPoint, AuditStatus, AuditStep
@@ -177,6 +178,8 @@ def _step_row(step: GatedStep, mode: TranscriptMode, usage: Usage) -> AuditStep:
                 erreur_transcription_notee=point.erreur_transcription_notee,
                 variation_phonetique_utilisee=point.variation_phonetique_utilisee,
                 downgraded=point.downgraded,
+                confidence=point.confidence,
+                decision_rule=point.rule,
                 citations=[
                     AuditCitation(
                         index=i,
@@ -186,6 +189,7 @@ def _step_row(step: GatedStep, mode: TranscriptMode, usage: Usage) -> AuditStep:
                         recording_index=c.recording_index,
                         chunk_index=c.chunk_index,
                         speaker=c.speaker,
+                        role=c.role,
                         start_seconds=c.start_seconds,
                         end_seconds=c.end_seconds,
                         minutage=c.minutage,
@@ -249,6 +253,9 @@ def complete_audit(
     audit.output_tokens = usage.output_tokens
     audit.cost_usd = usage.cost_usd
     audit.gating = summarise_gating(steps)
+    flag = review_flag([s.step for s in steps])
+    audit.needs_review = flag.needs_review
+    audit.review_reasons = list(flag.reasons)
     audit.completed_at = now
     audit.heartbeat_at = now
     if audit.started_at is not None:

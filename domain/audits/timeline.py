@@ -12,8 +12,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from domain.transcripts.chunking import Chunk, Word, speech_words
+
+Role = Literal["agent", "client", "unknown"]
+"""Who a diarised speaker is in the conversation (`domain.transcripts.roles` infers it)."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class TimelineChunk:
     end: float
     text: str
     words: tuple[TimedWord, ...]  # the chunk's words in order; `text` is them joined by spaces
+    role: Role = "unknown"
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class TimelineRecording:
     to_number: str | None
     duration_seconds: float | None
     chunks: tuple[TimelineChunk, ...]
+    role_confidence: float | None = None  # of the speaker -> role mapping of this recording
 
 
 @dataclass(frozen=True)
@@ -80,10 +86,13 @@ class Timeline:
 
     @property
     def version(self) -> str:
-        """A digest of what auditors read: same chunks and texts, same version (audits are skipped)."""
+        """A digest of what auditors read: same chunks, speakers' roles and texts, same version (audits
+        are skipped); roles count because gating judges evidence by them."""
         digest = hashlib.sha256()
         for chunk in self.chunks():
-            digest.update(f"{chunk.chunk_id}\x1f{chunk.speaker}\x1f{chunk.start:.2f}\x1f{chunk.text}\x1e".encode())
+            digest.update(
+                f"{chunk.chunk_id}\x1f{chunk.speaker}\x1f{chunk.role}\x1f{chunk.start:.2f}\x1f{chunk.text}\x1e".encode()
+            )
         return digest.hexdigest()[:16]
 
 
@@ -118,8 +127,18 @@ def mmss(seconds: float) -> str:
     return f"{total // 60:02d}:{total % 60:02d}"
 
 
+_ROLE_WORD = {"agent": "conseiller", "client": "client"}
+
+
+def _speaker(chunk: TimelineChunk) -> str:
+    """`speaker_1 (conseiller)`; the bare label when the role is unknown."""
+    role = _ROLE_WORD.get(chunk.role)
+    return f"{chunk.speaker} ({role})" if role else chunk.speaker
+
+
 def render_timeline(timeline: Timeline) -> str:
-    """The timeline text of prompt mode (reference §7.2): numbered recordings and chunks with times.
+    """The timeline text of prompt mode (reference §7.2): numbered recordings and chunks with times,
+    each chunk's speaker with its role when known.
 
     Deterministic for a given timeline, so every step of an audit shares it byte for byte as prompt prefix.
     """
@@ -133,13 +152,15 @@ def render_timeline(timeline: Timeline) -> str:
             f"De {recording.from_number or 'N/A'} → Vers {recording.to_number or 'N/A'}",
             f"Durée: {int(recording.duration_seconds) if recording.duration_seconds is not None else 'N/A'}s",
             f"Total Chunks: {len(recording.chunks)}",
-            "",
         ]
+        if recording.role_confidence is not None:
+            lines.append(f"Rôles des locuteurs (confiance): {recording.role_confidence:.2f}")
+        lines.append("")
         for chunk in recording.chunks:
             lines += [
                 f"─── Chunk {chunk.chunk_index + 1} ───",
                 f"Temps: {chunk.start:.1f}s - {chunk.end:.1f}s ({mmss(chunk.start)})",
-                f"Speakers: {chunk.speaker}",
+                f"Speakers: {_speaker(chunk)}",
                 f"{chunk.speaker}: {chunk.text}",
                 "",
             ]

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from domain.audits.timeline import Timeline, TimelineRecording, recording_chunks
+from domain.audits.timeline import Timeline, TimelineChunk, TimelineRecording, recording_chunks
 from domain.models.fiches import Recording
 from domain.models.transcripts import Transcript, TranscriptStatus
 from domain.transcripts.chunking import Chunk, Word
+from domain.transcripts.roles import RoleAssignment, as_role, direction_of, infer_roles
+from domain.transcripts.store import advisor_name
 
 
 def _words(transcript: Transcript) -> list[Word]:
@@ -25,8 +29,27 @@ def _chunks(transcript: Transcript) -> list[Chunk]:
     ]
 
 
+def _roles(
+    transcript: Transcript, recording: Recording, chunks: tuple[TimelineChunk, ...], advisor: str | None
+) -> tuple[tuple[TimelineChunk, ...], float]:
+    """The chunks with their speakers' roles as stored, or inferred now for a transcript stored
+    before roles existed (without the firm's names, which only the transcription run has)."""
+    if transcript.speaker_roles is not None:
+        assignment = RoleAssignment.from_json(transcript.speaker_roles)
+        stored = {c.turn_index: as_role(c.role) for c in transcript.chunks if c.role is not None}
+    else:
+        assignment = infer_roles(
+            [(c.speaker, c.text) for c in chunks], advisor_name=advisor, direction=direction_of(recording.direction)
+        )
+        stored = {}
+    with_roles = tuple(
+        dataclasses.replace(c, role=stored.get(c.chunk_index) or assignment.role_of(c.speaker)) for c in chunks
+    )
+    return with_roles, assignment.confidence
+
+
 def load_timeline(session: Session, fiche_id: str) -> Timeline:
-    """The fiche's transcribed recordings in call order, with chunks and word timings.
+    """The fiche's transcribed recordings in call order, with chunks, word timings and speaker roles.
 
     Recordings without a completed transcript are left out; `recording_index` is dense over the
     kept ones (what prompts number), while citations keep the stable `chunk_id`.
@@ -39,11 +62,14 @@ def load_timeline(session: Session, fiche_id: str) -> Timeline:
         .order_by(Recording.start_time.nulls_last(), Recording.call_id)
     ).all()
     recordings: list[TimelineRecording] = []
+    advisor = advisor_name(session, fiche_id) if any(t.speaker_roles is None for _, t in rows) else None
     for recording, transcript in rows:
         if not transcript.chunks:
             continue
         index = len(recordings)
-        chunks = recording_chunks(index, _chunks(transcript), _words(transcript))
+        chunks, confidence = _roles(
+            transcript, recording, recording_chunks(index, _chunks(transcript), _words(transcript)), advisor
+        )
         recordings.append(
             TimelineRecording(
                 recording_index=index,
@@ -58,6 +84,7 @@ def load_timeline(session: Session, fiche_id: str) -> Timeline:
                 if recording.duration_seconds is not None
                 else transcript.duration_seconds,
                 chunks=chunks,
+                role_confidence=confidence,
             )
         )
     return Timeline(fiche_id=fiche_id, recordings=tuple(recordings))

@@ -1,10 +1,11 @@
 """Transcript tools of tools mode (reference §7.5): the model searches and reads the timeline itself.
 
 Pure functions over a `Timeline`; the LLM resource runs them when the model calls a tool and sends
-back their JSON. Results carry 0-based `recording_index` / `chunk_index`, the minutage and the
-recording metadata, so citations can be copied from them verbatim. Every bound the model gives is
-clamped, never trusted. Terms and chunks are compared in the normalised form of
-`domain.audits.matching` (the one evidence gating uses), so what a search finds is quotable.
+back their JSON. Results carry 0-based `recording_index` / `chunk_index`, the minutage, the
+speaker's role (agent / client / unknown) and the recording metadata, so citations can be copied
+from them verbatim. Every bound the model gives is clamped, never trusted. Terms and chunks are
+compared in the normalised form of `domain.audits.matching` (the one evidence gating uses), so what
+a search finds is quotable.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def _chunk_fields(timeline: Timeline, chunk: TimelineChunk) -> dict[str, Any]:
         "start": chunk.start,
         "end": chunk.end,
         "speaker": chunk.speaker,
+        "role": chunk.role,  # agent, client, or unknown: whose words these are
         "recording_date": recording.recording_date or "N/A",
         "recording_time": recording.recording_time or "N/A",
         "recording_url": recording.recording_url or "N/A",

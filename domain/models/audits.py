@@ -131,6 +131,11 @@ class Audit(IdMixin, TimestampMixin, Base):
     audited_seconds: Mapped[float] = mapped_column(Float, nullable=False, default=0.0, server_default="0")
     # What evidence gating removed or lowered, per audit (bug §13.5 #37: the original computed it and threw it away).
     gating: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict, server_default="{}")
+    # The level hinges on verdicts the auditor is unsure of (`domain.audits.review`); the level itself is unchanged.
+    needs_review: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false(), index=True
+    )
+    review_reasons: Mapped[list[str]] = mapped_column(JSONB, nullable=False, default=list, server_default="[]")
 
     steps: Mapped[list[AuditStep]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, order_by="AuditStep.position"
@@ -199,6 +204,8 @@ class AuditControlPoint(IdMixin, Base):
     erreur_transcription_notee: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     variation_phonetique_utilisee: Mapped[str | None] = mapped_column(Text)
     downgraded: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
+    confidence: Mapped[float | None] = mapped_column(Float)  # the auditor's certainty, when it tells one
+    decision_rule: Mapped[str | None] = mapped_column(String(48))  # what decided the verdict
 
     citations: Mapped[list[AuditCitation]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, order_by="AuditCitation.index"
@@ -221,6 +228,7 @@ class AuditCitation(IdMixin, Base):
     recording_index: Mapped[int] = mapped_column(Integer, nullable=False)
     chunk_index: Mapped[int] = mapped_column(Integer, nullable=False)
     speaker: Mapped[str] = mapped_column(String(32), nullable=False)
+    role: Mapped[str | None] = mapped_column(String(16))  # the speaker's role in its recording, when known
     start_seconds: Mapped[float] = mapped_column(Float, nullable=False)
     end_seconds: Mapped[float] = mapped_column(Float, nullable=False)
     minutage: Mapped[str] = mapped_column(String(8), nullable=False)

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from domain.audits.scorecard import ScorecardSpec, Severity, StepSpec
 from domain.models.base import Base, IdMixin, TimestampMixin
+from domain.scorecards.speakers import point_speakers
 
 
 class Scorecard(IdMixin, TimestampMixin, Base):
@@ -126,6 +127,9 @@ class ScorecardStep(IdMixin, Base):
     chronological: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
     weight: Mapped[int] = mapped_column(Integer, nullable=False, default=5, server_default="5")
     verify_product_info: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
+    # Whose words count per control point (`SpeakerRule` values); NULL for steps stored before the
+    # column existed, whose rules are inferred from the points' wording.
+    point_speakers: Mapped[list[str] | None] = mapped_column(JSONB)
 
     def spec(self) -> StepSpec:
         return StepSpec(
@@ -140,4 +144,5 @@ class ScorecardStep(IdMixin, Base):
             chronological=self.chronological,
             weight=self.weight,
             verify_product_info=self.verify_product_info,
+            point_speakers=point_speakers(self.control_points, self.prompt, self.point_speakers),
         )

@@ -71,6 +71,9 @@ class Transcript(IdMixin, TimestampMixin, Base):
     cost_units: Mapped[float | None] = mapped_column(Float)
     cost_unit: Mapped[str | None] = mapped_column(String(32))
     transcribed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Who each diarised speaker is: `{"roles": {label: role}, "confidence": float, "cues": [...]}`
+    # (`domain.transcripts.roles.RoleAssignment`); NULL for transcripts stored before roles existed.
+    speaker_roles: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
     chunks: Mapped[list[TranscriptChunk]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, order_by="TranscriptChunk.turn_index"
@@ -94,6 +97,7 @@ class TranscriptChunk(IdMixin, Base):
     end_seconds: Mapped[float] = mapped_column(Float, nullable=False)
     text: Mapped[str] = mapped_column(Text, nullable=False)
     word_count: Mapped[int] = mapped_column(Integer, nullable=False)
+    role: Mapped[str | None] = mapped_column(String(16))  # agent / client / unknown; NULL before roles existed
 
 
 class FicheTranscription(TimestampMixin, Base):

@@ -3,7 +3,7 @@
 ```
 {name, description, systemPrompt, version, totalSteps, isActive,
  auditSteps: [{position, name, description, prompt, controlPoints, keywords, severityLevel,
-               isCritical, chronologicalImportant, weight, verifyProductInfo}],
+               isCritical, chronologicalImportant, weight, verifyProductInfo, controlPointSpeakers}],
  ...informational blocks}
 ```
 
@@ -13,15 +13,20 @@ import/export round trip. `version`, `totalSteps` and `isActive` are known but n
 numbers are ours, the step count is derived, and the active flag belongs to the scorecard. Unknown
 keys inside a step have nowhere to live (steps have no free-form column): they are reported as
 ignored rather than refused. Positions are renumbered 1..N in input order (0-based inputs included).
+
+`controlPointSpeakers` (ours, optional: `agent` / `client` / `any` per control point, aligned with
+`controlPoints`) says whose words count; absent, as in the original's documents, it is inferred
+from the points' wording (`domain.scorecards.speakers`) and written on export from then on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from domain.audits.scorecard import Severity, StepSpec
+from domain.audits.scorecard import Severity, SpeakerRule, StepSpec
+from domain.scorecards.speakers import point_speakers
 from domain.scorecards.validation import InvalidScorecard, validate_document
 
 STEPS_KEY = "auditSteps"
@@ -29,7 +34,7 @@ NOT_CONTENT = frozenset({"version", "totalSteps", "isActive"})
 KNOWN_KEYS = frozenset({"name", "description", "systemPrompt", STEPS_KEY}) | NOT_CONTENT
 STEP_KEYS = frozenset({
     "position", "name", "description", "prompt", "controlPoints", "keywords", "severityLevel", "isCritical",
-    "chronologicalImportant", "weight", "verifyProductInfo",
+    "chronologicalImportant", "weight", "verifyProductInfo", "controlPointSpeakers",
 })  # fmt: skip
 
 
@@ -50,20 +55,29 @@ def _clean(values: list[str] | None) -> tuple[str, ...]:
     return tuple(v.strip() for v in values or () if v.strip())
 
 
-def step_from_json(raw: Mapping[str, Any], position: int) -> StepSpec:
-    """A step of the JSON form, already validated (`validate_step`), at `position`."""
+def step_from_json(
+    raw: Mapping[str, Any], position: int, *, known: Mapping[str, SpeakerRule] | None = None
+) -> StepSpec:
+    """A step of the JSON form, already validated (`validate_step`), at `position`. Without
+    `controlPointSpeakers`, a point keeps its rule in `known` (by text) or gets one inferred."""
+    prompt = raw["prompt"].strip()
+    kept = [(i, p.strip()) for i, p in enumerate(raw.get("controlPoints") or ()) if p.strip()]
+    speakers = raw.get("controlPointSpeakers")
+    given = [speakers[i].strip().lower() for i, _ in kept] if speakers is not None else None
+    points = tuple(p for _, p in kept)
     return StepSpec(
         position=position,
         name=raw["name"].strip(),
         description=(raw.get("description") or "").strip(),
-        prompt=raw["prompt"].strip(),
-        control_points=_clean(raw.get("controlPoints")),
+        prompt=prompt,
+        control_points=points,
         keywords=_clean(raw.get("keywords")),
         severity=Severity(raw["severityLevel"].strip().upper()),
         is_critical=raw.get("isCritical", False),
         chronological=raw.get("chronologicalImportant", False),
         weight=raw.get("weight", 5),
         verify_product_info=raw.get("verifyProductInfo", False),
+        point_speakers=point_speakers(points, prompt, given, known),
     )
 
 
@@ -80,7 +94,14 @@ def step_to_json(step: StepSpec) -> dict[str, Any]:
         "chronologicalImportant": step.chronological,
         "weight": step.weight,
         "verifyProductInfo": step.verify_product_info,
+        "controlPointSpeakers": [step.speaker_rule(i).value for i in range(len(step.control_points))],
     }
+
+
+def step_order(raw_steps: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Indices of a document's steps in position order: its step 1..N (positions all given, or all absent)."""
+    positions = [raw.get("position") for raw in raw_steps]
+    return sorted(range(len(raw_steps)), key=lambda i: (positions[i] if positions[i] is not None else i, i))
 
 
 def read_document(doc: object, *, steps_key: str = STEPS_KEY) -> ScorecardDraft:
@@ -90,8 +111,7 @@ def read_document(doc: object, *, steps_key: str = STEPS_KEY) -> ScorecardDraft:
         raise InvalidScorecard(issues)
     assert isinstance(doc, Mapping)  # validate_document refuses anything else
     raw_steps: list[Mapping[str, Any]] = doc[steps_key]
-    positions = [raw.get("position") for raw in raw_steps]  # all given, or all absent (validated)
-    order = sorted(range(len(raw_steps)), key=lambda i: (positions[i] if positions[i] is not None else i, i))
+    order = step_order(raw_steps)
     ignored = tuple(f"{steps_key}[{i}].{key}" for i, raw in enumerate(raw_steps) for key in raw if key not in STEP_KEYS)
     is_active = doc.get("isActive")
     return ScorecardDraft(

@@ -12,6 +12,7 @@ of a version that is no longer current is refused (`StaleStep`) instead of silen
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
@@ -25,7 +26,15 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from domain.audits.scorecard import ScorecardSpec, StepSpec
 from domain.models import Audit, AuditStatus, Scorecard, ScorecardStep, ScorecardVersion
-from domain.scorecards.io import ScorecardDraft, export_document, read_document, step_from_json, step_to_json
+from domain.scorecards.io import (
+    STEPS_KEY,
+    ScorecardDraft,
+    export_document,
+    read_document,
+    step_from_json,
+    step_order,
+    step_to_json,
+)
 from domain.scorecards.validation import FieldIssue, InvalidScorecard, validate_document, validate_step
 
 SEED_NOTE = "seeded from domain/audits/demo_scorecard.json"
@@ -174,6 +183,7 @@ def _step_row(step: StepSpec) -> ScorecardStep:
         chronological=step.chronological,
         weight=step.weight,
         verify_product_info=step.verify_product_info,
+        point_speakers=[step.speaker_rule(i).value for i in range(len(step.control_points))],
     )
 
 
@@ -335,12 +345,18 @@ def update_step(
     """Fields of a current step changed (JSON names; absent = unchanged); `position` moves it (1..N)."""
     scorecard, version, row = _step_in_current(session, step_id)
     current = draft_of(version)
-    merged = step_to_json(row.spec()) | dict(changes)
+    old = row.spec()
+    merged = step_to_json(old) | dict(changes)
+    known = None
+    if "controlPoints" in changes and "controlPointSpeakers" not in changes:
+        # New points get inferred rules; unchanged points keep theirs, wherever they moved.
+        del merged["controlPointSpeakers"]
+        known = {point: old.speaker_rule(i) for i, point in enumerate(old.control_points)}
     _require_step(merged)
     steps = list(current.steps)
     del steps[row.position - 1]
     position = _target_position(merged, row.position, len(current.steps))
-    steps.insert(position - 1, step_from_json(merged, position))
+    steps.insert(position - 1, step_from_json(merged, position, known=known))
     edited = replace(current, steps=_renumbered(steps))
     return new_version(session, scorecard, edited, created_by_id=created_by_id, change_note=f"step {position} edited")
 
@@ -409,13 +425,27 @@ class Imported:
 
 
 def _is_current(current: ScorecardVersion, draft: ScorecardDraft, document: Mapping[str, Any]) -> bool:
-    """The document is what exporting `current` gives (the active flag aside)."""
+    """The document is the current version's: as imported, or as exported (the active flag aside)."""
     if current.source_document is not None:
-        without_flag = [
-            {k: v for k, v in doc.items() if k != "isActive"} for doc in (current.source_document, document)
-        ]
-        return without_flag[0] == without_flag[1]
+        sent = _without_flag(document)
+        return sent in (_without_flag(current.source_document), _without_flag(_source_export(current, None)))
     return _same_content(current, draft) and document.get("version") in (None, current.version)
+
+
+def _without_flag(document: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in document.items() if k != "isActive"}
+
+
+def _source_export(version: ScorecardVersion, is_active: bool | None) -> dict[str, Any]:
+    """An imported version's document as it came, each step completed with the speaker rules audits use
+    (inferred on import where the document had none); `isActive` follows the scorecard."""
+    document: dict[str, Any] = copy.deepcopy(version.source_document or {})
+    if is_active is not None and "isActive" in document:
+        document["isActive"] = is_active
+    raw_steps = document[STEPS_KEY]
+    for step, index in zip(version.spec().steps, step_order(raw_steps), strict=True):
+        raw_steps[index].setdefault("controlPointSpeakers", step_to_json(step)["controlPointSpeakers"])
+    return document
 
 
 def import_document(
@@ -458,16 +488,14 @@ def import_document(
 def export(session: Session, scorecard_id: int, version: int | None = None) -> dict[str, Any]:
     """The current version (or `version`) in the exchange format, informational blocks included.
 
-    An imported version is its document as it came (only `isActive` follows the scorecard's flag); a
-    version written by an edit is generated from its content (positions 1..N, `version` our number).
+    An imported version is its document as it came, its steps completed with their speaker rules (only
+    `isActive` follows the scorecard's flag); a version written by an edit is generated from its content
+    (positions 1..N, `version` our number).
     """
     scorecard = get_scorecard(session, scorecard_id)
     stored = current_version(session, scorecard) if version is None else get_version(session, scorecard_id, version)
     if stored.source_document is not None:
-        document = dict(stored.source_document)
-        if "isActive" in document:
-            document["isActive"] = scorecard.is_active
-        return document
+        return _source_export(stored, scorecard.is_active)
     return export_document(stored.spec(), stored.extra, version=stored.version, is_active=scorecard.is_active)
 
 

@@ -16,11 +16,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from domain.audits.scorecard import Severity
+from domain.audits.scorecard import Severity, SpeakerRule
 
 NAME_MAX = 255  # `scorecards.name`, `scorecard_versions.name`, `scorecard_steps.name` are VARCHAR(255)
 WEIGHT_MIN, WEIGHT_MAX = 1, 10
 SEVERITIES = tuple(s.value for s in Severity)
+SPEAKERS = tuple(s.value for s in SpeakerRule)
 FLAGS = ("isCritical", "chronologicalImportant", "verifyProductInfo")
 
 
@@ -82,6 +83,22 @@ def _strings(doc: Mapping[str, Any], key: str, path: str, *, at_least_one: bool)
     return []
 
 
+def _speaker_issues(step: Mapping[str, Any], path: str) -> list[FieldIssue]:
+    """Optional; when sent, one of SPEAKERS per control point, in the same order."""
+    speakers, points = step.get("controlPointSpeakers"), step.get("controlPoints")
+    if speakers is None:
+        return []
+    if not isinstance(speakers, list) or not all(
+        isinstance(s, str) and s.strip().lower() in SPEAKERS for s in speakers
+    ):
+        return [FieldIssue(path, f"must be a list of {', '.join(SPEAKERS)}")]
+    if not isinstance(points, list) or not any(isinstance(p, str) and p.strip() for p in points):
+        return []  # the points themselves are reported
+    if len(speakers) != len(points):
+        return [FieldIssue(path, f"must have one entry per control point ({len(points)})")]
+    return []
+
+
 def _integer(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -94,6 +111,7 @@ def _step_issues(step: Mapping[str, Any], prefix: str) -> list[FieldIssue]:
         *_strings(step, "controlPoints", f"{prefix}controlPoints", at_least_one=True),
         *_strings(step, "keywords", f"{prefix}keywords", at_least_one=False),
     ]
+    issues += _speaker_issues(step, f"{prefix}controlPointSpeakers")
     severity = step.get("severityLevel")
     if not isinstance(severity, str) or severity.strip().upper() not in SEVERITIES:
         issues.append(FieldIssue(f"{prefix}severityLevel", f"must be one of {', '.join(SEVERITIES)}"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -11,9 +12,11 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from domain.models.crm import FicheInformation
 from domain.models.fiches import Fiche, Recording
 from domain.models.transcripts import FicheTranscription, Transcript, TranscriptChunk, TranscriptStatus
 from domain.transcripts.chunking import Chunk, Word
+from domain.transcripts.roles import RoleAssignment, direction_of, infer_roles
 
 COST_UNIT = "audio_seconds"
 
@@ -77,10 +80,37 @@ def _transcript_for(session: Session, fiche_id: str, recording: RecordingRef) ->
     return transcript
 
 
+def advisor_name(session: Session, fiche_id: str) -> str | None:
+    """The CRM's advisor on the fiche (its attributed user), a cue for which speaker is the agent."""
+    return session.scalar(select(FicheInformation.attribution_user_nom).where(FicheInformation.fiche_id == fiche_id))
+
+
+def speaker_roles(
+    session: Session, fiche_id: str, recording_id: int, chunks: Sequence[Chunk], firm_names: Sequence[str] = ()
+) -> RoleAssignment:
+    """Who is the agent and who the client among a recording's speakers, from the chunks' words and
+    what the CRM knows: the fiche's advisor and the call's direction."""
+    direction = session.scalar(select(Recording.direction).where(Recording.id == recording_id))
+    return infer_roles(
+        [(c.speaker, c.text) for c in chunks],
+        advisor_name=advisor_name(session, fiche_id),
+        firm_names=firm_names,
+        direction=direction_of(direction),
+    )
+
+
 def store_transcript(
-    session: Session, fiche_id: str, recording: RecordingRef, write: TranscriptWrite, now: dt.datetime
+    session: Session,
+    fiche_id: str,
+    recording: RecordingRef,
+    write: TranscriptWrite,
+    now: dt.datetime,
+    *,
+    firm_names: Sequence[str] = (),
 ) -> Transcript:
-    """Record a completed transcript and replace its chunks, in the caller's transaction."""
+    """Record a completed transcript, its speakers' roles, and replace its chunks, in the caller's
+    transaction. `firm_names`: the brokerage's names, a cue for the agent (TRANSCRIPTION_FIRM_NAMES)."""
+    roles = speaker_roles(session, fiche_id, recording.id, write.chunks, firm_names)
     transcript = _transcript_for(session, fiche_id, recording)
     transcript.status = TranscriptStatus.COMPLETED
     transcript.error = None
@@ -97,6 +127,7 @@ def store_transcript(
     transcript.cost_units = write.duration_seconds
     transcript.cost_unit = COST_UNIT
     transcript.transcribed_at = now
+    transcript.speaker_roles = roles.as_json()
     session.flush()
     session.execute(delete(TranscriptChunk).where(TranscriptChunk.transcript_id == transcript.id))
     session.add_all(
@@ -110,6 +141,7 @@ def store_transcript(
             end_seconds=c.end,
             text=c.text,
             word_count=c.word_count,
+            role=roles.role_of(c.speaker),
         )
         for c in write.chunks
     )

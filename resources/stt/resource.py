@@ -75,6 +75,7 @@ class SttResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     recording_timeout_seconds: float = Field(default=_DEFAULTS.recording_timeout, gt=0)
     audio_max_bytes: int = Field(default=_DEFAULTS.audio_max_bytes, ge=1)
     max_recordings_per_fiche: int = Field(default=50, ge=1)
+    firm_names: list[str] = Field(default_factory=list, description="Speaker-role cue: the brokerage's names")
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> SttResource:
@@ -98,6 +99,7 @@ class SttResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             "recording_timeout_seconds": settings.transcription_recording_timeout_seconds,
             "audio_max_bytes": settings.transcription_audio_max_bytes,
             "max_recordings_per_fiche": settings.automation_max_recordings_per_fiche,
+            "firm_names": settings.transcription_firm_names,
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

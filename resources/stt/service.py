@@ -18,7 +18,7 @@ import datetime as dt
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -133,6 +133,7 @@ class FicheTranscriber:
         priority: str = "normal",
         run_id: str | None = None,
         rules: ChunkingRules | None = None,
+        firm_names: Sequence[str] = (),
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.client = client
@@ -142,6 +143,7 @@ class FicheTranscriber:
         self.priority = priority
         self.run_id = run_id
         self.rules = rules or ChunkingRules()
+        self.firm_names = tuple(firm_names)
         self._clock = clock
 
     async def _db(self, work: Callable[[Session], T]) -> T:
@@ -282,7 +284,7 @@ class FicheTranscriber:
             attempts=done.attempts,
         )
         now = self._clock()
-        await self._db(lambda s: store_transcript(s, fiche_id, recording, write, now))
+        await self._db(lambda s: store_transcript(s, fiche_id, recording, write, now, firm_names=self.firm_names))
         await self._publish(
             fiche_id,
             "transcription.recording_completed",

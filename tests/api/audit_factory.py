@@ -89,6 +89,7 @@ def _citation(index: int, chunk: int, text: str) -> AuditCitation:
         recording_index=0,
         chunk_index=chunk,
         speaker="speaker_0",
+        role="agent",
         start_seconds=12.5,
         end_seconds=15.0,
         minutage="00:12",

@@ -315,6 +315,7 @@ async def test_detail_has_steps_points_citations_and_compliance(client: httpx.As
         "recording_index": 0,
         "chunk_index": 0,
         "speaker": "speaker_0",
+        "role": "agent",
         "start_seconds": 12.5,
         "end_seconds": 15.0,
         "minutage": "00:12",

@@ -191,7 +191,8 @@ async def test_import_export_round_trip_keeps_unknown_blocks(client: httpx.Async
     scorecard_id = data["scorecard"]["id"]
 
     exported = (await client.get(f"{BASE}/{scorecard_id}/export", headers=headers)).json()
-    assert exported == document  # bare, verbatim: 0-based positions and the step's note included
+    assert "success" not in exported  # bare
+    assert exported == document  # verbatim: 0-based positions, the step's note, its speaker rules
 
     exported["systemPrompt"] = "Persona v2"
     second = await client.post(f"{BASE}/import", params={"scorecard_id": scorecard_id}, json=exported, headers=headers)
@@ -231,12 +232,17 @@ async def test_original_scorecards_round_trip_losslessly(client: httpx.AsyncClie
         assert scorecard["sourceVersion"] == document["version"]  # "2025-10-05", not 1
         assert scorecard["version"] == 1
         exported = await client.get(f"{BASE}/{scorecard['id']}/export", headers=headers)
-        assert exported.json() == document, path.name
+        # Verbatim, each step completed with the speaker rule of each point (inferred on import).
+        completed = json.loads(json.dumps(exported.json()))
+        for step, original in zip(completed["auditSteps"], document["auditSteps"], strict=True):
+            assert len(step.pop("controlPointSpeakers")) == len(original["controlPoints"])
+        assert completed == document, path.name
         versions = (await client.get(f"{BASE}/{scorecard['id']}/versions", headers=headers)).json()["data"]
         assert [v["sourceVersion"] for v in versions] == [document["version"]]
 
-        # The export taken back as is, bare or in the envelope other routes use: nothing to write.
-        for body in (exported.json(), {"success": True, "data": exported.json()}):
+        # The export taken back as is, bare or in the envelope other routes use, or the original file
+        # again: nothing to write.
+        for body in (exported.json(), {"success": True, "data": exported.json()}, document):
             again = await client.post(f"{BASE}/import", json=body, headers=headers)
             assert again.status_code == 200, again.text
             assert again.json()["data"]["versionCreated"] is False
@@ -249,7 +255,10 @@ async def test_the_documented_example_document_round_trips(client: httpx.AsyncCl
     imported = await client.post(f"{BASE}/import", json=EXAMPLE_DOCUMENT, headers=headers)
     assert imported.status_code == 201, imported.text
     scorecard_id = imported.json()["data"]["scorecard"]["id"]
-    assert (await client.get(f"{BASE}/{scorecard_id}/export", headers=headers)).json() == EXAMPLE_DOCUMENT
+    exported = (await client.get(f"{BASE}/{scorecard_id}/export", headers=headers)).json()
+    for step in exported["auditSteps"]:
+        assert step.pop("controlPointSpeakers")
+    assert exported == EXAMPLE_DOCUMENT
 
 
 async def test_same_name_import_is_a_conflict_unless_as_new(client: httpx.AsyncClient, world: World) -> None:
@@ -285,3 +294,26 @@ async def test_stats_come_from_the_audits(client: httpx.AsyncClient, world: Worl
     assert [(v["version"], v["totalAudits"]) for v in stats["byVersion"]] == [(1, 3)]
     detail = (await client.get(f"{BASE}/{created['id']}", params={"include_stats": "true"}, headers=headers)).json()
     assert detail["data"]["stats"]["totalAudits"] == 3
+
+
+async def test_control_point_speakers_are_shown_edited_and_checked(client: httpx.AsyncClient, world: World) -> None:
+    headers = world.headers("admin")
+    created = await _create(client, world, steps=1)
+    step = created["steps"][0]
+    assert step["controlPointSpeakers"] == ["agent", "agent"]
+
+    edited = await client.put(
+        f"{BASE}/steps/{step['id']}", json={"controlPointSpeakers": ["client", "any"]}, headers=headers
+    )
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["data"]["steps"][0]["controlPointSpeakers"] == ["client", "any"]
+
+    step_id = edited.json()["data"]["steps"][0]["id"]
+    wrong = await client.put(f"{BASE}/steps/{step_id}", json={"controlPointSpeakers": ["client"]}, headers=headers)
+    assert wrong.status_code == 400
+    assert wrong.json()["field"] == "body.controlPointSpeakers"
+    unknown = await client.put(
+        f"{BASE}/steps/{step_id}", json={"controlPointSpeakers": ["boss", "agent"]}, headers=headers
+    )
+    assert unknown.status_code == 400
+    assert unknown.json()["field"].startswith("body.controlPointSpeakers")

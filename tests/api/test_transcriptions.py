@@ -7,10 +7,11 @@ import datetime as dt
 import dagster as dg
 import httpx
 import pytest
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from api.transcriptions.service import TRANSCRIBE_JOB
-from domain.models import Recording
+from domain.models import FicheInformation, Recording, Transcript, TranscriptChunk
 from domain.models.transcripts import FicheTranscriptionStatus
 from domain.transcripts.store import coverage, load_recordings, set_fiche_status, store_failure
 from orchestration.jobs import transcribe_fiches_job
@@ -201,6 +202,38 @@ async def test_a_recording_transcript_with_words_and_chunks(client: httpx.AsyncC
         (f"{call_id}:1", "speaker_1", 1.2, 1.4),
     ]
     assert data["chunks"][0]["text"] == "Bonjour madame"
+
+
+async def test_a_recording_transcript_shows_who_is_the_agent(client: httpx.AsyncClient, world: World) -> None:
+    await world.store_details("own")
+    advisor = await world.session.scalar(
+        select(FicheInformation.attribution_user_nom).where(FicheInformation.fiche_id == "F-OWN")
+    )
+    assert advisor
+    call_id = await world.add_transcript(
+        "own",
+        [
+            ("speaker_0", "Allô ?"),
+            ("speaker_1", f"Bonjour madame, je suis {advisor}, votre conseiller, cet appel est enregistré."),
+            ("speaker_0", "Oui d'accord."),
+        ],
+    )
+    await world.commit()
+    url = f"/api/transcriptions/F-OWN/recordings/{call_id}"
+
+    data = (await client.get(url, headers=world.headers("viewer"))).json()["data"]
+    assert [c["role"] for c in data["chunks"]] == ["client", "agent", "client"]
+    assert data["speaker_roles"]["roles"] == {"speaker_0": "client", "speaker_1": "agent"}
+    assert data["speaker_roles"]["confidence"] >= 0.9
+    assert "speaker_1: gives the advisor's name" in data["speaker_roles"]["cues"]
+
+    # A transcript stored before roles existed gets them inferred when shown.
+    await world.session.execute(update(Transcript).where(Transcript.fiche_id == "F-OWN").values(speaker_roles=None))
+    await world.session.execute(update(TranscriptChunk).where(TranscriptChunk.fiche_id == "F-OWN").values(role=None))
+    await world.commit()
+    again = (await client.get(url, headers=world.headers("viewer"))).json()["data"]
+    assert [c["role"] for c in again["chunks"]] == ["client", "agent", "client"]
+    assert again["speaker_roles"]["roles"] == data["speaker_roles"]["roles"]
 
 
 async def test_a_recording_without_transcript_is_a_404(client: httpx.AsyncClient, world: World) -> None:

@@ -31,7 +31,10 @@ def step_json(number: int, **overrides: Any) -> dict[str, Any]:
         "chronologicalImportant": False,
         "weight": number + 1,
         "verifyProductInfo": False,
+        "controlPointSpeakers": ["agent", "agent"],
     }
+    if "controlPoints" in overrides:  # other points: their rules are inferred unless given
+        del step["controlPointSpeakers"]
     step.update(overrides)
     return step
 

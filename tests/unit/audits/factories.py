@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from domain.audits.schema import Citation, Conformity, ControlPointResult, Level, PointStatus, StepOutput
-from domain.audits.scorecard import ScorecardSpec, StepSpec
-from domain.audits.timeline import TimedWord, Timeline, TimelineChunk, TimelineRecording
+from domain.audits.scorecard import ScorecardSpec, SpeakerRule, StepSpec
+from domain.audits.timeline import Role, TimedWord, Timeline, TimelineChunk, TimelineRecording
 
 WORD_SECONDS = 0.5
 TURN_GAP = 1.0
 
 
-def recording(index: int, *turns: tuple[str, str], start: float = 0.0) -> TimelineRecording:
-    """A recording of (speaker, text) turns, one chunk each; every word lasts 0.5 s, turns 1 s apart."""
+def recording(
+    index: int, *turns: tuple[str, str], start: float = 0.0, roles: dict[str, Role] | None = None
+) -> TimelineRecording:
+    """A recording of (speaker, text) turns, one chunk each; every word lasts 0.5 s, turns 1 s apart.
+    `roles` maps speakers to `agent` / `client` (else every chunk's role is unknown)."""
     call_id = f"call{index}"
     clock = start
     chunks = []
@@ -31,6 +34,7 @@ def recording(index: int, *turns: tuple[str, str], start: float = 0.0) -> Timeli
                 end=words[-1].end,
                 text=text,
                 words=tuple(words),
+                role=(roles or {}).get(speaker, "unknown"),
             )
         )
         clock += TURN_GAP
@@ -48,8 +52,8 @@ def recording(index: int, *turns: tuple[str, str], start: float = 0.0) -> Timeli
     )
 
 
-def timeline(*recordings: list[tuple[str, str]]) -> Timeline:
-    return Timeline("F1", tuple(recording(i, *turns) for i, turns in enumerate(recordings)))
+def timeline(*recordings: list[tuple[str, str]], roles: dict[str, Role] | None = None) -> Timeline:
+    return Timeline("F1", tuple(recording(i, *turns, roles=roles) for i, turns in enumerate(recordings)))
 
 
 def cite(texte: str, recording_index: int = 0, chunk_index: int = 0) -> Citation:
@@ -106,12 +110,15 @@ def step(
     keywords: tuple[str, ...] = (),
     is_critical: bool = False,
     name: str | None = None,
+    prompt: str = "",
+    speakers: tuple[SpeakerRule, ...] = (),
 ) -> StepSpec:
     return StepSpec(
         position=position,
         name=name or f"Étape {position}",
         description="",
-        prompt="",
+        prompt=prompt,
+        point_speakers=speakers,
         control_points=points,
         keywords=keywords,
         is_critical=is_critical,

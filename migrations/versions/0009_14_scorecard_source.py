@@ -1,7 +1,7 @@
 """scorecard versions keep the document they were imported from (lossless export, `sourceVersion`)
 
 Revision ID: i14_scorecard_source
-Revises: 0006
+Revises: i10_review
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "i14_scorecard_source"
-down_revision: str | None = "0006"
+down_revision: str | None = "i10_review"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

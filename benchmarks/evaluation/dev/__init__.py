@@ -1,0 +1,1 @@
+"""Development half of the corpus: the families the auditor may be developed against."""

@@ -1,0 +1,455 @@
+"""What a control point asks for, read from its text: its terms, its kind, whose words count.
+
+Scorecard points are short nominalised outcomes ("Compagnie actuelle identifiée", "Numéro ORIAS
+communiqué"). Read with the French pipeline, a point gives:
+
+- **terms**: its content lemmas (the act verbs that only say *how* a point is met, "mentionner",
+  "vérifier", "identifier"..., are not terms), then the lemmas of the step prompt's bullet line
+  that says the same thing, then the step keywords closest to it; each weighed down by how many
+  steps of the scorecard use it (a word every step shares proves nothing about one of them);
+- **kind**: `ask` when the agent meets it by asking or checking (a question is evidence: "Question
+  posée sur...", "...identifiée", "...vérifiée"), `inform` when by telling (a question is not:
+  "...mentionné", "...communiqué", "...expliquées");
+- **conditional** when it applies only in some calls ("si oui", "en cas de refus", "si pertinent"):
+  without evidence such a point is NON_APPLICABLE, not ABSENT;
+- **assessable**: points that judge manner rather than content ("Clarté et pédagogie", "Rythme
+  approprié", "Absence de pression") cannot be decided from words alone; the heuristic auditor says
+  so openly (NON_APPLICABLE, rule `not_assessable_offline`) and the audit is flagged for review.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from domain.audits.scorecard import ScorecardSpec, SpeakerRule, StepSpec
+from domain.language.lexicon import specificity, synonyms
+from domain.language.pipeline import parse
+from domain.language.utterances import CONTENT_POS, fold
+
+ACT_LEMMAS: frozenset[str] = frozenset(
+    [
+        "mentionner",
+        "mentionne",
+        "communiquer",
+        "communique",
+        "annoncer",
+        "annonce",
+        "identifier",
+        "identifie",
+        "verifier",
+        "verifie",
+        "confirmer",
+        "confirme",
+        "valider",
+        "valide",
+        "relever",
+        "releve",
+        "noter",
+        "note",
+        "evoquer",
+        "evoque",
+        "aborder",
+        "aborde",
+        "questionner",
+        "questionne",
+        "poser",
+        "pose",
+        "question",
+        "expliquer",
+        "explique",
+        "explication",
+        "presenter",
+        "presente",
+        "preciser",
+        "precise",
+        "traiter",
+        "traite",
+        "proposer",
+        "propose",
+        "faire",
+        "fait",
+        "indiquer",
+        "indique",
+        "informer",
+        "rappeler",
+        "demander",
+        "recueillir",
+        "detailler",
+        "detaille",
+        "donner",
+        "nommer",
+        "decliner",
+        "saluer",
+        "explorer",
+        "explore",
+        "evaluer",
+        "evalue",
+        "discuter",
+        "discute",
+        "etablir",
+        "etabli",
+        "tracer",
+        "trace",
+        "documenter",
+        "documente",
+        "respecter",
+        "respecte",
+        "assurer",
+        "assure",
+        "verification",
+        "mention",
+        "annonce",
+        "presentation",
+        "explicite",
+        "explicitement",
+        "approprie",
+        "eventuel",
+        "eventuellement",
+        "principal",
+        "applicable",
+        "pertinent",
+        "oui",
+        "si",
+        "cas",
+        "echeant",
+        "client",
+        "cliente",
+        "etc",
+        "lors",
+        "debut",
+        "fin",
+        "uniquement",
+        "present",
+        "faire",
+        "realiser",
+        "obtenir",
+        "effectuer",
+    ]
+)
+"""Folded lemmas that say how a point is met, not what it is about."""
+
+INFORM_LEMMAS: frozenset[str] = frozenset(
+    [
+        "mentionner",
+        "mentionne",
+        "communiquer",
+        "communique",
+        "annoncer",
+        "annonce",
+        "expliquer",
+        "explique",
+        "explication",
+        "presenter",
+        "presente",
+        "preciser",
+        "precise",
+        "detailler",
+        "detaille",
+        "informer",
+        "rappeler",
+        "nommer",
+        "decliner",
+        "donner",
+        "proposer",
+        "propose",
+        "evoquer",
+        "evoque",
+        "indiquer",
+        "indique",
+        "traiter",
+        "traite",
+    ]
+)
+"""Act lemmas of points met by telling: a question from the agent does not meet them."""
+ASK_LEMMAS: frozenset[str] = frozenset(
+    [
+        "question",
+        "questionner",
+        "questionne",
+        "poser",
+        "pose",
+        "demander",
+        "identifier",
+        "identifie",
+        "verifier",
+        "verifie",
+        "confirmer",
+        "confirme",
+        "valider",
+        "valide",
+        "relever",
+        "releve",
+        "explorer",
+        "explore",
+        "evaluer",
+        "evalue",
+        "discuter",
+        "discute",
+        "etablir",
+        "etabli",
+        "recueillir",
+        "interroger",
+    ]
+)
+"""Act lemmas of points met by asking or checking; a point naming a fact about the client with no act
+verb ("Statut du renouvellement") is one too."""
+QUALITATIVE_LEMMAS: frozenset[str] = frozenset(
+    [
+        "clarte",
+        "pedagogie",
+        "adaptation",
+        "rythme",
+        "ecoute",
+        "professionnalisme",
+        "pression",
+        "courtoisie",
+        "politesse",
+        "empathie",
+        "attitude",
+        "ton",
+        "adequation",
+        "coherence",
+        "conformite",
+        "particularite",
+        "incident",
+    ]
+)
+_CONDITIONAL = re.compile(r"\b(si|en cas d|le cas echeant|s il y a lieu)\b")
+_NEGATIVE = re.compile(r"\b(pas|aucun|aucune|absence|sans|non)\b")
+_BULLET = re.compile(r"^\s*(?:[-•*]|\d+[.)])\s*(.+?)\s*$", re.MULTILINE)
+
+OWN_WEIGHT = 1.0
+BULLET_WEIGHT = 0.6
+KEYWORD_WEIGHT = 0.5
+KEYWORD_MIN_SIMILARITY = 0.45
+
+
+class PointKind(enum.StrEnum):
+    ASK = "ask"
+    INFORM = "inform"
+
+
+@dataclass(frozen=True)
+class QueryTerm:
+    lemma: str  # folded
+    weight: float
+    vector: np.ndarray | None
+    own: bool  # from the point's own text
+
+
+@dataclass(frozen=True)
+class PointQuery:
+    step_position: int
+    index: int  # 1-based
+    text: str
+    terms: tuple[QueryTerm, ...]
+    vector: np.ndarray | None
+    kind: PointKind
+    conditional: bool
+    assessable: bool
+    negative: bool  # the point itself is about an absence ("Pas de conflit...", "Aucune pression")
+    speaker: SpeakerRule
+
+    @property
+    def own_weight(self) -> float:
+        return sum(t.weight for t in self.terms if t.own)
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    lemmas: tuple[str, ...]
+    vectors: tuple[np.ndarray | None, ...]
+    spelled: tuple[str, ...] = ()  # the lemmas as written (accents kept), for word frequencies
+
+    @property
+    def vector(self) -> np.ndarray | None:
+        known = [v for v in self.vectors if v is not None]
+        if not known:
+            return None
+        mean = np.mean(known, axis=0)
+        norm = float(np.linalg.norm(mean))
+        return mean / norm if norm > 0 else None
+
+
+def _unit(vector: np.ndarray) -> np.ndarray | None:
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _content(text: str) -> _Parsed:
+    """Content lemmas of a scorecard text (act words dropped) and their vectors."""
+    [doc] = parse([text])
+    lemmas: list[str] = []
+    vectors: list[np.ndarray | None] = []
+    spelled: list[str] = []
+    for token in doc:
+        lemma = fold(token.lemma_) or fold(token.text)
+        if token.pos_ not in CONTENT_POS and not token.like_num and not token.text.isupper():
+            continue
+        for piece in lemma.split():
+            if piece in ACT_LEMMAS or (len(piece) < 3 and not piece.isdigit()):
+                continue
+            lemmas.append(piece)
+            vectors.append(_unit(np.asarray(token.vector)) if token.has_vector else None)
+            spelled.append(token.lemma_.lower() if len(lemma.split()) == 1 else piece)
+    return _Parsed(tuple(lemmas), tuple(vectors), tuple(spelled))
+
+
+@functools.lru_cache(maxsize=4096)
+def _all_lemmas(text: str) -> frozenset[str]:
+    [doc] = parse([text])
+    return frozenset(piece for token in doc for piece in (fold(token.lemma_) or fold(token.text)).split())
+
+
+def _cosine(a: np.ndarray | None, b: np.ndarray | None) -> float:
+    return float(a @ b) if a is not None and b is not None else 0.0
+
+
+def prompt_bullets(step: StepSpec) -> list[str]:
+    return [m.group(1) for m in _BULLET.finditer(step.prompt)]
+
+
+def _aligned_bullet(point: str, index: int, step: StepSpec) -> str | None:
+    """The step prompt's bullet that says the same as the point: by position when the counts match,
+    else the most similar bullet, if similar enough."""
+    bullets = prompt_bullets(step)
+    if not bullets:
+        return None
+    if len(bullets) == len(step.control_points):
+        return bullets[index]
+    own = _content(point)
+    scored = [(_cosine(own.vector, _content(b).vector), b) for b in bullets]
+    similarity, best = max(scored)
+    return best if similarity >= KEYWORD_MIN_SIMILARITY else None
+
+
+def _keywords_for(point_index: int, step: StepSpec) -> list[str]:
+    """Step keywords closer to this point than to any other point of the step."""
+    points = [_content(p) for p in step.control_points]
+    out = []
+    for keyword in step.keywords:
+        kw = _content(keyword)
+        if not kw.lemmas:
+            continue
+        similarities = [
+            max(
+                [_cosine(kw.vector, p.vector)]
+                + [1.0 for lemma in kw.lemmas if lemma in p.lemmas]
+            )
+            for p in points
+        ]  # fmt: skip
+        best = max(similarities)
+        if best >= KEYWORD_MIN_SIMILARITY and similarities[point_index] == best:
+            out.append(keyword)
+    return out
+
+
+@functools.lru_cache(maxsize=32)
+def _spread(scorecard: ScorecardSpec) -> dict[str, int]:
+    """How many control points of the scorecard use each lemma (in their text or prompt bullet): a
+    word two sibling points share ("enregistrement" to announce it and to refuse it) tells them apart
+    no better than a word every step uses."""
+    counts: dict[str, int] = {}
+    for step in scorecard.steps:
+        for index, point in enumerate(step.control_points):
+            bullet = _aligned_bullet(point, index, step)
+            vocabulary = set(_content(point).lemmas) | (set(_content(bullet).lemmas) if bullet else set())
+            for lemma in vocabulary:
+                counts[lemma] = counts.get(lemma, 0) + 1
+    return counts
+
+
+@functools.lru_cache(maxsize=256)
+def build_queries(scorecard: ScorecardSpec, step: StepSpec) -> tuple[PointQuery, ...]:
+    spread = _spread(scorecard)
+    return tuple(_query(step, i, point, spread) for i, point in enumerate(step.control_points))
+
+
+def _query(step: StepSpec, index: int, point: str, spread: dict[str, int]) -> PointQuery:
+    terms: dict[str, QueryTerm] = {}
+
+    def add(text: str, weight: float, own: bool) -> None:
+        parsed = _content(text)
+        for lemma, vector, spelled in zip(parsed.lemmas, parsed.vectors, parsed.spelled, strict=True):
+            if lemma not in terms:
+                weighed = weight * specificity(spelled) / max(1, spread.get(lemma, 1))
+                terms[lemma] = QueryTerm(lemma, weighed, vector, own)
+
+    main, alternatives = split_alternatives(point)
+    add(main, OWN_WEIGHT, True)
+    _merge_alternatives(terms)
+    for alternative in alternatives:
+        add(alternative, OWN_WEIGHT, False)
+    bullet = _aligned_bullet(point, index, step)
+    if bullet:
+        add(bullet, BULLET_WEIGHT, False)
+    for keyword in _keywords_for(index, step):
+        add(keyword, KEYWORD_WEIGHT, False)
+    own = _content(point)
+    folded = fold(point)
+    lemmas = _all_lemmas(point)
+    qualitative = bool(lemmas & QUALITATIVE_LEMMAS)
+    kind = _kind(lemmas, _all_lemmas(bullet) if bullet else frozenset())
+    return PointQuery(
+        step_position=step.position,
+        index=index + 1,
+        text=point,
+        terms=tuple(sorted(terms.values(), key=lambda t: -t.weight)),
+        vector=own.vector,
+        kind=kind,
+        conditional=bool(_CONDITIONAL.search(folded)),
+        assessable=not qualitative and bool(own.lemmas),
+        negative=bool(_NEGATIVE.search(folded)),
+        speaker=step.speaker_rule(index),
+    )
+
+
+_PARENTHESES = re.compile(r"\(([^)]*)\)|«([^»]*)»|'([^']{3,})'")
+
+
+def split_alternatives(point: str) -> tuple[str, list[str]]:
+    """A point's main text and the examples or alternatives it lists in parentheses or quotes
+    ("Signature électronique (code SMS, lien ou bulletin)", "« couvert par », « pas de mutuelle »").
+    Any one of the alternatives may meet the point, so they help without being all required."""
+    alternatives = []
+    for match in _PARENTHESES.finditer(point):
+        inner = next(g for g in match.groups() if g is not None)
+        alternatives += [a.strip() for a in re.split(r",|/|\bou\b|\bet\b|\+", inner) if a.strip()]
+    main = _PARENTHESES.sub(" ", point).strip()
+    return (main if _content(main).lemmas else point), alternatives
+
+
+def _same_thing(a: str, b: str) -> bool:
+    from domain.audits.heuristic import family
+
+    return family(a, b) or synonyms(a, b)
+
+
+def _merge_alternatives(terms: dict[str, QueryTerm]) -> None:
+    """A point listing alternatives ("le conseiller ou la conseillère", "mutuelle ... complémentaire")
+    names one thing: keep its heaviest word, so the alternative not said does not count as missing."""
+    for lemma in sorted(terms, key=lambda k: -terms[k].weight):
+        if lemma in terms:
+            for other in [o for o in terms if o != lemma and _same_thing(lemma, o)]:
+                del terms[other]
+
+
+def _kind(point_lemmas: frozenset[str], bullet_lemmas: frozenset[str]) -> PointKind:
+    """By the point's act verb, else its prompt bullet's; a bare fact about the client is asked for."""
+    for lemmas in (point_lemmas, bullet_lemmas):
+        if lemmas & ASK_LEMMAS:
+            return PointKind.ASK
+        if lemmas & INFORM_LEMMAS:
+            return PointKind.INFORM
+    return PointKind.ASK
+
+
+def words_of(queries: Sequence[PointQuery]) -> set[str]:
+    return {t.lemma for q in queries for t in q.terms}

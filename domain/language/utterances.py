@@ -1,0 +1,334 @@
+"""A transcript as utterances: sentences of a speaker turn with the features evidence search needs.
+
+Each chunk (one speaker turn) is parsed by the shared spaCy pipeline; every sentence becomes an
+`Utterance` that knows its word span in the chunk (to quote it verbatim), its content lemmas and
+their word vectors, and how it is said:
+
+- `question`: a question mark, an interrogative word (`combien`, `quel`...), `est-ce que`, or a
+  subject-verb inversion (`avez-vous`);
+- `negated`: a negation (`Polarity=Neg`) on the main verb, except on `avoir` / `il y a`
+  ("il n'y a pas de frais de dossier" still talks about the fees);
+- `reported`: a verb of saying whose subject is a third party ("ma voisine m'a dit que...");
+- `deferred`: put off to later ("on verra ça plus tard", "je vous en reparlerai");
+- `hedged`: the main verb in the conditional mood ("je pourrais vous envoyer");
+- `filler`: nothing but a backchannel ("d'accord", "oui oui", "très bien").
+
+Lemmas are folded like `domain.audits.matching` folds words (lower case, no accents), so the two
+compare directly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from domain.audits.matching import HESITATIONS, numbers_as_digits, word_tokens
+from domain.audits.timeline import Timeline, TimelineChunk, TimelineRecording
+from domain.language.pipeline import parse
+
+if TYPE_CHECKING:
+    from spacy.tokens import Doc, Span, Token
+
+CONTENT_POS = frozenset({"NOUN", "PROPN", "VERB", "ADJ", "ADV", "NUM"})
+_INTERROGATIVES = frozenset(
+    {"combien", "quel", "quelle", "quels", "quelles", "pourquoi", "comment", "lequel", "laquelle"}
+)
+_INVERTED_SUBJECTS = ("-vous", "-tu", "-il", "-elle", "-ils", "-elles", "-on", "-je", "-nous")
+_SAYING = frozenset({"dire", "raconter", "expliquer", "entendre", "lire", "affirmer", "prétendre", "paraître"})
+_SPEAKERS_OWN = frozenset({"je", "vous", "nous", "tu", "j"})
+_POSSESSIVE_NEGATION_OK = frozenset({"avoir"})
+_DEFER_PHRASES = ("plus tard", "une autre fois", "la prochaine fois", "ulterieurement", "on verra", "on en reparlera")
+_DEFER_LEMMAS = frozenset({"reparler", "reporter"})
+_REFUSING = frozenset({"refuser", "opposer", "interdire"})
+_MAX_DEPTH = 12
+_POLITE_CONDITIONALS = frozenset({"vouloir", "aimer"})  # "je voudrais vous présenter": an act, politely
+_OFFERS = ("si vous voulez", "si vous le souhaitez", "si vous souhaitez", "si ca vous interesse", "si besoin")
+_BACKCHANNELS = frozenset(
+    [
+        "oui",
+        "ouais",
+        "non",
+        "d",
+        "accord",
+        "ok",
+        "okay",
+        "dac",
+        "bien",
+        "tres",
+        "parfait",
+        "super",
+        "entendu",
+        "voila",
+        "bon",
+        "ah",
+        "oh",
+        "merci",
+        "hm",
+        "hmm",
+        "mh",
+        "mmh",
+        "euh",
+        "je",
+        "vois",
+        "exact",
+        "exactement",
+        "tout",
+        "a",
+        "fait",
+        "absolument",
+        "ca",
+        "marche",
+    ]
+)
+
+
+def fold(text: str) -> str:
+    """Lower case, accents stripped, numbers as digits, one token per word piece (as `matching.tokenise`)."""
+    tokens = [t for t in word_tokens(text) if t not in HESITATIONS]
+    return " ".join(numbers_as_digits(tokens, list(range(len(tokens))))[0])
+
+
+@dataclass(frozen=True)
+class Utterance:
+    recording: TimelineRecording
+    chunk: TimelineChunk
+    first_word: int  # index in `chunk.words` (inclusive)
+    last_word: int  # inclusive
+    text: str
+    lemmas: tuple[str, ...]  # folded lemmas of content words, in order
+    positions: tuple[int, ...]  # index in `chunk.words` of each content word
+    blocked: tuple[bool, ...]  # the word sits under a negated, refused or third-party-reported verb
+    surfaces: tuple[str, ...]  # folded surface forms of the same words
+    vectors: tuple[np.ndarray | None, ...]  # unit word vectors of the same words (None: out of vocabulary)
+    vector: np.ndarray | None  # unit mean vector of the content words
+    question: bool
+    negated: bool
+    reported: bool
+    deferred: bool
+    hedged: bool
+    filler: bool
+
+    @property
+    def role(self) -> str:
+        return self.chunk.role
+
+    @property
+    def start(self) -> float:
+        return self.chunk.words[self.first_word].start if self.chunk.words else self.chunk.start
+
+
+def _unit(vector: np.ndarray) -> np.ndarray | None:
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else None
+
+
+def _word_of_char(words: Sequence[str]) -> list[int]:
+    """For each character of `" ".join(words)`, the index of the word it belongs to."""
+    owners: list[int] = []
+    for i, word in enumerate(words):
+        owners += [i] * len(word)
+        owners.append(i)  # the space after it
+    return owners
+
+
+def _text(tokens: Sequence[Token]) -> str:
+    return " ".join(t.text for t in tokens)
+
+
+def _is_question(tokens: Sequence[Token]) -> bool:
+    if any(t.text == "?" for t in tokens):
+        return True
+    lowered = fold(_text(tokens))
+    words = lowered.split()
+    if words[:3] == ["est", "ce", "que"] or " est ce qu" in f" {lowered}":
+        return True
+    if any(w in _INTERROGATIVES for w in words):
+        return True
+    return any(token.text.lower().endswith(_INVERTED_SUBJECTS) for token in tokens)
+
+
+def _negated_verb(token: Token) -> bool:
+    return token.lemma_ not in _POSSESSIVE_NEGATION_OK and any(
+        "Neg" in child.morph.get("Polarity", []) for child in token.children
+    )
+
+
+def _reporting_verb(token: Token) -> bool:
+    if token.lemma_ not in _SAYING or token.pos_ != "VERB":
+        return False
+    subjects = [c for c in token.children if c.dep_.startswith("nsubj")]
+    return bool(subjects) and all(fold(s.text) not in _SPEAKERS_OWN for s in subjects)
+
+
+def _blocked(token: Token) -> bool:
+    """Whether a word is said under a negation ("je ne vous ai pas parlé des frais"), as the object of
+    a refusal ("vous pouvez refuser l'enregistrement") or in a third party's reported words."""
+    node = token
+    for _ in range(_MAX_DEPTH):
+        if _negated_verb(node) or (node is not token and (node.lemma_ in _REFUSING or _reporting_verb(node))):
+            return True
+        if node.head is node:
+            return False
+        node = node.head
+    return False
+
+
+def _is_negated(tokens: Sequence[Token]) -> bool:
+    """The segment's main verb is negated (on `avoir` / `il y a` it is not: "pas de frais" names the fees)."""
+    verbs = [t for t in tokens if t.pos_ in ("VERB", "AUX")]
+    return (bool(verbs) and _negated_verb(verbs[0])) or (
+        any("Neg" in t.morph.get("Polarity", []) for t in tokens)
+        and not any(t.lemma_ in _POSSESSIVE_NEGATION_OK for t in tokens)
+        and not verbs
+    )
+
+
+def _is_reported(tokens: Sequence[Token]) -> bool:
+    if any(_reporting_verb(t) for t in tokens):
+        return True
+    lowered = f" {fold(_text(tokens))} "
+    return any(marker in lowered for marker in (" il parait ", " d apres ", " selon ", " on m a dit ", " on ma dit "))
+
+
+def _is_deferred(tokens: Sequence[Token]) -> bool:
+    lowered = f" {fold(_text(tokens))} "
+    if any(f" {phrase} " in lowered for phrase in _DEFER_PHRASES):
+        return True
+    return any(token.lemma_ in _DEFER_LEMMAS for token in tokens)
+
+
+def _is_hedged(tokens: Sequence[Token]) -> bool:
+    """An offer or a hypothesis rather than a statement ("si vous voulez, je peux...", "je pourrais")."""
+    if any("Cnd" in t.morph.get("Mood", []) and t.lemma_ not in _POLITE_CONDITIONALS for t in tokens):
+        return True
+    lowered = f" {fold(_text(tokens))} "
+    return any(f" {phrase} " in lowered for phrase in _OFFERS)
+
+
+def _is_filler(tokens: Sequence[Token]) -> bool:
+    words = fold(_text(tokens)).split()
+    return bool(words) and all(w in _BACKCHANNELS for w in words)
+
+
+_CONCEPTS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\b\d+ (?:\d+ )?(?:euro|euros|eur)\b"), "montant"),
+    (re.compile(r"\b\d+ (?:%|pour ?cent|pourcent)"), "pourcentage"),
+    (re.compile(r"\b\d+ (?:jour|jours|semaine|semaines|mois|an|ans|annee|annees)\b"), "duree"),
+    (re.compile(r"\b(?:par|chaque|tous les) mois\b"), "mensuel"),
+    (re.compile(r"\b(?:je m appelle|je suis|moi c est|a l appareil|je me presente)\b"), "identite"),
+)
+"""What a phrase says as a whole (an amount, a duration, a self-introduction), added to its
+utterance as one more lemma so control points naming the concept ("montant", "délai", "identité")
+can be met by the phrase."""
+
+
+def concepts(text: str) -> list[str]:
+    folded = fold(text.replace("%", " % ").replace("€", " euros "))
+    return [concept for pattern, concept in _CONCEPTS if pattern.search(folded)]
+
+
+_CLAUSE_END = frozenset({".", "?", "!", ";", ":", "…"})
+_SUBJECT_PRONOUNS = frozenset({"je", "j'", "vous", "on", "il", "elle", "nous", "ils", "elles", "tu", "ça", "c'"})
+_MIN_SEGMENT = 3
+
+
+def segments(sent: Span) -> list[list[Token]]:
+    """A sentence cut into clauses: after end punctuation, and before a subject pronoun that starts
+    a new verb phrase. Recognisers drop punctuation, so one "sentence" is often several lines run
+    together; a question or a negation in one of them must not taint the others."""
+    out: list[list[Token]] = [[]]
+    for token in sent:
+        current = out[-1]
+        has_verb = any(t.pos_ in ("VERB", "AUX") and t.i != token.head.i for t in current)
+        subordinate = bool(current) and (current[0].dep_ == "mark" or current[-1].dep_ == "mark")
+        starts_clause = (
+            token.text.lower() in _SUBJECT_PRONOUNS
+            and token.dep_.startswith("nsubj")
+            and has_verb
+            and not subordinate  # "si vous voulez, je peux...": the condition stays with its clause
+            and len(current) >= _MIN_SEGMENT
+        )
+        if starts_clause:
+            out.append([token])
+        else:
+            current.append(token)
+        if token.text in _CLAUSE_END and len(out[-1]) >= 1:
+            out.append([])
+    return [seg for seg in out if any(not t.is_punct and not t.is_space for t in seg)]
+
+
+def _utterances(recording: TimelineRecording, chunk: TimelineChunk, doc: Doc) -> list[Utterance]:
+    words = [w.text for w in chunk.words] if chunk.words else chunk.text.split()
+    if not words:
+        return []
+    owners = _word_of_char(words)
+    out: list[Utterance] = []
+    for sent in doc.sents:
+        for segment in segments(sent):
+            tokens = [t for t in segment if not t.is_space and not t.is_punct]
+            first = owners[min(tokens[0].idx, len(owners) - 1)]
+            last = owners[min(tokens[-1].idx + len(tokens[-1].text) - 1, len(owners) - 1)]
+            content = [t for t in tokens if t.pos_ in CONTENT_POS and fold(t.text)]
+            vectors = tuple(_unit(np.asarray(t.vector)) if t.has_vector else None for t in content)
+            known = [v for v in vectors if v is not None]
+            said = concepts(_text(segment))
+            out.append(
+                Utterance(
+                    recording=recording,
+                    chunk=chunk,
+                    first_word=first,
+                    last_word=last,
+                    text=" ".join(words[first : last + 1]),
+                    lemmas=tuple(fold(t.lemma_) or fold(t.text) for t in content) + tuple(said),
+                    positions=tuple(owners[min(t.idx, len(owners) - 1)] for t in content) + (first,) * len(said),
+                    blocked=tuple(_blocked(t) for t in content) + (False,) * len(said),
+                    surfaces=tuple(fold(t.text) for t in content) + tuple(said),
+                    vectors=vectors + (None,) * len(said),
+                    vector=_unit(np.mean(known, axis=0)) if known else None,
+                    question=_is_question(segment),
+                    negated=_is_negated(tokens),
+                    reported=_is_reported(tokens),
+                    deferred=_is_deferred(tokens),
+                    hedged=_is_hedged(tokens),
+                    filler=_is_filler(tokens),
+                )
+            )
+    return out
+
+
+@dataclass(frozen=True)
+class ParsedTimeline:
+    """Every utterance of a timeline in call order; `turns` groups them by chunk, in order."""
+
+    utterances: tuple[Utterance, ...]
+    turns: tuple[tuple[Utterance, ...], ...]
+    vocabulary: dict[tuple[str, str], np.ndarray | None]  # every (lemma, surface) said, with its vector
+    term_tables: dict[str, dict[tuple[str, str], float]] = field(default_factory=dict)  # evidence search's cache
+
+    def next_turn(self, turn_index: int) -> tuple[Utterance, ...]:
+        """The turn after `turn_index` in the same recording, or ()."""
+        if turn_index + 1 < len(self.turns) and self.turns[turn_index + 1]:
+            here, after = self.turns[turn_index], self.turns[turn_index + 1]
+            if here and here[0].recording.recording_index == after[0].recording.recording_index:
+                return after
+        return ()
+
+
+def parse_timeline(timeline: Timeline) -> ParsedTimeline:
+    """Parse every chunk once (one batched spaCy call) into utterances."""
+    chunks = [(recording, chunk) for recording in timeline.recordings for chunk in recording.chunks]
+    texts = [" ".join(w.text for w in chunk.words) if chunk.words else chunk.text for _, chunk in chunks]
+    turns = tuple(
+        tuple(_utterances(recording, chunk, doc)) for (recording, chunk), doc in zip(chunks, parse(texts), strict=True)
+    )
+    utterances = tuple(u for turn in turns for u in turn)
+    vocabulary = {
+        (lemma, surface): vector
+        for u in utterances
+        for lemma, surface, vector in zip(u.lemmas, u.surfaces, u.vectors, strict=True)
+    }
+    return ParsedTimeline(utterances, turns, vocabulary)
