@@ -9,17 +9,21 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 
 from api import health
 from api.deps import AppState
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.middleware import RequestContextMiddleware
+from api.openapi import install_openapi
 from callaudit import __version__
 from callaudit.logging import configure_logging
 from callaudit.runtime import prepare
 from callaudit.settings import Settings, get_settings
 from resources.database import async_session_factory, create_api_engine
 from resources.redis import create_async_redis
+
+DOCS_ASSETS_URL = "/api-docs/assets"
 
 
 def _api_router() -> APIRouter:
@@ -72,16 +76,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await redis.aclose()
             await engine.dispose()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from the assets packaged in `fastapi-offline`, never a CDN: self-hosted
+    # installations are often air-gapped or behind a proxy.
+    app = FastAPIOffline(
         title="callaudit API",
         version=__version__,
         description="Call-audit platform: fiches, recordings, transcriptions, audits, automation.",
         lifespan=lifespan,
         docs_url="/api-docs",
+        redoc_url="/api-redoc",
         openapi_url="/api-docs.json",
-        redoc_url=None,
+        static_url=DOCS_ASSETS_URL,
     )
     install_error_handlers(app)
+    install_openapi(app)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

@@ -55,11 +55,19 @@ class AppError(Exception):
     status_code = 500
     code = ErrorCode.INTERNAL_ERROR
 
-    def __init__(self, message: str, *, headers: dict[str, str] | None = None, field: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        field: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.headers = headers
         self.field = field
+        self.extra = extra  # documented members of the body beside the envelope (e.g. the id in conflict)
 
 
 class BadRequest(AppError):
@@ -164,7 +172,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
         level = logging.ERROR if exc.status_code >= 500 else logging.INFO
         log.log(level, "%s %s -> %s %s", request.method, request.url.path, exc.status_code, exc.code)
-        return error_response(exc.status_code, exc.code, exc.message, headers=exc.headers, field=exc.field)
+        return error_response(
+            exc.status_code, exc.code, exc.message, headers=exc.headers, field=exc.field, extra=exc.extra
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

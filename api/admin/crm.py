@@ -120,6 +120,8 @@ def _group_out(raw: dict[str, Any], team_id: int | None) -> CrmGroupOut:
 
 @router.get("/crm/users", response_model=Envelope[list[CrmUserOut]], summary="CRM users, with their app user")
 async def crm_users(_: ReadUsers, session: SessionDep, crm: CrmDep) -> Envelope[list[CrmUserOut]]:
+    """Every user of the CRM, each with the app user linked to it (null when none). Needs `admin.users` read; 502
+    when the CRM fails."""
     raw = await _crm(crm.users())
     ids = [str(u.get("id")) for u in raw]
     emails = [str(u["email"]).lower() for u in raw if u.get("email")]
@@ -154,6 +156,8 @@ async def crm_teams(
     crm: CrmDep,
     include_users: Annotated[bool, Query(description="Include each group's member ids")] = False,
 ) -> Envelope[list[CrmGroupOut]]:
+    """The CRM's groups as the gateway returns them, each with the id of the team linked to it. Needs `admin.users`
+    read; 502 when the CRM fails."""
     groups = await _crm(crm.groups(include_users))
     teams = dict(
         (await session.execute(select(Team.crm_group_id, Team.id).where(Team.crm_group_id.is_not(None)))).all()
@@ -188,6 +192,8 @@ async def sync_teams(
     crm: CrmDep,
     sync_members: Annotated[bool, Query(description="Add linked users to their group's team")] = False,
 ) -> Envelope[SyncResult]:
+    """Creates or updates one team per CRM group (matched by CRM group id); with `sync_members`, links the app
+    users of the group's members. Never removes a team or a member. Needs `admin.users` write."""
     groups = [g for g in await _crm(crm.groups(sync_members)) if g.get("id") is not None]
     added = 0
     for group in groups:
@@ -218,6 +224,8 @@ async def sync_teams(
 async def user_from_crm(
     body: UserFromCrm, grant: WriteUsers, session: SessionDep, crm: CrmDep
 ) -> Envelope[UserFromCrmOut]:
+    """Creates the app user of a CRM user (or links an existing one with the same e-mail), gives roles and a team,
+    and returns a one-time invitation token. 409 when the CRM user or the e-mail belongs to someone else."""
     crm_user = next((u for u in await _crm(crm.users()) if str(u.get("id")) == body.crm_user_id), None)
     if crm_user is None:
         raise BadRequest("No such CRM user", field="crm_user_id")

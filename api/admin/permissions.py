@@ -20,5 +20,6 @@ ReadPermissions = Annotated[Grant, Depends(require_all("admin.permissions", "rea
 
 @router.get("", response_model=Envelope[list[PermissionOut]], summary="The permission catalogue")
 async def list_permissions(_: ReadPermissions, session: SessionDep) -> Envelope[list[PermissionOut]]:
+    """Every permission key the roles can grant, with its description."""
     rows = (await session.scalars(select(Permission).order_by(Permission.key))).all()
     return ok([PermissionOut(id=p.id, key=p.key, description=p.description) for p in rows])

@@ -101,18 +101,21 @@ def _grant_rows(role_id: int, grants: dict[str, tuple[Permission, RoleGrant]]) -
 async def list_roles(
     _: ReadRoles, session: SessionDep, page: Annotated[PageParams, Depends(page_params)]
 ) -> Page[RoleOut]:
+    """Built-in and custom roles with their grants (permission, read / write, scope) and how many users have each."""
     roles, total = await fetch_page(session, select(Role).options(selectinload(Role.grants)).order_by(Role.id), page)
     return page.paginate(await _roles_out(session, roles), total)
 
 
 @router.get("/{role_id}", response_model=Envelope[RoleOut], summary="One role")
 async def get_role(role_id: EntityId, _: ReadRoles, session: SessionDep) -> Envelope[RoleOut]:
+    """One role with its grants; 404 when it does not exist."""
     role = await _get_role(session, role_id)
     return ok((await _roles_out(session, [role]))[0])
 
 
 @router.post("", response_model=Envelope[RoleOut], status_code=201, summary="Create a role")
 async def create_role(body: RoleCreate, _: WriteRoles, session: SessionDep) -> Envelope[RoleOut]:
+    """A custom role with its grants (permission keys from `GET /api/admin/permissions`). 409 when the key exists."""
     if await session.scalar(select(Role.id).where(Role.key == body.key)) is not None:
         raise Conflict(f"Role {body.key!r} already exists", field="key")
     grants = await resolve_grants(session, body.permission_grants, body.permission_keys)
@@ -149,6 +152,7 @@ async def patch_role(role_id: EntityId, body: RolePatch, _: WriteRoles, session:
 
 @router.delete("/{role_id}", response_model=Envelope[Deleted], summary="Delete a custom role that no user has")
 async def delete_role(role_id: EntityId, _: WriteRoles, session: SessionDep) -> Envelope[Deleted]:
+    """Deletes a custom role. 409 for a built-in role or one still assigned to users."""
     role = await _get_role(session, role_id)
     if role.built_in:
         raise Conflict(f"Built-in role {role.key!r} cannot be deleted")

@@ -96,12 +96,14 @@ async def list_teams(
     page: Annotated[PageParams, Depends(page_params)],
     include_users: IncludeUsers = False,
 ) -> Page[TeamOut]:
+    """Teams with their responsables, CRM group link and member count."""
     teams, total = await fetch_page(session, select(Team).order_by(Team.name, Team.id), page)
     return page.paginate(await _teams_out(session, teams, include_users=include_users), total)
 
 
 @router.get("/{team_id}", response_model=Envelope[TeamOut], summary="One team with its members")
 async def read_team(team_id: EntityId, _: ReadTeams, session: SessionDep) -> Envelope[TeamOut]:
+    """One team with its members; 404 when it does not exist."""
     team = await _get_team(session, team_id)
     return ok((await _teams_out(session, [team], include_users=True))[0])
 
@@ -116,6 +118,7 @@ async def read_team(team_id: EntityId, _: ReadTeams, session: SessionDep) -> Env
 async def upsert_team(
     body: TeamCreate, grant: WriteTeams, session: SessionDep, response: Response
 ) -> Envelope[TeamOut]:
+    """201 with a new team, or 200 with the team already linked to the same `crm_group_id`, updated."""
     team = None
     if body.crm_group_id is not None:
         team = (await session.scalars(select(Team).where(Team.crm_group_id == body.crm_group_id))).first()
@@ -139,6 +142,7 @@ async def upsert_team(
     summary="Rename a team, change its responsables or its CRM group link",
 )
 async def patch_team(team_id: EntityId, body: TeamPatch, _: WriteTeams, session: SessionDep) -> Envelope[TeamOut]:
+    """Only the fields sent change. 409 when the CRM group is linked to another team."""
     team = await _get_team(session, team_id)
     fields = body.model_fields_set
     if "crm_group_id" in fields and body.crm_group_id != team.crm_group_id:
@@ -165,6 +169,7 @@ async def delete_team(
     session: SessionDep,
     force: Annotated[bool, Query(description="Delete even with members")] = False,
 ) -> Envelope[Deleted]:
+    """Deletes a team; 409 while it has members unless `force=true` (the memberships go with it)."""
     team = await _get_team(session, team_id)
     if not force and await session.scalar(select(func.count()).where(TeamMember.team_id == team.id)):
         raise Conflict("The team has members; pass force=true to delete it anyway")
@@ -181,6 +186,7 @@ async def delete_team(
 async def add_member(
     team_id: EntityId, body: TeamMemberAdd, _: WriteTeams, session: SessionDep
 ) -> Envelope[MembershipChanged]:
+    """Adds the user to the team; adding a member again changes nothing."""
     team = await _get_team(session, team_id)
     if await session.scalar(select(User.id).where(User.id == body.user_id)) is None:
         raise NotFound("User not found")
@@ -196,6 +202,7 @@ async def add_member(
 async def remove_member(
     team_id: EntityId, user_id: EntityId, _: WriteTeams, session: SessionDep
 ) -> Envelope[MembershipChanged]:
+    """Removes the user from the team; removing a non-member changes nothing."""
     team = await _get_team(session, team_id)
     await session.execute(delete(TeamMember).where(TeamMember.team_id == team.id, TeamMember.user_id == user_id))
     return ok(MembershipChanged(team_id=team.id, user_id=user_id, member=False))

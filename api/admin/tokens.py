@@ -98,6 +98,7 @@ async def list_tokens(
     page: Annotated[PageParams, Depends(page_params)],
     owner_user_id: Annotated[IdIn | None, Query(description="Only the tokens of this user")] = None,
 ) -> Page[ApiTokenOut]:
+    """API tokens with their owner, scope, display prefix, last use and revocation; never a secret."""
     statement = select(ApiToken, User.email).join(User, User.id == ApiToken.owner_id).order_by(ApiToken.id)
     if owner_user_id is not None:
         statement = statement.where(ApiToken.owner_id == owner_user_id)
@@ -107,6 +108,7 @@ async def list_tokens(
 
 @router.get("/{token_id}", response_model=Envelope[ApiTokenOut], summary="One API token (never its secret)")
 async def read_token(token_id: EntityId, _: ReadTokens, session: SessionDep) -> Envelope[ApiTokenOut]:
+    """One API token (never its secret); 404 when it does not exist."""
     return ok((await _tokens_out(session, [await _get_token(session, token_id)]))[0])
 
 
@@ -119,6 +121,8 @@ async def read_token(token_id: EntityId, _: ReadTokens, session: SessionDep) -> 
 async def create_token(
     body: ApiTokenCreate, grant: WriteTokens, session: SessionDep, keyring: KeyringDep
 ) -> Envelope[ApiTokenCreated]:
+    """Creates a machine token for its owner with the grants listed in `permission_grants`. The secret is in
+    this response only: store it now."""
     creator = grant.principal
     owner_id = body.owner_user_id if body.owner_user_id is not None else creator.user_id
     if owner_id is None:
@@ -173,6 +177,7 @@ async def create_token(
 
 @router.delete("/{token_id}", response_model=Envelope[Revoked], summary="Revoke an API token (idempotent)")
 async def revoke_token(token_id: EntityId, grant: WriteTokens, session: SessionDep) -> Envelope[Revoked]:
+    """Revokes the token at once; revoking again changes nothing."""
     token, _ = await _get_token(session, token_id)
     if token.revoked_at is None:
         await session.execute(update(ApiToken).where(ApiToken.id == token.id).values(revoked_at=utcnow()))

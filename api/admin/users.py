@@ -90,6 +90,7 @@ async def list_users(
     status: Annotated[UserStatus | None, Query(description="Only users with this status")] = None,
     q: Annotated[Str255 | None, Query(description="Part of the e-mail address")] = None,
 ) -> Page[UserOut]:
+    """Users with their roles and teams, filtered and paginated (`page` starts at 1). Needs `admin.users` read."""
     statement = select(User).options(selectinload(User.roles), selectinload(User.teams)).order_by(User.id)
     if status is not None:
         statement = statement.where(User.status == status)
@@ -101,6 +102,7 @@ async def list_users(
 
 @router.get("/{user_id}", response_model=Envelope[UserOut], summary="One user")
 async def read_user(user_id: EntityId, _: ReadUsers, session: SessionDep) -> Envelope[UserOut]:
+    """One user with roles, teams and CRM link; 404 when it does not exist."""
     return ok(user_out(await get_user(session, user_id)))
 
 
@@ -113,6 +115,8 @@ async def read_user(user_id: EntityId, _: ReadUsers, session: SessionDep) -> Env
 async def create_user(
     body: UserCreate, grant: WriteUsers, session: SessionDep, passwords: PasswordsDep
 ) -> Envelope[UserCreated]:
+    """With a password the user is ACTIVE at once; without, INVITED with a one-time invitation token returned here
+    only. 409 when the e-mail or the CRM user is taken."""
     if await session.scalar(select(User.id).where(User.email == body.email)) is not None:
         raise Conflict("A user with this e-mail already exists", field="email")
     if body.crm_user_id is not None and await _crm_user_id_taken(session, body.crm_user_id):
@@ -187,6 +191,8 @@ async def patch_user(
     summary="Issue a new invitation for an INVITED user (earlier invitations stop working)",
 )
 async def invite_user(user_id: EntityId, grant: WriteUsers, session: SessionDep) -> Envelope[InviteOut]:
+    """A fresh one-time invitation token for an INVITED user, returned here only; earlier invitations stop working.
+    409 for users who are not INVITED."""
     user = await get_user(session, user_id)
     if user.status != UserStatus.INVITED:
         raise Conflict("Only INVITED users can be invited")

@@ -21,7 +21,7 @@ from api.fiches.deps import LauncherDep
 from api.fiches.launcher import JobLaunch, LaunchFailed, run_tags
 from api.fiches.schemas import FicheIdIn
 from api.schemas import Envelope, ok
-from api.security import Grant, IdIn, require, require_visible_fiches
+from api.security import Grant, IdIn, IdStr, require, require_visible_fiches
 from domain.models.scorecards import Scorecard, ScorecardVersion
 from domain.scorecards.service import ScorecardNotFound, current_version, get_scorecard, latest_active
 from domain.transcripts.priority import Priority
@@ -68,7 +68,7 @@ class AuditLaunched(BaseModel):
     message: str
     run_id: str = Field(description="The Dagster run to follow (UI, and `run_id` on every `audit.*` event)")
     fiche_ids: list[str]
-    scorecard_id: int
+    scorecard_id: IdStr
     scorecard_name: str
     scorecard_version: int
     use_rlm: bool
@@ -138,6 +138,9 @@ async def _launch(
 async def run_audit(
     body: AuditRunIn, request: Request, grant: RunAudits, session: SessionDep, launcher: LauncherDep
 ) -> Envelope[AuditLaunched]:
+    """Queues ONE Dagster run of `audit_fiches_job` for the fiche (transcribing what is missing first) and answers
+    202 with its `run_id`, the scorecard and its version. 404 when the fiche or scorecard is missing or out of
+    scope; 503 when Dagster is unreachable."""
     return ok(
         await _launch(
             session,
@@ -161,6 +164,7 @@ async def run_audit(
 async def run_latest(
     body: AuditRunLatestIn, request: Request, grant: RunAudits, session: SessionDep, launcher: LauncherDep
 ) -> Envelope[AuditLaunched]:
+    """Like `POST /api/audits/run` with the most recently created active scorecard. 404 when there is none."""
     return ok(
         await _launch(
             session, launcher, grant, request, fiche_ids=[body.fiche_id], scorecard_id=None, options=body, source="api"
@@ -172,6 +176,8 @@ async def run_latest(
 async def run_batch(
     body: AuditBatchIn, request: Request, grant: RunAudits, session: SessionDep, launcher: LauncherDep
 ) -> Envelope[AuditLaunched]:
+    """Queues ONE Dagster run auditing up to 500 fiches with one scorecard (the latest active one by default). Every
+    fiche must be in the caller's scope, else 404 naming them and nothing is launched."""
     fiche_ids = list(dict.fromkeys(body.fiche_ids))
     return ok(
         await _launch(

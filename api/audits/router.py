@@ -90,6 +90,7 @@ async def grouped(
 
 @router.get("/control-points/statuses", response_model=Envelope[StatusesOut], summary="Control point statuses")
 async def control_point_statuses(principal: CurrentPrincipal) -> Envelope[StatusesOut]:
+    """The statuses a control point can have (`PRESENT`, `ABSENT`, `PARTIEL`, `NON_APPLICABLE`) with their meaning."""
     return ok(StatusesOut(statuses=[status.value for status in PointStatus]))
 
 
@@ -104,6 +105,8 @@ async def audits_of_fiche(fiche_id: FicheIdPath, grant: ReadAudits, session: Ses
 
 @router.get("/{audit_id}", response_model=Envelope[AuditDetail], summary="An audit with steps, points and citations")
 async def audit_detail(audit_id: EntityId, grant: ReadAudits, session: SessionDep) -> Envelope[AuditDetail]:
+    """The audit with its steps (positions 1..N), control points (indices 1..N within a step), citations located in
+    the transcript, gating statistics, tokens and cost. 404 when missing or out of the caller's scope."""
     return ok(await service.audit_detail(session, grant, audit_id))
 
 
@@ -115,6 +118,8 @@ async def audit_detail(audit_id: EntityId, grant: ReadAudits, session: SessionDe
 async def control_point(
     audit_id: EntityId, position: PositionPath, index: IndexPath, grant: ReadAudits, session: SessionDep
 ) -> Envelope[ControlPointStatusOut]:
+    """One control point of one step, addressed by the step's 1-based `position` and the point's 1-based `index`
+    within it: its status, comment and citations."""
     return ok(await service.control_point(session, grant, audit_id, position, index))
 
 
@@ -140,5 +145,7 @@ async def update_audit(
     responses={409: {"description": "The audit is still running"}},
 )
 async def delete_audit(audit_id: EntityId, grant: WriteAudits, session: SessionDep) -> Envelope[AuditSummary]:
+    """Soft delete: the audit is hidden from lists and loses `is_latest` to the newest completed audit of the same
+    fiche and scorecard. 409 while it is running. Restore with `PATCH {deleted: false}`."""
     patch = AuditPatch(deleted=True)
     return ok(await service.update_audit(session, grant, audit_id, patch, dt.datetime.now(dt.UTC)))

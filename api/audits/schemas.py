@@ -191,7 +191,7 @@ class ByFicheResponse(BaseModel):
 
 
 class CitationOut(BaseModel):
-    index: int
+    index: int = Field(description="Position of the citation within its control point, 1-based")
     texte: str
     chunk_id: str
     call_id: str

@@ -63,6 +63,14 @@ def generate_token(prefix: str) -> str:
     return f"{prefix}{body}{_base62(zlib.crc32(body.encode()), _CHECKSUM_CHARS)}"
 
 
+def derive_token(prefix: str, key: bytes, seed: str) -> str:
+    """A token of `generate_token`'s form computed from `seed` under `key` (HMAC-SHA512, a PRF): whoever
+    presents the same seed again gets the same token, nobody without the key can compute it."""
+    digest = hmac.new(key, b"callaudit/derived-token/v1\x00" + seed.encode(), hashlib.sha512).digest()
+    body = _base62(int.from_bytes(digest), _RANDOM_CHARS)
+    return f"{prefix}{body}{_base62(zlib.crc32(body.encode()), _CHECKSUM_CHARS)}"
+
+
 def is_well_formed(token: str, prefix: str) -> bool:
     """Right prefix, length, alphabet and checksum: cheap rejection of typos and garbage."""
     if not token.startswith(prefix) or len(token) != len(prefix) + _RANDOM_CHARS + _CHECKSUM_CHARS:

@@ -149,7 +149,9 @@ async def login(
     summary="Rotate the refresh token and get a new access token",
     description=(
         "The refresh token comes from the HttpOnly cookie or the body. Each token works once: the response "
-        "sets its successor. Presenting a token that was already used revokes its whole session."
+        "sets its successor. The same token presented again within `AUTH_REFRESH_REUSE_GRACE_SECONDS` of its "
+        "rotation (two tabs refreshing at once) gets the same successor; presented later, it revokes its whole "
+        "session."
     ),
 )
 async def refresh(
@@ -171,6 +173,8 @@ async def refresh(
             ttl_seconds=settings.auth_refresh_ttl_seconds,
             ip=client_address(request),
             user_agent=_user_agent(request),
+            successor_key=keyring.current_key,
+            grace_seconds=settings.auth_refresh_reuse_grace_seconds,
         )
     except RefreshRejected as exc:
         log.info("refresh rejected (%s)", exc.reason)
@@ -243,4 +247,6 @@ async def invite_accept(
     summary="The caller's identity, roles, teams and effective grants (fresh from the database)",
 )
 async def me(principal: CurrentUser) -> Envelope[MeResponse]:
+    """Who the caller is (a user session; API tokens get 403): profile, roles, teams and the effective grant per
+    permission with its SELF / GROUP / ALL scope, read fresh from the database."""
     return ok(MeResponse(user=Identity.of(principal)))

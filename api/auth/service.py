@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import Row, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.crypto import (
@@ -22,6 +22,7 @@ from api.auth.crypto import (
     REFRESH_TOKEN_PREFIX,
     Keyring,
     Passwords,
+    derive_token,
     generate_token,
     is_well_formed,
     sha256_hex,
@@ -220,8 +221,9 @@ async def issue_refresh_token(
     user_agent: str | None,
     family_id: str | None = None,
     expires_at: dt.datetime | None = None,
+    raw: str | None = None,
 ) -> tuple[IssuedRefresh, int]:
-    raw = generate_token(REFRESH_TOKEN_PREFIX)
+    raw = raw or generate_token(REFRESH_TOKEN_PREFIX)
     family = family_id or str(uuid.uuid4())
     expiry = expires_at or utcnow() + dt.timedelta(seconds=ttl_seconds)
     row = RefreshToken(
@@ -262,17 +264,54 @@ async def revoke_user_sessions(session: AsyncSession, user_id: int) -> None:
     )
 
 
+async def _successor_in_grace(
+    session: AsyncSession,
+    known: Row[int, str, dt.datetime | None, dt.datetime | None, int | None],
+    successor_raw: str,
+    now: dt.datetime,
+    grace_seconds: int,
+) -> IssuedRefresh | None:
+    """The successor a concurrent refresh of the same token got, while it is fresh and unused."""
+    if known.revoked_at is not None or known.replaced_by_id is None or known.used_at is None:
+        return None
+    if now - known.used_at > dt.timedelta(seconds=grace_seconds):
+        return None
+    expires_at = (
+        await session.execute(
+            select(RefreshToken.expires_at).where(
+                RefreshToken.id == known.replaced_by_id,
+                RefreshToken.token_hash == sha256_hex(successor_raw),
+                RefreshToken.used_at.is_(None),
+                RefreshToken.revoked_at.is_(None),
+                RefreshToken.expires_at > now,
+            )
+        )
+    ).scalar_one_or_none()
+    return None if expires_at is None else IssuedRefresh(successor_raw, expires_at, known.family_id)
+
+
 async def rotate_refresh_token(
-    session: AsyncSession, raw: str, *, ttl_seconds: int, ip: str | None, user_agent: str | None
+    session: AsyncSession,
+    raw: str,
+    *,
+    ttl_seconds: int,
+    ip: str | None,
+    user_agent: str | None,
+    successor_key: bytes,
+    grace_seconds: int,
 ) -> tuple[int, IssuedRefresh]:
     """Consume `raw` and issue its successor in the same family (same absolute expiry).
 
-    Presenting a token that was already rotated or revoked is treated as theft (RFC 9700 §4.14.2):
-    the whole family is revoked and *committed* before the caller answers 401.
+    The successor is derived from `raw` under `successor_key`, so a second refresh with the same token
+    within `grace_seconds` (two tabs refreshing at once) gets the same successor instead of tripping the
+    reuse detection, as long as that successor is unused. Any other presentation of a token that was
+    already rotated or revoked is treated as theft (RFC 9700 §4.14.2): the whole family is revoked and
+    *committed* before the caller answers 401.
     """
     if not is_well_formed(raw, REFRESH_TOKEN_PREFIX):
         raise RefreshRejected("malformed")
     token_hash = sha256_hex(raw)
+    successor_raw = derive_token(REFRESH_TOKEN_PREFIX, successor_key, raw)
     now = utcnow()
     consumed = (
         await session.execute(
@@ -291,12 +330,19 @@ async def rotate_refresh_token(
         known = (
             await session.execute(
                 select(
-                    RefreshToken.user_id, RefreshToken.family_id, RefreshToken.used_at, RefreshToken.revoked_at
+                    RefreshToken.user_id,
+                    RefreshToken.family_id,
+                    RefreshToken.used_at,
+                    RefreshToken.revoked_at,
+                    RefreshToken.replaced_by_id,
                 ).where(RefreshToken.token_hash == token_hash)
             )
         ).one_or_none()
         if known is None:
             raise RefreshRejected("unknown")
+        shared = await _successor_in_grace(session, known, successor_raw, now, grace_seconds)
+        if shared is not None:
+            return known.user_id, shared
         if known.used_at is not None or known.revoked_at is not None:
             await revoke_family(session, known.family_id)
             await session.commit()
@@ -313,6 +359,7 @@ async def rotate_refresh_token(
         user_agent=user_agent,
         family_id=consumed.family_id,
         expires_at=consumed.expires_at,
+        raw=successor_raw,
     )
     await session.execute(
         update(RefreshToken).where(RefreshToken.id == consumed.id).values(replaced_by_id=successor_id)

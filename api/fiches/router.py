@@ -26,14 +26,15 @@ from api.fiches.schemas import (
     FetchJobOut,
     FicheCacheOut,
     FicheDetailsResponse,
+    FicheListItem,
     FicheStatusOut,
     SearchMeta,
     SearchResponse,
     StatusBatchIn,
     StatusBatchResponse,
 )
-from api.schemas import Envelope, PageParams, ok, page_params
-from api.security import Grant, fetch_page, require
+from api.schemas import Envelope, Page, PageParams, ok, page_params
+from api.security import Grant, Str255, fetch_page, require
 from domain.models import Fiche, FicheFetchJob
 from domain.rbac import Action, Scope
 from resources.crm.errors import CrmCapUnavailable, CrmError
@@ -53,10 +54,45 @@ def _write_grant(grant: Grant) -> Grant:
     return write
 
 
+@router.get("", response_model=Page[FicheListItem], summary="Stored fiches in scope, newest sales day first")
+async def list_fiches(  # noqa: PLR0917 - FastAPI dependencies and query parameters
+    grant: ReadFiches,
+    session: SessionDep,
+    page: Pages,
+    sales_date_from: Annotated[dt.date | None, Query(description="First sales day (YYYY-MM-DD), inclusive")] = None,
+    sales_date_to: Annotated[dt.date | None, Query(description="Last sales day (YYYY-MM-DD), inclusive")] = None,
+    groupe: Annotated[Str255 | None, Query(description="Only fiches of this CRM group (exact name)")] = None,
+) -> Page[FicheListItem]:
+    """What is stored, never a CRM call: the fiches the caller may see, filtered in SQL and paginated
+    (`page` starts at 1). `POST /api/fiches/search` ingests a day first."""
+    if sales_date_from and sales_date_to and sales_date_from > sales_date_to:
+        raise BadRequest("sales_date_from must be on or before sales_date_to", field="sales_date_from")
+    statement = select(Fiche)
+    if sales_date_from is not None:
+        statement = statement.where(Fiche.sales_date >= sales_date_from)
+    if sales_date_to is not None:
+        statement = statement.where(Fiche.sales_date <= sales_date_to)
+    if groupe is not None:
+        statement = statement.where(Fiche.groupe == groupe)
+    ordered = service.scoped(statement, grant).order_by(Fiche.sales_date.desc().nulls_last(), Fiche.fiche_id)
+    rows, total = await fetch_page(session, ordered, page)
+    return page.paginate([service.list_item(f) for f in rows], total)
+
+
+_COMPATIBILITY_GET = "The original's `GET`, kept for compatibility: it starts the same work as the `POST`. "
+
+
+@router.post(
+    "/search",
+    response_model=SearchResponse,
+    summary="Ingest one day's CRM sales, then list them",
+    responses={502: {"description": "The CRM sales search failed"}},
+)
 @router.get(
     "/search",
     response_model=SearchResponse,
-    summary="Live CRM sales of one day, stored, then listed",
+    summary="Ingest one day's CRM sales, then list them (compatibility GET)",
+    description=_COMPATIBILITY_GET + "Prefer `POST /api/fiches/search`.",
     responses={502: {"description": "The CRM sales search failed"}},
 )
 async def search_sales(  # noqa: PLR0917 - FastAPI dependencies
@@ -93,6 +129,8 @@ async def search_sales(  # noqa: PLR0917 - FastAPI dependencies
 
 @router.post("/status/batch", response_model=StatusBatchResponse, summary="Status of many fiches")
 async def status_batch(body: StatusBatchIn, grant: ReadFiches, session: SessionDep) -> StatusBatchResponse:
+    """The stored status of up to 500 fiches by id (`fiche_ids`), each with its transcription and audit state; a
+    fiche missing or out of the caller's scope answers its id with empty fields."""
     ids = list(dict.fromkeys(body.fiche_ids))
     rows = await session.scalars(service.scoped(select(Fiche).where(Fiche.fiche_id.in_(ids)), grant))
     found = {f.fiche_id: service.status_out(f) for f in rows}
@@ -106,6 +144,8 @@ async def status_by_date(
     page: Pages,
     date: Annotated[dt.date, Query(description="Sales day (YYYY-MM-DD)")],
 ) -> ByDateResponse:
+    """The stored fiches of one sales day in the caller's scope, paginated (`page` starts at 1), and whether that
+    day was fetched from the CRM. Reads only; `POST /api/fiches/search` ingests a day."""
     statement = service.scoped(select(Fiche).where(Fiche.sales_date == date), grant).order_by(Fiche.fiche_id)
     rows, total = await fetch_page(session, statement, page)
     coverage = await service.coverage_of(session, [date])
@@ -117,10 +157,16 @@ async def status_by_date(
     )
 
 
-@router.get(
+@router.post(
     "/status/by-date-range",
     response_model=ByDateRangeResponse,
     summary="Cached fiches of a date range now, plus one background fetch of the missing days",
+)
+@router.get(
+    "/status/by-date-range",
+    response_model=ByDateRangeResponse,
+    summary="Cached fiches of a date range, fetching missing days (compatibility GET)",
+    description=_COMPATIBILITY_GET + "Prefer `POST /api/fiches/status/by-date-range`.",
 )
 async def status_by_date_range(  # noqa: PLR0917 - FastAPI dependencies and query parameters
     request: Request,
@@ -235,11 +281,30 @@ async def fiche_details(  # noqa: PLR0917 - FastAPI dependencies
     )
 
 
+@router.post(
+    "/{fiche_id}/refresh",
+    response_model=FicheDetailsResponse,
+    summary="Refetch a fiche's details from the CRM",
+    responses={502: {"description": "The CRM failed and nothing is cached"}},
+)
+async def refresh_fiche(
+    fiche_id: FicheIdPath, grant: ReadFiches, session: SessionDep, settings: SettingsDep, sync: FicheSyncDep
+) -> FicheDetailsResponse:
+    """The work-starting form of `GET /api/fiches/{fiche_id}?refresh=true` (that `GET` is kept for
+    compatibility). Needs `fiches.write` on the fiche; within `FICHE_FORCE_REFRESH_COOLDOWN_MS` of the last
+    fetch the stored details are served instead of calling the CRM again."""
+    return await fiche_details(fiche_id, grant, session, settings, sync, refresh=True)
+
+
 @router.get("/{fiche_id}/cache", response_model=Envelope[FicheCacheOut], summary="Cache metadata of a fiche")
 async def fiche_cache(fiche_id: FicheIdPath, grant: ReadFiches, session: SessionDep) -> Envelope[FicheCacheOut]:
+    """When the fiche's details were fetched, until when they are fresh, and what is stored; 404 when missing or out
+    of scope."""
     return ok(service.cache_out(await service.visible_or_404(session, grant, fiche_id)))
 
 
 @router.get("/{fiche_id}/status", response_model=Envelope[FicheStatusOut], summary="DB status of a fiche")
 async def fiche_status(fiche_id: FicheIdPath, grant: ReadFiches, session: SessionDep) -> Envelope[FicheStatusOut]:
+    """The fiche's stored state: details, recordings, transcription and audit progress; 404 when missing or out of
+    scope."""
     return ok(service.status_out(await service.visible_or_404(session, grant, fiche_id)))

@@ -5,13 +5,22 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, Field, StringConstraints
 
 from api.schemas import Pagination
 
 #: A CRM fiche id as the gateway accepts it (digits in practice).
 FICHE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
-FicheIdIn = Annotated[str, StringConstraints(pattern=FICHE_ID_PATTERN)]
+
+
+def _fiche_id_from_wire(value: object) -> object:
+    """Ids are strings on the wire; a client sending the number (the CRM's ids are digits) is understood."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return str(value)
+    return value
+
+
+FicheIdIn = Annotated[str, BeforeValidator(_fiche_id_from_wire), StringConstraints(pattern=FICHE_ID_PATTERN)]
 
 CoverageState = Literal["fetched", "failed", "not_fetched"]
 

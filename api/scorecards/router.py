@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query, Response
 
 from api.deps import SessionDep
 from api.errors import ErrorBody
 from api.schemas import Envelope, ok
 from api.scorecards import service
 from api.scorecards.schemas import (
+    EXAMPLE_DOCUMENT,
     DeletedOut,
     ImportOut,
     ReorderIn,
@@ -57,6 +58,8 @@ async def list_scorecards(
     include_steps: Annotated[bool, Query(description="Include the current version's steps")] = False,
     include_stats: IncludeStats = False,
 ) -> Envelope[list[ScorecardOut]]:
+    """Active scorecards (all with `include_inactive`), each with its current version number; steps and usage
+    statistics on request."""
     return ok(
         await service.run(
             session,
@@ -78,17 +81,41 @@ async def create_scorecard(body: ScorecardCreate, grant: Write, session: Session
     response_model=Envelope[ImportOut],
     status_code=201,
     summary="Import a scorecard document (the export format)",
+    responses={
+        200: {"model": Envelope[ImportOut], "description": "The document already was the current version"},
+        409: {
+            "model": ErrorBody,
+            "description": "Without `scorecard_id`: a scorecard of that name exists (its id in `scorecardId`)",
+        },
+    },
 )
 async def import_scorecard(
-    document: Annotated[dict[str, Any], Body(description="`{name, systemPrompt, auditSteps: [...], ...}`")],
+    document: Annotated[
+        dict[str, Any],
+        Body(
+            description="`{name, systemPrompt, auditSteps: [...], ...}`, bare or in a `{success, data}` envelope",
+            examples=[EXAMPLE_DOCUMENT],
+        ),
+    ],
     grant: Write,
     session: SessionDep,
+    response: Response,
+    *,
     scorecard_id: Annotated[
         int | None, Query(ge=1, le=2**63 - 1, description="Import as the next version of this scorecard")
     ] = None,
+    as_new: Annotated[
+        bool, Query(description="Without `scorecard_id`: create a second scorecard even if the name is taken")
+    ] = False,
 ) -> Envelope[ImportOut]:
-    """Unknown top-level blocks are kept and exported again; positions may be 0- or 1-based."""
-    return ok(await service.run(session, lambda s: service.import_document(s, document, scorecard_id, _user(grant))))
+    """201 with a new scorecard or version; 200 when the document is the current version verbatim (nothing
+    written). The document is kept as sent: `GET /{id}/export` gives it back, its `version` label is the
+    version's `sourceVersion`. Unknown top-level blocks and step keys are kept; positions may be 0- or
+    1-based (audits use them renumbered 1..N)."""
+    out = await service.run(session, lambda s: service.import_document(s, document, scorecard_id, as_new, _user(grant)))
+    if not out.version_created:
+        response.status_code = 200
+    return ok(out)
 
 
 @router.put("/steps/{step_id}", response_model=Envelope[ScorecardOut], summary="Edit a step (a new version)")
@@ -99,6 +126,8 @@ async def update_step(step_id: StepId, body: StepIn, grant: Write, session: Sess
 
 @router.delete("/steps/{step_id}", response_model=Envelope[ScorecardOut], summary="Delete a step (a new version)")
 async def delete_step(step_id: StepId, grant: Write, session: SessionDep) -> Envelope[ScorecardOut]:
+    """Removes the step and writes the next version with the remaining steps renumbered 1..N. 409 for the last step
+    or a step of an older version."""
     return ok(await service.run(session, lambda s: service.delete_step(s, step_id, _user(grant))))
 
 
@@ -106,6 +135,7 @@ async def delete_step(step_id: StepId, grant: Write, session: SessionDep) -> Env
 async def get_scorecard(
     scorecard_id: EntityId, _: Read, session: SessionDep, include_stats: IncludeStats = False
 ) -> Envelope[ScorecardOut]:
+    """The scorecard with its current version's steps (positions 1..N); 404 when it does not exist."""
     return ok(await service.run(session, lambda s: service.detail_out(s, scorecard_id, include_stats=include_stats)))
 
 
@@ -126,6 +156,8 @@ async def delete_scorecard(scorecard_id: EntityId, _: Write, session: SessionDep
 
 @router.get("/{scorecard_id}/versions", response_model=Envelope[list[VersionOut]], summary="Versions, oldest first")
 async def list_versions(scorecard_id: EntityId, _: Read, session: SessionDep) -> Envelope[list[VersionOut]]:
+    """Every version, oldest first, with its step count, change note, source label (`sourceVersion`) and whether it
+    is current."""
     return ok(await service.run(session, lambda s: service.versions_out(s, scorecard_id)))
 
 
@@ -137,6 +169,8 @@ async def list_versions(scorecard_id: EntityId, _: Read, session: SessionDep) ->
 async def get_version(
     scorecard_id: EntityId, version: VersionNumber, _: Read, session: SessionDep
 ) -> Envelope[VersionDetailOut]:
+    """One version exactly as audits that used it saw it, steps and informational blocks included (`version` is the
+    1-based version number)."""
     return ok(await service.run(session, lambda s: service.version_detail_out(s, scorecard_id, version)))
 
 
@@ -163,20 +197,29 @@ async def reorder_steps(
 
 @router.get("/{scorecard_id}/validate", response_model=Envelope[ValidationOut], summary="Can audits use it?")
 async def validate_scorecard(scorecard_id: EntityId, _: Read, session: SessionDep) -> Envelope[ValidationOut]:
+    """Whether audits can use the current version as it stands: `valid` and the issues, each naming its field."""
     return ok(await service.run(session, lambda s: service.validation_out(s, scorecard_id)))
 
 
 @router.get("/{scorecard_id}/stats", response_model=Envelope[ScorecardStats], summary="Usage from the audits")
 async def scorecard_stats(scorecard_id: EntityId, _: Read, session: SessionDep) -> Envelope[ScorecardStats]:
+    """Audits run with the scorecard (soft-deleted ones excluded): counts, average score and duration, compliance
+    rate, per version."""
     return ok(await service.run(session, lambda s: service.stats_out(s, scorecard_id)))
 
 
-@router.get("/{scorecard_id}/export", response_model=Envelope[dict[str, Any]], summary="Export as a document")
+@router.get(
+    "/{scorecard_id}/export",
+    response_model=dict[str, Any],
+    summary="Export as a document",
+    responses={200: {"content": {"application/json": {"example": EXAMPLE_DOCUMENT}}}},
+)
 async def export_scorecard(
     scorecard_id: EntityId,
     _: Read,
     session: SessionDep,
     version: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="A version number; default current")] = None,
-) -> Envelope[dict[str, Any]]:
-    """The exchange format (`POST /import` takes it back), informational blocks included."""
-    return ok(await service.run(session, lambda s: scorecards.export(s, scorecard_id, version)))
+) -> dict[str, Any]:
+    """The bare document in the original's exchange format (no `{success, data}` envelope), what
+    `POST /import` takes back: an imported version exactly as it was imported."""
+    return await service.run(session, lambda s: scorecards.export(s, scorecard_id, version))

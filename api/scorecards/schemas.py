@@ -129,6 +129,9 @@ class ScorecardOut(Camel):
     run_automatically: bool
     version: int = Field(description="Number of the current version (what new audits use)")
     version_id: IdStr
+    source_version: str | None = Field(
+        None, description="The `version` label of the document the current version was imported from"
+    )
     steps_count: int
     total_weight: int
     created_by_id: IdStr | None
@@ -141,6 +144,9 @@ class ScorecardOut(Camel):
 class VersionOut(Camel):
     id: IdStr
     version: int
+    source_version: str | None = Field(
+        None, description="The `version` label of the document this version was imported from"
+    )
     name: str
     description: str | None
     is_current: bool
@@ -170,10 +176,41 @@ class ValidationOut(Camel):
 
 class ImportOut(Camel):
     scorecard: ScorecardOut
-    version_created: bool = Field(description="False when the document matched the current version")
-    ignored_fields: list[str] = Field(description="Keys inside steps that have no place in a scorecard, not stored")
+    version_created: bool = Field(
+        description="False (status 200) when the document already was the current version: nothing written"
+    )
+    ignored_fields: list[str] = Field(
+        description="Keys inside steps that audits do not use; kept in the version's export"
+    )
 
 
 class DeletedOut(Camel):
     id: IdStr
     deleted: bool = True
+
+
+#: The original's exchange format, as `GET /{id}/export` gives it and `POST /import` takes it.
+EXAMPLE_DOCUMENT: dict[str, Any] = {
+    "name": "Audit Complet - Complémentaire Santé",
+    "description": "Contrôle qualité des ventes de complémentaire santé par téléphone.",
+    "systemPrompt": "Vous êtes un expert en contrôle qualité pour les ventes de complémentaire santé.",
+    "version": "2025-10-05",
+    "totalSteps": 1,
+    "isActive": True,
+    "auditSteps": [
+        {
+            "position": 1,
+            "name": "Présentation et annonce de l'enregistrement",
+            "description": "Identité du conseiller, du cabinet et annonce de l'enregistrement.",
+            "prompt": "Vérifier que le conseiller se présente et annonce que l'appel est enregistré.",
+            "controlPoints": ["Annonce de l'enregistrement de l'appel", "Nom du cabinet de courtage"],
+            "keywords": ["enregistré", "enregistrement", "cabinet"],
+            "severityLevel": "CRITICAL",
+            "isCritical": True,
+            "chronologicalImportant": False,
+            "weight": 5,
+            "verifyProductInfo": False,
+        }
+    ],
+    "complianceThresholds": {"EXCELLENT": 90, "BON": 75, "ACCEPTABLE": 60},
+}

@@ -54,6 +54,8 @@ async def run(session: AsyncSession, work: Callable[[Session], T]) -> T:
         raise NotFound(str(exc)) from None
     except (scorecards.StaleStep, scorecards.ScorecardInUse, scorecards.LastStep) as exc:
         raise Conflict(str(exc)) from None
+    except scorecards.NameTaken as exc:
+        raise Conflict(str(exc), extra={"scorecardId": str(exc.scorecard_id)}) from None
     except InvalidScorecard as exc:
         raise invalid(exc.issues) from None
 
@@ -105,6 +107,7 @@ def scorecard_out(
         run_automatically=scorecard.run_automatically,
         version=version.version,
         version_id=version.id,
+        source_version=version.source_version,
         steps_count=len(version.steps),
         total_weight=sum(step.weight for step in version.steps),
         created_by_id=scorecard.created_by_id,
@@ -119,6 +122,7 @@ def _version_fields(version: ScorecardVersion, steps_count: int, current_id: int
     return {
         "id": version.id,
         "version": version.version,
+        "source_version": version.source_version,
         "name": version.name,
         "description": version.description,
         "is_current": version.id == current_id,
@@ -237,10 +241,20 @@ def reorder(session: Session, scorecard_id: int, body: ReorderIn, user_id: int |
     return _after(session, scorecards.reorder_steps(session, scorecard_id, body.step_ids, created_by_id=user_id))
 
 
+def unwrapped(document: dict[str, Any]) -> dict[str, Any]:
+    """The document itself, also when sent inside the API's `{success, data}` envelope."""
+    data = document.get("data")
+    if "name" not in document and isinstance(data, dict) and set(document) <= {"success", "data"}:
+        return data
+    return document
+
+
 def import_document(
-    session: Session, document: dict[str, Any], scorecard_id: int | None, user_id: int | None
+    session: Session, document: dict[str, Any], scorecard_id: int | None, as_new: bool, user_id: int | None
 ) -> ImportOut:
-    imported = scorecards.import_document(session, document, scorecard_id=scorecard_id, created_by_id=user_id)
+    imported = scorecards.import_document(
+        session, unwrapped(document), scorecard_id=scorecard_id, as_new=as_new, created_by_id=user_id
+    )
     return ImportOut(
         scorecard=scorecard_out(session, imported.scorecard),
         version_created=imported.version_created,

@@ -94,6 +94,8 @@ async def transcribe_fiche(  # noqa: PLR0917 - FastAPI dependencies
 async def transcription_status(
     fiche_id: FicheIdPath, grant: ReadTranscriptions, session: SessionDep
 ) -> Envelope[TranscriptionStatusOut]:
+    """How many of the fiche's recordings are transcribed, failed or pending, the last run's status and priority,
+    and one row per recording. 404 when the fiche is missing or out of scope."""
     await require_visible_fiches(session, grant, [fiche_id])
     return ok(await service.coverage(session, fiche_id))
 

@@ -71,6 +71,9 @@ class ScorecardVersion(IdMixin, Base):
     description: Mapped[str | None] = mapped_column(Text)
     system_prompt: Mapped[str] = mapped_column(Text, nullable=False, default="", server_default="")
     extra: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict, server_default="{}")
+    # The document this version was imported from, verbatim: exported as it came (positions, step keys
+    # audits do not use, the source's `version` label), so an import/export round trip is lossless.
+    source_document: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     change_note: Mapped[str | None] = mapped_column(Text)
     created_by_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
@@ -79,6 +82,12 @@ class ScorecardVersion(IdMixin, Base):
     steps: Mapped[list[ScorecardStep]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, order_by="ScorecardStep.position"
     )
+
+    @property
+    def source_version(self) -> str | None:
+        """The `version` label of the document this version was imported from (e.g. "2025-10-05")."""
+        label = (self.source_document or {}).get("version")
+        return None if label is None else str(label)
 
     def spec(self) -> ScorecardSpec:
         """The frozen value auditors read."""

@@ -21,7 +21,7 @@ from the points' wording (`domain.scorecards.speakers`) and written on export fr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -98,6 +98,12 @@ def step_to_json(step: StepSpec) -> dict[str, Any]:
     }
 
 
+def step_order(raw_steps: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Indices of a document's steps in position order: its step 1..N (positions all given, or all absent)."""
+    positions = [raw.get("position") for raw in raw_steps]
+    return sorted(range(len(raw_steps)), key=lambda i: (positions[i] if positions[i] is not None else i, i))
+
+
 def read_document(doc: object, *, steps_key: str = STEPS_KEY) -> ScorecardDraft:
     """Validate and normalise a document; raises `InvalidScorecard` naming every bad field."""
     issues = validate_document(doc, steps_key=steps_key)
@@ -105,8 +111,7 @@ def read_document(doc: object, *, steps_key: str = STEPS_KEY) -> ScorecardDraft:
         raise InvalidScorecard(issues)
     assert isinstance(doc, Mapping)  # validate_document refuses anything else
     raw_steps: list[Mapping[str, Any]] = doc[steps_key]
-    positions = [raw.get("position") for raw in raw_steps]  # all given, or all absent (validated)
-    order = sorted(range(len(raw_steps)), key=lambda i: (positions[i] if positions[i] is not None else i, i))
+    order = step_order(raw_steps)
     ignored = tuple(f"{steps_key}[{i}].{key}" for i, raw in enumerate(raw_steps) for key in raw if key not in STEP_KEYS)
     is_active = doc.get("isActive")
     return ScorecardDraft(

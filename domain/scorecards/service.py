@@ -12,6 +12,7 @@ of a version that is no longer current is refused (`StaleStep`) instead of silen
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
@@ -25,7 +26,15 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from domain.audits.scorecard import ScorecardSpec, StepSpec
 from domain.models import Audit, AuditStatus, Scorecard, ScorecardStep, ScorecardVersion
-from domain.scorecards.io import ScorecardDraft, export_document, read_document, step_from_json, step_to_json
+from domain.scorecards.io import (
+    STEPS_KEY,
+    ScorecardDraft,
+    export_document,
+    read_document,
+    step_from_json,
+    step_order,
+    step_to_json,
+)
 from domain.scorecards.validation import FieldIssue, InvalidScorecard, validate_document, validate_step
 
 SEED_NOTE = "seeded from domain/audits/demo_scorecard.json"
@@ -58,6 +67,17 @@ class ScorecardInUse(Exception):
             "deactivate it instead (isActive: false)"
         )
         self.audits = audits
+
+
+class NameTaken(Exception):
+    """An import without a target scorecard whose name another scorecard has."""
+
+    def __init__(self, scorecard_id: int, name: str) -> None:
+        super().__init__(
+            f"a scorecard named {name!r} exists (id {scorecard_id}): import with scorecard_id={scorecard_id} "
+            "for its next version, or as_new=true for a second scorecard"
+        )
+        self.scorecard_id = scorecard_id
 
 
 class LastStep(Exception):
@@ -168,7 +188,13 @@ def _step_row(step: StepSpec) -> ScorecardStep:
 
 
 def _write_version(
-    session: Session, scorecard: Scorecard, draft: ScorecardDraft, created_by_id: int | None, change_note: str | None
+    session: Session,
+    scorecard: Scorecard,
+    draft: ScorecardDraft,
+    created_by_id: int | None,
+    change_note: str | None,
+    *,
+    source: Mapping[str, Any] | None = None,
 ) -> ScorecardVersion:
     last = session.scalar(
         select(func.max(ScorecardVersion.version)).where(ScorecardVersion.scorecard_id == scorecard.id)
@@ -180,6 +206,7 @@ def _write_version(
         description=draft.description or None,
         system_prompt=draft.system_prompt,
         extra=dict(draft.extra),
+        source_document=dict(source) if source is not None else None,
         change_note=change_note,
         created_by_id=created_by_id,
         steps=[_step_row(step) for step in draft.steps],
@@ -205,6 +232,7 @@ def create(
     is_active: bool = True,
     run_automatically: bool = False,
     change_note: str | None = None,
+    source: Mapping[str, Any] | None = None,
 ) -> Scorecard:
     """A new scorecard and its version 1, in the caller's transaction."""
     scorecard = Scorecard(
@@ -216,7 +244,7 @@ def create(
     )
     session.add(scorecard)
     session.flush()
-    _write_version(session, scorecard, draft, created_by_id, change_note)
+    _write_version(session, scorecard, draft, created_by_id, change_note, source=source)
     return scorecard
 
 
@@ -392,29 +420,82 @@ def delete_scorecard(session: Session, scorecard_id: int) -> None:
 class Imported:
     scorecard: Scorecard
     version: ScorecardVersion
-    version_created: bool  # False when the document matched the current version
+    version_created: bool  # False when the document was already the current version, verbatim
     ignored: tuple[str, ...]
 
 
+def _is_current(current: ScorecardVersion, draft: ScorecardDraft, document: Mapping[str, Any]) -> bool:
+    """The document is the current version's: as imported, or as exported (the active flag aside)."""
+    if current.source_document is not None:
+        sent = _without_flag(document)
+        return sent in (_without_flag(current.source_document), _without_flag(_source_export(current, None)))
+    return _same_content(current, draft) and document.get("version") in (None, current.version)
+
+
+def _without_flag(document: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in document.items() if k != "isActive"}
+
+
+def _source_export(version: ScorecardVersion, is_active: bool | None) -> dict[str, Any]:
+    """An imported version's document as it came, each step completed with the speaker rules audits use
+    (inferred on import where the document had none); `isActive` follows the scorecard."""
+    document: dict[str, Any] = copy.deepcopy(version.source_document or {})
+    if is_active is not None and "isActive" in document:
+        document["isActive"] = is_active
+    raw_steps = document[STEPS_KEY]
+    for step, index in zip(version.spec().steps, step_order(raw_steps), strict=True):
+        raw_steps[index].setdefault("controlPointSpeakers", step_to_json(step)["controlPointSpeakers"])
+    return document
+
+
 def import_document(
-    session: Session, document: object, *, scorecard_id: int | None = None, created_by_id: int | None = None
+    session: Session,
+    document: object,
+    *,
+    scorecard_id: int | None = None,
+    as_new: bool = False,
+    created_by_id: int | None = None,
 ) -> Imported:
-    """A document as a new scorecard, or as the next version of `scorecard_id`."""
+    """A document as the next version of `scorecard_id`, or as a new scorecard.
+
+    Without `scorecard_id`, a scorecard of the same name is the target only when the document is its
+    current version verbatim (nothing written); otherwise `NameTaken`, unless `as_new`. The document is
+    kept verbatim on the version it creates (`export` gives it back).
+    """
     draft = read_document(document)
+    assert isinstance(document, Mapping)  # read_document refuses anything else
     if scorecard_id is None:
-        active = True if draft.is_active is None else draft.is_active
-        scorecard = create(session, draft, created_by_id=created_by_id, is_active=active, change_note=IMPORT_NOTE)
-        return Imported(scorecard, current_version(session, scorecard), True, draft.ignored)
-    scorecard = get_scorecard(session, scorecard_id, for_update=True)
-    before = scorecard.current_version_id
-    version = new_version(session, scorecard, draft, created_by_id=created_by_id, change_note=IMPORT_NOTE)
-    return Imported(scorecard, version, version.id != before, draft.ignored)
+        scorecard = session.scalars(
+            select(Scorecard).where(Scorecard.name == draft.name).order_by(Scorecard.id).with_for_update()
+        ).first()
+        if scorecard is None or as_new:
+            active = True if draft.is_active is None else draft.is_active
+            scorecard = create(
+                session, draft, created_by_id=created_by_id, is_active=active, change_note=IMPORT_NOTE, source=document
+            )
+            return Imported(scorecard, current_version(session, scorecard), True, draft.ignored)
+    else:
+        scorecard = get_scorecard(session, scorecard_id, for_update=True)
+    current = current_version(session, scorecard)
+    if _is_current(current, draft, document):
+        return Imported(scorecard, current, False, draft.ignored)
+    if scorecard_id is None:
+        raise NameTaken(scorecard.id, draft.name)
+    version = _write_version(session, scorecard, draft, created_by_id, IMPORT_NOTE, source=document)
+    return Imported(scorecard, version, True, draft.ignored)
 
 
 def export(session: Session, scorecard_id: int, version: int | None = None) -> dict[str, Any]:
-    """The current version (or `version`) in the exchange format, informational blocks included."""
+    """The current version (or `version`) in the exchange format, informational blocks included.
+
+    An imported version is its document as it came, its steps completed with their speaker rules (only
+    `isActive` follows the scorecard's flag); a version written by an edit is generated from its content
+    (positions 1..N, `version` our number).
+    """
     scorecard = get_scorecard(session, scorecard_id)
     stored = current_version(session, scorecard) if version is None else get_version(session, scorecard_id, version)
+    if stored.source_document is not None:
+        return _source_export(stored, scorecard.is_active)
     return export_document(stored.spec(), stored.extra, version=stored.version, is_active=scorecard.is_active)
 
 

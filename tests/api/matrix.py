@@ -49,6 +49,7 @@ class Route:
     expect: Mapping[str, Expectation]
     prepare: Prepare = _nothing
     entity: bool = False  # whether the own / other axis applies
+    enveloped: bool = True  # False: the success body is a bare document (the scorecard export)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -399,12 +400,18 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/admin/teams/sync-from-crm", "admin.users.write", admin_only()),
     Route("POST", "/api/admin/users/from-crm", "admin.users.write", admin_only(201), _crm_user),
     # fiches: scoped by the fiches grant (`token` reads GROUP within its owner's group)
+    Route("GET", "/api/fiches", "fiches.read", FICHES_LIST),
     Route("GET", "/api/fiches/search", "fiches.read", FICHES_LIST, _a_day),
+    Route("POST", "/api/fiches/search", "fiches.read", FICHES_LIST, _a_day),
     Route("POST", "/api/fiches/status/batch", "fiches.read", FICHES_LIST, _status_batch),
     Route("GET", "/api/fiches/status/by-date", "fiches.read", FICHES_LIST, _a_day),
     Route("GET", "/api/fiches/status/by-date-range", "fiches.read", FICHES_LIST, _future_range),
+    Route("POST", "/api/fiches/status/by-date-range", "fiches.read", FICHES_LIST, _future_range),
     Route("GET", "/api/fiches/jobs/{job_id}", "fiches.read", FICHES_LIST, _fetch_job),
     Route("GET", "/api/fiches/{fiche_id}", "fiches.read", SCOPED_READ, _group_fiche_with_details, entity=True),
+    Route(
+        "POST", "/api/fiches/{fiche_id}/refresh", "fiches.read", SCOPED_WRITE, _group_fiche_with_details, entity=True
+    ),
     Route("GET", "/api/fiches/{fiche_id}/cache", "fiches.read", SCOPED_READ, _group_fiche_id, entity=True),
     Route("GET", "/api/fiches/{fiche_id}/status", "fiches.read", SCOPED_READ, _group_fiche_id, entity=True),
     # recordings: the recordings grant (the agent role and the token have none)
@@ -487,7 +494,14 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("GET", "/api/audit-configs/{scorecard_id}/validate", "audit-configs.read", SCORECARDS_READ, _scorecard),
     Route("GET", "/api/audit-configs/{scorecard_id}/stats", "audit-configs.read", SCORECARDS_READ, _scorecard),
-    Route("GET", "/api/audit-configs/{scorecard_id}/export", "audit-configs.read", SCORECARDS_READ, _scorecard),
+    Route(
+        "GET",
+        "/api/audit-configs/{scorecard_id}/export",
+        "audit-configs.read",
+        SCORECARDS_READ,
+        _scorecard,
+        enveloped=False,
+    ),
     # test-only scoped family (tests/api/probe.py): the SELF / GROUP / ALL behaviour later families copy
     Route("GET", "/api/_probe/fiches", "fiches.read", users_only() | {"token": 200}),
     Route("GET", "/api/_probe/fiches/{fiche_id}", "fiches.read", SCOPED_READ, _group_fiche, entity=True),

@@ -32,7 +32,7 @@ async def test_run_launches_the_audit_job_with_the_scorecard_and_options(
     data = response.json()["data"]
     assert (data["run_id"], data["scorecard_id"], data["scorecard_version"], data["use_rlm"]) == (
         run_id,
-        scorecard.id,
+        str(scorecard.id),  # ids are strings in every response
         2,
         True,
     )

@@ -53,6 +53,24 @@ async def test_by_date_is_scoped_in_sql_with_right_totals(client: httpx.AsyncCli
     assert self_user.json()["pagination"]["total"] == 0  # none attributed to crm-self
 
 
+async def test_plain_list_is_scoped_filtered_and_paginated(client: httpx.AsyncClient, world: World) -> None:
+    viewer = await client.get("/api/fiches", headers=world.headers("viewer"))
+    assert viewer.status_code == 200, viewer.text
+    assert [f["fiche_id"] for f in viewer.json()["data"]] == ["F-OWN"]  # GROUP scope: not F-OTHER
+    assert viewer.json()["pagination"] == {"page": 1, "limit": 50, "total": 1, "total_pages": 1}
+    admin = (await client.get("/api/fiches", params={"limit": 1}, headers=world.headers("admin"))).json()
+    assert admin["pagination"]["total"] == 2
+    assert len(admin["data"]) == 1
+    grouped = await client.get("/api/fiches", params={"groupe": "groupe G-OTHER"}, headers=world.headers("admin"))
+    assert [f["fiche_id"] for f in grouped.json()["data"]] == ["F-OTHER"]
+    backwards = await client.get(
+        "/api/fiches",
+        params={"sales_date_from": "2025-03-04", "sales_date_to": "2025-03-03"},
+        headers=world.headers("admin"),
+    )
+    assert (backwards.status_code, backwards.json()["field"]) == (400, "sales_date_from")
+
+
 async def test_status_batch_gives_defaults_out_of_scope(client: httpx.AsyncClient, world: World) -> None:
     response = await client.post(
         "/api/fiches/status/batch", json={"fiche_ids": ["F-OWN", "F-OTHER", "F-OWN"]}, headers=world.headers("viewer")
@@ -66,6 +84,17 @@ async def test_status_batch_gives_defaults_out_of_scope(client: httpx.AsyncClien
     )
     assert too_many.status_code == 400
     assert too_many.json()["field"].startswith("body.fiche_ids")
+
+
+async def test_fiche_ids_may_be_sent_as_numbers(client: httpx.AsyncClient, world: World) -> None:
+    # Ids are strings in every response; the CRM's ids are digits, so a client sending numbers is understood.
+    response = await client.post(
+        "/api/fiches/status/batch", json={"fiche_ids": [1983200000, "F-OWN"]}, headers=world.headers("viewer")
+    )
+    assert response.status_code == 200, response.text
+    assert set(response.json()["data"]) == {"1983200000", "F-OWN"}
+    refused = await client.post("/api/fiches/status/batch", json={"fiche_ids": [True]}, headers=world.headers("viewer"))
+    assert refused.status_code == 400
 
 
 async def test_details_recordings_need_the_recordings_grant(client: httpx.AsyncClient, world: World) -> None:
@@ -98,6 +127,9 @@ async def test_refresh_needs_fiches_write(client: httpx.AsyncClient, world: Worl
     assert response.json()["meta"]["stale"] is False
     other = await client.get("/api/fiches/F-OTHER", params={"refresh": "true"}, headers=world.headers("operator"))
     assert other.status_code == 404
+    posted = await client.post("/api/fiches/F-OWN/refresh", headers=world.headers("operator"))
+    assert (posted.status_code, posted.json()["meta"]["fiche_id"]) == (200, "F-OWN")
+    assert (await client.post("/api/fiches/F-OWN/refresh", headers=world.headers("viewer"))).status_code == 403
     ranged = await client.get(
         "/api/fiches/status/by-date-range",
         params={"start_date": "2025-03-01", "end_date": "2025-03-02", "refresh": "true"},

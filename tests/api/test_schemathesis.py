@@ -142,6 +142,7 @@ OPENAPI = _import_time_schema()
 # flags). Their validation and error paths are covered in tests/api/test_fiches*.py.
 LIVE_CRM_OPERATIONS = (
     r"^/api/fiches/\{fiche_id\}$",
+    r"^/api/fiches/\{fiche_id\}/refresh$",
     r"^/api/fiches/search$",
     r"^/api/admin/crm/",
     r"^/api/admin/teams/sync-from-crm$",

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.scorecards.schemas import EXAMPLE_DOCUMENT
 from domain.models import ScorecardVersion
 from tests.api.world import World
-from tests.scorecards.factory import THRESHOLDS, add_audit, sample_document, step_json
+from tests.scorecards.factory import add_audit, sample_document, step_json
+
+# The original system's scorecards, shared beside the checkout (`../shared/fixtures/scorecards`).
+ORIGINAL_SCORECARDS = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "scorecards"
 
 BASE = "/api/audit-configs"
 
@@ -180,25 +187,95 @@ async def test_import_export_round_trip_keeps_unknown_blocks(client: httpx.Async
     data = imported.json()["data"]
     assert data["versionCreated"] is True
     assert data["ignoredFields"] == ["auditSteps[0].verificationNote"]
-    assert [s["position"] for s in data["scorecard"]["steps"]] == [1, 2, 3]
+    assert [s["position"] for s in data["scorecard"]["steps"]] == [1, 2, 3]  # what audits use
     scorecard_id = data["scorecard"]["id"]
 
-    exported = (await client.get(f"{BASE}/{scorecard_id}/export", headers=headers)).json()["data"]
-    assert exported["complianceThresholds"] == THRESHOLDS
-    assert exported["metadata"] == {"base": "Loi Chatel"}
-    assert [s["position"] for s in exported["auditSteps"]] == [1, 2, 3]
-    assert exported["version"] == 1
+    exported = (await client.get(f"{BASE}/{scorecard_id}/export", headers=headers)).json()
+    assert "success" not in exported  # bare
+    assert exported == document  # verbatim: 0-based positions, the step's note, its speaker rules
 
     exported["systemPrompt"] = "Persona v2"
     second = await client.post(f"{BASE}/import", params={"scorecard_id": scorecard_id}, json=exported, headers=headers)
     assert second.status_code == 201
     assert second.json()["data"]["scorecard"]["version"] == 2
-    again = (await client.get(f"{BASE}/{scorecard_id}/export", headers=headers)).json()["data"]
-    assert again == {**exported, "version": 2}
+    again = (await client.get(f"{BASE}/{scorecard_id}/export", headers=headers)).json()
+    assert again == exported
     first = (await client.get(f"{BASE}/{scorecard_id}/export", params={"version": 1}, headers=headers)).json()
-    assert first["data"]["systemPrompt"] == "Tu es un auditeur."
+    assert first["systemPrompt"] == "Tu es un auditeur."
     missing = await client.get(f"{BASE}/{scorecard_id}/export", params={"version": 3}, headers=headers)
     assert missing.status_code == 404
+
+    # A version written by an edit is exported from its content, with our version number.
+    await client.put(f"{BASE}/{scorecard_id}", json={"description": "edited"}, headers=headers)
+    edited = (await client.get(f"{BASE}/{scorecard_id}/export", headers=headers)).json()
+    assert (edited["version"], edited["description"]) == (3, "edited")
+    assert [s["position"] for s in edited["auditSteps"]] == [1, 2, 3]
+    unchanged = await client.post(f"{BASE}/import", params={"scorecard_id": scorecard_id}, json=edited, headers=headers)
+    assert (unchanged.status_code, unchanged.json()["data"]["versionCreated"]) == (200, False)
+
+
+def _original_scorecards() -> list[Path]:
+    if not ORIGINAL_SCORECARDS.is_dir():
+        pytest.skip(f"{ORIGINAL_SCORECARDS} is not present (the shared fixtures sit beside the checkout)")
+    return sorted(ORIGINAL_SCORECARDS.glob("*.json"))
+
+
+async def test_original_scorecards_round_trip_losslessly(client: httpx.AsyncClient, world: World) -> None:
+    headers = world.headers("admin")
+    files = _original_scorecards()
+    assert len(files) == 2
+    for path in files:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        imported = await client.post(f"{BASE}/import", json=document, headers=headers)
+        assert imported.status_code == 201, imported.text
+        scorecard = imported.json()["data"]["scorecard"]
+        assert scorecard["sourceVersion"] == document["version"]  # "2025-10-05", not 1
+        assert scorecard["version"] == 1
+        exported = await client.get(f"{BASE}/{scorecard['id']}/export", headers=headers)
+        # Verbatim, each step completed with the speaker rule of each point (inferred on import).
+        completed = json.loads(json.dumps(exported.json()))
+        for step, original in zip(completed["auditSteps"], document["auditSteps"], strict=True):
+            assert len(step.pop("controlPointSpeakers")) == len(original["controlPoints"])
+        assert completed == document, path.name
+        versions = (await client.get(f"{BASE}/{scorecard['id']}/versions", headers=headers)).json()["data"]
+        assert [v["sourceVersion"] for v in versions] == [document["version"]]
+
+        # The export taken back as is, bare or in the envelope other routes use, or the original file
+        # again: nothing to write.
+        for body in (exported.json(), {"success": True, "data": exported.json()}, document):
+            again = await client.post(f"{BASE}/import", json=body, headers=headers)
+            assert again.status_code == 200, again.text
+            assert again.json()["data"]["versionCreated"] is False
+            assert again.json()["data"]["scorecard"]["id"] == scorecard["id"]
+            assert again.json()["data"]["scorecard"]["version"] == 1
+
+
+async def test_the_documented_example_document_round_trips(client: httpx.AsyncClient, world: World) -> None:
+    headers = world.headers("admin")
+    imported = await client.post(f"{BASE}/import", json=EXAMPLE_DOCUMENT, headers=headers)
+    assert imported.status_code == 201, imported.text
+    scorecard_id = imported.json()["data"]["scorecard"]["id"]
+    exported = (await client.get(f"{BASE}/{scorecard_id}/export", headers=headers)).json()
+    for step in exported["auditSteps"]:
+        assert step.pop("controlPointSpeakers")
+    assert exported == EXAMPLE_DOCUMENT
+
+
+async def test_same_name_import_is_a_conflict_unless_as_new(client: httpx.AsyncClient, world: World) -> None:
+    headers = world.headers("admin")
+    document = sample_document()
+    first = (await client.post(f"{BASE}/import", json=document, headers=headers)).json()["data"]["scorecard"]
+    changed = {**document, "systemPrompt": "Persona v2"}
+    refused = await client.post(f"{BASE}/import", json=changed, headers=headers)
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "CONFLICT"
+    assert refused.json()["scorecardId"] == first["id"]
+    assert f"scorecard_id={first['id']}" in refused.json()["error"]
+    second = await client.post(f"{BASE}/import", params={"as_new": "true"}, json=changed, headers=headers)
+    assert second.status_code == 201
+    assert second.json()["data"]["scorecard"]["id"] != first["id"]
+    listed = (await client.get(BASE, headers=headers)).json()["data"]
+    assert sum(item["name"] == document["name"] for item in listed) == 2
 
 
 async def test_stats_come_from_the_audits(client: httpx.AsyncClient, world: World) -> None:

@@ -120,10 +120,21 @@ async def test_refresh_rotates_through_cookie_and_body(client: httpx.AsyncClient
     assert third.startswith(REFRESH_TOKEN_PREFIX)
 
 
+async def _rotated_long_ago(world: World, token: str) -> None:
+    """Move a rotation out of the grace window (the clock is the database's; no waiting)."""
+    await world.session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.token_hash == sha256_hex(token))
+        .values(used_at=RefreshToken.used_at - dt.timedelta(hours=1))
+    )
+    await world.commit()
+
+
 async def test_reusing_a_rotated_token_revokes_the_whole_family(client: httpx.AsyncClient, world: World) -> None:
     stolen = refresh_cookie(await login(client, world)).value
     legit = refresh_cookie(await client.post(REFRESH, json={"refresh_token": stolen})).value
     other_session = refresh_cookie(await login(client, world)).value  # another device: unaffected
+    await _rotated_long_ago(world, stolen)
 
     reuse = await client.post(REFRESH, json={"refresh_token": stolen})
     assert reuse.status_code == 401
@@ -135,6 +146,29 @@ async def test_reusing_a_rotated_token_revokes_the_whole_family(client: httpx.As
         select(func.count()).where(RefreshToken.revoked_at.is_not(None), RefreshToken.user_id == world.users["viewer"])
     )
     assert revoked == 2
+
+
+async def test_two_tabs_refreshing_at_once_share_one_successor(client: httpx.AsyncClient, world: World) -> None:
+    token = refresh_cookie(await login(client, world)).value
+    first = await client.post(REFRESH, json={"refresh_token": token})
+    second = await client.post(REFRESH, json={"refresh_token": token})  # the other tab, same cookie
+    assert (first.status_code, second.status_code) == (200, 200), second.text
+    successor = refresh_cookie(first).value
+    assert refresh_cookie(second).value == successor
+    assert second.json()["data"]["access_token"]
+    family = await world.session.scalars(
+        select(RefreshToken).where(RefreshToken.user_id == world.users["viewer"], RefreshToken.revoked_at.is_(None))
+    )
+    assert len(family.all()) == 2  # the login's token and one successor, nothing revoked
+    assert (await client.post(REFRESH, json={"refresh_token": successor})).status_code == 200
+
+
+async def test_grace_ends_once_the_shared_successor_is_used(client: httpx.AsyncClient, world: World) -> None:
+    token = refresh_cookie(await login(client, world)).value
+    successor = refresh_cookie(await client.post(REFRESH, json={"refresh_token": token})).value
+    latest = refresh_cookie(await client.post(REFRESH, json={"refresh_token": successor})).value
+    assert (await client.post(REFRESH, json={"refresh_token": token})).status_code == 401
+    assert (await client.post(REFRESH, json={"refresh_token": latest})).status_code == 401  # family revoked
 
 
 async def test_refresh_rejects_unknown_malformed_and_missing_tokens(client: httpx.AsyncClient, world: World) -> None:

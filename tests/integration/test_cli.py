@@ -62,10 +62,47 @@ def test_doctor_reports_each_dependency(tmp_path: Path) -> None:
     env = cli_env(tmp_path / "home", DAGSTER_WEBSERVER_PORT=str(free_port()), COLUMNS="200")
     result = _cli(["doctor"], tmp_path, env)
     assert result.returncode == 0, result.stdout + result.stderr  # nothing configured is broken
-    for name in ("postgres", "redis", "dagster-webserver", "crm", "llm", "stt", "smtp"):
+    for name in ("postgres", "redis", "dagster-webserver", "crm", "llm", "stt", "SALES_REFRESH_CRON"):
         assert name in result.stdout
     assert "embedded, stopped" in result.stdout
     assert "heuristic auditor" in result.stdout
+
+
+def test_doctor_json_fails_on_a_cron_dagster_refuses_and_warns_about_unused_settings(tmp_path: Path) -> None:
+    env = cli_env(
+        tmp_path / "home",
+        DAGSTER_WEBSERVER_PORT=str(free_port()),
+        SALES_REFRESH_CRON="99 99 * * *",
+        WEBHOOK_ALLOWED_ORIGINS="https://hooks.example.test",
+    )
+    result = _cli(["doctor", "--json"], tmp_path, env)
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["ok"] is False
+    checks = {check["name"]: check for check in report["checks"]}
+    assert checks["SALES_REFRESH_CRON"]["level"] == "fail"
+    assert "99 99 * * *" in checks["SALES_REFRESH_CRON"]["detail"]
+    assert checks["WEBHOOK_ALLOWED_ORIGINS"] == {
+        "name": "WEBHOOK_ALLOWED_ORIGINS",
+        "level": "warn",
+        "detail": "set but not used: webhooks are not implemented yet",
+    }
+
+
+def test_version_and_services_status_json(tmp_path: Path) -> None:
+    from callaudit import __version__
+
+    env = cli_env(tmp_path / "home")
+    version = _cli(["--version"], tmp_path, env)
+    assert (version.returncode, version.stdout.strip()) == (0, f"callaudit {__version__}")
+    status = _cli(["services", "status", "--json"], tmp_path, env)
+    assert status.returncode == 0, status.stderr
+    report = json.loads(status.stdout)
+    assert report["home"] == str((tmp_path / "home").resolve())
+    assert [(s["name"], s["state"], s["pid"]) for s in report["services"]] == [
+        ("postgres", "stopped", None),
+        ("redis", "stopped", None),
+    ]
 
 
 def test_doctor_fails_when_a_configured_server_is_unreachable(tmp_path: Path) -> None:
@@ -79,7 +116,9 @@ def test_doctor_fails_when_a_configured_server_is_unreachable(tmp_path: Path) ->
 @pytest.mark.slow
 def test_demo_prints_a_json_summary_and_leaves_no_server_running(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    result = _cli(["demo", "--json"], tmp_path, cli_env(home))
+    simulator_port, api_port = free_port(), free_port()
+    env = cli_env(home, DEMO_CRM_PORT=str(simulator_port), PORT=str(api_port))
+    result = _cli(["demo", "--json"], tmp_path, env)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     summary = json.loads(result.stdout[result.stdout.index("{") :])
     assert summary["ok"] is True
@@ -99,4 +138,36 @@ def test_demo_prints_a_json_summary_and_leaves_no_server_running(tmp_path: Path)
     assert len(audit["audits"]) == 12
     assert {a["niveau"] for a in audit["audits"]} <= {"EXCELLENT", "BON", "ACCEPTABLE", "INSUFFISANT", "REJET"}
     assert all(0 <= a["score"] <= 100 for a in audit["audits"])
+    # Links that outlive the demo: the simulator ran on DEMO_CRM_PORT (what `callaudit run` serves).
+    links = summary["links"]
+    assert links["recording"].startswith(f"http://127.0.0.1:{simulator_port}/")
+    assert links["api docs"] == f"http://127.0.0.1:{api_port}/api-docs"
+    assert links["audit"] == f"http://127.0.0.1:{api_port}/api/audits/{audit['audits'][0]['audit_id']}"
+    assert "error" not in summary
+
+    # The same demo in a pipe: plain lines, no colour, no third-party INFO logs, one screen.
+    plain = _cli(["demo"], tmp_path, env)
+    assert plain.returncode == 0, plain.stdout[-2000:] + plain.stderr[-2000:]
+    lines = (plain.stdout + plain.stderr).splitlines()
+    assert len(lines) <= 40, "\n".join(lines)
+    assert "\x1b[" not in plain.stdout + plain.stderr
+    assert not [line for line in lines if " INFO " in line or "Running commandline" in line]
+    for index, name in enumerate(("services", "schema", "dagster", "api", "ingest", "transcribe", "audit"), start=1):
+        assert any(line.startswith(f"[{index}/7] {name} ") and " ok " in line for line in lines), name
+    assert "demo passed: 7 stages" in lines
+    assert any(line.split() == ["api", "docs", f"http://127.0.0.1:{api_port}/api-docs"] for line in lines)
     assert not any(s.status().running for s in EmbeddedServices(home).all())
+
+
+def test_demo_failure_is_one_screen_with_a_json_error(tmp_path: Path) -> None:
+    env = cli_env(tmp_path / "home", DATABASE_URL=f"postgresql://demo:pw-not-shown@127.0.0.1:{free_port()}/x")
+    result = _cli(["demo", "--json"], tmp_path, env)
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["ok"] is False
+    assert report["error"]["stage"] == "migrate"
+    assert report["error"]["exit_code"] == 1
+    assert "OperationalError" in report["error"]["message"]
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.splitlines()) <= 10, result.stderr
+    assert "pw-not-shown" not in result.stdout + result.stderr

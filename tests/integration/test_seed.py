@@ -11,7 +11,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from callaudit.seed import EMBEDDED_ADMIN_EMAIL, seed_database
+from callaudit.seed import EMBEDDED_ADMIN_EMAIL, INITIAL_ADMIN_FILE, SeedError, seed_database
 from callaudit.settings import load_settings
 from domain.models import Permission, Role, RolePermission, User, UserRole
 from domain.rbac import BUILT_IN_ROLES, PERMISSIONS, Scope
@@ -51,20 +51,36 @@ def _expected() -> dict[str, dict[str, tuple[bool, bool, str]]]:
     }
 
 
+_ADMIN: dict[str, Any] = {"auth_seed_admin_email": "boss@example.test", "auth_seed_admin_password": "a long password"}
+
+
 def test_seed_is_idempotent_and_exact(database_url: str, sync_engine: Engine, tmp_path: Path) -> None:
-    runtime = _runtime(database_url, tmp_path)
+    runtime = _runtime(database_url, tmp_path, **_ADMIN)
     seed_database(runtime)
     seed_database(runtime)
     with Session(sync_engine) as session:
         assert session.scalar(select(func.count()).select_from(Permission)) == len(PERMISSIONS)
         assert set(session.scalars(select(Role.key)).all()) == set(BUILT_IN_ROLES)
         assert all(session.scalars(select(Role.built_in)).all())
-        assert session.scalar(select(func.count()).select_from(User)) == 0  # configured database: no default admin
+        assert session.scalars(select(User.email)).all() == ["boss@example.test"]  # no default admin
     assert _grants(sync_engine) == _expected()
 
 
+@pytest.mark.parametrize("partial", [{}, {"auth_seed_admin_email": "boss@example.test"}])
+def test_configured_database_without_administrator_fails_saying_what_to_set(
+    database_url: str, sync_engine: Engine, tmp_path: Path, partial: dict[str, Any]
+) -> None:
+    with pytest.raises(SeedError, match="AUTH_SEED_ADMIN_EMAIL and AUTH_SEED_ADMIN_PASSWORD"):
+        seed_database(_runtime(database_url, tmp_path, **partial))
+    with Session(sync_engine) as session:
+        assert session.scalar(select(func.count()).select_from(Permission)) == 0  # nothing half-written
+    # Once an administrator exists, the variables may be removed again.
+    seed_database(_runtime(database_url, tmp_path, **_ADMIN))
+    assert not any("administrator" in line for line in seed_database(_runtime(database_url, tmp_path)))
+
+
 def test_seed_restores_built_in_grants_but_keeps_names(database_url: str, sync_engine: Engine, tmp_path: Path) -> None:
-    runtime = _runtime(database_url, tmp_path)
+    runtime = _runtime(database_url, tmp_path, **_ADMIN)
     seed_database(runtime)
     with Session(sync_engine) as session, session.begin():
         viewer = session.scalars(select(Role).where(Role.key == "viewer")).one()
@@ -121,9 +137,27 @@ def test_embedded_mode_creates_a_default_admin_once(database_url: str, sync_engi
     credential = [line for line in first if EMBEDDED_ADMIN_EMAIL in line]
     assert len(credential) == 1
     password = credential[0].split(" / ")[1].split(" ")[0]
+    kept = tmp_path / INITIAL_ADMIN_FILE
+    assert kept.read_text().split() == [EMBEDDED_ADMIN_EMAIL, password]
+    assert kept.stat().st_mode & 0o777 == 0o600
     with Session(sync_engine) as session:
         stored = session.scalar(select(User.password_hash).where(User.email == EMBEDDED_ADMIN_EMAIL))
     assert stored is not None
     assert PasswordHasher().verify(stored, password)
     second = seed_database(runtime)
     assert not any(EMBEDDED_ADMIN_EMAIL in line for line in second)
+
+
+def test_cli_seed_exits_1_with_the_variables_to_set(
+    database_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from callaudit.cli import app
+
+    for name in ("AUTH_SEED_ADMIN_EMAIL", "AUTH_SEED_ADMIN_PASSWORD", "FICHE_API_BASE_URL", "FICHE_API_URL"):
+        monkeypatch.delenv(name, raising=False)
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "CALLAUDIT_HOME": str(tmp_path)}
+    result = CliRunner().invoke(app, ["seed"], env=env)
+    assert result.exit_code == 1
+    assert "AUTH_SEED_ADMIN_EMAIL and AUTH_SEED_ADMIN_PASSWORD" in " ".join(result.output.split())

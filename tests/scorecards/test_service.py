@@ -183,10 +183,15 @@ def test_import_as_new_scorecard_or_next_version(db_session: Session) -> None:
     assert imported.scorecard.is_active is False
     scorecard_id = imported.scorecard.id
     exported = service.export(db_session, scorecard_id)
-    assert exported == {**document, "version": 1, "totalSteps": 3}
+    assert exported == document  # verbatim, its `version` label included
+    assert imported.version.source_version == document["version"]
 
     again = service.import_document(db_session, exported, scorecard_id=scorecard_id)
     assert not again.version_created  # identical content: no new version
+    same_name = service.import_document(db_session, exported)
+    assert (same_name.scorecard.id, same_name.version_created) == (scorecard_id, False)
+    with pytest.raises(service.NameTaken):
+        service.import_document(db_session, {**exported, "description": "other"})
     changed = {**exported, "systemPrompt": "Nouveau", "metadata": {"k": 2}}
     third = service.import_document(db_session, changed, scorecard_id=scorecard_id)
     assert third.version.version == 2
