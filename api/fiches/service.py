@@ -28,10 +28,8 @@ from api.fiches.schemas import (
     FetchJobOut,
     FicheCacheOut,
     FicheListItem,
-    FicheStatusOut,
     JobProgress,
     RangeMeta,
-    TranscriptionStatus,
 )
 from api.security import Grant
 from callaudit.settings import Settings
@@ -105,21 +103,6 @@ def cache_out(fiche: Fiche) -> FicheCacheOut:
         expires_at=fiche.expires_at,
         fetch_status=fiche.fetch_status,
         fetch_error=fiche.fetch_error,
-    )
-
-
-def status_out(fiche: Fiche) -> FicheStatusOut:
-    total = fiche.recordings_count
-    return FicheStatusOut(
-        fiche_id=fiche.fiche_id,
-        has_data=fiche.fetch_status == FicheFetchStatus.DETAILS,
-        fetch_status=fiche.fetch_status,
-        fetch_error=fiche.fetch_error,
-        fetched_at=fiche.fetched_at,
-        expires_at=fiche.expires_at,
-        sales_date=fiche.sales_date,
-        recordings_count=total,
-        transcription=TranscriptionStatus(total=total, pending=total),
     )
 
 
