@@ -1,4 +1,4 @@
-"""Sensors of the audit side: scorecard partitions, automatic audits after transcription, the watchdog."""
+"""Sensors of the audit side: scorecard partitions and the watchdog (automatic audits: `orchestration.automation`)."""
 
 import datetime as dt
 
@@ -6,7 +6,6 @@ import dagster as dg
 from sqlalchemy import select
 
 from assets.audits import audits
-from assets.transcripts import transcripts
 from domain.audits.store import fail_stuck_audits
 from domain.models.scorecards import Scorecard
 from orchestration.partitions import scorecards
@@ -41,62 +40,6 @@ def sync_scorecard_partitions(context: dg.SensorEvaluationContext, database: Dat
     if existing - wanted:
         requests.append(scorecards.build_delete_request(sorted(existing - wanted)))
     return dg.SensorResult(dynamic_partitions_requests=requests)
-
-
-#: Materializations of `transcripts` handled per tick; the rest wait for the next one.
-MATERIALIZATIONS_PER_TICK = 100
-
-
-def _new_transcript_days(context: dg.SensorEvaluationContext) -> tuple[list[tuple[str, str]], int | None]:
-    """(run id, day) of every `transcripts` materialization since the cursor, oldest first, and the new
-    cursor. Not `asset_sensor`: it only sees the newest event, so a backfill's other days were skipped.
-    Without a cursor (first tick) only the newest counts, as before, so history is not re-audited."""
-    after = int(context.cursor) if context.cursor else None
-    records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=transcripts.key, after_storage_id=after),
-        limit=MATERIALIZATIONS_PER_TICK if after is not None else 1,
-        ascending=after is not None,
-    ).records
-    days = [(r.run_id, r.partition_key) for r in records if r.partition_key]
-    return days, max((r.storage_id for r in records), default=None)
-
-
-@dg.sensor(
-    job=audit_sales_day_job,
-    description="After a day's transcripts materialize, audits that day with every active scorecard marked "
-    "to run automatically.",
-    minimum_interval_seconds=30,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)
-def audit_automatic_scorecards(context: dg.SensorEvaluationContext, database: DatabaseResource) -> dg.SensorResult:
-    days, cursor = _new_transcript_days(context)
-    if cursor is None:
-        return dg.SensorResult(skip_reason="no new transcripts materialization")
-    with database.session() as session:
-        ids = [
-            str(i)
-            for i in session.scalars(
-                select(Scorecard.id).where(
-                    Scorecard.is_active, Scorecard.run_automatically, Scorecard.current_version_id.is_not(None)
-                )
-            )
-        ]
-    known = set(context.instance.get_dynamic_partitions(scorecards.name or "scorecards"))
-    return dg.SensorResult(
-        run_requests=[
-            dg.RunRequest(
-                run_key=f"{run_id}:{day}:{scorecard}",
-                partition_key=dg.MultiPartitionKey({"sales_day": day, "scorecard": scorecard}),
-                tags={"app/source": "automatic"},
-            )
-            for run_id, day in days
-            for scorecard in ids
-        ],
-        dynamic_partitions_requests=[scorecards.build_add_request(sorted(set(ids) - known))]
-        if set(ids) - known
-        else [],
-        cursor=str(cursor),
-    )
 
 
 @dg.sensor(

@@ -23,7 +23,8 @@ from domain.models import (
     TranscriptChunk,
 )
 from domain.scorecards.service import demo_document, draft_of, get_scorecard, import_document, new_version
-from orchestration.audit_sensors import audit_automatic_scorecards, sync_scorecard_partitions
+from orchestration.audit_sensors import sync_scorecard_partitions
+from orchestration.automation import audit_automatic_scorecards
 from orchestration.definitions import defs
 from orchestration.jobs import audit_fiches_job
 from resources.redis import stream_key
@@ -186,6 +187,7 @@ def test_the_automatic_audits_follow_every_day_transcribed_between_two_ticks(
     resources = {"database": audit_resources["database"]}
 
     cursor: list[str | None] = [None]  # what the daemon keeps between ticks
+    launched: set[str | None] = set()  # run keys: the daemon never launches one twice
 
     def tick() -> list[str]:
         with (
@@ -194,15 +196,15 @@ def test_the_automatic_audits_follow_every_day_transcribed_between_two_ticks(
         ):
             result = audit_automatic_scorecards.evaluate_tick(ctx)
         cursor[0] = result.cursor or cursor[0]
-        return [
-            cast(dg.MultiPartitionKey, r.partition_key).keys_by_dimension["sales_day"]
-            for r in result.run_requests or []
-        ]
+        new = [r for r in result.run_requests or [] if r.run_key not in launched]
+        launched.update(r.run_key for r in new)
+        return [cast(dg.MultiPartitionKey, r.partition_key).keys_by_dimension["sales_day"] for r in new]
 
     days = ["2026-03-03", "2026-03-04", "2026-03-05"]
-    assert dg.materialize([transcripts], partition_key=days[0], resources=audit_resources, instance=instance).success
+    day_assets = [sales_fiches, fiche_details, transcripts]
+    assert dg.materialize(day_assets, partition_key=days[0], resources=audit_resources, instance=instance).success
     assert tick() == days[:1]
     for day in days[1:]:  # a backfill: two days land before the next tick
-        assert dg.materialize([transcripts], partition_key=day, resources=audit_resources, instance=instance).success
+        assert dg.materialize(day_assets, partition_key=day, resources=audit_resources, instance=instance).success
     assert tick() == days[1:]
     assert tick() == []
