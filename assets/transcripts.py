@@ -42,6 +42,7 @@ def transcribe_fiches(
                 client,
                 sync_session_factory(database.engine),
                 redis.async_publisher(client_redis),
+                claims=client_redis,
                 max_recordings=stt.max_recordings_per_fiche,
                 priority=priority,
                 run_id=run_id,

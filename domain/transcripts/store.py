@@ -33,6 +33,7 @@ class RecordingRef:
     duration_seconds: int | None
     status: str | None  # of its transcript, None when never attempted
     audio_key: str | None  # of its transcript
+    transcribed_at: dt.datetime | None = None  # of its transcript
 
     def needs_transcription(self, *, force: bool) -> bool:
         return (
@@ -61,20 +62,38 @@ def load_recordings(session: Session, fiche_id: str) -> list[RecordingRef] | Non
     if session.scalar(select(Fiche.id).where(Fiche.fiche_id == fiche_id)) is None:
         return None
     rows = session.execute(
-        select(Recording, Transcript.status, Transcript.audio_key)
+        select(Recording, Transcript.status, Transcript.audio_key, Transcript.transcribed_at)
         .outerjoin(Transcript, Transcript.recording_id == Recording.id)
         .where(Recording.fiche_id == fiche_id)
         .order_by(Recording.start_time.nulls_last(), Recording.call_id)
     )
-    return [RecordingRef(r.id, r.call_id, r.recording_url, r.duration_seconds, status, key) for r, status, key in rows]
+    return [
+        RecordingRef(r.id, r.call_id, r.recording_url, r.duration_seconds, status, key, at)
+        for r, status, key, at in rows
+    ]
 
 
 def _transcript_for(session: Session, fiche_id: str, recording: RecordingRef) -> Transcript:
-    transcript = session.scalar(select(Transcript).where(Transcript.recording_id == recording.id).with_for_update())
-    if transcript is None:
-        transcript = Transcript(recording_id=recording.id, fiche_id=fiche_id, call_id=recording.call_id)
-        session.add(transcript)
-    return transcript
+    """The recording's transcript row, locked; created first when missing. Two writers racing to
+    create it (runs whose claims lapsed) both end up updating the one row, never a unique violation."""
+    session.execute(
+        insert(Transcript)
+        .values(
+            recording_id=recording.id,
+            fiche_id=fiche_id,
+            call_id=recording.call_id,
+            status=TranscriptStatus.FAILED,
+            provider="",
+            audio_key="",
+        )
+        .on_conflict_do_nothing(index_elements=[Transcript.recording_id])
+    )
+    return session.scalars(
+        select(Transcript)
+        .where(Transcript.recording_id == recording.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
 
 
 def store_transcript(

@@ -15,7 +15,7 @@ import httpx
 from pydantic import Field
 from redis.asyncio import Redis as AsyncRedis
 
-from resources.redis import LeaseSemaphore, RateLimiter
+from resources.redis import LeaseSemaphore, RateLimiter, lease_covering
 from resources.stt.base import SttProvider
 from resources.stt.client import SEMAPHORE_NAME, SttClient, SttLimits
 from resources.stt.errors import SttAuthError
@@ -110,6 +110,7 @@ class SttResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             backoff_max=self.backoff_max_seconds,
             recording_timeout=self.recording_timeout_seconds,
             download_timeout=min(self.request_timeout_seconds, self.recording_timeout_seconds),
+            request_timeout=self.request_timeout_seconds,
             audio_max_bytes=self.audio_max_bytes,
         )
 
@@ -149,7 +150,8 @@ class SttResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             limits=httpx.Limits(max_connections=max(10, 2 * limits.concurrency)),
         )
         provider = self._provider(http)
-        semaphore = LeaseSemaphore(redis, SEMAPHORE_NAME, limits.concurrency, lease_seconds=30.0)
+        lease = lease_covering(limits.request_timeout)
+        semaphore = LeaseSemaphore(redis, SEMAPHORE_NAME, limits.concurrency, lease_seconds=lease)
         rate = None
         if self.provider == "elevenlabs":
             window = self.rate_limit_window_seconds

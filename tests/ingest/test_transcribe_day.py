@@ -115,8 +115,9 @@ def test_a_failing_recording_leaves_its_fiche_partial_and_ids_stay_stable(
         redis_async = RedisResource(url=redis_url).async_client()
         try:
             async with _stt(simulator).client(redis_async, transport=stand_in) as client:
+                sessions = sync_session_factory(sync_engine)
                 transcriber = FicheTranscriber(
-                    client, sync_session_factory(sync_engine), EventPublisher(redis_async), max_recordings=50
+                    client, sessions, EventPublisher(redis_async), claims=redis_async, max_recordings=50
                 )
                 return await transcriber.transcribe_fiche(fiche_id)
         finally:
