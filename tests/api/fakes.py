@@ -21,6 +21,7 @@ class RecordingLauncher:
     jobs: ClassVar[list[tuple[str, JobLaunch]]] = []
     fail: ClassVar[bool] = False
     delay: ClassVar[float] = 0.0
+    backfill: ClassVar[str | None] = "REQUESTED"  # what Dagster says of every backfill
 
     @classmethod
     def reset(cls) -> None:
@@ -28,6 +29,7 @@ class RecordingLauncher:
         cls.jobs.clear()
         cls.fail = False
         cls.delay = 0.0
+        cls.backfill = "REQUESTED"
 
     async def launch_days(self, request: LaunchRequest) -> Launched:
         if self.delay:
@@ -38,7 +40,7 @@ class RecordingLauncher:
         return Launched(backfill_id=f"bf-{request.job_id[:8]}")
 
     async def backfill_status(self, backfill_id: str) -> str | None:
-        return "REQUESTED"
+        return self.backfill
 
     async def launch_job(self, request: JobLaunch) -> str:
         if self.delay:
