@@ -12,7 +12,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from domain.models.fiches import Fiche, Recording
-from domain.models.transcripts import FicheTranscription, Transcript, TranscriptChunk, TranscriptStatus
+from domain.models.transcripts import (
+    FicheTranscription,
+    FicheTranscriptionStatus,
+    Transcript,
+    TranscriptChunk,
+    TranscriptStatus,
+)
 from domain.transcripts.chunking import Chunk, Word
 
 COST_UNIT = "audio_seconds"
@@ -167,6 +173,22 @@ def coverage(session: Session, fiche_id: str) -> Coverage:
     return Coverage(
         int(total), int(counts.get(TranscriptStatus.COMPLETED, 0)), int(counts.get(TranscriptStatus.FAILED, 0))
     )
+
+
+def record_queued(session: Session, fiche_ids: list[str], *, run_id: str, priority: str, now: dt.datetime) -> None:
+    """Mark the fiches `queued` for the run just launched, so their status names it at once; the
+    run's own writes (running, then its outcome) replace this. Counts stay those last computed."""
+    values = {
+        "status": FicheTranscriptionStatus.QUEUED,
+        "reason": None,
+        "priority": priority,
+        "run_id": run_id,
+        "started_at": None,
+        "finished_at": None,
+        "updated_at": now,
+    }
+    statement = insert(FicheTranscription).values([{"fiche_id": fiche_id, **values} for fiche_id in fiche_ids])
+    session.execute(statement.on_conflict_do_update(index_elements=[FicheTranscription.fiche_id], set_=values))
 
 
 def set_fiche_status(

@@ -22,6 +22,7 @@ class RecordingLauncher:
     fail: ClassVar[bool] = False
     delay: ClassVar[float] = 0.0
     backfill: ClassVar[str | None] = "REQUESTED"  # what Dagster says of every backfill
+    runs: ClassVar[dict[str, str]] = {}  # what Dagster says of a run (default: QUEUED)
 
     @classmethod
     def reset(cls) -> None:
@@ -30,6 +31,7 @@ class RecordingLauncher:
         cls.fail = False
         cls.delay = 0.0
         cls.backfill = "REQUESTED"
+        cls.runs.clear()
 
     async def launch_days(self, request: LaunchRequest) -> Launched:
         if self.delay:
@@ -41,6 +43,9 @@ class RecordingLauncher:
 
     async def backfill_status(self, backfill_id: str) -> str | None:
         return self.backfill
+
+    async def run_status(self, run_id: str) -> str | None:
+        return self.runs.get(run_id, "QUEUED")
 
     async def launch_job(self, request: JobLaunch) -> str:
         if self.delay:
