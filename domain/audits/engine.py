@@ -33,6 +33,7 @@ from domain.audits.store import (
     already_audited,
     complete_audit,
     fail_audit,
+    fail_queued,
     heartbeat,
     start_audit,
     transcription_ready,
@@ -188,6 +189,10 @@ class AuditEngine:
         mode = TranscriptMode.TOOLS if use_rlm else TranscriptMode.PROMPT
         not_ready = await self._db(lambda s: transcription_ready(s, fiche_id))
         if not_ready is not None:
+            now = self._clock()
+            error = f"not audited: {not_ready}"
+            run_id = self.trigger.run_id
+            await self._db(lambda s: fail_queued(s, fiche_id, spec.scorecard_id, run_id=run_id, error=error, now=now))
             check = {"is_complete": False, "reason": not_ready, "status": "checked"}
             await self._publish(fiche_id, None, "audit.transcription_check", check)
             return FicheAudit(fiche_id, Outcome.NOT_READY, error=not_ready)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, cast
 
 import dagster as dg
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 from assets.audits import audit_citations_located, audits, audits_settled
 from assets.fiches import fiche_details, sales_fiches
 from assets.transcripts import transcripts
+from domain.audits.store import Trigger, queue_audits
 from domain.models import (
     Audit,
     AuditCitation,
@@ -22,7 +24,14 @@ from domain.models import (
     ScorecardVersion,
     TranscriptChunk,
 )
-from domain.scorecards.service import demo_document, draft_of, get_scorecard, import_document, new_version
+from domain.scorecards.service import (
+    current_spec,
+    demo_document,
+    draft_of,
+    get_scorecard,
+    import_document,
+    new_version,
+)
 from orchestration.audit_sensors import sync_scorecard_partitions
 from orchestration.automation import audit_automatic_scorecards
 from orchestration.definitions import defs
@@ -208,3 +217,24 @@ def test_the_automatic_audits_follow_every_day_transcribed_between_two_ticks(
         assert dg.materialize(day_assets, partition_key=day, resources=audit_resources, instance=instance).success
     assert tick() == days[1:]
     assert tick() == []
+
+
+def test_the_run_takes_over_the_audit_queued_at_launch(
+    audit_resources: dict[str, Any], scorecard_id: int, sync_engine: Engine
+) -> None:
+    assert dg.materialize([sales_fiches, fiche_details], partition_key=DAY, resources=audit_resources).success
+    with Session(sync_engine) as session, session.begin():
+        fiche_id = session.scalar(select(Fiche.fiche_id).where(Fiche.recordings_count > 0).order_by(Fiche.fiche_id))
+        assert fiche_id
+        run_id = str(uuid.uuid4())
+        [queued] = queue_audits(
+            session, [fiche_id], current_spec(session, scorecard_id), Trigger("api", None, run_id), use_rlm=False
+        )
+    config = {"fiche_ids": [fiche_id], "scorecard_id": scorecard_id, "trigger_source": "api", "user_id": None}
+    result = audit_fiches_job.execute_in_process(
+        run_config={"ops": {"transcribe_before_audit": {"config": config}}}, resources=audit_resources, run_id=run_id
+    )
+    assert result.success
+    [audit] = _audits(sync_engine)
+    assert (audit.id, audit.status, audit.run_id, audit.auditor) == (queued, "completed", run_id, "heuristic")
+    assert audit.is_latest
