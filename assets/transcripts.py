@@ -15,6 +15,7 @@ from assets.fiches import fiche_details
 from assets.metadata import failures_table
 from callaudit.pools import STT
 from domain.models.fiches import Fiche, FicheFetchStatus
+from domain.partitions import day_transcription
 from orchestration.partitions import sales_days
 from resources.database import DatabaseResource, sync_session_factory
 from resources.redis import RedisUnavailable
@@ -88,4 +89,7 @@ def transcripts(
     report = transcribe_fiches(stt, redis, database, fiche_ids, run_id=context.run.run_id)
     if report.failed:
         context.log.warning("%d recording(s) failed; first: %s", report.failed, next(iter(report.failures.items())))
-    return dg.MaterializeResult(metadata=report_metadata(report))
+    with database.session() as session:
+        day_state = day_transcription(session, day)
+    # The day's state after the run (`day_*`) beside what this run did.
+    return dg.MaterializeResult(metadata={**day_state.metadata(), **report_metadata(report)})

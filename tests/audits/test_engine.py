@@ -36,11 +36,13 @@ from resources.llm.resource import LlmResource
 from resources.redis import SemaphoreUnavailable
 from resources.redis.client import create_async_redis
 from resources.redis.resource import RedisResource
+from tests.audits.conftest import DAY
 from tests.audits.test_audit_day import _materialize
 from tests.llm.standin import OpenAiStandIn, Reply, control_points, step_answer
 
 _CHUNK = re.compile(r"Enregistrement #1\n.*?─── Chunk 1 ───\n.*?\n.*?\n(speaker_\w+|\w+): (.+?)\n", re.S)
 INVENTED = "le client confirme avoir reçu toutes les conditions générales par courrier"
+PARTITION_DAY = dt.date.fromisoformat(DAY)
 
 
 def _cite_first_chunk(body: dict[str, Any]) -> Reply:
@@ -266,7 +268,7 @@ def test_the_citation_check_finds_a_quote_no_longer_in_its_chunk(
     )
     asyncio.run(engine.audit_fiches(transcribed_day[:2], spec))
     with Session(sync_engine) as session, session.begin():
-        total, bad = unlocated_citations(session, run_id="r-1")
+        total, bad = unlocated_citations(session, day=PARTITION_DAY, scorecard_id=scorecard_id)
         assert total > 0
         assert bad == []
         citation = session.scalars(select(AuditCitation).order_by(AuditCitation.id)).first()
@@ -274,7 +276,9 @@ def test_the_citation_check_finds_a_quote_no_longer_in_its_chunk(
         citation.texte = INVENTED
         chunk_id = citation.chunk_id
     with Session(sync_engine) as session:
-        [(fiche, chunk, quote)] = [tuple(b.values()) for b in unlocated_citations(session, run_id="r-1")[1]]
+        [(fiche, chunk, quote)] = [
+            tuple(b.values()) for b in unlocated_citations(session, day=PARTITION_DAY, scorecard_id=scorecard_id)[1]
+        ]
     assert (chunk, quote) == (chunk_id, INVENTED)
     assert fiche in transcribed_day[:2]
 

@@ -82,6 +82,9 @@ def test_a_day_is_transcribed_once(
 
     second = _transcribe(resources)
     assert (second["recordings_transcribed"], second["recordings_skipped"]) == (0, recordings)
+    # The run did nothing, the day is complete: the figures say both.
+    assert second["day_fiches_complete"] == second["day_fiches"] == first["day_fiches_complete"] > 0
+    assert second["day_fiches_not_transcribed_yet"] == 0
     assert _chunk_ids(sync_engine) == before  # nothing rewritten
 
     fiche_id = transcript.fiche_id
