@@ -34,8 +34,10 @@ def transcribe_fiches(
     force: bool = False,
     priority: str = "normal",
     run_id: str | None = None,
+    automated: bool = False,
 ) -> TranscriptionReport:
-    """Transcribe the given fiches in a fresh event loop; `dg.Failure` when nothing can run."""
+    """Transcribe the given fiches in a fresh event loop; `dg.Failure` when nothing can run.
+    `automated` runs skip fiches over AUTOMATION_MAX_RECORDINGS_PER_FICHE recordings."""
 
     async def main(client_redis: AsyncRedis) -> TranscriptionReport:
         async with stt.client(client_redis) as client:
@@ -44,7 +46,7 @@ def transcribe_fiches(
                 sync_session_factory(database.engine),
                 redis.async_publisher(client_redis),
                 claims=client_redis,
-                max_recordings=stt.max_recordings_per_fiche,
+                max_recordings=stt.max_recordings(automated=automated),
                 priority=priority,
                 run_id=run_id,
             )
@@ -86,7 +88,7 @@ def transcripts(
                 .order_by(Fiche.fiche_id)
             )
         )
-    report = transcribe_fiches(stt, redis, database, fiche_ids, run_id=context.run.run_id)
+    report = transcribe_fiches(stt, redis, database, fiche_ids, run_id=context.run.run_id, automated=True)
     if report.failed:
         context.log.warning("%d recording(s) failed; first: %s", report.failed, next(iter(report.failures.items())))
     with database.session() as session:

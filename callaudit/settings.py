@@ -138,11 +138,14 @@ class Settings(BaseSettings):
     transcription_recording_timeout_seconds: float = Field(900.0, gt=0)
     transcription_audio_max_bytes: int = Field(200_000_000, ge=1)
     transcription_audio_urls_public: bool = False
+    # Every transcription (API, ad-hoc jobs, automation) skips fiches with more recordings; unset: no limit.
+    transcription_max_recordings_per_fiche: int | None = Field(None, ge=1)
 
     # --- automation -----------------------------------------------------------------------------
     automation_scheduler_cron: str = "*/1 * * * *"
     automation_scheduler_window_minutes: int = Field(20, ge=5)
-    automation_max_recordings_per_fiche: int = Field(50, ge=1, le=50)
+    # Automated runs (schedule, sensors, backfills) skip fiches with more recordings; no hard cap.
+    automation_max_recordings_per_fiche: int = Field(50, ge=1)
     sales_refresh_cron: str = "*/15 * * * *"
 
     # --- realtime / webhooks / mail -------------------------------------------------------------

@@ -74,7 +74,10 @@ class SttResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     request_timeout_seconds: float = Field(default=600.0, gt=0)
     recording_timeout_seconds: float = Field(default=_DEFAULTS.recording_timeout, gt=0)
     audio_max_bytes: int = Field(default=_DEFAULTS.audio_max_bytes, ge=1)
-    max_recordings_per_fiche: int = Field(default=50, ge=1)
+    #: Every transcription skips fiches with more recordings (None: no limit); automated runs use
+    #: the lower of this and `automation_max_recordings_per_fiche`.
+    max_recordings_per_fiche: int | None = Field(default=None, ge=1)
+    automation_max_recordings_per_fiche: int = Field(default=50, ge=1)
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> SttResource:
@@ -97,10 +100,17 @@ class SttResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             "backoff_max_seconds": settings.transcription_elevenlabs_backoff_max_seconds,
             "recording_timeout_seconds": settings.transcription_recording_timeout_seconds,
             "audio_max_bytes": settings.transcription_audio_max_bytes,
-            "max_recordings_per_fiche": settings.automation_max_recordings_per_fiche,
+            "max_recordings_per_fiche": settings.transcription_max_recordings_per_fiche,
+            "automation_max_recordings_per_fiche": settings.automation_max_recordings_per_fiche,
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
+
+    def max_recordings(self, *, automated: bool) -> int | None:
+        """The most recordings a fiche may have to be transcribed by this kind of run."""
+        if not automated:
+            return self.max_recordings_per_fiche
+        return min(self.automation_max_recordings_per_fiche, self.max_recordings_per_fiche or 2**31)
 
     def limits(self) -> SttLimits:
         return SttLimits(

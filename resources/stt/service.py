@@ -164,7 +164,7 @@ class FicheTranscriber:
         publisher: EventPublisher | None,
         *,
         claims: AsyncRedis | None,
-        max_recordings: int,
+        max_recordings: int | None,
         priority: str = "normal",
         run_id: str | None = None,
         rules: ChunkingRules | None = None,
@@ -206,7 +206,7 @@ class FicheTranscriber:
         recordings = load_recordings(session, fiche_id)
         if (
             recordings
-            and len(recordings) <= self.max_recordings
+            and not self._too_many(recordings)
             and any(r.needs_transcription(force=force) for r in recordings)
         ):
             set_fiche_status(
@@ -222,13 +222,16 @@ class FicheTranscriber:
             )
         return recordings
 
+    def _too_many(self, recordings: list[RecordingRef]) -> bool:
+        return self.max_recordings is not None and len(recordings) > self.max_recordings
+
     async def transcribe_fiche(self, fiche_id: str, *, force: bool = False) -> FicheReport:
         recordings = await self._db(lambda s: self._claim(s, fiche_id, force=force))
         if recordings is None:
             missing = "fiche not in the cache (fetch its details first)"
             await self._publish(fiche_id, "transcription.failed", {"reason": missing})
             return FicheReport(fiche_id, "not_found", missing)
-        if len(recordings) > self.max_recordings:
+        if self._too_many(recordings):
             too_many = f"too_many_recordings: {len(recordings)} > {self.max_recordings}"
             await self._finish(fiche_id, FicheTranscriptionStatus.SKIPPED, too_many)
             return FicheReport(
