@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -233,12 +234,46 @@ class Settings(BaseSettings):
     def smtp_sender(self) -> str | None:
         return self.smtp_from or self.smtp_user
 
+    def as_environment(self) -> dict[str, str]:
+        """Every value read from the environment or `.env` (not the defaults), as the environment
+        variables that give it back: what `callaudit` hands its child processes, so each of them
+        sees exactly the values this process resolved, whatever `.env` its working directory holds."""
+        env = {}
+        for name in sorted(self.model_fields_set):
+            value = getattr(self, name)
+            if value is not None:
+                env[_env_name(name)] = _env_text(value)
+        return env
+
     @property
     def static_api_tokens(self) -> list[str]:
         tokens = [self.api_auth_token.get_secret_value()] if self.api_auth_token is not None else []
         if self.api_auth_tokens is not None:
             tokens += [t.strip() for t in self.api_auth_tokens.get_secret_value().split(",") if t.strip()]
         return tokens
+
+
+def _env_name(field: str) -> str:
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        first = alias.choices[0]
+        return str(first).upper()
+    return field.upper()
+
+
+def _env_text(value: object) -> str:
+    """A value as its variable would spell it (what the field's parsing reads back)."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
 
 
 def _describe(error: ValidationError) -> str:
