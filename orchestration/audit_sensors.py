@@ -6,7 +6,7 @@ import dagster as dg
 from sqlalchemy import select
 
 from assets.audits import audits
-from domain.audits.store import fail_stuck_audits
+from domain.audits.store import fail_stuck_audits, stale_pending_runs
 from domain.models.scorecards import Scorecard
 from orchestration.partitions import scorecards
 from resources.database import DatabaseResource
@@ -42,15 +42,31 @@ def sync_scorecard_partitions(context: dg.SensorEvaluationContext, database: Dat
     return dg.SensorResult(dynamic_partitions_requests=requests)
 
 
+def _not_started(instance: dg.DagsterInstance, run_id: str) -> bool:
+    """Whether Dagster still holds the run in its queue (its pending audits are not stuck)."""
+    run = instance.get_run_by_id(run_id)
+    return run is not None and run.status in (
+        dg.DagsterRunStatus.QUEUED,
+        dg.DagsterRunStatus.NOT_STARTED,
+        dg.DagsterRunStatus.STARTING,
+    )
+
+
 @dg.sensor(
-    description="Fails audits left running by a worker that died (no heartbeat for 30 minutes).",
+    description="Fails audits left running by a worker that died (no heartbeat for 30 minutes) and audits "
+    "queued by a launch whose run ended or vanished without starting them.",
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def audit_watchdog(context: dg.SensorEvaluationContext, database: DatabaseResource, redis: RedisResource) -> None:
     now = dt.datetime.now(dt.UTC)
+    stale_before = now - STUCK_AFTER
     with database.session() as session:
-        stuck = [(a.id, a.fiche_id) for a in fail_stuck_audits(session, stale_before=now - STUCK_AFTER, now=now)]
+        pending = stale_pending_runs(session, stale_before=stale_before)
+    queued = {run_id for run_id in pending if _not_started(context.instance, run_id)} if pending else set()
+    with database.session() as session:
+        failed = fail_stuck_audits(session, stale_before=stale_before, now=now, queued_runs=queued)
+        stuck = [(a.id, a.fiche_id) for a in failed]
     if not stuck:
         return
     context.log.warning("failed %d stuck audit(s): %s", len(stuck), [audit_id for audit_id, _ in stuck])

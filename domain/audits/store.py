@@ -10,12 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -438,14 +438,30 @@ def fail_audit(session: Session, audit_id: int, error: str, *, phase: str, now: 
         audit.duration_ms = int((now - audit.started_at).total_seconds() * 1000)
 
 
-def fail_stuck_audits(session: Session, *, stale_before: dt.datetime, now: dt.datetime) -> list[Audit]:
-    """Mark failed the running audits whose worker stopped sending heartbeats (the original had no watchdog)."""
+def stale_pending_runs(session: Session, *, stale_before: dt.datetime) -> set[str]:
+    """Run ids of `pending` audits older than `stale_before`: is their run still waiting to start?"""
+    rows = session.scalars(
+        select(Audit.run_id).where(
+            Audit.status == AuditStatus.PENDING, Audit.run_id.is_not(None), Audit.created_at < stale_before
+        )
+    )
+    return {run_id for run_id in rows if run_id is not None}
+
+
+def fail_stuck_audits(
+    session: Session, *, stale_before: dt.datetime, now: dt.datetime, queued_runs: Collection[str] = ()
+) -> list[Audit]:
+    """Mark failed the running audits whose worker stopped sending heartbeats (the original had no
+    watchdog), and the pending ones whose run will not start; a pending audit of a run still in
+    Dagster's queue (`queued_runs`) waits, however long the queue."""
+    waiting = and_(Audit.status == AuditStatus.PENDING, Audit.run_id.in_(sorted(queued_runs)))
     stuck = list(
         session.scalars(
             select(Audit)
             .where(
                 Audit.status.in_((AuditStatus.RUNNING, AuditStatus.PENDING)),
                 func.coalesce(Audit.heartbeat_at, Audit.started_at, Audit.created_at) < stale_before,
+                ~waiting,
             )
             .with_for_update(skip_locked=True)
         )

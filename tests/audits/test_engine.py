@@ -10,7 +10,7 @@ from typing import Any
 
 import dagster as dg
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from domain.audits.auditor import StepAnalysis, TranscriptMode
@@ -25,6 +25,7 @@ from domain.audits.store import (
     Trigger,
     complete_audit,
     fail_stuck_audits,
+    queue_audits,
     start_audit,
 )
 from domain.audits.timeline import Timeline
@@ -304,3 +305,29 @@ def test_redis_unreachable_fails_the_audits_and_stops_the_run_instead_of_storing
         assert {(a.status, a.failed_phase) for a in audits} == {("failed", "analysis")}
         assert all("Redis unavailable" in (a.error or "") for a in audits)
         assert session.scalars(select(AuditStep.id)).all() == []
+
+
+@pytest.mark.usefixtures("clean_tables")
+def test_the_watchdog_lets_audits_of_a_queued_run_wait_and_fails_those_of_a_dead_run(
+    scorecard_id: int, sync_engine: Engine, database_url: str, redis_url: str
+) -> None:
+    spec = _spec(sync_engine, scorecard_id)
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    with dg.instance_for_test() as instance:
+        # Not started yet (a queued run needs a code location to be stored; both wait alike).
+        queued_run = instance.add_run(
+            dg.DagsterRun(job_name="audit_fiches_job", status=dg.DagsterRunStatus.NOT_STARTED)
+        )
+        canceled = instance.add_run(dg.DagsterRun(job_name="audit_fiches_job", status=dg.DagsterRunStatus.CANCELED))
+        with Session(sync_engine) as session, session.begin():
+            session.add_all([Fiche(fiche_id="F-WAIT", fetch_status="details"), Fiche(fiche_id="F-DEAD")])
+            session.flush()
+            [waiting] = queue_audits(session, ["F-WAIT"], spec, Trigger(run_id=queued_run.run_id), use_rlm=False)
+            [dead] = queue_audits(session, ["F-DEAD"], spec, Trigger(run_id=canceled.run_id), use_rlm=False)
+            session.execute(update(Audit).values(created_at=long_ago))  # queued two hours ago
+        resources = {"database": DatabaseResource(url=database_url), "redis": RedisResource(url=redis_url)}
+        with dg.build_sensor_context(instance=instance, resources=resources) as context:
+            audit_watchdog(context)
+    with Session(sync_engine) as session:
+        assert session.get_one(Audit, waiting).status == "pending"
+        assert session.get_one(Audit, dead).status == "failed"
