@@ -4,6 +4,8 @@ The automation sensors ask these questions on every tick, so the chain details â
 automatic audits follows the data whichever way a stage ran (the sales schedule, a backfill from
 the Dagster UI, an ad-hoc job launched by the API): every one of them writes the same rows.
 
+Only days that are partitions count (`first_day` .. `last_day`, today in the sales time zone): a
+fiche dated in the future by the CRM must not make a sensor request an unknown partition.
 Both questions look at rows changed since a watermark (`since`): automation follows what arrives
 once it is on, and history is a backfill. The sensors keep the watermark a grace period behind
 the newest row seen, so a transaction that committed late is still found; what has already been
@@ -43,7 +45,7 @@ class AuditWork:
     newest: dt.datetime
 
 
-def days_to_transcribe(session: Session, *, since: dt.datetime, first_day: dt.date) -> list[DayWork]:
+def days_to_transcribe(session: Session, *, since: dt.datetime, first_day: dt.date, last_day: dt.date) -> list[DayWork]:
     """Days with fiches whose details arrived after `since` and that no transcription run has seen
     since (never transcribed, or details fetched again after the last run, recordings maybe new)."""
     statement = (
@@ -52,7 +54,7 @@ def days_to_transcribe(session: Session, *, since: dt.datetime, first_day: dt.da
         .where(
             Fiche.fetch_status == FicheFetchStatus.DETAILS,
             Fiche.fetched_at > since,
-            Fiche.sales_date >= first_day,
+            Fiche.sales_date.between(first_day, last_day),
             or_(FicheTranscription.fiche_id.is_(None), FicheTranscription.updated_at < Fiche.fetched_at),
         )
         .group_by(Fiche.sales_date)
@@ -78,7 +80,7 @@ def automatic_scorecards(session: Session) -> list[int]:
 
 
 def audits_to_run(
-    session: Session, scorecard_ids: Sequence[int], *, since: dt.datetime, first_day: dt.date
+    session: Session, scorecard_ids: Sequence[int], *, since: dt.datetime, first_day: dt.date, last_day: dt.date
 ) -> list[AuditWork]:
     """(day, scorecard) pairs with fiches fully transcribed after `since` and not audited with that
     scorecard since their newest transcript was written (in flight, done or failed alike)."""
@@ -109,7 +111,7 @@ def audits_to_run(
                 FicheTranscription.status == FicheTranscriptionStatus.COMPLETE,
                 FicheTranscription.updated_at > since,
                 Fiche.fetch_status == FicheFetchStatus.DETAILS,
-                Fiche.sales_date >= first_day,
+                Fiche.sales_date.between(first_day, last_day),
             ),
             ~audited,
         )

@@ -10,6 +10,7 @@ again, and new fiches of the same day make a new request (the assets are increme
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 
@@ -34,6 +35,13 @@ transcribe_sales_day_job = dg.define_asset_job(
 )
 
 
+def _partition_days() -> dict[str, dt.date]:
+    """The sales days that are partitions: from SALES_PARTITIONS_START to today (SALES_TIMEZONE)."""
+    settings = get_settings()
+    today = dt.datetime.now(ZoneInfo(settings.sales_timezone)).date()
+    return {"first_day": settings.sales_partitions_start, "last_day": today}
+
+
 def watermark(cursor: str | None, now: dt.datetime) -> dt.datetime:
     """Where the last tick left off; the first tick starts now (history is a backfill)."""
     return dt.datetime.fromisoformat(cursor) if cursor else now
@@ -55,7 +63,7 @@ def transcribe_fetched_fiches(context: dg.SensorEvaluationContext, database: Dat
     with database.session() as session:
         now = database_now(session)
         since = watermark(context.cursor, now)
-        work = days_to_transcribe(session, since=since - GRACE, first_day=get_settings().sales_partitions_start)
+        work = days_to_transcribe(session, since=since - GRACE, **_partition_days())
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
@@ -79,7 +87,7 @@ def audit_automatic_scorecards(context: dg.SensorEvaluationContext, database: Da
         now = database_now(session)
         since = watermark(context.cursor, now)
         ids = automatic_scorecards(session)
-        work = audits_to_run(session, ids, since=since - GRACE, first_day=get_settings().sales_partitions_start)
+        work = audits_to_run(session, ids, since=since - GRACE, **_partition_days())
     wanted = {str(w.scorecard_id) for w in work}
     unknown = sorted(wanted - set(context.instance.get_dynamic_partitions(scorecards.name or "scorecards")))
     return dg.SensorResult(

@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -151,3 +152,14 @@ def test_a_fiche_transcribed_through_the_api_job_is_audited_by_the_automatic_sco
         audited = list(session.scalars(select(Audit.fiche_id).where(Audit.status == "completed")))
     assert audited == [fiche_id]
     assert daemon.sensor_tick(audit_automatic_scorecards) == 0
+
+
+@pytest.mark.usefixtures("clean_tables")
+def test_a_fiche_dated_in_the_future_is_not_a_partition_to_request(
+    instance: dg.DagsterInstance, audit_resources: dict[str, Any], sync_engine: Engine
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    with Session(sync_engine) as session, session.begin():
+        future = now.date() + dt.timedelta(days=30)
+        session.add(Fiche(fiche_id="F-FUTURE", sales_date=future, fetch_status="details", fetched_at=now))
+    assert Daemon(instance, audit_resources).sensor_tick(transcribe_fetched_fiches) == 0
