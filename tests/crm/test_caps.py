@@ -15,7 +15,7 @@ import pytest
 from callaudit.embedded import EmbeddedRedis
 from callaudit.settings import load_settings
 from resources.crm import CrmCapUnavailable, CrmClient, CrmConfig
-from resources.redis import LeaseSemaphore, create_async_redis
+from resources.redis import Holder, LeaseSemaphore, create_async_redis
 from tests.crm.gateway import LocalGateway, details_body
 
 SPAWN = multiprocessing.get_context("spawn")
@@ -144,7 +144,7 @@ async def test_a_slot_outlives_the_request_it_covers(redis_url, redis_client):
             async with CrmClient(gateway.base_url, redis, config=config) as crm:
                 call = asyncio.create_task(crm.fiche_details("1001"))
                 semaphore = LeaseSemaphore(redis, "crm_fiche_fetch", 3)
-                holders = []
+                holders: list[Holder] = []
                 while not holders and not call.done():
                     holders = await semaphore.holders()
                 await call
