@@ -9,9 +9,11 @@ another recording of the fiche is transcribed later.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from domain.transcripts.chunking import Chunk, Word, speech_words
 
@@ -116,6 +118,18 @@ def mmss(seconds: float) -> str:
     """`75.4` -> `01:15` (minutes may exceed 59 for long calls)."""
     total = max(0, int(seconds))
     return f"{total // 60:02d}:{total % 60:02d}"
+
+
+@functools.cache
+def _encoding() -> Any:
+    import quicktok
+
+    return quicktok.get_encoding("o200k_base")
+
+
+def timeline_tokens(timeline: Timeline) -> int:
+    """The size of the prompt-mode timeline in o200k_base tokens (counted offline)."""
+    return len(_encoding().encode(render_timeline(timeline)))
 
 
 def render_timeline(timeline: Timeline) -> str:

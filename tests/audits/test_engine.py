@@ -28,7 +28,8 @@ from domain.audits.store import (
     queue_audits,
     start_audit,
 )
-from domain.audits.timeline import Timeline
+from domain.audits.timeline import Timeline, timeline_tokens
+from domain.audits.timeline_store import load_timeline
 from domain.models import Audit, AuditCitation, AuditControlPoint, AuditStep, Fiche, FicheTranscription
 from domain.scorecards.service import current_spec
 from orchestration.audit_sensors import audit_watchdog
@@ -331,3 +332,22 @@ def test_the_watchdog_lets_audits_of_a_queued_run_wait_and_fails_those_of_a_dead
     with Session(sync_engine) as session:
         assert session.get_one(Audit, waiting).status == "pending"
         assert session.get_one(Audit, dead).status == "failed"
+
+
+def test_a_fiche_whose_timeline_exceeds_the_prompt_budget_is_audited_in_tools_mode(
+    transcribed_day: list[str], scorecard_id: int, sync_engine: Engine
+) -> None:
+    spec = _spec(sync_engine, scorecard_id)
+    sessions = sync_session_factory(sync_engine)
+    with Session(sync_engine) as session:
+        sizes = {f: timeline_tokens(load_timeline(session, f)) for f in transcribed_day[:2]}
+    short, long = sorted(sizes, key=sizes.__getitem__)
+    assert sizes[short] < sizes[long]
+    engine = AuditEngine(
+        HeuristicAuditor(), sessions, None, rules=GatingRules(), trigger=Trigger(), prompt_token_budget=sizes[short]
+    )
+    asyncio.run(engine.audit_fiches([short, long], spec))
+    with Session(sync_engine) as session:
+        rows = session.execute(select(Audit.fiche_id, Audit.transcript_mode)).all()
+    modes = {row.fiche_id: row.transcript_mode for row in rows}
+    assert modes == {short: "prompt", long: "tools"}
