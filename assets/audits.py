@@ -80,7 +80,7 @@ def run_audits(
                 trigger=trigger,
                 step_concurrency=settings.audit_step_per_audit_concurrency,
                 fiche_concurrency=settings.audit_run_concurrency,
-                prompt_token_budget=settings.audit_prompt_max_tokens,
+                prompt_token_budget=settings.audit_prompt_token_budget,
             )
             return await engine.audit_fiches(fiche_ids, spec, use_rlm=use_rlm, force=force)
 

@@ -119,7 +119,7 @@ class Settings(BaseSettings):
     openai_reasoning_effort_audit: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
     audit_tools_max_steps: int = Field(8, ge=2, le=20)
     # A fiche whose timeline is longer (o200k_base tokens) is audited in tools mode, not in the prompt.
-    audit_prompt_max_tokens: int = Field(120_000, ge=1_000)
+    audit_prompt_token_budget: int = Field(120_000, ge=1_000)
     llm_max_concurrency: int = Field(8, ge=1, le=500)
     llm_request_timeout_seconds: float = Field(300.0, gt=0)
     llm_max_attempts: int = Field(4, ge=1, le=10)
