@@ -5,9 +5,15 @@ auditor, model, prompt version, transcript mode) is skipped unless `force`; a fi
 transcription is not complete is never audited (it waits for the next run). `code_version`
 follows the prompt and heuristic versions, so Dagster shows partitions audited with old prompts
 as stale.
+
+Honest figures: the metadata gives the partition's state after the run (`day_*`, read from the
+tables) beside what this run did; a run that audited nothing records no materialization (the
+partition keeps its state and figures), and the `audits_cover_the_day` check fails while fiches of
+the day are not ready or not audited.
 """
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
@@ -19,17 +25,18 @@ from assets.metadata import failures_table
 from assets.transcripts import transcripts
 from callaudit.pools import LLM
 from callaudit.settings import get_settings
-from domain.audits.engine import AuditEngine, AuditReport
+from domain.audits.engine import AuditEngine, AuditReport, Outcome
 from domain.audits.gating import GatingRules
 from domain.audits.heuristic import HEURISTIC_VERSION
 from domain.audits.prompts import PROMPT_VERSION
 from domain.audits.store import Trigger
 from domain.models.audits import Audit, AuditStatus
 from domain.models.fiches import Fiche, FicheFetchStatus
+from domain.partitions import day_audits
 from domain.scorecards.service import ScorecardNotFound, current_spec
 from orchestration.partitions import audit_partitions
 from resources.database import DatabaseResource, sync_session_factory
-from resources.llm.resource import LlmResource
+from resources.llm.resource import LlmResource, auditor_kind
 from resources.redis import RedisUnavailable
 from resources.redis.resource import RedisResource
 
@@ -73,6 +80,7 @@ def run_audits(
                 trigger=trigger,
                 step_concurrency=settings.audit_step_per_audit_concurrency,
                 fiche_concurrency=settings.audit_run_concurrency,
+                prompt_token_budget=settings.audit_prompt_token_budget,
             )
             return await engine.audit_fiches(fiche_ids, spec, use_rlm=use_rlm, force=force)
 
@@ -91,7 +99,9 @@ def report_metadata(report: AuditReport) -> dict[str, Any]:
     # Dagster maps the `sales_day` dimension onto the daily transcripts partition by itself.
     deps=[transcripts],
     group_name="audits",
-    kinds={"python", "postgres", "openai"},
+    # What audits the day: `openai` (any OpenAI-compatible endpoint) or the `heuristic` auditor.
+    kinds={"python", "postgres", auditor_kind(get_settings())},
+    output_required=False,
     code_version=f"{PROMPT_VERSION}+{HEURISTIC_VERSION}",
     pool=LLM,
 )
@@ -101,7 +111,7 @@ def audits(
     llm: LlmResource,
     redis: RedisResource,
     database: DatabaseResource,
-) -> dg.MaterializeResult:  # type: ignore[type-arg]
+) -> Iterator[dg.MaterializeResult]:  # type: ignore[type-arg]
     """Audits of the day's fully transcribed fiches against one scorecard's current version.
 
     Every step of a fiche is analysed concurrently, every citation is checked against the
@@ -132,18 +142,54 @@ def audits(
     )
     if report.failures:
         context.log.warning("%d audit(s) failed; first: %s", len(report.failures), next(iter(report.failures.items())))
-    return dg.MaterializeResult(metadata=report_metadata(report))
+    with database.session() as session:
+        day_state = day_audits(session, day, scorecard_id)
+    if not report.completed and not report.failures:
+        context.log.info(
+            "nothing audited (%d unchanged, %d not ready, %d in flight): no materialization, the partition keeps "
+            "its state",
+            report.count(Outcome.UNCHANGED),
+            report.count(Outcome.NOT_READY),
+            report.count(Outcome.IN_FLIGHT),
+        )
+        return
+    yield dg.MaterializeResult(
+        metadata={**day_state.metadata(), "scorecard_id": scorecard_id, **report_metadata(report)}
+    )
 
 
-@dg.asset_check(asset=audits, description="Every citation stored by this run is found in its fiche's transcript.")
+def _partition(context: dg.AssetCheckExecutionContext) -> tuple[dt.date, int]:
+    tags = context.run.tags
+    return dt.date.fromisoformat(tags["dagster/partition/sales_day"]), int(tags["dagster/partition/scorecard"])
+
+
+@dg.asset_check(
+    asset=audits, description="Every citation of the partition's latest audits is found in its fiche's transcript."
+)
 def audit_citations_located(context: dg.AssetCheckExecutionContext, database: DatabaseResource) -> dg.AssetCheckResult:
     from domain.audits.checks import unlocated_citations
 
+    day, scorecard_id = _partition(context)
     with database.session() as session:
-        total, bad = unlocated_citations(session, run_id=context.run.run_id)
+        total, bad = unlocated_citations(session, day=day, scorecard_id=scorecard_id)
     return dg.AssetCheckResult(
         passed=not bad,
         metadata={"citations": total, "unlocated": len(bad), "examples": dg.MetadataValue.json(bad[:10])},
+    )
+
+
+@dg.asset_check(
+    asset=audits,
+    description="Every fiche of the partition is transcribed and audited (a WARN names what is missing).",
+)
+def audits_cover_the_day(context: dg.AssetCheckExecutionContext, database: DatabaseResource) -> dg.AssetCheckResult:
+    day, scorecard_id = _partition(context)
+    with database.session() as session:
+        state = day_audits(session, day, scorecard_id)
+    return dg.AssetCheckResult(
+        passed=state.not_ready == 0 and state.waiting == 0 and state.failed == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata=state.metadata(),
     )
 
 

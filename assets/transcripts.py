@@ -15,6 +15,7 @@ from assets.fiches import fiche_details
 from assets.metadata import failures_table
 from callaudit.pools import STT
 from domain.models.fiches import Fiche, FicheFetchStatus
+from domain.partitions import day_transcription
 from orchestration.partitions import sales_days
 from resources.database import DatabaseResource, sync_session_factory
 from resources.redis import RedisUnavailable
@@ -33,8 +34,10 @@ def transcribe_fiches(
     force: bool = False,
     priority: str = "normal",
     run_id: str | None = None,
+    automated: bool = False,
 ) -> TranscriptionReport:
-    """Transcribe the given fiches in a fresh event loop; `dg.Failure` when nothing can run."""
+    """Transcribe the given fiches in a fresh event loop; `dg.Failure` when nothing can run.
+    `automated` runs skip fiches over AUTOMATION_MAX_RECORDINGS_PER_FICHE recordings."""
 
     async def main(client_redis: AsyncRedis) -> TranscriptionReport:
         async with stt.client(client_redis) as client:
@@ -42,7 +45,8 @@ def transcribe_fiches(
                 client,
                 sync_session_factory(database.engine),
                 redis.async_publisher(client_redis),
-                max_recordings=stt.max_recordings_per_fiche,
+                claims=client_redis,
+                max_recordings=stt.max_recordings(automated=automated),
                 firm_names=tuple(stt.firm_names),
                 priority=priority,
                 run_id=run_id,
@@ -85,7 +89,10 @@ def transcripts(
                 .order_by(Fiche.fiche_id)
             )
         )
-    report = transcribe_fiches(stt, redis, database, fiche_ids, run_id=context.run.run_id)
+    report = transcribe_fiches(stt, redis, database, fiche_ids, run_id=context.run.run_id, automated=True)
     if report.failed:
         context.log.warning("%d recording(s) failed; first: %s", report.failed, next(iter(report.failures.items())))
-    return dg.MaterializeResult(metadata=report_metadata(report))
+    with database.session() as session:
+        day_state = day_transcription(session, day)
+    # The day's state after the run (`day_*`) beside what this run did.
+    return dg.MaterializeResult(metadata={**day_state.metadata(), **report_metadata(report)})

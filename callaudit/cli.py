@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -197,21 +198,25 @@ def _stack(runtime: Runtime) -> list[ChildSpec]:
     env = runtime.child_environment()
     workspace = str(PROJECT_ROOT / "workspace.yaml")
     settings = runtime.settings
+    # Dagster's processes load a `.env` of their working directory OVER their environment: they
+    # run in DAGSTER_HOME (no `.env`), and get every setting through `env` instead.
+    dagster_cwd = runtime.dagster_home
     return [
         ChildSpec(
             "code-server",
             [str(bin_dir / "dagster"), "code-server", "start", "-m", "orchestration.definitions",
+             "-d", str(PROJECT_ROOT),
              "-h", settings.dagster_code_server_host, "-p", str(settings.dagster_code_server_port),
              "--location-name", "callaudit"],
-            env, PROJECT_ROOT,
+            env, dagster_cwd,
         ),
         ChildSpec(
             "webserver",
             [str(bin_dir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(settings.dagster_webserver_port),
              "-w", workspace],
-            env, PROJECT_ROOT,
+            env, dagster_cwd,
         ),
-        ChildSpec("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", workspace], env, PROJECT_ROOT),
+        ChildSpec("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", workspace], env, dagster_cwd),
         ChildSpec("api", [sys.executable, "-m", "callaudit", "api", "--port", str(settings.port)], env, PROJECT_ROOT),
     ] + ([
         # No gateway configured: the labelled simulator stands in for it.
@@ -330,6 +335,25 @@ def run() -> None:
             + f" in {time.monotonic() - started:.1f}s"
         )
     raise typer.Exit(exit_code)
+
+
+@app.command(
+    "dagster",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+)
+def dagster_cli(ctx: typer.Context) -> None:
+    """The plain Dagster CLI on this installation's instance, with `callaudit run`'s settings.
+
+    E.g. `callaudit dagster asset materialize -m orchestration.definitions --select transcripts
+    --partition 2026-03-02`. Embedded servers it had to start are stopped when it ends.
+    """
+    runtime = _runtime(_settings())
+    try:
+        command = [str(Path(sys.executable).parent / "dagster"), *ctx.args]
+        code = subprocess.call(command, env=runtime.child_environment(), cwd=runtime.dagster_home)
+    finally:
+        runtime.stop_started()
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -388,6 +388,7 @@ def _audit(runtime: Runtime) -> tuple[str, dict[str, Any]]:
     from assets.audits import audits
     from callaudit.migrate import dagster_environment
     from domain.models import Audit, Fiche, Scorecard
+    from domain.partitions import day_audits
     from domain.scorecards.service import demo_document, seed_demo_scorecard
     from resources.database import DatabaseResource
     from resources.llm.resource import LlmResource
@@ -401,8 +402,9 @@ def _audit(runtime: Runtime) -> tuple[str, dict[str, Any]]:
         scorecard_id = session.scalars(
             select(Scorecard.id).where(Scorecard.name == demo_document()["name"]).order_by(Scorecard.id)
         ).one()
+    llm = LlmResource.from_settings(settings)
     resources = {
-        "llm": LlmResource.from_settings(settings),
+        "llm": llm,
         "redis": RedisResource(url=runtime.redis_url),
         "database": database,
     }
@@ -414,9 +416,21 @@ def _audit(runtime: Runtime) -> tuple[str, dict[str, Any]]:
         result = dg.materialize(
             [audits], partition_key=key, resources=resources, instance=instance, run_config=QUIET_RUN
         )
-    [event] = result.asset_materializations_for_node("audits")
-    keys = ("audited", "unchanged", "failed", "not_ready", "average_score", "levels", "auditor", "cost_usd")
-    figures: dict[str, Any] = {k: event.metadata[k].value for k in keys}
+    # No materialization when the run had nothing to audit (the day was audited before).
+    events = result.asset_materializations_for_node("audits")
+    run = {k: v.value for k, v in events[0].metadata.items()} if events else {}
+    with database.session() as session:
+        day_state = day_audits(session, day, scorecard_id)
+    figures: dict[str, Any] = {
+        "audited": run.get("audited", 0),
+        "failed": run.get("failed", 0),
+        "cost_usd": run.get("cost_usd", 0.0),
+        "auditor": run.get("auditor", llm.kind),
+        "day_audited": day_state.audited,
+        "not_ready": day_state.not_ready,
+        "average_score": day_state.average_score,  # the day's, as the table below shows
+        "levels": day_state.levels,
+    }
     with database.session() as session:
         rows = session.execute(
             select(
@@ -447,10 +461,9 @@ def _audit(runtime: Runtime) -> tuple[str, dict[str, Any]]:
         for fiche_id, score, niveau, passed, total, audit_id in rows
     ]
     figures.update(day=day.isoformat(), run_id=result.run_id, scorecard_id=scorecard_id)
-    scores = [row["score"] for row in figures["audits"] if row["score"] is not None]
-    average = f"{sum(scores) / len(scores):.2f}" if scores else "-"
+    average = "-" if day_state.average_score is None else f"{day_state.average_score:.2f}"
     detail = (
-        f"{figures['audited']} fiches audited by {figures['auditor']}, {figures['unchanged']} unchanged, "
+        f"{figures['audited']} fiches audited now by {figures['auditor']} ({day_state.audited} audited in all), "
         f"{figures['not_ready']} not ready, {figures['failed']} failed; the day's average score {average}"
     )
     return detail, figures

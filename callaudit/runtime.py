@@ -32,8 +32,11 @@ class Runtime:
     started: list[str] = field(default_factory=list)
 
     def child_environment(self) -> dict[str, str]:
-        """The environment for child processes: the resolved URLs, so they never start servers."""
+        """The environment for child processes: every setting this process resolved (the
+        environment over `.env`) and the resolved URLs, so they never start servers nor read
+        another value from a `.env` of their own."""
         env = dict(os.environ)
+        env.update(self.settings.as_environment())
         env.update(
             DATABASE_URL=self.database_url,
             DAGSTER_POSTGRES_URL=self.dagster_postgres_url,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -119,6 +120,8 @@ class Settings(BaseSettings):
     # Set for reasoning models; temperature is then not sent (they accept only their default).
     openai_reasoning_effort_audit: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
     audit_tools_max_steps: int = Field(8, ge=2, le=20)
+    # A fiche whose timeline is longer (o200k_base tokens) is audited in tools mode, not in the prompt.
+    audit_prompt_token_budget: int = Field(120_000, ge=1_000)
     llm_max_concurrency: int = Field(8, ge=1, le=500)
     llm_request_timeout_seconds: float = Field(300.0, gt=0)
     llm_max_attempts: int = Field(4, ge=1, le=10)
@@ -142,11 +145,14 @@ class Settings(BaseSettings):
     transcription_audio_urls_public: bool = False
     # The brokerage's names as its advisors say them on the phone: a speaker naming it is the agent.
     transcription_firm_names: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Every transcription (API, ad-hoc jobs, automation) skips fiches with more recordings; unset: no limit.
+    transcription_max_recordings_per_fiche: int | None = Field(None, ge=1)
 
     # --- automation -----------------------------------------------------------------------------
     automation_scheduler_cron: str = "*/1 * * * *"
     automation_scheduler_window_minutes: int = Field(20, ge=5)
-    automation_max_recordings_per_fiche: int = Field(50, ge=1, le=50)
+    # Automated runs (schedule, sensors, backfills) skip fiches with more recordings; no hard cap.
+    automation_max_recordings_per_fiche: int = Field(50, ge=1)
     sales_refresh_cron: str = "*/15 * * * *"
 
     # --- realtime / webhooks / mail -------------------------------------------------------------
@@ -236,12 +242,46 @@ class Settings(BaseSettings):
     def smtp_sender(self) -> str | None:
         return self.smtp_from or self.smtp_user
 
+    def as_environment(self) -> dict[str, str]:
+        """Every value read from the environment or `.env` (not the defaults), as the environment
+        variables that give it back: what `callaudit` hands its child processes, so each of them
+        sees exactly the values this process resolved, whatever `.env` its working directory holds."""
+        env = {}
+        for name in sorted(self.model_fields_set):
+            value = getattr(self, name)
+            if value is not None:
+                env[_env_name(name)] = _env_text(value)
+        return env
+
     @property
     def static_api_tokens(self) -> list[str]:
         tokens = [self.api_auth_token.get_secret_value()] if self.api_auth_token is not None else []
         if self.api_auth_tokens is not None:
             tokens += [t.strip() for t in self.api_auth_tokens.get_secret_value().split(",") if t.strip()]
         return tokens
+
+
+def _env_name(field: str) -> str:
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        first = alias.choices[0]
+        return str(first).upper()
+    return field.upper()
+
+
+def _env_text(value: object) -> str:
+    """A value as its variable would spell it (what the field's parsing reads back)."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
 
 
 def _describe(error: ValidationError) -> str:

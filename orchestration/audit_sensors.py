@@ -1,4 +1,4 @@
-"""Sensors of the audit side: scorecard partitions, automatic audits after transcription, the watchdog."""
+"""Sensors of the audit side: scorecard partitions and the watchdog (automatic audits: `orchestration.automation`)."""
 
 import datetime as dt
 
@@ -6,8 +6,7 @@ import dagster as dg
 from sqlalchemy import select
 
 from assets.audits import audits
-from assets.transcripts import transcripts
-from domain.audits.store import fail_stuck_audits
+from domain.audits.store import fail_stuck_audits, stale_pending_runs
 from domain.models.scorecards import Scorecard
 from orchestration.partitions import scorecards
 from resources.database import DatabaseResource
@@ -43,71 +42,31 @@ def sync_scorecard_partitions(context: dg.SensorEvaluationContext, database: Dat
     return dg.SensorResult(dynamic_partitions_requests=requests)
 
 
-#: Materializations of `transcripts` handled per tick; the rest wait for the next one.
-MATERIALIZATIONS_PER_TICK = 100
-
-
-def _new_transcript_days(context: dg.SensorEvaluationContext) -> tuple[list[tuple[str, str]], int | None]:
-    """(run id, day) of every `transcripts` materialization since the cursor, oldest first, and the new
-    cursor. Not `asset_sensor`: it only sees the newest event, so a backfill's other days were skipped.
-    Without a cursor (first tick) only the newest counts, as before, so history is not re-audited."""
-    after = int(context.cursor) if context.cursor else None
-    records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=transcripts.key, after_storage_id=after),
-        limit=MATERIALIZATIONS_PER_TICK if after is not None else 1,
-        ascending=after is not None,
-    ).records
-    days = [(r.run_id, r.partition_key) for r in records if r.partition_key]
-    return days, max((r.storage_id for r in records), default=None)
-
-
-@dg.sensor(
-    job=audit_sales_day_job,
-    description="After a day's transcripts materialize, audits that day with every active scorecard marked "
-    "to run automatically.",
-    minimum_interval_seconds=30,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)
-def audit_automatic_scorecards(context: dg.SensorEvaluationContext, database: DatabaseResource) -> dg.SensorResult:
-    days, cursor = _new_transcript_days(context)
-    if cursor is None:
-        return dg.SensorResult(skip_reason="no new transcripts materialization")
-    with database.session() as session:
-        ids = [
-            str(i)
-            for i in session.scalars(
-                select(Scorecard.id).where(
-                    Scorecard.is_active, Scorecard.run_automatically, Scorecard.current_version_id.is_not(None)
-                )
-            )
-        ]
-    known = set(context.instance.get_dynamic_partitions(scorecards.name or "scorecards"))
-    return dg.SensorResult(
-        run_requests=[
-            dg.RunRequest(
-                run_key=f"{run_id}:{day}:{scorecard}",
-                partition_key=dg.MultiPartitionKey({"sales_day": day, "scorecard": scorecard}),
-                tags={"app/source": "automatic"},
-            )
-            for run_id, day in days
-            for scorecard in ids
-        ],
-        dynamic_partitions_requests=[scorecards.build_add_request(sorted(set(ids) - known))]
-        if set(ids) - known
-        else [],
-        cursor=str(cursor),
+def _not_started(instance: dg.DagsterInstance, run_id: str) -> bool:
+    """Whether Dagster still holds the run in its queue (its pending audits are not stuck)."""
+    run = instance.get_run_by_id(run_id)
+    return run is not None and run.status in (
+        dg.DagsterRunStatus.QUEUED,
+        dg.DagsterRunStatus.NOT_STARTED,
+        dg.DagsterRunStatus.STARTING,
     )
 
 
 @dg.sensor(
-    description="Fails audits left running by a worker that died (no heartbeat for 30 minutes).",
+    description="Fails audits left running by a worker that died (no heartbeat for 30 minutes) and audits "
+    "queued by a launch whose run ended or vanished without starting them.",
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def audit_watchdog(context: dg.SensorEvaluationContext, database: DatabaseResource, redis: RedisResource) -> None:
     now = dt.datetime.now(dt.UTC)
+    stale_before = now - STUCK_AFTER
     with database.session() as session:
-        stuck = [(a.id, a.fiche_id) for a in fail_stuck_audits(session, stale_before=now - STUCK_AFTER, now=now)]
+        pending = stale_pending_runs(session, stale_before=stale_before)
+    queued = {run_id for run_id in pending if _not_started(context.instance, run_id)} if pending else set()
+    with database.session() as session:
+        failed = fail_stuck_audits(session, stale_before=stale_before, now=now, queued_runs=queued)
+        stuck = [(a.id, a.fiche_id) for a in failed]
     if not stuck:
         return
     context.log.warning("failed %d stuck audit(s): %s", len(stuck), [audit_id for audit_id, _ in stuck])

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.audits import audit_citations_located, audits, audits_settled
+from assets.audits import audit_citations_located, audits, audits_cover_the_day, audits_settled
 from assets.fiches import fiche_details, fiche_details_settled, sales_fiches
 from assets.transcripts import transcripts
 from callaudit.settings import get_settings
-from orchestration.audit_sensors import (
-    audit_automatic_scorecards,
-    audit_sales_day_job,
-    audit_watchdog,
-    sync_scorecard_partitions,
-)
+from orchestration.audit_sensors import audit_sales_day_job, audit_watchdog, sync_scorecard_partitions
+from orchestration.automation import audit_automatic_scorecards, transcribe_fetched_fiches, transcribe_sales_day_job
 from orchestration.jobs import audit_fiches_job, fetch_fiches_job, sync_sales_day_job, transcribe_fiches_job
 from orchestration.schedules import refresh_today_sales
 from orchestration.sensors import publish_run_failures
@@ -27,10 +23,23 @@ _settings = get_settings()
 
 defs = dg.Definitions(
     assets=[sales_fiches, fiche_details, transcripts, audits],
-    asset_checks=[fiche_details_settled, audit_citations_located, audits_settled],
-    jobs=[sync_sales_day_job, fetch_fiches_job, transcribe_fiches_job, audit_fiches_job, audit_sales_day_job],
+    asset_checks=[fiche_details_settled, audit_citations_located, audits_cover_the_day, audits_settled],
+    jobs=[
+        sync_sales_day_job,
+        fetch_fiches_job,
+        transcribe_fiches_job,
+        audit_fiches_job,
+        transcribe_sales_day_job,
+        audit_sales_day_job,
+    ],
     schedules=[refresh_today_sales],
-    sensors=[publish_run_failures, sync_scorecard_partitions, audit_automatic_scorecards, audit_watchdog],
+    sensors=[
+        publish_run_failures,
+        sync_scorecard_partitions,
+        transcribe_fetched_fiches,
+        audit_automatic_scorecards,
+        audit_watchdog,
+    ],
     resources={
         "database": DatabaseResource(url=dg.EnvVar("DATABASE_URL")),
         "redis": RedisResource(

@@ -4,6 +4,9 @@ Audits always run in Dagster (pool `llm`), never in the API process. A launch ne
 and every fiche in the caller's audits write scope (404 otherwise, nothing launched); it answers
 202 with the run id, which is also on every `audit.*` event of the run. The job transcribes what
 a fiche still misses (high priority) before auditing it, and forces a new audit version.
+
+The launch is recorded at once: each fiche gets a `pending` audit carrying the run id before the
+202 (listed by `/api/audits` like any other), which the run takes over when it reaches the fiche.
 """
 
 from __future__ import annotations
@@ -22,8 +25,15 @@ from api.fiches.launcher import JobLaunch, LaunchFailed, run_tags
 from api.fiches.schemas import FicheIdIn
 from api.schemas import Envelope, ok
 from api.security import Grant, IdIn, IdStr, require, require_visible_fiches
+from domain.audits.store import Trigger, queue_audits
 from domain.models.scorecards import Scorecard, ScorecardVersion
-from domain.scorecards.service import ScorecardNotFound, current_version, get_scorecard, latest_active
+from domain.scorecards.service import (
+    ScorecardNotFound,
+    current_spec,
+    current_version,
+    get_scorecard,
+    latest_active,
+)
 from domain.transcripts.priority import Priority
 
 router = APIRouter(prefix="/audits", tags=["audits"])
@@ -74,6 +84,9 @@ class AuditLaunched(BaseModel):
     use_rlm: bool
     priority: Priority
     status: str = "queued"
+    audit_ids: list[IdStr] = Field(
+        default_factory=list, description="The pending audits of the run (none for a fiche already in flight)"
+    )
 
 
 def _launchable(session: Session, scorecard_id: int | None) -> tuple[Scorecard, ScorecardVersion]:
@@ -122,7 +135,12 @@ async def _launch(
         run_id = await launcher.launch_job(launch)
     except LaunchFailed as exc:
         raise ServiceUnavailable(f"The audit could not be started: {exc}") from None
+    trigger = Trigger(source=source, user_id=grant.principal.user_id, run_id=run_id)
+    audit_ids = await session.run_sync(
+        lambda s: queue_audits(s, fiche_ids, current_spec(s, scorecard.id), trigger, use_rlm=options.use_rlm)
+    )
     return AuditLaunched(
+        audit_ids=audit_ids,
         message=f"Audit of {len(fiche_ids)} fiche(s) queued",
         run_id=run_id,
         fiche_ids=fiche_ids,

@@ -49,6 +49,12 @@ mutation LaunchJob($executionParams: ExecutionParams!) {
 }
 """
 
+_RUN_STATUS = """
+query RunStatus($runId: ID!) {
+  runOrError(runId: $runId) { __typename ... on Run { status } ... on Error { message } }
+}
+"""
+
 _STATUS = """
 query BackfillStatus($backfillId: String!) {
   partitionBackfillOrError(backfillId: $backfillId) {
@@ -109,6 +115,10 @@ class RunLauncher(Protocol):
         """Queue one run of `request.job_name`; its run id, or `LaunchFailed` when it could not."""
         ...
 
+    async def run_status(self, run_id: str) -> str | None:
+        """Dagster's status of a run (`QUEUED`, `STARTED`, `FAILURE`, `CANCELED`...), None if unknown."""
+        ...
+
 
 class GraphQLLauncher:
     """`launchPartitionBackfill` and `launchRun` on dagster-webserver's `/graphql`, over the app's httpx client."""
@@ -158,6 +168,15 @@ class GraphQLLauncher:
             return None
         result = data.get("partitionBackfillOrError") or {}
         status = result.get("status")
+        return str(status) if status else None
+
+    async def run_status(self, run_id: str) -> str | None:
+        try:
+            data = await self._post(_RUN_STATUS, {"runId": run_id})
+        except LaunchFailed as exc:
+            log.info("run %s status unavailable: %s", run_id, exc)
+            return None
+        status = (data.get("runOrError") or {}).get("status")
         return str(status) if status else None
 
     async def launch_job(self, request: JobLaunch) -> str:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from api.deps import RedisDep, SessionDep, SettingsDep
 from api.errors import BadRequest, ExternalServiceError, Forbidden, NotFound, ServiceUnavailable
-from api.fiches import service
+from api.fiches import service, status
 from api.fiches.deps import FicheSyncDep, LauncherDep
 from api.fiches.schemas import (
     FICHE_ID_PATTERN,
@@ -129,11 +129,10 @@ async def search_sales(  # noqa: PLR0917 - FastAPI dependencies
 
 @router.post("/status/batch", response_model=StatusBatchResponse, summary="Status of many fiches")
 async def status_batch(body: StatusBatchIn, grant: ReadFiches, session: SessionDep) -> StatusBatchResponse:
-    """The stored status of up to 500 fiches by id (`fiche_ids`), each with its transcription and audit state; a
-    fiche missing or out of the caller's scope answers its id with empty fields."""
+    """The stored status of up to 500 fiches by id (`fiche_ids`), each with its transcription and audit state, in
+    one query; a fiche missing or out of the caller's scope answers its id with empty fields."""
     ids = list(dict.fromkeys(body.fiche_ids))
-    rows = await session.scalars(service.scoped(select(Fiche).where(Fiche.fiche_id.in_(ids)), grant))
-    found = {f.fiche_id: service.status_out(f) for f in rows}
+    found = await status.statuses(session, grant, ids)
     return StatusBatchResponse(data={i: found.get(i) or FicheStatusOut(fiche_id=i) for i in ids})
 
 
@@ -303,8 +302,15 @@ async def fiche_cache(fiche_id: FicheIdPath, grant: ReadFiches, session: Session
     return ok(service.cache_out(await service.visible_or_404(session, grant, fiche_id)))
 
 
-@router.get("/{fiche_id}/status", response_model=Envelope[FicheStatusOut], summary="DB status of a fiche")
+@router.get(
+    "/{fiche_id}/status",
+    response_model=Envelope[FicheStatusOut],
+    summary="Where a fiche stands: details, transcription, audits",
+)
 async def fiche_status(fiche_id: FicheIdPath, grant: ReadFiches, session: SessionDep) -> Envelope[FicheStatusOut]:
-    """The fiche's stored state: details, recordings, transcription and audit progress; 404 when missing or out of
-    scope."""
-    return ok(service.status_out(await service.visible_or_404(session, grant, fiche_id)))
+    """The fiche's stored state: details, recordings, transcription and audit progress, read from the tables in one
+    query; 404 when missing or out of scope."""
+    found = await status.statuses(session, grant, [fiche_id])
+    if fiche_id not in found:
+        raise NotFound("Fiche not found")
+    return ok(found[fiche_id])

@@ -54,39 +54,64 @@ class FicheCacheOut(BaseModel):
     fetch_error: str | None
 
 
-class TranscriptionStatus(BaseModel):
-    """Transcription is not built yet: every recording counts as pending."""
+class FicheTranscriptionProgress(BaseModel):
+    """The fiche's recordings against their transcripts (§4.5 `transcription`)."""
 
-    total: int = 0
+    total: int = Field(0, description="Recordings of the fiche")
     transcribed: int = 0
-    pending: int = 0
+    pending: int = Field(0, description="Never attempted, or attempted and not finished")
+    failed: int = Field(0, description="Whose latest attempt failed; the next run retries them")
     percentage: float = 0.0
-    is_complete: bool = False
+    is_complete: bool = Field(False, description="The fiche has recordings and every one is transcribed")
+    last_transcribed_at: dt.datetime | None = None
+    status: str | None = Field(None, description="Where the last transcription run left the fiche")
+    run_id: str | None = Field(None, description="The Dagster run that last transcribed (or will transcribe) it")
 
 
-class AuditStatus(BaseModel):
-    """Audits are not built yet: always zero."""
+class ScorecardName(BaseModel):
+    id: int
+    name: str
+
+
+class LatestAuditOut(BaseModel):
+    id: int
+    status: str
+    overall_score: int | None = Field(description="Points earned")
+    score_percentage: float | None
+    niveau: str
+    is_compliant: bool | None
+    completed_at: dt.datetime | None
+    run_id: str | None
+    scorecard: ScorecardName
+
+
+class FicheAuditStatus(BaseModel):
+    """The fiche's audits, deleted ones excepted (§4.5 `audit`); scores over completed audits."""
 
     total: int = 0
     completed: int = 0
     pending: int = 0
     running: int = 0
+    failed: int = 0
+    compliant: int = 0
+    non_compliant: int = 0
+    average_score: float | None = None
+    latest_audit: LatestAuditOut | None = Field(None, description="The newest audit, whatever its status")
 
 
 class FicheStatusOut(BaseModel):
-    """DB status of a fiche. `transcription` and `audit` are zeroed placeholders until those
-    features exist; `has_data` is true once full details are stored."""
+    """Where a fiche stands, from the tables: details stored, recordings transcribed, audits made."""
 
     fiche_id: str
-    has_data: bool = False
+    has_data: bool = Field(False, description="Full details are stored")
     fetch_status: str | None = None
     fetch_error: str | None = None
     fetched_at: dt.datetime | None = None
     expires_at: dt.datetime | None = None
     sales_date: dt.date | None = None
     recordings_count: int = 0
-    transcription: TranscriptionStatus = Field(default_factory=TranscriptionStatus)
-    audit: AuditStatus = Field(default_factory=AuditStatus)
+    transcription: FicheTranscriptionProgress = Field(default_factory=FicheTranscriptionProgress)
+    audit: FicheAuditStatus = Field(default_factory=FicheAuditStatus)
 
 
 class StatusBatchIn(BaseModel):

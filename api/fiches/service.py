@@ -28,10 +28,8 @@ from api.fiches.schemas import (
     FetchJobOut,
     FicheCacheOut,
     FicheListItem,
-    FicheStatusOut,
     JobProgress,
     RangeMeta,
-    TranscriptionStatus,
 )
 from api.security import Grant
 from callaudit.settings import Settings
@@ -105,21 +103,6 @@ def cache_out(fiche: Fiche) -> FicheCacheOut:
         expires_at=fiche.expires_at,
         fetch_status=fiche.fetch_status,
         fetch_error=fiche.fetch_error,
-    )
-
-
-def status_out(fiche: Fiche) -> FicheStatusOut:
-    total = fiche.recordings_count
-    return FicheStatusOut(
-        fiche_id=fiche.fiche_id,
-        has_data=fiche.fetch_status == FicheFetchStatus.DETAILS,
-        fetch_status=fiche.fetch_status,
-        fetch_error=fiche.fetch_error,
-        fetched_at=fiche.fetched_at,
-        expires_at=fiche.expires_at,
-        sales_date=fiche.sales_date,
-        recordings_count=total,
-        transcription=TranscriptionStatus(total=total, pending=total),
     )
 
 
@@ -370,7 +353,9 @@ async def job_report(
     session: AsyncSession, job: FicheFetchJob, launcher: RunLauncher, caller_user_id: int | None
 ) -> FetchJobOut:
     """Progress from day coverage since the job was created, plus Dagster's word when reachable;
-    a terminal outcome is stored on the job once reached."""
+    a terminal outcome is stored on the job once reached. While Dagster says the backfill is still
+    going, the job is not concluded, even if every day already looks covered (another run may have
+    covered them): the job is done when its backfill is."""
     days = [dt.date.fromisoformat(d) for d in job.days]
     coverage = await coverage_of(session, days)
     done, failed = [], []
@@ -389,7 +374,8 @@ async def job_report(
         dagster_status = await launcher.backfill_status(job.dagster_backfill_id)
         if dagster_status in TERMINAL_BACKFILL and remaining:
             failed, remaining = failed + remaining, []
-    if job.status == FicheFetchJobStatus.LAUNCHED and not remaining:
+    backfill_going = dagster_status is not None and dagster_status not in TERMINAL_BACKFILL
+    if job.status == FicheFetchJobStatus.LAUNCHED and not remaining and not backfill_going:
         job.status = (FicheFetchJobStatus.FAILED if failed else FicheFetchJobStatus.COMPLETE).value
         job.result = {"days_done": len(done), "days_failed": len(failed), "dates_failed": [str(d) for d in failed]}
         if failed:

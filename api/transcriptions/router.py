@@ -53,7 +53,7 @@ async def transcribe_batch(
     are not (missing and out of scope are not told apart) and nothing is launched."""
     fiche_ids = list(dict.fromkeys(body.fiche_ids))
     await require_visible_fiches(session, grant, fiche_ids)
-    run_id = await service.launch(launcher, fiche_ids, body.priority, grant, _request_id(request))
+    run_id = await service.launch(session, launcher, fiche_ids, body.priority, grant, _request_id(request))
     return ok(
         TranscriptionBatchLaunched(
             message=f"Transcription of {len(fiche_ids)} fiche(s) queued",
@@ -80,7 +80,7 @@ async def transcribe_fiche(  # noqa: PLR0917 - FastAPI dependencies
 ) -> Envelope[TranscriptionLaunched]:
     """Recordings already transcribed (same audio) are not sent again by the run."""
     await require_visible_fiches(session, grant, [fiche_id])
-    run_id = await service.launch(launcher, [fiche_id], priority, grant, _request_id(request))
+    run_id = await service.launch(session, launcher, [fiche_id], priority, grant, _request_id(request))
     return ok(
         TranscriptionLaunched(message="Transcription queued", fiche_id=fiche_id, run_id=run_id, priority=priority)
     )
@@ -92,12 +92,13 @@ async def transcribe_fiche(  # noqa: PLR0917 - FastAPI dependencies
     summary="Transcription coverage of a fiche, per recording",
 )
 async def transcription_status(
-    fiche_id: FicheIdPath, grant: ReadTranscriptions, session: SessionDep
+    fiche_id: FicheIdPath, grant: ReadTranscriptions, session: SessionDep, launcher: LauncherDep
 ) -> Envelope[TranscriptionStatusOut]:
     """How many of the fiche's recordings are transcribed, failed or pending, the last run's status and priority,
-    and one row per recording. 404 when the fiche is missing or out of scope."""
+    and one row per recording, from the tables; a queued or running status is checked against Dagster's status of
+    its run. 404 when the fiche is missing or out of scope."""
     await require_visible_fiches(session, grant, [fiche_id])
-    return ok(await service.coverage(session, fiche_id))
+    return ok(await service.coverage(session, fiche_id, launcher))
 
 
 @router.get(

@@ -55,6 +55,9 @@ class TranscriptionStatusOut(BaseModel):
         description="Where the fiche's last transcription run stands; null when no run has reached it yet"
     )
     reason: str | None = Field(description="Why the last run did not complete (failed recordings, skip reason)")
+    run_status: str | None = Field(
+        None, description="Dagster's status of the run, while the fiche is queued or running (null if unknown)"
+    )
     priority: str | None = Field(description="Priority of the last run")
     run_id: str | None = Field(description="The last run that reached this fiche")
     recordings: list[RecordingCoverage]

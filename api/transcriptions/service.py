@@ -5,9 +5,15 @@ process: a request queues one run for its fiches, tagged with `dagster/priority`
 QueuedRunCoordinator really serves `high` before `normal` and `low`. No deduplication: asking again
 launches again, and the job skips recordings already transcribed (the original dropped a second
 batch of the same day, §13.4 #28).
+
+A launch is recorded at once: the fiches are `queued` with the run's id before the 202, and a
+queued or running status is checked against Dagster's word on the run, so a run that failed or was
+canceled before reaching a fiche does not leave it "queued" forever.
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,29 +34,55 @@ from domain.models.transcripts import FicheTranscriptionStatus, TranscriptStatus
 from domain.transcripts.chunking import Chunk
 from domain.transcripts.priority import Priority
 from domain.transcripts.roles import RoleAssignment, as_role
-from domain.transcripts.store import speaker_roles
+from domain.transcripts.store import record_queued, speaker_roles
 
 #: orchestration/jobs.py, named here so the API does not import Dagster definitions.
 TRANSCRIBE_JOB = "transcribe_fiches_job"
 TRANSCRIBE_OP = "transcribe_given_fiches"
+#: Dagster run statuses after which a run will never reach the fiches it was launched for.
+RUN_ENDED = {"FAILURE", "CANCELED", "CANCELING"}
 
 
-async def launch(
-    launcher: RunLauncher, fiche_ids: list[str], priority: Priority, grant: Grant, request_id: str | None
+async def launch(  # noqa: PLR0917 - what a launch records
+    session: AsyncSession,
+    launcher: RunLauncher,
+    fiche_ids: list[str],
+    priority: Priority,
+    grant: Grant,
+    request_id: str | None,
 ) -> str:
-    """Queue one `transcribe_fiches_job` run for `fiche_ids`; its run id, or 503 when Dagster refused."""
+    """Queue one `transcribe_fiches_job` run for `fiche_ids` and mark them queued; its run id, or
+    503 when Dagster refused."""
     request = JobLaunch(
         job_name=TRANSCRIBE_JOB,
         run_config={"ops": {TRANSCRIBE_OP: {"config": {"fiche_ids": fiche_ids, "priority": priority}}}},
         tags=run_tags(priority, grant, request_id, source="api"),
     )
     try:
-        return await launcher.launch_job(request)
+        run_id = await launcher.launch_job(request)
     except LaunchFailed as exc:
         raise ServiceUnavailable(f"The transcription could not be started: {exc}") from None
+    now = dt.datetime.now(dt.UTC)
+    await session.run_sync(lambda s: record_queued(s, fiche_ids, run_id=run_id, priority=priority, now=now))
+    return run_id
 
 
-async def coverage(session: AsyncSession, fiche_id: str) -> TranscriptionStatusOut:
+async def _derived(
+    state: FicheTranscription | None, launcher: RunLauncher
+) -> tuple[str | None, str | None, str | None]:
+    """(status, reason, Dagster's run status): a queued or running fiche whose run has ended
+    without finishing it is reported failed, with the run's status as the reason."""
+    if state is None:
+        return None, None, None
+    if state.status not in (FicheTranscriptionStatus.QUEUED, FicheTranscriptionStatus.RUNNING) or not state.run_id:
+        return state.status, state.reason, None
+    run_status = await launcher.run_status(state.run_id)
+    if run_status in RUN_ENDED:
+        return FicheTranscriptionStatus.FAILED, f"run {state.run_id} ended ({run_status}) before finishing", run_status
+    return state.status, state.reason, run_status
+
+
+async def coverage(session: AsyncSession, fiche_id: str, launcher: RunLauncher) -> TranscriptionStatusOut:
     rows = (
         await session.execute(
             select(Recording, Transcript)
@@ -78,6 +110,7 @@ async def coverage(session: AsyncSession, fiche_id: str) -> TranscriptionStatusO
     transcribed = sum(r.has_transcription for r in recordings)
     failed = sum(r.status == TranscriptStatus.FAILED for r in recordings)
     state = await session.get(FicheTranscription, fiche_id, populate_existing=True)
+    status, reason, run_status = await _derived(state, launcher)
     return TranscriptionStatusOut(
         fiche_id=fiche_id,
         total=total,
@@ -85,8 +118,9 @@ async def coverage(session: AsyncSession, fiche_id: str) -> TranscriptionStatusO
         pending=total - transcribed - failed,
         failed=failed,
         percentage=round(100.0 * transcribed / total, 1) if total else 0.0,
-        status=FicheTranscriptionStatus(state.status) if state else None,
-        reason=state.reason if state else None,
+        status=FicheTranscriptionStatus(status) if status else None,
+        reason=reason,
+        run_status=run_status,
         priority=state.priority if state else None,
         run_id=state.run_id if state else None,
         recordings=recordings,

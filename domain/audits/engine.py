@@ -33,11 +33,12 @@ from domain.audits.store import (
     already_audited,
     complete_audit,
     fail_audit,
+    fail_queued,
     heartbeat,
     start_audit,
     transcription_ready,
 )
-from domain.audits.timeline import Timeline
+from domain.audits.timeline import Timeline, timeline_tokens
 from domain.audits.timeline_store import load_timeline
 from resources.database import in_thread_transaction
 from resources.redis import EventPublisher, RedisUnavailable
@@ -139,6 +140,7 @@ class AuditEngine:
         trigger: Trigger,
         step_concurrency: int = 10,
         fiche_concurrency: int = 4,
+        prompt_token_budget: int | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.auditor = auditor
@@ -148,6 +150,7 @@ class AuditEngine:
         self.trigger = trigger
         self.step_concurrency = step_concurrency
         self.fiche_concurrency = fiche_concurrency
+        self.prompt_token_budget = prompt_token_budget
         self._clock = clock
 
     async def _db(self, work: Callable[[Session], T]) -> T:
@@ -188,10 +191,17 @@ class AuditEngine:
         mode = TranscriptMode.TOOLS if use_rlm else TranscriptMode.PROMPT
         not_ready = await self._db(lambda s: transcription_ready(s, fiche_id))
         if not_ready is not None:
+            now = self._clock()
+            error = f"not audited: {not_ready}"
+            run_id = self.trigger.run_id
+            await self._db(lambda s: fail_queued(s, fiche_id, spec.scorecard_id, run_id=run_id, error=error, now=now))
             check = {"is_complete": False, "reason": not_ready, "status": "checked"}
             await self._publish(fiche_id, None, "audit.transcription_check", check)
             return FicheAudit(fiche_id, Outcome.NOT_READY, error=not_ready)
         timeline = await self._db(lambda s: load_timeline(s, fiche_id))
+        budget = self.prompt_token_budget
+        if mode is TranscriptMode.PROMPT and budget is not None and timeline_tokens(timeline) > budget:
+            mode = TranscriptMode.TOOLS  # too long to send whole: the model reads it through the tools
         inputs = AuditInputs(
             spec.version_id, timeline.version, self.auditor.name, self.auditor.model, self.auditor.prompt_version, mode
         )

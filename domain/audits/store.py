@@ -10,12 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -86,6 +86,94 @@ def already_audited(session: Session, fiche_id: str, scorecard_id: int, inputs: 
     )
 
 
+def queue_audits(
+    session: Session, fiche_ids: Sequence[str], spec: ScorecardSpec, trigger: Trigger, *, use_rlm: bool
+) -> list[int]:
+    """`pending` audits of the run just launched (`trigger.run_id`), so lists show them from the 202
+    on; the run takes each over when it starts it (`start_audit`). A fiche with an audit of the
+    scorecard already in flight gets none (that one is what lists show)."""
+    queued = []
+    for fiche_id in fiche_ids:
+        pair = (Audit.fiche_id == fiche_id, Audit.scorecard_id == spec.scorecard_id)
+        previous = session.scalar(select(func.max(Audit.version)).where(*pair))
+        has_latest = session.scalar(select(Audit.id).where(*pair, Audit.is_latest))
+        audit = Audit(
+            fiche_id=fiche_id,
+            scorecard_id=spec.scorecard_id,
+            scorecard_version_id=spec.version_id,
+            version=(previous or 0) + 1,
+            is_latest=has_latest is None,
+            status=AuditStatus.PENDING,
+            trigger_source=trigger.source,
+            trigger_user_id=trigger.user_id,
+            run_id=trigger.run_id,
+            auditor="",  # known when the run starts it
+            prompt_version="",
+            use_rlm=use_rlm,
+            steps_total=len(spec.steps),
+            points_total=spec.total_weight,
+        )
+        try:
+            with session.begin_nested():
+                session.add(audit)
+                session.flush()
+        except IntegrityError:
+            continue  # in flight already, or a version race with a run: nothing to show twice
+        queued.append(audit.id)
+    return queued
+
+
+def _take_over_queued(
+    session: Session, fiche_id: str, spec: ScorecardSpec, inputs: AuditInputs, *, trigger: Trigger, now: dt.datetime
+) -> int | None:
+    """The `pending` audit this run was launched with (`queue_audits`), now started; None if none."""
+    if trigger.run_id is None:
+        return None
+    audit = session.scalar(
+        select(Audit)
+        .where(
+            Audit.fiche_id == fiche_id,
+            Audit.scorecard_id == spec.scorecard_id,
+            Audit.status == AuditStatus.PENDING,
+            Audit.run_id == trigger.run_id,
+        )
+        .with_for_update()
+    )
+    if audit is None:
+        return None
+    audit.status = AuditStatus.RUNNING
+    audit.scorecard_version_id = spec.version_id
+    audit.steps_total = len(spec.steps)
+    audit.points_total = spec.total_weight
+    audit.auditor = inputs.auditor
+    audit.model = inputs.model
+    audit.transcript_mode = inputs.transcript_mode
+    audit.prompt_version = inputs.prompt_version
+    audit.transcript_version = inputs.transcript_version
+    audit.input_key = inputs.key
+    audit.started_at = audit.heartbeat_at = now
+    session.flush()
+    return audit.id
+
+
+def fail_queued(
+    session: Session, fiche_id: str, scorecard_id: int, *, run_id: str | None, error: str, now: dt.datetime
+) -> None:
+    """The run will not audit the fiche (not ready): its queued audit says why instead of waiting."""
+    if run_id is None:
+        return
+    ids = session.scalars(
+        select(Audit.id).where(
+            Audit.fiche_id == fiche_id,
+            Audit.scorecard_id == scorecard_id,
+            Audit.status == AuditStatus.PENDING,
+            Audit.run_id == run_id,
+        )
+    )
+    for audit_id in list(ids):
+        fail_audit(session, audit_id, error, phase="transcription_check", now=now)
+
+
 def start_audit(
     session: Session,
     fiche_id: str,
@@ -102,6 +190,9 @@ def start_audit(
     run, an API click during a backfill) cannot both start. Losing a race on the version number or
     the latest flag (another audit of the pair started and finished meanwhile) reads them again.
     """
+    queued = _take_over_queued(session, fiche_id, spec, inputs, trigger=trigger, now=now)
+    if queued is not None:
+        return queued
     pair = (Audit.fiche_id == fiche_id, Audit.scorecard_id == spec.scorecard_id)
     for _ in range(3):
         previous = session.scalar(select(func.max(Audit.version)).where(*pair))
@@ -354,14 +445,30 @@ def fail_audit(session: Session, audit_id: int, error: str, *, phase: str, now: 
         audit.duration_ms = int((now - audit.started_at).total_seconds() * 1000)
 
 
-def fail_stuck_audits(session: Session, *, stale_before: dt.datetime, now: dt.datetime) -> list[Audit]:
-    """Mark failed the running audits whose worker stopped sending heartbeats (the original had no watchdog)."""
+def stale_pending_runs(session: Session, *, stale_before: dt.datetime) -> set[str]:
+    """Run ids of `pending` audits older than `stale_before`: is their run still waiting to start?"""
+    rows = session.scalars(
+        select(Audit.run_id).where(
+            Audit.status == AuditStatus.PENDING, Audit.run_id.is_not(None), Audit.created_at < stale_before
+        )
+    )
+    return {run_id for run_id in rows if run_id is not None}
+
+
+def fail_stuck_audits(
+    session: Session, *, stale_before: dt.datetime, now: dt.datetime, queued_runs: Collection[str] = ()
+) -> list[Audit]:
+    """Mark failed the running audits whose worker stopped sending heartbeats (the original had no
+    watchdog), and the pending ones whose run will not start; a pending audit of a run still in
+    Dagster's queue (`queued_runs`) waits, however long the queue."""
+    waiting = and_(Audit.status == AuditStatus.PENDING, Audit.run_id.in_(sorted(queued_runs)))
     stuck = list(
         session.scalars(
             select(Audit)
             .where(
                 Audit.status.in_((AuditStatus.RUNNING, AuditStatus.PENDING)),
                 func.coalesce(Audit.heartbeat_at, Audit.started_at, Audit.created_at) < stale_before,
+                ~waiting,
             )
             .with_for_update(skip_locked=True)
         )

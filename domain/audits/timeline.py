@@ -9,10 +9,11 @@ another recording of the fiche is transcribed later.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from domain.transcripts.chunking import Chunk, Word, speech_words
 
@@ -134,6 +135,18 @@ def _speaker(chunk: TimelineChunk) -> str:
     """`speaker_1 (conseiller)`; the bare label when the role is unknown."""
     role = _ROLE_WORD.get(chunk.role)
     return f"{chunk.speaker} ({role})" if role else chunk.speaker
+
+
+@functools.cache
+def _encoding() -> Any:
+    import quicktok
+
+    return quicktok.get_encoding("o200k_base")
+
+
+def timeline_tokens(timeline: Timeline) -> int:
+    """The size of the prompt-mode timeline in o200k_base tokens (counted offline)."""
+    return len(_encoding().encode(render_timeline(timeline)))
 
 
 def render_timeline(timeline: Timeline) -> str:

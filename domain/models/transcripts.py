@@ -28,6 +28,7 @@ class TranscriptStatus(enum.StrEnum):
 
 
 class FicheTranscriptionStatus(enum.StrEnum):
+    QUEUED = "queued"  # a run was launched for it (`run_id`) and has not reached it yet
     RUNNING = "running"
     COMPLETE = "complete"  # every recording transcribed (or the fiche has none)
     PARTIAL = "partial"  # some recordings failed: `reason` names them

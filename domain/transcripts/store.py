@@ -14,7 +14,13 @@ from sqlalchemy.orm import Session
 
 from domain.models.crm import FicheInformation
 from domain.models.fiches import Fiche, Recording
-from domain.models.transcripts import FicheTranscription, Transcript, TranscriptChunk, TranscriptStatus
+from domain.models.transcripts import (
+    FicheTranscription,
+    FicheTranscriptionStatus,
+    Transcript,
+    TranscriptChunk,
+    TranscriptStatus,
+)
 from domain.transcripts.chunking import Chunk, Word
 from domain.transcripts.roles import RoleAssignment, direction_of, infer_roles
 
@@ -36,6 +42,7 @@ class RecordingRef:
     duration_seconds: int | None
     status: str | None  # of its transcript, None when never attempted
     audio_key: str | None  # of its transcript
+    transcribed_at: dt.datetime | None = None  # of its transcript
 
     def needs_transcription(self, *, force: bool) -> bool:
         return (
@@ -64,20 +71,38 @@ def load_recordings(session: Session, fiche_id: str) -> list[RecordingRef] | Non
     if session.scalar(select(Fiche.id).where(Fiche.fiche_id == fiche_id)) is None:
         return None
     rows = session.execute(
-        select(Recording, Transcript.status, Transcript.audio_key)
+        select(Recording, Transcript.status, Transcript.audio_key, Transcript.transcribed_at)
         .outerjoin(Transcript, Transcript.recording_id == Recording.id)
         .where(Recording.fiche_id == fiche_id)
         .order_by(Recording.start_time.nulls_last(), Recording.call_id)
     )
-    return [RecordingRef(r.id, r.call_id, r.recording_url, r.duration_seconds, status, key) for r, status, key in rows]
+    return [
+        RecordingRef(r.id, r.call_id, r.recording_url, r.duration_seconds, status, key, at)
+        for r, status, key, at in rows
+    ]
 
 
 def _transcript_for(session: Session, fiche_id: str, recording: RecordingRef) -> Transcript:
-    transcript = session.scalar(select(Transcript).where(Transcript.recording_id == recording.id).with_for_update())
-    if transcript is None:
-        transcript = Transcript(recording_id=recording.id, fiche_id=fiche_id, call_id=recording.call_id)
-        session.add(transcript)
-    return transcript
+    """The recording's transcript row, locked; created first when missing. Two writers racing to
+    create it (runs whose claims lapsed) both end up updating the one row, never a unique violation."""
+    session.execute(
+        insert(Transcript)
+        .values(
+            recording_id=recording.id,
+            fiche_id=fiche_id,
+            call_id=recording.call_id,
+            status=TranscriptStatus.FAILED,
+            provider="",
+            audio_key="",
+        )
+        .on_conflict_do_nothing(index_elements=[Transcript.recording_id])
+    )
+    return session.scalars(
+        select(Transcript)
+        .where(Transcript.recording_id == recording.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
 
 
 def advisor_name(session: Session, fiche_id: str) -> str | None:
@@ -180,6 +205,22 @@ def coverage(session: Session, fiche_id: str) -> Coverage:
     return Coverage(
         int(total), int(counts.get(TranscriptStatus.COMPLETED, 0)), int(counts.get(TranscriptStatus.FAILED, 0))
     )
+
+
+def record_queued(session: Session, fiche_ids: list[str], *, run_id: str, priority: str, now: dt.datetime) -> None:
+    """Mark the fiches `queued` for the run just launched, so their status names it at once; the
+    run's own writes (running, then its outcome) replace this. Counts stay those last computed."""
+    values = {
+        "status": FicheTranscriptionStatus.QUEUED,
+        "reason": None,
+        "priority": priority,
+        "run_id": run_id,
+        "started_at": None,
+        "finished_at": None,
+        "updated_at": now,
+    }
+    statement = insert(FicheTranscription).values([{"fiche_id": fiche_id, **values} for fiche_id in fiche_ids])
+    session.execute(statement.on_conflict_do_update(index_elements=[FicheTranscription.fiche_id], set_=values))
 
 
 def set_fiche_status(

@@ -23,7 +23,7 @@ from typing import Literal
 
 from redis.asyncio import Redis as AsyncRedis
 
-from resources.redis import Lease, LeaseSemaphore, RedisUnavailable
+from resources.redis import Lease, LeaseSemaphore, RedisUnavailable, lease_covering
 from resources.redis.errors import unavailable_as
 
 Family = Literal["search", "details", "directory"]
@@ -56,11 +56,14 @@ class CrmCaps:
         redis: AsyncRedis,
         limits: dict[Family, int],
         *,
-        lease_seconds: float,
+        timeouts: dict[Family, float],
     ) -> None:
+        """`timeouts` bound one request of each family: a slot outlives the request it covers."""
         self._redis = redis
         self._semaphores = {
-            family: LeaseSemaphore(redis, SEMAPHORE_NAMES[family], limit, lease_seconds=lease_seconds)
+            family: LeaseSemaphore(
+                redis, SEMAPHORE_NAMES[family], limit, lease_seconds=lease_covering(timeouts[family])
+            )
             for family, limit in limits.items()
         }
         self._extend = redis.register_script(_EXTEND_COOLDOWN)

@@ -158,7 +158,11 @@ class CrmClient:
                 "details": self.config.fetch_concurrency,
                 "directory": self.config.directory_concurrency,
             },
-            lease_seconds=self.config.lease_seconds,
+            timeouts={
+                "search": self.config.search_timeout,
+                "details": self.config.details_timeout,
+                "directory": self.config.directory_timeout,
+            },
         )
         self.metrics = CrmMetrics()
 

@@ -91,7 +91,6 @@ class CrmConfig(BaseModel):
     backoff_base: float = Field(1.0, gt=0)
     backoff_cap: float = Field(15.0, gt=0)
     max_cooldown: float = Field(300.0, gt=0, description="longest shared cooldown a Retry-After may impose")
-    lease_seconds: float = Field(15.0, gt=0, description="how long a crashed holder keeps its cap slot")
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -150,10 +150,14 @@ class ChatClient:
     async def _attempt(self, body: dict[str, Any]) -> ChatCompletion:
         try:
             async with self._semaphore.slot(wait_timeout=self.config.slot_wait):
-                response: ChatCompletion = await self._sdk.chat.completions.create(
-                    **body, timeout=self.config.request_timeout
-                )
+                # The SDK's timeout applies per read; this bounds the call, as the slot's lease assumes.
+                async with asyncio.timeout(self.config.request_timeout):
+                    response: ChatCompletion = await self._sdk.chat.completions.create(
+                        **body, timeout=self.config.request_timeout
+                    )
                 return response
+        except TimeoutError:
+            raise LlmUnavailable(f"the model call timed out after {self.config.request_timeout:g} s") from None
         except SemaphoreTimeout:
             raise LlmError(f"every model call slot stayed taken for {self.config.slot_wait:g} s") from None
         except openai.APIError as exc:

@@ -23,7 +23,6 @@ class LlmConfig:
     retry_after_max: float = 120.0  # a longer Retry-After gives up at once instead of holding the step
     concurrency: int = 8  # model calls in flight across every process (Redis semaphore `llm`)
     slot_wait: float = 600.0  # how long a call waits for a slot before the step fails
-    lease_seconds: float = 30.0
     max_tool_steps: int = 8  # model calls of one tools-mode step, the final answer included
 
     def __post_init__(self) -> None:

@@ -23,7 +23,7 @@ from resources.llm.auditor import OpenAiAuditor
 from resources.llm.client import SEMAPHORE_NAME, ChatClient
 from resources.llm.config import LlmConfig, llm_config
 from resources.llm.pricing import PriceTable
-from resources.redis import LeaseSemaphore
+from resources.redis import LeaseSemaphore, lease_covering
 from resources.stt.resource import normalise_key
 
 if TYPE_CHECKING:
@@ -51,7 +51,8 @@ def openai_auditor(
         timeout=config.request_timeout,
         max_retries=0,  # ChatClient retries, holding the global slot only while a call is in flight
     )
-    semaphore = LeaseSemaphore(redis, SEMAPHORE_NAME, config.concurrency, lease_seconds=config.lease_seconds)
+    lease = lease_covering(config.request_timeout)
+    semaphore = LeaseSemaphore(redis, SEMAPHORE_NAME, config.concurrency, lease_seconds=lease)
     return OpenAiAuditor(ChatClient(sdk, semaphore, config, prices))
 
 

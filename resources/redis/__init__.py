@@ -15,7 +15,7 @@ from resources.redis.errors import (
 )
 from resources.redis.locks import RedisLock, SyncRedisLock
 from resources.redis.ratelimit import RateLimiter
-from resources.redis.semaphore import Holder, Lease, LeaseSemaphore
+from resources.redis.semaphore import Holder, Lease, LeaseSemaphore, lease_covering
 from resources.redis.streams import (
     LIVE,
     EventPublisher,
@@ -46,6 +46,7 @@ __all__ = [
     "create_async_redis",
     "create_sync_redis",
     "encode_payload",
+    "lease_covering",
     "parse_stream_id",
     "stream_key",
 ]

@@ -101,6 +101,16 @@ return redis.call('ZREM', KEYS[1], ARGV[1])
 """
 
 
+def lease_covering(call_timeout: float) -> float:
+    """A lease that cannot end before a call started under it, bounded by `call_timeout`, has ended.
+
+    The holder renews every third of the lease, so at any instant (the call's start included) at
+    least two thirds of it remain: 1.5 x the call's bound, plus a second for the renewal's own
+    round trip, keeps a dead holder's slot taken until its call is over.
+    """
+    return 1.5 * call_timeout + 1.0
+
+
 @dataclass(frozen=True)
 class Lease:
     """A granted slot. Check `lost` before each external side effect: once set, stop working."""
@@ -124,8 +134,10 @@ class LeaseSemaphore:
 
     `async with sem.slot(wait_timeout=10) as lease:` waits for a slot (raising `SemaphoreTimeout`
     after `wait_timeout` seconds, `SemaphoreUnavailable` if Redis is unreachable), keeps it alive
-    while the block runs, and always gives it back. `lease_seconds` bounds how long a crashed
-    holder keeps its slot; keep it well below the upstream call's own timeout.
+    while the block runs, and always gives it back. `lease_seconds` is how long a crashed
+    holder keeps its slot: for a slot covering an upstream call, `lease_covering(call timeout)`,
+    so the slot of a holder that died mid-call stays taken until that call must have ended (the
+    upstream may still be working on it; freeing the slot earlier lets the cap be exceeded).
     """
 
     def __init__(

@@ -6,7 +6,10 @@ failed download counts as an attempt), then makes up to `max_attempts` provider 
 `concurrency` more recordings download their audio ahead, while waiting for a slot, so a freed slot
 goes straight to a provider call (at most 2 x `concurrency` audio files are held in memory). Each call holds a
 slot of the provider-wide Redis `LeaseSemaphore` (`stt`, shared by every run and process) only
-while it is in flight; back-off sleeps happen outside it. When the provider has a request rate
+while it is in flight; back-off sleeps happen outside it. A call is bounded by `request_timeout`, and
+the lease of its slot outlives that bound even if this process dies mid-call (`lease_covering`):
+from the provider's side, a dead worker's request may still be running, so its slot stays taken
+until that request must have ended. When the provider has a request rate
 (`RateLimiter`, also shared through Redis), each call is admitted by it after taking its slot, so
 the rate counts real starts (admitted first, a call could wait for a slot and start in a later
 burst). The wait before a retry is a decorrelated-jitter back-off, at least the provider's
@@ -39,6 +42,7 @@ class SttLimits:
     backoff_max: float = 60.0
     recording_timeout: float = 900.0
     download_timeout: float = 120.0
+    request_timeout: float = 600.0
     audio_max_bytes: int = 200_000_000
 
 
@@ -124,7 +128,10 @@ class SttClient:
             async with self._semaphore.slot(wait_timeout=self.limits.recording_timeout):
                 if self._rate is not None:
                     await self._rate.admit(wait_timeout=self.limits.recording_timeout)
-                return await self.provider.transcribe(source, audio)
+                async with asyncio.timeout(self.limits.request_timeout):
+                    return await self.provider.transcribe(source, audio)
+        except TimeoutError:
+            raise SttUnavailable(f"the provider did not answer within {self.limits.request_timeout:g} s") from None
         except SemaphoreTimeout:
             raise SttUnavailable("every provider-wide transcription slot stayed taken") from None
         except RateLimitTimeout:

@@ -15,7 +15,7 @@ import httpx
 from pydantic import Field
 from redis.asyncio import Redis as AsyncRedis
 
-from resources.redis import LeaseSemaphore, RateLimiter
+from resources.redis import LeaseSemaphore, RateLimiter, lease_covering
 from resources.stt.base import SttProvider
 from resources.stt.client import SEMAPHORE_NAME, SttClient, SttLimits
 from resources.stt.errors import SttAuthError
@@ -74,7 +74,10 @@ class SttResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     request_timeout_seconds: float = Field(default=600.0, gt=0)
     recording_timeout_seconds: float = Field(default=_DEFAULTS.recording_timeout, gt=0)
     audio_max_bytes: int = Field(default=_DEFAULTS.audio_max_bytes, ge=1)
-    max_recordings_per_fiche: int = Field(default=50, ge=1)
+    #: Every transcription skips fiches with more recordings (None: no limit); automated runs use
+    #: the lower of this and `automation_max_recordings_per_fiche`.
+    max_recordings_per_fiche: int | None = Field(default=None, ge=1)
+    automation_max_recordings_per_fiche: int = Field(default=50, ge=1)
     firm_names: list[str] = Field(default_factory=list, description="Speaker-role cue: the brokerage's names")
 
     @classmethod
@@ -98,11 +101,18 @@ class SttResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             "backoff_max_seconds": settings.transcription_elevenlabs_backoff_max_seconds,
             "recording_timeout_seconds": settings.transcription_recording_timeout_seconds,
             "audio_max_bytes": settings.transcription_audio_max_bytes,
-            "max_recordings_per_fiche": settings.automation_max_recordings_per_fiche,
+            "max_recordings_per_fiche": settings.transcription_max_recordings_per_fiche,
+            "automation_max_recordings_per_fiche": settings.automation_max_recordings_per_fiche,
             "firm_names": settings.transcription_firm_names,
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
+
+    def max_recordings(self, *, automated: bool) -> int | None:
+        """The most recordings a fiche may have to be transcribed by this kind of run."""
+        if not automated:
+            return self.max_recordings_per_fiche
+        return min(self.automation_max_recordings_per_fiche, self.max_recordings_per_fiche or 2**31)
 
     def limits(self) -> SttLimits:
         return SttLimits(
@@ -112,6 +122,7 @@ class SttResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             backoff_max=self.backoff_max_seconds,
             recording_timeout=self.recording_timeout_seconds,
             download_timeout=min(self.request_timeout_seconds, self.recording_timeout_seconds),
+            request_timeout=self.request_timeout_seconds,
             audio_max_bytes=self.audio_max_bytes,
         )
 
@@ -151,7 +162,8 @@ class SttResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             limits=httpx.Limits(max_connections=max(10, 2 * limits.concurrency)),
         )
         provider = self._provider(http)
-        semaphore = LeaseSemaphore(redis, SEMAPHORE_NAME, limits.concurrency, lease_seconds=30.0)
+        lease = lease_covering(limits.request_timeout)
+        semaphore = LeaseSemaphore(redis, SEMAPHORE_NAME, limits.concurrency, lease_seconds=lease)
         rate = None
         if self.provider == "elevenlabs":
             window = self.rate_limit_window_seconds

@@ -5,6 +5,11 @@ failure is recorded on that recording (status and reason) and never stops the ot
 a failed recording ends `partial` (or `failed` when nothing succeeded) with the reason. Only what no
 recording could survive (the provider-wide Redis cap unavailable) aborts the batch.
 
+A recording is claimed (a Redis lock, renewed while held) before its audio is downloaded: two runs
+reaching the same recording (a backfill and an API launch, a retried run) never both pay for it;
+the second waits for the first, then finds the recording transcribed and counts it as done by
+another run.
+
 Events go to the fiche's topic (`fiche:{id}`): `transcription.started`,
 `transcription.recording_completed`, `transcription.recording_failed`, then exactly one terminal
 `transcription.completed` (also when there was nothing to do, and for a skipped fiche, with its
@@ -18,11 +23,13 @@ import datetime as dt
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from redis.asyncio import Redis as AsyncRedis
 from sqlalchemy.orm import Session, sessionmaker
 
 from domain.models.transcripts import FicheTranscriptionStatus
@@ -38,7 +45,7 @@ from domain.transcripts.store import (
     store_transcript,
 )
 from resources.database import in_thread_transaction
-from resources.redis import EventPublisher, RedisUnavailable
+from resources.redis import EventPublisher, LockNotAcquired, RedisLock, RedisUnavailable
 from resources.stt.base import AudioSource
 from resources.stt.client import SttClient, TranscriptionFailed
 
@@ -49,6 +56,32 @@ REASON_LIMIT = 1000
 # default pool's (CPUs + 4) threads of ORM work take the GIL from the event loop that starts the next
 # calls, which then start late (measured by benchmarks/transcribe.py).
 _DB_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="transcripts-db")
+#: A recording claim's life without renewal: how long a dead run's claim blocks the recording.
+CLAIM_SECONDS = 60.0
+
+
+async def _keep_claim(lock: RedisLock) -> None:
+    while True:
+        await asyncio.sleep(CLAIM_SECONDS / 3)
+        try:
+            if not await lock.extend():
+                log.warning("the claim %s expired while held", lock.key)
+                return
+        except RedisUnavailable as exc:
+            log.warning("the claim %s could not be renewed (%s); retrying", lock.key, exc)
+
+
+@asynccontextmanager
+async def recording_claim(redis: AsyncRedis, recording_id: int, *, wait_timeout: float) -> AsyncIterator[None]:
+    """Hold the recording's claim for the block, waiting up to `wait_timeout` for another run's."""
+    lock = RedisLock(redis, f"stt:recording:{recording_id}", timeout=CLAIM_SECONDS, wait_timeout=wait_timeout)
+    async with lock:
+        keeper = asyncio.create_task(_keep_claim(lock))
+        try:
+            yield
+        finally:
+            keeper.cancel()
+            await asyncio.wait([keeper])
 
 
 @dataclass(frozen=True)
@@ -58,6 +91,7 @@ class RecordingOutcome:
     error: str | None = None
     audio_seconds: float = 0.0
     attempts: int = 0
+    by_another_run: bool = False  # transcribed meanwhile by the run whose claim this one waited for
 
 
 @dataclass(frozen=True)
@@ -81,7 +115,7 @@ class TranscriptionReport:
 
     @property
     def transcribed(self) -> int:
-        return sum(r.ok for r in self._outcomes())
+        return sum(r.ok and not r.by_another_run for r in self._outcomes())
 
     @property
     def failed(self) -> int:
@@ -89,8 +123,8 @@ class TranscriptionReport:
 
     @property
     def skipped(self) -> int:
-        """Recordings not sent: already transcribed, or of a skipped fiche."""
-        return sum(f.already_transcribed for f in self.fiches)
+        """Recordings not sent: already transcribed (before or by another run), or of a skipped fiche."""
+        return sum(f.already_transcribed for f in self.fiches) + sum(r.by_another_run for r in self._outcomes())
 
     @property
     def audio_seconds(self) -> float:
@@ -129,7 +163,8 @@ class FicheTranscriber:
         sessions: sessionmaker[Session],
         publisher: EventPublisher | None,
         *,
-        max_recordings: int,
+        claims: AsyncRedis | None,
+        max_recordings: int | None,
         priority: str = "normal",
         run_id: str | None = None,
         rules: ChunkingRules | None = None,
@@ -139,6 +174,7 @@ class FicheTranscriber:
         self.client = client
         self.sessions = sessions
         self.publisher = publisher
+        self.claims = claims
         self.max_recordings = max_recordings
         self.priority = priority
         self.run_id = run_id
@@ -162,7 +198,8 @@ class FicheTranscriber:
     async def transcribe_fiches(self, fiche_ids: list[str], *, force: bool = False) -> TranscriptionReport:
         started = time.monotonic()
         provider = self.client.provider
-        reports = await asyncio.gather(*(self.transcribe_fiche(fid, force=force) for fid in fiche_ids))
+        unique = list(dict.fromkeys(fiche_ids))  # a fiche listed twice is still transcribed once
+        reports = await asyncio.gather(*(self.transcribe_fiche(fid, force=force) for fid in unique))
         return TranscriptionReport(list(reports), provider.name, provider.model, time.monotonic() - started)
 
     def _claim(self, session: Session, fiche_id: str, *, force: bool) -> list[RecordingRef] | None:
@@ -171,7 +208,7 @@ class FicheTranscriber:
         recordings = load_recordings(session, fiche_id)
         if (
             recordings
-            and len(recordings) <= self.max_recordings
+            and not self._too_many(recordings)
             and any(r.needs_transcription(force=force) for r in recordings)
         ):
             set_fiche_status(
@@ -187,13 +224,16 @@ class FicheTranscriber:
             )
         return recordings
 
+    def _too_many(self, recordings: list[RecordingRef]) -> bool:
+        return self.max_recordings is not None and len(recordings) > self.max_recordings
+
     async def transcribe_fiche(self, fiche_id: str, *, force: bool = False) -> FicheReport:
         recordings = await self._db(lambda s: self._claim(s, fiche_id, force=force))
         if recordings is None:
             missing = "fiche not in the cache (fetch its details first)"
             await self._publish(fiche_id, "transcription.failed", {"reason": missing})
             return FicheReport(fiche_id, "not_found", missing)
-        if len(recordings) > self.max_recordings:
+        if self._too_many(recordings):
             too_many = f"too_many_recordings: {len(recordings)} > {self.max_recordings}"
             await self._finish(fiche_id, FicheTranscriptionStatus.SKIPPED, too_many)
             return FicheReport(
@@ -210,7 +250,8 @@ class FicheTranscriber:
             "transcription.started",
             {"total_recordings": len(recordings), "to_transcribe": len(targets), "priority": self.priority},
         )
-        outcomes = await asyncio.gather(*(self._transcribe_recording(fiche_id, r) for r in targets))
+        since = self._clock()
+        outcomes = await asyncio.gather(*(self._claim_recording(fiche_id, r, force, since) for r in targets))
         failed = [o for o in outcomes if not o.ok]
         reason: str | None = None
         if not failed:
@@ -256,6 +297,23 @@ class FicheTranscriber:
         event = "transcription.failed" if status == FicheTranscriptionStatus.FAILED else "transcription.completed"
         await self._publish(fiche_id, event, payload)
 
+    async def _claim_recording(
+        self, fiche_id: str, recording: RecordingRef, force: bool, since: dt.datetime
+    ) -> RecordingOutcome:
+        """Transcribe under the recording's claim, unless the run that held it did it meanwhile."""
+        if self.claims is None:
+            return await self._transcribe_recording(fiche_id, recording)
+        wait = self.client.limits.recording_timeout
+        try:
+            async with recording_claim(self.claims, recording.id, wait_timeout=wait):
+                current = await self._db(lambda s: _reload(s, fiche_id, recording.id))
+                if current is not None and _done_meanwhile(current, force=force, since=since):
+                    return RecordingOutcome(recording.call_id, True, by_another_run=True)
+                return await self._transcribe_recording(fiche_id, current or recording)
+        except LockNotAcquired:
+            error = f"another run kept this recording claimed for {wait:g} s"
+            return RecordingOutcome(recording.call_id, False, error)
+
     async def _transcribe_recording(self, fiche_id: str, recording: RecordingRef) -> RecordingOutcome:
         provider = self.client.provider
         source = AudioSource(recording.call_id, recording.url, recording.duration_seconds)
@@ -293,3 +351,15 @@ class FicheTranscriber:
         return RecordingOutcome(
             recording.call_id, True, audio_seconds=result.duration_seconds or 0.0, attempts=done.attempts
         )
+
+
+def _reload(session: Session, fiche_id: str, recording_id: int) -> RecordingRef | None:
+    return next((r for r in load_recordings(session, fiche_id) or [] if r.id == recording_id), None)
+
+
+def _done_meanwhile(recording: RecordingRef, *, force: bool, since: dt.datetime) -> bool:
+    """Transcribed (this audio) while this run waited for the claim; a forced run accepts only a
+    transcript made after it started."""
+    if recording.needs_transcription(force=False):
+        return False
+    return not force or (recording.transcribed_at is not None and recording.transcribed_at >= since)

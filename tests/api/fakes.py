@@ -21,6 +21,8 @@ class RecordingLauncher:
     jobs: ClassVar[list[tuple[str, JobLaunch]]] = []
     fail: ClassVar[bool] = False
     delay: ClassVar[float] = 0.0
+    backfill: ClassVar[str | None] = "REQUESTED"  # what Dagster says of every backfill
+    runs: ClassVar[dict[str, str]] = {}  # what Dagster says of a run (default: QUEUED)
 
     @classmethod
     def reset(cls) -> None:
@@ -28,6 +30,8 @@ class RecordingLauncher:
         cls.jobs.clear()
         cls.fail = False
         cls.delay = 0.0
+        cls.backfill = "REQUESTED"
+        cls.runs.clear()
 
     async def launch_days(self, request: LaunchRequest) -> Launched:
         if self.delay:
@@ -38,7 +42,10 @@ class RecordingLauncher:
         return Launched(backfill_id=f"bf-{request.job_id[:8]}")
 
     async def backfill_status(self, backfill_id: str) -> str | None:
-        return "REQUESTED"
+        return self.backfill
+
+    async def run_status(self, run_id: str) -> str | None:
+        return self.runs.get(run_id, "QUEUED")
 
     async def launch_job(self, request: JobLaunch) -> str:
         if self.delay:

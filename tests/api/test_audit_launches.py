@@ -119,3 +119,22 @@ async def test_an_out_of_range_scorecard_id_is_a_400_naming_it(
     assert response.status_code == 400, response.text
     assert response.json()["field"] in {"body.scorecard_id", "body.audit_config_id"}
     assert RecordingLauncher.jobs == []
+
+
+async def test_a_queued_audit_is_listed_with_its_run_id_from_the_202_on(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    scorecard = await add_scorecard(world.session, "Grille A")
+    await world.commit()
+    body = {"fiche_id": "F-OWN", "scorecard_id": scorecard.id}
+    response = await client.post("/api/audits/run", json=body, headers=world.headers("operator"))
+    assert response.status_code == 202, response.text
+    data = response.json()["data"]
+    [audit_id] = data["audit_ids"]
+    listed = (await client.get("/api/audits", headers=world.headers("operator"))).json()["data"]
+    [queued] = [a for a in listed if a["id"] == audit_id]
+    assert (queued["status"], queued["run_id"], queued["fiche_id"]) == ("pending", data["run_id"], "F-OWN")
+    assert queued["scorecard"]["id"] == str(scorecard.id)
+    # Launched again while the first is queued: one audit in flight per (fiche, scorecard), none added.
+    again = await client.post("/api/audits/run", json=body, headers=world.headers("operator"))
+    assert again.json()["data"]["audit_ids"] == []

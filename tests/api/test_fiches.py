@@ -214,7 +214,12 @@ async def test_range_coverage_launches_one_job_for_missing_days(client: httpx.As
     await world.commit()
     job = (await client.get(f"/api/fiches/jobs/{meta['job_id']}", headers=world.headers("viewer"))).json()["data"]
     assert job["progress"]["days_done"] == 2
+    # Every day covered, but Dagster has not finished the backfill: the job is not complete yet.
+    assert (job["status"], job["dagster_status"]) == ("launched", "REQUESTED")
+    RecordingLauncher.backfill = "COMPLETED_SUCCESS"
+    job = (await client.get(f"/api/fiches/jobs/{meta['job_id']}", headers=world.headers("viewer"))).json()["data"]
     assert job["status"] == "complete"
+    RecordingLauncher.reset()
     done = (await client.get("/api/fiches/status/by-date-range", params=params, headers=world.headers("viewer"))).json()
     assert done["meta"]["complete"] is True
     assert done["meta"]["job_id"] is None

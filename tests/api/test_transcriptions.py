@@ -177,6 +177,7 @@ async def test_status_of_a_fiche_never_transcribed(client: httpx.AsyncClient, wo
         "percentage": 0.0,
         "status": None,
         "reason": None,
+        "run_status": None,
         "priority": None,
         "run_id": None,
         "recordings": [],
@@ -244,3 +245,20 @@ async def test_a_recording_without_transcript_is_a_404(client: httpx.AsyncClient
         response = await client.get(f"/api/transcriptions/F-OWN/recordings/{call_id}", headers=world.headers("admin"))
         assert response.status_code == 404
         assert response.json()["error"] == "No transcript for this recording"
+
+
+async def test_a_launch_is_recorded_at_once_and_a_dead_run_does_not_stay_queued(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    response = await client.post("/api/transcriptions/F-OWN", headers=world.headers("operator"))
+    assert response.status_code == 202, response.text
+    run_id = response.json()["data"]["run_id"]
+    status = (await client.get("/api/transcriptions/F-OWN/status", headers=world.headers("operator"))).json()["data"]
+    assert (status["status"], status["run_id"], status["run_status"]) == ("queued", run_id, "QUEUED")
+    fiche = (await client.get("/api/fiches/F-OWN/status", headers=world.headers("operator"))).json()["data"]
+    assert (fiche["transcription"]["status"], fiche["transcription"]["run_id"]) == ("queued", run_id)
+
+    RecordingLauncher.runs[run_id] = "CANCELED"  # canceled in the Dagster UI before it started
+    status = (await client.get("/api/transcriptions/F-OWN/status", headers=world.headers("operator"))).json()["data"]
+    assert status["status"] == "failed"
+    assert "CANCELED" in status["reason"]

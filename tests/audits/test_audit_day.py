@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, cast
 
 import dagster as dg
@@ -9,9 +10,10 @@ import redis
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from assets.audits import audit_citations_located, audits, audits_settled
+from assets.audits import audit_citations_located, audits, audits_cover_the_day, audits_settled
 from assets.fiches import fiche_details, sales_fiches
 from assets.transcripts import transcripts
+from domain.audits.store import Trigger, queue_audits
 from domain.models import (
     Audit,
     AuditCitation,
@@ -22,8 +24,16 @@ from domain.models import (
     ScorecardVersion,
     TranscriptChunk,
 )
-from domain.scorecards.service import demo_document, draft_of, get_scorecard, import_document, new_version
-from orchestration.audit_sensors import audit_automatic_scorecards, sync_scorecard_partitions
+from domain.scorecards.service import (
+    current_spec,
+    demo_document,
+    draft_of,
+    get_scorecard,
+    import_document,
+    new_version,
+)
+from orchestration.audit_sensors import sync_scorecard_partitions
+from orchestration.automation import audit_automatic_scorecards
 from orchestration.definitions import defs
 from orchestration.jobs import audit_fiches_job
 from resources.redis import stream_key
@@ -33,20 +43,27 @@ from tests.audits.conftest import DAY
 def _materialize(
     instance: dg.DagsterInstance, resources: dict[str, Any], scorecard: int, **config: Any
 ) -> dict[str, Any]:
+    """The run's materialization metadata plus `covers_the_day` (its check); {} when the run had
+    nothing to audit (then nothing is materialized, nor checked)."""
     instance.add_dynamic_partitions("scorecards", [str(scorecard)])
     result = dg.materialize(
-        [audits, audit_citations_located, audits_settled],
+        [audits, audit_citations_located, audits_cover_the_day, audits_settled],
         partition_key=dg.MultiPartitionKey({"sales_day": DAY, "scorecard": str(scorecard)}),
         resources=resources,
         instance=instance,
         run_config={"ops": {"audits": {"config": config}}} if config else None,
     )
     assert result.success
-    checks = result.get_asset_check_evaluations()
-    assert {c.check_name for c in checks} == {"audit_citations_located", "audits_settled"}
-    assert all(c.passed for c in checks), [(c.check_name, c.metadata) for c in checks]
-    [event] = result.asset_materializations_for_node("audits")
-    return {k: v.value for k, v in event.metadata.items()}
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    events = result.asset_materializations_for_node("audits")
+    if not events:
+        assert not checks
+        return {}
+    assert set(checks) == {"audit_citations_located", "audits_cover_the_day", "audits_settled"}
+    for name in ("audit_citations_located", "audits_settled"):
+        assert checks[name].passed, (name, checks[name].metadata)
+    [event] = events
+    return {k: v.value for k, v in event.metadata.items()} | {"covers_the_day": checks["audits_cover_the_day"].passed}
 
 
 def _audits(engine: Engine) -> list[Audit]:
@@ -84,9 +101,19 @@ def test_a_day_is_audited_once_then_again_for_a_new_scorecard_version(
     assert spans
     assert all(chunk_start <= start <= end for start, end, chunk_start in spans)
 
-    again = _materialize(instance, audit_resources, scorecard_id)
-    assert (again["audited"], again["unchanged"]) == (0, len(transcribed_day))
+    assert first["covers_the_day"] is True
+    assert (first["day_fiches"], first["day_audited"], first["day_not_ready"]) == (len(transcribed_day),) * 2 + (0,)
+    assert first["day_average_score"] == first["average_score"]
+
+    # Nothing to do: no materialization, so the partition keeps the first run's figures.
+    assert _materialize(instance, audit_resources, scorecard_id) == {}
     assert len(_audits(sync_engine)) == len(rows)
+    key = dg.MultiPartitionKey({"sales_day": DAY, "scorecard": str(scorecard_id)})
+    [latest] = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=audits.key, asset_partitions=[key]), limit=1
+    ).records
+    assert latest.asset_materialization is not None
+    assert latest.asset_materialization.metadata["day_audited"].value == len(transcribed_day)
 
     with Session(sync_engine) as session, session.begin():
         scorecard = get_scorecard(session, scorecard_id, for_update=True)
@@ -116,6 +143,8 @@ def test_partially_transcribed_fiches_wait(
         session.get_one(FicheTranscription, partial).status = "partial"
     figures = _materialize(instance, audit_resources, scorecard_id)
     assert figures["not_ready"] >= 1
+    assert figures["day_not_ready"] >= 1
+    assert figures["covers_the_day"] is False  # the partition is not reported done
     assert partial not in {a.fiche_id for a in _audits(sync_engine)}
 
 
@@ -186,6 +215,7 @@ def test_the_automatic_audits_follow_every_day_transcribed_between_two_ticks(
     resources = {"database": audit_resources["database"]}
 
     cursor: list[str | None] = [None]  # what the daemon keeps between ticks
+    launched: set[str | None] = set()  # run keys: the daemon never launches one twice
 
     def tick() -> list[str]:
         with (
@@ -194,15 +224,44 @@ def test_the_automatic_audits_follow_every_day_transcribed_between_two_ticks(
         ):
             result = audit_automatic_scorecards.evaluate_tick(ctx)
         cursor[0] = result.cursor or cursor[0]
-        return [
-            cast(dg.MultiPartitionKey, r.partition_key).keys_by_dimension["sales_day"]
-            for r in result.run_requests or []
-        ]
+        new = [r for r in result.run_requests or [] if r.run_key not in launched]
+        launched.update(r.run_key for r in new)
+        return [cast(dg.MultiPartitionKey, r.partition_key).keys_by_dimension["sales_day"] for r in new]
 
     days = ["2026-03-03", "2026-03-04", "2026-03-05"]
-    assert dg.materialize([transcripts], partition_key=days[0], resources=audit_resources, instance=instance).success
+    day_assets = [sales_fiches, fiche_details, transcripts]
+    assert dg.materialize(day_assets, partition_key=days[0], resources=audit_resources, instance=instance).success
     assert tick() == days[:1]
     for day in days[1:]:  # a backfill: two days land before the next tick
-        assert dg.materialize([transcripts], partition_key=day, resources=audit_resources, instance=instance).success
+        assert dg.materialize(day_assets, partition_key=day, resources=audit_resources, instance=instance).success
     assert tick() == days[1:]
     assert tick() == []
+
+
+def test_the_run_takes_over_the_audit_queued_at_launch(
+    audit_resources: dict[str, Any], scorecard_id: int, sync_engine: Engine
+) -> None:
+    assert dg.materialize([sales_fiches, fiche_details], partition_key=DAY, resources=audit_resources).success
+    with Session(sync_engine) as session, session.begin():
+        fiche_id = session.scalar(select(Fiche.fiche_id).where(Fiche.recordings_count > 0).order_by(Fiche.fiche_id))
+        assert fiche_id
+        run_id = str(uuid.uuid4())
+        [queued] = queue_audits(
+            session, [fiche_id], current_spec(session, scorecard_id), Trigger("api", None, run_id), use_rlm=False
+        )
+    config = {"fiche_ids": [fiche_id], "scorecard_id": scorecard_id, "trigger_source": "api", "user_id": None}
+    result = audit_fiches_job.execute_in_process(
+        run_config={"ops": {"transcribe_before_audit": {"config": config}}}, resources=audit_resources, run_id=run_id
+    )
+    assert result.success
+    [audit] = _audits(sync_engine)
+    assert (audit.id, audit.status, audit.run_id, audit.auditor) == (queued, "completed", run_id, "heuristic")
+    assert audit.is_latest
+
+
+def test_auditing_a_day_before_its_transcripts_materializes_nothing(
+    instance: dg.DagsterInstance, audit_resources: dict[str, Any], scorecard_id: int, sync_engine: Engine
+) -> None:
+    assert dg.materialize([sales_fiches, fiche_details], partition_key=DAY, resources=audit_resources).success
+    assert _materialize(instance, audit_resources, scorecard_id) == {}  # every fiche not ready: not green
+    assert _audits(sync_engine) == []

@@ -10,7 +10,7 @@ from typing import Any
 
 import dagster as dg
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from domain.audits.auditor import StepAnalysis, TranscriptMode
@@ -25,9 +25,11 @@ from domain.audits.store import (
     Trigger,
     complete_audit,
     fail_stuck_audits,
+    queue_audits,
     start_audit,
 )
-from domain.audits.timeline import Timeline
+from domain.audits.timeline import Timeline, timeline_tokens
+from domain.audits.timeline_store import load_timeline
 from domain.models import Audit, AuditCitation, AuditControlPoint, AuditStep, Fiche, FicheTranscription
 from domain.scorecards.service import current_spec
 from orchestration.audit_sensors import audit_watchdog
@@ -36,11 +38,13 @@ from resources.llm.resource import LlmResource
 from resources.redis import SemaphoreUnavailable
 from resources.redis.client import create_async_redis
 from resources.redis.resource import RedisResource
+from tests.audits.conftest import DAY
 from tests.audits.test_audit_day import _materialize
 from tests.llm.standin import OpenAiStandIn, Reply, control_points, step_answer
 
 _CHUNK = re.compile(r"Enregistrement #1\n.*?─── Chunk 1 ───\n.*?\n.*?\n(speaker_\w+|\w+): (.+?)\n", re.S)
 INVENTED = "le client confirme avoir reçu toutes les conditions générales par courrier"
+PARTITION_DAY = dt.date.fromisoformat(DAY)
 
 
 def _cite_first_chunk(body: dict[str, Any]) -> Reply:
@@ -266,7 +270,7 @@ def test_the_citation_check_finds_a_quote_no_longer_in_its_chunk(
     )
     asyncio.run(engine.audit_fiches(transcribed_day[:2], spec))
     with Session(sync_engine) as session, session.begin():
-        total, bad = unlocated_citations(session, run_id="r-1")
+        total, bad = unlocated_citations(session, day=PARTITION_DAY, scorecard_id=scorecard_id)
         assert total > 0
         assert bad == []
         citation = session.scalars(select(AuditCitation).order_by(AuditCitation.id)).first()
@@ -274,7 +278,9 @@ def test_the_citation_check_finds_a_quote_no_longer_in_its_chunk(
         citation.texte = INVENTED
         chunk_id = citation.chunk_id
     with Session(sync_engine) as session:
-        [(fiche, chunk, quote)] = [tuple(b.values()) for b in unlocated_citations(session, run_id="r-1")[1]]
+        [(fiche, chunk, quote)] = [
+            tuple(b.values()) for b in unlocated_citations(session, day=PARTITION_DAY, scorecard_id=scorecard_id)[1]
+        ]
     assert (chunk, quote) == (chunk_id, INVENTED)
     assert fiche in transcribed_day[:2]
 
@@ -311,9 +317,56 @@ def test_the_heuristic_auditors_confidence_rule_and_review_flag_are_stored(
     with Session(sync_engine) as session:
         audit = session.get_one(Audit, result.audit_id)
         points = [p for s in audit.steps for p in s.control_points]
-        assert points and all(p.decision_rule and p.confidence is not None for p in points)
+        assert points
+        assert all(p.decision_rule and p.confidence is not None for p in points)
         assert all(0.0 <= (p.confidence or 0.0) <= 1.0 for p in points)
         present = [p for p in points if p.statut == "PRESENT"]
-        assert present and {p.decision_rule for p in present} <= {"evidence", "answer_to_question"}
+        assert present
+        assert {p.decision_rule for p in present} <= {"evidence", "answer_to_question"}
         assert all(p.citations for p in present)
         assert audit.needs_review == bool(audit.review_reasons)
+
+
+@pytest.mark.usefixtures("clean_tables")
+def test_the_watchdog_lets_audits_of_a_queued_run_wait_and_fails_those_of_a_dead_run(
+    scorecard_id: int, sync_engine: Engine, database_url: str, redis_url: str
+) -> None:
+    spec = _spec(sync_engine, scorecard_id)
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    with dg.instance_for_test() as instance:
+        # Not started yet (a queued run needs a code location to be stored; both wait alike).
+        queued_run = instance.add_run(
+            dg.DagsterRun(job_name="audit_fiches_job", status=dg.DagsterRunStatus.NOT_STARTED)
+        )
+        canceled = instance.add_run(dg.DagsterRun(job_name="audit_fiches_job", status=dg.DagsterRunStatus.CANCELED))
+        with Session(sync_engine) as session, session.begin():
+            session.add_all([Fiche(fiche_id="F-WAIT", fetch_status="details"), Fiche(fiche_id="F-DEAD")])
+            session.flush()
+            [waiting] = queue_audits(session, ["F-WAIT"], spec, Trigger(run_id=queued_run.run_id), use_rlm=False)
+            [dead] = queue_audits(session, ["F-DEAD"], spec, Trigger(run_id=canceled.run_id), use_rlm=False)
+            session.execute(update(Audit).values(created_at=long_ago))  # queued two hours ago
+        resources = {"database": DatabaseResource(url=database_url), "redis": RedisResource(url=redis_url)}
+        with dg.build_sensor_context(instance=instance, resources=resources) as context:
+            audit_watchdog(context)
+    with Session(sync_engine) as session:
+        assert session.get_one(Audit, waiting).status == "pending"
+        assert session.get_one(Audit, dead).status == "failed"
+
+
+def test_a_fiche_whose_timeline_exceeds_the_prompt_budget_is_audited_in_tools_mode(
+    transcribed_day: list[str], scorecard_id: int, sync_engine: Engine
+) -> None:
+    spec = _spec(sync_engine, scorecard_id)
+    sessions = sync_session_factory(sync_engine)
+    with Session(sync_engine) as session:
+        sizes = {f: timeline_tokens(load_timeline(session, f)) for f in transcribed_day[:2]}
+    short, long = sorted(sizes, key=sizes.__getitem__)
+    assert sizes[short] < sizes[long]
+    engine = AuditEngine(
+        HeuristicAuditor(), sessions, None, rules=GatingRules(), trigger=Trigger(), prompt_token_budget=sizes[short]
+    )
+    asyncio.run(engine.audit_fiches([short, long], spec))
+    with Session(sync_engine) as session:
+        rows = session.execute(select(Audit.fiche_id, Audit.transcript_mode)).all()
+    modes = {row.fiche_id: row.transcript_mode for row in rows}
+    assert modes == {short: "prompt", long: "tools"}

@@ -15,7 +15,7 @@ import pytest
 from callaudit.embedded import EmbeddedRedis
 from callaudit.settings import load_settings
 from resources.crm import CrmCapUnavailable, CrmClient, CrmConfig
-from resources.redis import create_async_redis
+from resources.redis import Holder, LeaseSemaphore, create_async_redis
 from tests.crm.gateway import LocalGateway, details_body
 
 SPAWN = multiprocessing.get_context("spawn")
@@ -131,3 +131,24 @@ async def test_fails_closed_without_redis(request, tmp_path, where):
         assert str(tmp_path) not in str(caught.value)
         assert await crm.health() is True  # the probe does not need Redis
     await redis.aclose()
+
+
+async def test_a_slot_outlives_the_request_it_covers(redis_url, redis_client):
+    """A holder that dies mid-request keeps its slot until the request must have ended (its timeout):
+    the gateway may still be working on it, freeing the slot earlier would exceed the cap."""
+    timeout = 200.0
+    redis = create_async_redis(redis_url)
+    config = CrmConfig(details_timeout=timeout, details_budget=2 * timeout)
+    try:
+        with LocalGateway(latency=0.5) as gateway:
+            async with CrmClient(gateway.base_url, redis, config=config) as crm:
+                call = asyncio.create_task(crm.fiche_details("1001"))
+                semaphore = LeaseSemaphore(redis, "crm_fiche_fetch", 3)
+                holders: list[Holder] = []
+                while not holders and not call.done():
+                    holders = await semaphore.holders()
+                await call
+    finally:
+        await redis.aclose()
+    assert holders
+    assert min(h.expires_in for h in holders) >= timeout

@@ -13,7 +13,9 @@ from sqlalchemy.orm import Session
 
 from assets.fiches import fiche_details, sales_fiches
 from assets.transcripts import transcripts
+from callaudit.settings import load_settings
 from domain.models import FicheTranscription, Recording, Transcript, TranscriptChunk
+from orchestration.jobs import transcribe_fiches_job
 from resources.database import sync_session_factory
 from resources.redis import EventPublisher, stream_key
 from resources.redis.resource import RedisResource
@@ -82,6 +84,9 @@ def test_a_day_is_transcribed_once(
 
     second = _transcribe(resources)
     assert (second["recordings_transcribed"], second["recordings_skipped"]) == (0, recordings)
+    # The run did nothing, the day is complete: the figures say both.
+    assert second["day_fiches_complete"] == second["day_fiches"] == first["day_fiches_complete"] > 0
+    assert second["day_fiches_not_transcribed_yet"] == 0
     assert _chunk_ids(sync_engine) == before  # nothing rewritten
 
     fiche_id = transcript.fiche_id
@@ -115,8 +120,9 @@ def test_a_failing_recording_leaves_its_fiche_partial_and_ids_stay_stable(
         redis_async = RedisResource(url=redis_url).async_client()
         try:
             async with _stt(simulator).client(redis_async, transport=stand_in) as client:
+                sessions = sync_session_factory(sync_engine)
                 transcriber = FicheTranscriber(
-                    client, sync_session_factory(sync_engine), EventPublisher(redis_async), max_recordings=50
+                    client, sessions, EventPublisher(redis_async), claims=redis_async, max_recordings=50
                 )
                 return await transcriber.transcribe_fiche(fiche_id)
         finally:
@@ -157,3 +163,27 @@ def test_fiches_with_too_many_recordings_are_skipped(
         assert skipped
         assert all((s.reason or "").startswith("too_many_recordings") for s in skipped)
     assert metadata["fiches_skipped"] == len(skipped)
+
+
+def test_the_automation_maximum_has_no_hard_cap_and_an_api_launch_transcribes_long_fiches(
+    crm_resources: dict[str, Any], simulator: Simulator, sync_engine: Engine
+) -> None:
+    assert load_settings(automation_max_recordings_per_fiche=500).automation_max_recordings_per_fiche == 500
+    _ingest(crm_resources)
+    stt = _stt(simulator, automation_max_recordings_per_fiche=1)
+    _transcribe({**crm_resources, "stt": stt})  # automated: fiches over 1 recording are skipped
+    with Session(sync_engine) as session:
+        query = select(FicheTranscription.fiche_id).where(FicheTranscription.status == "skipped")
+        skipped = list(session.scalars(query))
+    assert skipped
+    # What `POST /api/transcriptions/batch` launches: no automation maximum applies.
+    config = {"fiche_ids": skipped, "priority": "normal"}
+    result = transcribe_fiches_job.execute_in_process(
+        run_config={"ops": {"transcribe_given_fiches": {"config": config}}}, resources={**crm_resources, "stt": stt}
+    )
+    assert result.success
+    with Session(sync_engine) as session:
+        statuses = set(
+            session.scalars(select(FicheTranscription.status).where(FicheTranscription.fiche_id.in_(skipped)))
+        )
+    assert statuses == {"complete"}

@@ -171,3 +171,24 @@ def test_demo_failure_is_one_screen_with_a_json_error(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     assert len(result.stderr.splitlines()) <= 10, result.stderr
     assert "pw-not-shown" not in result.stdout + result.stderr
+
+
+def test_callaudit_dagster_runs_the_plain_dagster_cli_on_the_same_instance(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    # Dagster's CLI loads a `.env` of its working directory over the environment: not this one.
+    (tmp_path / ".env").write_text(f"DAGSTER_HOME={tmp_path / 'elsewhere'}\n")
+    env = cli_env(home)
+    try:
+        migrated = _cli(["migrate"], tmp_path, env)
+        assert migrated.returncode == 0, migrated.stderr
+        info = _cli(["dagster", "instance", "info"], tmp_path, env)
+        assert info.returncode == 0, info.stdout[-2000:] + info.stderr[-2000:]
+        assert "PostgresRunStorage" in info.stdout
+        assert str(home.resolve() / "dagster") in info.stdout
+        assert "elsewhere" not in info.stdout
+        assets = _cli(["dagster", "asset", "list", "-m", "orchestration.definitions"], tmp_path, env)
+        assert assets.returncode == 0, assets.stderr[-2000:]
+        assert {"sales_fiches", "fiche_details", "transcripts", "audits"} <= set(assets.stdout.split())
+    finally:
+        _cli(["services", "down"], tmp_path, env)
+    assert not any(s.status().running for s in EmbeddedServices(home).all())

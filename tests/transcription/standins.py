@@ -14,11 +14,12 @@ KEY = "sk_test_0123456789abcdef"
 
 def multipart_fields(request: httpx.Request) -> dict[str, list[str | bytes]]:
     """The multipart form of a request, field name -> values (bytes for files)."""
-    content_type = request.headers["content-type"]
+    return parse_multipart(request.headers["content-type"], request.content)
+
+
+def parse_multipart(content_type: str, body: bytes) -> dict[str, list[str | bytes]]:
     assert content_type.startswith("multipart/form-data; boundary="), content_type
-    message = BytesParser(policy=HTTP).parsebytes(
-        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + request.content
-    )
+    message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
     fields: dict[str, list[str | bytes]] = {}
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")

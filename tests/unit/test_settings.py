@@ -11,6 +11,7 @@ ENV_NAMES = [
     "OPENAI_MODEL", "OPENAI_MODEL_CHAT", "CORS_ORIGINS", "CALLAUDIT_ENV", "JWT_ACCESS_SECRET",
     "AUTOMATION_SCHEDULER_CRON", "SALES_TIMEZONE", "FICHE_NOT_FOUND_TTL_MS", "WEBHOOK_ALLOWED_ORIGINS",
     "API_AUTH_TOKENS", "API_AUTH_TOKEN", "DAGSTER_WEBSERVER_PORT", "DAGSTER_WEBSERVER_URL",
+    "AUTOMATION_MAX_RECORDINGS_PER_FICHE", "LLM_PRICES",
 ]  # fmt: skip
 
 
@@ -110,3 +111,26 @@ def test_readme_documents_every_variable() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     missing = [name.upper() for name in Settings.model_fields if f"`{name.upper()}`" not in readme]
     assert missing == []
+
+
+def test_children_get_the_resolved_values_the_environment_over_dotenv(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    (tmp_path / ".env").write_text(
+        "FICHE_FETCH_CONCURRENCY=7\nSALES_TIMEZONE=Europe/Brussels\nCORS_ORIGINS=http://a.test,http://b.test\n"
+        'LLM_PRICES={"m": {"input": 1.5}}\nAUTOMATION_MAX_RECORDINGS_PER_FICHE=120\n'
+    )
+    monkeypatch.setenv("FICHE_FETCH_CONCURRENCY", "5")  # the command line's value wins over .env
+    resolved = load_settings()
+    env = resolved.as_environment()
+    assert env["FICHE_FETCH_CONCURRENCY"] == "5"
+    assert env["SALES_TIMEZONE"] == "Europe/Brussels"  # only in .env: still handed down
+    assert "OPENAI_MODEL_AUDIT" not in env  # defaults are not exported
+    # A child reading only that environment (its own .env says otherwise) sees the same values.
+    (tmp_path / ".env").write_text("FICHE_FETCH_CONCURRENCY=9\nSALES_TIMEZONE=UTC\n")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    child = load_settings()
+    for field in ("fiche_fetch_concurrency", "sales_timezone", "cors_origins", "llm_prices"):
+        assert getattr(child, field) == getattr(resolved, field), field
+    assert child.automation_max_recordings_per_fiche == 120

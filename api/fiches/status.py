@@ -1,0 +1,164 @@
+"""Where fiches stand (details, transcription, audits), read from the tables in ONE statement.
+
+One row per visible fiche: the fiche, its recordings joined to their transcripts (aggregated), its
+not deleted audits (aggregated), its newest audit (a LATERAL join) and its last transcription run.
+Whatever the batch size, a status request costs one query; fiches the caller cannot see are not
+read at all (the scope clause is in the same `WHERE`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Row, func, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.fiches.schemas import FicheAuditStatus, FicheStatusOut, FicheTranscriptionProgress, LatestAuditOut
+from api.security import Grant
+from domain.models import Audit, AuditStatus, Fiche, FicheFetchStatus, FicheTranscription, Recording, Scorecard
+from domain.models.transcripts import Transcript, TranscriptStatus
+from domain.scoping import apply_fiche_scope
+
+
+def _statement(fiche_ids: Sequence[str], grant: Grant) -> Any:
+    ids = list(fiche_ids)
+    transcripts = (
+        select(
+            Recording.fiche_id.label("fiche_id"),
+            func.count(Recording.id).label("total"),
+            func.count(Transcript.id).filter(Transcript.status == TranscriptStatus.COMPLETED).label("transcribed"),
+            func.count(Transcript.id).filter(Transcript.status == TranscriptStatus.FAILED).label("failed"),
+            func.max(Transcript.transcribed_at).label("last_transcribed_at"),
+        )
+        .outerjoin(Transcript, Transcript.recording_id == Recording.id)
+        .where(Recording.fiche_id.in_(ids))
+        .group_by(Recording.fiche_id)
+        .subquery("t")
+    )
+    done = Audit.status == AuditStatus.COMPLETED
+    audits = (
+        select(
+            Audit.fiche_id.label("fiche_id"),
+            func.count(Audit.id).label("total"),
+            func.count(Audit.id).filter(done).label("completed"),
+            func.count(Audit.id).filter(Audit.status == AuditStatus.PENDING).label("pending"),
+            func.count(Audit.id).filter(Audit.status == AuditStatus.RUNNING).label("running"),
+            func.count(Audit.id).filter(Audit.status == AuditStatus.FAILED).label("failed"),
+            func.count(Audit.id).filter(done, Audit.is_compliant.is_(True)).label("compliant"),
+            func.count(Audit.id).filter(done, Audit.is_compliant.is_(False)).label("non_compliant"),
+            func.round(func.avg(Audit.score_percentage).filter(done), 2).label("average_score"),
+        )
+        .where(Audit.fiche_id.in_(ids), Audit.deleted_at.is_(None))
+        .group_by(Audit.fiche_id)
+        .subquery("a")
+    )
+    latest = (
+        select(
+            Audit.id,
+            Audit.status,
+            Audit.score_percentage,
+            Audit.points_earned,
+            Audit.niveau,
+            Audit.is_compliant,
+            Audit.completed_at,
+            Audit.run_id,
+            Audit.scorecard_id,
+            Scorecard.name.label("scorecard_name"),
+        )
+        .join(Scorecard, Scorecard.id == Audit.scorecard_id)
+        .where(Audit.fiche_id == Fiche.fiche_id, Audit.deleted_at.is_(None))
+        .order_by(Audit.created_at.desc(), Audit.id.desc())
+        .limit(1)
+        .lateral("latest")
+    )
+    statement = (
+        select(
+            Fiche.fiche_id,
+            Fiche.fetch_status,
+            Fiche.fetch_error,
+            Fiche.fetched_at,
+            Fiche.expires_at,
+            Fiche.sales_date,
+            Fiche.recordings_count,
+            FicheTranscription.status.label("transcription_status"),
+            FicheTranscription.run_id.label("transcription_run_id"),
+            *(transcripts.c[name].label(f"t_{name}") for name in ("total", "transcribed", "failed")),
+            transcripts.c.last_transcribed_at,
+            *(c.label(f"a_{c.name}") for c in audits.c if c.name != "fiche_id"),
+            *(c.label(f"l_{c.name}") for c in latest.c),
+        )
+        .outerjoin(FicheTranscription, FicheTranscription.fiche_id == Fiche.fiche_id)
+        .outerjoin(transcripts, transcripts.c.fiche_id == Fiche.fiche_id)
+        .outerjoin(audits, audits.c.fiche_id == Fiche.fiche_id)
+        .outerjoin(latest, true())
+        .where(Fiche.fiche_id.in_(ids))
+    )
+    return apply_fiche_scope(statement, grant)
+
+
+def _transcription(row: Row[Any]) -> FicheTranscriptionProgress:
+    total = row.t_total or 0
+    transcribed = row.t_transcribed or 0
+    failed = row.t_failed or 0
+    return FicheTranscriptionProgress(
+        total=total,
+        transcribed=transcribed,
+        pending=total - transcribed - failed,
+        failed=failed,
+        percentage=round(100.0 * transcribed / total, 1) if total else 0.0,
+        is_complete=total > 0 and transcribed == total,
+        last_transcribed_at=row.last_transcribed_at,
+        status=row.transcription_status,
+        run_id=row.transcription_run_id,
+    )
+
+
+def _audit(row: Row[Any]) -> FicheAuditStatus:
+    latest = None
+    if row.l_id is not None:
+        latest = LatestAuditOut(
+            id=row.l_id,
+            status=row.l_status,
+            overall_score=row.l_points_earned,
+            score_percentage=None if row.l_score_percentage is None else float(row.l_score_percentage),
+            niveau=row.l_niveau,
+            is_compliant=row.l_is_compliant,
+            completed_at=row.l_completed_at,
+            run_id=row.l_run_id,
+            scorecard={"id": row.l_scorecard_id, "name": row.l_scorecard_name},
+        )
+    return FicheAuditStatus(
+        total=row.a_total or 0,
+        completed=row.a_completed or 0,
+        pending=row.a_pending or 0,
+        running=row.a_running or 0,
+        failed=row.a_failed or 0,
+        compliant=row.a_compliant or 0,
+        non_compliant=row.a_non_compliant or 0,
+        average_score=None if row.a_average_score is None else float(row.a_average_score),
+        latest_audit=latest,
+    )
+
+
+def status_of(row: Row[Any]) -> FicheStatusOut:
+    return FicheStatusOut(
+        fiche_id=row.fiche_id,
+        has_data=row.fetch_status == FicheFetchStatus.DETAILS,
+        fetch_status=row.fetch_status,
+        fetch_error=row.fetch_error,
+        fetched_at=row.fetched_at,
+        expires_at=row.expires_at,
+        sales_date=row.sales_date,
+        recordings_count=row.recordings_count,
+        transcription=_transcription(row),
+        audit=_audit(row),
+    )
+
+
+async def statuses(session: AsyncSession, grant: Grant, fiche_ids: Sequence[str]) -> dict[str, FicheStatusOut]:
+    """The status of each visible fiche among `fiche_ids` (missing and invisible ones are absent)."""
+    if not fiche_ids:
+        return {}
+    rows = (await session.execute(_statement(fiche_ids, grant))).all()
+    return {row.fiche_id: status_of(row) for row in rows}

@@ -1,0 +1,104 @@
+"""Automation down the chain: fetched details are transcribed, transcribed fiches are audited.
+
+Two sensors keyed on the application's tables (`domain.automation`), not on asset
+materializations: the API's ad-hoc jobs write the same rows as the assets, so a fiche fetched or
+transcribed through the API moves on exactly like one of the scheduled day. Each request is keyed
+by the day (and scorecard) and the newest change it covers, so a queued run is not asked for
+again, and new fiches of the same day make a new request (the assets are incremental).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+
+from assets.transcripts import transcripts
+from callaudit.settings import get_settings
+from domain.automation import audits_to_run, automatic_scorecards, database_now, days_to_transcribe
+from orchestration.audit_sensors import audit_sales_day_job
+from orchestration.partitions import scorecards
+from resources.database import DatabaseResource
+
+#: How far behind the newest row seen a sensor looks again: a transaction that committed after a
+#: tick with a timestamp older than that tick's newest row is still found.
+GRACE = dt.timedelta(minutes=10)
+
+SOURCE_TAG = {"app/source": "automation"}
+
+#: One sales day of the transcripts asset per run.
+transcribe_sales_day_job = dg.define_asset_job(
+    "transcribe_sales_day",
+    selection=dg.AssetSelection.assets(transcripts),
+    description="Transcribe one sales day's fetched fiches.",
+)
+
+
+def _partition_days() -> dict[str, dt.date]:
+    """The sales days that are partitions: from SALES_PARTITIONS_START to today (SALES_TIMEZONE)."""
+    settings = get_settings()
+    today = dt.datetime.now(ZoneInfo(settings.sales_timezone)).date()
+    return {"first_day": settings.sales_partitions_start, "last_day": today}
+
+
+def watermark(cursor: str | None, now: dt.datetime) -> dt.datetime:
+    """Where the last tick left off; the first tick starts now (history is a backfill)."""
+    return dt.datetime.fromisoformat(cursor) if cursor else now
+
+
+def next_cursor(previous: dt.datetime, newest: list[dt.datetime], now: dt.datetime) -> str:
+    """Never backwards, and at most `GRACE` behind the clock, so the window stays bounded."""
+    return max([previous, now - GRACE, *newest]).isoformat()
+
+
+@dg.sensor(
+    job=transcribe_sales_day_job,
+    description="Transcribes the days whose fiches got their details since the last transcription (from the "
+    "schedule, a backfill or the API alike).",
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def transcribe_fetched_fiches(context: dg.SensorEvaluationContext, database: DatabaseResource) -> dg.SensorResult:
+    with database.session() as session:
+        now = database_now(session)
+        since = watermark(context.cursor, now)
+        work = days_to_transcribe(session, since=since - GRACE, **_partition_days())
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                run_key=f"transcripts:{w.day}:{w.newest.isoformat()}", partition_key=w.day.isoformat(), tags=SOURCE_TAG
+            )
+            for w in work
+        ],
+        cursor=next_cursor(since, [w.newest for w in work], now),
+    )
+
+
+@dg.sensor(
+    job=audit_sales_day_job,
+    description="Audits fiches fully transcribed since their last audit with every active scorecard marked to "
+    "run automatically (whoever transcribed them).",
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def audit_automatic_scorecards(context: dg.SensorEvaluationContext, database: DatabaseResource) -> dg.SensorResult:
+    with database.session() as session:
+        now = database_now(session)
+        since = watermark(context.cursor, now)
+        ids = automatic_scorecards(session)
+        work = audits_to_run(session, ids, since=since - GRACE, **_partition_days())
+    wanted = {str(w.scorecard_id) for w in work}
+    unknown = sorted(wanted - set(context.instance.get_dynamic_partitions(scorecards.name or "scorecards")))
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                run_key=f"audits:{w.day}:{w.scorecard_id}:{w.newest.isoformat()}",
+                partition_key=dg.MultiPartitionKey({"sales_day": w.day.isoformat(), "scorecard": str(w.scorecard_id)}),
+                tags=SOURCE_TAG,
+            )
+            for w in work
+        ],
+        dynamic_partitions_requests=[scorecards.build_add_request(unknown)] if unknown else [],
+        cursor=next_cursor(since, [w.newest for w in work], now),
+    )
