@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, Field, StringConstraints
 
 from api.schemas import Pagination
+from api.security import IdStr
 
 #: A CRM fiche id as the gateway accepts it (digits in practice).
 FICHE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
@@ -58,23 +59,23 @@ class FicheTranscriptionProgress(BaseModel):
     """The fiche's recordings against their transcripts (§4.5 `transcription`)."""
 
     total: int = Field(0, description="Recordings of the fiche")
-    transcribed: int = 0
+    transcribed: int = Field(0, description="Recordings with a completed transcript")
     pending: int = Field(0, description="Never attempted, or attempted and not finished")
     failed: int = Field(0, description="Whose latest attempt failed; the next run retries them")
-    percentage: float = 0.0
+    percentage: float = Field(0.0, description="Share of the recordings transcribed, in percent (0-100)")
     is_complete: bool = Field(False, description="The fiche has recordings and every one is transcribed")
-    last_transcribed_at: dt.datetime | None = None
+    last_transcribed_at: dt.datetime | None = Field(None, description="When its newest transcript was stored")
     status: str | None = Field(None, description="Where the last transcription run left the fiche")
     run_id: str | None = Field(None, description="The Dagster run that last transcribed (or will transcribe) it")
 
 
 class ScorecardName(BaseModel):
-    id: int
+    id: IdStr
     name: str
 
 
 class LatestAuditOut(BaseModel):
-    id: int
+    id: IdStr
     status: str
     overall_score: int | None = Field(description="Points earned")
     score_percentage: float | None
@@ -88,14 +89,14 @@ class LatestAuditOut(BaseModel):
 class FicheAuditStatus(BaseModel):
     """The fiche's audits, deleted ones excepted (§4.5 `audit`); scores over completed audits."""
 
-    total: int = 0
-    completed: int = 0
-    pending: int = 0
-    running: int = 0
-    failed: int = 0
-    compliant: int = 0
-    non_compliant: int = 0
-    average_score: float | None = None
+    total: int = Field(0, description="Audits of the fiche, every scorecard and version, deleted ones excepted")
+    completed: int = Field(0, description="Audits completed")
+    pending: int = Field(0, description="Audits queued, their run not started yet")
+    running: int = Field(0, description="Audits under way")
+    failed: int = Field(0, description="Audits that failed")
+    compliant: int = Field(0, description="Completed audits whose level is not REJET")
+    non_compliant: int = Field(0, description="Completed audits whose level is REJET")
+    average_score: float | None = Field(None, description="Mean score percentage of the completed audits")
     latest_audit: LatestAuditOut | None = Field(None, description="The newest audit, whatever its status")
 
 

@@ -32,110 +32,8 @@ from domain.language.lexicon import specificity, synonyms
 from domain.language.pipeline import parse
 from domain.language.utterances import CONTENT_POS, fold
 
-ACT_LEMMAS: frozenset[str] = frozenset(
-    [
-        "mentionner",
-        "mentionne",
-        "communiquer",
-        "communique",
-        "annoncer",
-        "annonce",
-        "identifier",
-        "identifie",
-        "verifier",
-        "verifie",
-        "confirmer",
-        "confirme",
-        "valider",
-        "valide",
-        "relever",
-        "releve",
-        "noter",
-        "note",
-        "evoquer",
-        "evoque",
-        "aborder",
-        "aborde",
-        "questionner",
-        "questionne",
-        "poser",
-        "pose",
-        "question",
-        "expliquer",
-        "explique",
-        "explication",
-        "presenter",
-        "presente",
-        "preciser",
-        "precise",
-        "traiter",
-        "traite",
-        "proposer",
-        "propose",
-        "faire",
-        "fait",
-        "indiquer",
-        "indique",
-        "informer",
-        "rappeler",
-        "demander",
-        "recueillir",
-        "detailler",
-        "detaille",
-        "donner",
-        "nommer",
-        "decliner",
-        "saluer",
-        "explorer",
-        "explore",
-        "evaluer",
-        "evalue",
-        "discuter",
-        "discute",
-        "etablir",
-        "etabli",
-        "tracer",
-        "trace",
-        "documenter",
-        "documente",
-        "respecter",
-        "respecte",
-        "assurer",
-        "assure",
-        "verification",
-        "mention",
-        "annonce",
-        "presentation",
-        "explicite",
-        "explicitement",
-        "approprie",
-        "eventuel",
-        "eventuellement",
-        "principal",
-        "applicable",
-        "pertinent",
-        "oui",
-        "si",
-        "cas",
-        "echeant",
-        "client",
-        "cliente",
-        "etc",
-        "lors",
-        "debut",
-        "fin",
-        "uniquement",
-        "present",
-        "faire",
-        "realiser",
-        "obtenir",
-        "effectuer",
-    ]
-)
-"""Folded lemmas that say how a point is met, not what it is about."""
-
 INFORM_LEMMAS: frozenset[str] = frozenset(
-    [
+    (
         "mentionner",
         "mentionne",
         "communiquer",
@@ -164,11 +62,11 @@ INFORM_LEMMAS: frozenset[str] = frozenset(
         "indique",
         "traiter",
         "traite",
-    ]
+    )
 )
 """Act lemmas of points met by telling: a question from the agent does not meet them."""
 ASK_LEMMAS: frozenset[str] = frozenset(
-    [
+    (
         "question",
         "questionner",
         "questionne",
@@ -195,10 +93,60 @@ ASK_LEMMAS: frozenset[str] = frozenset(
         "etabli",
         "recueillir",
         "interroger",
-    ]
+    )
 )
 """Act lemmas of points met by asking or checking; a point naming a fact about the client with no act
 verb ("Statut du renouvellement") is one too."""
+ACT_LEMMAS: frozenset[str] = (
+    ASK_LEMMAS
+    | INFORM_LEMMAS
+    | frozenset(
+        (
+            "noter",
+            "note",
+            "aborder",
+            "aborde",
+            "faire",
+            "fait",
+            "saluer",
+            "tracer",
+            "trace",
+            "documenter",
+            "documente",
+            "respecter",
+            "respecte",
+            "assurer",
+            "assure",
+            "verification",
+            "mention",
+            "presentation",
+            "explicite",
+            "explicitement",
+            "approprie",
+            "eventuel",
+            "eventuellement",
+            "principal",
+            "applicable",
+            "pertinent",
+            "oui",
+            "si",
+            "cas",
+            "echeant",
+            "client",
+            "cliente",
+            "etc",
+            "lors",
+            "debut",
+            "fin",
+            "uniquement",
+            "present",
+            "realiser",
+            "obtenir",
+            "effectuer",
+        )
+    )
+)
+"""Folded lemmas that say how a point is met, not what it is about."""
 QUALITATIVE_LEMMAS: frozenset[str] = frozenset(
     [
         "clarte",

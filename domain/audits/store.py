@@ -86,6 +86,26 @@ def already_audited(session: Session, fiche_id: str, scorecard_id: int, inputs: 
     )
 
 
+def _next_audit(session: Session, fiche_id: str, spec: ScorecardSpec, trigger: Trigger, **fields: Any) -> Audit:
+    """The pair's next audit version (the latest flag only if the pair has none yet), not added."""
+    pair = (Audit.fiche_id == fiche_id, Audit.scorecard_id == spec.scorecard_id)
+    previous = session.scalar(select(func.max(Audit.version)).where(*pair))
+    has_latest = session.scalar(select(Audit.id).where(*pair, Audit.is_latest))
+    return Audit(
+        fiche_id=fiche_id,
+        scorecard_id=spec.scorecard_id,
+        scorecard_version_id=spec.version_id,
+        version=(previous or 0) + 1,
+        is_latest=has_latest is None,
+        trigger_source=trigger.source,
+        trigger_user_id=trigger.user_id,
+        run_id=trigger.run_id,
+        steps_total=len(spec.steps),
+        points_total=spec.total_weight,
+        **fields,
+    )
+
+
 def queue_audits(
     session: Session, fiche_ids: Sequence[str], spec: ScorecardSpec, trigger: Trigger, *, use_rlm: bool
 ) -> list[int]:
@@ -94,24 +114,15 @@ def queue_audits(
     scorecard already in flight gets none (that one is what lists show)."""
     queued = []
     for fiche_id in fiche_ids:
-        pair = (Audit.fiche_id == fiche_id, Audit.scorecard_id == spec.scorecard_id)
-        previous = session.scalar(select(func.max(Audit.version)).where(*pair))
-        has_latest = session.scalar(select(Audit.id).where(*pair, Audit.is_latest))
-        audit = Audit(
-            fiche_id=fiche_id,
-            scorecard_id=spec.scorecard_id,
-            scorecard_version_id=spec.version_id,
-            version=(previous or 0) + 1,
-            is_latest=has_latest is None,
+        audit = _next_audit(
+            session,
+            fiche_id,
+            spec,
+            trigger,
             status=AuditStatus.PENDING,
-            trigger_source=trigger.source,
-            trigger_user_id=trigger.user_id,
-            run_id=trigger.run_id,
             auditor="",  # known when the run starts it
             prompt_version="",
             use_rlm=use_rlm,
-            steps_total=len(spec.steps),
-            points_total=spec.total_weight,
         )
         try:
             with session.begin_nested():
@@ -193,20 +204,13 @@ def start_audit(
     queued = _take_over_queued(session, fiche_id, spec, inputs, trigger=trigger, now=now)
     if queued is not None:
         return queued
-    pair = (Audit.fiche_id == fiche_id, Audit.scorecard_id == spec.scorecard_id)
     for _ in range(3):
-        previous = session.scalar(select(func.max(Audit.version)).where(*pair))
-        has_latest = session.scalar(select(Audit.id).where(*pair, Audit.is_latest))
-        audit = Audit(
-            fiche_id=fiche_id,
-            scorecard_id=spec.scorecard_id,
-            scorecard_version_id=spec.version_id,
-            version=(previous or 0) + 1,
-            is_latest=has_latest is None,
+        audit = _next_audit(
+            session,
+            fiche_id,
+            spec,
+            trigger,
             status=AuditStatus.RUNNING,
-            trigger_source=trigger.source,
-            trigger_user_id=trigger.user_id,
-            run_id=trigger.run_id,
             auditor=inputs.auditor,
             model=inputs.model,
             transcript_mode=inputs.transcript_mode,
@@ -214,8 +218,6 @@ def start_audit(
             prompt_version=inputs.prompt_version,
             transcript_version=inputs.transcript_version,
             input_key=inputs.key,
-            steps_total=len(spec.steps),
-            points_total=spec.total_weight,
             started_at=now,
             heartbeat_at=now,
         )

@@ -67,9 +67,9 @@ async def test_status_counts_transcripts_and_audits_from_the_tables(client: http
     }
     assert audit["average_score"] == 75.0  # the deleted audit's 10 does not count
     latest = audit["latest_audit"]
-    assert latest["id"] == newest
+    assert latest["id"] == str(newest)
     assert latest["score_percentage"] == 90.0
-    assert latest["scorecard"] == {"id": card.id, "name": "Vente santé"}
+    assert latest["scorecard"] == {"id": str(card.id), "name": "Vente santé"}
 
     other = await client.get("/api/fiches/F-OTHER/status", headers=world.headers("viewer"))
     assert other.status_code == 404
