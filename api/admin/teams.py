@@ -100,7 +100,7 @@ async def list_teams(
     return page.paginate(await _teams_out(session, teams, include_users=include_users), total)
 
 
-@router.get("/{team_id}", response_model=Envelope[TeamOut], summary="One team with its members")
+@router.get("/{team_id:id}", response_model=Envelope[TeamOut], summary="One team with its members")
 async def read_team(team_id: EntityId, _: ReadTeams, session: SessionDep) -> Envelope[TeamOut]:
     team = await _get_team(session, team_id)
     return ok((await _teams_out(session, [team], include_users=True))[0])
@@ -134,7 +134,7 @@ async def upsert_team(
 
 
 @router.patch(
-    "/{team_id}",
+    "/{team_id:id}",
     response_model=Envelope[TeamOut],
     summary="Rename a team, change its responsables or its CRM group link",
 )
@@ -155,7 +155,7 @@ async def patch_team(team_id: EntityId, body: TeamPatch, _: WriteTeams, session:
 
 
 @router.delete(
-    "/{team_id}",
+    "/{team_id:id}",
     response_model=Envelope[Deleted],
     summary="Delete a team (refused while it has members unless force=true)",
 )
@@ -174,7 +174,7 @@ async def delete_team(
 
 
 @router.post(
-    "/{team_id}/members",
+    "/{team_id:id}/members",
     response_model=Envelope[MembershipChanged],
     summary="Add a user to a team (idempotent)",
 )
@@ -189,7 +189,7 @@ async def add_member(
 
 
 @router.delete(
-    "/{team_id}/members/{user_id}",
+    "/{team_id:id}/members/{user_id:id}",
     response_model=Envelope[MembershipChanged],
     summary="Remove a user from a team (idempotent)",
 )

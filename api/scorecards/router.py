@@ -29,7 +29,7 @@ from api.scorecards.schemas import (
     VersionDetailOut,
     VersionOut,
 )
-from api.security import EntityId, Grant, require
+from api.security import CanonicalPathInt, EntityId, Grant, require
 from domain.rbac import Action
 from domain.scorecards import service as scorecards
 
@@ -41,8 +41,10 @@ router = APIRouter(
 
 Read = Annotated[Grant, Depends(require("audit-configs", "read"))]
 Write = Annotated[Grant, Depends(require("audit-configs", "write"))]
-StepId = Annotated[int, Path(ge=1, le=2**63 - 1, description="A step of the scorecard's current version")]
-VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1, description="Version number (1, 2, ...)")]
+StepId = Annotated[
+    int, CanonicalPathInt, Path(ge=1, le=2**63 - 1, description="A step of the scorecard's current version")
+]
+VersionNumber = Annotated[int, CanonicalPathInt, Path(ge=1, le=2**31 - 1, description="Version number (1, 2, ...)")]
 IncludeStats = Annotated[bool, Query(description="Add usage stats computed from the audits (needs `audits.read`)")]
 
 

@@ -33,11 +33,17 @@ async def test_unknown_api_route_is_a_structured_404(client: httpx.AsyncClient) 
     assert response.json() == {"success": False, "error": "Route not found", "code": "NOT_FOUND"}
 
 
-@pytest.mark.parametrize("bad", ["0", "-1", "abc", "9223372036854775808", "1.5"])
+@pytest.mark.parametrize("bad", ["0", "-1", "9223372036854775808", "1.5", "01"])
 async def test_path_ids_are_validated(client: httpx.AsyncClient, world: World, bad: str) -> None:
     response = await client.get(f"/api/admin/users/{bad}", headers=world.headers("admin"))
     assert response.status_code == 400
     assert response.json()["field"] == "path.user_id"
+
+
+async def test_a_word_where_an_id_goes_is_another_route(client: httpx.AsyncClient, world: World) -> None:
+    response = await client.get("/api/admin/users/abc", headers=world.headers("admin"))
+    assert response.status_code == 404
+    assert response.json()["error"] == "Route not found"
 
 
 async def test_text_postgres_cannot_store_is_refused(client: httpx.AsyncClient, world: World) -> None:
