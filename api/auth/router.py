@@ -87,7 +87,7 @@ def _token_response(
 ) -> Envelope[TokenResponse]:
     assert principal.user_id is not None
     access = keyring.issue_access_token(
-        str(principal.user_id), settings.auth_access_ttl_seconds, access_claims(principal)
+        str(principal.user_id), settings.auth_access_ttl_seconds, access_claims(principal, refresh.family_id)
     )
     _set_refresh_cookie(response, settings, refresh)
     response.headers["Cache-Control"] = "no-store"

@@ -118,7 +118,7 @@ async def test_pages_and_totals_count_visible_rows_only(client: httpx.AsyncClien
 
 async def test_users_without_crm_link_or_team_see_nothing(client: httpx.AsyncClient, world: World) -> None:
     loner = await world.add_user("loner@example.test", roles=("operator", "agent"))
-    token = world.keyring.issue_access_token(str(loner), 900, {})
+    token = world.token_for(loner)
     response = await client.get("/api/_probe/fiches", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
     assert response.json()["pagination"]["total"] == 0
