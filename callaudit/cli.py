@@ -8,7 +8,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import httpx
 import typer
@@ -141,11 +141,16 @@ def api(
         host=host,
         port=port or settings.port,
         workers=workers,
-        proxy_headers=True,
-        # Only these proxies may set the client address (per-address login limits depend on it).
-        forwarded_allow_ips=settings.forwarded_allow_ips,
+        # Only configured proxies may set the client address (per-address login limits depend on it);
+        # none by default, not even local processes.
+        **uvicorn_proxy_options(settings),
         log_level=settings.log_level.lower(),
     )
+
+
+def uvicorn_proxy_options(settings: Settings) -> dict[str, Any]:
+    trusted = settings.forwarded_allow_ips.strip()
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or None}
 
 
 @app.command("demo-crm")

@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     port: int = Field(3002, ge=1, le=65535)
     hostname: str | None = None
     api_base_url: str = "http://localhost:3002"
-    forwarded_allow_ips: str = "127.0.0.1"
+    forwarded_allow_ips: str = ""
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://localhost:3000", "http://localhost:5173"]
     )

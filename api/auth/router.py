@@ -131,7 +131,7 @@ async def login(
         await limiter.record_failure(body.email, address)
         log.info("login failed from %s", address)
         raise NotAuthenticated(INVALID_LOGIN)
-    await limiter.reset_account(body.email)
+    await limiter.reset_account(body.email, address)
     refresh, _ = await issue_refresh_token(
         session,
         principal.user_id,
