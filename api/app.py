@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from api import health
 from api.deps import AppState
 from api.errors import ERROR_RESPONSES, install_error_handlers
-from api.middleware import RequestContextMiddleware
+from api.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
 from callaudit import __version__
 from callaudit.logging import configure_logging
 from callaudit.runtime import prepare
@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         expose_headers=["X-Request-Id", "X-Backend-Instance", "Retry-After"],
     )
     app.add_middleware(RequestContextMiddleware, instance_id=instance_id)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(health.router)
     app.include_router(_api_router())
     return app

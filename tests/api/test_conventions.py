@@ -136,3 +136,22 @@ async def test_openapi_is_served_and_documents_the_contract(client: httpx.AsyncC
     assert {"201", "401", "403", "409"} <= set(create_role["responses"])
     user = spec["components"]["schemas"]["UserOut"]
     assert user["properties"]["id"]["type"] == "string"
+
+
+async def test_every_response_carries_security_headers(client: httpx.AsyncClient, world: World) -> None:
+    """Drill 11: no X-Content-Type-Options, frame protection, Referrer-Policy or no-store on data."""
+    responses = [
+        await client.get("/api/auth/me", headers=world.headers("viewer")),  # data
+        await client.get("/api/nope"),  # an error
+        await client.get("/health"),
+    ]
+    for response in responses:
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert "Strict-Transport-Security" not in response.headers  # plain HTTP
+    assert responses[0].headers["Cache-Control"] == "no-store"
+    tls = httpx.AsyncClient(transport=client._transport, base_url="https://test")
+    async with tls:
+        assert (await tls.get("/api/nope")).headers["Strict-Transport-Security"].startswith("max-age=")
