@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from api import health
 from api.deps import AppState
 from api.errors import ERROR_RESPONSES, install_error_handlers
-from api.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
+from api.middleware import RequestContextMiddleware, RequestLimitsMiddleware, SecurityHeadersMiddleware
 from callaudit import __version__
 from callaudit.logging import configure_logging
 from callaudit.runtime import prepare
@@ -89,6 +89,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_methods=["*"],
         allow_headers=["*"],
         expose_headers=["X-Request-Id", "X-Backend-Instance", "Retry-After"],
+    )
+    # Innermost of the three, so its own 408/413/431 answers carry the request id and security headers.
+    app.add_middleware(
+        RequestLimitsMiddleware,
+        max_bytes=settings.api_max_body_bytes,
+        max_header_bytes=settings.api_max_header_bytes,
+        timeout=settings.api_body_timeout_seconds,
     )
     app.add_middleware(RequestContextMiddleware, instance_id=instance_id)
     app.add_middleware(SecurityHeadersMiddleware)

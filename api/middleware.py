@@ -5,8 +5,12 @@ from __future__ import annotations
 import re
 import uuid
 
+import anyio
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import ErrorCode, error_response
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
@@ -71,3 +75,56 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+MAX_HEADER_COUNT = 100
+
+
+class RequestLimitsMiddleware:
+    """Bounds what a client can make the API hold: more than `MAX_HEADER_COUNT` headers or
+    `max_header_bytes` of them answer 431 (the HTTP server only bounds headers that arrive in pieces),
+    a body larger than `max_bytes` answers 413 before more of it is read (at once when
+    `Content-Length` says so), and a body that stops arriving for `timeout` seconds answers 408
+    instead of holding the connection.
+
+    The errors are `HTTPException`s raised from `receive`, which FastAPI re-raises from its body
+    reading, so the error handlers render them as every other error. (FastAPI's own `max_body_size`
+    answers in plain text.) Once the body is complete, `receive` is not bounded: a streaming
+    response waits on it for the client to leave."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, max_header_bytes: int, timeout: float) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.max_header_bytes = max_header_bytes
+        self.timeout = timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = scope["headers"]
+        if len(headers) > MAX_HEADER_COUNT or sum(len(k) + len(v) for k, v in headers) > self.max_header_bytes:
+            response = error_response(431, ErrorCode.PAYLOAD_TOO_LARGE, "Too many or too large request headers")
+            await response(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        received, complete = 0, False
+
+        async def bounded_receive() -> Message:
+            nonlocal received, complete
+            if complete:
+                return await receive()
+            if declared.isdigit() and int(declared) > self.max_bytes:
+                raise HTTPException(413, f"The request body is larger than {self.max_bytes} bytes")
+            with anyio.move_on_after(self.timeout) as waited:
+                message = await receive()
+            if waited.cancelled_caught:
+                raise HTTPException(408, "The request body did not arrive in time")
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise HTTPException(413, f"The request body is larger than {self.max_bytes} bytes")
+            complete = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
+
+        await self.app(scope, bounded_receive, send)

@@ -141,16 +141,22 @@ def api(
         host=host,
         port=port or settings.port,
         workers=workers,
-        # Only configured proxies may set the client address (per-address login limits depend on it);
-        # none by default, not even local processes.
-        **uvicorn_proxy_options(settings),
+        **uvicorn_options(settings),
         log_level=settings.log_level.lower(),
     )
 
 
-def uvicorn_proxy_options(settings: Settings) -> dict[str, Any]:
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn serves the API: only configured proxies may set the client address (per-address
+    login limits depend on it; none by default, not even local processes), and the request line and
+    headers are bounded. h11 rather than httptools: uvicorn bounds headers only with h11."""
     trusted = settings.forwarded_allow_ips.strip()
-    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or None}
+    return {
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": trusted or None,
+        "http": "h11",
+        "h11_max_incomplete_event_size": settings.api_max_header_bytes,
+    }
 
 
 @app.command("demo-crm")
