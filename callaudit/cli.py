@@ -174,6 +174,8 @@ def demo_crm(
         config = SimulatorConfig.from_env()
     except ValueError as exc:
         _fail(str(exc), code=2)
+    if settings.callaudit_env == "production":
+        config = config.model_copy(update={"control": False})  # fault injection is for demos and tests
     configure_logging(settings.log_level)
     serve(host, port or settings.demo_crm_port, config)
 
