@@ -28,6 +28,15 @@ CODE_LOCATION = "callaudit"
 #: The name Dagster gives the repository of a code location's single `Definitions`.
 REPOSITORY = "__repository__"
 
+_READY = """
+query Ready {
+  workspaceOrError {
+    __typename
+    ... on Workspace { locationEntries { name loadStatus locationOrLoadError { __typename } } }
+  }
+  runsOrError(limit: 1) { __typename }
+}
+"""
 _LAUNCH = """
 mutation LaunchSalesDays($backfillParams: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $backfillParams) {
@@ -149,6 +158,23 @@ class GraphQLLauncher:
             return Launched(backfill_id=str(result["backfillId"]))
         message = str(result.get("message") or result.get("__typename") or "unknown answer")[:500]
         raise LaunchFailed(f"Dagster refused the backfill: {message}")
+
+    async def readiness(self) -> str:
+        """What launches need beyond a webserver that answers: our code location loaded, and the
+        instance database (run storage) answering through it. `LaunchFailed` says which is missing."""
+        data = await self._post(_READY, {})
+        workspace = data.get("workspaceOrError") or {}
+        entries = {e.get("name"): e for e in workspace.get("locationEntries") or []}
+        entry = entries.get(CODE_LOCATION)
+        if entry is None:
+            raise LaunchFailed(f"code location {CODE_LOCATION!r} is not in the Dagster workspace")
+        if entry.get("loadStatus") != "LOADED":
+            raise LaunchFailed(f"code location {CODE_LOCATION!r} is {str(entry.get('loadStatus')).lower()}")
+        if (entry.get("locationOrLoadError") or {}).get("__typename") != "RepositoryLocation":
+            raise LaunchFailed(f"code location {CODE_LOCATION!r} failed to load")
+        if (data.get("runsOrError") or {}).get("__typename") != "Runs":
+            raise LaunchFailed("the Dagster instance database does not answer")
+        return "code location loaded, instance database answers"
 
     async def backfill_status(self, backfill_id: str) -> str | None:
         try:

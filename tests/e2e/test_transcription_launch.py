@@ -17,7 +17,7 @@ import httpx
 import pytest
 import yaml
 
-from api.fiches.launcher import CODE_LOCATION, GraphQLLauncher, JobLaunch
+from api.fiches.launcher import CODE_LOCATION, GraphQLLauncher, JobLaunch, LaunchFailed
 from api.transcriptions.service import TRANSCRIBE_JOB, TRANSCRIBE_OP
 from tests.process_helpers import cli_env, free_port
 
@@ -34,7 +34,9 @@ query Run($runId: ID!) {
 
 
 @pytest.fixture
-def webserver(tmp_path: Path) -> Iterator[str]:
+def webserver(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The real code location, or the module named by an indirect parameter (e.g. one that does not load)."""
+    module = getattr(request, "param", "orchestration.definitions")
     home = tmp_path / "dagster"
     home.mkdir()
     (home / "dagster.yaml").write_text(
@@ -46,7 +48,7 @@ def webserver(tmp_path: Path) -> Iterator[str]:
         )
     )
     workspace = tmp_path / "workspace.yaml"
-    location = {"module_name": "orchestration.definitions", "location_name": CODE_LOCATION,
+    location = {"module_name": module, "location_name": CODE_LOCATION,
                 "working_directory": str(ROOT)}  # fmt: skip
     workspace.write_text(yaml.safe_dump({"load_from": [{"python_module": location}]}))
     port = free_port()
@@ -80,7 +82,8 @@ def webserver(tmp_path: Path) -> Iterator[str]:
             pytest.fail("dagster-webserver did not start within 60 s")
         answer = httpx.post(f"{url}/graphql", json={"query": LOCATION_QUERY}, timeout=30).json()
         [entry] = answer["data"]["workspaceOrError"]["locationEntries"]
-        assert entry["locationOrLoadError"]["__typename"] == "RepositoryLocation", entry
+        if module == "orchestration.definitions":
+            assert entry["locationOrLoadError"]["__typename"] == "RepositoryLocation", entry
         yield url
     finally:
         proc.terminate()
@@ -108,3 +111,21 @@ async def test_a_launched_transcription_run_is_queued_with_its_priority(webserve
             tags = {t["key"]: t["value"] for t in run["tags"]}
             assert tags["dagster/priority"] == tag
             assert (tags["app/source"], tags["app/user"], tags["dagster/code_location"]) == ("api", "7", CODE_LOCATION)
+
+
+@pytest.mark.slow
+async def test_readiness_sees_the_code_location_and_the_instance(webserver: str) -> None:
+    async with httpx.AsyncClient() as http:
+        assert await GraphQLLauncher(http, webserver, timeout=30.0).readiness() == (
+            "code location loaded, instance database answers"
+        )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("webserver", ["callaudit_no_such_module"], indirect=True)
+async def test_readiness_fails_while_the_code_location_does_not_load(webserver: str) -> None:
+    """Drill 2: `/ready` stayed 200 while launches failed; `/server_info` answers all along."""
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(f"{webserver}/server_info")).status_code == 200
+        with pytest.raises(LaunchFailed, match="failed to load"):
+            await GraphQLLauncher(http, webserver, timeout=30.0).readiness()
