@@ -9,6 +9,7 @@ batch of the same day, §13.4 #28).
 
 from __future__ import annotations
 
+from fastapi import Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,13 +33,15 @@ TRANSCRIBE_OP = "transcribe_given_fiches"
 
 
 async def launch(
-    launcher: RunLauncher, fiche_ids: list[str], priority: Priority, grant: Grant, request_id: str | None
+    launcher: RunLauncher, fiche_ids: list[str], priority: Priority, grant: Grant, http_request: Request
 ) -> str:
-    """Queue one `transcribe_fiches_job` run for `fiche_ids`; its run id, or 503 when Dagster refused."""
+    """Queue one `transcribe_fiches_job` run for `fiche_ids`; its run id, or 503 when Dagster refused.
+    A retried request (same `Idempotency-Key`, or the same launch still in flight) gets the same run."""
     request = JobLaunch(
         job_name=TRANSCRIBE_JOB,
         run_config={"ops": {TRANSCRIBE_OP: {"config": {"fiche_ids": fiche_ids, "priority": priority}}}},
-        tags=run_tags(priority, grant, request_id, source="api"),
+        tags=run_tags(priority, grant, getattr(http_request.state, "request_id", None), source="api"),
+        idempotency_key=http_request.headers.get("Idempotency-Key"),
     )
     try:
         return await launcher.launch_job(request)
