@@ -13,7 +13,8 @@ from api.schemas import Pagination
 FICHE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 FicheIdIn = Annotated[str, StringConstraints(pattern=FICHE_ID_PATTERN)]
 
-CoverageState = Literal["fetched", "failed", "not_fetched"]
+#: `partial`: the day was searched but some of its fiches still lack their details (not fetched yet).
+CoverageState = Literal["fetched", "partial", "failed", "not_fetched"]
 
 
 class DetailsMeta(BaseModel):

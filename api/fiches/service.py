@@ -18,12 +18,13 @@ from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.errors import ExternalServiceError, Forbidden, NotFound, ServiceUnavailable
 from api.fiches.launcher import LaunchFailed, LaunchRequest, RunLauncher
 from api.fiches.schemas import (
+    CoverageState,
     DayCoverageOut,
     FetchJobOut,
     FicheCacheOut,
@@ -124,7 +125,27 @@ def status_out(fiche: Fiche) -> FicheStatusOut:
     )
 
 
-async def coverage_of(session: AsyncSession, days: Sequence[dt.date]) -> dict[dt.date, SalesDayCoverage]:
+@dataclass(frozen=True)
+class DayCoverage:
+    """A sales day as far as the fiches of it are concerned: `status` is FETCHED only when the CRM
+    search succeeded *and* every fiche it listed has its details or a terminal outcome. A search
+    followed by a failed details step (e.g. Redis down) is not a fetched day: re-running the range
+    fetches what is missing instead of reporting it complete."""
+
+    status: str
+    searched: bool  # the CRM search itself succeeded (the details may still be missing)
+    missing_details: int  # fiches of the day still without details or a terminal outcome
+    fiche_count: int
+    error: str | None  # the last CRM search failure
+    fetched_at: dt.datetime | None
+    updated_at: dt.datetime | None
+
+
+UNSETTLED = (FicheFetchStatus.SUMMARY.value, FicheFetchStatus.FAILED.value)
+PARTIAL = "partial"
+
+
+async def coverage_of(session: AsyncSession, days: Sequence[dt.date]) -> dict[dt.date, DayCoverage]:
     if not days:
         return {}
     rows = await session.scalars(
@@ -132,14 +153,34 @@ async def coverage_of(session: AsyncSession, days: Sequence[dt.date]) -> dict[dt
         .where(SalesDayCoverage.sales_date.in_(list(days)))
         .execution_options(populate_existing=True)
     )
-    return {row.sales_date: row for row in rows}
+    unsettled = dict(
+        (
+            await session.execute(
+                select(Fiche.sales_date, func.count())
+                .where(Fiche.sales_date.in_(list(days)), Fiche.fetch_status.in_(UNSETTLED))
+                .group_by(Fiche.sales_date)
+            )
+        ).all()
+    )
+    found = {}
+    for row in rows:
+        searched = row.status == DayCoverageStatus.FETCHED
+        missing = unsettled.get(row.sales_date, 0)
+        status = PARTIAL if searched and missing else row.status
+        found[row.sales_date] = DayCoverage(
+            status, searched, missing, row.fiche_count, row.error, row.fetched_at, row.updated_at
+        )
+    return found
 
 
-def coverage_out(day: dt.date, row: SalesDayCoverage | None) -> DayCoverageOut:
+def coverage_out(day: dt.date, row: DayCoverage | None) -> DayCoverageOut:
     if row is None:
         return DayCoverageOut(date=day, status="not_fetched")
-    status = "fetched" if row.status == DayCoverageStatus.FETCHED else "failed"
-    return DayCoverageOut(date=day, status=status, fetched_at=row.fetched_at, error=row.error)
+    status: CoverageState = (
+        "fetched" if row.status == DayCoverageStatus.FETCHED else "partial" if row.status == PARTIAL else "failed"
+    )
+    error = row.error or (f"{row.missing_details} fiche(s) of the day without details" if row.missing_details else None)
+    return DayCoverageOut(date=day, status=status, fetched_at=row.fetched_at, error=error)
 
 
 # --- details (cache-first) -----------------------------------------------------------------------
@@ -365,7 +406,7 @@ async def start_progressive_fetch(
 
 
 def range_meta(
-    start: dt.date, end: dt.date, days: Sequence[dt.date], coverage: dict[dt.date, SalesDayCoverage]
+    start: dt.date, end: dt.date, days: Sequence[dt.date], coverage: dict[dt.date, DayCoverage]
 ) -> RangeMeta:
     missing = [d for d in days if d not in coverage or coverage[d].status != DayCoverageStatus.FETCHED]
     return RangeMeta(
@@ -397,7 +438,7 @@ async def job_report(
         recent = row.updated_at is not None and row.updated_at > job.created_at
         if row.status == DayCoverageStatus.FETCHED and (not job.refresh or recent) and not (recent and row.error):
             done.append(day)
-        elif recent and (row.error or row.status == DayCoverageStatus.FAILED):
+        elif recent and (row.error or not row.searched):  # details still to come are not a failure
             failed.append(day)
     remaining = [d for d in days if d not in done and d not in failed]
     dagster_status = None

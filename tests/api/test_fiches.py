@@ -24,7 +24,13 @@ async def _add_day_fiches(world: World, day: dt.date, group: str, count: int, st
     await world.session.execute(
         insert(Fiche),
         [
-            {"fiche_id": f"{stem}{i:03d}", "sales_date": day, "groupe": group, "crm_group_id": group}
+            {
+                "fiche_id": f"{stem}{i:03d}",
+                "sales_date": day,
+                "groupe": group,
+                "crm_group_id": group,
+                "fetch_status": "details",
+            }
             for i in range(count)
         ],
     )
@@ -400,3 +406,31 @@ async def test_admin_crm_directory_and_team_sync(client: httpx.AsyncClient, worl
     assert data["invite_token"]
     unknown = await client.post("/api/admin/users/from-crm", json={"crm_user_id": "nope"}, headers=headers)
     assert unknown.status_code == 400
+
+
+async def test_a_day_is_fetched_only_when_its_fiches_have_details(client: httpx.AsyncClient, world: World) -> None:
+    """Drill 4: the search succeeded, the details step failed (Redis down); the day stayed `fetched`
+    with most fiches holding only a summary, and re-running the range reported it complete."""
+    RecordingLauncher.reset()
+    day = dt.date(2025, 8, 5)
+    world.session.add(SalesDayCoverage(sales_date=day, status="fetched", fiche_count=3))
+    await _add_day_fiches(world, day, "G-OWN", 3, "aug")
+    await world.session.execute(
+        update(Fiche).where(Fiche.fiche_id != "aug000", Fiche.sales_date == day).values(fetch_status="summary")
+    )
+    await world.commit()
+    operator = world.headers("operator")
+    params = {"start_date": "2025-08-05", "end_date": "2025-08-05"}
+    meta = (await client.get("/api/fiches/status/by-date-range", params=params, headers=operator)).json()["meta"]
+    assert (meta["complete"], meta["dates_missing"]) == (False, ["2025-08-05"])
+    assert meta["job_status"] == "launched"  # the re-run fetches them
+    assert [d.isoformat() for d in RecordingLauncher.requests[0].days] == ["2025-08-05"]
+    by_date = (await client.get("/api/fiches/status/by-date", params={"date": "2025-08-05"}, headers=operator)).json()
+    assert by_date["meta"]["coverage"]["status"] == "partial"
+    assert "2 fiche(s)" in by_date["meta"]["coverage"]["error"]
+    # the details arrive: the day is fetched
+    await world.session.execute(update(Fiche).where(Fiche.sales_date == day).values(fetch_status="details"))
+    await world.commit()
+    done = (await client.get("/api/fiches/status/by-date-range", params=params, headers=operator)).json()["meta"]
+    assert done["complete"] is True
+    RecordingLauncher.reset()
