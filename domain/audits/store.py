@@ -94,14 +94,19 @@ def start_audit(
     *,
     use_rlm: bool,
     now: dt.datetime,
+    stale_before: dt.datetime | None = None,
 ) -> int | None:
     """Insert a `running` audit and return its id; None when one is already in flight for the pair.
 
     The partial unique index `uq_audits_in_flight` decides, so two concurrent launches (a retried
     run, an API click during a backfill) cannot both start. Losing a race on the version number or
     the latest flag (another audit of the pair started and finished meanwhile) reads them again.
+    An audit in flight whose last heartbeat is before `stale_before` belongs to a worker that died:
+    it is failed here and this one takes over, instead of the pair waiting for the watchdog.
     """
     pair = (Audit.fiche_id == fiche_id, Audit.scorecard_id == spec.scorecard_id)
+    if stale_before is not None:
+        _fail_stale(session, pair, stale_before, now, trigger)
     for _ in range(3):
         previous = session.scalar(select(func.max(Audit.version)).where(*pair))
         has_latest = session.scalar(select(Audit.id).where(*pair, Audit.is_latest))
@@ -345,6 +350,23 @@ def fail_audit(session: Session, audit_id: int, error: str, *, phase: str, now: 
     audit.completed_at = now
     if audit.started_at is not None:
         audit.duration_ms = int((now - audit.started_at).total_seconds() * 1000)
+
+
+def _fail_stale(
+    session: Session, pair: tuple[Any, ...], stale_before: dt.datetime, now: dt.datetime, trigger: Trigger
+) -> None:
+    stale = session.scalars(
+        select(Audit.id)
+        .where(
+            *pair,
+            Audit.status.in_((AuditStatus.RUNNING, AuditStatus.PENDING)),
+            func.coalesce(Audit.heartbeat_at, Audit.started_at, Audit.created_at) < stale_before,
+        )
+        .with_for_update(skip_locked=True)
+    ).all()
+    for audit_id in stale:
+        taker = f" by run {trigger.run_id}" if trigger.run_id else ""
+        fail_audit(session, audit_id, f"no progress from its worker; taken over{taker}", phase="takeover", now=now)
 
 
 def fail_stuck_audits(session: Session, *, stale_before: dt.datetime, now: dt.datetime) -> list[Audit]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, cast
 
 import dagster as dg
@@ -12,6 +13,8 @@ from sqlalchemy.orm import Session
 from assets.audits import audit_citations_located, audits, audits_settled
 from assets.fiches import fiche_details, sales_fiches
 from assets.transcripts import transcripts
+from domain.audits.auditor import TranscriptMode
+from domain.audits.store import AuditInputs, Trigger, start_audit
 from domain.models import (
     Audit,
     AuditCitation,
@@ -22,7 +25,7 @@ from domain.models import (
     ScorecardVersion,
     TranscriptChunk,
 )
-from domain.scorecards.service import demo_document, draft_of, get_scorecard, import_document, new_version
+from domain.scorecards.service import current_spec, demo_document, draft_of, get_scorecard, import_document, new_version
 from orchestration.audit_sensors import audit_automatic_scorecards, sync_scorecard_partitions
 from orchestration.definitions import defs
 from orchestration.jobs import audit_fiches_job
@@ -206,3 +209,30 @@ def test_the_automatic_audits_follow_every_day_transcribed_between_two_ticks(
         assert dg.materialize([transcripts], partition_key=day, resources=audit_resources, instance=instance).success
     assert tick() == days[1:]
     assert tick() == []
+
+
+def test_a_run_that_audited_nothing_does_not_report_success(
+    instance: dg.DagsterInstance,
+    audit_resources: dict[str, Any],
+    transcribed_day: list[str],
+    scorecard_id: int,
+    sync_engine: Engine,
+) -> None:
+    """Drill 3: runs reported SUCCESS with `in_flight: N`, having audited nothing."""
+    with Session(sync_engine) as session, session.begin():
+        spec = current_spec(session, scorecard_id)
+        inputs = AuditInputs(spec.version_id, "t", "heuristic", None, "p", TranscriptMode.PROMPT)
+        now = dt.datetime.now(dt.UTC)  # a live worker elsewhere: fresh heartbeat
+        busy = start_audit(session, transcribed_day[0], spec, inputs, Trigger(run_id="other"), use_rlm=False, now=now)
+    assert busy is not None
+    instance.add_dynamic_partitions("scorecards", [str(scorecard_id)])
+    result = dg.materialize(
+        [audits],
+        partition_key=dg.MultiPartitionKey({"sales_day": DAY, "scorecard": str(scorecard_id)}),
+        resources=audit_resources,
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert "another run is auditing them" in str(failure.step_failure_data.error)
