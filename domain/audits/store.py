@@ -27,6 +27,7 @@ from domain.models.audits import IN_FLIGHT_INDEX, Audit, AuditCitation, AuditCon
 from domain.models.transcripts import FicheTranscription, FicheTranscriptionStatus
 
 ERROR_LIMIT = 2000
+MAX_INT4 = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -349,7 +350,8 @@ def fail_audit(session: Session, audit_id: int, error: str, *, phase: str, now: 
     audit.failed_phase = phase
     audit.completed_at = now
     if audit.started_at is not None:
-        audit.duration_ms = int((now - audit.started_at).total_seconds() * 1000)
+        # An audit failed long after it started (a dead worker found late) must still fit the int4 column.
+        audit.duration_ms = min(int((now - audit.started_at).total_seconds() * 1000), MAX_INT4)
 
 
 def _fail_stale(
