@@ -31,6 +31,7 @@ from domain.audits.timeline import Timeline
 from domain.models import Audit, AuditCitation, AuditControlPoint, AuditStep, Fiche, FicheTranscription
 from domain.scorecards.service import current_spec
 from orchestration.audit_sensors import audit_watchdog
+from orchestration.jobs import audit_fiches_job
 from resources.database import DatabaseResource, sync_session_factory
 from resources.llm.resource import LlmResource
 from resources.redis import SemaphoreUnavailable
@@ -218,11 +219,22 @@ def test_the_watchdog_fails_audits_without_heartbeat(
         busy = start_audit(session, "F-BUSY", spec, inputs, Trigger(), use_rlm=False, now=dt.datetime.now(dt.UTC))
     resources = {"database": DatabaseResource(url=database_url), "redis": RedisResource(url=redis_url)}
     with dg.build_sensor_context(resources=resources) as context:
-        audit_watchdog(context)
+        result = audit_watchdog(context)
     with Session(sync_engine) as session:
         assert session.get_one(Audit, stuck).status == "failed"
         assert session.get_one(Audit, stuck).failed_phase == "watchdog"
         assert session.get_one(Audit, busy).status == "running"
+    # drill 3: nothing audited those fiches again; now the watchdog asks for it, once
+    assert isinstance(result, dg.SensorResult)
+    [request] = result.run_requests or []
+    assert request.run_key == f"watchdog:{stuck}"
+    config = request.run_config["ops"]["transcribe_before_audit"]["config"]
+    assert (config["fiche_ids"], config["scorecard_id"], config["trigger_source"]) == (
+        ["F-STUCK"],
+        scorecard_id,
+        "watchdog",
+    )
+    dg.validate_run_config(audit_fiches_job, request.run_config)  # the job accepts it as is
 
 
 @pytest.mark.usefixtures("clean_tables")
