@@ -14,7 +14,7 @@ from fastapi_offline import FastAPIOffline
 from api import health
 from api.deps import AppState
 from api.errors import ERROR_RESPONSES, install_error_handlers
-from api.middleware import RequestContextMiddleware
+from api.middleware import RequestContextMiddleware, RequestLimitsMiddleware, SecurityHeadersMiddleware
 from api.openapi import install_openapi
 from callaudit import __version__
 from callaudit.logging import configure_logging
@@ -98,7 +98,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["*"],
         expose_headers=["X-Request-Id", "X-Backend-Instance", "Retry-After"],
     )
+    # Innermost of the three, so its own 408/413/431 answers carry the request id and security headers.
+    app.add_middleware(
+        RequestLimitsMiddleware,
+        max_bytes=settings.api_max_body_bytes,
+        max_header_bytes=settings.api_max_header_bytes,
+        timeout=settings.api_body_timeout_seconds,
+    )
     app.add_middleware(RequestContextMiddleware, instance_id=instance_id)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(health.router)
     app.include_router(_api_router())
     return app

@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 from typing import Any
 
+import redis.exceptions
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from resources.redis import RedisUnavailable
+
 log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 5  # what a 503 asks clients to wait before retrying
 
 
 class ErrorCode(enum.StrEnum):
@@ -29,6 +36,8 @@ class ErrorCode(enum.StrEnum):
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     CONFLICT = "CONFLICT"
     RATE_LIMITED = "RATE_LIMITED"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
     EXTERNAL_API_ERROR = "EXTERNAL_API_ERROR"
     DATABASE_ERROR = "DATABASE_ERROR"
     CONFIGURATION_ERROR = "CONFIGURATION_ERROR"
@@ -118,8 +127,13 @@ class ExternalServiceError(AppError):
 
 
 class ServiceUnavailable(AppError):
+    """A dependency is down: the client may retry (`Retry-After`)."""
+
     status_code = 503
     code = ErrorCode.SERVICE_UNAVAILABLE
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, field=field)
 
 
 def error_response(
@@ -161,13 +175,80 @@ _HTTP_CODES = {
     403: ErrorCode.AUTHORIZATION_ERROR,
     404: ErrorCode.NOT_FOUND,
     405: ErrorCode.METHOD_NOT_ALLOWED,
+    408: ErrorCode.REQUEST_TIMEOUT,
     409: ErrorCode.CONFLICT,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
     429: ErrorCode.RATE_LIMITED,
     503: ErrorCode.SERVICE_UNAVAILABLE,
 }
 
 
+#: A database that cannot be reached or cannot serve now (refused, dropped, pool exhausted, deadlock):
+#: the client should retry, not report a bug.
+DATABASE_DOWN: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.DisconnectionError,
+    sqlalchemy.exc.TimeoutError,
+)
+REDIS_DOWN: tuple[type[Exception], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    RedisUnavailable,
+)
+
+
+class OutageLog:
+    """One log line per outage of a dependency, not one (with a traceback) per failed request.
+
+    Failures less than `quiet_seconds` apart belong to the same incident and are only counted; the
+    next incident's line says how many requests the previous one failed.
+    """
+
+    def __init__(self, dependency: str, quiet_seconds: float = 60.0) -> None:
+        self.dependency = dependency
+        self.quiet_seconds = quiet_seconds
+        self.last_failure: float | None = None
+        self.failed_requests = 0
+
+    def failed(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if self.last_failure is None or now - self.last_failure > self.quiet_seconds:
+            previous = f" (the previous outage failed {self.failed_requests} request(s))" if self.last_failure else ""
+            log.error(
+                "%s unavailable (%s): answering 503 until it returns%s", self.dependency, type(exc).__name__, previous
+            )
+            self.failed_requests = 0
+        self.failed_requests += 1
+        self.last_failure = now
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    database_outage, redis_outage = OutageLog("database"), OutageLog("Redis")
+
+    async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+        database_outage.failed(exc)
+        return error_response(
+            503,
+            ErrorCode.DATABASE_ERROR,
+            "The database is unavailable; retry shortly",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
+        redis_outage.failed(exc)
+        return error_response(
+            503,
+            ErrorCode.SERVICE_UNAVAILABLE,
+            "Service unavailable: Redis cannot be reached; retry shortly",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    for database_error in DATABASE_DOWN:
+        app.add_exception_handler(database_error, _database_down)
+    for redis_error in REDIS_DOWN:
+        app.add_exception_handler(redis_error, _redis_down)
+
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
         level = logging.ERROR if exc.status_code >= 500 else logging.INFO

@@ -1,4 +1,5 @@
-"""Liveness (`/health`) and readiness (`/ready`: Postgres, Redis and the Dagster webserver)."""
+"""Liveness (`/health`) and readiness (`/ready`: Postgres, Redis, and Dagster: the webserver with our
+code location loaded and its instance database answering)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy import text
 
 from api.deps import AppState, StateDep
 from api.errors import ErrorCode, error_response
+from api.fiches.launcher import GraphQLLauncher, LaunchFailed
 from callaudit import __version__
 
 router = APIRouter(tags=["health"])
@@ -57,9 +59,9 @@ async def _redis(state: AppState) -> str:
 
 
 async def _dagster(state: AppState) -> str:
-    response = await state.http.get(f"{state.settings.dagster_webserver_url.rstrip('/')}/server_info")
-    response.raise_for_status()
-    return "reachable"
+    """Launches need more than a webserver that answers `/server_info`: the code location loaded and
+    the instance database reachable (a webserver restarted before its database answers neither)."""
+    return await GraphQLLauncher(state.http, state.settings.dagster_webserver_url).readiness()
 
 
 CHECKS: dict[str, Callable[[AppState], Awaitable[str]]] = {
@@ -74,6 +76,8 @@ async def _run(name: str, check: Callable[[AppState], Awaitable[str]], state: Ap
         return CheckResult(ok=True, detail=await asyncio.wait_for(check(state), CHECK_TIMEOUT_SECONDS))
     except TimeoutError:
         return CheckResult(ok=False, detail=f"{name} did not answer within {CHECK_TIMEOUT_SECONDS:g}s")
+    except LaunchFailed as exc:  # its messages name what is missing and hold no address
+        return CheckResult(ok=False, detail=str(exc))
     except Exception as exc:  # any failure means "not ready"; the type is enough to act on
         return CheckResult(ok=False, detail=f"{name} unreachable ({type(exc).__name__})")
 

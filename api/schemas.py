@@ -2,14 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
+import datetime as dt
+import re
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 T = TypeVar("T")
 
 MAX_PAGE_SIZE = 200
+#: Sales days outside this window are mistakes (and would be searched and stored as such).
+EARLIEST_SALES_DAY, LATEST_SALES_DAY = dt.date(2000, 1, 1), dt.date(2099, 12, 31)
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_day(value: Any) -> Any:
+    # Lax mode would read `0` as 1970-01-01 and `1e9` as a day in 2001.
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_DAY.fullmatch(value):
+        raise ValueError("must be a date (YYYY-MM-DD)")
+    return value
+
+
+def _sales_window(value: dt.date) -> dt.date:
+    if not EARLIEST_SALES_DAY <= value <= LATEST_SALES_DAY:
+        raise ValueError(f"must be between {EARLIEST_SALES_DAY} and {LATEST_SALES_DAY}")
+    return value
+
+
+#: A calendar day written `YYYY-MM-DD`, nothing else.
+IsoDay = Annotated[dt.date, BeforeValidator(_iso_day)]
+#: A sales day: an `IsoDay` within the window the product accepts.
+SalesDay = Annotated[IsoDay, AfterValidator(_sales_window)]
 
 
 class Envelope(BaseModel, Generic[T]):

@@ -85,9 +85,18 @@ def run_audits(
             return await engine.audit_fiches(fiche_ids, spec, use_rlm=use_rlm, force=force)
 
     try:
-        return redis.run(main)
+        report = redis.run(main)
     except RedisUnavailable as exc:
         raise dg.Failure(description=str(exc)) from None
+    in_flight = [f.fiche_id for f in report.fiches if f.outcome is Outcome.IN_FLIGHT]
+    if in_flight:
+        # Skipped work is not success: the caller (a retry, a manual launch) must not read "done".
+        raise dg.Failure(
+            description=f"{len(in_flight)} fiche(s) not audited: another run is auditing them "
+            f"({', '.join(in_flight[:10])}{', ...' if len(in_flight) > 10 else ''})",
+            metadata=report_metadata(report),
+        )
+    return report
 
 
 def report_metadata(report: AuditReport) -> dict[str, Any]:

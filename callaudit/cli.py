@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import httpx
 import typer
@@ -167,11 +167,22 @@ def api(
         host=host,
         port=port or settings.port,
         workers=workers,
-        proxy_headers=True,
-        # Only these proxies may set the client address (per-address login limits depend on it).
-        forwarded_allow_ips=settings.forwarded_allow_ips,
+        **uvicorn_options(settings),
         log_level=settings.log_level.lower(),
     )
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn serves the API: only configured proxies may set the client address (per-address
+    login limits depend on it; none by default, not even local processes), and the request line and
+    headers are bounded. h11 rather than httptools: uvicorn bounds headers only with h11."""
+    trusted = settings.forwarded_allow_ips.strip()
+    return {
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": trusted or None,
+        "http": "h11",
+        "h11_max_incomplete_event_size": settings.api_max_header_bytes,
+    }
 
 
 @app.command("demo-crm")
@@ -189,6 +200,8 @@ def demo_crm(
         config = SimulatorConfig.from_env()
     except ValueError as exc:
         _fail(str(exc), code=2)
+    if settings.callaudit_env == "production":
+        config = config.model_copy(update={"control": False})  # fault injection is for demos and tests
     configure_logging(settings.log_level)
     serve(host, port or settings.demo_crm_port, config)
 

@@ -8,10 +8,12 @@ the same code paths as against managed servers.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import signal
+import stat
 import subprocess
 import tempfile
 import time
@@ -64,15 +66,42 @@ def _uid_gid(user: str) -> tuple[int, int]:
     return entry.pw_uid, entry.pw_gid
 
 
-def _socket_dir(preferred: Path) -> Path:
-    """A directory whose socket paths fit in sun_path: the data dir when short enough, else /tmp."""
+def _socket_dir(preferred: Path, owner: tuple[int, int] | None = None) -> Path:
+    """A directory whose socket paths fit in sun_path: the data dir when short enough, else /tmp.
+
+    The /tmp fallback has a predictable name, so it is created private (0700, owned by the server's
+    user) and refused when someone else created it first: whoever can reach the socket can try to log in.
+    """
     if len(str(preferred / ".s.PGSQL.5432")) <= _MAX_SOCKET_PATH:
         return preferred
     digest = hashlib.sha256(str(preferred.resolve()).encode()).hexdigest()[:12]
     fallback = Path(tempfile.gettempdir()) / f"callaudit-{digest}"
-    fallback.mkdir(mode=0o777, exist_ok=True)
-    fallback.chmod(0o777)
+    _private_dir(fallback, owner)
     return fallback
+
+
+def _private_dir(path: Path, owner: tuple[int, int] | None) -> None:
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o700)
+    info = os.lstat(path)
+    allowed = {os.geteuid()} | ({owner[0]} if owner else set())
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid not in allowed:
+        raise RuntimeError(f"{path} exists and is not a directory of this user: remove it")
+    if owner is not None and info.st_uid != owner[0]:
+        os.chown(path, *owner)
+    path.chmod(0o700)
+
+
+def _write_peer_auth(data_dir: Path, user: str | None) -> None:
+    """Only the server's own OS user (and root, which runs it) may connect, as `postgres`.
+
+    Written at every start so a data directory initialised with trust authentication is upgraded.
+    """
+    import getpass
+
+    os_users = sorted({getpass.getuser(), *([user, "root"] if user else [])})
+    (data_dir / "pg_ident.conf").write_text("".join(f"callaudit {name} postgres\n" for name in os_users))
+    (data_dir / "pg_hba.conf").write_text("local all all peer map=callaudit\n")
 
 
 class EmbeddedPostgres:
@@ -121,12 +150,13 @@ class EmbeddedPostgres:
             os.chown(self.data_dir, *_uid_gid(user))
         if not (self.data_dir / "PG_VERSION").exists():
             initdb(
-                ["--auth=trust", "--auth-local=trust", "--encoding=utf8", "-U", "postgres"],
+                ["--auth-local=peer", "--auth-host=reject", "--encoding=utf8", "-U", "postgres"],
                 pgdata=self.data_dir,
                 user=user,
             )
-        socket_dir = _socket_dir(self.data_dir)
-        options = f"-h '' -k {socket_dir} -c max_connections=200"
+        _write_peer_auth(self.data_dir, user)
+        socket_dir = _socket_dir(self.data_dir, _uid_gid(user) if user is not None else None)
+        options = f"-h '' -k {socket_dir} -c unix_socket_permissions=0700 -c max_connections=200"
         pg_ctl(
             ["-w", "-o", options, "-l", str(self.data_dir / "log"), "start"],
             pgdata=self.data_dir,

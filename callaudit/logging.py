@@ -25,11 +25,12 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         rf"\1{REDACTED}",
     ),
-    # Compound keys such as token_hash, password_hash, refresh_token, client_secret (e.g. in SQL parameters).
+    # Compound keys such as token_hash, password_hash, refresh_token, client_secret (e.g. in SQL parameters);
+    # not the identifiers that merely name one (api_token_id, token_prefix, ...): who did what must stay.
     (
         re.compile(
-            r"(?i)([\"']?\b[\w-]*(?:_hash|_token|token_|_secret|secret_|password_|_password)[\w-]*[\"']?\s*[:=]\s*"
-            r"[\"']?)([^\"'\s,;&}]+)"
+            r"(?i)([\"']?\b[\w-]*(?:_hash|_token|token_|_secret|secret_|password_|_password)[\w-]*"
+            r"(?<![_-]id)(?<![_-]ids)(?<![_-]prefix)(?<![_-]count)[\"']?\s*[:=]\s*[\"']?)([^\"'\s,;&}]+)"
         ),
         rf"\1{REDACTED}",
     ),

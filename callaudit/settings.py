@@ -47,7 +47,12 @@ class Settings(BaseSettings):
     port: int = Field(3002, ge=1, le=65535)
     hostname: str | None = None
     api_base_url: str = "http://localhost:3002"
-    forwarded_allow_ips: str = "127.0.0.1"
+    forwarded_allow_ips: str = ""
+    # Limits for clients reaching the API directly (nginx has its own): body size, request line and
+    # headers together, and how long a started body may take to arrive.
+    api_max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    api_max_header_bytes: int = Field(16 * 1024, ge=1024)
+    api_body_timeout_seconds: float = Field(30.0, gt=0)
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://localhost:3000", "http://localhost:5173"]
     )

@@ -76,7 +76,10 @@ def narrowest(*scopes: Scope | None) -> Scope | None:
 
 #: Every permission key, with the description seeded into `permissions` (reference §10.6).
 PERMISSIONS: Mapping[str, str] = {
-    "fiches": "CRM sales records (fiches): search, details, refresh",
+    "fiches": "CRM sales records (fiches): cached lists, details, status",
+    # Separate from `fiches` write: calling the CRM (and storing what it answers) is ingestion, which a
+    # reader must not be able to trigger (CRM caps are shared with the pipeline).
+    "fiches.fetch": "Live CRM calls: search a day, fetch or refresh fiche details, background range fetches",
     "audits": "Audits: read results, run, rerun, review",
     "audit-configs": "Audit configurations and their steps",
     "automation": "Automation schedules and runs",
@@ -264,6 +267,7 @@ BUILT_IN_ROLES: Mapping[str, RoleDefinition] = {
         "Quality analyst: works on the fiches and audits of their teams",
         (
             _rw("fiches", GROUP),
+            RoleGrant("fiches.fetch", read=False, write=True, scope=GROUP),
             _rw("audits", GROUP),
             _r("audit-configs", ALL),
             _rw("automation", GROUP),

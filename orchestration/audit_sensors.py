@@ -8,6 +8,7 @@ from sqlalchemy import select
 from assets.audits import audits
 from domain.audits.store import fail_stuck_audits, stale_pending_runs
 from domain.models.scorecards import Scorecard
+from orchestration.jobs import audit_fiches_job
 from orchestration.partitions import scorecards
 from resources.database import DatabaseResource
 from resources.redis.resource import RedisResource
@@ -53,12 +54,15 @@ def _not_started(instance: dg.DagsterInstance, run_id: str) -> bool:
 
 
 @dg.sensor(
+    job=audit_fiches_job,
     description="Fails audits left running by a worker that died (no heartbeat for 30 minutes) and audits "
-    "queued by a launch whose run ended or vanished without starting them.",
+    "queued by a launch whose run ended or vanished without starting them, then audits those fiches again.",
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
-def audit_watchdog(context: dg.SensorEvaluationContext, database: DatabaseResource, redis: RedisResource) -> None:
+def audit_watchdog(
+    context: dg.SensorEvaluationContext, database: DatabaseResource, redis: RedisResource
+) -> dg.SensorResult | None:
     now = dt.datetime.now(dt.UTC)
     stale_before = now - STUCK_AFTER
     with database.session() as session:
@@ -66,16 +70,44 @@ def audit_watchdog(context: dg.SensorEvaluationContext, database: DatabaseResour
     queued = {run_id for run_id in pending if _not_started(context.instance, run_id)} if pending else set()
     with database.session() as session:
         failed = fail_stuck_audits(session, stale_before=stale_before, now=now, queued_runs=queued)
-        stuck = [(a.id, a.fiche_id) for a in failed]
+        stuck = [(a.id, a.fiche_id, a.scorecard_id) for a in failed]
     if not stuck:
-        return
-    context.log.warning("failed %d stuck audit(s): %s", len(stuck), [audit_id for audit_id, _ in stuck])
+        return None
+    context.log.warning("failed %d stuck audit(s): %s", len(stuck), [audit_id for audit_id, *_ in stuck])
     client = redis.sync_client()
     try:
         publisher = redis.publisher(client)
-        for audit_id, fiche_id in stuck:
+        for audit_id, fiche_id, *_ in stuck:
             payload = {"audit_id": audit_id, "fiche_id": fiche_id, "failed_phase": "watchdog", "status": "failed"}
             publisher.publish(f"audit:{audit_id}", "audit.failed", payload)
             publisher.publish(f"fiche:{fiche_id}", "audit.failed", payload)
     finally:
         client.close()
+    return dg.SensorResult(run_requests=_reaudits(stuck))
+
+
+def _reaudits(stuck: list[tuple[int, str, int]]) -> list[dg.RunRequest]:
+    """One re-audit run per scorecard for the fiches whose audit died (else nothing audits them again);
+    keyed by the failed audits, so a sensor tick evaluated twice launches once."""
+    by_scorecard: dict[int, list[tuple[int, str]]] = {}
+    for audit_id, fiche_id, scorecard_id in stuck:
+        by_scorecard.setdefault(scorecard_id, []).append((audit_id, fiche_id))
+    return [
+        dg.RunRequest(
+            run_key="watchdog:" + ",".join(str(audit_id) for audit_id, _ in sorted(pairs)),
+            run_config={
+                "ops": {
+                    "transcribe_before_audit": {
+                        "config": {
+                            "fiche_ids": sorted({fiche_id for _, fiche_id in pairs}),
+                            "scorecard_id": scorecard_id,
+                            "force": True,
+                            "trigger_source": "watchdog",
+                        }
+                    }
+                }
+            },
+            tags={"app/source": "watchdog"},
+        )
+        for scorecard_id, pairs in sorted(by_scorecard.items())
+    ]

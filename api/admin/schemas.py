@@ -162,6 +162,9 @@ class UserCreate(Input):
 class UserPatch(Input):
     status: UserStatus | None = None
     password: Password | None = None
+    current_password: Annotated[str, StringConstraints(max_length=200)] | None = Field(
+        None, description="Required to change one's own password (a stolen session must not take the account over)"
+    )
     role_keys: Annotated[list[RoleKey], Field(max_length=20)] | None = None
     crm_user_id: Annotated[Str64, NonEmpty] | None = Field(None, description="`null` unlinks the CRM user")
 

@@ -101,7 +101,7 @@ async def list_teams(
     return page.paginate(await _teams_out(session, teams, include_users=include_users), total)
 
 
-@router.get("/{team_id}", response_model=Envelope[TeamOut], summary="One team with its members")
+@router.get("/{team_id:id}", response_model=Envelope[TeamOut], summary="One team with its members")
 async def read_team(team_id: EntityId, _: ReadTeams, session: SessionDep) -> Envelope[TeamOut]:
     """One team with its members; 404 when it does not exist."""
     team = await _get_team(session, team_id)
@@ -137,7 +137,7 @@ async def upsert_team(
 
 
 @router.patch(
-    "/{team_id}",
+    "/{team_id:id}",
     response_model=Envelope[TeamOut],
     summary="Rename a team, change its responsables or its CRM group link",
 )
@@ -159,7 +159,7 @@ async def patch_team(team_id: EntityId, body: TeamPatch, _: WriteTeams, session:
 
 
 @router.delete(
-    "/{team_id}",
+    "/{team_id:id}",
     response_model=Envelope[Deleted],
     summary="Delete a team (refused while it has members unless force=true)",
 )
@@ -179,7 +179,7 @@ async def delete_team(
 
 
 @router.post(
-    "/{team_id}/members",
+    "/{team_id:id}/members",
     response_model=Envelope[MembershipChanged],
     summary="Add a user to a team (idempotent)",
 )
@@ -195,7 +195,7 @@ async def add_member(
 
 
 @router.delete(
-    "/{team_id}/members/{user_id}",
+    "/{team_id:id}/members/{user_id:id}",
     response_model=Envelope[MembershipChanged],
     summary="Remove a user from a team (idempotent)",
 )

@@ -24,7 +24,7 @@ from api.admin.schemas import InviteOut, UserCreate, UserCreated, UserOut, UserP
 from api.auth.dependencies import PasswordsDep
 from api.auth.service import create_invite, revoke_user_sessions
 from api.deps import SessionDep
-from api.errors import Conflict, NotFound
+from api.errors import BadRequest, Conflict, NotFound
 from api.schemas import Envelope, Page, PageParams, ok, page_params
 from api.security import EntityId, Grant, Str255, fetch_page, require_all
 from domain.models.auth import User, UserRole, UserStatus
@@ -100,7 +100,7 @@ async def list_users(
     return page.paginate([user_out(u) for u in users], total)
 
 
-@router.get("/{user_id}", response_model=Envelope[UserOut], summary="One user")
+@router.get("/{user_id:id}", response_model=Envelope[UserOut], summary="One user")
 async def read_user(user_id: EntityId, _: ReadUsers, session: SessionDep) -> Envelope[UserOut]:
     """One user with roles, teams and CRM link; 404 when it does not exist."""
     return ok(user_out(await get_user(session, user_id)))
@@ -148,7 +148,7 @@ async def create_user(
 
 
 @router.patch(
-    "/{user_id}",
+    "/{user_id:id}",
     response_model=Envelope[UserOut],
     summary="Change a user's status, password, roles (replaced) or CRM link",
     description="Administrators cannot change their own status or roles (409), so they cannot lock themselves out.",
@@ -169,6 +169,10 @@ async def patch_user(
         user.status = body.status
         end_sessions = body.status != UserStatus.ACTIVE
     if body.password is not None:
+        if is_self:
+            check = await passwords.verify(user.password_hash, body.current_password or "")
+            if not check.ok:
+                raise BadRequest("The current password is required and must be correct", field="current_password")
         user.password_hash = await passwords.hash(body.password)
         end_sessions = True
     if "crm_user_id" in body.model_fields_set and body.crm_user_id != user.crm_user_id:
@@ -185,7 +189,7 @@ async def patch_user(
 
 
 @router.post(
-    "/{user_id}/invite",
+    "/{user_id:id}/invite",
     response_model=Envelope[InviteOut],
     status_code=201,
     summary="Issue a new invitation for an INVITED user (earlier invitations stop working)",

@@ -27,6 +27,7 @@ from pydantic import (
 from sqlalchemy import BigInteger, ColumnElement, cast, or_, true
 
 from api.fiches.schemas import FicheIdIn
+from api.schemas import IsoDay
 from api.security import MAX_ID, Str255
 from domain.models.audits import Audit, AuditStatus
 from domain.models.fiches import Fiche
@@ -61,7 +62,7 @@ T = TypeVar("T")
 
 #: A comma-separated (or repeated) list parameter.
 Csv = Annotated[list[T], BeforeValidator(split_csv)]
-Day = Annotated[dt.date, AfterValidator(_sane_date)]
+Day = Annotated[IsoDay, AfterValidator(_sane_date)]
 
 
 def _instant(value: Any) -> dt.date | dt.datetime:

@@ -130,6 +130,7 @@ async def _launch(
         job_name=AUDIT_JOB,
         run_config={"ops": {AUDIT_FIRST_OP: {"config": config}}},
         tags=run_tags(options.priority, grant, getattr(request.state, "request_id", None), source=source),
+        idempotency_key=request.headers.get("Idempotency-Key"),
     )
     try:
         run_id = await launcher.launch_job(launch)

@@ -37,7 +37,7 @@ from api.deps import SessionDep, SettingsDep
 from api.fiches.schemas import FICHE_ID_PATTERN
 from api.fiches.service import visible_or_404
 from api.schemas import Envelope, ok
-from api.security import CurrentPrincipal, EntityId, Grant, require
+from api.security import CanonicalPathInt, CurrentPrincipal, EntityId, Grant, require
 from callaudit.settings import Settings
 from domain.audits.schema import PointStatus
 
@@ -46,8 +46,8 @@ router = APIRouter(prefix="/audits", tags=["audits"])
 ReadAudits = Annotated[Grant, Depends(require("audits", "read"))]
 WriteAudits = Annotated[Grant, Depends(require("audits", "write"))]
 FicheIdPath = Annotated[str, Path(pattern=FICHE_ID_PATTERN, description="CRM fiche id")]
-PositionPath = Annotated[int, Path(ge=1, le=MAX_INT4, description="1-based step position")]
-IndexPath = Annotated[int, Path(ge=1, le=MAX_INT4, description="1-based control point index")]
+PositionPath = Annotated[int, CanonicalPathInt, Path(ge=1, le=MAX_INT4, description="1-based step position")]
+IndexPath = Annotated[int, CanonicalPathInt, Path(ge=1, le=MAX_INT4, description="1-based control point index")]
 
 
 def _tz(settings: Settings) -> ZoneInfo:

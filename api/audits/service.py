@@ -45,7 +45,8 @@ from api.audits.schemas import (
 from api.errors import Conflict, NotFound
 from api.fiches.service import list_item
 from api.security import Grant
-from domain.audits.store import lock_pair, refresh_latest
+from domain.audits.engine import STALE_HEARTBEAT
+from domain.audits.store import fail_audit, lock_pair, refresh_latest
 from domain.models import Audit, AuditControlPoint, AuditStatus, AuditStep, Fiche, Scorecard, ScorecardVersion
 from domain.scoping import fiche_scope_clause
 
@@ -379,7 +380,14 @@ async def update_audit(
         audit.trigger_source = patch.trigger_source
     toggles = patch.deleted is not None and patch.deleted != (audit.deleted_at is not None)
     if toggles and patch.deleted and audit.status in IN_FLIGHT:
-        raise Conflict("Audit still running: it can be deleted once it has completed or failed", field="deleted")
+        last_sign = audit.heartbeat_at or audit.started_at or audit.created_at
+        if last_sign is not None and last_sign >= now - STALE_HEARTBEAT:
+            raise Conflict("Audit still running: it can be deleted once it has completed or failed", field="deleted")
+        # Its worker died (no heartbeat): it will never complete, so it is failed, then deleted.
+        stale_id = audit.id
+        await session.run_sync(
+            lambda sync: fail_audit(sync, stale_id, "no progress from its worker; deleted", phase="takeover", now=now)
+        )  # the same identity map: `audit` is failed in place
     if toggles:
         audit.deleted_at = now if patch.deleted else None
     await session.flush()

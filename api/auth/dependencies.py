@@ -28,7 +28,12 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from api.auth.crypto import API_TOKEN_PREFIX, InvalidAccessToken, Keyring, Passwords, keyring_for, passwords_for
 from api.auth.principal import Grant, Principal
 from api.auth.ratelimit import LoginLimiter
-from api.auth.service import load_api_token_principal, load_user_principal, static_token_principal
+from api.auth.service import (
+    load_api_token_principal,
+    load_user_principal,
+    session_is_active,
+    static_token_principal,
+)
 from api.deps import RedisDep, SessionDep, SettingsDep
 from api.errors import Forbidden, NotAuthenticated
 from domain.rbac import PERMISSIONS, Action, Scope, action_for_suffix
@@ -95,11 +100,17 @@ async def get_optional_principal(
     try:
         claims = keyring.verify_access_token(token)
         user_id = int(claims["sub"])
+        session_id = claims.get("sid")
         if not 0 < user_id < 2**63:
             raise ValueError("subject out of range")
+        if not isinstance(session_id, str) or len(session_id) > 36:
+            raise ValueError("no session id")
     except (InvalidAccessToken, ValueError) as exc:
         log.info("rejected an access token (%s)", exc)
         raise NotAuthenticated(INVALID_CREDENTIALS) from None
+    if not await session_is_active(session, user_id, session_id):
+        log.info("rejected an access token of an ended session of user %s", user_id)
+        raise NotAuthenticated(INVALID_CREDENTIALS)
     principal = await load_user_principal(session, user_id)
     if principal is None:
         log.info("rejected an access token of inactive or deleted user %s", user_id)

@@ -61,7 +61,7 @@ class Principal:
         if self.kind is PrincipalKind.USER:
             return f"user:{self.user_id}"
         if self.kind is PrincipalKind.API_TOKEN:
-            return f"api_token:{self.token_id}(owner {self.user_id})"
+            return f"api-token {self.token_id} (owner {self.user_id})"
         return "static_token"
 
 

@@ -1,9 +1,13 @@
-"""Login throttling in Redis: failed attempts counted per account and per client address.
+"""Login throttling in Redis: failed attempts counted per account *from one address*, and per address.
 
-Fixed windows of `AUTH_LOGIN_WINDOW_SECONDS`: an account allows `AUTH_LOGIN_MAX_ATTEMPTS` failures, an
-address ten times as many (a call centre shares one address). Over the limit, every attempt answers
-429 with `Retry-After` until the window ends, whether or not the account exists (no enumeration). A
-successful login clears the account's counter. Keys hold hashes, never an e-mail address.
+Fixed windows of `AUTH_LOGIN_WINDOW_SECONDS`: an account allows `AUTH_LOGIN_MAX_ATTEMPTS` failures from
+one address, an address ten times as many over all accounts (a call centre shares one address). The
+account counter is keyed by address too, so guessing someone's password from one place cannot lock
+them out everywhere (a lock anyone could trigger for any known account, the admin's included, is a
+denial of service). Over a limit, every attempt answers 429 with `Retry-After` until the window ends,
+whether or not the account exists (no enumeration). A successful login clears that counter. Keys hold
+hashes, never an e-mail address. The address is the peer's, or the one a trusted proxy forwarded
+(`FORWARDED_ALLOW_IPS`, empty by default: nobody may claim another address).
 
 Redis down means logins fail closed (503): an unthrottled login endpoint is worse than a refused one.
 """
@@ -37,8 +41,8 @@ class LoginLimiter:
         self.address_limit = settings.auth_login_max_attempts * ADDRESS_FACTOR
 
     @staticmethod
-    def account_key(email: str) -> str:
-        return f"{KEY_PREFIX}:account:{_digest(email.lower())}"
+    def account_key(email: str, address: str) -> str:
+        return f"{KEY_PREFIX}:account:{_digest(email.lower() + chr(0) + address)}"
 
     @staticmethod
     def address_key(address: str) -> str:
@@ -46,7 +50,10 @@ class LoginLimiter:
 
     async def check(self, email: str, address: str) -> None:
         """Raise `RateLimited` when either counter is at its limit."""
-        keys = ((self.account_key(email), self.account_limit), (self.address_key(address), self.address_limit))
+        keys = (
+            (self.account_key(email, address), self.account_limit),
+            (self.address_key(address), self.address_limit),
+        )
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for key, _ in keys:
@@ -65,7 +72,7 @@ class LoginLimiter:
     async def record_failure(self, email: str, address: str) -> None:
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
-                for key in (self.account_key(email), self.address_key(address)):
+                for key in (self.account_key(email, address), self.address_key(address)):
                     # SET NX EX then INCR: the window starts at the first failure (INCR keeps the TTL).
                     pipe.set(key, 0, ex=self.window, nx=True)
                     pipe.incr(key)
@@ -74,8 +81,8 @@ class LoginLimiter:
             log.error("login rate limiter unavailable (%s)", type(exc).__name__)
             raise ServiceUnavailable("Login is temporarily unavailable") from None
 
-    async def reset_account(self, email: str) -> None:
+    async def reset_account(self, email: str, address: str) -> None:
         try:
-            await self.redis.delete(self.account_key(email))
+            await self.redis.delete(self.account_key(email, address))
         except RedisError as exc:
             log.warning("could not reset the login counter (%s)", type(exc).__name__)

@@ -87,7 +87,7 @@ def _token_response(
 ) -> Envelope[TokenResponse]:
     assert principal.user_id is not None
     access = keyring.issue_access_token(
-        str(principal.user_id), settings.auth_access_ttl_seconds, access_claims(principal)
+        str(principal.user_id), settings.auth_access_ttl_seconds, access_claims(principal, refresh.family_id)
     )
     _set_refresh_cookie(response, settings, refresh)
     response.headers["Cache-Control"] = "no-store"
@@ -131,7 +131,7 @@ async def login(
         await limiter.record_failure(body.email, address)
         log.info("login failed from %s", address)
         raise NotAuthenticated(INVALID_LOGIN)
-    await limiter.reset_account(body.email)
+    await limiter.reset_account(body.email, address)
     refresh, _ = await issue_refresh_token(
         session,
         principal.user_id,

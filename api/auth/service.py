@@ -164,9 +164,11 @@ def static_token_principal(token: str, configured: Sequence[str], scope: Scope) 
     return Principal(kind=PrincipalKind.STATIC_TOKEN, grants=all_grants(scope))
 
 
-def access_claims(principal: Principal) -> dict[str, object]:
-    """Informational copies for clients; the server never authorizes from them (it re-reads the database)."""
+def access_claims(principal: Principal, session_id: str) -> dict[str, object]:
+    """`sid`, the login session checked on every request, and informational copies for clients (the
+    server never authorizes from them: it re-reads the database)."""
     return {
+        "sid": session_id,
         "email": principal.email,
         "roles": list(principal.roles),
         "crm_user_id": principal.crm_user_id,
@@ -365,6 +367,25 @@ async def rotate_refresh_token(
         update(RefreshToken).where(RefreshToken.id == consumed.id).values(replaced_by_id=successor_id)
     )
     return consumed.user_id, successor
+
+
+async def session_is_active(session: AsyncSession, user_id: int, session_id: str) -> bool:
+    """Whether the login session (refresh token family) an access token names still stands.
+
+    Logout, reuse detection, disabling a user and a password change revoke the family; checking it on
+    every request makes them end the access tokens already issued too, not only future refreshes.
+    """
+    alive = await session.scalar(
+        select(RefreshToken.id)
+        .where(
+            RefreshToken.family_id == session_id,
+            RefreshToken.user_id == user_id,
+            RefreshToken.revoked_at.is_(None),
+            RefreshToken.expires_at > utcnow(),
+        )
+        .limit(1)
+    )
+    return alive is not None
 
 
 async def revoke_refresh_token(session: AsyncSession, raw: str) -> None:

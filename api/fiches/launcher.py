@@ -9,8 +9,10 @@ GraphQL one fails fast (short timeouts) when the webserver is down.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -28,6 +30,22 @@ CODE_LOCATION = "callaudit"
 #: The name Dagster gives the repository of a code location's single `Definitions`.
 REPOSITORY = "__repository__"
 
+IDEMPOTENCY_TAG = "app/idempotency_key"
+IN_FLIGHT = ("QUEUED", "NOT_STARTED", "STARTING", "STARTED")
+_EXISTING_RUN = """
+query Existing($filter: RunsFilter!) {
+  runsOrError(filter: $filter, limit: 1) { __typename ... on Runs { results { runId } } }
+}
+"""
+_READY = """
+query Ready {
+  workspaceOrError {
+    __typename
+    ... on Workspace { locationEntries { name loadStatus locationOrLoadError { __typename } } }
+  }
+  runsOrError(limit: 1) { __typename }
+}
+"""
 _LAUNCH = """
 mutation LaunchSalesDays($backfillParams: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $backfillParams) {
@@ -94,6 +112,17 @@ class JobLaunch:
     job_name: str
     run_config: Mapping[str, Any]
     tags: Mapping[str, str] = field(default_factory=dict)
+    idempotency_key: str | None = None  # the client's `Idempotency-Key`; None: derived from the launch
+
+    def idempotency(self) -> tuple[str, tuple[str, ...] | None]:
+        """The run tag value that makes a retried launch find its run, and the run statuses it
+        matches: any for a client's key; for a derived key only runs still in flight (the same
+        launch tomorrow is new work)."""
+        if self.idempotency_key is not None:
+            return hashlib.sha256(f"client:{self.idempotency_key}".encode()).hexdigest()[:40], None
+        stable_tags = {k: v for k, v in self.tags.items() if k != "app/request_id"}
+        launch = json.dumps([self.job_name, self.run_config, stable_tags], sort_keys=True, default=str)
+        return hashlib.sha256(f"derived:{launch}".encode()).hexdigest()[:40], IN_FLIGHT
 
 
 @dataclass(frozen=True)
@@ -123,16 +152,32 @@ class RunLauncher(Protocol):
 class GraphQLLauncher:
     """`launchPartitionBackfill` and `launchRun` on dagster-webserver's `/graphql`, over the app's httpx client."""
 
-    def __init__(self, http: httpx.AsyncClient, webserver_url: str, *, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        webserver_url: str,
+        *,
+        timeout: float = 5.0,
+        fresh_client: Callable[[], httpx.AsyncClient] = httpx.AsyncClient,
+    ) -> None:
         self._http = http
         self._url = webserver_url.rstrip("/") + "/graphql"
         self._timeout = httpx.Timeout(timeout, connect=min(timeout, 2.0))
+        self._fresh_client = fresh_client
 
-    async def _post(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+    async def _post(self, query: str, variables: dict[str, Any], *, fresh: bool = False) -> dict[str, Any]:
+        """One GraphQL call; `fresh` uses a new connection instead of the shared pool (whose kept-alive
+        connections may be dead after a webserver restart)."""
         try:
-            response = await self._http.post(
-                self._url, json={"query": query, "variables": variables}, timeout=self._timeout
-            )
+            if fresh:
+                async with self._fresh_client() as client:
+                    response = await client.post(
+                        self._url, json={"query": query, "variables": variables}, timeout=self._timeout
+                    )
+            else:
+                response = await self._http.post(
+                    self._url, json={"query": query, "variables": variables}, timeout=self._timeout
+                )
         except httpx.HTTPError as exc:
             raise LaunchFailed(f"the Dagster webserver is unreachable ({type(exc).__name__})") from None
         if response.status_code != 200:
@@ -160,6 +205,23 @@ class GraphQLLauncher:
         message = str(result.get("message") or result.get("__typename") or "unknown answer")[:500]
         raise LaunchFailed(f"Dagster refused the backfill: {message}")
 
+    async def readiness(self) -> str:
+        """What launches need beyond a webserver that answers: our code location loaded, and the
+        instance database (run storage) answering through it. `LaunchFailed` says which is missing."""
+        data = await self._post(_READY, {})
+        workspace = data.get("workspaceOrError") or {}
+        entries = {e.get("name"): e for e in workspace.get("locationEntries") or []}
+        entry = entries.get(CODE_LOCATION)
+        if entry is None:
+            raise LaunchFailed(f"code location {CODE_LOCATION!r} is not in the Dagster workspace")
+        if entry.get("loadStatus") != "LOADED":
+            raise LaunchFailed(f"code location {CODE_LOCATION!r} is {str(entry.get('loadStatus')).lower()}")
+        if (entry.get("locationOrLoadError") or {}).get("__typename") != "RepositoryLocation":
+            raise LaunchFailed(f"code location {CODE_LOCATION!r} failed to load")
+        if (data.get("runsOrError") or {}).get("__typename") != "Runs":
+            raise LaunchFailed("the Dagster instance database does not answer")
+        return "code location loaded, instance database answers"
+
     async def backfill_status(self, backfill_id: str) -> str | None:
         try:
             data = await self._post(_STATUS, {"backfillId": backfill_id})
@@ -180,6 +242,36 @@ class GraphQLLauncher:
         return str(status) if status else None
 
     async def launch_job(self, request: JobLaunch) -> str:
+        """Launch once, end to end: the launch is tagged with its idempotency key, and a failed
+        attempt (the webserver may answer 500 *after* creating the run) is retried once, on a fresh
+        connection, after looking for the run the first attempt may have created."""
+        key, statuses = request.idempotency()
+        tagged = JobLaunch(request.job_name, request.run_config, {**request.tags, IDEMPOTENCY_TAG: key})
+        for fresh in (False, True):
+            try:
+                existing = await self._existing_run(key, statuses, fresh=fresh)
+                if existing is not None:
+                    log.info("launch of %s found its run %s (idempotency key)", request.job_name, existing)
+                    return existing
+                return await self._launch_run(tagged, fresh=fresh)
+            except LaunchFailed as exc:
+                if fresh:
+                    raise
+                log.info("launch of %s failed (%s); retrying on a fresh connection", request.job_name, exc)
+        raise AssertionError("unreachable")
+
+    async def _existing_run(self, key: str, statuses: tuple[str, ...] | None, *, fresh: bool) -> str | None:
+        run_filter: dict[str, Any] = {"tags": [{"key": IDEMPOTENCY_TAG, "value": key}]}
+        if statuses is not None:
+            run_filter["statuses"] = list(statuses)
+        data = await self._post(_EXISTING_RUN, {"filter": run_filter}, fresh=fresh)
+        runs = data.get("runsOrError") or {}
+        if runs.get("__typename") != "Runs":
+            raise LaunchFailed("the Dagster instance database does not answer")
+        results = runs.get("results") or []
+        return str(results[0]["runId"]) if results else None
+
+    async def _launch_run(self, request: JobLaunch, *, fresh: bool) -> str:
         params = {
             "selector": {
                 "repositoryLocationName": CODE_LOCATION,
@@ -189,7 +281,7 @@ class GraphQLLauncher:
             "runConfigData": dict(request.run_config),
             "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in request.tags.items()]},
         }
-        data = await self._post(_LAUNCH_RUN, {"executionParams": params})
+        data = await self._post(_LAUNCH_RUN, {"executionParams": params}, fresh=fresh)
         result = data.get("launchRun") or {}
         run = result.get("run") if result.get("__typename") == "LaunchRunSuccess" else None
         if isinstance(run, dict) and run.get("runId"):

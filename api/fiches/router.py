@@ -1,13 +1,14 @@
 """`/api/fiches`: cached CRM fiches, their status, day coverage and progressive date-range fetches.
 
-Every route needs `fiches.read`; `refresh=true` additionally needs `fiches.write` (checked inline,
-as the original did). Lists are filtered by the caller's fiche scope in SQL; a fiche outside the
-scope is a 404, like a missing one. Static paths are declared before `/{fiche_id}`.
+Every route needs `fiches.read`. Anything that calls the CRM or stores what it answers (the live
+search, fetching missing, expired or refreshed details, the background range fetch) additionally
+needs `fiches.fetch`: without it a route answers from the cache only. Lists are filtered by the
+caller's fiche scope in SQL; a fiche outside the scope is a 404, like a missing one, with the same
+message. Static paths are declared before `/{fiche_id}`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -33,7 +34,7 @@ from api.fiches.schemas import (
     StatusBatchIn,
     StatusBatchResponse,
 )
-from api.schemas import Envelope, Page, PageParams, ok, page_params
+from api.schemas import Envelope, Page, PageParams, SalesDay, ok, page_params
 from api.security import Grant, Str255, fetch_page, require
 from domain.models import Fiche, FicheFetchJob
 from domain.rbac import Action, Scope
@@ -44,14 +45,19 @@ router = APIRouter(prefix="/fiches", tags=["fiches"])
 ReadFiches = Annotated[Grant, Depends(require("fiches", "read"))]
 FicheIdPath = Annotated[str, Path(pattern=FICHE_ID_PATTERN, description="CRM fiche id")]
 Pages = Annotated[PageParams, Depends(page_params)]
-Refresh = Annotated[bool, Query(description="Refetch from the CRM (needs `fiches.write`)")]
+Refresh = Annotated[bool, Query(description="Refetch from the CRM (needs `fiches.fetch`)")]
+Day = Annotated[SalesDay, Query(description="Sales day (YYYY-MM-DD)")]
 
 
-def _write_grant(grant: Grant) -> Grant:
-    write = grant.principal.grant("fiches", Action.WRITE)
-    if write is None:
-        raise Forbidden("Missing permission fiches.write (needed for refresh=true)")
-    return write
+def _fetch_grant(grant: Grant) -> Grant | None:
+    return grant.principal.grant("fiches.fetch", Action.WRITE)
+
+
+def _require_fetch(grant: Grant, why: str) -> Grant:
+    fetch = _fetch_grant(grant)
+    if fetch is None:
+        raise Forbidden(f"Missing permission fiches.fetch (needed for {why})")
+    return fetch
 
 
 @router.get("", response_model=Page[FicheListItem], summary="Stored fiches in scope, newest sales day first")
@@ -59,8 +65,8 @@ async def list_fiches(  # noqa: PLR0917 - FastAPI dependencies and query paramet
     grant: ReadFiches,
     session: SessionDep,
     page: Pages,
-    sales_date_from: Annotated[dt.date | None, Query(description="First sales day (YYYY-MM-DD), inclusive")] = None,
-    sales_date_to: Annotated[dt.date | None, Query(description="Last sales day (YYYY-MM-DD), inclusive")] = None,
+    sales_date_from: Annotated[SalesDay | None, Query(description="First sales day (YYYY-MM-DD), inclusive")] = None,
+    sales_date_to: Annotated[SalesDay | None, Query(description="Last sales day (YYYY-MM-DD), inclusive")] = None,
     groupe: Annotated[Str255 | None, Query(description="Only fiches of this CRM group (exact name)")] = None,
 ) -> Page[FicheListItem]:
     """What is stored, never a CRM call: the fiches the caller may see, filtered in SQL and paginated
@@ -101,11 +107,15 @@ async def search_sales(  # noqa: PLR0917 - FastAPI dependencies
     settings: SettingsDep,
     sync: FicheSyncDep,
     page: Pages,
-    date: Annotated[dt.date, Query(description="Sales day (YYYY-MM-DD)")],
+    date: Day,
 ) -> SearchResponse:
     """Searches the CRM for the day's sales through the same code as the Dagster assets (summaries
     stored, the day marked covered, zero sales included), then answers with the stored fiches of
-    that day the caller may see, paginated in SQL (fix of §13.2 #16)."""
+    that day the caller may see, paginated in SQL (fix of §13.2 #16). Needs `fiches.fetch`; a day
+    after today (SALES_TIMEZONE) has no sales to search."""
+    _require_fetch(grant, "a live CRM search; GET /api/fiches/status/by-date lists the cached day")
+    if date > service.today_in(settings):
+        raise BadRequest("date cannot be after today", field="date")
     try:
         result = await sync.sync_sales_day(date, include_recordings=settings.fiche_sales_include_recordings)
     except CrmCapUnavailable:
@@ -141,7 +151,7 @@ async def status_by_date(
     grant: ReadFiches,
     session: SessionDep,
     page: Pages,
-    date: Annotated[dt.date, Query(description="Sales day (YYYY-MM-DD)")],
+    date: Day,
 ) -> ByDateResponse:
     """The stored fiches of one sales day in the caller's scope, paginated (`page` starts at 1), and whether that
     day was fetched from the CRM. Reads only; `POST /api/fiches/search` ingests a day."""
@@ -175,20 +185,19 @@ async def status_by_date_range(  # noqa: PLR0917 - FastAPI dependencies and quer
     redis: RedisDep,
     launcher: LauncherDep,
     page: Pages,
-    start_date: Annotated[dt.date, Query(description="First sales day (YYYY-MM-DD)")],
-    end_date: Annotated[dt.date, Query(description="Last sales day, clamped to today (SALES_TIMEZONE)")],
+    start_date: Annotated[SalesDay, Query(description="First sales day (YYYY-MM-DD)")],
+    end_date: Annotated[SalesDay, Query(description="Last sales day, clamped to today (SALES_TIMEZONE)")],
     refresh: Refresh = False,
 ) -> ByDateRangeResponse:
     """Answers at once from the cache. When days are missing (or `refresh`), ONE Dagster backfill of
     the `sync_sales_day` assets is launched for them; identical concurrent requests share it
-    (`meta.job_id`, poll `GET /api/fiches/jobs/{job_id}`). A Dagster outage never fails this
-    request: the job is recorded as `failed_to_launch`."""
+    (`meta.job_id`, poll `GET /api/fiches/jobs/{job_id}`), if the caller has `fiches.fetch`. A
+    Dagster outage never fails this request: the job is recorded as `failed_to_launch`."""
     if start_date > end_date:
         raise BadRequest("start_date must be on or before end_date", field="start_date")
     if (end_date - start_date).days + 1 > service.MAX_RANGE_DAYS:
         raise BadRequest(f"the range is limited to {service.MAX_RANGE_DAYS} days", field="end_date")
-    if refresh:
-        _write_grant(grant)
+    may_fetch = _require_fetch(grant, "refresh=true") if refresh else _fetch_grant(grant)
     end = min(end_date, service.today_in(settings))
     days = service.days_between(start_date, end) if start_date <= end else []
     coverage = await service.coverage_of(session, days)
@@ -198,7 +207,9 @@ async def status_by_date_range(  # noqa: PLR0917 - FastAPI dependencies and quer
     )
     rows, total = await fetch_page(session, statement, page)
     wanted = days if refresh else meta.dates_missing
-    if wanted:
+    if wanted and may_fetch is None:
+        meta.job_error = "missing days are not fetched: that needs the fiches.fetch permission"
+    elif wanted:
         started = await service.start_progressive_fetch(
             session,
             redis,
@@ -255,11 +266,14 @@ async def fiche_details(  # noqa: PLR0917 - FastAPI dependencies
     refresh: Refresh = False,
 ) -> FicheDetailsResponse:
     """Served from the cache when fresh; fetched live (cache-first, §3.7) when missing, expired or
-    incomplete, or when `refresh=true`. If that fetch fails, the stored details are served with
-    `meta.stale=true`; with nothing stored: 502 (CRM) or 503 (Redis). `recordings` is only present
-    for callers with `recordings.read` reaching this fiche."""
-    effective = _write_grant(grant) if refresh else grant
-    result = await service.load_details(session, effective, fiche_id, refresh=refresh, sync=sync, settings=settings)
+    incomplete, or when `refresh=true`, for callers with `fiches.fetch`. If that fetch fails or may
+    not happen, the stored details are served with `meta.stale=true`; with nothing stored: 502
+    (CRM), 503 (Redis) or 403 (no `fiches.fetch`). `recordings` is only present for callers with
+    `recordings.read` reaching this fiche."""
+    may_fetch = _require_fetch(grant, "refresh=true") if refresh else _fetch_grant(grant)
+    result = await service.load_details(
+        session, grant, fiche_id, refresh=refresh, may_fetch=may_fetch is not None, sync=sync, settings=settings
+    )
     recordings_grant = grant.principal.grant("recordings", Action.READ)
     include = service.can_see_recordings(recordings_grant, result.fiche)
     payload = dict(result.payload)
@@ -272,7 +286,7 @@ async def fiche_details(  # noqa: PLR0917 - FastAPI dependencies
             stale=result.stale,
             source="crm" if result.fetched else "cache",
             fetch_outcome=result.outcome,
-            fetch_error="the CRM could not be reached; stored details served" if result.stale else None,
+            fetch_error=result.error,
             fetched_at=result.fiche.fetched_at,
             expires_at=result.fiche.expires_at,
             recordings_included=include,

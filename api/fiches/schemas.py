@@ -23,7 +23,8 @@ def _fiche_id_from_wire(value: object) -> object:
 
 FicheIdIn = Annotated[str, BeforeValidator(_fiche_id_from_wire), StringConstraints(pattern=FICHE_ID_PATTERN)]
 
-CoverageState = Literal["fetched", "failed", "not_fetched"]
+#: `partial`: the day was searched but some of its fiches still lack their details (not fetched yet).
+CoverageState = Literal["fetched", "partial", "failed", "not_fetched"]
 
 
 class DetailsMeta(BaseModel):

@@ -18,12 +18,13 @@ from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.errors import ExternalServiceError, NotFound, ServiceUnavailable
+from api.errors import ExternalServiceError, Forbidden, NotFound, ServiceUnavailable
 from api.fiches.launcher import LaunchFailed, LaunchRequest, RunLauncher
 from api.fiches.schemas import (
+    CoverageState,
     DayCoverageOut,
     FetchJobOut,
     FicheCacheOut,
@@ -46,6 +47,7 @@ from resources.redis import EventPublisher, RedisUnavailable
 log = logging.getLogger(__name__)
 
 MAX_RANGE_DAYS = 366
+NOT_FOUND = "Fiche not found"  # one message whether the id is unknown, out of scope or absent from the CRM
 DEDUP_SECONDS = 300
 TERMINAL_BACKFILL = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 
@@ -73,7 +75,7 @@ async def visible_fiche(session: AsyncSession, grant: Grant, fiche_id: str) -> F
 async def visible_or_404(session: AsyncSession, grant: Grant, fiche_id: str) -> Fiche:
     fiche = await visible_fiche(session, grant, fiche_id)
     if fiche is None:
-        raise NotFound("Fiche not found")
+        raise NotFound(NOT_FOUND)
     return fiche
 
 
@@ -106,7 +108,27 @@ def cache_out(fiche: Fiche) -> FicheCacheOut:
     )
 
 
-async def coverage_of(session: AsyncSession, days: Sequence[dt.date]) -> dict[dt.date, SalesDayCoverage]:
+@dataclass(frozen=True)
+class DayCoverage:
+    """A sales day as far as the fiches of it are concerned: `status` is FETCHED only when the CRM
+    search succeeded *and* every fiche it listed has its details or a terminal outcome. A search
+    followed by a failed details step (e.g. Redis down) is not a fetched day: re-running the range
+    fetches what is missing instead of reporting it complete."""
+
+    status: str
+    searched: bool  # the CRM search itself succeeded (the details may still be missing)
+    missing_details: int  # fiches of the day still without details or a terminal outcome
+    fiche_count: int
+    error: str | None  # the last CRM search failure
+    fetched_at: dt.datetime | None
+    updated_at: dt.datetime | None
+
+
+UNSETTLED = (FicheFetchStatus.SUMMARY.value, FicheFetchStatus.FAILED.value)
+PARTIAL = "partial"
+
+
+async def coverage_of(session: AsyncSession, days: Sequence[dt.date]) -> dict[dt.date, DayCoverage]:
     if not days:
         return {}
     rows = await session.scalars(
@@ -114,14 +136,34 @@ async def coverage_of(session: AsyncSession, days: Sequence[dt.date]) -> dict[dt
         .where(SalesDayCoverage.sales_date.in_(list(days)))
         .execution_options(populate_existing=True)
     )
-    return {row.sales_date: row for row in rows}
+    unsettled = dict(
+        (
+            await session.execute(
+                select(Fiche.sales_date, func.count())
+                .where(Fiche.sales_date.in_(list(days)), Fiche.fetch_status.in_(UNSETTLED))
+                .group_by(Fiche.sales_date)
+            )
+        ).all()
+    )
+    found = {}
+    for row in rows:
+        searched = row.status == DayCoverageStatus.FETCHED
+        missing = unsettled.get(row.sales_date, 0)
+        status = PARTIAL if searched and missing else row.status
+        found[row.sales_date] = DayCoverage(
+            status, searched, missing, row.fiche_count, row.error, row.fetched_at, row.updated_at
+        )
+    return found
 
 
-def coverage_out(day: dt.date, row: SalesDayCoverage | None) -> DayCoverageOut:
+def coverage_out(day: dt.date, row: DayCoverage | None) -> DayCoverageOut:
     if row is None:
         return DayCoverageOut(date=day, status="not_fetched")
-    status = "fetched" if row.status == DayCoverageStatus.FETCHED else "failed"
-    return DayCoverageOut(date=day, status=status, fetched_at=row.fetched_at, error=row.error)
+    status: CoverageState = (
+        "fetched" if row.status == DayCoverageStatus.FETCHED else "partial" if row.status == PARTIAL else "failed"
+    )
+    error = row.error or (f"{row.missing_details} fiche(s) of the day without details" if row.missing_details else None)
+    return DayCoverageOut(date=day, status=status, fetched_at=row.fetched_at, error=error)
 
 
 # --- details (cache-first) -----------------------------------------------------------------------
@@ -134,7 +176,10 @@ class DetailsResult:
     stale: bool
     fetched: bool
     outcome: str | None
-    error: str | None
+    error: str | None  # for the caller: why stored details were served instead of fresh ones
+
+
+CRM_DOWN = "the CRM could not be reached; stored details served"
 
 
 def _scope_decidable(fiche: Fiche) -> bool:
@@ -142,19 +187,21 @@ def _scope_decidable(fiche: Fiche) -> bool:
     return fiche.fetch_status == FicheFetchStatus.DETAILS or bool(fiche.crm_group_id or fiche.attribution_user_id)
 
 
-async def load_details(  # noqa: PLR0912 - the §3.7 outcomes, one branch each
+async def load_details(
     session: AsyncSession,
     grant: Grant,
     fiche_id: str,
     *,
     refresh: bool,
+    may_fetch: bool,
     sync: FicheSync,
     settings: Settings,
 ) -> DetailsResult:
     """The cached details, fetched live first when missing, expired, broken or `refresh` (§3.7).
 
     Scope first: a row the caller cannot see is a 404 without any CRM call, unless the row cannot
-    say whose it is yet (unknown, summary without group); then it is fetched and checked after.
+    say whose it is yet (unknown, summary without group) and the caller may fetch; then it is
+    fetched and checked after. Without `may_fetch` nothing is fetched and nothing is written.
     """
     tz = ZoneInfo(settings.sales_timezone)
     fiche = await visible_fiche(session, grant, fiche_id)
@@ -164,49 +211,59 @@ async def load_details(  # noqa: PLR0912 - the §3.7 outcomes, one branch each
                 select(Fiche).where(Fiche.fiche_id == fiche_id).execution_options(populate_existing=True)
             )
         ).first()
-        if row is not None and _scope_decidable(row):
-            raise NotFound("Fiche not found")
+        if not may_fetch or (row is not None and _scope_decidable(row)):
+            raise NotFound(NOT_FOUND)
     state = await session.run_sync(lambda s: load_cache_state(s, fiche_id))
     decision = decide(state, dt.datetime.now(dt.UTC), force=refresh, policy=CachePolicy.from_settings(settings))
     fetched, stale, outcome, error = False, False, None, None
     if decision.action.value == "not_found_cached":
-        raise NotFound("Fiche not found in the CRM")
-    if decision.fetch:
-        try:
-            result = await sync.sync_fiche(fiche_id, force=refresh)
-        except CrmCapUnavailable as exc:
-            result = None
-            error = "the CRM rate limiter (Redis) is unavailable"
-            log.warning("fiche %s: %s", fiche_id, exc)
-            if not has_fallback_details(state):
-                raise ServiceUnavailable("Service unavailable: cannot reach Redis to call the CRM") from None
-        except CrmError as exc:
-            result = None
-            error = exc.reason
-            if not has_fallback_details(state):
-                raise ExternalServiceError("The CRM could not be reached and nothing is cached") from None
-        if result is not None:
-            outcome = result.outcome.value
-            if result.outcome in (FicheOutcome.NOT_FOUND, FicheOutcome.NOT_FOUND_CACHED):
-                raise NotFound("Fiche not found in the CRM")
-            if result.outcome is FicheOutcome.FAILED:
-                error = result.reason
-                if not has_fallback_details(state):
-                    raise ExternalServiceError("The CRM could not be reached and nothing is cached")
-            fetched = result.outcome is FicheOutcome.FETCHED
+        raise NotFound(NOT_FOUND)
+    if decision.fetch and not may_fetch:
+        if not has_fallback_details(state):
+            raise Forbidden("Missing permission fiches.fetch (the details of this fiche are not stored yet)")
+        stale, error = True, "stored details served: refreshing them needs the fiches.fetch permission"
+    elif decision.fetch:
+        fetched, outcome, error = await _fetch_live(
+            sync, fiche_id, refresh=refresh, fallback=has_fallback_details(state)
+        )
         stale = error is not None
         if fetched:
             await _link_group(session, sync, fiche_id)
     fiche = await visible_fiche(session, grant, fiche_id)
     if fiche is None:
-        raise NotFound("Fiche not found")
+        raise NotFound(NOT_FOUND)
     try:
         payload = await session.run_sync(lambda s: reconstruct_payload(s, fiche_id, tz=tz))
     except DetailsNotStored as exc:
         if exc.status == FicheFetchStatus.NOT_FOUND:
-            raise NotFound("Fiche not found in the CRM") from None
+            raise NotFound(NOT_FOUND) from None
         raise ExternalServiceError("The CRM could not be reached and nothing is cached") from None
     return DetailsResult(payload, fiche, stale, fetched, outcome, error)
+
+
+async def _fetch_live(
+    sync: FicheSync, fiche_id: str, *, refresh: bool, fallback: bool
+) -> tuple[bool, str | None, str | None]:
+    """(fetched, outcome, error for the caller); raises when the CRM fails and nothing is stored."""
+    try:
+        result = await sync.sync_fiche(fiche_id, force=refresh)
+    except CrmCapUnavailable as exc:
+        log.warning("fiche %s: %s", fiche_id, exc)
+        if not fallback:
+            raise ServiceUnavailable("Service unavailable: cannot reach Redis to call the CRM") from None
+        return False, None, CRM_DOWN
+    except CrmError as exc:
+        log.info("fiche %s: the CRM failed: %s", fiche_id, exc.reason)
+        if not fallback:
+            raise ExternalServiceError("The CRM could not be reached and nothing is cached") from None
+        return False, None, CRM_DOWN
+    if result.outcome in (FicheOutcome.NOT_FOUND, FicheOutcome.NOT_FOUND_CACHED):
+        raise NotFound(NOT_FOUND)
+    if result.outcome is FicheOutcome.FAILED:
+        if not fallback:
+            raise ExternalServiceError("The CRM could not be reached and nothing is cached")
+        return False, result.outcome.value, CRM_DOWN
+    return result.outcome is FicheOutcome.FETCHED, result.outcome.value, None
 
 
 async def _link_group(session: AsyncSession, sync: FicheSync, fiche_id: str) -> None:
@@ -332,7 +389,7 @@ async def start_progressive_fetch(
 
 
 def range_meta(
-    start: dt.date, end: dt.date, days: Sequence[dt.date], coverage: dict[dt.date, SalesDayCoverage]
+    start: dt.date, end: dt.date, days: Sequence[dt.date], coverage: dict[dt.date, DayCoverage]
 ) -> RangeMeta:
     missing = [d for d in days if d not in coverage or coverage[d].status != DayCoverageStatus.FETCHED]
     return RangeMeta(
@@ -366,7 +423,7 @@ async def job_report(
         recent = row.updated_at is not None and row.updated_at > job.created_at
         if row.status == DayCoverageStatus.FETCHED and (not job.refresh or recent) and not (recent and row.error):
             done.append(day)
-        elif recent and (row.error or row.status == DayCoverageStatus.FAILED):
+        elif recent and (row.error or not row.searched):  # details still to come are not a failure
             failed.append(day)
     remaining = [d for d in days if d not in done and d not in failed]
     dagster_status = None

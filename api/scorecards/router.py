@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Path, Query, Response
 
 from api.deps import SessionDep
-from api.errors import ErrorBody
+from api.errors import ErrorBody, Forbidden
 from api.schemas import Envelope, ok
 from api.scorecards import service
 from api.scorecards.schemas import (
@@ -30,7 +30,8 @@ from api.scorecards.schemas import (
     VersionDetailOut,
     VersionOut,
 )
-from api.security import EntityId, Grant, require
+from api.security import CanonicalPathInt, EntityId, Grant, require
+from domain.rbac import Action
 from domain.scorecards import service as scorecards
 
 router = APIRouter(
@@ -41,18 +42,28 @@ router = APIRouter(
 
 Read = Annotated[Grant, Depends(require("audit-configs", "read"))]
 Write = Annotated[Grant, Depends(require("audit-configs", "write"))]
-StepId = Annotated[int, Path(ge=1, le=2**63 - 1, description="A step of the scorecard's current version")]
-VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1, description="Version number (1, 2, ...)")]
-IncludeStats = Annotated[bool, Query(description="Add usage stats computed from the audits")]
+StepId = Annotated[
+    int, CanonicalPathInt, Path(ge=1, le=2**63 - 1, description="A step of the scorecard's current version")
+]
+VersionNumber = Annotated[int, CanonicalPathInt, Path(ge=1, le=2**31 - 1, description="Version number (1, 2, ...)")]
+IncludeStats = Annotated[bool, Query(description="Add usage stats computed from the audits (needs `audits.read`)")]
 
 
 def _user(grant: Grant) -> int | None:
     return grant.principal.user_id
 
 
+def _audits_scope(grant: Grant) -> Grant:
+    """Statistics are figures over audits: the caller's `audits.read` scope, like the audit lists."""
+    audits = grant.principal.grant("audits", Action.READ)
+    if audits is None:
+        raise Forbidden("Missing permission audits.read (needed for statistics)")
+    return audits
+
+
 @router.get("", response_model=Envelope[list[ScorecardOut]], summary="List scorecards, newest first")
 async def list_scorecards(
-    _: Read,
+    grant: Read,
     session: SessionDep,
     include_inactive: Annotated[bool, Query(description="Include deactivated scorecards")] = False,
     include_steps: Annotated[bool, Query(description="Include the current version's steps")] = False,
@@ -64,7 +75,10 @@ async def list_scorecards(
         await service.run(
             session,
             lambda s: service.list_out(
-                s, include_inactive=include_inactive, include_steps=include_steps, include_stats=include_stats
+                s,
+                include_inactive=include_inactive,
+                include_steps=include_steps,
+                stats_for=_audits_scope(grant) if include_stats else None,
             ),
         )
     )
@@ -133,10 +147,12 @@ async def delete_step(step_id: StepId, grant: Write, session: SessionDep) -> Env
 
 @router.get("/{scorecard_id}", response_model=Envelope[ScorecardOut], summary="A scorecard's current version")
 async def get_scorecard(
-    scorecard_id: EntityId, _: Read, session: SessionDep, include_stats: IncludeStats = False
+    scorecard_id: EntityId, grant: Read, session: SessionDep, include_stats: IncludeStats = False
 ) -> Envelope[ScorecardOut]:
-    """The scorecard with its current version's steps (positions 1..N); 404 when it does not exist."""
-    return ok(await service.run(session, lambda s: service.detail_out(s, scorecard_id, include_stats=include_stats)))
+    """The scorecard with its current version's steps (positions 1..N); 404 when it does not exist. With
+    `include_stats`, figures over the audits the caller may read (`audits.read` scope)."""
+    stats_for = _audits_scope(grant) if include_stats else None
+    return ok(await service.run(session, lambda s: service.detail_out(s, scorecard_id, stats_for=stats_for)))
 
 
 @router.put("/{scorecard_id}", response_model=Envelope[ScorecardOut], summary="Edit a scorecard")
@@ -202,10 +218,11 @@ async def validate_scorecard(scorecard_id: EntityId, _: Read, session: SessionDe
 
 
 @router.get("/{scorecard_id}/stats", response_model=Envelope[ScorecardStats], summary="Usage from the audits")
-async def scorecard_stats(scorecard_id: EntityId, _: Read, session: SessionDep) -> Envelope[ScorecardStats]:
+async def scorecard_stats(scorecard_id: EntityId, grant: Read, session: SessionDep) -> Envelope[ScorecardStats]:
     """Audits run with the scorecard (soft-deleted ones excluded): counts, average score and duration, compliance
-    rate, per version."""
-    return ok(await service.run(session, lambda s: service.stats_out(s, scorecard_id)))
+    rate, per version; over the audits the caller may read (`audits.read` scope), not the whole organisation."""
+    audits = _audits_scope(grant)
+    return ok(await service.run(session, lambda s: service.stats_out(s, scorecard_id, audits)))
 
 
 @router.get(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 from pydantic.alias_generators import to_camel
 
 from api.security import IdIn, IdStr
@@ -34,7 +34,9 @@ class StepIn(CamelIn):
     """A step as sent. Everything is optional at this level: a step edit sends only what changes, and
     a new step's required fields (name, prompt, controlPoints, severityLevel) are checked with their path."""
 
-    position: int | None = Field(None, ge=0, le=10_000, description="1-based; absent appends (add) or keeps (edit)")
+    position: StrictInt | None = Field(
+        None, ge=0, le=10_000, description="1-based; absent appends (add) or keeps (edit)"
+    )
     name: Name | None = None
     description: Text | None = None
     prompt: Text | None = None
@@ -43,7 +45,7 @@ class StepIn(CamelIn):
     severity_level: Severity | None = None
     is_critical: bool | None = None
     chronological_important: bool | None = None
-    weight: int | None = Field(None, ge=1, le=10, description="Maximum points of the step, 1-10")
+    weight: StrictInt | None = Field(None, ge=1, le=10, description="Maximum points of the step, 1-10")
     verify_product_info: bool | None = None
     control_point_speakers: list[SpeakerRule] | None = Field(
         None,

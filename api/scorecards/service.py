@@ -33,6 +33,7 @@ from api.scorecards.schemas import (
     VersionUsageOut,
 )
 from domain.models import Scorecard, ScorecardStep, ScorecardVersion
+from domain.scoping import ScopeSubject
 from domain.scorecards import service as scorecards
 from domain.scorecards.io import read_document
 from domain.scorecards.validation import FieldIssue, InvalidScorecard
@@ -137,16 +138,16 @@ def _version_fields(version: ScorecardVersion, steps_count: int, current_id: int
 
 
 def list_out(
-    session: Session, *, include_inactive: bool, include_steps: bool, include_stats: bool
+    session: Session, *, include_inactive: bool, include_steps: bool, stats_for: ScopeSubject | None
 ) -> list[ScorecardOut]:
     found = scorecards.list_scorecards(session, include_inactive=include_inactive)
-    usage = scorecards.usage(session, [s.id for s in found]) if include_stats else {}
+    usage = scorecards.usage(session, [s.id for s in found], stats_for) if stats_for else {}
     return [scorecard_out(session, s, steps=include_steps, usage=usage.get(s.id)) for s in found]
 
 
-def detail_out(session: Session, scorecard_id: int, *, include_stats: bool) -> ScorecardOut:
+def detail_out(session: Session, scorecard_id: int, *, stats_for: ScopeSubject | None) -> ScorecardOut:
     scorecard = scorecards.get_scorecard(session, scorecard_id)
-    usage = scorecards.usage(session, [scorecard_id])[scorecard_id] if include_stats else None
+    usage = scorecards.usage(session, [scorecard_id], stats_for)[scorecard_id] if stats_for else None
     return scorecard_out(session, scorecard, usage=usage)
 
 
@@ -169,13 +170,13 @@ def version_detail_out(session: Session, scorecard_id: int, number: int) -> Vers
     )
 
 
-def stats_out(session: Session, scorecard_id: int) -> ScorecardStats:
+def stats_out(session: Session, scorecard_id: int, subject: ScopeSubject) -> ScorecardStats:
     scorecard = scorecards.get_scorecard(session, scorecard_id)
     by_version = [
         VersionUsageOut(version_id=version.id, version=version.version, **usage_out(usage))
-        for version, usage in scorecards.usage_by_version(session, scorecard_id)
+        for version, usage in scorecards.usage_by_version(session, scorecard_id, subject)
     ]
-    total = scorecards.usage(session, [scorecard_id])[scorecard_id]
+    total = scorecards.usage(session, [scorecard_id], subject)[scorecard_id]
     return ScorecardStats(id=scorecard.id, name=scorecard.name, by_version=by_version, **usage_out(total))
 
 

@@ -36,10 +36,6 @@ CallIdPath = Annotated[str, Path(pattern=FICHE_ID_PATTERN, description="CRM call
 PriorityQuery = Annotated[Priority, Query(description="Queue order of the run: `high` runs before `normal`, `low`")]
 
 
-def _request_id(request: Request) -> str | None:
-    return getattr(request.state, "request_id", None)
-
-
 @router.post(
     "/batch",
     status_code=202,
@@ -53,7 +49,7 @@ async def transcribe_batch(
     are not (missing and out of scope are not told apart) and nothing is launched."""
     fiche_ids = list(dict.fromkeys(body.fiche_ids))
     await require_visible_fiches(session, grant, fiche_ids)
-    run_id = await service.launch(session, launcher, fiche_ids, body.priority, grant, _request_id(request))
+    run_id = await service.launch(session, launcher, fiche_ids, body.priority, grant, request)
     return ok(
         TranscriptionBatchLaunched(
             message=f"Transcription of {len(fiche_ids)} fiche(s) queued",
@@ -80,7 +76,7 @@ async def transcribe_fiche(  # noqa: PLR0917 - FastAPI dependencies
 ) -> Envelope[TranscriptionLaunched]:
     """Recordings already transcribed (same audio) are not sent again by the run."""
     await require_visible_fiches(session, grant, [fiche_id])
-    run_id = await service.launch(session, launcher, [fiche_id], priority, grant, _request_id(request))
+    run_id = await service.launch(session, launcher, [fiche_id], priority, grant, request)
     return ok(
         TranscriptionLaunched(message="Transcription queued", fiche_id=fiche_id, run_id=run_id, priority=priority)
     )

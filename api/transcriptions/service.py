@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from fastapi import Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,14 +50,16 @@ async def launch(  # noqa: PLR0917 - what a launch records
     fiche_ids: list[str],
     priority: Priority,
     grant: Grant,
-    request_id: str | None,
+    http_request: Request,
 ) -> str:
-    """Queue one `transcribe_fiches_job` run for `fiche_ids` and mark them queued; its run id, or
-    503 when Dagster refused."""
+    """Queue one `transcribe_fiches_job` run for `fiche_ids` and mark them queued; its run id, or 503
+    when Dagster refused. A retried request (same `Idempotency-Key`, or the same launch still in
+    flight) gets the same run."""
     request = JobLaunch(
         job_name=TRANSCRIBE_JOB,
         run_config={"ops": {TRANSCRIBE_OP: {"config": {"fiche_ids": fiche_ids, "priority": priority}}}},
-        tags=run_tags(priority, grant, request_id, source="api"),
+        tags=run_tags(priority, grant, getattr(http_request.state, "request_id", None), source="api"),
+        idempotency_key=http_request.headers.get("Idempotency-Key"),
     )
     try:
         run_id = await launcher.launch_job(request)

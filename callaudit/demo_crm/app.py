@@ -2,15 +2,17 @@
 
 Gateway routes answer exactly what the real gateway answers (paths, query parameters, JSON
 shapes, 404 on unknown fiches); everything only a simulator has (counters, runtime faults,
-reference transcripts, ground truth) lives under `/__sim/` and is never faulted nor authenticated.
+reference transcripts, ground truth) lives under `/__sim/` and is never faulted nor authenticated;
+the controls that change it answer only loopback clients, and not at all when `control` is off.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
@@ -92,6 +94,23 @@ def _audio_response(plan: AudioPlan, range_header: str | None, head: bool) -> Re
     if head:
         return Response(status_code=status, headers=headers)
     return StreamingResponse(plan.iter_bytes(start, stop), status_code=status, headers=headers)
+
+
+def _is_loopback(host: str | None) -> bool:
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _control(request: Request) -> None:
+    """Changing the simulator is for the demo and tests on this machine: faults injected from
+    elsewhere would disturb whoever relies on it."""
+    state: SimulatorState = request.app.state.simulator
+    if not state.config.control:
+        raise HTTPException(404, "runtime control is off (DEMO_CRM_CONTROL=false)")
+    if not _is_loopback(request.client.host if request.client else None):
+        raise HTTPException(403, "runtime control is only accepted from this machine (loopback)")
 
 
 def create_app(config: SimulatorConfig) -> FastAPI:
@@ -195,7 +214,7 @@ def create_app(config: SimulatorConfig) -> FastAPI:
     def sim_stats() -> dict[str, Any]:
         return state.stats.as_json()
 
-    @app.post("/__sim/stats/reset")
+    @app.post("/__sim/stats/reset", dependencies=[Depends(_control)])
     def sim_stats_reset() -> dict[str, Any]:
         state.stats.reset()
         return state.stats.as_json()
@@ -204,7 +223,7 @@ def create_app(config: SimulatorConfig) -> FastAPI:
     def sim_config() -> dict[str, Any]:
         return state.config.model_dump(mode="json")
 
-    @app.put("/__sim/config")
+    @app.put("/__sim/config", dependencies=[Depends(_control)])
     def sim_config_update(faults: Faults) -> dict[str, Any]:
         """Replace the latency and fault settings (all families at once); data settings stay."""
         state.config = state.config.model_copy(update={"faults": faults})

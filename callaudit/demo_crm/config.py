@@ -12,8 +12,10 @@ import math
 import os
 import random
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Literal, Self
 
+from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from callaudit.demo_crm.fiches import MAX_FICHES_PER_DAY
@@ -91,17 +93,27 @@ class SimulatorConfig(BaseModel):
     asr_variation_rate: float = Field(0.02, ge=0, le=0.5)
     """Share of words given ASR-like noise in reference transcripts (a hesitation, a lost accent)."""
     faults: Faults = Faults()
+    control: bool = True
+    """Whether `PUT /__sim/config` and `POST /__sim/stats/reset` are served (from loopback only)."""
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> SimulatorConfig:
-        """Read `DEMO_CRM_*` variables.
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+    ) -> SimulatorConfig:
+        """Read `DEMO_CRM_*` variables from `environ` (default: the process environment over the
+        `.env` file, like every other setting).
 
         `DEMO_CRM_SEED`, `DEMO_CRM_FICHES_PER_DAY`, `DEMO_CRM_TOKEN`; `DEMO_CRM_LATENCY_MS` is the
         mean of a lognormal latency (spread half the mean) on every family; `DEMO_CRM_FAULT_RATE` is
         split evenly over 5xx, 429, timeout and transient 404 on every family, with timeouts lasting
-        `DEMO_CRM_TIMEOUT_SECONDS` (default 150). Invalid values raise `ValueError` naming the field.
+        `DEMO_CRM_TIMEOUT_SECONDS` (default 150); `DEMO_CRM_CONTROL=false` turns the runtime
+        controls off. Invalid values raise `ValueError` naming the field.
         """
-        env = os.environ if environ is None else environ
+        if environ is None:
+            from_file = dotenv_values(env_file) if env_file is not None and env_file.is_file() else {}
+            env: Mapping[str, str] = {**{k: v for k, v in from_file.items() if v is not None}, **os.environ}
+        else:
+            env = environ
 
         def read(name: str) -> str | None:
             value = env.get(name, "").strip()
@@ -131,4 +143,6 @@ class SimulatorConfig(BaseModel):
             values["fiches_per_day"] = per_day
         if (token := read("DEMO_CRM_TOKEN")) is not None:
             values["token"] = token
+        if (control := read("DEMO_CRM_CONTROL")) is not None:
+            values["control"] = control
         return cls.model_validate(values)

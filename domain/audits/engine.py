@@ -47,6 +47,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+#: A worker beats after every step it analyses; none for this long (a step's model calls, their
+#: retries and timeouts included) means it died, and the next run auditing the pair takes over.
+STALE_HEARTBEAT = dt.timedelta(minutes=5)
+
+
 class Outcome(enum.StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
@@ -142,6 +147,7 @@ class AuditEngine:
         fiche_concurrency: int = 4,
         prompt_token_budget: int | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        stale_after: dt.timedelta = STALE_HEARTBEAT,
     ) -> None:
         self.auditor = auditor
         self.sessions = sessions
@@ -152,6 +158,7 @@ class AuditEngine:
         self.fiche_concurrency = fiche_concurrency
         self.prompt_token_budget = prompt_token_budget
         self._clock = clock
+        self.stale_after = stale_after
 
     async def _db(self, work: Callable[[Session], T]) -> T:
         return await in_thread_transaction(self.sessions, work)
@@ -211,7 +218,9 @@ class AuditEngine:
                 return FicheAudit(fiche_id, Outcome.UNCHANGED, audit_id=previous)
         now = self._clock()
         audit_id = await self._db(
-            lambda s: start_audit(s, fiche_id, spec, inputs, self.trigger, use_rlm=use_rlm, now=now)
+            lambda s: start_audit(
+                s, fiche_id, spec, inputs, self.trigger, use_rlm=use_rlm, now=now, stale_before=now - self.stale_after
+            )
         )
         if audit_id is None:
             return FicheAudit(fiche_id, Outcome.IN_FLIGHT)

@@ -28,6 +28,7 @@ from domain.models.audits import IN_FLIGHT_INDEX, Audit, AuditCitation, AuditCon
 from domain.models.transcripts import FicheTranscription, FicheTranscriptionStatus
 
 ERROR_LIMIT = 2000
+MAX_INT4 = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -194,16 +195,23 @@ def start_audit(
     *,
     use_rlm: bool,
     now: dt.datetime,
+    stale_before: dt.datetime | None = None,
 ) -> int | None:
     """Insert a `running` audit and return its id; None when one is already in flight for the pair.
 
     The partial unique index `uq_audits_in_flight` decides, so two concurrent launches (a retried
     run, an API click during a backfill) cannot both start. Losing a race on the version number or
     the latest flag (another audit of the pair started and finished meanwhile) reads them again.
+    An audit in flight whose last heartbeat is before `stale_before` belongs to a worker that died:
+    it is failed here and this one takes over, instead of the pair waiting for the watchdog.
     """
     queued = _take_over_queued(session, fiche_id, spec, inputs, trigger=trigger, now=now)
     if queued is not None:
         return queued
+    if stale_before is not None:
+        _fail_stale(
+            session, (Audit.fiche_id == fiche_id, Audit.scorecard_id == spec.scorecard_id), stale_before, now, trigger
+        )
     for _ in range(3):
         audit = _next_audit(
             session,
@@ -444,7 +452,26 @@ def fail_audit(session: Session, audit_id: int, error: str, *, phase: str, now: 
     audit.failed_phase = phase
     audit.completed_at = now
     if audit.started_at is not None:
-        audit.duration_ms = int((now - audit.started_at).total_seconds() * 1000)
+        # An audit failed long after it started (a dead worker found late) must still fit the int4 column.
+        audit.duration_ms = min(int((now - audit.started_at).total_seconds() * 1000), MAX_INT4)
+
+
+def _fail_stale(
+    session: Session, pair: tuple[Any, ...], stale_before: dt.datetime, now: dt.datetime, trigger: Trigger
+) -> None:
+    stale = session.scalars(
+        select(Audit.id)
+        .where(
+            *pair,
+            # a `pending` audit waits for its run in Dagster's queue: the watchdog asks Dagster about it
+            Audit.status == AuditStatus.RUNNING,
+            func.coalesce(Audit.heartbeat_at, Audit.started_at, Audit.created_at) < stale_before,
+        )
+        .with_for_update(skip_locked=True)
+    ).all()
+    for audit_id in stale:
+        taker = f" by run {trigger.run_id}" if trigger.run_id else ""
+        fail_audit(session, audit_id, f"no progress from its worker; taken over{taker}", phase="takeover", now=now)
 
 
 def stale_pending_runs(session: Session, *, stale_before: dt.datetime) -> set[str]:

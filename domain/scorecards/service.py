@@ -25,7 +25,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from domain.audits.scorecard import ScorecardSpec, StepSpec
-from domain.models import Audit, AuditStatus, Scorecard, ScorecardStep, ScorecardVersion
+from domain.models import Audit, AuditStatus, Fiche, Scorecard, ScorecardStep, ScorecardVersion
+from domain.rbac import Scope
+from domain.scoping import ScopeSubject, fiche_scope_clause
 from domain.scorecards.io import (
     STEPS_KEY,
     ScorecardDraft,
@@ -527,9 +529,10 @@ class Usage:
     compliance_rate: float | None = None  # % of completed audits that are compliant
 
 
-def _usage_query(key: InstrumentedAttribute[int]) -> Select[Any]:
+def _usage_query(key: InstrumentedAttribute[int], subject: ScopeSubject) -> Select[Any]:
+    """Figures over the audits `subject` may read, like the audit lists (a scorecard is global, its audits are not)."""
     completed = Audit.status == AuditStatus.COMPLETED.value
-    return (
+    query = (
         select(
             key,
             func.count(),
@@ -543,6 +546,9 @@ def _usage_query(key: InstrumentedAttribute[int]) -> Select[Any]:
         .where(Audit.deleted_at.is_(None))
         .group_by(key)
     )
+    if subject.scope is Scope.ALL:
+        return query
+    return query.join(Fiche, Fiche.fiche_id == Audit.fiche_id).where(fiche_scope_clause(subject))
 
 
 def _usage(row: Sequence[Any]) -> Usage:
@@ -558,16 +564,20 @@ def _usage(row: Sequence[Any]) -> Usage:
     )
 
 
-def usage(session: Session, scorecard_ids: Sequence[int]) -> dict[int, Usage]:
-    """Usage per scorecard, computed in SQL; a scorecard never used gets zeroes."""
-    rows = session.execute(_usage_query(Audit.scorecard_id).where(Audit.scorecard_id.in_(scorecard_ids))).all()
+def usage(session: Session, scorecard_ids: Sequence[int], subject: ScopeSubject) -> dict[int, Usage]:
+    """Usage per scorecard over the audits `subject` may read, in SQL; a scorecard never used gets zeroes."""
+    rows = session.execute(_usage_query(Audit.scorecard_id, subject).where(Audit.scorecard_id.in_(scorecard_ids))).all()
     found = {row[0]: _usage(row[1:]) for row in rows}
     return {scorecard_id: found.get(scorecard_id, Usage()) for scorecard_id in scorecard_ids}
 
 
-def usage_by_version(session: Session, scorecard_id: int) -> list[tuple[ScorecardVersion, Usage]]:
-    """Usage of every version that audits used, oldest version first."""
-    rows = session.execute(_usage_query(Audit.scorecard_version_id).where(Audit.scorecard_id == scorecard_id)).all()
+def usage_by_version(
+    session: Session, scorecard_id: int, subject: ScopeSubject
+) -> list[tuple[ScorecardVersion, Usage]]:
+    """Usage of every version that audits `subject` may read used, oldest version first."""
+    rows = session.execute(
+        _usage_query(Audit.scorecard_version_id, subject).where(Audit.scorecard_id == scorecard_id)
+    ).all()
     found = {row[0]: _usage(row[1:]) for row in rows}
     versions = session.scalars(
         select(ScorecardVersion).where(ScorecardVersion.id.in_(list(found))).order_by(ScorecardVersion.version)

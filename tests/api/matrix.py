@@ -312,6 +312,8 @@ SCOPED_WRITE: dict[str, Expectation] = {
 }
 
 FICHES_LIST: dict[str, Expectation] = users_only() | {"token": 200}
+# a live CRM search needs `fiches.fetch` too: operator (GROUP) and admin only
+FICHES_SEARCH: dict[str, Expectation] = FICHES_LIST | {"viewer": 403, "self_user": 403, "token": 403}
 RECORDINGS_READ: dict[str, Expectation] = {
     "anonymous": 401,
     "viewer": (200, 404),
@@ -401,8 +403,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/admin/users/from-crm", "admin.users.write", admin_only(201), _crm_user),
     # fiches: scoped by the fiches grant (`token` reads GROUP within its owner's group)
     Route("GET", "/api/fiches", "fiches.read", FICHES_LIST),
-    Route("GET", "/api/fiches/search", "fiches.read", FICHES_LIST, _a_day),
-    Route("POST", "/api/fiches/search", "fiches.read", FICHES_LIST, _a_day),
+    Route("GET", "/api/fiches/search", "fiches.read", FICHES_SEARCH, _a_day),
+    Route("POST", "/api/fiches/search", "fiches.read", FICHES_SEARCH, _a_day),
     Route("POST", "/api/fiches/status/batch", "fiches.read", FICHES_LIST, _status_batch),
     Route("GET", "/api/fiches/status/by-date", "fiches.read", FICHES_LIST, _a_day),
     Route("GET", "/api/fiches/status/by-date-range", "fiches.read", FICHES_LIST, _future_range),

@@ -31,6 +31,7 @@ def _claims(world: World, **overrides: Any) -> dict[str, Any]:
         "nbf": now,
         "exp": now + dt.timedelta(minutes=5),
         "jti": "test-jti",
+        "sid": world.session_ids[world.users["viewer"]],
     }
     claims.update(overrides)
     return {k: v for k, v in claims.items() if v is not None}
@@ -158,7 +159,7 @@ async def test_disabling_through_the_admin_api_is_immediate(client: httpx.AsyncC
 
 async def test_deleted_user_is_rejected(client: httpx.AsyncClient, world: World) -> None:
     user_id = await world.add_user("gone@example.test")
-    token = world.keyring.issue_access_token(str(user_id), 900, {})
+    token = world.token_for(user_id)
     assert await _status(client, token) == 200
     await world.session.delete(await world.session.get(User, user_id))
     assert await _status(client, token) == 401
@@ -185,9 +186,7 @@ async def test_team_changes_apply_on_the_next_request(client: httpx.AsyncClient,
 
 async def test_claims_are_not_trusted(client: httpx.AsyncClient, world: World) -> None:
     """Roles and grants in the token are informational: forging them (with a valid signature) changes nothing."""
-    token = world.keyring.issue_access_token(
-        str(world.users["viewer"]), 900, {"roles": ["admin"], "permission_grants": [{"key": "admin.users"}]}
-    )
+    token = world.token_for(world.users["viewer"], {"roles": ["admin"], "permission_grants": [{"key": "admin.users"}]})
     response = await client.get("/api/admin/users", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 403
 

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from domain.models import RefreshToken, TeamMember
-from domain.rbac import BUILT_IN_ROLES
+from domain.rbac import BUILT_IN_ROLES, PERMISSIONS
 from tests.api.world import PASSWORD, World
 
 USERS = "/api/admin/users"
@@ -181,7 +181,7 @@ async def test_seeded_roles_match_the_reference(client: httpx.AsyncClient, world
         )
         assert roles[key]["permission_grants"] == expected
     permissions = await client.get("/api/admin/permissions", headers=admin)
-    assert len(permissions.json()["data"]) == 12
+    assert len(permissions.json()["data"]) == len(PERMISSIONS)
 
 
 # --- teams ----------------------------------------------------------------------------------------

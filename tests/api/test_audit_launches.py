@@ -110,6 +110,12 @@ async def test_a_refused_launch_is_503_with_a_safe_message(client: httpx.AsyncCl
         ("/api/audits/run", {"fiche_id": "F-OWN", "scorecard_id": 2**63}),
         ("/api/audits/run", {"fiche_id": "F-OWN", "audit_config_id": 0}),
         ("/api/audits/batch", {"fiche_ids": ["F-OWN"], "scorecard_id": 10**30}),
+        # drill 12: lax coercion read these as scorecard 1
+        ("/api/audits/run", {"fiche_id": "F-OWN", "scorecard_id": True}),
+        ("/api/audits/run", {"fiche_id": "F-OWN", "scorecard_id": 1.0}),
+        ("/api/audits/run", {"fiche_id": "F-OWN", "scorecard_id": "01"}),
+        ("/api/audits/run", {"fiche_id": "F-OWN", "scorecard_id": " 1"}),
+        ("/api/audits/batch", {"fiche_ids": ["F-OWN"], "scorecard_id": True}),
     ],
 )
 async def test_an_out_of_range_scorecard_id_is_a_400_naming_it(

@@ -9,11 +9,12 @@ from typing import Any, get_args
 
 import httpx
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.audits.filters import Niveau, split_csv
 from api.audits.service import bucket_label
+from domain.audits.engine import STALE_HEARTBEAT
 from domain.audits.schema import Level
 from domain.audits.store import LatestCandidate, choose_latest
 from domain.models import Audit
@@ -420,10 +421,25 @@ async def test_restore_prefers_the_newest_completed_over_a_failed_retry(
 async def test_running_audits_cannot_be_deleted(client: httpx.AsyncClient, world: World) -> None:
     card = await add_scorecard(world.session)
     running = await add_audit(world.session, "F-OWN", card, status="running", score=None, niveau=PENDING_LEVEL)
+    now = dt.datetime.now(dt.UTC)
+    await world.session.execute(update(Audit).where(Audit.id == running).values(heartbeat_at=now))  # alive
     await world.commit()
     response = await client.delete(f"/api/audits/{running}", headers=world.headers("operator"))
     assert response.status_code == 409
     assert response.json()["field"] == "deleted"
+
+
+async def test_an_audit_whose_worker_died_can_be_deleted(client: httpx.AsyncClient, world: World) -> None:
+    """Drill 3: DELETE answered 409 for 30 minutes after the worker was killed."""
+    card = await add_scorecard(world.session)
+    dead = await add_audit(world.session, "F-OWN", card, status="running", score=None, niveau=PENDING_LEVEL)
+    silent_since = dt.datetime.now(dt.UTC) - STALE_HEARTBEAT * 2
+    await world.session.execute(update(Audit).where(Audit.id == dead).values(heartbeat_at=silent_since))
+    await world.commit()
+    response = await client.delete(f"/api/audits/{dead}", headers=world.headers("operator"))
+    assert response.status_code == 200, response.text
+    audit = await world.session.get_one(Audit, dead, populate_existing=True)
+    assert (audit.status, audit.failed_phase, audit.deleted_at is not None) == ("failed", "takeover", True)
 
 
 async def test_patch_edits_metadata_only(client: httpx.AsyncClient, world: World) -> None:

@@ -33,11 +33,17 @@ async def test_unknown_api_route_is_a_structured_404(client: httpx.AsyncClient) 
     assert response.json() == {"success": False, "error": "Route not found", "code": "NOT_FOUND"}
 
 
-@pytest.mark.parametrize("bad", ["0", "-1", "abc", "9223372036854775808", "1.5"])
+@pytest.mark.parametrize("bad", ["0", "-1", "9223372036854775808", "1.5", "01"])
 async def test_path_ids_are_validated(client: httpx.AsyncClient, world: World, bad: str) -> None:
     response = await client.get(f"/api/admin/users/{bad}", headers=world.headers("admin"))
     assert response.status_code == 400
     assert response.json()["field"] == "path.user_id"
+
+
+async def test_a_word_where_an_id_goes_is_another_route(client: httpx.AsyncClient, world: World) -> None:
+    response = await client.get("/api/admin/users/abc", headers=world.headers("admin"))
+    assert response.status_code == 404
+    assert response.json()["error"] == "Route not found"
 
 
 async def test_text_postgres_cannot_store_is_refused(client: httpx.AsyncClient, world: World) -> None:
@@ -112,7 +118,7 @@ async def test_pages_and_totals_count_visible_rows_only(client: httpx.AsyncClien
 
 async def test_users_without_crm_link_or_team_see_nothing(client: httpx.AsyncClient, world: World) -> None:
     loner = await world.add_user("loner@example.test", roles=("operator", "agent"))
-    token = world.keyring.issue_access_token(str(loner), 900, {})
+    token = world.token_for(loner)
     response = await client.get("/api/_probe/fiches", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
     assert response.json()["pagination"]["total"] == 0
@@ -130,3 +136,22 @@ async def test_openapi_is_served_and_documents_the_contract(client: httpx.AsyncC
     assert {"201", "401", "403", "409"} <= set(create_role["responses"])
     user = spec["components"]["schemas"]["UserOut"]
     assert user["properties"]["id"]["type"] == "string"
+
+
+async def test_every_response_carries_security_headers(client: httpx.AsyncClient, world: World) -> None:
+    """Drill 11: no X-Content-Type-Options, frame protection, Referrer-Policy or no-store on data."""
+    responses = [
+        await client.get("/api/auth/me", headers=world.headers("viewer")),  # data
+        await client.get("/api/nope"),  # an error
+        await client.get("/health"),
+    ]
+    for response in responses:
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert "Strict-Transport-Security" not in response.headers  # plain HTTP
+    assert responses[0].headers["Cache-Control"] == "no-store"
+    tls = httpx.AsyncClient(transport=client._transport, base_url="https://test")
+    async with tls:
+        assert (await tls.get("/api/nope")).headers["Strict-Transport-Security"].startswith("max-age=")

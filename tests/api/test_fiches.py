@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from sqlalchemy import insert, select, update
+from fastapi import FastAPI
+from sqlalchemy import Engine, func, insert, select, update
 
+from api.fiches.deps import api_crm_config, get_crm_client
 from api.fiches.launcher import GraphQLLauncher, LaunchFailed, LaunchRequest
+from callaudit.demo_crm.app import create_app as create_simulator
+from callaudit.demo_crm.config import SimulatorConfig
 from domain.models import Fiche, FicheFetchJob, FicheFetchStatus, SalesDayCoverage
+from resources.crm import CrmClient
 from tests.api.fakes import RecordingLauncher
 from tests.api.world import World
 
@@ -18,7 +24,13 @@ async def _add_day_fiches(world: World, day: dt.date, group: str, count: int, st
     await world.session.execute(
         insert(Fiche),
         [
-            {"fiche_id": f"{stem}{i:03d}", "sales_date": day, "groupe": group, "crm_group_id": group}
+            {
+                "fiche_id": f"{stem}{i:03d}",
+                "sales_date": day,
+                "groupe": group,
+                "crm_group_id": group,
+                "fetch_status": "details",
+            }
             for i in range(count)
         ],
     )
@@ -115,12 +127,12 @@ async def test_details_recordings_need_the_recordings_grant(client: httpx.AsyncC
     assert (await client.get("/api/recordings/F-OWN", headers=world.headers("self_user"))).status_code == 403
 
 
-async def test_refresh_needs_fiches_write(client: httpx.AsyncClient, world: World) -> None:
+async def test_refresh_needs_fiches_fetch(client: httpx.AsyncClient, world: World) -> None:
     await world.store_details("own")
     await world.commit()
     response = await client.get("/api/fiches/F-OWN", params={"refresh": "true"}, headers=world.headers("viewer"))
     assert response.status_code == 403
-    assert "fiches.write" in response.json()["error"]
+    assert "fiches.fetch" in response.json()["error"]
     # operator may; details fetched moments ago: the refresh cooldown serves the cache
     response = await client.get("/api/fiches/F-OWN", params={"refresh": "true"}, headers=world.headers("operator"))
     assert response.status_code == 200, response.text
@@ -179,7 +191,7 @@ async def test_range_coverage_launches_one_job_for_missing_days(client: httpx.As
     await world.commit()
     params = {"start_date": "2025-05-01", "end_date": "2025-05-04"}
     first = (
-        await client.get("/api/fiches/status/by-date-range", params=params, headers=world.headers("viewer"))
+        await client.get("/api/fiches/status/by-date-range", params=params, headers=world.headers("operator"))
     ).json()
     meta = first["meta"]
     assert first["pagination"]["total"] == 2  # scoped
@@ -200,7 +212,7 @@ async def test_range_coverage_launches_one_job_for_missing_days(client: httpx.As
     assert again["meta"]["job_reused"] is True
     assert len(RecordingLauncher.requests) == 1
 
-    job = (await client.get(f"/api/fiches/jobs/{meta['job_id']}", headers=world.headers("viewer"))).json()["data"]
+    job = (await client.get(f"/api/fiches/jobs/{meta['job_id']}", headers=world.headers("operator"))).json()["data"]
     assert job["status"] == "launched"
     assert job["requested_by_me"] is True
     assert job["progress"]["days_remaining"] == 2
@@ -257,7 +269,7 @@ async def test_launch_failure_is_recorded_and_never_a_5xx(client: httpx.AsyncCli
     RecordingLauncher.reset()
     RecordingLauncher.fail = True
     params = {"start_date": "2025-06-01", "end_date": "2025-06-02"}
-    response = await client.get("/api/fiches/status/by-date-range", params=params, headers=world.headers("viewer"))
+    response = await client.get("/api/fiches/status/by-date-range", params=params, headers=world.headers("operator"))
     assert response.status_code == 200
     meta = response.json()["meta"]
     assert meta["job_status"] == "failed_to_launch"
@@ -266,7 +278,7 @@ async def test_launch_failure_is_recorded_and_never_a_5xx(client: httpx.AsyncCli
     # the dedup lock was released: the next request tries again (no stalled job, §13.2 #3)
     RecordingLauncher.fail = False
     retry = (
-        await client.get("/api/fiches/status/by-date-range", params=params, headers=world.headers("viewer"))
+        await client.get("/api/fiches/status/by-date-range", params=params, headers=world.headers("operator"))
     ).json()
     assert retry["meta"]["job_id"] != meta["job_id"]
     assert retry["meta"]["job_status"] == "launched"
@@ -287,11 +299,114 @@ async def test_search_stores_the_day_and_lists_it_scoped(client: httpx.AsyncClie
     body = response.json()
     assert response.status_code == 200, body
     assert body["meta"]["listed_by_crm"] == 4
-    viewer = (
-        await client.get("/api/fiches/search", params={"date": "2025-03-03"}, headers=world.headers("viewer"))
+    operator = (
+        await client.get("/api/fiches/search", params={"date": "2025-03-03"}, headers=world.headers("operator"))
     ).json()
-    assert viewer["meta"]["listed_by_crm"] is None
-    assert viewer["pagination"]["total"] == 0  # summaries carry no group until details are fetched
+    assert operator["meta"]["listed_by_crm"] is None
+    assert operator["pagination"]["total"] == 0  # summaries carry no group until details are fetched
+
+
+class CountingTransport(httpx.AsyncBaseTransport):
+    """The in-process simulator, counting the requests the API sends it."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.ASGITransport(app=create_simulator(SimulatorConfig(seed=7, fiches_per_day=4)))
+        self.calls = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.calls += 1
+        return await self.inner.handle_async_request(request)
+
+
+@pytest.fixture
+async def counted_crm(app: FastAPI) -> AsyncIterator[CountingTransport]:
+    transport = CountingTransport()
+    state = app.state.callaudit
+    crm = CrmClient("http://demo-crm.test", state.redis, config=api_crm_config(3, 1), transport=transport)
+    app.dependency_overrides[get_crm_client] = lambda: crm
+    yield transport
+    await crm.aclose()
+
+
+async def test_readers_never_call_the_crm_nor_write(
+    client: httpx.AsyncClient, world: World, counted_crm: CountingTransport, sync_engine: Engine
+) -> None:
+    """Drill 7: a viewer (no `fiches.fetch`) made the server search the CRM and store any day or fiche."""
+    RecordingLauncher.reset()
+    viewer = world.headers("viewer")
+    search = await client.get("/api/fiches/search", params={"date": "2025-03-04"}, headers=viewer)
+    assert search.status_code == 403, search.text
+    assert "fiches.fetch" in search.json()["error"]
+    unknown = await client.get("/api/fiches/9876543", headers=viewer)
+    assert (unknown.status_code, unknown.json()["error"]) == (404, "Fiche not found")
+    summary_only = await client.get("/api/fiches/F-OWN", headers=viewer)  # visible, details never fetched
+    assert summary_only.status_code == 403
+    assert "fiches.fetch" in summary_only.json()["error"]
+    ranged = await client.get(
+        "/api/fiches/status/by-date-range",
+        params={"start_date": "2025-07-01", "end_date": "2025-07-02"},
+        headers=viewer,
+    )
+    assert ranged.status_code == 200
+    assert ranged.json()["meta"]["job_id"] is None
+    assert "fiches.fetch" in ranged.json()["meta"]["job_error"]
+    assert counted_crm.calls == 0
+    assert RecordingLauncher.requests == []
+    assert await world.session.scalar(select(func.count()).select_from(FicheFetchJob)) == 0
+    with sync_engine.connect() as conn:  # FicheSync writes through its own connection
+        assert conn.scalar(select(func.count()).select_from(SalesDayCoverage)) == 0
+        assert conn.scalar(select(func.count()).where(Fiche.fiche_id == "9876543")) == 0
+    # the operator, who may fetch, does reach the CRM
+    assert (await client.get("/api/fiches/9876543", headers=world.headers("operator"))).status_code == 404
+    assert counted_crm.calls > 0
+
+
+async def test_one_not_found_message_whether_the_fiche_exists_or_not(
+    client: httpx.AsyncClient, world: World, counted_crm: CountingTransport
+) -> None:
+    await world.store_details("other")
+    await world.commit()
+    operator = world.headers("operator")
+    out_of_scope = await client.get("/api/fiches/F-OTHER", headers=operator)
+    absent_from_crm = await client.get("/api/fiches/9876543", headers=operator)  # the simulator does not know it
+    assert out_of_scope.status_code == absent_from_crm.status_code == 404
+    assert out_of_scope.json()["error"] == absent_from_crm.json()["error"] == "Fiche not found"
+    cached_marker = await client.get("/api/fiches/9876543", headers=operator)  # now the NOT_FOUND marker
+    assert cached_marker.json()["error"] == "Fiche not found"
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"date": "0"}, "date"),
+        ({"date": "1700000000"}, "date"),
+        ({"date": "2999-12-31"}, "date"),
+        ({"date": "0001-01-01"}, "date"),
+        ({"date": "2025-03-03T00:00:00"}, "date"),
+    ],
+)
+async def test_sales_days_are_iso_dates_in_a_sane_window(
+    client: httpx.AsyncClient, world: World, params: dict[str, str], field: str
+) -> None:
+    for path in ("/api/fiches/search", "/api/fiches/status/by-date"):
+        response = await client.get(path, params=params, headers=world.headers("operator"))
+        assert response.status_code == 400, response.text
+        assert response.json()["field"] == f"query.{field}"
+    ranged = await client.get(
+        "/api/fiches/status/by-date-range",
+        params={"start_date": params["date"], "end_date": "2025-01-01"},
+        headers=world.headers("operator"),
+    )
+    assert ranged.status_code == 400
+
+
+async def test_search_refuses_a_day_after_today(client: httpx.AsyncClient, world: World) -> None:
+    tomorrow = dt.date.today() + dt.timedelta(days=2)
+    response = await client.get(
+        "/api/fiches/search", params={"date": tomorrow.isoformat()}, headers=world.headers("operator")
+    )
+    assert response.status_code == 400
+    assert response.json()["field"] == "date"
 
 
 async def test_admin_crm_directory_and_team_sync(client: httpx.AsyncClient, world: World) -> None:
@@ -328,3 +443,31 @@ async def test_admin_crm_directory_and_team_sync(client: httpx.AsyncClient, worl
     assert data["invite_token"]
     unknown = await client.post("/api/admin/users/from-crm", json={"crm_user_id": "nope"}, headers=headers)
     assert unknown.status_code == 400
+
+
+async def test_a_day_is_fetched_only_when_its_fiches_have_details(client: httpx.AsyncClient, world: World) -> None:
+    """Drill 4: the search succeeded, the details step failed (Redis down); the day stayed `fetched`
+    with most fiches holding only a summary, and re-running the range reported it complete."""
+    RecordingLauncher.reset()
+    day = dt.date(2025, 8, 5)
+    world.session.add(SalesDayCoverage(sales_date=day, status="fetched", fiche_count=3))
+    await _add_day_fiches(world, day, "G-OWN", 3, "aug")
+    await world.session.execute(
+        update(Fiche).where(Fiche.fiche_id != "aug000", Fiche.sales_date == day).values(fetch_status="summary")
+    )
+    await world.commit()
+    operator = world.headers("operator")
+    params = {"start_date": "2025-08-05", "end_date": "2025-08-05"}
+    meta = (await client.get("/api/fiches/status/by-date-range", params=params, headers=operator)).json()["meta"]
+    assert (meta["complete"], meta["dates_missing"]) == (False, ["2025-08-05"])
+    assert meta["job_status"] == "launched"  # the re-run fetches them
+    assert [d.isoformat() for d in RecordingLauncher.requests[0].days] == ["2025-08-05"]
+    by_date = (await client.get("/api/fiches/status/by-date", params={"date": "2025-08-05"}, headers=operator)).json()
+    assert by_date["meta"]["coverage"]["status"] == "partial"
+    assert "2 fiche(s)" in by_date["meta"]["coverage"]["error"]
+    # the details arrive: the day is fetched
+    await world.session.execute(update(Fiche).where(Fiche.sales_date == day).values(fetch_status="details"))
+    await world.commit()
+    done = (await client.get("/api/fiches/status/by-date-range", params=params, headers=operator)).json()["meta"]
+    assert done["complete"] is True
+    RecordingLauncher.reset()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -77,8 +78,9 @@ def _api_routes(application: FastAPI) -> dict[tuple[str, str], APIRoute]:
     for context in iter_route_contexts(application.routes):
         route = context.original_route
         if isinstance(route, APIRoute) and context.path and context.path.startswith("/api/"):
+            path = re.sub(r":\w+}", "}", context.path)  # `{team_id:int}` is `{team_id}` to clients
             for method in context.methods or ():
-                routes[(method, context.path)] = route
+                routes[(method, path)] = route
     return routes
 
 

@@ -36,7 +36,7 @@ async def test_account_limit_triggers_and_recovers(
     # other accounts from the same address are not locked out by this account's counter
     assert (await _attempt(client, world.emails["operator"], PASSWORD)).status_code == 200
     # the window ends (simulated by expiring the key): the account recovers
-    redis_client.pexpire(LoginLimiter.account_key(email), 1)
+    redis_client.pexpire(LoginLimiter.account_key(email, "127.0.0.1"), 1)
     await asyncio.sleep(0.01)
     assert (await _attempt(client, email, PASSWORD)).status_code == 200
 
@@ -93,3 +93,19 @@ async def test_counters_hold_no_email_address(
     assert keys
     assert all("@" not in key and "example" not in key for key in keys)
     assert all(0 < redis_client.ttl(key) <= world.settings.auth_login_window_seconds for key in keys)
+
+
+async def test_guessing_from_one_address_does_not_lock_the_account_elsewhere(app: object, world: World) -> None:
+    """Drill 9: five wrong passwords locked any known account (the admin's too) for everyone."""
+    email = world.emails["admin"]
+    limit = world.settings.auth_login_max_attempts
+
+    def client_at(address: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=(address, 40000))  # type: ignore[arg-type]
+        return httpx.AsyncClient(transport=transport, base_url="http://test")
+
+    async with client_at("203.0.113.9") as attacker, client_at("198.51.100.20") as owner:
+        for _ in range(limit):
+            assert (await _attempt(attacker, email)).status_code == 401
+        assert (await _attempt(attacker, email, PASSWORD)).status_code == 429  # the guesser is stopped
+        assert (await _attempt(owner, email, PASSWORD)).status_code == 200  # the owner is not

@@ -40,6 +40,8 @@ def _webserver(answer: dict[str, Any], seen: list[dict[str, Any]]) -> Callable[[
         assert isinstance(operation, graphql.OperationDefinitionNode)
         coerced = get_variable_values(SCHEMA, operation.variable_definitions or [], body["variables"])
         assert isinstance(coerced, dict), coerced  # a list of GraphQLErrors otherwise
+        if operation.name and operation.name.value == "Existing":  # the idempotency look-up: no such run yet
+            return httpx.Response(200, json={"data": {"runsOrError": {"__typename": "Runs", "results": []}}})
         seen.append(coerced)
         return httpx.Response(200, json={"data": {"launchRun": answer}})
 
@@ -48,8 +50,12 @@ def _webserver(answer: dict[str, Any], seen: list[dict[str, Any]]) -> Callable[[
 
 async def _launch(answer: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     seen: list[dict[str, Any]] = []
-    async with httpx.AsyncClient(transport=httpx.MockTransport(_webserver(answer, seen))) as http:
-        run_id = await GraphQLLauncher(http, "http://dagster.test/").launch_job(LAUNCH)
+    transport = httpx.MockTransport(_webserver(answer, seen))
+    async with httpx.AsyncClient(transport=transport) as http:
+        launcher = GraphQLLauncher(
+            http, "http://dagster.test/", fresh_client=lambda: httpx.AsyncClient(transport=transport)
+        )
+        run_id = await launcher.launch_job(LAUNCH)
     return run_id, seen
 
 
@@ -67,6 +73,7 @@ async def test_launch_run_sends_selector_config_and_tags() -> None:
         {"key": "dagster/priority", "value": "5"},
         {"key": "app/source", "value": "api"},
         {"key": "app/user", "value": "7"},
+        {"key": "app/idempotency_key", "value": LAUNCH.idempotency()[0]},
     ]
 
 
@@ -88,9 +95,14 @@ async def test_refusals_are_launch_failures(answer: dict[str, Any], message: str
 
 async def test_http_and_graphql_errors_are_launch_failures() -> None:
     for response in (httpx.Response(502), httpx.Response(200, json={"errors": [{"message": "bad"}]})):
-        async with httpx.AsyncClient(transport=httpx.MockTransport(lambda r, resp=response: resp)) as http:
+        transport = httpx.MockTransport(lambda r, resp=response: resp)
+
+        def fresh(transport: httpx.MockTransport = transport) -> httpx.AsyncClient:
+            return httpx.AsyncClient(transport=transport)
+
+        async with httpx.AsyncClient(transport=transport) as http:
             with pytest.raises(LaunchFailed):
-                await GraphQLLauncher(http, "http://dagster.test").launch_job(LAUNCH)
+                await GraphQLLauncher(http, "http://dagster.test", fresh_client=fresh).launch_job(LAUNCH)
 
 
 def test_the_selector_names_what_the_workspace_serves() -> None:

@@ -281,10 +281,10 @@ async def test_same_name_import_is_a_conflict_unless_as_new(client: httpx.AsyncC
 async def test_stats_come_from_the_audits(client: httpx.AsyncClient, world: World) -> None:
     headers = world.headers("viewer")
     created = await _create(client, world)
-    await _audit(world, created["id"], 1, score="80.00", compliant=True, duration_ms=1000)
-    await _audit(world, created["id"], 1, score="40.00", compliant=False, duration_ms=2000)
-    await _audit(world, created["id"], 1, status="failed")
-    await _audit(world, created["id"], 1, score="10.00", compliant=False, deleted=True)
+    await _audit(world, created["id"], 1, score="80.00", compliant=True, duration_ms=1000, group="G-OWN")
+    await _audit(world, created["id"], 1, score="40.00", compliant=False, duration_ms=2000, group="G-OWN")
+    await _audit(world, created["id"], 1, status="failed", group="G-OWN")
+    await _audit(world, created["id"], 1, score="10.00", compliant=False, deleted=True, group="G-OWN")
     stats = (await client.get(f"{BASE}/{created['id']}/stats", headers=headers)).json()["data"]
     assert {k: stats[k] for k in ("id", "totalAudits", "completedAudits", "failedAudits")} == {
         "id": created["id"], "totalAudits": 3, "completedAudits": 2, "failedAudits": 1,
@@ -317,3 +317,27 @@ async def test_control_point_speakers_are_shown_edited_and_checked(client: httpx
     )
     assert unknown.status_code == 400
     assert unknown.json()["field"].startswith("body.controlPointSpeakers")
+
+
+async def test_stats_are_scoped_like_the_audit_lists(client: httpx.AsyncClient, world: World) -> None:
+    """Drill 8: a GROUP reader got organisation-wide figures."""
+    created = await _create(client, world)
+    await _audit(world, created["id"], 1, score="80.00", compliant=True, group="G-OWN")
+    await _audit(world, created["id"], 1, score="20.00", compliant=False, group="G-OTHER")
+    await _audit(world, created["id"], 1, score="30.00", compliant=False, group="G-OTHER")
+    url = f"{BASE}/{created['id']}"
+
+    async def totals(principal: str) -> list[int]:
+        headers = world.headers(principal)
+        stats = (await client.get(f"{url}/stats", headers=headers)).json()["data"]
+        detail = (await client.get(url, params={"include_stats": "true"}, headers=headers)).json()["data"]
+        listed = (await client.get(BASE, params={"include_stats": "true"}, headers=headers)).json()["data"]
+        mine = next(s for s in listed if s["id"] == created["id"])
+        return [stats["totalAudits"], detail["stats"]["totalAudits"], mine["stats"]["totalAudits"]]
+
+    assert await totals("viewer") == [1, 1, 1]  # GROUP: G-OWN only
+    assert await totals("operator") == [1, 1, 1]
+    assert await totals("admin") == [3, 3, 3]
+    viewer_stats = (await client.get(f"{url}/stats", headers=world.headers("viewer"))).json()["data"]
+    assert viewer_stats["averageScore"] == 80.0
+    assert [(v["version"], v["totalAudits"]) for v in viewer_stats["byVersion"]] == [(1, 1)]

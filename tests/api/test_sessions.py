@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from http.cookies import SimpleCookie
 from typing import Any
 
@@ -111,7 +112,17 @@ async def test_refresh_rotates_through_cookie_and_body(client: httpx.AsyncClient
     response = await client.post(REFRESH, json={"refresh_token": second})
     assert response.status_code == 200, response.text
     third = refresh_cookie(response).value
-    rows = (await world.session.execute(select(RefreshToken).order_by(RefreshToken.id))).scalars().all()
+    rows = (
+        (
+            await world.session.execute(
+                select(RefreshToken)
+                .where(RefreshToken.family_id.not_in(world.session_ids.values()))  # the world's own sessions
+                .order_by(RefreshToken.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
     assert len({r.family_id for r in rows}) == 1
     assert [r.used_at is not None for r in rows] == [True, True, False]
     assert rows[0].replaced_by_id == rows[1].id
@@ -302,3 +313,47 @@ async def test_admin_invitation_flow(client: httpx.AsyncClient, world: World) ->
     assert accepted.status_code == 200
     # an ACTIVE user cannot be invited again
     assert (await client.post(f"/api/admin/users/{data['user']['id']}/invite", headers=admin)).status_code == 409
+
+
+ME = "/api/auth/me"
+
+
+def _bearer(response: httpx.Response) -> dict[str, str]:
+    return {"Authorization": f"Bearer {response.json()['data']['access_token']}"}
+
+
+async def test_ending_a_session_ends_its_access_tokens_at_once(client: httpx.AsyncClient, world: World) -> None:
+    """Drill 10: access tokens outlived logout, family revocation and disable/re-enable until they expired."""
+    # logout
+    first = await login(client, world)
+    assert (await client.get(ME, headers=_bearer(first))).status_code == 200
+    await client.post(LOGOUT, json={"refresh_token": refresh_cookie(first).value})
+    assert (await client.get(ME, headers=_bearer(first))).status_code == 401
+    # reuse detection revokes the family: its access tokens die with it, another device's do not
+    second = await login(client, world)
+    stolen = refresh_cookie(second).value
+    rotated = await client.post(REFRESH, json={"refresh_token": stolen})
+    other_device = await login(client, world)
+    assert (await client.get(ME, headers=_bearer(rotated))).status_code == 200
+    assert (await client.post(REFRESH, json={"refresh_token": stolen})).status_code == 401  # reuse
+    assert (await client.get(ME, headers=_bearer(second))).status_code == 401
+    assert (await client.get(ME, headers=_bearer(rotated))).status_code == 401
+    assert (await client.get(ME, headers=_bearer(other_device))).status_code == 200
+    # disable then re-enable: the tokens of before stay dead
+    admin = world.headers("admin")
+    user_url = f"/api/admin/users/{world.users['viewer']}"
+    assert (await client.patch(user_url, json={"status": "DISABLED"}, headers=admin)).status_code == 200
+    assert (await client.patch(user_url, json={"status": "ACTIVE"}, headers=admin)).status_code == 200
+    assert (await client.get(ME, headers=_bearer(other_device))).status_code == 401
+    assert (await client.get(ME, headers=_bearer(await login(client, world)))).status_code == 200
+
+
+async def test_an_access_token_without_a_session_is_refused(client: httpx.AsyncClient, world: World) -> None:
+    bare = world.keyring.issue_access_token(str(world.users["viewer"]), 900, {})
+    assert (await client.get(ME, headers={"Authorization": f"Bearer {bare}"})).status_code == 401
+    forged = world.keyring.issue_access_token(str(world.users["viewer"]), 900, {"sid": str(uuid.uuid4())})
+    assert (await client.get(ME, headers={"Authorization": f"Bearer {forged}"})).status_code == 401
+    someone_elses = world.token_for(world.users["operator"])
+    claims = world.keyring.verify_access_token(someone_elses)
+    theirs = world.keyring.issue_access_token(str(world.users["viewer"]), 900, {"sid": claims["sid"]})
+    assert (await client.get(ME, headers={"Authorization": f"Bearer {theirs}"})).status_code == 401

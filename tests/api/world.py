@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from api.auth.crypto import API_TOKEN_PREFIX, Keyring, display_prefix, generate_token, keyring_for, passwords_for
+from api.auth.service import issue_refresh_token
 from callaudit.demo_crm.directory import build_directory
 from callaudit.demo_crm.fiches import build_fiche
 from callaudit.demo_crm.payloads import fiche_details as simulator_details
@@ -71,10 +72,15 @@ class World:
     permissions: dict[str, int] = field(default_factory=dict)
     api_token: str = ""
     api_token_id: int = 0
+    session_ids: dict[int, str] = field(default_factory=dict)  # user id -> its login session (`sid`)
     _counter: int = 0
 
     def access_token(self, name: str) -> str:
-        return self.keyring.issue_access_token(str(self.users[name]), 900, {})
+        return self.token_for(self.users[name])
+
+    def token_for(self, user_id: int, claims: dict[str, object] | None = None) -> str:
+        """An access token of the user's login session (made by `add_user`), with extra `claims`."""
+        return self.keyring.issue_access_token(str(user_id), 900, {**(claims or {}), "sid": self.session_ids[user_id]})
 
     def headers(self, principal: str) -> dict[str, str]:
         if principal == "anonymous":
@@ -109,6 +115,8 @@ class World:
         if team is not None:
             self.session.add(TeamMember(team_id=self.teams[team], user_id=user.id))
         await self.session.flush()
+        issued, _ = await issue_refresh_token(self.session, user.id, ttl_seconds=86_400, ip=None, user_agent=None)
+        self.session_ids[user.id] = issued.family_id
         return user.id
 
     async def add_team(self, name: str, crm_group_id: str | None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any, cast
 
@@ -13,7 +14,8 @@ from sqlalchemy.orm import Session
 from assets.audits import audit_citations_located, audits, audits_cover_the_day, audits_settled
 from assets.fiches import fiche_details, sales_fiches
 from assets.transcripts import transcripts
-from domain.audits.store import Trigger, queue_audits
+from domain.audits.auditor import TranscriptMode
+from domain.audits.store import AuditInputs, Trigger, queue_audits, start_audit
 from domain.models import (
     Audit,
     AuditCitation,
@@ -265,3 +267,30 @@ def test_auditing_a_day_before_its_transcripts_materializes_nothing(
     assert dg.materialize([sales_fiches, fiche_details], partition_key=DAY, resources=audit_resources).success
     assert _materialize(instance, audit_resources, scorecard_id) == {}  # every fiche not ready: not green
     assert _audits(sync_engine) == []
+
+
+def test_a_run_that_audited_nothing_does_not_report_success(
+    instance: dg.DagsterInstance,
+    audit_resources: dict[str, Any],
+    transcribed_day: list[str],
+    scorecard_id: int,
+    sync_engine: Engine,
+) -> None:
+    """Drill 3: runs reported SUCCESS with `in_flight: N`, having audited nothing."""
+    with Session(sync_engine) as session, session.begin():
+        spec = current_spec(session, scorecard_id)
+        inputs = AuditInputs(spec.version_id, "t", "heuristic", None, "p", TranscriptMode.PROMPT)
+        now = dt.datetime.now(dt.UTC)  # a live worker elsewhere: fresh heartbeat
+        busy = start_audit(session, transcribed_day[0], spec, inputs, Trigger(run_id="other"), use_rlm=False, now=now)
+    assert busy is not None
+    instance.add_dynamic_partitions("scorecards", [str(scorecard_id)])
+    result = dg.materialize(
+        [audits],
+        partition_key=dg.MultiPartitionKey({"sales_day": DAY, "scorecard": str(scorecard_id)}),
+        resources=audit_resources,
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert "another run is auditing them" in str(failure.step_failure_data.error)

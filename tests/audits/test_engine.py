@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from domain.audits.auditor import StepAnalysis, TranscriptMode
 from domain.audits.checks import unlocated_citations
-from domain.audits.engine import AuditEngine, FicheAudit, Outcome
+from domain.audits.engine import STALE_HEARTBEAT, AuditEngine, FicheAudit, Outcome
 from domain.audits.gating import GatingRules
 from domain.audits.heuristic import HeuristicAuditor
 from domain.audits.scorecard import ScorecardSpec, StepSpec
@@ -33,6 +33,7 @@ from domain.audits.timeline_store import load_timeline
 from domain.models import Audit, AuditCitation, AuditControlPoint, AuditStep, Fiche, FicheTranscription
 from domain.scorecards.service import current_spec
 from orchestration.audit_sensors import audit_watchdog
+from orchestration.jobs import audit_fiches_job
 from resources.database import DatabaseResource, sync_session_factory
 from resources.llm.resource import LlmResource
 from resources.redis import SemaphoreUnavailable
@@ -222,11 +223,48 @@ def test_the_watchdog_fails_audits_without_heartbeat(
         busy = start_audit(session, "F-BUSY", spec, inputs, Trigger(), use_rlm=False, now=dt.datetime.now(dt.UTC))
     resources = {"database": DatabaseResource(url=database_url), "redis": RedisResource(url=redis_url)}
     with dg.build_sensor_context(resources=resources) as context:
-        audit_watchdog(context)
+        result = audit_watchdog(context)
     with Session(sync_engine) as session:
         assert session.get_one(Audit, stuck).status == "failed"
         assert session.get_one(Audit, stuck).failed_phase == "watchdog"
         assert session.get_one(Audit, busy).status == "running"
+    # drill 3: nothing audited those fiches again; now the watchdog asks for it, once
+    assert isinstance(result, dg.SensorResult)
+    [request] = result.run_requests or []
+    assert request.run_key == f"watchdog:{stuck}"
+    config = request.run_config["ops"]["transcribe_before_audit"]["config"]
+    assert (config["fiche_ids"], config["scorecard_id"], config["trigger_source"]) == (
+        ["F-STUCK"],
+        scorecard_id,
+        "watchdog",
+    )
+    dg.validate_run_config(audit_fiches_job, request.run_config)  # the job accepts it as is
+
+
+@pytest.mark.usefixtures("clean_tables")
+def test_a_run_takes_over_an_audit_whose_worker_died(scorecard_id: int, sync_engine: Engine) -> None:
+    """Drill 3: a worker killed mid-audit left the pair `running` for 30 minutes; later runs skipped it."""
+    spec = _spec(sync_engine, scorecard_id)
+    now = dt.datetime.now(dt.UTC)
+    inputs = AuditInputs(spec.version_id, "t", "heuristic", None, "p", TranscriptMode.PROMPT)
+    with Session(sync_engine) as session, session.begin():
+        session.add_all([Fiche(fiche_id="F-DEAD", fetch_status="details"), Fiche(fiche_id="F-ALIVE")])
+        session.flush()
+        dead = start_audit(session, "F-DEAD", spec, inputs, Trigger(), use_rlm=False, now=now - STALE_HEARTBEAT * 2)
+        alive = start_audit(session, "F-ALIVE", spec, inputs, Trigger(), use_rlm=False, now=now)
+    stale_before = now - STALE_HEARTBEAT
+    with Session(sync_engine) as session, session.begin():
+        trigger = Trigger(run_id="run-2")
+        taken = start_audit(session, "F-DEAD", spec, inputs, trigger, use_rlm=False, now=now, stale_before=stale_before)
+        busy = start_audit(session, "F-ALIVE", spec, inputs, trigger, use_rlm=False, now=now, stale_before=stale_before)
+    assert taken is not None
+    assert busy is None  # a worker that is alive keeps its audit
+    with Session(sync_engine) as session:
+        old = session.get_one(Audit, dead)
+        assert (old.status, old.failed_phase) == ("failed", "takeover")
+        assert "run-2" in (old.error or "")
+        assert session.get_one(Audit, taken).status == "running"
+        assert session.get_one(Audit, alive).status == "running"
 
 
 @pytest.mark.usefixtures("clean_tables")

@@ -7,6 +7,7 @@ import io
 import time
 import wave
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -225,3 +226,34 @@ def test_config_from_env() -> None:
         SimulatorConfig.from_env({"DEMO_CRM_LATENCY_MS": "fast"})
     with pytest.raises(ValueError, match="fiches_per_day"):
         SimulatorConfig.from_env({"DEMO_CRM_FICHES_PER_DAY": "0"})
+
+
+def test_settings_come_from_the_env_file_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Drill 13: the simulator ignored its settings in `.env`."""
+    for name in ("DEMO_CRM_SEED", "DEMO_CRM_FICHES_PER_DAY", "DEMO_CRM_CONTROL"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / ".env").write_text("DEMO_CRM_SEED=7\nDEMO_CRM_FICHES_PER_DAY=3\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    config = SimulatorConfig.from_env()
+    assert (config.seed, config.fiches_per_day) == (7, 3)
+    monkeypatch.setenv("DEMO_CRM_SEED", "9")  # the environment wins over the file, as for every setting
+    assert SimulatorConfig.from_env().seed == 9
+
+
+async def test_runtime_control_answers_loopback_only_and_can_be_off() -> None:
+    """Drill 13: `PUT /__sim/config` was open to anyone who could reach the simulator."""
+    faults = Faults(details=FamilyFaults(error_5xx_rate=1.0)).model_dump(mode="json")
+
+    def at(address: str, config: SimulatorConfig) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=create_app(config), client=(address, 5000))
+        return httpx.AsyncClient(transport=transport, base_url="http://sim")
+
+    async with at("192.0.2.10", SimulatorConfig()) as remote:
+        assert (await remote.put("/__sim/config", json=faults)).status_code == 403
+        assert (await remote.post("/__sim/stats/reset")).status_code == 403
+        assert (await remote.get("/__sim/config")).json()["faults"]["details"]["error_5xx_rate"] == 0.0
+    async with at("127.0.0.1", SimulatorConfig()) as local:
+        assert (await local.put("/__sim/config", json=faults)).status_code == 200
+    async with at("127.0.0.1", SimulatorConfig(control=False)) as off:
+        assert (await off.put("/__sim/config", json=faults)).status_code == 404
+    assert SimulatorConfig.from_env({"DEMO_CRM_CONTROL": "false"}).control is False

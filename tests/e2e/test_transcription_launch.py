@@ -17,7 +17,7 @@ import httpx
 import pytest
 import yaml
 
-from api.fiches.launcher import CODE_LOCATION, GraphQLLauncher, JobLaunch
+from api.fiches.launcher import CODE_LOCATION, IDEMPOTENCY_TAG, GraphQLLauncher, JobLaunch, LaunchFailed
 from api.transcriptions.service import TRANSCRIBE_JOB, TRANSCRIBE_OP
 from tests.process_helpers import cli_env, free_port
 
@@ -34,7 +34,9 @@ query Run($runId: ID!) {
 
 
 @pytest.fixture
-def webserver(tmp_path: Path) -> Iterator[str]:
+def webserver(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The real code location, or the module named by an indirect parameter (e.g. one that does not load)."""
+    module = getattr(request, "param", "orchestration.definitions")
     home = tmp_path / "dagster"
     home.mkdir()
     (home / "dagster.yaml").write_text(
@@ -46,7 +48,7 @@ def webserver(tmp_path: Path) -> Iterator[str]:
         )
     )
     workspace = tmp_path / "workspace.yaml"
-    location = {"module_name": "orchestration.definitions", "location_name": CODE_LOCATION,
+    location = {"module_name": module, "location_name": CODE_LOCATION,
                 "working_directory": str(ROOT)}  # fmt: skip
     workspace.write_text(yaml.safe_dump({"load_from": [{"python_module": location}]}))
     port = free_port()
@@ -80,7 +82,8 @@ def webserver(tmp_path: Path) -> Iterator[str]:
             pytest.fail("dagster-webserver did not start within 60 s")
         answer = httpx.post(f"{url}/graphql", json={"query": LOCATION_QUERY}, timeout=30).json()
         [entry] = answer["data"]["workspaceOrError"]["locationEntries"]
-        assert entry["locationOrLoadError"]["__typename"] == "RepositoryLocation", entry
+        if module == "orchestration.definitions":
+            assert entry["locationOrLoadError"]["__typename"] == "RepositoryLocation", entry
         yield url
     finally:
         proc.terminate()
@@ -108,3 +111,68 @@ async def test_a_launched_transcription_run_is_queued_with_its_priority(webserve
             tags = {t["key"]: t["value"] for t in run["tags"]}
             assert tags["dagster/priority"] == tag
             assert (tags["app/source"], tags["app/user"], tags["dagster/code_location"]) == ("api", "7", CODE_LOCATION)
+
+
+@pytest.mark.slow
+async def test_readiness_sees_the_code_location_and_the_instance(webserver: str) -> None:
+    async with httpx.AsyncClient() as http:
+        assert await GraphQLLauncher(http, webserver, timeout=30.0).readiness() == (
+            "code location loaded, instance database answers"
+        )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("webserver", ["callaudit_no_such_module"], indirect=True)
+async def test_readiness_fails_while_the_code_location_does_not_load(webserver: str) -> None:
+    """Drill 2: `/ready` stayed 200 while launches failed; `/server_info` answers all along."""
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(f"{webserver}/server_info")).status_code == 200
+        with pytest.raises(LaunchFailed, match="failed to load"):
+            await GraphQLLauncher(http, webserver, timeout=30.0).readiness()
+
+
+class _AnswersFirstLaunchWith500(httpx.AsyncBaseTransport):
+    """The real webserver behind it; the first `launchRun` is executed, then answered with HTTP 500,
+    as dagster-webserver did with dead database connections after a Postgres restart."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.broken = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if not self.broken and b"launchRun" in request.content:
+            self.broken = True
+            await response.aread()
+            return httpx.Response(500, text="Internal Server Error")
+        return response
+
+
+RUNS_WITH_TAG = """
+query Tagged($filter: RunsFilter!) { runsOrError(filter: $filter) { ... on Runs { results { runId } } } }
+"""
+
+
+@pytest.mark.slow
+async def test_launches_are_idempotent_end_to_end(webserver: str) -> None:
+    """Drill 2: the webserver answered 500 but created the run; the client's retry launched a second one."""
+    config = {"ops": {TRANSCRIBE_OP: {"config": {"fiche_ids": ["F-9"], "priority": "normal"}}}}
+    launch = JobLaunch(TRANSCRIBE_JOB, config, {"app/source": "api", "app/request_id": "r1"})
+    flaky = _AnswersFirstLaunchWith500()
+    async with httpx.AsyncClient(transport=flaky) as http:
+        launcher = GraphQLLauncher(http, webserver, timeout=30.0)
+        first = await launcher.launch_job(launch)  # the 500 is retried and finds the run it created
+        assert flaky.broken
+        retried = await launcher.launch_job(JobLaunch(launch.job_name, config, {**launch.tags, "app/request_id": "r2"}))
+        assert retried == first  # a client retry of the same launch, still queued, gets the same run
+        key, _ = launch.idempotency()
+        answer = await http.post(
+            f"{webserver}/graphql",
+            json={"query": RUNS_WITH_TAG, "variables": {"filter": {"tags": [{"key": IDEMPOTENCY_TAG, "value": key}]}}},
+        )
+        assert [r["runId"] for r in answer.json()["data"]["runsOrError"]["results"]] == [first]
+        # a client's own key: the same key is the same run, another key is another run
+        keyed = await launcher.launch_job(JobLaunch(launch.job_name, config, launch.tags, idempotency_key="k-1"))
+        assert keyed != first
+        again = await launcher.launch_job(JobLaunch(launch.job_name, config, launch.tags, idempotency_key="k-1"))
+        assert again == keyed

@@ -931,6 +931,18 @@ def test_live_nginx_health_request_ids_and_forwarding(live_nginx: int) -> None:
     assert replaced["x-request-id"] != "bad id\u00e9<script>"
 
 
+def test_live_nginx_sends_security_headers(live_nginx: int) -> None:
+    """Drill 11: neither the API nor the compose nginx sent security headers."""
+    for path in ("/lb-health", "/api/echo"):
+        headers, _ = _request(live_nginx, path)
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["referrer-policy"] == "no-referrer"
+        assert "strict-transport-security" not in headers  # plain HTTP
+    tls, _ = _request(live_nginx, "/api/echo", {"X-Forwarded-Proto": "https"})
+    assert tls["strict-transport-security"].startswith("max-age=")
+
+
 def test_live_nginx_streams_sse_unbuffered(live_nginx: int) -> None:
     with socket.create_connection(("127.0.0.1", live_nginx), timeout=10) as conn:
         conn.sendall(b"GET /api/realtime/stream HTTP/1.1\r\nHost: lb\r\nConnection: close\r\n\r\n")

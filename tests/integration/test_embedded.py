@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import pwd
+import shutil
+import stat
+import subprocess
+import tempfile
 from pathlib import Path
 
 import psutil
 import psycopg
+import pytest
 import redis
 
 from callaudit.embedded import EmbeddedPostgres, EmbeddedRedis, _socket_dir
@@ -78,3 +86,56 @@ def test_long_data_paths_get_a_short_socket_directory(tmp_path: Path) -> None:
     assert chosen != deep
     assert len(str(chosen / ".s.PGSQL.5432")) <= 100
     assert _socket_dir(tmp_path) == tmp_path or len(str(tmp_path / ".s.PGSQL.5432")) > 100
+    chosen.rmdir()
+
+
+def _connect_as_nobody(socket_dir: Path) -> subprocess.CompletedProcess[str]:
+    """Try to open the server's socket as the unprivileged `nobody` user (system Python, no venv)."""
+    nobody = pwd.getpwnam("nobody")
+    probe = f"import socket; socket.socket(socket.AF_UNIX).connect({str(socket_dir / '.s.PGSQL.5432')!r})"
+    return subprocess.run(
+        ["python3", "-c", probe],
+        user=nobody.pw_uid,
+        group=nobody.pw_gid,
+        extra_groups=[],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching to another OS user needs root")
+def test_fallback_socket_directory_is_private_and_other_users_are_refused(tmp_path: Path) -> None:
+    deep = tmp_path / ("x" * 60) / ("y" * 60)
+    deep.mkdir(parents=True)
+    server = EmbeddedPostgres(deep)
+    server.start()
+    url = server.url()
+    assert url is not None
+    socket_dir = Path(url.split("?host=")[1])
+    try:
+        assert socket_dir != server.data_dir  # the /tmp fallback
+        assert stat.S_IMODE(socket_dir.stat().st_mode) == 0o700
+        assert _connect_as_nobody(socket_dir).returncode != 0  # cannot even reach the socket
+        with psycopg.connect(_conninfo(url)) as conn:
+            rules = {row[0] for row in conn.execute("SELECT auth_method FROM pg_hba_file_rules")}
+        assert rules == {"peer"}  # no trust: reaching the socket is not enough
+    finally:
+        server.stop()
+        shutil.rmtree(socket_dir)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="creating a directory as another OS user needs root")
+def test_a_socket_directory_planted_by_another_user_is_refused(tmp_path: Path) -> None:
+    deep = tmp_path / ("p" * 60) / ("q" * 60)
+    deep.mkdir(parents=True)
+    digest = hashlib.sha256(str(deep.resolve()).encode()).hexdigest()[:12]
+    planted = Path(tempfile.gettempdir()) / f"callaudit-{digest}"
+    planted.mkdir(mode=0o777)
+    nobody = pwd.getpwnam("nobody")
+    os.chown(planted, nobody.pw_uid, nobody.pw_gid)
+    try:
+        with pytest.raises(RuntimeError, match="remove it"):
+            _socket_dir(deep)
+    finally:
+        planted.rmdir()

@@ -66,10 +66,11 @@ def add_audit(
     duration_ms: int | None = None,
     deleted: bool = False,
     created_at: dt.datetime | None = None,
+    group: str | None = None,
 ) -> int:
-    """An audit row of its own fiche that ran with `version` (what the audit engine will write)."""
+    """An audit row of its own fiche (of CRM group `group`) that ran with `version`, as the engine writes it."""
     fiche_id = f"F-{uuid.uuid4().hex[:12]}"
-    session.execute(insert(Fiche).values(fiche_id=fiche_id))
+    session.execute(insert(Fiche).values(fiche_id=fiche_id, crm_group_id=group))
     audit = Audit(
         fiche_id=fiche_id,
         scorecard_id=version.scorecard_id,

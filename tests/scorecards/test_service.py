@@ -11,10 +11,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from domain.models import Audit, Scorecard, ScorecardStep, ScorecardVersion
+from domain.rbac import Scope
+from domain.scoping import Subject
 from domain.scorecards import service
 from domain.scorecards.io import read_document
 from domain.scorecards.validation import InvalidScorecard
 from tests.scorecards.factory import THRESHOLDS, add_audit, add_scorecard, sample_document, step_json
+
+EVERYONE = Subject(Scope.ALL)
 
 
 def _rows(session: Session, version_id: int) -> list[tuple[int, str, int]]:
@@ -232,7 +236,7 @@ def test_usage_is_computed_from_the_audits(db_session: Session) -> None:
     add_audit(db_session, v2, status="running", created_at=day + dt.timedelta(days=2))
     unused = add_scorecard(db_session)
 
-    stats = service.usage(db_session, [scorecard.id, unused.id])
+    stats = service.usage(db_session, [scorecard.id, unused.id], EVERYONE)
     assert stats[unused.id] == service.Usage()
     total = stats[scorecard.id]
     assert (total.total, total.completed, total.failed) == (5, 3, 1)
@@ -241,7 +245,7 @@ def test_usage_is_computed_from_the_audits(db_session: Session) -> None:
     assert total.compliance_rate == round(200 / 3, 2)
     assert total.last_used_at == day + dt.timedelta(days=2)
 
-    by_version = service.usage_by_version(db_session, scorecard.id)
+    by_version = service.usage_by_version(db_session, scorecard.id, EVERYONE)
     assert [(v.version, u.total, u.completed, u.average_score) for v, u in by_version] == [
         (1, 3, 2, 65.0),
         (2, 2, 1, 95.5),

@@ -58,14 +58,15 @@ def test_parse_guard_handles_dotted_keys() -> None:
 
 def test_catalogue_is_the_reference_list() -> None:
     assert set(PERMISSIONS) == {
-        "fiches", "audits", "audit-configs", "automation", "recordings", "transcriptions", "products", "chat",
-        "realtime", "admin.users", "admin.roles", "admin.permissions",
+        "fiches", "fiches.fetch", "audits", "audit-configs", "automation", "recordings", "transcriptions", "products",
+        "chat", "realtime", "admin.users", "admin.roles", "admin.permissions",
     }  # fmt: skip
 
 
 # The table of reference §10.6, transcribed independently of domain.rbac.
 REFERENCE = """
 fiches          | RW ALL | RW GROUP | R GROUP
+fiches.fetch    | RW ALL | W GROUP  | -
 audits          | RW ALL | RW GROUP | R GROUP
 audit-configs   | RW ALL | R ALL    | R ALL
 automation      | RW ALL | RW GROUP | R GROUP

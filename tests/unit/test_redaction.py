@@ -34,6 +34,25 @@ def test_ordinary_text_is_untouched() -> None:
     assert redact(text) == text
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "denied audits.run to api-token 12 (owner 3)",
+        "api_token_id=12 revoked by user 3",
+        '{"api_token_id": 12, "refresh_token_ids": [4, 5], "token_prefix": "ca_pat_ab"}',
+        "token_count=3",
+    ],
+)
+def test_identifiers_are_kept(text: str) -> None:
+    """Drill 14: `api_token:[REDACTED]` lost who did what."""
+    assert redact(text) == text
+
+
+def test_a_secret_next_to_an_identifier_is_still_masked() -> None:
+    scrubbed = redact("api_token_id=12 token_hash=9f86d081884c7d65 password=12345678")
+    assert scrubbed == f"api_token_id=12 token_hash={REDACTED} password={REDACTED}"
+
+
 def test_records_are_scrubbed_for_every_handler(caplog: pytest.LogCaptureFixture) -> None:
     install_redaction()
     log = logging.getLogger("callaudit.test")
