@@ -49,7 +49,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from domain.transcripts.roles import assign_roles
 from evaluation.corpus import LabelledFiche, build_corpus
 
 from domain.audits.auditor import Auditor, TranscriptMode
@@ -61,6 +60,7 @@ from domain.audits.scorecard import ScorecardSpec, SpeakerRule
 from domain.audits.scoring import compute_compliance
 from domain.audits.timeline import Timeline
 from domain.scorecards.io import read_document
+from domain.transcripts.roles import assign_roles
 
 ROOT = Path(__file__).resolve().parent.parent
 SCORECARDS = {
