@@ -22,6 +22,7 @@ from redis.asyncio import Redis as AsyncRedis
 from sqlalchemy import func, select
 
 from assets.metadata import failures_table
+from assets.partitions import audit_partitions
 from assets.transcripts import transcripts
 from callaudit.pools import LLM
 from callaudit.settings import get_settings
@@ -34,7 +35,6 @@ from domain.models.audits import Audit, AuditStatus
 from domain.models.fiches import Fiche, FicheFetchStatus
 from domain.partitions import day_audits
 from domain.scorecards.service import ScorecardNotFound, current_spec
-from orchestration.partitions import audit_partitions
 from resources.database import DatabaseResource, sync_session_factory
 from resources.llm.resource import LlmResource, auditor_kind
 from resources.redis import RedisUnavailable

@@ -13,10 +13,10 @@ import dagster as dg
 from redis.asyncio import Redis as AsyncRedis
 
 from assets.metadata import failures_table
+from assets.partitions import sales_days
 from callaudit.pools import CRM_FICHE_FETCH, CRM_SEARCH
 from callaudit.settings import get_settings
 from domain.crm.cache import CachePolicy
-from orchestration.partitions import sales_days
 from resources.crm.client import CrmClient
 from resources.crm.errors import CrmError
 from resources.crm.resource import CrmResource

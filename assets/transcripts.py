@@ -13,10 +13,10 @@ from sqlalchemy import select
 
 from assets.fiches import fiche_details
 from assets.metadata import failures_table
+from assets.partitions import sales_days
 from callaudit.pools import STT
 from domain.models.fiches import Fiche, FicheFetchStatus
 from domain.partitions import day_transcription
-from orchestration.partitions import sales_days
 from resources.database import DatabaseResource, sync_session_factory
 from resources.redis import RedisUnavailable
 from resources.redis.resource import RedisResource

@@ -6,10 +6,10 @@ import dagster as dg
 from sqlalchemy import select
 
 from assets.audits import audits
+from assets.partitions import scorecards
 from domain.audits.store import fail_stuck_audits, stale_pending_runs
 from domain.models.scorecards import Scorecard
 from orchestration.jobs import audit_fiches_job
-from orchestration.partitions import scorecards
 from resources.database import DatabaseResource
 from resources.redis.resource import RedisResource
 

@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from assets.partitions import scorecards
 from assets.transcripts import transcripts
 from callaudit.settings import get_settings
 from domain.automation import audits_to_run, automatic_scorecards, database_now, days_to_transcribe
 from orchestration.audit_sensors import audit_sales_day_job
-from orchestration.partitions import scorecards
 from resources.database import DatabaseResource
 
 #: How far behind the newest row seen a sensor looks again: a transaction that committed after a
