@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from callaudit.httpserver import HeadDeadlineH11Protocol
 from callaudit.runtime import PROJECT_ROOT, Runtime, prepare
 from callaudit.settings import Settings, SettingsError, load_settings
 from callaudit.supervisor import ChildCrashed, ChildSpec, Supervisor
@@ -175,12 +177,14 @@ def api(
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """How uvicorn serves the API: only configured proxies may set the client address (per-address
     login limits depend on it; none by default, not even local processes), and the request line and
-    headers are bounded. h11 rather than httptools: uvicorn bounds headers only with h11."""
+    headers are bounded in size and in time. h11 rather than httptools: uvicorn bounds headers only
+    with h11."""
     trusted = settings.forwarded_allow_ips.strip()
     return {
         "proxy_headers": bool(trusted),
         "forwarded_allow_ips": trusted or None,
-        "http": "h11",
+        # A partial of a module-level class: worker processes receive it pickled.
+        "http": functools.partial(HeadDeadlineH11Protocol, head_timeout=settings.api_header_timeout_seconds),
         "h11_max_incomplete_event_size": settings.api_max_header_bytes,
     }
 

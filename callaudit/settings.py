@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     # headers together, and how long a started body may take to arrive.
     api_max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     api_max_header_bytes: int = Field(16 * 1024, ge=1024)
+    api_header_timeout_seconds: float = Field(10.0, gt=0)
     api_body_timeout_seconds: float = Field(30.0, gt=0)
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://localhost:3000", "http://localhost:5173"]
