@@ -139,7 +139,12 @@ class Recording(IdMixin, TimestampMixin, Base):
 
 
 class SalesDayCoverage(TimestampMixin, Base):
-    """Which sales days have been searched in the CRM, including days with zero sales."""
+    """Which sales days have been searched in the CRM, including days with zero sales.
+
+    `status` is the outcome of the day's *search*. Whether the day is fetched also depends on its
+    fiches having their details, which changes as details land: readers derive `partial` from the
+    fiches (`api.fiches.service.coverage_of`) rather than trusting a stored copy that goes stale.
+    """
 
     __tablename__ = "sales_day_coverage"
 
