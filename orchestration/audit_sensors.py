@@ -12,13 +12,14 @@ from domain.models.scorecards import Scorecard
 from orchestration.jobs import audit_fiches_job
 from resources.database import DatabaseResource
 from resources.redis.resource import RedisResource
+from runs.contract import AUDIT_SALES_DAY_JOB, SOURCE_TAG, AuditFiches
 
 #: A running audit whose worker sent no heartbeat for this long is failed (steps beat every step).
 STUCK_AFTER = dt.timedelta(minutes=30)
 
 #: One (sales day, scorecard) partition of the audits asset per run.
 audit_sales_day_job = dg.define_asset_job(
-    "audit_sales_day",
+    AUDIT_SALES_DAY_JOB,
     selection=dg.AssetSelection.assets(audits),
     description="Audit one sales day's transcribed fiches with one scorecard.",
 )
@@ -95,19 +96,13 @@ def _reaudits(stuck: list[tuple[int, str, int]]) -> list[dg.RunRequest]:
     return [
         dg.RunRequest(
             run_key="watchdog:" + ",".join(str(audit_id) for audit_id, _ in sorted(pairs)),
-            run_config={
-                "ops": {
-                    "transcribe_before_audit": {
-                        "config": {
-                            "fiche_ids": sorted({fiche_id for _, fiche_id in pairs}),
-                            "scorecard_id": scorecard_id,
-                            "force": True,
-                            "trigger_source": "watchdog",
-                        }
-                    }
-                }
-            },
-            tags={"app/source": "watchdog"},
+            run_config=AuditFiches(
+                fiche_ids=sorted({fiche_id for _, fiche_id in pairs}),
+                scorecard_id=scorecard_id,
+                force=True,
+                trigger_source="watchdog",
+            ).run_config(),
+            tags={SOURCE_TAG: "watchdog"},
         )
         for scorecard_id, pairs in sorted(by_scorecard.items())
     ]

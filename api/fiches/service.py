@@ -22,7 +22,6 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.errors import ExternalServiceError, Forbidden, NotFound, ServiceUnavailable
-from api.fiches.launcher import LaunchFailed, LaunchRequest, RunLauncher
 from api.fiches.schemas import (
     CoverageState,
     DayCoverageOut,
@@ -43,6 +42,8 @@ from domain.scoping import apply_fiche_scope
 from resources.crm.errors import CrmCapUnavailable, CrmError
 from resources.crm.sync import FicheOutcome, FicheSync
 from resources.redis import EventPublisher, RedisUnavailable
+from runs.contract import FETCH_JOB_TAG, REQUEST_ID_TAG, SOURCE_TAG
+from runs.launcher import LaunchFailed, LaunchRequest, RunLauncher
 
 log = logging.getLogger(__name__)
 
@@ -349,9 +350,9 @@ async def start_progressive_fetch(
         requested_by_id=requested_by,
         status=FicheFetchJobStatus.LAUNCHED.value,
     )
-    tags = {"app/source": "api", "app/job_id": job_id}
+    tags = {SOURCE_TAG: "api", FETCH_JOB_TAG: job_id}
     if request_id:
-        tags["app/request_id"] = request_id
+        tags[REQUEST_ID_TAG] = request_id
     try:
         if not launchable:
             raise LaunchFailed(f"every day is before the first sales partition ({partitions_start})")

@@ -232,7 +232,7 @@ def test_the_watchdog_fails_audits_without_heartbeat(
     assert isinstance(result, dg.SensorResult)
     [request] = result.run_requests or []
     assert request.run_key == f"watchdog:{stuck}"
-    config = request.run_config["ops"]["transcribe_before_audit"]["config"]
+    config = request.run_config
     assert (config["fiche_ids"], config["scorecard_id"], config["trigger_source"]) == (
         ["F-STUCK"],
         scorecard_id,
