@@ -26,7 +26,6 @@ from assets.partitions import audit_partitions
 from assets.transcripts import transcripts
 from callaudit.pools import LLM
 from callaudit.settings import get_settings
-from domain.audits.engine import AuditEngine, AuditReport, Outcome
 from domain.audits.gating import GatingRules
 from domain.audits.heuristic import HEURISTIC_VERSION
 from domain.audits.prompts import PROMPT_VERSION
@@ -39,6 +38,7 @@ from resources.database import DatabaseResource, sync_session_factory
 from resources.llm.resource import LlmResource, auditor_kind
 from resources.redis import RedisUnavailable
 from resources.redis.resource import RedisResource
+from services.auditing import AuditEngine, AuditReport, Outcome
 
 
 class AuditRunConfig(dg.Config):

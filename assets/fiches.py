@@ -20,9 +20,9 @@ from domain.crm.cache import CachePolicy
 from resources.crm.client import CrmClient
 from resources.crm.errors import CrmError
 from resources.crm.resource import CrmResource
-from resources.crm.sync import BatchReport, FicheSync, fiche_ids_of_day, metadata_of
 from resources.database import DatabaseResource, sync_session_factory
 from resources.redis.resource import RedisResource
+from services.ingestion import BatchReport, FicheSync, fiche_ids_of_day, metadata_of
 
 T = TypeVar("T")
 

@@ -22,7 +22,7 @@ from resources.redis import RedisUnavailable
 from resources.redis.resource import RedisResource
 from resources.stt.errors import SttAuthError
 from resources.stt.resource import SttResource
-from resources.stt.service import FicheTranscriber, TranscriptionReport
+from services.transcription import FicheTranscriber, TranscriptionReport
 
 
 def transcribe_fiches(

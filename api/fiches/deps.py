@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.deps import StateDep
 from domain.crm.cache import CachePolicy
 from resources.crm import CrmClient, CrmConfig
-from resources.crm.sync import FicheSync
 from resources.database import create_sync_engine, sync_session_factory
+from services.ingestion import FicheSync
 
 
 def api_crm_config(fetch_concurrency: int, search_concurrency: int) -> CrmConfig:

@@ -1,6 +1,6 @@
 """What the fiche routes do: scoped reads in SQL, cache-first live fetches, progressive fetch jobs.
 
-Live fetches go through `resources.crm.sync.FicheSync` (the code the Dagster assets run), which
+Live fetches go through `services.ingestion.FicheSync` (the code the Dagster assets run), which
 writes in its own transactions; reads go through the request's session and are filtered by the
 caller's scope in SQL (`domain.scoping`), so totals and pages only count visible fiches.
 """
@@ -40,10 +40,10 @@ from domain.models.fiches import SalesDayCoverage
 from domain.rbac import Scope
 from domain.scoping import apply_fiche_scope
 from resources.crm.errors import CrmCapUnavailable, CrmError
-from resources.crm.sync import FicheOutcome, FicheSync
 from resources.redis import EventPublisher, RedisUnavailable
 from runs.contract import FETCH_JOB_TAG, REQUEST_ID_TAG, SOURCE_TAG
 from runs.launcher import LaunchFailed, LaunchRequest, RunLauncher
+from services.ingestion import FicheOutcome, FicheSync
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session, selectinload
 
 from domain.audits.auditor import StepAnalysis, TranscriptMode
 from domain.audits.checks import unlocated_citations
-from domain.audits.engine import STALE_HEARTBEAT, AuditEngine, FicheAudit, Outcome
 from domain.audits.gating import GatingRules
 from domain.audits.heuristic import HeuristicAuditor
 from domain.audits.scorecard import ScorecardSpec, StepSpec
@@ -39,6 +38,7 @@ from resources.llm.resource import LlmResource
 from resources.redis import SemaphoreUnavailable
 from resources.redis.client import create_async_redis
 from resources.redis.resource import RedisResource
+from services.auditing import STALE_HEARTBEAT, AuditEngine, FicheAudit, Outcome
 from tests.audits.conftest import DAY
 from tests.audits.test_audit_day import _materialize
 from tests.llm.standin import OpenAiStandIn, Reply, control_points, step_answer

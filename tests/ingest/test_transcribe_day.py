@@ -20,8 +20,8 @@ from resources.database import sync_session_factory
 from resources.redis import EventPublisher, stream_key
 from resources.redis.resource import RedisResource
 from resources.stt.resource import SttResource
-from resources.stt.service import FicheTranscriber
 from runs.contract import TranscribeFiches
+from services.transcription import FicheTranscriber
 from tests.ingest.conftest import Simulator
 
 DAY = "2026-03-02"
