@@ -2,7 +2,8 @@
 
 A launch is visible before its run starts: transcriptions mark their fiches `queued` with the
 run id, audits get a `pending` audit per fiche carrying it (which the run takes over). A refused
-launch raises `LaunchFailed` and records nothing.
+launch raises `LaunchFailed` (an `unavailable` domain error, saying what could not be started) and
+records nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from domain.audits.store import Trigger, queue_audits
 from domain.scorecards.service import current_spec
 from domain.transcripts.store import record_queued
 from runs.contract import AuditFiches, JobRequest, Origin, Priority, TranscribeFiches, run_tags
-from runs.launcher import JobLaunch, RunLauncher
+from runs.launcher import JobLaunch, LaunchFailed, RunLauncher
 
 
 def job_launch(request: JobRequest, origin: Origin, priority: Priority = "normal") -> JobLaunch:
@@ -29,12 +30,19 @@ def job_launch(request: JobRequest, origin: Origin, priority: Priority = "normal
     )
 
 
+async def _launch(launcher: RunLauncher, launch: JobLaunch, what: str) -> str:
+    try:
+        return await launcher.launch_job(launch)
+    except LaunchFailed as exc:
+        raise LaunchFailed(f"The {what} could not be started: {exc}") from None
+
+
 async def launch_transcription(
     session: AsyncSession, launcher: RunLauncher, request: TranscribeFiches, origin: Origin
 ) -> str:
     """One `transcribe_fiches_job` run, its fiches marked queued; its run id. A retried request
     (same `Idempotency-Key`, or the same launch still in flight) gets the same run."""
-    run_id = await launcher.launch_job(job_launch(request, origin, request.priority))
+    run_id = await _launch(launcher, job_launch(request, origin, request.priority), "transcription")
     now = dt.datetime.now(dt.UTC)
     await session.run_sync(
         lambda s: record_queued(s, request.fiche_ids, run_id=run_id, priority=request.priority, now=now)
@@ -52,7 +60,7 @@ async def launch_audits(
     session: AsyncSession, launcher: RunLauncher, request: AuditFiches, origin: Origin, priority: Priority
 ) -> AuditsQueued:
     """One `audit_fiches_job` run, with a `pending` audit per fiche carrying its run id."""
-    run_id = await launcher.launch_job(job_launch(request, origin, priority))
+    run_id = await _launch(launcher, job_launch(request, origin, priority), "audit")
     trigger = Trigger(source=request.trigger_source, user_id=request.user_id, run_id=run_id)
     audit_ids = await session.run_sync(
         lambda s: queue_audits(

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from domain.errors import UnavailableError
 from runs.contract import CODE_LOCATION, IDEMPOTENCY_TAG, REPOSITORY, REQUEST_ID_TAG, SALES_DAY_ASSETS
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ query BackfillStatus($backfillId: String!) {
 """
 
 
-class LaunchFailed(Exception):
+class LaunchFailed(UnavailableError):
     """Dagster did not accept the launch; the message is safe to store and show (no URL, no body)."""
 
 

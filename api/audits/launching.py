@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from api.deps import SessionDep
-from api.errors import NotFound, ServiceUnavailable
+from api.errors import NotFound
 from api.fiches.schemas import FicheIdIn
 from api.runs import LauncherDep, origin
 from api.schemas import Envelope, ok
@@ -28,7 +28,6 @@ from domain.models.scorecards import Scorecard, ScorecardVersion
 from domain.scorecards.service import ScorecardNotFound, current_version, get_scorecard, latest_active
 from runs.contract import AuditFiches, Priority
 from runs.launch import launch_audits
-from runs.launcher import LaunchFailed
 
 router = APIRouter(prefix="/audits", tags=["audits"])
 
@@ -116,10 +115,7 @@ async def _launch(
         trigger_source=source,
         user_id=grant.principal.user_id,
     )
-    try:
-        queued = await launch_audits(session, launcher, audit, origin(grant, request, source=source), options.priority)
-    except LaunchFailed as exc:
-        raise ServiceUnavailable(f"The audit could not be started: {exc}") from None
+    queued = await launch_audits(session, launcher, audit, origin(grant, request, source=source), options.priority)
     return AuditLaunched(
         audit_ids=queued.audit_ids,
         message=f"Audit of {len(fiche_ids)} fiche(s) queued",

@@ -17,7 +17,7 @@ from fastapi import Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.errors import NotFound, ServiceUnavailable
+from api.errors import NotFound
 from api.runs import origin
 from api.security import Grant
 from api.transcriptions.schemas import (
@@ -35,7 +35,7 @@ from domain.transcripts.roles import RoleAssignment, as_role
 from domain.transcripts.store import speaker_roles
 from runs.contract import Priority, TranscribeFiches
 from runs.launch import launch_transcription
-from runs.launcher import LaunchFailed, RunLauncher
+from runs.launcher import RunLauncher
 
 #: Dagster run statuses after which a run will never reach the fiches it was launched for.
 RUN_ENDED = {"FAILURE", "CANCELED", "CANCELING"}
@@ -49,14 +49,11 @@ async def launch(  # noqa: PLR0917 - what a launch records
     grant: Grant,
     http_request: Request,
 ) -> str:
-    """Queue one `transcribe_fiches_job` run for `fiche_ids` and mark them queued; its run id, or 503
-    when Dagster refused. A retried request (same `Idempotency-Key`, or the same launch still in
-    flight) gets the same run."""
+    """Queue one `transcribe_fiches_job` run for `fiche_ids` and mark them queued; its run id
+    (`LaunchFailed`, a 503, when Dagster refused). A retried request (same `Idempotency-Key`, or the
+    same launch still in flight) gets the same run."""
     request = TranscribeFiches(fiche_ids=fiche_ids, priority=priority)
-    try:
-        return await launch_transcription(session, launcher, request, origin(grant, http_request, source="api"))
-    except LaunchFailed as exc:
-        raise ServiceUnavailable(f"The transcription could not be started: {exc}") from None
+    return await launch_transcription(session, launcher, request, origin(grant, http_request, source="api"))
 
 
 async def _derived(
