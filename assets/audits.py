@@ -26,12 +26,12 @@ from assets.partitions import audit_partitions
 from assets.transcripts import transcripts
 from callaudit.pools import LLM
 from callaudit.settings import get_settings
+from domain import stages
 from domain.audits.gating import GatingRules
 from domain.audits.heuristic import HEURISTIC_VERSION
 from domain.audits.prompts import PROMPT_VERSION
 from domain.audits.store import Trigger
 from domain.models.audits import Audit, AuditStatus
-from domain.models.fiches import Fiche, FicheFetchStatus
 from domain.partitions import day_audits
 from domain.scorecards.service import ScorecardNotFound, current_spec
 from resources.database import DatabaseResource, sync_session_factory
@@ -131,13 +131,7 @@ def audits(
     day = dt.date.fromisoformat(keys["sales_day"])
     scorecard_id = int(keys["scorecard"])
     with database.session() as session:
-        fiche_ids = list(
-            session.scalars(
-                select(Fiche.fiche_id)
-                .where(Fiche.sales_date == day, Fiche.fetch_status == FicheFetchStatus.DETAILS)
-                .order_by(Fiche.fiche_id)
-            )
-        )
+        fiche_ids = stages.fiche_ids(session, stages.ready_to_audit(day))
     trigger = Trigger(source="asset", run_id=context.run.run_id)
     report = run_audits(
         llm,

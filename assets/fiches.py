@@ -16,13 +16,14 @@ from assets.metadata import failures_table
 from assets.partitions import sales_days
 from callaudit.pools import CRM_FICHE_FETCH, CRM_SEARCH
 from callaudit.settings import get_settings
+from domain import stages
 from domain.crm.cache import CachePolicy
 from resources.crm.client import CrmClient
 from resources.crm.errors import CrmError
 from resources.crm.resource import CrmResource
 from resources.database import DatabaseResource, sync_session_factory
 from resources.redis.resource import RedisResource
-from services.ingestion import BatchReport, FicheSync, fiche_ids_of_day, metadata_of
+from services.ingestion import BatchReport, FicheSync, metadata_of
 
 T = TypeVar("T")
 
@@ -128,7 +129,7 @@ def fiche_details(
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]
     day = dt.date.fromisoformat(context.partition_key)
     with database.session() as session:
-        fiche_ids = fiche_ids_of_day(session, day)
+        fiche_ids = stages.fiche_ids(session, stages.listed_on(day))
     report = sync_fiche_batch(crm, redis, database, fiche_ids, force=False)
     if report.failures:
         context.log.warning("%d fiche(s) failed; first: %s", len(report.failures), next(iter(report.failures.items())))

@@ -9,13 +9,12 @@ from typing import Any
 
 import dagster as dg
 from redis.asyncio import Redis as AsyncRedis
-from sqlalchemy import select
 
 from assets.fiches import fiche_details
 from assets.metadata import failures_table
 from assets.partitions import sales_days
 from callaudit.pools import STT
-from domain.models.fiches import Fiche, FicheFetchStatus
+from domain import stages
 from domain.partitions import day_transcription
 from resources.database import DatabaseResource, sync_session_factory
 from resources.redis import RedisUnavailable
@@ -82,13 +81,7 @@ def transcripts(
     """
     day = dt.date.fromisoformat(context.partition_key)
     with database.session() as session:
-        fiche_ids = list(
-            session.scalars(
-                select(Fiche.fiche_id)
-                .where(Fiche.sales_date == day, Fiche.fetch_status == FicheFetchStatus.DETAILS)
-                .order_by(Fiche.fiche_id)
-            )
-        )
+        fiche_ids = stages.fiche_ids(session, stages.ready_to_transcribe(day))
     report = transcribe_fiches(stt, redis, database, fiche_ids, run_id=context.run.run_id, automated=True)
     if report.failed:
         context.log.warning("%d recording(s) failed; first: %s", report.failed, next(iter(report.failures.items())))

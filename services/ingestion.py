@@ -31,7 +31,7 @@ from domain.crm.store import (
     store_details,
     upsert_sales_summaries,
 )
-from domain.models.fiches import DayCoverageStatus, Fiche
+from domain.models.fiches import DayCoverageStatus
 from resources.crm.errors import CrmAuthError, CrmCapUnavailable, CrmError, CrmNotFound
 from services.base import StageService, utc_now
 from services.ports import CrmGateway
@@ -170,12 +170,6 @@ class FicheSync(StageService):
         groups = await self.client.groups(include_users=False)
         by_name = {str(g["nom"]): str(g["id"]) for g in groups if g.get("nom") and g.get("id") is not None}
         return await self._db(lambda s: assign_crm_group_ids(s, by_name))
-
-
-def fiche_ids_of_day(session: Session, day: dt.date) -> list[str]:
-    from sqlalchemy import select
-
-    return list(session.scalars(select(Fiche.fiche_id).where(Fiche.sales_date == day).order_by(Fiche.fiche_id)))
 
 
 def metadata_of(report: BatchReport) -> dict[str, Any]:
