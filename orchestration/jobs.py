@@ -1,4 +1,5 @@
-"""Jobs: the daily CRM refresh; ad-hoc fetches, transcriptions and audits of given fiches (API, operators).
+"""Every job: one per sales-day stage (CRM refresh, transcription, audit); ad-hoc fetches, transcriptions
+and audits of given fiches (API, operators, the watchdog).
 
 An ad-hoc job's run config is its request model from `runs.contract`, as a whole (a config mapping
 hands it to every op), so launchers never name an op.
@@ -6,10 +7,10 @@ hands it to every op), so launchers never name an op.
 
 import dagster as dg
 
+from assets.audits import audits, run_audits
 from assets.audits import report_metadata as audit_metadata
-from assets.audits import run_audits
 from assets.fiches import fiche_details, sales_fiches, sync_fiche_batch
-from assets.transcripts import report_metadata, transcribe_fiches
+from assets.transcripts import report_metadata, transcribe_fiches, transcripts
 from callaudit.pools import LLM, STT
 from domain.audits.store import Trigger
 from resources.crm.resource import CrmResource
@@ -19,10 +20,12 @@ from resources.redis.resource import RedisResource
 from resources.stt.resource import SttResource
 from runs.contract import (
     AUDIT_FICHES_JOB,
+    AUDIT_SALES_DAY_JOB,
     FETCH_FICHES_JOB,
     SOURCE_TAG,
     SYNC_SALES_DAY_JOB,
     TRANSCRIBE_FICHES_JOB,
+    TRANSCRIBE_SALES_DAY_JOB,
     AuditFiches,
     FetchFiches,
     TranscribeFiches,
@@ -33,6 +36,20 @@ sync_sales_day_job = dg.define_asset_job(
     SYNC_SALES_DAY_JOB,
     selection=dg.AssetSelection.assets(sales_fiches, fiche_details),
     description="Search the day's sales in the CRM, then fetch every listed fiche's details.",
+)
+
+#: One sales day of the transcripts asset per run (the automation sensor asks for them).
+transcribe_sales_day_job = dg.define_asset_job(
+    TRANSCRIBE_SALES_DAY_JOB,
+    selection=dg.AssetSelection.assets(transcripts),
+    description="Transcribe one sales day's fetched fiches.",
+)
+
+#: One (sales day, scorecard) partition of the audits asset per run.
+audit_sales_day_job = dg.define_asset_job(
+    AUDIT_SALES_DAY_JOB,
+    selection=dg.AssetSelection.assets(audits),
+    description="Audit one sales day's transcribed fiches with one scorecard.",
 )
 
 

@@ -34,10 +34,10 @@ from domain.scorecards.service import (
     import_document,
     new_version,
 )
-from orchestration.audit_sensors import sync_scorecard_partitions
-from orchestration.automation import audit_automatic_scorecards
 from orchestration.definitions import defs
 from orchestration.jobs import audit_fiches_job
+from orchestration.sensors.automation import audit_automatic_scorecards
+from orchestration.sensors.partitions import sync_scorecard_partitions
 from resources.redis import stream_key
 from runs.contract import AuditFiches
 from tests.audits.conftest import DAY

@@ -20,11 +20,11 @@ from assets.audits import audits
 from assets.fiches import fiche_details, sales_fiches
 from assets.transcripts import transcripts
 from domain.models import Audit, Fiche, FicheTranscription, Scorecard
-from orchestration.audit_sensors import sync_scorecard_partitions
-from orchestration.automation import audit_automatic_scorecards, transcribe_fetched_fiches
 from orchestration.definitions import defs
 from orchestration.jobs import transcribe_fiches_job
 from orchestration.schedules import refresh_today_sales
+from orchestration.sensors.automation import audit_automatic_scorecards, transcribe_fetched_fiches
+from orchestration.sensors.partitions import sync_scorecard_partitions
 from runs.contract import TranscribeFiches
 from tests.audits.conftest import DAY
 

@@ -31,8 +31,8 @@ from domain.audits.timeline import Timeline, timeline_tokens
 from domain.audits.timeline_store import load_timeline
 from domain.models import Audit, AuditCitation, AuditControlPoint, AuditStep, Fiche, FicheTranscription
 from domain.scorecards.service import current_spec
-from orchestration.audit_sensors import audit_watchdog
 from orchestration.jobs import audit_fiches_job
+from orchestration.sensors.maintenance import audit_watchdog
 from resources.database import DatabaseResource, sync_session_factory
 from resources.llm.resource import LlmResource
 from resources.redis import SemaphoreUnavailable

@@ -15,25 +15,17 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from assets.partitions import scorecards
-from assets.transcripts import transcripts
 from callaudit.settings import get_settings
 from domain.automation import audits_to_run, automatic_scorecards, database_now, days_to_transcribe
-from orchestration.audit_sensors import audit_sales_day_job
+from orchestration.jobs import audit_sales_day_job, transcribe_sales_day_job
 from resources.database import DatabaseResource
-from runs.contract import SOURCE_TAG, TRANSCRIBE_SALES_DAY_JOB
+from runs.contract import SOURCE_TAG
 
 #: How far behind the newest row seen a sensor looks again: a transaction that committed after a
 #: tick with a timestamp older than that tick's newest row is still found.
 GRACE = dt.timedelta(minutes=10)
 
 AUTOMATION_TAGS = {SOURCE_TAG: "automation"}
-
-#: One sales day of the transcripts asset per run.
-transcribe_sales_day_job = dg.define_asset_job(
-    TRANSCRIBE_SALES_DAY_JOB,
-    selection=dg.AssetSelection.assets(transcripts),
-    description="Transcribe one sales day's fetched fiches.",
-)
 
 
 def _partition_days() -> dict[str, dt.date]:
