@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 
 from assets.metadata import failures_table
 from assets.partitions import audit_partitions
+from assets.stage import run_stage
 from assets.transcripts import transcripts
 from callaudit.pools import LLM
 from callaudit.settings import get_settings
@@ -84,10 +85,7 @@ def run_audits(
             )
             return await engine.audit_fiches(fiche_ids, spec, use_rlm=use_rlm, force=force)
 
-    try:
-        report = redis.run(main)
-    except RedisUnavailable as exc:
-        raise dg.Failure(description=str(exc)) from None
+    report = run_stage(redis, main, fatal=(RedisUnavailable,))
     in_flight = [f.fiche_id for f in report.fiches if f.outcome is Outcome.IN_FLIGHT]
     if in_flight:
         # Skipped work is not success: the caller (a retry, a manual launch) must not read "done".

@@ -14,6 +14,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from assets.metadata import failures_table
 from assets.partitions import sales_days
+from assets.stage import run_stage
 from callaudit.pools import CRM_FICHE_FETCH, CRM_SEARCH
 from callaudit.settings import get_settings
 from domain import stages
@@ -34,8 +35,10 @@ def run_with_crm(
     database: DatabaseResource,
     concurrency: int,
     work: Callable[[FicheSync], Awaitable[T]],
+    *,
+    fatal: tuple[type[Exception], ...] = (),
 ) -> tuple[T, dict[str, Any]]:
-    """Run `work` in a fresh event loop with a CRM client and `FicheSync`; return it and CRM metrics."""
+    """Run `work` with a CRM client and `FicheSync` (`run_stage`); return it and the CRM metrics."""
     settings = get_settings()
 
     async def main(client_redis: AsyncRedis) -> tuple[T, dict[str, Any]]:
@@ -49,7 +52,7 @@ def run_with_crm(
             )
             return await work(sync), _metrics(client)
 
-    return redis.run(main)
+    return run_stage(redis, main, fatal=fatal)
 
 
 def _metrics(client: CrmClient) -> dict[str, Any]:
@@ -146,10 +149,7 @@ def sync_fiche_batch(
         linked = await sync.link_groups() if report.counts.get("fetched") else 0
         return report, linked
 
-    try:
-        (report, linked), crm_metrics = run_with_crm(crm, redis, database, crm.fetch_concurrency, work)
-    except CrmError as exc:
-        raise dg.Failure(description=str(exc)) from None
+    (report, linked), crm_metrics = run_with_crm(crm, redis, database, crm.fetch_concurrency, work, fatal=(CrmError,))
     return BatchResult(report, crm_metrics, linked)
 
 

@@ -13,6 +13,7 @@ from redis.asyncio import Redis as AsyncRedis
 from assets.fiches import fiche_details
 from assets.metadata import failures_table
 from assets.partitions import sales_days
+from assets.stage import run_stage
 from callaudit.pools import STT
 from domain import stages
 from domain.partitions import day_transcription
@@ -52,10 +53,7 @@ def transcribe_fiches(
             )
             return await transcriber.transcribe_fiches(fiche_ids, force=force)
 
-    try:
-        return redis.run(main)
-    except (SttAuthError, RedisUnavailable) as exc:
-        raise dg.Failure(description=str(exc)) from None
+    return run_stage(redis, main, fatal=(SttAuthError, RedisUnavailable))
 
 
 def report_metadata(report: TranscriptionReport) -> dict[str, Any]:
