@@ -104,3 +104,17 @@ def test_the_checks_see_a_forbidden_arrow_and_a_cycle(tmp_path: pathlib.Path) ->
     assert forbidden(graph) == ["domain -> resources (domain.rules)", "services -> api (services.x)"]
     assert cycles(graph) == [["api", "services", "api"]]
     assert "api.fiches.service" in arrows()["api"]["domain"]  # the real tree is walked too
+
+
+def test_the_provider_connectors_share_plumbing_not_each_other() -> None:
+    """crm, stt and llm share `resources.http` (retry timing, safe messages, keys), never one another."""
+    providers = ("resources.crm", "resources.stt", "resources.llm")
+    crossing = []
+    for provider in providers:
+        for path in sorted((ROOT / provider.replace(".", "/")).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom) and node.module:
+                    other = next((p for p in providers if node.module.startswith(p) and p != provider), None)
+                    if other:
+                        crossing.append(f"{path.relative_to(ROOT)} -> {node.module}")
+    assert crossing == []
