@@ -1,6 +1,7 @@
 """One error type, rendered one way: `{"success": false, "error": ..., "code": ...}`.
 
-Routes raise `AppError` subclasses; the handlers here also translate validation errors, unknown
+Routes raise `AppError` subclasses, the rules raise `domain.errors.DomainError`s (rendered here by
+kind, so no route translates them); the handlers here also translate validation errors, unknown
 routes and unexpected exceptions into the same shape, so a client parses exactly one error format.
 Messages never carry secrets: unexpected exceptions are logged (redacted) and answered generically.
 """
@@ -20,6 +21,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from domain.errors import DomainError, Kind
 from resources.redis import RedisUnavailable
 
 log = logging.getLogger(__name__)
@@ -151,6 +153,27 @@ def error_response(
     return JSONResponse(body, status_code=status_code, headers=headers)
 
 
+_DOMAIN_KINDS: dict[Kind, tuple[int, ErrorCode]] = {
+    "not_found": (404, ErrorCode.NOT_FOUND),
+    "conflict": (409, ErrorCode.CONFLICT),
+    "invalid": (400, ErrorCode.VALIDATION_ERROR),
+    "unavailable": (503, ErrorCode.SERVICE_UNAVAILABLE),
+}
+
+
+def domain_error_response(exc: DomainError) -> JSONResponse:
+    """A rule's error by its kind; field issues as the validation shape (`field`, `details`), an
+    unavailable dependency with `Retry-After`."""
+    status, code = _DOMAIN_KINDS[exc.kind]
+    if exc.issues:
+        details = [FieldError(field=f"body.{issue.field}", message=issue.message) for issue in exc.issues]
+        first = details[0]
+        message = f"Validation error: {first.field}: {first.message}"
+        return error_response(status, code, message, field=first.field, details=details, extra=exc.extra)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if exc.kind == "unavailable" else None
+    return error_response(status, code, exc.message, headers=headers, field=exc.field, extra=exc.extra)
+
+
 def _field_path(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
@@ -256,6 +279,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(
             exc.status_code, exc.code, exc.message, headers=exc.headers, field=exc.field, extra=exc.extra
         )
+
+    @app.exception_handler(DomainError)
+    async def _domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        response = domain_error_response(exc)
+        level = logging.ERROR if response.status_code >= 500 else logging.INFO
+        log.log(level, "%s %s -> %s %s", request.method, request.url.path, response.status_code, exc.kind)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

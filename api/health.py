@@ -15,8 +15,8 @@ from sqlalchemy import text
 
 from api.deps import AppState, StateDep
 from api.errors import ErrorCode, error_response
-from api.fiches.launcher import GraphQLLauncher, LaunchFailed
 from callaudit import __version__
+from runs.launcher import GraphQLLauncher, LaunchFailed
 
 router = APIRouter(tags=["health"])
 

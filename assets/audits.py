@@ -23,22 +23,23 @@ from sqlalchemy import func, select
 
 from assets.metadata import failures_table
 from assets.partitions import audit_partitions
+from assets.stage import run_stage
 from assets.transcripts import transcripts
 from callaudit.pools import LLM
 from callaudit.settings import get_settings
-from domain.audits.engine import AuditEngine, AuditReport, Outcome
+from domain import stages
 from domain.audits.gating import GatingRules
 from domain.audits.heuristic import HEURISTIC_VERSION
 from domain.audits.prompts import PROMPT_VERSION
 from domain.audits.store import Trigger
 from domain.models.audits import Audit, AuditStatus
-from domain.models.fiches import Fiche, FicheFetchStatus
 from domain.partitions import day_audits
 from domain.scorecards.service import ScorecardNotFound, current_spec
 from resources.database import DatabaseResource, sync_session_factory
 from resources.llm.resource import LlmResource, auditor_kind
 from resources.redis import RedisUnavailable
 from resources.redis.resource import RedisResource
+from services.auditing import AuditEngine, AuditReport, Outcome
 
 
 class AuditRunConfig(dg.Config):
@@ -84,10 +85,7 @@ def run_audits(
             )
             return await engine.audit_fiches(fiche_ids, spec, use_rlm=use_rlm, force=force)
 
-    try:
-        report = redis.run(main)
-    except RedisUnavailable as exc:
-        raise dg.Failure(description=str(exc)) from None
+    report = run_stage(redis, main, fatal=(RedisUnavailable,))
     in_flight = [f.fiche_id for f in report.fiches if f.outcome is Outcome.IN_FLIGHT]
     if in_flight:
         # Skipped work is not success: the caller (a retry, a manual launch) must not read "done".
@@ -131,13 +129,7 @@ def audits(
     day = dt.date.fromisoformat(keys["sales_day"])
     scorecard_id = int(keys["scorecard"])
     with database.session() as session:
-        fiche_ids = list(
-            session.scalars(
-                select(Fiche.fiche_id)
-                .where(Fiche.sales_date == day, Fiche.fetch_status == FicheFetchStatus.DETAILS)
-                .order_by(Fiche.fiche_id)
-            )
-        )
+        fiche_ids = stages.fiche_ids(session, stages.ready_to_audit(day))
     trigger = Trigger(source="asset", run_id=context.run.run_id)
     report = run_audits(
         llm,

@@ -14,15 +14,17 @@ from redis.asyncio import Redis as AsyncRedis
 
 from assets.metadata import failures_table
 from assets.partitions import sales_days
+from assets.stage import run_stage
 from callaudit.pools import CRM_FICHE_FETCH, CRM_SEARCH
 from callaudit.settings import get_settings
+from domain import stages
 from domain.crm.cache import CachePolicy
 from resources.crm.client import CrmClient
 from resources.crm.errors import CrmError
 from resources.crm.resource import CrmResource
-from resources.crm.sync import BatchReport, FicheSync, fiche_ids_of_day, metadata_of
 from resources.database import DatabaseResource, sync_session_factory
 from resources.redis.resource import RedisResource
+from services.ingestion import BatchReport, FicheSync, metadata_of
 
 T = TypeVar("T")
 
@@ -33,8 +35,10 @@ def run_with_crm(
     database: DatabaseResource,
     concurrency: int,
     work: Callable[[FicheSync], Awaitable[T]],
+    *,
+    fatal: tuple[type[Exception], ...] = (),
 ) -> tuple[T, dict[str, Any]]:
-    """Run `work` in a fresh event loop with a CRM client and `FicheSync`; return it and CRM metrics."""
+    """Run `work` with a CRM client and `FicheSync` (`run_stage`); return it and the CRM metrics."""
     settings = get_settings()
 
     async def main(client_redis: AsyncRedis) -> tuple[T, dict[str, Any]]:
@@ -48,7 +52,7 @@ def run_with_crm(
             )
             return await work(sync), _metrics(client)
 
-    return redis.run(main)
+    return run_stage(redis, main, fatal=fatal)
 
 
 def _metrics(client: CrmClient) -> dict[str, Any]:
@@ -128,7 +132,7 @@ def fiche_details(
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]
     day = dt.date.fromisoformat(context.partition_key)
     with database.session() as session:
-        fiche_ids = fiche_ids_of_day(session, day)
+        fiche_ids = stages.fiche_ids(session, stages.listed_on(day))
     report = sync_fiche_batch(crm, redis, database, fiche_ids, force=False)
     if report.failures:
         context.log.warning("%d fiche(s) failed; first: %s", len(report.failures), next(iter(report.failures.items())))
@@ -145,10 +149,7 @@ def sync_fiche_batch(
         linked = await sync.link_groups() if report.counts.get("fetched") else 0
         return report, linked
 
-    try:
-        (report, linked), crm_metrics = run_with_crm(crm, redis, database, crm.fetch_concurrency, work)
-    except CrmError as exc:
-        raise dg.Failure(description=str(exc)) from None
+    (report, linked), crm_metrics = run_with_crm(crm, redis, database, crm.fetch_concurrency, work, fatal=(CrmError,))
     return BatchResult(report, crm_metrics, linked)
 
 

@@ -9,20 +9,20 @@ from typing import Any
 
 import dagster as dg
 from redis.asyncio import Redis as AsyncRedis
-from sqlalchemy import select
 
 from assets.fiches import fiche_details
 from assets.metadata import failures_table
 from assets.partitions import sales_days
+from assets.stage import run_stage
 from callaudit.pools import STT
-from domain.models.fiches import Fiche, FicheFetchStatus
+from domain import stages
 from domain.partitions import day_transcription
 from resources.database import DatabaseResource, sync_session_factory
 from resources.redis import RedisUnavailable
 from resources.redis.resource import RedisResource
 from resources.stt.errors import SttAuthError
 from resources.stt.resource import SttResource
-from resources.stt.service import FicheTranscriber, TranscriptionReport
+from services.transcription import FicheTranscriber, TranscriptionReport
 
 
 def transcribe_fiches(
@@ -53,10 +53,7 @@ def transcribe_fiches(
             )
             return await transcriber.transcribe_fiches(fiche_ids, force=force)
 
-    try:
-        return redis.run(main)
-    except (SttAuthError, RedisUnavailable) as exc:
-        raise dg.Failure(description=str(exc)) from None
+    return run_stage(redis, main, fatal=(SttAuthError, RedisUnavailable))
 
 
 def report_metadata(report: TranscriptionReport) -> dict[str, Any]:
@@ -82,13 +79,7 @@ def transcripts(
     """
     day = dt.date.fromisoformat(context.partition_key)
     with database.session() as session:
-        fiche_ids = list(
-            session.scalars(
-                select(Fiche.fiche_id)
-                .where(Fiche.sales_date == day, Fiche.fetch_status == FicheFetchStatus.DETAILS)
-                .order_by(Fiche.fiche_id)
-            )
-        )
+        fiche_ids = stages.fiche_ids(session, stages.ready_to_transcribe(day))
     report = transcribe_fiches(stt, redis, database, fiche_ids, run_id=context.run.run_id, automated=True)
     if report.failed:
         context.log.warning("%d recording(s) failed; first: %s", report.failed, next(iter(report.failures.items())))

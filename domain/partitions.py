@@ -16,12 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from domain.models.audits import Audit, AuditStatus
-from domain.models.fiches import Fiche, FicheFetchStatus
 from domain.models.transcripts import FicheTranscription, FicheTranscriptionStatus
-
-
-def _day_fiches(day: dt.date) -> Any:
-    return select(Fiche.fiche_id).where(Fiche.sales_date == day, Fiche.fetch_status == FicheFetchStatus.DETAILS)
+from domain.stages import ready_to_transcribe
 
 
 @dataclass(frozen=True)
@@ -43,7 +39,7 @@ class DayTranscription:
 
 
 def day_transcription(session: Session, day: dt.date) -> DayTranscription:
-    fiches = _day_fiches(day).subquery()
+    fiches = ready_to_transcribe(day).order_by(None).subquery()
     total = session.scalar(select(func.count()).select_from(fiches)) or 0
     statuses = dict(
         session.execute(
@@ -88,7 +84,7 @@ class DayAudits:
 
 def day_audits(session: Session, day: dt.date, scorecard_id: int) -> DayAudits:
     """The day's fiches against one scorecard: their latest, not deleted audit (one per fiche)."""
-    fiches = _day_fiches(day).subquery()
+    fiches = ready_to_transcribe(day).order_by(None).subquery()
     total = session.scalar(select(func.count()).select_from(fiches)) or 0
     ready = (
         session.scalar(

@@ -8,11 +8,19 @@ from assets.audits import audit_citations_located, audits, audits_cover_the_day,
 from assets.fiches import fiche_details, fiche_details_settled, sales_fiches
 from assets.transcripts import transcripts
 from callaudit.settings import get_settings
-from orchestration.audit_sensors import audit_sales_day_job, audit_watchdog, sync_scorecard_partitions
-from orchestration.automation import audit_automatic_scorecards, transcribe_fetched_fiches, transcribe_sales_day_job
-from orchestration.jobs import audit_fiches_job, fetch_fiches_job, sync_sales_day_job, transcribe_fiches_job
+from orchestration.jobs import (
+    audit_fiches_job,
+    audit_sales_day_job,
+    fetch_fiches_job,
+    sync_sales_day_job,
+    transcribe_fiches_job,
+    transcribe_sales_day_job,
+)
 from orchestration.schedules import refresh_today_sales
-from orchestration.sensors import publish_run_failures
+from orchestration.sensors.automation import audit_automatic_scorecards, transcribe_fetched_fiches
+from orchestration.sensors.maintenance import audit_watchdog
+from orchestration.sensors.partitions import sync_scorecard_partitions
+from orchestration.sensors.run_status import publish_run_failures
 from resources.crm.resource import CrmResource
 from resources.database import DatabaseResource
 from resources.llm.resource import LlmResource

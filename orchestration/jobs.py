@@ -1,32 +1,56 @@
-"""Jobs: the daily CRM refresh; ad-hoc fetches, transcriptions and audits of given fiches (API, operators)."""
+"""Every job: one per sales-day stage (CRM refresh, transcription, audit); ad-hoc fetches, transcriptions
+and audits of given fiches (API, operators, the watchdog).
+
+An ad-hoc job's run config is its request model from `runs.contract`, as a whole (a config mapping
+hands it to every op), so launchers never name an op.
+"""
 
 import dagster as dg
-from pydantic import Field
 
+from assets.audits import audits, run_audits
 from assets.audits import report_metadata as audit_metadata
-from assets.audits import run_audits
 from assets.fiches import fiche_details, sales_fiches, sync_fiche_batch
-from assets.transcripts import report_metadata, transcribe_fiches
+from assets.transcripts import report_metadata, transcribe_fiches, transcripts
 from callaudit.pools import LLM, STT
 from domain.audits.store import Trigger
-from domain.transcripts.priority import Priority
 from resources.crm.resource import CrmResource
 from resources.database import DatabaseResource
 from resources.llm.resource import LlmResource
 from resources.redis.resource import RedisResource
 from resources.stt.resource import SttResource
+from runs.contract import (
+    AUDIT_FICHES_JOB,
+    AUDIT_SALES_DAY_JOB,
+    FETCH_FICHES_JOB,
+    SOURCE_TAG,
+    SYNC_SALES_DAY_JOB,
+    TRANSCRIBE_FICHES_JOB,
+    TRANSCRIBE_SALES_DAY_JOB,
+    AuditFiches,
+    FetchFiches,
+    TranscribeFiches,
+)
 
 #: One run per sales day fetches its sales list, then every listed fiche's details.
 sync_sales_day_job = dg.define_asset_job(
-    "sync_sales_day",
+    SYNC_SALES_DAY_JOB,
     selection=dg.AssetSelection.assets(sales_fiches, fiche_details),
     description="Search the day's sales in the CRM, then fetch every listed fiche's details.",
 )
 
+#: One sales day of the transcripts asset per run (the automation sensor asks for them).
+transcribe_sales_day_job = dg.define_asset_job(
+    TRANSCRIBE_SALES_DAY_JOB,
+    selection=dg.AssetSelection.assets(transcripts),
+    description="Transcribe one sales day's fetched fiches.",
+)
 
-class FetchFichesConfig(dg.Config):
-    fiche_ids: list[str] = Field(min_length=1, max_length=5000, description="CRM fiche ids")
-    force: bool = Field(False, description="Refetch even fresh details (the refresh cooldown still applies)")
+#: One (sales day, scorecard) partition of the audits asset per run.
+audit_sales_day_job = dg.define_asset_job(
+    AUDIT_SALES_DAY_JOB,
+    selection=dg.AssetSelection.assets(audits),
+    description="Audit one sales day's transcribed fiches with one scorecard.",
+)
 
 
 @dg.op(
@@ -35,7 +59,7 @@ class FetchFichesConfig(dg.Config):
 )
 def fetch_given_fiches(
     context: dg.OpExecutionContext,
-    config: FetchFichesConfig,
+    config: FetchFiches,
     crm: CrmResource,
     redis: RedisResource,
     database: DatabaseResource,
@@ -45,20 +69,19 @@ def fetch_given_fiches(
     return dg.Output(outcomes, metadata=result.metadata())
 
 
+@dg.config_mapping
+def _fetch_request(request: FetchFiches) -> dg.RunConfig:
+    return dg.RunConfig(ops={fetch_given_fiches.name: request})
+
+
 @dg.job(
+    name=FETCH_FICHES_JOB,
+    config=_fetch_request,
     description="Ad-hoc: fetch given fiches (configured with `fiche_ids`), e.g. from an API request.",
-    tags={"app/source": "adhoc"},
+    tags={SOURCE_TAG: "adhoc"},
 )
 def fetch_fiches_job() -> None:
     fetch_given_fiches()
-
-
-class TranscribeFichesConfig(dg.Config):
-    fiche_ids: list[str] = Field(min_length=1, max_length=5000, description="CRM fiche ids")
-    priority: Priority = Field(
-        "normal", description="Carried on events and fiche status; launch with the matching `dagster/priority` tag"
-    )
-    force: bool = Field(False, description="Transcribe again recordings already transcribed")
 
 
 @dg.op(
@@ -67,7 +90,7 @@ class TranscribeFichesConfig(dg.Config):
 )
 def transcribe_given_fiches(
     context: dg.OpExecutionContext,
-    config: TranscribeFichesConfig,
+    config: TranscribeFiches,
     stt: SttResource,
     redis: RedisResource,
     database: DatabaseResource,
@@ -79,22 +102,20 @@ def transcribe_given_fiches(
     return dg.Output(statuses, metadata=report_metadata(report))
 
 
+@dg.config_mapping
+def _transcribe_request(request: TranscribeFiches) -> dg.RunConfig:
+    return dg.RunConfig(ops={transcribe_given_fiches.name: request})
+
+
 @dg.job(
+    name=TRANSCRIBE_FICHES_JOB,
+    config=_transcribe_request,
     description="Ad-hoc: transcribe given fiches (configured with `fiche_ids`, `priority`), e.g. from an API "
     "request; queue order follows the run's `dagster/priority` tag, set by whoever launches it.",
-    tags={"app/source": "adhoc"},
+    tags={SOURCE_TAG: "adhoc"},
 )
 def transcribe_fiches_job() -> None:
     transcribe_given_fiches()
-
-
-class AuditFichesConfig(dg.Config):
-    fiche_ids: list[str] = Field(min_length=1, max_length=5000, description="CRM fiche ids")
-    scorecard_id: int = Field(description="Scorecard whose current version the fiches are audited with")
-    use_rlm: bool = Field(False, description="Transcript tools mode instead of the whole transcript in the prompt")
-    force: bool = Field(True, description="Audit again even when an audit from the same inputs exists")
-    trigger_source: str = Field("api", description="api | batch | automation | demo …, recorded on each audit")
-    user_id: int | None = Field(None, description="The user who asked, recorded on each audit")
 
 
 @dg.op(
@@ -103,24 +124,28 @@ class AuditFichesConfig(dg.Config):
 )
 def transcribe_before_audit(
     context: dg.OpExecutionContext,
-    config: AuditFichesConfig,
+    config: AuditFiches,
     stt: SttResource,
     redis: RedisResource,
     database: DatabaseResource,
-) -> dg.Output[dict[str, object]]:
+) -> dg.Output[dict[str, str]]:
     report = transcribe_fiches(stt, redis, database, config.fiche_ids, priority="high", run_id=context.run_id)
-    return dg.Output(config.model_dump(), metadata=report_metadata(report))
+    statuses = {f.fiche_id: f.status for f in report.fiches}
+    return dg.Output(statuses, metadata=report_metadata(report))
 
 
-@dg.op(pool=LLM, description="Audit the given fiches with the scorecard; outcomes and cost in the output metadata.")
+@dg.op(
+    pool=LLM,
+    ins={"transcribed": dg.In(dg.Nothing)},
+    description="Audit the given fiches with the scorecard; outcomes and cost in the output metadata.",
+)
 def audit_given_fiches(
     context: dg.OpExecutionContext,
-    request: dict[str, object],
+    config: AuditFiches,
     llm: LlmResource,
     redis: RedisResource,
     database: DatabaseResource,
 ) -> dg.Output[dict[str, str]]:
-    config = AuditFichesConfig.model_validate(request)
     trigger = Trigger(source=config.trigger_source, user_id=config.user_id, run_id=context.run_id)
     report = run_audits(
         llm,
@@ -136,10 +161,17 @@ def audit_given_fiches(
     return dg.Output(outcomes, metadata=audit_metadata(report))
 
 
+@dg.config_mapping
+def _audit_request(request: AuditFiches) -> dg.RunConfig:
+    return dg.RunConfig(ops={transcribe_before_audit.name: request, audit_given_fiches.name: request})
+
+
 @dg.job(
+    name=AUDIT_FICHES_JOB,
+    config=_audit_request,
     description="Ad-hoc: audit given fiches with one scorecard (transcribing first what is missing), e.g. from "
     "`POST /api/audits/run`; queue order follows the run's `dagster/priority` tag.",
-    tags={"app/source": "adhoc"},
+    tags={SOURCE_TAG: "adhoc"},
 )
 def audit_fiches_job() -> None:
-    audit_given_fiches(transcribe_before_audit())
+    audit_given_fiches(transcribed=transcribe_before_audit())

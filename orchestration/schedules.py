@@ -4,6 +4,7 @@ import dagster as dg
 
 from callaudit.settings import get_settings
 from orchestration.jobs import sync_sales_day_job
+from runs.contract import SOURCE_TAG
 
 _settings = get_settings()
 
@@ -18,4 +19,4 @@ _settings = get_settings()
 )
 def refresh_today_sales(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     today = context.scheduled_execution_time.date()  # already in execution_timezone
-    return dg.RunRequest(partition_key=today.isoformat(), tags={"app/source": "schedule"})
+    return dg.RunRequest(partition_key=today.isoformat(), tags={SOURCE_TAG: "schedule"})

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterator
-from concurrent.futures import Executor
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TypeVar
 
 import dagster as dg
 from pydantic import PrivateAttr
@@ -34,26 +31,6 @@ def create_api_engine(url: str, **kwargs: object) -> AsyncEngine:
 
 def sync_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
-
-
-T = TypeVar("T")
-
-
-async def in_thread_transaction(
-    sessions: sessionmaker[Session], work: Callable[[Session], T], executor: Executor | None = None
-) -> T:
-    """Run `work` in its own transaction on a worker thread, so an event loop keeps its calls going.
-
-    `executor`: a pool of the caller's own instead of the loop's default one (see its users).
-    """
-
-    def run() -> T:
-        with sessions.begin() as session:
-            return work(session)
-
-    if executor is None:
-        return await asyncio.to_thread(run)
-    return await asyncio.get_running_loop().run_in_executor(executor, run)
 
 
 def async_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -19,30 +19,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from api.deps import SessionDep
-from api.errors import NotFound, ServiceUnavailable
-from api.fiches.deps import LauncherDep
-from api.fiches.launcher import JobLaunch, LaunchFailed, run_tags
+from api.errors import NotFound
 from api.fiches.schemas import FicheIdIn
+from api.runs import LauncherDep, origin
 from api.schemas import Envelope, ok
 from api.security import Grant, IdIn, IdStr, require, require_visible_fiches
-from domain.audits.store import Trigger, queue_audits
 from domain.models.scorecards import Scorecard, ScorecardVersion
-from domain.scorecards.service import (
-    ScorecardNotFound,
-    current_spec,
-    current_version,
-    get_scorecard,
-    latest_active,
-)
-from domain.transcripts.priority import Priority
+from domain.scorecards.service import ScorecardNotFound, current_version, get_scorecard, latest_active
+from runs.contract import AuditFiches, Priority
+from runs.launch import launch_audits
 
 router = APIRouter(prefix="/audits", tags=["audits"])
 
 RunAudits = Annotated[Grant, Depends(require("audits", "run"))]
-
-#: orchestration/jobs.py, named here so the API does not import Dagster definitions.
-AUDIT_JOB = "audit_fiches_job"
-AUDIT_FIRST_OP = "transcribe_before_audit"
 
 
 class _LaunchOptions(BaseModel):
@@ -118,32 +107,19 @@ async def _launch(
 ) -> AuditLaunched:
     await require_visible_fiches(session, grant, fiche_ids)
     scorecard, version = await session.run_sync(lambda sync: _launchable(sync, scorecard_id))
-    config = {
-        "fiche_ids": fiche_ids,
-        "scorecard_id": scorecard.id,
-        "use_rlm": options.use_rlm,
-        "force": True,
-        "trigger_source": source,
-        "user_id": grant.principal.user_id,
-    }
-    launch = JobLaunch(
-        job_name=AUDIT_JOB,
-        run_config={"ops": {AUDIT_FIRST_OP: {"config": config}}},
-        tags=run_tags(options.priority, grant, getattr(request.state, "request_id", None), source=source),
-        idempotency_key=request.headers.get("Idempotency-Key"),
+    audit = AuditFiches(
+        fiche_ids=fiche_ids,
+        scorecard_id=scorecard.id,
+        use_rlm=options.use_rlm,
+        force=True,
+        trigger_source=source,
+        user_id=grant.principal.user_id,
     )
-    try:
-        run_id = await launcher.launch_job(launch)
-    except LaunchFailed as exc:
-        raise ServiceUnavailable(f"The audit could not be started: {exc}") from None
-    trigger = Trigger(source=source, user_id=grant.principal.user_id, run_id=run_id)
-    audit_ids = await session.run_sync(
-        lambda s: queue_audits(s, fiche_ids, current_spec(s, scorecard.id), trigger, use_rlm=options.use_rlm)
-    )
+    queued = await launch_audits(session, launcher, audit, origin(grant, request, source=source), options.priority)
     return AuditLaunched(
-        audit_ids=audit_ids,
+        audit_ids=queued.audit_ids,
         message=f"Audit of {len(fiche_ids)} fiche(s) queued",
-        run_id=run_id,
+        run_id=queued.run_id,
         fiche_ids=fiche_ids,
         scorecard_id=scorecard.id,
         scorecard_name=scorecard.name,

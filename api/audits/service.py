@@ -45,10 +45,10 @@ from api.audits.schemas import (
 from api.errors import Conflict, NotFound
 from api.fiches.service import list_item
 from api.security import Grant
-from domain.audits.engine import STALE_HEARTBEAT
 from domain.audits.store import fail_audit, lock_pair, refresh_latest
 from domain.models import Audit, AuditControlPoint, AuditStatus, AuditStep, Fiche, Scorecard, ScorecardVersion
 from domain.scoping import fiche_scope_clause
+from services.auditing import STALE_HEARTBEAT
 
 AuditRow = Row[Audit, Fiche, str, int]
 S = TypeVar("S", bound=AuditSummary)

@@ -3,8 +3,9 @@
 * `get_crm_client`: the CRM gateway client, with budgets sized for an interactive request;
 * `get_sync_sessions`: a *sync* session factory on the application database, for `FicheSync`
   (the same cache-first code the Dagster assets run);
-* `get_fiche_sync`: `FicheSync` over both;
-* `get_run_launcher`: how progressive fetches start Dagster runs (GraphQL to dagster-webserver).
+* `get_fiche_sync`: `FicheSync` over both.
+
+Run launches: `api.runs`.
 
 Tests override these with `app.dependency_overrides`.
 """
@@ -18,11 +19,10 @@ from fastapi import Depends
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.deps import StateDep
-from api.fiches.launcher import GraphQLLauncher, RunLauncher
 from domain.crm.cache import CachePolicy
 from resources.crm import CrmClient, CrmConfig
-from resources.crm.sync import FicheSync
 from resources.database import create_sync_engine, sync_session_factory
+from services.ingestion import FicheSync
 
 
 def api_crm_config(fetch_concurrency: int, search_concurrency: int) -> CrmConfig:
@@ -91,9 +91,4 @@ def get_fiche_sync(state: StateDep, crm: CrmDep, sessions: SyncSessionsDep) -> F
     return sync
 
 
-def get_run_launcher(state: StateDep) -> RunLauncher:
-    return GraphQLLauncher(state.http, state.settings.dagster_webserver_url)
-
-
 FicheSyncDep = Annotated[FicheSync, Depends(get_fiche_sync)]
-LauncherDep = Annotated[RunLauncher, Depends(get_run_launcher)]

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from api.deps import RedisDep, SessionDep, SettingsDep
 from api.errors import BadRequest, ExternalServiceError, Forbidden, NotFound, ServiceUnavailable
 from api.fiches import service, status
-from api.fiches.deps import FicheSyncDep, LauncherDep
+from api.fiches.deps import FicheSyncDep
 from api.fiches.schemas import (
     FICHE_ID_PATTERN,
     ByDateMeta,
@@ -34,6 +34,7 @@ from api.fiches.schemas import (
     StatusBatchIn,
     StatusBatchResponse,
 )
+from api.runs import LauncherDep
 from api.schemas import Envelope, Page, PageParams, SalesDay, ok, page_params
 from api.security import Grant, Str255, fetch_page, require
 from domain.models import Fiche, FicheFetchJob

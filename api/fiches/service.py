@@ -1,6 +1,6 @@
 """What the fiche routes do: scoped reads in SQL, cache-first live fetches, progressive fetch jobs.
 
-Live fetches go through `resources.crm.sync.FicheSync` (the code the Dagster assets run), which
+Live fetches go through `services.ingestion.FicheSync` (the code the Dagster assets run), which
 writes in its own transactions; reads go through the request's session and are filtered by the
 caller's scope in SQL (`domain.scoping`), so totals and pages only count visible fiches.
 """
@@ -22,7 +22,6 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.errors import ExternalServiceError, Forbidden, NotFound, ServiceUnavailable
-from api.fiches.launcher import LaunchFailed, LaunchRequest, RunLauncher
 from api.fiches.schemas import (
     CoverageState,
     DayCoverageOut,
@@ -41,8 +40,10 @@ from domain.models.fiches import SalesDayCoverage
 from domain.rbac import Scope
 from domain.scoping import apply_fiche_scope
 from resources.crm.errors import CrmCapUnavailable, CrmError
-from resources.crm.sync import FicheOutcome, FicheSync
 from resources.redis import EventPublisher, RedisUnavailable
+from runs.contract import FETCH_JOB_TAG, REQUEST_ID_TAG, SOURCE_TAG
+from runs.launcher import LaunchFailed, LaunchRequest, RunLauncher
+from services.ingestion import FicheOutcome, FicheSync
 
 log = logging.getLogger(__name__)
 
@@ -349,9 +350,9 @@ async def start_progressive_fetch(
         requested_by_id=requested_by,
         status=FicheFetchJobStatus.LAUNCHED.value,
     )
-    tags = {"app/source": "api", "app/job_id": job_id}
+    tags = {SOURCE_TAG: "api", FETCH_JOB_TAG: job_id}
     if request_id:
-        tags["app/request_id"] = request_id
+        tags[REQUEST_ID_TAG] = request_id
     try:
         if not launchable:
             raise LaunchFailed(f"every day is before the first sales partition ({partitions_start})")

@@ -72,8 +72,7 @@ async def list_scorecards(
     """Active scorecards (all with `include_inactive`), each with its current version number; steps and usage
     statistics on request."""
     return ok(
-        await service.run(
-            session,
+        await session.run_sync(
             lambda s: service.list_out(
                 s,
                 include_inactive=include_inactive,
@@ -87,7 +86,7 @@ async def list_scorecards(
 @router.post("", response_model=Envelope[ScorecardOut], status_code=201, summary="Create a scorecard with its steps")
 async def create_scorecard(body: ScorecardCreate, grant: Write, session: SessionDep) -> Envelope[ScorecardOut]:
     """Atomically: the scorecard, version 1 and every step (positions renumbered 1..N in order)."""
-    return ok(await service.run(session, lambda s: service.create(s, body, _user(grant))))
+    return ok(await session.run_sync(lambda s: service.create(s, body, _user(grant))))
 
 
 @router.post(
@@ -126,7 +125,7 @@ async def import_scorecard(
     written). The document is kept as sent: `GET /{id}/export` gives it back, its `version` label is the
     version's `sourceVersion`. Unknown top-level blocks and step keys are kept; positions may be 0- or
     1-based (audits use them renumbered 1..N)."""
-    out = await service.run(session, lambda s: service.import_document(s, document, scorecard_id, as_new, _user(grant)))
+    out = await session.run_sync(lambda s: service.import_document(s, document, scorecard_id, as_new, _user(grant)))
     if not out.version_created:
         response.status_code = 200
     return ok(out)
@@ -135,14 +134,14 @@ async def import_scorecard(
 @router.put("/steps/{step_id}", response_model=Envelope[ScorecardOut], summary="Edit a step (a new version)")
 async def update_step(step_id: StepId, body: StepIn, grant: Write, session: SessionDep) -> Envelope[ScorecardOut]:
     """Only the fields sent change; `position` (1..N) moves the step and shifts the others."""
-    return ok(await service.run(session, lambda s: service.update_step(s, step_id, body, _user(grant))))
+    return ok(await session.run_sync(lambda s: service.update_step(s, step_id, body, _user(grant))))
 
 
 @router.delete("/steps/{step_id}", response_model=Envelope[ScorecardOut], summary="Delete a step (a new version)")
 async def delete_step(step_id: StepId, grant: Write, session: SessionDep) -> Envelope[ScorecardOut]:
     """Removes the step and writes the next version with the remaining steps renumbered 1..N. 409 for the last step
     or a step of an older version."""
-    return ok(await service.run(session, lambda s: service.delete_step(s, step_id, _user(grant))))
+    return ok(await session.run_sync(lambda s: service.delete_step(s, step_id, _user(grant))))
 
 
 @router.get("/{scorecard_id}", response_model=Envelope[ScorecardOut], summary="A scorecard's current version")
@@ -152,7 +151,7 @@ async def get_scorecard(
     """The scorecard with its current version's steps (positions 1..N); 404 when it does not exist. With
     `include_stats`, figures over the audits the caller may read (`audits.read` scope)."""
     stats_for = _audits_scope(grant) if include_stats else None
-    return ok(await service.run(session, lambda s: service.detail_out(s, scorecard_id, stats_for=stats_for)))
+    return ok(await session.run_sync(lambda s: service.detail_out(s, scorecard_id, stats_for=stats_for)))
 
 
 @router.put("/{scorecard_id}", response_model=Envelope[ScorecardOut], summary="Edit a scorecard")
@@ -160,13 +159,13 @@ async def update_scorecard(
     scorecard_id: EntityId, body: ScorecardUpdate, grant: Write, session: SessionDep
 ) -> Envelope[ScorecardOut]:
     """`isActive` / `runAutomatically` change in place; name, description and systemPrompt make a new version."""
-    return ok(await service.run(session, lambda s: service.update(s, scorecard_id, body, _user(grant))))
+    return ok(await session.run_sync(lambda s: service.update(s, scorecard_id, body, _user(grant))))
 
 
 @router.delete("/{scorecard_id}", response_model=Envelope[DeletedOut], summary="Delete an unused scorecard")
 async def delete_scorecard(scorecard_id: EntityId, _: Write, session: SessionDep) -> Envelope[DeletedOut]:
     """409 when audits used it (they keep pointing at their version): deactivate it instead."""
-    await service.run(session, lambda s: scorecards.delete_scorecard(s, scorecard_id))
+    await session.run_sync(lambda s: scorecards.delete_scorecard(s, scorecard_id))
     return ok(DeletedOut(id=scorecard_id))
 
 
@@ -174,7 +173,7 @@ async def delete_scorecard(scorecard_id: EntityId, _: Write, session: SessionDep
 async def list_versions(scorecard_id: EntityId, _: Read, session: SessionDep) -> Envelope[list[VersionOut]]:
     """Every version, oldest first, with its step count, change note, source label (`sourceVersion`) and whether it
     is current."""
-    return ok(await service.run(session, lambda s: service.versions_out(s, scorecard_id)))
+    return ok(await session.run_sync(lambda s: service.versions_out(s, scorecard_id)))
 
 
 @router.get(
@@ -187,7 +186,7 @@ async def get_version(
 ) -> Envelope[VersionDetailOut]:
     """One version exactly as audits that used it saw it, steps and informational blocks included (`version` is the
     1-based version number)."""
-    return ok(await service.run(session, lambda s: service.version_detail_out(s, scorecard_id, version)))
+    return ok(await session.run_sync(lambda s: service.version_detail_out(s, scorecard_id, version)))
 
 
 @router.post(
@@ -198,7 +197,7 @@ async def get_version(
 )
 async def add_step(scorecard_id: EntityId, body: StepIn, grant: Write, session: SessionDep) -> Envelope[ScorecardOut]:
     """At `position` (1..N+1, later steps shift down), or at the end."""
-    return ok(await service.run(session, lambda s: service.add_step(s, scorecard_id, body, _user(grant))))
+    return ok(await session.run_sync(lambda s: service.add_step(s, scorecard_id, body, _user(grant))))
 
 
 @router.put(
@@ -208,13 +207,13 @@ async def reorder_steps(
     scorecard_id: EntityId, body: ReorderIn, grant: Write, session: SessionDep
 ) -> Envelope[ScorecardOut]:
     """`stepIds` lists every step of the current version once; positions become 1..N in that order."""
-    return ok(await service.run(session, lambda s: service.reorder(s, scorecard_id, body, _user(grant))))
+    return ok(await session.run_sync(lambda s: service.reorder(s, scorecard_id, body, _user(grant))))
 
 
 @router.get("/{scorecard_id}/validate", response_model=Envelope[ValidationOut], summary="Can audits use it?")
 async def validate_scorecard(scorecard_id: EntityId, _: Read, session: SessionDep) -> Envelope[ValidationOut]:
     """Whether audits can use the current version as it stands: `valid` and the issues, each naming its field."""
-    return ok(await service.run(session, lambda s: service.validation_out(s, scorecard_id)))
+    return ok(await session.run_sync(lambda s: service.validation_out(s, scorecard_id)))
 
 
 @router.get("/{scorecard_id}/stats", response_model=Envelope[ScorecardStats], summary="Usage from the audits")
@@ -222,7 +221,7 @@ async def scorecard_stats(scorecard_id: EntityId, grant: Read, session: SessionD
     """Audits run with the scorecard (soft-deleted ones excluded): counts, average score and duration, compliance
     rate, per version; over the audits the caller may read (`audits.read` scope), not the whole organisation."""
     audits = _audits_scope(grant)
-    return ok(await service.run(session, lambda s: service.stats_out(s, scorecard_id, audits)))
+    return ok(await session.run_sync(lambda s: service.stats_out(s, scorecard_id, audits)))
 
 
 @router.get(
@@ -239,4 +238,4 @@ async def export_scorecard(
 ) -> dict[str, Any]:
     """The bare document in the original's exchange format (no `{success, data}` envelope), what
     `POST /import` takes back: an imported version exactly as it was imported."""
-    return await service.run(session, lambda s: scorecards.export(s, scorecard_id, version))
+    return await session.run_sync(lambda s: scorecards.export(s, scorecard_id, version))

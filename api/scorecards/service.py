@@ -1,21 +1,17 @@
 """What the `/api/audit-configs` routes do: `domain.scorecards.service` on the request's session.
 
 The domain is synchronous, so each route runs one function through `AsyncSession.run_sync`, and
-the answer is shaped inside it too (lazy loads need the sync context). Domain errors become the
-API's: missing -> 404, stale step / in use / last step -> 409, content rules -> 400 naming every
-field under `body.` like the app's other validation errors.
+the answer is shaped inside it too (lazy loads need the sync context). The domain's errors are
+`DomainError`s, rendered by `api/errors.py`: missing -> 404, stale step / in use / last step /
+name taken -> 409, content rules -> 400 naming every field under `body.`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from fastapi.exceptions import RequestValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from api.errors import Conflict, NotFound
 from api.scorecards.schemas import (
     FieldErrorOut,
     ImportOut,
@@ -36,29 +32,8 @@ from domain.models import Scorecard, ScorecardStep, ScorecardVersion
 from domain.scoping import ScopeSubject
 from domain.scorecards import service as scorecards
 from domain.scorecards.io import read_document
-from domain.scorecards.validation import FieldIssue, InvalidScorecard
 
 T = TypeVar("T")
-
-
-def invalid(issues: Sequence[FieldIssue]) -> RequestValidationError:
-    """Content-rule problems as the app's one validation error shape (`field`, `details`)."""
-    return RequestValidationError(
-        [{"loc": ("body", issue.field), "msg": issue.message, "type": "value_error"} for issue in issues]
-    )
-
-
-async def run(session: AsyncSession, work: Callable[[Session], T]) -> T:
-    try:
-        return await session.run_sync(work)
-    except (scorecards.ScorecardNotFound, scorecards.StepNotFound) as exc:
-        raise NotFound(str(exc)) from None
-    except (scorecards.StaleStep, scorecards.ScorecardInUse, scorecards.LastStep) as exc:
-        raise Conflict(str(exc)) from None
-    except scorecards.NameTaken as exc:
-        raise Conflict(str(exc), extra={"scorecardId": str(exc.scorecard_id)}) from None
-    except InvalidScorecard as exc:
-        raise invalid(exc.issues) from None
 
 
 # --- shapes -----------------------------------------------------------------------------------------

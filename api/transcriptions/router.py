@@ -13,8 +13,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from api.deps import SessionDep
-from api.fiches.deps import LauncherDep
 from api.fiches.schemas import FICHE_ID_PATTERN
+from api.runs import LauncherDep
 from api.schemas import Envelope, ok
 from api.security import Grant, require, require_visible_fiches
 from api.transcriptions import service
@@ -25,7 +25,7 @@ from api.transcriptions.schemas import (
     TranscriptionLaunched,
     TranscriptionStatusOut,
 )
-from domain.transcripts.priority import Priority
+from runs.contract import Priority
 
 router = APIRouter(prefix="/transcriptions", tags=["transcriptions"])
 

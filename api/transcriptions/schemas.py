@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from api.fiches.schemas import FicheIdIn
 from domain.audits.timeline import Role
 from domain.models.transcripts import FicheTranscriptionStatus, TranscriptStatus
-from domain.transcripts.priority import Priority
+from runs.contract import Priority
 
 
 class TranscriptionLaunched(BaseModel):

@@ -1,26 +1,24 @@
-"""What the transcription routes do: scope checks in SQL, one Dagster run per request, DB reads.
+"""What the transcription routes do: one Dagster run per request, coverage and transcripts from the DB.
 
 Transcription itself always runs in Dagster (`transcribe_fiches_job`, pool `stt`), never in the API
-process: a request queues one run for its fiches, tagged with `dagster/priority` so the
-QueuedRunCoordinator really serves `high` before `normal` and `low`. No deduplication: asking again
-launches again, and the job skips recordings already transcribed (the original dropped a second
-batch of the same day, §13.4 #28).
+process: a request queues one run for its fiches (`runs.launch`), tagged with `dagster/priority` so
+the QueuedRunCoordinator really serves `high` before `normal` and `low`. No deduplication: asking
+again launches again, and the job skips recordings already transcribed (the original dropped a
+second batch of the same day, §13.4 #28).
 
-A launch is recorded at once: the fiches are `queued` with the run's id before the 202, and a
+A launch is recorded at once (the fiches are `queued` with the run's id before the 202), and a
 queued or running status is checked against Dagster's word on the run, so a run that failed or was
 canceled before reaching a fiche does not leave it "queued" forever.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-
 from fastapi import Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.errors import NotFound, ServiceUnavailable
-from api.fiches.launcher import JobLaunch, LaunchFailed, RunLauncher, run_tags
+from api.errors import NotFound
+from api.runs import origin
 from api.security import Grant
 from api.transcriptions.schemas import (
     ChunkOut,
@@ -33,13 +31,12 @@ from api.transcriptions.schemas import (
 from domain.models import FicheTranscription, Recording, Transcript, TranscriptChunk
 from domain.models.transcripts import FicheTranscriptionStatus, TranscriptStatus
 from domain.transcripts.chunking import Chunk
-from domain.transcripts.priority import Priority
 from domain.transcripts.roles import RoleAssignment, as_role
-from domain.transcripts.store import record_queued, speaker_roles
+from domain.transcripts.store import speaker_roles
+from runs.contract import Priority, TranscribeFiches
+from runs.launch import launch_transcription
+from runs.launcher import RunLauncher
 
-#: orchestration/jobs.py, named here so the API does not import Dagster definitions.
-TRANSCRIBE_JOB = "transcribe_fiches_job"
-TRANSCRIBE_OP = "transcribe_given_fiches"
 #: Dagster run statuses after which a run will never reach the fiches it was launched for.
 RUN_ENDED = {"FAILURE", "CANCELED", "CANCELING"}
 
@@ -52,22 +49,11 @@ async def launch(  # noqa: PLR0917 - what a launch records
     grant: Grant,
     http_request: Request,
 ) -> str:
-    """Queue one `transcribe_fiches_job` run for `fiche_ids` and mark them queued; its run id, or 503
-    when Dagster refused. A retried request (same `Idempotency-Key`, or the same launch still in
-    flight) gets the same run."""
-    request = JobLaunch(
-        job_name=TRANSCRIBE_JOB,
-        run_config={"ops": {TRANSCRIBE_OP: {"config": {"fiche_ids": fiche_ids, "priority": priority}}}},
-        tags=run_tags(priority, grant, getattr(http_request.state, "request_id", None), source="api"),
-        idempotency_key=http_request.headers.get("Idempotency-Key"),
-    )
-    try:
-        run_id = await launcher.launch_job(request)
-    except LaunchFailed as exc:
-        raise ServiceUnavailable(f"The transcription could not be started: {exc}") from None
-    now = dt.datetime.now(dt.UTC)
-    await session.run_sync(lambda s: record_queued(s, fiche_ids, run_id=run_id, priority=priority, now=now))
-    return run_id
+    """Queue one `transcribe_fiches_job` run for `fiche_ids` and mark them queued; its run id
+    (`LaunchFailed`, a 503, when Dagster refused). A retried request (same `Idempotency-Key`, or the
+    same launch still in flight) gets the same run."""
+    request = TranscribeFiches(fiche_ids=fiche_ids, priority=priority)
+    return await launch_transcription(session, launcher, request, origin(grant, http_request, source="api"))
 
 
 async def _derived(

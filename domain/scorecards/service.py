@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from domain.audits.scorecard import ScorecardSpec, StepSpec
+from domain.errors import ConflictError, FieldIssue, NotFoundError
 from domain.models import Audit, AuditStatus, Fiche, Scorecard, ScorecardStep, ScorecardVersion
 from domain.rbac import Scope
 from domain.scoping import ScopeSubject, fiche_scope_clause
@@ -37,21 +38,21 @@ from domain.scorecards.io import (
     step_order,
     step_to_json,
 )
-from domain.scorecards.validation import FieldIssue, InvalidScorecard, validate_document, validate_step
+from domain.scorecards.validation import InvalidScorecard, validate_document, validate_step
 
 SEED_NOTE = "seeded from domain/audits/demo_scorecard.json"
 IMPORT_NOTE = "imported"
 
 
-class ScorecardNotFound(LookupError):
+class ScorecardNotFound(NotFoundError, LookupError):
     pass
 
 
-class StepNotFound(LookupError):
+class StepNotFound(NotFoundError, LookupError):
     pass
 
 
-class StaleStep(Exception):
+class StaleStep(ConflictError):
     """A step of a version that is no longer current: the client edits an outdated copy."""
 
     def __init__(self, step_id: int, step_version: int, current_version: int) -> None:
@@ -62,7 +63,7 @@ class StaleStep(Exception):
         self.step_version, self.current_version = step_version, current_version
 
 
-class ScorecardInUse(Exception):
+class ScorecardInUse(ConflictError):
     def __init__(self, audits: int) -> None:
         super().__init__(
             f"{audits} audit(s) use this scorecard, so it cannot be deleted (they keep the version they ran with); "
@@ -71,18 +72,19 @@ class ScorecardInUse(Exception):
         self.audits = audits
 
 
-class NameTaken(Exception):
+class NameTaken(ConflictError):
     """An import without a target scorecard whose name another scorecard has."""
 
     def __init__(self, scorecard_id: int, name: str) -> None:
         super().__init__(
             f"a scorecard named {name!r} exists (id {scorecard_id}): import with scorecard_id={scorecard_id} "
-            "for its next version, or as_new=true for a second scorecard"
+            "for its next version, or as_new=true for a second scorecard",
+            extra={"scorecardId": str(scorecard_id)},
         )
         self.scorecard_id = scorecard_id
 
 
-class LastStep(Exception):
+class LastStep(ConflictError):
     def __init__(self) -> None:
         super().__init__("A scorecard keeps at least one step: add another step before deleting this one")
 

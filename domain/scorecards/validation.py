@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from domain.audits.scorecard import Severity, SpeakerRule
+from domain.errors import FieldIssue, InvalidError
 
 NAME_MAX = 255  # `scorecards.name`, `scorecard_versions.name`, `scorecard_steps.name` are VARCHAR(255)
 WEIGHT_MIN, WEIGHT_MAX = 1, 10
@@ -25,18 +25,11 @@ SPEAKERS = tuple(s.value for s in SpeakerRule)
 FLAGS = ("isCritical", "chronologicalImportant", "verifyProductInfo")
 
 
-@dataclass(frozen=True)
-class FieldIssue:
-    field: str
-    message: str
-
-
-class InvalidScorecard(ValueError):
+class InvalidScorecard(InvalidError, ValueError):
     """Content that breaks the rules; `issues` names every offending field."""
 
     def __init__(self, issues: Sequence[FieldIssue]) -> None:
-        super().__init__("; ".join(f"{i.field}: {i.message}" for i in issues))
-        self.issues = tuple(issues)
+        super().__init__("; ".join(f"{i.field}: {i.message}" for i in issues), issues=issues)
 
 
 def _unstorable(value: Any) -> bool:

@@ -46,7 +46,7 @@ from resources.crm.errors import (
     CrmUnavailable,
 )
 from resources.crm.metrics import CrmMetrics
-from resources.crm.retry import Deadline, DecorrelatedJitter, parse_retry_after, spread
+from resources.http.retry import Deadline, DecorrelatedJitter, parse_retry_after, spread
 from resources.redis import RedisUnavailable, SemaphoreTimeout
 
 if TYPE_CHECKING:

@@ -24,7 +24,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionMessage
 
 from domain.audits.auditor import Usage
 from domain.audits.schema import step_json_schema
-from resources.crm.retry import DecorrelatedJitter, parse_retry_after
+from resources.http.retry import DecorrelatedJitter, parse_retry_after
 from resources.llm.config import LlmConfig
 from resources.llm.errors import LlmBadResponse, LlmError, LlmRequestError, LlmUnavailable
 from resources.llm.pricing import PriceTable

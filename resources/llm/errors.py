@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from resources.stt.errors import sanitise
+from resources.http.errors import sanitise
 
 
 class LlmError(Exception):

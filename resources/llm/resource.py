@@ -19,12 +19,12 @@ from pydantic import Field
 from redis.asyncio import Redis as AsyncRedis
 
 from domain.audits.auditor import Auditor
+from resources.http.keys import normalise_key
 from resources.llm.auditor import OpenAiAuditor
 from resources.llm.client import SEMAPHORE_NAME, ChatClient
 from resources.llm.config import LlmConfig, llm_config
 from resources.llm.pricing import PriceTable
 from resources.redis import LeaseSemaphore, lease_covering
-from resources.stt.resource import normalise_key
 
 if TYPE_CHECKING:
     from callaudit.settings import Settings

@@ -9,14 +9,14 @@ from typing import Any, Protocol
 import httpx
 
 from domain.transcripts.chunking import Word
-from resources.crm.retry import parse_retry_after
+from resources.http.errors import sanitise
+from resources.http.retry import parse_retry_after
 from resources.stt.errors import (
     SttAuthError,
     SttBadResponse,
     SttError,
     SttRequestError,
     SttUnavailable,
-    sanitise,
 )
 
 RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})

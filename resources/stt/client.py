@@ -26,7 +26,7 @@ from typing import Self
 
 import httpx
 
-from resources.crm.retry import DecorrelatedJitter
+from resources.http.retry import DecorrelatedJitter
 from resources.redis import LeaseSemaphore, RateLimiter, RateLimitTimeout, SemaphoreTimeout
 from resources.stt.base import AudioSource, SttProvider, SttResult
 from resources.stt.errors import SttAudioError, SttError, SttUnavailable

@@ -7,18 +7,7 @@ and path.
 
 from __future__ import annotations
 
-import re
-
-from callaudit.logging import redact
-
-_URL_TAIL = re.compile(r"(https?://[^\s?#\"']+)[?#][^\s\"']*")
-MESSAGE_LIMIT = 300
-
-
-def sanitise(text: str, limit: int = MESSAGE_LIMIT) -> str:
-    """`text` without URL queries or fragments (signatures) and with secrets redacted, cut to `limit`."""
-    cleaned = redact(_URL_TAIL.sub(r"\1?…", text)).strip()
-    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+from resources.http.errors import sanitise
 
 
 class SttError(Exception):

@@ -15,6 +15,7 @@ import httpx
 from pydantic import Field
 from redis.asyncio import Redis as AsyncRedis
 
+from resources.http.keys import normalise_key
 from resources.redis import LeaseSemaphore, RateLimiter, lease_covering
 from resources.stt.base import SttProvider
 from resources.stt.client import SEMAPHORE_NAME, SttClient, SttLimits
@@ -28,12 +29,6 @@ ProviderName = Literal["elevenlabs", "openai", "reference"]
 ELEVENLABS_BASE_URL = "https://api.elevenlabs.io"
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 _DEFAULTS = SttLimits()
-
-
-def normalise_key(value: str | None) -> str | None:
-    """A pasted key without surrounding blanks or quotes; None when nothing is left."""
-    key = (value or "").strip().strip("\"'").strip()
-    return key or None
 
 
 def provider_name(settings: Settings) -> ProviderName:

@@ -29,7 +29,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
 from api.deps import get_session
-from api.fiches.deps import api_crm_config, get_crm_client, get_run_launcher, get_sync_sessions
+from api.fiches.deps import api_crm_config, get_crm_client, get_sync_sessions
+from api.runs import get_run_launcher
 from callaudit.demo_crm.app import create_app as create_simulator
 from callaudit.demo_crm.config import SimulatorConfig
 from callaudit.settings import Settings, load_settings

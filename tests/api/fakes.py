@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from typing import ClassVar
 
-from api.fiches.launcher import JobLaunch, Launched, LaunchFailed, LaunchRequest
+from runs.launcher import JobLaunch, Launched, LaunchFailed, LaunchRequest
 
 
 class RecordingLauncher:

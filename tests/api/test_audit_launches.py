@@ -7,9 +7,9 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from api.audits.launching import AUDIT_FIRST_OP, AUDIT_JOB
 from domain.models import Scorecard
 from orchestration.jobs import audit_fiches_job
+from runs.contract import AUDIT_FICHES_JOB
 from tests.api.audit_factory import add_scorecard
 from tests.api.fakes import RecordingLauncher
 from tests.api.world import World
@@ -36,8 +36,8 @@ async def test_run_launches_the_audit_job_with_the_scorecard_and_options(
         2,
         True,
     )
-    config = launch.run_config["ops"][AUDIT_FIRST_OP]["config"]
-    assert launch.job_name == AUDIT_JOB
+    config = launch.run_config
+    assert launch.job_name == AUDIT_FICHES_JOB
     assert config == {
         "fiche_ids": ["F-OWN"],
         "scorecard_id": scorecard.id,
@@ -73,7 +73,7 @@ async def test_run_latest_picks_the_newest_active_scorecard(client: httpx.AsyncC
     assert response.status_code == 202, response.text
     assert response.json()["data"]["scorecard_name"] == "Récente"
     [(_, launch)] = RecordingLauncher.jobs
-    assert launch.run_config["ops"][AUDIT_FIRST_OP]["config"]["scorecard_id"] == newest.id
+    assert launch.run_config["scorecard_id"] == newest.id
 
 
 async def test_a_batch_is_one_run_and_refused_whole_when_a_fiche_is_out_of_scope(
@@ -90,7 +90,7 @@ async def test_a_batch_is_one_run_and_refused_whole_when_a_fiche_is_out_of_scope
     accepted = await client.post("/api/audits/batch", json=body, headers=world.headers("operator"))
     assert accepted.status_code == 202, accepted.text
     [(_, launch)] = RecordingLauncher.jobs
-    config = launch.run_config["ops"][AUDIT_FIRST_OP]["config"]
+    config = launch.run_config
     assert (config["fiche_ids"], config["trigger_source"], launch.tags["app/source"]) == (["F-OWN"], "batch", "batch")
 
 

@@ -14,11 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.audits.filters import Niveau, split_csv
 from api.audits.service import bucket_label
-from domain.audits.engine import STALE_HEARTBEAT
 from domain.audits.schema import Level
 from domain.audits.store import LatestCandidate, choose_latest
 from domain.models import Audit
 from domain.models.audits import PENDING_LEVEL
+from services.auditing import STALE_HEARTBEAT
 from tests.api.audit_factory import add_audit, add_fiche, add_scorecard
 from tests.api.world import World
 

@@ -6,7 +6,13 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
+from api.errors import install_error_handlers
+from domain.errors import ConflictError, DomainError, FieldIssue, InvalidError, NotFoundError, UnavailableError
+from domain.scorecards.service import LastStep, NameTaken, ScorecardInUse, ScorecardNotFound, StaleStep, StepNotFound
+from domain.scorecards.validation import InvalidScorecard
+from runs.launcher import LaunchFailed
 from tests.api.world import World
 
 
@@ -155,3 +161,78 @@ async def test_every_response_carries_security_headers(client: httpx.AsyncClient
     tls = httpx.AsyncClient(transport=client._transport, base_url="https://test")
     async with tls:
         assert (await tls.get("/api/nope")).headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def _raising_app(error: DomainError) -> FastAPI:
+    application = FastAPI()
+    install_error_handlers(application)
+
+    @application.get("/raise")
+    async def _raise() -> None:
+        raise error
+
+    return application
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "body", "retry_after"),
+    [
+        (NotFoundError("Scorecard 7 not found"), 404, {"error": "Scorecard 7 not found", "code": "NOT_FOUND"}, None),
+        (
+            ConflictError("name taken", extra={"scorecardId": "3"}),
+            409,
+            {"error": "name taken", "code": "CONFLICT", "scorecardId": "3"},
+            None,
+        ),
+        (
+            InvalidError("bad", issues=[FieldIssue("steps.0.weight", "must be positive"), FieldIssue("name", "empty")]),
+            400,
+            {
+                "error": "Validation error: body.steps.0.weight: must be positive",
+                "code": "VALIDATION_ERROR",
+                "field": "body.steps.0.weight",
+                "details": [
+                    {"field": "body.steps.0.weight", "message": "must be positive"},
+                    {"field": "body.name", "message": "empty"},
+                ],
+            },
+            None,
+        ),
+        (
+            InvalidError("unknown day", field="query.day"),
+            400,
+            {"error": "unknown day", "code": "VALIDATION_ERROR", "field": "query.day"},
+            None,
+        ),
+        (
+            UnavailableError("The audit could not be started: the Dagster webserver is unreachable"),
+            503,
+            {
+                "error": "The audit could not be started: the Dagster webserver is unreachable",
+                "code": "SERVICE_UNAVAILABLE",
+            },
+            "5",
+        ),
+    ],
+    ids=["not_found", "conflict", "invalid_issues", "invalid_field", "unavailable"],
+)
+async def test_each_domain_error_kind_is_rendered_one_way(
+    error: DomainError, status: int, body: dict[str, Any], retry_after: str | None
+) -> None:
+    """Rules raise by kind, never an HTTP status; `api/errors.py` alone decides the answer."""
+    transport = httpx.ASGITransport(app=_raising_app(error))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/raise")
+    assert response.status_code == status
+    assert response.json() == {"success": False, **body}
+    assert response.headers.get("Retry-After") == retry_after
+
+
+def test_the_domain_errors_the_routes_used_to_translate_are_domain_errors() -> None:
+    """What routers once caught one by one now reaches the one renderer by kind."""
+    assert issubclass(ScorecardNotFound, NotFoundError)
+    assert issubclass(StepNotFound, NotFoundError)
+    assert all(issubclass(e, ConflictError) for e in (StaleStep, ScorecardInUse, LastStep, NameTaken))
+    assert issubclass(InvalidScorecard, InvalidError)
+    assert issubclass(LaunchFailed, UnavailableError)
+    assert NameTaken(3, "Grille").extra == {"scorecardId": "3"}

@@ -11,11 +11,11 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, func, insert, select, update
 
 from api.fiches.deps import api_crm_config, get_crm_client
-from api.fiches.launcher import GraphQLLauncher, LaunchFailed, LaunchRequest
 from callaudit.demo_crm.app import create_app as create_simulator
 from callaudit.demo_crm.config import SimulatorConfig
 from domain.models import Fiche, FicheFetchJob, FicheFetchStatus, SalesDayCoverage
 from resources.crm import CrmClient
+from runs.launcher import GraphQLLauncher, LaunchFailed, LaunchRequest
 from tests.api.fakes import RecordingLauncher
 from tests.api.world import World
 

@@ -18,7 +18,7 @@ import pytest
 import redis
 from sqlalchemy import Engine, func, select, text
 
-from api.fiches.deps import get_run_launcher
+from api.runs import get_run_launcher
 from callaudit.demo_crm.config import SimulatorConfig
 from callaudit.demo_crm.fiches import fiche_id_for
 from callaudit.demo_crm.server import run_in_thread

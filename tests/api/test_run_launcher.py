@@ -19,13 +19,14 @@ from dagster._core.definitions.repository_definition.valid_definitions import SI
 from dagster_graphql.schema import create_schema
 from graphql.execution.values import get_variable_values
 
-from api.fiches.launcher import CODE_LOCATION, REPOSITORY, GraphQLLauncher, JobLaunch, LaunchFailed
+from runs.contract import CODE_LOCATION, REPOSITORY
+from runs.launcher import GraphQLLauncher, JobLaunch, LaunchFailed
 
 SCHEMA = create_schema().graphql_schema
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCH = JobLaunch(
     job_name="transcribe_fiches_job",
-    run_config={"ops": {"transcribe_given_fiches": {"config": {"fiche_ids": ["F-1"], "priority": "high"}}}},
+    run_config={"fiche_ids": ["F-1"], "priority": "high"},
     tags={"dagster/priority": "5", "app/source": "api", "app/user": "7"},
 )
 

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from api.transcriptions.service import TRANSCRIBE_JOB
 from domain.models import FicheInformation, Recording, Transcript, TranscriptChunk
 from domain.models.transcripts import FicheTranscriptionStatus
 from domain.transcripts.store import coverage, load_recordings, set_fiche_status, store_failure
 from orchestration.jobs import transcribe_fiches_job
+from runs.contract import TRANSCRIBE_FICHES_JOB
 from tests.api.fakes import RecordingLauncher
 from tests.api.world import World
 
@@ -39,10 +39,8 @@ async def test_a_fiche_launch_queues_one_run_with_its_priority(
         "run_id": run_id,
         "priority": priority or "normal",
     }
-    assert launch.job_name == TRANSCRIBE_JOB
-    assert launch.run_config == {
-        "ops": {"transcribe_given_fiches": {"config": {"fiche_ids": ["F-OWN"], "priority": priority or "normal"}}}
-    }
+    assert launch.job_name == TRANSCRIBE_FICHES_JOB
+    assert launch.run_config == {"fiche_ids": ["F-OWN"], "priority": priority or "normal", "force": False}
     assert launch.tags["dagster/priority"] == tag
     assert launch.tags["app/source"] == "api"
     assert launch.tags["app/user"] == str(world.users["operator"])
@@ -50,9 +48,9 @@ async def test_a_fiche_launch_queues_one_run_with_its_priority(
 
 
 def test_the_launched_run_config_is_valid_for_the_real_job() -> None:
-    config = {"ops": {"transcribe_given_fiches": {"config": {"fiche_ids": ["F-1", "F-2"], "priority": "low"}}}}
+    config = {"fiche_ids": ["F-1", "F-2"], "priority": "low"}
     assert dg.validate_run_config(transcribe_fiches_job, config)
-    assert transcribe_fiches_job.name == TRANSCRIBE_JOB
+    assert transcribe_fiches_job.name == TRANSCRIBE_FICHES_JOB
 
 
 async def test_bad_priority_is_a_validation_error(client: httpx.AsyncClient, world: World) -> None:
@@ -77,7 +75,7 @@ async def test_a_batch_is_one_run_and_a_repeat_launches_again(client: httpx.Asyn
     data = first.json()["data"]
     assert (data["fiche_ids"], data["priority"]) == (["F-OWN", "F-OWN-2"], "low")
     launch = RecordingLauncher.jobs[0][1]
-    assert launch.run_config["ops"]["transcribe_given_fiches"]["config"]["fiche_ids"] == ["F-OWN", "F-OWN-2"]
+    assert launch.run_config["fiche_ids"] == ["F-OWN", "F-OWN-2"]
     assert launch.tags["dagster/priority"] == "-5"
 
 

@@ -34,11 +34,12 @@ from domain.scorecards.service import (
     import_document,
     new_version,
 )
-from orchestration.audit_sensors import sync_scorecard_partitions
-from orchestration.automation import audit_automatic_scorecards
 from orchestration.definitions import defs
 from orchestration.jobs import audit_fiches_job
+from orchestration.sensors.automation import audit_automatic_scorecards
+from orchestration.sensors.partitions import sync_scorecard_partitions
 from resources.redis import stream_key
+from runs.contract import AuditFiches
 from tests.audits.conftest import DAY
 
 
@@ -160,7 +161,7 @@ def test_the_ad_hoc_job_transcribes_then_audits_and_publishes_events(
     assert fiche_id
     config = {"fiche_ids": [fiche_id], "scorecard_id": scorecard_id, "trigger_source": "api", "user_id": None}
     result = audit_fiches_job.execute_in_process(
-        run_config={"ops": {"transcribe_before_audit": {"config": config}}},
+        run_config=AuditFiches.model_validate(config).run_config(),
         resources=audit_resources,
     )
     assert result.success
@@ -253,7 +254,7 @@ def test_the_run_takes_over_the_audit_queued_at_launch(
         )
     config = {"fiche_ids": [fiche_id], "scorecard_id": scorecard_id, "trigger_source": "api", "user_id": None}
     result = audit_fiches_job.execute_in_process(
-        run_config={"ops": {"transcribe_before_audit": {"config": config}}}, resources=audit_resources, run_id=run_id
+        run_config=AuditFiches.model_validate(config).run_config(), resources=audit_resources, run_id=run_id
     )
     assert result.success
     [audit] = _audits(sync_engine)

@@ -20,11 +20,12 @@ from assets.audits import audits
 from assets.fiches import fiche_details, sales_fiches
 from assets.transcripts import transcripts
 from domain.models import Audit, Fiche, FicheTranscription, Scorecard
-from orchestration.audit_sensors import sync_scorecard_partitions
-from orchestration.automation import audit_automatic_scorecards, transcribe_fetched_fiches
 from orchestration.definitions import defs
 from orchestration.jobs import transcribe_fiches_job
 from orchestration.schedules import refresh_today_sales
+from orchestration.sensors.automation import audit_automatic_scorecards, transcribe_fetched_fiches
+from orchestration.sensors.partitions import sync_scorecard_partitions
+from runs.contract import TranscribeFiches
 from tests.audits.conftest import DAY
 
 JOB_ASSETS: dict[str, list[Any]] = {
@@ -140,7 +141,7 @@ def test_a_fiche_transcribed_through_the_api_job_is_audited_by_the_automatic_sco
     # What `POST /api/transcriptions/{id}` launches: the ad-hoc job, which materializes no asset.
     config = {"fiche_ids": [fiche_id], "priority": "normal"}
     result = transcribe_fiches_job.execute_in_process(
-        run_config={"ops": {"transcribe_given_fiches": {"config": config}}}, resources=audit_resources
+        run_config=TranscribeFiches.model_validate(config).run_config(), resources=audit_resources
     )
     assert result.success
     assert not result.get_asset_materialization_events()

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session, selectinload
 
 from domain.audits.auditor import StepAnalysis, TranscriptMode
 from domain.audits.checks import unlocated_citations
-from domain.audits.engine import STALE_HEARTBEAT, AuditEngine, FicheAudit, Outcome
 from domain.audits.gating import GatingRules
 from domain.audits.heuristic import HeuristicAuditor
 from domain.audits.scorecard import ScorecardSpec, StepSpec
@@ -32,13 +31,14 @@ from domain.audits.timeline import Timeline, timeline_tokens
 from domain.audits.timeline_store import load_timeline
 from domain.models import Audit, AuditCitation, AuditControlPoint, AuditStep, Fiche, FicheTranscription
 from domain.scorecards.service import current_spec
-from orchestration.audit_sensors import audit_watchdog
 from orchestration.jobs import audit_fiches_job
+from orchestration.sensors.maintenance import audit_watchdog
 from resources.database import DatabaseResource, sync_session_factory
 from resources.llm.resource import LlmResource
 from resources.redis import SemaphoreUnavailable
 from resources.redis.client import create_async_redis
 from resources.redis.resource import RedisResource
+from services.auditing import STALE_HEARTBEAT, AuditEngine, FicheAudit, Outcome
 from tests.audits.conftest import DAY
 from tests.audits.test_audit_day import _materialize
 from tests.llm.standin import OpenAiStandIn, Reply, control_points, step_answer
@@ -232,7 +232,7 @@ def test_the_watchdog_fails_audits_without_heartbeat(
     assert isinstance(result, dg.SensorResult)
     [request] = result.run_requests or []
     assert request.run_key == f"watchdog:{stuck}"
-    config = request.run_config["ops"]["transcribe_before_audit"]["config"]
+    config = request.run_config
     assert (config["fiche_ids"], config["scorecard_id"], config["trigger_source"]) == (
         ["F-STUCK"],
         scorecard_id,

@@ -10,7 +10,7 @@ from pydantic import SecretStr, ValidationError
 
 from resources.crm import CrmConfig, CrmMetrics, CrmNotFound, CrmUnavailable, authorization_header, normalise_base_url
 from resources.crm.config import resource_path
-from resources.crm.retry import DecorrelatedJitter, parse_retry_after
+from resources.http.retry import DecorrelatedJitter, parse_retry_after
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,8 @@ import httpx
 import pytest
 import yaml
 
-from api.fiches.launcher import CODE_LOCATION, IDEMPOTENCY_TAG, GraphQLLauncher, JobLaunch, LaunchFailed
-from api.transcriptions.service import TRANSCRIBE_JOB, TRANSCRIBE_OP
+from runs.contract import CODE_LOCATION, IDEMPOTENCY_TAG, TRANSCRIBE_FICHES_JOB, Priority, TranscribeFiches
+from runs.launcher import GraphQLLauncher, JobLaunch, LaunchFailed
 from tests.process_helpers import cli_env, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,14 +100,15 @@ async def test_a_launched_transcription_run_is_queued_with_its_priority(webserve
     async with httpx.AsyncClient() as http:
         launcher = GraphQLLauncher(http, webserver, timeout=30.0)
         launched = {}
-        for priority, tag in (("low", "-5"), ("high", "5")):
-            config = {"ops": {TRANSCRIBE_OP: {"config": {"fiche_ids": ["F-1", "F-2"], "priority": priority}}}}
+        priorities: tuple[tuple[Priority, str], ...] = (("low", "-5"), ("high", "5"))
+        for priority, tag in priorities:
+            config = TranscribeFiches(fiche_ids=["F-1", "F-2"], priority=priority).run_config()
             tags = {"dagster/priority": tag, "app/source": "api", "app/user": "7"}
-            launched[tag] = await launcher.launch_job(JobLaunch(TRANSCRIBE_JOB, config, tags))
+            launched[tag] = await launcher.launch_job(JobLaunch(TRANSCRIBE_FICHES_JOB, config, tags))
         for tag, run_id in launched.items():
             answer = await http.post(f"{webserver}/graphql", json={"query": RUN_QUERY, "variables": {"runId": run_id}})
             run = answer.json()["data"]["runOrError"]
-            assert (run["__typename"], run["jobName"], run["status"]) == ("Run", TRANSCRIBE_JOB, "QUEUED"), run
+            assert (run["__typename"], run["jobName"], run["status"]) == ("Run", TRANSCRIBE_FICHES_JOB, "QUEUED"), run
             tags = {t["key"]: t["value"] for t in run["tags"]}
             assert tags["dagster/priority"] == tag
             assert (tags["app/source"], tags["app/user"], tags["dagster/code_location"]) == ("api", "7", CODE_LOCATION)
@@ -156,8 +157,8 @@ query Tagged($filter: RunsFilter!) { runsOrError(filter: $filter) { ... on Runs 
 @pytest.mark.slow
 async def test_launches_are_idempotent_end_to_end(webserver: str) -> None:
     """Drill 2: the webserver answered 500 but created the run; the client's retry launched a second one."""
-    config = {"ops": {TRANSCRIBE_OP: {"config": {"fiche_ids": ["F-9"], "priority": "normal"}}}}
-    launch = JobLaunch(TRANSCRIBE_JOB, config, {"app/source": "api", "app/request_id": "r1"})
+    config = TranscribeFiches(fiche_ids=["F-9"], priority="normal").run_config()
+    launch = JobLaunch(TRANSCRIBE_FICHES_JOB, config, {"app/source": "api", "app/request_id": "r1"})
     flaky = _AnswersFirstLaunchWith500()
     async with httpx.AsyncClient(transport=flaky) as http:
         launcher = GraphQLLauncher(http, webserver, timeout=30.0)

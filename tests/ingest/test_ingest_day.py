@@ -24,10 +24,10 @@ from domain.crm.store import reconstruct_payload
 from domain.models import Fiche, Recording, SalesDayCoverage
 from domain.models.crm import FicheComment, FicheTag
 from resources.crm.client import CrmClient
-from resources.crm.sync import FicheSync
 from resources.database import create_sync_engine, sync_session_factory
 from resources.redis import create_async_redis
 from resources.redis.resource import RedisResource
+from services.ingestion import FicheSync
 from tests.ingest.conftest import Simulator, faulty
 
 DAY = "2026-03-02"

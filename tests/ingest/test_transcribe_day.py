@@ -20,7 +20,8 @@ from resources.database import sync_session_factory
 from resources.redis import EventPublisher, stream_key
 from resources.redis.resource import RedisResource
 from resources.stt.resource import SttResource
-from resources.stt.service import FicheTranscriber
+from runs.contract import TranscribeFiches
+from services.transcription import FicheTranscriber
 from tests.ingest.conftest import Simulator
 
 DAY = "2026-03-02"
@@ -179,7 +180,7 @@ def test_the_automation_maximum_has_no_hard_cap_and_an_api_launch_transcribes_lo
     # What `POST /api/transcriptions/batch` launches: no automation maximum applies.
     config = {"fiche_ids": skipped, "priority": "normal"}
     result = transcribe_fiches_job.execute_in_process(
-        run_config={"ops": {"transcribe_given_fiches": {"config": config}}}, resources={**crm_resources, "stt": stt}
+        run_config=TranscribeFiches.model_validate(config).run_config(), resources={**crm_resources, "stt": stt}
     )
     assert result.success
     with Session(sync_engine) as session:

@@ -17,7 +17,7 @@ from assets.fiches import fiche_details, sales_fiches
 from assets.transcripts import transcribe_fiches
 from domain.models import Fiche, FicheTranscription, Recording, Transcript
 from resources.stt.resource import SttResource
-from resources.stt.service import TranscriptionReport
+from services.transcription import TranscriptionReport
 from tests.ingest.conftest import Simulator
 from tests.transcription.upstream import serve_upstream
 

@@ -9,7 +9,7 @@ import dagster as dg
 import redis
 
 from orchestration.definitions import defs
-from orchestration.sensors import publish_run_failures
+from orchestration.sensors.run_status import publish_run_failures
 from resources.redis import stream_key
 from resources.redis.resource import RedisResource
 

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from domain.audits.scorecard import ScorecardSpec, Severity
+from domain.errors import FieldIssue
 from domain.scorecards.io import export_document, read_document
 from domain.scorecards.service import demo_document
-from domain.scorecards.validation import FieldIssue, InvalidScorecard, validate_document
+from domain.scorecards.validation import InvalidScorecard, validate_document
 from tests.scorecards.factory import THRESHOLDS, sample_document, step_json
 
 

@@ -10,11 +10,12 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from resources.http.keys import normalise_key
 from resources.stt.base import AudioSource
 from resources.stt.client import SttClient, TranscriptionFailed
 from resources.stt.errors import SttAuthError, SttBadResponse, SttError, SttRequestError, SttUnavailable
 from resources.stt.providers import ElevenLabsProvider, OpenAiProvider, ReferenceProvider
-from resources.stt.resource import SttResource, normalise_key, provider_name
+from resources.stt.resource import SttResource, provider_name
 from tests.transcription.standins import (
     KEY,
     elevenlabs_body,

@@ -7,9 +7,9 @@ from dagster_shared.error import SerializableErrorInfo
 
 from callaudit.logging import redact
 from resources.redis.resource import RedisResource
+from runs.contract import APP_TAG_PREFIX
 
 RUNS_TOPIC = "runs"
-_APP_TAG_PREFIX = "app/"
 
 
 def _root_cause(error: SerializableErrorInfo) -> str:
@@ -27,7 +27,7 @@ def _root_cause(error: SerializableErrorInfo) -> str:
 )
 def publish_run_failures(context: dg.RunFailureSensorContext, redis: RedisResource) -> None:
     run = context.dagster_run
-    app_tags = {k.removeprefix(_APP_TAG_PREFIX): v for k, v in run.tags.items() if k.startswith(_APP_TAG_PREFIX)}
+    app_tags = {k.removeprefix(APP_TAG_PREFIX): v for k, v in run.tags.items() if k.startswith(APP_TAG_PREFIX)}
     step_errors = [
         f"{event.step_key}: {_root_cause(event.step_failure_data.error)}"
         for event in context.get_step_failure_events()

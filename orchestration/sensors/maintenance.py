@@ -1,46 +1,17 @@
-"""Sensors of the audit side: scorecard partitions and the watchdog (automatic audits: `orchestration.automation`)."""
+"""Maintenance sensors: the audit watchdog fails audits nobody will finish and audits those fiches again."""
 
 import datetime as dt
 
 import dagster as dg
-from sqlalchemy import select
 
-from assets.audits import audits
-from assets.partitions import scorecards
 from domain.audits.store import fail_stuck_audits, stale_pending_runs
-from domain.models.scorecards import Scorecard
 from orchestration.jobs import audit_fiches_job
 from resources.database import DatabaseResource
 from resources.redis.resource import RedisResource
+from runs.contract import SOURCE_TAG, AuditFiches
 
 #: A running audit whose worker sent no heartbeat for this long is failed (steps beat every step).
 STUCK_AFTER = dt.timedelta(minutes=30)
-
-#: One (sales day, scorecard) partition of the audits asset per run.
-audit_sales_day_job = dg.define_asset_job(
-    "audit_sales_day",
-    selection=dg.AssetSelection.assets(audits),
-    description="Audit one sales day's transcribed fiches with one scorecard.",
-)
-
-
-@dg.sensor(
-    description="Keeps the `scorecard` partition dimension equal to the scorecards that have a version.",
-    minimum_interval_seconds=30,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)
-def sync_scorecard_partitions(context: dg.SensorEvaluationContext, database: DatabaseResource) -> dg.SensorResult:
-    with database.session() as session:
-        wanted = {
-            str(i) for i in session.scalars(select(Scorecard.id).where(Scorecard.current_version_id.is_not(None)))
-        }
-    existing = set(context.instance.get_dynamic_partitions(scorecards.name or "scorecards"))
-    requests: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []
-    if wanted - existing:
-        requests.append(scorecards.build_add_request(sorted(wanted - existing)))
-    if existing - wanted:
-        requests.append(scorecards.build_delete_request(sorted(existing - wanted)))
-    return dg.SensorResult(dynamic_partitions_requests=requests)
 
 
 def _not_started(instance: dg.DagsterInstance, run_id: str) -> bool:
@@ -95,19 +66,13 @@ def _reaudits(stuck: list[tuple[int, str, int]]) -> list[dg.RunRequest]:
     return [
         dg.RunRequest(
             run_key="watchdog:" + ",".join(str(audit_id) for audit_id, _ in sorted(pairs)),
-            run_config={
-                "ops": {
-                    "transcribe_before_audit": {
-                        "config": {
-                            "fiche_ids": sorted({fiche_id for _, fiche_id in pairs}),
-                            "scorecard_id": scorecard_id,
-                            "force": True,
-                            "trigger_source": "watchdog",
-                        }
-                    }
-                }
-            },
-            tags={"app/source": "watchdog"},
+            run_config=AuditFiches(
+                fiche_ids=sorted({fiche_id for _, fiche_id in pairs}),
+                scorecard_id=scorecard_id,
+                force=True,
+                trigger_source="watchdog",
+            ).run_config(),
+            tags={SOURCE_TAG: "watchdog"},
         )
         for scorecard_id, pairs in sorted(by_scorecard.items())
     ]

@@ -15,24 +15,17 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from assets.partitions import scorecards
-from assets.transcripts import transcripts
 from callaudit.settings import get_settings
 from domain.automation import audits_to_run, automatic_scorecards, database_now, days_to_transcribe
-from orchestration.audit_sensors import audit_sales_day_job
+from orchestration.jobs import audit_sales_day_job, transcribe_sales_day_job
 from resources.database import DatabaseResource
+from runs.contract import SOURCE_TAG
 
 #: How far behind the newest row seen a sensor looks again: a transaction that committed after a
 #: tick with a timestamp older than that tick's newest row is still found.
 GRACE = dt.timedelta(minutes=10)
 
-SOURCE_TAG = {"app/source": "automation"}
-
-#: One sales day of the transcripts asset per run.
-transcribe_sales_day_job = dg.define_asset_job(
-    "transcribe_sales_day",
-    selection=dg.AssetSelection.assets(transcripts),
-    description="Transcribe one sales day's fetched fiches.",
-)
+AUTOMATION_TAGS = {SOURCE_TAG: "automation"}
 
 
 def _partition_days() -> dict[str, dt.date]:
@@ -67,7 +60,9 @@ def transcribe_fetched_fiches(context: dg.SensorEvaluationContext, database: Dat
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
-                run_key=f"transcripts:{w.day}:{w.newest.isoformat()}", partition_key=w.day.isoformat(), tags=SOURCE_TAG
+                run_key=f"transcripts:{w.day}:{w.newest.isoformat()}",
+                partition_key=w.day.isoformat(),
+                tags=AUTOMATION_TAGS,
             )
             for w in work
         ],
@@ -95,7 +90,7 @@ def audit_automatic_scorecards(context: dg.SensorEvaluationContext, database: Da
             dg.RunRequest(
                 run_key=f"audits:{w.day}:{w.scorecard_id}:{w.newest.isoformat()}",
                 partition_key=dg.MultiPartitionKey({"sales_day": w.day.isoformat(), "scorecard": str(w.scorecard_id)}),
-                tags=SOURCE_TAG,
+                tags=AUTOMATION_TAGS,
             )
             for w in work
         ],

@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,12 +31,10 @@ from domain.crm.store import (
     store_details,
     upsert_sales_summaries,
 )
-from domain.models.fiches import DayCoverageStatus, Fiche
-from resources.crm.client import CrmClient
+from domain.models.fiches import DayCoverageStatus
 from resources.crm.errors import CrmAuthError, CrmCapUnavailable, CrmError, CrmNotFound
-from resources.database import in_thread_transaction
-
-T = TypeVar("T")
+from services.base import StageService, utc_now
+from services.ports import CrmGateway
 
 
 class FicheOutcome(enum.StrEnum):
@@ -79,30 +77,27 @@ class BatchReport:
         return {r.fiche_id: r.reason or "" for r in self.results if r.outcome is FicheOutcome.FAILED}
 
 
-class FicheSync:
-    """Cache-first CRM mirroring over one client and one session factory."""
+class FicheSync(StageService):
+    """Cache-first CRM mirroring over one CRM gateway and one session factory (no events: the
+    callers publish what their own requests and runs did)."""
 
     def __init__(
         self,
-        client: CrmClient,
+        client: CrmGateway,
         sessions: sessionmaker[Session],
         *,
         policy: CachePolicy,
         tz: ZoneInfo,
         concurrency: int,
-        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        clock: Callable[[], dt.datetime] = utc_now,
     ) -> None:
+        super().__init__(sessions, clock=clock)
         self.client = client
-        self.sessions = sessions
         self.policy = policy
         self.tz = tz
         # In-process gate in front of the global Redis caps: waiting happens here, without polling,
         # so a free global slot is taken the moment a local one frees up.
         self._gate = asyncio.Semaphore(concurrency)
-        self._clock = clock
-
-    async def _db(self, work: Callable[[Session], T]) -> T:
-        return await in_thread_transaction(self.sessions, work)
 
     # --- sales days ------------------------------------------------------------------------
 
@@ -175,12 +170,6 @@ class FicheSync:
         groups = await self.client.groups(include_users=False)
         by_name = {str(g["nom"]): str(g["id"]) for g in groups if g.get("nom") and g.get("id") is not None}
         return await self._db(lambda s: assign_crm_group_ids(s, by_name))
-
-
-def fiche_ids_of_day(session: Session, day: dt.date) -> list[str]:
-    from sqlalchemy import select
-
-    return list(session.scalars(select(Fiche.fiche_id).where(Fiche.sales_date == day).order_by(Fiche.fiche_id)))
 
 
 def metadata_of(report: BatchReport) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -40,11 +40,11 @@ from domain.audits.store import (
 )
 from domain.audits.timeline import Timeline, timeline_tokens
 from domain.audits.timeline_store import load_timeline
-from resources.database import in_thread_transaction
-from resources.redis import EventPublisher, RedisUnavailable
+from resources.redis import RedisUnavailable
+from services.base import StageService, utc_now
+from services.ports import Publisher
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 #: A worker beats after every step it analyses; none for this long (a step's model calls, their
@@ -134,45 +134,34 @@ class AuditReport:
         }
 
 
-class AuditEngine:
+class AuditEngine(StageService):
     def __init__(
         self,
         auditor: Auditor,
         sessions: sessionmaker[Session],
-        publisher: EventPublisher | None,
+        publisher: Publisher | None,
         *,
         rules: GatingRules,
         trigger: Trigger,
         step_concurrency: int = 10,
         fiche_concurrency: int = 4,
         prompt_token_budget: int | None = None,
-        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        clock: Callable[[], dt.datetime] = utc_now,
         stale_after: dt.timedelta = STALE_HEARTBEAT,
     ) -> None:
+        super().__init__(sessions, publisher, clock=clock)
         self.auditor = auditor
-        self.sessions = sessions
-        self.publisher = publisher
         self.rules = rules
         self.trigger = trigger
         self.step_concurrency = step_concurrency
         self.fiche_concurrency = fiche_concurrency
         self.prompt_token_budget = prompt_token_budget
-        self._clock = clock
         self.stale_after = stale_after
 
-    async def _db(self, work: Callable[[Session], T]) -> T:
-        return await in_thread_transaction(self.sessions, work)
-
-    async def _publish(self, fiche_id: str, audit_id: int | None, event: str, payload: Mapping[str, Any]) -> None:
-        if self.publisher is None:
-            return
+    async def _event(self, fiche_id: str, audit_id: int | None, event: str, payload: Mapping[str, Any]) -> None:
         body = {"fiche_id": fiche_id, "audit_id": audit_id, "run_id": self.trigger.run_id, **payload}
         topics = [f"fiche:{fiche_id}"] + ([f"audit:{audit_id}"] if audit_id is not None else [])
-        try:
-            for topic in topics:
-                await self.publisher.publish(topic, event, body)
-        except RedisUnavailable as exc:
-            log.warning("event %s for fiche %s not published: %s", event, fiche_id, exc)
+        await self._publish(topics, event, body)
 
     async def audit_fiches(
         self, fiche_ids: Sequence[str], spec: ScorecardSpec, *, use_rlm: bool = False, force: bool = False
@@ -203,7 +192,7 @@ class AuditEngine:
             run_id = self.trigger.run_id
             await self._db(lambda s: fail_queued(s, fiche_id, spec.scorecard_id, run_id=run_id, error=error, now=now))
             check = {"is_complete": False, "reason": not_ready, "status": "checked"}
-            await self._publish(fiche_id, None, "audit.transcription_check", check)
+            await self._event(fiche_id, None, "audit.transcription_check", check)
             return FicheAudit(fiche_id, Outcome.NOT_READY, error=not_ready)
         timeline = await self._db(lambda s: load_timeline(s, fiche_id))
         budget = self.prompt_token_budget
@@ -224,7 +213,7 @@ class AuditEngine:
         )
         if audit_id is None:
             return FicheAudit(fiche_id, Outcome.IN_FLIGHT)
-        await self._publish(
+        await self._event(
             fiche_id,
             audit_id,
             "audit.config_loaded",
@@ -236,13 +225,13 @@ class AuditEngine:
                 "status": "loaded",
             },
         )
-        await self._publish(
+        await self._event(
             fiche_id,
             audit_id,
             "audit.transcription_check",
             {"is_complete": True, "recordings": len(timeline.recordings), "status": "checked"},
         )
-        await self._publish(
+        await self._event(
             fiche_id,
             audit_id,
             "audit.started",
@@ -267,7 +256,7 @@ class AuditEngine:
     async def _fail(self, fiche_id: str, audit_id: int, error: str, phase: str) -> FicheAudit:
         now = self._clock()
         await self._db(lambda s: fail_audit(s, audit_id, error, phase=phase, now=now))
-        await self._publish(
+        await self._event(
             fiche_id, audit_id, "audit.failed", {"error": error, "failed_phase": phase, "status": "failed"}
         )
         return FicheAudit(fiche_id, Outcome.FAILED, audit_id=audit_id, error=error)
@@ -276,7 +265,7 @@ class AuditEngine:
         fiche_id, audit_id, spec, timeline, mode = run.fiche_id, run.audit_id, run.spec, run.timeline, run.mode
         if timeline.is_empty:
             return await self._fail(fiche_id, audit_id, "no transcribed speech in the fiche's recordings", "timeline")
-        await self._publish(
+        await self._event(
             fiche_id,
             audit_id,
             "audit.timeline_generated",
@@ -286,7 +275,7 @@ class AuditEngine:
                 "status": "generated",
             },
         )
-        await self._publish(
+        await self._event(
             fiche_id,
             audit_id,
             "audit.analysis_started",
@@ -312,7 +301,7 @@ class AuditEngine:
         )
         usage = sum((r.usage for r in records), Usage())
         failed_steps = sum(1 for r in records if r.step.failed)
-        await self._publish(
+        await self._event(
             fiche_id,
             audit_id,
             "audit.compliance_calculated",
@@ -324,7 +313,7 @@ class AuditEngine:
                 "status": "calculated",
             },
         )
-        await self._publish(
+        await self._event(
             fiche_id,
             audit_id,
             "audit.completed",
@@ -363,7 +352,7 @@ class AuditEngine:
             done += 1
             now = self._clock()
             await self._db(lambda s: heartbeat(s, audit_id, now))
-            await self._publish(
+            await self._event(
                 fiche_id,
                 audit_id,
                 "audit.progress",
@@ -395,7 +384,7 @@ class AuditEngine:
     async def _analyse_step(self, run: _Run, step: StepSpec) -> StepRecord:
         fiche_id, audit_id, spec, timeline, mode = run.fiche_id, run.audit_id, run.spec, run.timeline, run.mode
         base = {"step_position": step.position, "step_name": step.name}
-        await self._publish(
+        await self._event(
             fiche_id,
             audit_id,
             "audit.step_started",
@@ -425,11 +414,11 @@ class AuditEngine:
             assessments=analysis.assessments,
         )
         if gated.failed:
-            await self._publish(
+            await self._event(
                 fiche_id, audit_id, "audit.step_failed", {**base, "error": gated.error, "status": "failed"}
             )
         else:
-            await self._publish(
+            await self._event(
                 fiche_id,
                 audit_id,
                 "audit.step_completed",

@@ -1,4 +1,4 @@
-"""Launching (and observing) Dagster runs from the API, behind a small protocol.
+"""Launching (and observing) Dagster runs from outside the code location, behind a small protocol.
 
 The API never runs pipeline work itself: it asks dagster-webserver (GraphQL) for ONE backfill of
 the `sync_sales_day` assets over a progressive fetch's missing days, or for ONE run of a job (e.g.
@@ -18,19 +18,11 @@ from typing import Any, Protocol
 
 import httpx
 
-from api.auth.principal import Grant
-from domain.transcripts.priority import RUN_PRIORITY, Priority
+from domain.errors import UnavailableError
+from runs.contract import CODE_LOCATION, IDEMPOTENCY_TAG, REPOSITORY, REQUEST_ID_TAG, SALES_DAY_ASSETS
 
 log = logging.getLogger(__name__)
 
-#: The assets of the `sync_sales_day` job (orchestration/jobs.py), partitioned by sales day.
-SALES_DAY_ASSETS: tuple[str, ...] = ("sales_fiches", "fiche_details")
-#: The code location `workspace.yaml` (and `callaudit run`, compose) names.
-CODE_LOCATION = "callaudit"
-#: The name Dagster gives the repository of a code location's single `Definitions`.
-REPOSITORY = "__repository__"
-
-IDEMPOTENCY_TAG = "app/idempotency_key"
 IN_FLIGHT = ("QUEUED", "NOT_STARTED", "STARTING", "STARTED")
 _EXISTING_RUN = """
 query Existing($filter: RunsFilter!) {
@@ -84,17 +76,7 @@ query BackfillStatus($backfillId: String!) {
 """
 
 
-def run_tags(priority: Priority, grant: Grant, request_id: str | None, *, source: str) -> dict[str, str]:
-    """Tags of a run launched for a request: queue order, who asked, which request (for `run.failed`)."""
-    tags = {"dagster/priority": str(RUN_PRIORITY[priority]), "app/source": source}
-    if grant.principal.user_id is not None:
-        tags["app/user"] = str(grant.principal.user_id)
-    if request_id:
-        tags["app/request_id"] = request_id
-    return tags
-
-
-class LaunchFailed(Exception):
+class LaunchFailed(UnavailableError):
     """Dagster did not accept the launch; the message is safe to store and show (no URL, no body)."""
 
 
@@ -120,7 +102,7 @@ class JobLaunch:
         launch tomorrow is new work)."""
         if self.idempotency_key is not None:
             return hashlib.sha256(f"client:{self.idempotency_key}".encode()).hexdigest()[:40], None
-        stable_tags = {k: v for k, v in self.tags.items() if k != "app/request_id"}
+        stable_tags = {k: v for k, v in self.tags.items() if k != REQUEST_ID_TAG}
         launch = json.dumps([self.job_name, self.run_config, stable_tags], sort_keys=True, default=str)
         return hashlib.sha256(f"derived:{launch}".encode()).hexdigest()[:40], IN_FLIGHT
 

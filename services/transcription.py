@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from redis.asyncio import Redis as AsyncRedis
 from sqlalchemy.orm import Session, sessionmaker
@@ -44,13 +44,13 @@ from domain.transcripts.store import (
     store_failure,
     store_transcript,
 )
-from resources.database import in_thread_transaction
-from resources.redis import EventPublisher, LockNotAcquired, RedisLock, RedisUnavailable
+from resources.redis import LockNotAcquired, RedisLock, RedisUnavailable
 from resources.stt.base import AudioSource
-from resources.stt.client import SttClient, TranscriptionFailed
+from resources.stt.client import TranscriptionFailed
+from services.base import StageService, utc_now
+from services.ports import Publisher, Transcriber
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 REASON_LIMIT = 1000
 # Transcript writes are short transactions: two threads keep up with the provider calls, whereas the
 # default pool's (CPUs + 4) threads of ORM work take the GIL from the event loop that starts the next
@@ -154,14 +154,14 @@ class TranscriptionReport:
         }
 
 
-class FicheTranscriber:
-    """Transcribes fiches' recordings through one `SttClient` and one session factory."""
+class FicheTranscriber(StageService):
+    """Transcribes fiches' recordings through one `Transcriber` and one session factory."""
 
     def __init__(
         self,
-        client: SttClient,
+        client: Transcriber,
         sessions: sessionmaker[Session],
-        publisher: EventPublisher | None,
+        publisher: Publisher | None,
         *,
         claims: AsyncRedis | None,
         max_recordings: int | None,
@@ -169,31 +169,19 @@ class FicheTranscriber:
         run_id: str | None = None,
         rules: ChunkingRules | None = None,
         firm_names: Sequence[str] = (),
-        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        clock: Callable[[], dt.datetime] = utc_now,
     ) -> None:
+        super().__init__(sessions, publisher, clock=clock, db_executor=_DB_THREADS)
         self.client = client
-        self.sessions = sessions
-        self.publisher = publisher
         self.claims = claims
         self.max_recordings = max_recordings
         self.priority = priority
         self.run_id = run_id
         self.rules = rules or ChunkingRules()
         self.firm_names = tuple(firm_names)
-        self._clock = clock
 
-    async def _db(self, work: Callable[[Session], T]) -> T:
-        return await in_thread_transaction(self.sessions, work, _DB_THREADS)
-
-    async def _publish(self, fiche_id: str, event: str, payload: Mapping[str, Any]) -> None:
-        if self.publisher is None:
-            return
-        try:
-            await self.publisher.publish(
-                f"fiche:{fiche_id}", event, {"fiche_id": fiche_id, "run_id": self.run_id, **payload}
-            )
-        except RedisUnavailable as exc:
-            log.warning("event %s for fiche %s not published: %s", event, fiche_id, exc)
+    async def _event(self, fiche_id: str, event: str, payload: Mapping[str, Any]) -> None:
+        await self._publish([f"fiche:{fiche_id}"], event, {"fiche_id": fiche_id, "run_id": self.run_id, **payload})
 
     async def transcribe_fiches(self, fiche_ids: list[str], *, force: bool = False) -> TranscriptionReport:
         started = time.monotonic()
@@ -231,7 +219,7 @@ class FicheTranscriber:
         recordings = await self._db(lambda s: self._claim(s, fiche_id, force=force))
         if recordings is None:
             missing = "fiche not in the cache (fetch its details first)"
-            await self._publish(fiche_id, "transcription.failed", {"reason": missing})
+            await self._event(fiche_id, "transcription.failed", {"reason": missing})
             return FicheReport(fiche_id, "not_found", missing)
         if self._too_many(recordings):
             too_many = f"too_many_recordings: {len(recordings)} > {self.max_recordings}"
@@ -245,7 +233,7 @@ class FicheTranscriber:
             await self._finish(fiche_id, FicheTranscriptionStatus.COMPLETE, None, already_complete=True)
             return FicheReport(fiche_id, FicheTranscriptionStatus.COMPLETE, already_transcribed=already)
 
-        await self._publish(
+        await self._event(
             fiche_id,
             "transcription.started",
             {"total_recordings": len(recordings), "to_transcribe": len(targets), "priority": self.priority},
@@ -295,7 +283,7 @@ class FicheTranscriber:
         if already_complete:
             payload["already_complete"] = True
         event = "transcription.failed" if status == FicheTranscriptionStatus.FAILED else "transcription.completed"
-        await self._publish(fiche_id, event, payload)
+        await self._event(fiche_id, event, payload)
 
     async def _claim_recording(
         self, fiche_id: str, recording: RecordingRef, force: bool, since: dt.datetime
@@ -324,7 +312,7 @@ class FicheTranscriber:
             await self._db(
                 lambda s: store_failure(s, fiche_id, recording, provider=provider.name, error=error, attempts=attempts)
             )
-            await self._publish(
+            await self._event(
                 fiche_id, "transcription.recording_failed", {"call_id": recording.call_id, "error": error}
             )
             return RecordingOutcome(recording.call_id, False, error, attempts=attempts)
@@ -343,7 +331,7 @@ class FicheTranscriber:
         )
         now = self._clock()
         await self._db(lambda s: store_transcript(s, fiche_id, recording, write, now, firm_names=self.firm_names))
-        await self._publish(
+        await self._event(
             fiche_id,
             "transcription.recording_completed",
             {"call_id": recording.call_id, "chunks": len(write.chunks), "provider": result.provider},

@@ -1,0 +1,27 @@
+"""Partition sensors: the dynamic `scorecard` dimension of the audits follows the scorecards."""
+
+import dagster as dg
+from sqlalchemy import select
+
+from assets.partitions import scorecards
+from domain.models.scorecards import Scorecard
+from resources.database import DatabaseResource
+
+
+@dg.sensor(
+    description="Keeps the `scorecard` partition dimension equal to the scorecards that have a version.",
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def sync_scorecard_partitions(context: dg.SensorEvaluationContext, database: DatabaseResource) -> dg.SensorResult:
+    with database.session() as session:
+        wanted = {
+            str(i) for i in session.scalars(select(Scorecard.id).where(Scorecard.current_version_id.is_not(None)))
+        }
+    existing = set(context.instance.get_dynamic_partitions(scorecards.name or "scorecards"))
+    requests: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []
+    if wanted - existing:
+        requests.append(scorecards.build_add_request(sorted(wanted - existing)))
+    if existing - wanted:
+        requests.append(scorecards.build_delete_request(sorted(existing - wanted)))
+    return dg.SensorResult(dynamic_partitions_requests=requests)

@@ -1,0 +1,69 @@
+"""The skeleton every stage service shares: transactions on worker threads, best-effort events, a clock."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from resources.redis import RedisUnavailable
+from services.ports import Publisher
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def in_thread_transaction(
+    sessions: sessionmaker[Session], work: Callable[[Session], T], executor: Executor | None = None
+) -> T:
+    """Run `work` in its own transaction on a worker thread, so an event loop keeps its calls going.
+
+    `executor`: a pool of the caller's own instead of the loop's default one (see its users).
+    """
+
+    def run() -> T:
+        with sessions.begin() as session:
+            return work(session)
+
+    if executor is None:
+        return await asyncio.to_thread(run)
+    return await asyncio.get_running_loop().run_in_executor(executor, run)
+
+
+class StageService:
+    """Postgres is the record (one short transaction per write, `_db`); events are best-effort
+    (`_publish` logs and carries on when Redis is down); time comes from `clock`, so tests pin it."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        publisher: Publisher | None = None,
+        *,
+        clock: Callable[[], dt.datetime] = utc_now,
+        db_executor: Executor | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.publisher = publisher
+        self._clock = clock
+        self._db_executor = db_executor
+
+    async def _db(self, work: Callable[[Session], T]) -> T:
+        return await in_thread_transaction(self.sessions, work, self._db_executor)
+
+    async def _publish(self, topics: Sequence[str], event: str, payload: Mapping[str, Any]) -> None:
+        if self.publisher is None:
+            return
+        try:
+            for topic in topics:
+                await self.publisher.publish(topic, event, payload)
+        except RedisUnavailable as exc:
+            log.warning("event %s on %s not published: %s", event, topics[0], exc)

@@ -1,0 +1,45 @@
+"""What the stage services need from the outside, as Protocols the connectors in `resources` meet.
+
+The services are typed against these, not against a client class, so a test (or another
+connector) passes anything with the same shape. The auditor's port is `domain.audits.auditor.Auditor`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from resources.crm.envelopes import SalesPage
+from resources.stt.base import AudioSource, SttProvider
+from resources.stt.client import SttLimits, Transcribed
+
+
+class Publisher(Protocol):
+    """Appends an event to a topic's stream (`resources.redis.EventPublisher`); raises
+    `RedisUnavailable` when it cannot, which the services treat as best-effort."""
+
+    async def publish(self, topic: str, event_type: str, payload: Mapping[str, Any]) -> str: ...
+
+
+class CrmGateway(Protocol):
+    """The CRM calls ingestion makes (`resources.crm.CrmClient`); errors are `resources.crm.CrmError`s."""
+
+    async def search_sales(self, start: dt.date, end: dt.date, *, include_recordings: bool) -> SalesPage: ...
+
+    async def fiche_details(self, fiche_id: str) -> dict[str, Any]: ...
+
+    async def groups(self, include_users: bool) -> list[dict[str, Any]]: ...
+
+
+class Transcriber(Protocol):
+    """One recording transcribed, bounded and retried (`resources.stt.client.SttClient`);
+    `TranscriptionFailed` when it could not be."""
+
+    @property
+    def provider(self) -> SttProvider: ...
+
+    @property
+    def limits(self) -> SttLimits: ...
+
+    async def transcribe(self, source: AudioSource) -> Transcribed: ...
