@@ -26,6 +26,7 @@ import enum
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -361,6 +362,10 @@ class HeuristicAuditor:
                 self._parsed.popitem(last=False)
                 self._indexed.popitem(last=False)
         return self._parsed[key]
+
+    def prepare(self, timeline: Timeline) -> dict[str, dict[str, Any]]:
+        """Parse what the timeline does not carry an analysis of; the analyses made, to store."""
+        return self.parsed(timeline).fresh
 
     async def analyze_step(
         self, scorecard: ScorecardSpec, step: StepSpec, timeline: Timeline, *, mode: TranscriptMode
