@@ -156,11 +156,11 @@ def _match(
     return _Match(utterance, strength, tuple(matched), tuple(positions), Rule.EVIDENCE, utterance.hedged)
 
 
-def _role_fits(rule: SpeakerRule, role: str) -> bool:
+def role_fits(rule: SpeakerRule, role: str) -> bool:
     return rule is SpeakerRule.ANY or role in ("unknown", rule.value)
 
 
-def _as_fact(query: PointQuery, utterance: Utterance) -> bool:
+def as_fact(query: PointQuery, utterance: Utterance) -> bool:
     if utterance.reported or utterance.deferred or utterance.filler:
         return False
     return not (query.kind is PointKind.INFORM and (utterance.question or utterance.hedged))
@@ -221,11 +221,11 @@ def candidates(query: PointQuery, parsed: ParsedTimeline) -> tuple[list[_Match],
             if match is None:
                 continue
             scoped = _match(query, utterance, tables, scoped=True)
-            if not _role_fits(query.speaker, utterance.role):
+            if not role_fits(query.speaker, utterance.role):
                 near.append(replace(match, rule=Rule.WRONG_SPEAKER_ONLY))
-            elif not _as_fact(query, utterance) or scoped is None or scoped.strength < PRESENT_MIN <= match.strength:
+            elif not as_fact(query, utterance) or scoped is None or scoped.strength < PRESENT_MIN <= match.strength:
                 near.append(replace(match, rule=Rule.NOT_AS_FACT_ONLY))
-                if scoped is not None and _as_fact(query, utterance):
+                if scoped is not None and as_fact(query, utterance):
                     counted.append(scoped)
             else:
                 counted.append(scoped)
