@@ -23,6 +23,7 @@ words), so they pass evidence gating. There is no PARTIEL: a weak match is a low
 from __future__ import annotations
 
 import enum
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -349,19 +350,25 @@ class HeuristicAuditor:
 
     def __init__(self, min_quote_chars: int = DEFAULT_MIN_QUOTE_CHARS) -> None:
         self.min_quote_chars = min_quote_chars
-        self._parsed: OrderedDict[tuple[str, str], ParsedTimeline] = OrderedDict()
-        self._indexed: OrderedDict[tuple[str, str], list[IndexedTokens]] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str], tuple[ParsedTimeline, list[IndexedTokens]]] = OrderedDict()
+        self._lock = threading.Lock()  # the engine prepares several fiches at once on worker threads
 
-    def parsed(self, timeline: Timeline) -> ParsedTimeline:
+    def _entry(self, timeline: Timeline) -> tuple[ParsedTimeline, list[IndexedTokens]]:
         """The timeline parsed once, shared by every step of an audit (and audits of the same fiche)."""
         key = (timeline.fiche_id, timeline.version)
-        if key not in self._parsed:
-            self._parsed[key] = parse_timeline(timeline)
-            self._indexed[key] = [IndexedTokens.of_words([w.text for w in c.words]) for c in timeline.chunks()]
-            while len(self._parsed) > _CACHE_SIZE:
-                self._parsed.popitem(last=False)
-                self._indexed.popitem(last=False)
-        return self._parsed[key]
+        with self._lock:
+            entry = self._cache.get(key)
+        if entry is None:  # parsed outside the lock, so fiches parse in parallel
+            indexed = [IndexedTokens.of_words([w.text for w in c.words]) for c in timeline.chunks()]
+            entry = (parse_timeline(timeline), indexed)
+            with self._lock:
+                self._cache[key] = entry
+                while len(self._cache) > _CACHE_SIZE:
+                    self._cache.popitem(last=False)
+        return entry
+
+    def parsed(self, timeline: Timeline) -> ParsedTimeline:
+        return self._entry(timeline)[0]
 
     def prepare(self, timeline: Timeline) -> dict[str, dict[str, Any]]:
         """Parse what the timeline does not carry an analysis of; the analyses made, to store."""
@@ -420,8 +427,7 @@ class HeuristicAuditor:
         return output, tuple(assessments)
 
     def _keywords_found(self, step: StepSpec, timeline: Timeline) -> list[str]:
-        self.parsed(timeline)
-        indexed = self._indexed[(timeline.fiche_id, timeline.version)]
+        indexed = self._entry(timeline)[1]
         found = []
         for keyword in step.keywords:
             tokens = tokenise(keyword)

@@ -75,3 +75,15 @@ def test_the_heuristic_auditor_prepares_only_what_is_not_stored(monkeypatch: pyt
     assert len(made) == len(list(FICHE.chunks()))
     _no_parse(monkeypatch)
     assert HeuristicAuditor().prepare(FICHE.with_analyses(made)) == {}
+
+
+def test_fiches_prepared_at_once_on_threads_each_get_their_own_parse() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from domain.audits.timeline import Timeline
+
+    fiches = [Timeline(f"fiche-{n}", FICHE.recordings) for n in range(12)]  # more than the auditor keeps
+    auditor = HeuristicAuditor()
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        made = list(pool.map(auditor.prepare, fiches))
+    assert all(set(m) == {c.chunk_id for c in FICHE.chunks()} for m in made)
