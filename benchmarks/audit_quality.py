@@ -252,8 +252,13 @@ def render(report: Report, scorecard: ScorecardSpec, *, per_point: bool) -> list
         f"citations kept by gating {report.citations_valid}/{report.citations} ({report.citations_valid_share:.3f}), "
         f"of the right role {report.citations_role_ok}/{report.citations_valid} ({report.roles_ok_share:.3f}); "
         f"roles inferred right on {report.roles_right}/{report.recordings} recordings",
-        f"cpu {per_fiche:.3f} s per fiche after the parse; parse {parse_per_10:.2f} s per 10 minutes of call "
-        f"(first audit), {reload_per_fiche:.3f} s per fiche reading the stored analysis (later audits)",
+        f"cpu {per_fiche:.3f} s per fiche"
+        + (
+            f" after the parse; parse {parse_per_10:.2f} s per 10 minutes of call (first audit), "
+            f"{reload_per_fiche:.3f} s per fiche reading the stored analysis (later audits)"
+            if report.parse_cpu
+            else ""
+        ),
         "",
     ]
     return lines
