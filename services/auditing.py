@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from domain.audits.auditor import Auditor, StepAnalysis, TranscriptMode, Usage
+from domain.audits.auditor import Auditor, PreparesTimeline, StepAnalysis, TranscriptMode, Usage
 from domain.audits.gating import GatingRules, gate_step
 from domain.audits.schema import fallback_step
 from domain.audits.scorecard import ScorecardSpec, StepSpec
@@ -40,6 +40,7 @@ from domain.audits.store import (
 )
 from domain.audits.timeline import Timeline, timeline_tokens
 from domain.audits.timeline_store import load_timeline
+from domain.transcripts.store import store_analyses
 from resources.redis import RedisUnavailable
 from services.base import StageService, utc_now
 from services.ports import Publisher
@@ -205,6 +206,10 @@ class AuditEngine(StageService):
             previous = await self._db(lambda s: already_audited(s, fiche_id, spec.scorecard_id, inputs))
             if previous is not None:
                 return FicheAudit(fiche_id, Outcome.UNCHANGED, audit_id=previous)
+        if isinstance(self.auditor, PreparesTimeline):  # parse once: later audits read the stored analysis
+            fresh = await asyncio.to_thread(self.auditor.prepare, timeline)
+            if fresh:
+                await self._db(lambda s: store_analyses(s, fiche_id, fresh))
         now = self._clock()
         audit_id = await self._db(
             lambda s: start_audit(

@@ -39,9 +39,12 @@ from callaudit.demo_crm.recordings import CallKind, RecordingMeta
 from callaudit.demo_crm.seeding import derive_rng
 from callaudit.demo_crm.segments import (
     AGENT_IDENTITY,
+    CARE_HOME_CHECK,
     CONSENT_SIGNATURE,
     COOLING_OFF,
+    COPY_RIGHT,
     CURRENT_COVER,
+    DATA_PROTECTION,
     EXCLUSIONS,
     FIRM_ORIAS,
     GREETING,
@@ -49,16 +52,23 @@ from callaudit.demo_crm.segments import (
     PRICE_FEES,
     PRODUCT_GUARANTEES,
     RECORDING_NOTICE,
+    RETENTION_PERIOD,
+    SCORECARD_TOPICS,
     SEGMENT_LABELS,
     SEGMENT_MARKERS,
     SEGMENTS,
+    SOLIDARITY_AID,
+    WAITING_PERIOD,
 )
 
 __all__ = [
     "AGENT_IDENTITY",
+    "CARE_HOME_CHECK",
     "CONSENT_SIGNATURE",
     "COOLING_OFF",
+    "COPY_RIGHT",
     "CURRENT_COVER",
+    "DATA_PROTECTION",
     "EXCLUSIONS",
     "FIRM_ORIAS",
     "GREETING",
@@ -66,10 +76,14 @@ __all__ = [
     "PRICE_FEES",
     "PRODUCT_GUARANTEES",
     "RECORDING_NOTICE",
+    "RETENTION_PERIOD",
+    "SCORECARD_TOPICS",
     "SEGMENTS",
     "SEGMENT_LABELS",
     "SEGMENT_MARKERS",
+    "SOLIDARITY_AID",
     "SPEAKERS",
+    "WAITING_PERIOD",
     "Transcript",
     "build_transcript",
     "fiche_ground_truth",
@@ -91,6 +105,12 @@ SEGMENT_PRESENCE: dict[CallKind, dict[str, float]] = {
         PRICE_FEES: 0.92,
         COOLING_OFF: 0.75,
         CONSENT_SIGNATURE: 0.85,
+        RETENTION_PERIOD: 0.6,
+        COPY_RIGHT: 0.5,
+        DATA_PROTECTION: 0.5,
+        CARE_HOME_CHECK: 0.55,
+        SOLIDARITY_AID: 0.6,
+        WAITING_PERIOD: 0.5,
     },
     "suivi": {GREETING: 0.95, AGENT_IDENTITY: 0.6, RECORDING_NOTICE: 0.5, COOLING_OFF: 0.4, CONSENT_SIGNATURE: 0.8},
     "rappel": {GREETING: 0.9, AGENT_IDENTITY: 0.5},
@@ -219,11 +239,12 @@ def _phrasings(core: FicheCore, segment: str) -> tuple[Phrasing, ...]:
 def _plan(core: FicheCore, rec: RecordingMeta) -> list[Block]:
     """Segments and talk of a call, in order; only this decides the ground truth."""
     rng = derive_rng(core.seed, "call-plan", rec.call_id)
-    blocks = [
-        Block(key, rng.choice(_phrasings(core, key)))
-        for key in SEGMENTS
-        if rng.random() < SEGMENT_PRESENCE[rec.kind].get(key, 0.0)
-    ]
+    topics = derive_rng(core.seed, "call-plan-topics", rec.call_id)  # its own draws: the others stay as they were
+    blocks = []
+    for key in SEGMENTS:
+        draw = topics if key in SCORECARD_TOPICS else rng
+        if draw.random() < SEGMENT_PRESENCE[rec.kind].get(key, 0.0):
+            blocks.append(Block(key, draw.choice(_phrasings(core, key))))
     if rec.kind == "messagerie":
         agent_only = [Block(b.segment, tuple(line for line in b.lines if line[0] == "agent")[:1]) for b in blocks]
         return [*agent_only, Block(None, rng.choice(VOICEMAIL_TALKS))]

@@ -16,9 +16,12 @@ from typing import Literal
 
 from callaudit.demo_crm.segments import (
     AGENT_IDENTITY,
+    CARE_HOME_CHECK,
     CONSENT_SIGNATURE,
     COOLING_OFF,
+    COPY_RIGHT,
     CURRENT_COVER,
+    DATA_PROTECTION,
     EXCLUSIONS,
     FIRM_ORIAS,
     GREETING,
@@ -26,6 +29,9 @@ from callaudit.demo_crm.segments import (
     PRICE_FEES,
     PRODUCT_GUARANTEES,
     RECORDING_NOTICE,
+    RETENTION_PERIOD,
+    SOLIDARITY_AID,
+    WAITING_PERIOD,
 )
 
 Role = Literal["agent", "client"]
@@ -36,6 +42,45 @@ A: Role = "agent"
 C: Role = "client"
 
 SEGMENT_PHRASINGS: dict[str, tuple[Phrasing, ...]] = {
+    RETENTION_PERIOD: (
+        ((A, "Cette conversation sera conservée pendant deux ans, ensuite elle est détruite."), (C, "D'accord.")),
+        ((A, "Pour votre information, nous conservons l'audio de nos échanges 2 ans au maximum."),),
+        ((A, "La durée de conservation de cet appel est de vingt-quatre mois."), (C, "Ah bon, très bien.")),
+    ),
+    COPY_RIGHT: (
+        ((A, "Vous pouvez à tout moment nous demander une copie de cet échange."), (C, "Très bien, merci.")),
+        ((A, "Si vous le souhaitez, on peut vous transmettre une copie de l'audio sur simple demande par mail."),),
+        (
+            (A, "Sachez aussi que vous avez droit à une copie de la bande, il suffit de nous écrire."),
+            (C, "Ah, d'accord."),
+        ),
+    ),
+    DATA_PROTECTION: (
+        ((A, "Vos données personnelles restent chez nous, vous avez un droit d'accès et de rectification."),),
+        ((A, "Conformément au RGPD, vous pouvez consulter, corriger ou faire effacer vos informations."), (C, "Oui.")),
+        (
+            (A, "Côté données personnelles, vous pouvez en demander la suppression quand vous voulez."),
+            (C, "D'accord, c'est noté."),
+        ),
+    ),
+    CARE_HOME_CHECK: (
+        ((A, "Est-ce que vous résidez en EHPAD ou en maison de retraite ?"), (C, "Non, je vis chez moi.")),
+        ((A, "Petite question obligatoire : vous vivez dans un EHPAD actuellement ?"), (C, "Non non.")),
+        ((A, "Vous n'êtes pas hébergé dans un EHPAD, on est d'accord ?"), (C, "Non, pas du tout.")),
+    ),
+    SOLIDARITY_AID: (
+        ((A, "Bénéficiez-vous de la complémentaire santé solidaire, la CSS ?"), (C, "Non, je ne l'ai pas.")),
+        ((A, "Vous n'avez pas droit à la CSS, l'ancienne CMU ?"), (C, "Non, je ne crois pas.")),
+        (
+            (A, "Il faut que je vous demande si vous touchez une aide comme la CSS, la complémentaire solidaire."),
+            (C, "Non, aucune aide."),
+        ),
+    ),
+    WAITING_PERIOD: (
+        ((A, "Il n'y a aucun délai de carence, vous êtes remboursé dès le premier jour."), (C, "Super.")),
+        ((A, "Pour les prothèses dentaires, il y a une carence de six mois."), (C, "Six mois, d'accord.")),
+        ((A, "Côté carence, rien à attendre, sauf trois mois sur l'audition."), (C, "Ça me va.")),
+    ),
     GREETING: (
         ((A, "Allô, bonjour {client} ?"), (C, "Oui, bonjour.")),
         (

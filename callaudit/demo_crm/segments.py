@@ -22,16 +22,40 @@ EXCLUSIONS = "exclusions"
 PRICE_FEES = "price_fees"
 COOLING_OFF = "cooling_off"
 CONSENT_SIGNATURE = "consent_signature"
+RETENTION_PERIOD = "retention_period"
+COPY_RIGHT = "copy_right"
+DATA_PROTECTION = "data_protection"
+CARE_HOME_CHECK = "care_home_check"
+SOLIDARITY_AID = "solidarity_aid"
+WAITING_PERIOD = "waiting_period"
+
+SCORECARD_TOPICS: tuple[str, ...] = (
+    RETENTION_PERIOD,
+    COPY_RIGHT,
+    DATA_PROTECTION,
+    CARE_HOME_CHECK,
+    SOLIDARITY_AID,
+    WAITING_PERIOD,
+)
+"""Segments the regulated 18-point scorecards ask for beyond the demo scorecard (how long the call is
+kept, the right to a copy of it, data-protection rights, the care-home and CSS questions, waiting
+periods); drawn apart from the others (`calls._plan`), so adding them changed no other segment's draw."""
 
 SEGMENTS: tuple[str, ...] = (
     GREETING,
     AGENT_IDENTITY,
     FIRM_ORIAS,
     RECORDING_NOTICE,
+    RETENTION_PERIOD,
+    COPY_RIGHT,
+    DATA_PROTECTION,
     NEEDS_DISCOVERY,
     CURRENT_COVER,
+    CARE_HOME_CHECK,
+    SOLIDARITY_AID,
     PRODUCT_GUARANTEES,
     EXCLUSIONS,
+    WAITING_PERIOD,
     PRICE_FEES,
     COOLING_OFF,
     CONSENT_SIGNATURE,
@@ -50,6 +74,12 @@ SEGMENT_LABELS: dict[str, str] = {
     PRICE_FEES: "Cotisation et frais",
     COOLING_OFF: "Délai de rétractation (14 jours)",
     CONSENT_SIGNATURE: "Consentement et signature",
+    RETENTION_PERIOD: "Durée de conservation de l'appel (2 ans)",
+    COPY_RIGHT: "Droit d'obtenir une copie de l'appel",
+    DATA_PROTECTION: "Droits sur les données personnelles",
+    CARE_HOME_CHECK: "Question sur la résidence en EHPAD",
+    SOLIDARITY_AID: "Question sur la complémentaire santé solidaire (CSS)",
+    WAITING_PERIOD: "Délais de carence",
 }
 
 SEGMENT_MARKERS: dict[str, frozenset[str]] = {
@@ -64,6 +94,12 @@ SEGMENT_MARKERS: dict[str, frozenset[str]] = {
     PRICE_FEES: frozenset({"cotisation"}),
     COOLING_OFF: frozenset({"retractation"}),
     CONSENT_SIGNATURE: frozenset({"signature", "signer", "signez"}),
+    RETENTION_PERIOD: frozenset({"conservation", "conserve", "conservee", "conservons"}),
+    COPY_RIGHT: frozenset({"copie"}),
+    DATA_PROTECTION: frozenset({"personnelles", "rgpd"}),
+    CARE_HOME_CHECK: frozenset({"ehpad"}),
+    SOLIDARITY_AID: frozenset({"css"}),
+    WAITING_PERIOD: frozenset({"carence"}),
 }
 """Normalised words (see `normalise_word`) by which each segment is recognised in a transcript."""
 

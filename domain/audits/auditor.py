@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from domain.audits.schema import StepOutput
 from domain.audits.scorecard import ScorecardSpec, StepSpec
@@ -87,3 +87,14 @@ class Auditor(Protocol):
     ) -> StepAnalysis:
         """Analyse one step. Provider failures are returned as `failed` analyses, never raised."""
         ...
+
+
+@runtime_checkable
+class PreparesTimeline(Protocol):
+    """An auditor that analyses a timeline before its steps (the heuristic auditor parses it).
+
+    `prepare` returns the analyses it had to make (`chunk_id`: JSON); the engine stores them beside
+    the chunks, so the next audit of the fiche finds them on its timeline and does not parse again.
+    """
+
+    def prepare(self, timeline: Timeline) -> dict[str, dict[str, Any]]: ...

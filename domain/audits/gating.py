@@ -24,10 +24,11 @@ from __future__ import annotations
 import enum
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from domain.audits.auditor import PointAssessment
+from domain.audits.comments import reconcile
 from domain.audits.matching import IndexedTokens, MatchKind, locate_quote, normalise, tokenise
 from domain.audits.schema import Citation, Conformity, ControlPointResult, Level, PointStatus, StepOutput
 from domain.audits.scorecard import Severity, SpeakerRule, StepSpec
@@ -413,6 +414,7 @@ def gate_step(
         )
         for i, result in enumerate(output.points_controle, 1)
     ]
+    points = [replace(p, commentaire=reconcile(p.commentaire, output.mots_cles_trouves)) for p in points]
     missing = step.control_points[len(points) :] if rules.enabled else ()
     points += [_missing_point(len(points) + i, text) for i, text in enumerate(missing, 1)]
     located = [c for p in points for c in p.citations]
@@ -420,7 +422,8 @@ def gate_step(
 
     score_before = min(output.score, step.weight)
     score, conforme, niveau = score_before, output.conforme, output.niveau_conformite
-    commentaire, minutages = output.commentaire_global, tuple(output.minutages)
+    commentaire = reconcile(output.commentaire_global, output.mots_cles_trouves)
+    minutages = tuple(output.minutages)
     derived = derive_step((p.statut for p in points), step.weight)
     notes: list[str] = []
     if rules.enabled:

@@ -23,9 +23,11 @@ words), so they pass evidence gating. There is no PARTIEL: a weak match is a low
 from __future__ import annotations
 
 import enum
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -155,11 +157,11 @@ def _match(
     return _Match(utterance, strength, tuple(matched), tuple(positions), Rule.EVIDENCE, utterance.hedged)
 
 
-def _role_fits(rule: SpeakerRule, role: str) -> bool:
+def role_fits(rule: SpeakerRule, role: str) -> bool:
     return rule is SpeakerRule.ANY or role in ("unknown", rule.value)
 
 
-def _as_fact(query: PointQuery, utterance: Utterance) -> bool:
+def as_fact(query: PointQuery, utterance: Utterance) -> bool:
     if utterance.reported or utterance.deferred or utterance.filler:
         return False
     return not (query.kind is PointKind.INFORM and (utterance.question or utterance.hedged))
@@ -220,11 +222,11 @@ def candidates(query: PointQuery, parsed: ParsedTimeline) -> tuple[list[_Match],
             if match is None:
                 continue
             scoped = _match(query, utterance, tables, scoped=True)
-            if not _role_fits(query.speaker, utterance.role):
+            if not role_fits(query.speaker, utterance.role):
                 near.append(replace(match, rule=Rule.WRONG_SPEAKER_ONLY))
-            elif not _as_fact(query, utterance) or scoped is None or scoped.strength < PRESENT_MIN <= match.strength:
+            elif not as_fact(query, utterance) or scoped is None or scoped.strength < PRESENT_MIN <= match.strength:
                 near.append(replace(match, rule=Rule.NOT_AS_FACT_ONLY))
-                if scoped is not None and _as_fact(query, utterance):
+                if scoped is not None and as_fact(query, utterance):
                     counted.append(scoped)
             else:
                 counted.append(scoped)
@@ -348,19 +350,29 @@ class HeuristicAuditor:
 
     def __init__(self, min_quote_chars: int = DEFAULT_MIN_QUOTE_CHARS) -> None:
         self.min_quote_chars = min_quote_chars
-        self._parsed: OrderedDict[tuple[str, str], ParsedTimeline] = OrderedDict()
-        self._indexed: OrderedDict[tuple[str, str], list[IndexedTokens]] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str], tuple[ParsedTimeline, list[IndexedTokens]]] = OrderedDict()
+        self._lock = threading.Lock()  # the engine prepares several fiches at once on worker threads
 
-    def parsed(self, timeline: Timeline) -> ParsedTimeline:
+    def _entry(self, timeline: Timeline) -> tuple[ParsedTimeline, list[IndexedTokens]]:
         """The timeline parsed once, shared by every step of an audit (and audits of the same fiche)."""
         key = (timeline.fiche_id, timeline.version)
-        if key not in self._parsed:
-            self._parsed[key] = parse_timeline(timeline)
-            self._indexed[key] = [IndexedTokens.of_words([w.text for w in c.words]) for c in timeline.chunks()]
-            while len(self._parsed) > _CACHE_SIZE:
-                self._parsed.popitem(last=False)
-                self._indexed.popitem(last=False)
-        return self._parsed[key]
+        with self._lock:
+            entry = self._cache.get(key)
+        if entry is None:  # parsed outside the lock, so fiches parse in parallel
+            indexed = [IndexedTokens.of_words([w.text for w in c.words]) for c in timeline.chunks()]
+            entry = (parse_timeline(timeline), indexed)
+            with self._lock:
+                self._cache[key] = entry
+                while len(self._cache) > _CACHE_SIZE:
+                    self._cache.popitem(last=False)
+        return entry
+
+    def parsed(self, timeline: Timeline) -> ParsedTimeline:
+        return self._entry(timeline)[0]
+
+    def prepare(self, timeline: Timeline) -> dict[str, dict[str, Any]]:
+        """Parse what the timeline does not carry an analysis of; the analyses made, to store."""
+        return self.parsed(timeline).fresh
 
     async def analyze_step(
         self, scorecard: ScorecardSpec, step: StepSpec, timeline: Timeline, *, mode: TranscriptMode
@@ -415,8 +427,7 @@ class HeuristicAuditor:
         return output, tuple(assessments)
 
     def _keywords_found(self, step: StepSpec, timeline: Timeline) -> list[str]:
-        self.parsed(timeline)
-        indexed = self._indexed[(timeline.fiche_id, timeline.version)]
+        indexed = self._entry(timeline)[1]
         found = []
         for keyword in step.keywords:
             tokens = tokenise(keyword)

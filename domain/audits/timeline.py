@@ -9,10 +9,11 @@ another recording of the fiche is transcribed later.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from domain.transcripts.chunking import Chunk, Word, speech_words
@@ -40,6 +41,9 @@ class TimelineChunk:
     text: str
     words: tuple[TimedWord, ...]  # the chunk's words in order; `text` is them joined by spaces
     role: Role = "unknown"
+    # The chunk's stored language analysis (`domain.language.analysis`), when it has one: not part
+    # of what the chunk says, so left out of comparisons and of the timeline's version.
+    analysis: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,18 @@ class Timeline:
         if recording is None or not 0 <= chunk_index < len(recording.chunks):
             return None
         return recording.chunks[chunk_index]
+
+    def with_analyses(self, analyses: dict[str, dict[str, Any]]) -> Timeline:
+        """The same timeline with chunks' stored language analyses (`chunk_id`: JSON) attached."""
+        return dataclasses.replace(
+            self,
+            recordings=tuple(
+                dataclasses.replace(
+                    r, chunks=tuple(dataclasses.replace(c, analysis=analyses.get(c.chunk_id)) for c in r.chunks)
+                )
+                for r in self.recordings
+            ),
+        )
 
     @property
     def version(self) -> str:

@@ -70,6 +70,8 @@ def load_timeline(session: Session, fiche_id: str) -> Timeline:
         chunks, confidence = _roles(
             transcript, recording, recording_chunks(index, _chunks(transcript), _words(transcript)), advisor
         )
+        analyses = {c.turn_index: c.analysis for c in transcript.chunks}
+        chunks = tuple(dataclasses.replace(c, analysis=analyses.get(c.chunk_index)) for c in chunks)
         recordings.append(
             TimelineRecording(
                 recording_index=index,

@@ -22,12 +22,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from domain.audits.matching import HESITATIONS, numbers_as_digits, word_tokens
 from domain.audits.timeline import Timeline, TimelineChunk, TimelineRecording
+from domain.language.analysis import ChunkAnalysis, SegmentAnalysis, analysis_json, stored_analysis, word_vector
 from domain.language.pipeline import parse
 
 if TYPE_CHECKING:
@@ -261,34 +262,28 @@ def segments(sent: Span) -> list[list[Token]]:
     return [seg for seg in out if any(not t.is_punct and not t.is_space for t in seg)]
 
 
-def _utterances(recording: TimelineRecording, chunk: TimelineChunk, doc: Doc) -> list[Utterance]:
-    words = [w.text for w in chunk.words] if chunk.words else chunk.text.split()
+def analyse_chunk(words: Sequence[str], doc: Doc) -> ChunkAnalysis:
+    """A chunk's parse reduced to what evidence search reads: per clause its word span, content
+    lemmas, where they are, whether each is blocked, the keys of their word vectors, how it is said."""
     if not words:
-        return []
+        return ()
     owners = _word_of_char(words)
-    out: list[Utterance] = []
+    out: list[SegmentAnalysis] = []
     for sent in doc.sents:
         for segment in segments(sent):
             tokens = [t for t in segment if not t.is_space and not t.is_punct]
             first = owners[min(tokens[0].idx, len(owners) - 1)]
-            last = owners[min(tokens[-1].idx + len(tokens[-1].text) - 1, len(owners) - 1)]
             content = [t for t in tokens if t.pos_ in CONTENT_POS and fold(t.text)]
-            vectors = tuple(_unit(np.asarray(t.vector)) if t.has_vector else None for t in content)
-            known = [v for v in vectors if v is not None]
             said = concepts(_text(segment))
             out.append(
-                Utterance(
-                    recording=recording,
-                    chunk=chunk,
+                SegmentAnalysis(
                     first_word=first,
-                    last_word=last,
-                    text=" ".join(words[first : last + 1]),
+                    last_word=owners[min(tokens[-1].idx + len(tokens[-1].text) - 1, len(owners) - 1)],
                     lemmas=tuple(fold(t.lemma_) or fold(t.text) for t in content) + tuple(said),
                     positions=tuple(owners[min(t.idx, len(owners) - 1)] for t in content) + (first,) * len(said),
                     blocked=tuple(_blocked(t) for t in content) + (False,) * len(said),
                     surfaces=tuple(fold(t.text) for t in content) + tuple(said),
-                    vectors=vectors + (None,) * len(said),
-                    vector=_unit(np.mean(known, axis=0)) if known else None,
+                    vector_keys=tuple(t.text if t.has_vector else "" for t in content) + ("",) * len(said),
                     question=_is_question(segment),
                     negated=_is_negated(tokens),
                     reported=_is_reported(tokens),
@@ -297,6 +292,37 @@ def _utterances(recording: TimelineRecording, chunk: TimelineChunk, doc: Doc) ->
                     filler=_is_filler(tokens),
                 )
             )
+    return tuple(out)
+
+
+def _utterances(
+    recording: TimelineRecording, chunk: TimelineChunk, words: Sequence[str], analysis: ChunkAnalysis
+) -> list[Utterance]:
+    out: list[Utterance] = []
+    for segment in analysis:
+        vectors = tuple(word_vector(key) for key in segment.vector_keys)
+        known = [v for v in vectors if v is not None]
+        out.append(
+            Utterance(
+                recording=recording,
+                chunk=chunk,
+                first_word=segment.first_word,
+                last_word=segment.last_word,
+                text=" ".join(words[segment.first_word : segment.last_word + 1]),
+                lemmas=segment.lemmas,
+                positions=segment.positions,
+                blocked=segment.blocked,
+                surfaces=segment.surfaces,
+                vectors=vectors,
+                vector=_unit(np.mean(known, axis=0)) if known else None,
+                question=segment.question,
+                negated=segment.negated,
+                reported=segment.reported,
+                deferred=segment.deferred,
+                hedged=segment.hedged,
+                filler=segment.filler,
+            )
+        )
     return out
 
 
@@ -307,6 +333,7 @@ class ParsedTimeline:
     utterances: tuple[Utterance, ...]
     turns: tuple[tuple[Utterance, ...], ...]
     vocabulary: dict[tuple[str, str], np.ndarray | None]  # every (lemma, surface) said, with its vector
+    fresh: dict[str, dict[str, Any]] = field(default_factory=dict)  # analyses made now (chunk_id: JSON), to store
     term_tables: dict[str, dict[tuple[str, str], float]] = field(default_factory=dict)  # evidence search's cache
 
     def next_turn(self, turn_index: int) -> tuple[Utterance, ...]:
@@ -318,12 +345,22 @@ class ParsedTimeline:
         return ()
 
 
+def _chunk_words(chunk: TimelineChunk) -> list[str]:
+    return [w.text for w in chunk.words] if chunk.words else chunk.text.split()
+
+
 def parse_timeline(timeline: Timeline) -> ParsedTimeline:
-    """Parse every chunk once (one batched spaCy call) into utterances."""
+    """The timeline's utterances: from each chunk's stored analysis when it is of this version, the
+    other chunks parsed now (one batched spaCy call); `fresh` holds the analyses made now, to store."""
     chunks = [(recording, chunk) for recording in timeline.recordings for chunk in recording.chunks]
-    texts = [" ".join(w.text for w in chunk.words) if chunk.words else chunk.text for _, chunk in chunks]
+    analyses = {chunk.chunk_id: stored for _, chunk in chunks if (stored := stored_analysis(chunk.analysis))}
+    missing = [chunk for _, chunk in chunks if chunk.chunk_id not in analyses]
+    docs = parse([" ".join(_chunk_words(chunk)) for chunk in missing])
+    fresh = {chunk.chunk_id: analyse_chunk(_chunk_words(chunk), doc) for chunk, doc in zip(missing, docs, strict=True)}
+    analyses |= fresh
     turns = tuple(
-        tuple(_utterances(recording, chunk, doc)) for (recording, chunk), doc in zip(chunks, parse(texts), strict=True)
+        tuple(_utterances(recording, chunk, _chunk_words(chunk), analyses[chunk.chunk_id]))
+        for recording, chunk in chunks
     )
     utterances = tuple(u for turn in turns for u in turn)
     vocabulary = {
@@ -331,4 +368,4 @@ def parse_timeline(timeline: Timeline) -> ParsedTimeline:
         for u in utterances
         for lemma, surface, vector in zip(u.lemmas, u.surfaces, u.vectors, strict=True)
     }
-    return ParsedTimeline(utterances, turns, vocabulary)
+    return ParsedTimeline(utterances, turns, vocabulary, {k: analysis_json(v) for k, v in fresh.items()})

@@ -99,6 +99,9 @@ class TranscriptChunk(IdMixin, Base):
     text: Mapped[str] = mapped_column(Text, nullable=False)
     word_count: Mapped[int] = mapped_column(Integer, nullable=False)
     role: Mapped[str | None] = mapped_column(String(16))  # agent / client / unknown; NULL before roles existed
+    # The chunk's language analysis (`domain.language.analysis`, with the version that made it),
+    # stored by its first audit so later audits do not parse it again; NULL until then.
+    analysis: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
 
 class FicheTranscription(TimestampMixin, Base):

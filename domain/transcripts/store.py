@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import delete, func, select
@@ -171,6 +172,19 @@ def store_transcript(
         for c in write.chunks
     )
     return transcript
+
+
+def store_analyses(session: Session, fiche_id: str, analyses: Mapping[str, dict[str, Any]]) -> int:
+    """Store chunks' language analyses (`chunk_id`: JSON, `domain.language.analysis`) made by an audit,
+    so later audits of the fiche read them instead of parsing; returns how many chunks were updated."""
+    if not analyses:
+        return 0
+    chunks = session.scalars(
+        select(TranscriptChunk).where(TranscriptChunk.fiche_id == fiche_id, TranscriptChunk.chunk_id.in_(analyses))
+    ).all()
+    for chunk in chunks:
+        chunk.analysis = analyses[chunk.chunk_id]
+    return len(chunks)
 
 
 def store_failure(

@@ -30,6 +30,7 @@ from domain.audits.store import (
 from domain.audits.timeline import Timeline, timeline_tokens
 from domain.audits.timeline_store import load_timeline
 from domain.models import Audit, AuditCitation, AuditControlPoint, AuditStep, Fiche, FicheTranscription
+from domain.models.transcripts import TranscriptChunk
 from domain.scorecards.service import current_spec
 from orchestration.jobs import audit_fiches_job
 from orchestration.sensors.maintenance import audit_watchdog
@@ -363,6 +364,40 @@ def test_the_heuristic_auditors_confidence_rule_and_review_flag_are_stored(
         assert {p.decision_rule for p in present} <= {"evidence", "answer_to_question"}
         assert all(p.citations for p in present)
         assert audit.needs_review == bool(audit.review_reasons)
+
+
+def test_a_transcript_is_parsed_by_its_first_audit_only(
+    transcribed_day: list[str], scorecard_id: int, sync_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from domain.language import utterances
+    from domain.language.analysis import ANALYSIS_VERSION
+
+    spec = _spec(sync_engine, scorecard_id)
+    fiche_id = transcribed_day[1]
+    with Session(sync_engine) as session:
+        session.execute(update(TranscriptChunk).where(TranscriptChunk.fiche_id == fiche_id).values(analysis=None))
+        session.commit()
+    first = asyncio.run(_engine(sync_engine, HeuristicAuditor()).audit_fiche(fiche_id, spec, force=True))
+    assert first.outcome == Outcome.COMPLETED
+    with Session(sync_engine) as session:
+        stored = session.scalars(select(TranscriptChunk.analysis).where(TranscriptChunk.fiche_id == fiche_id)).all()
+        assert stored
+        assert all(a is not None and a["version"] == ANALYSIS_VERSION for a in stored)
+
+    def no_parse(texts: Any, batch_size: int = 64) -> list[Any]:
+        assert not list(texts), "a stored analysis is read, not parsed again"
+        return []
+
+    monkeypatch.setattr(utterances, "parse", no_parse)
+    second = asyncio.run(_engine(sync_engine, HeuristicAuditor()).audit_fiche(fiche_id, spec, force=True))
+    assert second.outcome == Outcome.COMPLETED
+
+    def verdicts(audit_id: int | None) -> list[tuple[int, str]]:
+        with Session(sync_engine) as session:
+            audit = session.get_one(Audit, audit_id)
+            return [(s.position, p.statut) for s in audit.steps for p in s.control_points]
+
+    assert verdicts(second.audit_id) == verdicts(first.audit_id)
 
 
 @pytest.mark.usefixtures("clean_tables")

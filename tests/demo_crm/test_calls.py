@@ -31,8 +31,9 @@ def template_text(phrasing: phrases.Phrasing) -> str:
 
 def test_segment_keys_are_stable_and_exported_from_calls() -> None:
     assert calls.SEGMENTS == (
-        "greeting", "agent_identity", "firm_orias", "recording_notice", "needs_discovery", "current_cover",
-        "product_guarantees", "exclusions", "price_fees", "cooling_off", "consent_signature",
+        "greeting", "agent_identity", "firm_orias", "recording_notice", "retention_period", "copy_right",
+        "data_protection", "needs_discovery", "current_cover", "care_home_check", "solidarity_aid",
+        "product_guarantees", "exclusions", "waiting_period", "price_fees", "cooling_off", "consent_signature",
     )  # fmt: skip
     assert calls.FIRM_ORIAS == "firm_orias"
     assert set(calls.SEGMENT_MARKERS) == set(calls.SEGMENTS) == set(calls.SEGMENT_LABELS)
@@ -155,3 +156,30 @@ def test_directory_is_seeded_and_has_unique_names(seed: int) -> None:
     users = build_directory(seed).users
     assert len({u.id for u in users}) == len(users)
     assert len({u.person.display for u in users}) == len(users)
+
+
+def test_sales_calls_say_the_18_point_scorecards_topics_in_some_fiches_only() -> None:
+    said = Counter[str]()
+    sales = 0
+    for core in fiches():
+        sales += 1
+        said.update(set(calls.segments_present(core, core.sale_call)) & set(calls.SCORECARD_TOPICS))
+    assert set(said) == set(calls.SCORECARD_TOPICS)
+    assert all(0 < n < sales for n in said.values()), said  # both labels occur for every topic
+
+
+def test_adding_the_scorecard_topics_left_every_other_segments_draw_as_it_was() -> None:
+    from callaudit.demo_crm.calls import SEGMENT_PRESENCE, _phrasings
+    from callaudit.demo_crm.seeding import derive_rng
+
+    for core in fiches(days=2):
+        for rec in core.recordings:
+            if rec.kind != "vente":
+                continue
+            rng = derive_rng(core.seed, "call-plan", rec.call_id)  # the draws before the topics existed
+            before = []
+            for key in (k for k in calls.SEGMENTS if k not in calls.SCORECARD_TOPICS):
+                if rng.random() < SEGMENT_PRESENCE[rec.kind].get(key, 0.0):
+                    before.append((key, rng.choice(_phrasings(core, key))))
+            plan = [(b.segment, b.lines) for b in calls._plan(core, rec) if b.segment not in calls.SCORECARD_TOPICS]
+            assert plan[: len(before)] == before

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from callaudit.demo import PLAIN_AUDIT_ROWS, STAGES, DemoSummary, PlainProgress, StageResult
 
 
@@ -47,3 +50,34 @@ def test_plain_progress_is_one_line_per_finished_stage() -> None:
     progress.started("schema", 2, 7)
     progress.finished(StageResult("schema", True, "migrations at head", 0.42), 2, 7)
     assert lines == ["[2/7] schema     ok       0.4s  migrations at head"]
+
+
+def test_each_given_scorecard_adds_an_audit_stage_the_summary_waits_for() -> None:
+    from typer.testing import CliRunner
+
+    from callaudit.demo import demo_stages
+
+    nca = {"name": "Audit 18 points"}
+    stages = demo_stages([nca])
+    assert [name for name, _ in stages] == [*(name for name, _ in STAGES), "audit: Audit 18 points"]
+    done = [StageResult(name, True, "fine", 0.1) for name, _ in STAGES]
+    assert not DemoSummary(done, expected=len(stages)).ok, "the extra audit never ran"
+    assert DemoSummary([*done, StageResult(stages[-1][0], True, "fine", 0.1)], expected=len(stages)).ok
+
+    from callaudit.cli import app
+
+    result = CliRunner().invoke(app, ["demo", "--scorecard", "/nonexistent/scorecard.json"])
+    assert result.exit_code == 2
+    assert "/nonexistent/scorecard.json" in result.output
+
+
+def test_a_scorecard_file_that_breaks_the_rules_is_refused_naming_the_field(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from callaudit.cli import app
+
+    broken = tmp_path / "card.json"
+    broken.write_text(json.dumps({"name": "x", "auditSteps": []}), encoding="utf-8")
+    result = CliRunner().invoke(app, ["demo", "--scorecard", str(broken)])
+    assert result.exit_code == 2
+    assert "auditSteps" in result.output

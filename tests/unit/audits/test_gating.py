@@ -263,3 +263,30 @@ def test_a_different_number_is_still_another_fact() -> None:
     )
     assert gated.points[0].statut is PointStatus.ABSENT
     assert gated.points[0].rule == "gating:no_valid_citation"
+
+
+def test_a_comment_never_says_a_keyword_the_step_found_is_missing() -> None:
+    said = point(PointStatus.ABSENT, text="Conservation 2 ans mentionnée")
+    said = said.model_copy(
+        update={
+            "commentaire": "Le conseiller annonce l'enregistrement. "
+            "Le mot-clé « conservation » est absent de l'appel ; la durée de 2 ans n'a pas été mentionnée."
+        }
+    )
+    result = output(said).model_copy(
+        update={"mots_cles_trouves": ["conservation"], "commentaire_global": "Conservation non mentionnée."}
+    )
+    gated = gate_step(step(points=("Conservation 2 ans mentionnée",)), result, TIMELINE, RULES)
+    assert gated.points[0].commentaire == (
+        "Le conseiller annonce l'enregistrement. Mot-clé « conservation » trouvé dans la transcription. "
+        "la durée de 2 ans n'a pas été mentionnée."
+    )
+    assert gated.commentaire_global.startswith("Mot-clé « conservation » trouvé dans la transcription.")
+
+
+def test_a_comment_saying_a_keyword_not_found_by_the_step_is_missing_is_kept() -> None:
+    from domain.audits.comments import reconcile
+
+    comment = "Le mot-clé « ORIAS » est absent. Le numéro est donné plus loin."
+    assert reconcile(comment, ["conservation"]) == comment
+    assert reconcile("Le cabinet est nommé : ORIAS cité.", ["ORIAS"]) == "Le cabinet est nommé : ORIAS cité."
