@@ -22,8 +22,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+from sse_starlette import ServerSentEvent
 
-from resources.redis.streams import StreamEvent, stream_key
+from resources.redis.streams import parse_stream_id, stream_key
 
 log = logging.getLogger(__name__)
 
@@ -37,19 +38,38 @@ class StreamClosed(Exception):
     """The hub cannot feed this stream any more (Redis dropped, or the client fell too far behind)."""
 
 
+class LifetimeReached(StreamClosed):
+    """The stream lived its `REALTIME_STREAM_MAX_SECONDS`."""
+
+
+@dataclass(frozen=True, eq=False)
+class LiveEntry:
+    """A new stream entry as every follower needs it: built once per entry, not once per follower.
+
+    `frame` is the whole SSE frame for a stream following this topic alone (its id is the entry id),
+    so such a stream forwards the bytes as they are.
+    """
+
+    topic: str
+    id: str
+    key: tuple[int, int]
+    type: str
+    data: str
+    frame: bytes
+
+
 @dataclass(eq=False)
 class Subscription:
     topics: tuple[str, ...]
-    queue: asyncio.Queue[tuple[str, StreamEvent] | StreamClosed] = field(
-        default_factory=lambda: asyncio.Queue(QUEUE_SIZE)
-    )
+    queue: asyncio.Queue[LiveEntry | StreamClosed] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     closed: bool = False
+    _reason: StreamClosed | None = None
 
-    def offer(self, topic: str, event: StreamEvent) -> None:
+    def offer(self, entry: LiveEntry) -> None:
         if self.closed:
             return
         try:
-            self.queue.put_nowait((topic, event))
+            self.queue.put_nowait(entry)
         except asyncio.QueueFull:
             self.close(StreamClosed("the client fell behind"))
 
@@ -61,15 +81,28 @@ class Subscription:
             self.queue.get_nowait()
         self.queue.put_nowait(reason)
 
-    async def next(self, wait: float) -> tuple[str, StreamEvent] | None:
-        """The next live entry, None after `wait` seconds; raises StreamClosed once closed."""
-        try:
-            item = await asyncio.wait_for(self.queue.get(), wait)
-        except TimeoutError:
-            return None
-        if isinstance(item, StreamClosed):
-            raise item
-        return item
+    async def next(self) -> list[LiveEntry]:
+        """The live entries queued so far, waiting for one if there is none; raises StreamClosed
+        once closed (see `close`), after the entries queued before. A stream that fell behind gets
+        them all at once and sends them together, so falling behind costs fewer sends, not more.
+
+        No timeout of its own: a timer per wait would cost more than the delivery; the stream's
+        lifetime closes the queue instead.
+        """
+        if self._reason is not None:
+            raise self._reason
+        item = await self.queue.get()
+        entries: list[LiveEntry] = []
+        while True:
+            if isinstance(item, StreamClosed):
+                if entries:
+                    self._reason = item
+                    return entries
+                raise item
+            entries.append(item)
+            if self.queue.empty():
+                return entries
+            item = self.queue.get_nowait()
 
 
 class StreamHub:
@@ -150,9 +183,9 @@ class StreamHub:
             if followers is None:  # unfollowed while the read was blocked
                 continue
             for entry_id, fields in entries:
-                event = StreamEvent(str(entry_id), fields["type"], fields["data"])
+                entry = _entry(topic, str(entry_id), fields["type"], fields["data"])
                 for subscription in list(followers):
-                    subscription.offer(topic, event)
+                    subscription.offer(entry)
             self._cursors[topic] = str(entries[-1][0])
 
     def _count(self) -> int:
@@ -170,3 +203,8 @@ class StreamHub:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await self._redis.aclose()
+
+
+def _entry(topic: str, entry_id: str, event_type: str, data: str) -> LiveEntry:
+    frame = ServerSentEvent(data, event=event_type, id=entry_id).encode()
+    return LiveEntry(topic, entry_id, parse_stream_id(entry_id), event_type, data, frame)

@@ -136,7 +136,7 @@ async def stream(  # noqa: PLR0917 - FastAPI dependencies
     if not hub.reserve():
         raise ServiceUnavailable("Too many open streams on this server; retry shortly")
 
-    async def body() -> AsyncIterator[ServerSentEvent]:
+    async def body() -> AsyncIterator[ServerSentEvent | bytes]:
         try:
             async for event in events(hub, state.redis, plan, settings.realtime_stream_max_seconds):
                 yield event

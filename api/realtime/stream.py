@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from sse_starlette import ServerSentEvent
 
-from api.realtime.hub import StreamClosed, StreamHub
+from api.realtime.hub import LifetimeReached, LiveEntry, StreamClosed, StreamHub
 from resources.redis.streams import parse_stream_id, stream_key
 
 ORIGIN = "0-0"
@@ -86,41 +86,61 @@ async def plan_stream(
     return Plan(tuple(topics), positions, resets)
 
 
-async def events(hub: StreamHub, redis: aioredis.Redis, plan: Plan, lifetime: float) -> AsyncIterator[ServerSentEvent]:
+async def _backlog(redis: aioredis.Redis, plan: Plan, keys: list[tuple[int, int]]) -> AsyncIterator[ServerSentEvent]:
+    """What each topic has after its position, read without blocking (the hub brings the rest)."""
+    for i, topic in enumerate(plan.topics):
+        while True:
+            response: Any = await redis.xread({stream_key(topic): plan.positions[i]}, count=BACKLOG_COUNT)
+            batches = response.values() if isinstance(response, dict) else [b for _, b in response or []]
+            entries = [entry for batch in batches for entry in batch]
+            if not entries:
+                break
+            for entry_id, fields in entries:
+                plan.positions[i] = str(entry_id)
+                keys[i] = parse_stream_id(plan.positions[i])
+                yield ServerSentEvent(fields["data"], event=fields["type"], id=plan.event_id())
+
+
+def _frames(plan: Plan, keys: list[tuple[int, int]], entries: list[LiveEntry]) -> bytes:
+    """The entries not sent yet, as one chunk; a stream of one topic forwards the hub's frames."""
+    frames = []
+    for entry in entries:
+        i = plan.topics.index(entry.topic)
+        if entry.key <= keys[i]:
+            continue  # already sent from the backlog
+        plan.positions[i], keys[i] = entry.id, entry.key
+        if len(plan.topics) == 1:
+            frames.append(entry.frame)
+        else:
+            frames.append(ServerSentEvent(entry.data, event=entry.type, id=plan.event_id()).encode())
+    return b"".join(frames)
+
+
+async def events(
+    hub: StreamHub, redis: aioredis.Redis, plan: Plan, lifetime: float
+) -> AsyncIterator[ServerSentEvent | bytes]:
     """The stream's events until its lifetime, an outage or the client's departure."""
-    index = {topic: i for i, topic in enumerate(plan.topics)}
+    keys = [parse_stream_id(position) for position in plan.positions]
     subscription = None
+    expiry = None
     try:
         subscription = await hub.subscribe(plan.topics)
+        expiry = asyncio.get_running_loop().call_later(lifetime, subscription.close, LifetimeReached())
         for i, topic in enumerate(plan.topics):
             if plan.resets[i]:
                 data = json.dumps({"topic": topic, "reason": "history_trimmed"})
                 yield ServerSentEvent(data, event="reset", id=plan.event_id())
-        for i, topic in enumerate(plan.topics):
-            while True:
-                response: Any = await redis.xread({stream_key(topic): plan.positions[i]}, count=BACKLOG_COUNT)
-                batches = response.values() if isinstance(response, dict) else [b for _, b in response or []]
-                entries = [entry for batch in batches for entry in batch]
-                if not entries:
-                    break
-                for entry_id, fields in entries:
-                    plan.positions[i] = str(entry_id)
-                    yield ServerSentEvent(fields["data"], event=fields["type"], id=plan.event_id())
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + lifetime
-        while (remaining := deadline - loop.time()) > 0:
-            item = await subscription.next(remaining)
-            if item is None:
-                break
-            topic, event = item
-            i = index[topic]
-            if parse_stream_id(event.id) <= parse_stream_id(plan.positions[i]):
-                continue  # already sent from the backlog
-            plan.positions[i] = event.id
-            yield ServerSentEvent(event.data, event=event.type, id=plan.event_id())
+        async for event in _backlog(redis, plan, keys):
+            yield event
+        while True:
+            if chunk := _frames(plan, keys, await subscription.next()):
+                yield chunk
+    except LifetimeReached:
         yield ServerSentEvent(comment="stream lifetime reached; resume with Last-Event-ID", retry=RETRY_AFTER_END_MS)
     except (StreamClosed, RedisError, OSError):
         yield ServerSentEvent(comment="stream interrupted; resume with Last-Event-ID", retry=RETRY_AFTER_FAILURE_MS)
     finally:
+        if expiry is not None:
+            expiry.cancel()
         if subscription is not None:
             hub.unsubscribe(subscription)
