@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -124,7 +125,7 @@ async def _baseline(redis_url: str, latencies: list[float], stop: asyncio.Event)
     cursor = "$"
     try:
         while not stop.is_set():
-            answer = await client.xread({stream_key(TOPIC): cursor}, block=1000, count=100)
+            answer: Any = await client.xread({stream_key(TOPIC): cursor}, block=1000, count=100)
             now = time.time()
             for _key, entries in answer or []:
                 for entry_id, fields in entries:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import cast
+from typing import Any, cast
 
 import redis
 
@@ -11,7 +11,7 @@ from domain.events import validate_event
 from resources.redis.streams import stream_key
 
 
-def catalogued(client: redis.Redis, topic: str) -> list[tuple[str, dict[str, object]]]:
+def catalogued(client: redis.Redis, topic: str) -> list[tuple[str, dict[str, Any]]]:
     """The topic's events as (type, payload), each validated against its catalogue entry."""
     entries = cast(list[tuple[str, dict[str, str]]], client.xrange(stream_key(topic)))
     events = []
