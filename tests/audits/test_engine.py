@@ -10,6 +10,7 @@ from typing import Any
 
 import dagster as dg
 import pytest
+import redis
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, selectinload
 
@@ -42,6 +43,7 @@ from resources.redis.resource import RedisResource
 from tests.audits.conftest import DAY
 from tests.audits.test_audit_day import _materialize
 from tests.llm.standin import OpenAiStandIn, Reply, control_points, step_answer
+from tests.realtime.catalogue import catalogued
 
 _CHUNK = re.compile(r"Enregistrement #1\n.*?─── Chunk 1 ───\n.*?\n.*?\n(speaker_\w+|\w+): (.+?)\n", re.S)
 INVENTED = "le client confirme avoir reçu toutes les conditions générales par courrier"
@@ -228,6 +230,8 @@ def test_the_watchdog_fails_audits_without_heartbeat(
         assert session.get_one(Audit, stuck).status == "failed"
         assert session.get_one(Audit, stuck).failed_phase == "watchdog"
         assert session.get_one(Audit, busy).status == "running"
+    [(event, payload)] = catalogued(redis.Redis.from_url(redis_url, decode_responses=True), f"audit:{stuck}")
+    assert (event, payload["failed_phase"], payload["fiche_id"]) == ("audit.failed", "watchdog", "F-STUCK")
     # drill 3: nothing audited those fiches again; now the watchdog asks for it, once
     assert isinstance(result, dg.SensorResult)
     [request] = result.run_requests or []
