@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,6 +105,18 @@ class Subscription:
             item = self.queue.get_nowait()
 
 
+class Slot:
+    """One open stream's place in the replica's cap, given back once however the stream ends."""
+
+    def __init__(self, give_back: Callable[[], None]) -> None:
+        self._give_back: Callable[[], None] | None = give_back
+
+    def release(self) -> None:
+        give_back, self._give_back = self._give_back, None
+        if give_back is not None:
+            give_back()
+
+
 class StreamHub:
     """The replica's reader. `blocking` must have a socket timeout longer than `block_ms`."""
 
@@ -125,14 +137,14 @@ class StreamHub:
     def open_streams(self) -> int:
         return self._reserved
 
-    def reserve(self) -> bool:
-        """Take one of the replica's stream slots; False when all are taken."""
+    def reserve(self) -> Slot | None:
+        """Take one of the replica's stream slots; None when all are taken."""
         if self._reserved >= self.max_streams:
-            return False
+            return None
         self._reserved += 1
-        return True
+        return Slot(self._give_back)
 
-    def release(self) -> None:
+    def _give_back(self) -> None:
         self._reserved -= 1
 
     async def subscribe(self, topics: Iterable[str]) -> Subscription:

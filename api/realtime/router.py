@@ -9,6 +9,7 @@ test-publish route let anyone spoof any channel).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncIterator
 from typing import Annotated
 from urllib.parse import urlencode
@@ -133,7 +134,8 @@ async def stream(  # noqa: PLR0917 - FastAPI dependencies
     except BadCursor as exc:
         raise BadRequest(str(exc), field="Last-Event-ID") from None
     plan = await plan_stream(state.redis, [str(t) for t in topics], cursors, replay=replay)
-    if not hub.reserve():
+    slot = hub.reserve()
+    if slot is None:
         raise ServiceUnavailable("Too many open streams on this server; retry shortly")
 
     async def body() -> AsyncIterator[ServerSentEvent | bytes]:
@@ -141,10 +143,14 @@ async def stream(  # noqa: PLR0917 - FastAPI dependencies
             async for event in events(hub, state.redis, plan, settings.realtime_stream_max_seconds):
                 yield event
         finally:
-            hub.release()
+            slot.release()
 
+    stream_body = body()
+    # A client gone before the stream started never runs the generator's `finally`: the slot is
+    # also given back when the generator is collected.
+    weakref.finalize(stream_body, slot.release)
     return EventSourceResponse(
-        body(),
+        stream_body,
         ping=settings.realtime_heartbeat_seconds,
         send_timeout=SEND_TIMEOUT_SECONDS,
         headers={"Cache-Control": "no-store"},

@@ -37,3 +37,16 @@ async def test_entries_reach_every_follower_once_and_a_laggard_is_closed(aredis:
     hub.unsubscribe(reader)
     hub.unsubscribe(laggard)
     await hub.close()
+
+
+async def test_stream_slots_are_capped_and_given_back_once(aredis: aioredis.Redis) -> None:
+    hub = StreamHub(aredis, max_streams=2)
+    first, second = hub.reserve(), hub.reserve()
+    assert first is not None
+    assert second is not None
+    assert hub.reserve() is None
+    first.release()
+    first.release()  # a stream ending twice (its `finally` and its collection) counts once
+    assert hub.open_streams == 1
+    assert hub.reserve() is not None
+    assert hub.reserve() is None
