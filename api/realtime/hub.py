@@ -180,6 +180,10 @@ class StreamHub:
                 log.warning("SSE hub lost Redis (%s): closing %d stream(s)", type(exc).__name__, self._count())
                 self._close_all(StreamClosed("Redis unavailable"))
                 await asyncio.sleep(RETRY_PAUSE_SECONDS)
+            except Exception:  # a reader that died silently would leave every stream waiting
+                log.exception("SSE hub failed: closing %d stream(s)", self._count())
+                self._close_all(StreamClosed("server error"))
+                await asyncio.sleep(RETRY_PAUSE_SECONDS)
 
     async def _read_once(self) -> None:
         keys: dict[Any, Any] = {stream_key(t): c for t, c in self._cursors.items()}

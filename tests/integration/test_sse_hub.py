@@ -50,3 +50,13 @@ async def test_stream_slots_are_capped_and_given_back_once(aredis: aioredis.Redi
     assert hub.open_streams == 1
     assert hub.reserve() is not None
     assert hub.reserve() is None
+
+
+async def test_a_reader_failure_ends_the_streams_instead_of_leaving_them_waiting(aredis: aioredis.Redis) -> None:
+    hub = StreamHub(aredis, max_streams=10, block_ms=200)
+    subscription = await hub.subscribe(["fiche:F9"])
+    await aredis.xadd("sse:fiche:F9", {"unexpected": "entry"})  # not written by our publisher
+    async with asyncio.timeout(10):
+        with pytest.raises(StreamClosed, match="server error"):
+            await subscription.next()
+    await hub.close()
