@@ -32,6 +32,7 @@ QUEUE_SIZE = 1000
 READ_COUNT = 500
 BLOCK_MS = 5000
 RETRY_PAUSE_SECONDS = 1.0
+WAKE_TTL_SECONDS = 3600
 
 
 class StreamClosed(Exception):
@@ -160,7 +161,10 @@ class StreamHub:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="sse-hub")
         elif new:
-            await self._redis.xadd(self._wake_key, {"wake": "1"}, maxlen=10, approximate=True)
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.xadd(self._wake_key, {"wake": "1"}, maxlen=10, approximate=True)
+                pipe.expire(self._wake_key, WAKE_TTL_SECONDS)  # a replica gone leaves nothing behind
+                await pipe.execute()
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
