@@ -24,7 +24,7 @@ from api.auth.dependencies import KeyringDep, OptionalPrincipal, bearer_scheme, 
 from api.auth.principal import Grant, Principal
 from api.auth.service import load_user_principal, session_is_active
 from api.deps import SessionDep, SettingsDep, StateDep
-from api.errors import BadRequest, Forbidden, NotAuthenticated, ServiceUnavailable
+from api.errors import BadRequest, ErrorBody, Forbidden, NotAuthenticated, ServiceUnavailable
 from api.realtime.access import authorize_topic
 from api.realtime.hub import BLOCK_MS, StreamHub
 from api.realtime.stream import BadCursor, events, parse_last_event_id, plan_stream
@@ -108,7 +108,10 @@ def stream_hub(state: StateDep) -> StreamHub:
     "/stream",
     response_class=EventSourceResponse,
     summary="Follow topics as server-sent events (resumable with Last-Event-ID)",
-    responses={200: {"content": {"text/event-stream": {}}, "description": "The event stream"}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "The event stream"},
+        404: {"model": ErrorBody, "description": "A topic is missing or outside the caller's scope (no stream)"},
+    },
 )
 async def stream(  # noqa: PLR0917 - FastAPI dependencies
     topic: TopicsQuery,
