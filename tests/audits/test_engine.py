@@ -213,7 +213,7 @@ def test_a_transcribed_fiche_without_speech_fails_with_its_phase(
 
 @pytest.mark.usefixtures("clean_tables")
 def test_the_watchdog_fails_audits_without_heartbeat(
-    scorecard_id: int, sync_engine: Engine, database_url: str, redis_url: str
+    scorecard_id: int, sync_engine: Engine, database_url: str, redis_url: str, redis_client: redis.Redis
 ) -> None:
     spec = _spec(sync_engine, scorecard_id)
     long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
@@ -230,7 +230,7 @@ def test_the_watchdog_fails_audits_without_heartbeat(
         assert session.get_one(Audit, stuck).status == "failed"
         assert session.get_one(Audit, stuck).failed_phase == "watchdog"
         assert session.get_one(Audit, busy).status == "running"
-    [(event, payload)] = catalogued(redis.Redis.from_url(redis_url, decode_responses=True), f"audit:{stuck}")
+    [(event, payload)] = catalogued(redis_client, f"audit:{stuck}")
     assert (event, payload["failed_phase"], payload["fiche_id"]) == ("audit.failed", "watchdog", "F-STUCK")
     # drill 3: nothing audited those fiches again; now the watchdog asks for it, once
     assert isinstance(result, dg.SensorResult)
