@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from api.errors import ERROR_RESPONSES
 from api.glossary import EXAMPLE_KEYS, EXAMPLES, FIELDS
 
 _FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
@@ -55,8 +56,9 @@ def _statuses_it_never_answers(schema: dict[str, Any]) -> None:
             if not operation.get("security"):
                 responses.pop("403", None)
                 responses.pop("404", None)
-            if method == "get" and not any(p["in"] == "path" for p in operation.get("parameters", [])):
-                responses.pop("404", None)
+            searching = method == "get" and not any(p["in"] == "path" for p in operation.get("parameters", []))
+            if searching and responses.get("404", {}).get("description") == ERROR_RESPONSES[404]["description"]:
+                responses.pop("404", None)  # a route looking entities up in its query says so (realtime topics)
 
 
 def _describe(schema: dict[str, Any]) -> None:

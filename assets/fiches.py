@@ -5,6 +5,7 @@ fetches only fiches whose cache says so (missing, summary only, expired, failed,
 """
 
 import datetime as dt
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -19,14 +20,18 @@ from callaudit.pools import CRM_FICHE_FETCH, CRM_SEARCH
 from callaudit.settings import get_settings
 from domain import stages
 from domain.crm.cache import CachePolicy
+from domain.crm.fetch_jobs import day_fetched
+from domain.events import job_topic
 from resources.crm.client import CrmClient
 from resources.crm.errors import CrmError
 from resources.crm.resource import CrmResource
 from resources.database import DatabaseResource, sync_session_factory
+from resources.redis import RedisUnavailable
 from resources.redis.resource import RedisResource
 from services.ingestion import BatchReport, FicheSync, metadata_of
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def run_with_crm(
@@ -136,7 +141,27 @@ def fiche_details(
     report = sync_fiche_batch(crm, redis, database, fiche_ids, force=False)
     if report.failures:
         context.log.warning("%d fiche(s) failed; first: %s", len(report.failures), next(iter(report.failures.items())))
+    if job_id := context.run.tags.get("app/job_id"):  # a day of a progressive fetch (API backfill)
+        announce_fetch_progress(database, redis, job_id, day, context.run.run_id)
     return report.as_result()
+
+
+def announce_fetch_progress(
+    database: DatabaseResource, redis: RedisResource, job_id: str, day: dt.date, run_id: str
+) -> None:
+    """`fiches.progressive_fetch.progress` (or `.complete` / `.failed` for the job's last day) on the
+    job's topic; best-effort, like every event: the job row stays the record."""
+    with database.session() as session:
+        found = day_fetched(session, job_id, day, run_id=run_id)
+    if found is None:
+        return
+    client = redis.sync_client()
+    try:
+        redis.publisher(client).publish(job_topic(job_id), *found)
+    except RedisUnavailable as exc:
+        log.warning("progress of job %s not published: %s", job_id, exc)
+    finally:
+        client.close()
 
 
 def sync_fiche_batch(

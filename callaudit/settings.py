@@ -165,6 +165,13 @@ class Settings(BaseSettings):
     webhook_allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     event_stream_maxlen: int = Field(1000, ge=10)
     event_stream_ttl_seconds: int = Field(86_400, ge=60)
+    # SSE (`/api/realtime/...`): comment lines this often keep proxies from closing an idle stream; a
+    # stream ends after its lifetime (the client resumes with Last-Event-ID, maybe on another replica);
+    # a replica refuses streams past the cap (503); browser stream tokens are valid this long.
+    realtime_heartbeat_seconds: int = Field(15, ge=1, le=300)
+    realtime_stream_max_seconds: int = Field(600, ge=1, le=86_400)
+    realtime_max_streams: int = Field(2000, ge=1)
+    realtime_stream_token_ttl_seconds: int = Field(60, ge=5, le=3600)
     smtp_host: str | None = None
     smtp_port: int = Field(587, ge=1, le=65535)
     smtp_secure: bool = False

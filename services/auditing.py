@@ -40,7 +40,8 @@ from domain.audits.store import (
 )
 from domain.audits.timeline import Timeline, timeline_tokens
 from domain.audits.timeline_store import load_timeline
-from domain.transcripts.store import store_analyses
+from domain.events import BatchProgress, Event, audit_topic, fiche_topic
+from domain.transcripts.store import coverage, store_analyses
 from resources.redis import RedisUnavailable
 from services.base import StageService, utc_now
 from services.ports import Publisher
@@ -161,7 +162,7 @@ class AuditEngine(StageService):
 
     async def _event(self, fiche_id: str, audit_id: int | None, event: str, payload: Mapping[str, Any]) -> None:
         body = {"fiche_id": fiche_id, "audit_id": audit_id, "run_id": self.trigger.run_id, **payload}
-        topics = [f"fiche:{fiche_id}"] + ([f"audit:{audit_id}"] if audit_id is not None else [])
+        topics = [fiche_topic(fiche_id)] + ([audit_topic(audit_id)] if audit_id is not None else [])
         await self._publish(topics, event, body)
 
     async def audit_fiches(
@@ -169,10 +170,15 @@ class AuditEngine(StageService):
     ) -> AuditReport:
         started = time.monotonic()
         gate = asyncio.Semaphore(self.fiche_concurrency)
+        run_id = self.trigger.run_id
+        batch = BatchProgress(self._emit, run_id, "audit", len(fiche_ids)) if run_id else None
 
         async def one(fiche_id: str) -> FicheAudit:
             async with gate:
-                return await self.audit_fiche(fiche_id, spec, use_rlm=use_rlm, force=force)
+                audited = await self.audit_fiche(fiche_id, spec, use_rlm=use_rlm, force=force)
+            if batch is not None:
+                await batch.settled(ok=audited.outcome not in {Outcome.FAILED, Outcome.NOT_READY})
+            return audited
 
         settled = await asyncio.gather(*(one(f) for f in fiche_ids), return_exceptions=True)
         # Redis unreachable stops the run (every fiche would fail the same way), once all have settled.
@@ -192,8 +198,16 @@ class AuditEngine(StageService):
             error = f"not audited: {not_ready}"
             run_id = self.trigger.run_id
             await self._db(lambda s: fail_queued(s, fiche_id, spec.scorecard_id, run_id=run_id, error=error, now=now))
-            check = {"is_complete": False, "reason": not_ready, "status": "checked"}
-            await self._event(fiche_id, None, "audit.transcription_check", check)
+            counts = await self._db(lambda s: coverage(s, fiche_id))
+            check = {
+                "total_recordings": counts.total,
+                "transcribed": counts.transcribed,
+                "needs_transcription": counts.total - counts.transcribed,
+                "is_complete": False,
+                "reason": not_ready,
+                "status": "checked",
+            }
+            await self._event(fiche_id, None, Event.AUDIT_TRANSCRIPTION_CHECK, check)
             return FicheAudit(fiche_id, Outcome.NOT_READY, error=not_ready)
         timeline = await self._db(lambda s: load_timeline(s, fiche_id))
         budget = self.prompt_token_budget
@@ -234,16 +248,23 @@ class AuditEngine(StageService):
             fiche_id,
             audit_id,
             "audit.transcription_check",
-            {"is_complete": True, "recordings": len(timeline.recordings), "status": "checked"},
+            {
+                "total_recordings": len(timeline.recordings),
+                "transcribed": len(timeline.recordings),
+                "needs_transcription": 0,
+                "is_complete": True,
+                "status": "checked",
+            },
         )
         await self._event(
             fiche_id,
             audit_id,
             "audit.started",
             {
-                "scorecard_id": spec.scorecard_id,
-                "scorecard_name": spec.name,
+                "audit_config_id": spec.scorecard_id,
+                "audit_config_name": spec.name,
                 "scorecard_version": spec.version,
+                "started_at": now,
                 "total_steps": len(spec.steps),
                 "approach": {"use_rlm": use_rlm, "transcript_mode": mode.value},
                 "status": "started",
@@ -262,12 +283,16 @@ class AuditEngine(StageService):
         now = self._clock()
         await self._db(lambda s: fail_audit(s, audit_id, error, phase=phase, now=now))
         await self._event(
-            fiche_id, audit_id, "audit.failed", {"error": error, "failed_phase": phase, "status": "failed"}
+            fiche_id,
+            audit_id,
+            "audit.failed",
+            {"error": error, "failed_phase": phase, "failed_at": now, "status": "failed"},
         )
         return FicheAudit(fiche_id, Outcome.FAILED, audit_id=audit_id, error=error)
 
     async def _run(self, run: _Run) -> FicheAudit:
         fiche_id, audit_id, spec, timeline, mode = run.fiche_id, run.audit_id, run.spec, run.timeline, run.mode
+        started = time.monotonic()
         if timeline.is_empty:
             return await self._fail(fiche_id, audit_id, "no transcribed speech in the fiche's recordings", "timeline")
         await self._event(
@@ -311,6 +336,7 @@ class AuditEngine(StageService):
             audit_id,
             "audit.compliance_calculated",
             {
+                "overall_score": compliance.earned,
                 "score_percentage": float(compliance.score_percentage),
                 "niveau": compliance.niveau,
                 "is_compliant": compliance.is_compliant,
@@ -323,6 +349,7 @@ class AuditEngine(StageService):
             audit_id,
             "audit.completed",
             {
+                "overall_score": compliance.earned,
                 "score_percentage": float(compliance.score_percentage),
                 "niveau": compliance.niveau,
                 "is_compliant": compliance.is_compliant,
@@ -330,6 +357,8 @@ class AuditEngine(StageService):
                 "failed_steps": failed_steps,
                 "total_tokens": usage.total_tokens,
                 "cost_usd": usage.cost_usd,
+                "duration_seconds": round(time.monotonic() - started, 3),
+                "completed_at": now,
                 "status": "completed",
             },
         )
@@ -348,13 +377,14 @@ class AuditEngine(StageService):
     async def _analyse_steps(self, run: _Run) -> list[StepRecord]:
         fiche_id, audit_id, spec = run.fiche_id, run.audit_id, run.spec
         limit = asyncio.Semaphore(self.step_concurrency)
-        done = 0
+        done = failed = 0
 
         async def one(step: StepSpec) -> StepRecord:
-            nonlocal done
+            nonlocal done, failed
             async with limit:
                 record = await self._analyse_step(run, step)
             done += 1
+            failed += record.step.failed
             now = self._clock()
             await self._db(lambda s: heartbeat(s, audit_id, now))
             await self._event(
@@ -364,6 +394,7 @@ class AuditEngine(StageService):
                 {
                     "completed_steps": done,
                     "total_steps": len(spec.steps),
+                    "failed_steps": failed,
                     "progress_percentage": round(100 * done / max(1, len(spec.steps))),
                     "current_phase": "analysis",
                     "status": "in_progress",

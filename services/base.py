@@ -67,3 +67,7 @@ class StageService:
                 await self.publisher.publish(topic, event, payload)
         except RedisUnavailable as exc:
             log.warning("event %s on %s not published: %s", event, topics[0], exc)
+
+    async def _emit(self, topic: str, event: str, payload: Mapping[str, Any]) -> None:
+        """`_publish` on one topic: the shape `domain.events.BatchProgress` calls back."""
+        await self._publish([topic], event, payload)

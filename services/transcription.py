@@ -10,10 +10,12 @@ reaching the same recording (a backfill and an API launch, a retried run) never 
 the second waits for the first, then finds the recording transcribed and counts it as done by
 another run.
 
-Events go to the fiche's topic (`fiche:{id}`): `transcription.started`,
-`transcription.recording_completed`, `transcription.recording_failed`, then exactly one terminal
-`transcription.completed` (also when there was nothing to do, and for a skipped fiche, with its
-`status`) or `transcription.failed`. Publishing is best-effort: Postgres is the record.
+Events go to the fiche's topic (`fiche:{id}`, catalogue in `domain.events`): `transcription.started`
+and `.status_check`, per recording `.recording_started` then `.recording_completed` or
+`.recording_failed` followed by `.progress`, then exactly one terminal `transcription.completed`
+(also when there was nothing to do, and for a skipped fiche, its `outcome` saying so) or
+`transcription.failed`; and, in a run, `batch.progress` / `batch.completed` on the run's job topic.
+Publishing is best-effort: Postgres is the record.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any
 from redis.asyncio import Redis as AsyncRedis
 from sqlalchemy.orm import Session, sessionmaker
 
+from domain.events import BatchProgress, Event, fiche_topic
 from domain.models.transcripts import FicheTranscriptionStatus
 from domain.transcripts.chunking import ChunkingRules, build_chunks
 from domain.transcripts.store import (
@@ -181,13 +184,21 @@ class FicheTranscriber(StageService):
         self.firm_names = tuple(firm_names)
 
     async def _event(self, fiche_id: str, event: str, payload: Mapping[str, Any]) -> None:
-        await self._publish([f"fiche:{fiche_id}"], event, {"fiche_id": fiche_id, "run_id": self.run_id, **payload})
+        await self._publish([fiche_topic(fiche_id)], event, {"fiche_id": fiche_id, "run_id": self.run_id, **payload})
 
     async def transcribe_fiches(self, fiche_ids: list[str], *, force: bool = False) -> TranscriptionReport:
         started = time.monotonic()
         provider = self.client.provider
         unique = list(dict.fromkeys(fiche_ids))  # a fiche listed twice is still transcribed once
-        reports = await asyncio.gather(*(self.transcribe_fiche(fid, force=force) for fid in unique))
+        batch = BatchProgress(self._emit, self.run_id, "transcription", len(unique)) if self.run_id else None
+
+        async def one(fiche_id: str) -> FicheReport:
+            report = await self.transcribe_fiche(fiche_id, force=force)
+            if batch is not None:
+                await batch.settled(ok=report.status not in {FicheTranscriptionStatus.FAILED, "not_found"})
+            return report
+
+        reports = await asyncio.gather(*(one(fid) for fid in unique))
         return TranscriptionReport(list(reports), provider.name, provider.model, time.monotonic() - started)
 
     def _claim(self, session: Session, fiche_id: str, *, force: bool) -> list[RecordingRef] | None:
@@ -216,30 +227,52 @@ class FicheTranscriber(StageService):
         return self.max_recordings is not None and len(recordings) > self.max_recordings
 
     async def transcribe_fiche(self, fiche_id: str, *, force: bool = False) -> FicheReport:
+        began = time.monotonic()
         recordings = await self._db(lambda s: self._claim(s, fiche_id, force=force))
         if recordings is None:
             missing = "fiche not in the cache (fetch its details first)"
-            await self._event(fiche_id, "transcription.failed", {"reason": missing})
+            failure = {"error": missing, "reason": missing, "failed_at": self._clock(), "status": "failed"}
+            await self._event(fiche_id, Event.TRANSCRIPTION_FAILED, failure)
             return FicheReport(fiche_id, "not_found", missing)
         if self._too_many(recordings):
             too_many = f"too_many_recordings: {len(recordings)} > {self.max_recordings}"
-            await self._finish(fiche_id, FicheTranscriptionStatus.SKIPPED, too_many)
+            await self._finish(fiche_id, FicheTranscriptionStatus.SKIPPED, too_many, began=began)
             return FicheReport(
                 fiche_id, FicheTranscriptionStatus.SKIPPED, too_many, already_transcribed=len(recordings)
             )
         targets = [r for r in recordings if r.needs_transcription(force=force)]
         already = len(recordings) - len(targets)
-        if not targets:
-            await self._finish(fiche_id, FicheTranscriptionStatus.COMPLETE, None, already_complete=True)
-            return FicheReport(fiche_id, FicheTranscriptionStatus.COMPLETE, already_transcribed=already)
-
+        since = self._clock()
         await self._event(
             fiche_id,
-            "transcription.started",
-            {"total_recordings": len(recordings), "to_transcribe": len(targets), "priority": self.priority},
+            Event.TRANSCRIPTION_STARTED,
+            {
+                "total_recordings": len(recordings),
+                "to_transcribe": len(targets),
+                "priority": self.priority,
+                "started_at": since,
+                "status": "started",
+            },
         )
-        since = self._clock()
-        outcomes = await asyncio.gather(*(self._claim_recording(fiche_id, r, force, since) for r in targets))
+        await self._event(
+            fiche_id,
+            Event.TRANSCRIPTION_STATUS_CHECK,
+            {
+                "total_recordings": len(recordings),
+                "already_transcribed": already,
+                "needs_transcription": len(targets),
+                "is_complete": not targets,
+                "status": "checked",
+            },
+        )
+        if not targets:
+            await self._finish(fiche_id, FicheTranscriptionStatus.COMPLETE, None, began=began, already_complete=True)
+            return FicheReport(fiche_id, FicheTranscriptionStatus.COMPLETE, already_transcribed=already)
+
+        progress = _Progress(len(recordings), already, len(targets))
+        outcomes = await asyncio.gather(
+            *(self._recording(fiche_id, r, force, since, _Slot(i, progress)) for i, r in enumerate(targets, start=1))
+        )
         failed = [o for o in outcomes if not o.ok]
         reason: str | None = None
         if not failed:
@@ -250,10 +283,12 @@ class FicheTranscriber(StageService):
             )
             detail = "; ".join(f"{o.call_id}: {o.error}" for o in failed)
             reason = f"{len(failed)} of {len(recordings)} recording(s) failed: {detail}"[:REASON_LIMIT]
-        await self._finish(fiche_id, status, reason)
+        await self._finish(fiche_id, status, reason, began=began)
         return FicheReport(fiche_id, status, reason, list(outcomes), already)
 
-    async def _finish(self, fiche_id: str, status: str, reason: str | None, *, already_complete: bool = False) -> None:
+    async def _finish(
+        self, fiche_id: str, status: str, reason: str | None, *, began: float, already_complete: bool = False
+    ) -> None:
         now = self._clock()
 
         def write(session: Session) -> Coverage:
@@ -273,7 +308,7 @@ class FicheTranscriber(StageService):
 
         counts = await self._db(write)
         payload: dict[str, Any] = {
-            "status": status,
+            "outcome": status,
             "reason": reason,
             "total_recordings": counts.total,
             "transcribed": counts.transcribed,
@@ -282,29 +317,42 @@ class FicheTranscriber(StageService):
         }
         if already_complete:
             payload["already_complete"] = True
-        event = "transcription.failed" if status == FicheTranscriptionStatus.FAILED else "transcription.completed"
-        await self._event(fiche_id, event, payload)
+        if status == FicheTranscriptionStatus.FAILED:
+            failure = {"error": reason or status, "failed_at": now, "status": "failed"}
+            await self._event(fiche_id, Event.TRANSCRIPTION_FAILED, {**payload, **failure})
+        else:
+            done = {"duration_seconds": round(time.monotonic() - began, 3), "completed_at": now, "status": "completed"}
+            await self._event(fiche_id, Event.TRANSCRIPTION_COMPLETED, {**payload, **done})
+
+    async def _recording(
+        self, fiche_id: str, recording: RecordingRef, force: bool, since: dt.datetime, slot: _Slot
+    ) -> RecordingOutcome:
+        outcome = await self._claim_recording(fiche_id, recording, force, since, slot)
+        await self._event(fiche_id, Event.TRANSCRIPTION_PROGRESS, slot.progress.settled(ok=outcome.ok))
+        return outcome
 
     async def _claim_recording(
-        self, fiche_id: str, recording: RecordingRef, force: bool, since: dt.datetime
+        self, fiche_id: str, recording: RecordingRef, force: bool, since: dt.datetime, slot: _Slot
     ) -> RecordingOutcome:
         """Transcribe under the recording's claim, unless the run that held it did it meanwhile."""
         if self.claims is None:
-            return await self._transcribe_recording(fiche_id, recording)
+            return await self._transcribe_recording(fiche_id, recording, slot)
         wait = self.client.limits.recording_timeout
         try:
             async with recording_claim(self.claims, recording.id, wait_timeout=wait):
                 current = await self._db(lambda s: _reload(s, fiche_id, recording.id))
                 if current is not None and _done_meanwhile(current, force=force, since=since):
                     return RecordingOutcome(recording.call_id, True, by_another_run=True)
-                return await self._transcribe_recording(fiche_id, current or recording)
+                return await self._transcribe_recording(fiche_id, current or recording, slot)
         except LockNotAcquired:
             error = f"another run kept this recording claimed for {wait:g} s"
             return RecordingOutcome(recording.call_id, False, error)
 
-    async def _transcribe_recording(self, fiche_id: str, recording: RecordingRef) -> RecordingOutcome:
+    async def _transcribe_recording(self, fiche_id: str, recording: RecordingRef, slot: _Slot) -> RecordingOutcome:
         provider = self.client.provider
         source = AudioSource(recording.call_id, recording.url, recording.duration_seconds)
+        position = {"call_id": recording.call_id, **slot.position()}
+        await self._event(fiche_id, Event.TRANSCRIPTION_RECORDING_STARTED, {**position, "status": "processing"})
         try:
             done = await self.client.transcribe(source)
         except TranscriptionFailed as exc:
@@ -313,7 +361,7 @@ class FicheTranscriber(StageService):
                 lambda s: store_failure(s, fiche_id, recording, provider=provider.name, error=error, attempts=attempts)
             )
             await self._event(
-                fiche_id, "transcription.recording_failed", {"call_id": recording.call_id, "error": error}
+                fiche_id, Event.TRANSCRIPTION_RECORDING_FAILED, {**position, "error": error, "status": "failed"}
             )
             return RecordingOutcome(recording.call_id, False, error, attempts=attempts)
         result = done.result
@@ -330,15 +378,63 @@ class FicheTranscriber(StageService):
             attempts=done.attempts,
         )
         now = self._clock()
-        await self._db(lambda s: store_transcript(s, fiche_id, recording, write, now, firm_names=self.firm_names))
+
+        def store(session: Session) -> int:
+            transcript = store_transcript(session, fiche_id, recording, write, now, firm_names=self.firm_names)
+            session.flush()
+            return transcript.id
+
+        transcription_id = await self._db(store)
         await self._event(
             fiche_id,
-            "transcription.recording_completed",
-            {"call_id": recording.call_id, "chunks": len(write.chunks), "provider": result.provider},
+            Event.TRANSCRIPTION_RECORDING_COMPLETED,
+            {
+                **position,
+                "transcription_id": transcription_id,
+                "chunks": len(write.chunks),
+                "provider": result.provider,
+                "status": "completed",
+            },
         )
         return RecordingOutcome(
             recording.call_id, True, audio_seconds=result.duration_seconds or 0.0, attempts=done.attempts
         )
+
+
+@dataclass
+class _Progress:
+    """A fiche's recordings while its transcription runs, for `transcription.progress`."""
+
+    total_recordings: int
+    transcribed: int  # already before the run, then as recordings succeed
+    to_transcribe: int
+    failed: int = 0
+
+    def settled(self, *, ok: bool) -> dict[str, Any]:
+        if ok:
+            self.transcribed += 1
+        else:
+            self.failed += 1
+        done = self.transcribed + self.failed
+        return {
+            "total_recordings": self.total_recordings,
+            "transcribed": self.transcribed,
+            "pending": self.total_recordings - done,
+            "failed": self.failed,
+            "progress_percentage": round(100 * done / self.total_recordings) if self.total_recordings else 100,
+            "status": "in_progress",
+        }
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """One recording's place in its fiche's run (1-based index among those to transcribe)."""
+
+    index: int
+    progress: _Progress
+
+    def position(self) -> dict[str, int]:
+        return {"recording_index": self.index, "total_to_transcribe": self.progress.to_transcribe}
 
 
 def _reload(session: Session, fiche_id: str, recording_id: int) -> RecordingRef | None:

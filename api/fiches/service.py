@@ -34,7 +34,9 @@ from api.fiches.schemas import (
 from api.security import Grant
 from callaudit.settings import Settings
 from domain.crm.cache import CachePolicy, decide, has_fallback_details
+from domain.crm.fetch_jobs import DayOutcomes, DayState, classify_days, fetch_payload, job_days
 from domain.crm.store import DetailsNotStored, load_cache_state, reconstruct_payload
+from domain.events import Event, job_topic
 from domain.models import DayCoverageStatus, Fiche, FicheFetchJob, FicheFetchJobStatus, FicheFetchStatus
 from domain.models.fiches import SalesDayCoverage
 from domain.rbac import Scope
@@ -373,17 +375,8 @@ async def start_progressive_fetch(
     session.add(job)
     await session.flush()
     try:
-        await EventPublisher(redis).publish(
-            f"job:{job_id}",
-            "fiches.progressive_fetch.created",
-            {
-                "job_id": job_id,
-                "status": job.status,
-                "start_date": start.isoformat(),
-                "end_date": end.isoformat(),
-                "days": len(days),
-            },
-        )
+        created = fetch_payload(job, DayOutcomes([], [], list(days)), total_fiches=0, run_id=None)
+        await EventPublisher(redis).publish(job_topic(job_id), Event.PROGRESSIVE_FETCH_CREATED, created)
     except (RedisUnavailable, RedisError, OSError) as exc:
         log.info("could not publish the creation of job %s: %s", job_id, exc)
     return JobStart(job_id, job.status, False, job.error)
@@ -414,19 +407,14 @@ async def job_report(
     a terminal outcome is stored on the job once reached. While Dagster says the backfill is still
     going, the job is not concluded, even if every day already looks covered (another run may have
     covered them): the job is done when its backfill is."""
-    days = [dt.date.fromisoformat(d) for d in job.days]
+    days = job_days(job)
     coverage = await coverage_of(session, days)
-    done, failed = [], []
-    for day in days:
-        row = coverage.get(day)
-        if row is None:
-            continue
-        recent = row.updated_at is not None and row.updated_at > job.created_at
-        if row.status == DayCoverageStatus.FETCHED and (not job.refresh or recent) and not (recent and row.error):
-            done.append(day)
-        elif recent and (row.error or not row.searched):  # details still to come are not a failure
-            failed.append(day)
-    remaining = [d for d in days if d not in done and d not in failed]
+    states = {
+        day: DayState(row.status == DayCoverageStatus.FETCHED, row.searched, row.error, row.updated_at)
+        for day, row in coverage.items()
+    }
+    outcomes = classify_days(days, states, since=job.created_at, refresh=job.refresh)
+    done, failed, remaining = outcomes.done, outcomes.failed, outcomes.remaining
     dagster_status = None
     if job.dagster_backfill_id and job.status == FicheFetchJobStatus.LAUNCHED:
         dagster_status = await launcher.backfill_status(job.dagster_backfill_id)

@@ -5,6 +5,7 @@ import datetime as dt
 import dagster as dg
 
 from domain.audits.store import fail_stuck_audits, stale_pending_runs
+from domain.events import Event, audit_topic, fiche_topic
 from orchestration.jobs import audit_fiches_job
 from resources.database import DatabaseResource
 from resources.redis.resource import RedisResource
@@ -42,16 +43,25 @@ def audit_watchdog(
     with database.session() as session:
         failed = fail_stuck_audits(session, stale_before=stale_before, now=now, queued_runs=queued)
         stuck = [(a.id, a.fiche_id, a.scorecard_id) for a in failed]
+        notices = [(a.id, a.fiche_id, a.run_id, a.error or "stuck") for a in failed]
     if not stuck:
         return None
     context.log.warning("failed %d stuck audit(s): %s", len(stuck), [audit_id for audit_id, *_ in stuck])
     client = redis.sync_client()
     try:
         publisher = redis.publisher(client)
-        for audit_id, fiche_id, *_ in stuck:
-            payload = {"audit_id": audit_id, "fiche_id": fiche_id, "failed_phase": "watchdog", "status": "failed"}
-            publisher.publish(f"audit:{audit_id}", "audit.failed", payload)
-            publisher.publish(f"fiche:{fiche_id}", "audit.failed", payload)
+        for audit_id, fiche_id, run_id, error in notices:
+            payload = {
+                "audit_id": audit_id,
+                "fiche_id": fiche_id,
+                "run_id": run_id,
+                "error": error,
+                "failed_phase": "watchdog",
+                "failed_at": now,
+                "status": "failed",
+            }
+            publisher.publish(audit_topic(audit_id), Event.AUDIT_FAILED, payload)
+            publisher.publish(fiche_topic(fiche_id), Event.AUDIT_FAILED, payload)
     finally:
         client.close()
     return dg.SensorResult(run_requests=_reaudits(stuck))

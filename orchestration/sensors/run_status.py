@@ -1,4 +1,4 @@
-"""Sensors: publish run failures where the API's realtime streams can see them."""
+"""Sensors: publish run failures where the API's realtime streams can see them (the run's job topic)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ import dagster as dg
 from dagster_shared.error import SerializableErrorInfo
 
 from callaudit.logging import redact
+from domain.events import Event, job_topic
 from resources.redis.resource import RedisResource
 from runs.contract import APP_TAG_PREFIX
-
-RUNS_TOPIC = "runs"
 
 
 def _root_cause(error: SerializableErrorInfo) -> str:
@@ -21,7 +20,7 @@ def _root_cause(error: SerializableErrorInfo) -> str:
 
 @dg.run_failure_sensor(
     name="publish_run_failures",
-    description="Publishes `run.failed` on the `runs` stream (and the request's own stream when tagged).",
+    description="Publishes `run.failed` on the run's job topic (and the progressive fetch's, when tagged).",
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=15,
 )
@@ -44,8 +43,9 @@ def publish_run_failures(context: dg.RunFailureSensorContext, redis: RedisResour
     client = redis.sync_client()
     try:
         publisher = redis.publisher(client)
-        publisher.publish(RUNS_TOPIC, "run.failed", payload)
-        if "request_id" in app_tags:
-            publisher.publish(f"request:{app_tags['request_id']}", "run.failed", payload)
+        # No global topic: who may follow a run is decided on the run's own topic (see api.realtime).
+        publisher.publish(job_topic(run.run_id), Event.RUN_FAILED, payload)
+        if "job_id" in app_tags:
+            publisher.publish(job_topic(app_tags["job_id"]), Event.RUN_FAILED, payload)
     finally:
         client.close()

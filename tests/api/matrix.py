@@ -50,6 +50,7 @@ class Route:
     prepare: Prepare = _nothing
     entity: bool = False  # whether the own / other axis applies
     enveloped: bool = True  # False: the success body is a bare document (the scorecard export)
+    stream: bool = False  # the success is a server-sent event stream (checked by its headers)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -80,6 +81,14 @@ def users_only(ok: int = 200) -> dict[str, Expectation]:
 
 
 # --- request builders -----------------------------------------------------------------------------
+
+
+async def _fiche_topic_query(world: World, ownership: str) -> Request:
+    return Request(params={"topic": f"fiche:{world.fiche_ids[ownership]}", "replay": "false"})
+
+
+async def _fiche_topic_body(world: World, ownership: str) -> Request:
+    return Request(json={"topic": f"fiche:{world.fiche_ids[ownership]}"})
 
 
 async def _login(world: World, ownership: str) -> Request:
@@ -339,6 +348,16 @@ AUDITS_READ: dict[str, Expectation] = SCOPED_READ | {"token": 403}
 AUDITS_WRITE: dict[str, Expectation] = SCOPED_WRITE
 AUDITS_RUN: dict[str, Expectation] = {**SCOPED_WRITE, "operator": (202, 404), "admin": (202, 202)}
 
+# realtime: viewer and operator follow their group's topics, the agent and the API token have no grant
+REALTIME: dict[str, Expectation] = {
+    "anonymous": 401,
+    "viewer": (200, 404),
+    "operator": (200, 404),
+    "self_user": 403,
+    "admin": (200, 200),
+    "token": 403,
+}
+
 # audit-configs: global (no scope); viewer and operator read, only admin writes, agent and token have no grant
 SCORECARDS_READ: dict[str, Expectation] = users_only() | {"self_user": 403}
 
@@ -504,6 +523,9 @@ ROUTES: tuple[Route, ...] = (
         _scorecard,
         enveloped=False,
     ),
+    # realtime: topics authorized by the scope on their entity (fiche topics here)
+    Route("GET", "/api/realtime/stream", "realtime.auth", REALTIME, _fiche_topic_query, entity=True, stream=True),
+    Route("POST", "/api/realtime/stream-tokens", "realtime.auth", REALTIME, _fiche_topic_body, entity=True),
     # test-only scoped family (tests/api/probe.py): the SELF / GROUP / ALL behaviour later families copy
     Route("GET", "/api/_probe/fiches", "fiches.read", users_only() | {"token": 200}),
     Route("GET", "/api/_probe/fiches/{fiche_id}", "fiches.read", SCOPED_READ, _group_fiche, entity=True),

@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from api.auth.dependencies import get_user_principal, require
 from tests.api.matrix import ROUTES, Route
 from tests.api.world import OWNERSHIPS, PRINCIPALS, World
+from tests.realtime.sse import StreamingASGITransport
 
 CASES = [
     pytest.param(route, principal, ownership, id=f"{route.method} {route.path} | {principal} | {ownership}")
@@ -31,17 +32,33 @@ ERROR_CODES = {
 
 
 @pytest.mark.parametrize(("route", "principal", "ownership"), CASES)
-async def test_matrix(route: Route, principal: str, ownership: str, client: httpx.AsyncClient, world: World) -> None:
+async def test_matrix(
+    route: Route, principal: str, ownership: str, app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
     request = await route.prepare(world, ownership)
     await world.commit()
-    response = await client.request(
-        route.method,
-        route.path.format(**request.path),
-        json=request.json,
-        params=request.params,
-        headers=world.headers(principal),
-    )
     expected = route.expected(principal, ownership)
+    if route.stream:
+        async with (
+            httpx.AsyncClient(transport=StreamingASGITransport(app), base_url="http://test") as streaming,
+            streaming.stream(
+                route.method, route.path, params=request.params, headers=world.headers(principal)
+            ) as streamed,
+        ):
+            assert streamed.status_code == expected
+            if expected < 400:
+                assert streamed.headers["content-type"].startswith("text/event-stream")
+                return
+            await streamed.aread()
+        response = streamed
+    else:
+        response = await client.request(
+            route.method,
+            route.path.format(**request.path),
+            json=request.json,
+            params=request.params,
+            headers=world.headers(principal),
+        )
     assert response.status_code == expected, response.text
     body = response.json()
     if expected < 400 and not route.enveloped:

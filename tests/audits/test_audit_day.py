@@ -38,9 +38,9 @@ from orchestration.definitions import defs
 from orchestration.jobs import audit_fiches_job
 from orchestration.sensors.automation import audit_automatic_scorecards
 from orchestration.sensors.partitions import sync_scorecard_partitions
-from resources.redis import stream_key
 from runs.contract import AuditFiches
 from tests.audits.conftest import DAY
+from tests.realtime.catalogue import catalogued
 
 
 def _materialize(
@@ -172,11 +172,16 @@ def test_the_ad_hoc_job_transcribes_then_audits_and_publishes_events(
         "api",
         result.run_id,
     )
-    entries = cast(list[tuple[str, dict[str, str]]], redis_client.xrange(stream_key(f"audit:{audit.id}")))
-    events = [fields["type"] for _, fields in entries]
+    events = [event for event, _ in catalogued(redis_client, f"audit:{audit.id}")]
     assert events[-1] == "audit.completed"
     assert events[:3] == ["audit.config_loaded", "audit.transcription_check", "audit.started"]
     assert {"audit.step_completed", "audit.progress", "audit.compliance_calculated"} <= set(events)
+    on_fiche = [event for event, _ in catalogued(redis_client, f"fiche:{fiche_id}")]
+    assert on_fiche[0] == "transcription.started"
+    assert {"transcription.recording_started", "transcription.progress", "audit.completed"} <= set(on_fiche)
+    batches = catalogued(redis_client, f"job:{result.run_id}")
+    completed = [(p["operation_type"], p["total"], p["completed"]) for e, p in batches if e == "batch.completed"]
+    assert completed == [("transcription", 1, 1), ("audit", 1, 1)]
 
 
 def test_sensors_keep_scorecard_partitions_and_audit_automatic_scorecards(

@@ -10,6 +10,7 @@ from typing import Any
 
 import dagster as dg
 import pytest
+import redis
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, selectinload
 
@@ -43,6 +44,7 @@ from services.auditing import STALE_HEARTBEAT, AuditEngine, FicheAudit, Outcome
 from tests.audits.conftest import DAY
 from tests.audits.test_audit_day import _materialize
 from tests.llm.standin import OpenAiStandIn, Reply, control_points, step_answer
+from tests.realtime.catalogue import catalogued
 
 _CHUNK = re.compile(r"Enregistrement #1\n.*?─── Chunk 1 ───\n.*?\n.*?\n(speaker_\w+|\w+): (.+?)\n", re.S)
 INVENTED = "le client confirme avoir reçu toutes les conditions générales par courrier"
@@ -212,7 +214,7 @@ def test_a_transcribed_fiche_without_speech_fails_with_its_phase(
 
 @pytest.mark.usefixtures("clean_tables")
 def test_the_watchdog_fails_audits_without_heartbeat(
-    scorecard_id: int, sync_engine: Engine, database_url: str, redis_url: str
+    scorecard_id: int, sync_engine: Engine, database_url: str, redis_url: str, redis_client: redis.Redis
 ) -> None:
     spec = _spec(sync_engine, scorecard_id)
     long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
@@ -229,6 +231,8 @@ def test_the_watchdog_fails_audits_without_heartbeat(
         assert session.get_one(Audit, stuck).status == "failed"
         assert session.get_one(Audit, stuck).failed_phase == "watchdog"
         assert session.get_one(Audit, busy).status == "running"
+    [(event, payload)] = catalogued(redis_client, f"audit:{stuck}")
+    assert (event, payload["failed_phase"], payload["fiche_id"]) == ("audit.failed", "watchdog", "F-STUCK")
     # drill 3: nothing audited those fiches again; now the watchdog asks for it, once
     assert isinstance(result, dg.SensorResult)
     [request] = result.run_requests or []

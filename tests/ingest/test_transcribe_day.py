@@ -17,12 +17,13 @@ from callaudit.settings import load_settings
 from domain.models import FicheTranscription, Recording, Transcript, TranscriptChunk
 from orchestration.jobs import transcribe_fiches_job
 from resources.database import sync_session_factory
-from resources.redis import EventPublisher, stream_key
+from resources.redis import EventPublisher
 from resources.redis.resource import RedisResource
 from resources.stt.resource import SttResource
 from runs.contract import TranscribeFiches
 from services.transcription import FicheTranscriber
 from tests.ingest.conftest import Simulator
+from tests.realtime.catalogue import catalogued
 
 DAY = "2026-03-02"
 
@@ -91,12 +92,14 @@ def test_a_day_is_transcribed_once(
     assert _chunk_ids(sync_engine) == before  # nothing rewritten
 
     fiche_id = transcript.fiche_id
-    entries: list[tuple[str, dict[str, str]]] = redis_client.xrange(stream_key(f"fiche:{fiche_id}"))  # type: ignore[assignment]
-    events = [fields["type"] for _, fields in entries]
-    assert events[0] == "transcription.started"
-    assert "transcription.recording_completed" in events
+    published = catalogued(redis_client, f"fiche:{fiche_id}")
+    events = [event for event, _ in published]
+    assert events[:2] == ["transcription.started", "transcription.status_check"]
+    assert {"transcription.recording_started", "transcription.recording_completed"} <= set(events)
     assert events[-1] == "transcription.completed"  # also when already complete (bug 26)
     assert events.count("transcription.completed") == 2
+    [last_progress, *_] = [p for e, p in reversed(published) if e == "transcription.progress"]
+    assert (last_progress["pending"], last_progress["progress_percentage"]) == (0, 100)
 
 
 def test_a_failing_recording_leaves_its_fiche_partial_and_ids_stay_stable(

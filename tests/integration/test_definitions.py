@@ -8,6 +8,7 @@ from typing import cast
 import dagster as dg
 import redis
 
+from domain.events import validate_event
 from orchestration.definitions import defs
 from orchestration.sensors.run_status import publish_run_failures
 from resources.redis import stream_key
@@ -25,7 +26,7 @@ def explode() -> None:
     raise RuntimeError("upstream said: Authorization: Bearer sk-abcdefghijkl")
 
 
-@dg.job(tags={"app/request_id": "req-42", "app/source": "api"})
+@dg.job(tags={"app/request_id": "req-42", "app/source": "api", "app/job_id": "fetch-42"})
 def doomed() -> None:
     explode()
 
@@ -44,15 +45,15 @@ def test_run_failure_sensor_publishes_a_scrubbed_event(redis_url: str, redis_cli
         ) as context:
             publish_run_failures(context.for_run_failure())
 
-    for topic in ("runs", "request:req-42"):
+    for topic in (f"job:{result.run_id}", "job:fetch-42"):
         entries = cast(list[tuple[str, dict[str, str]]], redis_client.xrange(stream_key(topic)))
         assert len(entries) == 1, topic
         fields = entries[0][1]
         assert fields["type"] == "run.failed"
-        payload = json.loads(fields["data"])
+        payload = validate_event(fields["type"], topic, json.loads(fields["data"])).model_dump()
         assert payload["run_id"] == result.run_id
         assert payload["job_name"] == "doomed"
-        assert payload["tags"] == {"request_id": "req-42", "source": "api"}
+        assert payload["tags"] == {"request_id": "req-42", "source": "api", "job_id": "fetch-42"}
         [step_error] = payload["step_errors"]
         assert step_error.startswith("explode: RuntimeError: upstream said: Authorization:")
         assert "[REDACTED]" in step_error

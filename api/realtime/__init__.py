@@ -1,0 +1,1 @@
+"""Realtime: the stages' events (`domain.events`) followed over server-sent events."""

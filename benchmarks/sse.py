@@ -1,0 +1,233 @@
+"""Benchmark: 500 SSE clients of one API replica, events published at a steady rate.
+
+Sets up embedded Postgres and Redis in a temporary directory, starts one API replica (uvicorn, in
+its own process) and opens `--clients` streams of one fiche topic (`GET /api/realtime/stream`).
+Then it publishes `--rate` events a second for `--seconds` through the stages' publisher, each
+carrying its publish time, and measures publish-to-delivery latency at every client. The baseline,
+taken in the same run and process, is a bare `XREAD BLOCK` consumer of the same Redis stream: what
+a client could get without the API in between.
+
+Clients speak HTTP/1.0 over plain asyncio streams (no chunked framing; each arrival parsed at
+once, one clock read per arrival) so this process, not the API, is the lighter side. `lost` counts
+(client, event) pairs never delivered after a drain period. The report ends with one `key=value`
+line; `ratio` = p99 / baseline p99 (target <= 2, and p99 <= 50 ms, 0 lost); `api_rss_mib` is the
+replica's peak RSS. The API serves with h11, as in production (`--http httptools` to compare).
+
+    .venv/bin/python benchmarks/sse.py                        # 500 clients, 10 events/s for 15 s
+    .venv/bin/python benchmarks/sse.py --clients 50 --seconds 5  # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import redis
+from alembic import command
+from sqlalchemy import insert
+
+from callaudit.embedded import EmbeddedPostgres, EmbeddedRedis
+from callaudit.migrate import alembic_config
+from domain.models.fiches import Fiche
+from resources.database import create_sync_engine
+from resources.redis import EventPublisher, stream_key
+from resources.redis.client import create_async_redis
+
+FICHE_ID = "BENCH-SSE-1"
+TOPIC = f"fiche:{FICHE_ID}"
+DRAIN_SECONDS = 3.0
+CONNECT_TIMEOUT = 120.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_api(
+    database_url: str, redis_url: str, home: Path, token: str, http: str
+) -> tuple[subprocess.Popen[bytes], int]:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "CALLAUDIT_HOME": str(home),
+        "JWT_ACCESS_SECRET": secrets.token_urlsafe(48),
+        "API_AUTH_TOKEN": token,
+        "API_AUTH_TOKEN_SCOPE": "ALL",
+        "LOG_LEVEL": "WARNING",
+    }
+    argv = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1"]
+    proc = subprocess.Popen(
+        [*argv, "--port", str(port), "--log-level", "warning", "--http", http], env=env, stdout=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                return proc, port
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("the API did not start")
+
+
+class Client:
+    """One SSE stream over HTTP/1.0: `data:` lines parsed as they come, latency taken on arrival."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.port = port
+        self.token = token
+        self.latencies: list[float] = []
+        self.seqs: set[int] = set()
+        self.connected = asyncio.Event()
+
+    async def run(self) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port, limit=1 << 20)
+        request = (
+            f"GET /api/realtime/stream?topic={TOPIC}&replay=false HTTP/1.0\r\n"
+            f"Host: bench\r\nAuthorization: Bearer {self.token}\r\nAccept: text/event-stream\r\n\r\n"
+        )
+        writer.write(request.encode())
+        status = await reader.readline()
+        if b" 200 " not in status:
+            raise SystemExit(f"stream refused: {status!r}")
+        while (await reader.readline()) not in (b"\r\n", b"\n", b""):
+            pass
+        self.connected.set()
+        pending = b""
+        try:
+            while chunk := await reader.read(1 << 16):
+                now = time.time()  # one clock read per arrival: what came together arrived together
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    if line.startswith(b"data:"):
+                        event = json.loads(line[5:])
+                        self.latencies.append(now - event["t"])
+                        self.seqs.add(event["seq"])
+        finally:
+            writer.close()
+
+
+async def _baseline(redis_url: str, latencies: list[float], stop: asyncio.Event) -> None:
+    client = create_async_redis(redis_url, socket_timeout=10)
+    cursor = "$"
+    try:
+        while not stop.is_set():
+            answer: Any = await client.xread({stream_key(TOPIC): cursor}, block=1000, count=100)
+            now = time.time()
+            for _key, entries in answer or []:
+                for entry_id, fields in entries:
+                    cursor = entry_id
+                    latencies.append(now - json.loads(fields["data"])["t"])
+    finally:
+        await client.aclose()
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+async def _measure(args: argparse.Namespace, port: int, token: str, redis_url: str, api: psutil.Process) -> str:
+    clients = [Client(port, token) for _ in range(args.clients)]
+    tasks = [asyncio.create_task(c.run()) for c in clients]
+    async with asyncio.timeout(CONNECT_TIMEOUT):
+        await asyncio.gather(*(c.connected.wait() for c in clients))
+    baseline: list[float] = []
+    stop = asyncio.Event()
+    baseline_task = asyncio.create_task(_baseline(redis_url, baseline, stop))
+    await asyncio.sleep(0.5)  # the baseline's first XREAD is waiting
+    publisher_client = create_async_redis(redis_url)
+    publisher = EventPublisher(publisher_client)
+    total = int(args.rate * args.seconds)
+    peak_rss = api.memory_info().rss
+    cpu_before = sum(api.cpu_times()[:2])
+    started = time.monotonic()
+    for seq in range(total):
+        await asyncio.sleep(max(0.0, started + seq / args.rate - time.monotonic()))
+        await publisher.publish(TOPIC, "transcription.progress", {"run_id": None, "seq": seq, "t": time.time()})
+        if seq % int(args.rate) == 0:
+            peak_rss = max(peak_rss, api.memory_info().rss)
+    await asyncio.sleep(DRAIN_SECONDS)
+    peak_rss = max(peak_rss, api.memory_info().rss)
+    api_cpu = sum(api.cpu_times()[:2]) - cpu_before
+    stop.set()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, baseline_task, return_exceptions=True)
+    await publisher_client.aclose()
+
+    latencies = [x for c in clients for x in c.latencies]
+    lost = sum(total - len(c.seqs) for c in clients)
+    p50, p99 = _percentile(latencies, 0.5), _percentile(latencies, 0.99)
+    base_p50, base_p99 = _percentile(baseline, 0.5), _percentile(baseline, 0.99)
+    rss_mib = peak_rss / 2**20
+    print(f"  {args.clients} clients, {total} events at {args.rate:g}/s: {len(latencies)} deliveries")
+    print(f"  latency p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(latencies) * 1000:.1f} ms, mean "
+          f"{statistics.fmean(latencies) * 1000:.1f} ms")  # fmt: skip
+    print(f"  baseline (bare XREAD): p50 {base_p50:.1f} ms, p99 {base_p99:.1f} ms over {len(baseline)} events")
+    print(f"  lost {lost}; API peak RSS {rss_mib:.0f} MiB; API CPU {api_cpu:.1f} s over the publishing and drain")
+    print(f"  (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: other processes share them)")
+    return (
+        f"clients={args.clients} p50_ms={p50:.1f} p99_ms={p99:.1f} baseline_p99_ms={base_p99:.1f} "
+        f"ratio={p99 / base_p99:.2f} lost={lost} api_rss_mib={rss_mib:.0f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=500)
+    parser.add_argument("--rate", type=float, default=10.0, help="events published per second")
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--http", default="h11", help="uvicorn's HTTP implementation (h11 in production)")
+    args = parser.parse_args()
+    token = secrets.token_urlsafe(24)
+    with tempfile.TemporaryDirectory(prefix="callaudit-sse-bench-") as tmp:
+        home = Path(tmp)
+        postgres, redis_server = EmbeddedPostgres(home), EmbeddedRedis(home)
+        postgres.start()
+        redis_server.start()
+        api = None
+        try:
+            database_url, redis_url = postgres.url(), redis_server.url()
+            assert database_url
+            assert redis_url
+            command.upgrade(alembic_config(database_url), "head")
+            engine = create_sync_engine(database_url)
+            with engine.begin() as connection:
+                connection.execute(insert(Fiche).values(fiche_id=FICHE_ID, fetch_status="summary"))
+            engine.dispose()
+            redis.Redis.from_url(redis_url).delete(stream_key(TOPIC))
+            api, port = _start_api(database_url, redis_url, home, token, args.http)
+            print(f"SSE fan-out: one API replica (pid {api.pid}), {os.cpu_count()} CPUs")
+            summary = asyncio.run(_measure(args, port, token, redis_url, psutil.Process(api.pid)))
+            print(summary)
+        finally:
+            if api is not None:
+                api.terminate()
+                try:
+                    api.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    api.kill()
+            redis_server.stop()
+            postgres.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""The event catalogue: topic names, catalogue completeness, batch progress, SSE cursors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from api.realtime.stream import BadCursor, parse_last_event_id
+from domain.events import CATALOGUE, BatchProgress, Event, InvalidTopic, TopicKind, parse_topic, validate_event
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "key"),
+    [
+        ("audit:12", TopicKind.AUDIT, "12"),
+        ("fiche:1983200000", TopicKind.FICHE, "1983200000"),
+        ("job:3f1c2a9e-8d1b-4c4e-9f1a-2b3c4d5e6f70", TopicKind.JOB, "3f1c2a9e-8d1b-4c4e-9f1a-2b3c4d5e6f70"),
+        ("user:7", TopicKind.USER, "7"),
+    ],
+)
+def test_topics_parse(text: str, kind: TopicKind, key: str) -> None:
+    topic = parse_topic(text)
+    assert (topic.kind, topic.key, str(topic)) == (kind, key, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["global", "private-global", "runs", "audit:", "audit:abc", "audit:012", "user:-1", "fiche:a b", "job:*", "x:1"],
+)
+def test_no_other_topic_exists(text: str) -> None:
+    with pytest.raises(InvalidTopic):
+        parse_topic(text)
+
+
+def test_every_event_has_its_catalogue_entry() -> None:
+    assert set(CATALOGUE) == set(Event)
+    assert all(spec.topics for spec in CATALOGUE.values())
+
+
+def test_a_payload_missing_a_catalogued_field_is_refused() -> None:
+    payload: dict[str, Any] = {"run_id": None, "fiche_id": "F1", "call_id": "C1", "recording_index": 1}
+    with pytest.raises(ValueError, match="total_to_transcribe"):
+        validate_event("transcription.recording_started", "fiche:F1", payload)
+    with pytest.raises(ValueError, match="not published on"):
+        validate_event("transcription.recording_started", "audit:1", {**payload, "total_to_transcribe": 2})
+
+
+async def test_batch_progress_counts_every_item_then_completes_once() -> None:
+    published: list[tuple[str, str, dict[str, Any]]] = []
+
+    async def emit(topic: str, event: str, payload: Any) -> None:
+        published.append((topic, event, dict(payload)))
+
+    ticks = iter([0.0, 1.5])
+    batch = BatchProgress(emit, "run-1", "audit", 2, clock=lambda: next(ticks))
+    await batch.settled(ok=True)
+    await batch.settled(ok=False)
+    assert [(t, e) for t, e, _ in published] == [
+        ("job:run-1", "batch.progress"),
+        ("job:run-1", "batch.progress"),
+        ("job:run-1", "batch.completed"),
+    ]
+    last = published[-1][2]
+    assert (last["completed"], last["failed"], last["progress_percentage"], last["duration_ms"]) == (1, 1, 100, 1500)
+    for topic, event, payload in published:
+        validate_event(event, topic, payload)
+
+
+def test_last_event_id_has_one_cursor_per_topic() -> None:
+    assert parse_last_event_id(None, 2) == [None, None]
+    assert parse_last_event_id("17-0", 1) == ["17-0"]
+    assert parse_last_event_id("17-0, 0-0", 2) == ["17-0", "0-0"]
+    for bad, topics in (("17-0", 2), ("17-0,18-0", 1), ("yesterday", 1), ("17-0;18-0", 2)):
+        with pytest.raises(BadCursor):
+            parse_last_event_id(bad, topics)
