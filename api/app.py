@@ -35,6 +35,7 @@ def _api_router() -> APIRouter:
     from api.fiches import router as fiches
     from api.scorecards import router as scorecards
     from api.transcriptions import router as transcriptions
+    from api.webhooks import router as webhooks
 
     router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
     router.include_router(auth.router)
@@ -45,6 +46,7 @@ def _api_router() -> APIRouter:
     router.include_router(scorecards.router)
     router.include_router(audits.router)
     router.include_router(audit_launches.router)
+    router.include_router(webhooks.router)
     return router
 
 
