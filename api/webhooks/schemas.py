@@ -19,11 +19,11 @@ EventType = Literal[
     "fiches.progressive_fetch.failed",
 ]
 
-Url = Field(min_length=8, max_length=2000, description="http(s) URL of the receiver; checked against SSRF rules")
+URL_HELP = "http(s) URL of the receiver, checked against SSRF rules"
 
 
 class SubscriptionIn(BaseModel):
-    url: str = Url
+    url: str = Field(min_length=8, max_length=2000, description=URL_HELP)
     event_types: list[EventType] = Field(
         default_factory=list, max_length=20, description="Events to receive; empty: every event"
     )
@@ -32,7 +32,7 @@ class SubscriptionIn(BaseModel):
 
 
 class SubscriptionPatch(BaseModel):
-    url: str | None = Url
+    url: str | None = Field(None, min_length=8, max_length=2000, description=URL_HELP)
     event_types: list[EventType] | None = Field(None, max_length=20)
     description: Str255 | None = None
     enabled: bool | None = Field(None, description="Re-enabling clears the failure streak and sends what waited")
