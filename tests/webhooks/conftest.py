@@ -14,6 +14,7 @@ from domain.models import Fiche, Team
 from domain.outbox.secrets_box import SecretBox
 from resources.database import async_session_factory
 from resources.egress import EgressClient, EgressPolicy
+from resources.mail import SmtpSender
 from resources.outbox import OutboxConfig, OutboxWorker
 from tests.receiver import Receiver, receiving
 
@@ -42,10 +43,10 @@ class Outbox:
     other_fiche: str = "910002"
     clients: list[EgressClient] = field(default_factory=list)
 
-    def worker(self, config: OutboxConfig | None = None, **kwargs: object) -> OutboxWorker:
+    def worker(self, config: OutboxConfig | None = None, mailer: SmtpSender | None = None) -> OutboxWorker:
         egress = EgressClient(EgressPolicy.build([self.receiver.url]))
         self.clients.append(egress)
-        return OutboxWorker(self.sessions, egress, box=self.box, mailer=None, config=config, clock=self.clock, **kwargs)  # type: ignore[arg-type]
+        return OutboxWorker(self.sessions, egress, box=self.box, mailer=mailer, config=config, clock=self.clock)
 
 
 @pytest.fixture
