@@ -40,6 +40,7 @@ from domain.audits.store import (
 )
 from domain.audits.timeline import Timeline, timeline_tokens
 from domain.audits.timeline_store import load_timeline
+from domain.outbox import announce
 from resources.database import in_thread_transaction
 from resources.redis import EventPublisher, RedisUnavailable
 
@@ -266,7 +267,12 @@ class AuditEngine:
 
     async def _fail(self, fiche_id: str, audit_id: int, error: str, phase: str) -> FicheAudit:
         now = self._clock()
-        await self._db(lambda s: fail_audit(s, audit_id, error, phase=phase, now=now))
+        failure = {"error": error, "failed_phase": phase, "run_id": self.trigger.run_id, "status": "failed"}
+        await self._db(
+            lambda s: announce.fail_audit_and_announce(
+                s, fiche_id, audit_id, lambda: fail_audit(s, audit_id, error, phase=phase, now=now), failure
+            )
+        )
         await self._publish(
             fiche_id, audit_id, "audit.failed", {"error": error, "failed_phase": phase, "status": "failed"}
         )
@@ -297,8 +303,17 @@ class AuditEngine:
         audited_seconds = sum(r.duration_seconds or 0.0 for r in timeline.recordings)
         effective = records[0].mode if records else mode
         now = self._clock()
-        await self._db(
-            lambda s: complete_audit(
+        completion = {
+            "scorecard_id": spec.scorecard_id,
+            "score_percentage": float(compliance.score_percentage),
+            "niveau": compliance.niveau,
+            "is_compliant": compliance.is_compliant,
+            "run_id": self.trigger.run_id,
+            "status": "completed",
+        }
+
+        def complete(s: Session) -> None:
+            complete_audit(
                 s,
                 audit_id,
                 records,
@@ -309,7 +324,9 @@ class AuditEngine:
                 transcript_mode=effective,
                 now=now,
             )
-        )
+            announce.audit_completed(s, fiche_id, audit_id, completion)
+
+        await self._db(complete)
         usage = sum((r.usage for r in records), Usage())
         failed_steps = sum(1 for r in records if r.step.failed)
         await self._publish(

@@ -35,9 +35,7 @@ class DeliveryChannel(enum.StrEnum):
 
 class OutboxEvent(IdMixin, Base):
     __tablename__ = "outbox_events"
-    __table_args__ = (
-        Index("ix_outbox_events_undispatched", "id", postgresql_where=text("dispatched_at IS NULL")),
-    )
+    __table_args__ = (Index("ix_outbox_events_undispatched", "id", postgresql_where=text("dispatched_at IS NULL")),)
 
     event_type: Mapped[str] = mapped_column(String(64), nullable=False)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
