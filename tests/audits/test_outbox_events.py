@@ -32,13 +32,13 @@ def test_a_day_announces_each_transcription_and_each_completed_audit(
     sync_engine: Engine,
 ) -> None:
     transcribed = [e for e in _events(sync_engine) if e.event_type.startswith("transcription.")]
-    assert sorted(e.fiche_id for e in transcribed) == sorted(transcribed_day)
+    assert sorted(e.fiche_id or "" for e in transcribed) == sorted(transcribed_day)
     assert {e.event_type for e in transcribed} == {"transcription.completed"}
     _materialize(instance, audit_resources, scorecard_id)
     completed = [e for e in _events(sync_engine) if e.event_type == "audit.completed"]
     with Session(sync_engine) as session:
         audits = {a.fiche_id: a for a in session.scalars(select(Audit).where(Audit.status == "completed"))}
-    assert sorted(e.fiche_id for e in completed) == sorted(audits)
+    assert sorted(e.fiche_id or "" for e in completed) == sorted(audits)
     for event in completed:
         audit = audits[event.fiche_id or ""]
         assert event.payload["audit_id"] == audit.id
