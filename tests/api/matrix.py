@@ -252,6 +252,10 @@ async def _fetch_job(world: World, ownership: str) -> Request:
     return Request(path={"job_id": await world.add_fetch_job("operator")})
 
 
+async def _fetch_job_query(world: World, ownership: str) -> Request:
+    return Request(params={"jobId": await world.add_fetch_job("operator")})
+
+
 async def _crm_user(world: World, ownership: str) -> Request:
     return Request(json={"crm_user_id": await world.first_crm_user_id()})
 
@@ -474,7 +478,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/fiches/status/by-date", "fiches.read", FICHES_LIST, _a_day),
     Route("GET", "/api/fiches/status/by-date-range", "fiches.read", FICHES_LIST, _future_range),
     Route("POST", "/api/fiches/status/by-date-range", "fiches.read", FICHES_LIST, _future_range),
+    Route("GET", "/api/fiches/jobs", "fiches.read", FICHES_LIST),
     Route("GET", "/api/fiches/jobs/{job_id}", "fiches.read", FICHES_LIST, _fetch_job),
+    Route("GET", "/api/fiches/webhooks/fiches", "fiches.read", FICHES_LIST, _fetch_job_query),
     Route("GET", "/api/fiches/{fiche_id}", "fiches.read", SCOPED_READ, _group_fiche_with_details, entity=True),
     Route(
         "POST", "/api/fiches/{fiche_id}/refresh", "fiches.read", SCOPED_WRITE, _group_fiche_with_details, entity=True
