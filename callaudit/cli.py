@@ -186,7 +186,11 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
 
 
 @app.command("outbox-worker")
-def outbox_worker() -> None:
+def outbox_worker(
+    heartbeat_file: Annotated[
+        Path | None, typer.Option(help="Touched after every pass that reached the database (healthchecks).")
+    ] = None,
+) -> None:
     """Deliver webhooks and e-mail from the outbox (retries, delivery log); run one or more."""
     import asyncio
 
@@ -196,7 +200,7 @@ def outbox_worker() -> None:
     settings = _settings()
     configure_logging(settings.log_level)
     runtime = _runtime(settings, start_embedded=False)
-    asyncio.run(serve(runtime))
+    asyncio.run(serve(runtime, heartbeat_file))
 
 
 @app.command("demo-crm")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from pathlib import Path
 
 from callaudit.runtime import Runtime
 from callaudit.settings import Settings
@@ -38,7 +39,7 @@ def outbox_config(settings: Settings) -> OutboxConfig:
     )
 
 
-async def serve(runtime: Runtime) -> None:
+async def serve(runtime: Runtime, heartbeat: Path | None = None) -> None:
     settings = runtime.settings
     engine = create_api_engine(runtime.database_url, pool_size=4, max_overflow=4)
     egress = EgressClient(egress_policy(settings), timeout=settings.webhook_timeout_seconds)
@@ -56,7 +57,7 @@ async def serve(runtime: Runtime) -> None:
         loop.add_signal_handler(sig, stop.set)
     log.info("outbox worker started (e-mail %s)", "on" if mailer else "off: SMTP_HOST unset")
     try:
-        await worker.run_forever(stop)
+        await worker.run_forever(stop, heartbeat=heartbeat)
     finally:
         await egress.aclose()
         await engine.dispose()

@@ -24,6 +24,7 @@ import random
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -119,10 +120,13 @@ class OutboxWorker:
         await asyncio.gather(*(self.deliver(c) for c in claimed))
         return len(claimed)
 
-    async def run_forever(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
+    async def run_forever(self, stop: asyncio.Event, idle_seconds: float = 1.0, heartbeat: Path | None = None) -> None:
+        """Passes until `stop`; `heartbeat` (a file) is touched after each pass that reached the database."""
         while not stop.is_set():
             try:
                 busy = await self.run_once()
+                if heartbeat is not None:
+                    await asyncio.to_thread(heartbeat.touch)
             except Exception:
                 log.exception("outbox pass failed; retrying")
                 busy = 0
