@@ -33,6 +33,7 @@ ORIGINAL_CAMEL_SCHEMAS = {
     "AuditGroup", "FicheAuditsSummary", "ImportOut", "ReorderIn", "ScorecardCreate", "ScorecardOut",
     "ScorecardStats", "ScorecardUpdate", "StepIn", "UsageOut", "VersionDetailOut", "VersionOut",
     "VersionUsageOut", "api__scorecards__schemas__StepOut",
+    "JobNotification", "JobData", "PartialFiche",  # GET /api/fiches/webhooks/fiches (reference §4.5)
 }  # fmt: skip
 #: The original's offset pagination, kept on its audit lists.
 ORIGINAL_OFFSET_PAGINATION_PATHS = {"/api/audits", "/api/audits/grouped", "/api/audits/grouped-by-fiches"}
