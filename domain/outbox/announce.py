@@ -35,3 +35,8 @@ def fail_audit_and_announce(
 def transcription_finished(session: Session, fiche_id: str, failed: bool, payload: Mapping[str, Any]) -> None:
     event = "transcription.failed" if failed else "transcription.completed"
     enqueue(session, event, {"fiche_id": fiche_id, **payload}, fiche_id=fiche_id)
+
+
+def batch_completed(session: Session, batch_id: str, actor_user_id: int | None, payload: Mapping[str, Any]) -> None:
+    """A batch launch (`POST /api/audits/batch`, one run) finished; `batch_id` is its run id."""
+    enqueue(session, "batch.completed", {"batch_id": batch_id, **payload}, job_id=batch_id, actor_user_id=actor_user_id)

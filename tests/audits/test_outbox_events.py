@@ -14,6 +14,7 @@ from domain.audits.gating import GatingRules
 from domain.audits.heuristic import HeuristicAuditor
 from domain.audits.store import Trigger
 from domain.models import Audit, Fiche, FicheTranscription, OutboxEvent
+from orchestration.jobs import audit_fiches_job
 from resources.database import sync_session_factory
 from tests.audits.test_audit_day import _materialize
 from tests.audits.test_engine import _spec
@@ -62,3 +63,18 @@ def test_a_failed_audit_is_announced_once(scorecard_id: int, sync_engine: Engine
     # failing it again (a watchdog after the fact) changes nothing and announces nothing
     asyncio.run(engine._fail("F-QUIET", result.audit_id or 0, "late", "analysis"))
     assert len(_events(sync_engine)) == 1
+
+
+def test_a_batch_run_announces_its_completion(
+    audit_resources: dict[str, Any], transcribed_day: list[str], scorecard_id: int, sync_engine: Engine
+) -> None:
+    fiches = transcribed_day[:2]
+    config = {"fiche_ids": fiches, "scorecard_id": scorecard_id, "trigger_source": "batch", "user_id": None}
+    result = audit_fiches_job.execute_in_process(
+        run_config={"ops": {"transcribe_before_audit": {"config": config}}}, resources=audit_resources
+    )
+    assert result.success
+    [batch] = [e for e in _events(sync_engine) if e.event_type == "batch.completed"]
+    assert batch.job_id == result.run_id
+    assert (batch.payload["total"], batch.payload["completed"], batch.payload["failed"]) == (2, 2, 0)
+    assert batch.payload["operation_type"] == "audit"
