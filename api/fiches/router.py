@@ -300,6 +300,7 @@ async def fetch_job(
     "/webhooks/fiches",
     response_model=jobs.JobNotification,
     summary="Polling alternative to a job's webhook: its state and the cached fiches in scope",
+    openapi_extra={"x-looks-up": "jobId"},
 )
 async def job_notification(
     job_id: Annotated[str, Query(alias="jobId", pattern=JobIdPattern, description="Job id (UUID)")],
