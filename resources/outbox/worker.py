@@ -280,6 +280,16 @@ class OutboxWorker:
                 delivery.next_attempt_at = retry_at
             else:
                 delivery.status = DeliveryStatus.FAILED
+            if not outcome.success:
+                log.warning(
+                    "%s delivery %s (%s), attempt %d failed: %s; %s",
+                    delivery.channel,
+                    delivery.id,
+                    delivery.event_type,
+                    claimed.attempt,
+                    outcome.error,
+                    f"next attempt at {retry_at.isoformat()}" if retry_at else "no retry left",
+                )
             if delivery.channel == DeliveryChannel.MAIL and delivery.status != DeliveryStatus.PENDING:
                 delivery.body = _without_bodies(delivery.body)  # invitation codes do not stay in the table
             if delivery.subscription_id is not None and delivery.status != DeliveryStatus.PENDING:
