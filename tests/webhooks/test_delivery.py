@@ -187,3 +187,21 @@ async def test_fan_out_twice_creates_one_delivery_per_subscription(outbox: Outbo
         await dispatch_events(session, now=outbox.clock.now)
     async with outbox.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(OutboxDelivery)) == 1
+
+
+async def test_concurrent_workers_never_claim_the_same_delivery(outbox: Outbox) -> None:
+    import asyncio
+
+    await subscribe(outbox)
+    for _ in range(12):
+        await announce(outbox, outbox.own_fiche)
+    first, second = outbox.worker(OutboxConfig(batch=8)), outbox.worker(OutboxConfig(batch=8))
+    async with outbox.sessions.begin() as session:
+        from domain.outbox.fanout import dispatch_events
+
+        await dispatch_events(session, now=outbox.clock.now)
+    a, b = await asyncio.gather(first.claim(), second.claim())
+    ids_a, ids_b = {c.id for c in a}, {c.id for c in b}
+    assert not ids_a & ids_b
+    rest = await first.claim()  # what neither took is still there; what they took is leased
+    assert len(ids_a | ids_b | {c.id for c in rest}) == 12
