@@ -168,6 +168,27 @@ async def delete_subscription(
     return ok(out)
 
 
+@router.post(
+    "/subscriptions/{subscription_id:id}/test",
+    status_code=202,
+    response_model=Envelope[DeliveryOut],
+    summary="Send a test event to the subscription",
+)
+async def send_test_event(
+    subscription_id: EntityId, grant: WriteWebhooks, session: SessionDep
+) -> Envelope[DeliveryOut]:
+    """Queues a `webhook.test` delivery (no data) to check the receiver and its signature verification; it is
+    signed, retried and logged like any other. 409 while the subscription is disabled."""
+    subscription = await _subscription(session, grant, subscription_id)
+    if not subscription.enabled:
+        raise Conflict("The subscription is disabled: enable it before testing")
+    delivery = service.test_delivery(subscription, utcnow())
+    session.add(delivery)
+    await session.flush()
+    await session.refresh(delivery)
+    return ok(_delivery(delivery))
+
+
 @router.get(
     "/subscriptions/{subscription_id:id}/deliveries",
     response_model=Page[DeliveryOut],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, false, select, true
@@ -11,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.errors import AppError, BadRequest, ErrorCode
 from api.security import Grant
 from callaudit.settings import Settings
-from domain.models.outbox import DeliveryStatus, OutboxDelivery, WebhookSubscription
+from domain.models.outbox import DeliveryChannel, DeliveryStatus, OutboxDelivery, WebhookSubscription
+from domain.outbox import new_delivery_id
 from domain.outbox.secrets_box import SecretBox, SecretsUnavailable
 from domain.outbox.signing import generate_secret
 from domain.rbac import Scope
@@ -91,6 +93,19 @@ async def create_subscription(
     await session.flush()
     await session.refresh(subscription)
     return subscription, secret
+
+
+def test_delivery(subscription: WebhookSubscription, now: dt.datetime) -> OutboxDelivery:
+    body = {"type": "webhook.test", "timestamp": now.isoformat(), "data": {"subscription_id": str(subscription.id)}}
+    return OutboxDelivery(
+        id=new_delivery_id(),
+        channel=DeliveryChannel.WEBHOOK.value,
+        subscription_id=subscription.id,
+        event_type="webhook.test",
+        body=json.dumps(body, separators=(",", ":")),
+        status=DeliveryStatus.PENDING.value,
+        next_attempt_at=now,
+    )
 
 
 def redeliver(delivery: OutboxDelivery, now: dt.datetime) -> None:

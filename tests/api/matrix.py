@@ -598,6 +598,14 @@ ROUTES: tuple[Route, ...] = (
         entity=True,
     ),
     Route(
+        "POST",
+        "/api/webhooks/subscriptions/{subscription_id}/test",
+        "webhooks.write",
+        WEBHOOKS_REDELIVER,
+        _subscription,
+        entity=True,
+    ),
+    Route(
         "GET",
         "/api/webhooks/subscriptions/{subscription_id}/deliveries",
         "webhooks.read",

@@ -115,3 +115,16 @@ async def test_no_mail_without_smtp(client: httpx.AsyncClient, world: World) -> 
     )
     assert response.status_code == 201
     assert (await world.session.scalars(select(OutboxDelivery).where(OutboxDelivery.channel == "mail"))).first() is None
+
+
+async def test_test_event_is_queued_unless_disabled(client: httpx.AsyncClient, world: World) -> None:
+    created = await client.post("/api/webhooks/subscriptions", json={"url": HOOK}, headers=world.headers("operator"))
+    base = f"/api/webhooks/subscriptions/{created.json()['data']['id']}"
+    queued = await client.post(f"{base}/test", headers=world.headers("operator"))
+    assert queued.status_code == 202
+    assert (queued.json()["data"]["event_type"], queued.json()["data"]["status"]) == ("webhook.test", "pending")
+    log = await client.get(f"{base}/deliveries", headers=world.headers("operator"))
+    assert [d["id"] for d in log.json()["data"]] == [queued.json()["data"]["id"]]
+    await client.patch(base, json={"enabled": False}, headers=world.headers("operator"))
+    refused = await client.post(f"{base}/test", headers=world.headers("operator"))
+    assert refused.status_code == 409

@@ -205,3 +205,18 @@ async def test_concurrent_workers_never_claim_the_same_delivery(outbox: Outbox) 
     assert not ids_a & ids_b
     rest = await first.claim()  # what neither took is still there; what they took is leased
     assert len(ids_a | ids_b | {c.id for c in rest}) == 12
+
+
+async def test_a_test_event_reaches_the_receiver_signed(outbox: Outbox) -> None:
+    from api.webhooks.service import test_delivery
+
+    subscription_id, secret = await subscribe(outbox)
+    async with outbox.sessions.begin() as session:
+        subscription = await session.get(WebhookSubscription, subscription_id)
+        assert subscription is not None
+        session.add(test_delivery(subscription, outbox.clock.now))
+    assert await outbox.worker().run_once() == 1
+    [request] = outbox.receiver.requests
+    payload = standardwebhooks.Webhook(secret).verify(request.body.decode(), request.headers)
+    assert payload["type"] == "webhook.test"
+    assert request.headers["x-webhook-event"] == "webhook.test"
