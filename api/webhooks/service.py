@@ -18,6 +18,7 @@ from domain.outbox.secrets_box import SecretBox, SecretsUnavailable
 from domain.outbox.signing import generate_secret
 from domain.rbac import Scope
 from resources.egress import EgressPolicy, EgressRefused, check_url
+from resources.outbox.runner import secrets_key
 
 
 class WebhooksNotConfigured(AppError):
@@ -48,7 +49,7 @@ def visible_deliveries(grant: Grant) -> Select[OutboxDelivery]:
 
 def secret_box(settings: Settings) -> SecretBox:
     try:
-        return SecretBox(settings.webhook_secrets_source)
+        return SecretBox(secrets_key(settings))
     except SecretsUnavailable as exc:
         raise WebhooksNotConfigured(str(exc)) from None
 

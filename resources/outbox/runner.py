@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
 import signal
 from pathlib import Path
 
@@ -23,9 +25,30 @@ def egress_policy(settings: Settings) -> EgressPolicy:
     return EgressPolicy.build(settings.webhook_allowed_origins, allow_loopback=settings.egress_allow_loopback)
 
 
+DEV_KEY_FILE = "webhook-dev.key"
+
+
+def secrets_key(settings: Settings) -> str | None:
+    """`WEBHOOK_SECRETS_KEY`, else `JWT_ACCESS_SECRET`; outside production without either, a key generated
+    once into `<CALLAUDIT_HOME>/webhook-dev.key` (0600), shared by the API and the worker of one machine."""
+    configured = settings.webhook_secrets_source
+    if configured or settings.is_production:
+        return configured
+    home = settings.callaudit_home.resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / DEV_KEY_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
 def secret_box(settings: Settings) -> SecretBox | None:
     try:
-        return SecretBox(settings.webhook_secrets_source)
+        return SecretBox(secrets_key(settings))
     except SecretsUnavailable:
         return None
 

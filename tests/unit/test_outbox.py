@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from pathlib import Path
 
 import pytest
 import standardwebhooks
 
+from callaudit.settings import load_settings
 from domain.outbox.queue import new_delivery_id
 from domain.outbox.schedule import next_attempt, parse_retry_after
 from domain.outbox.secrets_box import SecretBox, SecretsUnavailable
 from domain.outbox.signing import generate_secret, signing_key, standard_signature, webhook_headers
+from resources.outbox.runner import secrets_key
 
 NOW = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
 
@@ -78,3 +81,13 @@ def test_delivery_ids_are_unique_and_safe_in_the_signed_content() -> None:
     ids = {new_delivery_id() for _ in range(1000)}
     assert len(ids) == 1000
     assert all("." not in i and i.startswith("msg_") for i in ids)
+
+
+def test_development_gets_a_stable_generated_key_production_none(tmp_path: Path) -> None:
+    dev = load_settings(callaudit_home=tmp_path, jwt_access_secret=None)
+    first = secrets_key(dev)
+    assert first
+    assert secrets_key(dev) == first
+    assert (tmp_path / "webhook-dev.key").stat().st_mode & 0o777 == 0o600
+    configured = load_settings(callaudit_home=tmp_path, webhook_secrets_key="k" * 40)
+    assert secrets_key(configured) == "k" * 40
