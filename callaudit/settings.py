@@ -171,6 +171,8 @@ class Settings(BaseSettings):
     # A subscription whose deliveries failed for good this many times in a row is disabled.
     webhook_disable_after_failures: int = Field(3, ge=1)
     webhook_timeout_seconds: float = Field(15.0, gt=0, le=120)
+    # Finished webhook / e-mail deliveries (and their attempt log) are kept this many days.
+    webhook_log_retention_days: int = Field(30, ge=1)
     # Development only: lets webhook URLs point at this machine (127.0.0.1, ::1). Refused in production.
     egress_allow_loopback: bool = False
     event_stream_maxlen: int = Field(1000, ge=10)

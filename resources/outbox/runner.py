@@ -59,6 +59,7 @@ def outbox_config(settings: Settings) -> OutboxConfig:
         disable_after=settings.webhook_disable_after_failures,
         lease_seconds=max(settings.webhook_timeout_seconds, settings.smtp_timeout_ms / 1000) * 2 + 30,
         static_scope=Scope(settings.api_auth_token_scope),
+        retention_days=settings.webhook_log_retention_days,
     )
 
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import or_, select
+from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.models.outbox import (
@@ -34,6 +34,7 @@ from domain.models.outbox import (
     DeliveryChannel,
     DeliveryStatus,
     OutboxDelivery,
+    OutboxEvent,
     WebhookSubscription,
 )
 from domain.outbox import EVENTS, MailMessage
@@ -61,6 +62,7 @@ class OutboxConfig:
     lease_seconds: float = 60.0  # > the HTTP / SMTP timeout: a live worker always records before it ends
     static_scope: Scope = Scope.ALL
     batch: int = 20
+    retention_days: int = 30  # finished deliveries (and their log) and fanned-out events kept this long
 
 
 @dataclass(frozen=True)
@@ -120,10 +122,28 @@ class OutboxWorker:
         await asyncio.gather(*(self.deliver(c) for c in claimed))
         return len(claimed)
 
+    async def purge(self) -> int:
+        """Forget finished deliveries older than the retention, and events none of whose deliveries is left."""
+        cutoff = self.clock() - dt.timedelta(days=self.config.retention_days)
+        async with self.sessions.begin() as session:
+            deliveries = await session.execute(
+                delete(OutboxDelivery).where(
+                    OutboxDelivery.status != DeliveryStatus.PENDING, OutboxDelivery.created_at < cutoff
+                )
+            )
+            left = select(OutboxDelivery.id).where(OutboxDelivery.event_id == OutboxEvent.id)
+            await session.execute(delete(OutboxEvent).where(OutboxEvent.dispatched_at < cutoff, ~exists(left)))
+            return int(deliveries.rowcount or 0)  # type: ignore[attr-defined]
+
     async def run_forever(self, stop: asyncio.Event, idle_seconds: float = 1.0, heartbeat: Path | None = None) -> None:
-        """Passes until `stop`; `heartbeat` (a file) is touched after each pass that reached the database."""
+        """Passes until `stop`; `heartbeat` (a file) is touched after each pass that reached the database.
+        Old finished deliveries are purged at start and then hourly."""
+        next_purge = self.clock()
         while not stop.is_set():
             try:
+                if self.clock() >= next_purge:
+                    await self.purge()
+                    next_purge = self.clock() + dt.timedelta(hours=1)
                 busy = await self.run_once()
                 if heartbeat is not None:
                     await asyncio.to_thread(heartbeat.touch)

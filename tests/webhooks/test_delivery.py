@@ -220,3 +220,23 @@ async def test_a_test_event_reaches_the_receiver_signed(outbox: Outbox) -> None:
     payload = standardwebhooks.Webhook(secret).verify(request.body.decode(), request.headers)
     assert payload["type"] == "webhook.test"
     assert request.headers["x-webhook-event"] == "webhook.test"
+
+
+async def test_purge_forgets_old_finished_deliveries_and_keeps_pending_ones(outbox: Outbox) -> None:
+    from domain.models import OutboxEvent
+
+    outbox.receiver.answers = [(200, {}, b"ok"), (500, {}, b"")]
+    await subscribe(outbox)
+    await announce(outbox, outbox.own_fiche)
+    await announce(outbox, outbox.own_fiche)
+    worker = outbox.worker(OutboxConfig(retention_days=30))
+    await worker.run_once()  # the first delivered, the second pending a retry
+    outbox.clock.at(outbox.clock.now + dt.timedelta(days=31))
+    assert await worker.purge() == 1
+    async with outbox.sessions() as session:
+        left = (await session.scalars(select(OutboxDelivery))).all()
+        events = (await session.scalars(select(OutboxEvent))).all()
+        log = (await session.scalars(select(DeliveryAttempt))).all()
+    assert [d.status for d in left] == ["pending"]
+    assert [e.id for e in events] == [left[0].event_id]  # its event stays while a delivery needs it
+    assert [a.delivery_id for a in log] == [left[0].id]
