@@ -36,6 +36,7 @@ def _api_router() -> APIRouter:
     from api.realtime import router as realtime
     from api.scorecards import router as scorecards
     from api.transcriptions import router as transcriptions
+    from api.webhooks import router as webhooks
 
     router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
     router.include_router(auth.router)
@@ -47,6 +48,7 @@ def _api_router() -> APIRouter:
     router.include_router(audits.router)
     router.include_router(audit_launches.router)
     router.include_router(realtime.router)
+    router.include_router(webhooks.router)
     return router
 
 

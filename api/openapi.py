@@ -18,7 +18,6 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from api.errors import ERROR_RESPONSES
 from api.glossary import EXAMPLE_KEYS, EXAMPLES, FIELDS
 
 _FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
@@ -49,16 +48,17 @@ def _without_422(schema: dict[str, Any]) -> None:
 
 def _statuses_it_never_answers(schema: dict[str, Any]) -> None:
     """A public operation (no security requirement) checks no permission and looks no entity up; a
-    `GET` without path parameters lists or searches, and answers an empty result rather than 404."""
+    `GET` without path parameters lists or searches, and answers an empty result rather than 404, unless it
+    declares `openapi_extra={"x-looks-up": "<parameter>"}` (an entity named by a query parameter)."""
     for item in schema.get("paths", {}).values():
         for method, operation in item.items():
             responses = operation.get("responses", {})
             if not operation.get("security"):
                 responses.pop("403", None)
                 responses.pop("404", None)
-            searching = method == "get" and not any(p["in"] == "path" for p in operation.get("parameters", []))
-            if searching and responses.get("404", {}).get("description") == ERROR_RESPONSES[404]["description"]:
-                responses.pop("404", None)  # a route looking entities up in its query says so (realtime topics)
+            looks_up = any(p["in"] == "path" for p in operation.get("parameters", [])) or operation.get("x-looks-up")
+            if method == "get" and not looks_up:
+                responses.pop("404", None)
 
 
 def _describe(schema: dict[str, Any]) -> None:

@@ -189,6 +189,24 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+@app.command("outbox-worker")
+def outbox_worker(
+    heartbeat_file: Annotated[
+        Path | None, typer.Option(help="Touched after every pass that reached the database (healthchecks).")
+    ] = None,
+) -> None:
+    """Deliver webhooks and e-mail from the outbox (retries, delivery log); run one or more."""
+    import asyncio
+
+    from callaudit.logging import configure_logging
+    from resources.outbox.runner import serve
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    runtime = _runtime(settings, start_embedded=False)
+    asyncio.run(serve(runtime, heartbeat_file))
+
+
 @app.command("demo-crm")
 def demo_crm(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
@@ -235,6 +253,7 @@ def _stack(runtime: Runtime) -> list[ChildSpec]:
         ),
         ChildSpec("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", workspace], env, dagster_cwd),
         ChildSpec("api", [sys.executable, "-m", "callaudit", "api", "--port", str(settings.port)], env, PROJECT_ROOT),
+        ChildSpec("outbox", [sys.executable, "-m", "callaudit", "outbox-worker"], env, PROJECT_ROOT),
     ] + ([
         # No gateway configured: the labelled simulator stands in for it.
         ChildSpec("demo-crm", [sys.executable, "-m", "callaudit", "demo-crm", "--port", str(settings.demo_crm_port)],

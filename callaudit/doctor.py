@@ -36,17 +36,9 @@ class Finding:
 UNUSED_SETTINGS: dict[str, str] = {
     "automation_scheduler_cron": "automation schedules are not implemented yet",
     "automation_scheduler_window_minutes": "automation schedules are not implemented yet",
-    "webhook_allowed_origins": "webhooks are not implemented yet",
     "openai_model_chat": "chat is not implemented yet",
     "openai_temperature_chat": "chat is not implemented yet",
     "openai_max_tokens_chat": "chat is not implemented yet",
-    "smtp_host": "e-mail notifications are not implemented yet",
-    "smtp_port": "e-mail notifications are not implemented yet",
-    "smtp_secure": "e-mail notifications are not implemented yet",
-    "smtp_user": "e-mail notifications are not implemented yet",
-    "smtp_pass": "e-mail notifications are not implemented yet",
-    "smtp_from": "e-mail notifications are not implemented yet",
-    "smtp_timeout_ms": "e-mail notifications are not implemented yet",
     "audit_step_timeline_excerpt": "prompt mode sends the whole timeline (docs/decisions.md #15)",
     "audit_step_timeline_max_chunks": "prompt mode sends the whole timeline (docs/decisions.md #15)",
 }

@@ -163,6 +163,19 @@ class Settings(BaseSettings):
 
     # --- realtime / webhooks / mail -------------------------------------------------------------
     webhook_allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Key encrypting webhook signing secrets at rest; unset: derived from JWT_ACCESS_SECRET.
+    webhook_secrets_key: SecretStr | None = None
+    # Seconds between delivery attempts (after the 1st, 2nd, ...); when spent, the delivery has failed.
+    webhook_retry_schedule: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [5, 300, 1800, 7200, 18000, 36000, 36000]
+    )
+    # A subscription whose deliveries failed for good this many times in a row is disabled.
+    webhook_disable_after_failures: int = Field(3, ge=1)
+    webhook_timeout_seconds: float = Field(15.0, gt=0, le=120)
+    # Finished webhook / e-mail deliveries (and their attempt log) are kept this many days.
+    webhook_log_retention_days: int = Field(30, ge=1)
+    # Development only: lets webhook URLs point at this machine (127.0.0.1, ::1). Refused in production.
+    egress_allow_loopback: bool = False
     event_stream_maxlen: int = Field(1000, ge=10)
     event_stream_ttl_seconds: int = Field(86_400, ge=60)
     # SSE (`/api/realtime/...`): comment lines this often keep proxies from closing an idle stream; a
@@ -180,9 +193,16 @@ class Settings(BaseSettings):
     smtp_from: str | None = None
     smtp_timeout_ms: int = Field(10_000, ge=100)
 
-    _split_csv = field_validator("cors_origins", "webhook_allowed_origins", "transcription_firm_names", mode="before")(
-        _csv
-    )
+    _split_csv = field_validator(
+        "cors_origins", "webhook_allowed_origins", "webhook_retry_schedule", "transcription_firm_names", mode="before"
+    )(_csv)
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _positive_delays(cls, value: list[int]) -> list[int]:
+        if not value or any(delay < 1 for delay in value):
+            raise ValueError("expected a comma-separated list of delays in seconds, each at least 1")
+        return value
 
     @field_validator("automation_scheduler_cron", "sales_refresh_cron")
     @classmethod
@@ -235,6 +255,8 @@ class Settings(BaseSettings):
             raise ValueError("JWT_ACCESS_SECRET is required when CALLAUDIT_ENV=production")
         if self.callaudit_env == "production" and self.auth_password_hash_profile != "default":  # noqa: S105
             raise ValueError("AUTH_PASSWORD_HASH_PROFILE=fast-test is refused when CALLAUDIT_ENV=production")
+        if self.callaudit_env == "production" and self.egress_allow_loopback:
+            raise ValueError("EGRESS_ALLOW_LOOPBACK is refused when CALLAUDIT_ENV=production")
         return self
 
     # --- derived values ---------------------------------------------------------------------------
@@ -254,6 +276,12 @@ class Settings(BaseSettings):
     @property
     def smtp_sender(self) -> str | None:
         return self.smtp_from or self.smtp_user
+
+    @property
+    def webhook_secrets_source(self) -> str | None:
+        """What the webhook secrets key is derived from (never logged)."""
+        key = self.webhook_secrets_key or self.jwt_access_secret
+        return key.get_secret_value() if key is not None else None
 
     def as_environment(self) -> dict[str, str]:
         """Every value read from the environment or `.env` (not the defaults), as the environment

@@ -88,6 +88,9 @@ PERMISSIONS: Mapping[str, str] = {
     "products": "Insurance product catalogue",
     "chat": "Chat about audits and fiches",
     "realtime": "Realtime channel authorization",
+    # SELF: one's own subscriptions; ALL: everyone's, and team subscriptions. What a subscription
+    # receives is still bounded by its owner's read scope on the data each event is about.
+    "webhooks": "Outbound webhooks: subscriptions, delivery log, redelivery",
     "admin.users": "Administration: users, teams, invitations, API tokens",
     "admin.roles": "Administration: roles and their grants",
     "admin.permissions": "Administration: the permission catalogue",
@@ -276,6 +279,7 @@ BUILT_IN_ROLES: Mapping[str, RoleDefinition] = {
             _r("products", ALL),
             _rw("chat", GROUP),
             _rw("realtime", GROUP),
+            _rw("webhooks", Scope.SELF),
         ),
     ),
     "viewer": RoleDefinition(

@@ -13,6 +13,7 @@ from assets.fiches import fiche_details, sales_fiches, sync_fiche_batch
 from assets.transcripts import report_metadata, transcribe_fiches, transcripts
 from callaudit.pools import LLM, STT
 from domain.audits.store import Trigger
+from domain.outbox import announce
 from resources.crm.resource import CrmResource
 from resources.database import DatabaseResource
 from resources.llm.resource import LlmResource
@@ -158,6 +159,12 @@ def audit_given_fiches(
         force=config.force,
     )
     outcomes = {f.fiche_id: f.outcome.value for f in report.fiches}
+    if config.trigger_source == "batch":
+        failed = len(report.failures)
+        counts = {"operation_type": "audit", "total": len(config.fiche_ids), "completed": len(report.completed)}
+        counts |= {"failed": failed, "scorecard_id": config.scorecard_id, "run_id": context.run_id}
+        with database.session() as session:
+            announce.batch_completed(session, context.run_id, config.user_id, counts)
     return dg.Output(outcomes, metadata=audit_metadata(report))
 
 

@@ -41,6 +41,7 @@ from domain.audits.store import (
 from domain.audits.timeline import Timeline, timeline_tokens
 from domain.audits.timeline_store import load_timeline
 from domain.events import BatchProgress, Event, audit_topic, fiche_topic
+from domain.outbox import announce
 from domain.transcripts.store import coverage, store_analyses
 from resources.redis import RedisUnavailable
 from services.base import StageService, utc_now
@@ -281,7 +282,12 @@ class AuditEngine(StageService):
 
     async def _fail(self, fiche_id: str, audit_id: int, error: str, phase: str) -> FicheAudit:
         now = self._clock()
-        await self._db(lambda s: fail_audit(s, audit_id, error, phase=phase, now=now))
+        failure = {"error": error, "failed_phase": phase, "run_id": self.trigger.run_id, "status": "failed"}
+        await self._db(
+            lambda s: announce.fail_audit_and_announce(
+                s, fiche_id, audit_id, lambda: fail_audit(s, audit_id, error, phase=phase, now=now), failure
+            )
+        )
         await self._event(
             fiche_id,
             audit_id,
@@ -316,8 +322,17 @@ class AuditEngine(StageService):
         audited_seconds = sum(r.duration_seconds or 0.0 for r in timeline.recordings)
         effective = records[0].mode if records else mode
         now = self._clock()
-        await self._db(
-            lambda s: complete_audit(
+        completion = {
+            "scorecard_id": spec.scorecard_id,
+            "score_percentage": float(compliance.score_percentage),
+            "niveau": compliance.niveau,
+            "is_compliant": compliance.is_compliant,
+            "run_id": self.trigger.run_id,
+            "status": "completed",
+        }
+
+        def complete(s: Session) -> None:
+            complete_audit(
                 s,
                 audit_id,
                 records,
@@ -328,7 +343,9 @@ class AuditEngine(StageService):
                 transcript_mode=effective,
                 now=now,
             )
-        )
+            announce.audit_completed(s, fiche_id, audit_id, completion)
+
+        await self._db(complete)
         usage = sum((r.usage for r in records), Usage())
         failed_steps = sum(1 for r in records if r.step.failed)
         await self._event(

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from domain.events import BatchProgress, Event, fiche_topic
 from domain.models.transcripts import FicheTranscriptionStatus
+from domain.outbox import announce
 from domain.transcripts.chunking import ChunkingRules, build_chunks
 from domain.transcripts.store import (
     Coverage,
@@ -304,6 +305,9 @@ class FicheTranscriber(StageService):
                 now=now,
                 finished=True,
             )
+            summary = {"status": status, "reason": reason, "total_recordings": counts.total, "run_id": self.run_id}
+            summary |= {"transcribed": counts.transcribed, "failed": counts.failed}
+            announce.transcription_finished(session, fiche_id, status == FicheTranscriptionStatus.FAILED, summary)
             return counts
 
         counts = await self._db(write)

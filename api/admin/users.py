@@ -20,10 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from api.admin.common import CONFLICT_RESPONSES, flush_or_409, like_pattern, roles_by_key
+from api.admin.invitations import mail_invitation
 from api.admin.schemas import InviteOut, UserCreate, UserCreated, UserOut, UserPatch
 from api.auth.dependencies import PasswordsDep
 from api.auth.service import create_invite, revoke_user_sessions
-from api.deps import SessionDep
+from api.deps import SessionDep, SettingsDep
 from api.errors import BadRequest, Conflict, NotFound
 from api.schemas import Envelope, Page, PageParams, ok, page_params
 from api.security import EntityId, Grant, Str255, fetch_page, require_all
@@ -113,7 +114,7 @@ async def read_user(user_id: EntityId, _: ReadUsers, session: SessionDep) -> Env
     summary="Create a user (ACTIVE with a password, else INVITED with an invitation)",
 )
 async def create_user(
-    body: UserCreate, grant: WriteUsers, session: SessionDep, passwords: PasswordsDep
+    body: UserCreate, grant: WriteUsers, session: SessionDep, passwords: PasswordsDep, settings: SettingsDep
 ) -> Envelope[UserCreated]:
     """With a password the user is ACTIVE at once; without, INVITED with a one-time invitation token returned here
     only. 409 when the e-mail or the CRM user is taken."""
@@ -136,6 +137,9 @@ async def create_user(
     if body.password is None:
         invite_token, invite_expires = await create_invite(
             session, user.id, created_by_id=grant.principal.user_id, ttl_seconds=INVITE_TTL_SECONDS
+        )
+        mail_invitation(
+            session, settings, to=user.email, token=invite_token, expires_at=invite_expires, inviter=grant.principal
         )
     log.info("user %s created by %s", user.id, grant.principal.describe())
     return ok(
@@ -194,7 +198,9 @@ async def patch_user(
     status_code=201,
     summary="Issue a new invitation for an INVITED user (earlier invitations stop working)",
 )
-async def invite_user(user_id: EntityId, grant: WriteUsers, session: SessionDep) -> Envelope[InviteOut]:
+async def invite_user(
+    user_id: EntityId, grant: WriteUsers, session: SessionDep, settings: SettingsDep
+) -> Envelope[InviteOut]:
     """A fresh one-time invitation token for an INVITED user, returned here only; earlier invitations stop working.
     409 for users who are not INVITED."""
     user = await get_user(session, user_id)
@@ -203,5 +209,6 @@ async def invite_user(user_id: EntityId, grant: WriteUsers, session: SessionDep)
     token, expires_at = await create_invite(
         session, user.id, created_by_id=grant.principal.user_id, ttl_seconds=INVITE_TTL_SECONDS
     )
+    mail_invitation(session, settings, to=user.email, token=token, expires_at=expires_at, inviter=grant.principal)
     log.info("invitation issued for user %s by %s", user.id, grant.principal.describe())
     return ok(InviteOut(invite_token=token, expires_at=expires_at))

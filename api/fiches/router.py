@@ -9,14 +9,14 @@ message. Static paths are declared before `/{fiche_id}`.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy import select
 
 from api.deps import RedisDep, SessionDep, SettingsDep
 from api.errors import BadRequest, ExternalServiceError, Forbidden, NotFound, ServiceUnavailable
-from api.fiches import service, status
+from api.fiches import jobs, service, status
 from api.fiches.deps import FicheSyncDep
 from api.fiches.schemas import (
     FICHE_ID_PATTERN,
@@ -37,6 +37,8 @@ from api.fiches.schemas import (
 from api.runs import LauncherDep
 from api.schemas import Envelope, Page, PageParams, SalesDay, ok, page_params
 from api.security import Grant, Str255, fetch_page, require
+from api.webhooks.router import EgressPolicyDep
+from api.webhooks.service import checked_url
 from domain.models import Fiche, FicheFetchJob
 from domain.rbac import Action, Scope
 from resources.crm.errors import CrmCapUnavailable, CrmError
@@ -185,15 +187,29 @@ async def status_by_date_range(  # noqa: PLR0917 - FastAPI dependencies and quer
     settings: SettingsDep,
     redis: RedisDep,
     launcher: LauncherDep,
+    policy: EgressPolicyDep,
     page: Pages,
     start_date: Annotated[SalesDay, Query(description="First sales day (YYYY-MM-DD)")],
     end_date: Annotated[SalesDay, Query(description="Last sales day, clamped to today (SALES_TIMEZONE)")],
     refresh: Refresh = False,
+    webhook_url: Annotated[
+        str | None, Query(alias="webhookUrl", max_length=2000, description="Receiver of the job's outcome")
+    ] = None,
+    webhook_secret: Annotated[
+        str | None,
+        Query(alias="webhookSecret", min_length=16, max_length=200, description="Signing secret (default: generated)"),
+    ] = None,
 ) -> ByDateRangeResponse:
     """Answers at once from the cache. When days are missing (or `refresh`), ONE Dagster backfill of
     the `sync_sales_day` assets is launched for them; identical concurrent requests share it
     (`meta.job_id`, poll `GET /api/fiches/jobs/{job_id}`), if the caller has `fiches.fetch`. A
-    Dagster outage never fails this request: the job is recorded as `failed_to_launch`."""
+    Dagster outage never fails this request: the job is recorded as `failed_to_launch`.
+
+    `webhookUrl` (SSRF-checked: 400 naming it) subscribes that URL to the job's
+    `fiches.progressive_fetch.complete|failed`, signed with `webhookSecret` or a generated secret
+    returned once in `meta.webhook_secret`; its `partialData` holds only fiches in the caller's scope."""
+    if webhook_url is not None:
+        await checked_url(webhook_url, policy, "webhookUrl")
     if start_date > end_date:
         raise BadRequest("start_date must be on or before end_date", field="start_date")
     if (end_date - start_date).days + 1 > service.MAX_RANGE_DAYS:
@@ -229,19 +245,19 @@ async def status_by_date_range(  # noqa: PLR0917 - FastAPI dependencies and quer
             started.reused,
             started.error,
         )
+        if webhook_url is not None and started.job_id is not None:
+            subscription_id, generated = await jobs.subscribe_job(
+                session, settings, policy, job_id=started.job_id, url=webhook_url, secret=webhook_secret, grant=grant
+            )
+            meta.webhook_subscription_id, meta.webhook_secret = str(subscription_id), generated
     listing = page.paginate([service.list_item(f) for f in rows], total)
     return ByDateRangeResponse(data=listing.data, pagination=listing.pagination, meta=meta)
 
 
-@router.get("/jobs/{job_id}", response_model=Envelope[FetchJobOut], summary="Progress of a progressive fetch")
-async def fetch_job(
-    job_id: Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$", description="Job id (UUID)")],
-    grant: ReadFiches,
-    session: SessionDep,
-    launcher: LauncherDep,
-) -> Envelope[FetchJobOut]:
-    """Day-level progress only (no fiche data, so no scope leak): days done / failed / remaining
-    from sales-day coverage since the job started, and the Dagster backfill status if reachable."""
+JobIdPattern = r"^[0-9a-f-]{36}$"
+
+
+async def _job(session: SessionDep, job_id: str) -> FicheFetchJob:
     job = (
         await session.scalars(
             select(FicheFetchJob).where(FicheFetchJob.id == job_id).execution_options(populate_existing=True)
@@ -249,7 +265,57 @@ async def fetch_job(
     ).first()
     if job is None:
         raise NotFound("Job not found")
-    return ok(await service.job_report(session, job, launcher, grant.principal.user_id))
+    return job
+
+
+@router.get("/jobs", response_model=Page[jobs.FetchJobSummary], summary="Progressive fetches, newest first")
+async def list_jobs(
+    grant: ReadFiches,
+    session: SessionDep,
+    page: Pages,
+    status: Annotated[
+        Literal["launched", "failed_to_launch", "complete", "failed"] | None, Query(description="Only this status")
+    ] = None,
+) -> Page[jobs.FetchJobSummary]:
+    """The caller's own progressive fetches (everyone's with ALL scope on fiches), with how many webhook
+    subscriptions each has. Statuses are the stored ones; `GET /api/fiches/jobs/{job_id}` concludes a job."""
+    rows, total = await fetch_page(session, jobs.visible_jobs(grant, status), page)
+    return page.paginate(await jobs.summaries(session, rows, grant.principal.user_id), total)
+
+
+@router.get("/jobs/{job_id}", response_model=Envelope[FetchJobOut], summary="Progress of a progressive fetch")
+async def fetch_job(
+    job_id: Annotated[str, Path(pattern=JobIdPattern, description="Job id (UUID)")],
+    grant: ReadFiches,
+    session: SessionDep,
+    settings: SettingsDep,
+    launcher: LauncherDep,
+) -> Envelope[FetchJobOut]:
+    """Day-level progress only (no fiche data, so no scope leak): days done / failed / remaining
+    from sales-day coverage since the job started, and the Dagster backfill status if reachable."""
+    job = await _job(session, job_id)
+    return ok(await service.job_report(session, job, launcher, grant.principal.user_id, settings.api_base_url))
+
+
+@router.get(
+    "/webhooks/fiches",
+    response_model=jobs.JobNotification,
+    summary="Polling alternative to a job's webhook: its state and the cached fiches in scope",
+    openapi_extra={"x-looks-up": "jobId"},
+)
+async def job_notification(
+    job_id: Annotated[str, Query(alias="jobId", pattern=JobIdPattern, description="Job id (UUID)")],
+    grant: ReadFiches,
+    session: SessionDep,
+    settings: SettingsDep,
+    launcher: LauncherDep,
+) -> jobs.JobNotification:
+    """What the job's webhook carries, on demand (§4.5): `event` (progress | complete | failed), the job's
+    progress, and `partialData`, the cached fiches of the range **in the caller's scope** (first 1000; the
+    original listed every fiche of the range), with `dataUrl` once complete."""
+    job = await _job(session, job_id)
+    report = await service.job_report(session, job, launcher, grant.principal.user_id, settings.api_base_url)
+    return await jobs.notification(session, grant, job, report, settings.api_base_url)
 
 
 @router.get(

@@ -171,6 +171,12 @@ class RangeMeta(BaseModel):
     job_status: str | None = None
     job_reused: bool = Field(False, description="An identical request's job, still running, was reused")
     job_error: str | None = None
+    webhook_subscription_id: str | None = Field(
+        None, description="The subscription `webhookUrl` created for the job (see /api/webhooks)"
+    )
+    webhook_secret: str | None = Field(
+        None, description="The signing secret generated for `webhookUrl` when none was given: shown this once"
+    )
 
 
 class ByDateRangeResponse(BaseModel):

@@ -22,6 +22,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.errors import ExternalServiceError, Forbidden, NotFound, ServiceUnavailable
+from api.fiches import jobs
 from api.fiches.schemas import (
     CoverageState,
     DayCoverageOut,
@@ -374,6 +375,8 @@ async def start_progressive_fetch(
             pass
     session.add(job)
     await session.flush()
+    if job.status == FicheFetchJobStatus.FAILED_TO_LAUNCH:
+        jobs.announce(session, job)
     try:
         created = fetch_payload(job, DayOutcomes([], [], list(days)), total_fiches=0, run_id=None)
         await EventPublisher(redis).publish(job_topic(job_id), Event.PROGRESSIVE_FETCH_CREATED, created)
@@ -401,7 +404,11 @@ def range_meta(
 
 
 async def job_report(
-    session: AsyncSession, job: FicheFetchJob, launcher: RunLauncher, caller_user_id: int | None
+    session: AsyncSession,
+    job: FicheFetchJob,
+    launcher: RunLauncher,
+    caller_user_id: int | None,
+    base_url: str | None = None,
 ) -> FetchJobOut:
     """Progress from day coverage since the job was created, plus Dagster's word when reachable;
     a terminal outcome is stored on the job once reached. While Dagster says the backfill is still
@@ -426,6 +433,7 @@ async def job_report(
         job.result = {"days_done": len(done), "days_failed": len(failed), "dates_failed": [str(d) for d in failed]}
         if failed:
             job.error = f"{len(failed)} day(s) failed"
+        jobs.announce(session, job, done=done, failed=failed, base_url=base_url)
         await session.flush()
         await session.refresh(job)
     total = len(days)

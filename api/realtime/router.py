@@ -108,6 +108,7 @@ def stream_hub(state: StateDep) -> StreamHub:
     "/stream",
     response_class=EventSourceResponse,
     summary="Follow topics as server-sent events (resumable with Last-Event-ID)",
+    openapi_extra={"x-looks-up": "topic"},
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "The event stream"},
         404: {"model": ErrorBody, "description": "A topic is missing or outside the caller's scope (no stream)"},

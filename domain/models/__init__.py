@@ -26,6 +26,14 @@ from domain.models.fiches import (
     SalesDaySource,
 )
 from domain.models.jobs import FicheFetchJob, FicheFetchJobStatus
+from domain.models.outbox import (
+    DeliveryAttempt,
+    DeliveryChannel,
+    DeliveryStatus,
+    OutboxDelivery,
+    OutboxEvent,
+    WebhookSubscription,
+)
 from domain.models.scorecards import Scorecard, ScorecardStep, ScorecardVersion
 from domain.models.transcripts import (
     FicheTranscription,
@@ -45,6 +53,9 @@ __all__ = [
     "AuditStep",
     "Base",
     "DayCoverageStatus",
+    "DeliveryAttempt",
+    "DeliveryChannel",
+    "DeliveryStatus",
     "Fiche",
     "FicheComment",
     "FicheFetchJob",
@@ -57,6 +68,8 @@ __all__ = [
     "FicheTranscription",
     "FicheTranscriptionStatus",
     "InviteToken",
+    "OutboxDelivery",
+    "OutboxEvent",
     "Permission",
     "Recording",
     "RefreshToken",
@@ -75,4 +88,5 @@ __all__ = [
     "User",
     "UserRole",
     "UserStatus",
+    "WebhookSubscription",
 ]

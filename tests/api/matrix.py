@@ -10,6 +10,7 @@ Conventions the matrix enforces everywhere: 401 anonymous, 403 authenticated wit
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,10 @@ from sqlalchemy.orm import Session
 
 from api.auth.crypto import REFRESH_TOKEN_PREFIX  # noqa: F401 - documents the refresh token format used below
 from api.auth.service import create_invite, issue_refresh_token
-from domain.models import UserStatus
+from domain.models import OutboxDelivery, UserStatus, WebhookSubscription
+from domain.outbox import new_delivery_id
+from domain.outbox.secrets_box import SecretBox
+from domain.outbox.signing import generate_secret
 from domain.rbac import Scope
 from tests.api.audit_factory import add_audit, add_scorecard
 from tests.api.world import PASSWORD, PRINCIPALS, World
@@ -257,6 +261,10 @@ async def _fetch_job(world: World, ownership: str) -> Request:
     return Request(path={"job_id": await world.add_fetch_job("operator")})
 
 
+async def _fetch_job_query(world: World, ownership: str) -> Request:
+    return Request(params={"jobId": await world.add_fetch_job("operator")})
+
+
 async def _crm_user(world: World, ownership: str) -> Request:
     return Request(json={"crm_user_id": await world.first_crm_user_id()})
 
@@ -301,6 +309,48 @@ async def _scorecard_document(world: World, ownership: str) -> Request:
     return Request(json=scorecard_factory.sample_document())
 
 
+async def _subscription_id(world: World, ownership: str) -> int:
+    """A webhook subscription of the operator ("own") or of the other group's operator ("other")."""
+    owner = "operator" if ownership == "own" else "other"
+    subscription = WebhookSubscription(
+        owner_user_id=world.users[owner],
+        url="http://127.0.0.1:9/hooks",
+        event_types=["audit.completed"],
+        secret_encrypted=SecretBox(world.settings.webhook_secrets_source).seal(generate_secret()),
+    )
+    world.session.add(subscription)
+    await world.session.flush()
+    return subscription.id
+
+
+async def _subscription(world: World, ownership: str) -> Request:
+    return Request(path={"subscription_id": await _subscription_id(world, ownership)})
+
+
+async def _subscription_patch(world: World, ownership: str) -> Request:
+    return Request(path={"subscription_id": await _subscription_id(world, ownership)}, json={"enabled": False})
+
+
+async def _new_subscription_body(world: World, ownership: str) -> Request:
+    return Request(json={"url": "http://127.0.0.1:9/hooks", "event_types": ["audit.failed"]})
+
+
+async def _delivery(world: World, ownership: str) -> Request:
+    subscription_id = await _subscription_id(world, ownership)
+    delivery = OutboxDelivery(
+        id=new_delivery_id(),
+        channel="webhook",
+        subscription_id=subscription_id,
+        event_type="audit.completed",
+        body="{}",
+        status="failed",
+        next_attempt_at=dt.datetime.now(dt.UTC),
+    )
+    world.session.add(delivery)
+    await world.session.flush()
+    return Request(path={"delivery_id": delivery.id})
+
+
 # --- the matrix -----------------------------------------------------------------------------------
 
 SCOPED_READ: dict[str, Expectation] = {
@@ -319,6 +369,25 @@ SCOPED_WRITE: dict[str, Expectation] = {
     "admin": (200, 200),
     "token": 403,  # the token only has fiches read
 }
+
+WEBHOOKS: dict[str, Expectation] = {
+    "anonymous": 401,
+    "viewer": 403,
+    "operator": (200, 404),  # SELF: their own subscriptions only
+    "self_user": 403,
+    "admin": (200, 200),
+    "token": 403,
+}
+WEBHOOKS_REDELIVER: dict[str, Expectation] = WEBHOOKS | {"operator": (202, 404), "admin": (202, 202)}
+WEBHOOKS_LIST: dict[str, Expectation] = {
+    "anonymous": 401,
+    "viewer": 403,
+    "operator": 200,
+    "self_user": 403,
+    "admin": 200,
+    "token": 403,
+}
+WEBHOOKS_CREATE: dict[str, Expectation] = WEBHOOKS_LIST | {"operator": 201, "admin": 201}
 
 FICHES_LIST: dict[str, Expectation] = users_only() | {"token": 200}
 # a live CRM search needs `fiches.fetch` too: operator (GROUP) and admin only
@@ -428,7 +497,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/fiches/status/by-date", "fiches.read", FICHES_LIST, _a_day),
     Route("GET", "/api/fiches/status/by-date-range", "fiches.read", FICHES_LIST, _future_range),
     Route("POST", "/api/fiches/status/by-date-range", "fiches.read", FICHES_LIST, _future_range),
+    Route("GET", "/api/fiches/jobs", "fiches.read", FICHES_LIST),
     Route("GET", "/api/fiches/jobs/{job_id}", "fiches.read", FICHES_LIST, _fetch_job),
+    Route("GET", "/api/fiches/webhooks/fiches", "fiches.read", FICHES_LIST, _fetch_job_query),
     Route("GET", "/api/fiches/{fiche_id}", "fiches.read", SCOPED_READ, _group_fiche_with_details, entity=True),
     Route(
         "POST", "/api/fiches/{fiche_id}/refresh", "fiches.read", SCOPED_WRITE, _group_fiche_with_details, entity=True
@@ -526,6 +597,53 @@ ROUTES: tuple[Route, ...] = (
     # realtime: topics authorized by the scope on their entity (fiche topics here)
     Route("GET", "/api/realtime/stream", "realtime.auth", REALTIME, _fiche_topic_query, entity=True, stream=True),
     Route("POST", "/api/realtime/stream-tokens", "realtime.auth", REALTIME, _fiche_topic_body, entity=True),
+    # webhooks: SELF for operators (their own subscriptions), ALL for admins
+    Route("GET", "/api/webhooks/subscriptions", "webhooks.read", WEBHOOKS_LIST),
+    Route("POST", "/api/webhooks/subscriptions", "webhooks.write", WEBHOOKS_CREATE, _new_subscription_body),
+    Route(
+        "GET", "/api/webhooks/subscriptions/{subscription_id}", "webhooks.read", WEBHOOKS, _subscription, entity=True
+    ),
+    Route(
+        "PATCH",
+        "/api/webhooks/subscriptions/{subscription_id}",
+        "webhooks.write",
+        WEBHOOKS,
+        _subscription_patch,
+        entity=True,
+    ),
+    Route(
+        "DELETE",
+        "/api/webhooks/subscriptions/{subscription_id}",
+        "webhooks.write",
+        WEBHOOKS,
+        _subscription,
+        entity=True,
+    ),
+    Route(
+        "POST",
+        "/api/webhooks/subscriptions/{subscription_id}/test",
+        "webhooks.write",
+        WEBHOOKS_REDELIVER,
+        _subscription,
+        entity=True,
+    ),
+    Route(
+        "GET",
+        "/api/webhooks/subscriptions/{subscription_id}/deliveries",
+        "webhooks.read",
+        WEBHOOKS,
+        _subscription,
+        entity=True,
+    ),
+    Route("GET", "/api/webhooks/deliveries/{delivery_id}", "webhooks.read", WEBHOOKS, _delivery, entity=True),
+    Route(
+        "POST",
+        "/api/webhooks/deliveries/{delivery_id}/redeliver",
+        "webhooks.write",
+        WEBHOOKS_REDELIVER,
+        _delivery,
+        entity=True,
+    ),
     # test-only scoped family (tests/api/probe.py): the SELF / GROUP / ALL behaviour later families copy
     Route("GET", "/api/_probe/fiches", "fiches.read", users_only() | {"token": 200}),
     Route("GET", "/api/_probe/fiches/{fiche_id}", "fiches.read", SCOPED_READ, _group_fiche, entity=True),

@@ -73,7 +73,7 @@ def test_doctor_json_fails_on_a_cron_dagster_refuses_and_warns_about_unused_sett
         tmp_path / "home",
         DAGSTER_WEBSERVER_PORT=str(free_port()),
         SALES_REFRESH_CRON="99 99 * * *",
-        WEBHOOK_ALLOWED_ORIGINS="https://hooks.example.test",
+        OPENAI_MODEL_CHAT="gpt-x",
     )
     result = _cli(["doctor", "--json"], tmp_path, env)
     assert result.returncode == 1
@@ -82,10 +82,10 @@ def test_doctor_json_fails_on_a_cron_dagster_refuses_and_warns_about_unused_sett
     checks = {check["name"]: check for check in report["checks"]}
     assert checks["SALES_REFRESH_CRON"]["level"] == "fail"
     assert "99 99 * * *" in checks["SALES_REFRESH_CRON"]["detail"]
-    assert checks["WEBHOOK_ALLOWED_ORIGINS"] == {
-        "name": "WEBHOOK_ALLOWED_ORIGINS",
+    assert checks["OPENAI_MODEL_CHAT"] == {
+        "name": "OPENAI_MODEL_CHAT",
         "level": "warn",
-        "detail": "set but not used: webhooks are not implemented yet",
+        "detail": "set but not used: chat is not implemented yet",
     }
 
 

@@ -60,10 +60,11 @@ def test_catalogue_is_the_reference_list() -> None:
     assert set(PERMISSIONS) == {
         "fiches", "fiches.fetch", "audits", "audit-configs", "automation", "recordings", "transcriptions", "products",
         "chat", "realtime", "admin.users", "admin.roles", "admin.permissions",
+        "webhooks",  # ours (docs/decisions.md): outbound webhook subscriptions
     }  # fmt: skip
 
 
-# The table of reference §10.6, transcribed independently of domain.rbac.
+# The table of reference §10.6, transcribed independently of domain.rbac, plus our `webhooks` row.
 REFERENCE = """
 fiches          | RW ALL | RW GROUP | R GROUP
 fiches.fetch    | RW ALL | W GROUP  | -
@@ -78,6 +79,7 @@ realtime        | RW ALL | RW GROUP | R GROUP
 admin.users     | RW ALL | -        | -
 admin.roles     | RW ALL | -        | -
 admin.permissions | RW ALL | -      | -
+webhooks        | RW ALL | RW SELF  | -
 """
 
 

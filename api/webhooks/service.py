@@ -1,0 +1,135 @@
+"""Webhook subscriptions: who sees which, creation with a one-time secret, redelivery."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, false, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.errors import AppError, BadRequest, ErrorCode
+from api.security import Grant
+from callaudit.settings import Settings
+from domain.models.outbox import DeliveryChannel, DeliveryStatus, OutboxDelivery, WebhookSubscription
+from domain.outbox import new_delivery_id
+from domain.outbox.secrets_box import SecretBox, SecretsUnavailable
+from domain.outbox.signing import generate_secret
+from domain.rbac import Scope
+from resources.egress import EgressPolicy, EgressRefused, check_url
+from resources.outbox.runner import secrets_key
+
+
+class WebhooksNotConfigured(AppError):
+    status_code = 500
+    code = ErrorCode.CONFIGURATION_ERROR
+
+
+def visible_clause(grant: Grant) -> ColumnElement[bool]:
+    """ALL: every subscription; otherwise the caller's own (team subscriptions are for ALL scope)."""
+    if grant.scope is Scope.ALL:
+        return true()
+    if grant.principal.user_id is None:
+        return false()
+    return WebhookSubscription.owner_user_id == grant.principal.user_id
+
+
+def visible_subscriptions(grant: Grant) -> Select[WebhookSubscription]:
+    return select(WebhookSubscription).where(visible_clause(grant))
+
+
+def visible_deliveries(grant: Grant) -> Select[OutboxDelivery]:
+    return (
+        select(OutboxDelivery)
+        .join(WebhookSubscription, WebhookSubscription.id == OutboxDelivery.subscription_id)
+        .where(visible_clause(grant))
+    )
+
+
+def secret_box(settings: Settings) -> SecretBox:
+    try:
+        return SecretBox(secrets_key(settings))
+    except SecretsUnavailable as exc:
+        raise WebhooksNotConfigured(str(exc)) from None
+
+
+async def checked_url(url: str, policy: EgressPolicy, field: str) -> str:
+    try:
+        return (await check_url(url, policy)).url
+    except EgressRefused as exc:
+        raise BadRequest(f"{field}: {exc}", field=field) from None
+
+
+async def create_subscription(
+    session: AsyncSession,
+    settings: Settings,
+    policy: EgressPolicy,
+    *,
+    url: str,
+    event_types: list[str],
+    owner_user_id: int | None,
+    created_by_id: int | None,
+    team_id: int | None = None,
+    job_id: str | None = None,
+    description: str | None = None,
+    secret: str | None = None,
+    url_field: str = "url",
+) -> tuple[WebhookSubscription, str]:
+    """A new subscription and its secret (the given one, or a fresh `whsec_`), which the caller shows once."""
+    box = secret_box(settings)
+    url = await checked_url(url, policy, url_field)
+    secret = secret or generate_secret()
+    subscription = WebhookSubscription(
+        owner_user_id=None if team_id is not None else owner_user_id,
+        team_id=team_id,
+        job_id=job_id,
+        url=url,
+        description=description,
+        event_types=list(dict.fromkeys(event_types)),
+        secret_encrypted=box.seal(secret),
+        created_by_id=created_by_id,
+    )
+    session.add(subscription)
+    await session.flush()
+    await session.refresh(subscription)
+    return subscription, secret
+
+
+def test_delivery(subscription: WebhookSubscription, now: dt.datetime) -> OutboxDelivery:
+    body = {"type": "webhook.test", "timestamp": now.isoformat(), "data": {"subscription_id": str(subscription.id)}}
+    return OutboxDelivery(
+        id=new_delivery_id(),
+        channel=DeliveryChannel.WEBHOOK.value,
+        subscription_id=subscription.id,
+        event_type="webhook.test",
+        body=json.dumps(body, separators=(",", ":")),
+        status=DeliveryStatus.PENDING.value,
+        next_attempt_at=now,
+    )
+
+
+def redeliver(delivery: OutboxDelivery, now: dt.datetime) -> None:
+    """Send again at once, same `webhook-id`, with a fresh round of the retry schedule."""
+    delivery.status = DeliveryStatus.PENDING
+    delivery.round_start = delivery.attempts
+    delivery.next_attempt_at = now
+    delivery.claim_token = None
+    delivery.delivered_at = None
+
+
+def subscription_fields(subscription: WebhookSubscription) -> dict[str, Any]:
+    return {
+        "id": subscription.id,
+        "url": subscription.url,
+        "event_types": subscription.event_types,
+        "description": subscription.description,
+        "owner_user_id": subscription.owner_user_id,
+        "team_id": subscription.team_id,
+        "job_id": subscription.job_id,
+        "enabled": subscription.enabled,
+        "disabled_reason": subscription.disabled_reason,
+        "disabled_at": subscription.disabled_at,
+        "failure_streak": subscription.failure_streak,
+        "created_at": subscription.created_at,
+    }
