@@ -32,6 +32,7 @@ def _api_router() -> APIRouter:
     from api.audits import launching as audit_launches
     from api.audits import router as audits
     from api.auth import router as auth
+    from api.automation import router as automation
     from api.fiches import router as fiches
     from api.scorecards import router as scorecards
     from api.transcriptions import router as transcriptions
@@ -45,6 +46,7 @@ def _api_router() -> APIRouter:
     router.include_router(scorecards.router)
     router.include_router(audits.router)
     router.include_router(audit_launches.router)
+    router.include_router(automation.router)
     return router
 
 
