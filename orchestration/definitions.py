@@ -10,6 +10,7 @@ from assets.transcripts import transcripts
 from callaudit.settings import get_settings
 from orchestration.audit_sensors import audit_sales_day_job, audit_watchdog, sync_scorecard_partitions
 from orchestration.automation import audit_automatic_scorecards, transcribe_fetched_fiches, transcribe_sales_day_job
+from orchestration.automation_runs import automation_run_job, automation_scheduler
 from orchestration.jobs import audit_fiches_job, fetch_fiches_job, sync_sales_day_job, transcribe_fiches_job
 from orchestration.schedules import refresh_today_sales
 from orchestration.sensors import publish_run_failures
@@ -31,6 +32,7 @@ defs = dg.Definitions(
         audit_fiches_job,
         transcribe_sales_day_job,
         audit_sales_day_job,
+        automation_run_job,
     ],
     schedules=[refresh_today_sales],
     sensors=[
@@ -39,6 +41,7 @@ defs = dg.Definitions(
         transcribe_fetched_fiches,
         audit_automatic_scorecards,
         audit_watchdog,
+        automation_scheduler,
     ],
     resources={
         "database": DatabaseResource(url=dg.EnvVar("DATABASE_URL")),

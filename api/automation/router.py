@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api.automation.launching import automation_tags, launch_automation_run
+from api.automation.launching import launch_automation_run
 from api.automation.schemas import (
     LogOut,
     RunDetail,
@@ -40,6 +40,7 @@ from domain.models.automation import (
     LogLevel,
     RunStatus,
 )
+from domain.schedules.launch import automation_tags
 from domain.schedules.store import add_log, create_run, schedule_scope_clause
 
 router = APIRouter(prefix="/automation", tags=["automation"])

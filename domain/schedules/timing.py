@@ -183,3 +183,11 @@ def plan_tick(timing: Timing, tz: dt.tzinfo, *, since: dt.datetime, now: dt.date
 def is_stale(started: dt.datetime, now: dt.datetime, *, threshold: dt.timedelta, grace: dt.timedelta) -> bool:
     """A run still `pending`/`running` this long after it started is reconciled as failed."""
     return now - started >= threshold + grace
+
+
+def tick_seconds(cron: str) -> int:
+    """The scheduler sensor's interval: the gap between two ticks of AUTOMATION_SCHEDULER_CRON (at least 30 s)."""
+    walker = croniter(validate_cron(cron), dt.datetime(2026, 1, 5))
+    first: dt.datetime = walker.get_next(dt.datetime)
+    second: dt.datetime = walker.get_next(dt.datetime)
+    return max(30, int((second - first).total_seconds()))

@@ -8,8 +8,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from api.automation.launching import AUTOMATION_JOB, AUTOMATION_OP
 from domain.models import AutomationLog, AutomationRun
+from domain.schedules.launch import AUTOMATION_JOB, AUTOMATION_OP
 from tests.api.automation_factory import add_run, add_schedule
 from tests.api.fakes import RecordingLauncher
 from tests.api.world import World
