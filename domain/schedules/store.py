@@ -292,7 +292,7 @@ def stale_runs(session: Session, *, started_before: dt.datetime) -> Sequence[Aut
     """Runs still pending or running that started (or were created) before the stale limit."""
     started = func.coalesce(AutomationRun.started_at, AutomationRun.created_at)
     return session.scalars(
-        select(AutomationRun).where(AutomationRun.status.in_(ACTIVE_RUN_STATUSES), started < started_before)
+        select(AutomationRun).where(AutomationRun.status.in_(ACTIVE_RUN_STATUSES), started <= started_before)
     ).all()
 
 

@@ -109,7 +109,7 @@ async def test_patch_is_validated_on_the_merged_configuration_and_regenerates_th
     assert "30" in days or "28" in days or "29" in days  # shorter months run on their last day
 
 
-async def test_a_group_operator_sees_and_triggers_only_schedules_of_their_groups(
+async def test_9_12_08_a_group_operator_sees_and_triggers_only_schedules_of_their_groups(
     client: httpx.AsyncClient, world: World
 ) -> None:
     """Reference §9.12 #8: the original let a GROUP operator see and trigger every schedule."""
@@ -130,7 +130,7 @@ async def test_a_group_operator_sees_and_triggers_only_schedules_of_their_groups
     assert {str(own), str(other), str(everyone)} <= {s["id"] for s in admin["data"]}
 
 
-async def test_trigger_answers_at_once_with_the_automation_run_id_and_its_dagster_run_id(
+async def test_9_12_07_trigger_answers_at_once_with_the_automation_run_id_and_its_dagster_run_id(
     client: httpx.AsyncClient, world: World
 ) -> None:
     """Reference §9.12 #7: the original answered with event ids the UI could not follow."""
@@ -154,7 +154,9 @@ async def test_trigger_answers_at_once_with_the_automation_run_id_and_its_dagste
     assert launch.tags["dagster/priority"] == "5"
 
 
-async def test_triggering_an_inactive_schedule_is_409_with_the_reason(client: httpx.AsyncClient, world: World) -> None:
+async def test_9_12_11_triggering_an_inactive_schedule_is_409_with_the_reason(
+    client: httpx.AsyncClient, world: World
+) -> None:
     """Reference §9.12 #11: the original failed silently, without a run row."""
     schedule_id = await add_schedule(world.session, "G-OWN", is_active=False)
     await world.commit()
