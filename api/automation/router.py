@@ -7,6 +7,7 @@ other schedule answers 404 like a missing one (the original let a GROUP operator
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -25,7 +26,7 @@ from api.automation.schemas import (
     Triggered,
     TriggerIn,
 )
-from api.automation.service import apply_fields, check_selection, run_detail, run_out, schedule_out
+from api.automation.service import apply_fields, check_selection, run_detail, run_out, schedule_out, scope_groups
 from api.deps import SessionDep
 from api.errors import Conflict, NotFound, ServiceUnavailable
 from api.fiches.deps import LauncherDep
@@ -175,7 +176,17 @@ async def trigger(
         schedule = _visible(s, grant, body.schedule_id)
         if not schedule.is_active:
             raise Conflict("The schedule is inactive: activate it (isActive) before triggering it", field="scheduleId")
-        run_id = create_run(s, schedule, trigger="manual", user_id=grant.principal.user_id, override=override)
+        extra = None
+        selection = override
+        if selection is not None:
+            # An override never widens the schedule's reach: without groupes it keeps the schedule's, and a
+            # GROUP caller may only name groups of their teams.
+            if not selection.groupes:
+                selection = replace(selection, groupes=tuple(schedule.fiche_selection_groupes))
+            extra = {"scopeGroupIds": scope_groups(s, grant, selection.groupes, "overrideFicheSelection")}
+        run_id = create_run(
+            s, schedule, trigger="manual", user_id=grant.principal.user_id, override=selection, extra=extra
+        )
         add_log(s, run_id, LogLevel.INFO, "Run requested by hand", {"user_id": grant.principal.user_id})
         tags = automation_tags(
             run_id, schedule.id, schedule.name, source="automation", priority=schedule.transcription_priority

@@ -230,3 +230,21 @@ async def test_delete_removes_the_schedule_with_its_runs_and_logs(client: httpx.
     assert await world.session.get(AutomationRun, run_id) is None
     logs = (await world.session.scalars(select(AutomationLog).where(AutomationLog.run_id == run_id))).all()
     assert logs == []
+
+
+async def test_an_override_never_widens_the_schedule_to_other_groups(client: httpx.AsyncClient, world: World) -> None:
+    schedule_id = await add_schedule(world.session, "G-OWN")
+    await world.commit()
+    headers = world.headers("operator")
+    wider = {"scheduleId": schedule_id, "overrideFicheSelection": {"dateRange": "last_week", "groupes": ["G-OTHER"]}}
+    refused = await client.post("/api/automation/trigger", json=wider, headers=headers)
+    assert refused.status_code == 400
+    assert refused.json()["field"] == "overrideFicheSelection.groupes"
+    assert RecordingLauncher.jobs == []
+    kept = {"scheduleId": schedule_id, "overrideFicheSelection": {"dateRange": "last_week"}}
+    response = await client.post("/api/automation/trigger", json=kept, headers=headers)
+    assert response.status_code == 202, response.text
+    run = await world.session.get(AutomationRun, int(response.json()["data"]["runId"]))
+    assert run is not None
+    assert run.config_snapshot["ficheSelection"]["groupes"] == ["G-OWN"]
+    assert run.config_snapshot["scopeGroupIds"] == ["G-OWN"]
