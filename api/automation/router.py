@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from api.automation.launching import launch_automation_run
 from api.automation.schemas import (
+    Diagnostic,
     LogOut,
     RunDetail,
     RunList,
@@ -23,11 +24,12 @@ from api.automation.schemas import (
     ScheduleFields,
     ScheduleList,
     ScheduleOut,
+    SchedulerSettings,
     Triggered,
     TriggerIn,
 )
 from api.automation.service import apply_fields, check_selection, run_detail, run_out, schedule_out, scope_groups
-from api.deps import SessionDep
+from api.deps import SessionDep, SettingsDep
 from api.errors import Conflict, NotFound, ServiceUnavailable
 from api.fiches.deps import LauncherDep
 from api.fiches.launcher import LaunchFailed
@@ -43,6 +45,7 @@ from domain.models.automation import (
 )
 from domain.schedules.launch import automation_tags
 from domain.schedules.store import add_log, create_run, schedule_scope_clause
+from domain.schedules.timing import tick_seconds
 
 router = APIRouter(prefix="/automation", tags=["automation"])
 
@@ -297,5 +300,69 @@ async def run_logs(
         return [
             LogOut(id=r.id, level=r.level, message=r.message, metadata=r.metadata_, timestamp=r.timestamp) for r in rows
         ]
+
+    return ok(await session.run_sync(load))
+
+
+#: A run still pending this long after it was created suggests the daemon (or its sensor) is stopped.
+_PENDING_TOO_LONG = dt.timedelta(minutes=10)
+
+
+@router.get("/diagnostic", response_model=Envelope[Diagnostic], summary="Is the automation running?")
+async def diagnostic(grant: ReadAutomation, session: SessionDep, settings: SettingsDep) -> Envelope[Diagnostic]:
+    """The scheduler's settings and what the caller's schedules and runs say about it: runs left pending (the
+    Dagster daemon or the `automation_scheduler` sensor may be stopped), missed due times, recent failures."""
+
+    def load(s: Session) -> Diagnostic:
+        now = _now()
+        day_ago = now - dt.timedelta(hours=24)
+        in_scope = schedule_scope_clause(grant)
+        active = AutomationSchedule.is_active
+        by_type = dict(
+            s.execute(
+                select(AutomationSchedule.schedule_type, func.count())
+                .where(in_scope, active)
+                .group_by(AutomationSchedule.schedule_type)
+            ).all()
+        )
+        manual = int(by_type.pop("MANUAL", 0))
+        runs = (
+            select(AutomationRun.status, AutomationRun.created_at, AutomationRun.completed_at)
+            .join(AutomationSchedule, AutomationSchedule.id == AutomationRun.schedule_id)
+            .where(in_scope)
+        )
+        recent = s.execute(
+            runs.where(
+                (AutomationRun.status.in_((RunStatus.PENDING, RunStatus.RUNNING)))
+                | (AutomationRun.created_at >= day_ago)
+            )
+        ).all()
+        pending = [r for r in recent if r.status == RunStatus.PENDING]
+        missed = sum(1 for r in recent if r.status == RunStatus.MISSED and r.created_at >= day_ago)
+        failed = sum(1 for r in recent if r.status == RunStatus.FAILED and r.created_at >= day_ago)
+        warnings = []
+        if any(now - r.created_at > _PENDING_TOO_LONG for r in pending):
+            warnings.append(
+                "Runs have been pending for more than 10 minutes: check that the Dagster daemon runs and that the "
+                "automation_scheduler sensor is on"
+            )
+        if missed:
+            warnings.append(f"{missed} missed-run record(s) in the last 24 h: the scheduler did not tick in time")
+        stale = settings.automation_stale_threshold_ms + settings.automation_scheduler_stale_grace_ms
+        return Diagnostic(
+            scheduler=SchedulerSettings(
+                cron=settings.automation_scheduler_cron,
+                tick_seconds=tick_seconds(settings.automation_scheduler_cron),
+                window_minutes=settings.automation_scheduler_window_minutes,
+                stale_after_minutes=stale // 60_000,
+            ),
+            active_schedules=sum(by_type.values()),
+            manual_schedules=manual,
+            pending_runs=len(pending),
+            running_runs=sum(1 for r in recent if r.status == RunStatus.RUNNING),
+            missed_runs_24h=missed,
+            failed_runs_24h=failed,
+            warnings=warnings,
+        )
 
     return ok(await session.run_sync(load))

@@ -258,3 +258,23 @@ class Triggered(Camel):
     schedule_id: IdStr
     run_id: IdStr = Field(description="The automation run: follow it on the `job:<runId>` topic")
     dagster_run_id: str = Field(description="Its Dagster run (tagged with the schedule in the Dagster UI)")
+
+
+class SchedulerSettings(BaseModel):
+    cron: str = Field(description="AUTOMATION_SCHEDULER_CRON: how often the sensor reads the schedules")
+    tick_seconds: int = Field(description="The sensor's minimum interval derived from the cron")
+    window_minutes: int = Field(description="AUTOMATION_SCHEDULER_WINDOW_MINUTES: catch-up window")
+    stale_after_minutes: int = Field(description="Threshold plus grace after which a pending/running run is failed")
+
+
+class Diagnostic(BaseModel):
+    """The automation's health as the caller can see it (the original reported its Inngest mode)."""
+
+    scheduler: SchedulerSettings = Field(description="How the scheduler sensor is configured")
+    active_schedules: int = Field(description="Active schedules in the caller's scope that the scheduler runs")
+    manual_schedules: int = Field(description="Active MANUAL schedules (run only by a trigger)")
+    pending_runs: int = Field(description="Runs waiting for their Dagster run to start")
+    running_runs: int = Field(description="Runs in progress")
+    missed_runs_24h: int = Field(description="Missed-run records written in the last 24 hours")
+    failed_runs_24h: int = Field(description="Runs failed in the last 24 hours")
+    warnings: list[str] = Field(description="What looks wrong, for people")

@@ -569,6 +569,7 @@ ROUTES: tuple[Route, ...] = (
         entity=True,
     ),
     Route("GET", "/api/automation/runs", "automation.read", AUTOMATION_LIST),
+    Route("GET", "/api/automation/diagnostic", "automation.read", AUTOMATION_LIST),
     Route("GET", "/api/automation/runs/{run_id}", "automation.read", AUTOMATION_READ, _group_schedule, entity=True),
     Route(
         "GET", "/api/automation/runs/{run_id}/logs", "automation.read", AUTOMATION_READ, _group_schedule, entity=True

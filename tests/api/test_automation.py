@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import httpx
@@ -248,3 +249,24 @@ async def test_an_override_never_widens_the_schedule_to_other_groups(client: htt
     assert run is not None
     assert run.config_snapshot["ficheSelection"]["groupes"] == ["G-OWN"]
     assert run.config_snapshot["scopeGroupIds"] == ["G-OWN"]
+
+
+async def test_the_diagnostic_warns_about_runs_left_pending_and_missed_due_times(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    schedule_id = await add_schedule(world.session, "G-OWN")
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30)
+    world.session.add_all(
+        [
+            AutomationRun(schedule_id=schedule_id, status="pending", trigger="schedule", created_at=long_ago),
+            AutomationRun(schedule_id=schedule_id, status="missed", trigger="schedule", due_at=long_ago),
+        ]
+    )
+    await add_schedule(world.session, "G-OTHER")  # outside the viewer's scope: not counted
+    await world.commit()
+    data = (await client.get("/api/automation/diagnostic", headers=world.headers("viewer"))).json()["data"]
+    assert data["scheduler"]["window_minutes"] == 20
+    assert data["scheduler"]["tick_seconds"] == 60
+    assert (data["active_schedules"], data["pending_runs"], data["missed_runs_24h"]) == (1, 1, 1)
+    assert len(data["warnings"]) == 2
+    assert "daemon" in data["warnings"][0]
