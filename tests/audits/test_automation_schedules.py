@@ -1,5 +1,5 @@
 """User schedules end to end: the scheduler sensor requests the run, the job runs it on the demo CRM
-simulator (real database, Redis, reference STT, heuristic auditor), the records add up.
+simulator with faults (real database, Redis, reference STT, heuristic auditor), the records add up.
 
 The daemon's part is played by `tick`: it evaluates the sensor as a daemon tick would and executes
 each request once per run key, as the daemon does.
@@ -14,10 +14,11 @@ from typing import Any
 import dagster as dg
 import pytest
 import redis
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from domain.models import Audit, Fiche
+from callaudit.demo_crm.config import Faults
+from domain.models import Audit, AuditControlPoint, AuditStep, Fiche
 from domain.models.automation import (
     AutomationNotification,
     AutomationRun,
@@ -28,7 +29,7 @@ from domain.scorecards.service import demo_document, import_document
 from orchestration.automation_runs import automation_run_job, automation_scheduler
 from orchestration.definitions import defs
 from tests.audits.conftest import DAY
-from tests.ingest.conftest import Simulator
+from tests.ingest.conftest import Simulator, faulty
 
 GROUPES = ["NCA R1", "NCA R3"]
 
@@ -116,6 +117,8 @@ def test_a_schedule_with_two_scorecards_groups_and_max_fiches_runs_from_its_sens
         notify_emails=["qualite@example.test"],
         webhook_url="https://hooks.example.test/automation",
     )
+    # A CRM that fails a fifth of its answers (5xx, 429, timeouts, transient 404s): the client retries.
+    simulator.configure(Faults(search=faulty(0.2), details=faulty(0.2)))
     simulator.reset()
     daemon = Daemon(instance, audit_resources)
 
@@ -161,6 +164,15 @@ def test_a_schedule_with_two_scorecards_groups_and_max_fiches_runs_from_its_sens
     # Both scorecards audited every successful fiche, linked to the run and the schedule.
     assert {(f, s) for f, s, *_ in audits} == {(r.fiche_id, s) for r in successful for s in (scorecard_id, second)}
     assert {(source, sid) for *_, source, sid in audits} == {("automation", schedule_id)}
+    with Session(sync_engine) as session:  # made by the audit engine, normalized control points and all
+        points = session.scalar(
+            select(func.count())
+            .select_from(AuditControlPoint)
+            .join(AuditStep, AuditStep.id == AuditControlPoint.step_id)
+            .join(Audit, Audit.id == AuditStep.audit_id)
+            .where(Audit.automation_run_id == run_id)
+        )
+    assert points
     assert run.audits_run == 2 * len(successful)
     assert run.status in ("completed", "partial")
     assert run.dagster_run_id == result.run_id
