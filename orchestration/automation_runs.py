@@ -23,10 +23,11 @@ from redis import Redis
 from assets.audits import run_audits
 from assets.fiches import run_with_crm, sync_fiche_batch
 from assets.transcripts import transcribe_fiches
+from callaudit.secrets import sealer_for
 from callaudit.settings import get_settings
 from domain.audits.store import Trigger
 from domain.automation import database_now
-from domain.models.automation import AutomationRun
+from domain.models.automation import EXTERNAL_API_KEY_PURPOSE, AutomationRun, AutomationSchedule
 from domain.schedules.launch import AUTOMATION_JOB, AUTOMATION_OP, automation_run_config, automation_tags, run_key
 from domain.schedules.notifications import TableNotifier
 from domain.schedules.runner import AutomationRunner, RunSettings
@@ -58,9 +59,12 @@ class DagsterPipeline:
         database: DatabaseResource,
         automation_run_id: int,
         schedule_id: int,
+        crm_token: str | None = None,
     ) -> None:
         self.context = context
         self.crm, self.stt, self.llm, self.redis, self.database = crm, stt, llm, redis, database
+        # The schedule's own CRM token, for its sales searches only (as the original's externalApiKey).
+        self.search_crm = crm if crm_token is None else crm.model_copy(update={"auth_token": crm_token})
         self.trigger = Trigger(
             source="automation",
             run_id=context.run_id,
@@ -75,7 +79,7 @@ class DagsterPipeline:
             result = await sync.sync_sales_day(day, include_recordings=settings.fiche_sales_include_recordings)
             return result, await sync.link_groups()
 
-        (result, linked), metrics = run_with_crm(self.crm, self.redis, self.database, 1, work)
+        (result, linked), metrics = run_with_crm(self.search_crm, self.redis, self.database, 1, work)
         if day >= settings.sales_partitions_start:
             # The same write as the `sales_fiches` asset: the day's partition shows it in the UI.
             self.context.log_event(
@@ -151,6 +155,8 @@ def run_automation(  # noqa: PLR0917 - Dagster resources are parameters
         if run is None:
             raise dg.Failure(description=f"automation run {config.automation_run_id} does not exist")
         schedule_id = run.schedule_id
+        sealed = session.get_one(AutomationSchedule, schedule_id).external_api_key_sealed
+    crm_token = sealer_for(get_settings(), EXTERNAL_API_KEY_PURPOSE).unseal(sealed) if sealed else None
     client = redis.sync_client()
     try:
         runner = AutomationRunner(
@@ -165,6 +171,7 @@ def run_automation(  # noqa: PLR0917 - Dagster resources are parameters
                 database=database,
                 automation_run_id=config.automation_run_id,
                 schedule_id=schedule_id,
+                crm_token=crm_token,
             ),
             events=StreamEvents(redis, client, config.automation_run_id),
             notifier=lambda session: TableNotifier(session, config.automation_run_id),

@@ -28,14 +28,23 @@ from api.automation.schemas import (
     Triggered,
     TriggerIn,
 )
-from api.automation.service import apply_fields, check_selection, run_detail, run_out, schedule_out, scope_groups
+from api.automation.service import (
+    apply_fields,
+    check_selection,
+    run_detail,
+    run_out,
+    schedule_out,
+    scope_groups,
+)
 from api.deps import SessionDep, SettingsDep
 from api.errors import Conflict, NotFound, ServiceUnavailable
 from api.fiches.deps import LauncherDep
 from api.fiches.launcher import LaunchFailed
 from api.schemas import Envelope, ok
 from api.security import EntityId, Grant, require
+from callaudit.secrets import sealer_for
 from domain.models.automation import (
+    EXTERNAL_API_KEY_PURPOSE,
     AutomationLog,
     AutomationRun,
     AutomationRunFicheResult,
@@ -80,14 +89,16 @@ def _visible_run(session: Session, grant: Grant, run_id: int) -> AutomationRun:
 
 
 @router.post("/schedules", status_code=201, response_model=Envelope[ScheduleOut], summary="Create a schedule")
-async def create_schedule(body: ScheduleFields, grant: WriteAutomation, session: SessionDep) -> Envelope[ScheduleOut]:
+async def create_schedule(
+    body: ScheduleFields, grant: WriteAutomation, session: SessionDep, settings: SettingsDep
+) -> Envelope[ScheduleOut]:
     """Validated as a whole: DAILY needs `timeOfDay`, WEEKLY also `dayOfWeek`, MONTHLY `dayOfMonth` (29-31 run on
     the month's last day when it is shorter), CRON a valid `cronExpression`; `timezone` an IANA name. A GROUP caller
     must name groups of their teams in `ficheSelection.groupes`. 400 names the field at fault."""
 
     def create(s: Session) -> ScheduleOut:
         schedule = AutomationSchedule(created_by_id=grant.principal.user_id, fiche_selection_mode=None)
-        apply_fields(s, schedule, body, grant)
+        apply_fields(s, schedule, body, grant, sealer_for(settings, EXTERNAL_API_KEY_PURPOSE))
         s.add(schedule)
         s.flush()
         s.refresh(schedule)
@@ -134,13 +145,13 @@ async def get_schedule(schedule_id: EntityId, grant: ReadAutomation, session: Se
 
 @router.patch("/schedules/{schedule_id}", response_model=Envelope[ScheduleOut], summary="Update a schedule")
 async def update_schedule(
-    schedule_id: EntityId, body: ScheduleFields, grant: WriteAutomation, session: SessionDep
+    schedule_id: EntityId, body: ScheduleFields, grant: WriteAutomation, session: SessionDep, settings: SettingsDep
 ) -> Envelope[ScheduleOut]:
     """Partial update, validated on the merged configuration; the cron is regenerated from the timing fields."""
 
     def update(s: Session) -> ScheduleOut:
         schedule = _visible(s, grant, schedule_id)
-        apply_fields(s, schedule, body, grant)
+        apply_fields(s, schedule, body, grant, sealer_for(settings, EXTERNAL_API_KEY_PURPOSE))
         s.flush()
         s.refresh(schedule)
         return schedule_out(schedule, _now())

@@ -124,6 +124,9 @@ class ScheduleFields(CamelIn):
         None, description="http(s); an empty string removes it"
     )
     notify_emails: Annotated[list[Email], BeforeValidator(_one_or_many)] | None = Field(None, max_length=50)
+    external_api_key: Annotated[str, StringConstraints(strip_whitespace=True, max_length=4096)] | None = Field(
+        None, description="CRM token for this schedule's sales searches; stored sealed, never returned; '' removes it"
+    )
 
 
 class ScheduleOut(Camel):
@@ -152,6 +155,7 @@ class ScheduleOut(Camel):
     notify_on_error: bool
     webhook_url: str | None
     notify_emails: list[str]
+    has_external_api_key: bool = Field(description="Whether the schedule has its own CRM token (never returned)")
     last_run_at: dt.datetime | None
     last_run_status: str | None
     total_runs: int

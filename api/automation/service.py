@@ -28,6 +28,7 @@ from api.automation.schemas import (
 )
 from api.errors import BadRequest
 from api.security import Grant
+from callaudit.secrets import Sealer
 from domain.models.automation import (
     AutomationLog,
     AutomationRun,
@@ -136,9 +137,13 @@ _SIMPLE_FIELDS = (
 )
 
 
-def apply_fields(session: Session, schedule: AutomationSchedule, body: ScheduleFields, grant: Grant) -> None:
+def apply_fields(
+    session: Session, schedule: AutomationSchedule, body: ScheduleFields, grant: Grant, sealer: Sealer
+) -> None:
     """Write the fields sent onto `schedule`, then validate the result as a whole (create and PATCH alike)."""
     sent = body.model_fields_set
+    if "external_api_key" in sent:
+        schedule.external_api_key_sealed = sealer.seal(body.external_api_key) if body.external_api_key else None
     for name in _SIMPLE_FIELDS:
         if name in sent and getattr(body, name) is not None:
             setattr(schedule, name, getattr(body, name))
@@ -235,6 +240,7 @@ def schedule_out(schedule: AutomationSchedule, now: dt.datetime) -> ScheduleOut:
         notify_on_error=schedule.notify_on_error,
         webhook_url=schedule.webhook_url,
         notify_emails=list(schedule.notify_emails),
+        has_external_api_key=schedule.external_api_key_sealed is not None,
         last_run_at=schedule.last_run_at,
         last_run_status=schedule.last_run_status,
         total_runs=schedule.total_runs,

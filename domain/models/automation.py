@@ -51,6 +51,9 @@ class RunStatus(enum.StrEnum):
     MISSED = "missed"  # due times the scheduler could not catch up (older than the window)
 
 
+#: What a schedule's CRM token is sealed for (`callaudit.secrets.sealer_for`: its own derived key).
+EXTERNAL_API_KEY_PURPOSE = "automation-schedule-external-api-key"
+
 ACTIVE_RUN_STATUSES = (RunStatus.PENDING, RunStatus.RUNNING)
 FINISHED_RUN_STATUSES = (RunStatus.COMPLETED, RunStatus.PARTIAL, RunStatus.FAILED, RunStatus.MISSED)
 
@@ -119,6 +122,8 @@ class AutomationSchedule(IdMixin, TimestampMixin, Base):
     notify_on_error: Mapped[bool] = mapped_column(nullable=False, server_default="true")
     webhook_url: Mapped[str | None] = mapped_column(Text)
     notify_emails: Mapped[list[str]] = mapped_column(ARRAY(String(320)), nullable=False, server_default="{}")
+    # The schedule's own CRM token for its sales searches, sealed (`callaudit.secrets`); never returned.
+    external_api_key_sealed: Mapped[str | None] = mapped_column(Text)
 
     last_run_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     last_run_status: Mapped[str | None] = mapped_column(String(16))

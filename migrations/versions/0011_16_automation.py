@@ -61,6 +61,7 @@ def upgrade() -> None:
         sa.Column("notify_on_error", sa.Boolean(), server_default="true", nullable=False),
         sa.Column("webhook_url", sa.Text(), nullable=True),
         sa.Column("notify_emails", postgresql.ARRAY(sa.String(length=320)), server_default="{}", nullable=False),
+        sa.Column("external_api_key_sealed", sa.Text(), nullable=True),
         sa.Column("last_run_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_run_status", sa.String(length=16), nullable=True),
         sa.Column("total_runs", sa.Integer(), server_default="0", nullable=False),

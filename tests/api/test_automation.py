@@ -9,7 +9,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from domain.models import AutomationLog, AutomationRun
+from callaudit.secrets import sealer_for
+from domain.models import AutomationLog, AutomationRun, AutomationSchedule
+from domain.models.automation import EXTERNAL_API_KEY_PURPOSE
 from domain.schedules.launch import AUTOMATION_JOB, AUTOMATION_OP
 from tests.api.automation_factory import add_run, add_schedule
 from tests.api.fakes import RecordingLauncher
@@ -270,3 +272,28 @@ async def test_the_diagnostic_warns_about_runs_left_pending_and_missed_due_times
     assert (data["active_schedules"], data["pending_runs"], data["missed_runs_24h"]) == (1, 1, 1)
     assert len(data["warnings"]) == 2
     assert "daemon" in data["warnings"][0]
+
+
+async def test_the_schedule_crm_key_is_stored_sealed_and_never_returned(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    headers = world.headers("operator")
+    body = schedule_body(externalApiKey="crm-secret-token-42")
+    created = await client.post("/api/automation/schedules", json=body, headers=headers)
+    assert created.status_code == 201, created.text
+    assert "crm-secret-token-42" not in created.text
+    data = created.json()["data"]
+    assert data["hasExternalApiKey"] is True
+    assert "externalApiKey" not in data
+    schedule = await world.session.get(AutomationSchedule, int(data["id"]))
+    assert schedule is not None
+    assert schedule.external_api_key_sealed is not None
+    assert "crm-secret-token-42" not in schedule.external_api_key_sealed
+    sealer = sealer_for(world.settings, EXTERNAL_API_KEY_PURPOSE)
+    assert sealer.unseal(schedule.external_api_key_sealed) == "crm-secret-token-42"
+    read = await client.get(f"/api/automation/schedules/{data['id']}", headers=headers)
+    assert "crm-secret-token-42" not in read.text
+    removed = await client.patch(
+        f"/api/automation/schedules/{data['id']}", json={"externalApiKey": ""}, headers=headers
+    )
+    assert removed.json()["data"]["hasExternalApiKey"] is False
