@@ -28,7 +28,7 @@ from callaudit.settings import get_settings
 from domain.audits.store import Trigger
 from domain.automation import database_now
 from domain.models.automation import EXTERNAL_API_KEY_PURPOSE, AutomationRun, AutomationSchedule
-from domain.schedules.launch import AUTOMATION_JOB, AUTOMATION_OP, automation_run_config, automation_tags, run_key
+from domain.schedules.launch import AUTOMATION_JOB, AUTOMATION_OP, automation_run_config, automation_tags
 from domain.schedules.notifications import TableNotifier
 from domain.schedules.runner import AutomationRunner, RunSettings
 from domain.schedules.scheduler import TickSettings, tick
@@ -239,11 +239,11 @@ def automation_scheduler(context: dg.SensorEvaluationContext, database: Database
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
-                run_key=run_key(d.schedule_id, d.due_at.isoformat()),
+                run_key=d.key,
                 run_config=automation_run_config(d.run_id),
                 tags={
                     **automation_tags(d.run_id, d.schedule_id, d.schedule_name, source="schedule", priority=d.priority),
-                    "app/due_at": d.due_at.isoformat(),
+                    **({"app/due_at": d.due_at.isoformat()} if d.due_at else {}),
                 },
             )
             for d in due

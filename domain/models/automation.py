@@ -148,6 +148,8 @@ class AutomationRun(IdMixin, Base):
     triggered_by_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
     due_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     dagster_run_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Times the sensor asked Dagster again for a run whose Dagster run died without finishing it.
+    resumes: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

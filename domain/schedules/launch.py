@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from domain.transcripts.priority import RUN_PRIORITY
@@ -28,6 +29,8 @@ def automation_run_config(run_id: int) -> dict[str, Any]:
     return {"ops": {AUTOMATION_OP: {"config": {"automation_run_id": run_id}}}}
 
 
-def run_key(schedule_id: int, due_at_iso: str) -> str:
-    """The sensor's run key: one Dagster run per schedule and due time, whatever the ticks or daemons."""
-    return f"sched:{schedule_id}:{due_at_iso}"
+def run_key(schedule_id: int, due_at: dt.datetime | None, *, run_id: int, resumes: int = 0) -> str:
+    """The sensor's run key: one Dagster run per schedule and due time (a manual run: per run), whatever
+    the ticks or daemons; a resumed run gets a new one per resume."""
+    key = f"sched:{schedule_id}:{due_at.isoformat()}" if due_at is not None else f"manual:{run_id}"
+    return f"{key}:resume-{resumes}" if resumes else key

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from domain.models.automation import AutomationRun, LogLevel, RunStatus
+from domain.schedules.launch import run_key
 from domain.schedules.runner import reconcile_stale
 from domain.schedules.store import (
     active_due_schedules,
@@ -23,7 +24,7 @@ from domain.schedules.store import (
     create_run,
     has_active_run,
     last_due,
-    pending_scheduled_runs,
+    requestable_runs,
     stale_runs,
     timing_of,
 )
@@ -33,13 +34,22 @@ from domain.schedules.timing import TimingError, plan_tick
 ENDED = ("FAILURE", "CANCELED", "SUCCESS")
 
 
+#: How many times a run whose Dagster run died (a killed daemon or worker) is asked for again.
+MAX_RESUMES = 2
+
+
 @dataclass(frozen=True)
 class DueRun:
     run_id: int
     schedule_id: int
     schedule_name: str
-    due_at: dt.datetime
+    due_at: dt.datetime | None
     priority: str
+    resumes: int = 0
+
+    @property
+    def key(self) -> str:
+        return run_key(self.schedule_id, self.due_at, run_id=self.run_id, resumes=self.resumes)
 
 
 @dataclass(frozen=True)
@@ -51,14 +61,25 @@ class TickSettings:
 def reconcile(
     session: Session, *, now: dt.datetime, stale_after: dt.timedelta, dagster_status: Callable[[str], str | None]
 ) -> list[int]:
-    """Fail runs whose Dagster run ended without finishing them, and runs older than the stale limit."""
+    """Resume runs whose Dagster run ended without finishing them (at most `MAX_RESUMES` times, then fail
+    them), and fail runs older than the stale limit."""
     ended = [
         run
         for run in stale_runs(session, started_before=now)
         if run.dagster_run_id and run.status == RunStatus.RUNNING and dagster_status(run.dagster_run_id) in ENDED
     ]
-    done = reconcile_stale(
-        session, ended, now=now, why=lambda r: f"Its Dagster run {r.dagster_run_id} ended before the run finished"
+    done = []
+    for run in ended:
+        if run.resumes < MAX_RESUMES:
+            message = f"Its Dagster run {run.dagster_run_id} ended before the run finished: resumed"
+            run.status, run.dagster_run_id, run.resumes = RunStatus.PENDING, None, run.resumes + 1
+            add_log(session, run.id, LogLevel.WARNING, message, {"resume": run.resumes})
+            done.append(run.id)
+    done += reconcile_stale(
+        session,
+        [run for run in ended if run.id not in done],
+        now=now,
+        why=lambda r: f"Its Dagster run {r.dagster_run_id} ended before the run finished ({MAX_RESUMES} resumes)",
     )
     old = [run for run in stale_runs(session, started_before=now - stale_after) if run.id not in done]
     minutes = int(stale_after.total_seconds() // 60)
@@ -104,20 +125,20 @@ def tick(
                 session, run_id, LogLevel.INFO, "Due: requested by the scheduler", {"due_at": plan.run_at.isoformat()}
             )
             due[run_id] = DueRun(run_id, schedule.id, schedule.name, plan.run_at, schedule.transcription_priority)
-    # Runs a previous tick created but Dagster may not have recorded (same run key: launched at most once).
-    for run in pending_scheduled_runs(session):
-        if run.id not in due and run.due_at is not None:
-            due[run.id] = _due(session, run)
+    # Runs a previous tick created but Dagster may not have recorded, and resumed runs (same run key: once).
+    for run in requestable_runs(session):
+        if run.id not in due:
+            due[run.id] = _due(run)
     return list(due.values())
 
 
-def _due(session: Session, run: AutomationRun) -> DueRun:
+def _due(run: AutomationRun) -> DueRun:
     snapshot = run.config_snapshot
-    assert run.due_at is not None
     return DueRun(
         run.id,
         run.schedule_id,
         str(snapshot.get("scheduleName", "")),
         run.due_at,
         str(snapshot.get("transcriptionPriority", "normal")),
+        run.resumes,
     )

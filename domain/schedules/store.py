@@ -304,12 +304,13 @@ def active_due_schedules(session: Session) -> Sequence[AutomationSchedule]:
     ).all()
 
 
-def pending_scheduled_runs(session: Session) -> Sequence[AutomationRun]:
-    """Scheduled runs not yet started: the sensor asks Dagster for them again (same run key, so at most once)."""
+def requestable_runs(session: Session) -> Sequence[AutomationRun]:
+    """Runs the sensor asks Dagster for (again): scheduled ones not started yet, and resumed ones; under
+    the same run key each time, so Dagster starts each at most once."""
     return session.scalars(
         select(AutomationRun).where(
             AutomationRun.status == RunStatus.PENDING,
-            AutomationRun.trigger == "schedule",
             AutomationRun.dagster_run_id.is_(None),
+            (AutomationRun.trigger == "schedule") | (AutomationRun.resumes > 0),
         )
     ).all()

@@ -91,6 +91,7 @@ def upgrade() -> None:
         sa.Column("triggered_by_id", sa.BigInteger(), nullable=True),
         sa.Column("due_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("dagster_run_id", sa.String(length=64), nullable=True),
+        sa.Column("resumes", sa.Integer(), server_default="0", nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
@@ -26,7 +27,7 @@ from domain.models.automation import (
     AutomationSchedule,
 )
 from domain.scorecards.service import demo_document, import_document
-from orchestration.automation_runs import automation_run_job, automation_scheduler
+from orchestration.automation_runs import DagsterPipeline, automation_run_job, automation_scheduler
 from orchestration.definitions import defs
 from tests.audits.conftest import DAY
 from tests.ingest.conftest import Simulator, faulty
@@ -193,3 +194,71 @@ def test_a_schedule_with_two_scorecards_groups_and_max_fiches_runs_from_its_sens
     # The next tick does not run the same due time again.
     assert all(r.run_key in daemon.run_keys for r in daemon.tick())
     assert len(daemon.results) <= 2
+
+
+class WorkerDied(BaseException):
+    """The run's process dying mid-run (not an error the run could catch and record)."""
+
+
+@pytest.mark.usefixtures("clean_tables")
+def test_a_run_whose_worker_dies_midway_is_resumed_without_losing_or_duplicating_anything(
+    instance: dg.DagsterInstance,
+    audit_resources: dict[str, Any],
+    scorecard_id: int,
+    sync_engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    schedule_id = add_schedule(
+        sync_engine,
+        specific_audit_configs=[scorecard_id],
+        use_automatic_audits=False,
+        fiche_selection_max_fiches=3,
+        notify_emails=["qualite@example.test"],
+    )
+    real_audit = DagsterPipeline.audit
+    calls: list[list[str]] = []
+
+    def dies_after_one_audit(
+        self: DagsterPipeline, fiche_ids: Sequence[str], *, scorecard_id: int, use_rlm: bool
+    ) -> None:
+        calls.append(list(fiche_ids))
+        if len(calls) == 1:
+            real_audit(self, list(fiche_ids)[:1], scorecard_id=scorecard_id, use_rlm=use_rlm)
+            raise WorkerDied
+        real_audit(self, fiche_ids, scorecard_id=scorecard_id, use_rlm=use_rlm)
+
+    monkeypatch.setattr(DagsterPipeline, "audit", dies_after_one_audit)
+    daemon = Daemon(instance, audit_resources)
+    daemon.tick()
+    [dead] = daemon.results
+    assert not dead.success  # the Dagster run failed; the automation run was left running
+    with Session(sync_engine) as session:
+        [run] = session.scalars(
+            select(AutomationRun).where(AutomationRun.schedule_id == schedule_id, AutomationRun.status != "missed")
+        ).all()
+        assert run.status == "running"
+        run_id = run.id
+
+    [resumed] = daemon.tick()  # the restarted daemon's tick
+    assert resumed.run_key is not None
+    assert resumed.run_key.endswith(":resume-1")
+    assert daemon.results[1].success
+
+    with Session(sync_engine) as session:
+        run = session.get_one(AutomationRun, run_id)
+        results = session.scalars(
+            select(AutomationRunFicheResult).where(AutomationRunFicheResult.run_id == run_id)
+        ).all()
+        audits = session.execute(
+            select(Audit.fiche_id, func.count()).where(Audit.automation_run_id == run_id).group_by(Audit.fiche_id)
+        ).all()
+        notices = session.scalars(
+            select(AutomationNotification.key).where(AutomationNotification.run_id == run_id)
+        ).all()
+    successful = {r.fiche_id for r in results if r.status == "successful"}
+    assert len(successful) == 3
+    assert dict(audits) == dict.fromkeys(successful, 1)  # the audit made before the death is reused
+    assert run.total_fiches == len(results) == run.successful_fiches + run.failed_fiches + run.ignored_fiches
+    assert (run.status, run.resumes) == ("completed", 1)
+    assert notices == [f"automation-run:{run_id}:email:qualite@example.test"]
+    assert daemon.tick() == []  # finished: nothing more is asked

@@ -106,16 +106,40 @@ def test_stale_runs_are_reconciled_after_the_threshold_and_grace(sync_engine: En
         assert (stats.total_runs, stats.failed_runs, stats.last_run_status) == (1, 1, "failed")
 
 
-def test_a_run_whose_dagster_run_ended_is_reconciled_at_once(sync_engine: Engine) -> None:
+def test_a_run_whose_dagster_run_died_is_resumed_under_a_new_run_key_then_failed(sync_engine: Engine) -> None:
+    """A killed daemon or worker: the run is asked for again (it resumes, reusing what it did), twice at most."""
     schedule_id = daily_seven(sync_engine)
     [run_id] = run_tick(sync_engine, dt.datetime(2026, 6, 1, 5, 0, tzinfo=UTC))
-    with Session(sync_engine) as session, session.begin():
-        run = session.get_one(AutomationRun, run_id)
-        run.status, run.started_at, run.dagster_run_id = "running", dt.datetime(2026, 6, 1, 5, 0, tzinfo=UTC), "d-1"
-    run_tick(sync_engine, dt.datetime(2026, 6, 1, 5, 5, tzinfo=UTC), dagster={"d-1": "STARTED"})
-    assert runs(sync_engine, schedule_id)[0].status == "running"
-    run_tick(sync_engine, dt.datetime(2026, 6, 1, 5, 6, tzinfo=UTC), dagster={"d-1": "FAILURE"})
-    assert runs(sync_engine, schedule_id)[0].error_message == "Its Dagster run d-1 ended before the run finished"
+
+    def start(dagster_run_id: str) -> None:
+        with Session(sync_engine) as session, session.begin():
+            run = session.get_one(AutomationRun, run_id)
+            run.status, run.started_at, run.dagster_run_id = (
+                "running",
+                dt.datetime(2026, 6, 1, 5, tzinfo=UTC),
+                dagster_run_id,
+            )
+
+    start("d-1")
+    assert run_tick(sync_engine, dt.datetime(2026, 6, 1, 5, 5, tzinfo=UTC), dagster={"d-1": "STARTED"}) == []
+    keys = []
+    for attempt, dagster_run_id in enumerate(("d-1", "d-2"), start=1):
+        start(dagster_run_id)
+        with Session(sync_engine) as session, session.begin():
+            due = tick(session, now=dt.datetime(2026, 6, 1, 5, 6, tzinfo=UTC), settings=SETTINGS,
+                       dagster_status={dagster_run_id: "FAILURE"}.get)  # fmt: skip
+            keys += [d.key for d in due]
+        [run] = runs(sync_engine, schedule_id)
+        assert (run.status, run.resumes, run.dagster_run_id) == ("pending", attempt, None)
+    assert keys == [
+        f"sched:{schedule_id}:2026-06-01T05:00:00+00:00:resume-1",
+        f"sched:{schedule_id}:2026-06-01T05:00:00+00:00:resume-2",
+    ]
+    start("d-3")
+    run_tick(sync_engine, dt.datetime(2026, 6, 1, 5, 7, tzinfo=UTC), dagster={"d-3": "CANCELED"})
+    [run] = runs(sync_engine, schedule_id)
+    assert run.status == "failed"
+    assert run.error_message == "Its Dagster run d-3 ended before the run finished (2 resumes)"
 
 
 def test_manual_and_inactive_schedules_are_never_run_by_the_scheduler(sync_engine: Engine) -> None:
