@@ -66,7 +66,8 @@ def reconcile(
     ended = [
         run
         for run in stale_runs(session, started_before=now)
-        if run.dagster_run_id and run.status == RunStatus.RUNNING and dagster_status(run.dagster_run_id) in ENDED
+        # pending too: a triggered run's Dagster run can die before its op starts
+        if run.dagster_run_id and dagster_status(run.dagster_run_id) in ENDED
     ]
     done = []
     for run in ended:

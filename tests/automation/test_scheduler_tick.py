@@ -146,3 +146,16 @@ def test_manual_and_inactive_schedules_are_never_run_by_the_scheduler(sync_engin
     schedule(sync_engine, created_at=CREATED, updated_at=CREATED)  # MANUAL
     daily_seven(sync_engine, is_active=False)
     assert run_tick(sync_engine, dt.datetime(2026, 6, 1, 5, 0, tzinfo=UTC)) == []
+
+
+def test_a_triggered_run_whose_dagster_run_failed_before_starting_is_resumed(sync_engine: Engine) -> None:
+    from tests.automation.harness import new_run
+
+    schedule_id = schedule(sync_engine, created_at=CREATED, updated_at=CREATED)
+    run_id = new_run(sync_engine, schedule_id)
+    with Session(sync_engine) as session, session.begin():
+        session.get_one(AutomationRun, run_id).dagster_run_id = "d-9"
+    with Session(sync_engine) as session, session.begin():
+        now = dt.datetime.now(UTC) + dt.timedelta(minutes=1)  # the run row was created on the real clock
+        due = tick(session, now=now, settings=SETTINGS, dagster_status={"d-9": "FAILURE"}.get)
+        assert [d.key for d in due] == [f"manual:{run_id}:resume-1"]
