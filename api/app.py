@@ -32,6 +32,7 @@ def _api_router() -> APIRouter:
     from api.audits import launching as audit_launches
     from api.audits import router as audits
     from api.auth import router as auth
+    from api.automation import router as automation
     from api.fiches import router as fiches
     from api.realtime import router as realtime
     from api.scorecards import router as scorecards
@@ -49,6 +50,7 @@ def _api_router() -> APIRouter:
     router.include_router(audit_launches.router)
     router.include_router(realtime.router)
     router.include_router(webhooks.router)
+    router.include_router(automation.router)
     return router
 
 

@@ -34,8 +34,6 @@ class Finding:
 # Settings accepted (the original system had them, `.env.example` lists them) that no code reads yet,
 # with what would read them: set, they are reported so nobody believes they take effect.
 UNUSED_SETTINGS: dict[str, str] = {
-    "automation_scheduler_cron": "automation schedules are not implemented yet",
-    "automation_scheduler_window_minutes": "automation schedules are not implemented yet",
     "openai_model_chat": "chat is not implemented yet",
     "openai_temperature_chat": "chat is not implemented yet",
     "openai_max_tokens_chat": "chat is not implemented yet",

@@ -157,6 +157,9 @@ class Settings(BaseSettings):
     # --- automation -----------------------------------------------------------------------------
     automation_scheduler_cron: str = "*/1 * * * *"
     automation_scheduler_window_minutes: int = Field(20, ge=5)
+    # A run still pending/running this long after it started is reconciled as failed by the sensor.
+    automation_stale_threshold_ms: int = Field(5 * 3_600_000, ge=60_000)
+    automation_scheduler_stale_grace_ms: int = Field(30 * 60_000, ge=0)
     # Automated runs (schedule, sensors, backfills) skip fiches with more recordings; no hard cap.
     automation_max_recordings_per_fiche: int = Field(50, ge=1)
     sales_refresh_cron: str = "*/15 * * * *"

@@ -8,6 +8,7 @@ from assets.audits import audit_citations_located, audits, audits_cover_the_day,
 from assets.fiches import fiche_details, fiche_details_settled, sales_fiches
 from assets.transcripts import transcripts
 from callaudit.settings import get_settings
+from orchestration.automation_runs import automation_run_job, automation_scheduler
 from orchestration.jobs import (
     audit_fiches_job,
     audit_sales_day_job,
@@ -39,6 +40,7 @@ defs = dg.Definitions(
         audit_fiches_job,
         transcribe_sales_day_job,
         audit_sales_day_job,
+        automation_run_job,
     ],
     schedules=[refresh_today_sales],
     sensors=[
@@ -47,6 +49,7 @@ defs = dg.Definitions(
         transcribe_fetched_fiches,
         audit_automatic_scorecards,
         audit_watchdog,
+        automation_scheduler,
     ],
     resources={
         "database": DatabaseResource(url=dg.EnvVar("DATABASE_URL")),

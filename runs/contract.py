@@ -24,6 +24,7 @@ AUDIT_SALES_DAY_JOB = "audit_sales_day"
 FETCH_FICHES_JOB = "fetch_fiches_job"
 TRANSCRIBE_FICHES_JOB = "transcribe_fiches_job"
 AUDIT_FICHES_JOB = "audit_fiches_job"
+AUTOMATION_RUN_JOB = "automation_run_job"
 #: The assets of `SYNC_SALES_DAY_JOB`, partitioned by sales day (what a progressive fetch backfills).
 SALES_DAY_ASSETS: tuple[str, ...] = ("sales_fiches", "fiche_details")
 
@@ -99,3 +100,27 @@ class AuditFiches(JobRequest):
     force: bool = Field(default=True, description="Audit again even when an audit from the same inputs exists")
     trigger_source: str = Field(default="api", description="api | batch | automation | demo …, recorded on each audit")
     user_id: int | None = Field(default=None, description="The user who asked, recorded on each audit")
+
+
+class RunAutomation(JobRequest):
+    job_name: ClassVar[str] = AUTOMATION_RUN_JOB
+
+    automation_run_id: int = Field(description="The automation run (its row holds the schedule's frozen configuration)")
+
+    @property
+    def idempotency_key(self) -> str:
+        """One Dagster run per automation run, however often its launch is retried."""
+        return f"automation-run:{self.automation_run_id}"
+
+
+def automation_tags(
+    run_id: int, schedule_id: int, schedule_name: str, *, source: str, priority: str = "normal"
+) -> dict[str, str]:
+    """What the Dagster UI shows of an automation run: its schedule, its record, what started it."""
+    return {
+        SOURCE_TAG: source,
+        "app/automation_run_id": str(run_id),
+        "app/automation_schedule_id": str(schedule_id),
+        "app/automation_schedule": schedule_name[:200],
+        PRIORITY_TAG: str(RUN_PRIORITY.get(priority, 0)),  # type: ignore[call-overload]
+    }

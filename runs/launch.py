@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.audits.store import Trigger, queue_audits
 from domain.scorecards.service import current_spec
 from domain.transcripts.store import record_queued
-from runs.contract import AuditFiches, JobRequest, Origin, Priority, TranscribeFiches, run_tags
+from runs.contract import AuditFiches, JobRequest, Origin, Priority, RunAutomation, TranscribeFiches, run_tags
 from runs.launcher import JobLaunch, LaunchFailed, RunLauncher
 
 
@@ -68,3 +68,9 @@ async def launch_audits(
         )
     )
     return AuditsQueued(run_id, audit_ids)
+
+
+async def launch_automation(launcher: RunLauncher, request: RunAutomation, tags: dict[str, str]) -> str:
+    """The Dagster run of an automation run whose row already exists (it records itself); its run id."""
+    launch = JobLaunch(request.job_name, request.run_config(), tags, idempotency_key=request.idempotency_key)
+    return await _launch(launcher, launch, "automation run")

@@ -16,14 +16,12 @@ import contextlib
 import datetime as dt
 import hashlib
 import hmac
-import os
 import secrets
 import threading
 import uuid
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -31,6 +29,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from callaudit.secrets import signing_secrets
 from callaudit.settings import Settings
 
 API_TOKEN_PREFIX = "ca_pat_"  # noqa: S105 - token prefixes, not secrets
@@ -44,7 +43,6 @@ _CHECKSUM_CHARS = 6
 ALGORITHM = "HS256"
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105
 LEEWAY_SECONDS = 5
-DEV_KEY_FILE = "jwt-dev.key"
 
 
 # --- opaque tokens --------------------------------------------------------------------------------
@@ -168,28 +166,11 @@ class Keyring:
         return claims
 
 
-def _dev_key(home: Path) -> bytes:
-    """The development signing key: generated once into `<home>/jwt-dev.key` (0600) so tokens survive restarts."""
-    path = home / DEV_KEY_FILE
-    home.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip().encode()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secrets.token_urlsafe(48))
-    return path.read_text().strip().encode()
-
-
 def build_keyring(settings: Settings) -> Keyring:
-    if settings.jwt_access_secret is not None:
-        current = settings.jwt_access_secret.get_secret_value().encode()
-    else:
-        current = _dev_key(settings.callaudit_home.resolve())
+    current, *previous = signing_secrets(settings)
     keys = {key_id(current): current}
-    if settings.jwt_access_secret_previous is not None:
-        previous = settings.jwt_access_secret_previous.get_secret_value().encode()
-        keys.setdefault(key_id(previous), previous)
+    for key in previous:
+        keys.setdefault(key_id(key), key)
     return Keyring(key_id(current), keys, settings.jwt_issuer, settings.jwt_audience)
 
 

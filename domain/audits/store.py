@@ -60,6 +60,8 @@ class Trigger:
     source: str = "api"  # api | batch | schedule | automation | demo
     user_id: int | None = None
     run_id: str | None = None
+    automation_run_id: int | None = None
+    automation_schedule_id: int | None = None
 
 
 def transcription_ready(session: Session, fiche_id: str) -> str | None:
@@ -101,6 +103,8 @@ def _next_audit(session: Session, fiche_id: str, spec: ScorecardSpec, trigger: T
         trigger_source=trigger.source,
         trigger_user_id=trigger.user_id,
         run_id=trigger.run_id,
+        automation_run_id=trigger.automation_run_id,
+        automation_schedule_id=trigger.automation_schedule_id,
         steps_total=len(spec.steps),
         points_total=spec.total_weight,
         **fields,

@@ -15,6 +15,13 @@ from domain.models.auth import (
     UserRole,
     UserStatus,
 )
+from domain.models.automation import (
+    AutomationLog,
+    AutomationNotification,
+    AutomationRun,
+    AutomationRunFicheResult,
+    AutomationSchedule,
+)
 from domain.models.base import Base
 from domain.models.crm import FicheComment, FicheInformation, FicheProspect, FicheSubscription, FicheTag
 from domain.models.fiches import (
@@ -51,6 +58,11 @@ __all__ = [
     "AuditControlPoint",
     "AuditStatus",
     "AuditStep",
+    "AutomationLog",
+    "AutomationNotification",
+    "AutomationRun",
+    "AutomationRunFicheResult",
+    "AutomationSchedule",
     "Base",
     "DayCoverageStatus",
     "DeliveryAttempt",

@@ -95,6 +95,13 @@ class Audit(IdMixin, TimestampMixin, Base):
     trigger_source: Mapped[str] = mapped_column(String(32), nullable=False, default="api", index=True)
     trigger_user_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
     run_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Set on audits an automation run made (reference §9.12 #2: linked like the original meant to).
+    automation_run_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("automation_runs.id", ondelete="SET NULL"), index=True
+    )
+    automation_schedule_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("automation_schedules.id", ondelete="SET NULL"), index=True
+    )
     notes: Mapped[str | None] = mapped_column(Text)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), index=True)
 

@@ -25,6 +25,7 @@ from domain.outbox.secrets_box import SecretBox
 from domain.outbox.signing import generate_secret
 from domain.rbac import Scope
 from tests.api.audit_factory import add_audit, add_scorecard
+from tests.api.automation_factory import add_run, add_schedule
 from tests.api.world import PASSWORD, PRINCIPALS, World
 from tests.scorecards import factory as scorecard_factory
 
@@ -351,6 +352,25 @@ async def _delivery(world: World, ownership: str) -> Request:
     return Request(path={"delivery_id": delivery.id})
 
 
+_GROUPS = {"own": "G-OWN", "other": "G-OTHER"}
+
+
+async def _new_schedule_body(world: World, ownership: str) -> Request:
+    selection = {"dateRange": "yesterday", "groupes": [_GROUPS[ownership]]}
+    return Request(json={"name": "Veille", "scheduleType": "MANUAL", "ficheSelection": selection})
+
+
+async def _group_schedule(world: World, ownership: str) -> Request:
+    schedule_id = await add_schedule(world.session, _GROUPS[ownership])
+    run_id = await add_run(world.session, schedule_id)
+    return Request(path={"schedule_id": schedule_id, "run_id": run_id}, json={"description": "Relu"})
+
+
+async def _schedule_trigger(world: World, ownership: str) -> Request:
+    schedule_id = await add_schedule(world.session, _GROUPS[ownership])
+    return Request(json={"scheduleId": str(schedule_id)})
+
+
 # --- the matrix -----------------------------------------------------------------------------------
 
 SCOPED_READ: dict[str, Expectation] = {
@@ -429,6 +449,14 @@ REALTIME: dict[str, Expectation] = {
 
 # audit-configs: global (no scope); viewer and operator read, only admin writes, agent and token have no grant
 SCORECARDS_READ: dict[str, Expectation] = users_only() | {"self_user": 403}
+
+# automation: viewer reads GROUP, operator reads and writes GROUP (schedules of their teams' groups only);
+# the agent and the token have no automation grant. Creating for another group's groupes is a 400 naming the field.
+AUTOMATION_READ: dict[str, Expectation] = {**RECORDINGS_READ}
+AUTOMATION_LIST: dict[str, Expectation] = users_only() | {"self_user": 403}
+AUTOMATION_WRITE: dict[str, Expectation] = SCOPED_WRITE
+AUTOMATION_CREATE: dict[str, Expectation] = {**SCOPED_WRITE, "operator": (201, 400), "admin": (201, 201)}
+AUTOMATION_TRIGGER: dict[str, Expectation] = {**SCOPED_WRITE, "operator": (202, 404), "admin": (202, 202)}
 
 ROUTES: tuple[Route, ...] = (
     # auth: public bootstrap (credentials in the body), and the caller's identity
@@ -643,6 +671,48 @@ ROUTES: tuple[Route, ...] = (
         WEBHOOKS_REDELIVER,
         _delivery,
         entity=True,
+    ),
+    # automation: schedules and runs, scoped by the schedule's CRM groups
+    Route("POST", "/api/automation/schedules", "automation.write", AUTOMATION_CREATE, _new_schedule_body, entity=True),
+    Route("GET", "/api/automation/schedules", "automation.read", AUTOMATION_LIST),
+    Route(
+        "GET",
+        "/api/automation/schedules/{schedule_id}",
+        "automation.read",
+        AUTOMATION_READ,
+        _group_schedule,
+        entity=True,
+    ),
+    Route(
+        "PATCH",
+        "/api/automation/schedules/{schedule_id}",
+        "automation.write",
+        AUTOMATION_WRITE,
+        _group_schedule,
+        entity=True,
+    ),
+    Route(
+        "DELETE",
+        "/api/automation/schedules/{schedule_id}",
+        "automation.write",
+        AUTOMATION_WRITE,
+        _group_schedule,
+        entity=True,
+    ),
+    Route("POST", "/api/automation/trigger", "automation.write", AUTOMATION_TRIGGER, _schedule_trigger, entity=True),
+    Route(
+        "GET",
+        "/api/automation/schedules/{schedule_id}/runs",
+        "automation.read",
+        AUTOMATION_READ,
+        _group_schedule,
+        entity=True,
+    ),
+    Route("GET", "/api/automation/runs", "automation.read", AUTOMATION_LIST),
+    Route("GET", "/api/automation/diagnostic", "automation.read", AUTOMATION_LIST),
+    Route("GET", "/api/automation/runs/{run_id}", "automation.read", AUTOMATION_READ, _group_schedule, entity=True),
+    Route(
+        "GET", "/api/automation/runs/{run_id}/logs", "automation.read", AUTOMATION_READ, _group_schedule, entity=True
     ),
     # test-only scoped family (tests/api/probe.py): the SELF / GROUP / ALL behaviour later families copy
     Route("GET", "/api/_probe/fiches", "fiches.read", users_only() | {"token": 200}),

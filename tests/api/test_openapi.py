@@ -34,6 +34,10 @@ ORIGINAL_CAMEL_SCHEMAS = {
     "ScorecardStats", "ScorecardUpdate", "StepIn", "UsageOut", "VersionDetailOut", "VersionOut",
     "VersionUsageOut", "api__scorecards__schemas__StepOut",
     "JobNotification", "JobData", "PartialFiche",  # GET /api/fiches/webhooks/fiches (reference §4.5)
+    # automation (reference §9.1, §4.10)
+    "FailedFiche", "FicheResultOut", "FicheSelectionIn", "FicheSelectionOut", "IgnoredFiche", "LogOut",
+    "ResultSummary", "RunDetail", "RunList", "RunOut", "ScheduleDetail", "ScheduleFields", "ScheduleList",
+    "ScheduleOut", "TriggerIn", "Triggered",
 }  # fmt: skip
 #: The original's offset pagination, kept on its audit lists.
 ORIGINAL_OFFSET_PAGINATION_PATHS = {"/api/audits", "/api/audits/grouped", "/api/audits/grouped-by-fiches"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
+from orchestration.automation_runs import automation_run_job
 from orchestration.definitions import defs
 from orchestration.jobs import audit_fiches_job, fetch_fiches_job, sync_sales_day_job, transcribe_fiches_job
 from runs.contract import (
@@ -13,17 +14,19 @@ from runs.contract import (
     FetchFiches,
     JobRequest,
     Origin,
+    RunAutomation,
     TranscribeFiches,
     run_tags,
 )
 from runs.launch import job_launch
 
 #: The jobs as defined (unbound: validating against them needs no resource's environment).
-JOBS = {job.name: job for job in (fetch_fiches_job, transcribe_fiches_job, audit_fiches_job)}
+JOBS = {job.name: job for job in (fetch_fiches_job, transcribe_fiches_job, audit_fiches_job, automation_run_job)}
 REQUESTS: list[JobRequest] = [
     FetchFiches(fiche_ids=["F-1"], force=True),
     TranscribeFiches(fiche_ids=["F-1", "F-2"], priority="low"),
     AuditFiches(fiche_ids=["F-1"], scorecard_id=3, use_rlm=True, trigger_source="batch", user_id=7),
+    RunAutomation(automation_run_id=12),
 ]
 
 

@@ -1,0 +1,1 @@
+"""`/api/automation`: schedules, triggers, runs."""

@@ -1,0 +1,1 @@
+"""Automation schedules: timing, selection, run records (reference §9)."""

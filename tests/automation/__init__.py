@@ -1,0 +1,1 @@
+"""Automation runs and the scheduler on the real database, with the pipeline stages faked."""
