@@ -26,6 +26,16 @@ from domain.models.fiches import (
     SalesDaySource,
 )
 from domain.models.jobs import FicheFetchJob, FicheFetchJobStatus
+from domain.models.reviews import (
+    AuditChange,
+    AuditDispute,
+    AuditRerun,
+    AuditRerunResult,
+    AuditReview,
+    ChangeKind,
+    DisputeStatus,
+    ReviewKind,
+)
 from domain.models.scorecards import Scorecard, ScorecardStep, ScorecardVersion
 from domain.models.transcripts import (
     FicheTranscription,
@@ -39,12 +49,19 @@ __all__ = [
     "ApiToken",
     "ApiTokenGrant",
     "Audit",
+    "AuditChange",
     "AuditCitation",
     "AuditControlPoint",
+    "AuditDispute",
+    "AuditRerun",
+    "AuditRerunResult",
+    "AuditReview",
     "AuditStatus",
     "AuditStep",
     "Base",
+    "ChangeKind",
     "DayCoverageStatus",
+    "DisputeStatus",
     "Fiche",
     "FicheComment",
     "FicheFetchJob",
@@ -60,6 +77,7 @@ __all__ = [
     "Permission",
     "Recording",
     "RefreshToken",
+    "ReviewKind",
     "Role",
     "RolePermission",
     "SalesDayCoverage",
