@@ -33,6 +33,7 @@ def _api_router() -> APIRouter:
     from api.audits import router as audits
     from api.auth import router as auth
     from api.fiches import router as fiches
+    from api.reviews import router as reviews
     from api.scorecards import router as scorecards
     from api.transcriptions import router as transcriptions
 
@@ -43,6 +44,7 @@ def _api_router() -> APIRouter:
     router.include_router(recordings.router)
     router.include_router(transcriptions.router)
     router.include_router(scorecards.router)
+    router.include_router(reviews.router)  # before `/audits/{audit_id}`: `/audits/disputes` is a path
     router.include_router(audits.router)
     router.include_router(audit_launches.router)
     return router

@@ -11,6 +11,7 @@ from callaudit.settings import get_settings
 from orchestration.audit_sensors import audit_sales_day_job, audit_watchdog, sync_scorecard_partitions
 from orchestration.automation import audit_automatic_scorecards, transcribe_fetched_fiches, transcribe_sales_day_job
 from orchestration.jobs import audit_fiches_job, fetch_fiches_job, sync_sales_day_job, transcribe_fiches_job
+from orchestration.reruns import rerun_audit_step_job
 from orchestration.schedules import refresh_today_sales
 from orchestration.sensors import publish_run_failures
 from resources.crm.resource import CrmResource
@@ -31,6 +32,7 @@ defs = dg.Definitions(
         audit_fiches_job,
         transcribe_sales_day_job,
         audit_sales_day_job,
+        rerun_audit_step_job,
     ],
     schedules=[refresh_today_sales],
     sensors=[
