@@ -58,7 +58,8 @@ def test_parse_guard_handles_dotted_keys() -> None:
 
 def test_catalogue_is_the_reference_list() -> None:
     assert set(PERMISSIONS) == {
-        "fiches", "fiches.fetch", "audits", "audits.review", "audits.rerun", "audit-configs", "automation", "recordings", "transcriptions", "products",
+        "fiches", "fiches.fetch", "audits", "audits.review", "audits.rerun", "audit-configs", "automation",
+        "recordings", "transcriptions", "products",
         "chat", "realtime", "admin.users", "admin.roles", "admin.permissions",
     }  # fmt: skip
 
