@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.audits import audit_citations_located, audits, audits_cover_the_day, audits_settled
+from assets.calibration import audit_calibration
 from assets.fiches import fiche_details, fiche_details_settled, sales_fiches
 from assets.transcripts import transcripts
 from callaudit.settings import get_settings
@@ -23,7 +24,7 @@ from resources.stt.resource import SttResource
 _settings = get_settings()
 
 defs = dg.Definitions(
-    assets=[sales_fiches, fiche_details, transcripts, audits],
+    assets=[sales_fiches, fiche_details, transcripts, audits, audit_calibration],
     asset_checks=[fiche_details_settled, audit_citations_located, audits_cover_the_day, audits_settled],
     jobs=[
         sync_sales_day_job,

@@ -19,6 +19,8 @@ from api.deps import SessionDep
 from api.fiches.deps import LauncherDep
 from api.reviews import service
 from api.reviews.schemas import (
+    CalibrationOut,
+    CalibrationQuery,
     DisputeIn,
     DisputeOut,
     DisputeResolveIn,
@@ -61,6 +63,17 @@ async def list_disputes(
 ) -> Page[DisputeOut]:
     """The disputes of the audits the caller may read (open ones by default), newest first."""
     return await service.list_disputes(session, grant, status, page)
+
+
+@router.get("/calibration", response_model=Envelope[CalibrationOut], summary="Where the AI and the reviewers disagree")
+async def calibration(
+    grant: ReadAudits, session: SessionDep, query: Annotated[CalibrationQuery, Query()]
+) -> Envelope[CalibrationOut]:
+    """Over the completed audits the caller may read that a human reviewed: the AI's control-point statuses
+    against the statuses after review, per control point, per scorecard, overall and per week (observed
+    agreement, Cohen's kappa with its 95 % interval, confusion counts), and the most overridden and disputed
+    points. A reviewed audit's points left alone count as agreements."""
+    return ok(await service.calibration(session, grant, query))
 
 
 @router.post(

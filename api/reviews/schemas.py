@@ -11,7 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, Field, StringConstraints
 
-from api.security import IdStr, Str255, Str2000
+from api.schemas import IsoDay
+from api.security import IdIn, IdStr, Str64, Str128, Str255, Str2000
 
 ConformityIn = Literal["CONFORME", "PARTIEL", "NON_CONFORME"]
 LevelIn = Literal["EXCELLENT", "BON", "ACCEPTABLE", "INSUFFISANT", "REJET"]
@@ -155,3 +156,60 @@ class DisputeOut(BaseModel):
     resolution: str | None = Field(description="The reviewer's answer")
     resolved_at: dt.datetime | None = Field(description="When it was resolved")
     created_at: dt.datetime = Field(description="When it was opened")
+
+
+class AgreementOut(BaseModel):
+    n: int = Field(description="Control points compared (AI status vs status after human review)")
+    agreement: float | None = Field(description="Share of points where the AI and the human agree (0-1)")
+    kappa: float | None = Field(description="Cohen's kappa; null when undefined (a single status on both sides)")
+    kappa_ci95: list[float] | None = Field(description="95 % confidence interval of kappa `[low, high]`")
+    confusion: dict[str, dict[str, int]] = Field(description="Counts by AI status, then by human status")
+
+
+class PointCalibrationOut(AgreementOut):
+    scorecard_id: IdStr = Field(description="The scorecard")
+    step_position: int = Field(description="The step, 1-based")
+    control_point_index: int = Field(description="The control point, 1-based")
+    point: str = Field(description="The control point's text")
+    overrides: int = Field(description="Human overrides of this point")
+    disputes: int = Field(description="Disputes of this point")
+
+
+class ScorecardCalibrationOut(AgreementOut):
+    scorecard_id: IdStr = Field(description="The scorecard")
+    name: str = Field(description="The scorecard's name")
+
+
+class WeekCalibrationOut(AgreementOut):
+    week: dt.date = Field(description="Monday of the ISO week (audits completed that week)")
+
+
+class RankedPointOut(BaseModel):
+    scorecard_id: IdStr = Field(description="The scorecard")
+    step_position: int = Field(description="The step, 1-based")
+    control_point_index: int = Field(description="The control point, 1-based")
+    point: str = Field(description="The control point's text (empty when no reviewed audit holds it)")
+    count: int = Field(description="How many overrides (or disputes)")
+
+
+class CalibrationOut(BaseModel):
+    audits: int = Field(description="Reviewed audits compared")
+    overall: AgreementOut = Field(description="Every compared point")
+    scorecards: list[ScorecardCalibrationOut] = Field(description="Per scorecard")
+    points: list[PointCalibrationOut] = Field(description="Per control point")
+    most_overridden: list[RankedPointOut] = Field(description="Control points most overridden, most first")
+    most_disputed: list[RankedPointOut] = Field(description="Control points most disputed, most first")
+    weekly: list[WeekCalibrationOut] = Field(description="Per week of completion, oldest first")
+
+
+class CalibrationQuery(BaseModel):
+    scorecard_id: IdIn | None = Field(None, description="Only audits of this scorecard")
+    scorecard_version: int | None = Field(None, ge=1, le=100_000, description="Only audits of this version number")
+    date_from: IsoDay | None = Field(None, description="Audits completed on or after this day (UTC)")
+    date_to: IsoDay | None = Field(None, description="Audits completed on or before this day (UTC)")
+    groupes: Annotated[str, StringConstraints(max_length=2000)] | None = Field(
+        None, description="Comma-separated CRM group names of the fiches (exact)"
+    )
+    auditor: Str64 | None = Field(None, description="Only audits by this auditor (`heuristic`, `openai`)")
+    model: Str128 | None = Field(None, description="Only audits by this model")
+    top: int = Field(10, ge=1, le=100, description="Length of the most overridden / disputed lists")

@@ -22,21 +22,29 @@ from api.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from api.fiches.launcher import LaunchFailed, RunLauncher, run_tags
 from api.reviews.launch import launch_rerun
 from api.reviews.schemas import (
+    AgreementOut,
     AiVerdictOut,
+    CalibrationOut,
+    CalibrationQuery,
     ChangeOut,
     DisputeOut,
     DisputeResolveIn,
     HumanReviewOut,
+    PointCalibrationOut,
     PointReviewIn,
+    RankedPointOut,
     RerunEntryOut,
     RerunQueued,
     RevisionOut,
+    ScorecardCalibrationOut,
     StepReviewIn,
     TrailOut,
+    WeekCalibrationOut,
 )
 from api.schemas import Page, PageParams
 from api.security import Grant
 from domain.audits import reviews as domain
+from domain.audits.calibration_store import CalibrationFilters, calibration_report
 from domain.audits.reruns import revision_summary
 from domain.models import (
     Audit,
@@ -487,4 +495,34 @@ async def queue_rerun(
         audit_id=audit_id,
         step_position=position,
         control_point_index=index,
+    )
+
+
+# --- calibration --------------------------------------------------------------------------------
+
+
+def _ranked(items: list[dict[str, Any]], key: str) -> list[RankedPointOut]:
+    return [RankedPointOut(**{k: v for k, v in item.items() if k != key}, count=item[key]) for item in items]
+
+
+async def calibration(session: AsyncSession, grant: Grant, query: CalibrationQuery) -> CalibrationOut:
+    filters = CalibrationFilters(
+        scorecard_id=query.scorecard_id,
+        scorecard_version=query.scorecard_version,
+        date_from=query.date_from,
+        date_to=query.date_to,
+        groupes=tuple(g.strip() for g in (query.groupes or "").split(",") if g.strip()),
+        auditor=query.auditor,
+        model=query.model,
+    )
+    scope = fiche_scope_clause(grant)
+    report = await session.run_sync(lambda s: calibration_report(s, filters, scope, top=query.top))
+    return CalibrationOut(
+        audits=report.audits,
+        overall=AgreementOut(**report.overall.as_json()),
+        scorecards=[ScorecardCalibrationOut(**item) for item in report.scorecards],
+        points=[PointCalibrationOut(**item) for item in report.points],
+        most_overridden=_ranked(report.most_overridden, "overrides"),
+        most_disputed=_ranked(report.most_disputed, "disputes"),
+        weekly=[WeekCalibrationOut(**item) for item in report.weekly],
     )

@@ -9,8 +9,7 @@ Overrides are trail rows (`AuditReview`); the step rows keep the AI's verdict.
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -85,28 +84,43 @@ def _override(review: AuditReview) -> Override:
 
 def step_states(session: Session, audit_id: int) -> dict[int, StepState]:
     """Every current step of the audit with its latest view, by position."""
+    return step_states_of(session, [audit_id]).get(audit_id, {})
+
+
+def step_states_of(session: Session, audit_ids: Sequence[int]) -> dict[int, dict[int, StepState]]:
+    """`step_states` of many audits in four queries: by audit id, then by position."""
     rows = session.scalars(
         select(AuditStep)
-        .where(AuditStep.audit_id == audit_id, AuditStep.superseded_at.is_(None))
+        .where(AuditStep.audit_id.in_(audit_ids), AuditStep.superseded_at.is_(None))
         .options(selectinload(AuditStep.control_points).selectinload(AuditControlPoint.citations))
-        .order_by(AuditStep.position)
+        .order_by(AuditStep.audit_id, AuditStep.position)
     ).all()
-    marks: dict[int, list[RevisionMark]] = {}
-    for position, revision, scope, point in session.execute(
-        select(AuditStep.position, AuditStep.revision, AuditStep.rerun_scope, AuditStep.rerun_point_index)
-        .where(AuditStep.audit_id == audit_id)
+    marks: dict[tuple[int, int], list[RevisionMark]] = {}
+    for audit_id, position, revision, scope, point in session.execute(
+        select(
+            AuditStep.audit_id,
+            AuditStep.position,
+            AuditStep.revision,
+            AuditStep.rerun_scope,
+            AuditStep.rerun_point_index,
+        )
+        .where(AuditStep.audit_id.in_(audit_ids))
         .order_by(AuditStep.revision)
     ):
-        marks.setdefault(position, []).append(RevisionMark(revision, scope, point))
-    reviews: dict[int, list[AuditReview]] = {}
-    for review in session.scalars(select(AuditReview).where(AuditReview.audit_id == audit_id).order_by(AuditReview.id)):
-        reviews.setdefault(review.step_position, []).append(review)
-    states = {}
+        marks.setdefault((audit_id, position), []).append(RevisionMark(revision, scope, point))
+    reviews: dict[tuple[int, int], list[AuditReview]] = {}
+    for review in session.scalars(
+        select(AuditReview).where(AuditReview.audit_id.in_(audit_ids)).order_by(AuditReview.id)
+    ):
+        reviews.setdefault((review.audit_id, review.step_position), []).append(review)
+    states: dict[int, dict[int, StepState]] = {}
     for row in rows:
-        ai = ai_verdict(row)
-        own = reviews.get(row.position, [])
-        view, flags = latest_view(ai, [_override(r) for r in own], marks.get(row.position, []))
-        states[row.position] = StepState(row, ai, view, marks.get(row.position, []), list(zip(own, flags, strict=True)))
+        key = (row.audit_id, row.position)
+        ai, own, history = ai_verdict(row), reviews.get(key, []), marks.get(key, [])
+        view, flags = latest_view(ai, [_override(r) for r in own], history)
+        states.setdefault(row.audit_id, {})[row.position] = StepState(
+            row, ai, view, history, list(zip(own, flags, strict=True))
+        )
     return states
 
 
@@ -240,7 +254,3 @@ def record_change(
 
 def audit_changes(session: Session, audit_id: int) -> list[AuditChange]:
     return list(session.scalars(select(AuditChange).where(AuditChange.audit_id == audit_id).order_by(AuditChange.id)))
-
-
-def utc(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat()

@@ -518,6 +518,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("PATCH", "/api/audits/{audit_id}", "audits.write", AUDITS_WRITE, _group_audit, entity=True),
     Route("GET", "/api/audits/disputes", "audits.read", AUDITS_LIST),
+    Route("GET", "/api/audits/calibration", "audits.read", AUDITS_LIST),
     Route(
         "POST", "/api/audits/disputes/{dispute_id}/resolve", "audits.review.write", AUDITS_REVIEW, _dispute, entity=True
     ),

@@ -195,3 +195,30 @@ async def test_a_dispute_is_opened_by_the_agent_listed_per_scope_and_accepted_as
     assert point["human_review"][0]["dispute_id"] == dispute["id"]
     still_open = await client.get("/api/audits/disputes", headers=world.headers("admin"))
     assert [d["audit_id"] for d in still_open.json()["data"]] == [str(other)]
+
+
+async def test_calibration_compares_ai_and_reviewed_statuses_of_visible_reviewed_audits(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    reviewed, untouched, other = await _audit(world), await _audit(world), await _audit(world, "other")
+    override = {"statut": "PRESENT", "reason": "Entendu"}
+    for audit_id in (reviewed, other):
+        response = await client.patch(
+            f"/api/audits/{audit_id}/steps/1/control-points/2/review", json=override, headers=world.headers("admin")
+        )
+        assert response.status_code == 200
+    response = await client.get("/api/audits/calibration", headers=world.headers("operator"))
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    # Only `reviewed` counts for the operator: `untouched` has no review, `other` is out of scope.
+    assert data["audits"] == 1
+    overall = data["overall"]
+    assert (overall["n"], overall["agreement"]) == (3, round(2 / 3, 4))
+    assert overall["confusion"]["ABSENT"]["PRESENT"] == 1
+    [ranked] = data["most_overridden"]
+    assert (ranked["step_position"], ranked["control_point_index"], ranked["count"]) == (1, 2, 1)
+    assert untouched != reviewed
+    admin = (await client.get("/api/audits/calibration", headers=world.headers("admin"))).json()["data"]
+    assert admin["audits"] == 2
+    filtered = await client.get("/api/audits/calibration", params={"auditor": "openai"}, headers=world.headers("admin"))
+    assert filtered.json()["data"]["audits"] == 0

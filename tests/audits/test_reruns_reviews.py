@@ -7,6 +7,7 @@ import asyncio
 import json
 from typing import Any
 
+import dagster as dg
 import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
@@ -15,6 +16,7 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from assets.calibration import audit_calibration
 from domain.audits.engine import AuditEngine, Outcome
 from domain.audits.gating import GatingRules
 from domain.audits.heuristic import HeuristicAuditor
@@ -28,6 +30,7 @@ from resources.database import sync_session_factory
 from resources.llm.resource import LlmResource
 from resources.redis.client import create_async_redis
 from resources.redis.resource import RedisResource
+from tests.audits.conftest import DAY
 from tests.llm.standin import OpenAiStandIn, Reply, control_points, step_answer
 
 ANALYST = Actor(7, "user:7")
@@ -325,3 +328,34 @@ def test_stored_score_and_level_equal_scoring_from_scratch_after_any_reruns_and_
             assert _rerun(sync_engine, request).status == "completed"
         with Session(sync_engine) as session:
             _stored_matches_scratch(session, audit_id)
+
+
+def test_the_calibration_asset_records_agreement_and_kappa_of_the_partitions_reviewed_audits(
+    instance: dg.DagsterInstance,
+    audit_resources: dict[str, Any],
+    transcribed_day: list[str],
+    scorecard_id: int,
+    sync_engine: Engine,
+) -> None:
+    reviewed = _audit(sync_engine, scorecard_id, transcribed_day[0])
+    _audit(sync_engine, scorecard_id, transcribed_day[1])  # not reviewed: not compared
+    with Session(sync_engine) as session, session.begin():
+        step = _multi_point_step(session, reviewed)
+        flipped = "ABSENT" if step.control_points[0].statut != "ABSENT" else "PRESENT"
+        position = step.position
+        review_point(session, reviewed, position, 1, {"statut": flipped}, actor=ANALYST, reason="réécouté")
+        points = sum(len(s.row.control_points) for s in step_states(session, reviewed).values())
+    instance.add_dynamic_partitions("scorecards", [str(scorecard_id)])
+    result = dg.materialize(
+        [audit_calibration],
+        partition_key=dg.MultiPartitionKey({"sales_day": DAY, "scorecard": str(scorecard_id)}),
+        resources={"database": audit_resources["database"]},
+        instance=instance,
+    )
+    assert result.success
+    [event] = result.asset_materializations_for_node("audit_calibration")
+    metadata: dict[str, Any] = {k: v.value for k, v in event.metadata.items()}
+    assert (metadata["reviewed_audits"], metadata["points"]) == (1, points)
+    assert metadata["agreement"] == round((points - 1) / points, 4)
+    [top] = metadata["most_overridden"]
+    assert (top["step_position"], top["control_point_index"], top["overrides"]) == (position, 1, 1)
