@@ -28,7 +28,7 @@ DOCS_ASSETS_URL = "/api-docs/assets"
 
 def _api_router() -> APIRouter:
     """Everything under `/api`, one router per domain."""
-    from api import admin, recordings
+    from api import admin, recordings, runlogs
     from api.audits import launching as audit_launches
     from api.audits import router as audits
     from api.auth import router as auth
@@ -45,6 +45,7 @@ def _api_router() -> APIRouter:
     router.include_router(transcriptions.router)
     router.include_router(scorecards.router)
     router.include_router(reviews.router)  # before `/audits/{audit_id}`: `/audits/disputes` is a path
+    router.include_router(runlogs.router)
     router.include_router(audits.router)
     router.include_router(audit_launches.router)
     return router

@@ -492,6 +492,14 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "GET",
+        "/api/transcriptions/{fiche_id}/logs",
+        "transcriptions.read",
+        TRANSCRIPTIONS_READ,
+        _group_fiche_id,
+        entity=True,
+    ),
+    Route(
+        "GET",
         "/api/transcriptions/{fiche_id}/recordings/{call_id}",
         "transcriptions.read",
         TRANSCRIPTIONS_READ,
@@ -558,6 +566,7 @@ ROUTES: tuple[Route, ...] = (
         entity=True,
     ),
     Route("GET", "/api/audits/{audit_id}/trail", "audits.read", AUDITS_READ, _group_audit, entity=True),
+    Route("GET", "/api/audits/{audit_id}/logs", "audits.read", AUDITS_READ, _group_audit, entity=True),
     Route(
         "POST",
         "/api/audits/{audit_id}/steps/{position}/control-points/{index}/disputes",
