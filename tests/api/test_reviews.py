@@ -222,3 +222,37 @@ async def test_calibration_compares_ai_and_reviewed_statuses_of_visible_reviewed
     assert admin["audits"] == 2
     filtered = await client.get("/api/audits/calibration", params={"auditor": "openai"}, headers=world.headers("admin"))
     assert filtered.json()["data"]["audits"] == 0
+
+
+async def test_trails_and_the_audits_verdict_survive_a_new_scorecard_version(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    audit_id = await _audit(world)
+    headers = world.headers("admin")
+    review = {"conforme": "NON_CONFORME", "score": 0, "reason": "Pas de présentation"}
+    assert (await client.patch(f"/api/audits/{audit_id}/steps/1/review", json=review, headers=headers)).is_success
+    audit = (await _detail(client, world, audit_id))["scorecard"]
+    changed = await client.post(
+        f"/api/audit-configs/{audit['id']}/steps",
+        json={
+            "name": "Clôture",
+            "prompt": "Le conseiller conclut.",
+            "controlPoints": ["Récapitulatif"],
+            "weight": 4,
+            "severityLevel": "LOW",
+        },
+        headers=headers,
+    )
+    assert changed.status_code == 201, changed.text
+    detail = await _detail(client, world, audit_id)
+    assert detail["scorecard"]["version"] == audit["version"]  # the audit keeps the version it was made with
+    assert (detail["niveau"], detail["score_percentage"]) == ("REJET", 25.0)
+    trail = (await client.get(f"/api/audits/{audit_id}/trail", headers=headers)).json()["data"]
+    assert [r["reason"] for r in trail["human_reviews"]] == ["Pas de présentation"]
+    point = await client.patch(
+        f"/api/audits/{audit_id}/steps/2/control-points/1/review",
+        json={"statut": "PRESENT", "reason": "Entendu"},
+        headers=headers,
+    )
+    # Still scored against its own version (8 points), not the new one (12).
+    assert point.json()["data"]["compliance"]["poids_obtenu"] == "3/8"

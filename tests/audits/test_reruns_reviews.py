@@ -359,3 +359,14 @@ def test_the_calibration_asset_records_agreement_and_kappa_of_the_partitions_rev
     assert metadata["agreement"] == round((points - 1) / points, 4)
     [top] = metadata["most_overridden"]
     assert (top["step_position"], top["control_point_index"], top["overrides"]) == (position, 1, 1)
+
+
+def test_a_rerun_keeps_the_audits_tools_mode(
+    transcribed_day: list[str], scorecard_id: int, sync_engine: Engine
+) -> None:
+    audit_id = _audit(sync_engine, scorecard_id, transcribed_day[0])
+    with Session(sync_engine) as session, session.begin():
+        session.execute(text("UPDATE audits SET use_rlm = true WHERE id = :id"), {"id": audit_id})
+    assert _rerun(sync_engine, RerunRequest("tools", audit_id, 1)).status == "completed"
+    with Session(sync_engine) as session:
+        assert step_states(session, audit_id)[1].row.transcript_mode == "tools"
