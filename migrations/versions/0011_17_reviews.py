@@ -7,6 +7,7 @@ Create Date: 2026-12-03 13:00:00
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -31,7 +32,7 @@ def _audit_id(table: str) -> sa.Column[int]:
     )
 
 
-def _created_at() -> sa.Column[sa.DateTime]:
+def _created_at() -> sa.Column[dt.datetime]:
     return sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False)
 
 
