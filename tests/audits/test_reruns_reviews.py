@@ -21,10 +21,18 @@ from domain.audits.engine import AuditEngine, Outcome
 from domain.audits.gating import GatingRules
 from domain.audits.heuristic import HeuristicAuditor
 from domain.audits.reruns import RerunOutcome, RerunRequest, Reruns
-from domain.audits.reviews import Actor, InvalidOverride, NotReviewable, review_point, review_step, step_states
+from domain.audits.reviews import (
+    Actor,
+    InvalidOverride,
+    NotReviewable,
+    record_change,
+    review_point,
+    review_step,
+    step_states,
+)
 from domain.audits.scoring import compute_compliance
 from domain.audits.store import Trigger
-from domain.models import Audit, AuditRerunResult, AuditReview, AuditStep, ScorecardVersion
+from domain.models import Audit, AuditRerun, AuditRerunResult, AuditReview, AuditStep, ChangeKind, ScorecardVersion
 from domain.scorecards.service import current_spec
 from resources.database import sync_session_factory
 from resources.llm.resource import LlmResource
@@ -271,12 +279,18 @@ def test_trails_refuse_update_and_delete_even_for_the_applications_role(
     audit_id = _audit(sync_engine, scorecard_id, transcribed_day[0])
     with Session(sync_engine) as session, session.begin():
         review_step(session, audit_id, 1, {"conforme": "PARTIEL"}, actor=ANALYST, reason="partiel")
+        session.add(AuditRerun(rerun_id="t1", audit_id=audit_id, step_position=1, actor="user:7", run_id="run-t1"))
+        record_change(session, audit_id, ChangeKind.SOFT_DELETE, actor=ANALYST, previous={}, new={"deleted": True})
     _rerun(sync_engine, RerunRequest("t1", audit_id, 1))
     statements = [
         "UPDATE audit_reviews SET reason = 'rewritten'",
         "DELETE FROM audit_reviews",
         "UPDATE audit_rerun_results SET status = 'failed'",
         "DELETE FROM audit_rerun_results",
+        "UPDATE audit_reruns SET actor = 'someone else'",
+        "DELETE FROM audit_reruns",
+        "UPDATE audit_changes SET kind = 'metadata'",
+        "DELETE FROM audit_changes",
     ]
     for statement in statements:
         with sync_engine.connect() as connection, pytest.raises(DBAPIError, match="append-only audit trail"):
