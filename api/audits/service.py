@@ -46,7 +46,7 @@ from api.fiches.service import list_item
 from api.reviews.service import actor_of, overlaid_steps
 from api.security import Grant
 from domain.audits.engine import STALE_HEARTBEAT
-from domain.audits.reviews import record_change
+from domain.audits.reviews import record_change, step_states_of
 from domain.audits.store import fail_audit, lock_pair, refresh_latest
 from domain.models import (
     Audit,
@@ -307,14 +307,22 @@ async def audits_of_fiche(session: AsyncSession, grant: Grant, fiche_id: str) ->
     statement = (
         _rows()
         .where(Audit.fiche_id == fiche_id, Audit.is_latest, Audit.deleted_at.is_(None), fiche_scope_clause(grant))
-        .options(selectinload(Audit.steps))
         .order_by(Audit.created_at.desc(), Audit.id.desc())
     )
+    rows = (await session.execute(statement)).all()
+    ids = [row[0].id for row in rows]
+    # The latest view (overrides in force applied), like the audit detail.
+    states = await session.run_sync(lambda sync: step_states_of(sync, ids))
     return [
         audit_out(
-            row, AuditWithSteps, steps=[StepSummary.model_validate(step, from_attributes=True) for step in row[0].steps]
+            row,
+            AuditWithSteps,
+            steps=[
+                StepSummary.model_validate(state.row, from_attributes=True).model_copy(update=state.view.step_values())
+                for _, state in sorted(states.get(row[0].id, {}).items())
+            ],
         )
-        for row in (await session.execute(statement)).all()
+        for row in rows
     ]
 
 

@@ -54,6 +54,9 @@ async def test_a_step_override_names_the_caller_recomputes_the_audit_and_keeps_t
     detail = await _detail(client, world, audit_id)
     assert (detail["niveau"], detail["score_percentage"]) == ("REJET", 25.0)
     assert detail["steps"][0]["human_review"][0]["override"] == {"conforme": "NON_CONFORME", "score": 0}
+    by_fiche = await client.get("/api/audits/by-fiche/F-OWN", headers=world.headers("operator"))
+    [listed] = [a for a in by_fiche.json()["data"] if a["id"] == str(audit_id)]
+    assert (listed["steps"][0]["conforme"], listed["steps"][0]["score"]) == ("NON_CONFORME", 0)
 
 
 async def test_a_control_point_override_re_derives_the_step_and_the_audit(
