@@ -28,13 +28,14 @@ DOCS_ASSETS_URL = "/api-docs/assets"
 
 def _api_router() -> APIRouter:
     """Everything under `/api`, one router per domain."""
-    from api import admin, recordings
+    from api import admin, recordings, runlogs
     from api.audits import launching as audit_launches
     from api.audits import router as audits
     from api.auth import router as auth
     from api.automation import router as automation
     from api.fiches import router as fiches
     from api.realtime import router as realtime
+    from api.reviews import router as reviews
     from api.scorecards import router as scorecards
     from api.transcriptions import router as transcriptions
     from api.webhooks import router as webhooks
@@ -46,6 +47,8 @@ def _api_router() -> APIRouter:
     router.include_router(recordings.router)
     router.include_router(transcriptions.router)
     router.include_router(scorecards.router)
+    router.include_router(reviews.router)  # before `/audits/{audit_id}`: `/audits/disputes` is a path
+    router.include_router(runlogs.router)
     router.include_router(audits.router)
     router.include_router(audit_launches.router)
     router.include_router(realtime.router)

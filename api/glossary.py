@@ -219,6 +219,7 @@ FIELDS: dict[str, str] = {
     # --- audits (the original's French result vocabulary is kept) ---
     "audit": "Audit progress of the fiche.",
     "audit_id": "Id of the audit.",
+    "dispute_id": "Id of a dispute of a control point's verdict.",
     "audits": "Audits.",
     "summary": "Figures over the audits.",
     "status": "Processing status of the audit: `pending`, `running`, `completed` or `failed`.",

@@ -80,7 +80,11 @@ PERMISSIONS: Mapping[str, str] = {
     # Separate from `fiches` write: calling the CRM (and storing what it answers) is ingestion, which a
     # reader must not be able to trigger (CRM caps are shared with the pipeline).
     "fiches.fetch": "Live CRM calls: search a day, fetch or refresh fiche details, background range fetches",
-    "audits": "Audits: read results, run, rerun, review",
+    "audits": "Audits: read results, run them, edit their metadata; open disputes on what one may read",
+    # Changing a verdict is a quality analyst's act, apart from running audits: a machine token or
+    # a runner must not be able to rewrite scores, nor spend model calls on reruns, by default.
+    "audits.review": "Override audit verdicts (steps, control points) and resolve disputes",
+    "audits.rerun": "Rerun an audit step or one control point (model calls)",
     "audit-configs": "Audit configurations and their steps",
     "automation": "Automation schedules and runs",
     "recordings": "Call recordings",
@@ -272,6 +276,8 @@ BUILT_IN_ROLES: Mapping[str, RoleDefinition] = {
             _rw("fiches", GROUP),
             RoleGrant("fiches.fetch", read=False, write=True, scope=GROUP),
             _rw("audits", GROUP),
+            RoleGrant("audits.review", read=False, write=True, scope=GROUP),
+            RoleGrant("audits.rerun", read=False, write=True, scope=GROUP),
             _r("audit-configs", ALL),
             _rw("automation", GROUP),
             _r("recordings", GROUP),

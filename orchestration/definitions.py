@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.audits import audit_citations_located, audits, audits_cover_the_day, audits_settled
+from assets.calibration import audit_calibration
 from assets.fiches import fiche_details, fiche_details_settled, sales_fiches
 from assets.transcripts import transcripts
 from callaudit.settings import get_settings
@@ -17,6 +18,7 @@ from orchestration.jobs import (
     transcribe_fiches_job,
     transcribe_sales_day_job,
 )
+from orchestration.reruns import rerun_audit_step_job
 from orchestration.schedules import refresh_today_sales
 from orchestration.sensors.automation import audit_automatic_scorecards, transcribe_fetched_fiches
 from orchestration.sensors.maintenance import audit_watchdog
@@ -31,7 +33,7 @@ from resources.stt.resource import SttResource
 _settings = get_settings()
 
 defs = dg.Definitions(
-    assets=[sales_fiches, fiche_details, transcripts, audits],
+    assets=[sales_fiches, fiche_details, transcripts, audits, audit_calibration],
     asset_checks=[fiche_details_settled, audit_citations_located, audits_cover_the_day, audits_settled],
     jobs=[
         sync_sales_day_job,
@@ -41,6 +43,7 @@ defs = dg.Definitions(
         transcribe_sales_day_job,
         audit_sales_day_job,
         automation_run_job,
+        rerun_audit_step_job,
     ],
     schedules=[refresh_today_sales],
     sensors=[

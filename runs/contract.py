@@ -25,6 +25,7 @@ FETCH_FICHES_JOB = "fetch_fiches_job"
 TRANSCRIBE_FICHES_JOB = "transcribe_fiches_job"
 AUDIT_FICHES_JOB = "audit_fiches_job"
 AUTOMATION_RUN_JOB = "automation_run_job"
+RERUN_AUDIT_STEP_JOB = "rerun_audit_step_job"
 #: The assets of `SYNC_SALES_DAY_JOB`, partitioned by sales day (what a progressive fetch backfills).
 SALES_DAY_ASSETS: tuple[str, ...] = ("sales_fiches", "fiche_details")
 
@@ -124,3 +125,13 @@ def automation_tags(
         "app/automation_schedule": schedule_name[:200],
         PRIORITY_TAG: str(RUN_PRIORITY.get(priority, 0)),  # type: ignore[call-overload]
     }
+
+
+class RerunStep(JobRequest):
+    job_name: ClassVar[str] = RERUN_AUDIT_STEP_JOB
+
+    rerun_id: str = Field(min_length=1, max_length=32, description="The rerun's id, on its events and trail")
+    audit_id: int = Field(ge=1)
+    step_position: int = Field(ge=1, description="1-based step position")
+    control_point_index: int | None = Field(None, ge=1, description="1-based; absent reruns the whole step")
+    custom_instructions: str | None = Field(None, description="The user's instructions, put first in the prompt")

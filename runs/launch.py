@@ -9,14 +9,23 @@ records nothing.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audits.store import Trigger, queue_audits
 from domain.scorecards.service import current_spec
 from domain.transcripts.store import record_queued
-from runs.contract import AuditFiches, JobRequest, Origin, Priority, RunAutomation, TranscribeFiches, run_tags
+from runs.contract import (
+    AuditFiches,
+    JobRequest,
+    Origin,
+    Priority,
+    RerunStep,
+    RunAutomation,
+    TranscribeFiches,
+    run_tags,
+)
 from runs.launcher import JobLaunch, LaunchFailed, RunLauncher
 
 
@@ -74,3 +83,11 @@ async def launch_automation(launcher: RunLauncher, request: RunAutomation, tags:
     """The Dagster run of an automation run whose row already exists (it records itself); its run id."""
     launch = JobLaunch(request.job_name, request.run_config(), tags, idempotency_key=request.idempotency_key)
     return await _launch(launcher, launch, "automation run")
+
+
+async def launch_rerun(launcher: RunLauncher, request: RerunStep, origin: Origin) -> str:
+    """One `rerun_audit_step_job` run, first in the queue (someone is waiting for it); its run id.
+    The rerun's trail row is the caller's to write, with this run id."""
+    launch = job_launch(request, origin, "high")
+    tagged = replace(launch, tags={**launch.tags, "app/audit_id": str(request.audit_id)})
+    return await _launch(launcher, tagged, "rerun")

@@ -192,7 +192,6 @@ class AuditEngine(StageService):
     async def audit_fiche(
         self, fiche_id: str, spec: ScorecardSpec, *, use_rlm: bool = False, force: bool = False
     ) -> FicheAudit:
-        mode = TranscriptMode.TOOLS if use_rlm else TranscriptMode.PROMPT
         not_ready = await self._db(lambda s: transcription_ready(s, fiche_id))
         if not_ready is not None:
             now = self._clock()
@@ -211,9 +210,7 @@ class AuditEngine(StageService):
             await self._event(fiche_id, None, Event.AUDIT_TRANSCRIPTION_CHECK, check)
             return FicheAudit(fiche_id, Outcome.NOT_READY, error=not_ready)
         timeline = await self._db(lambda s: load_timeline(s, fiche_id))
-        budget = self.prompt_token_budget
-        if mode is TranscriptMode.PROMPT and budget is not None and timeline_tokens(timeline) > budget:
-            mode = TranscriptMode.TOOLS  # too long to send whole: the model reads it through the tools
+        mode = transcript_mode_for(use_rlm, timeline, self.prompt_token_budget)
         inputs = AuditInputs(
             spec.version_id, timeline.version, self.auditor.name, self.auditor.model, self.auditor.prompt_version, mode
         )
@@ -449,23 +446,8 @@ class AuditEngine(StageService):
                 "status": "processing",
             },
         )
-        try:
-            analysis = await self.auditor.analyze_step(spec, step, timeline, mode=mode)
-        except RedisUnavailable:
-            raise  # not the step's failure: storing a zero for it would be a false verdict
-        except Exception as exc:  # a step's failure becomes its fallback; the audit finishes
-            log.exception("step %s of audit %s raised", step.position, audit_id)
-            error = f"{type(exc).__name__}: {exc}"
-            analysis = StepAnalysis(fallback_step(step.control_points, error), Usage(), mode, failed=True, error=error)
-        gated = gate_step(
-            step,
-            analysis.output,
-            timeline,
-            self.rules,
-            failed=analysis.failed,
-            error=analysis.error,
-            assessments=analysis.assessments,
-        )
+        record = await analyse_step(self.auditor, spec, step, timeline, mode=mode, rules=self.rules, audit_id=audit_id)
+        gated = record.step
         if gated.failed:
             await self._event(
                 fiche_id, audit_id, "audit.step_failed", {**base, "error": gated.error, "status": "failed"}
@@ -481,8 +463,48 @@ class AuditEngine(StageService):
                     "max_score": step.weight,
                     "conforme": gated.conforme,
                     "total_citations": gated.stats.citations_valid,
-                    "tokens_used": analysis.usage.total_tokens,
+                    "tokens_used": record.usage.total_tokens,
                     "status": "completed",
                 },
             )
-        return StepRecord(gated, analysis.transcript_mode, analysis.usage)
+        return record
+
+
+def transcript_mode_for(use_rlm: bool, timeline: Timeline, prompt_token_budget: int | None) -> TranscriptMode:
+    """Tools mode when asked, or when the transcript is too long to send whole (the model reads it with the tools)."""
+    if use_rlm:
+        return TranscriptMode.TOOLS
+    if prompt_token_budget is not None and timeline_tokens(timeline) > prompt_token_budget:
+        return TranscriptMode.TOOLS
+    return TranscriptMode.PROMPT
+
+
+async def analyse_step(
+    auditor: Auditor,
+    spec: ScorecardSpec,
+    step: StepSpec,
+    timeline: Timeline,
+    *,
+    mode: TranscriptMode,
+    rules: GatingRules,
+    audit_id: int | None = None,
+) -> StepRecord:
+    """One step analysed and its evidence gated: a first audit's steps and reruns alike."""
+    try:
+        analysis = await auditor.analyze_step(spec, step, timeline, mode=mode)
+    except RedisUnavailable:
+        raise  # not the step's failure: storing a zero for it would be a false verdict
+    except Exception as exc:  # a step's failure becomes its fallback; the audit finishes
+        log.exception("step %s of audit %s raised", step.position, audit_id)
+        error = f"{type(exc).__name__}: {exc}"
+        analysis = StepAnalysis(fallback_step(step.control_points, error), Usage(), mode, failed=True, error=error)
+    gated = gate_step(
+        step,
+        analysis.output,
+        timeline,
+        rules,
+        failed=analysis.failed,
+        error=analysis.error,
+        assessments=analysis.assessments,
+    )
+    return StepRecord(gated, analysis.transcript_mode, analysis.usage)

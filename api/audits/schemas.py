@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, computed_field
 
 from api.audits.filters import AuditFilters, Token
 from api.fiches.schemas import FicheListItem
+from api.reviews.schemas import AiVerdictOut, HumanReviewOut, RerunEntryOut
 from api.security import IdStr, Str2000
 
 MAX_LIMIT = 500
@@ -226,6 +227,10 @@ class ControlPointOut(BaseModel):
         "`not_as_fact_only`, `condition_not_met`, `not_assessable_offline`, or `gating:<reason>`"
     )
     citations: list[CitationOut]
+    ai_statut: str | None = Field(None, description="The AI's status on the current revision (before overrides)")
+    ai_commentaire: str | None = Field(None, description="The AI's comment on the current revision")
+    human_review: list[HumanReviewOut] = Field(default_factory=list, description="Overrides of this point")
+    rerun_history: list[RerunEntryOut] = Field(default_factory=list, description="Reruns of this point")
 
 
 class StepOut(StepSummary):
@@ -242,6 +247,10 @@ class StepOut(StepSummary):
     cost_usd: float
     gating: dict[str, Any]
     control_points: list[ControlPointOut]
+    revision: int = Field(1, description="The step's current revision, 1-based (each rerun adds one)")
+    ai_verdict: AiVerdictOut | None = Field(None, description="The AI's verdict on the current revision")
+    human_review: list[HumanReviewOut] = Field(default_factory=list, description="Overrides of the step")
+    rerun_history: list[RerunEntryOut] = Field(default_factory=list, description="Reruns of the step")
 
 
 class ComplianceOut(BaseModel):

@@ -39,14 +39,24 @@ from api.audits.schemas import (
     FicheAudits,
     FicheAuditsSummary,
     ScorecardRef,
-    StepOut,
     StepSummary,
 )
 from api.errors import Conflict, NotFound
 from api.fiches.service import list_item
+from api.reviews.service import actor_of, overlaid_steps
 from api.security import Grant
+from domain.audits.reviews import record_change, step_states_of
 from domain.audits.store import fail_audit, lock_pair, refresh_latest
-from domain.models import Audit, AuditControlPoint, AuditStatus, AuditStep, Fiche, Scorecard, ScorecardVersion
+from domain.models import (
+    Audit,
+    AuditControlPoint,
+    AuditStatus,
+    AuditStep,
+    ChangeKind,
+    Fiche,
+    Scorecard,
+    ScorecardVersion,
+)
 from domain.scoping import fiche_scope_clause
 from services.auditing import STALE_HEARTBEAT
 
@@ -280,13 +290,7 @@ async def grouped(
 
 
 async def audit_detail(session: AsyncSession, grant: Grant, audit_id: int) -> AuditDetail:
-    statement = (
-        _rows()
-        .where(Audit.id == audit_id, fiche_scope_clause(grant))
-        .options(
-            selectinload(Audit.steps).selectinload(AuditStep.control_points).selectinload(AuditControlPoint.citations)
-        )
-    )
+    statement = _rows().where(Audit.id == audit_id, fiche_scope_clause(grant))
     row = (await session.execute(statement)).first()
     if row is None:
         raise NotFound("Audit not found")
@@ -294,7 +298,7 @@ async def audit_detail(session: AsyncSession, grant: Grant, audit_id: int) -> Au
         row,
         AuditDetail,
         compliance=compliance_out(row[0]),
-        steps=[StepOut.model_validate(step, from_attributes=True) for step in row[0].steps],
+        steps=await session.run_sync(lambda sync: overlaid_steps(sync, audit_id)),
     )
 
 
@@ -303,14 +307,22 @@ async def audits_of_fiche(session: AsyncSession, grant: Grant, fiche_id: str) ->
     statement = (
         _rows()
         .where(Audit.fiche_id == fiche_id, Audit.is_latest, Audit.deleted_at.is_(None), fiche_scope_clause(grant))
-        .options(selectinload(Audit.steps))
         .order_by(Audit.created_at.desc(), Audit.id.desc())
     )
+    rows = (await session.execute(statement)).all()
+    ids = [row[0].id for row in rows]
+    # The latest view (overrides in force applied), like the audit detail.
+    states = await session.run_sync(lambda sync: step_states_of(sync, ids))
     return [
         audit_out(
-            row, AuditWithSteps, steps=[StepSummary.model_validate(step, from_attributes=True) for step in row[0].steps]
+            row,
+            AuditWithSteps,
+            steps=[
+                StepSummary.model_validate(state.row, from_attributes=True).model_copy(update=state.view.step_values())
+                for _, state in sorted(states.get(row[0].id, {}).items())
+            ],
         )
-        for row in (await session.execute(statement)).all()
+        for row in rows
     ]
 
 
@@ -374,6 +386,7 @@ async def update_audit(
 ) -> AuditSummary:
     """Metadata edit, soft delete (`deleted=true`) or restore (`deleted=false`), in one transaction."""
     audit = await _writable(session, grant, audit_id)
+    before = _metadata(audit)
     if "notes" in patch.model_fields_set:
         audit.notes = patch.notes
     if patch.trigger_source is not None:
@@ -391,6 +404,7 @@ async def update_audit(
     if toggles:
         audit.deleted_at = now if patch.deleted else None
     await session.flush()
+    after = _metadata(audit)
     if toggles:
         try:
             fiche_id, scorecard_id = audit.fiche_id, audit.scorecard_id
@@ -398,4 +412,16 @@ async def update_audit(
         except IntegrityError:
             # Another writer (an audit completing) moved the flag between our lock and our update.
             raise Conflict("The audits of this fiche changed meanwhile; retry") from None
+    if after != before:
+        kind = ChangeKind.METADATA if not toggles else ChangeKind.SOFT_DELETE if patch.deleted else ChangeKind.RESTORE
+        actor = actor_of(grant)
+        await session.run_sync(
+            lambda sync: record_change(sync, audit_id, kind, actor=actor, previous=before, new=after)
+        )
     return await summary(session, audit_id)
+
+
+def _metadata(audit: Audit) -> dict[str, Any]:
+    """What a metadata change trails (JSON-ready)."""
+    deleted = audit.deleted_at.isoformat() if audit.deleted_at else None
+    return {"notes": audit.notes, "trigger_source": audit.trigger_source, "deleted_at": deleted}

@@ -249,8 +249,9 @@ def heartbeat(session: Session, audit_id: int, now: dt.datetime) -> None:
     session.execute(update(Audit).where(Audit.id == audit_id).values(heartbeat_at=now))
 
 
-def _step_row(step: GatedStep, mode: TranscriptMode, usage: Usage) -> AuditStep:
+def step_row(step: GatedStep, mode: TranscriptMode, usage: Usage, *, run_id: str | None = None) -> AuditStep:
     return AuditStep(
+        run_id=run_id,
         position=step.position,
         name=step.name,
         severity=step.severity,
@@ -336,7 +337,7 @@ def complete_audit(
     lock_pair(session, audit.fiche_id, audit.scorecard_id)
     session.refresh(audit)
     usage = sum((s.usage for s in steps), Usage())
-    audit.steps = [_step_row(s.step, s.mode, s.usage) for s in steps]
+    audit.steps = [step_row(s.step, s.mode, s.usage, run_id=audit.run_id) for s in steps]
     audit.status = AuditStatus.COMPLETED
     # The watchdog may have failed a slow (not dead) worker's audit: its verdict is real, the failure is not.
     audit.error = audit.failed_phase = None

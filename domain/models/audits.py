@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    func,
     text,
     true,
 )
@@ -144,8 +145,12 @@ class Audit(IdMixin, TimestampMixin, Base):
     )
     review_reasons: Mapped[list[str]] = mapped_column(JSONB, nullable=False, default=list, server_default="[]")
 
+    # The current revision of each step; a rerun adds one and supersedes the previous (`domain.audits.reruns`).
     steps: Mapped[list[AuditStep]] = relationship(
-        cascade="all, delete-orphan", passive_deletes=True, order_by="AuditStep.position"
+        primaryjoin="and_(Audit.id == AuditStep.audit_id, AuditStep.superseded_at.is_(None))",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="AuditStep.position",
     )
 
     @property
@@ -154,18 +159,39 @@ class Audit(IdMixin, TimestampMixin, Base):
 
 
 class AuditStep(IdMixin, Base):
-    """One scorecard step's result; name, weight, criticality copied from the version at run time."""
+    """One revision of a scorecard step's AI result; name, weight, criticality copied from the version at run time.
+
+    The audit writes revision 1 of every step; each rerun adds the next revision and stamps the
+    previous one `superseded_at` (its verdict is never changed). Human overrides are trail rows
+    applied on top (`domain.audits.latest`), so every row keeps the AI's verdict as it was given.
+    """
 
     __tablename__ = "audit_steps"
     __table_args__ = (
-        UniqueConstraint("audit_id", "position"),
+        UniqueConstraint("audit_id", "position", "revision"),
+        Index(
+            "uq_audit_steps_current",
+            "audit_id",
+            "position",
+            unique=True,
+            postgresql_where=text("superseded_at IS NULL"),
+        ),
         CheckConstraint(_in("conforme", [c.value for c in Conformity]), name="conforme"),
+        CheckConstraint(_in("rerun_scope", ["audit", "step", "control_point"]), name="rerun_scope"),
     )
 
     audit_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("audits.id", ondelete="CASCADE"), nullable=False, index=True
     )
     position: Mapped[int] = mapped_column(Integer, nullable=False)
+    revision: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+    superseded_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # What produced the revision: the first audit (`audit`), a step rerun or one control point's rerun.
+    rerun_scope: Mapped[str] = mapped_column(String(16), nullable=False, default="audit", server_default="audit")
+    rerun_point_index: Mapped[int | None] = mapped_column(Integer)
+    rerun_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    run_id: Mapped[str | None] = mapped_column(String(64))  # the Dagster run of a rerun (the audit's otherwise)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
     name: Mapped[str] = mapped_column(String(255), nullable=False)
     severity: Mapped[str] = mapped_column(String(16), nullable=False)
     is_critical: Mapped[bool] = mapped_column(Boolean, nullable=False)

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.app import create_app
 from api.deps import get_session
 from api.fiches.deps import api_crm_config, get_crm_client, get_sync_sessions
+from api.runlogs import get_run_log_reader
 from api.runs import get_run_launcher
 from callaudit.demo_crm.app import create_app as create_simulator
 from callaudit.demo_crm.config import SimulatorConfig
@@ -37,7 +38,7 @@ from callaudit.settings import Settings, load_settings
 from resources.crm import CrmClient
 from resources.database import create_api_engine
 from tests.api import probe
-from tests.api.fakes import RecordingLauncher
+from tests.api.fakes import RecordingLauncher, RunLogs
 from tests.api.world import World, build_world
 
 TEST_JWT_SECRET = "test-only-signing-secret-0123456789abcdef"
@@ -214,6 +215,7 @@ async def app(
         application.dependency_overrides[get_crm_client] = lambda: crm
         application.dependency_overrides[get_sync_sessions] = lambda: crm_sync_sessions
         application.dependency_overrides[get_run_launcher] = RecordingLauncher
+        application.dependency_overrides[get_run_log_reader] = RunLogs
         yield application
     await crm.aclose()
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from typing import ClassVar
 
+from dagster import EventLogEntry
+
+from api.runlogs import RunLogReader
 from runs.launcher import JobLaunch, Launched, LaunchFailed, LaunchRequest
 
 
@@ -55,3 +59,13 @@ class RecordingLauncher:
         run_id = str(uuid.uuid4())
         self.jobs.append((run_id, request))
         return run_id
+
+
+class RunLogs:
+    """`get_run_log_reader` for tests: no runs by default; a test points `reader` at a Dagster test
+    instance's event log storage (`api.runlogs.EventLogReader`) to serve the events of real runs."""
+
+    reader: ClassVar[RunLogReader | None] = None
+
+    def logs_for_run(self, run_id: str) -> Sequence[EventLogEntry]:
+        return self.reader.logs_for_run(run_id) if self.reader else []

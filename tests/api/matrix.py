@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session
 
 from api.auth.crypto import REFRESH_TOKEN_PREFIX  # noqa: F401 - documents the refresh token format used below
 from api.auth.service import create_invite, issue_refresh_token
+from api.reviews.service import open_dispute
+from domain.audits.reviews import Actor
 from domain.models import OutboxDelivery, UserStatus, WebhookSubscription
 from domain.outbox import new_delivery_id
 from domain.outbox.secrets_box import SecretBox
@@ -232,6 +234,40 @@ async def _group_audit(world: World, ownership: str) -> Request:
     return Request(path={"audit_id": audit_id, "position": 1, "index": 1}, json={"notes": "Relu"})
 
 
+async def _step_review(world: World, ownership: str) -> Request:
+    request = await _group_audit(world, ownership)
+    return Request(path=request.path, json={"conforme": "PARTIEL", "score": 3, "reason": "Présentation incomplète"})
+
+
+async def _point_review(world: World, ownership: str) -> Request:
+    request = await _group_audit(world, ownership)
+    return Request(path=request.path, json={"statut": "ABSENT", "reason": "Pas entendu"})
+
+
+async def _rerun(world: World, ownership: str) -> Request:
+    request = await _group_audit(world, ownership)
+    return Request(path=request.path, json={"customPrompt": "Le consentement est dans le 2e appel"})
+
+
+async def _dispute_body(world: World, ownership: str) -> Request:
+    request = await _group_audit(world, ownership)
+    return Request(path=request.path, json={"comment": "Le nom de la société a été dit à 00:42"})
+
+
+async def _dispute(world: World, ownership: str) -> Request:
+    request = await _group_audit(world, ownership)
+    audit_id = request.path["audit_id"]
+
+    def open_one(session: Session) -> int:
+        actor = Actor(world.users["self_user"], "user:self")
+        return open_dispute(session, audit_id, 1, index=2, comment="Dit à 00:42", actor=actor).id
+
+    dispute_id = await world.session.run_sync(open_one)
+    return Request(
+        path={"dispute_id": dispute_id}, json={"decision": "accepted", "statut": "PRESENT", "comment": "Oui"}
+    )
+
+
 async def _audit_run(world: World, ownership: str) -> Request:
     scorecard = await add_scorecard(world.session)
     return Request(json={"fiche_id": world.fiche_ids[ownership], "scorecard_id": scorecard.id, "useRlm": True})
@@ -436,6 +472,17 @@ AUDITS_LIST: dict[str, Expectation] = users_only()
 AUDITS_READ: dict[str, Expectation] = SCOPED_READ | {"token": 403}
 AUDITS_WRITE: dict[str, Expectation] = SCOPED_WRITE
 AUDITS_RUN: dict[str, Expectation] = {**SCOPED_WRITE, "operator": (202, 404), "admin": (202, 202)}
+# overriding and rerunning: `audits.review` / `audits.rerun`, operator GROUP and admin only
+AUDITS_REVIEW: dict[str, Expectation] = SCOPED_WRITE
+# opening a dispute: whoever may read the audit (the agent on its own fiche)
+AUDITS_DISPUTE: dict[str, Expectation] = {
+    "anonymous": 401,
+    "viewer": (201, 404),
+    "operator": (201, 404),
+    "self_user": (201, 404),
+    "admin": (201, 201),
+    "token": 403,
+}
 
 # realtime: viewer and operator follow their group's topics, the agent and the API token have no grant
 REALTIME: dict[str, Expectation] = {
@@ -563,6 +610,14 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "GET",
+        "/api/transcriptions/{fiche_id}/logs",
+        "transcriptions.read",
+        TRANSCRIPTIONS_READ,
+        _group_fiche_id,
+        entity=True,
+    ),
+    Route(
+        "GET",
         "/api/transcriptions/{fiche_id}/recordings/{call_id}",
         "transcriptions.read",
         TRANSCRIPTIONS_READ,
@@ -588,6 +643,56 @@ ROUTES: tuple[Route, ...] = (
         entity=True,
     ),
     Route("PATCH", "/api/audits/{audit_id}", "audits.write", AUDITS_WRITE, _group_audit, entity=True),
+    Route("GET", "/api/audits/disputes", "audits.read", AUDITS_LIST),
+    Route("GET", "/api/audits/calibration", "audits.read", AUDITS_LIST),
+    Route(
+        "POST", "/api/audits/disputes/{dispute_id}/resolve", "audits.review.write", AUDITS_REVIEW, _dispute, entity=True
+    ),
+    Route(
+        "PATCH",
+        "/api/audits/{audit_id}/steps/{position}/review",
+        "audits.review.write",
+        AUDITS_REVIEW,
+        _step_review,
+        entity=True,
+    ),
+    Route(
+        "PATCH",
+        "/api/audits/{audit_id}/steps/{position}/control-points/{index}/review",
+        "audits.review.write",
+        AUDITS_REVIEW,
+        _point_review,
+        entity=True,
+    ),
+    Route(
+        "POST", "/api/audits/{audit_id}/steps/{position}/rerun", "audits.rerun.write", AUDITS_RUN, _rerun, entity=True
+    ),
+    Route(
+        "POST",
+        "/api/audits/{audit_id}/steps/{position}/control-points/{index}/rerun",
+        "audits.rerun.write",
+        AUDITS_RUN,
+        _rerun,
+        entity=True,
+    ),
+    Route(
+        "GET",
+        "/api/audits/{audit_id}/steps/{position}/revisions",
+        "audits.read",
+        AUDITS_READ,
+        _group_audit,
+        entity=True,
+    ),
+    Route("GET", "/api/audits/{audit_id}/trail", "audits.read", AUDITS_READ, _group_audit, entity=True),
+    Route("GET", "/api/audits/{audit_id}/logs", "audits.read", AUDITS_READ, _group_audit, entity=True),
+    Route(
+        "POST",
+        "/api/audits/{audit_id}/steps/{position}/control-points/{index}/disputes",
+        "audits.read",
+        AUDITS_DISPUTE,
+        _dispute_body,
+        entity=True,
+    ),
     Route("DELETE", "/api/audits/{audit_id}", "audits.write", AUDITS_WRITE, _group_audit, entity=True),
     # audit-configs (scorecards)
     Route("GET", "/api/audit-configs", "audit-configs.read", SCORECARDS_READ, _scorecard),

@@ -29,9 +29,11 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from api.runlogs import get_run_log_reader
 from callaudit.settings import Settings, load_settings
 from resources.database import create_api_engine
 from tests.api.conftest import TEST_JWT_SECRET, build_app, session_override
+from tests.api.fakes import RunLogs
 from tests.api.world import build_world
 
 CHECKS = [
@@ -99,6 +101,8 @@ def live(api_settings: Settings, redis_url: str) -> Iterator[Live]:
         session = AsyncSession(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
         world = await build_world(session, api_settings)
         application.dependency_overrides[get_session_dependency()] = session_override(session)
+        # No Dagster here: the run logs come from an empty event log (their 503 without one is by design).
+        application.dependency_overrides[get_run_log_reader] = RunLogs
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://test")
         state.update(lifespan=lifespan, engine=engine, connection=connection, transaction=transaction,
                      session=session, client=client)  # fmt: skip

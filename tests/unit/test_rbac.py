@@ -58,7 +58,8 @@ def test_parse_guard_handles_dotted_keys() -> None:
 
 def test_catalogue_is_the_reference_list() -> None:
     assert set(PERMISSIONS) == {
-        "fiches", "fiches.fetch", "audits", "audit-configs", "automation", "recordings", "transcriptions", "products",
+        "fiches", "fiches.fetch", "audits", "audits.review", "audits.rerun", "audit-configs", "automation",
+        "recordings", "transcriptions", "products",
         "chat", "realtime", "admin.users", "admin.roles", "admin.permissions",
         "webhooks",  # ours (docs/decisions.md): outbound webhook subscriptions
     }  # fmt: skip
@@ -69,6 +70,8 @@ REFERENCE = """
 fiches          | RW ALL | RW GROUP | R GROUP
 fiches.fetch    | RW ALL | W GROUP  | -
 audits          | RW ALL | RW GROUP | R GROUP
+audits.review   | RW ALL | W GROUP  | -
+audits.rerun    | RW ALL | W GROUP  | -
 audit-configs   | RW ALL | R ALL    | R ALL
 automation      | RW ALL | RW GROUP | R GROUP
 recordings      | RW ALL | R GROUP  | R GROUP

@@ -8,12 +8,14 @@ import pytest
 from orchestration.automation_runs import automation_run_job
 from orchestration.definitions import defs
 from orchestration.jobs import audit_fiches_job, fetch_fiches_job, sync_sales_day_job, transcribe_fiches_job
+from orchestration.reruns import rerun_audit_step_job
 from runs.contract import (
     SALES_DAY_ASSETS,
     AuditFiches,
     FetchFiches,
     JobRequest,
     Origin,
+    RerunStep,
     RunAutomation,
     TranscribeFiches,
     run_tags,
@@ -21,12 +23,16 @@ from runs.contract import (
 from runs.launch import job_launch
 
 #: The jobs as defined (unbound: validating against them needs no resource's environment).
-JOBS = {job.name: job for job in (fetch_fiches_job, transcribe_fiches_job, audit_fiches_job, automation_run_job)}
+JOBS = {
+    job.name: job
+    for job in (fetch_fiches_job, transcribe_fiches_job, audit_fiches_job, automation_run_job, rerun_audit_step_job)
+}
 REQUESTS: list[JobRequest] = [
     FetchFiches(fiche_ids=["F-1"], force=True),
     TranscribeFiches(fiche_ids=["F-1", "F-2"], priority="low"),
     AuditFiches(fiche_ids=["F-1"], scorecard_id=3, use_rlm=True, trigger_source="batch", user_id=7),
     RunAutomation(automation_run_id=12),
+    RerunStep(rerun_id="r-1", audit_id=4, step_position=2, control_point_index=1, custom_instructions="x"),
 ]
 
 

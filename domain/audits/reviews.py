@@ -1,0 +1,256 @@
+"""Human overrides, the latest view of an audit, and the recomputed score: all on a sync `Session`.
+
+`step_states` reads an audit's current step revisions, their revision history and the overrides
+made on them, and builds each step's latest view (`domain.audits.latest`). `recompute` writes the
+audit's score and level from those views with the scoring module, after every override and every
+rerun alike, so stored figures always equal a from-scratch computation on the latest view.
+Overrides are trail rows (`AuditReview`); the step rows keep the AI's verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from domain.audits.latest import (
+    Override,
+    PointVerdict,
+    RevisionMark,
+    StepVerdict,
+    latest_view,
+    validate_step_values,
+)
+from domain.audits.schema import PointStatus
+from domain.audits.scoring import Compliance, compute_compliance
+from domain.models.audits import Audit, AuditControlPoint, AuditStatus, AuditStep
+from domain.models.reviews import AuditChange, AuditReview, ChangeKind, ReviewKind
+from domain.models.scorecards import ScorecardVersion
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The authenticated principal acting (never a name the caller typed)."""
+
+    user_id: int | None
+    description: str
+
+
+class NotReviewable(Exception):
+    """The audit cannot take overrides or reruns now (not completed, or soft-deleted)."""
+
+
+class NoSuchTarget(LookupError):
+    """No such step or control point in the audit."""
+
+
+class InvalidOverride(ValueError):
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        self.errors = dict(errors)
+        first = next(iter(self.errors))
+        super().__init__(f"{first}: {self.errors[first]}")
+        self.field = first
+
+
+@dataclass
+class StepState:
+    row: AuditStep  # the current revision
+    ai: StepVerdict
+    view: StepVerdict
+    marks: list[RevisionMark]
+    reviews: list[tuple[AuditReview, bool]] = field(default_factory=list)  # (review, in force), oldest first
+
+
+def ai_verdict(row: AuditStep) -> StepVerdict:
+    return StepVerdict(
+        position=row.position,
+        weight=row.weight,
+        is_critical=row.is_critical,
+        traite=row.traite,
+        conforme=row.conforme,
+        score=row.score,
+        niveau_conformite=row.niveau_conformite,
+        points=tuple(PointVerdict(p.index, p.point, p.statut, p.commentaire) for p in row.control_points),
+    )
+
+
+def _override(review: AuditReview) -> Override:
+    return Override(review.step_revision, review.override, review.control_point_index)
+
+
+def step_states(session: Session, audit_id: int) -> dict[int, StepState]:
+    """Every current step of the audit with its latest view, by position."""
+    return step_states_of(session, [audit_id]).get(audit_id, {})
+
+
+def step_states_of(session: Session, audit_ids: Sequence[int]) -> dict[int, dict[int, StepState]]:
+    """`step_states` of many audits in four queries: by audit id, then by position."""
+    rows = session.scalars(
+        select(AuditStep)
+        .where(AuditStep.audit_id.in_(audit_ids), AuditStep.superseded_at.is_(None))
+        .options(selectinload(AuditStep.control_points).selectinload(AuditControlPoint.citations))
+        .order_by(AuditStep.audit_id, AuditStep.position)
+    ).all()
+    marks: dict[tuple[int, int], list[RevisionMark]] = {}
+    for audit_id, position, revision, scope, point in session.execute(
+        select(
+            AuditStep.audit_id,
+            AuditStep.position,
+            AuditStep.revision,
+            AuditStep.rerun_scope,
+            AuditStep.rerun_point_index,
+        )
+        .where(AuditStep.audit_id.in_(audit_ids))
+        .order_by(AuditStep.revision)
+    ):
+        marks.setdefault((audit_id, position), []).append(RevisionMark(revision, scope, point))
+    reviews: dict[tuple[int, int], list[AuditReview]] = {}
+    for review in session.scalars(
+        select(AuditReview).where(AuditReview.audit_id.in_(audit_ids)).order_by(AuditReview.id)
+    ):
+        reviews.setdefault((review.audit_id, review.step_position), []).append(review)
+    states: dict[int, dict[int, StepState]] = {}
+    for row in rows:
+        key = (row.audit_id, row.position)
+        ai, own, history = ai_verdict(row), reviews.get(key, []), marks.get(key, [])
+        view, flags = latest_view(ai, [_override(r) for r in own], history)
+        states.setdefault(row.audit_id, {})[row.position] = StepState(
+            row, ai, view, history, list(zip(own, flags, strict=True))
+        )
+    return states
+
+
+def recompute(session: Session, audit: Audit, states: Mapping[int, StepState] | None = None) -> Compliance:
+    """The audit's score and level from its latest view, by the scoring module, written to its row."""
+    states = step_states(session, audit.id) if states is None else states
+    spec = session.get_one(ScorecardVersion, audit.scorecard_version_id).spec()
+    compliance = compute_compliance([s.view for s in states.values()], spec)
+    audit.score_percentage = Decimal(compliance.score_percentage)
+    audit.points_earned = compliance.earned
+    audit.points_total = compliance.total
+    audit.niveau = compliance.niveau
+    audit.is_compliant = compliance.is_compliant
+    audit.critical_passed = compliance.critical_passed
+    audit.critical_total = compliance.critical_total
+    session.flush()
+    return compliance
+
+
+def reviewable(session: Session, audit_id: int) -> Audit:
+    """The audit locked for a change of its verdict; `NotReviewable` unless completed and not deleted."""
+    audit = session.get_one(Audit, audit_id, with_for_update=True)
+    if audit.deleted_at is not None:
+        raise NotReviewable("The audit is deleted: restore it first")
+    if audit.status != AuditStatus.COMPLETED:
+        raise NotReviewable(f"The audit is {audit.status}: only a completed audit can be reviewed or rerun")
+    return audit
+
+
+def _state(session: Session, audit_id: int, position: int) -> StepState:
+    state = step_states(session, audit_id).get(position)
+    if state is None:
+        raise NoSuchTarget(f"The audit has no step {position}")
+    return state
+
+
+def review_step(
+    session: Session,
+    audit_id: int,
+    position: int,
+    values: Mapping[str, Any],
+    *,
+    actor: Actor,
+    reason: str,
+    reviewer_note: str | None = None,
+) -> StepState:
+    """Override a step's `traite`, `conforme`, `score`, `niveau_conformite`; the audit is recomputed."""
+    audit = reviewable(session, audit_id)
+    state = _state(session, audit_id, position)
+    errors = validate_step_values(values, state.row.weight)
+    if errors:
+        raise InvalidOverride(errors)
+    session.add(
+        AuditReview(
+            audit_id=audit_id,
+            step_position=position,
+            kind=ReviewKind.STEP,
+            step_revision=state.row.revision,
+            actor_user_id=actor.user_id,
+            actor=actor.description,
+            reviewer_note=reviewer_note,
+            reason=reason,
+            previous=state.view.step_values(),
+            override=dict(values),
+        )
+    )
+    session.flush()
+    states = step_states(session, audit_id)
+    recompute(session, audit, states)
+    return states[position]
+
+
+def review_point(
+    session: Session,
+    audit_id: int,
+    position: int,
+    index: int,
+    values: Mapping[str, Any],
+    *,
+    actor: Actor,
+    reason: str,
+    reviewer_note: str | None = None,
+    dispute_id: int | None = None,
+) -> StepState:
+    """Override a control point's `statut` and/or `commentaire`; the step and the audit are recomputed."""
+    audit = reviewable(session, audit_id)
+    state = _state(session, audit_id, position)
+    try:
+        point = state.view.point(index)
+    except KeyError:
+        raise NoSuchTarget(f"Step {position} has no control point {index}") from None
+    if "statut" in values and values["statut"] not in {s.value for s in PointStatus}:
+        raise InvalidOverride({"statut": "must be PRESENT, ABSENT, PARTIEL or NON_APPLICABLE"})
+    session.add(
+        AuditReview(
+            audit_id=audit_id,
+            step_position=position,
+            control_point_index=index,
+            kind=ReviewKind.CONTROL_POINT,
+            step_revision=state.row.revision,
+            actor_user_id=actor.user_id,
+            actor=actor.description,
+            reviewer_note=reviewer_note,
+            reason=reason,
+            previous={"statut": point.statut, "commentaire": point.commentaire, "step": state.view.step_values()},
+            override=dict(values),
+            dispute_id=dispute_id,
+        )
+    )
+    session.flush()
+    states = step_states(session, audit_id)
+    recompute(session, audit, states)
+    return states[position]
+
+
+def record_change(
+    session: Session, audit_id: int, kind: ChangeKind, *, actor: Actor, previous: dict[str, Any], new: dict[str, Any]
+) -> None:
+    """Trail a metadata edit, soft delete or restore."""
+    session.add(
+        AuditChange(
+            audit_id=audit_id,
+            kind=kind,
+            actor_user_id=actor.user_id,
+            actor=actor.description,
+            previous=previous,
+            new=new,
+        )
+    )
+
+
+def audit_changes(session: Session, audit_id: int) -> list[AuditChange]:
+    return list(session.scalars(select(AuditChange).where(AuditChange.audit_id == audit_id).order_by(AuditChange.id)))
