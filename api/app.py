@@ -33,6 +33,7 @@ def _api_router() -> APIRouter:
     from api.audits import router as audits
     from api.auth import router as auth
     from api.fiches import router as fiches
+    from api.reports import router as reports
     from api.scorecards import router as scorecards
     from api.transcriptions import router as transcriptions
 
@@ -45,6 +46,7 @@ def _api_router() -> APIRouter:
     router.include_router(scorecards.router)
     router.include_router(audits.router)
     router.include_router(audit_launches.router)
+    router.include_router(reports.api)
     return router
 
 
@@ -109,4 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(health.router)
     app.include_router(_api_router())
+    from api.reports.router import pages as report_pages
+
+    app.include_router(report_pages, responses=ERROR_RESPONSES)
     return app

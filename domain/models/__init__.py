@@ -26,6 +26,7 @@ from domain.models.fiches import (
     SalesDaySource,
 )
 from domain.models.jobs import FicheFetchJob, FicheFetchJobStatus
+from domain.models.reports import ReportShareLink
 from domain.models.scorecards import Scorecard, ScorecardStep, ScorecardVersion
 from domain.models.transcripts import (
     FicheTranscription,
@@ -60,6 +61,7 @@ __all__ = [
     "Permission",
     "Recording",
     "RefreshToken",
+    "ReportShareLink",
     "Role",
     "RolePermission",
     "SalesDayCoverage",

@@ -10,6 +10,7 @@ Conventions the matrix enforces everywhere: 401 anonymous, 403 authenticated wit
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,9 +19,11 @@ from sqlalchemy.orm import Session
 
 from api.auth.crypto import REFRESH_TOKEN_PREFIX  # noqa: F401 - documents the refresh token format used below
 from api.auth.service import create_invite, issue_refresh_token
+from api.reports.service import create_share_link
 from domain.models import UserStatus
 from domain.rbac import Scope
 from tests.api.audit_factory import add_audit, add_scorecard
+from tests.api.report_factory import add_reported_audit
 from tests.api.world import PASSWORD, PRINCIPALS, World
 from tests.scorecards import factory as scorecard_factory
 
@@ -50,6 +53,7 @@ class Route:
     prepare: Prepare = _nothing
     entity: bool = False  # whether the own / other axis applies
     enveloped: bool = True  # False: the success body is a bare document (the scorecard export)
+    media: str = "application/json"  # the success body's type: report pages are HTML, recordings audio
 
     @property
     def key(self) -> tuple[str, str]:
@@ -292,6 +296,33 @@ async def _scorecard_document(world: World, ownership: str) -> Request:
     return Request(json=scorecard_factory.sample_document())
 
 
+async def _reported_audit(world: World, ownership: str) -> Request:
+    audit_id, call_id = await add_reported_audit(world, ownership)
+    return Request(path={"audit_id": audit_id, "fiche_id": world.fiche_ids[ownership], "call_id": call_id})
+
+
+async def _new_share_link(world: World, ownership: str) -> Request:
+    audit_id, _ = await add_reported_audit(world, ownership)
+    return Request(path={"audit_id": audit_id}, json={"expires_in_hours": 2})
+
+
+async def _share_link(world: World, ownership: str) -> Request:
+    audit_id, _ = await add_reported_audit(world, ownership)
+    link, _token = await create_share_link(world.session, audit_id, None, dt.timedelta(hours=1))
+    return Request(path={"audit_id": audit_id, "link_id": link.id})
+
+
+async def _shared(world: World, ownership: str) -> Request:
+    # Public: the link is the credential, so every caller reads the same (own group's) audit.
+    audit_id, call_id = await add_reported_audit(world, "own")
+    _, token = await create_share_link(world.session, audit_id, None, dt.timedelta(hours=1))
+    return Request(path={"token": token, "call_id": call_id})
+
+
+async def _report_day(world: World, ownership: str) -> Request:
+    return Request(path={"day": "2025-03-03"})
+
+
 # --- the matrix -----------------------------------------------------------------------------------
 
 SCOPED_READ: dict[str, Expectation] = {
@@ -341,6 +372,9 @@ AUDITS_RUN: dict[str, Expectation] = {**SCOPED_WRITE, "operator": (202, 404), "a
 
 # audit-configs: global (no scope); viewer and operator read, only admin writes, agent and token have no grant
 SCORECARDS_READ: dict[str, Expectation] = users_only() | {"self_user": 403}
+
+HTML = "text/html"
+AUDIO = "audio/wav"
 
 ROUTES: tuple[Route, ...] = (
     # auth: public bootstrap (credentials in the body), and the caller's identity
@@ -471,6 +505,36 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("PATCH", "/api/audits/{audit_id}", "audits.write", AUDITS_WRITE, _group_audit, entity=True),
     Route("DELETE", "/api/audits/{audit_id}", "audits.write", AUDITS_WRITE, _group_audit, entity=True),
+    # audit reports (HTML pages, recordings' audio, share links)
+    Route("GET", "/reports/audits/{audit_id}", "audits.read", AUDITS_READ, _reported_audit, entity=True, media=HTML),
+    Route("GET", "/reports/days/{day}", "audits.read", AUDITS_LIST, _report_day, media=HTML),
+    Route("GET", "/reports/shared/{token}", None, public(), _shared, media=HTML),
+    Route("GET", "/reports/shared/{token}/recordings/{call_id}", None, public(), _shared, media=AUDIO),
+    Route(
+        "GET",
+        "/api/recordings/{fiche_id}/{call_id}/audio",
+        "recordings.read",
+        RECORDINGS_READ,
+        _reported_audit,
+        entity=True,
+        media=AUDIO,
+    ),
+    Route(
+        "POST",
+        "/api/reports/audits/{audit_id}/share-links",
+        "audits.write",
+        {**SCOPED_WRITE, "operator": (201, 404), "admin": (201, 201)},
+        _new_share_link,
+        entity=True,
+    ),
+    Route(
+        "DELETE",
+        "/api/reports/audits/{audit_id}/share-links/{link_id}",
+        "audits.write",
+        AUDITS_WRITE,
+        _share_link,
+        entity=True,
+    ),
     # audit-configs (scorecards)
     Route("GET", "/api/audit-configs", "audit-configs.read", SCORECARDS_READ, _scorecard),
     Route("POST", "/api/audit-configs", "audit-configs.write", admin_only(201), _scorecard_body),
