@@ -18,6 +18,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from fastapi.responses import HTMLResponse
@@ -62,7 +63,9 @@ def _page(html: str) -> HTMLResponse:
 
 
 @pages.get("/audits/{audit_id}", response_class=HTMLResponse, responses=HTML, summary="An audit's report page")
-async def audit_report(audit_id: EntityId, grant: ReadAudits, session: SessionDep) -> HTMLResponse:
+async def audit_report(
+    audit_id: EntityId, grant: ReadAudits, session: SessionDep, settings: SettingsDep
+) -> HTMLResponse:
     """The audit as a French HTML page: header, steps, control points with their cited passages
     and players, transcripts. Needs `audits.read`; 404 when missing, deleted or out of scope.
     Players appear when the caller also has `recordings.read` on the fiche."""
@@ -74,19 +77,20 @@ async def audit_report(audit_id: EntityId, grant: ReadAudits, session: SessionDe
         def audio(call_id: str) -> str:
             return _audio_path(source.fiche_id, call_id)
 
-    return _page(render("report.html.j2", r=build_report(source, audio)))
+    return _page(render("report.html.j2", r=build_report(source, audio, tz=ZoneInfo(settings.sales_timezone))))
 
 
 @pages.get("/shared/{token}", response_class=HTMLResponse, responses=HTML, summary="A shared audit report")
-async def shared_report(token: TokenPath, session: SessionDep) -> HTMLResponse:
+async def shared_report(token: TokenPath, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
     """The report a share link opens, read-only, with its recordings; 404 once expired or revoked."""
     audit_id = await service.shared_audit_id(session, token)
     source = await service.load_source(session, audit_id, None)
 
     def audio(call_id: str) -> str:
-        return f"/reports/shared/{token}/recordings/{quote(call_id, safe='')}"
+        return f"{service.shared_report_path(token)}/recordings/{quote(call_id, safe='')}"
 
-    return _page(render("report.html.j2", r=build_report(source, audio, shared=True)))
+    view = build_report(source, audio, shared=True, tz=ZoneInfo(settings.sales_timezone))
+    return _page(render("report.html.j2", r=view))
 
 
 @pages.get(
@@ -190,7 +194,7 @@ async def create_share_link(
     link, token = await service.create_share_link(
         session, audit_id, grant.principal.user_id, dt.timedelta(hours=body.expires_in_hours)
     )
-    url = f"{settings.api_base_url.rstrip('/')}/reports/shared/{token}"
+    url = settings.api_base_url.rstrip("/") + service.shared_report_path(token)
     return ok(ShareLinkOut(id=link.id, audit_id=audit_id, expires_at=link.expires_at, url=url))
 
 

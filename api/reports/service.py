@@ -123,10 +123,8 @@ async def can_listen(session: AsyncSession, fiche_id: str, grant: Grant | None) 
 # --- share links ----------------------------------------------------------------------------------
 
 
-async def create_share_link(
-    session: AsyncSession, audit_id: int, created_by_id: int | None, ttl: dt.timedelta
-) -> tuple[ReportShareLink, str]:
-    """A new link; the token is returned once and only its hash is stored."""
+def new_share_link(audit_id: int, created_by_id: int | None, ttl: dt.timedelta) -> tuple[ReportShareLink, str]:
+    """A link row to add and its token, returned once: only the token's hash is stored."""
     token = generate_token(SHARE_TOKEN_PREFIX)
     link = ReportShareLink(
         audit_id=audit_id,
@@ -134,6 +132,17 @@ async def create_share_link(
         created_by_id=created_by_id,
         expires_at=dt.datetime.now(dt.UTC) + ttl,
     )
+    return link, token
+
+
+def shared_report_path(token: str) -> str:
+    return f"/reports/shared/{token}"
+
+
+async def create_share_link(
+    session: AsyncSession, audit_id: int, created_by_id: int | None, ttl: dt.timedelta
+) -> tuple[ReportShareLink, str]:
+    link, token = new_share_link(audit_id, created_by_id, ttl)
     session.add(link)
     await session.flush()
     return link, token

@@ -155,10 +155,11 @@ def build_report(
     audio_url: Callable[[str], str] | None,
     *,
     shared: bool = False,
-    when: dt.datetime | None = None,
+    tz: dt.tzinfo = dt.UTC,
 ) -> ReportView:
     """The page's content. `audio_url(call_id)` is where the reader's browser fetches a call's audio;
-    None when the reader may not listen (the page then shows times only)."""
+    None when the reader may not listen (the page then shows times only). Dates are shown in `tz`
+    (the business time zone)."""
     audit = source.audit
     playable = {c.call_id for c in source.calls if c.has_url}
     labels = _call_labels(source.calls)
@@ -226,7 +227,7 @@ def build_report(
         )
         for c in source.calls
     ]
-    done = audit.completed_at or audit.created_at or when
+    done = audit.completed_at or audit.created_at
     critical_failed = [s.name for s in steps if s.is_critical and s.verdict != "CONFORME"]
     return ReportView(
         audit_id=audit.id,
@@ -240,7 +241,7 @@ def build_report(
         auditor=audit.auditor,
         model=audit.model or "—",
         transcript_mode=MODE_LABELS.get(audit.transcript_mode, audit.transcript_mode),
-        date=done.strftime("%d/%m/%Y %H:%M") if done else "—",
+        date=done.astimezone(tz).strftime("%d/%m/%Y %H:%M") if done else "—",
         score=_score(audit.score_percentage),
         level=audit.niveau,
         is_compliant=audit.is_compliant,

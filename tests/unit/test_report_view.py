@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 from decimal import Decimal
 from types import SimpleNamespace as Row
+from zoneinfo import ZoneInfo
 
 from api.reports.render import render
 from domain.reports.view import AuditSource, CallSource, build_report, clock
@@ -45,6 +46,8 @@ def test_view_orders_points_marks_critical_failures_and_highlights_cited_turns()
     assert [p.index for p in view.steps[0].points] == [1, 2]
     assert view.critical_failed == ["Présentation"]
     assert view.score == "42,5 %"
+    assert view.date == "03/03/2025 10:05"
+    assert build_report(_source(), None, tz=ZoneInfo("Europe/Paris")).date == "03/03/2025 11:05"
     citation = view.steps[0].points[0].citations[0]
     assert (citation.time, citation.audio_url, citation.call_label) == (
         "1:02-1:05",
