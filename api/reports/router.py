@@ -25,6 +25,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from api.deps import HttpDep, SessionDep, SettingsDep
+from api.errors import NotFound
 from api.fiches.schemas import FICHE_ID_PATTERN
 from api.reports import service
 from api.reports.audio import relay_recording
@@ -80,11 +81,23 @@ async def audit_report(
     return _page(render("report.html.j2", r=build_report(source, audio, tz=ZoneInfo(settings.sales_timezone))))
 
 
-@pages.get("/shared/{token}", response_class=HTMLResponse, responses=HTML, summary="A shared audit report")
+@pages.get(
+    "/shared/{token}",
+    response_class=HTMLResponse,
+    responses={
+        **HTML,
+        404: {"content": {"text/html": {}}, "description": "The link expired, was revoked or is unknown"},
+    },
+    summary="A shared audit report",
+)
 async def shared_report(token: TokenPath, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
-    """The report a share link opens, read-only, with its recordings; 404 once expired or revoked."""
-    audit_id = await service.shared_audit_id(session, token)
-    source = await service.load_source(session, audit_id, None)
+    """The report a share link opens, read-only, with its recordings; once expired or revoked, a 404
+    page saying so (in HTML: whoever holds the link opened it in a browser)."""
+    try:
+        audit_id = await service.shared_audit_id(session, token)
+        source = await service.load_source(session, audit_id, None)
+    except NotFound:
+        return HTMLResponse(render("gone.html.j2"), status_code=404, headers={"Cache-Control": "no-store"})
 
     def audio(call_id: str) -> str:
         return f"{service.shared_report_path(token)}/recordings/{quote(call_id, safe='')}"

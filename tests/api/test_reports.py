@@ -168,7 +168,11 @@ async def test_revoked_or_expired_share_links_answer_404(client: httpx.AsyncClie
     )
     assert revoked.status_code == 200
     assert revoked.json()["data"]["revoked_at"]
-    assert (await client.get(path)).status_code == 404
+    gone = await client.get(path)
+    assert gone.status_code == 404
+    assert gone.headers["content-type"].startswith("text/html")
+    assert "Ce lien de partage n'ouvre aucun rapport" in gone.text
+    assert html_problems(gone.text) == []
     assert (await client.get(f"{path}/recordings/{call_id}")).status_code == 404
 
     link_id, path = await _share(client, world, audit_id)
