@@ -211,6 +211,21 @@ async def create_share_link(
     return ok(ShareLinkOut(id=link.id, audit_id=audit_id, expires_at=link.expires_at, url=url))
 
 
+@api.get(
+    "/reports/audits/{audit_id}/share-links",
+    response_model=Envelope[list[ShareLinkOut]],
+    summary="An audit's share links (never their tokens)",
+)
+async def list_share_links(audit_id: EntityId, grant: WriteAudits, session: SessionDep) -> Envelope[list[ShareLinkOut]]:
+    """Every link made for the audit, oldest first, live or not, to find the one to revoke. Needs
+    `audits.write` on the audit (404 out of scope); the tokens are not stored, so never listed."""
+    await service.load_scoped_audit_id(session, audit_id, grant)
+    links = await service.share_links(session, audit_id)
+    return ok(
+        [ShareLinkOut(id=x.id, audit_id=audit_id, expires_at=x.expires_at, revoked_at=x.revoked_at) for x in links]
+    )
+
+
 @api.delete(
     "/reports/audits/{audit_id}/share-links/{link_id}",
     response_model=Envelope[ShareLinkOut],

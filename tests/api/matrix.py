@@ -527,6 +527,7 @@ ROUTES: tuple[Route, ...] = (
         _new_share_link,
         entity=True,
     ),
+    Route("GET", "/api/reports/audits/{audit_id}/share-links", "audits.write", AUDITS_WRITE, _share_link, entity=True),
     Route(
         "DELETE",
         "/api/reports/audits/{audit_id}/share-links/{link_id}",

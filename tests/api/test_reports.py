@@ -163,6 +163,10 @@ async def test_revoked_or_expired_share_links_answer_404(client: httpx.AsyncClie
     audit_id, call_id = await add_reported_audit(world, "own")
     await world.commit()
     link_id, path = await _share(client, world, audit_id)
+    token = path.rsplit("/", 1)[1]
+    listed = await client.get(f"/api/reports/audits/{audit_id}/share-links", headers=world.headers("operator"))
+    assert [(x["id"], x["revoked_at"]) for x in listed.json()["data"]] == [(link_id, None)]
+    assert token not in listed.text
     revoked = await client.delete(
         f"/api/reports/audits/{audit_id}/share-links/{link_id}", headers=world.headers("operator")
     )
