@@ -35,6 +35,7 @@ def _api_router() -> APIRouter:
     from api.automation import router as automation
     from api.fiches import router as fiches
     from api.realtime import router as realtime
+    from api.reports import router as reports
     from api.reviews import router as reviews
     from api.scorecards import router as scorecards
     from api.transcriptions import router as transcriptions
@@ -54,6 +55,7 @@ def _api_router() -> APIRouter:
     router.include_router(realtime.router)
     router.include_router(webhooks.router)
     router.include_router(automation.router)
+    router.include_router(reports.api)
     return router
 
 
@@ -118,4 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(health.router)
     app.include_router(_api_router())
+    from api.reports.router import pages as report_pages
+
+    app.include_router(report_pages, responses=ERROR_RESPONSES)
     return app

@@ -8,6 +8,7 @@ then yesterday's sales ingested, transcribed and audited through the real assets
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -494,11 +495,23 @@ def links(runtime: Runtime, stages: list[StageResult]) -> dict[str, str]:
     audits = [row for stage in stages for row in stage.figures.get("audits", [])]
     if audits:
         found["audit"] = f"{api}/api/audits/{audits[0]['audit_id']}"
+        found["report"] = api + _report_path(runtime, int(audits[0]["audit_id"]))
         recording = _first_recording_url(runtime, audits[0]["fiche_id"])
         if recording:
             found["recording"] = recording
     found["serve them"] = "make run  (or: .venv/bin/callaudit run)"
     return found
+
+
+def _report_path(runtime: Runtime, audit_id: int) -> str:
+    """A share link to the audit's report page (7 days): it opens in any browser, no login needed."""
+    from api.reports.service import new_share_link, shared_report_path
+    from resources.database import DatabaseResource
+
+    link, token = new_share_link(audit_id, None, dt.timedelta(days=7))
+    with DatabaseResource(url=runtime.database_url).session() as session:
+        session.add(link)
+    return shared_report_path(token)
 
 
 def _first_recording_url(runtime: Runtime, fiche_id: str) -> str | None:

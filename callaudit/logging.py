@@ -35,7 +35,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         rf"\1{REDACTED}",
     ),
     # Our own token formats and argon2 / JWT material, wherever they appear.
-    (re.compile(r"\bca_(?:pat|rt|inv)_[A-Za-z0-9_-]{8,}"), REDACTED),
+    (re.compile(r"\bca_(?:pat|rt|inv|shr)_[A-Za-z0-9_-]{8,}"), REDACTED),
     (re.compile(r"\$argon2(?:id|i|d)\$[^\s\"']+"), REDACTED),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), REDACTED),
 )

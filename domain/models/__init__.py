@@ -41,6 +41,7 @@ from domain.models.outbox import (
     OutboxEvent,
     WebhookSubscription,
 )
+from domain.models.reports import ReportShareLink
 from domain.models.reviews import (
     AuditChange,
     AuditDispute,
@@ -102,6 +103,7 @@ __all__ = [
     "Permission",
     "Recording",
     "RefreshToken",
+    "ReportShareLink",
     "ReviewKind",
     "Role",
     "RolePermission",

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
-from api.deps import get_session
+from api.deps import get_http, get_session
 from api.fiches.deps import api_crm_config, get_crm_client, get_sync_sessions
 from api.runlogs import get_run_log_reader
 from api.runs import get_run_launcher
@@ -190,9 +190,13 @@ def crm_sync_sessions(sync_engine: Engine) -> Iterator[sessionmaker[Session]]:
             transaction.rollback()
 
 
+def in_process_simulator() -> FastAPI:
+    return create_simulator(SimulatorConfig(seed=7, fiches_per_day=4))
+
+
 def in_process_crm(application: FastAPI) -> CrmClient:
     """A CRM client on the demo simulator served in-process (no thread, no socket)."""
-    simulator = create_simulator(SimulatorConfig(seed=7, fiches_per_day=4))
+    simulator = in_process_simulator()
     state = application.state.callaudit
     return CrmClient(
         "http://demo-crm.test",
@@ -209,15 +213,19 @@ async def app(
     redis_client: redis.Redis,
     crm_sync_sessions: sessionmaker[Session],
 ) -> AsyncIterator[FastAPI]:
-    """The shared app; the CRM is the in-process simulator, Dagster launches are recorded only."""
+    """The shared app; the CRM (and its recording URLs) is the in-process simulator, Dagster launches
+    are recorded only."""
     crm = in_process_crm(started_app)
+    recordings_http = httpx.AsyncClient(transport=httpx.ASGITransport(app=in_process_simulator()))
     async with running(started_app, async_db_session, start=False) as application:
         application.dependency_overrides[get_crm_client] = lambda: crm
+        application.dependency_overrides[get_http] = lambda: recordings_http
         application.dependency_overrides[get_sync_sessions] = lambda: crm_sync_sessions
         application.dependency_overrides[get_run_launcher] = RecordingLauncher
         application.dependency_overrides[get_run_log_reader] = RunLogs
         yield application
     await crm.aclose()
+    await recordings_http.aclose()
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from api.auth.crypto import REFRESH_TOKEN_PREFIX  # noqa: F401 - documents the refresh token format used below
 from api.auth.service import create_invite, issue_refresh_token
+from api.reports.service import create_share_link
 from api.reviews.service import open_dispute
 from domain.audits.reviews import Actor
 from domain.models import OutboxDelivery, UserStatus, WebhookSubscription
@@ -28,6 +29,7 @@ from domain.outbox.signing import generate_secret
 from domain.rbac import Scope
 from tests.api.audit_factory import add_audit, add_scorecard
 from tests.api.automation_factory import add_run, add_schedule
+from tests.api.report_factory import add_reported_audit
 from tests.api.world import PASSWORD, PRINCIPALS, World
 from tests.scorecards import factory as scorecard_factory
 
@@ -58,6 +60,7 @@ class Route:
     entity: bool = False  # whether the own / other axis applies
     enveloped: bool = True  # False: the success body is a bare document (the scorecard export)
     stream: bool = False  # the success is a server-sent event stream (checked by its headers)
+    media: str = "application/json"  # the success body's type: report pages are HTML, recordings audio
 
     @property
     def key(self) -> tuple[str, str]:
@@ -407,6 +410,33 @@ async def _schedule_trigger(world: World, ownership: str) -> Request:
     return Request(json={"scheduleId": str(schedule_id)})
 
 
+async def _reported_audit(world: World, ownership: str) -> Request:
+    audit_id, call_id = await add_reported_audit(world, ownership)
+    return Request(path={"audit_id": audit_id, "fiche_id": world.fiche_ids[ownership], "call_id": call_id})
+
+
+async def _new_share_link(world: World, ownership: str) -> Request:
+    audit_id, _ = await add_reported_audit(world, ownership)
+    return Request(path={"audit_id": audit_id}, json={"expires_in_hours": 2})
+
+
+async def _share_link(world: World, ownership: str) -> Request:
+    audit_id, _ = await add_reported_audit(world, ownership)
+    link, _token = await create_share_link(world.session, audit_id, None, dt.timedelta(hours=1))
+    return Request(path={"audit_id": audit_id, "link_id": link.id})
+
+
+async def _shared(world: World, ownership: str) -> Request:
+    # Public: the link is the credential, so every caller reads the same (own group's) audit.
+    audit_id, call_id = await add_reported_audit(world, "own")
+    _, token = await create_share_link(world.session, audit_id, None, dt.timedelta(hours=1))
+    return Request(path={"token": token, "call_id": call_id})
+
+
+async def _report_day(world: World, ownership: str) -> Request:
+    return Request(path={"day": "2025-03-03"})
+
+
 # --- the matrix -----------------------------------------------------------------------------------
 
 SCOPED_READ: dict[str, Expectation] = {
@@ -504,6 +534,9 @@ AUTOMATION_LIST: dict[str, Expectation] = users_only() | {"self_user": 403}
 AUTOMATION_WRITE: dict[str, Expectation] = SCOPED_WRITE
 AUTOMATION_CREATE: dict[str, Expectation] = {**SCOPED_WRITE, "operator": (201, 400), "admin": (201, 201)}
 AUTOMATION_TRIGGER: dict[str, Expectation] = {**SCOPED_WRITE, "operator": (202, 404), "admin": (202, 202)}
+
+HTML = "text/html"
+AUDIO = "audio/wav"
 
 ROUTES: tuple[Route, ...] = (
     # auth: public bootstrap (credentials in the body), and the caller's identity
@@ -694,6 +727,37 @@ ROUTES: tuple[Route, ...] = (
         entity=True,
     ),
     Route("DELETE", "/api/audits/{audit_id}", "audits.write", AUDITS_WRITE, _group_audit, entity=True),
+    # audit reports (HTML pages, recordings' audio, share links)
+    Route("GET", "/reports/audits/{audit_id}", "audits.read", AUDITS_READ, _reported_audit, entity=True, media=HTML),
+    Route("GET", "/reports/days/{day}", "audits.read", AUDITS_LIST, _report_day, media=HTML),
+    Route("GET", "/reports/shared/{token}", None, public(), _shared, media=HTML),
+    Route("GET", "/reports/shared/{token}/recordings/{call_id}", None, public(), _shared, media=AUDIO),
+    Route(
+        "GET",
+        "/api/recordings/{fiche_id}/{call_id}/audio",
+        "recordings.read",
+        RECORDINGS_READ,
+        _reported_audit,
+        entity=True,
+        media=AUDIO,
+    ),
+    Route(
+        "POST",
+        "/api/reports/audits/{audit_id}/share-links",
+        "audits.write",
+        {**SCOPED_WRITE, "operator": (201, 404), "admin": (201, 201)},
+        _new_share_link,
+        entity=True,
+    ),
+    Route("GET", "/api/reports/audits/{audit_id}/share-links", "audits.write", AUDITS_WRITE, _share_link, entity=True),
+    Route(
+        "DELETE",
+        "/api/reports/audits/{audit_id}/share-links/{link_id}",
+        "audits.write",
+        AUDITS_WRITE,
+        _share_link,
+        entity=True,
+    ),
     # audit-configs (scorecards)
     Route("GET", "/api/audit-configs", "audit-configs.read", SCORECARDS_READ, _scorecard),
     Route("POST", "/api/audit-configs", "audit-configs.write", admin_only(201), _scorecard_body),

@@ -60,6 +60,9 @@ async def test_matrix(
             headers=world.headers(principal),
         )
     assert response.status_code == expected, response.text
+    if expected < 400 and route.media != "application/json":
+        assert response.headers["content-type"].startswith(route.media)
+        return
     body = response.json()
     if expected < 400 and not route.enveloped:
         assert "success" not in body
@@ -90,11 +93,11 @@ def _guards(route: APIRoute) -> set[str]:
 
 
 def _api_routes(application: FastAPI) -> dict[tuple[str, str], APIRoute]:
-    """Every (method, full path) under /api; FastAPI >= 0.16x keeps included routers unflattened."""
+    """Every (method, full path) under /api and /reports; FastAPI >= 0.16x keeps included routers unflattened."""
     routes = {}
     for context in iter_route_contexts(application.routes):
         route = context.original_route
-        if isinstance(route, APIRoute) and context.path and context.path.startswith("/api/"):
+        if isinstance(route, APIRoute) and context.path and context.path.startswith(("/api/", "/reports/")):
             path = re.sub(r":\w+}", "}", context.path)  # `{team_id:int}` is `{team_id}` to clients
             for method in context.methods or ():
                 routes[(method, path)] = route

@@ -143,6 +143,8 @@ def test_demo_prints_a_json_summary_and_leaves_no_server_running(tmp_path: Path)
     assert links["recording"].startswith(f"http://127.0.0.1:{simulator_port}/")
     assert links["api docs"] == f"http://127.0.0.1:{api_port}/api-docs"
     assert links["audit"] == f"http://127.0.0.1:{api_port}/api/audits/{audit['audits'][0]['audit_id']}"
+    # the report page through a share link: opens in any browser without logging in
+    assert links["report"].startswith(f"http://127.0.0.1:{api_port}/reports/shared/ca_shr_")
     assert "error" not in summary
 
     # The same demo in a pipe: plain lines, no colour, no third-party INFO logs, one screen.
@@ -156,6 +158,7 @@ def test_demo_prints_a_json_summary_and_leaves_no_server_running(tmp_path: Path)
         assert any(line.startswith(f"[{index}/7] {name} ") and " ok " in line for line in lines), name
     assert "demo passed: 7 stages" in lines
     assert any(line.split() == ["api", "docs", f"http://127.0.0.1:{api_port}/api-docs"] for line in lines)
+    assert any(line.split()[:1] == ["report"] and "/reports/shared/ca_shr_" in line for line in lines)
     assert not any(s.status().running for s in EmbeddedServices(home).all())
 
 

@@ -19,6 +19,7 @@ from callaudit.logging import REDACTED, install_redaction, redact
         ("xi-api-key=sk_el_0123456789", "sk_el_0123456789"),
         ("api_key=sk-proj-abcdef", "sk-proj-abcdef"),
         ("issued ca_pat_9f8e7d6c5b4a39281706 to bot", "ca_pat_9f8e7d6c5b4a39281706"),
+        ('"GET /reports/shared/ca_shr_9f8e7d6c5b4a39281706/recordings/c1 HTTP/1.1" 206', "9f8e7d6c5b4a"),
         ("hash $argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA", "$argon2id$v=19$m=65536"),
         ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl", "eyJzdWIiOiIxIn0"),
     ],

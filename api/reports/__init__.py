@@ -1,0 +1,1 @@
+"""The audit report pages and their share links (issue 19)."""

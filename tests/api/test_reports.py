@@ -1,0 +1,222 @@
+"""The audit report page, its recordings relayed with ranges, share links and the day overview."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+
+from domain.models import Fiche, Recording, ReportShareLink
+from tests.api.report_factory import add_reported_audit
+from tests.api.world import World
+from tests.reports_html import html_problems
+
+CRM_HOST = "demo-crm.test"
+
+
+async def test_report_page_shows_every_step_point_and_citation(client: httpx.AsyncClient, world: World) -> None:
+    audit_id, call_id = await add_reported_audit(world, "own")
+    await world.commit()
+    response = await client.get(f"/reports/audits/{audit_id}", headers=world.headers("viewer"))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["cache-control"] == "private, no-store"
+    html = response.text
+    assert html_problems(html) == []
+    for text in (
+        "Étape 1 : Présentation (critique)",
+        "Étape 2 : Devoir de conseil",
+        "Nom du conseiller",
+        "Nom de la société",
+        "Besoins",
+        "« je suis Paul de Mutuelle Plus »",
+        "Jeanne Martin",
+        "Vente santé (version 1)",
+        "87,5 %",
+    ):
+        assert text in html, text
+    assert html.count('class="point"') == 3
+    # players fetch the API's relay, from the cited second to its end; the CRM's URL never appears
+    assert f'src="/api/recordings/F-OWN/{call_id}/audio#t=0.0,1.0"' in html
+    assert CRM_HOST not in html
+    # the transcript of the call, the cited turn highlighted
+    assert "<details>" in html
+    assert f'id="passage-{call_id}-0">[0:00] speaker_0 (' in html
+    assert "<mark>Bonjour madame</mark>" in html
+
+
+async def test_report_without_the_recordings_grant_shows_times_not_players(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    audit_id, _ = await add_reported_audit(world, "own")
+    await world.commit()
+    response = await client.get(f"/reports/audits/{audit_id}", headers=world.headers("self_user"))
+    assert response.status_code == 200
+    assert "<audio" not in response.text
+    assert '<span class="time">0:00-0:01</span>' in response.text
+
+
+async def test_report_out_of_scope_or_deleted_is_404(client: httpx.AsyncClient, world: World) -> None:
+    other, _ = await add_reported_audit(world, "other")
+    await world.commit()
+    response = await client.get(f"/reports/audits/{other}", headers=world.headers("viewer"))
+    assert response.status_code == 404
+    deleted = await client.patch(f"/api/audits/{other}", json={"deleted": True}, headers=world.headers("admin"))
+    assert deleted.status_code == 200
+    assert (await client.get(f"/reports/audits/{other}", headers=world.headers("admin"))).status_code == 404
+
+
+async def test_recording_audio_honours_ranges(client: httpx.AsyncClient, world: World) -> None:
+    _, call_id = await add_reported_audit(world, "own")
+    await world.commit()
+    url = f"/api/recordings/F-OWN/{call_id}/audio"
+    whole = await client.get(url, headers=world.headers("viewer"))
+    assert whole.status_code == 200
+    assert whole.headers["content-type"] == "audio/wav"
+    assert whole.headers["accept-ranges"] == "bytes"
+    assert whole.content[:4] == b"RIFF"
+    part = await client.get(url, headers=world.headers("viewer") | {"Range": "bytes=100-199"})
+    assert part.status_code == 206
+    assert part.headers["content-range"] == f"bytes 100-199/{len(whole.content)}"
+    assert part.content == whole.content[100:200]
+    assert all(CRM_HOST not in value for value in part.headers.values())
+
+
+async def test_recording_the_crm_no_longer_serves_is_a_clear_404(client: httpx.AsyncClient, world: World) -> None:
+    _, call_id = await add_reported_audit(world, "own")
+    await world.session.execute(
+        update(Recording)
+        .where(Recording.fiche_id == "F-OWN", Recording.call_id == call_id)
+        .values(recording_url=f"http://{CRM_HOST}/records/nobody/gone.wav")
+    )
+    await world.commit()
+    response = await client.get(f"/api/recordings/F-OWN/{call_id}/audio", headers=world.headers("viewer"))
+    assert response.status_code == 404
+    assert response.json()["error"] == "Recording no longer served by the CRM"
+    assert CRM_HOST not in response.text
+
+
+async def test_recording_url_that_is_not_http_is_never_fetched(client: httpx.AsyncClient, world: World) -> None:
+    _, call_id = await add_reported_audit(world, "own")
+    await world.session.execute(
+        update(Recording).where(Recording.fiche_id == "F-OWN").values(recording_url="file:///etc/passwd")
+    )
+    await world.commit()
+    response = await client.get(f"/api/recordings/F-OWN/{call_id}/audio", headers=world.headers("admin"))
+    assert response.status_code == 404
+
+
+async def _share(client: httpx.AsyncClient, world: World, audit_id: int, hours: int = 24) -> tuple[str, str]:
+    response = await client.post(
+        f"/api/reports/audits/{audit_id}/share-links",
+        json={"expires_in_hours": hours},
+        headers=world.headers("operator"),
+    )
+    assert response.status_code == 201, response.text
+    data = response.json()["data"]
+    return data["id"], data["url"].removeprefix(world.settings.api_base_url.rstrip("/"))
+
+
+async def test_share_link_opens_one_report_and_its_recordings_without_an_account(
+    client: httpx.AsyncClient, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    audit_id, call_id = await add_reported_audit(world, "own")
+    await world.commit()
+    caplog.set_level(logging.DEBUG)
+    _, path = await _share(client, world, audit_id)
+    token = path.rsplit("/", 1)[1]
+    assert token.startswith("ca_shr_")
+    page = await client.get(path)
+    assert page.status_code == 200
+    assert "Lien de partage en lecture seule." in page.text
+    assert html_problems(page.text) == []
+    audio = f"{path}/recordings/{call_id}"
+    assert f'src="{audio}#t=0.0,1.0"' in page.text
+    part = await client.get(audio, headers={"Range": "bytes=0-43"})
+    assert part.status_code == 206
+    assert part.content[:4] == b"RIFF"
+    # stored hashed, never logged
+    stored = await world.session.scalar(select(ReportShareLink.token_hash))
+    assert stored != token
+    assert len(stored or "") == 64
+    assert token not in caplog.text
+    assert all(token not in r.getMessage() for r in caplog.records)
+
+
+async def test_share_link_cannot_read_another_audit_or_fiche(client: httpx.AsyncClient, world: World) -> None:
+    audit_id, _ = await add_reported_audit(world, "own")
+    _, other_call = await add_reported_audit(world, "other")
+    await world.commit()
+    _, path = await _share(client, world, audit_id)
+    # the other fiche's call: not a recording of the shared audit's fiche
+    assert (await client.get(f"{path}/recordings/{other_call}")).status_code == 404
+    # a token is not a credential for the signed-in routes
+    token = path.rsplit("/", 1)[1]
+    as_bearer = await client.get(f"/reports/audits/{audit_id}", headers={"Authorization": f"Bearer {token}"})
+    assert as_bearer.status_code == 401
+
+
+async def test_revoked_or_expired_share_links_answer_404(client: httpx.AsyncClient, world: World) -> None:
+    audit_id, call_id = await add_reported_audit(world, "own")
+    await world.commit()
+    link_id, path = await _share(client, world, audit_id)
+    token = path.rsplit("/", 1)[1]
+    listed = await client.get(f"/api/reports/audits/{audit_id}/share-links", headers=world.headers("operator"))
+    assert [(x["id"], x["revoked_at"]) for x in listed.json()["data"]] == [(link_id, None)]
+    assert token not in listed.text
+    revoked = await client.delete(
+        f"/api/reports/audits/{audit_id}/share-links/{link_id}", headers=world.headers("operator")
+    )
+    assert revoked.status_code == 200
+    assert revoked.json()["data"]["revoked_at"]
+    gone = await client.get(path)
+    assert gone.status_code == 404
+    assert gone.headers["content-type"].startswith("text/html")
+    assert "Ce lien de partage n'ouvre aucun rapport" in gone.text
+    assert html_problems(gone.text) == []
+    assert (await client.get(f"{path}/recordings/{call_id}")).status_code == 404
+
+    link_id, path = await _share(client, world, audit_id)
+    assert (await client.get(path)).status_code == 200
+    await world.session.execute(
+        update(ReportShareLink)
+        .where(ReportShareLink.id == int(link_id))
+        .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+    )
+    await world.commit()
+    assert (await client.get(path)).status_code == 404
+    assert (await client.get("/reports/shared/ca_shr_not-a-token")).status_code == 404
+
+
+async def test_share_links_are_made_within_the_audits_write_scope(client: httpx.AsyncClient, world: World) -> None:
+    other, _ = await add_reported_audit(world, "other")
+    await world.commit()
+    response = await client.post(f"/api/reports/audits/{other}/share-links", json={}, headers=world.headers("operator"))
+    assert response.status_code == 404
+    bad = await client.post(
+        f"/api/reports/audits/{other}/share-links", json={"expires_in_hours": 0}, headers=world.headers("admin")
+    )
+    assert bad.status_code == 400
+    assert bad.json()["field"] == "body.expires_in_hours"
+
+
+async def test_day_overview_lists_the_days_audits_in_scope(client: httpx.AsyncClient, world: World) -> None:
+    own, _ = await add_reported_audit(world, "own")
+    other, _ = await add_reported_audit(world, "other")
+    await world.session.execute(update(Fiche).values(sales_date=dt.date(2025, 3, 3)))
+    await world.commit()
+    response = await client.get("/reports/days/2025-03-03", headers=world.headers("viewer"))
+    assert response.status_code == 200
+    assert html_problems(response.text) == []
+    assert f'href="/reports/audits/{own}"' in response.text
+    assert f'href="/reports/audits/{other}"' not in response.text
+    everything = await client.get("/reports/days/2025-03-03", headers=world.headers("admin"))
+    assert f'href="/reports/audits/{other}"' in everything.text
+    assert "Audits du 03/03/2025" in everything.text
+    empty = await client.get("/reports/days/2025-03-04", headers=world.headers("admin"))
+    assert "Aucun audit terminé pour ce jour." in empty.text
+    bad = await client.get("/reports/days/2025-13-01", headers=world.headers("admin"))
+    assert bad.status_code == 400
