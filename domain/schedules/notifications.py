@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from domain.models.automation import AutomationNotification, RunStatus
+from domain.outbox.queue import MailMessage, enqueue_mail
 from domain.schedules.results import FicheOutcome, Tally
 
 _STATUS_FR = {
@@ -140,24 +141,28 @@ def notices(
 
 
 class TableNotifier:
-    """Hands notices to the `automation_notifications` table, once per key (insert or nothing), for the
-    delivery outbox to send; the unique key is what makes a retried run notify once."""
+    """Records notices in `automation_notifications`, once per key (insert or nothing: the unique key
+    is what makes a retried run notify once), and queues each newly recorded e-mail in the delivery
+    outbox in the same transaction, which sends and retries it."""
 
     def __init__(self, session: Session, run_id: int) -> None:
         self._session = session
         self._run_id = run_id
 
-    def _add(self, key: str, kind: str, payload: dict[str, Any]) -> None:
-        self._session.execute(
+    def _add(self, key: str, kind: str, payload: dict[str, Any]) -> bool:
+        """Whether the notice is new (False: this key was recorded by an earlier attempt of the run)."""
+        inserted = self._session.scalar(
             insert(AutomationNotification)
             .values(key=key, run_id=self._run_id, kind=kind, payload=payload)
             .on_conflict_do_nothing(index_elements=["key"])
+            .returning(AutomationNotification.key)
         )
+        return inserted is not None
 
     def send_email(self, notice: EmailNotice) -> None:
-        self._add(
-            notice.key, "email", {"to": notice.to, "subject": notice.subject, "html": notice.html, "text": notice.text}
-        )
+        message = MailMessage(to=notice.to, subject=notice.subject, text=notice.text, html=notice.html)
+        if self._add(notice.key, "email", asdict(message)):
+            enqueue_mail(self._session, message, kind="automation")
 
     def send_webhook(self, notice: WebhookNotice) -> None:
         self._add(notice.key, "webhook", {"url": notice.url, "event": notice.event, "payload": notice.payload})
