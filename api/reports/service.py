@@ -11,6 +11,7 @@ from sqlalchemy.orm import selectinload
 from api.auth.crypto import generate_token, is_well_formed, sha256_hex
 from api.auth.principal import Grant
 from api.errors import NotFound
+from domain.audits.reviews import step_states
 from domain.models import (
     Audit,
     AuditControlPoint,
@@ -24,6 +25,7 @@ from domain.models import (
     Transcript,
     TranscriptStatus,
 )
+from domain.models.reviews import AuditRerun, AuditRerunResult, AuditReview
 from domain.reports.view import AuditSource, CallSource
 from domain.scoping import fiche_scope_clause
 
@@ -56,6 +58,8 @@ async def load_source(session: AsyncSession, audit_id: int, grant: Grant | None)
         raise NotFound(NOT_FOUND)
     audit, fiche, agent_name, scorecard_name, scorecard_version = row
     calls = await _calls(session, fiche.fiche_id)
+    states = await session.run_sync(lambda s: step_states(s, audit_id))
+    reruns = await _rerun_history(session, audit_id)
     prospect = " ".join(p for p in (fiche.prospect_prenom, fiche.prospect_nom) if p)
     return AuditSource(
         audit=audit,
@@ -66,7 +70,54 @@ async def load_source(session: AsyncSession, audit_id: int, grant: Grant | None)
         scorecard_name=scorecard_name,
         scorecard_version=scorecard_version,
         calls=calls,
+        latest={position: state.view for position, state in states.items()},
+        human_review=[
+            _review_entry(review, in_force) for state in states.values() for review, in_force in state.reviews
+        ],
+        rerun_history=reruns,
     )
+
+
+def _target(position: int, index: int | None) -> str:
+    return f"Étape {position}" + (f", point {index}" if index is not None else "")
+
+
+def _when(at: dt.datetime) -> str:
+    return at.astimezone(dt.UTC).strftime("%d/%m/%Y %H:%M UTC")
+
+
+def _review_entry(review: AuditReview, in_force: bool) -> dict[str, str]:
+    """One human override as the report lists it: what changed, by whom, when, why."""
+    changes = ", ".join(f"{name} : {review.previous.get(name)} → {value}" for name, value in review.override.items())
+    label = f"{_target(review.step_position, review.control_point_index)} — {changes}"
+    return {
+        "label": label if in_force else f"{label} (remplacée par une réanalyse)",
+        "by": review.actor,
+        "at": _when(review.created_at),
+        "reason": review.reason,
+    }
+
+
+async def _rerun_history(session: AsyncSession, audit_id: int) -> list[dict[str, str]]:
+    """The audit's reruns, oldest first, with their outcome once their run has stored one."""
+    rows = (
+        await session.execute(
+            select(AuditRerun, AuditRerunResult)
+            .outerjoin(AuditRerunResult, AuditRerunResult.rerun_id == AuditRerun.rerun_id)
+            .where(AuditRerun.audit_id == audit_id)
+            .order_by(AuditRerun.created_at, AuditRerun.id)
+        )
+    ).all()
+    return [
+        {
+            "label": f"Réanalyse — {_target(rerun.step_position, rerun.control_point_index)} par {rerun.actor}",
+            "at": _when(rerun.created_at),
+            "result": "en attente"
+            if result is None
+            else (f"révision {result.new_revision}" if result.new_revision else f"échec : {result.error or ''}"),
+        }
+        for rerun, result in rows
+    ]
 
 
 async def _calls(session: AsyncSession, fiche_id: str) -> list[CallSource]:

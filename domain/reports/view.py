@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from domain.audits.latest import StepVerdict
+
 STATUS_LABELS = {"PRESENT": "Présent", "PARTIEL": "Partiel", "ABSENT": "Absent", "NON_APPLICABLE": "Non applicable"}
 VERDICT_LABELS = {"CONFORME": "Conforme", "PARTIEL": "Partiel", "NON_CONFORME": "Non conforme"}
 ROLE_LABELS = {"agent": "conseiller", "client": "client", "unknown": "locuteur inconnu"}
@@ -127,6 +129,11 @@ class AuditSource:
     scorecard_name: str
     scorecard_version: int
     calls: Sequence[CallSource] = field(default_factory=list)
+    # The latest view of each step by position (overrides in force applied, `domain.audits.latest`),
+    # and the human trail shown beside it; absent for an audit nobody reviewed or reran.
+    latest: Mapping[int, StepVerdict] = field(default_factory=dict)
+    human_review: Sequence[Mapping[str, Any]] = ()
+    rerun_history: Sequence[Mapping[str, Any]] = ()
 
 
 @dataclass(frozen=True)
@@ -181,32 +188,37 @@ def build_report(
             audio_url=url,
         )
 
-    steps = [
-        StepView(
+    def step_view(s: Any) -> StepView:
+        latest = source.latest.get(s.position)
+        conforme, score = (latest.conforme, latest.score) if latest else (s.conforme, s.score)
+
+        def point_view(p: Any) -> PointView:
+            reviewed = next((v for v in latest.points if v.index == p.index), None) if latest else None
+            statut, commentaire = (reviewed.statut, reviewed.commentaire) if reviewed else (p.statut, p.commentaire)
+            return PointView(
+                index=p.index,
+                point=p.point,
+                status=statut,
+                status_label=STATUS_LABELS.get(statut, statut),
+                comment=commentaire or "",
+                downgraded=p.downgraded,
+                citations=[citation(c) for c in sorted(p.citations, key=lambda c: c.index)],
+            )
+
+        return StepView(
             position=s.position,
             name=s.name,
             is_critical=s.is_critical,
-            verdict=s.conforme,
-            verdict_label=VERDICT_LABELS.get(s.conforme, s.conforme),
-            score=s.score,
+            verdict=conforme,
+            verdict_label=VERDICT_LABELS.get(conforme, conforme),
+            score=score,
             weight=s.weight,
             comment=s.commentaire_global or "",
             failed=s.failed,
-            points=[
-                PointView(
-                    index=p.index,
-                    point=p.point,
-                    status=p.statut,
-                    status_label=STATUS_LABELS.get(p.statut, p.statut),
-                    comment=p.commentaire or "",
-                    downgraded=p.downgraded,
-                    citations=[citation(c) for c in sorted(p.citations, key=lambda c: c.index)],
-                )
-                for p in sorted(s.control_points, key=lambda p: p.index)
-            ],
+            points=[point_view(p) for p in sorted(s.control_points, key=lambda p: p.index)],
         )
-        for s in sorted(audit.steps, key=lambda s: s.position)
-    ]
+
+    steps = [step_view(s) for s in sorted(audit.steps, key=lambda s: s.position)]
     calls = [
         CallView(
             call_id=c.call_id,
@@ -251,4 +263,6 @@ def build_report(
         steps=steps,
         calls=calls,
         shared=shared,
+        human_review=list(source.human_review) or None,
+        rerun_history=list(source.rerun_history) or None,
     )

@@ -220,3 +220,24 @@ async def test_day_overview_lists_the_days_audits_in_scope(client: httpx.AsyncCl
     assert "Aucun audit terminé pour ce jour." in empty.text
     bad = await client.get("/reports/days/2025-13-01", headers=world.headers("admin"))
     assert bad.status_code == 400
+
+
+async def test_report_shows_human_overrides_over_the_ai_verdict(client: httpx.AsyncClient, world: World) -> None:
+    audit_id, _ = await add_reported_audit(world, "own")
+    await world.commit()
+    before = (await client.get(f"/reports/audits/{audit_id}", headers=world.headers("viewer"))).text
+    assert "Présent" in before.split('class="point"')[1]
+    reviewed = await client.patch(
+        f"/api/audits/{audit_id}/steps/1/control-points/1/review",
+        json={"statut": "ABSENT", "reason": "Le nom n'est pas dit"},
+        headers=world.headers("operator"),
+    )
+    assert reviewed.status_code == 200, reviewed.text
+    html = (await client.get(f"/reports/audits/{audit_id}", headers=world.headers("viewer"))).text
+    assert html_problems(html) == []
+    assert "Le nom n&#39;est pas dit" in html
+    assert "Étape 1, point 1 — statut : PRESENT → ABSENT" in html
+    # the point shows the reviewer's status, not the AI's
+    first_point = html.split('class="point"')[1]
+    assert "Absent" in first_point
+    assert "Présent" not in first_point
