@@ -2,16 +2,15 @@
 
 The key is `WEBHOOK_SECRETS_KEY`, or derived from `JWT_ACCESS_SECRET` when that is not set (HKDF, with
 its own label, so the two keys are independent); rotating the source key makes stored secrets unreadable,
-so set `WEBHOOK_SECRETS_KEY` explicitly before rotating the JWT secret.
+so set `WEBHOOK_SECRETS_KEY` explicitly before rotating the JWT secret. The sealing itself is the one
+every stored credential uses (`callaudit.secrets.Sealer`).
 """
 
 from __future__ import annotations
 
-import base64
+from callaudit.secrets import Sealer, SealError
 
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+PURPOSE = "callaudit webhook secrets"
 
 
 class SecretsUnavailable(RuntimeError):
@@ -22,16 +21,13 @@ class SecretBox:
     def __init__(self, source_key: str | None) -> None:
         if not source_key:
             raise SecretsUnavailable("set WEBHOOK_SECRETS_KEY (or JWT_ACCESS_SECRET) to use webhooks")
-        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"callaudit webhook secrets").derive(
-            source_key.encode()
-        )
-        self._fernet = Fernet(base64.urlsafe_b64encode(derived))
+        self._sealer = Sealer([source_key.encode()], PURPOSE)
 
     def seal(self, secret: str) -> str:
-        return self._fernet.encrypt(secret.encode()).decode()
+        return self._sealer.seal(secret)
 
     def open(self, sealed: str) -> str:
         try:
-            return self._fernet.decrypt(sealed.encode()).decode()
-        except InvalidToken:
+            return self._sealer.unseal(sealed)
+        except SealError:
             raise SecretsUnavailable("a webhook secret cannot be decrypted with the configured key") from None
