@@ -154,27 +154,15 @@ def compare(previous: Mapping[str, Any], new: Mapping[str, Any], *, only: int | 
     }
 
 
+def _columns(row: Any, skip: set[str]) -> dict[str, Any]:
+    """A row's column values but its keys, to copy it into a new revision."""
+    return {c.key: getattr(row, c.key) for c in row.__table__.columns if c.key not in skip}
+
+
 def _copy_point(point: AuditControlPoint) -> AuditControlPoint:
-    return AuditControlPoint(
-        index=point.index,
-        point=point.point,
-        statut=point.statut,
-        commentaire=point.commentaire,
-        minutages=list(point.minutages),
-        erreur_transcription_notee=point.erreur_transcription_notee,
-        variation_phonetique_utilisee=point.variation_phonetique_utilisee,
-        downgraded=point.downgraded,
-        confidence=point.confidence,
-        decision_rule=point.decision_rule,
-        citations=[_copy_citation(c) for c in point.citations],
-    )
-
-
-def _copy_citation(citation: AuditCitation) -> AuditCitation:
-    skip = {"id", "control_point_id"}
-    return AuditCitation(
-        **{c.key: getattr(citation, c.key) for c in AuditCitation.__table__.columns if c.key not in skip}
-    )
+    copy = AuditControlPoint(**_columns(point, {"id", "step_id"}))
+    copy.citations = [AuditCitation(**_columns(c, {"id", "control_point_id"})) for c in point.citations]
+    return copy
 
 
 def point_revision(previous: AuditStep, record: StepRecord, index: int) -> AuditStep:
