@@ -10,12 +10,15 @@ else that goes wrong fails the audit row with its phase, and the other fiches ca
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import enum
+import functools
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,8 +53,8 @@ from services.ports import Publisher
 log = logging.getLogger(__name__)
 
 
-#: A worker beats after every step it analyses; none for this long (a step's model calls, their
-#: retries and timeouts included) means it died, and the next run auditing the pair takes over.
+#: A worker beats after every step it analyses and every third of this while steps run; none for
+#: this long means it died, and the next run auditing the pair takes over.
 STALE_HEARTBEAT = dt.timedelta(minutes=5)
 
 
@@ -314,7 +317,8 @@ class AuditEngine(StageService):
             "audit.analysis_started",
             {"total_steps": len(spec.steps), "model": self.auditor.model or self.auditor.name, "status": "analyzing"},
         )
-        records = await self._analyse_steps(run)
+        async with self._beating(audit_id):
+            records = await self._analyse_steps(run)
         compliance = compute_compliance([r.step for r in records], spec)
         audited_seconds = sum(r.duration_seconds or 0.0 for r in timeline.recordings)
         effective = records[0].mode if records else mode
@@ -387,6 +391,28 @@ class AuditEngine(StageService):
             citations=sum(r.step.stats.citations_valid for r in records),
             citations_removed=sum(r.step.stats.citations_removed for r in records),
         )
+
+    @asynccontextmanager
+    async def _beating(self, audit_id: int) -> AsyncIterator[None]:
+        """Beats the heartbeat every third of `stale_after` while the steps run: one step's model
+        calls (retries, a 429 cool-down, tools mode) can outlast it, and a run that sees a stale
+        heartbeat takes the audit over."""
+
+        async def beat() -> None:
+            while True:
+                await asyncio.sleep(self.stale_after.total_seconds() / 3)
+                try:
+                    await self._db(functools.partial(heartbeat, audit_id=audit_id, now=self._clock()))
+                except Exception as exc:  # the next beat, or the step's own write, will say more
+                    log.warning("heartbeat of audit %s not written: %s", audit_id, exc)
+
+        task = asyncio.create_task(beat())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def _analyse_steps(self, run: _Run) -> list[StepRecord]:
         fiche_id, audit_id, spec = run.fiche_id, run.audit_id, run.spec

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import re
-from typing import Any
+from typing import Any, cast
 
 import dagster as dg
 import pytest
@@ -447,3 +448,46 @@ def test_a_fiche_whose_timeline_exceeds_the_prompt_budget_is_audited_in_tools_mo
         rows = session.execute(select(Audit.fiche_id, Audit.transcript_mode)).all()
     modes = {row.fiche_id: row.transcript_mode for row in rows}
     assert modes == {short: "prompt", long: "tools"}
+
+
+class _SlowStep(_FailingStep):
+    """One long step (model retries, a 429 cool-down): notes the heartbeat its audit has when it ends."""
+
+    def __init__(self, sync_engine: Engine) -> None:
+        super().__init__(broken=0)
+        self.engine = sync_engine
+        self.seen: list[tuple[dt.datetime | None, dt.datetime | None]] = []
+
+    async def analyze_step(
+        self, scorecard: ScorecardSpec, step: StepSpec, timeline: Timeline, *, mode: TranscriptMode
+    ) -> StepAnalysis:
+        await asyncio.sleep(1.0)
+        with Session(self.engine) as session:
+            audit = session.scalars(select(Audit).where(Audit.status == "running")).one()
+            self.seen.append((audit.started_at, audit.heartbeat_at))
+        return await self.inner.analyze_step(scorecard, step, timeline, mode=mode)
+
+
+@pytest.mark.usefixtures("clean_tables")
+def test_a_long_step_keeps_its_audits_heartbeat_fresh(
+    transcribed_day: list[str], scorecard_id: int, sync_engine: Engine
+) -> None:
+    """A step longer than the stale threshold must not let another run take a live audit over."""
+    spec = _spec(sync_engine, scorecard_id)
+    auditor = _SlowStep(sync_engine)
+    engine = AuditEngine(
+        cast(Any, auditor),
+        sync_session_factory(sync_engine),
+        None,
+        rules=GatingRules(),
+        trigger=Trigger(source="test"),
+        step_concurrency=1,
+        stale_after=dt.timedelta(seconds=0.3),
+    )
+    one_step = dataclasses.replace(spec, steps=spec.steps[:1])
+    result = asyncio.run(engine.audit_fiche(transcribed_day[0], one_step))
+    assert result.outcome == Outcome.COMPLETED
+    [(started, beat)] = auditor.seen
+    assert started is not None
+    assert beat is not None
+    assert beat - started >= dt.timedelta(seconds=0.5)  # beaten during the step, not only after it
