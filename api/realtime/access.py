@@ -4,7 +4,8 @@
 * `fiche:<id>`  -> `fiches` read, and the fiche in scope;
 * `job:<id>`    -> a progressive fetch: the user who asked for it, or `fiches` read over ALL (a
   range fetch spans every group); a run (batch): the user who launched it, or every fiche the run
-  works on in the caller's `audits` / `transcriptions` read scope;
+  works on in the caller's `audits` / `transcriptions` read scope; an automation run (a number):
+  `automation` read and its schedule in that grant's scope, as `GET /api/automation/runs/{id}`;
 * `user:<id>`   -> that user only.
 
 An unknown or out-of-scope entity is "not found", as everywhere (no existence oracle); a missing
@@ -22,10 +23,12 @@ from api.auth.principal import Grant, Principal
 from api.errors import Forbidden, NotFound
 from domain.events import Topic, TopicKind
 from domain.models.audits import Audit
+from domain.models.automation import AutomationRun, AutomationSchedule
 from domain.models.fiches import Fiche
 from domain.models.jobs import FicheFetchJob
 from domain.models.transcripts import FicheTranscription
 from domain.rbac import Action, Scope
+from domain.schedules.store import schedule_scope_clause
 from domain.scoping import apply_fiche_scope
 
 NOT_FOUND = "Topic not found"
@@ -64,12 +67,26 @@ async def authorize_topic(session: AsyncSession, principal: Principal, topic: To
 
 
 async def _job_visible(session: AsyncSession, principal: Principal, job_id: str) -> bool:
+    if job_id.isdigit():  # fetch jobs and Dagster runs are UUIDs, automation runs are numbered
+        return await _automation_run_visible(session, principal, int(job_id))
     fetch = (await session.execute(select(FicheFetchJob.requested_by_id).where(FicheFetchJob.id == job_id))).first()
     if fetch is not None:
         owner = principal.user_id is not None and fetch.requested_by_id == principal.user_id
         fiches = principal.grant("fiches", Action.READ)
         return owner or (fiches is not None and fiches.scope is Scope.ALL)
     return await _run_visible(session, principal, job_id)
+
+
+async def _automation_run_visible(session: AsyncSession, principal: Principal, run_id: int) -> bool:
+    grant = principal.grant("automation", Action.READ)
+    if grant is None:
+        return False
+    statement = (
+        select(AutomationRun.id)
+        .join(AutomationSchedule, AutomationSchedule.id == AutomationRun.schedule_id)
+        .where(AutomationRun.id == run_id, schedule_scope_clause(grant))
+    )
+    return await _visible(session, statement)
 
 
 async def _run_visible(session: AsyncSession, principal: Principal, run_id: str) -> bool:

@@ -21,6 +21,7 @@ from callaudit.settings import Settings
 from domain.models import FicheFetchJob
 from resources.redis import SyncEventPublisher, stream_key
 from tests.api.audit_factory import add_audit, add_scorecard
+from tests.api.automation_factory import add_run, add_schedule
 from tests.api.conftest import build_app, make_settings, running
 from tests.api.world import World
 from tests.realtime.sse import SseReader, StreamingASGITransport
@@ -359,3 +360,17 @@ async def _follow_through_an_outage(application: FastAPI, server: EmbeddedRedis,
         async with client.stream("GET", STREAM, params={"topic": topic}, headers=resumed) as response:
             [after] = await SseReader(response).events(1)
         assert json.loads(after.data or "")["message"] == "2"
+
+
+async def test_an_automation_runs_topic_follows_its_schedules_scope(client: httpx.AsyncClient, world: World) -> None:
+    own_run = await add_run(world.session, await add_schedule(world.session, "G-OWN"))
+    other_run = await add_run(world.session, await add_schedule(world.session, "G-OTHER"))
+    await world.commit()
+
+    async def mint(topic: str, who: str) -> int:
+        response = await client.post("/api/realtime/stream-tokens", json={"topic": topic}, headers=world.headers(who))
+        return response.status_code
+
+    assert await mint(f"job:{own_run}", "operator") == 200
+    assert await mint(f"job:{other_run}", "operator") == 404
+    assert await mint(f"job:{other_run}", "admin") == 200
