@@ -12,6 +12,7 @@ import dagster as dg
 
 from assets.audits import audits
 from assets.partitions import audit_partitions
+from callaudit.settings import get_settings
 from domain.audits.calibration import Agreement
 from domain.audits.calibration_store import CalibrationFilters, calibration_report
 from resources.database import DatabaseResource
@@ -44,7 +45,9 @@ def audit_calibration(context: dg.AssetExecutionContext, database: DatabaseResou
     """
     keys = context.partition_key.keys_by_dimension
     filters = CalibrationFilters(
-        scorecard_id=int(keys["scorecard"]), sales_day=dt.date.fromisoformat(keys["sales_day"])
+        scorecard_id=int(keys["scorecard"]),
+        sales_day=dt.date.fromisoformat(keys["sales_day"]),
+        timezone=get_settings().sales_timezone,
     )
     with database.session() as session:
         report = calibration_report(session, filters)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from api.audits.schemas import ComplianceOut, StepOut
 from api.audits.service import compliance_out
-from api.deps import SessionDep
+from api.deps import SessionDep, SettingsDep
 from api.reviews import service
 from api.reviews.schemas import (
     CalibrationOut,
@@ -67,13 +67,13 @@ async def list_disputes(
 
 @router.get("/calibration", response_model=Envelope[CalibrationOut], summary="Where the AI and the reviewers disagree")
 async def calibration(
-    grant: ReadAudits, session: SessionDep, query: Annotated[CalibrationQuery, Query()]
+    grant: ReadAudits, session: SessionDep, settings: SettingsDep, query: Annotated[CalibrationQuery, Query()]
 ) -> Envelope[CalibrationOut]:
     """Over the completed audits the caller may read that a human reviewed: the AI's control-point statuses
     against the statuses after review, per control point, per scorecard, overall and per week (observed
     agreement, Cohen's kappa with its 95 % interval, confusion counts), and the most overridden and disputed
     points. A reviewed audit's points left alone count as agreements."""
-    return ok(await service.calibration(session, grant, query))
+    return ok(await service.calibration(session, grant, query, settings.sales_timezone))
 
 
 @router.post(

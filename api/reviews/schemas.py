@@ -205,8 +205,8 @@ class CalibrationOut(BaseModel):
 class CalibrationQuery(BaseModel):
     scorecard_id: IdIn | None = Field(None, description="Only audits of this scorecard")
     scorecard_version: int | None = Field(None, ge=1, le=100_000, description="Only audits of this version number")
-    date_from: IsoDay | None = Field(None, description="Audits completed on or after this day (UTC)")
-    date_to: IsoDay | None = Field(None, description="Audits completed on or before this day (UTC)")
+    date_from: IsoDay | None = Field(None, description="Audits completed on or after this day (in SALES_TIMEZONE)")
+    date_to: IsoDay | None = Field(None, description="Audits completed on or before this day (in SALES_TIMEZONE)")
     groupes: Annotated[str, StringConstraints(max_length=2000)] | None = Field(
         None, description="Comma-separated CRM group names of the fiches (exact)"
     )

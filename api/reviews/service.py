@@ -503,8 +503,9 @@ def _ranked(items: list[dict[str, Any]], key: str) -> list[RankedPointOut]:
     return [RankedPointOut(**{k: v for k, v in item.items() if k != key}, count=item[key]) for item in items]
 
 
-async def calibration(session: AsyncSession, grant: Grant, query: CalibrationQuery) -> CalibrationOut:
+async def calibration(session: AsyncSession, grant: Grant, query: CalibrationQuery, timezone: str) -> CalibrationOut:
     filters = CalibrationFilters(
+        timezone=timezone,
         scorecard_id=query.scorecard_id,
         scorecard_version=query.scorecard_version,
         date_from=query.date_from,

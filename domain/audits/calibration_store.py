@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, exists, func, select
 from sqlalchemy.orm import Session
@@ -20,8 +21,9 @@ from domain.models.reviews import ReviewKind
 class CalibrationFilters:
     scorecard_id: int | None = None
     scorecard_version: int | None = None
-    date_from: dt.date | None = None  # on the audit's completion day (UTC)
+    date_from: dt.date | None = None  # on the audit's completion day in `timezone`
     date_to: dt.date | None = None
+    timezone: str = "UTC"  # the deployment's SALES_TIMEZONE: days and weeks as the team lives them
     groupes: tuple[str, ...] = ()  # the fiche's CRM group name, exact
     auditor: str | None = None
     model: str | None = None
@@ -29,7 +31,7 @@ class CalibrationFilters:
 
 
 def _audits(filters: CalibrationFilters, scope: ColumnElement[bool] | None) -> Select[*tuple[Any, ...]]:
-    completed_day = func.date(func.timezone("UTC", Audit.completed_at))
+    completed_day = func.date(func.timezone(filters.timezone, Audit.completed_at))
     conditions: list[ColumnElement[bool]] = [Audit.status == AuditStatus.COMPLETED, Audit.deleted_at.is_(None)]
     if scope is not None:
         conditions.append(scope)
@@ -67,6 +69,7 @@ def calibration_report(
 ) -> Report:
     """Calibration of the matching audits a human reviewed (`scope`: the caller's visibility, SQL)."""
     matching = _audits(filters, scope)
+    zone = ZoneInfo(filters.timezone)
     reviewed = matching.where(exists().where(AuditReview.audit_id == Audit.id))
     rows: Sequence[Any] = session.execute(reviewed).all()
     states = step_states_of(session, [audit_id for audit_id, *_ in rows])
@@ -79,7 +82,7 @@ def calibration_report(
             point=point.point,
             ai=point.statut,
             human=state.view.point(point.index).statut,
-            completed_on=completed_at.astimezone(dt.UTC).date(),
+            completed_on=completed_at.astimezone(zone).date(),
         )
         for audit_id, scorecard_id, name, completed_at in rows
         for position, state in states.get(audit_id, {}).items()

@@ -3,11 +3,14 @@ scores, the latest view with its trails, one Dagster launch per rerun, and dispu
 
 from __future__ import annotations
 
+import datetime as dt
+
 import dagster as dg
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import text, update
 
+from domain.models import Audit
 from orchestration.reruns import rerun_audit_step_job
 from runs.contract import RERUN_AUDIT_STEP_JOB
 from tests.api.audit_factory import add_audit, add_scorecard
@@ -259,3 +262,26 @@ async def test_trails_and_the_audits_verdict_survive_a_new_scorecard_version(
     )
     # Still scored against its own version (8 points), not the new one (12).
     assert point.json()["data"]["compliance"]["poids_obtenu"] == "3/8"
+
+
+async def test_calibration_dates_are_the_teams_days_not_utc_days(client: httpx.AsyncClient, world: World) -> None:
+    """An audit completed at 23:30 UTC on 2 June was completed on 3 June in Paris (SALES_TIMEZONE)."""
+    audit_id = await _audit(world)
+    late = dt.datetime(2026, 6, 2, 23, 30, tzinfo=dt.UTC)
+    await world.session.execute(update(Audit).where(Audit.id == audit_id).values(completed_at=late))
+    await world.commit()
+    override = {"statut": "PRESENT", "reason": "Entendu"}
+    response = await client.patch(
+        f"/api/audits/{audit_id}/steps/1/control-points/2/review", json=override, headers=world.headers("admin")
+    )
+    assert response.status_code == 200, response.text
+
+    async def audits_on(day: str) -> int:
+        params = {"date_from": day, "date_to": day}
+        answer = await client.get("/api/audits/calibration", params=params, headers=world.headers("admin"))
+        assert answer.status_code == 200, answer.text
+        return int(answer.json()["data"]["audits"])
+
+    assert world.settings.sales_timezone == "Europe/Paris"
+    assert await audits_on("2026-06-03") == 1
+    assert await audits_on("2026-06-02") == 0
