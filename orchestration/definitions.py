@@ -9,10 +9,10 @@ from assets.calibration import audit_calibration
 from assets.fiches import fiche_details, fiche_details_settled, sales_fiches
 from assets.transcripts import transcripts
 from callaudit.settings import get_settings
-from orchestration.automation_runs import automation_run_job, automation_scheduler
 from orchestration.jobs import (
     audit_fiches_job,
     audit_sales_day_job,
+    automation_run_job,
     fetch_fiches_job,
     sync_sales_day_job,
     transcribe_fiches_job,
@@ -20,7 +20,11 @@ from orchestration.jobs import (
 )
 from orchestration.reruns import rerun_audit_step_job
 from orchestration.schedules import refresh_today_sales
-from orchestration.sensors.automation import audit_automatic_scorecards, transcribe_fetched_fiches
+from orchestration.sensors.automation import (
+    audit_automatic_scorecards,
+    automation_scheduler,
+    transcribe_fetched_fiches,
+)
 from orchestration.sensors.maintenance import audit_watchdog
 from orchestration.sensors.partitions import sync_scorecard_partitions
 from orchestration.sensors.run_status import publish_run_failures

@@ -2,7 +2,7 @@
 
 The stages go through ports (`Pipeline`: the same CRM sync, transcription and audit code, caps and
 locks as every other run; `Events`; `RunNotifier`) so this flow is tested without Dagster; the
-Dagster op (`orchestration/automation_runs.py`) plugs in the real ones.
+Dagster op (`orchestration/jobs.py`) plugs in the real ones.
 
 Work is batched per sales day (manual ids: one batch): a day's fiches get their details, then their
 transcriptions, then one audit call per scorecard, each over the whole batch. What each fiche went

@@ -1,10 +1,16 @@
-"""Automation down the chain: fetched details are transcribed, transcribed fiches are audited.
+"""Automation down the chain: fetched details are transcribed, transcribed fiches are audited; user
+schedules stored in the database are run when due.
 
 Two sensors keyed on the application's tables (`domain.automation`), not on asset
 materializations: the API's ad-hoc jobs write the same rows as the assets, so a fiche fetched or
 transcribed through the API moves on exactly like one of the scheduled day. Each request is keyed
 by the day (and scorecard) and the newest change it covers, so a queued run is not asked for
 again, and new fiches of the same day make a new request (the assets are incremental).
+
+`automation_scheduler` (every AUTOMATION_SCHEDULER_CRON tick) reconciles runs left behind, creates the
+runs that are due (catch-up within AUTOMATION_SCHEDULER_WINDOW_MINUTES, older due times recorded as
+`missed`) and requests `automation_run_job` for them with `run_key = sched:{id}:{due_at}`. The
+zero-config chain above needs no schedule; a schedule can replace it for chosen groups.
 """
 
 from __future__ import annotations
@@ -17,9 +23,11 @@ import dagster as dg
 from assets.partitions import scorecards
 from callaudit.settings import get_settings
 from domain.automation import audits_to_run, automatic_scorecards, database_now, days_to_transcribe
-from orchestration.jobs import audit_sales_day_job, transcribe_sales_day_job
+from domain.schedules.scheduler import TickSettings, tick
+from domain.schedules.timing import tick_seconds
+from orchestration.jobs import audit_sales_day_job, automation_run_job, transcribe_sales_day_job
 from resources.database import DatabaseResource
-from runs.contract import SOURCE_TAG
+from runs.contract import SOURCE_TAG, RunAutomation, automation_tags
 
 #: How far behind the newest row seen a sensor looks again: a transaction that committed after a
 #: tick with a timestamp older than that tick's newest row is still found.
@@ -96,4 +104,47 @@ def audit_automatic_scorecards(context: dg.SensorEvaluationContext, database: Da
         ],
         dynamic_partitions_requests=[scorecards.build_add_request(unknown)] if unknown else [],
         cursor=next_cursor(since, [w.newest for w in work], now),
+    )
+
+
+def _dagster_status(instance: dg.DagsterInstance, run_id: str) -> str | None:
+    run = instance.get_run_by_id(run_id)
+    return run.status.value if run is not None else None
+
+
+_settings = get_settings()
+
+
+@dg.sensor(
+    job=automation_run_job,
+    description="Runs the automation schedules stored in the database when they are due (catch-up within "
+    "AUTOMATION_SCHEDULER_WINDOW_MINUTES, older due times recorded as missed) and reconciles runs left behind.",
+    minimum_interval_seconds=tick_seconds(_settings.automation_scheduler_cron),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def automation_scheduler(context: dg.SensorEvaluationContext, database: DatabaseResource) -> dg.SensorResult:
+    settings = get_settings()
+    tick_settings = TickSettings(
+        window=dt.timedelta(minutes=settings.automation_scheduler_window_minutes),
+        stale_after=dt.timedelta(
+            milliseconds=settings.automation_stale_threshold_ms + settings.automation_scheduler_stale_grace_ms
+        ),
+    )
+    with database.session() as session:
+        now = database_now(session)
+        due = tick(
+            session, now=now, settings=tick_settings, dagster_status=lambda i: _dagster_status(context.instance, i)
+        )
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                run_key=d.key,
+                run_config=RunAutomation(automation_run_id=d.run_id).run_config(),
+                tags={
+                    **automation_tags(d.run_id, d.schedule_id, d.schedule_name, source="schedule", priority=d.priority),
+                    **({"app/due_at": d.due_at.isoformat()} if d.due_at else {}),
+                },
+            )
+            for d in due
+        ]
     )

@@ -27,8 +27,9 @@ from domain.models.automation import (
     AutomationSchedule,
 )
 from domain.scorecards.service import demo_document, import_document
-from orchestration.automation_runs import DagsterPipeline, automation_run_job, automation_scheduler
 from orchestration.definitions import defs
+from orchestration.jobs import DagsterPipeline, automation_run_job
+from orchestration.sensors.automation import automation_scheduler
 from tests.audits.conftest import DAY
 from tests.ingest.conftest import Simulator, faulty
 

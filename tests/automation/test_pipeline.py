@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-import orchestration.automation_runs as module
+import orchestration.jobs as module
 from resources.crm.resource import CrmResource
 
 

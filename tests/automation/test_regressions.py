@@ -51,11 +51,10 @@ def test_9_12_02_automation_audits_are_made_like_manual_ones_and_linked_to_the_r
     """The Dagster stage calls the very function `audit_fiches_job` calls (gating, tools mode, normalized
     rows), with the run and schedule on the trigger and the selection's `useRlm`."""
     import assets.audits
-    import orchestration.automation_runs as module
-    import orchestration.jobs
+    import orchestration.jobs as module
 
-    # The very function the manual launch's job calls.
-    assert vars(module)["run_audits"] is vars(orchestration.jobs)["run_audits"] is assets.audits.run_audits
+    # The very function the manual launch's job (same module) calls.
+    assert vars(module)["run_audits"] is assets.audits.run_audits
     seen: list[dict[str, object]] = []
     monkeypatch.setattr(module, "run_audits", lambda *args, **kwargs: seen.append(kwargs))
     context = type("Context", (), {"run_id": "dagster-1"})()
@@ -238,7 +237,7 @@ def test_9_12_10_transcription_goes_through_the_shared_transcriber(monkeypatch: 
     """The Dagster stage calls `assets.transcripts.transcribe_fiches` (Redis claims per recording, the
     provider's semaphore and backoff), not a second in-process implementation."""
     import assets.transcripts
-    import orchestration.automation_runs as module
+    import orchestration.jobs as module
 
     assert vars(module)["transcribe_fiches"] is assets.transcripts.transcribe_fiches
     seen: list[tuple[list[str], dict[str, object]]] = []

@@ -5,9 +5,14 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from orchestration.automation_runs import automation_run_job
 from orchestration.definitions import defs
-from orchestration.jobs import audit_fiches_job, fetch_fiches_job, sync_sales_day_job, transcribe_fiches_job
+from orchestration.jobs import (
+    audit_fiches_job,
+    automation_run_job,
+    fetch_fiches_job,
+    sync_sales_day_job,
+    transcribe_fiches_job,
+)
 from orchestration.reruns import rerun_audit_step_job
 from runs.contract import (
     SALES_DAY_ASSETS,
