@@ -61,6 +61,9 @@ class WebhookSubscription(IdMixin, TimestampMixin, Base):
     #: Event types delivered; empty = every type of the catalogue.
     event_types: Mapped[list[str]] = mapped_column(JSONB, nullable=False, default=list, server_default="[]")
     secret_encrypted: Mapped[str] = mapped_column(Text, nullable=False)
+    #: After a rotation, the secret replaced: deliveries are signed with it too until it expires.
+    previous_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    previous_secret_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     enabled: Mapped[bool] = mapped_column(nullable=False, default=True, server_default="true")
     disabled_reason: Mapped[str | None] = mapped_column(Text)
     disabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

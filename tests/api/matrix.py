@@ -371,6 +371,10 @@ async def _subscription_patch(world: World, ownership: str) -> Request:
     return Request(path={"subscription_id": await _subscription_id(world, ownership)}, json={"enabled": False})
 
 
+async def _secret_rotation(world: World, ownership: str) -> Request:
+    return Request(path={"subscription_id": await _subscription_id(world, ownership)}, json={"overlap_seconds": 60})
+
+
 async def _new_subscription_body(world: World, ownership: str) -> Request:
     return Request(json={"url": "http://127.0.0.1:9/hooks", "event_types": ["audit.failed"]})
 
@@ -814,6 +818,14 @@ ROUTES: tuple[Route, ...] = (
         "webhooks.write",
         WEBHOOKS,
         _subscription,
+        entity=True,
+    ),
+    Route(
+        "POST",
+        "/api/webhooks/subscriptions/{subscription_id}/rotate-secret",
+        "webhooks.write",
+        WEBHOOKS,
+        _secret_rotation,
         entity=True,
     ),
     Route(
