@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import update
@@ -156,17 +156,18 @@ class TableNotifier:
     """Records notices in `automation_notifications`, once per key (insert or nothing: the unique key
     is what makes a retried run notify once), and queues each newly recorded one in the delivery
     outbox in the same transaction (e-mail to its address, webhook to the schedule's subscription),
-    which sends and retries it."""
+    which sends and retries it. The message itself is stored once, in the outbox row; the notice keeps
+    its key and the delivery's id."""
 
     def __init__(self, session: Session, run_id: int) -> None:
         self._session = session
         self._run_id = run_id
 
-    def _add(self, key: str, kind: str, payload: dict[str, Any]) -> int | None:
+    def _add(self, key: str, kind: str) -> int | None:
         """The new notice's id (None: this key was recorded by an earlier attempt of the run)."""
         return self._session.scalar(
             insert(AutomationNotification)
-            .values(key=key, run_id=self._run_id, kind=kind, payload=payload)
+            .values(key=key, run_id=self._run_id, kind=kind)
             .on_conflict_do_nothing(index_elements=["key"])
             .returning(AutomationNotification.id)
         )
@@ -180,9 +181,9 @@ class TableNotifier:
         )
 
     def send_email(self, notice: EmailNotice) -> None:
-        message = MailMessage(to=notice.to, subject=notice.subject, text=notice.text, html=notice.html)
-        notification_id = self._add(notice.key, "email", asdict(message))
+        notification_id = self._add(notice.key, "email")
         if notification_id is not None:
+            message = MailMessage(to=notice.to, subject=notice.subject, text=notice.text, html=notice.html)
             self._link(notification_id, enqueue_mail(self._session, message, kind="automation"))
 
     def send_webhook(self, notice: WebhookNotice) -> None:
@@ -195,9 +196,7 @@ class TableNotifier:
                 "webhookUrl not notified: it has no signing secret yet (set webhookUrl again to get one)",
             )
             return
-        notification_id = self._add(
-            notice.key, "webhook", {"url": notice.url, "event": notice.event, "payload": notice.payload}
-        )
+        notification_id = self._add(notice.key, "webhook")
         if notification_id is not None:
             delivery = enqueue_webhook(self._session, subscription.id, notice.event, notice.payload)
             self._link(notification_id, delivery)
