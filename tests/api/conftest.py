@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
+from api.chat.deps import get_chat_sessions
 from api.deps import get_http, get_session
 from api.fiches.deps import api_crm_config, get_crm_client, get_sync_sessions
 from api.runlogs import get_run_log_reader
@@ -223,6 +224,10 @@ async def app(
         application.dependency_overrides[get_sync_sessions] = lambda: crm_sync_sessions
         application.dependency_overrides[get_run_launcher] = RecordingLauncher
         application.dependency_overrides[get_run_log_reader] = RunLogs
+        # A chat answer writes after the request's session is gone: with the test's session too.
+        application.dependency_overrides[get_chat_sessions] = lambda: asynccontextmanager(
+            session_override(async_db_session)
+        )
         yield application
     await crm.aclose()
     await recordings_http.aclose()
