@@ -262,8 +262,10 @@ def test_a_signed_in_user_opens_the_report_with_the_cookie_alone(
         )
         try:
             context = browser.new_context()
+            # without the cookie, a French page asks to sign in
             page = context.new_page()
             assert page.goto(api_url + report).status == 401
+            assert page.locator("h1").inner_text() == "Connexion requise"
             context.add_cookies([{"name": "callaudit-reports", "value": cookie, "url": api_url}])
             opened = page.goto(api_url + report)
             assert opened.status == 200
