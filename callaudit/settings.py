@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     auth_refresh_reuse_grace_seconds: int = Field(10, ge=0, le=60)
     auth_cookie_secure: bool | None = None
     auth_cookie_samesite: Literal["lax", "strict", "none"] = "lax"
+    # Lifetime of the report pages' cookie (`POST /reports/session`); the login session still bounds it.
+    report_session_ttl_seconds: int = Field(1800, ge=60, le=43_200)
     auth_seed_admin_email: str | None = None
     auth_seed_admin_password: SecretStr | None = None
     auth_login_max_attempts: int = Field(5, ge=1)

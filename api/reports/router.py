@@ -3,12 +3,14 @@
 * `GET /reports/audits/{id}`: one audit, scoped like `GET /api/audits/{id}` (404 out of scope);
 * `GET /reports/days/{date}?scorecard=`: the day's latest audits, linking to each report;
 * `GET /reports/shared/{token}` and its recordings: a share link's read-only view, no account;
+* `POST /reports/session?next=`: an access token exchanged for the pages' cookie, then a redirect;
 * `GET /api/recordings/{fiche_id}/{call_id}/audio`: a recording's bytes with ranges (`recordings.read`);
 * `POST|DELETE /api/reports/audits/{id}/share-links[/{link_id}]`: make and revoke share links.
 
-Browsers authenticate with the `Authorization` header the API already accepts; a share link is the
-way to open a report in a plain browser tab. Its token is only in the path, which every log line
-redacts (`ca_shr_` prefix, `callaudit.logging`).
+The pages and recordings authenticate with the `Authorization` header the API already accepts, or
+with the cookie `POST /reports/session` sets for a signed-in user's browser tab (`api.reports.session`).
+A share link opens one report without an account; its token is only in the path, which every log
+line redacts (`ca_shr_` prefix, `callaudit.logging`).
 """
 
 from __future__ import annotations
@@ -21,23 +23,26 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 
+from api.auth.dependencies import CurrentUser, KeyringDep, bearer_scheme
 from api.deps import HttpDep, SessionDep, SettingsDep
 from api.errors import NotFound
 from api.fiches.schemas import FICHE_ID_PATTERN
 from api.reports import service
 from api.reports.audio import relay_recording
 from api.reports.render import render
+from api.reports.session import require_page, set_page_cookie
 from api.schemas import Envelope, ok
 from api.security import MAX_ID, CanonicalPathInt, EntityId, Grant, IdStr, require
 from domain.rbac import Action
 from domain.reports.view import build_report
 
-ReadAudits = Annotated[Grant, Depends(require("audits", "read"))]
+ReadAudits = Annotated[Grant, Depends(require_page("audits", "read"))]
 WriteAudits = Annotated[Grant, Depends(require("audits", "write"))]
-ReadRecordings = Annotated[Grant, Depends(require("recordings", "read"))]
+ReadRecordings = Annotated[Grant, Depends(require_page("recordings", "read"))]
 FicheIdPath = Annotated[str, Path(pattern=FICHE_ID_PATTERN, description="CRM fiche id")]
 CallIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9._:-]{1,64}$", description="the recording's call id")]
 LinkIdPath = Annotated[int, CanonicalPathInt, Path(ge=1, le=MAX_ID, description="the share link's id")]
@@ -52,6 +57,13 @@ AUDIO: dict[int | str, dict[str, Any]] = {
     200: {"content": {"audio/*": {}}, "description": "The whole recording"},
     206: {"content": {"audio/*": {}}, "description": "The byte range asked for (`Content-Range`)"},
 }
+
+
+#: Where `POST /reports/session` may send the browser: a report page of this origin (a path, no host).
+NEXT_PATTERN = r"^/reports/[A-Za-z0-9][A-Za-z0-9._~/%?=&-]{0,500}$"
+NextQuery = Annotated[
+    str | None, Query(alias="next", pattern=NEXT_PATTERN, description="the report page to open (a `/reports/` path)")
+]
 
 
 def _audio_path(fiche_id: str, call_id: str) -> str:
@@ -79,6 +91,35 @@ async def audit_report(
             return _audio_path(source.fiche_id, call_id)
 
     return _page(render("report.html.j2", r=build_report(source, audio, tz=ZoneInfo(settings.sales_timezone))))
+
+
+@pages.post(
+    "/session",
+    status_code=303,
+    response_class=RedirectResponse,
+    responses={303: {"description": "Cookie set; `Location` is the page asked for"}},
+    summary="Open the report pages in this browser",
+)
+async def open_page_session(
+    principal: CurrentUser,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    settings: SettingsDep,
+    keyring: KeyringDep,
+    next_: NextQuery = None,
+) -> RedirectResponse:
+    """Sets the report pages' cookie for the user of the access token in `Authorization` (the header
+    only: a cookie never opens a session) and redirects to `next`, by default today's overview. The
+    cookie opens the report pages and their recordings only, with the user's grants, for
+    `REPORT_SESSION_TTL_SECONDS` or until the login session ends."""
+    # A user principal only ever comes from a bearer access token.
+    assert bearer is not None
+    assert principal.user_id is not None
+    session_id = str(keyring.verify_access_token(bearer.credentials)["sid"])
+    today = dt.datetime.now(ZoneInfo(settings.sales_timezone)).date()
+    response = RedirectResponse(next_ or f"/reports/days/{today.isoformat()}", status_code=303)
+    response.headers["Cache-Control"] = "no-store"
+    set_page_cookie(response, settings, keyring, principal.user_id, session_id)
+    return response
 
 
 @pages.get(

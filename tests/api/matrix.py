@@ -747,6 +747,7 @@ ROUTES: tuple[Route, ...] = (
     # audit reports (HTML pages, recordings' audio, share links)
     Route("GET", "/reports/audits/{audit_id}", "audits.read", AUDITS_READ, _reported_audit, entity=True, media=HTML),
     Route("GET", "/reports/days/{day}", "audits.read", AUDITS_LIST, _report_day, media=HTML),
+    Route("POST", "/reports/session", "user", users_only(303)),
     Route("GET", "/reports/shared/{token}", None, public(), _shared, media=HTML),
     Route("GET", "/reports/shared/{token}/recordings/{call_id}", None, public(), _shared, media=AUDIO),
     Route(
