@@ -1,7 +1,7 @@
 """automation schedules' webhookUrl as signing subscriptions; notices linked to their outbox delivery
 
 Revision ID: i16_schedule_webhooks
-Revises: i19_share_links
+Revises: i15_secret_rotation
 Create Date: 2026-12-03 16:00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "i16_schedule_webhooks"
-down_revision: str | None = "i19_share_links"
+down_revision: str | None = "i15_secret_rotation"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

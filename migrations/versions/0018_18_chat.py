@@ -2,7 +2,7 @@
 messages with their status, citations, tokens and cost
 
 Revision ID: i18_chat
-Revises: i19_share_links
+Revises: i16_schedule_webhooks
 Create Date: 2026-12-03 16:00:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "i18_chat"
-down_revision: str | None = "i19_share_links"
+down_revision: str | None = "i16_schedule_webhooks"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """automation notices keep their key and delivery id: the message is stored once, in the outbox
 
 Revision ID: i16_notice_payload
-Revises: i16_schedule_webhooks
+Revises: i18_chat
 Create Date: 2026-12-03 16:30:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "i16_notice_payload"
-down_revision: str | None = "i16_schedule_webhooks"
+down_revision: str | None = "i18_chat"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
