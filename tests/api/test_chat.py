@@ -139,6 +139,8 @@ async def test_a_stream_split_at_every_byte_shows_no_marker_and_its_citations_ar
     payloads = await ask(chat_app, world, f"/api/audits/{audit_id}/chat", "Le délai de carence a-t-il été annoncé ?")
 
     assert standin.violations == []
+    sent = standin.seen[0]  # OPENAI_TEMPERATURE_CHAT and OPENAI_MAX_TOKENS_CHAT honoured
+    assert (sent["temperature"], sent["max_completion_tokens"]) == (0.0, 3000)
     assert payloads[-1] == "[DONE]"
     shown = texts(payloads)
     assert "".join(shown) == "Oui : le délai de carence est de trois mois [1]. Le client est chez la Macif [2]."
