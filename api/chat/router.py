@@ -72,6 +72,8 @@ async def audit_chat(
     model: ChatModelDep,
     sessions: ChatSessionsDep,
 ) -> EventSourceResponse:
+    """Answers `message` about the audit as it stands (overrides and reruns applied) and its transcript, as
+    server-sent events: `{"text"}` deltas, one `{"citations"}` frame (validated, located, stored), `[DONE]`."""
     subject = await service.audit_subject(session, grant, audit_id)
     prepared = await service.prepare(session, grant, subject, body.message, settings=settings, offline=model is None)
     return _stream(service.frames(prepared, model, sessions, settings))
@@ -101,6 +103,8 @@ async def fiche_chat(
     model: ChatModelDep,
     sessions: ChatSessionsDep,
 ) -> EventSourceResponse:
+    """Answers `message` about the fiche, its latest audits and its transcript, as server-sent events
+    (same frames as the audit chat); extractive, and labelled so, when no model is configured."""
     subject = await service.fiche_subject(session, grant, fiche_id)
     prepared = await service.prepare(session, grant, subject, body.message, settings=settings, offline=model is None)
     return _stream(service.frames(prepared, model, sessions, settings))

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import anyio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from api.auth.dependencies import OptionalPrincipal, require
 from api.auth.principal import Grant
@@ -135,10 +136,7 @@ async def prepare(
     conversation = await repository.conversation(session, fiche_id, subject.audit_id)
     earlier = await repository.recent_messages(session, conversation.id, repository.PROMPT_HISTORY_LIMIT)
 
-    def read(sync: object) -> tuple[Timeline, str]:
-        from sqlalchemy.orm import Session
-
-        assert isinstance(sync, Session)
+    def read(sync: Session) -> tuple[Timeline, str]:
         fiche = repository.fiche_brief(sync, subject.fiche)
         if subject.audit_id is not None:
             summary = summary_prompt(fiche, repository.audit_of(sync, subject.audit_id), [])

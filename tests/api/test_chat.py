@@ -9,6 +9,7 @@ extractive and labelled; tokens and cost are stored per message.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -139,6 +140,8 @@ async def test_a_stream_split_at_every_byte_shows_no_marker_and_its_citations_ar
     payloads = await ask(chat_app, world, f"/api/audits/{audit_id}/chat", "Le délai de carence a-t-il été annoncé ?")
 
     assert standin.violations == []
+    sent = standin.seen[0]  # OPENAI_TEMPERATURE_CHAT and OPENAI_MAX_TOKENS_CHAT honoured
+    assert (sent["temperature"], sent["max_completion_tokens"]) == (0.0, 3000)
     assert payloads[-1] == "[DONE]"
     shown = texts(payloads)
     assert "".join(shown) == "Oui : le délai de carence est de trois mois [1]. Le client est chez la Macif [2]."
@@ -299,3 +302,30 @@ async def test_chat_without_read_access_to_the_audit_is_forbidden(client: httpx.
     assert response.status_code == 403
     assert "audits.read" in response.json()["error"]
     assert (await client.get("/api/fiches/F-OWN/chat/history", headers=headers)).status_code == 200
+
+
+async def test_the_audit_is_read_as_it_stands_and_the_fiche_with_its_latest_audits_only(
+    chat_app: FastAPI, client: httpx.AsyncClient, world: World, standin: StreamingStandIn
+) -> None:
+    audit_id = await audit_with_transcript(world)
+    review = {"statut": "PRESENT", "commentaire": "Dit à 00:42", "reason": "Entendu à la réécoute"}
+    path = f"/api/audits/{audit_id}/steps/1/control-points/2/review"
+    assert (await client.patch(path, json=review, headers=world.headers("operator"))).status_code == 200
+    old = await add_audit(world.session, "F-OWN", await add_scorecard(world.session, "Ancienne grille"), latest=False)
+    gone = await add_audit(
+        world.session,
+        "F-OWN",
+        await add_scorecard(world.session, "Grille supprimée"),
+        deleted_at=dt.datetime.now(dt.UTC),
+    )
+    standin.script.extend([Turn(text="Oui."), Turn(text="Oui.")])
+    await ask(chat_app, world, f"/api/audits/{audit_id}/chat", "La société a-t-elle été nommée ?")
+    await ask(chat_app, world, "/api/fiches/F-OWN/chat", "Quels audits ?")
+
+    audit_prompt = standin.seen[0]["messages"][0]["content"]
+    assert "1.2 Nom de la société : PRESENT - Dit à 00:42" in audit_prompt  # the override in force
+    assert "Présentation [critique] [revu par un humain] : CONFORME (5/5" in audit_prompt
+    fiche_prompt = standin.seen[1]["messages"][0]["content"]
+    assert f"Audit #{audit_id} " in fiche_prompt
+    assert f"Audit #{old} " not in fiche_prompt
+    assert f"Audit #{gone} " not in fiche_prompt

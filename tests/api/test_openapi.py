@@ -38,6 +38,7 @@ ORIGINAL_CAMEL_SCHEMAS = {
     "FailedFiche", "FicheResultOut", "FicheSelectionIn", "FicheSelectionOut", "IgnoredFiche", "LogOut",
     "ResultSummary", "RunDetail", "RunList", "RunOut", "ScheduleDetail", "ScheduleFields", "ScheduleList",
     "ScheduleOut", "ScheduleSaved", "TriggerIn", "Triggered",
+    "ChatHistoryOut", "ChatMessageOut",  # chat history (reference §4.13)
 }  # fmt: skip
 #: The original's offset pagination, kept on its audit lists.
 ORIGINAL_OFFSET_PAGINATION_PATHS = {"/api/audits", "/api/audits/grouped", "/api/audits/grouped-by-fiches"}
