@@ -28,11 +28,11 @@ from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 
 from api.auth.dependencies import CurrentUser, KeyringDep, bearer_scheme
-from api.deps import HttpDep, SessionDep, SettingsDep
+from api.deps import SessionDep, SettingsDep
 from api.errors import NotFound
 from api.fiches.schemas import FICHE_ID_PATTERN
 from api.reports import service
-from api.reports.audio import relay_recording
+from api.reports.audio import RecordingSourceDep, audio_path, relay_recording
 from api.reports.render import render
 from api.reports.session import require_page, set_page_cookie
 from api.schemas import Envelope, ok
@@ -66,10 +66,6 @@ NextQuery = Annotated[
 ]
 
 
-def _audio_path(fiche_id: str, call_id: str) -> str:
-    return f"/api/recordings/{quote(fiche_id, safe='')}/{quote(call_id, safe='')}/audio"
-
-
 def _page(html: str) -> HTMLResponse:
     # The report holds personal data: never cached by a shared proxy, never indexed.
     return HTMLResponse(html, headers={"Cache-Control": "private, no-store", "X-Robots-Tag": "noindex"})
@@ -88,7 +84,7 @@ async def audit_report(
     if listen is not None and await service.can_listen(session, source.fiche_id, listen):
 
         def audio(call_id: str) -> str:
-            return _audio_path(source.fiche_id, call_id)
+            return audio_path(source.fiche_id, call_id)
 
     return _page(render("report.html.j2", r=build_report(source, audio, tz=ZoneInfo(settings.sales_timezone))))
 
@@ -155,14 +151,14 @@ async def shared_recording(
     token: TokenPath,
     call_id: CallIdPath,
     session: SessionDep,
-    http: HttpDep,
+    source: RecordingSourceDep,
     range_: RangeHeader = None,
 ) -> Response:
     """A recording of the shared audit's fiche (never another fiche's), with byte ranges."""
     audit_id = await service.shared_audit_id(session, token)
     fiche_id = await service.audit_fiche_id(session, audit_id)
     url = await service.recording_url(session, fiche_id, call_id, None)
-    return await relay_recording(http, url, range_)
+    return await relay_recording(source, url, range_)
 
 
 @pages.get("/days/{day}", response_class=HTMLResponse, responses=HTML, summary="A day's audits")
@@ -208,14 +204,14 @@ async def recording_audio(
     call_id: CallIdPath,
     grant: ReadRecordings,
     session: SessionDep,
-    http: HttpDep,
+    source: RecordingSourceDep,
     range_: RangeHeader = None,
 ) -> Response:
     """The recording's bytes relayed from the CRM (its URL is never sent), `Range` honoured (206 with
     `Content-Range`). Needs `recordings.read` on the fiche; 404 when out of scope, or when the CRM
     no longer serves it; 502 when the CRM fails."""
     url = await service.recording_url(session, fiche_id, call_id, grant)
-    return await relay_recording(http, url, range_)
+    return await relay_recording(source, url, range_)
 
 
 # --- share links ----------------------------------------------------------------------------------
