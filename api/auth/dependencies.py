@@ -124,14 +124,14 @@ async def user_session_principal(
         if not isinstance(session_id, str) or len(session_id) > 36:
             raise ValueError("no session id")
     except (InvalidAccessToken, ValueError) as exc:
-        log.info("rejected a %s (%s)", typ, exc)
+        log.info("rejected a token of type %s (%s)", typ, exc)
         raise NotAuthenticated(INVALID_CREDENTIALS) from None
     if not await session_is_active(session, user_id, session_id):
-        log.info("rejected a %s of an ended session of user %s", typ, user_id)
+        log.info("rejected a token of type %s of an ended session of user %s", typ, user_id)
         raise NotAuthenticated(INVALID_CREDENTIALS)
     principal = await load_user_principal(session, user_id)
     if principal is None:
-        log.info("rejected a %s of inactive or deleted user %s", typ, user_id)
+        log.info("rejected a token of type %s of inactive or deleted user %s", typ, user_id)
         raise NotAuthenticated(INVALID_CREDENTIALS)
     return principal, session_id
 

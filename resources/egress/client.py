@@ -127,6 +127,13 @@ class EgressClient:
         except httpx.HTTPError as exc:
             return EgressResponse(None, b"", _ms(started), _describe(exc))
 
+    async def send_streamed(self, method: str, url: str, *, headers: Mapping[str, str] | None = None) -> httpx.Response:
+        """The response with its body unread, for relaying a large body (recordings); the caller reads
+        and closes it, and caps what it keeps. Raises `EgressRefused` for a destination refused before
+        connecting, `httpx.HTTPError` when no answer came back (a blocked address: `ConnectError`)."""
+        parse_target(url, self.policy)
+        return await self._client.send(self._client.build_request(method, url, headers=headers), stream=True)
+
     async def post(self, url: str, content: bytes, headers: Mapping[str, str]) -> EgressResponse:
         return await self.request("POST", url, content=content, headers=headers)
 

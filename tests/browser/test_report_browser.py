@@ -155,6 +155,7 @@ def servers(
 ) -> Iterator[tuple[str, str, Settings]]:
     crm = _Server(create_simulator(SimulatorConfig(seed=7, fiches_per_day=4)))
     settings = load_settings(
+        fiche_api_base_url=crm.url,  # the CRM's origin: the one private destination recordings come from
         database_url=database_url,
         redis_url=redis_url,
         jwt_access_secret="browser-test-signing-secret-0123456789",
