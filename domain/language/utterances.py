@@ -49,6 +49,7 @@ _REFUSING = frozenset({"refuser", "opposer", "interdire"})
 _MAX_DEPTH = 12
 _SCOPE_ENDS = frozenset({"advcl", "parataxis", "conj", "acl", "acl:relcl"})
 _POLITE_CONDITIONALS = frozenset({"vouloir", "aimer"})  # "je voudrais vous présenter": an act, politely
+_TELLING = frozenset({"dire", "détailler", "expliquer", "présenter", "parler", "préciser", "exposer", "montrer"})
 _OFFERS = ("si vous voulez", "si vous le souhaitez", "si vous souhaitez", "si ca vous interesse", "si besoin")
 _BACKCHANNELS = frozenset(
     [
@@ -213,11 +214,15 @@ def _is_deferred(tokens: Sequence[Token]) -> bool:
 
 
 def _is_hedged(tokens: Sequence[Token]) -> bool:
-    """An offer or a hypothesis rather than a statement ("si vous voulez, je peux...", "je pourrais")."""
+    """A hypothesis rather than a statement ("je pourrais vous envoyer"), or an offer to tell later
+    ("si vous voulez, je peux vous détailler les frais"). An offer of something else tells the client
+    it is on offer: "si vous souhaitez l'écouter, on peut vous en faire parvenir une copie" informs
+    them of their right to a copy."""
     if any("Cnd" in t.morph.get("Mood", []) and t.lemma_ not in _POLITE_CONDITIONALS for t in tokens):
         return True
     lowered = f" {fold(_text(tokens))} "
-    return any(f" {phrase} " in lowered for phrase in _OFFERS)
+    offer = any(f" {phrase} " in lowered for phrase in _OFFERS)
+    return offer and any(t.lemma_ in _TELLING for t in tokens)
 
 
 def _is_filler(tokens: Sequence[Token]) -> bool:
@@ -269,6 +274,7 @@ def names_someone(tokens: Sequence[Token]) -> bool:
 _CLAUSE_END = frozenset({".", "?", "!", ";", ":", "…"})
 _SUBJECT_PRONOUNS = frozenset({"je", "j'", "vous", "on", "il", "elle", "nous", "ils", "elles", "tu", "ça", "c'"})
 _MIN_SEGMENT = 3
+_SUBJECT_DEPS = ("nsubj", "expl:subj")
 
 
 def segments(sent: Span) -> list[list[Token]]:
@@ -279,12 +285,14 @@ def segments(sent: Span) -> list[list[Token]]:
     for token in sent:
         current = out[-1]
         has_verb = any(t.pos_ in ("VERB", "AUX") and t.i != token.head.i for t in current)
-        subordinate = bool(current) and (current[0].dep_ == "mark" or current[-1].dep_ == "mark")
+        # "si vous voulez, je peux...": the condition keeps its main clause, not the clause after that
+        subjects = sum(t.dep_.startswith(_SUBJECT_DEPS) for t in current)
+        subordinate = bool(current) and ((current[0].dep_ == "mark" and subjects < 2) or current[-1].dep_ == "mark")
         starts_clause = (
             token.text.lower() in _SUBJECT_PRONOUNS
-            and token.dep_.startswith("nsubj")
+            and token.dep_.startswith(_SUBJECT_DEPS)
             and has_verb
-            and not subordinate  # "si vous voulez, je peux...": the condition stays with its clause
+            and not subordinate
             and len(current) >= _MIN_SEGMENT
         )
         if starts_clause:

@@ -8,6 +8,7 @@ import asyncio
 from domain.audits.auditor import TranscriptMode
 from domain.audits.gating import GatingRules, gate_step
 from domain.audits.heuristic import HeuristicAuditor, Rule
+from domain.audits.points import acronyms, build_queries
 from domain.audits.schema import PointStatus, StepOutput
 from domain.audits.scorecard import SpeakerRule, StepSpec
 from domain.audits.timeline import Role, Timeline
@@ -26,7 +27,15 @@ CONSENT = step(
     speakers=(SpeakerRule.CLIENT,),
     is_critical=True,
 )
-CARD = scorecard(ADVISOR, WITHDRAWAL, CONSENT)
+COPY = step(4, points=("Droit de copie mentionné", "Frais de dossier mentionnés"))
+SCHEMES = step(
+    5,
+    points=("Question CSS/CMU posée", "Question MGO posée", "Question portabilité posée", "Arrêt de la vente"),
+    prompt="Vérifier la question sur:\n- CSS (Complémentaire Santé Solidaire)\n- CMU (Couverture Maladie Universelle)\n"
+    "- MGO (Maintien Gratuit Obligatoire)\n- Portabilité",
+    is_critical=True,
+)
+CARD = scorecard(ADVISOR, WITHDRAWAL, CONSENT, COPY, SCHEMES)
 
 
 def call(*turns: tuple[str, str]) -> Timeline:
@@ -81,3 +90,33 @@ def test_a_confirmation_that_does_not_start_with_yes_is_the_clients_consent() ->
     assert analyse(CONSENT, refused)[0] == [PointStatus.ABSENT]
     asked_back = call((AGENT, "vous voulez adhérer ?"), (CLIENT, "d'accord mais c'est pareil pour les lunettes ?"))
     assert analyse(CONSENT, asked_back)[0] == [PointStatus.ABSENT]
+
+
+def test_offering_a_copy_informs_of_the_right_but_offering_to_tell_is_not_telling() -> None:
+    copy = call((AGENT, "si vous souhaitez l'écouter, on peut vous en faire parvenir une copie"))
+    assert analyse(COPY, copy)[0][0] is PointStatus.PRESENT
+    fees = call((AGENT, "Si vous voulez, je peux vous détailler les frais de dossier."))
+    assert analyse(COPY, fees)[0][1] is PointStatus.ABSENT
+
+
+def test_a_question_glued_after_a_conditional_sentence_is_a_clause_of_its_own() -> None:
+    # the recogniser dropped the full stop: "si ... , on peut ... copie" then the next line, a question
+    fiche = call(
+        (AGENT, "si vous souhaitez l'écouter, on peut vous en faire parvenir une copie je suis bien avec Paul Roux ?")
+    )
+    [offer, question] = parse_timeline(fiche).utterances
+    assert not offer.question
+    assert question.question
+    assert analyse(COPY, fiche)[0][0] is PointStatus.PRESENT
+
+
+def test_an_acronym_is_met_by_the_definition_the_scorecard_gives_and_its_own_bullet() -> None:
+    mgo = build_queries(CARD, SCHEMES)[1]
+    lemmas = {t.lemma for t in mgo.terms}
+    assert {"maintien", "gratuit", "obligatoire"} <= lemmas  # the MGO bullet's definition
+    assert not lemmas & {"universel", "maladie"}  # not the CMU bullet, second by position
+    assert acronyms("- MGO (Maintien Gratuit Obligatoire)\n- RAC (pas une définition)") == {
+        "mgo": "Maintien Gratuit Obligatoire"
+    }
+    asked = call((AGENT, "vous bénéficiez du maintien gratuit obligatoire de votre ancienne mutuelle ?"))
+    assert analyse(SCHEMES, asked)[0][1] is PointStatus.PRESENT
