@@ -20,7 +20,7 @@ import pytest_asyncio
 import quicktok
 from fastapi import FastAPI
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from api.chat.deps import get_chat_model
 from api.chat.service import CLIENT_LEFT
@@ -28,7 +28,7 @@ from api.deps import get_settings_dep
 from callaudit.settings import Settings
 from domain.audits.gating import MAX_CONTINUATION_CHUNKS
 from domain.audits.matching import locate_quote, tokenise
-from domain.models import ChatMessage, TranscriptChunk
+from domain.models import ChatConversation, ChatMessage, TranscriptChunk
 from domain.rbac import Scope
 from resources.llm.chat import OpenAiChatModel, build_chat_model
 from tests.api.audit_factory import add_audit, add_scorecard
@@ -329,3 +329,20 @@ async def test_the_audit_is_read_as_it_stands_and_the_fiche_with_its_latest_audi
     assert f"Audit #{audit_id} " in fiche_prompt
     assert f"Audit #{old} " not in fiche_prompt
     assert f"Audit #{gone} " not in fiche_prompt
+
+
+async def test_a_deleted_audit_has_no_chat(client: httpx.AsyncClient, world: World) -> None:
+    audit_id = await add_audit(world.session, "F-OWN", await add_scorecard(world.session))
+    headers = world.headers("operator")
+    deleted = await client.patch(f"/api/audits/{audit_id}", json={"deleted": True}, headers=headers)
+    assert deleted.status_code == 200, deleted.text
+
+    history_response = await client.get(f"/api/audits/{audit_id}/chat/history", headers=headers)
+    asked = await client.post(f"/api/audits/{audit_id}/chat", json={"message": "Score ?"}, headers=headers)
+    assert (history_response.status_code, asked.status_code) == (404, 404)
+    assert asked.json()["code"] == "NOT_FOUND"
+    conversations = select(func.count()).select_from(ChatConversation).where(ChatConversation.audit_id == audit_id)
+    assert await world.session.scalar(conversations) == 0
+    restored = await client.patch(f"/api/audits/{audit_id}", json={"deleted": False}, headers=headers)
+    assert restored.status_code == 200, restored.text
+    assert (await client.get(f"/api/audits/{audit_id}/chat/history", headers=headers)).status_code == 200
