@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import httpx2
 import pytest
 import pytest_asyncio
 import quicktok
@@ -235,21 +236,47 @@ async def test_a_client_leaving_stops_the_model_call_and_leaves_the_question_una
     assert [(m["role"], m["status"], m["error"]) for m in data["messages"]] == [("user", "unanswered", CLIENT_LEFT)]
 
 
-async def test_a_failed_stream_ends_with_the_error_frame_and_the_question_marked_unanswered(
-    chat_app: FastAPI, client: httpx.AsyncClient, world: World, standin: StreamingStandIn
+@pytest.mark.parametrize(
+    ("failure", "why"),
+    [(httpx2.ReadError, "the connection was lost"), (httpx2.ReadTimeout, "nothing received for {timeout:g} s")],
+)
+async def test_a_stream_broken_mid_answer_ends_with_an_error_frame_saying_so_and_stores_no_partial_answer(
+    chat_app: FastAPI,
+    client: httpx.AsyncClient,
+    world: World,
+    standin: StreamingStandIn,
+    api_settings: Settings,
+    failure: type[httpx2.TransportError],
+    why: str,
 ) -> None:
     audit_id = await audit_with_transcript(world)
-    standin.script.append(Turn(text="Le conseiller a bien", fail_after_chars=6))
+    standin.script.append(Turn(text="Le conseiller a bien", fail_after_chars=6, failure=failure))
     payloads = await ask(chat_app, world, f"/api/audits/{audit_id}/chat", "Le conseiller s'est-il présenté ?")
 
     assert payloads[-1] == "[DONE]"
     assert texts(payloads) == list("Le con")  # what came before the break was shown
+    # not "could not be reached": the endpoint answered, then the answer broke off
+    reason = "the model's answer stream was interrupted: " + why.format(
+        timeout=api_settings.llm_request_timeout_seconds
+    )
     error = json.loads(payloads[-2])
-    assert error == {"type": "error", "error": "the model endpoint could not be reached", "code": "STREAM_ERROR"}
+    assert error == {"type": "error", "error": reason, "code": "STREAM_ERROR"}
     data = await history(client, world, f"/api/audits/{audit_id}/chat/history")
-    assert [(m["role"], m["status"], m["error"]) for m in data["messages"]] == [
-        ("user", "unanswered", "the model endpoint could not be reached")
-    ]
+    # the half answer is not kept as an assistant message: the question alone, unanswered, with why
+    assert [(m["role"], m["status"], m["error"]) for m in data["messages"]] == [("user", "unanswered", reason)]
+
+
+async def test_an_unreachable_model_is_told_apart_from_an_interrupted_answer(
+    chat_app: FastAPI, client: httpx.AsyncClient, world: World, standin: StreamingStandIn
+) -> None:
+    audit_id = await audit_with_transcript(world)
+    standin.script.append(Turn(refuse=True))
+    payloads = await ask(chat_app, world, f"/api/audits/{audit_id}/chat", "Le conseiller s'est-il présenté ?")
+
+    reason = "the model endpoint could not be reached"
+    assert payloads == [json.dumps({"type": "error", "error": reason, "code": "STREAM_ERROR"}), "[DONE]"]
+    data = await history(client, world, f"/api/audits/{audit_id}/chat/history")
+    assert [(m["role"], m["status"], m["error"]) for m in data["messages"]] == [("user", "unanswered", reason)]
 
 
 async def test_offline_the_answer_is_extractive_labelled_and_cited(
