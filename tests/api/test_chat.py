@@ -29,7 +29,7 @@ from api.deps import get_settings_dep
 from callaudit.settings import Settings
 from domain.audits.gating import MAX_CONTINUATION_CHUNKS
 from domain.audits.matching import locate_quote, tokenise
-from domain.models import ChatConversation, ChatMessage, TranscriptChunk
+from domain.models import AuditControlPoint, AuditStep, ChatConversation, ChatMessage, TranscriptChunk
 from domain.rbac import Scope
 from resources.llm.chat import OpenAiChatModel, build_chat_model
 from tests.api.audit_factory import add_audit, add_scorecard
@@ -331,6 +331,33 @@ async def test_chat_without_read_access_to_the_audit_is_forbidden(client: httpx.
     assert (await client.get("/api/fiches/F-OWN/chat/history", headers=headers)).status_code == 200
 
 
+async def rerun_step_2(world: World, audit_id: int) -> None:
+    """What a step rerun writes: revision 1 of "Devoir de conseil" (PARTIEL 2/3) superseded by revision 2."""
+    first = await world.session.scalar(select(AuditStep).where(AuditStep.audit_id == audit_id, AuditStep.position == 2))
+    assert first is not None
+    first.superseded_at = dt.datetime.now(dt.UTC)
+    await world.session.flush()
+    point = AuditControlPoint(index=1, point="Besoins", statut="PRESENT", commentaire="Besoins recueillis")
+    world.session.add(
+        AuditStep(
+            audit_id=audit_id,
+            position=2,
+            revision=2,
+            rerun_scope="step",
+            name=first.name,
+            is_critical=first.is_critical,
+            weight=first.weight,
+            severity=first.severity,
+            traite=True,
+            conforme="CONFORME",
+            score=3,
+            niveau_conformite="EXCELLENT",
+            control_points=[point],
+        )
+    )
+    await world.session.flush()
+
+
 async def test_the_audit_is_read_as_it_stands_and_the_fiche_with_its_latest_audits_only(
     chat_app: FastAPI, client: httpx.AsyncClient, world: World, standin: StreamingStandIn
 ) -> None:
@@ -338,6 +365,7 @@ async def test_the_audit_is_read_as_it_stands_and_the_fiche_with_its_latest_audi
     review = {"statut": "PRESENT", "commentaire": "Dit à 00:42", "reason": "Entendu à la réécoute"}
     path = f"/api/audits/{audit_id}/steps/1/control-points/2/review"
     assert (await client.patch(path, json=review, headers=world.headers("operator"))).status_code == 200
+    await rerun_step_2(world, audit_id)
     old = await add_audit(world.session, "F-OWN", await add_scorecard(world.session, "Ancienne grille"), latest=False)
     gone = await add_audit(
         world.session,
@@ -352,6 +380,10 @@ async def test_the_audit_is_read_as_it_stands_and_the_fiche_with_its_latest_audi
     audit_prompt = standin.seen[0]["messages"][0]["content"]
     assert "1.2 Nom de la société : PRESENT - Dit à 00:42" in audit_prompt  # the override in force
     assert "Présentation [critique] [revu par un humain] : CONFORME (5/5" in audit_prompt
+    assert "2. Devoir de conseil : CONFORME (3/3, EXCELLENT)" in audit_prompt  # the rerun's revision
+    assert "2.1 Besoins : PRESENT - Besoins recueillis" in audit_prompt
+    assert "Devoir de conseil : PARTIEL" not in audit_prompt  # nothing of the superseded revision
+    assert "Besoins : PARTIEL" not in audit_prompt
     fiche_prompt = standin.seen[1]["messages"][0]["content"]
     assert f"Audit #{audit_id} " in fiche_prompt
     assert f"Audit #{old} " not in fiche_prompt
