@@ -29,7 +29,15 @@ from api.deps import get_settings_dep
 from callaudit.settings import Settings
 from domain.audits.gating import MAX_CONTINUATION_CHUNKS
 from domain.audits.matching import locate_quote, tokenise
-from domain.models import AuditControlPoint, AuditStep, ChatConversation, ChatMessage, TranscriptChunk
+from domain.models import (
+    AuditControlPoint,
+    AuditStep,
+    ChatConversation,
+    ChatMessage,
+    MessageRole,
+    MessageStatus,
+    TranscriptChunk,
+)
 from domain.rbac import Scope
 from resources.llm.chat import OpenAiChatModel, build_chat_model
 from tests.api.audit_factory import add_audit, add_scorecard
@@ -405,3 +413,58 @@ async def test_a_deleted_audit_has_no_chat(client: httpx.AsyncClient, world: Wor
     restored = await client.patch(f"/api/audits/{audit_id}", json={"deleted": False}, headers=headers)
     assert restored.status_code == 200, restored.text
     assert (await client.get(f"/api/audits/{audit_id}/chat/history", headers=headers)).status_code == 200
+
+
+async def test_history_gets_or_creates_one_conversation_and_returns_its_last_50_messages_oldest_first(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    audit_id = await add_audit(world.session, "F-OWN", await add_scorecard(world.session))
+    first = await history(client, world, f"/api/audits/{audit_id}/chat/history")
+    assert (first["ficheId"], first["auditId"], first["messages"], first["messageCount"]) == (
+        "F-OWN",
+        str(audit_id),
+        [],
+        0,
+    )
+    assert (await history(client, world, f"/api/audits/{audit_id}/chat/history"))["conversationId"] == first[
+        "conversationId"
+    ]
+    fiche_level = await history(client, world, "/api/fiches/F-OWN/chat/history")
+    assert fiche_level["auditId"] is None
+    assert fiche_level["conversationId"] != first["conversationId"]
+
+    for i in range(52):
+        user = i % 2 == 0
+        world.session.add(
+            ChatMessage(
+                conversation_id=int(first["conversationId"]),
+                role=MessageRole.USER if user else MessageRole.ASSISTANT,
+                status=MessageStatus.ANSWERED if user else MessageStatus.COMPLETE,
+                content=f"message {i}",
+            )
+        )
+    await world.session.flush()
+    data = await history(client, world, f"/api/audits/{audit_id}/chat/history")
+    assert data["messageCount"] == 52
+    assert [m["content"] for m in data["messages"]] == [f"message {i}" for i in range(2, 52)]
+    assert {"id", "conversationId", "role", "content", "timestamp"} <= set(data["messages"][0])
+    assert data["messages"][0]["conversationId"] == first["conversationId"]
+
+
+async def test_a_question_that_leaves_no_room_in_the_context_budget_is_refused_and_nothing_is_stored(
+    chat_app: FastAPI, client: httpx.AsyncClient, world: World, standin: StreamingStandIn
+) -> None:
+    audit_id = await audit_with_transcript(world)
+    settings: Settings = chat_app.dependency_overrides[get_settings_dep]()
+    chat_app.dependency_overrides[get_settings_dep] = lambda: settings.model_copy(
+        update={"chat_context_token_budget": 1000}
+    )
+    path = f"/api/audits/{audit_id}/chat"
+    response = await client.post(path, json={"message": "mot " * 400}, headers=world.headers("operator"))
+
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == "body.message"
+    assert "chat context budget (1000 tokens)" in response.json()["error"]
+    assert standin.seen == []
+    assert await world.session.scalar(select(func.count()).select_from(ChatMessage)) == 0
+    assert await world.session.scalar(select(func.count()).select_from(ChatConversation)) == 0
