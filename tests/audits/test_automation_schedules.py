@@ -26,6 +26,8 @@ from domain.models.automation import (
     AutomationRunFicheResult,
     AutomationSchedule,
 )
+from domain.outbox.secrets_box import SecretBox
+from domain.schedules.webhook import set_schedule_webhook
 from domain.scorecards.service import demo_document, import_document
 from orchestration.automation_runs import DagsterPipeline, automation_run_job, automation_scheduler
 from orchestration.definitions import defs
@@ -92,6 +94,10 @@ def add_schedule(engine: Engine, **fields: Any) -> int:
         schedule = AutomationSchedule(**values)
         session.add(schedule)
         session.flush()
+        if schedule.webhook_url:  # as the API does when it saves the URL
+            set_schedule_webhook(
+                session, schedule, schedule.webhook_url, box=SecretBox("test-key-" + "0" * 32), user_id=None
+            )
         return schedule.id
 
 
