@@ -136,6 +136,7 @@ def test_a_schedule_with_two_scorecards_groups_and_max_fiches_runs_from_its_sens
     assert request.run_key is not None
     assert request.run_key.startswith(f"sched:{schedule_id}:")
     assert request.tags["app/automation_schedule"] == "Ventes NCA"
+    assert request.tags["app/automation_schedule_limit_1"] == str(schedule_id)  # maxConcurrentRuns, default 1
     [result] = daemon.results
     assert result.success, result.all_events
     run_id = int(request.tags["app/automation_run_id"])
