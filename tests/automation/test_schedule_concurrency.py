@@ -1,8 +1,9 @@
 """`maxConcurrentRuns`: runs of one schedule never overlap beyond its cap; the others wait in Dagster's queue.
 
-The real run queue: a Dagster instance with the QueuedRunCoordinator configured with the project's
-`dagster.yaml` tag limits, and the daemon's own queue iteration dequeuing (the launcher only records
-what it is given, so no process is started), on runs tagged as the sensor and the API tag them.
+The real run queue: a Dagster instance with the project's `dagster.yaml` run coordinator and run
+concurrency (an invalid combination fails here, as it fails the daemon), and the daemon's own queue
+iteration dequeuing (the launcher only records what it is given, so no process is started), on runs
+tagged as the sensor and the API tag them.
 """
 
 from __future__ import annotations
@@ -34,9 +35,13 @@ ORIGIN = RemoteJobOrigin(
 )
 
 
+def project_config() -> dict[str, Any]:
+    config: dict[str, Any] = yaml.safe_load((ROOT / "dagster.yaml").read_text(encoding="utf-8"))
+    return config
+
+
 def project_tag_limits() -> list[dict[str, Any]]:
-    config = yaml.safe_load((ROOT / "dagster.yaml").read_text(encoding="utf-8"))
-    limits: list[dict[str, Any]] = config["run_coordinator"]["config"]["tag_concurrency_limits"]
+    limits: list[dict[str, Any]] = project_config()["concurrency"]["runs"]["tag_concurrency_limits"]
     return limits
 
 
@@ -54,12 +59,10 @@ def test_dagster_yaml_limits_every_cap_a_schedule_may_have() -> None:
 
 @pytest.fixture
 def queue() -> Iterator[tuple[dg.DagsterInstance, Any]]:
+    project = project_config()
     overrides = {
-        "run_coordinator": {
-            "module": "dagster.core.run_coordinator",
-            "class": "QueuedRunCoordinator",
-            "config": {"tag_concurrency_limits": project_tag_limits()},
-        },
+        "run_coordinator": project["run_coordinator"],
+        "concurrency": project["concurrency"],
         "run_launcher": {"module": "dagster._core.test_utils", "class": "MockedRunLauncher"},
     }
     with (
