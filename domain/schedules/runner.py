@@ -524,7 +524,8 @@ class AutomationRunner:
                 error=error,
                 details={"stage": "run"} if error else None,
             )
-            self._log(session, LogLevel.ERROR if error else LogLevel.INFO, f"Run {status}", tally.as_event())
+            message = f"Run {status}: {error}" if error else f"Run {status}"
+            self._log(session, LogLevel.ERROR if error else LogLevel.INFO, message, tally.as_event())
             duration = run.duration_ms or 0
             summary = RunSummary(
                 self.run_id,
