@@ -385,6 +385,7 @@ FIELDS: dict[str, str] = {
     "lastRunAt": "When the schedule's last run finished.",
     "lastRunStatus": "success, partial or failed.",
     "logs": "The run's log lines, oldest first.",
+    "maxConcurrentRuns": "Runs of the schedule in progress at once (1-5, default 1); more wait in Dagster's run queue.",
     "maxFiches": "Most fiches per run (not per day).",
     "maxRecordingsPerFiche": "Fiches with more recordings are ignored; else AUTOMATION_MAX_RECORDINGS_PER_FICHE.",
     "maxRetries": "Retries of a failed fiche when retryFailed (0-5).",

@@ -22,6 +22,7 @@ from callaudit.settings import get_settings
 from domain.audits.store import Trigger
 from domain.models.automation import EXTERNAL_API_KEY_PURPOSE, AutomationRun, AutomationSchedule
 from domain.outbox import announce
+from domain.schedules.debug_log import debug_log_for
 from domain.schedules.notifications import TableNotifier
 from domain.schedules.runner import AutomationRunner, RunSettings
 from resources.crm.resource import CrmResource
@@ -334,6 +335,9 @@ def run_automation(  # noqa: PLR0917 - Dagster resources are parameters
             notifier=lambda session: TableNotifier(session, config.automation_run_id),
             settings=RunSettings(max_recordings_per_fiche=get_settings().automation_max_recordings_per_fiche),
             dagster_run_id=context.run_id,
+            debug_log=debug_log_for(
+                get_settings().automation_debug_log_to_file, get_settings().callaudit_home, config.automation_run_id
+            ),
         )
         status = runner.execute()
     finally:

@@ -141,7 +141,14 @@ def automation_scheduler(context: dg.SensorEvaluationContext, database: Database
                 run_key=d.key,
                 run_config=RunAutomation(automation_run_id=d.run_id).run_config(),
                 tags={
-                    **automation_tags(d.run_id, d.schedule_id, d.schedule_name, source="schedule", priority=d.priority),
+                    **automation_tags(
+                        d.run_id,
+                        d.schedule_id,
+                        d.schedule_name,
+                        source="schedule",
+                        priority=d.priority,
+                        max_concurrent_runs=d.max_concurrent_runs,
+                    ),
                     **({"app/due_at": d.due_at.isoformat()} if d.due_at else {}),
                 },
             )
