@@ -1,9 +1,10 @@
 """The audit report in a real headless Chromium against the running API and the demo CRM's audio.
 
 Both servers listen on real sockets (uvicorn in threads) over the test Postgres and Redis; the page
-is opened in a plain browser tab through a share link (no account), or with the cookie a signed-in
-user gets from `POST /reports/session` (no header). Debian's `chromium` drives it
-through Playwright's Python client; axe-core comes inside the `axe-playwright-python` wheel.
+is opened in a plain browser tab through a share link (no account), with the cookie a signed-in
+user gets from `POST /reports/session` (no header), or after signing in with the pages' own form.
+Debian's `chromium` drives it through Playwright's Python client; axe-core comes inside the
+`axe-playwright-python` wheel.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from api.auth.crypto import keyring_for
+from api.auth.crypto import keyring_for, passwords_for
 from api.auth.service import issue_refresh_token
 from api.reports.service import create_share_link
 from callaudit.demo_crm.app import create_app as create_simulator
@@ -50,6 +51,8 @@ playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright's
 axe_module = pytest.importorskip("axe_playwright_python.sync_playwright", reason="axe-playwright-python missing")
 
 CITED = (5.0, 7.0)  # the second every citation of the test audit starts and ends at
+EMAIL = "qualite@example.test"
+PASSWORD = "correct horse battery staple"
 
 
 def _chromium() -> str:
@@ -134,11 +137,11 @@ async def _seed(database_url: str, crm_url: str) -> tuple[str, int, int]:
 
 
 async def _signed_in(database_url: str, settings: Settings) -> str:
-    """An administrator with a login session: an access token of that session."""
+    """An administrator (`EMAIL`, `PASSWORD`) with a login session: an access token of that session."""
     engine = create_api_engine(database_url, pool_size=1)
     async with AsyncSession(engine, expire_on_commit=False) as session:
         await session.run_sync(seed_rbac)
-        user = User(email="qualite@example.test", status=UserStatus.ACTIVE)
+        user = User(email=EMAIL, status=UserStatus.ACTIVE, password_hash=passwords_for(settings).hash_sync(PASSWORD))
         session.add(user)
         await session.flush()
         role = await session.scalar(select(Role.id).where(Role.key == "admin"))
@@ -203,9 +206,7 @@ def test_report_in_a_real_browser(servers: tuple[str, str, Settings], database_u
             assert audio.evaluate("a => a.error") is None
 
             # accessibility: no serious or critical axe-core violation
-            results = axe_module.Axe().run(page)
-            serious = [v["id"] for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
-            assert serious == []
+            assert _serious_violations(page) == []
 
             page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
             assert (tmp_path / "report.png").stat().st_size > 10_000
@@ -280,5 +281,49 @@ def test_a_signed_in_user_opens_the_report_with_the_cookie_alone(
             )
             assert audio.evaluate("a => a.error") is None
             page.screenshot(path=str(tmp_path / "report-signed-in.png"), full_page=True)
+        finally:
+            browser.close()
+
+
+def _serious_violations(page: Any) -> list[str]:
+    results = axe_module.Axe().run(page)
+    return [v["id"] for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+
+
+def test_a_user_signs_in_with_the_form_lands_on_the_report_and_signs_out(
+    servers: tuple[str, str, Settings], database_url: str, tmp_path: Path
+) -> None:
+    api_url, crm_url, settings = servers
+    _, points, audit_id = asyncio.run(_seed(database_url, crm_url))
+    asyncio.run(_signed_in(database_url, settings))
+    report = f"{api_url}/reports/audits/{audit_id}"
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            # a report link opened without a session: the French 401 page links to the form
+            assert page.goto(report).status == 401
+            page.get_by_role("link", name="Se connecter").click()
+            page.wait_for_url(f"{api_url}/reports/login?next=/reports/audits/{audit_id}")
+            assert page.locator("h1").count() == 1
+            assert _serious_violations(page) == []
+            # a wrong password: the form again, one message, the e-mail kept
+            page.get_by_label("Adresse e-mail").fill(EMAIL)
+            page.get_by_label("Mot de passe").fill("not the password")
+            page.get_by_role("button", name="Se connecter").click()
+            assert "Adresse e-mail ou mot de passe incorrect." in page.get_by_role("alert").inner_text()
+            assert page.get_by_label("Adresse e-mail").input_value() == EMAIL
+            assert _serious_violations(page) == []
+            page.screenshot(path=str(tmp_path / "sign-in.png"), full_page=True)
+            # by keyboard alone: the password, then Enter submits; back to the report asked for
+            page.get_by_label("Mot de passe").fill(PASSWORD)
+            with page.expect_navigation(url=report):
+                page.keyboard.press("Enter")
+            assert page.locator("li.point").count() == points
+            page.screenshot(path=str(tmp_path / "report-after-sign-in.png"), full_page=True)
+            # signing out ends the session: the report asks to sign in again
+            page.get_by_role("button", name="Se déconnecter").click()
+            page.wait_for_url(f"{api_url}/reports/login")
+            assert page.goto(report).status == 401
         finally:
             browser.close()
