@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import importlib
 import os
+import re
 import shutil
 import subprocess
+import sys
 import threading
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -47,8 +51,27 @@ from tests.api.audit_factory import add_audit, add_fiche, add_scorecard
 from tests.process_helpers import free_port
 from tests.reports_html import html_problems
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright's Python client is not installed")
-axe_module = pytest.importorskip("axe_playwright_python.sync_playwright", reason="axe-playwright-python missing")
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+
+
+def _import_or_install(module: str, distribution: str) -> Any:
+    """`module`, pip-installing `distribution` at the project's dev pin first when it is missing; a
+    skip saying why only when pip cannot install it (no registry reachable)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        pass
+    dev = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]["optional-dependencies"]["dev"]
+    requirement = next(r for r in dev if re.match(r"[A-Za-z0-9._-]+", r).group() == distribution)  # type: ignore[union-attr]
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", requirement], check=False)
+    if done.returncode != 0:
+        pytest.skip(f"{requirement} is not installed and pip could not install it", allow_module_level=True)
+    importlib.invalidate_caches()
+    return importlib.import_module(module)
+
+
+playwright_api = _import_or_install("playwright.sync_api", "playwright")
+axe_module = _import_or_install("axe_playwright_python.sync_playwright", "axe-playwright-python")
 
 CITED = (5.0, 7.0)  # the second every citation of the test audit starts and ends at
 EMAIL = "qualite@example.test"
@@ -153,6 +176,14 @@ async def _signed_in(database_url: str, settings: Settings) -> str:
 
 
 @pytest.fixture
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where screenshots and PDFs are kept after the run: `<pytest basetemp>/artifacts/browser/`."""
+    folder = tmp_path_factory.getbasetemp() / "artifacts" / "browser"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
 def servers(
     database_url: str, redis_url: str, tmp_path: Path, clean_tables: None
 ) -> Iterator[tuple[str, str, Settings]]:
@@ -174,7 +205,7 @@ def servers(
         crm.close()
 
 
-def test_report_in_a_real_browser(servers: tuple[str, str, Settings], database_url: str, tmp_path: Path) -> None:
+def test_report_in_a_real_browser(servers: tuple[str, str, Settings], database_url: str, artifacts: Path) -> None:
     api_url, crm_url, _ = servers
     path, points, _ = asyncio.run(_seed(database_url, crm_url))
     raw = httpx.get(api_url + path, timeout=30)
@@ -208,8 +239,8 @@ def test_report_in_a_real_browser(servers: tuple[str, str, Settings], database_u
             # accessibility: no serious or critical axe-core violation
             assert _serious_violations(page) == []
 
-            page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
-            assert (tmp_path / "report.png").stat().st_size > 10_000
+            page.screenshot(path=str(artifacts / "report.png"), full_page=True)
+            assert (artifacts / "report.png").stat().st_size > 10_000
 
             # print: every control point on paper, players replaced by their times
             page.emulate_media(media="print")
@@ -219,7 +250,7 @@ def test_report_in_a_real_browser(servers: tuple[str, str, Settings], database_u
             assert visible_points == points
             assert audio.evaluate("a => getComputedStyle(a).display") == "none"
             assert page.locator("span.time").first.is_visible()
-            pdf = tmp_path / "report.pdf"
+            pdf = artifacts / "report.pdf"
             page.pdf(path=str(pdf))
             assert pdf.stat().st_size > 1000
         finally:
@@ -246,7 +277,7 @@ def test_a_recording_the_crm_no_longer_serves_shows_a_message(
 
 
 def test_a_signed_in_user_opens_the_report_with_the_cookie_alone(
-    servers: tuple[str, str, Settings], database_url: str, tmp_path: Path
+    servers: tuple[str, str, Settings], database_url: str, artifacts: Path
 ) -> None:
     api_url, crm_url, settings = servers
     _, points, audit_id = asyncio.run(_seed(database_url, crm_url))
@@ -280,7 +311,7 @@ def test_a_signed_in_user_opens_the_report_with_the_cookie_alone(
                 "([a, s]) => a.currentTime >= s && a.readyState >= 2", arg=[audio.element_handle(), CITED[0]]
             )
             assert audio.evaluate("a => a.error") is None
-            page.screenshot(path=str(tmp_path / "report-signed-in.png"), full_page=True)
+            page.screenshot(path=str(artifacts / "report-signed-in.png"), full_page=True)
         finally:
             browser.close()
 
@@ -290,19 +321,22 @@ def _serious_violations(page: Any) -> list[str]:
     return [v["id"] for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
 
 
-def test_a_user_signs_in_with_the_form_lands_on_the_report_and_signs_out(
-    servers: tuple[str, str, Settings], database_url: str, tmp_path: Path
+def test_a_user_signs_in_with_the_form_uses_the_pages_by_keyboard_and_signs_out(
+    servers: tuple[str, str, Settings], database_url: str, artifacts: Path
 ) -> None:
     api_url, crm_url, settings = servers
     _, points, audit_id = asyncio.run(_seed(database_url, crm_url))
     asyncio.run(_signed_in(database_url, settings))
     report = f"{api_url}/reports/audits/{audit_id}"
     with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
+        browser = playwright.chromium.launch(
+            executable_path=_chromium(), args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"]
+        )
         try:
             page = browser.new_page()
             # a report link opened without a session: the French 401 page links to the form
             assert page.goto(report).status == 401
+            assert _serious_violations(page) == []
             page.get_by_role("link", name="Se connecter").click()
             page.wait_for_url(f"{api_url}/reports/login?next=/reports/audits/{audit_id}")
             assert page.locator("h1").count() == 1
@@ -314,13 +348,28 @@ def test_a_user_signs_in_with_the_form_lands_on_the_report_and_signs_out(
             assert "Adresse e-mail ou mot de passe incorrect." in page.get_by_role("alert").inner_text()
             assert page.get_by_label("Adresse e-mail").input_value() == EMAIL
             assert _serious_violations(page) == []
-            page.screenshot(path=str(tmp_path / "sign-in.png"), full_page=True)
+            page.screenshot(path=str(artifacts / "sign-in.png"), full_page=True)
             # by keyboard alone: the password, then Enter submits; back to the report asked for
             page.get_by_label("Mot de passe").fill(PASSWORD)
             with page.expect_navigation(url=report):
                 page.keyboard.press("Enter")
             assert page.locator("li.point").count() == points
-            page.screenshot(path=str(tmp_path / "report-after-sign-in.png"), full_page=True)
+            assert _serious_violations(page) == []
+            # a citation played from the keyboard: focus its button, press Enter
+            page.locator("button.play").first.focus()
+            page.keyboard.press("Enter")
+            audio = page.locator("audio.clip").first
+            page.wait_for_function(
+                "([a, s]) => a.currentTime >= s && a.readyState >= 2", arg=[audio.element_handle(), CITED[0]]
+            )
+            page.screenshot(path=str(artifacts / "report-after-sign-in.png"), full_page=True)
+            # the day's overview, with the same cookie: the audit listed, its link followed by keyboard
+            assert page.goto(f"{api_url}/reports/days/2025-03-03").status == 200
+            assert page.locator("h1").count() == 1
+            assert _serious_violations(page) == []
+            page.locator(f'a[href="/reports/audits/{audit_id}"]').focus()
+            with page.expect_navigation(url=report):
+                page.keyboard.press("Enter")
             # signing out ends the session: the report asks to sign in again
             page.get_by_role("button", name="Se déconnecter").click()
             page.wait_for_url(f"{api_url}/reports/login")
