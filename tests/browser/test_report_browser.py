@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import importlib
+import logging
 import os
 import re
 import shutil
@@ -30,6 +31,7 @@ import uvicorn
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
+from uvicorn.logging import AccessFormatter
 
 from api.app import create_app
 from api.auth.crypto import keyring_for, passwords_for
@@ -39,6 +41,7 @@ from callaudit.demo_crm.app import create_app as create_simulator
 from callaudit.demo_crm.config import SimulatorConfig
 from callaudit.demo_crm.fiches import build_fiche
 from callaudit.demo_crm.payloads import fiche_details as simulator_details
+from callaudit.logging import REDACTED
 from callaudit.seed import seed_rbac
 from callaudit.settings import Settings, load_settings
 from domain.crm.parsing import parse_fiche_details
@@ -376,3 +379,46 @@ def test_a_user_signs_in_with_the_form_uses_the_pages_by_keyboard_and_signs_out(
             assert page.goto(report).status == 401
         finally:
             browser.close()
+
+
+class _Lines(logging.Handler):
+    """Every record formatted as its own logger's handler would (uvicorn's access line included)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+        self.access = AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s', use_colors=False)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        formatter = self.access if record.name == "uvicorn.access" else logging.Formatter("%(name)s %(message)s")
+        self.lines.append(formatter.format(record))
+
+
+def test_a_share_links_token_is_in_no_log_line_of_the_running_server(
+    servers: tuple[str, str, Settings], database_url: str
+) -> None:
+    api_url, crm_url, _ = servers
+    path, _, _ = asyncio.run(_seed(database_url, crm_url))
+    token = path.rsplit("/", 1)[1]
+    capture = _Lines()
+    watched = [logging.getLogger(name) for name in ("uvicorn.access", "uvicorn.error", "")]
+    levels = [logger.level for logger in watched]
+    for logger in watched:
+        logger.addHandler(capture)
+        logger.setLevel(logging.INFO)
+    try:
+        page = httpx.get(api_url + path, timeout=30)
+        audio = re.search(r'<audio [^>]*src="([^"#]+)', page.text)
+        assert audio is not None
+        clip = httpx.get(api_url + audio.group(1), headers={"Range": "bytes=0-99"}, timeout=30)
+        assert clip.status_code == 206
+        gone = httpx.get(api_url + path + "x", timeout=30)  # an unknown token: the 404 is logged too
+        assert gone.status_code == 404
+    finally:
+        for logger, level in zip(watched, levels, strict=True):
+            logger.removeHandler(capture)
+            logger.setLevel(level)
+    shared = [line for line in capture.lines if "/reports/shared/" in line]
+    assert len(shared) >= 3, capture.lines  # the page, the recording, the unknown link
+    assert all(token[len("ca_shr_") :][:12] not in line for line in capture.lines)
+    assert all(f"/reports/shared/{REDACTED}" in line for line in shared)
