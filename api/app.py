@@ -124,7 +124,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(_api_router())
     from api.reports.errors import install_report_error_pages
     from api.reports.router import pages as report_pages
+    from api.reports.signin import pages as sign_in_pages
 
     app.include_router(report_pages, responses=ERROR_RESPONSES)
+    app.include_router(sign_in_pages, responses=ERROR_RESPONSES)
     install_report_error_pages(app)
     return app

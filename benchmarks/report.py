@@ -1,4 +1,4 @@
-"""Benchmark: server-side render time of a 20-step audit report page, against a 100 ms bound.
+"""Benchmark: server-side render time of a 20-step audit report page (100 ms bound) and of its PDF.
 
 No server and no database: the report's view model (`domain.reports.view.build_report`) and its
 Jinja2 template (`api.reports.render`) are what the route runs after its four queries, so this
@@ -6,9 +6,16 @@ times them on the demo data. The audit is the demo scorecard's 10 steps twice (2
 control point with two citations), and the transcripts are the demo CRM's reference transcripts
 of one simulator fiche, chunked as stored. The route's four queries are not in this figure.
 
-The last line is `key=value`; `ratio` = median render time / bound (<= 1 meets it).
+`?format=pdf` is timed the same way: the view without players, the template, then xhtml2pdf
+(`api.reports.pdf.render_pdf`, what the route runs in its worker thread). Its bound is 5 s: one PDF
+renders at a time per process, so a render is also the wait of the next request in line, and a
+download that takes longer than a few seconds is one a person gives up on (the route's hard cap,
+30 s, only stops a runaway render).
 
-    .venv/bin/python benchmarks/report.py [--steps 20] [--runs 200]
+The last line is `key=value`; `ratio` = median page render time / 100 ms, `pdf_ratio` = median PDF
+render time / 5 s (<= 1 meets each).
+
+    .venv/bin/python benchmarks/report.py [--steps 20] [--runs 200] [--pdf-runs 5]
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from pathlib import Path
 from types import SimpleNamespace as Row
 from typing import Any
 
+from api.reports.pdf import render_pdf
 from api.reports.render import render
 from callaudit.demo_crm.calls import build_transcript
 from callaudit.demo_crm.fiches import build_fiche
@@ -30,6 +38,7 @@ from domain.reports.view import AuditSource, CallSource, build_report
 from domain.transcripts.chunking import Word, build_chunks
 
 BOUND_MS = 100.0
+PDF_BOUND_MS = 5000.0
 SCORECARD = Path(__file__).resolve().parents[1] / "domain" / "audits" / "demo_scorecard.json"
 
 
@@ -80,6 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--pdf-runs", type=int, default=5)
     args = parser.parse_args()
 
     calls, chunks = _calls()
@@ -101,13 +111,29 @@ def main() -> None:
         timings.append(elapsed)
     median = statistics.median(timings)
     p95 = statistics.quantiles(timings, n=20)[-1]
+
+    def pdf_once() -> tuple[float, int]:
+        started = time.perf_counter()
+        document = render_pdf(render("report.html.j2", r=build_report(source, None)))
+        return (time.perf_counter() - started) * 1000, len(document)
+
+    pdf_once()  # ReportLab's fonts load on first use
+    pdf_timings, pdf_size = [], 0
+    for _ in range(args.pdf_runs):
+        elapsed, pdf_size = pdf_once()
+        pdf_timings.append(elapsed)
+    pdf_median = statistics.median(pdf_timings)
     points = sum(len(s.control_points) for s in source.audit.steps)
     print(f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}")
     print(f"audit: {args.steps} steps, {points} control points, {points * 2} citations, {len(calls)} calls, "
           f"{len(chunks)} transcript turns; page {size / 1024:.0f} KiB")  # fmt: skip
     print(f"render (view model + template), {args.runs} runs: median {median:.1f} ms, p95 {p95:.1f} ms")
+    print(f"PDF (view + template + xhtml2pdf), {args.pdf_runs} runs: median {pdf_median:.0f} ms, "
+          f"max {max(pdf_timings):.0f} ms; {pdf_size / 1024:.0f} KiB")  # fmt: skip
     ratio = median / BOUND_MS
-    print(f"steps={args.steps} median_ms={median:.2f} p95_ms={p95:.2f} bound_ms={BOUND_MS:.0f} ratio={ratio:.3f}")
+    pdf_ratio = pdf_median / PDF_BOUND_MS
+    print(f"steps={args.steps} median_ms={median:.2f} p95_ms={p95:.2f} bound_ms={BOUND_MS:.0f} ratio={ratio:.3f} "
+          f"pdf_median_ms={pdf_median:.0f} pdf_bound_ms={PDF_BOUND_MS:.0f} pdf_ratio={pdf_ratio:.3f}")  # fmt: skip
 
 
 if __name__ == "__main__":

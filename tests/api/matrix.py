@@ -11,15 +11,21 @@ Conventions the matrix enforces everywhere: 401 anonymous, 403 authenticated wit
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from api.auth.crypto import REFRESH_TOKEN_PREFIX  # noqa: F401 - documents the refresh token format used below
+from api.auth.crypto import (
+    REFRESH_TOKEN_PREFIX,  # noqa: F401 - documents the refresh token format used below
+    REPORT_COOKIE_TYPE,
+)
 from api.auth.service import create_invite, issue_refresh_token
+from api.reports import csrf
 from api.reports.service import create_share_link
+from api.reports.session import cookie_name
 from api.reviews.service import open_dispute
 from domain.audits.reviews import Actor
 from domain.models import OutboxDelivery, UserStatus, WebhookSubscription
@@ -41,6 +47,8 @@ class Request:
     path: dict[str, Any] = field(default_factory=dict)
     json: Any = None
     params: dict[str, Any] = field(default_factory=dict)
+    form: dict[str, str] | None = None  # a form-encoded body (the report pages' sign-in and sign-out)
+    headers: dict[str, str] = field(default_factory=dict)  # sent with the principal's
 
 
 Prepare = Callable[[World, str], Awaitable[Request]]
@@ -450,6 +458,25 @@ async def _report_day(world: World, ownership: str) -> Request:
     return Request(path={"day": "2025-03-03"})
 
 
+async def _sign_in_form(world: World, ownership: str) -> Request:
+    # Public: the form is the credential; the CSRF pair is what its GET gives a browser.
+    nonce = secrets.token_urlsafe(32)
+    token = csrf.issue_token(world.keyring, csrf.SIGN_IN, nonce)
+    form = {"email": world.emails["viewer"], "password": PASSWORD, "csrf_token": token}
+    return Request(form=form, headers={"Cookie": f"{csrf.login_cookie_name(world.settings)}={nonce}"})
+
+
+async def _sign_out_form(world: World, ownership: str) -> Request:
+    issued, _ = await issue_refresh_token(
+        world.session, world.users["viewer"], ttl_seconds=3600, ip=None, user_agent=None
+    )
+    cookie = world.keyring.issue_access_token(
+        str(world.users["viewer"]), 600, {"sid": issued.family_id}, typ=REPORT_COOKIE_TYPE
+    )
+    token = csrf.issue_token(world.keyring, csrf.SIGN_OUT, cookie)
+    return Request(form={"csrf_token": token}, headers={"Cookie": f"{cookie_name(world.settings)}={cookie}"})
+
+
 # --- the matrix -----------------------------------------------------------------------------------
 
 SCOPED_READ: dict[str, Expectation] = {
@@ -748,6 +775,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/reports/audits/{audit_id}", "audits.read", AUDITS_READ, _reported_audit, entity=True, media=HTML),
     Route("GET", "/reports/days/{day}", "audits.read", AUDITS_LIST, _report_day, media=HTML),
     Route("POST", "/reports/session", "user", users_only(303)),
+    Route("GET", "/reports/login", None, public(), media=HTML),
+    Route("POST", "/reports/login", None, public(303), _sign_in_form),
+    Route("POST", "/reports/logout", None, public(303), _sign_out_form),
     Route("GET", "/reports/shared/{token}", None, public(), _shared, media=HTML),
     Route("GET", "/reports/shared/{token}/recordings/{call_id}", None, public(), _shared, media=AUDIO),
     Route(

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select, update
 
 from domain.models import Fiche, Recording, ReportShareLink
+from tests.api.audit_factory import add_audit, add_scorecard
 from tests.api.conftest import client_for, in_process_simulator
 from tests.api.report_factory import add_reported_audit
 from tests.api.world import World
@@ -225,6 +226,30 @@ async def test_day_overview_lists_the_days_audits_in_scope(client: httpx.AsyncCl
     assert "Aucun audit terminé pour ce jour." in empty.text
     bad = await client.get("/reports/days/2025-13-01", headers=world.headers("admin"))
     assert bad.status_code == 400
+
+
+async def test_day_overview_filters_by_scorecard_with_score_level_and_critical_failures(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    sale, _ = await add_reported_audit(world, "own")
+    quality = await add_scorecard(world.session, "Qualité appel")
+    checked = await add_audit(
+        world.session, "F-OWN", quality, score=40.0, niveau="REJET", critical_passed=1, critical_total=3
+    )
+    await world.session.execute(update(Fiche).values(sales_date=dt.date(2025, 3, 3)))
+    await world.commit()
+    both = await client.get("/reports/days/2025-03-03", headers=world.headers("viewer"))
+    assert f'href="/reports/audits/{sale}"' in both.text
+    assert f'href="/reports/audits/{checked}"' in both.text
+    only = await client.get(
+        "/reports/days/2025-03-03", params={"scorecard": quality.id}, headers=world.headers("viewer")
+    )
+    assert only.status_code == 200
+    assert html_problems(only.text) == []
+    assert "<h1>Audits du 03/03/2025 — Qualité appel</h1>" in only.text
+    assert f'href="/reports/audits/{sale}"' not in only.text
+    row = f'<a href="/reports/audits/{checked}">F-OWN</a></td><td>Jeanne Martin</td><td>Qualité appel</td>'
+    assert row + "<td>40,0 %</td><td>REJET</td><td>2</td></tr>" in only.text
 
 
 async def test_report_shows_human_overrides_over_the_ai_verdict(client: httpx.AsyncClient, world: World) -> None:
