@@ -369,7 +369,9 @@ def _automation_request(request: RunAutomation) -> dg.RunConfig:
     name=AUTOMATION_RUN_JOB,
     config=_automation_request,
     description="One automation run of a schedule (configured with `automation_run_id`); tagged with its schedule.",
-    tags={SOURCE_TAG: "automation"},
+    # Not retried by Dagster: the scheduler sensor resumes a run whose Dagster run ended early, once per
+    # resume key (`domain.schedules.scheduler.MAX_RESUMES`); two paths would run it twice.
+    tags={SOURCE_TAG: "automation", "dagster/max_retries": "0"},
 )
 def automation_run_job() -> None:
     run_automation()

@@ -114,6 +114,10 @@ class RunAutomation(JobRequest):
         return f"automation-run:{self.automation_run_id}"
 
 
+#: Carried by every Dagster run of an automation run, its value the run's id; `dagster.yaml` lets one such
+#: Dagster run at a time execute it (a resume never runs beside the run it resumes).
+AUTOMATION_RUN_TAG = "app/automation_run_id"
+
 #: The highest `maxConcurrentRuns` of a schedule; `dagster.yaml` declares one run-queue limit per value.
 MAX_CONCURRENT_SCHEDULE_RUNS = 5
 
@@ -141,7 +145,7 @@ def automation_tags(
     that queues it behind the schedule's other runs beyond `max_concurrent_runs`."""
     return {
         SOURCE_TAG: source,
-        "app/automation_run_id": str(run_id),
+        AUTOMATION_RUN_TAG: str(run_id),
         "app/automation_schedule_id": str(schedule_id),
         "app/automation_schedule": schedule_name[:200],
         PRIORITY_TAG: str(RUN_PRIORITY.get(priority, 0)),  # type: ignore[call-overload]

@@ -204,15 +204,26 @@ def scheduler_ticks_after(instance: dg.DagsterInstance, moment: float) -> int:
     return sum(t.timestamp > moment and t.status != TickStatus.STARTED for t in ticks)
 
 
+def worker_pid(instance: dg.DagsterInstance, dagster_run_id: str) -> int:
+    """The process executing the Dagster run (a child of the code server), from its own events."""
+    pids = {e.dagster_event.pid for e in instance.all_logs(dagster_run_id) if e.dagster_event and e.dagster_event.pid}
+    [pid] = pids
+    return pid
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 @pytest.mark.usefixtures("clean_tables")
+@pytest.mark.parametrize("worker_dies_too", [False, True], ids=["daemon", "daemon-and-run-worker"])
 def test_the_daemon_killed_mid_run_and_restarted_concludes_the_run_once(
     stack: Stack,
     sync_engine: Engine,
     simulator: Simulator,  # noqa: F811
     scorecard_id: int,  # noqa: F811
+    worker_dies_too: bool,
 ) -> None:
+    """With `worker_dies_too`, the run's worker is killed as well (the host lost both): the code server
+    marks its Dagster run failed, and the restarted daemon's scheduler resumes it once."""
     # A slow CRM keeps the run busy long enough to kill the daemon under it.
     slow = FamilyFaults(latency=Latency(mean_ms=2500))
     simulator.configure(Faults(search=slow, details=slow))
@@ -226,24 +237,41 @@ def test_the_daemon_killed_mid_run_and_restarted_concludes_the_run_once(
     assert run.due_at == due
     stack.kill_daemon()
     killed_at = time.time()
-    still = the_run(sync_engine, schedule_id)
-    assert still is not None
-    assert still.status == "running", "the run ended before the daemon was killed: nothing was tested"
-
-    stack.start_daemon()
-    done = until(
-        lambda: (r := the_run(sync_engine, schedule_id)) is not None and r.status in FINISHED and r,
-        "the run concluded",
-    )
     with dg.DagsterInstance.get() as instance:
+        if worker_dies_too:
+            os.kill(worker_pid(instance, run.dagster_run_id), signal.SIGKILL)
+            until(
+                lambda: (
+                    getattr(instance.get_run_by_id(run.dagster_run_id), "status", None) == dg.DagsterRunStatus.FAILURE
+                ),
+                "the code server failing the dead worker's run",
+                60,
+            )
+        still = the_run(sync_engine, schedule_id)
+        assert still is not None
+        assert still.status == "running", "the run ended before the daemon was killed: nothing was tested"
+        simulator.configure(Faults())  # the rest at full speed
+
+        stack.start_daemon()
+        done = until(
+            lambda: (r := the_run(sync_engine, schedule_id)) is not None and r.status in FINISHED and r,
+            "the run concluded",
+            480,
+        )
         # The restarted daemon's scheduler ticks at least once after the run ended: it asks for nothing.
         ended = done.completed_at.timestamp()
         until(lambda: scheduler_ticks_after(instance, max(ended, killed_at)) >= 1, "a scheduler tick after the end")
         dagster_runs = instance.get_runs(dg.RunsFilter(tags={"app/automation_schedule_id": str(schedule_id)}))
 
-    assert [r.run_id for r in dagster_runs] == [done.dagster_run_id]
-    assert dagster_runs[0].status == dg.DagsterRunStatus.SUCCESS, stack.logs()
-    assert dagster_runs[0].tags["dagster/sensor_name"] == "automation_scheduler"
+    if worker_dies_too:
+        resumed, dead = dagster_runs
+        assert (dead.run_id, dead.status) == (run.dagster_run_id, dg.DagsterRunStatus.FAILURE)
+        assert resumed.tags["dagster/run_key"].endswith(":resume-1")
+    else:
+        [resumed] = dagster_runs
+    assert resumed.run_id == done.dagster_run_id
+    assert resumed.status == dg.DagsterRunStatus.SUCCESS, stack.logs()
+    assert resumed.tags["dagster/sensor_name"] == "automation_scheduler"
     with Session(sync_engine) as session:
         runs = session.scalars(select(AutomationRun).where(AutomationRun.schedule_id == schedule_id)).all()
         results = session.scalars(
@@ -260,7 +288,7 @@ def test_the_daemon_killed_mid_run_and_restarted_concludes_the_run_once(
         schedule = session.get_one(AutomationSchedule, schedule_id)
 
     assert [r.id for r in runs] == [done.id]  # one run for the due time, none missed, none again
-    assert (done.status, done.resumes, done.error_message) == ("completed", 0, None), stack.logs()
+    assert (done.status, done.resumes, done.error_message) == ("completed", int(worker_dies_too), None), stack.logs()
     successful = {r.fiche_id for r in results if r.status == "successful"}
     assert 0 < len(successful) <= 3
     assert done.total_fiches == len(results) == done.successful_fiches + done.failed_fiches + done.ignored_fiches

@@ -20,8 +20,10 @@ from dagster._core.test_utils import create_run_for_test, create_test_daemon_wor
 from dagster._core.workspace.load_target import EmptyWorkspaceTarget
 from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
 
+from orchestration.automation_runs import automation_run_job
 from runs.contract import (
     AUTOMATION_RUN_JOB,
+    AUTOMATION_RUN_TAG,
     CODE_LOCATION,
     MAX_CONCURRENT_SCHEDULE_RUNS,
     REPOSITORY,
@@ -47,6 +49,11 @@ def project_tag_limits() -> list[dict[str, Any]]:
 
 def test_dagster_yaml_limits_every_cap_a_schedule_may_have() -> None:
     limits = {limit["key"]: limit for limit in project_tag_limits()}
+    assert limits[AUTOMATION_RUN_TAG] == {
+        "key": AUTOMATION_RUN_TAG,
+        "value": {"applyLimitPerUniqueValue": True},
+        "limit": 1,
+    }
     for cap in range(1, MAX_CONCURRENT_SCHEDULE_RUNS + 1):
         assert limits[schedule_limit_tag(cap)] == {
             "key": schedule_limit_tag(cap),
@@ -104,3 +111,25 @@ def test_runs_of_one_schedule_never_overlap_beyond_its_cap(queue: tuple[dg.Dagst
     assert started(instance) == {daily[1], weekly[0], weekly[1], other}
     queued_now = {run.run_id for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.QUEUED]))}
     assert queued_now == {daily[2], weekly[2]}
+
+
+def test_two_dagster_runs_of_one_automation_run_never_execute_together(queue: tuple[dg.DagsterInstance, Any]) -> None:
+    """A resume requested while the Dagster run it replaces still holds the automation run waits for it,
+    even under a schedule cap that would let both start."""
+    instance, workspace = queue
+    daemon = QueuedRunCoordinatorDaemon(interval_seconds=1)
+    first = queued(instance, 8, schedule_id=4, cap=2)
+    resume = queued(instance, 8, schedule_id=4, cap=2)
+    other = queued(instance, 9, schedule_id=4, cap=2)
+
+    list(daemon.run_iteration(workspace))
+    assert started(instance) == {first, other}
+    finished = instance.get_run_by_id(first)
+    assert finished is not None
+    instance.report_run_failed(finished)
+    list(daemon.run_iteration(workspace))
+    assert started(instance) == {resume, other}
+
+
+def test_automation_runs_are_resumed_by_the_scheduler_not_retried_by_dagster() -> None:
+    assert automation_run_job.tags["dagster/max_retries"] == "0"
