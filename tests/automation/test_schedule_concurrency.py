@@ -20,7 +20,7 @@ from dagster._core.test_utils import create_run_for_test, create_test_daemon_wor
 from dagster._core.workspace.load_target import EmptyWorkspaceTarget
 from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
 
-from orchestration.automation_runs import automation_run_job
+from orchestration.jobs import automation_run_job
 from runs.contract import (
     AUTOMATION_RUN_JOB,
     AUTOMATION_RUN_TAG,
