@@ -11,10 +11,14 @@ Clients speak HTTP/1.0 over plain asyncio streams (no chunked framing; each arri
 once, one clock read per arrival) so this process, not the API, is the lighter side. `lost` counts
 (client, event) pairs never delivered after a drain period. The report ends with one `key=value`
 line; `ratio` = p99 / baseline p99 (target <= 2, and p99 <= 50 ms, 0 lost); `api_rss_mib` is the
-replica's peak RSS. The API serves with h11, as in production (`--http httptools` to compare).
+replica's peak RSS, `api_cpu_us_per_delivery` the replica's CPU over the publishing and drain divided
+by the deliveries. The API is served by `callaudit api` as in production (uvicorn with our h11
+protocol, whose direct body writer the streams use); `--http h11` or `--http httptools` serve it
+with plain uvicorn instead, where streams take the ASGI path, to compare in the same conditions.
 
     .venv/bin/python benchmarks/sse.py                        # 500 clients, 10 events/s for 15 s
     .venv/bin/python benchmarks/sse.py --clients 50 --seconds 5  # a quick look
+    .venv/bin/python benchmarks/sse.py --http h11             # plain uvicorn: every delivery through ASGI
 """
 
 from __future__ import annotations
@@ -72,10 +76,12 @@ def _start_api(
         "API_AUTH_TOKEN_SCOPE": "ALL",
         "LOG_LEVEL": "WARNING",
     }
-    argv = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1"]
-    proc = subprocess.Popen(
-        [*argv, "--port", str(port), "--log-level", "warning", "--http", http], env=env, stdout=subprocess.DEVNULL
-    )
+    if http == "production":
+        argv = [sys.executable, "-m", "callaudit", "api", "--host", "127.0.0.1", "--port", str(port)]
+    else:
+        argv = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1"]
+        argv += ["--port", str(port), "--log-level", "warning", "--http", http]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -182,11 +188,13 @@ async def _measure(args: argparse.Namespace, port: int, token: str, redis_url: s
     print(f"  latency p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(latencies) * 1000:.1f} ms, mean "
           f"{statistics.fmean(latencies) * 1000:.1f} ms")  # fmt: skip
     print(f"  baseline (bare XREAD): p50 {base_p50:.1f} ms, p99 {base_p99:.1f} ms over {len(baseline)} events")
-    print(f"  lost {lost}; API peak RSS {rss_mib:.0f} MiB; API CPU {api_cpu:.1f} s over the publishing and drain")
+    cpu_us = 1e6 * api_cpu / max(1, len(latencies))
+    print(f"  lost {lost}; API peak RSS {rss_mib:.0f} MiB; API CPU {api_cpu:.2f} s over the publishing and drain "
+          f"({cpu_us:.1f} µs per delivery)")  # fmt: skip
     print(f"  (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: other processes share them)")
     return (
         f"clients={args.clients} p50_ms={p50:.1f} p99_ms={p99:.1f} baseline_p99_ms={base_p99:.1f} "
-        f"ratio={p99 / base_p99:.2f} lost={lost} api_rss_mib={rss_mib:.0f}"
+        f"ratio={p99 / base_p99:.2f} lost={lost} api_rss_mib={rss_mib:.0f} api_cpu_us_per_delivery={cpu_us:.1f}"
     )
 
 
@@ -195,7 +203,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=500)
     parser.add_argument("--rate", type=float, default=10.0, help="events published per second")
     parser.add_argument("--seconds", type=float, default=15.0)
-    parser.add_argument("--http", default="h11", help="uvicorn's HTTP implementation (h11 in production)")
+    parser.add_argument(
+        "--http",
+        default="production",
+        choices=["production", "h11", "httptools"],
+        help="`callaudit api` (production), or plain uvicorn with this HTTP implementation",
+    )
     args = parser.parse_args()
     token = secrets.token_urlsafe(24)
     with tempfile.TemporaryDirectory(prefix="callaudit-sse-bench-") as tmp:
@@ -215,7 +228,7 @@ def main() -> None:
             engine.dispose()
             redis.Redis.from_url(redis_url).delete(stream_key(TOPIC))
             api, port = _start_api(database_url, redis_url, home, token, args.http)
-            print(f"SSE fan-out: one API replica (pid {api.pid}), {os.cpu_count()} CPUs")
+            print(f"SSE fan-out: one API replica ({args.http}, pid {api.pid}), {os.cpu_count()} CPUs")
             summary = asyncio.run(_measure(args, port, token, redis_url, psutil.Process(api.pid)))
             print(summary)
         finally:
