@@ -34,6 +34,7 @@ def _api_router() -> APIRouter:
     from api.auth import router as auth
     from api.automation import router as automation
     from api.fiches import router as fiches
+    from api.products import router as products
     from api.realtime import router as realtime
     from api.reports import router as reports
     from api.reviews import router as reviews
@@ -55,6 +56,7 @@ def _api_router() -> APIRouter:
     router.include_router(realtime.router)
     router.include_router(webhooks.router)
     router.include_router(automation.router)
+    router.include_router(products.router)
     router.include_router(reports.api)
     return router
 

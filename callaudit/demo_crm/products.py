@@ -42,6 +42,11 @@ class Formula:
         return (100, 100, 125, 150)[self.level - 1]
 
     @property
+    def waiting_period(self) -> str:
+        """The plan's waiting period before dental prosthesis cover (the catalogue's `delai_attente`)."""
+        return ("Aucun", "3 mois", "3 mois", "6 mois")[self.level - 1]
+
+    @property
     def base_monthly_eur(self) -> float:
         return 14.0 + 11.5 * self.level
 

@@ -41,6 +41,16 @@ from domain.models.outbox import (
     OutboxEvent,
     WebhookSubscription,
 )
+from domain.models.products import (
+    AuditProductLink,
+    GuaranteeCategory,
+    GuaranteeItem,
+    GuaranteeTable,
+    ProductDocument,
+    ProductFormule,
+    ProductGamme,
+    ProductGroupe,
+)
 from domain.models.reports import ReportShareLink
 from domain.models.reviews import (
     AuditChange,
@@ -69,6 +79,7 @@ __all__ = [
     "AuditCitation",
     "AuditControlPoint",
     "AuditDispute",
+    "AuditProductLink",
     "AuditRerun",
     "AuditRerunResult",
     "AuditReview",
@@ -97,10 +108,17 @@ __all__ = [
     "FicheTag",
     "FicheTranscription",
     "FicheTranscriptionStatus",
+    "GuaranteeCategory",
+    "GuaranteeItem",
+    "GuaranteeTable",
     "InviteToken",
     "OutboxDelivery",
     "OutboxEvent",
     "Permission",
+    "ProductDocument",
+    "ProductFormule",
+    "ProductGamme",
+    "ProductGroupe",
     "Recording",
     "RefreshToken",
     "ReportShareLink",
