@@ -204,7 +204,7 @@ def formule_json(formule: ProductFormule) -> dict[str, Any]:
     }
 
 
-def _gamme_own_json(gamme: ProductGamme) -> dict[str, Any]:
+def gamme_own_json(gamme: ProductGamme) -> dict[str, Any]:
     return {
         "code": gamme.code,
         "libelle": gamme.libelle,
@@ -244,7 +244,7 @@ def export_catalogue(session: Session) -> dict[str, Any]:
                 "code": groupe.code,
                 "libelle": groupe.libelle,
                 "gammes": [
-                    {**_gamme_own_json(gamme), "formules": [formule_json(f) for f in gamme.formules]}
+                    {**gamme_own_json(gamme), "formules": [formule_json(f) for f in gamme.formules]}
                     for gamme in groupe.gammes
                 ],
             }
@@ -380,7 +380,7 @@ def import_catalogue(session: Session, document: Any) -> ImportCounts:
                 session.flush()
                 _apply_gamme_extras(session, gamme, gamme_doc)
                 counts.count("gammes", "created")
-            elif _differs(_gamme_own_json(gamme), gamme_doc):
+            elif _differs(gamme_own_json(gamme), gamme_doc):
                 gamme.libelle = gamme_doc.libelle
                 _apply_gamme_extras(session, gamme, gamme_doc)
                 counts.count("gammes", "updated")
