@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from domain.models.crm import FicheSubscription
@@ -31,6 +31,23 @@ def stats(session: Session) -> dict[str, int]:
         "formules": count(ProductFormule),
         "garanties_parsed": count(GuaranteeTable),
     }
+
+
+def plans_without_table(session: Session) -> list[str]:
+    """`groupe/gamme/formule` codes of the plans with no guarantee table, of their own or of their range's:
+    product verification would have nothing but the coverage summary to check them against."""
+    has_table = or_(
+        exists().where(GuaranteeTable.formule_id == ProductFormule.id),
+        exists().where(GuaranteeTable.gamme_id == ProductFormule.gamme_id),
+    )
+    rows = session.execute(
+        select(ProductGroupe.code, ProductGamme.code, ProductFormule.code)
+        .join(ProductGamme, ProductGamme.id == ProductFormule.gamme_id)
+        .join(ProductGroupe, ProductGroupe.id == ProductGamme.groupe_id)
+        .where(~has_table)
+        .order_by(ProductGroupe.code, ProductGamme.code, ProductFormule.code)
+    ).all()
+    return ["/".join(row) for row in rows]
 
 
 def like(text: str) -> str:
