@@ -122,8 +122,8 @@ def test_the_heuristic_auditor_flags_exactly_the_fiches_whose_agent_states_a_wro
     assert any(c["verdict"] == "contradicted" for c in view["steps"][0]["checks"])
 
 
-def _cite_wrong_value(quote_words: re.Pattern[str]) -> Any:
-    """A model that finds the sentence stating the wrong value, quotes it and calls the step compliant."""
+def _vouch_for(quote_words: re.Pattern[str]) -> Any:
+    """A model that finds the sentence stating a value, quotes it and calls the step compliant."""
 
     def vouch(body: dict[str, Any]) -> Reply:
         prompt = body["messages"][-1]["content"]
@@ -159,9 +159,11 @@ def test_the_llm_auditor_reads_the_facts_and_its_vouching_for_a_wrong_value_is_o
     simulator: Simulator, transcribed_day: list[str], scorecard_id: int, sync_engine: Engine, redis_url: str
 ) -> None:
     """The model gets the plan in the step part only, calls the wrong statement compliant and quotes it
-    (the quote exists, so gating keeps it): the check against the plan still flags the step and the point."""
+    (the quote exists, so gating keeps it): the check against the plan still flags the step and the point.
+    Vouching for a correct statement on a fiche without fault flags nothing."""
     _catalogue(sync_engine)
     spec = _spec(sync_engine, scorecard_id)
+    correct = next(f for f in transcribed_day if _truth(simulator, f) is None)
     fiche_id, truth = next(
         (f, t)
         for f in transcribed_day
@@ -172,7 +174,7 @@ def test_the_llm_auditor_reads_the_facts_and_its_vouching_for_a_wrong_value_is_o
         rf"(?:hospitalisation|hôpital|hopital)[^.,]*? {said}(?: %| pour cent)|{said} % en hospitalisation"
     )
 
-    async def run_audit(server: OpenAiStandIn) -> Any:
+    async def run_audit(server: OpenAiStandIn, fiche_id: str) -> Any:
         redis = create_async_redis(redis_url)
         config = LlmConfig(model="gpt-test", backoff_base=0.01, backoff_max=0.05, request_timeout=10.0)
         auditor = openai_auditor(config, redis, api_key=server.key, base_url=server.base_url, prices=PriceTable({}))
@@ -183,12 +185,14 @@ def test_the_llm_auditor_reads_the_facts_and_its_vouching_for_a_wrong_value_is_o
             await redis.aclose()
 
     with OpenAiStandIn(model="gpt-test") as server:
-        server.responder = _cite_wrong_value(words)
-        result = asyncio.run(run_audit(server))
+        server.responder = _vouch_for(words)
+        result = asyncio.run(run_audit(server, fiche_id))
+        informed = [s.body["messages"] for s in server.seen if "FICHE PRODUIT" in s.body["messages"][-1]["content"]]
+        server.responder = _vouch_for(re.compile(r"(?:hospitalisation|hôpital)[^.,]*? \d+(?: %| pour cent)"))
+        fine = asyncio.run(run_audit(server, correct))
     assert server.violations == []
-    assert result.outcome == Outcome.COMPLETED
+    assert result.outcome == fine.outcome == Outcome.COMPLETED
     product = _product_steps(spec)
-    informed = [s.body["messages"] for s in server.seen if "FICHE PRODUIT" in s.body["messages"][-1]["content"]]
     assert len(informed) == len(product)
     for messages in informed:  # the facts are in the step part, after the prefix every step shares
         head, step_part = messages[-1]["content"].split("=== ÉTAPE À ANALYSER ===", 1)
@@ -208,6 +212,11 @@ def test_the_llm_auditor_reads_the_facts_and_its_vouching_for_a_wrong_value_is_o
     assert view is not None
     assert view["strategy"] == "exact"
     assert all(step["not_verifiable_offline"] == [] for step in view["steps"])  # a model read the call
+
+    vouched = _audit(sync_engine, fine.audit_id)
+    for step in (s for s in vouched.steps if s.position in product):
+        assert "annoncé «" not in step.commentaire_global
+        assert step.control_points[0].statut == "PRESENT"  # its quote states the plan's value
 
 
 def test_without_a_catalogue_the_audit_records_no_match(
