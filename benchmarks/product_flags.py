@@ -36,7 +36,7 @@ from domain.audits.gating import GatingRules, gate_step
 from domain.audits.schema import Conformity
 from domain.audits.scorecard import ScorecardSpec
 from domain.audits.timeline import Timeline
-from domain.products.claims import apply_check, check_claims
+from domain.products.claims import apply_check, check_claims, for_step
 from domain.products.facts import ProductFacts
 from domain.products.linking import PlanNames, SoldProduct, link_product
 from domain.transcripts.roles import assign_roles
@@ -132,14 +132,15 @@ async def measure(auditor: Auditor, scorecard: ScorecardSpec, fiches: list[Fiche
         said_wrong = bool(truth and truth["said_in_calls"])
         call = _with_roles(core)
         check = check_claims(call, facts, offline=auditor.model is None)
-        report.checked_claims += len(check.checks) * len(steps)
         flagged, model_flagged = False, False
         for step in steps:
             asked = dataclasses.replace(step, product_context=facts.prompt_block())
             analysis = await auditor.analyze_step(scorecard, asked, call, mode=TranscriptMode.PROMPT)
             gated = gate_step(step, analysis.output, call, rules, failed=analysis.failed, error=analysis.error)
             model_flagged |= gated.conforme is not Conformity.CONFORME
-            flagged |= apply_check(gated, check).conforme is Conformity.NON_CONFORME and bool(check.contradictions)
+            bearing = for_step(check, step)
+            report.checked_claims += len(bearing.checks)
+            flagged |= apply_check(gated, bearing).conforme is Conformity.NON_CONFORME and bool(bearing.contradictions)
         report.flags += Agreement.of([(said_wrong, flagged)])
         if auditor.model is not None:
             report.model_flags += Agreement.of([(said_wrong, model_flagged)])

@@ -47,7 +47,7 @@ from domain.audits.timeline_store import load_timeline
 from domain.events import BatchProgress, Event, audit_topic, fiche_topic
 from domain.outbox import announce
 from domain.products.audit_link import link_audit, record_checks
-from domain.products.claims import apply_check, check_claims
+from domain.products.claims import apply_check, check_claims, for_step
 from domain.products.facts import ProductFacts
 from domain.transcripts.store import coverage, store_analyses
 from resources.redis import RedisUnavailable
@@ -532,13 +532,13 @@ async def analyse_checked_step(
     audit_id: int | None = None,
 ) -> tuple[StepRecord, dict[str, Any] | None]:
     """`analyse_step`, and for a product-verification step whose fiche matched a plan: the plan's facts
-    in the prompt, then the amounts and durations stated in the call checked against the plan whatever
-    the auditor said (the check, as stored with the audit, is returned beside the record)."""
+    in the prompt, then the amounts and durations stated in the call (of the topics the step names, or
+    all) checked against the plan whatever the auditor said (the check, as stored, beside the record)."""
     if facts is None or not step.verify_product_info:
         return await analyse_step(auditor, spec, step, timeline, mode=mode, rules=rules, audit_id=audit_id), None
     asked = dataclasses.replace(step, product_context=facts.prompt_block())
     record = await analyse_step(auditor, spec, asked, timeline, mode=mode, rules=rules, audit_id=audit_id)
-    check = check_claims(timeline, facts, offline=auditor.model is None)
+    check = for_step(check_claims(timeline, facts, offline=auditor.model is None), step)
     return dataclasses.replace(record, step=apply_check(record.step, check)), check.as_json()
 
 

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from domain.audits.gating import GatedPoint, GatedStep, LocatedCitation
 from domain.audits.matching import tokenise
 from domain.audits.schema import Conformity, Level, PointStatus
+from domain.audits.scorecard import StepSpec
 from domain.audits.timeline import Timeline
 from domain.products.facts import COVERAGE_LABELS, ProductFacts
 
@@ -231,6 +232,21 @@ def check_claims(timeline: Timeline, facts: ProductFacts, *, offline: bool) -> P
     ]
     unverifiable = [*(f"{label} : non annoncé dans l'appel" for label in unchecked), NOT_VERIFIABLE_OFFLINE]
     return ProductCheck(tuple(checks), notices, tuple(unverifiable) if offline else ())
+
+
+def step_topics(step: StepSpec) -> frozenset[str]:
+    """The claim topics a step's own text names (name, description, prompt, control points, keywords)."""
+    text = " ".join([step.name, step.description, step.prompt, *step.control_points, *step.keywords])
+    return frozenset(_topics(tokenise(text)))
+
+
+def for_step(check: ProductCheck, step: StepSpec) -> ProductCheck:
+    """The check as it bears on one step: the claims of the topics the step names ("Cotisation et frais"
+    answers for the premium, not for a dental rate), or every claim when it names none."""
+    topics = step_topics(step)
+    if not topics:
+        return check
+    return dataclasses.replace(check, checks=tuple(c for c in check.checks if c.claim.topic in topics))
 
 
 def _describe(check: ClaimCheck) -> str:

@@ -22,6 +22,7 @@ from domain.audits.reruns import RerunRequest
 from domain.audits.scorecard import ScorecardSpec
 from domain.models import Audit, AuditProductLink, AuditStep, FicheSubscription
 from domain.products.audit_link import product_view
+from domain.products.claims import step_topics
 from domain.products.io import import_catalogue
 from resources.llm.config import LlmConfig
 from resources.llm.pricing import PriceTable
@@ -33,6 +34,7 @@ from tests.audits.test_reruns_reviews import _rerun
 from tests.ingest.conftest import Simulator
 from tests.llm.standin import OpenAiStandIn, Reply, control_points, step_answer
 
+CLAIM_TOPIC = {"hospitalisation": "hospitalisation", "dentaire": "dentaire", "delai_attente": "carence"}
 FAULT_RATE = 0.9  # on the audit fixtures' day: fiches without fault, wrong promises said and unsaid, one unlisted plan
 
 
@@ -105,9 +107,13 @@ def test_the_heuristic_auditor_flags_exactly_the_fiches_whose_agent_states_a_wro
         assert truth is not None
         said = float(re.sub(r"[^\d]", "", truth["said"]) or 0)  # "200 %" -> 200, "Aucun" -> 0
         assert {(c["said"].split()[0], c["expected"]) for c in contradicted} == {(f"{said:g}", truth["plan"])}
-        for step in steps:
-            assert (step.conforme, step.score) == ("NON_CONFORME", 0)
-            assert f"catalogue {truth['plan']}" in step.commentaire_global
+        for step in steps:  # the steps naming the wrong value's topic, or no topic at all, are flagged
+            answers = step_topics(spec.step(step.position))
+            if not answers or CLAIM_TOPIC[truth["topic"]] in answers:
+                assert (step.conforme, step.score) == ("NON_CONFORME", 0)
+                assert f"catalogue {truth['plan']}" in step.commentaire_global
+            else:
+                assert "annoncé «" not in step.commentaire_global
         flagged.append(audit.id)
     assert seen == {"none", "said", "unsaid", "unlisted_product"}  # the day covers every case
 
@@ -200,13 +206,16 @@ def test_the_llm_auditor_reads_the_facts_and_its_vouching_for_a_wrong_value_is_o
         assert f"- Hospitalisation : {truth['plan']}" in step_part
     audit = _audit(sync_engine, result.audit_id)
     assert audit.auditor == "openai"
-    for step in (s for s in audit.steps if s.position in product):
+    assert [step_topics(spec.step(p)) for p in product] == [set(), {"carence"}, {"cotisation", "frais"}]
+    for step in (s for s in audit.steps if s.position == product[0]):  # the step naming no topic answers for all
         assert (step.conforme, step.score) == ("NON_CONFORME", 0)
         assert "Hospitalisation : annoncé « " in step.commentaire_global
         assert f"catalogue {truth['plan']}" in step.commentaire_global
         cited = step.control_points[0]
         assert cited.statut == "PARTIEL"  # the quote is real, the value it states is not the plan's
         assert "la citation contredit le tableau" in cited.commentaire
+    for step in (s for s in audit.steps if s.position in product[1:]):  # waiting period, premium: not their topic
+        assert "annoncé «" not in step.commentaire_global
     with Session(sync_engine) as session:
         view = product_view(session, audit.id)
     assert view is not None

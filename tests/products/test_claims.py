@@ -8,7 +8,7 @@ from domain.audits.gating import GatedStep, GatingRules, gate_step
 from domain.audits.prompts import STEP_SEPARATOR, prompt_messages, shared_prefix
 from domain.audits.schema import Conformity, PointStatus
 from domain.audits.timeline import Role
-from domain.products.claims import apply_check, check_claims, plan_value
+from domain.products.claims import apply_check, check_claims, for_step, plan_value
 from domain.products.facts import ProductFacts
 from tests.unit.audits.factories import cite, output, point, scorecard, step, timeline
 
@@ -113,6 +113,20 @@ def test_the_premium_said_is_checked_against_the_premium_sold_with_its_cents() -
         "Cotisation mensuelle : annoncé « on est à quarante-deux euros par mois », fiche 42.10 €"
         in flagged.commentaire_global
     )
+
+
+def test_a_step_answers_for_the_topics_it_names_or_for_all_when_it_names_none() -> None:
+    call = timeline(
+        _call("Le dentaire est remboursé à 200 %.", "Votre cotisation sera de 40 euros par mois."), roles=ROLES
+    )
+    check = check_claims(call, FACTS, offline=True)
+    assert {c.claim.topic for c in check.contradictions} == {"dentaire", "cotisation"}
+    guarantees = dataclasses.replace(step(points=("Détailler les garanties de la formule",)), name="Garanties")
+    premium = dataclasses.replace(step(points=("Annoncer la cotisation mensuelle",)), name="Cotisation et frais")
+    waiting = dataclasses.replace(step(points=("Exclusions",)), keywords=("délai d'attente",))
+    assert for_step(check, guarantees) == check
+    assert [c.claim.topic for c in for_step(check, premium).checks] == ["cotisation"]
+    assert for_step(check, waiting).checks == ()
 
 
 def test_the_client_and_holds_make_no_claims() -> None:
