@@ -7,6 +7,7 @@ import dagster as dg
 from assets.audits import audit_citations_located, audits, audits_cover_the_day, audits_settled
 from assets.calibration import audit_calibration
 from assets.fiches import fiche_details, fiche_details_settled, sales_fiches
+from assets.products import every_plan_has_its_guarantee_table, product_catalogue
 from assets.transcripts import transcripts
 from callaudit.settings import get_settings
 from orchestration.jobs import (
@@ -37,8 +38,14 @@ from resources.stt.resource import SttResource
 _settings = get_settings()
 
 defs = dg.Definitions(
-    assets=[sales_fiches, fiche_details, transcripts, audits, audit_calibration],
-    asset_checks=[fiche_details_settled, audit_citations_located, audits_cover_the_day, audits_settled],
+    assets=[sales_fiches, fiche_details, transcripts, audits, audit_calibration, product_catalogue],
+    asset_checks=[
+        fiche_details_settled,
+        audit_citations_located,
+        audits_cover_the_day,
+        audits_settled,
+        every_plan_has_its_guarantee_table,
+    ],
     jobs=[
         sync_sales_day_job,
         fetch_fiches_job,

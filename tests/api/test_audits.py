@@ -16,7 +16,7 @@ from api.audits.filters import Niveau, split_csv
 from api.audits.service import bucket_label
 from domain.audits.schema import Level
 from domain.audits.store import LatestCandidate, choose_latest
-from domain.models import Audit
+from domain.models import Audit, AuditProductLink
 from domain.models.audits import PENDING_LEVEL
 from services.auditing import STALE_HEARTBEAT
 from tests.api.audit_factory import add_audit, add_fiche, add_scorecard
@@ -326,6 +326,40 @@ async def test_detail_has_steps_points_citations_and_compliance(client: httpx.As
         "match": "tolerant",
         "similarity": 0.93,
     }
+
+
+async def test_detail_shows_the_product_match_and_per_product_step_the_facts_used_and_checks(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    card = await add_scorecard(world.session)
+    linked = await add_audit(world.session, "F-OWN", card)
+    plain = await add_audit(world.session, "F-OWN", card)
+    facts = {"plan": {"formule": "E2"}, "coverage": {"dentaire": "125 %"}, "tables": [{"title": "T"}]}
+    check = {
+        "checks": [{"topic": "dentaire", "said": "200 pct", "expected": "125 %", "verdict": "contradicted"}],
+        "legal_notices": {"rétractation": True},
+        "not_verifiable_offline": ["Optique : non annoncé dans l'appel"],
+    }
+    world.session.add(
+        AuditProductLink(
+            audit_id=linked,
+            strategy="fuzzy",
+            sold={"formule_nom": "e 2"},
+            scores={"strategy": "fuzzy", "scores": {"formule": 0.92}},
+            facts={"facts": {**facts, "sold": {}, "documents": {}}, "steps": {"2": check}},
+        )
+    )
+    await world.commit()
+
+    data = (await client.get(f"/api/audits/{linked}", headers=world.headers("viewer"))).json()["data"]
+    assert data["product"] == {
+        "strategy": "fuzzy",
+        "match": {"strategy": "fuzzy", "scores": {"formule": 0.92}},
+        "sold": {"formule_nom": "e 2"},
+        "steps": [{"position": 2, "facts_used": facts, **check}],
+    }
+    other = (await client.get(f"/api/audits/{plain}", headers=world.headers("viewer"))).json()["data"]
+    assert other["product"] is None
 
 
 async def test_control_point_route(client: httpx.AsyncClient, world: World) -> None:
