@@ -62,15 +62,17 @@ async def test_report_reads_each_row_of_the_audit_and_transcript_once(
     client: httpx.AsyncClient, world: World, api_engine: AsyncEngine
 ) -> None:
     """Points, citations and transcript turns in one query each (none per step or point, none read
-    twice); steps twice: the current rows, then every revision's number for the rerun marks."""
+    twice); steps twice: the current rows, then every revision's number for the rerun marks; the
+    fiche not again for the players (the viewer's recordings scope is its audits scope)."""
     audit_id, _ = await add_reported_audit(world, "own")
     await world.commit()
     with counting(api_engine) as statements:
         response = await client.get(f"/reports/audits/{audit_id}", headers=world.headers("viewer"))
     assert response.status_code == 200
     reads = Counter(m.group(1) for s in statements if (m := re.search(r"\bFROM (\w+)", s)))
-    tables = ("audits", "audit_steps", "audit_control_points", "audit_citations", "transcript_chunks")
-    assert {t: reads[t] for t in tables} == dict(zip(tables, (1, 2, 1, 1, 1), strict=True))
+    tables = ("audits", "audit_steps", "audit_control_points", "audit_citations", "transcript_chunks", "fiches")
+    assert {t: reads[t] for t in tables} == dict(zip(tables, (1, 2, 1, 1, 1, 0), strict=True))
+    assert "<audio" in response.text
 
 
 async def test_report_without_the_recordings_grant_shows_times_not_players(
