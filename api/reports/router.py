@@ -43,6 +43,7 @@ from api.schemas import Envelope, ok
 from api.security import MAX_ID, CanonicalPathInt, EntityId, Grant, IdStr, require
 from domain.rbac import Action
 from domain.reports.view import ReportView, build_report
+from domain.scoping import reaches_all_of
 
 ReadAudits = Annotated[Grant, Depends(require_page("audits", "read"))]
 WriteAudits = Annotated[Grant, Depends(require("audits", "write"))]
@@ -105,7 +106,10 @@ async def audit_report(
         return await _pdf(session, build_report(source, None, tz=ZoneInfo(settings.sales_timezone)), audit_id)
     listen = grant.principal.grant("recordings", Action.READ)
     audio: Callable[[str], str] | None = None
-    if listen is not None and await service.can_listen(session, source.fiche_id, listen):
+    # The audit's fiche was found within `grant`: a recordings scope reaching all of it needs no query.
+    if listen is not None and (
+        reaches_all_of(listen.scope, grant.scope) or await service.can_listen(session, source.fiche_id, listen)
+    ):
 
         def audio(call_id: str) -> str:
             return audio_path(source.fiche_id, call_id)

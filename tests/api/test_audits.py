@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, get_args
 
 import httpx
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.audits.filters import Niveau, split_csv
@@ -20,6 +18,7 @@ from domain.models import Audit, AuditProductLink
 from domain.models.audits import PENDING_LEVEL
 from services.auditing import STALE_HEARTBEAT
 from tests.api.audit_factory import add_audit, add_fiche, add_scorecard
+from tests.api.queries import counting
 from tests.api.world import World
 
 Ids = dict[str, int]
@@ -596,20 +595,6 @@ async def test_grouped_by_fiches(client: httpx.AsyncClient, world: World) -> Non
 
 
 # --- query counts ---------------------------------------------------------------------------------
-
-
-@contextmanager
-def counting(engine: AsyncEngine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 async def test_no_query_per_row(client: httpx.AsyncClient, world: World, api_engine: AsyncEngine) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,10 +13,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.models import Fiche, Recording, ReportShareLink
 from tests.api.audit_factory import add_audit, add_scorecard
 from tests.api.conftest import client_for, in_process_simulator
+from tests.api.queries import counting
 from tests.api.report_factory import add_reported_audit
 from tests.api.world import World
 from tests.drills.uvicorn_server import serving
@@ -52,6 +56,23 @@ async def test_report_page_shows_every_step_point_and_citation(client: httpx.Asy
     assert "<details>" in html
     assert f'id="passage-{call_id}-0">[0:00] speaker_0 (' in html
     assert "<mark>Bonjour madame</mark>" in html
+
+
+async def test_report_reads_each_row_of_the_audit_and_transcript_once(
+    client: httpx.AsyncClient, world: World, api_engine: AsyncEngine
+) -> None:
+    """Points, citations and transcript turns in one query each (none per step or point, none read
+    twice); steps twice: the current rows, then every revision's number for the rerun marks; the
+    fiche not again for the players (the viewer's recordings scope is its audits scope)."""
+    audit_id, _ = await add_reported_audit(world, "own")
+    await world.commit()
+    with counting(api_engine) as statements:
+        response = await client.get(f"/reports/audits/{audit_id}", headers=world.headers("viewer"))
+    assert response.status_code == 200
+    reads = Counter(m.group(1) for s in statements if (m := re.search(r"\bFROM (\w+)", s)))
+    tables = ("audits", "audit_steps", "audit_control_points", "audit_citations", "transcript_chunks", "fiches")
+    assert {t: reads[t] for t in tables} == dict(zip(tables, (1, 2, 1, 1, 1, 0), strict=True))
+    assert "<audio" in response.text
 
 
 async def test_report_without_the_recordings_grant_shows_times_not_players(
