@@ -21,7 +21,6 @@ from callaudit.settings import get_settings
 from domain import stages
 from domain.crm.cache import CachePolicy
 from domain.crm.fetch_jobs import day_fetched
-from domain.events import job_topic
 from resources.crm.client import CrmClient
 from resources.crm.errors import CrmError
 from resources.crm.resource import CrmResource
@@ -155,17 +154,20 @@ def announce_fetch_progress(
     *,
     run_failed: bool = False,
 ) -> None:
-    """`fiches.progressive_fetch.progress` (or `.complete` / `.failed` for the job's last day) on the
-    job's topic; best-effort, like every event: the job row, and the outbox event queued with its
-    conclusion, stay the record. `run_failed`: the day's run failed (see `publish_run_failures`)."""
+    """`fiches.progressive_fetch.progress` on the job's topic (or `.complete` / `.failed` for the job's
+    last day, and a `notification` on its requester's topic); best-effort, like every event: the job
+    row, and the outbox event queued with its conclusion, stay the record. `run_failed`: the day's
+    run failed (see `publish_run_failures`)."""
     base_url = get_settings().api_base_url
     with database.session() as session:
         found = day_fetched(session, job_id, day, run_id=run_id, base_url=base_url, run_failed=run_failed)
-    if found is None:
+    if not found:
         return
     client = redis.sync_client()
     try:
-        redis.publisher(client).publish(job_topic(job_id), *found)
+        publisher = redis.publisher(client)
+        for topic, event, payload in found:
+            publisher.publish(topic, event, payload)
     except RedisUnavailable as exc:
         log.warning("progress of job %s not published: %s", job_id, exc)
     finally:

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from domain.events import Event
+from domain.events import Event, job_topic, user_topic
 from domain.models.fiches import DayCoverageStatus, Fiche, FicheFetchStatus, SalesDayCoverage
 from domain.models.jobs import FicheFetchJob, FicheFetchJobStatus
 from domain.outbox.queue import enqueue
@@ -152,6 +152,9 @@ def announce_outcome(
     return payload
 
 
+Announcement = tuple[str, Event, dict[str, Any]]  # topic, event, payload
+
+
 def day_fetched(
     session: Session,
     job_id: str,
@@ -160,13 +163,14 @@ def day_fetched(
     run_id: str | None,
     base_url: str | None,
     run_failed: bool = False,
-) -> tuple[Event, dict[str, Any]] | None:
-    """The event to publish after a run fetched `day` for the job (or failed to: `run_failed`):
-    progress, or, once every day is settled, the job concluded here (once: the first run to see it
-    settled) as complete or failed, its webhook queued in the caller's transaction."""
+) -> list[Announcement]:
+    """The events to publish after a run fetched `day` for the job (or failed to: `run_failed`):
+    progress on the job's topic, or, once every day is settled, the job concluded here (once: the
+    first run to see it settled) as complete or failed, its webhook queued in the caller's
+    transaction, and a `notification` for whoever asked for it."""
     job = session.get(FicheFetchJob, job_id, with_for_update=True)  # runs of one job conclude it in turn
     if job is None or job.status != FicheFetchJobStatus.LAUNCHED:
-        return None
+        return []
     failed_runs = runs_failed(job)
     if run_failed and day not in failed_runs:
         failed_runs.add(day)
@@ -178,16 +182,37 @@ def day_fetched(
     total_fiches = session.scalar(fiches_in_range(job)) or 0
     if outcomes.remaining:
         payload = fetch_payload(job, outcomes, total_fiches=total_fiches, run_id=run_id)
-        return Event.PROGRESSIVE_FETCH_PROGRESS, {**payload, "latestDate": day.isoformat(), "status": "processing"}
+        progress = {**payload, "latestDate": day.isoformat(), "status": "processing"}
+        return [(job_topic(job.id), Event.PROGRESSIVE_FETCH_PROGRESS, progress)]
     conclude(job, outcomes)
     session.flush()
     payload = announce_outcome(session, job, outcomes, total_fiches=total_fiches, run_id=run_id, base_url=base_url)
-    event = (
-        Event.PROGRESSIVE_FETCH_COMPLETE
-        if job.status == FicheFetchJobStatus.COMPLETE
-        else Event.PROGRESSIVE_FETCH_FAILED
-    )
-    return event, payload
+    complete = job.status == FicheFetchJobStatus.COMPLETE
+    event = Event.PROGRESSIVE_FETCH_COMPLETE if complete else Event.PROGRESSIVE_FETCH_FAILED
+    announcements: list[Announcement] = [(job_topic(job.id), event, payload)]
+    if job.requested_by_id is not None:
+        announcements.append((user_topic(job.requested_by_id), Event.NOTIFICATION, outcome_notification(payload)))
+    return announcements
+
+
+def outcome_notification(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The requester's `notification` (reference §11.4 shape, French) of a concluded job's payload;
+    `jobId` says which job, so the front end can open it."""
+    span = f"du {payload['startDate']} au {payload['endDate']}"
+    if payload["status"] == "complete":
+        kind, message = "success", "Récupération des fiches terminée"
+        description = f"{payload['totalFiches']} fiche(s) {span}."
+    else:
+        kind, message = "error", "Récupération des fiches en échec"
+        description = f"{len(payload['datesFailed'])} jour(s) sur {payload['totalDays']} en échec, {span}."
+    return {
+        "run_id": payload["run_id"],
+        "type": kind,
+        "message": message,
+        "description": description,
+        "duration": 5000,
+        "jobId": payload["jobId"],
+    }
 
 
 def conclude(job: FicheFetchJob, outcomes: DayOutcomes) -> None:

@@ -22,6 +22,7 @@ import redis
 import uvicorn
 from fastapi import FastAPI
 
+from api.realtime.router import stream_hub
 from callaudit.cli import uvicorn_options
 from callaudit.httpserver import DirectBody
 from callaudit.settings import Settings
@@ -164,3 +165,32 @@ async def test_a_directly_written_stream_still_ends_at_its_lifetime(
             rest = await reader.rest()
     assert rest[-1].retry is not None
     assert "lifetime" in rest[-1].comments[0]
+
+
+async def test_a_client_that_stops_reading_is_let_go_instead_of_buffered(
+    app: FastAPI, serve: Serve, world: World, topic: str, publish: Callable[..., str], direct_writes: list[bytes]
+) -> None:
+    hub = stream_hub(app.state.callaudit)  # the replica's hub, which the route will use
+    async with serve(app) as base_url:
+        host, port = base_url.removeprefix("http://").split(":")
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect((host, int(port)))
+        token = world.headers("viewer")["Authorization"]
+        sock.sendall(
+            f"GET {STREAM}?topic={topic}&replay=false HTTP/1.1\r\nHost: t\r\nAuthorization: {token}\r\n\r\n".encode()
+        )
+        reader, writer = await asyncio.open_connection(sock=sock)
+        await reader.readuntil(b"\r\n\r\n")
+        async with asyncio.timeout(10):
+            while not direct_writes:
+                publish(topic, n=0)
+                await reader.read(1 << 16)
+        # From now on nothing is read: the stream reader's buffer fills, the kernel's, then the server's.
+        followers = set(hub._subscribers[topic])  # the stream's state, seen from the hub
+        padding = "x" * 32_000
+        async with asyncio.timeout(30):
+            while not all(s.closed for s in followers):
+                publish(topic, n=1, padding=padding)
+                await asyncio.sleep(0.01)
+        writer.close()

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from assets.fiches import fiche_details, sales_fiches
 from callaudit.demo_crm.config import FamilyFaults, Faults
-from domain.models import Fiche, FicheFetchJob, OutboxEvent, WebhookSubscription
+from domain.models import Fiche, FicheFetchJob, OutboxEvent, User, UserStatus, WebhookSubscription
 from domain.outbox.secrets_box import SecretBox
 from domain.outbox.signing import generate_secret
 from orchestration.sensors.run_status import publish_run_failures
@@ -35,6 +35,10 @@ def test_each_day_of_a_fetch_job_publishes_progress_then_the_job_completes(
 ) -> None:
     job_id = str(uuid.uuid4())
     with Session(sync_engine) as session, session.begin():
+        requester = User(email=f"{job_id}@example.test", status=UserStatus.ACTIVE)
+        session.add(requester)
+        session.flush()
+        requester_id = requester.id
         session.add(
             FicheFetchJob(
                 id=job_id,
@@ -42,6 +46,7 @@ def test_each_day_of_a_fetch_job_publishes_progress_then_the_job_completes(
                 end_date=dt.date.fromisoformat(DAYS[-1]),
                 days=DAYS,
                 status="launched",
+                requested_by_id=requester_id,
             )
         )
     for day in DAYS:  # the backfill's runs, tagged with the job like the API's launch tags them
@@ -64,10 +69,15 @@ def test_each_day_of_a_fetch_job_publishes_progress_then_the_job_completes(
         job = session.get(FicheFetchJob, job_id)
         assert job is not None
         assert job.status == "complete", "the last day's run concludes the job"
+    [(event, notice)] = catalogued(redis_client, f"user:{requester_id}")
+    assert (event, notice["type"], notice["jobId"]) == ("notification", "success", job_id)
+    assert notice["message"] == "Récupération des fiches terminée"
+    assert notice["description"] == f"{complete['totalFiches']} fiche(s) du {DAYS[0]} au {DAYS[-1]}."
 
     again = dg.materialize([fiche_details], partition_key=DAYS[0], resources=crm_resources, tags={"app/job_id": job_id})
     assert again.success
     assert len(catalogued(redis_client, f"job:{job_id}")) == 2, "a concluded job announces nothing more"
+    assert len(catalogued(redis_client, f"user:{requester_id}")) == 1
 
 
 def _job(sync_engine: Engine, days: list[str]) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from api.realtime.stream import BadCursor, parse_last_event_id
+from domain.crm.fetch_jobs import outcome_notification
 from domain.events import CATALOGUE, BatchProgress, Event, InvalidTopic, TopicKind, parse_topic, validate_event
 
 
@@ -74,3 +75,21 @@ def test_last_event_id_has_one_cursor_per_topic() -> None:
     for bad, topics in (("17-0", 2), ("17-0,18-0", 1), ("yesterday", 1), ("17-0;18-0", 2)):
         with pytest.raises(BadCursor):
             parse_last_event_id(bad, topics)
+
+
+def test_a_failed_fetch_job_notifies_its_requester_with_the_failed_days() -> None:
+    payload = {
+        "run_id": "r1",
+        "jobId": "j1",
+        "status": "failed",
+        "startDate": "2026-03-02",
+        "endDate": "2026-03-04",
+        "totalDays": 3,
+        "totalFiches": 40,
+        "datesFailed": ["2026-03-03"],
+    }
+    notice = outcome_notification(payload)
+    validate_event("notification", "user:7", notice)
+    assert (notice["type"], notice["jobId"], notice["run_id"]) == ("error", "j1", "r1")
+    assert notice["message"] == "Récupération des fiches en échec"
+    assert notice["description"] == "1 jour(s) sur 3 en échec, du 2026-03-02 au 2026-03-04."
