@@ -50,7 +50,7 @@ from domain.audits.prompts import (
     tools_messages,
 )
 from domain.audits.schema import step_json_schema
-from domain.audits.scorecard import ScorecardSpec
+from domain.audits.scorecard import ScorecardSpec, StepSpec
 from domain.audits.timeline import Timeline, render_timeline
 from domain.audits.tools import FETCH_TOOL, SEARCH_TOOL, get_transcript_chunks, search_transcript, tool_definitions
 from resources.llm.pricing import DEFAULT_PRICES
@@ -132,12 +132,18 @@ def prompt_step_first(card: ScorecardSpec, tl: Timeline, tally: Tally) -> None:
         tally.add(chat_tokens([{"role": "user", "content": text}]) + SCHEMA_TOKENS)
 
 
-def prompt_original(card: ScorecardSpec, tl: Timeline, tally: Tally) -> None:
+def original_prompt(card: ScorecardSpec, step: StepSpec, tl: Timeline) -> tuple[str, str]:
+    """The original's single prompt (reference §7.2) as (its system prompt, the rest): system prompt,
+    timeline, step part, then the analysis rules; joined by a blank line."""
     rules = system_message(card, tools=False).removeprefix(card.system_prompt.strip())
+    return card.system_prompt.strip(), f"{render_timeline(tl)}\n\n{step_part(card, step)}{rules}"
+
+
+def prompt_original(card: ScorecardSpec, tl: Timeline, tally: Tally) -> None:
     head = f"{card.system_prompt.strip()}\n\n{render_timeline(tl)}\n\n"
     prefix = PRIMING + PER_MESSAGE + count(head)
     for index, step in enumerate(card.steps):
-        text = head + step_part(card, step) + rules
+        text = "\n\n".join(original_prompt(card, step, tl))
         tally.add(chat_tokens([{"role": "user", "content": text}]) + SCHEMA_TOKENS, cacheable(prefix) if index else 0)
 
 

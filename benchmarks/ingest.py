@@ -46,7 +46,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start_simulator(fiches: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_simulator(fiches: int) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     env = {**os.environ, "DEMO_CRM_FICHES_PER_DAY": str(fiches), "DEMO_CRM_PORT": str(port)}
     proc = subprocess.Popen(
@@ -56,7 +56,7 @@ def _start_simulator(fiches: int) -> tuple[subprocess.Popen[bytes], str]:
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # a loaded machine starts Python slowly
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:
@@ -65,6 +65,13 @@ def _start_simulator(fiches: int) -> tuple[subprocess.Popen[bytes], str]:
             time.sleep(0.2)
     proc.kill()
     raise SystemExit("the demo CRM simulator did not start")
+
+
+def throttle(base_url: str, latency_ms: float) -> None:
+    """Every sales search and detail fetch of the simulator answers after `latency_ms`."""
+    fixed = FamilyFaults(latency=Latency(distribution="fixed", mean_ms=latency_ms))
+    faults = Faults(search=fixed, details=fixed)
+    httpx.put(f"{base_url}/__sim/config", json=faults.model_dump(mode="json"), timeout=10).raise_for_status()
 
 
 def main() -> None:
@@ -79,16 +86,14 @@ def main() -> None:
         postgres, redis = EmbeddedPostgres(Path(tmp)), EmbeddedRedis(Path(tmp))
         postgres.start()
         redis.start()
-        simulator, base_url = _start_simulator(args.fiches)
+        simulator, base_url = start_simulator(args.fiches)
         try:
             database_url, redis_url = postgres.url(), redis.url()
             assert database_url
             assert redis_url
 
             command.upgrade(alembic_config(database_url), "head")
-            fixed = FamilyFaults(latency=Latency(distribution="fixed", mean_ms=args.latency_ms))
-            faults = Faults(search=fixed, details=fixed)
-            httpx.put(f"{base_url}/__sim/config", json=faults.model_dump(mode="json"), timeout=10).raise_for_status()
+            throttle(base_url, args.latency_ms)
 
             resources = {
                 "crm": CrmResource(base_url=base_url, search_concurrency=1, fetch_concurrency=args.cap),

@@ -9,8 +9,8 @@ the client's handling of a 400.
 
 Answers have the real response shape: `choices[0].message` with `content`, `tool_calls` or
 `refusal`, `finish_reason`, and `usage` with `prompt_tokens_details.cached_tokens`. Prompt caching
-is simulated as OpenAI does it: the longest prefix shared with an earlier request, counted in
-tokens (here 4 characters each), is cached when it reaches 1024 tokens, in steps of 128.
+is simulated as OpenAI documents it (`tests.llm.prompt_cache`): a prefix of 1,024 tokens or more, in
+128-token steps, written by a request once processed and served to requests that start afterwards.
 
 Tests script the answers: `server.script` is a queue of `Reply` values used first; when it is empty
 `server.responder(request)` answers (by default a valid step analysis). Server-side arrival times
@@ -39,10 +39,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from domain.audits.schema import step_json_schema
-
-CHARS_PER_TOKEN = 4
-CACHE_MIN_TOKENS = 1024
-CACHE_STEP_TOKENS = 128
+from tests.llm.prompt_cache import CHARS_PER_TOKEN, PromptCache, prompt_tokens
 
 
 @dataclass(frozen=True)
@@ -76,14 +73,6 @@ def prompt_text(messages: list[dict[str, Any]]) -> str:
         text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
         parts.append(f"<{message.get('role')}>{text}{json.dumps(message.get('tool_calls') or '')}")
     return "".join(parts)
-
-
-def common_prefix(a: str, b: str) -> int:
-    size = min(len(a), len(b))
-    for index in range(size):
-        if a[index] != b[index]:
-            return index
-    return size
 
 
 def control_points(body: dict[str, Any]) -> list[str]:
@@ -144,7 +133,7 @@ class OpenAiStandIn:
         self.active = 0
         self.peak = 0
         self.base_url = ""
-        self._prompts: list[str] = []
+        self.cache = PromptCache()
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -237,6 +226,8 @@ class OpenAiStandIn:
                 self.violations += problems
                 seen.status = 401 if problems == ["bad or missing bearer key"] else 400
                 return JSONResponse(_error(seen.status, "; ".join(problems)), status_code=seen.status)
+            # Looked up on arrival: a prefix written by a request still in flight is not served yet.
+            seen.cached_tokens = self.cache.lookup(prompt_text(body["messages"]))
             reply = self.script.popleft() if self.script else self.responder(body)
             if reply.delay:
                 await asyncio.sleep(reply.delay)
@@ -251,15 +242,9 @@ class OpenAiStandIn:
 
     def _usage(self, body: dict[str, Any], seen: Seen) -> dict[str, Any]:
         text = prompt_text(body["messages"])
-        shared = max((common_prefix(text, earlier) for earlier in self._prompts), default=0)
-        self._prompts.append(text)
-        cached_tokens = shared // CHARS_PER_TOKEN
-        cached_tokens = (
-            cached_tokens // CACHE_STEP_TOKENS * CACHE_STEP_TOKENS if cached_tokens >= CACHE_MIN_TOKENS else 0
-        )
-        seen.prompt_tokens = len(text) // CHARS_PER_TOKEN
-        seen.cached_tokens = cached_tokens
-        return {"prompt_tokens": seen.prompt_tokens, "prompt_tokens_details": {"cached_tokens": cached_tokens}}
+        self.cache.write(text)  # processed: requests starting from now on are served this prefix
+        seen.prompt_tokens = prompt_tokens(text)
+        return {"prompt_tokens": seen.prompt_tokens, "prompt_tokens_details": {"cached_tokens": seen.cached_tokens}}
 
     def _completion(self, body: dict[str, Any], reply: Reply, seen: Seen) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}

@@ -22,7 +22,8 @@ from resources.llm.config import LlmConfig
 from resources.llm.pricing import Price, PriceTable
 from resources.llm.resource import openai_auditor
 from tests.llm.factories import FOLLOW_UP, SALE_CALL, long_timeline, scorecard, timeline
-from tests.llm.standin import CHARS_PER_TOKEN, OpenAiStandIn, Reply, control_points, step_answer
+from tests.llm.prompt_cache import CHARS_PER_TOKEN
+from tests.llm.standin import OpenAiStandIn, Reply, control_points, step_answer
 
 MODEL = "gpt-test"
 PRICE = Price(input=2.0, cached_input=0.5, output=8.0)
@@ -100,6 +101,21 @@ async def test_steps_share_their_prefix_and_later_ones_hit_the_cache(standin: Op
         assert prefix_tokens - 128 <= analysis.usage.cached_input_tokens <= analysis.usage.input_tokens
     expected = sum(s.prompt_tokens for s in standin.seen[1:]) - sum(a.usage.cached_input_tokens for a in others)
     assert sum(a.usage.input_tokens - a.usage.cached_input_tokens for a in others) == expected
+
+
+async def test_steps_fired_together_share_nothing_until_one_has_been_answered(
+    standin: OpenAiStandIn, make_auditor: Any
+) -> None:
+    def slow(body: dict[str, Any]) -> Reply:
+        return Reply(content=json.dumps(step_answer(control_points(body))), delay=0.2)
+
+    standin.responder = slow
+    auditor, tl = make_auditor(), long_timeline()
+    together = await asyncio.gather(*(analyse(auditor, tl, p) for p in (1, 2, 3)))
+    assert standin.peak == 3  # all three were in flight at once: none could read another's prefix
+    assert [a.usage.cached_input_tokens for a in together] == [0, 0, 0]
+    later = await analyse(auditor, tl, 2)
+    assert later.usage.cached_input_tokens > 0
 
 
 def tool_following_model(body: dict[str, Any]) -> Reply:

@@ -1,0 +1,343 @@
+"""Benchmark: one sales day end to end from the schedule, ingest -> transcription -> audits, as deployed.
+
+Starts the whole stack with `callaudit run` (embedded Postgres and Redis, Dagster code server, daemon
+and webserver, the API) in a temporary home, against three upstreams that answer slowly:
+
+* the demo CRM simulator (`ingest.py`'s), `--fiches` sales on today's date, `--crm-latency-ms` per
+  search and detail fetch, the production cap of `--crm-cap` detail fetches at once;
+* the ElevenLabs stand-in (`transcribe.py`'s) in its own process, `--stt-latency` s per recording,
+  `--stt-limit` at once, downloading each recording's audio from the simulator and uploading it;
+* the OpenAI-compatible stand-in of the tests (`tests/llm/standin.py`, strict checks, prompt caching
+  as documented) answering every step after `--llm-latency` s, `--llm-cap` calls at once.
+
+Before the stack starts, the database holds one scorecard marked to run automatically:
+`fixtures/scorecard_18_steps.json` (18 steps). Nothing is launched by hand: the code schedule
+`refresh_today_sales` (SALES_REFRESH_CRON set to every minute, the schedule stopped after its first
+tick so that later ticks add no runs) starts the day's sync, the sensors
+`transcribe_fetched_fiches` and `audit_automatic_scorecards` chain transcription and audits.
+
+Each stage alone is bounded by its upstream: calls x latency / cap (ingest: plus one search). The
+day's bound is the slowest stage's bound, not their sum, since stages can overlap; `ratio` = wall /
+bound (target <= 1.2, then <= 1.1), wall from the schedule's first run being created to the last
+audit stored. Also reported: when each stage was active (seconds from the start), the peak number
+of calls in flight seen by each upstream, and the Dagster runs started per job.
+
+    .venv/bin/python benchmarks/day.py                       # 200 fiches (about 5 minutes plus start-up)
+    .venv/bin/python benchmarks/day.py --fiches 20           # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import httpx
+from ingest import start_simulator, throttle
+from sqlalchemy import func, select, update
+from transcribe import KEY as STT_KEY
+from transcribe import start_stand_in
+
+from callaudit.migrate import dagster_environment, migrate
+from callaudit.runtime import Runtime, prepare
+from callaudit.seed import seed_database
+from callaudit.settings import Settings
+from domain.models.audits import Audit
+from domain.models.fiches import Fiche
+from domain.models.scorecards import Scorecard
+from domain.models.transcripts import Transcript
+from domain.partitions import day_audits
+from domain.scorecards.service import import_document
+from resources.database import create_sync_engine, sync_session_factory
+
+ROOT = Path(__file__).resolve().parent.parent
+SCORECARD = Path(__file__).resolve().parent / "fixtures" / "scorecard_18_steps.json"
+MODEL = "gpt-bench"
+CALLAUDIT = str(Path(sys.executable).parent / "callaudit")
+WORKSPACE = ROOT / "workspace.yaml"
+
+
+@contextlib.contextmanager
+def llm_stand_in(latency: float) -> Iterator[Any]:
+    """The tests' OpenAI stand-in (served from a thread of this process), answering after `latency` s."""
+    sys.path.insert(0, str(ROOT))  # `tests` is not an installed package
+    from tests.llm.standin import OpenAiStandIn, Reply, control_points, step_answer
+
+    def slow(body: dict[str, Any]) -> Reply:
+        return Reply(content=json.dumps(step_answer(control_points(body)), ensure_ascii=False), delay=latency)
+
+    with OpenAiStandIn(model=MODEL) as server:
+        server.responder = slow
+        yield server
+
+
+def stack_environment(home: Path, args: argparse.Namespace, crm: str, stt: str, llm: Any) -> dict[str, str]:
+    sys.path.insert(0, str(ROOT))
+    from tests.process_helpers import cli_env, free_port
+
+    return cli_env(
+        home,
+        PORT=str(free_port()),
+        DAGSTER_WEBSERVER_PORT=str(free_port()),
+        DAGSTER_CODE_SERVER_PORT=str(free_port()),
+        FICHE_API_BASE_URL=crm,
+        FICHE_FETCH_CONCURRENCY=str(args.crm_cap),
+        STT_PROVIDER="elevenlabs",
+        ELEVENLABS_API_KEY=STT_KEY,
+        ELEVENLABS_BASE_URL=stt,
+        TRANSCRIPTION_RECORDING_CONCURRENCY=str(args.stt_limit),
+        # Provider-wide request rate out of the way, as in transcribe.py: the latency is the bound.
+        TRANSCRIPTION_ELEVENLABS_RATE_LIMIT_PER_MINUTE="1000000",
+        OPENAI_API_KEY=llm.key,
+        OPENAI_BASE_URL=llm.base_url,
+        OPENAI_MODEL_AUDIT=MODEL,
+        LLM_MAX_CONCURRENCY=str(args.llm_cap),  # the Redis semaphore `llm` over every process
+        SALES_REFRESH_CRON="* * * * *",
+        LOG_LEVEL="WARNING",
+    )
+
+
+def install_scorecard(runtime: Runtime) -> int:
+    """The 18-step scorecard, the only one marked to run automatically."""
+    engine = create_sync_engine(runtime.database_url)
+    with sync_session_factory(engine).begin() as session:
+        session.execute(update(Scorecard).values(run_automatically=False))
+        imported = import_document(session, json.loads(SCORECARD.read_text(encoding="utf-8")))
+        imported.scorecard.run_automatically = True
+        scorecard_id = imported.scorecard.id
+    engine.dispose()
+    return scorecard_id
+
+
+def wait_until(condition: Any, timeout: float, what: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc.poll() is not None:
+            raise SystemExit(f"callaudit run exited with {proc.returncode} while waiting for {what}")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{what}: not within {timeout:.0f} s")
+        time.sleep(1)
+
+
+def wait_settled(
+    runtime: Runtime, day: dt.date, scorecard_id: int, args: argparse.Namespace, proc: subprocess.Popen[bytes]
+) -> bool:
+    """Until every fiche of the day is audited; True when nothing moved for `--stall` s before that
+    (a stage left fiches behind: the figures are then those of what was done)."""
+    last, moved, deadline = None, time.monotonic(), time.monotonic() + args.timeout
+    while True:
+        state = stage_times(runtime, day, scorecard_id)["state"]
+        if state.fiches == args.fiches and state.not_ready == 0 and state.waiting == 0:
+            return False
+        if (state.ready, state.audited, state.failed) != last:
+            last, moved = (state.ready, state.audited, state.failed), time.monotonic()
+        if time.monotonic() - moved > args.stall or time.monotonic() > deadline:
+            return True
+        if proc.poll() is not None:
+            raise SystemExit(f"callaudit run exited with {proc.returncode} before the day was audited")
+        time.sleep(2)
+
+
+def api_ready(port: str) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def stage_times(runtime: Runtime, day: dt.date, scorecard_id: int) -> dict[str, Any]:
+    """The day's state and when each stage was first and last active (database clock)."""
+    engine = create_sync_engine(runtime.database_url)
+    with sync_session_factory(engine)() as session:
+        state = day_audits(session, day, scorecard_id)
+        fiches = select(Fiche.fiche_id).where(Fiche.sales_date == day)
+        fetched = session.execute(
+            select(func.min(Fiche.fetched_at), func.max(Fiche.fetched_at), func.count()).where(Fiche.sales_date == day)
+        ).one()
+        transcribed = session.execute(
+            select(func.min(Transcript.created_at), func.max(Transcript.transcribed_at), func.count()).where(
+                Transcript.fiche_id.in_(fiches), Transcript.transcribed_at.is_not(None)
+            )
+        ).one()
+        audited = session.execute(
+            select(func.min(Audit.started_at), func.max(Audit.completed_at)).where(
+                Audit.fiche_id.in_(fiches), Audit.scorecard_id == scorecard_id
+            )
+        ).one()
+    engine.dispose()
+    return {
+        "state": state,
+        "ingest": (fetched[0], fetched[1]),
+        "fiches": fetched[2],
+        "transcription": (transcribed[0], transcribed[1]),
+        "recordings": transcribed[2],
+        "audits": (audited[0], audited[1]),
+    }
+
+
+def dagster_runs(runtime: Runtime) -> list[dg.DagsterRun]:
+    with dagster_environment(runtime), dg.DagsterInstance.from_config(str(runtime.dagster_home)) as instance:
+        return list(instance.get_runs())
+
+
+def first_run_created(runtime: Runtime) -> dt.datetime | None:
+    with dagster_environment(runtime), dg.DagsterInstance.from_config(str(runtime.dagster_home)) as instance:
+        records = instance.get_run_records(ascending=True)
+        records = [r for r in records if r.dagster_run.tags.get("dagster/schedule_name") == "refresh_today_sales"]
+    if not records:
+        return None
+    created = records[0].create_timestamp
+    return created if created.tzinfo else created.replace(tzinfo=dt.UTC)  # Dagster stores UTC
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fiches", type=int, default=200)
+    parser.add_argument("--crm-latency-ms", type=float, default=300.0)
+    parser.add_argument("--crm-cap", type=int, default=3)
+    parser.add_argument("--stt-latency", type=float, default=2.0)
+    parser.add_argument("--stt-limit", type=int, default=10)
+    parser.add_argument("--llm-latency", type=float, default=1.0)
+    parser.add_argument("--llm-cap", type=int, default=20)
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the day's audits")
+    parser.add_argument("--stall", type=float, default=180, help="report once nothing moved for this long")
+    args = parser.parse_args()
+
+    with contextlib.ExitStack() as stack:
+        home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-day-")))
+        simulator, crm_url = start_simulator(args.fiches)
+        stack.callback(simulator.wait, 10)
+        stack.callback(simulator.terminate)
+        throttle(crm_url, args.crm_latency_ms)
+        stt, stt_url = start_stand_in(args.stt_latency, any_audio=True)
+        stack.callback(stt.wait, 10)
+        stack.callback(stt.terminate)
+        llm = stack.enter_context(llm_stand_in(args.llm_latency))
+
+        env = stack_environment(home, args, crm_url, stt_url, llm)
+        os.environ.clear()
+        os.environ.update(env)  # this process resolves the same settings as the stack
+        runtime = prepare(Settings(), start_embedded=True)
+        stack.callback(runtime.stop_started)
+        migrate(runtime)
+        seed_database(runtime)
+        scorecard_id = install_scorecard(runtime)
+
+        log = stack.enter_context((home / "run.log").open("wb"))
+        proc = subprocess.Popen(
+            [CALLAUDIT, "run"],
+            cwd=home,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        stack.callback(stop, proc)
+        wait_until(lambda: api_ready(env["PORT"]), 180, "the API", proc)
+        print(f"stack up; waiting for the schedule's tick (every minute), home {home}", flush=True)
+        wait_until(lambda: first_run_created(runtime) is not None, 120, "the schedule's first run", proc)
+        start = first_run_created(runtime)
+        assert start is not None
+        # One tick starts the day; later ones would re-sync it every minute and take run slots.
+        stop_schedule = [CALLAUDIT, "dagster", "schedule", "stop", "refresh_today_sales", "-w", str(WORKSPACE)]
+        subprocess.run(stop_schedule, env=env, cwd=home, check=True, capture_output=True, timeout=300)
+        day = start.astimezone(ZoneInfo(runtime.settings.sales_timezone)).date()
+
+        stalled = wait_settled(runtime, day, scorecard_id, args, proc)
+        times = stage_times(runtime, day, scorecard_id)
+        runs = dagster_runs(runtime)
+        crm_stats = httpx.get(f"{crm_url}/__sim/stats", timeout=10).json()["families"]
+        stt_stats = httpx.get(f"{stt_url}/__stats", timeout=10).json()
+        llm_calls, llm_peak, violations = len(llm.seen), llm.peak, list(llm.violations)
+
+    report(
+        args,
+        start,
+        stalled=stalled,
+        times=times,
+        runs=runs,
+        crm=crm_stats,
+        stt=stt_stats,
+        llm=(llm_calls, llm_peak, violations),
+    )
+
+
+def report(
+    args: argparse.Namespace,
+    start: dt.datetime,
+    *,
+    stalled: bool,
+    times: dict[str, Any],
+    runs: list[dg.DagsterRun],
+    crm: dict[str, Any],
+    stt: dict[str, Any],
+    llm: tuple[int, int, list[str]],
+) -> None:
+    llm_calls, llm_peak, violations = llm
+    crm_latency = args.crm_latency_ms / 1000
+    bounds = {
+        "ingest": crm["details"]["requests"] * crm_latency / args.crm_cap + crm_latency,
+        "transcription": stt["calls"] * args.stt_latency / args.stt_limit,
+        "audits": llm_calls * args.llm_latency / args.llm_cap,
+    }
+    bound = max(bounds.values())
+    origin = start
+    end = times["audits"][1]
+    wall = (end - origin).total_seconds()
+    state = times["state"]
+
+    def span(stage: str) -> str:
+        first, last = times[stage]
+        return f"{(first - origin).total_seconds():6.1f} s -> {(last - origin).total_seconds():6.1f} s"
+
+    print(f"One sales day end to end from the schedule: {args.fiches} fiches, 18-step scorecard")
+    if stalled:
+        print(f"  STALLED: nothing moved for {args.stall:g} s with fiches not audited; wall = the last audit stored")
+    print(f"  fiches {times['fiches']}, recordings transcribed {times['recordings']}, audited {state.audited}, "
+          f"failed audits {state.failed}, not ready {state.not_ready}")  # fmt: skip
+    for stage, (calls, latency, cap, peak) in {
+        "ingest": (crm["details"]["requests"], crm_latency, args.crm_cap, crm["details"]["peak_in_flight"]),
+        "transcription": (stt["calls"], args.stt_latency, args.stt_limit, stt["peak"]),
+        "audits": (llm_calls, args.llm_latency, args.llm_cap, llm_peak),
+    }.items():
+        print(f"  {stage:<13} active {span(stage)}; {calls} calls x {latency:g} s / cap {cap}: bound "
+              f"{bounds[stage]:6.1f} s; peak in flight {peak}")  # fmt: skip
+    print(f"  CRM searches peak in flight {crm['search']['peak_in_flight']}; LLM stand-in violations {len(violations)}")
+    by_job = Counter(run.job_name for run in runs)
+    statuses = Counter(run.status.value for run in runs)
+    print(f"  Dagster runs {len(runs)}: {dict(by_job)}; {dict(statuses)}")
+    print(f"  wall {wall:.1f} s against the slowest stage's bound {bound:.1f} s -> ratio {wall / bound:.3f} "
+          "(target <= 1.2, then <= 1.1)")  # fmt: skip
+    print(
+        f"fiches={args.fiches} wall_s={wall:.1f} bound_s={bound:.1f} ingest_bound_s={bounds['ingest']:.1f} "
+        f"stt_bound_s={bounds['transcription']:.1f} llm_bound_s={bounds['audits']:.1f} ratio={wall / bound:.3f} "
+        f"peak_crm_details={crm['details']['peak_in_flight']} peak_stt={stt['peak']} peak_llm={llm_peak} "
+        f"dagster_runs={len(runs)} audited={state.audited} failed={state.failed} not_ready={state.not_ready} "
+        f"stalled={int(stalled)}"
+    )
+
+
+if __name__ == "__main__":
+    main()
