@@ -632,7 +632,9 @@ def test_env_example_lists_every_setting_and_compose_variable(raw_compose: dict[
     listed = env_example()
     settings_names = {env_name(name, info) for name, info in Settings.model_fields.items()}
     assert sorted(settings_names - set(listed)) == []
-    text = COMPOSE_FILE.read_text(encoding="utf-8").replace("$$", "")  # $$ escapes a container-side $
+    text = "".join(  # $$ escapes a container-side $
+        path.read_text(encoding="utf-8").replace("$$", "") for path in (COMPOSE_FILE, ROOT / "compose.scale.yaml")
+    )
     compose_vars = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", text))
     assert sorted(compose_vars - set(listed)) == []
     assert {"DAGSTER_HOME", "DAGSTER_POSTGRES_URL", "LB_PORT", "POSTGRES_PASSWORD"} <= set(listed)
