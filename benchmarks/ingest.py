@@ -22,6 +22,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -67,6 +69,31 @@ def _start_simulator(fiches: int) -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("the demo CRM simulator did not start")
 
 
+@contextmanager
+def embedded_servers(prefix: str) -> Iterator[tuple[str, str, Path]]:
+    """Embedded Postgres (migrated) and Redis in a temporary directory: (database URL, Redis URL, directory)."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        postgres, redis = EmbeddedPostgres(Path(tmp)), EmbeddedRedis(Path(tmp))
+        postgres.start()
+        redis.start()
+        try:
+            database_url, redis_url = postgres.url(), redis.url()
+            assert database_url
+            assert redis_url
+            command.upgrade(alembic_config(database_url), "head")
+            yield database_url, redis_url, Path(tmp)
+        finally:
+            postgres.stop()
+            redis.stop()
+
+
+def throttle(base_url: str, latency_ms: float) -> None:
+    """A fixed latency on every search and detail fetch of the simulator."""
+    fixed = FamilyFaults(latency=Latency(distribution="fixed", mean_ms=latency_ms))
+    faults = Faults(search=fixed, details=fixed)
+    httpx.put(f"{base_url}/__sim/config", json=faults.model_dump(mode="json"), timeout=10).raise_for_status()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fiches", type=int, default=1000)
@@ -75,21 +102,10 @@ def main() -> None:
     args = parser.parse_args()
     latency = args.latency_ms / 1000
 
-    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
-        postgres, redis = EmbeddedPostgres(Path(tmp)), EmbeddedRedis(Path(tmp))
-        postgres.start()
-        redis.start()
+    with embedded_servers("bench-ingest-") as (database_url, redis_url, _):
         simulator, base_url = _start_simulator(args.fiches)
         try:
-            database_url, redis_url = postgres.url(), redis.url()
-            assert database_url
-            assert redis_url
-
-            command.upgrade(alembic_config(database_url), "head")
-            fixed = FamilyFaults(latency=Latency(distribution="fixed", mean_ms=args.latency_ms))
-            faults = Faults(search=fixed, details=fixed)
-            httpx.put(f"{base_url}/__sim/config", json=faults.model_dump(mode="json"), timeout=10).raise_for_status()
-
+            throttle(base_url, args.latency_ms)
             resources = {
                 "crm": CrmResource(base_url=base_url, search_concurrency=1, fetch_concurrency=args.cap),
                 "redis": RedisResource(url=redis_url),
@@ -106,8 +122,6 @@ def main() -> None:
         finally:
             simulator.terminate()
             simulator.wait(10)
-            postgres.stop()
-            redis.stop()
 
     [event] = result.asset_materializations_for_node("fiche_details")
     details = {k: v.value for k, v in event.metadata.items()}

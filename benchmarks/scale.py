@@ -31,7 +31,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -39,15 +38,11 @@ from typing import Any
 import dagster as dg
 import httpx
 import redis
-from alembic import command
-from ingest import _start_simulator
+from ingest import _start_simulator, embedded_servers, throttle
 from sqlalchemy import select
 from transcribe import KEY, _start_stand_in, seed
 
 from assets.fiches import sales_fiches
-from callaudit.demo_crm.config import FamilyFaults, Faults, Latency
-from callaudit.embedded import EmbeddedPostgres, EmbeddedRedis
-from callaudit.migrate import alembic_config
 from domain.models import Fiche
 from resources.crm.resource import CrmResource
 from resources.database import DatabaseResource, create_sync_engine
@@ -116,9 +111,7 @@ def drill(args: argparse.Namespace, database_url: str, redis_url: str, tmp: Path
     stand_in, stt_url = _start_stand_in(args.stt_latency)
     args.crm_url, args.stt_url, args.database_url, args.redis_url = crm_url, stt_url, database_url, redis_url
     try:
-        fixed = FamilyFaults(latency=Latency(distribution="fixed", mean_ms=args.latency_ms))
-        faults = Faults(search=fixed, details=fixed)
-        httpx.put(f"{crm_url}/__sim/config", json=faults.model_dump(mode="json"), timeout=10).raise_for_status()
+        throttle(crm_url, args.latency_ms)
         seed(database_url, stt_url, args.recordings)
 
         hosts = []
@@ -174,19 +167,8 @@ def main() -> None:
         host(args)
         return
 
-    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
-        postgres, redis = EmbeddedPostgres(Path(tmp)), EmbeddedRedis(Path(tmp))
-        postgres.start()
-        redis.start()
-        try:
-            database_url, redis_url = postgres.url(), redis.url()
-            assert database_url
-            assert redis_url
-            command.upgrade(alembic_config(database_url), "head")
-            result = drill(args, database_url, redis_url, Path(tmp))
-        finally:
-            postgres.stop()
-            redis.stop()
+    with embedded_servers("bench-scale-") as (database_url, redis_url, tmp):
+        result = drill(args, database_url, redis_url, tmp)
 
     crm, stt, fiches = result["crm"], result["stt"], result["fiches"]
     latency = args.latency_ms / 1000
