@@ -100,12 +100,14 @@ def is_rendered(path: Path) -> bool:
         return True
 
 
-def write_instance(dagster_home: Path, text: str) -> bool:
+def write_instance(dagster_home: Path, text: str, *, owned: bool = False) -> bool:
     """Write DAGSTER_HOME/dagster.yaml unless it is hand-written or already `text`; True if written.
 
-    Atomic (a temporary file renamed over it): processes started together all read a whole file."""
+    `owned`: the directory is callaudit's own (`CALLAUDIT_HOME/dagster`), whose file is always ours,
+    including the unmarked copies earlier versions wrote there. Atomic (a temporary file renamed over
+    it): processes started together all read a whole file."""
     target = dagster_home / "dagster.yaml"
-    if not is_rendered(target) or (target.exists() and target.read_text(encoding="utf-8") == text):
+    if not (owned or is_rendered(target)) or (target.exists() and target.read_text(encoding="utf-8") == text):
         return False
     dagster_home.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=dagster_home, prefix=".dagster.yaml.")

@@ -71,7 +71,7 @@ def prepare_dagster_home(settings: Settings, home: Path) -> Path:
     DAGSTER_RUN_LAUNCHER (a hand-written dagster.yaml is kept as it is)."""
     configured = os.environ.get("DAGSTER_HOME")
     dagster_home = Path(configured) if configured else (home / "dagster").resolve()
-    write_instance(dagster_home, render_instance(settings))
+    write_instance(dagster_home, render_instance(settings), owned=not configured)
     return dagster_home
 
 

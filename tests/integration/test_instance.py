@@ -139,6 +139,23 @@ def test_a_hand_written_instance_is_kept(tmp_path: Path) -> None:
     assert configured_launcher(home) == ("dagster.core.launcher", "DefaultRunLauncher")
 
 
+def test_callaudits_own_dagster_home_is_always_rendered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`CALLAUDIT_HOME/dagster` held an unmarked copy of the project's file before the template."""
+    from callaudit.runtime import prepare_dagster_home
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    home = tmp_path / "dagster"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("run_launcher:\n  module: dagster.core.launcher\n  class: DefaultRunLauncher\n")
+    assert prepare_dagster_home(load_settings(dagster_run_launcher="docker"), tmp_path) == home.resolve()
+    assert configured_launcher(home) == ("dagster_docker", "DockerRunLauncher")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "mine"))
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    prepare_dagster_home(load_settings(dagster_run_launcher="docker"), tmp_path)
+    assert (tmp_path / "mine" / "dagster.yaml").read_text() == "telemetry:\n  enabled: false\n"  # configured: kept
+
+
 def test_a_rendered_instance_follows_the_setting(tmp_path: Path) -> None:
     home = tmp_path / "dagster"
     assert configured_launcher(home) is None
