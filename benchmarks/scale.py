@@ -137,7 +137,14 @@ def drill(args: argparse.Namespace, database_url: str, redis_url: str, tmp: Path
         for index in range(args.hosts):
             share = {"fetch": to_fetch[index :: args.hosts], "transcribe": to_transcribe}
             client.rpush(f"{GO_KEY}:{index}", json.dumps(share))
-        failed = [str(path) for proc, path in hosts if proc.wait() != 0]
+        deadline = started + args.timeout
+        try:
+            failed = [str(path) for proc, path in hosts if proc.wait(max(0.0, deadline - time.perf_counter())) != 0]
+        except subprocess.TimeoutExpired:
+            for proc, _ in hosts:
+                proc.kill()
+            tails = "\n".join(f"{path.name}: {path.read_text()[-600:]}" for _, path in hosts)
+            raise SystemExit(f"hosts still running after {args.timeout:.0f} s; their last output:\n{tails}") from None
         wall = time.perf_counter() - started
         if failed:
             raise SystemExit(f"host(s) failed, see {failed}: " + Path(failed[0]).read_text()[-2000:])
@@ -159,6 +166,7 @@ def main() -> None:
     parser.add_argument("--recordings", type=int, default=120)
     parser.add_argument("--stt-latency", type=float, default=0.5, help="seconds per provider call")
     parser.add_argument("--stt-limit", type=int, default=4, help="provider calls in flight at once")
+    parser.add_argument("--timeout", type=float, default=600.0, help="give up on the hosts after this long")
     parser.add_argument("--host", help=argparse.SUPPRESS)
     for hidden in ("--crm-url", "--stt-url", "--database-url", "--redis-url"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
