@@ -18,9 +18,11 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 
-# Dependencies first, from pyproject.toml alone, so code changes do not reinstall them.
+# Dependencies first, from pyproject.toml alone, so code changes do not reinstall them; with the
+# `docker` and `k8s` extras: one image whatever DAGSTER_RUN_LAUNCHER a deployment chooses.
 COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+print('\n'.join(p['dependencies'] + p['optional-dependencies']['docker'] + p['optional-dependencies']['k8s']))" \
         > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt
 
@@ -51,12 +53,14 @@ RUN groupadd --system --gid 10001 callaudit \
     && chown -R callaudit:callaudit /var/lib/callaudit /opt/dagster/home
 
 COPY --from=build /opt/venv /opt/venv
-COPY dagster.yaml /opt/dagster/home/dagster.yaml
 COPY workspace.yaml /app/workspace.yaml
 
-# Fail the build, not the deployment, when the installed layout is broken.
+# Fail the build, not the deployment, when the installed layout is broken. The default instance
+# (local run launcher) is rendered here; `callaudit migrate` re-renders it for DAGSTER_RUN_LAUNCHER.
 RUN callaudit --help > /dev/null \
-    && python -c "from callaudit.migrate import head_revision; assert head_revision()"
+    && python -c "from callaudit.migrate import head_revision; assert head_revision()" \
+    && CALLAUDIT_ENV=development callaudit instance --write \
+    && chown callaudit:callaudit /opt/dagster/home/dagster.yaml
 
 USER callaudit
 WORKDIR /app

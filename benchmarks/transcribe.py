@@ -200,6 +200,8 @@ def main() -> None:
                     elevenlabs_base_url=base_url,
                     concurrency=args.limit,
                     rate_limit_per_minute=1_000_000,
+                    audio_allowed_origins=[base_url],  # the stand-in serves the audio, on loopback
+                    audio_allow_loopback=True,
                 ),
                 "redis": RedisResource(url=servers.redis_url),
                 "database": DatabaseResource(url=servers.database_url),

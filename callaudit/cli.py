@@ -455,6 +455,22 @@ def products_export(
 
 
 @app.command()
+def instance(
+    write: Annotated[bool, typer.Option("--write", help="Write it into DAGSTER_HOME instead of printing it.")] = False,
+) -> None:
+    """The Dagster instance (dagster.yaml) rendered for DAGSTER_RUN_LAUNCHER (docs/scaling.md)."""
+    from callaudit.instance import render_instance
+    from callaudit.runtime import prepare_dagster_home
+
+    settings = _settings()
+    if not write:
+        typer.echo(render_instance(settings), nl=False)
+        return
+    dagster_home = prepare_dagster_home(settings, settings.callaudit_home.resolve())
+    console.print(f"{dagster_home / 'dagster.yaml'}: run launcher {settings.dagster_run_launcher}")
+
+
+@app.command()
 def doctor(as_json: JsonOption = False) -> None:
     """Check the configuration and every dependency; exit 1 when something required fails."""
     from callaudit.doctor import Level, diagnose

@@ -121,6 +121,40 @@ def _dagster(settings: Settings, _: EmbeddedServices) -> Finding:
     )
 
 
+def _run_launcher(settings: Settings, embedded: EmbeddedServices) -> Finding:
+    """The launcher DAGSTER_RUN_LAUNCHER selects, whether its library is installed, and whether the
+    instance file Dagster reads names it."""
+    import importlib.metadata
+    import os
+    from pathlib import Path
+
+    from callaudit.instance import LAUNCHERS, configured_launcher
+
+    name = settings.dagster_run_launcher
+    launcher = LAUNCHERS[name]
+    if not launcher.installed:
+        return Finding(
+            "run-launcher",
+            Level.FAIL,
+            f"DAGSTER_RUN_LAUNCHER={name}: {launcher.cls} needs {launcher.module}, not installed "
+            f"(pip install 'callaudit[{launcher.extra}]')",
+        )
+    package = launcher.module.split(".")[0].replace("_", "-")
+    detail = f"DAGSTER_RUN_LAUNCHER={name}: {launcher.cls} ({package} {importlib.metadata.version(package)} installed)"
+    dagster_home = Path(os.environ.get("DAGSTER_HOME") or embedded.home / "dagster")
+    found = configured_launcher(dagster_home)
+    if found is None:
+        return Finding("run-launcher", Level.INFO, f"{detail}; {dagster_home}/dagster.yaml not written yet")
+    if found != (launcher.module, launcher.cls):
+        return Finding(
+            "run-launcher",
+            Level.WARN,
+            f"{detail}, but {dagster_home}/dagster.yaml uses {found[1]} (hand-written, or not re-rendered "
+            "since the setting changed: `callaudit instance --write`)",
+        )
+    return Finding("run-launcher", Level.OK, detail)
+
+
 def _crm(settings: Settings, _: EmbeddedServices) -> Finding:
     if settings.fiche_api_base_url is None:
         return Finding(
@@ -186,6 +220,7 @@ CHECKS: list[Callable[[Settings, EmbeddedServices], Finding | list[Finding]]] = 
     _postgres,
     _redis,
     _dagster,
+    _run_launcher,
     _crm,
     _providers,
     _schedules,

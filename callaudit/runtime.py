@@ -7,13 +7,13 @@ decided in one place, and child processes (Dagster, the API) get the resolved UR
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
 from callaudit.embedded import DAGSTER_DATABASE, EmbeddedServices
+from callaudit.instance import render_instance, write_instance
 from callaudit.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -67,13 +67,11 @@ def dagster_url_from(database_url: str) -> str:
 
 
 def prepare_dagster_home(settings: Settings, home: Path) -> Path:
-    """DAGSTER_HOME from the environment, else `<home>/dagster` holding the project's dagster.yaml."""
+    """DAGSTER_HOME from the environment, else `<home>/dagster`, holding the instance rendered for
+    DAGSTER_RUN_LAUNCHER (a hand-written dagster.yaml is kept as it is)."""
     configured = os.environ.get("DAGSTER_HOME")
-    if configured:
-        return Path(configured)
-    dagster_home = (home / "dagster").resolve()
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    dagster_home = Path(configured) if configured else (home / "dagster").resolve()
+    write_instance(dagster_home, render_instance(settings), owned=not configured)
     return dagster_home
 
 

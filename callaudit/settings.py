@@ -70,6 +70,18 @@ class Settings(BaseSettings):
     dagster_webserver_port: int = Field(3000, ge=1, le=65535)
     dagster_code_server_host: str = "127.0.0.1"
     dagster_code_server_port: int = Field(4000, ge=1, le=65535)
+    # Where Dagster executes each run (docs/scaling.md): in the code server (local), in a fresh container
+    # of the product image (docker, `callaudit[docker]`) or in a Kubernetes Job (k8s, `callaudit[k8s]`).
+    dagster_run_launcher: Literal["local", "docker", "k8s"] = "local"
+    # docker: the run containers' image (unset: the image the code server reports, DAGSTER_CURRENT_IMAGE)
+    # and the networks they join (Compose prefixes network names with the project name).
+    dagster_run_image: str | None = None
+    dagster_run_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["callaudit_backend", "callaudit_egress"]
+    )
+    # k8s: the namespace of the run Jobs (unset: `default`) and the Secrets they read variables from.
+    dagster_k8s_job_namespace: str | None = None
+    dagster_k8s_env_secrets: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["callaudit-secrets"])
     sales_timezone: str = "Europe/Paris"
     sales_partitions_start: dt.date = dt.date(2025, 1, 1)
 
@@ -204,7 +216,13 @@ class Settings(BaseSettings):
     smtp_timeout_ms: int = Field(10_000, ge=100)
 
     _split_csv = field_validator(
-        "cors_origins", "webhook_allowed_origins", "webhook_retry_schedule", "transcription_firm_names", mode="before"
+        "cors_origins",
+        "webhook_allowed_origins",
+        "webhook_retry_schedule",
+        "transcription_firm_names",
+        "dagster_run_networks",
+        "dagster_k8s_env_secrets",
+        mode="before",
     )(_csv)
 
     @field_validator("webhook_retry_schedule")
@@ -354,3 +372,8 @@ def load_settings(**overrides: object) -> Settings:
 @functools.cache
 def get_settings() -> Settings:
     return load_settings()
+
+
+def environment_names() -> set[str]:
+    """The environment variable of every setting."""
+    return {_env_name(name) for name in Settings.model_fields}

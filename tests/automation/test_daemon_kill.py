@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -30,6 +29,8 @@ from sqlalchemy.orm import Session
 
 from callaudit.cli import _code_server_loaded
 from callaudit.demo_crm.config import FamilyFaults, Faults, Latency
+from callaudit.instance import render_instance, write_instance
+from callaudit.settings import load_settings
 from domain.models import Audit
 from domain.models.automation import (
     AutomationNotification,
@@ -136,7 +137,7 @@ def stack(
 ) -> Iterator[Stack]:
     dagster_home = tmp_path / "dagster"
     dagster_home.mkdir()
-    shutil.copyfile(ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    write_instance(dagster_home, render_instance(load_settings()))
     env = cli_env(
         tmp_path / "home",
         DATABASE_URL=database_url,

@@ -1,6 +1,6 @@
 """`maxConcurrentRuns`: runs of one schedule never overlap beyond its cap; the others wait in Dagster's queue.
 
-The real run queue: a Dagster instance with the project's `dagster.yaml` run coordinator and run
+The real run queue: a Dagster instance with the project's rendered `dagster.yaml` run coordinator and run
 concurrency (an invalid combination fails here, as it fails the daemon), and the daemon's own queue
 iteration dequeuing (the launcher only records what it is given, so no process is started), on runs
 tagged as the sensor and the API tag them.
@@ -20,6 +20,8 @@ from dagster._core.test_utils import create_run_for_test, create_test_daemon_wor
 from dagster._core.workspace.load_target import EmptyWorkspaceTarget
 from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
 
+from callaudit.instance import render_instance
+from callaudit.settings import load_settings
 from orchestration.jobs import automation_run_job
 from runs.contract import (
     AUTOMATION_RUN_JOB,
@@ -38,7 +40,7 @@ ORIGIN = RemoteJobOrigin(
 
 
 def project_config() -> dict[str, Any]:
-    config: dict[str, Any] = yaml.safe_load((ROOT / "dagster.yaml").read_text(encoding="utf-8"))
+    config: dict[str, Any] = yaml.safe_load(render_instance(load_settings()))
     return config
 
 

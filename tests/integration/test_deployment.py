@@ -577,14 +577,17 @@ def test_dockerfile_builds_a_non_root_python_311_image(services: dict[str, dict[
     copies = {
         i.value.split()[-1]: i.value.split()[-2] for i in final_stage if i.keyword == "COPY" and "--from" not in i.value
     }
-    assert copies.get(f"{dagster_home[1]}/dagster.yaml") == "dagster.yaml"
+    # The instance is rendered into DAGSTER_HOME at build time (callaudit/instance.py), as the user it runs as.
+    renders = [i.value for i in final_stage if i.keyword == "RUN" and "callaudit instance --write" in i.value]
+    assert renders, "the image renders its default Dagster instance"
+    assert f"chown callaudit:callaudit {dagster_home[1]}/dagster.yaml" in renders[0]
     assert copies.get("/app/workspace.yaml") == "workspace.yaml"
     for name in DAGSTER_SERVICES:
         assert environment_of(services[name])["DAGSTER_HOME"] == dagster_home[1]
 
 
 def test_build_context_keeps_what_the_image_needs() -> None:
-    needed = ["pyproject.toml", "dagster.yaml", "workspace.yaml", "callaudit/cli.py", "migrations/env.py"]
+    needed = ["pyproject.toml", "callaudit/dagster.yaml.j2", "workspace.yaml", "callaudit/cli.py", "migrations/env.py"]
     sources = [
         i.value.split()[:-1] for i in dockerfile_instructions() if i.keyword == "COPY" and "--from" not in i.value
     ]
@@ -629,7 +632,9 @@ def test_env_example_lists_every_setting_and_compose_variable(raw_compose: dict[
     listed = env_example()
     settings_names = {env_name(name, info) for name, info in Settings.model_fields.items()}
     assert sorted(settings_names - set(listed)) == []
-    text = COMPOSE_FILE.read_text(encoding="utf-8").replace("$$", "")  # $$ escapes a container-side $
+    text = "".join(  # $$ escapes a container-side $
+        path.read_text(encoding="utf-8").replace("$$", "") for path in (COMPOSE_FILE, ROOT / "compose.scale.yaml")
+    )
     compose_vars = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", text))
     assert sorted(compose_vars - set(listed)) == []
     assert {"DAGSTER_HOME", "DAGSTER_POSTGRES_URL", "LB_PORT", "POSTGRES_PASSWORD"} <= set(listed)
