@@ -278,6 +278,7 @@ def test_the_chart_instance_mirrors_the_instance_template(values: dict[str, Any]
     assert daemon["runCoordinator"]["type"] == template["run_coordinator"]["class"]
     assert {_snake(k): v for k, v in queued.items()} == template["run_coordinator"]["config"]
     assert concurrency["runs"]["maxConcurrentRuns"] == template["concurrency"]["runs"]["max_concurrent_runs"]
+    assert concurrency["runs"]["tagConcurrencyLimits"] == template["concurrency"]["runs"]["tag_concurrency_limits"]
     assert {_snake(k): v for k, v in concurrency["pools"].items()} == template["concurrency"]["pools"]
     monitoring = {_snake(k): v for k, v in daemon["runMonitoring"].items()}
     assert monitoring.items() <= template["run_monitoring"].items()
