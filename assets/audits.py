@@ -22,7 +22,7 @@ from redis.asyncio import Redis as AsyncRedis
 from sqlalchemy import func, select
 
 from assets.metadata import failures_table
-from assets.partitions import audit_partitions
+from assets.partitions import DECLARED_AUDIT_PARTITIONS
 from assets.stage import run_stage
 from assets.transcripts import transcripts
 from callaudit.pools import LLM
@@ -36,7 +36,7 @@ from domain.models.audits import Audit, AuditStatus
 from domain.partitions import day_audits
 from domain.scorecards.service import ScorecardNotFound, current_spec
 from resources.database import DatabaseResource, sync_session_factory
-from resources.llm.resource import LlmResource, auditor_kind
+from resources.llm.resource import LlmResource
 from resources.redis import RedisUnavailable
 from resources.redis.resource import RedisResource
 from services.auditing import AuditEngine, AuditReport, Outcome
@@ -102,12 +102,12 @@ def report_metadata(report: AuditReport) -> dict[str, Any]:
 
 
 @dg.asset(
-    partitions_def=audit_partitions,
+    partitions_def=DECLARED_AUDIT_PARTITIONS,
     # Dagster maps the `sales_day` dimension onto the daily transcripts partition by itself.
     deps=[transcripts],
     group_name="audits",
-    # What audits the day: `openai` (any OpenAI-compatible endpoint) or the `heuristic` auditor.
-    kinds={"python", "postgres", auditor_kind(get_settings())},
+    # And what audits the day (`openai` or `heuristic`), added by `orchestration.definitions`.
+    kinds={"python", "postgres"},
     output_required=False,
     code_version=f"{PROMPT_VERSION}+{HEURISTIC_VERSION}",
     pool=LLM,

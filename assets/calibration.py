@@ -11,7 +11,7 @@ import datetime as dt
 import dagster as dg
 
 from assets.audits import audits
-from assets.partitions import audit_partitions
+from assets.partitions import DECLARED_AUDIT_PARTITIONS
 from callaudit.settings import get_settings
 from domain.audits.calibration import Agreement
 from domain.audits.calibration_store import CalibrationFilters, calibration_report
@@ -31,7 +31,7 @@ def _figures(agreement: Agreement) -> dict[str, float | int | None]:
 
 
 @dg.asset(
-    partitions_def=audit_partitions,
+    partitions_def=DECLARED_AUDIT_PARTITIONS,
     deps=[audits],
     group_name="audits",
     kinds={"python", "postgres"},

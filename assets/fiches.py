@@ -14,7 +14,7 @@ import dagster as dg
 from redis.asyncio import Redis as AsyncRedis
 
 from assets.metadata import failures_table
-from assets.partitions import sales_days
+from assets.partitions import DECLARED_SALES_DAYS
 from assets.stage import run_stage
 from callaudit.pools import CRM_FICHE_FETCH, CRM_SEARCH
 from callaudit.settings import get_settings
@@ -92,7 +92,7 @@ class BatchResult:
 
 
 @dg.asset(
-    partitions_def=sales_days,
+    partitions_def=DECLARED_SALES_DAYS,
     group_name="crm",
     kinds={"python", "postgres"},
     code_version="1",
@@ -123,7 +123,7 @@ def sales_fiches(
 
 
 @dg.asset(
-    partitions_def=sales_days,
+    partitions_def=DECLARED_SALES_DAYS,
     deps=[sales_fiches],
     group_name="crm",
     kinds={"python", "postgres"},

@@ -236,7 +236,7 @@ def _dagster(runtime: Runtime) -> tuple[str, dict[str, Any]]:
     from callaudit.pools import pool_limits
     from orchestration.definitions import defs
 
-    repository = defs.get_repository_def()
+    repository = defs().get_repository_def()
     figures: dict[str, Any] = {
         "assets": len(repository.asset_graph.get_all_asset_keys()),
         "jobs": len([j for j in repository.get_all_jobs() if not j.name.startswith("__")]),

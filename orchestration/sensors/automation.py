@@ -112,39 +112,45 @@ def _dagster_status(instance: dg.DagsterInstance, run_id: str) -> str | None:
     return run.status.value if run is not None else None
 
 
-_settings = get_settings()
+def build_automation_scheduler(cron: str) -> dg.SensorDefinition:
+    """The scheduler sensor, evaluated every AUTOMATION_SCHEDULER_CRON tick (given when the definitions
+    are built)."""
 
-
-@dg.sensor(
-    job=automation_run_job,
-    description="Runs the automation schedules stored in the database when they are due (catch-up within "
-    "AUTOMATION_SCHEDULER_WINDOW_MINUTES, older due times recorded as missed) and reconciles runs left behind.",
-    minimum_interval_seconds=tick_seconds(_settings.automation_scheduler_cron),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)
-def automation_scheduler(context: dg.SensorEvaluationContext, database: DatabaseResource) -> dg.SensorResult:
-    settings = get_settings()
-    tick_settings = TickSettings(
-        window=dt.timedelta(minutes=settings.automation_scheduler_window_minutes),
-        stale_after=dt.timedelta(
-            milliseconds=settings.automation_stale_threshold_ms + settings.automation_scheduler_stale_grace_ms
-        ),
+    @dg.sensor(
+        name="automation_scheduler",
+        job=automation_run_job,
+        description="Runs the automation schedules stored in the database when they are due (catch-up within "
+        "AUTOMATION_SCHEDULER_WINDOW_MINUTES, older due times recorded as missed) and reconciles runs left behind.",
+        minimum_interval_seconds=tick_seconds(cron),
+        default_status=dg.DefaultSensorStatus.RUNNING,
     )
-    with database.session() as session:
-        now = database_now(session)
-        due = tick(
-            session, now=now, settings=tick_settings, dagster_status=lambda i: _dagster_status(context.instance, i)
+    def automation_scheduler(context: dg.SensorEvaluationContext, database: DatabaseResource) -> dg.SensorResult:
+        settings = get_settings()
+        tick_settings = TickSettings(
+            window=dt.timedelta(minutes=settings.automation_scheduler_window_minutes),
+            stale_after=dt.timedelta(
+                milliseconds=settings.automation_stale_threshold_ms + settings.automation_scheduler_stale_grace_ms
+            ),
         )
-    return dg.SensorResult(
-        run_requests=[
-            dg.RunRequest(
-                run_key=d.key,
-                run_config=RunAutomation(automation_run_id=d.run_id).run_config(),
-                tags={
-                    **automation_tags(d.run_id, d.schedule_id, d.schedule_name, source="schedule", priority=d.priority),
-                    **({"app/due_at": d.due_at.isoformat()} if d.due_at else {}),
-                },
+        with database.session() as session:
+            now = database_now(session)
+            due = tick(
+                session, now=now, settings=tick_settings, dagster_status=lambda i: _dagster_status(context.instance, i)
             )
-            for d in due
-        ]
-    )
+        return dg.SensorResult(
+            run_requests=[
+                dg.RunRequest(
+                    run_key=d.key,
+                    run_config=RunAutomation(automation_run_id=d.run_id).run_config(),
+                    tags={
+                        **automation_tags(
+                            d.run_id, d.schedule_id, d.schedule_name, source="schedule", priority=d.priority
+                        ),
+                        **({"app/due_at": d.due_at.isoformat()} if d.due_at else {}),
+                    },
+                )
+                for d in due
+            ]
+        )
+
+    return automation_scheduler

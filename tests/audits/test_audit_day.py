@@ -205,7 +205,7 @@ def test_sensors_keep_scorecard_partitions_and_audit_automatic_scorecards(
 
     assert dg.materialize([transcripts], partition_key=DAY, resources=audit_resources, instance=instance).success
     with (
-        dg.build_sensor_context(instance=instance, resources=resources, definitions=defs) as context,
+        dg.build_sensor_context(instance=instance, resources=resources, definitions=defs()) as context,
         dg.partition_loading_context(dynamic_partitions_store=instance),
     ):
         requests = audit_automatic_scorecards.evaluate_tick(context).run_requests or []
@@ -227,7 +227,9 @@ def test_the_automatic_audits_follow_every_day_transcribed_between_two_ticks(
 
     def tick() -> list[str]:
         with (
-            dg.build_sensor_context(instance=instance, resources=resources, definitions=defs, cursor=cursor[0]) as ctx,
+            dg.build_sensor_context(
+                instance=instance, resources=resources, definitions=defs(), cursor=cursor[0]
+            ) as ctx,
             dg.partition_loading_context(dynamic_partitions_store=instance),
         ):
             result = audit_automatic_scorecards.evaluate_tick(ctx)

@@ -29,7 +29,6 @@ from domain.models.automation import (
 from domain.scorecards.service import demo_document, import_document
 from orchestration.definitions import defs
 from orchestration.jobs import DagsterPipeline, automation_run_job
-from orchestration.sensors.automation import automation_scheduler
 from tests.audits.conftest import DAY
 from tests.ingest.conftest import Simulator, faulty
 
@@ -44,10 +43,11 @@ class Daemon:
         self.results: list[dg.ExecuteInProcessResult] = []
 
     def tick(self) -> list[dg.RunRequest]:
+        definitions = defs()
         with dg.build_sensor_context(
-            instance=self.instance, resources={"database": self.resources["database"]}, definitions=defs
+            instance=self.instance, resources={"database": self.resources["database"]}, definitions=definitions
         ) as context:
-            data = automation_scheduler.evaluate_tick(context)
+            data = definitions.resolve_sensor_def("automation_scheduler").evaluate_tick(context)
         requests = list(data.run_requests or [])
         for request in requests:
             assert request.run_key is not None
