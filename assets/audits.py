@@ -26,7 +26,7 @@ from assets.partitions import DECLARED_AUDIT_PARTITIONS
 from assets.stage import run_stage
 from assets.transcripts import transcripts
 from callaudit.pools import LLM
-from callaudit.settings import get_settings
+from callaudit.settings import Settings
 from domain import stages
 from domain.audits.gating import GatingRules
 from domain.audits.heuristic import HEURISTIC_VERSION
@@ -47,8 +47,7 @@ class AuditRunConfig(dg.Config):
     use_rlm: bool = Field(False, description="Transcript tools mode instead of the whole transcript in the prompt")
 
 
-def gating_rules() -> GatingRules:
-    settings = get_settings()
+def gating_rules(settings: Settings) -> GatingRules:
     return GatingRules(enabled=settings.audit_evidence_gating, min_quote_chars=settings.audit_evidence_min_quote_chars)
 
 
@@ -60,6 +59,7 @@ def run_audits(
     *,
     scorecard_id: int,
     trigger: Trigger,
+    settings: Settings,
     use_rlm: bool = False,
     force: bool = False,
 ) -> AuditReport:
@@ -69,7 +69,6 @@ def run_audits(
             spec = current_spec(session, scorecard_id)
     except ScorecardNotFound as exc:
         raise dg.Failure(description=str(exc)) from None
-    settings = get_settings()
 
     async def main(client_redis: AsyncRedis) -> AuditReport:
         async with llm.auditor(client_redis) as auditor:
@@ -77,7 +76,7 @@ def run_audits(
                 auditor,
                 sync_session_factory(database.engine),
                 redis.async_publisher(client_redis),
-                rules=gating_rules(),
+                rules=gating_rules(settings),
                 trigger=trigger,
                 step_concurrency=settings.audit_step_per_audit_concurrency,
                 fiche_concurrency=settings.audit_run_concurrency,
@@ -112,12 +111,13 @@ def report_metadata(report: AuditReport) -> dict[str, Any]:
     code_version=f"{PROMPT_VERSION}+{HEURISTIC_VERSION}",
     pool=LLM,
 )
-def audits(
+def audits(  # noqa: PLR0917 - Dagster resources are parameters
     context: dg.AssetExecutionContext,
     config: AuditRunConfig,
     llm: LlmResource,
     redis: RedisResource,
     database: DatabaseResource,
+    settings: dg.ResourceParam[Settings],
 ) -> Iterator[dg.MaterializeResult]:  # type: ignore[type-arg]
     """Audits of the day's fully transcribed fiches against one scorecard's current version.
 
@@ -138,6 +138,7 @@ def audits(
         fiche_ids,
         scorecard_id=scorecard_id,
         trigger=trigger,
+        settings=settings,
         use_rlm=config.use_rlm,
         force=config.force,
     )

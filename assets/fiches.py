@@ -17,7 +17,7 @@ from assets.metadata import failures_table
 from assets.partitions import DECLARED_SALES_DAYS
 from assets.stage import run_stage
 from callaudit.pools import CRM_FICHE_FETCH, CRM_SEARCH
-from callaudit.settings import get_settings
+from callaudit.settings import Settings
 from domain import stages
 from domain.crm.cache import CachePolicy
 from domain.crm.fetch_jobs import day_fetched
@@ -41,10 +41,10 @@ def run_with_crm(
     concurrency: int,
     work: Callable[[FicheSync], Awaitable[T]],
     *,
+    settings: Settings,
     fatal: tuple[type[Exception], ...] = (),
 ) -> tuple[T, dict[str, Any]]:
     """Run `work` with a CRM client and `FicheSync` (`run_stage`); return it and the CRM metrics."""
-    settings = get_settings()
 
     async def main(client_redis: AsyncRedis) -> tuple[T, dict[str, Any]]:
         async with crm.client(client_redis) as client:
@@ -101,16 +101,20 @@ class BatchResult:
     "recorded as fetched even with zero sales.",
 )
 def sales_fiches(
-    context: dg.AssetExecutionContext, crm: CrmResource, redis: RedisResource, database: DatabaseResource
+    context: dg.AssetExecutionContext,
+    crm: CrmResource,
+    redis: RedisResource,
+    database: DatabaseResource,
+    settings: dg.ResourceParam[Settings],
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]
     day = dt.date.fromisoformat(context.partition_key)
-    include = get_settings().fiche_sales_include_recordings
+    include = settings.fiche_sales_include_recordings
 
     async def work(sync: FicheSync) -> tuple[Any, int]:
         result = await sync.sync_sales_day(day, include_recordings=include)
         return result, await sync.link_groups()
 
-    (result, linked), crm_metrics = run_with_crm(crm, redis, database, 1, work)
+    (result, linked), crm_metrics = run_with_crm(crm, redis, database, 1, work, settings=settings)
     return dg.MaterializeResult(
         metadata={
             "fiches": result.fiches,
@@ -133,12 +137,16 @@ def sales_fiches(
     "and normalised sections; one fiche's failure is recorded on it and the others still finish.",
 )
 def fiche_details(
-    context: dg.AssetExecutionContext, crm: CrmResource, redis: RedisResource, database: DatabaseResource
+    context: dg.AssetExecutionContext,
+    crm: CrmResource,
+    redis: RedisResource,
+    database: DatabaseResource,
+    settings: dg.ResourceParam[Settings],
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]
     day = dt.date.fromisoformat(context.partition_key)
     with database.session() as session:
         fiche_ids = stages.fiche_ids(session, stages.listed_on(day))
-    report = sync_fiche_batch(crm, redis, database, fiche_ids, force=False)
+    report = sync_fiche_batch(crm, redis, database, fiche_ids, force=False, settings=settings)
     if report.failures:
         context.log.warning("%d fiche(s) failed; first: %s", len(report.failures), next(iter(report.failures.items())))
     if job_id := context.run.tags.get("app/job_id"):  # a day of a progressive fetch (API backfill)
@@ -165,7 +173,13 @@ def announce_fetch_progress(
 
 
 def sync_fiche_batch(
-    crm: CrmResource, redis: RedisResource, database: DatabaseResource, fiche_ids: list[str], *, force: bool
+    crm: CrmResource,
+    redis: RedisResource,
+    database: DatabaseResource,
+    fiche_ids: list[str],
+    *,
+    force: bool,
+    settings: Settings,
 ) -> BatchResult:
     """Fetch the given fiches cache-first; raises only what no fiche could survive (see `FicheSync`)."""
 
@@ -174,7 +188,9 @@ def sync_fiche_batch(
         linked = await sync.link_groups() if report.counts.get("fetched") else 0
         return report, linked
 
-    (report, linked), crm_metrics = run_with_crm(crm, redis, database, crm.fetch_concurrency, work, fatal=(CrmError,))
+    (report, linked), crm_metrics = run_with_crm(
+        crm, redis, database, crm.fetch_concurrency, work, settings=settings, fatal=(CrmError,)
+    )
     return BatchResult(report, crm_metrics, linked)
 
 

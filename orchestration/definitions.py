@@ -88,6 +88,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             "stt": SttResource.from_settings(settings),
             # The heuristic auditor unless an OpenAI-compatible endpoint is configured (key as EnvVar).
             "llm": LlmResource.from_settings(settings),
+            # What the assets, ops and sensors read at run time (not `get_settings()` in their bodies).
+            "settings": settings,
         },
         # Runs batch a whole day of fiches with bounded concurrency inside one process; the
         # multiprocess executor would add seconds per step for no benefit (see ARCHITECTURE.md).

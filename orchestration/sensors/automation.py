@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from assets.partitions import scorecards
-from callaudit.settings import get_settings
+from callaudit.settings import Settings
 from domain.automation import audits_to_run, automatic_scorecards, database_now, days_to_transcribe
 from domain.schedules.scheduler import TickSettings, tick
 from domain.schedules.timing import tick_seconds
@@ -36,9 +36,8 @@ GRACE = dt.timedelta(minutes=10)
 AUTOMATION_TAGS = {SOURCE_TAG: "automation"}
 
 
-def _partition_days() -> dict[str, dt.date]:
+def _partition_days(settings: Settings) -> dict[str, dt.date]:
     """The sales days that are partitions: from SALES_PARTITIONS_START to today (SALES_TIMEZONE)."""
-    settings = get_settings()
     today = dt.datetime.now(ZoneInfo(settings.sales_timezone)).date()
     return {"first_day": settings.sales_partitions_start, "last_day": today}
 
@@ -60,11 +59,13 @@ def next_cursor(previous: dt.datetime, newest: list[dt.datetime], now: dt.dateti
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
-def transcribe_fetched_fiches(context: dg.SensorEvaluationContext, database: DatabaseResource) -> dg.SensorResult:
+def transcribe_fetched_fiches(
+    context: dg.SensorEvaluationContext, database: DatabaseResource, settings: dg.ResourceParam[Settings]
+) -> dg.SensorResult:
     with database.session() as session:
         now = database_now(session)
         since = watermark(context.cursor, now)
-        work = days_to_transcribe(session, since=since - GRACE, **_partition_days())
+        work = days_to_transcribe(session, since=since - GRACE, **_partition_days(settings))
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
@@ -85,12 +86,14 @@ def transcribe_fetched_fiches(context: dg.SensorEvaluationContext, database: Dat
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
-def audit_automatic_scorecards(context: dg.SensorEvaluationContext, database: DatabaseResource) -> dg.SensorResult:
+def audit_automatic_scorecards(
+    context: dg.SensorEvaluationContext, database: DatabaseResource, settings: dg.ResourceParam[Settings]
+) -> dg.SensorResult:
     with database.session() as session:
         now = database_now(session)
         since = watermark(context.cursor, now)
         ids = automatic_scorecards(session)
-        work = audits_to_run(session, ids, since=since - GRACE, **_partition_days())
+        work = audits_to_run(session, ids, since=since - GRACE, **_partition_days(settings))
     wanted = {str(w.scorecard_id) for w in work}
     unknown = sorted(wanted - set(context.instance.get_dynamic_partitions(scorecards.name or "scorecards")))
     return dg.SensorResult(
@@ -124,8 +127,9 @@ def build_automation_scheduler(cron: str) -> dg.SensorDefinition:
         minimum_interval_seconds=tick_seconds(cron),
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
-    def automation_scheduler(context: dg.SensorEvaluationContext, database: DatabaseResource) -> dg.SensorResult:
-        settings = get_settings()
+    def automation_scheduler(
+        context: dg.SensorEvaluationContext, database: DatabaseResource, settings: dg.ResourceParam[Settings]
+    ) -> dg.SensorResult:
         tick_settings = TickSettings(
             window=dt.timedelta(minutes=settings.automation_scheduler_window_minutes),
             stale_after=dt.timedelta(

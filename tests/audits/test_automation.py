@@ -70,7 +70,7 @@ class Daemon:
         with (
             dg.build_sensor_context(
                 instance=self.instance,
-                resources={"database": self.resources["database"]},
+                resources={"database": self.resources["database"], "settings": self.resources["settings"]},
                 definitions=defs(),
                 cursor=self.cursors.get(sensor.name),
             ) as context,

@@ -45,7 +45,9 @@ class Daemon:
     def tick(self) -> list[dg.RunRequest]:
         definitions = defs()
         with dg.build_sensor_context(
-            instance=self.instance, resources={"database": self.resources["database"]}, definitions=definitions
+            instance=self.instance,
+            resources={"database": self.resources["database"], "settings": self.resources["settings"]},
+            definitions=definitions,
         ) as context:
             data = definitions.resolve_sensor_def("automation_scheduler").evaluate_tick(context)
         requests = list(data.run_requests or [])

@@ -35,6 +35,7 @@ def test_the_deployment_settings_shape_the_definitions_when_they_are_built() -> 
         automation_scheduler_cron="*/5 * * * *",
     )
     definitions = build_definitions(settings)
+    assert (definitions.resources or {})["settings"] is settings  # what assets, ops and sensors read
     graph = definitions.resolve_asset_graph()
     for key in ("sales_fiches", "fiche_details", "transcripts"):
         days = graph.get(dg.AssetKey(key)).partitions_def

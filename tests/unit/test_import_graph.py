@@ -118,3 +118,26 @@ def test_the_provider_connectors_share_plumbing_not_each_other() -> None:
                     if other:
                         crossing.append(f"{path.relative_to(ROOT)} -> {node.module}")
     assert crossing == []
+
+
+def _names(path: pathlib.Path) -> set[str]:
+    """Every name a module imports or refers to."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.alias):
+            found.add(node.name.rsplit(".", 1)[-1])
+        elif isinstance(node, ast.Name):
+            found.add(node.id)
+    return found
+
+
+def test_assets_and_orchestration_get_settings_from_the_definitions() -> None:
+    """Assets, ops and sensors get the settings as the `settings` resource; only the definitions'
+    builder reads them, once, when the code server loads the definitions (decision 57)."""
+    readers = [
+        str(path.relative_to(ROOT))
+        for package in ("assets", "orchestration")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if "get_settings" in _names(path)
+    ]
+    assert readers == ["orchestration/definitions.py"]
