@@ -33,6 +33,7 @@ def _api_router() -> APIRouter:
     from api.audits import router as audits
     from api.auth import router as auth
     from api.automation import router as automation
+    from api.chat import router as chat
     from api.fiches import router as fiches
     from api.realtime import router as realtime
     from api.reports import router as reports
@@ -56,6 +57,7 @@ def _api_router() -> APIRouter:
     router.include_router(webhooks.router)
     router.include_router(automation.router)
     router.include_router(reports.api)
+    router.include_router(chat.router)
     return router
 
 
@@ -120,7 +122,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(health.router)
     app.include_router(_api_router())
+    from api.reports.errors import install_report_error_pages
     from api.reports.router import pages as report_pages
 
     app.include_router(report_pages, responses=ERROR_RESPONSES)
+    install_report_error_pages(app)
     return app

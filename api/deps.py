@@ -58,13 +58,8 @@ def get_redis(state: StateDep) -> aioredis.Redis:
     return state.redis
 
 
-def get_http(state: StateDep) -> httpx.AsyncClient:
-    return state.http
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 # scope="function": the commit happens before the response is sent, so a failed commit is an error
 # response rather than a silently lost write after a 200.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]
-HttpDep = Annotated[httpx.AsyncClient, Depends(get_http)]

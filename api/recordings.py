@@ -1,7 +1,8 @@
 """`/api/recordings`: a fiche's call recordings (needs `recordings.read`, scoped by that grant).
 
 Slim rows (no transcript payloads), oldest first; a fiche that is missing, not cached or outside
-the caller's recordings scope is a 404.
+the caller's recordings scope is a 404. The CRM's recording URL is never sent (it may be signed, and
+the CRM may be unreachable from the browser): `audio_url` is the API's relay for it.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from api.deps import SessionDep
 from api.fiches.schemas import FICHE_ID_PATTERN
+from api.reports.audio import audio_path
 from api.security import Grant, IdStr, get_visible_or_404, require
 from domain.models import Fiche, Recording
 from domain.scoping import apply_fiche_scope
@@ -28,7 +30,7 @@ class RecordingOut(BaseModel):
     id: IdStr
     fiche_id: str
     call_id: str
-    recording_url: str
+    audio_url: str | None = Field(description="the API's relay of the audio, byte ranges honoured; null without one")
     has_url: bool
     start_time: dt.datetime | None
     duration_seconds: int | None
@@ -53,8 +55,9 @@ async def fiche_recordings(
     grant: ReadRecordings,
     session: SessionDep,
 ) -> RecordingList:
-    """Every recording of the fiche in call order (no transcript payloads): call id, date, time, duration, URL and
-    whether it is transcribed. Needs `recordings.read`; 404 when the fiche is missing, not cached or out of scope."""
+    """Every recording of the fiche in call order (no transcript payloads): call id, date, time, duration,
+    `audio_url` (the API's relay; the CRM's URL is never sent) and whether it is transcribed. Needs
+    `recordings.read`; 404 when the fiche is missing, not cached or out of scope."""
     await get_visible_or_404(
         session, apply_fiche_scope(select(Fiche.id).where(Fiche.fiche_id == fiche_id), grant), "Fiche not found"
     )
@@ -70,7 +73,7 @@ async def fiche_recordings(
             id=r.id,
             fiche_id=r.fiche_id,
             call_id=r.call_id,
-            recording_url=r.recording_url,
+            audio_url=audio_path(r.fiche_id, r.call_id) if r.recording_url else None,
             has_url=bool(r.recording_url),
             start_time=r.start_time,
             duration_seconds=r.duration_seconds,

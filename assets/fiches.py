@@ -150,17 +150,25 @@ def fiche_details(
     if report.failures:
         context.log.warning("%d fiche(s) failed; first: %s", len(report.failures), next(iter(report.failures.items())))
     if job_id := context.run.tags.get("app/job_id"):  # a day of a progressive fetch (API backfill)
-        announce_fetch_progress(database, redis, job_id, day, context.run.run_id)
+        announce_fetch_progress(database, redis, job_id, day, context.run.run_id, base_url=settings.api_base_url)
     return report.as_result()
 
 
 def announce_fetch_progress(
-    database: DatabaseResource, redis: RedisResource, job_id: str, day: dt.date, run_id: str
+    database: DatabaseResource,
+    redis: RedisResource,
+    job_id: str,
+    day: dt.date,
+    run_id: str,
+    *,
+    base_url: str,
+    run_failed: bool = False,
 ) -> None:
     """`fiches.progressive_fetch.progress` (or `.complete` / `.failed` for the job's last day) on the
-    job's topic; best-effort, like every event: the job row stays the record."""
+    job's topic; best-effort, like every event: the job row, and the outbox event queued with its
+    conclusion, stay the record. `run_failed`: the day's run failed (see `publish_run_failures`)."""
     with database.session() as session:
-        found = day_fetched(session, job_id, day, run_id=run_id)
+        found = day_fetched(session, job_id, day, run_id=run_id, base_url=base_url, run_failed=run_failed)
     if found is None:
         return
     client = redis.sync_client()

@@ -34,9 +34,6 @@ class Finding:
 # Settings accepted (the original system had them, `.env.example` lists them) that no code reads yet,
 # with what would read them: set, they are reported so nobody believes they take effect.
 UNUSED_SETTINGS: dict[str, str] = {
-    "openai_model_chat": "chat is not implemented yet",
-    "openai_temperature_chat": "chat is not implemented yet",
-    "openai_max_tokens_chat": "chat is not implemented yet",
     "audit_step_timeline_excerpt": "prompt mode sends the whole timeline (docs/decisions.md #15)",
     "audit_step_timeline_max_chunks": "prompt mode sends the whole timeline (docs/decisions.md #15)",
 }

@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     auth_refresh_reuse_grace_seconds: int = Field(10, ge=0, le=60)
     auth_cookie_secure: bool | None = None
     auth_cookie_samesite: Literal["lax", "strict", "none"] = "lax"
+    # Lifetime of the report pages' cookie (`POST /reports/session`); the login session still bounds it.
+    report_session_ttl_seconds: int = Field(1800, ge=60, le=43_200)
     auth_seed_admin_email: str | None = None
     auth_seed_admin_password: SecretStr | None = None
     auth_login_max_attempts: int = Field(5, ge=1)
@@ -113,6 +115,9 @@ class Settings(BaseSettings):
     openai_model_chat: str = Field("gpt-5.2", validation_alias=AliasChoices("OPENAI_MODEL_CHAT", "OPENAI_MODEL"))
     openai_temperature_chat: float = Field(0.0, ge=0.0, le=2.0)
     openai_max_tokens_chat: int = Field(3000, ge=1)
+    # Tokens (o200k_base) of any one chat request: summary, history, question, tools; a timeline that
+    # does not fit is read through the transcript tools instead.
+    chat_context_token_budget: int = Field(60_000, ge=8_000)
     audit_evidence_gating: bool = True
     audit_evidence_min_quote_chars: int = Field(12, ge=1)
     audit_step_timeline_excerpt: bool = True

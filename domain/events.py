@@ -300,7 +300,7 @@ class ProgressiveFetchPayload(Payload):
     progress: int
     completedDays: int
     totalDays: int
-    totalFiches: int
+    totalFiches: int  # fiches cached for the job's date range so far, every group's (recounted each event)
     datesCompleted: list[str]
     datesRemaining: list[str]
     datesFailed: list[str]

@@ -42,6 +42,8 @@ _CHECKSUM_CHARS = 6
 
 ALGORITHM = "HS256"
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105
+# The report pages' cookie: same keys and claims, another type, so neither is accepted as the other.
+REPORT_COOKIE_TYPE = "report+jwt"
 LEEWAY_SECONDS = 5
 
 
@@ -122,7 +124,9 @@ class Keyring:
     def api_token_hash_candidates(self, token: str) -> list[str]:
         return [hmac.new(k, token.encode(), hashlib.sha256).hexdigest() for k in self.api_token_keys()]
 
-    def issue_access_token(self, subject: str, ttl_seconds: int, claims: Mapping[str, Any]) -> str:
+    def issue_access_token(
+        self, subject: str, ttl_seconds: int, claims: Mapping[str, Any], *, typ: str = ACCESS_TOKEN_TYPE
+    ) -> str:
         now = dt.datetime.now(dt.UTC)
         payload = {
             **claims,
@@ -134,11 +138,9 @@ class Keyring:
             "exp": now + dt.timedelta(seconds=ttl_seconds),
             "jti": uuid.uuid4().hex,
         }
-        return jwt.encode(
-            payload, self.current_key, algorithm=ALGORITHM, headers={"kid": self.current_kid, "typ": ACCESS_TOKEN_TYPE}
-        )
+        return jwt.encode(payload, self.current_key, algorithm=ALGORITHM, headers={"kid": self.current_kid, "typ": typ})
 
-    def verify_access_token(self, token: str) -> dict[str, Any]:
+    def verify_access_token(self, token: str, *, typ: str = ACCESS_TOKEN_TYPE) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -146,7 +148,7 @@ class Keyring:
         key = self.keys.get(str(header.get("kid", "")))
         if key is None:
             raise InvalidAccessToken("unknown key id")
-        if header.get("typ") != ACCESS_TOKEN_TYPE or header.get("alg") != ALGORITHM:
+        if header.get("typ") != typ or header.get("alg") != ALGORITHM:
             raise InvalidAccessToken("wrong token type or algorithm")
         try:
             claims: dict[str, Any] = jwt.decode(

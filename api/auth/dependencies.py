@@ -24,8 +24,17 @@ from typing import Annotated
 
 from fastapi import Depends
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth.crypto import API_TOKEN_PREFIX, InvalidAccessToken, Keyring, Passwords, keyring_for, passwords_for
+from api.auth.crypto import (
+    ACCESS_TOKEN_TYPE,
+    API_TOKEN_PREFIX,
+    InvalidAccessToken,
+    Keyring,
+    Passwords,
+    keyring_for,
+    passwords_for,
+)
 from api.auth.principal import Grant, Principal
 from api.auth.ratelimit import LoginLimiter
 from api.auth.service import (
@@ -97,8 +106,17 @@ async def get_optional_principal(
         static = static_token_principal(token, settings.static_api_tokens, Scope(settings.api_auth_token_scope))
         if static is not None:
             return static
+    principal, _ = await user_session_principal(session, keyring, token)
+    return principal
+
+
+async def user_session_principal(
+    session: AsyncSession, keyring: Keyring, token: str, *, typ: str = ACCESS_TOKEN_TYPE
+) -> tuple[Principal, str]:
+    """The user of a signed token of type `typ` (an access token, or the report pages' cookie) and its
+    login session id; 401 when the token is invalid, its session ended or its user may not sign in."""
     try:
-        claims = keyring.verify_access_token(token)
+        claims = keyring.verify_access_token(token, typ=typ)
         user_id = int(claims["sub"])
         session_id = claims.get("sid")
         if not 0 < user_id < 2**63:
@@ -106,16 +124,16 @@ async def get_optional_principal(
         if not isinstance(session_id, str) or len(session_id) > 36:
             raise ValueError("no session id")
     except (InvalidAccessToken, ValueError) as exc:
-        log.info("rejected an access token (%s)", exc)
+        log.info("rejected a token of type %s (%s)", typ, exc)
         raise NotAuthenticated(INVALID_CREDENTIALS) from None
     if not await session_is_active(session, user_id, session_id):
-        log.info("rejected an access token of an ended session of user %s", user_id)
+        log.info("rejected a token of type %s of an ended session of user %s", typ, user_id)
         raise NotAuthenticated(INVALID_CREDENTIALS)
     principal = await load_user_principal(session, user_id)
     if principal is None:
-        log.info("rejected an access token of inactive or deleted user %s", user_id)
+        log.info("rejected a token of type %s of inactive or deleted user %s", typ, user_id)
         raise NotAuthenticated(INVALID_CREDENTIALS)
-    return principal
+    return principal, session_id
 
 
 OptionalPrincipal = Annotated[Principal | None, Depends(get_optional_principal)]
@@ -163,6 +181,9 @@ class require:
         return f"require({self.guard!r})"
 
     async def __call__(self, principal: OptionalPrincipal) -> Grant:
+        return self.authorize(principal)
+
+    def authorize(self, principal: Principal | None) -> Grant:
         if principal is None:
             raise NotAuthenticated()
         grant = principal.grant(self.key, self.action)

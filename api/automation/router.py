@@ -22,8 +22,8 @@ from api.automation.schemas import (
     ScheduleDetail,
     ScheduleFields,
     ScheduleList,
-    ScheduleOut,
     SchedulerSettings,
+    ScheduleSaved,
     Triggered,
     TriggerIn,
 )
@@ -32,6 +32,7 @@ from api.automation.service import (
     check_selection,
     run_detail,
     run_out,
+    save_webhook,
     schedule_out,
     scope_groups,
 )
@@ -40,7 +41,9 @@ from api.errors import Conflict, NotFound, ServiceUnavailable
 from api.runs import LauncherDep
 from api.schemas import Envelope, ok
 from api.security import EntityId, Grant, require
+from api.webhooks.service import checked_url, secret_box
 from callaudit.secrets import sealer_for
+from callaudit.settings import Settings
 from domain.models.automation import (
     EXTERNAL_API_KEY_PURPOSE,
     AutomationLog,
@@ -52,6 +55,7 @@ from domain.models.automation import (
 )
 from domain.schedules.store import add_log, create_run, schedule_scope_clause
 from domain.schedules.timing import tick_seconds
+from resources.outbox.runner import egress_policy
 from runs.contract import USER_TAG, RunAutomation, automation_tags
 from runs.launch import launch_automation
 from runs.launcher import LaunchFailed
@@ -88,21 +92,39 @@ def _visible_run(session: Session, grant: Grant, run_id: int) -> AutomationRun:
     return run
 
 
-@router.post("/schedules", status_code=201, response_model=Envelope[ScheduleOut], summary="Create a schedule")
+async def _checked(body: ScheduleFields, settings: Settings) -> ScheduleFields:
+    """`webhookUrl` against the SSRF rules (its host resolved: public addresses only), a 400 naming it otherwise."""
+    if not body.webhook_url:
+        return body
+    url = await checked_url(body.webhook_url, egress_policy(settings), "webhookUrl")
+    return body.model_copy(update={"webhook_url": url})
+
+
+def _saved(
+    s: Session, schedule: AutomationSchedule, body: ScheduleFields, grant: Grant, settings: Settings
+) -> ScheduleSaved:
+    s.flush()
+    secret = save_webhook(s, schedule, body, grant, lambda: secret_box(settings))
+    s.flush()
+    s.refresh(schedule)
+    return ScheduleSaved(**schedule_out(schedule, _now()).model_dump(by_alias=False), webhook_secret=secret)
+
+
+@router.post("/schedules", status_code=201, response_model=Envelope[ScheduleSaved], summary="Create a schedule")
 async def create_schedule(
     body: ScheduleFields, grant: WriteAutomation, session: SessionDep, settings: SettingsDep
-) -> Envelope[ScheduleOut]:
+) -> Envelope[ScheduleSaved]:
     """Validated as a whole: DAILY needs `timeOfDay`, WEEKLY also `dayOfWeek`, MONTHLY `dayOfMonth` (29-31 run on
     the month's last day when it is shorter), CRON a valid `cronExpression`; `timezone` an IANA name. A GROUP caller
-    must name groups of their teams in `ficheSelection.groupes`. 400 names the field at fault."""
+    must name groups of their teams in `ficheSelection.groupes`. 400 names the field at fault. With a `webhookUrl`,
+    the answer carries `webhookSecret`, the secret its notices are signed with (shown this once)."""
+    body = await _checked(body, settings)
 
-    def create(s: Session) -> ScheduleOut:
+    def create(s: Session) -> ScheduleSaved:
         schedule = AutomationSchedule(created_by_id=grant.principal.user_id, fiche_selection_mode=None)
         apply_fields(s, schedule, body, grant, sealer_for(settings, EXTERNAL_API_KEY_PURPOSE))
         s.add(schedule)
-        s.flush()
-        s.refresh(schedule)
-        return schedule_out(schedule, _now())
+        return _saved(s, schedule, body, grant, settings)
 
     return ok(await session.run_sync(create))
 
@@ -143,18 +165,19 @@ async def get_schedule(schedule_id: EntityId, grant: ReadAutomation, session: Se
     return ok(await session.run_sync(load))
 
 
-@router.patch("/schedules/{schedule_id}", response_model=Envelope[ScheduleOut], summary="Update a schedule")
+@router.patch("/schedules/{schedule_id}", response_model=Envelope[ScheduleSaved], summary="Update a schedule")
 async def update_schedule(
     schedule_id: EntityId, body: ScheduleFields, grant: WriteAutomation, session: SessionDep, settings: SettingsDep
-) -> Envelope[ScheduleOut]:
-    """Partial update, validated on the merged configuration; the cron is regenerated from the timing fields."""
+) -> Envelope[ScheduleSaved]:
+    """Partial update, validated on the merged configuration; the cron is regenerated from the timing fields. A
+    `webhookUrl` set for the first time answers its `webhookSecret` (once); a changed one keeps its secret; `""`
+    removes it."""
+    body = await _checked(body, settings)
 
-    def update(s: Session) -> ScheduleOut:
+    def update(s: Session) -> ScheduleSaved:
         schedule = _visible(s, grant, schedule_id)
         apply_fields(s, schedule, body, grant, sealer_for(settings, EXTERNAL_API_KEY_PURPOSE))
-        s.flush()
-        s.refresh(schedule)
-        return schedule_out(schedule, _now())
+        return _saved(s, schedule, body, grant, settings)
 
     return ok(await session.run_sync(update))
 

@@ -121,7 +121,9 @@ class ScheduleFields(CamelIn):
     notify_on_complete: bool | None = None
     notify_on_error: bool | None = None
     webhook_url: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = Field(
-        None, description="http(s); an empty string removes it"
+        None,
+        description="http(s), resolving to public addresses only (or an origin of WEBHOOK_ALLOWED_ORIGINS); an "
+        "empty string removes it. Receives each run's notice, signed with the secret shown when it is first set",
     )
     notify_emails: Annotated[list[Email], BeforeValidator(_one_or_many)] | None = Field(None, max_length=50)
     external_api_key: Annotated[str, StringConstraints(strip_whitespace=True, max_length=4096)] | None = Field(
@@ -164,6 +166,14 @@ class ScheduleOut(Camel):
     next_runs: list[dt.datetime] = Field(description="The next 5 due times (UTC); empty for MANUAL or inactive")
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class ScheduleSaved(ScheduleOut):
+    webhook_secret: str | None = Field(
+        None,
+        description="The `whsec_` secret that signs the run notices sent to `webhookUrl` (Standard Webhooks and "
+        "`X-Webhook-Signature` headers): in the answer that first set the URL, never again",
+    )
 
 
 class ScheduleList(Camel):

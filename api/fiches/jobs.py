@@ -1,7 +1,7 @@
 """Progressive fetch jobs beyond their progress: the list, the polling view, their webhooks (§4.5, §11.5).
 
 * a job that reaches `complete` / `failed` (or fails to launch) announces it through the outbox, in the
-  transaction that records it;
+  transaction that records it (`domain.crm.fetch_jobs.announce_outcome`, shared with the pipeline);
 * `webhookUrl` / `webhookSecret` on the range request subscribe that URL to the job's terminal events;
   what it receives is filtered by the requester's scope (the original sent every cached fiche of the
   range, §13.2 #5);
@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any, Literal
-from urllib.parse import urlencode
 
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
@@ -23,8 +22,8 @@ from api.fiches.schemas import FetchJobOut
 from api.security import Grant
 from api.webhooks.service import create_subscription
 from callaudit.settings import Settings
+from domain.crm.fetch_jobs import data_url
 from domain.models import Fiche, FicheFetchJob, FicheFetchJobStatus, WebhookSubscription
-from domain.outbox import enqueue
 from domain.outbox.catalogue import PROGRESSIVE_FETCH_EVENTS
 from domain.rbac import Scope
 from domain.scoping import apply_fiche_scope
@@ -32,40 +31,6 @@ from resources.egress import EgressPolicy
 
 PARTIAL_DATA_LIMIT = 1000
 TERMINAL = {FicheFetchJobStatus.COMPLETE.value, FicheFetchJobStatus.FAILED.value, FicheFetchJobStatus.FAILED_TO_LAUNCH}
-
-
-def data_url(base_url: str, job: FicheFetchJob) -> str:
-    query = urlencode({"start_date": job.start_date.isoformat(), "end_date": job.end_date.isoformat()})
-    return f"{base_url.rstrip('/')}/api/fiches/status/by-date-range?{query}"
-
-
-def announce(
-    session: AsyncSession,
-    job: FicheFetchJob,
-    *,
-    done: Sequence[dt.date] = (),
-    failed: Sequence[dt.date] = (),
-    base_url: str | None = None,
-) -> None:
-    """Queue `fiches.progressive_fetch.complete|failed` for a job that just reached that status."""
-    complete = job.status == FicheFetchJobStatus.COMPLETE
-    payload: dict[str, Any] = {
-        "jobId": job.id,
-        "status": "complete" if complete else "failed",
-        "startDate": job.start_date.isoformat(),
-        "endDate": job.end_date.isoformat(),
-        "progress": 100,
-        "completedDays": len(done),
-        "totalDays": len(job.days),
-        "datesCompleted": [d.isoformat() for d in done],
-        "datesRemaining": [],
-        "datesFailed": [d.isoformat() for d in failed],
-        "error": job.error,
-    }
-    if complete and base_url:
-        payload["dataUrl"] = data_url(base_url, job)
-    event = "fiches.progressive_fetch.complete" if complete else "fiches.progressive_fetch.failed"
-    enqueue(session, event, payload, job_id=job.id, actor_user_id=job.requested_by_id)
 
 
 # --- webhookUrl on the range request -----------------------------------------------------------------

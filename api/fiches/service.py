@@ -22,7 +22,6 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.errors import ExternalServiceError, Forbidden, NotFound, ServiceUnavailable
-from api.fiches import jobs
 from api.fiches.schemas import (
     CoverageState,
     DayCoverageOut,
@@ -35,7 +34,17 @@ from api.fiches.schemas import (
 from api.security import Grant
 from callaudit.settings import Settings
 from domain.crm.cache import CachePolicy, decide, has_fallback_details
-from domain.crm.fetch_jobs import DayOutcomes, DayState, classify_days, fetch_payload, job_days
+from domain.crm.fetch_jobs import (
+    DayOutcomes,
+    DayState,
+    announce_outcome,
+    classify_days,
+    conclude,
+    fetch_payload,
+    fiches_in_range,
+    job_days,
+    runs_failed,
+)
 from domain.crm.store import DetailsNotStored, load_cache_state, reconstruct_payload
 from domain.events import Event, job_topic
 from domain.models import DayCoverageStatus, Fiche, FicheFetchJob, FicheFetchJobStatus, FicheFetchStatus
@@ -158,6 +167,14 @@ async def coverage_of(session: AsyncSession, days: Sequence[dt.date]) -> dict[dt
             status, searched, missing, row.fiche_count, row.error, row.fetched_at, row.updated_at
         )
     return found
+
+
+async def day_states_of(session: AsyncSession, days: Sequence[dt.date]) -> dict[dt.date, DayState]:
+    coverage = await coverage_of(session, days)
+    return {
+        day: DayState(row.status == DayCoverageStatus.FETCHED, row.searched, row.error, row.updated_at)
+        for day, row in coverage.items()
+    }
 
 
 def coverage_out(day: dt.date, row: DayCoverage | None) -> DayCoverageOut:
@@ -375,10 +392,13 @@ async def start_progressive_fetch(
             pass
     session.add(job)
     await session.flush()
+    total_fiches = int(await session.scalar(fiches_in_range(job)) or 0)
     if job.status == FicheFetchJobStatus.FAILED_TO_LAUNCH:
-        jobs.announce(session, job)
+        announce_outcome(
+            session, job, DayOutcomes([], list(days), []), total_fiches=total_fiches, run_id=None, base_url=None
+        )
     try:
-        created = fetch_payload(job, DayOutcomes([], [], list(days)), total_fiches=0, run_id=None)
+        created = fetch_payload(job, DayOutcomes([], [], list(days)), total_fiches=total_fiches, run_id=None)
         await EventPublisher(redis).publish(job_topic(job_id), Event.PROGRESSIVE_FETCH_CREATED, created)
     except (RedisUnavailable, RedisError, OSError) as exc:
         log.info("could not publish the creation of job %s: %s", job_id, exc)
@@ -415,12 +435,8 @@ async def job_report(
     going, the job is not concluded, even if every day already looks covered (another run may have
     covered them): the job is done when its backfill is."""
     days = job_days(job)
-    coverage = await coverage_of(session, days)
-    states = {
-        day: DayState(row.status == DayCoverageStatus.FETCHED, row.searched, row.error, row.updated_at)
-        for day, row in coverage.items()
-    }
-    outcomes = classify_days(days, states, since=job.created_at, refresh=job.refresh)
+    states = await day_states_of(session, days)
+    outcomes = classify_days(days, states, since=job.created_at, refresh=job.refresh, runs_failed=runs_failed(job))
     done, failed, remaining = outcomes.done, outcomes.failed, outcomes.remaining
     dagster_status = None
     if job.dagster_backfill_id and job.status == FicheFetchJobStatus.LAUNCHED:
@@ -429,13 +445,14 @@ async def job_report(
             failed, remaining = failed + remaining, []
     backfill_going = dagster_status is not None and dagster_status not in TERMINAL_BACKFILL
     if job.status == FicheFetchJobStatus.LAUNCHED and not remaining and not backfill_going:
-        job.status = (FicheFetchJobStatus.FAILED if failed else FicheFetchJobStatus.COMPLETE).value
-        job.result = {"days_done": len(done), "days_failed": len(failed), "dates_failed": [str(d) for d in failed]}
-        if failed:
-            job.error = f"{len(failed)} day(s) failed"
-        jobs.announce(session, job, done=done, failed=failed, base_url=base_url)
-        await session.flush()
-        await session.refresh(job)
+        await session.refresh(job, with_for_update=True)  # a run may be concluding it right now
+        if job.status == FicheFetchJobStatus.LAUNCHED:
+            concluded = DayOutcomes(done, failed, [])
+            conclude(job, concluded)
+            await session.flush()
+            total_fiches = int(await session.scalar(fiches_in_range(job)) or 0)
+            announce_outcome(session, job, concluded, total_fiches=total_fiches, run_id=None, base_url=base_url)
+            await session.refresh(job)
     total = len(days)
     return FetchJobOut(
         id=job.id,

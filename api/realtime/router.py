@@ -10,7 +10,6 @@ test-publish route let anyone spoof any channel).
 from __future__ import annotations
 
 import weakref
-from collections.abc import AsyncIterator
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -18,7 +17,7 @@ import redis.asyncio as aioredis
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 
 from api.auth.dependencies import KeyringDep, OptionalPrincipal, bearer_scheme, require
 from api.auth.principal import Grant, Principal
@@ -27,6 +26,7 @@ from api.deps import SessionDep, SettingsDep, StateDep
 from api.errors import BadRequest, ErrorBody, Forbidden, NotAuthenticated, ServiceUnavailable
 from api.realtime.access import authorize_topic
 from api.realtime.hub import BLOCK_MS, StreamHub
+from api.realtime.response import SendWatchdog, WatchedEventSourceResponse
 from api.realtime.stream import BadCursor, events, parse_last_event_id, plan_stream
 from api.realtime.tokens import InvalidStreamToken, StreamGrant, issue_stream_token, verify_stream_token
 from api.schemas import Envelope, ok
@@ -104,6 +104,16 @@ def stream_hub(state: StateDep) -> StreamHub:
     return hub
 
 
+def send_watchdog(state: StateDep) -> SendWatchdog:
+    """The replica's bound on sends to clients that stopped reading (see `api.realtime.response`)."""
+    watchdog = state.extras.get("sse_send_watchdog")
+    if watchdog is None:
+        watchdog = state.extras["sse_send_watchdog"] = SendWatchdog(SEND_TIMEOUT_SECONDS)
+        state.cleanups.append(watchdog.close)
+    assert isinstance(watchdog, SendWatchdog)
+    return watchdog
+
+
 @router.get(
     "/stream",
     response_class=EventSourceResponse,
@@ -121,6 +131,7 @@ async def stream(  # noqa: PLR0917 - FastAPI dependencies
     settings: SettingsDep,
     state: StateDep,
     hub: Annotated[StreamHub, Depends(stream_hub)],
+    watchdog: Annotated[SendWatchdog, Depends(send_watchdog)],
     last_event_id: Annotated[
         str | None,
         Header(max_length=1024, description="Resume after this event id (sent by EventSource on reconnect)"),
@@ -142,21 +153,14 @@ async def stream(  # noqa: PLR0917 - FastAPI dependencies
     if slot is None:
         raise ServiceUnavailable("Too many open streams on this server; retry shortly")
 
-    async def body() -> AsyncIterator[ServerSentEvent | bytes]:
-        try:
-            async for event in events(hub, state.redis, plan, settings.realtime_stream_max_seconds):
-                yield event
-        finally:
-            slot.release()
-
-    stream_body = body()
+    stream_body = events(hub, state.redis, plan, settings.realtime_stream_max_seconds, slot)
     # A client gone before the stream started never runs the generator's `finally`: the slot is
     # also given back when the generator is collected.
     weakref.finalize(stream_body, slot.release)
-    return EventSourceResponse(
+    return WatchedEventSourceResponse(
         stream_body,
+        watchdog=watchdog,
         ping=settings.realtime_heartbeat_seconds,
-        send_timeout=SEND_TIMEOUT_SECONDS,
         headers={"Cache-Control": "no-store"},
     )
 

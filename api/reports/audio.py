@@ -1,26 +1,37 @@
 """Relaying a recording's audio from the CRM to the browser, with byte ranges.
 
-The browser never sees the CRM's URL: it asks the API, which fetches the stored URL with the
-application's HTTP client (no redirects followed, no proxy from the environment) and relays the
-bytes, forwarding one `Range` so seeking to a cited second downloads only what is played. A CRM
-that ignores ranges (answers 200) gets them served here from the file it sent, within a size cap.
+The browser never sees the CRM's URL: it asks the API, which fetches the stored URL through the
+SSRF-guarded `EgressClient` (the CRM's origin and `WEBHOOK_ALLOWED_ORIGINS` allowed, any other host
+only at public addresses checked when connecting; no redirects followed, no proxy from the
+environment) and relays the bytes, forwarding one `Range` so seeking to a cited second downloads
+only what is played. A CRM that ignores ranges (answers 200) gets them served here from the file
+it sent, within a size cap.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from urllib.parse import urlsplit
+from collections.abc import AsyncIterator, Mapping
+from typing import Annotated, Protocol
+from urllib.parse import quote, urlsplit
 
 import httpx
-from fastapi import Response
+from fastapi import Depends, Response
 from fastapi.responses import StreamingResponse
 
+from api.deps import StateDep
 from api.errors import ExternalServiceError, NotFound
+from callaudit.settings import Settings
 from domain.reports.ranges import UnsatisfiableRange, is_single_range, parse_range
+from resources.egress import EgressClient, EgressPolicy, EgressRefused
 
 GONE = "Recording no longer served by the CRM"
 MAX_UNRANGED_BYTES = 200 * 1024 * 1024
 _RELAYED = ("Content-Length", "Content-Range", "Last-Modified", "ETag")
+
+
+def audio_path(fiche_id: str, call_id: str) -> str:
+    """Where the browser fetches a recording: this API's relay, never the CRM."""
+    return f"/api/recordings/{quote(fiche_id, safe='')}/{quote(call_id, safe='')}/audio"
 
 
 def _media_type(upstream: httpx.Response) -> str:
@@ -29,12 +40,45 @@ def _media_type(upstream: httpx.Response) -> str:
     return kind if kind.startswith("audio/") else "application/octet-stream"
 
 
-async def relay_recording(http: httpx.AsyncClient, url: str, range_header: str | None, head: bool = False) -> Response:
+class RecordingSource(Protocol):
+    """Where recordings are fetched from: `EgressClient` (tests may relay an in-process CRM)."""
+
+    async def send_streamed(
+        self, method: str, url: str, *, headers: Mapping[str, str] | None = None
+    ) -> httpx.Response: ...
+
+
+def recordings_policy(settings: Settings) -> EgressPolicy:
+    """The CRM's own origin is configured by the operator, so trusted even on a private network;
+    any other host must resolve to public addresses (or be in `WEBHOOK_ALLOWED_ORIGINS`)."""
+    return EgressPolicy.build(
+        [settings.crm_base_url, *settings.webhook_allowed_origins], allow_loopback=settings.egress_allow_loopback
+    )
+
+
+def get_recording_source(state: StateDep) -> RecordingSource:
+    """One guarded client per process, built on first use, closed at shutdown."""
+    source = state.extras.get("recordings_egress")
+    if source is None:
+        source = state.extras["recordings_egress"] = EgressClient(
+            recordings_policy(state.settings), timeout=30.0, user_agent="callaudit-recordings/1.0"
+        )
+        state.cleanups.append(source.aclose)
+    assert isinstance(source, EgressClient)
+    return source
+
+
+RecordingSourceDep = Annotated[RecordingSource, Depends(get_recording_source)]
+
+
+async def relay_recording(source: RecordingSource, url: str, range_header: str | None, head: bool = False) -> Response:
     if not url or urlsplit(url).scheme not in ("http", "https"):
         raise NotFound(GONE)
     headers = {"Range": range_header.strip()} if range_header and is_single_range(range_header) else {}
     try:
-        upstream = await http.send(http.build_request("GET", url, headers=headers), stream=True)
+        upstream = await source.send_streamed("GET", url, headers=headers)
+    except EgressRefused:
+        raise NotFound(GONE) from None
     except httpx.HTTPError:
         raise ExternalServiceError("The CRM did not serve the recording") from None
     if upstream.status_code in (200, 206):

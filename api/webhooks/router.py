@@ -8,6 +8,7 @@ reach is a 404. What a subscription receives is bounded by its owner's data scop
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
@@ -22,6 +23,7 @@ from api.webhooks.schemas import (
     AttemptOut,
     DeliveryDetail,
     DeliveryOut,
+    SecretRotationIn,
     SubscriptionCreated,
     SubscriptionIn,
     SubscriptionOut,
@@ -166,6 +168,26 @@ async def delete_subscription(
     await session.delete(subscription)
     await session.flush()
     return ok(out)
+
+
+@router.post(
+    "/subscriptions/{subscription_id:id}/rotate-secret",
+    response_model=Envelope[SubscriptionCreated],
+    summary="Replace the signing secret (the new one is shown once)",
+)
+async def rotate_secret(
+    subscription_id: EntityId, body: SecretRotationIn, grant: WriteWebhooks, session: SessionDep, settings: SettingsDep
+) -> Envelope[SubscriptionCreated]:
+    """A new `whsec_` secret, returned this once. For `overlap_seconds` (default a day, at most a week) every
+    delivery's `webhook-signature` carries two `v1,` signatures, the new secret's and the replaced one's,
+    so the receiver can switch at any time in that window; after it only the new secret signs. The
+    original's `X-Webhook-Signature*` headers carry one signature, the new secret's, from now on."""
+    subscription = await _subscription(session, grant, subscription_id)
+    box = service.secret_box(settings)
+    secret = service.rotate_secret(box, subscription, utcnow(), dt.timedelta(seconds=body.overlap_seconds))
+    await session.flush()
+    await session.refresh(subscription)
+    return ok(SubscriptionCreated(**service.subscription_fields(subscription), secret=secret))
 
 
 @router.post(

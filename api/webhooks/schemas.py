@@ -50,11 +50,26 @@ class SubscriptionOut(BaseModel):
     disabled_reason: str | None
     disabled_at: dt.datetime | None
     failure_streak: int
+    previous_secret_expires_at: dt.datetime | None = Field(
+        description="After a secret rotation: until when the replaced secret still signs (null: it no longer does)"
+    )
     created_at: dt.datetime
 
 
 class SubscriptionCreated(SubscriptionOut):
     secret: str = Field(description="The signing secret (`whsec_...`): shown this once, never again")
+
+
+MAX_OVERLAP_SECONDS = 7 * 24 * 3600
+
+
+class SecretRotationIn(BaseModel):
+    overlap_seconds: int = Field(
+        86400,
+        ge=0,
+        le=MAX_OVERLAP_SECONDS,
+        description="How long the replaced secret keeps signing beside the new one (0: it stops at once)",
+    )
 
 
 class AttemptOut(BaseModel):

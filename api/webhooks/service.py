@@ -96,6 +96,17 @@ async def create_subscription(
     return subscription, secret
 
 
+def rotate_secret(box: SecretBox, subscription: WebhookSubscription, now: dt.datetime, overlap: dt.timedelta) -> str:
+    """A fresh signing secret; the current one keeps signing beside it for `overlap` (a secret still
+    in an earlier overlap stops: one previous secret at a time)."""
+    secret = generate_secret()
+    keep = overlap > dt.timedelta(0)
+    subscription.previous_secret_encrypted = subscription.secret_encrypted if keep else None
+    subscription.previous_secret_expires_at = now + overlap if keep else None
+    subscription.secret_encrypted = box.seal(secret)
+    return secret
+
+
 def test_delivery(subscription: WebhookSubscription, now: dt.datetime) -> OutboxDelivery:
     body = {"type": "webhook.test", "timestamp": now.isoformat(), "data": {"subscription_id": str(subscription.id)}}
     return OutboxDelivery(
@@ -131,5 +142,6 @@ def subscription_fields(subscription: WebhookSubscription) -> dict[str, Any]:
         "disabled_reason": subscription.disabled_reason,
         "disabled_at": subscription.disabled_at,
         "failure_streak": subscription.failure_streak,
+        "previous_secret_expires_at": subscription.previous_secret_expires_at,
         "created_at": subscription.created_at,
     }

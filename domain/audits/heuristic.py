@@ -41,7 +41,7 @@ from domain.audits.timeline import Timeline, mmss
 from domain.language.lexicon import synonyms
 from domain.language.utterances import ParsedTimeline, Utterance, parse_timeline
 
-HEURISTIC_VERSION = "heuristic-2"
+HEURISTIC_VERSION = "heuristic-3"
 """Bump when the search, weights or texts change: audits made before are redone."""
 
 PRESENT_MIN = 0.35
@@ -168,13 +168,17 @@ def as_fact(query: PointQuery, utterance: Utterance) -> bool:
 
 
 _AFFIRMATIVE = frozenset(
-    {"oui", "ouais", "d accord", "ok", "okay", "tout a fait", "absolument", "volontiers", "bien sur"}
-)
+    {"oui", "ouais", "d accord", "ok", "okay", "tout a fait", "absolument", "volontiers", "bien sur", "je confirme",
+     "c est bon"}
+)  # fmt: skip
 
 
-def _affirmative(utterance: Utterance) -> bool:
-    text = normalise(utterance.text)
-    return not utterance.negated and any(text == a or text.startswith(f"{a} ") for a in _AFFIRMATIVE)
+def _agrees(reply: Sequence[Utterance]) -> bool:
+    """A reply that says yes somewhere ("je confirme, oui", "vous l'avez, c'est d'accord") and neither
+    refuses nor asks back ("non, pas aujourd'hui", "et pour les lunettes, c'est pareil ?")."""
+    if any(u.negated or u.question for u in reply):
+        return False
+    return any(f" {a} " in f" {normalise(u.text)} " for u in reply for a in _AFFIRMATIVE)
 
 
 @dataclass(frozen=True)
@@ -259,7 +263,7 @@ def judge(query: PointQuery, parsed: ParsedTimeline) -> _Verdict:
 
 def _answers(question: _Match, reply: Sequence[Utterance]) -> list[_Match]:
     """The client's agreement right after the agent's question takes the question's topic."""
-    if not reply or reply[0].role not in ("client", "unknown") or not _affirmative(reply[0]):
+    if not reply or reply[0].role not in ("client", "unknown") or not _agrees(reply):
         return []
     first = reply[0]
     return [_Match(first, question.strength * ANSWER_FACTOR, question.matched, (first.first_word,), Rule.ANSWER, False)]

@@ -23,7 +23,7 @@ import enum
 import functools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -50,6 +50,7 @@ INFORM_LEMMAS: frozenset[str] = frozenset(
         "detailler",
         "detaille",
         "informer",
+        "informe",
         "rappeler",
         "nommer",
         "decliner",
@@ -265,14 +266,19 @@ def prompt_bullets(step: StepSpec) -> list[str]:
 
 
 def _aligned_bullet(point: str, index: int, step: StepSpec) -> str | None:
-    """The step prompt's bullet that says the same as the point: by position when the counts match,
-    else the most similar bullet, if similar enough."""
+    """The step prompt's bullet that says the same as the point: the one sharing most of the point's
+    own words ("Question MGO posée" -> "MGO (Maintien Gratuit Obligatoire)", wherever it stands), else
+    by position when the counts match, else the most similar bullet, if similar enough."""
     bullets = prompt_bullets(step)
     if not bullets:
         return None
+    own = _content(point)
+    shared = [(len(set(own.lemmas) & set(_content(b).lemmas)), -i, b) for i, b in enumerate(bullets)]
+    most, _, best = max(shared)
+    if most:
+        return best
     if len(bullets) == len(step.control_points):
         return bullets[index]
-    own = _content(point)
     scored = [(_cosine(own.vector, _content(b).vector), b) for b in bullets]
     similarity, best = max(scored)
     return best if similarity >= KEYWORD_MIN_SIMILARITY else None
@@ -317,10 +323,39 @@ def _spread(scorecard: ScorecardSpec) -> dict[str, int]:
 @functools.lru_cache(maxsize=256)
 def build_queries(scorecard: ScorecardSpec, step: StepSpec) -> tuple[PointQuery, ...]:
     spread = _spread(scorecard)
-    return tuple(_query(step, i, point, spread) for i, point in enumerate(step.control_points))
+    definitions = acronyms(f"{scorecard.system_prompt}\n{step.prompt}")
+    return tuple(_query(step, i, point, spread, definitions) for i, point in enumerate(step.control_points))
 
 
-def _query(step: StepSpec, index: int, point: str, spread: dict[str, int]) -> PointQuery:
+_DEFINITION = re.compile(r"\b([A-Z]{2,6})\s*\(([^()]{5,80})\)")
+
+
+def acronyms(text: str) -> dict[str, str]:
+    """Acronyms the scorecard defines ("MGO (Maintien Gratuit Obligatoire)"), folded, with their
+    expansion: a definition counts when its words start with the acronym's letters in order."""
+    out = {}
+    for acronym, expansion in _DEFINITION.findall(text):
+        initials = "".join(w[0] for w in fold(expansion).split() if len(w) > 2)
+        if initials.startswith(fold(acronym)):
+            out[fold(acronym)] = expansion
+    return out
+
+
+def _expand_acronyms(terms: dict[str, QueryTerm], definitions: dict[str, str]) -> None:
+    """An acronym people rarely say aloud is met by its expansion's words as well: they share its
+    weight as the point's own terms, the acronym itself stays a term that meets the point alone."""
+    for lemma, term in list(terms.items()):
+        expansion = definitions.get(lemma) if term.own else None
+        if expansion is None:
+            continue
+        parsed = _content(expansion)
+        vectors = {w: v for w, v in zip(parsed.lemmas, parsed.vectors, strict=True) if w not in terms}
+        for word, vector in vectors.items():
+            terms[word] = QueryTerm(word, term.weight / len(vectors), vector, True)
+        terms[lemma] = replace(term, own=False)
+
+
+def _query(step: StepSpec, index: int, point: str, spread: dict[str, int], definitions: dict[str, str]) -> PointQuery:
     terms: dict[str, QueryTerm] = {}
 
     def add(text: str, weight: float, own: bool) -> None:
@@ -333,6 +368,7 @@ def _query(step: StepSpec, index: int, point: str, spread: dict[str, int]) -> Po
     main, alternatives = split_alternatives(point)
     add(main, OWN_WEIGHT, True)
     _merge_alternatives(terms)
+    _expand_acronyms(terms, definitions)
     for alternative in alternatives:
         add(alternative, OWN_WEIGHT, False)
     bullet = _aligned_bullet(point, index, step)

@@ -160,9 +160,14 @@ def _encoding() -> Any:
     return quicktok.get_encoding("o200k_base")
 
 
+def count_tokens(text: str) -> int:
+    """`text` in o200k_base tokens (the GPT-4o / GPT-5 encoding), counted offline; special tokens as text."""
+    return len(_encoding().encode_ordinary(text))
+
+
 def timeline_tokens(timeline: Timeline) -> int:
     """The size of the prompt-mode timeline in o200k_base tokens (counted offline)."""
-    return len(_encoding().encode(render_timeline(timeline)))
+    return count_tokens(render_timeline(timeline))
 
 
 def render_timeline(timeline: Timeline) -> str:

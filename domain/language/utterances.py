@@ -29,6 +29,7 @@ import numpy as np
 from domain.audits.matching import HESITATIONS, numbers_as_digits, word_tokens
 from domain.audits.timeline import Timeline, TimelineChunk, TimelineRecording
 from domain.language.analysis import ChunkAnalysis, SegmentAnalysis, analysis_json, stored_analysis, word_vector
+from domain.language.lexicon import GLOSSARY
 from domain.language.pipeline import parse
 
 if TYPE_CHECKING:
@@ -46,7 +47,9 @@ _DEFER_PHRASES = ("plus tard", "une autre fois", "la prochaine fois", "ulterieur
 _DEFER_LEMMAS = frozenset({"reparler", "reporter"})
 _REFUSING = frozenset({"refuser", "opposer", "interdire"})
 _MAX_DEPTH = 12
+_SCOPE_ENDS = frozenset({"advcl", "parataxis", "conj", "acl", "acl:relcl"})
 _POLITE_CONDITIONALS = frozenset({"vouloir", "aimer"})  # "je voudrais vous présenter": an act, politely
+_TELLING = frozenset({"dire", "détailler", "expliquer", "présenter", "parler", "préciser", "exposer", "montrer"})
 _OFFERS = ("si vous voulez", "si vous le souhaitez", "si vous souhaitez", "si ca vous interesse", "si besoin")
 _BACKCHANNELS = frozenset(
     [
@@ -167,21 +170,29 @@ def _reporting_verb(token: Token) -> bool:
 
 def _blocked(token: Token) -> bool:
     """Whether a word is said under a negation ("je ne vous ai pas parlé des frais"), as the object of
-    a refusal ("vous pouvez refuser l'enregistrement") or in a third party's reported words."""
+    a refusal ("vous pouvez refuser l'enregistrement") or in a third party's reported words. The scope
+    ends at a clause of its own (`_SCOPE_ENDS`): in "rien n'est définitif, la loi vous laisse quatorze
+    jours pour renoncer" the negation of the first clause says nothing of the second."""
     node = token
     for _ in range(_MAX_DEPTH):
         if _negated_verb(node) or (node is not token and (node.lemma_ in _REFUSING or _reporting_verb(node))):
             return True
-        if node.head is node:
+        if node.head is node or node.dep_ in _SCOPE_ENDS:
             return False
         node = node.head
     return False
 
 
+def _predicate(verb: Token) -> Token:
+    """The word a clause's negation hangs on: the participle for a compound tense ("ai ... parlé"),
+    the attribute for a copula ("n'est ... définitif"), else the verb itself."""
+    return verb.head if verb.pos_ == "AUX" and verb.dep_.startswith(("aux", "cop")) else verb
+
+
 def _is_negated(tokens: Sequence[Token]) -> bool:
     """The segment's main verb is negated (on `avoir` / `il y a` it is not: "pas de frais" names the fees)."""
     verbs = [t for t in tokens if t.pos_ in ("VERB", "AUX")]
-    return (bool(verbs) and _negated_verb(verbs[0])) or (
+    return (bool(verbs) and _negated_verb(_predicate(verbs[0]))) or (
         any("Neg" in t.morph.get("Polarity", []) for t in tokens)
         and not any(t.lemma_ in _POSSESSIVE_NEGATION_OK for t in tokens)
         and not verbs
@@ -203,11 +214,15 @@ def _is_deferred(tokens: Sequence[Token]) -> bool:
 
 
 def _is_hedged(tokens: Sequence[Token]) -> bool:
-    """An offer or a hypothesis rather than a statement ("si vous voulez, je peux...", "je pourrais")."""
+    """A hypothesis rather than a statement ("je pourrais vous envoyer"), or an offer to tell later
+    ("si vous voulez, je peux vous détailler les frais"). An offer of something else tells the client
+    it is on offer: "si vous souhaitez l'écouter, on peut vous en faire parvenir une copie" informs
+    them of their right to a copy."""
     if any("Cnd" in t.morph.get("Mood", []) and t.lemma_ not in _POLITE_CONDITIONALS for t in tokens):
         return True
     lowered = f" {fold(_text(tokens))} "
-    return any(f" {phrase} " in lowered for phrase in _OFFERS)
+    offer = any(f" {phrase} " in lowered for phrase in _OFFERS)
+    return offer and any(t.lemma_ in _TELLING for t in tokens)
 
 
 def _is_filler(tokens: Sequence[Token]) -> bool:
@@ -220,7 +235,7 @@ _CONCEPTS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b\d+ (?:%|pour ?cent|pourcent)"), "pourcentage"),
     (re.compile(r"\b\d+ (?:jour|jours|semaine|semaines|mois|an|ans|annee|annees)\b"), "duree"),
     (re.compile(r"\b(?:par|chaque|tous les) mois\b"), "mensuel"),
-    (re.compile(r"\b(?:je m appelle|je suis|moi c est|a l appareil|je me presente)\b"), "identite"),
+    (re.compile(r"\b(?:je m appelle|je me presente)\b"), "identite"),
 )
 """What a phrase says as a whole (an amount, a duration, a self-introduction), added to its
 utterance as one more lemma so control points naming the concept ("montant", "délai", "identité")
@@ -232,9 +247,34 @@ def concepts(text: str) -> list[str]:
     return [concept for pattern, concept in _CONCEPTS if pattern.search(folded)]
 
 
+_NAME_INTRODUCERS = frozenset(
+    {"avec", "monsieur", "madame", "mademoiselle", "m", "mme", "mr", "votre", "vos", "mon", "ma", "son", "sa",
+     "a", "de", "chez", "pour", "docteur", "dr", "maitre"}
+)  # fmt: skip
+_NAME_CONCEPTS = ("identite", "prenom", "nom")
+
+
+def names_someone(tokens: Sequence[Token]) -> bool:
+    """A clause that says a full name (first name and surname: two proper nouns in a row, or a name
+    with its `flat:name` part) on its own account, not a name someone is addressed or spoken of by
+    ("je suis bien avec Sylvie Morel", "monsieur Garnier", "votre nom"): said by the advisor, it is
+    the advisor giving their identity ("Karima Blanchard à l'appareil", "c'est Julien Petit qui vous
+    parle"). A first name alone is not a full identity."""
+    words = [t for t in tokens if not t.is_punct]
+    for i, token in enumerate(words):
+        pair = i + 1 < len(words) and token.pos_ == "PROPN" and words[i + 1].pos_ == "PROPN"
+        flat = any(c.dep_ == "flat:name" and c.i == token.i + 1 for c in token.children) and token.is_title
+        if not (pair or flat) or (i > 0 and fold(words[i - 1].text) in _NAME_INTRODUCERS):
+            continue
+        if not any(fold(w.text) in GLOSSARY for w in words[i : i + 2]):  # "Net Courtage" names the firm
+            return True
+    return False
+
+
 _CLAUSE_END = frozenset({".", "?", "!", ";", ":", "…"})
 _SUBJECT_PRONOUNS = frozenset({"je", "j'", "vous", "on", "il", "elle", "nous", "ils", "elles", "tu", "ça", "c'"})
 _MIN_SEGMENT = 3
+_SUBJECT_DEPS = ("nsubj", "expl:subj")
 
 
 def segments(sent: Span) -> list[list[Token]]:
@@ -245,12 +285,14 @@ def segments(sent: Span) -> list[list[Token]]:
     for token in sent:
         current = out[-1]
         has_verb = any(t.pos_ in ("VERB", "AUX") and t.i != token.head.i for t in current)
-        subordinate = bool(current) and (current[0].dep_ == "mark" or current[-1].dep_ == "mark")
+        # "si vous voulez, je peux...": the condition keeps its main clause, not the clause after that
+        subjects = sum(t.dep_.startswith(_SUBJECT_DEPS) for t in current)
+        subordinate = bool(current) and ((current[0].dep_ == "mark" and subjects < 2) or current[-1].dep_ == "mark")
         starts_clause = (
             token.text.lower() in _SUBJECT_PRONOUNS
-            and token.dep_.startswith("nsubj")
+            and token.dep_.startswith(_SUBJECT_DEPS)
             and has_verb
-            and not subordinate  # "si vous voulez, je peux...": the condition stays with its clause
+            and not subordinate
             and len(current) >= _MIN_SEGMENT
         )
         if starts_clause:
@@ -274,7 +316,10 @@ def analyse_chunk(words: Sequence[str], doc: Doc) -> ChunkAnalysis:
             tokens = [t for t in segment if not t.is_space and not t.is_punct]
             first = owners[min(tokens[0].idx, len(owners) - 1)]
             content = [t for t in tokens if t.pos_ in CONTENT_POS and fold(t.text)]
+            question = _is_question(segment)
             said = concepts(_text(segment))
+            if not question and names_someone(segment):
+                said += [c for c in _NAME_CONCEPTS if c not in said]
             out.append(
                 SegmentAnalysis(
                     first_word=first,
@@ -284,7 +329,7 @@ def analyse_chunk(words: Sequence[str], doc: Doc) -> ChunkAnalysis:
                     blocked=tuple(_blocked(t) for t in content) + (False,) * len(said),
                     surfaces=tuple(fold(t.text) for t in content) + tuple(said),
                     vector_keys=tuple(t.text if t.has_vector else "" for t in content) + ("",) * len(said),
-                    question=_is_question(segment),
+                    question=question,
                     negated=_is_negated(tokens),
                     reported=_is_reported(tokens),
                     deferred=_is_deferred(tokens),

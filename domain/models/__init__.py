@@ -23,6 +23,7 @@ from domain.models.automation import (
     AutomationSchedule,
 )
 from domain.models.base import Base
+from domain.models.chat import AnswerMode, ChatConversation, ChatMessage, MessageRole, MessageStatus
 from domain.models.crm import FicheComment, FicheInformation, FicheProspect, FicheSubscription, FicheTag
 from domain.models.fiches import (
     DayCoverageStatus,
@@ -62,6 +63,7 @@ from domain.models.transcripts import (
 )
 
 __all__ = [
+    "AnswerMode",
     "ApiToken",
     "ApiTokenGrant",
     "Audit",
@@ -81,6 +83,8 @@ __all__ = [
     "AutomationSchedule",
     "Base",
     "ChangeKind",
+    "ChatConversation",
+    "ChatMessage",
     "DayCoverageStatus",
     "DeliveryAttempt",
     "DeliveryChannel",
@@ -98,6 +102,8 @@ __all__ = [
     "FicheTranscription",
     "FicheTranscriptionStatus",
     "InviteToken",
+    "MessageRole",
+    "MessageStatus",
     "OutboxDelivery",
     "OutboxEvent",
     "Permission",

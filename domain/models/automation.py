@@ -209,5 +209,6 @@ class AutomationNotification(IdMixin, Base):
         BigInteger, ForeignKey("automation_runs.id", ondelete="CASCADE"), nullable=False, index=True
     )
     kind: Mapped[str] = mapped_column(String(16), nullable=False)  # email | webhook
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    #: The outbox delivery that sends it (its status and attempts are there); unset once purged.
+    delivery_id: Mapped[str | None] = mapped_column(String(40), ForeignKey("outbox_deliveries.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)

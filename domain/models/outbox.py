@@ -2,8 +2,8 @@
 
 * `OutboxEvent`: one row per announced change (`audit.completed`, ...), inserted by `domain.outbox.enqueue`
   in the caller's transaction, so an event exists exactly when its change was committed.
-* `WebhookSubscription`: a receiver URL of a user (or of a team, or of one progressive fetch job),
-  its event filter and its signing secret (encrypted at rest).
+* `WebhookSubscription`: a receiver URL of a user (or of a team, of one progressive fetch job, or of
+  one automation schedule), its event filter and its signing secret (encrypted at rest).
 * `OutboxDelivery`: one message to one receiver (a webhook subscription, or an e-mail), with its
   retry state; its id is the Standard Webhooks `webhook-id`, stable across retries and redeliveries.
 * `DeliveryAttempt`: the delivery log, one row per attempt.
@@ -56,11 +56,18 @@ class WebhookSubscription(IdMixin, TimestampMixin, Base):
     job_id: Mapped[str | None] = mapped_column(
         String(36), ForeignKey("fiche_fetch_jobs.id", ondelete="CASCADE"), index=True
     )
+    #: The automation schedule whose `webhookUrl` this is: it receives that schedule's run notices only.
+    automation_schedule_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("automation_schedules.id", ondelete="CASCADE"), unique=True
+    )
     url: Mapped[str] = mapped_column(Text, nullable=False)
     description: Mapped[str | None] = mapped_column(String(255))
     #: Event types delivered; empty = every type of the catalogue.
     event_types: Mapped[list[str]] = mapped_column(JSONB, nullable=False, default=list, server_default="[]")
     secret_encrypted: Mapped[str] = mapped_column(Text, nullable=False)
+    #: After a rotation, the secret replaced: deliveries are signed with it too until it expires.
+    previous_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    previous_secret_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     enabled: Mapped[bool] = mapped_column(nullable=False, default=True, server_default="true")
     disabled_reason: Mapped[str | None] = mapped_column(Text)
     disabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -61,6 +61,8 @@ async def subscriber_subject(
 
 
 def wants(subscription: WebhookSubscription, event: OutboxEvent) -> bool:
+    if subscription.automation_schedule_id is not None:
+        return False  # a schedule's webhookUrl receives its run notices only (queued straight to it)
     if subscription.job_id is not None and subscription.job_id != event.job_id:
         return False
     return not subscription.event_types or event.event_type in subscription.event_types

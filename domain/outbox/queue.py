@@ -57,6 +57,26 @@ class MailMessage:
     html: str
 
 
+def enqueue_webhook(
+    session: Session | AsyncSession, subscription_id: int, event_type: str, data: Mapping[str, Any]
+) -> OutboxDelivery:
+    """Queue a notice for one subscription in the caller's transaction (no fan-out: it has one receiver),
+    in the body every webhook has (`{type, timestamp, data}`); the worker signs, sends and retries it."""
+    now = dt.datetime.now(dt.UTC)
+    body = {"type": event_type, "timestamp": now.isoformat(), "data": dict(data)}
+    delivery = OutboxDelivery(
+        id=new_delivery_id(),
+        channel=DeliveryChannel.WEBHOOK.value,
+        subscription_id=subscription_id,
+        event_type=event_type,
+        body=json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str),
+        status=DeliveryStatus.PENDING.value,
+        next_attempt_at=now,
+    )
+    session.add(delivery)
+    return delivery
+
+
 def enqueue_mail(session: Session | AsyncSession, message: MailMessage, *, kind: str) -> OutboxDelivery:
     """Queue an e-mail in the caller's transaction; the worker sends it and retries on failure."""
     delivery = OutboxDelivery(

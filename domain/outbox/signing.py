@@ -5,6 +5,10 @@ being the bytes behind `whsec_` (or the secret's own bytes when it has no such p
 headers are sent too, for existing receivers: `X-Webhook-Signature: sha256=<hex HMAC(secret, body)>` and
 `X-Webhook-Signature-V2: sha256=<hex HMAC(secret, "{X-Webhook-Timestamp}.{body}")>`, keyed with the
 secret string as given.
+
+During a secret rotation's overlap the previous secret signs too: Standard Webhooks carries several
+space-separated `v1,` signatures and a receiver accepts any that matches, so it may switch to the new
+secret at any moment of the overlap. The original's headers hold one signature: the new secret's.
 """
 
 from __future__ import annotations
@@ -52,14 +56,16 @@ def webhook_headers(
     event: str,
     attempt: int,
     job_id: str | None = None,
+    previous_secret: str | None = None,
 ) -> dict[str, str]:
     timestamp = int(now.timestamp())
+    signatures = [standard_signature(s, msg_id, timestamp, body) for s in (secret, previous_secret) if s]
     iso = now.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
     headers = {
         "Content-Type": "application/json",
         "webhook-id": msg_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": standard_signature(secret, msg_id, timestamp, body),
+        "webhook-signature": " ".join(signatures),
         "X-Webhook-Event": event,
         "X-Webhook-Delivery-Id": msg_id,
         "X-Webhook-Attempt": str(attempt),

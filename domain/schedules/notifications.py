@@ -2,22 +2,27 @@
 
 Sent when (`notifyOnComplete` and the run completed) or (`notifyOnError` and it did not). Each notice
 carries an idempotency key `automation-run:<id>:<kind>[:<address>]`: the sender (the outbox) sends a
-key once, so a retried run or a reconciled one never notifies twice (reference §9.12 #5, #9).
+key once, so a retried run or a reconciled one never notifies twice (reference §9.12 #5, #9). The
+webhook goes to the schedule's signing subscription (`domain.schedules.webhook`).
 """
 
 from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from domain.models.automation import AutomationNotification, RunStatus
-from domain.outbox.queue import MailMessage, enqueue_mail
+from domain.models.automation import AutomationNotification, LogLevel, RunStatus
+from domain.models.outbox import OutboxDelivery
+from domain.outbox.queue import MailMessage, enqueue_mail, enqueue_webhook
 from domain.schedules.results import FicheOutcome, Tally
+from domain.schedules.store import add_log
+from domain.schedules.webhook import schedule_subscription
 
 _STATUS_FR = {
     RunStatus.COMPLETED: "terminée",
@@ -39,6 +44,7 @@ class EmailNotice:
 @dataclass(frozen=True)
 class WebhookNotice:
     key: str
+    schedule_id: int
     url: str
     event: str
     payload: dict[str, Any]
@@ -133,7 +139,13 @@ def notices(
 ) -> tuple[list[EmailNotice], WebhookNotice | None]:
     event = "automation.run.completed" if summary.status is not RunStatus.FAILED else "automation.run.failed"
     hook = (
-        WebhookNotice(f"automation-run:{summary.run_id}:webhook", webhook_url, event, webhook_payload(summary))
+        WebhookNotice(
+            f"automation-run:{summary.run_id}:webhook",
+            summary.schedule_id,
+            webhook_url,
+            event,
+            webhook_payload(summary),
+        )
         if webhook_url
         else None
     )
@@ -142,27 +154,49 @@ def notices(
 
 class TableNotifier:
     """Records notices in `automation_notifications`, once per key (insert or nothing: the unique key
-    is what makes a retried run notify once), and queues each newly recorded e-mail in the delivery
-    outbox in the same transaction, which sends and retries it."""
+    is what makes a retried run notify once), and queues each newly recorded one in the delivery
+    outbox in the same transaction (e-mail to its address, webhook to the schedule's subscription),
+    which sends and retries it. The message itself is stored once, in the outbox row; the notice keeps
+    its key and the delivery's id."""
 
     def __init__(self, session: Session, run_id: int) -> None:
         self._session = session
         self._run_id = run_id
 
-    def _add(self, key: str, kind: str, payload: dict[str, Any]) -> bool:
-        """Whether the notice is new (False: this key was recorded by an earlier attempt of the run)."""
-        inserted = self._session.scalar(
+    def _add(self, key: str, kind: str) -> int | None:
+        """The new notice's id (None: this key was recorded by an earlier attempt of the run)."""
+        return self._session.scalar(
             insert(AutomationNotification)
-            .values(key=key, run_id=self._run_id, kind=kind, payload=payload)
+            .values(key=key, run_id=self._run_id, kind=kind)
             .on_conflict_do_nothing(index_elements=["key"])
-            .returning(AutomationNotification.key)
+            .returning(AutomationNotification.id)
         )
-        return inserted is not None
+
+    def _link(self, notification_id: int, delivery: OutboxDelivery) -> None:
+        self._session.flush()
+        self._session.execute(
+            update(AutomationNotification)
+            .where(AutomationNotification.id == notification_id)
+            .values(delivery_id=delivery.id)
+        )
 
     def send_email(self, notice: EmailNotice) -> None:
-        message = MailMessage(to=notice.to, subject=notice.subject, text=notice.text, html=notice.html)
-        if self._add(notice.key, "email", asdict(message)):
-            enqueue_mail(self._session, message, kind="automation")
+        notification_id = self._add(notice.key, "email")
+        if notification_id is not None:
+            message = MailMessage(to=notice.to, subject=notice.subject, text=notice.text, html=notice.html)
+            self._link(notification_id, enqueue_mail(self._session, message, kind="automation"))
 
     def send_webhook(self, notice: WebhookNotice) -> None:
-        self._add(notice.key, "webhook", {"url": notice.url, "event": notice.event, "payload": notice.payload})
+        subscription = schedule_subscription(self._session, notice.schedule_id)
+        if subscription is None:  # a URL stored before schedules had subscriptions: set it again to get one
+            add_log(
+                self._session,
+                self._run_id,
+                LogLevel.WARNING,
+                "webhookUrl not notified: it has no signing secret yet (set webhookUrl again to get one)",
+            )
+            return
+        notification_id = self._add(notice.key, "webhook")
+        if notification_id is not None:
+            delivery = enqueue_webhook(self._session, subscription.id, notice.event, notice.payload)
+            self._link(notification_id, delivery)

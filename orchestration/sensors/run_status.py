@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import dagster as dg
 from dagster_shared.error import SerializableErrorInfo
 
+from assets.fiches import announce_fetch_progress
 from callaudit.logging import redact
+from callaudit.settings import Settings
 from domain.events import Event, job_topic
+from resources.database import DatabaseResource
 from resources.redis.resource import RedisResource
 from runs.contract import APP_TAG_PREFIX
 
@@ -20,11 +25,17 @@ def _root_cause(error: SerializableErrorInfo) -> str:
 
 @dg.run_failure_sensor(
     name="publish_run_failures",
-    description="Publishes `run.failed` on the run's job topic (and the progressive fetch's, when tagged).",
+    description="Publishes `run.failed` on the run's job topic (and the progressive fetch's, when tagged, "
+    "whose day it settles as failed: the job concludes, and its webhook is queued, when that was its last day).",
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=15,
 )
-def publish_run_failures(context: dg.RunFailureSensorContext, redis: RedisResource) -> None:
+def publish_run_failures(
+    context: dg.RunFailureSensorContext,
+    redis: RedisResource,
+    database: DatabaseResource,
+    settings: dg.ResourceParam[Settings],
+) -> None:
     run = context.dagster_run
     app_tags = {k.removeprefix(APP_TAG_PREFIX): v for k, v in run.tags.items() if k.startswith(APP_TAG_PREFIX)}
     step_errors = [
@@ -49,3 +60,10 @@ def publish_run_failures(context: dg.RunFailureSensorContext, redis: RedisResour
             publisher.publish(job_topic(app_tags["job_id"]), Event.RUN_FAILED, payload)
     finally:
         client.close()
+    partition = run.tags.get("dagster/partition")
+    if "job_id" in app_tags and partition:
+        # A progressive fetch's day whose run failed is settled, as failed: the job may end here.
+        day = dt.date.fromisoformat(partition)
+        announce_fetch_progress(
+            database, redis, app_tags["job_id"], day, run.run_id, base_url=settings.api_base_url, run_failed=True
+        )

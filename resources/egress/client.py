@@ -20,6 +20,8 @@ import httpx
 
 from resources.egress.policy import EgressPolicy, EgressRefused, parse_target, vetted_addresses
 
+BLOCKED = "blocked destination"
+
 
 class GuardedBackend(httpcore.AsyncNetworkBackend):
     def __init__(self, policy: EgressPolicy) -> None:
@@ -42,7 +44,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         try:
             addresses = await vetted_addresses(host, port, self._policy, allowlisted=self._allowlisted(host, port))
         except EgressRefused as exc:
-            raise httpcore.ConnectError(f"blocked destination: {exc}") from None
+            raise httpcore.ConnectError(f"{BLOCKED}: {exc}") from None
         return await self._inner.connect_tcp(
             addresses[0], port, timeout=timeout, local_address=local_address, socket_options=socket_options
         )
@@ -74,6 +76,46 @@ class EgressResponse:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+def guarded_transport(policy: EgressPolicy) -> httpx.AsyncHTTPTransport:
+    """An httpx transport whose every connection goes to an address `policy` vetted, nothing else."""
+    transport = httpx.AsyncHTTPTransport(trust_env=False, retries=0)
+    # httpx offers no public hook for the network backend: swap the pool it built for one using ours
+    # (covered by tests/egress, which fail if an httpx upgrade stops routing connections through it).
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(trust_env=False),
+        network_backend=GuardedBackend(policy),
+        retries=0,
+    )
+    return transport
+
+
+def guarded_client(
+    policy: EgressPolicy, *, timeout: httpx.Timeout, max_redirects: int = 0, **kwargs: Any
+) -> httpx.AsyncClient:
+    """An httpx client for user-influenced URLs whose answers the caller reads itself (a large download,
+    streamed under its own size cap). Every request, each redirect hop included, is checked first
+    (scheme, credentials, host forms, the allowlist; `EgressRefused`) and connects only to vetted
+    addresses; redirects are followed only when `max_redirects` says so."""
+
+    async def vet(request: httpx.Request) -> None:
+        parse_target(str(request.url), policy)
+
+    return httpx.AsyncClient(
+        transport=guarded_transport(policy),
+        trust_env=False,
+        follow_redirects=max_redirects > 0,
+        max_redirects=max(max_redirects, 1),
+        timeout=timeout,
+        event_hooks={"request": [vet]},
+        **kwargs,
+    )
+
+
+def blocked(exc: httpx.HTTPError) -> bool:
+    """The guard refused the connection (as opposed to the destination failing)."""
+    return isinstance(exc, httpx.ConnectError) and str(exc).startswith(BLOCKED)
+
+
 class EgressClient:
     """POST/GET to user-influenced URLs. One per process; `aclose()` at shutdown."""
 
@@ -88,20 +130,8 @@ class EgressClient:
     ) -> None:
         self.policy = policy
         self.max_response_bytes = max_response_bytes
-        transport = httpx.AsyncHTTPTransport(trust_env=False, retries=0)
-        # httpx offers no public hook for the network backend: swap the pool it built for one using ours
-        # (covered by tests/egress, which fail if an httpx upgrade stops routing connections through it).
-        transport._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
-            network_backend=GuardedBackend(policy),
-            retries=0,
-        )
-        self._client = httpx.AsyncClient(
-            transport=transport,
-            trust_env=False,
-            follow_redirects=False,
-            timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            headers={"User-Agent": user_agent},
+        self._client = guarded_client(
+            policy, timeout=httpx.Timeout(timeout, connect=connect_timeout), headers={"User-Agent": user_agent}
         )
 
     async def aclose(self) -> None:
@@ -112,7 +142,6 @@ class EgressClient:
     ) -> EgressResponse:
         started = time.monotonic()
         try:
-            parse_target(url, self.policy)
             async with self._client.stream(method, url, content=content, headers=headers) as response:
                 body = bytearray()
                 async for chunk in response.aiter_bytes():
@@ -126,6 +155,13 @@ class EgressClient:
             return EgressResponse(None, b"", _ms(started), "timed out")
         except httpx.HTTPError as exc:
             return EgressResponse(None, b"", _ms(started), _describe(exc))
+
+    async def send_streamed(self, method: str, url: str, *, headers: Mapping[str, str] | None = None) -> httpx.Response:
+        """The response with its body unread, for relaying a large body (recordings); the caller reads
+        and closes it, and caps what it keeps. Raises `EgressRefused` for a destination refused before
+        connecting, `httpx.HTTPError` when no answer came back (a blocked address: `ConnectError`)."""
+        parse_target(url, self.policy)
+        return await self._client.send(self._client.build_request(method, url, headers=headers), stream=True)
 
     async def post(self, url: str, content: bytes, headers: Mapping[str, str]) -> EgressResponse:
         return await self.request("POST", url, content=content, headers=headers)

@@ -65,6 +65,13 @@ class OutboxConfig:
     retention_days: int = 30  # finished deliveries (and their log) and fanned-out events kept this long
 
 
+def overlapping_secret(subscription: WebhookSubscription | None, now: dt.datetime) -> str | None:
+    """The sealed secret a rotation replaced, while its overlap lasts."""
+    if subscription is None or subscription.previous_secret_expires_at is None:
+        return None
+    return subscription.previous_secret_encrypted if subscription.previous_secret_expires_at > now else None
+
+
 @dataclass(frozen=True)
 class Claimed:
     id: str
@@ -77,6 +84,7 @@ class Claimed:
     subscription_id: int | None
     url: str | None
     secret_encrypted: str | None
+    previous_secret_encrypted: str | None  # still in its rotation overlap: signs too
     job_id: str | None
 
 
@@ -193,6 +201,7 @@ class OutboxWorker:
                         subscription_id=delivery.subscription_id,
                         url=subscription.url if subscription else None,
                         secret_encrypted=subscription.secret_encrypted if subscription else None,
+                        previous_secret_encrypted=overlapping_secret(subscription, now),
                         job_id=subscription.job_id if subscription else None,
                     )
                 )
@@ -216,6 +225,7 @@ class OutboxWorker:
             return Outcome(False, 0, error="webhook secrets are not configured (WEBHOOK_SECRETS_KEY)")
         try:
             secret = self.box.open(claimed.secret_encrypted)
+            previous = self.box.open(claimed.previous_secret_encrypted) if claimed.previous_secret_encrypted else None
         except SecretsUnavailable as exc:
             return Outcome(False, 0, error=str(exc))
         rule = EVENTS.get(claimed.event_type)
@@ -227,6 +237,7 @@ class OutboxWorker:
             event=rule.short_name if rule else claimed.event_type,
             attempt=claimed.attempt,
             job_id=claimed.job_id,
+            previous_secret=previous,
         )
         response = await self.egress.post(claimed.url, claimed.body.encode(), headers)
         excerpt = response.body[:EXCERPT_CHARS].decode("utf-8", "replace") if response.body else None

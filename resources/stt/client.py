@@ -26,6 +26,7 @@ from typing import Self
 
 import httpx
 
+from resources.egress import EgressRefused, blocked
 from resources.http.retry import DecorrelatedJitter
 from resources.redis import LeaseSemaphore, RateLimiter, RateLimitTimeout, SemaphoreTimeout
 from resources.stt.base import AudioSource, SttProvider, SttResult
@@ -72,10 +73,13 @@ class SttClient:
         semaphore: LeaseSemaphore,
         limits: SttLimits,
         rate: RateLimiter | None = None,
+        *,
+        downloads: httpx.AsyncClient,
     ) -> None:
         self.provider = provider
         self.limits = limits
         self._http = http
+        self._downloads = downloads  # recordings' URLs come from the CRM: through the SSRF guard
         self._semaphore = semaphore
         self._rate = rate
         self._gate = asyncio.Semaphore(limits.concurrency)
@@ -88,6 +92,7 @@ class SttClient:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self._http.aclose()
+        await self._downloads.aclose()
 
     async def transcribe(self, source: AudioSource) -> Transcribed:
         """Transcribe one recording or raise `TranscriptionFailed`.
@@ -153,7 +158,7 @@ class SttClient:
             raise SttAudioError("no recording URL")
         limit = self.limits.audio_max_bytes
         try:
-            async with self._http.stream("GET", source.url, timeout=self.limits.download_timeout) as response:
+            async with self._downloads.stream("GET", source.url, timeout=self.limits.download_timeout) as response:
                 if response.status_code != 200:
                     transient = response.status_code >= 500 or response.status_code == 429
                     raise (SttUnavailable if transient else SttAudioError)(
@@ -168,9 +173,13 @@ class SttClient:
                     if size > limit:
                         raise SttAudioError(f"audio larger than {limit} bytes")
                     chunks.append(chunk)
+        except EgressRefused as exc:
+            raise SttAudioError(f"recording URL refused: {exc}") from None
         except httpx.TimeoutException:
             raise SttUnavailable("audio download timed out") from None
         except httpx.TransportError as exc:
+            if blocked(exc):
+                raise SttAudioError("recording URL refused: it resolves to a blocked address") from None
             raise SttUnavailable(f"audio download failed ({type(exc).__name__})") from None
         if not size:
             raise SttAudioError("the audio file is empty")

@@ -15,6 +15,7 @@ import httpx
 from pydantic import Field
 from redis.asyncio import Redis as AsyncRedis
 
+from resources.egress import EgressPolicy, guarded_client
 from resources.http.keys import normalise_key
 from resources.redis import LeaseSemaphore, RateLimiter, lease_covering
 from resources.stt.base import SttProvider
@@ -58,6 +59,11 @@ class SttResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     openai_word_timestamps: bool = True
     reference_base_url: str = "http://127.0.0.1:8090"
     audio_urls_public: bool = False
+    #: Recordings' audio is downloaded through the SSRF guard (`resources.egress`): public addresses,
+    #: plus these exact origins (the CRM's own, and `WEBHOOK_ALLOWED_ORIGINS`), loopback only if allowed.
+    audio_allowed_origins: list[str] = Field(default_factory=list)
+    audio_allow_loopback: bool = False
+    audio_max_redirects: int = Field(default=3, ge=0, description="A storage redirect is vetted like the URL")
     concurrency: int = Field(default=_DEFAULTS.concurrency, ge=1)
     #: ElevenLabs requests admitted per window across every process (the demo's `reference` and
     #: self-hosted OpenAI-compatible servers are bounded by `concurrency` and their own 429s).
@@ -89,6 +95,8 @@ class SttResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             "openai_word_timestamps": settings.openai_stt_word_timestamps,
             "reference_base_url": reference_base_url(settings),
             "audio_urls_public": settings.transcription_audio_urls_public,
+            "audio_allowed_origins": [settings.crm_base_url, *settings.webhook_allowed_origins],
+            "audio_allow_loopback": settings.egress_allow_loopback,
             "concurrency": settings.transcription_recording_concurrency,
             "rate_limit_per_minute": settings.transcription_elevenlabs_rate_limit_per_minute,
             "max_attempts": settings.transcription_elevenlabs_max_attempts,
@@ -163,4 +171,17 @@ class SttResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         if self.provider == "elevenlabs":
             window = self.rate_limit_window_seconds
             rate = RateLimiter(redis, SEMAPHORE_NAME, self.rate_limit_per_minute, window_seconds=window)
-        return SttClient(provider, http, semaphore, limits, rate)
+        return SttClient(provider, http, semaphore, limits, rate, downloads=self._downloads(transport, limits))
+
+    def _downloads(self, transport: httpx.AsyncBaseTransport | None, limits: SttLimits) -> httpx.AsyncClient:
+        """The client for recordings' audio: the SSRF guard, unless a test gives its own transport."""
+        timeout = httpx.Timeout(limits.download_timeout, connect=10.0)
+        if transport is not None:
+            return httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=True)
+        policy = EgressPolicy.build(self.audio_allowed_origins, allow_loopback=self.audio_allow_loopback)
+        return guarded_client(
+            policy,
+            timeout=timeout,
+            max_redirects=self.audio_max_redirects,
+            limits=httpx.Limits(max_connections=max(10, 2 * limits.concurrency)),
+        )

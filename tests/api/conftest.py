@@ -13,7 +13,7 @@ once; each test runs inside a SAVEPOINT of that transaction and rolls it back. N
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -28,8 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
-from api.deps import get_http, get_session
+from api.chat.deps import get_chat_sessions
+from api.deps import get_session
 from api.fiches.deps import api_crm_config, get_crm_client, get_sync_sessions
+from api.reports.audio import get_recording_source
 from api.runlogs import get_run_log_reader
 from api.runs import get_run_launcher
 from callaudit.demo_crm.app import create_app as create_simulator
@@ -206,6 +208,17 @@ def in_process_crm(application: FastAPI) -> CrmClient:
     )
 
 
+class InProcessRecordings:
+    """The recordings relay's source for route and scope tests: the in-process simulator. The guarded
+    `EgressClient` itself relays a live simulator in `test_reports.py`."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def send_streamed(self, method: str, url: str, *, headers: Mapping[str, str] | None = None) -> httpx.Response:
+        return await self.client.send(self.client.build_request(method, url, headers=headers), stream=True)
+
+
 @pytest_asyncio.fixture(loop_scope="session")
 async def app(
     started_app: FastAPI,
@@ -219,10 +232,14 @@ async def app(
     recordings_http = httpx.AsyncClient(transport=httpx.ASGITransport(app=in_process_simulator()))
     async with running(started_app, async_db_session, start=False) as application:
         application.dependency_overrides[get_crm_client] = lambda: crm
-        application.dependency_overrides[get_http] = lambda: recordings_http
+        application.dependency_overrides[get_recording_source] = lambda: InProcessRecordings(recordings_http)
         application.dependency_overrides[get_sync_sessions] = lambda: crm_sync_sessions
         application.dependency_overrides[get_run_launcher] = RecordingLauncher
         application.dependency_overrides[get_run_log_reader] = RunLogs
+        # A chat answer writes after the request's session is gone: with the test's session too.
+        application.dependency_overrides[get_chat_sessions] = lambda: asynccontextmanager(
+            session_override(async_db_session)
+        )
         yield application
     await crm.aclose()
     await recordings_http.aclose()

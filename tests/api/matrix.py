@@ -271,6 +271,15 @@ async def _dispute(world: World, ownership: str) -> Request:
     )
 
 
+async def _chat_audit(world: World, ownership: str) -> Request:
+    request = await _group_audit(world, ownership)
+    return Request(path={"audit_id": request.path["audit_id"]}, json={"message": "Le délai de carence est-il cité ?"})
+
+
+async def _chat_fiche(world: World, ownership: str) -> Request:
+    return Request(path={"fiche_id": world.fiche_ids[ownership]}, json={"message": "Qui est l'assureur actuel ?"})
+
+
 async def _audit_run(world: World, ownership: str) -> Request:
     scorecard = await add_scorecard(world.session)
     return Request(json={"fiche_id": world.fiche_ids[ownership], "scorecard_id": scorecard.id, "useRlm": True})
@@ -369,6 +378,10 @@ async def _subscription(world: World, ownership: str) -> Request:
 
 async def _subscription_patch(world: World, ownership: str) -> Request:
     return Request(path={"subscription_id": await _subscription_id(world, ownership)}, json={"enabled": False})
+
+
+async def _secret_rotation(world: World, ownership: str) -> Request:
+    return Request(path={"subscription_id": await _subscription_id(world, ownership)}, json={"overlap_seconds": 60})
 
 
 async def _new_subscription_body(world: World, ownership: str) -> Request:
@@ -513,6 +526,10 @@ AUDITS_DISPUTE: dict[str, Expectation] = {
     "admin": (201, 201),
     "token": 403,
 }
+
+# chat: `chat.read` / `chat.use` plus read access to the audit or fiche, in the narrower scope of both;
+# viewer and operator (GROUP), the agent (SELF, its own fiche), admin; the token has no chat grant
+CHAT: dict[str, Expectation] = AUDITS_READ
 
 # realtime: viewer and operator follow their group's topics, the agent and the API token have no grant
 REALTIME: dict[str, Expectation] = {
@@ -730,6 +747,7 @@ ROUTES: tuple[Route, ...] = (
     # audit reports (HTML pages, recordings' audio, share links)
     Route("GET", "/reports/audits/{audit_id}", "audits.read", AUDITS_READ, _reported_audit, entity=True, media=HTML),
     Route("GET", "/reports/days/{day}", "audits.read", AUDITS_LIST, _report_day, media=HTML),
+    Route("POST", "/reports/session", "user", users_only(303)),
     Route("GET", "/reports/shared/{token}", None, public(), _shared, media=HTML),
     Route("GET", "/reports/shared/{token}/recordings/{call_id}", None, public(), _shared, media=AUDIO),
     Route(
@@ -791,6 +809,11 @@ ROUTES: tuple[Route, ...] = (
         _scorecard,
         enveloped=False,
     ),
+    # chat: history (get-or-create) and a streamed answer, per audit and per fiche
+    Route("GET", "/api/audits/{audit_id}/chat/history", "chat.read", CHAT, _chat_audit, entity=True),
+    Route("POST", "/api/audits/{audit_id}/chat", "chat.use", CHAT, _chat_audit, entity=True, stream=True),
+    Route("GET", "/api/fiches/{fiche_id}/chat/history", "chat.read", CHAT, _chat_fiche, entity=True),
+    Route("POST", "/api/fiches/{fiche_id}/chat", "chat.use", CHAT, _chat_fiche, entity=True, stream=True),
     # realtime: topics authorized by the scope on their entity (fiche topics here)
     Route("GET", "/api/realtime/stream", "realtime.auth", REALTIME, _fiche_topic_query, entity=True, stream=True),
     Route("POST", "/api/realtime/stream-tokens", "realtime.auth", REALTIME, _fiche_topic_body, entity=True),
@@ -814,6 +837,14 @@ ROUTES: tuple[Route, ...] = (
         "webhooks.write",
         WEBHOOKS,
         _subscription,
+        entity=True,
+    ),
+    Route(
+        "POST",
+        "/api/webhooks/subscriptions/{subscription_id}/rotate-secret",
+        "webhooks.write",
+        WEBHOOKS,
+        _secret_rotation,
         entity=True,
     ),
     Route(

@@ -64,6 +64,9 @@ async def test_create_answers_the_original_camel_case_shape_with_the_generated_c
         ({"dayOfMonth": 32, "scheduleType": "MONTHLY"}, "body.dayOfMonth"),
         ({"maxRetries": 6}, "body.maxRetries"),
         ({"webhookUrl": "ftp://example.test/hook"}, "webhookUrl"),
+        ({"webhookUrl": "http://10.0.0.1/hook"}, "webhookUrl"),
+        ({"webhookUrl": "http://169.254.169.254/latest/meta-data/"}, "webhookUrl"),
+        ({"webhookUrl": "http://localhost:8080/hook"}, "webhookUrl"),
         ({"notifyEmails": ["not-an-address"]}, "body.notifyEmails.0"),
         ({"specificAuditConfigs": ["999999"]}, "specificAuditConfigs"),
         ({"ficheSelection": {"mode": "manual"}}, "ficheSelection.ficheIds"),
@@ -110,6 +113,39 @@ async def test_patch_is_validated_on_the_merged_configuration_and_regenerates_th
     monthly = await client.patch(url, json={"scheduleType": "MONTHLY", "dayOfMonth": 31}, headers=headers)
     days = [run[8:10] for run in monthly.json()["data"]["nextRuns"]]
     assert "30" in days or "28" in days or "29" in days  # shorter months run on their last day
+
+
+async def test_a_webhook_url_gets_a_signing_subscription_whose_secret_is_shown_once(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """Reference §9.12 #9: the original posted unsigned notices; a schedule's URL is now signed through the outbox."""
+    headers = world.headers("operator")
+    hook = "http://127.0.0.1:9/automation"  # WEBHOOK_ALLOWED_ORIGINS of the API tests
+    created = await client.post("/api/automation/schedules", json=schedule_body(webhookUrl=hook), headers=headers)
+    assert created.status_code == 201, created.text
+    data = created.json()["data"]
+    assert data["webhookUrl"] == hook
+    secret = data["webhookSecret"]
+    assert secret.startswith("whsec_")
+    url = f"/api/automation/schedules/{data['id']}"
+    read = (await client.get(url, headers=headers)).json()["data"]
+    assert "webhookSecret" not in read
+    assert secret not in (await client.get("/api/automation/schedules", headers=headers)).text
+
+    subscriptions = (await client.get("/api/webhooks/subscriptions", headers=headers)).json()["data"]
+    [subscription] = [s for s in subscriptions if s["url"] == hook]
+    assert subscription["event_types"] == ["automation.run.completed", "automation.run.failed"]
+    moved = await client.patch(url, json={"webhookUrl": hook + "/v2"}, headers=headers)
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["data"]["webhookSecret"] is None  # the same subscription and secret, moved
+    subscriptions = (await client.get("/api/webhooks/subscriptions", headers=headers)).json()["data"]
+    assert [s["url"] for s in subscriptions if s["id"] == subscription["id"]] == [hook + "/v2"]
+    refused = await client.patch(url, json={"webhookUrl": "http://192.168.1.10/hook"}, headers=headers)
+    assert (refused.status_code, refused.json()["field"]) == (400, "webhookUrl")
+    removed = await client.patch(url, json={"webhookUrl": ""}, headers=headers)
+    assert removed.json()["data"]["webhookUrl"] is None
+    subscriptions = (await client.get("/api/webhooks/subscriptions", headers=headers)).json()["data"]
+    assert [s for s in subscriptions if s["id"] == subscription["id"]] == []
 
 
 async def test_9_12_08_a_group_operator_sees_and_triggers_only_schedules_of_their_groups(

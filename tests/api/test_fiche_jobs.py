@@ -6,6 +6,7 @@ import datetime as dt
 import json
 
 import httpx
+import redis
 from sqlalchemy import select, update
 
 from domain.models import OutboxEvent, SalesDayCoverage, WebhookSubscription
@@ -15,6 +16,7 @@ from domain.rbac import Scope
 from tests.api.fakes import RecordingLauncher
 from tests.api.test_fiches import _add_day_fiches
 from tests.api.world import World
+from tests.realtime.catalogue import catalogued
 
 HOOK = "http://127.0.0.1:9/hooks"  # allowlisted in the API test settings
 
@@ -145,3 +147,20 @@ async def test_unknown_job_is_404(client: httpx.AsyncClient, world: World) -> No
         headers=world.headers("operator"),
     )
     assert response.status_code == 404
+
+
+async def test_the_created_event_counts_the_fiches_already_cached_in_the_range(
+    client: httpx.AsyncClient, world: World, redis_client: redis.Redis
+) -> None:
+    RecordingLauncher.reset()
+    cached = dt.date(2025, 7, 14)
+    await _add_day_fiches(world, cached, "G-OWN", 2, "juicac")
+    await _add_day_fiches(world, cached, "G-OTHER", 1, "juicad")
+    world.session.add(SalesDayCoverage(sales_date=cached, status="fetched", fiche_count=3))
+    await world.commit()
+    response = await _range(client, world, "operator", start_date="2025-07-14", end_date="2025-07-15")
+    RecordingLauncher.reset()
+    job_id = response.json()["meta"]["job_id"]
+    [(name, created)] = catalogued(redis_client, f"job:{job_id}")
+    assert name == "fiches.progressive_fetch.created"
+    assert (created["totalFiches"], created["totalDays"], created["datesRemaining"]) == (3, 1, ["2025-07-15"])

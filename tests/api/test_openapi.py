@@ -37,7 +37,8 @@ ORIGINAL_CAMEL_SCHEMAS = {
     # automation (reference §9.1, §4.10)
     "FailedFiche", "FicheResultOut", "FicheSelectionIn", "FicheSelectionOut", "IgnoredFiche", "LogOut",
     "ResultSummary", "RunDetail", "RunList", "RunOut", "ScheduleDetail", "ScheduleFields", "ScheduleList",
-    "ScheduleOut", "TriggerIn", "Triggered",
+    "ScheduleOut", "ScheduleSaved", "TriggerIn", "Triggered",
+    "ChatHistoryOut", "ChatMessageOut",  # chat history (reference §4.13)
 }  # fmt: skip
 #: The original's offset pagination, kept on its audit lists.
 ORIGINAL_OFFSET_PAGINATION_PATHS = {"/api/audits", "/api/audits/grouped", "/api/audits/grouped-by-fiches"}

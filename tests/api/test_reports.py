@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from fastapi import FastAPI
+from sqlalchemy import func, select, update
 
 from domain.models import Fiche, Recording, ReportShareLink
+from tests.api.conftest import client_for, in_process_simulator
 from tests.api.report_factory import add_reported_audit
 from tests.api.world import World
+from tests.drills.uvicorn_server import serving
 from tests.reports_html import html_problems
 
 CRM_HOST = "demo-crm.test"
@@ -241,3 +246,62 @@ async def test_report_shows_human_overrides_over_the_ai_verdict(client: httpx.As
     first_point = html.split('class="point"')[1]
     assert "Absent" in first_point
     assert "Présent" not in first_point
+
+
+async def _point_recordings_at(world: World, origin: str) -> None:
+    """The world's recording URLs, moved from the in-process CRM's host to `origin`."""
+    await world.session.execute(
+        update(Recording).values(recording_url=func.replace(Recording.recording_url, f"http://{CRM_HOST}", origin))
+    )
+    await world.commit()
+
+
+async def test_the_relay_fetches_through_the_guarded_client_and_no_response_shows_the_crm_url(
+    app_factory: Callable[..., Awaitable[FastAPI]], world: World
+) -> None:
+    audit_id, call_id = await add_reported_audit(world, "own")
+    await world.commit()
+    with serving(in_process_simulator()) as crm:
+        await _point_recordings_at(world, crm)
+        # the CRM's configured origin is the one private destination the relay may reach
+        async with client_for(await app_factory(fiche_api_base_url=crm)) as client:
+            listed = await client.get("/api/recordings/F-OWN", headers=world.headers("viewer"))
+            page = await client.get(f"/reports/audits/{audit_id}", headers=world.headers("viewer"))
+            url = f"/api/recordings/F-OWN/{call_id}/audio"
+            part = await client.get(url, headers=world.headers("viewer") | {"Range": "bytes=0-43"})
+    assert listed.status_code == 200
+    row = next(r for r in listed.json()["data"] if r["call_id"] == call_id)
+    assert row["audio_url"] == url
+    assert "recording_url" not in row
+    assert part.status_code == 206
+    assert part.content[:4] == b"RIFF"
+    for response in (listed, page, part):
+        assert crm not in response.text
+        assert "/records/" not in response.text
+        assert all(crm not in value for value in response.headers.values())
+
+
+async def test_the_relay_never_reaches_a_host_the_egress_policy_refuses(
+    app_factory: Callable[..., Awaitable[FastAPI]], world: World
+) -> None:
+    _, call_id = await add_reported_audit(world, "own")
+    await world.commit()
+    hits: list[str] = []
+
+    async def listener(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            hits.append(scope["path"])
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"audio/wav")]})
+            await send({"type": "http.response.body", "body": b"RIFF"})
+
+    url = f"/api/recordings/F-OWN/{call_id}/audio"
+    with serving(listener) as loopback:
+        async with client_for(await app_factory()) as client:  # the CRM is elsewhere; loopback not allowed
+            for stored in (f"{loopback}/records/x.wav", "http://169.254.169.254/latest/meta-data", "http://10.1.2.3/a"):
+                await world.session.execute(update(Recording).values(recording_url=stored))
+                await world.commit()
+                refused = await client.get(url, headers=world.headers("viewer"))
+                assert refused.status_code == 502, stored
+                assert refused.json()["error"] == "The CRM did not serve the recording"
+                assert stored not in refused.text
+    assert hits == []

@@ -128,3 +128,56 @@ async def test_test_event_is_queued_unless_disabled(client: httpx.AsyncClient, w
     await client.patch(base, json={"enabled": False}, headers=world.headers("operator"))
     refused = await client.post(f"{base}/test", headers=world.headers("operator"))
     assert refused.status_code == 409
+
+
+async def _stored(world: World, subscription_id: str) -> WebhookSubscription:
+    statement = select(WebhookSubscription).where(WebhookSubscription.id == int(subscription_id))
+    stored = await world.session.scalar(statement.execution_options(populate_existing=True))
+    assert stored is not None
+    return stored
+
+
+async def test_rotating_the_secret_shows_the_new_one_once_and_keeps_the_old_one_for_the_overlap(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    created = await client.post("/api/webhooks/subscriptions", json={"url": HOOK}, headers=world.headers("operator"))
+    subscription_id, old = created.json()["data"]["id"], created.json()["data"]["secret"]
+    before = dt.datetime.now(dt.UTC)
+    rotated = await client.post(
+        f"/api/webhooks/subscriptions/{subscription_id}/rotate-secret",
+        json={"overlap_seconds": 3600},
+        headers=world.headers("operator"),
+    )
+    assert rotated.status_code == 200, rotated.text
+    data = rotated.json()["data"]
+    new = data["secret"]
+    assert new.startswith("whsec_")
+    assert new != old
+    ends = dt.datetime.fromisoformat(data["previous_secret_expires_at"])
+    assert before + dt.timedelta(seconds=3600) <= ends <= dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3600)
+    shown = await client.get(f"/api/webhooks/subscriptions/{subscription_id}", headers=world.headers("operator"))
+    assert new not in shown.text
+    assert 'secret"' not in shown.text
+    assert shown.json()["data"]["previous_secret_expires_at"] == data["previous_secret_expires_at"]
+
+    stored = await _stored(world, subscription_id)
+    box = SecretBox(world.settings.webhook_secrets_source)
+    assert stored.previous_secret_encrypted is not None
+    assert (box.open(stored.secret_encrypted), box.open(stored.previous_secret_encrypted)) == (new, old)
+    assert new not in stored.secret_encrypted
+    assert old not in stored.previous_secret_encrypted
+
+    at_once = await client.post(
+        f"/api/webhooks/subscriptions/{subscription_id}/rotate-secret",
+        json={"overlap_seconds": 0},
+        headers=world.headers("operator"),
+    )
+    assert at_once.json()["data"]["previous_secret_expires_at"] is None
+    assert (await _stored(world, subscription_id)).previous_secret_encrypted is None
+    too_long = await client.post(
+        f"/api/webhooks/subscriptions/{subscription_id}/rotate-secret",
+        json={"overlap_seconds": 8 * 86400},
+        headers=world.headers("operator"),
+    )
+    assert too_long.status_code == 400
+    assert too_long.json()["field"] == "body.overlap_seconds"

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from domain.models.automation import AutomationNotification, AutomationRun, RunStatus
@@ -46,3 +46,26 @@ def test_an_automation_email_is_queued_in_the_outbox_once_per_key(sync_engine: E
     assert "Audit quotidien" in body["text"]
     assert "<table>" in body["html"]
     assert mail.next_attempt_at <= dt.datetime.now(dt.UTC)
+
+
+def test_an_automation_email_is_stored_once_in_the_outbox_row_the_notice_points_to(sync_engine: Engine) -> None:
+    run_id = _run(sync_engine)
+    summary = RunSummary(run_id, 1, "Contrôle hebdomadaire", RunStatus.COMPLETED, 4200, Tally(), [])
+    with Session(sync_engine) as session, session.begin():
+        TableNotifier(session, run_id).send_email(render_email(summary, "qualite@example.fr"))
+
+    def rows_mentioning(table: str) -> int:
+        with Session(sync_engine) as session:
+            statement = text(f"SELECT count(*) FROM {table} t WHERE row_to_json(t)::text LIKE :needle")
+            return int(session.scalar(statement, {"needle": "%hebdomadaire%"}) or 0)
+
+    assert rows_mentioning("outbox_deliveries") == 1
+    assert rows_mentioning("automation_notifications") == 0  # the notice keeps no copy of the message
+    with Session(sync_engine) as session:
+        notice = session.scalars(select(AutomationNotification)).one()
+        mail = session.scalars(select(OutboxDelivery)).one()
+    assert (notice.key, notice.kind, notice.delivery_id) == (
+        f"automation-run:{run_id}:email:qualite@example.fr",
+        "email",
+        mail.id,
+    )

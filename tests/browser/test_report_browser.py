@@ -1,7 +1,8 @@
 """The audit report in a real headless Chromium against the running API and the demo CRM's audio.
 
 Both servers listen on real sockets (uvicorn in threads) over the test Postgres and Redis; the page
-is opened through a share link (a plain browser tab, no credentials). Debian's `chromium` drives it
+is opened in a plain browser tab through a share link (no account), or with the cookie a signed-in
+user gets from `POST /reports/session` (no header). Debian's `chromium` drives it
 through Playwright's Python client; axe-core comes inside the `axe-playwright-python` wheel.
 """
 
@@ -26,15 +27,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from api.app import create_app
+from api.auth.crypto import keyring_for
+from api.auth.service import issue_refresh_token
 from api.reports.service import create_share_link
 from callaudit.demo_crm.app import create_app as create_simulator
 from callaudit.demo_crm.config import SimulatorConfig
 from callaudit.demo_crm.fiches import build_fiche
 from callaudit.demo_crm.payloads import fiche_details as simulator_details
-from callaudit.settings import load_settings
+from callaudit.seed import seed_rbac
+from callaudit.settings import Settings, load_settings
 from domain.crm.parsing import parse_fiche_details
 from domain.crm.store import store_details
-from domain.models import AuditCitation, AuditControlPoint, AuditStep
+from domain.models import AuditCitation, AuditControlPoint, AuditStep, Role, User, UserRole, UserStatus
 from domain.transcripts.chunking import Word, build_chunks
 from domain.transcripts.store import TranscriptWrite, load_recordings, store_transcript
 from resources.database import create_api_engine
@@ -84,9 +88,9 @@ class _Server:
         self.thread.join(timeout=30)
 
 
-async def _seed(database_url: str, crm_url: str) -> tuple[str, int]:
+async def _seed(database_url: str, crm_url: str) -> tuple[str, int, int]:
     """A fiche whose recordings are the live simulator's, a transcript, an audit citing 5 s to 7 s of
-    its first call, and a share link: (share path, control points)."""
+    its first call, and a share link: (share path, control points, audit id)."""
     engine = create_api_engine(database_url, pool_size=1)
     fiche_id = "F-BROWSER"
     async with AsyncSession(engine, expire_on_commit=False) as session:
@@ -126,13 +130,32 @@ async def _seed(database_url: str, crm_url: str) -> tuple[str, int]:
         _, token = await create_share_link(session, audit_id, None, dt.timedelta(hours=1))
         await session.commit()
     await engine.dispose()
-    return f"/reports/shared/{token}", count
+    return f"/reports/shared/{token}", count, audit_id
+
+
+async def _signed_in(database_url: str, settings: Settings) -> str:
+    """An administrator with a login session: an access token of that session."""
+    engine = create_api_engine(database_url, pool_size=1)
+    async with AsyncSession(engine, expire_on_commit=False) as session:
+        await session.run_sync(seed_rbac)
+        user = User(email="qualite@example.test", status=UserStatus.ACTIVE)
+        session.add(user)
+        await session.flush()
+        role = await session.scalar(select(Role.id).where(Role.key == "admin"))
+        session.add(UserRole(user_id=user.id, role_id=role))
+        issued, _ = await issue_refresh_token(session, user.id, ttl_seconds=3600, ip=None, user_agent=None)
+        await session.commit()
+    await engine.dispose()
+    return keyring_for(settings).issue_access_token(str(user.id), 900, {"sid": issued.family_id})
 
 
 @pytest.fixture
-def servers(database_url: str, redis_url: str, tmp_path: Path, clean_tables: None) -> Iterator[tuple[str, str]]:
+def servers(
+    database_url: str, redis_url: str, tmp_path: Path, clean_tables: None
+) -> Iterator[tuple[str, str, Settings]]:
     crm = _Server(create_simulator(SimulatorConfig(seed=7, fiches_per_day=4)))
     settings = load_settings(
+        fiche_api_base_url=crm.url,  # the CRM's origin: the one private destination recordings come from
         database_url=database_url,
         redis_url=redis_url,
         jwt_access_secret="browser-test-signing-secret-0123456789",
@@ -142,15 +165,15 @@ def servers(database_url: str, redis_url: str, tmp_path: Path, clean_tables: Non
     )
     api = _Server(create_app(settings))
     try:
-        yield api.url, crm.url
+        yield api.url, crm.url, settings
     finally:
         api.close()
         crm.close()
 
 
-def test_report_in_a_real_browser(servers: tuple[str, str], database_url: str, tmp_path: Path) -> None:
-    api_url, crm_url = servers
-    path, points = asyncio.run(_seed(database_url, crm_url))
+def test_report_in_a_real_browser(servers: tuple[str, str, Settings], database_url: str, tmp_path: Path) -> None:
+    api_url, crm_url, _ = servers
+    path, points, _ = asyncio.run(_seed(database_url, crm_url))
     raw = httpx.get(api_url + path, timeout=30)
     assert raw.status_code == 200
     assert html_problems(raw.text) == []
@@ -203,10 +226,10 @@ def test_report_in_a_real_browser(servers: tuple[str, str], database_url: str, t
 
 
 def test_a_recording_the_crm_no_longer_serves_shows_a_message(
-    servers: tuple[str, str], database_url: str, tmp_path: Path
+    servers: tuple[str, str, Settings], database_url: str, tmp_path: Path
 ) -> None:
-    api_url, crm_url = servers
-    path, _ = asyncio.run(_seed(database_url, crm_url + "/gone"))  # URLs the CRM answers 404 to
+    api_url, crm_url, _ = servers
+    path, _, _ = asyncio.run(_seed(database_url, crm_url + "/gone"))  # URLs the CRM answers 404 to
     with playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
         try:
@@ -217,5 +240,45 @@ def test_a_recording_the_crm_no_longer_serves_shows_a_message(
             message.wait_for(state="visible")
             assert "le CRM ne le fournit plus" in message.inner_text()
             assert not page.locator("audio.clip").first.is_visible()
+        finally:
+            browser.close()
+
+
+def test_a_signed_in_user_opens_the_report_with_the_cookie_alone(
+    servers: tuple[str, str, Settings], database_url: str, tmp_path: Path
+) -> None:
+    api_url, crm_url, settings = servers
+    _, points, audit_id = asyncio.run(_seed(database_url, crm_url))
+    access = asyncio.run(_signed_in(database_url, settings))
+    report = f"/reports/audits/{audit_id}"
+    exchanged = httpx.post(
+        f"{api_url}/reports/session", params={"next": report}, headers={"Authorization": f"Bearer {access}"}
+    )
+    assert exchanged.status_code == 303
+    assert exchanged.headers["location"] == report
+    cookie = exchanged.cookies["callaudit-reports"]
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=_chromium(), args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"]
+        )
+        try:
+            context = browser.new_context()
+            # without the cookie, a French page asks to sign in
+            page = context.new_page()
+            assert page.goto(api_url + report).status == 401
+            assert page.locator("h1").inner_text() == "Connexion requise"
+            context.add_cookies([{"name": "callaudit-reports", "value": cookie, "url": api_url}])
+            opened = page.goto(api_url + report)
+            assert opened.status == 200
+            assert opened.request.header_value("authorization") is None
+            assert page.locator("li.point").count() == points
+            # the player's requests to the relay carry the cookie only, and play from the cited second
+            page.locator("button.play").first.click()
+            audio = page.locator("audio.clip").first
+            page.wait_for_function(
+                "([a, s]) => a.currentTime >= s && a.readyState >= 2", arg=[audio.element_handle(), CITED[0]]
+            )
+            assert audio.evaluate("a => a.error") is None
+            page.screenshot(path=str(tmp_path / "report-signed-in.png"), full_page=True)
         finally:
             browser.close()

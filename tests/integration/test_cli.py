@@ -73,7 +73,7 @@ def test_doctor_json_fails_on_a_cron_dagster_refuses_and_warns_about_unused_sett
         tmp_path / "home",
         DAGSTER_WEBSERVER_PORT=str(free_port()),
         SALES_REFRESH_CRON="99 99 * * *",
-        OPENAI_MODEL_CHAT="gpt-x",
+        AUDIT_STEP_TIMELINE_MAX_CHUNKS="10",
     )
     result = _cli(["doctor", "--json"], tmp_path, env)
     assert result.returncode == 1
@@ -82,10 +82,10 @@ def test_doctor_json_fails_on_a_cron_dagster_refuses_and_warns_about_unused_sett
     checks = {check["name"]: check for check in report["checks"]}
     assert checks["SALES_REFRESH_CRON"]["level"] == "fail"
     assert "99 99 * * *" in checks["SALES_REFRESH_CRON"]["detail"]
-    assert checks["OPENAI_MODEL_CHAT"] == {
-        "name": "OPENAI_MODEL_CHAT",
+    assert checks["AUDIT_STEP_TIMELINE_MAX_CHUNKS"] == {
+        "name": "AUDIT_STEP_TIMELINE_MAX_CHUNKS",
         "level": "warn",
-        "detail": "set but not used: chat is not implemented yet",
+        "detail": "set but not used: prompt mode sends the whole timeline (docs/decisions.md #15)",
     }
 
 

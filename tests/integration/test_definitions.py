@@ -12,10 +12,11 @@ from typing import cast
 import dagster as dg
 import redis
 
-from callaudit.settings import load_settings
+from callaudit.settings import get_settings, load_settings
 from domain.events import validate_event
 from orchestration.definitions import build_definitions, defs
 from orchestration.sensors.run_status import publish_run_failures
+from resources.database import DatabaseResource
 from resources.redis import stream_key
 from resources.redis.resource import RedisResource
 
@@ -79,7 +80,9 @@ def doomed() -> None:
     explode()
 
 
-def test_run_failure_sensor_publishes_a_scrubbed_event(redis_url: str, redis_client: redis.Redis) -> None:
+def test_run_failure_sensor_publishes_a_scrubbed_event(
+    redis_url: str, redis_client: redis.Redis, database_url: str
+) -> None:
     with dg.instance_for_test() as instance:
         result = doomed.execute_in_process(instance=instance, raise_on_error=False)
         assert not result.success
@@ -89,7 +92,11 @@ def test_run_failure_sensor_publishes_a_scrubbed_event(redis_url: str, redis_cli
             dagster_instance=instance,
             dagster_run=result.dagster_run,
             dagster_event=failure,
-            resources={"redis": RedisResource(url=redis_url)},
+            resources={
+                "redis": RedisResource(url=redis_url),
+                "database": DatabaseResource(url=database_url),
+                "settings": get_settings(),
+            },
         ) as context:
             publish_run_failures(context.for_run_failure())
 

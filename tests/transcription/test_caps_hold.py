@@ -34,6 +34,7 @@ from resources.stt.resource import SttResource
 async def main(redis_url, base, timeout):
     client_redis = create_async_redis(redis_url)
     stt = SttResource(provider="openai", openai_api_key="k", openai_base_url=base + "/v1", concurrency=2,
+                      audio_allowed_origins=[base],
                       request_timeout_seconds=float(timeout), max_attempts=1)
     async with stt.client(client_redis) as client:
         await client.transcribe(AudioSource("dead", base + "/audio/dead", 5.0))
@@ -47,6 +48,7 @@ def _stt(base: str, request_timeout: float) -> SttResource:
         provider="openai",
         openai_api_key="k",
         openai_base_url=f"{base}/v1",
+        audio_allowed_origins=[base],  # the stand-in serves the audio on loopback
         concurrency=CAP,
         request_timeout_seconds=request_timeout,
         recording_timeout_seconds=120,

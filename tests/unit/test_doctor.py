@@ -31,11 +31,13 @@ def test_the_defaults_pass(tmp_path: Path) -> None:
 
 
 def test_set_but_unused_settings_are_warned_about(tmp_path: Path) -> None:
-    settings = load_settings(callaudit_home=tmp_path, audit_step_timeline_max_chunks=10, openai_model_chat="gpt-x")
+    settings = load_settings(
+        callaudit_home=tmp_path, audit_step_timeline_max_chunks=10, audit_step_timeline_excerpt=False
+    )
     findings = _unused(settings, EmbeddedServices(tmp_path))
     assert {(f.name, f.level) for f in findings} == {
         ("AUDIT_STEP_TIMELINE_MAX_CHUNKS", Level.WARN),
-        ("OPENAI_MODEL_CHAT", Level.WARN),
+        ("AUDIT_STEP_TIMELINE_EXCERPT", Level.WARN),
     }
     assert _unused(load_settings(callaudit_home=tmp_path), EmbeddedServices(tmp_path)) == []
 

@@ -7,9 +7,11 @@ import hashlib
 import hmac
 import json
 
+import pytest
 import standardwebhooks
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from api.webhooks.service import rotate_secret
 from domain.models import DeliveryAttempt, OutboxDelivery, Team, WebhookSubscription
 from domain.outbox import enqueue
 from domain.outbox.signing import generate_secret
@@ -240,3 +242,37 @@ async def test_purge_forgets_old_finished_deliveries_and_keeps_pending_ones(outb
     assert [d.status for d in left] == ["pending"]
     assert [e.id for e in events] == [left[0].event_id]  # its event stays while a delivery needs it
     assert [a.delivery_id for a in log] == [left[0].id]
+
+
+async def test_a_rotated_secret_and_the_one_it_replaced_both_verify_until_the_overlap_ends(outbox: Outbox) -> None:
+    subscription_id, old = await subscribe(outbox, events=["audit.completed"])
+    async with outbox.sessions.begin() as session:
+        subscription = await session.get(WebhookSubscription, subscription_id)
+        assert subscription is not None
+        new = rotate_secret(outbox.box, subscription, outbox.clock(), dt.timedelta(hours=1))
+    assert new != old
+
+    await announce(outbox, outbox.own_fiche)
+    assert await outbox.worker().run_once() == 1
+    [during] = outbox.receiver.requests
+    assert len(during.headers["webhook-signature"].split(" ")) == 2
+    for secret in (new, old):  # the receiver may switch at any time of the overlap
+        assert (
+            standardwebhooks.Webhook(secret).verify(during.body.decode(), during.headers)["type"] == "audit.completed"
+        )
+    key = new.encode()  # the original's single signature: the new secret's
+    assert during.headers["x-webhook-signature"] == "sha256=" + hmac.new(key, during.body, hashlib.sha256).hexdigest()
+
+    async with outbox.sessions.begin() as session:  # an hour later (the library checks timestamps on its own clock)
+        await session.execute(
+            update(WebhookSubscription)
+            .where(WebhookSubscription.id == subscription_id)
+            .values(previous_secret_expires_at=outbox.clock() - dt.timedelta(seconds=1))
+        )
+    await announce(outbox, outbox.own_fiche)
+    assert await outbox.worker().run_once() == 1
+    after = outbox.receiver.requests[1]
+    assert len(after.headers["webhook-signature"].split(" ")) == 1
+    assert standardwebhooks.Webhook(new).verify(after.body.decode(), after.headers)["type"] == "audit.completed"
+    with pytest.raises(standardwebhooks.WebhookVerificationError):
+        standardwebhooks.Webhook(old).verify(after.body.decode(), after.headers)
