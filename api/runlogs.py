@@ -22,8 +22,8 @@ from sqlalchemy import select
 
 from api.deps import SessionDep, StateDep
 from api.errors import ServiceUnavailable
+from api.fiches.reads import visible_or_404
 from api.fiches.schemas import FICHE_ID_PATTERN
-from api.fiches.service import visible_or_404
 from api.reviews.service import visible_audit
 from api.schemas import Page, PageParams, page_params
 from api.security import EntityId, Grant, require
