@@ -19,7 +19,6 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 from redis.asyncio import Redis as AsyncRedis
-from sqlalchemy import func, select
 
 from assets.metadata import failures_table
 from assets.partitions import DECLARED_AUDIT_PARTITIONS
@@ -32,8 +31,7 @@ from domain.audits.gating import GatingRules
 from domain.audits.heuristic import HEURISTIC_VERSION
 from domain.audits.prompts import PROMPT_VERSION
 from domain.audits.store import Trigger
-from domain.models.audits import Audit, AuditStatus
-from domain.partitions import day_audits
+from domain.partitions import audits_left_running, day_audits
 from domain.scorecards.service import ScorecardNotFound, current_spec
 from resources.database import DatabaseResource, sync_session_factory
 from resources.llm.resource import LlmResource
@@ -198,9 +196,5 @@ def audits_cover_the_day(context: dg.AssetCheckExecutionContext, database: Datab
 @dg.asset_check(asset=audits, description="No audit of this run was left running.")
 def audits_settled(context: dg.AssetCheckExecutionContext, database: DatabaseResource) -> dg.AssetCheckResult:
     with database.session() as session:
-        running = session.scalar(
-            select(func.count())
-            .select_from(Audit)
-            .where(Audit.run_id == context.run.run_id, Audit.status.in_((AuditStatus.RUNNING, AuditStatus.PENDING)))
-        )
-    return dg.AssetCheckResult(passed=not running, metadata={"running": int(running or 0)})
+        running = audits_left_running(session, context.run.run_id)
+    return dg.AssetCheckResult(passed=not running, metadata={"running": running})

@@ -22,6 +22,8 @@ from domain import stages
 from domain.crm.cache import CachePolicy
 from domain.crm.fetch_jobs import day_fetched
 from domain.events import job_topic
+from domain.models.fiches import FicheFetchStatus
+from domain.partitions import fetch_status_counts
 from resources.crm.client import CrmClient
 from resources.crm.errors import CrmError
 from resources.crm.resource import CrmResource
@@ -204,17 +206,10 @@ def sync_fiche_batch(
 
 @dg.asset_check(asset=fiche_details, description="Every fiche of the day has details or a terminal outcome.")
 def fiche_details_settled(context: dg.AssetCheckExecutionContext, database: DatabaseResource) -> dg.AssetCheckResult:
-    from sqlalchemy import func, select
-
-    from domain.models.fiches import Fiche, FicheFetchStatus
-
     partition = context.run.tags.get("dagster/partition")
     day = dt.date.fromisoformat(partition) if partition else None
     with database.session() as session:
-        query = select(Fiche.fetch_status, func.count()).group_by(Fiche.fetch_status)
-        if day is not None:
-            query = query.where(Fiche.sales_date == day)
-        counts = {str(status): int(n) for status, n in session.execute(query)}
+        counts = fetch_status_counts(session, day)
     unsettled = counts.get(FicheFetchStatus.SUMMARY, 0) + counts.get(FicheFetchStatus.FAILED, 0)
     return dg.AssetCheckResult(
         passed=unsettled == 0,
