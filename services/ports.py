@@ -23,7 +23,8 @@ class Publisher(Protocol):
 
 
 class CrmGateway(Protocol):
-    """The CRM calls ingestion makes (`resources.crm.CrmClient`); errors are `resources.crm.CrmError`s."""
+    """The CRM calls ingestion makes (`resources.crm.CrmClient`); failures are `domain.upstream` errors
+    (`UpstreamNotFound` for a fiche the CRM does not know, `UpstreamHalt` when no call can succeed)."""
 
     async def search_sales(self, start: dt.date, end: dt.date, *, include_recordings: bool) -> SalesPage: ...
 
