@@ -1,9 +1,10 @@
 """Errors at the ports: what an outside system's failure means to the work, whichever connector met it.
 
 The stage services catch these, not a connector's own classes: `resources.crm.CrmError` and its
-subclasses are also these, so a service reads "this item failed" / "the thing does not exist" /
-"stop the batch" without knowing which client, or which HTTP status, said so. Not `DomainError`s:
-an upstream failure that reaches the API uncaught stays a 500 unless a route maps it.
+subclasses are also these, and `resources.stt.SttClient` raises `TranscriptionFailed`, so a service
+reads "this item failed" / "the thing does not exist" / "stop the batch" without knowing which client,
+or which HTTP status, said so. Not `DomainError`s: an upstream failure that reaches the API uncaught
+stays a 500 unless a route maps it.
 """
 
 from __future__ import annotations
@@ -19,3 +20,13 @@ class UpstreamNotFound(UpstreamError):
 
 class UpstreamHalt(UpstreamError):
     """No other call can succeed either (credentials refused, the shared caps unreachable): stop the batch."""
+
+
+class TranscriptionFailed(UpstreamError):
+    """A recording's transcription gave up (the `Transcriber` port): `error` is the provider's last
+    error (sanitised, safe to store), `attempts` the calls made."""
+
+    def __init__(self, error: Exception, attempts: int) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.attempts = attempts

@@ -35,7 +35,7 @@ class CrmGateway(Protocol):
 
 class Transcriber(Protocol):
     """One recording transcribed, bounded and retried (`resources.stt.client.SttClient`);
-    `TranscriptionFailed` when it could not be."""
+    `domain.upstream.TranscriptionFailed` when it could not be."""
 
     @property
     def provider(self) -> SttProvider: ...
