@@ -12,9 +12,10 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.errors import NotFound
-from api.security import Grant
+from api.schemas import PageParams
+from api.security import Grant, fetch_page
 from callaudit.settings import Settings
-from domain.models import Fiche
+from domain.models import Fiche, FicheFetchJob
 from domain.scoping import apply_fiche_scope
 
 MAX_RANGE_DAYS = 366
@@ -43,3 +44,44 @@ async def visible_or_404(session: AsyncSession, grant: Grant, fiche_id: str) -> 
     if fiche is None:
         raise NotFound(NOT_FOUND)
     return fiche
+
+
+async def fiches_page(
+    session: AsyncSession,
+    grant: Grant,
+    page: PageParams,
+    *,
+    first_day: dt.date | None = None,
+    last_day: dt.date | None = None,
+    groupe: str | None = None,
+) -> tuple[list[Fiche], int]:
+    """Stored fiches in scope, newest sales day first, optionally within days (inclusive) and of one group."""
+    statement = select(Fiche)
+    if first_day is not None:
+        statement = statement.where(Fiche.sales_date >= first_day)
+    if last_day is not None:
+        statement = statement.where(Fiche.sales_date <= last_day)
+    if groupe is not None:
+        statement = statement.where(Fiche.groupe == groupe)
+    ordered = scoped(statement, grant).order_by(Fiche.sales_date.desc().nulls_last(), Fiche.fiche_id)
+    return await fetch_page(session, ordered, page)
+
+
+async def day_page(session: AsyncSession, grant: Grant, page: PageParams, day: dt.date) -> tuple[list[Fiche], int]:
+    """The day's stored fiches in scope, by id."""
+    statement = scoped(select(Fiche).where(Fiche.sales_date == day), grant).order_by(Fiche.fiche_id)
+    return await fetch_page(session, statement, page)
+
+
+async def range_page(
+    session: AsyncSession, grant: Grant, page: PageParams, start: dt.date, end: dt.date
+) -> tuple[list[Fiche], int]:
+    """The stored fiches in scope of the days from `start` to `end` (inclusive), by day then id."""
+    statement = scoped(select(Fiche).where(Fiche.sales_date.between(start, end)), grant)
+    return await fetch_page(session, statement.order_by(Fiche.sales_date, Fiche.fiche_id), page)
+
+
+async def fetch_job(session: AsyncSession, job_id: str) -> FicheFetchJob | None:
+    """The progressive fetch job as stored now (not a copy from earlier in the session)."""
+    statement = select(FicheFetchJob).where(FicheFetchJob.id == job_id).execution_options(populate_existing=True)
+    return (await session.scalars(statement)).first()

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from sqlalchemy import select
 
 from api.deps import RedisDep, SessionDep, SettingsDep
 from api.errors import BadRequest, ExternalServiceError, Forbidden, NotFound, ServiceUnavailable
@@ -40,7 +39,7 @@ from api.schemas import Envelope, Page, PageParams, SalesDay, ok, page_params
 from api.security import Grant, Str255, fetch_page, require
 from api.webhooks.router import EgressPolicyDep
 from api.webhooks.service import checked_url
-from domain.models import Fiche, FicheFetchJob
+from domain.models import FicheFetchJob
 from domain.rbac import Action, Scope
 from resources.crm.errors import CrmCapUnavailable, CrmError
 
@@ -77,15 +76,9 @@ async def list_fiches(  # noqa: PLR0917 - FastAPI dependencies and query paramet
     (`page` starts at 1). `POST /api/fiches/search` ingests a day first."""
     if sales_date_from and sales_date_to and sales_date_from > sales_date_to:
         raise BadRequest("sales_date_from must be on or before sales_date_to", field="sales_date_from")
-    statement = select(Fiche)
-    if sales_date_from is not None:
-        statement = statement.where(Fiche.sales_date >= sales_date_from)
-    if sales_date_to is not None:
-        statement = statement.where(Fiche.sales_date <= sales_date_to)
-    if groupe is not None:
-        statement = statement.where(Fiche.groupe == groupe)
-    ordered = reads.scoped(statement, grant).order_by(Fiche.sales_date.desc().nulls_last(), Fiche.fiche_id)
-    rows, total = await fetch_page(session, ordered, page)
+    rows, total = await reads.fiches_page(
+        session, grant, page, first_day=sales_date_from, last_day=sales_date_to, groupe=groupe
+    )
     return page.paginate([FicheListItem.model_validate(f) for f in rows], total)
 
 
@@ -126,8 +119,7 @@ async def search_sales(  # noqa: PLR0917 - FastAPI dependencies
         raise ServiceUnavailable("Service unavailable: cannot reach Redis to call the CRM") from None
     except CrmError:
         raise ExternalServiceError("The CRM sales search failed") from None
-    statement = reads.scoped(select(Fiche).where(Fiche.sales_date == date), grant).order_by(Fiche.fiche_id)
-    rows, total = await fetch_page(session, statement, page)
+    rows, total = await reads.day_page(session, grant, page, date)
     coverage = await coverage_of(session, [date])
     listing = page.paginate([FicheListItem.model_validate(f) for f in rows], total)
     return SearchResponse(
@@ -159,8 +151,7 @@ async def status_by_date(
 ) -> ByDateResponse:
     """The stored fiches of one sales day in the caller's scope, paginated (`page` starts at 1), and whether that
     day was fetched from the CRM. Reads only; `POST /api/fiches/search` ingests a day."""
-    statement = reads.scoped(select(Fiche).where(Fiche.sales_date == date), grant).order_by(Fiche.fiche_id)
-    rows, total = await fetch_page(session, statement, page)
+    rows, total = await reads.day_page(session, grant, page, date)
     coverage = await coverage_of(session, [date])
     listing = page.paginate([FicheListItem.model_validate(f) for f in rows], total)
     return ByDateResponse(
@@ -220,10 +211,7 @@ async def status_by_date_range(  # noqa: PLR0917 - FastAPI dependencies and quer
     days = reads.days_between(start_date, end) if start_date <= end else []
     coverage = await coverage_of(session, days)
     meta = progressive.range_meta(start_date, end, days, coverage)
-    statement = reads.scoped(select(Fiche).where(Fiche.sales_date.between(start_date, end)), grant).order_by(
-        Fiche.sales_date, Fiche.fiche_id
-    )
-    rows, total = await fetch_page(session, statement, page)
+    rows, total = await reads.range_page(session, grant, page, start_date, end)
     wanted = days if refresh else meta.dates_missing
     if wanted and may_fetch is None:
         meta.job_error = "missing days are not fetched: that needs the fiches.fetch permission"
@@ -259,11 +247,7 @@ JobIdPattern = r"^[0-9a-f-]{36}$"
 
 
 async def _job(session: SessionDep, job_id: str) -> FicheFetchJob:
-    job = (
-        await session.scalars(
-            select(FicheFetchJob).where(FicheFetchJob.id == job_id).execution_options(populate_existing=True)
-        )
-    ).first()
+    job = await reads.fetch_job(session, job_id)
     if job is None:
         raise NotFound("Job not found")
     return job

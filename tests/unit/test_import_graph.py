@@ -154,7 +154,6 @@ SQL_NOT_YET_MOVED = {
     "api/admin/tokens.py",
     "api/admin/users.py",
     "api/automation/router.py",
-    "api/fiches/router.py",
     "api/health.py",
     "api/recordings.py",
     "api/runlogs.py",
