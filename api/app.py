@@ -35,6 +35,7 @@ def _api_router() -> APIRouter:
     from api.automation import router as automation
     from api.chat import router as chat
     from api.fiches import router as fiches
+    from api.products import router as products
     from api.realtime import router as realtime
     from api.reports import router as reports
     from api.reviews import router as reviews
@@ -56,6 +57,7 @@ def _api_router() -> APIRouter:
     router.include_router(realtime.router)
     router.include_router(webhooks.router)
     router.include_router(automation.router)
+    router.include_router(products.router)
     router.include_router(reports.api)
     router.include_router(chat.router)
     return router
@@ -124,7 +126,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(_api_router())
     from api.reports.errors import install_report_error_pages
     from api.reports.router import pages as report_pages
+    from api.reports.signin import pages as sign_in_pages
 
     app.include_router(report_pages, responses=ERROR_RESPONSES)
+    app.include_router(sign_in_pages, responses=ERROR_RESPONSES)
     install_report_error_pages(app)
     return app

@@ -44,7 +44,8 @@ class Tally:
     pooled: Agreement = field(default_factory=Agreement)
     rejections: Agreement = field(default_factory=Agreement)
     critical: Agreement = field(default_factory=Agreement)
-    flagged: int = 0
+    flagged: int = 0  # compliant fiches falsely REJET and flagged needs_review
+    flagged_due: int = 0  # fiches rightly REJET and flagged needs_review
 
 
 async def audit(auditor: HeuristicAuditor, scorecard: ScorecardSpec, fiche: LabelledFiche) -> list[GatedStep]:
@@ -97,6 +98,8 @@ def tally_levels(tally: Tally, scorecard: ScorecardSpec, fiche: LabelledFiche, s
     truth_level = compute_compliance(truths, scorecard).niveau
     audited = compute_compliance(steps, scorecard).niveau
     tally.rejections += Agreement.of([(truth_level is Level.REJET, audited is Level.REJET)])
+    if truth_level is Level.REJET and audited is Level.REJET:
+        tally.flagged_due += review_flag(steps).needs_review
     if truth_level is not Level.REJET and audited is Level.REJET:
         tally.flagged += review_flag(steps).needs_review
         failed_steps = [f"step {s.position}" for s in steps if s.is_critical and s.conforme is not Conformity.CONFORME]
@@ -110,7 +113,8 @@ def render(name: str, fiches: int, tally: Tally) -> list[str]:
         f"== {name} / dev half, {fiches} fiches: kappa {tally.pooled.kappa:.3f} (agreement "
         f"{tally.pooled.accuracy:.3f}), false REJET {rejections.false_positive}/{negatives} "
         f"({rejections.false_positive / max(1, negatives):.3f}, {tally.flagged} of them flagged needs_review), "
-        f"critical recall {tally.critical.recall:.3f} ==",
+        f"critical recall {tally.critical.recall:.3f}; REJET due and found {rejections.true_positive}, "
+        f"{tally.flagged_due} of them flagged needs_review ==",
         "-- verdicts per kind of family said --",
     ]
     for kind in sorted({k for k, _ in tally.outcome}):

@@ -23,8 +23,12 @@ Figures per scorecard and split:
 - citations kept by gating, and citations whose speaker has the role the point requires;
 - cost: CPU seconds per fiche after the parse, parse seconds per 10 minutes of call, peak RSS.
 
+Product verification (issue 20, `product_flags.py`): on simulator fiches with labelled product
+faults, recall and precision of the flags raised on `verifyProductInfo` steps for wrong promises.
+
 The last line holds `key=value` figures of the TEST half (kappa and false_rejet: the worse of the
-two scorecards); `ratio` = bound_kappa / kappa (<= 1 means the goal is met).
+two scorecards), led by `product_recall` / `product_precision`; `ratio` = bound_kappa / kappa (<= 1
+means the goal is met).
 
     .venv/bin/python benchmarks/audit_quality.py                 # 60 fiches per scorecard and half
     .venv/bin/python benchmarks/audit_quality.py --split dev     # the half an author may look at
@@ -50,6 +54,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from evaluation.corpus import LabelledFiche, build_corpus
+from product_flags import ProductReport, measure, simulator_fiches
+from simulated import demo_scorecard
 
 from domain.audits.auditor import Auditor, TranscriptMode
 from domain.audits.evaluation import Agreement
@@ -325,6 +331,7 @@ async def main() -> None:
     parser.add_argument("--llm", action="store_true", help="also run the configured OpenAI-compatible auditor")
     parser.add_argument("--llm-fiches", type=int, default=10)
     parser.add_argument("--output", type=Path, help="also write the report to this file")
+    parser.add_argument("--product-fiches", type=int, default=48, help="simulator fiches for product verification")
     args = parser.parse_args()
 
     splits = ("dev", "test") if args.split == "both" else (args.split,)
@@ -348,12 +355,20 @@ async def main() -> None:
             if opened is not None and not isinstance(opened, str):
                 llm = await run_harness(opened[0], scorecard, name, split, fiches[: args.llm_fiches], concurrency=4)
                 lines += render(llm, scorecard, per_point=args.per_point)
+    product: ProductReport | None = None
+    if args.product_fiches:
+        sold = simulator_fiches(args.product_fiches)
+        product = await measure(auditor, demo_scorecard(), sold)
+        lines += product.lines()
+        if opened is not None and not isinstance(opened, str):
+            lines += (await measure(opened[0], demo_scorecard(), sold[: args.llm_fiches])).lines()
     if isinstance(opened, str):
         lines += [opened, ""]
     elif opened is not None:
         await opened[1]()
 
-    lines.append(summary(test_reports, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+    last = summary(test_reports, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    lines.append(f"{product.figures()} {last}" if product else last)
     text = "\n".join(lines)
     print(text)
     if args.output:

@@ -7,14 +7,18 @@ carrying its publish time, and measures publish-to-delivery latency at every cli
 taken in the same run and process, is a bare `XREAD BLOCK` consumer of the same Redis stream: what
 a client could get without the API in between.
 
-Clients speak HTTP/1.0 over plain asyncio streams (no chunked framing; each arrival parsed at
-once, one clock read per arrival) so this process, not the API, is the lighter side. `lost` counts
+Clients speak HTTP/1.0 over plain asyncio protocols (no chunked framing; each arrival parsed in
+the protocol's callback, one clock read per arrival) so this process, not the API, is the lighter side. `lost` counts
 (client, event) pairs never delivered after a drain period. The report ends with one `key=value`
 line; `ratio` = p99 / baseline p99 (target <= 2, and p99 <= 50 ms, 0 lost); `api_rss_mib` is the
-replica's peak RSS. The API serves with h11, as in production (`--http httptools` to compare).
+replica's peak RSS, `api_cpu_us_per_delivery` the replica's CPU over the publishing and drain divided
+by the deliveries. The API is served by `callaudit api` as in production (uvicorn with our h11
+protocol, whose direct body writer the streams use); `--http h11` or `--http httptools` serve it
+with plain uvicorn instead, where streams take the ASGI path, to compare in the same conditions.
 
     .venv/bin/python benchmarks/sse.py                        # 500 clients, 10 events/s for 15 s
     .venv/bin/python benchmarks/sse.py --clients 50 --seconds 5  # a quick look
+    .venv/bin/python benchmarks/sse.py --http h11             # plain uvicorn: every delivery through ASGI
 """
 
 from __future__ import annotations
@@ -72,10 +76,12 @@ def _start_api(
         "API_AUTH_TOKEN_SCOPE": "ALL",
         "LOG_LEVEL": "WARNING",
     }
-    argv = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1"]
-    proc = subprocess.Popen(
-        [*argv, "--port", str(port), "--log-level", "warning", "--http", http], env=env, stdout=subprocess.DEVNULL
-    )
+    if http == "production":
+        argv = [sys.executable, "-m", "callaudit", "api", "--host", "127.0.0.1", "--port", str(port)]
+    else:
+        argv = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1"]
+        argv += ["--port", str(port), "--log-level", "warning", "--http", http]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -87,8 +93,10 @@ def _start_api(
     raise SystemExit("the API did not start")
 
 
-class Client:
-    """One SSE stream over HTTP/1.0: `data:` lines parsed as they come, latency taken on arrival."""
+class Client(asyncio.Protocol):
+    """One SSE stream over HTTP/1.0, parsed in the protocol's callback: the arrival time is read as
+    the bytes come in, without waking a task per client (500 of them would make this process, not
+    the API, the slower side)."""
 
     def __init__(self, port: int, token: str) -> None:
         self.port = port
@@ -96,32 +104,43 @@ class Client:
         self.latencies: list[float] = []
         self.seqs: set[int] = set()
         self.connected = asyncio.Event()
+        self._head = b""
+        self._pending = b""
 
     async def run(self) -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", self.port, limit=1 << 20)
+        loop = asyncio.get_running_loop()
+        self._gone = loop.create_future()
+        transport, _ = await loop.create_connection(lambda: self, "127.0.0.1", self.port)
         request = (
             f"GET /api/realtime/stream?topic={TOPIC}&replay=false HTTP/1.0\r\n"
             f"Host: bench\r\nAuthorization: Bearer {self.token}\r\nAccept: text/event-stream\r\n\r\n"
         )
-        writer.write(request.encode())
-        status = await reader.readline()
-        if b" 200 " not in status:
-            raise SystemExit(f"stream refused: {status!r}")
-        while (await reader.readline()) not in (b"\r\n", b"\n", b""):
-            pass
-        self.connected.set()
-        pending = b""
+        transport.write(request.encode())
         try:
-            while chunk := await reader.read(1 << 16):
-                now = time.time()  # one clock read per arrival: what came together arrived together
-                *lines, pending = (pending + chunk).split(b"\n")
-                for line in lines:
-                    if line.startswith(b"data:"):
-                        event = json.loads(line[5:])
-                        self.latencies.append(now - event["t"])
-                        self.seqs.add(event["seq"])
+            await self._gone
         finally:
-            writer.close()
+            transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()  # one clock read per arrival: what came together arrived together
+        if not self.connected.is_set():
+            head, found, data = (self._head + data).partition(b"\r\n\r\n")
+            if not found:
+                self._head = head
+                return
+            if b" 200 " not in head.split(b"\r\n", 1)[0]:
+                raise SystemExit(f"stream refused: {head[:80]!r}")
+            self.connected.set()
+        *lines, self._pending = (self._pending + data).split(b"\n")
+        for line in lines:
+            if line.startswith(b"data:"):
+                event = json.loads(line[5:])
+                self.latencies.append(now - event["t"])
+                self.seqs.add(event["seq"])
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self._gone.done():
+            self._gone.set_result(None)
 
 
 async def _baseline(redis_url: str, latencies: list[float], stop: asyncio.Event) -> None:
@@ -182,11 +201,13 @@ async def _measure(args: argparse.Namespace, port: int, token: str, redis_url: s
     print(f"  latency p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(latencies) * 1000:.1f} ms, mean "
           f"{statistics.fmean(latencies) * 1000:.1f} ms")  # fmt: skip
     print(f"  baseline (bare XREAD): p50 {base_p50:.1f} ms, p99 {base_p99:.1f} ms over {len(baseline)} events")
-    print(f"  lost {lost}; API peak RSS {rss_mib:.0f} MiB; API CPU {api_cpu:.1f} s over the publishing and drain")
+    cpu_us = 1e6 * api_cpu / max(1, len(latencies))
+    print(f"  lost {lost}; API peak RSS {rss_mib:.0f} MiB; API CPU {api_cpu:.2f} s over the publishing and drain "
+          f"({cpu_us:.1f} µs per delivery)")  # fmt: skip
     print(f"  (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: other processes share them)")
     return (
         f"clients={args.clients} p50_ms={p50:.1f} p99_ms={p99:.1f} baseline_p99_ms={base_p99:.1f} "
-        f"ratio={p99 / base_p99:.2f} lost={lost} api_rss_mib={rss_mib:.0f}"
+        f"ratio={p99 / base_p99:.2f} lost={lost} api_rss_mib={rss_mib:.0f} api_cpu_us_per_delivery={cpu_us:.1f}"
     )
 
 
@@ -195,7 +216,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=500)
     parser.add_argument("--rate", type=float, default=10.0, help="events published per second")
     parser.add_argument("--seconds", type=float, default=15.0)
-    parser.add_argument("--http", default="h11", help="uvicorn's HTTP implementation (h11 in production)")
+    parser.add_argument(
+        "--http",
+        default="production",
+        choices=["production", "h11", "httptools"],
+        help="`callaudit api` (production), or plain uvicorn with this HTTP implementation",
+    )
     args = parser.parse_args()
     token = secrets.token_urlsafe(24)
     with tempfile.TemporaryDirectory(prefix="callaudit-sse-bench-") as tmp:
@@ -215,7 +241,7 @@ def main() -> None:
             engine.dispose()
             redis.Redis.from_url(redis_url).delete(stream_key(TOPIC))
             api, port = _start_api(database_url, redis_url, home, token, args.http)
-            print(f"SSE fan-out: one API replica (pid {api.pid}), {os.cpu_count()} CPUs")
+            print(f"SSE fan-out: one API replica ({args.http}, pid {api.pid}), {os.cpu_count()} CPUs")
             summary = asyncio.run(_measure(args, port, token, redis_url, psutil.Process(api.pid)))
             print(summary)
         finally:

@@ -26,15 +26,13 @@ import re
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import dagster as dg
 import httpx
 import uvicorn
-from alembic import command
+from _embedded import migrated_servers
 from sqlalchemy import insert
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -42,8 +40,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from assets.transcripts import transcripts
-from callaudit.embedded import EmbeddedPostgres, EmbeddedRedis
-from callaudit.migrate import alembic_config
 from domain.models import Fiche, Recording
 from domain.models.fiches import FicheFetchStatus
 from resources.database import DatabaseResource, create_sync_engine
@@ -187,41 +183,30 @@ def main() -> None:
         uvicorn.run(StandIn(args.latency).app(), port=args.serve_stand_in, log_config=None, access_log=False)
         return
 
-    with tempfile.TemporaryDirectory(prefix="bench-transcribe-") as tmp:
-        postgres, redis = EmbeddedPostgres(Path(tmp)), EmbeddedRedis(Path(tmp))
-        postgres.start()
-        redis.start()
+    with migrated_servers("bench-transcribe-") as servers:
+        stand_in, base_url = _start_stand_in(args.latency)
         try:
-            database_url, redis_url = postgres.url(), redis.url()
-            assert database_url
-            assert redis_url
-            command.upgrade(alembic_config(database_url), "head")
-            stand_in, base_url = _start_stand_in(args.latency)
-            try:
-                seed(database_url, base_url, args.recordings)
-                resources = {
-                    "stt": SttResource(
-                        provider="elevenlabs",
-                        elevenlabs_api_key=KEY,
-                        elevenlabs_base_url=base_url,
-                        concurrency=args.limit,
-                        rate_limit_per_minute=1_000_000,
-                    ),
-                    "redis": RedisResource(url=redis_url),
-                    "database": DatabaseResource(url=database_url),
-                }
-                with dg.instance_for_test() as instance:
-                    started = time.perf_counter()
-                    result = dg.materialize([transcripts], partition_key=DAY, resources=resources, instance=instance)
-                    wall = time.perf_counter() - started
-                stats = httpx.get(f"{base_url}/__stats", timeout=10).json()
-            finally:
-                stand_in.terminate()
-                stand_in.wait(10)
-            assert result.success
+            seed(servers.database_url, base_url, args.recordings)
+            resources = {
+                "stt": SttResource(
+                    provider="elevenlabs",
+                    elevenlabs_api_key=KEY,
+                    elevenlabs_base_url=base_url,
+                    concurrency=args.limit,
+                    rate_limit_per_minute=1_000_000,
+                ),
+                "redis": RedisResource(url=servers.redis_url),
+                "database": DatabaseResource(url=servers.database_url),
+            }
+            with dg.instance_for_test() as instance:
+                started = time.perf_counter()
+                result = dg.materialize([transcripts], partition_key=DAY, resources=resources, instance=instance)
+                wall = time.perf_counter() - started
+            stats = httpx.get(f"{base_url}/__stats", timeout=10).json()
         finally:
-            postgres.stop()
-            redis.stop()
+            stand_in.terminate()
+            stand_in.wait(10)
+        assert result.success
 
     [event] = result.asset_materializations_for_node("transcripts")
     report = {k: v.value for k, v in event.metadata.items()}

@@ -32,6 +32,8 @@ app = typer.Typer(
 )
 services_app = typer.Typer(help="Embedded PostgreSQL and Redis (used when DATABASE_URL / REDIS_URL are unset).")
 app.add_typer(services_app, name="services")
+products_app = typer.Typer(help="The insurance product catalogue, in its JSON exchange format (see README).")
+app.add_typer(products_app, name="products")
 
 console = Console()
 err = Console(stderr=True)
@@ -404,6 +406,52 @@ def seed() -> None:
         _fail(str(exc))
     for line in lines:
         console.print(line, soft_wrap=True)
+
+
+@products_app.command("import")
+def products_import(
+    path: Annotated[Path, typer.Argument(help="A `callaudit.products/1` JSON document.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Create or update insurers, ranges and plans by business code; importing twice changes nothing.
+
+    Exit 2 when the file is not a valid document (every offending field is named; nothing is written)."""
+    from callaudit.products import import_document, read_document
+    from domain.errors import InvalidError
+
+    try:
+        document = read_document(path)
+    except ValueError as exc:
+        err.print(f"[bold red]{exc}[/]", soft_wrap=True)
+        raise typer.Exit(2) from None
+    try:
+        counts = import_document(_runtime(_settings()), document)
+    except InvalidError as exc:
+        for issue in exc.issues or ():
+            err.print(f"[bold red]{issue.field or '(document)'}[/]: {issue.message}", soft_wrap=True)
+        if not exc.issues:
+            err.print(f"[bold red]{exc.message}[/]", soft_wrap=True)
+        raise typer.Exit(2) from None
+    result = counts.as_json()
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    rows = [[level, *(str(result[outcome][level]) for outcome in result)] for level in result["created"]]
+    console.print(_table(f"imported {path.name}", ["level", *result], rows))
+
+
+@products_app.command("export")
+def products_export(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+) -> None:
+    """The whole catalogue as a `callaudit.products/1` document (what `products import` takes back)."""
+    from callaudit.products import export_document
+
+    text = json.dumps(export_document(_runtime(_settings())), ensure_ascii=False, indent=2) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
 
 
 @app.command()

@@ -16,7 +16,9 @@ Idempotent and safe to run on every start (replicas serialize on an advisory loc
 * with the demo CRM simulator as the gateway (`FICHE_API_BASE_URL` unset) the demo scorecard exists,
   found by name (`domain.scorecards.service.seed_demo_scorecard`): created once, marked to run
   automatically, never duplicated and never re-versioned while unchanged. With a real gateway it is not
-  installed: real sales must never be audited against a demo scorecard.
+  installed: real sales must never be audited against a demo scorecard. Likewise the demo product
+  catalogue (`callaudit.demo_crm.catalogue`, the plans the simulator sells) is imported, by business
+  codes, so a second seed changes nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
+from callaudit.demo_crm.catalogue import seed_demo_catalogue
 from domain.models.auth import Permission, Role, RolePermission, User, UserRole, UserStatus
 from domain.rbac import BUILT_IN_ROLES, PERMISSIONS
 from domain.scorecards.service import seed_demo_scorecard
@@ -171,6 +174,7 @@ def seed_session(session: Session, settings: Settings, *, embedded: bool) -> lis
         lines.append("AUTH_SEED_ADMIN_EMAIL and AUTH_SEED_ADMIN_PASSWORD must both be set: no administrator ensured")
     if settings.fiche_api_base_url is None:
         lines.append(seed_demo_scorecard(session))
+        lines.append(seed_demo_catalogue(session))
     else:
         lines.append("demo scorecard: not installed (a CRM gateway is configured; `callaudit demo` installs it)")
     return lines

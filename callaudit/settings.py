@@ -167,6 +167,8 @@ class Settings(BaseSettings):
     automation_scheduler_stale_grace_ms: int = Field(30 * 60_000, ge=0)
     # Automated runs (schedule, sensors, backfills) skip fiches with more recordings; no hard cap.
     automation_max_recordings_per_fiche: int = Field(50, ge=1)
+    # Mirror each automation run's log lines to $CALLAUDIT_HOME/automation-debug-logs/automation-run-<id>.txt.
+    automation_debug_log_to_file: bool = False
     sales_refresh_cron: str = "*/15 * * * *"
 
     # --- realtime / webhooks / mail -------------------------------------------------------------

@@ -80,6 +80,13 @@ def apply_fiche_scope(statement: Select[Any], subject: ScopeSubject, fiche: type
     return statement.where(fiche_scope_clause(subject, fiche))
 
 
+def reaches_all_of(wider: Scope, narrower: Scope) -> bool:
+    """Whether one principal's `wider` scope reaches every fiche its `narrower` one does, so a fiche
+    already found with the narrower needs no second look: ALL reaches all, a scope reaches itself,
+    and GROUP and SELF reach neither of each other (an own sale booked in another group)."""
+    return wider is Scope.ALL or wider is narrower
+
+
 def team_group_ids_statement(user_id: int) -> Select[str | None]:
     """The CRM group ids of a user's teams (teams without a CRM link reach nothing)."""
     return (

@@ -14,6 +14,7 @@ from assets.audits import audit_citations_located, audits, audits_cover_the_day,
 from assets.calibration import audit_calibration
 from assets.fiches import fiche_details, fiche_details_settled, sales_fiches
 from assets.partitions import for_deployment
+from assets.products import every_plan_has_its_guarantee_table, product_catalogue
 from assets.transcripts import transcripts
 from callaudit.settings import Settings, get_settings
 from orchestration.jobs import (
@@ -48,9 +49,15 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=[
             for_deployment(asset, settings)
-            for asset in (sales_fiches, fiche_details, transcripts, audits_here, audit_calibration)
+            for asset in (sales_fiches, fiche_details, transcripts, audits_here, audit_calibration, product_catalogue)
         ],
-        asset_checks=[fiche_details_settled, audit_citations_located, audits_cover_the_day, audits_settled],
+        asset_checks=[
+            fiche_details_settled,
+            audit_citations_located,
+            audits_cover_the_day,
+            audits_settled,
+            every_plan_has_its_guarantee_table,
+        ],
         jobs=[
             sync_sales_day_job,
             fetch_fiches_job,

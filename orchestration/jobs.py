@@ -22,6 +22,7 @@ from callaudit.settings import Settings
 from domain.audits.store import Trigger
 from domain.models.automation import EXTERNAL_API_KEY_PURPOSE, AutomationRun, AutomationSchedule
 from domain.outbox import announce
+from domain.schedules.debug_log import debug_log_for
 from domain.schedules.notifications import TableNotifier
 from domain.schedules.runner import AutomationRunner, RunSettings
 from resources.crm.resource import CrmResource
@@ -344,6 +345,9 @@ def run_automation(  # noqa: PLR0917 - Dagster resources are parameters
             notifier=lambda session: TableNotifier(session, config.automation_run_id),
             settings=RunSettings(max_recordings_per_fiche=settings.automation_max_recordings_per_fiche),
             dagster_run_id=context.run_id,
+            debug_log=debug_log_for(
+                settings.automation_debug_log_to_file, settings.callaudit_home, config.automation_run_id
+            ),
         )
         status = runner.execute()
     finally:
@@ -375,7 +379,9 @@ def _automation_request(request: RunAutomation) -> dg.RunConfig:
     name=AUTOMATION_RUN_JOB,
     config=_automation_request,
     description="One automation run of a schedule (configured with `automation_run_id`); tagged with its schedule.",
-    tags={SOURCE_TAG: "automation"},
+    # Not retried by Dagster: the scheduler sensor resumes a run whose Dagster run ended early, once per
+    # resume key (`domain.schedules.scheduler.MAX_RESUMES`); two paths would run it twice.
+    tags={SOURCE_TAG: "automation", "dagster/max_retries": "0"},
 )
 def automation_run_job() -> None:
     run_automation()

@@ -114,16 +114,42 @@ class RunAutomation(JobRequest):
         return f"automation-run:{self.automation_run_id}"
 
 
+#: Carried by every Dagster run of an automation run, its value the run's id; `dagster.yaml` lets one such
+#: Dagster run at a time execute it (a resume never runs beside the run it resumes).
+AUTOMATION_RUN_TAG = "app/automation_run_id"
+
+#: The highest `maxConcurrentRuns` of a schedule; `dagster.yaml` declares one run-queue limit per value.
+MAX_CONCURRENT_SCHEDULE_RUNS = 5
+
+
+def schedule_limit_tag(max_concurrent_runs: int) -> str:
+    """The run-queue tag capping a schedule's runs at `max_concurrent_runs`, its value the schedule id.
+
+    Dagster's tag concurrency limits apply one limit to every value of a key (`applyLimitPerUniqueValue`),
+    so each cap has its key, limited to that cap in `dagster.yaml`: runs of one schedule queue, not overlap."""
+    if not 1 <= max_concurrent_runs <= MAX_CONCURRENT_SCHEDULE_RUNS:
+        raise ValueError(f"maxConcurrentRuns must be 1-{MAX_CONCURRENT_SCHEDULE_RUNS}, not {max_concurrent_runs}")
+    return f"app/automation_schedule_limit_{max_concurrent_runs}"
+
+
 def automation_tags(
-    run_id: int, schedule_id: int, schedule_name: str, *, source: str, priority: str = "normal"
+    run_id: int,
+    schedule_id: int,
+    schedule_name: str,
+    *,
+    source: str,
+    priority: str = "normal",
+    max_concurrent_runs: int = 1,
 ) -> dict[str, str]:
-    """What the Dagster UI shows of an automation run: its schedule, its record, what started it."""
+    """What the Dagster UI shows of an automation run (its schedule, its record, what started it), and the tag
+    that queues it behind the schedule's other runs beyond `max_concurrent_runs`."""
     return {
         SOURCE_TAG: source,
-        "app/automation_run_id": str(run_id),
+        AUTOMATION_RUN_TAG: str(run_id),
         "app/automation_schedule_id": str(schedule_id),
         "app/automation_schedule": schedule_name[:200],
         PRIORITY_TAG: str(RUN_PRIORITY.get(priority, 0)),  # type: ignore[call-overload]
+        schedule_limit_tag(max_concurrent_runs): str(schedule_id),
     }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import enum
 import functools
@@ -45,6 +46,9 @@ from domain.audits.timeline import Timeline, timeline_tokens
 from domain.audits.timeline_store import load_timeline
 from domain.events import BatchProgress, Event, audit_topic, fiche_topic
 from domain.outbox import announce
+from domain.products.audit_link import link_audit, record_checks
+from domain.products.claims import apply_check, check_claims, for_step
+from domain.products.facts import ProductFacts
 from domain.transcripts.store import coverage, store_analyses
 from resources.redis import RedisUnavailable
 from services.base import StageService, utc_now
@@ -89,6 +93,8 @@ class _Run:
     spec: ScorecardSpec
     timeline: Timeline
     mode: TranscriptMode
+    facts: ProductFacts | None = None  # the matched plan, for `verify_product_info` steps
+    product_checks: dict[int, dict[str, Any]] = field(default_factory=dict)  # by step position
 
 
 @dataclass
@@ -271,8 +277,11 @@ class AuditEngine(StageService):
                 "status": "started",
             },
         )
+        facts = None
+        if any(step.verify_product_info for step in spec.steps):
+            facts = await self._db(lambda s: link_audit(s, fiche_id, audit_id))
         try:
-            return await self._run(_Run(fiche_id, audit_id, spec, timeline, mode))
+            return await self._run(_Run(fiche_id, audit_id, spec, timeline, mode, facts))
         except RedisUnavailable as exc:  # the global caps cannot hold: no model call may proceed
             await self._fail(fiche_id, audit_id, f"Redis unavailable: {exc}", "analysis")
             raise
@@ -345,6 +354,8 @@ class AuditEngine(StageService):
                 now=now,
             )
             announce.audit_completed(s, fiche_id, audit_id, completion)
+            if run.product_checks:
+                record_checks(s, audit_id, run.product_checks)
 
         await self._db(complete)
         usage = sum((r.usage for r in records), Usage())
@@ -472,7 +483,11 @@ class AuditEngine(StageService):
                 "status": "processing",
             },
         )
-        record = await analyse_step(self.auditor, spec, step, timeline, mode=mode, rules=self.rules, audit_id=audit_id)
+        record, check = await analyse_checked_step(
+            self.auditor, spec, step, timeline, mode=mode, rules=self.rules, facts=run.facts, audit_id=audit_id
+        )
+        if check is not None:
+            run.product_checks[step.position] = check
         gated = record.step
         if gated.failed:
             await self._event(
@@ -503,6 +518,28 @@ def transcript_mode_for(use_rlm: bool, timeline: Timeline, prompt_token_budget: 
     if prompt_token_budget is not None and timeline_tokens(timeline) > prompt_token_budget:
         return TranscriptMode.TOOLS
     return TranscriptMode.PROMPT
+
+
+async def analyse_checked_step(
+    auditor: Auditor,
+    spec: ScorecardSpec,
+    step: StepSpec,
+    timeline: Timeline,
+    *,
+    mode: TranscriptMode,
+    rules: GatingRules,
+    facts: ProductFacts | None,
+    audit_id: int | None = None,
+) -> tuple[StepRecord, dict[str, Any] | None]:
+    """`analyse_step`, and for a product-verification step whose fiche matched a plan: the plan's facts
+    in the prompt, then the amounts and durations stated in the call (of the topics the step names, or
+    all) checked against the plan whatever the auditor said (the check, as stored, beside the record)."""
+    if facts is None or not step.verify_product_info:
+        return await analyse_step(auditor, spec, step, timeline, mode=mode, rules=rules, audit_id=audit_id), None
+    asked = dataclasses.replace(step, product_context=facts.prompt_block())
+    record = await analyse_step(auditor, spec, asked, timeline, mode=mode, rules=rules, audit_id=audit_id)
+    check = for_step(check_claims(timeline, facts, offline=auditor.model is None), step)
+    return dataclasses.replace(record, step=apply_check(record.step, check)), check.as_json()
 
 
 async def analyse_step(

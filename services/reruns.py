@@ -1,5 +1,6 @@
 """Reruns of a step or of one control point, as a stage service: the rules and stores are in
-`domain.audits.reruns`; the analysis is the first audit's (`services.auditing.analyse_step`)."""
+`domain.audits.reruns`; the analysis is the first audit's (`services.auditing.analyse_checked_step`:
+a product-verification step is checked against the facts the audit was given)."""
 
 from __future__ import annotations
 
@@ -25,8 +26,9 @@ from domain.audits.reviews import NotReviewable
 from domain.audits.timeline import Timeline
 from domain.audits.timeline_store import load_timeline
 from domain.events import audit_topic
+from domain.products.audit_link import audit_facts, record_checks
 from resources.redis import RedisUnavailable
-from services.auditing import analyse_step, transcript_mode_for
+from services.auditing import analyse_checked_step, transcript_mode_for
 from services.base import StageService, utc_now
 from services.ports import Publisher
 
@@ -76,8 +78,16 @@ class Reruns(StageService):
                 raise RerunRefused("no transcribed speech in the fiche's recordings")
             mode = transcript_mode_for(context.use_tools, timeline, self.prompt_token_budget)
             spec = rerun_step_spec(context.step, request, context.previous)
-            record = await analyse_step(
-                self.auditor, context.spec, spec, timeline, mode=mode, rules=self.rules, audit_id=request.audit_id
+            facts = await self._db(lambda s: audit_facts(s, request.audit_id)) if spec.verify_product_info else None
+            record, check = await analyse_checked_step(
+                self.auditor,
+                context.spec,
+                spec,
+                timeline,
+                mode=mode,
+                rules=self.rules,
+                facts=facts,
+                audit_id=request.audit_id,
             )
             if record.step.failed:
                 raise RerunRefused(f"the analysis failed: {record.step.error}")
@@ -85,6 +95,8 @@ class Reruns(StageService):
                 raise RerunRefused("the analysis did not return the control point")
             now = self._clock()
             outcome = await self._db(lambda s: store_revision(s, request, record, run_id=self.run_id, now=now))
+            if check is not None:
+                await self._db(lambda s: record_checks(s, request.audit_id, {request.position: check}))
         except (RerunRefused, NotReviewable) as exc:
             return await self._failed(request, str(exc))
         except RedisUnavailable:

@@ -274,6 +274,13 @@ class AuditDetail(AuditSummary):
     gating: dict[str, Any] = Field(description="What evidence gating removed or lowered, summed over the steps")
     compliance: ComplianceOut
     steps: list[StepOut]
+    product: dict[str, Any] | None = Field(
+        None,
+        description="Product verification, for scorecards with `verifyProductInfo` steps: how the fiche's "
+        "sold product matched the catalogue (`strategy` exact|fuzzy|none, `match` scores, `sold`) and per "
+        "product step (`steps[]`: `position`, `facts_used`, `checks` of amounts and durations said against "
+        "the plan, `legal_notices`, `not_verifiable_offline`); null otherwise",
+    )
 
     @computed_field(description="Model cost per minute of audited call (0 when no audio was audited)")  # type: ignore[prop-decorator]
     @property

@@ -57,6 +57,7 @@ from domain.models import (
     Scorecard,
     ScorecardVersion,
 )
+from domain.products.audit_link import product_view
 from domain.scoping import fiche_scope_clause
 from services.auditing import STALE_HEARTBEAT
 
@@ -299,6 +300,7 @@ async def audit_detail(session: AsyncSession, grant: Grant, audit_id: int) -> Au
         AuditDetail,
         compliance=compliance_out(row[0]),
         steps=await session.run_sync(lambda sync: overlaid_steps(sync, audit_id)),
+        product=await session.run_sync(lambda sync: product_view(sync, audit_id)),
     )
 
 

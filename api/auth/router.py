@@ -29,7 +29,6 @@ from api.auth.service import (
     RefreshRejected,
     accept_invite,
     access_claims,
-    authenticate,
     issue_refresh_token,
     load_user_principal,
     revoke_family,
@@ -37,6 +36,7 @@ from api.auth.service import (
     rotate_refresh_token,
     utcnow,
 )
+from api.auth.signin import client_address, sign_in, user_agent
 from api.deps import SessionDep, SettingsDep
 from api.errors import NotAuthenticated
 from api.schemas import Envelope, ok
@@ -47,16 +47,7 @@ log = logging.getLogger("callaudit.auth")
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 COOKIE_PATH = "/api/auth"
-INVALID_LOGIN = "Invalid email or password"
 INVALID_REFRESH = "Invalid or expired refresh token"
-
-
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
-def _user_agent(request: Request) -> str | None:
-    return request.headers.get("user-agent")
 
 
 def _set_refresh_cookie(response: Response, settings: Settings, refresh: IssuedRefresh) -> None:
@@ -123,23 +114,15 @@ async def login(
     passwords: PasswordsDep,
     limiter: LoginLimiterDep,
 ) -> Envelope[TokenResponse]:
-    address = client_address(request)
-    await limiter.check(body.email, address)
-    user_id = await authenticate(session, passwords, body.email, body.password)
-    principal = await load_user_principal(session, user_id) if user_id is not None else None
-    if principal is None or principal.user_id is None:
-        await limiter.record_failure(body.email, address)
-        log.info("login failed from %s", address)
-        raise NotAuthenticated(INVALID_LOGIN)
-    await limiter.reset_account(body.email, address)
-    refresh, _ = await issue_refresh_token(
+    principal, refresh = await sign_in(
         session,
-        principal.user_id,
-        ttl_seconds=settings.auth_refresh_ttl_seconds,
-        ip=address,
-        user_agent=_user_agent(request),
+        passwords,
+        limiter,
+        request,
+        email=body.email,
+        password=body.password,
+        session_ttl_seconds=settings.auth_refresh_ttl_seconds,
     )
-    log.info("login succeeded for user %s (session %s)", principal.user_id, refresh.family_id)
     return _token_response(principal, settings, keyring, response, refresh)
 
 
@@ -172,7 +155,7 @@ async def refresh(
             raw,
             ttl_seconds=settings.auth_refresh_ttl_seconds,
             ip=client_address(request),
-            user_agent=_user_agent(request),
+            user_agent=user_agent(request),
             successor_key=keyring.current_key,
             grace_seconds=settings.auth_refresh_reuse_grace_seconds,
         )
@@ -235,7 +218,7 @@ async def invite_accept(
         principal.user_id,
         ttl_seconds=settings.auth_refresh_ttl_seconds,
         ip=client_address(request),
-        user_agent=_user_agent(request),
+        user_agent=user_agent(request),
     )
     log.info("invitation accepted by user %s", principal.user_id)
     return _token_response(principal, settings, keyring, response, refresh)

@@ -226,7 +226,12 @@ async def trigger(
         )
         add_log(s, run_id, LogLevel.INFO, "Run requested by hand", {"user_id": grant.principal.user_id})
         tags = automation_tags(
-            run_id, schedule.id, schedule.name, source="automation", priority=schedule.transcription_priority
+            run_id,
+            schedule.id,
+            schedule.name,
+            source="automation",
+            priority=schedule.transcription_priority,
+            max_concurrent_runs=schedule.max_concurrent_runs,
         )
         if grant.principal.user_id is not None:
             tags[USER_TAG] = str(grant.principal.user_id)

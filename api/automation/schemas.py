@@ -17,7 +17,7 @@ from pydantic.alias_generators import to_camel
 from api.security import Email, IdIn, IdStr, Str255, Str2000
 from domain.models.automation import ScheduleType
 from domain.schedules.selection import DateRange, SelectionMode
-from runs.contract import Priority
+from runs.contract import MAX_CONCURRENT_SCHEDULE_RUNS, Priority
 
 _DMY = re.compile(r"(\d{2})/(\d{2})/(\d{4})")
 
@@ -118,6 +118,7 @@ class ScheduleFields(CamelIn):
     continue_on_error: bool | None = None
     retry_failed: bool | None = None
     max_retries: StrictInt | None = Field(None, ge=0, le=5)
+    max_concurrent_runs: StrictInt | None = Field(None, ge=1, le=MAX_CONCURRENT_SCHEDULE_RUNS)
     notify_on_complete: bool | None = None
     notify_on_error: bool | None = None
     webhook_url: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = Field(
@@ -153,6 +154,7 @@ class ScheduleOut(Camel):
     continue_on_error: bool
     retry_failed: bool
     max_retries: int
+    max_concurrent_runs: int
     notify_on_complete: bool
     notify_on_error: bool
     webhook_url: str | None

@@ -122,6 +122,7 @@ _SIMPLE_FIELDS = (
     "continue_on_error",
     "retry_failed",
     "max_retries",
+    "max_concurrent_runs",
     "notify_on_complete",
     "notify_on_error",
 )
@@ -242,6 +243,7 @@ def schedule_out(schedule: AutomationSchedule, now: dt.datetime) -> ScheduleOut:
         continue_on_error=schedule.continue_on_error,
         retry_failed=schedule.retry_failed,
         max_retries=schedule.max_retries,
+        max_concurrent_runs=schedule.max_concurrent_runs,
         notify_on_complete=schedule.notify_on_complete,
         notify_on_error=schedule.notify_on_error,
         webhook_url=schedule.webhook_url,

@@ -29,7 +29,7 @@ from api.auth.dependencies import OptionalPrincipal, require
 from api.auth.principal import Grant
 from api.chat import repository
 from api.chat.schemas import ChatHistoryOut, ChatMessageOut, citation_list
-from api.errors import BadRequest, Forbidden
+from api.errors import BadRequest, Forbidden, NotFound
 from api.fiches.reads import visible_or_404
 from api.reviews.service import visible_audit
 from callaudit.settings import Settings
@@ -78,6 +78,10 @@ class Subject:
 
 async def audit_subject(session: AsyncSession, grant: Grant, audit_id: int) -> Subject:
     audit = await visible_audit(session, grant, audit_id)
+    # Chatting writes (a conversation, messages): refused on a deleted audit, like its reviews, but as a
+    # 404 since a chat is no way to learn it exists; its detail and trail stay readable, to restore it.
+    if audit.deleted_at is not None:
+        raise NotFound("Audit not found")
     fiche = (await session.scalars(select(Fiche).where(Fiche.fiche_id == audit.fiche_id))).one()
     return Subject(fiche, audit.id)
 

@@ -9,6 +9,11 @@ backlog already had: entry ids are monotonic per topic, so that handover loses a
 Redis failing under the reader ends every stream of the replica (the clients resume with their
 `Last-Event-ID`); the reader retries with a short pause. A stream whose queue overflows (a client
 too slow to read) is ended the same way, so a slow client never holds memory or delays others.
+
+A stream of one topic served by our HTTP protocol (`callaudit.httpserver.DirectBody`) goes further
+once its backlog is sent: the reader writes each entry's frame to the stream's connection itself, so
+an event reaching 500 streams is 500 socket writes from one task instead of 500 task wake-ups, each
+through the response's loop, the middlewares and h11. The stream's task then only waits for its end.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -48,7 +53,8 @@ class LiveEntry:
     """A new stream entry as every follower needs it: built once per entry, not once per follower.
 
     `frame` is the whole SSE frame for a stream following this topic alone (its id is the entry id),
-    so such a stream forwards the bytes as they are.
+    so such a stream forwards the bytes as they are; `chunk` is the same frame as one HTTP/1.1 chunk,
+    for the streams written directly.
     """
 
     topic: str
@@ -57,6 +63,14 @@ class LiveEntry:
     type: str
     data: str
     frame: bytes
+    chunk: bytes
+
+
+class BodyWriter(Protocol):
+    """Writes a frame to a started streaming response at once; False when it cannot (see
+    `callaudit.httpserver.DirectBody`)."""
+
+    def write(self, plain: bytes, chunked: bytes) -> bool: ...
 
 
 @dataclass(eq=False)
@@ -65,14 +79,32 @@ class Subscription:
     queue: asyncio.Queue[LiveEntry | StreamClosed] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     closed: bool = False
     _reason: StreamClosed | None = None
+    #: Set by `write_directly`: entries newer than `_sent` are written by the hub, not queued.
+    _writer: BodyWriter | None = None
+    _sent: tuple[int, int] = (0, 0)
 
     def offer(self, entry: LiveEntry) -> None:
         if self.closed:
+            return
+        if self._writer is not None:
+            if entry.key > self._sent:
+                if not self._writer.write(entry.frame, entry.chunk):
+                    self.close(StreamClosed("the client fell behind or left"))
+                    return
+                self._sent = entry.key
             return
         try:
             self.queue.put_nowait(entry)
         except asyncio.QueueFull:
             self.close(StreamClosed("the client fell behind"))
+
+    def write_directly(self, writer: BodyWriter, sent: tuple[int, int]) -> None:
+        """From now on the hub writes this one-topic stream's entries newer than `sent` to `writer`.
+        The caller has sent everything queued (`take` answered nothing), with no await since: the
+        queue then only ever holds the reason the stream closed."""
+        assert len(self.topics) == 1
+        assert self.queue.empty()
+        self._writer, self._sent = writer, sent
 
     def close(self, reason: StreamClosed) -> None:
         if self.closed:
@@ -92,7 +124,15 @@ class Subscription:
         """
         if self._reason is not None:
             raise self._reason
-        item = await self.queue.get()
+        return self._drain(await self.queue.get())
+
+    def take(self) -> list[LiveEntry]:
+        """What `next` would answer, without waiting: [] when nothing is queued."""
+        if self._reason is not None:
+            raise self._reason
+        return [] if self.queue.empty() else self._drain(self.queue.get_nowait())
+
+    def _drain(self, item: LiveEntry | StreamClosed) -> list[LiveEntry]:
         entries: list[LiveEntry] = []
         while True:
             if isinstance(item, StreamClosed):
@@ -227,4 +267,5 @@ class StreamHub:
 
 def _entry(topic: str, entry_id: str, event_type: str, data: str) -> LiveEntry:
     frame = ServerSentEvent(data, event=event_type, id=entry_id).encode()
-    return LiveEntry(topic, entry_id, parse_stream_id(entry_id), event_type, data, frame)
+    chunk = b"%x\r\n%b\r\n" % (len(frame), frame)
+    return LiveEntry(topic, entry_id, parse_stream_id(entry_id), event_type, data, frame, chunk)

@@ -14,7 +14,7 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 import redis.asyncio as aioredis
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
@@ -30,6 +30,7 @@ from api.realtime.response import SendWatchdog, WatchedEventSourceResponse
 from api.realtime.stream import BadCursor, events, parse_last_event_id, plan_stream
 from api.realtime.tokens import InvalidStreamToken, StreamGrant, issue_stream_token, verify_stream_token
 from api.schemas import Envelope, ok
+from callaudit.httpserver import DIRECT_BODY
 from domain.events import InvalidTopic, Topic, parse_topic
 
 router = APIRouter(prefix="/realtime", tags=["realtime"])
@@ -123,6 +124,7 @@ def send_watchdog(state: StateDep) -> SendWatchdog:
     },
 )
 async def stream(  # noqa: PLR0917 - FastAPI dependencies
+    request: Request,
     topic: TopicsQuery,
     principal: Annotated[Principal, Depends(require_stream("realtime", "auth"))],
     session: SessionDep,
@@ -151,7 +153,8 @@ async def stream(  # noqa: PLR0917 - FastAPI dependencies
     if slot is None:
         raise ServiceUnavailable("Too many open streams on this server; retry shortly")
 
-    stream_body = events(hub, state.redis, plan, settings.realtime_stream_max_seconds, slot)
+    writer = request.scope.get("extensions", {}).get(DIRECT_BODY)  # served by `callaudit api`
+    stream_body = events(hub, state.redis, plan, settings.realtime_stream_max_seconds, slot, writer)
     # A client gone before the stream started never runs the generator's `finally`: the slot is
     # also given back when the generator is collected.
     weakref.finalize(stream_body, slot.release)

@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from sse_starlette import ServerSentEvent
 
-from api.realtime.hub import LifetimeReached, LiveEntry, Slot, StreamClosed, StreamHub
+from api.realtime.hub import BodyWriter, LifetimeReached, LiveEntry, Slot, StreamClosed, StreamHub, Subscription
 from resources.redis.streams import parse_stream_id, stream_key
 
 ORIGIN = "0-0"
@@ -116,11 +116,21 @@ def _frames(plan: Plan, keys: list[tuple[int, int]], entries: list[LiveEntry]) -
     return b"".join(frames)
 
 
-async def events(
-    hub: StreamHub, redis: aioredis.Redis, plan: Plan, lifetime: float, slot: Slot
+async def _queued(subscription: Subscription, plan: Plan, keys: list[tuple[int, int]]) -> AsyncIterator[bytes]:
+    """The live entries queued while the backlog was sent, until none is left."""
+    while entries := subscription.take():
+        if chunk := _frames(plan, keys, entries):
+            yield chunk
+
+
+async def events(  # noqa: PLR0917 - one stream's parts
+    hub: StreamHub, redis: aioredis.Redis, plan: Plan, lifetime: float, slot: Slot, writer: BodyWriter | None = None
 ) -> AsyncIterator[ServerSentEvent | bytes]:
     """The stream's events until its lifetime, an outage or the client's departure; then `slot` is
-    given back (here rather than in a wrapping generator: one generator hop less per delivery)."""
+    given back (here rather than in a wrapping generator: one generator hop less per delivery).
+
+    With a `writer` (the server's direct body writer) a one-topic stream hands its live entries to
+    the hub once the backlog and what queued meanwhile are sent, and waits for its end."""
     keys = [parse_stream_id(position) for position in plan.positions]
     subscription = None
     expiry = None
@@ -133,6 +143,10 @@ async def events(
                 yield ServerSentEvent(data, event="reset", id=plan.event_id())
         async for event in _backlog(redis, plan, keys):
             yield event
+        if writer is not None and len(plan.topics) == 1:
+            async for chunk in _queued(subscription, plan, keys):
+                yield chunk
+            subscription.write_directly(writer, keys[0])
         while True:
             if chunk := _frames(plan, keys, await subscription.next()):
                 yield chunk

@@ -11,13 +11,16 @@ request, so nothing the envelope does not already show (and less). Headers (`WWW
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse
 
 from api.reports.render import render
+from api.reports.session import NEXT_PATTERN
 
 PREFIX = "/reports/"
 Handler = Callable[[Request, Any], Awaitable[Response] | Response]
@@ -28,10 +31,10 @@ _PAGES: dict[int, tuple[str, tuple[str, ...]]] = {
         "Connexion requise",
         (
             "Ce rapport est réservé aux personnes connectées à callaudit.",
-            "Ouvrez-le depuis l'application une fois connecté, ou demandez un lien de partage.",
+            "Connectez-vous pour l'ouvrir, ou demandez un lien de partage.",
         ),
     ),
-    403: ("Accès refusé", ("Votre compte n'a pas le droit de consulter cette page.",)),
+    403: ("Accès refusé", ("Votre compte n'a pas le droit de consulter cette page, ou ce formulaire a expiré.",)),
     404: ("Page introuvable", ("Ce rapport n'existe pas, a été supprimé, ou ne fait pas partie de votre périmètre.",)),
     429: ("Trop de requêtes", ("Patientez quelques instants avant de réessayer.",)),
 }
@@ -43,8 +46,14 @@ def wants_html(request: Request) -> bool:
     return request.url.path.startswith(PREFIX) and "text/html" in request.headers.get("accept", "").lower()
 
 
-def error_page(response: Response) -> HTMLResponse:
-    """The page for an error response the JSON handlers produced."""
+def sign_in_link(request: Request) -> str:
+    """The sign-in form, coming back to this page afterwards when it is one `next` may name."""
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return f"/reports/login?next={quote(here, safe='/')}" if re.fullmatch(NEXT_PATTERN, here) else "/reports/login"
+
+
+def error_page(response: Response, sign_in: str | None = None) -> HTMLResponse:
+    """The page for an error response the JSON handlers produced; a 401 links to `sign_in`."""
     status = response.status_code
     title, lines = _PAGES.get(status, _SERVER if status >= 500 else _PAGES[400])
     field = _field(response)
@@ -52,7 +61,7 @@ def error_page(response: Response) -> HTMLResponse:
         lines = (f"Le paramètre « {field} » est invalide.",)
     headers = {k: response.headers[k] for k in _KEPT_HEADERS if k in response.headers}
     headers["Cache-Control"] = "no-store"
-    html = render("error.html.j2", title=title, lines=lines, status=status)
+    html = render("error.html.j2", title=title, lines=lines, status=status, sign_in=sign_in if status == 401 else None)
     return HTMLResponse(html, status_code=status, headers=headers)
 
 
@@ -75,7 +84,7 @@ def _html_for_browsers(handler: Handler) -> Handler:
         result = handler(request, exc)
         response = await result if isinstance(result, Awaitable) else result
         if isinstance(response, Response) and request.scope["type"] == "http" and wants_html(request):
-            return error_page(response)
+            return error_page(response, sign_in_link(request))
         return response
 
     return wrapped

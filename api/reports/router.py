@@ -8,7 +8,8 @@
 * `POST|DELETE /api/reports/audits/{id}/share-links[/{link_id}]`: make and revoke share links.
 
 The pages and recordings authenticate with the `Authorization` header the API already accepts, or
-with the cookie `POST /reports/session` sets for a signed-in user's browser tab (`api.reports.session`).
+with the cookie `POST /reports/session` or the sign-in form (`api.reports.signin`) sets for a
+signed-in user's browser tab (`api.reports.session`); a page opened with the cookie offers to sign out.
 A share link opens one report without an account; its token is only in the path, which every log
 line redacts (`ca_shr_` prefix, `callaudit.logging`).
 """
@@ -36,11 +37,13 @@ from api.reports import service
 from api.reports.audio import RecordingSourceDep, audio_path, relay_recording
 from api.reports.pdf import pdf_response
 from api.reports.render import render
-from api.reports.session import require_page, set_page_cookie
+from api.reports.session import NEXT_PATTERN, landing_page, require_page, set_page_cookie
+from api.reports.signin import SignOutToken
 from api.schemas import Envelope, ok
 from api.security import MAX_ID, CanonicalPathInt, EntityId, Grant, IdStr, require
 from domain.rbac import Action
 from domain.reports.view import ReportView, build_report
+from domain.scoping import reaches_all_of
 
 ReadAudits = Annotated[Grant, Depends(require_page("audits", "read"))]
 WriteAudits = Annotated[Grant, Depends(require("audits", "write"))]
@@ -68,8 +71,6 @@ AUDIO: dict[int | str, dict[str, Any]] = {
 }
 
 
-#: Where `POST /reports/session` may send the browser: a report page of this origin (a path, no host).
-NEXT_PATTERN = r"^/reports/[A-Za-z0-9][A-Za-z0-9._~/%?=&-]{0,500}$"
 NextQuery = Annotated[
     str | None, Query(alias="next", pattern=NEXT_PATTERN, description="the report page to open (a `/reports/` path)")
 ]
@@ -88,7 +89,13 @@ def _page(html: str) -> HTMLResponse:
 
 @pages.get("/audits/{audit_id}", response_class=HTMLResponse, responses=REPORT, summary="An audit's report page")
 async def audit_report(
-    audit_id: EntityId, grant: ReadAudits, session: SessionDep, settings: SettingsDep, format_: FormatQuery = "html"
+    *,
+    audit_id: EntityId,
+    grant: ReadAudits,
+    session: SessionDep,
+    settings: SettingsDep,
+    signout: SignOutToken,
+    format_: FormatQuery = "html",
 ) -> Response:
     """The audit as a French HTML page: header, steps, control points with their cited passages
     and players, transcripts. Needs `audits.read`; 404 when missing, deleted or out of scope.
@@ -99,12 +106,16 @@ async def audit_report(
         return await _pdf(session, build_report(source, None, tz=ZoneInfo(settings.sales_timezone)), audit_id)
     listen = grant.principal.grant("recordings", Action.READ)
     audio: Callable[[str], str] | None = None
-    if listen is not None and await service.can_listen(session, source.fiche_id, listen):
+    # The audit's fiche was found within `grant`: a recordings scope reaching all of it needs no query.
+    if listen is not None and (
+        reaches_all_of(listen.scope, grant.scope) or await service.can_listen(session, source.fiche_id, listen)
+    ):
 
         def audio(call_id: str) -> str:
             return audio_path(source.fiche_id, call_id)
 
-    return _page(render("report.html.j2", r=build_report(source, audio, tz=ZoneInfo(settings.sales_timezone))))
+    view = build_report(source, audio, tz=ZoneInfo(settings.sales_timezone))
+    return _page(render("report.html.j2", r=view, signout=signout))
 
 
 @pages.post(
@@ -129,8 +140,7 @@ async def open_page_session(
     assert bearer is not None
     assert principal.user_id is not None
     session_id = str(keyring.verify_access_token(bearer.credentials)["sid"])
-    today = dt.datetime.now(ZoneInfo(settings.sales_timezone)).date()
-    response = RedirectResponse(next_ or f"/reports/days/{today.isoformat()}", status_code=303)
+    response = RedirectResponse(next_ or landing_page(settings), status_code=303)
     response.headers["Cache-Control"] = "no-store"
     set_page_cookie(response, settings, keyring, principal.user_id, session_id)
     return response
@@ -191,6 +201,7 @@ async def day_report(
     day: Annotated[dt.date, Path(description="sales day, YYYY-MM-DD")],
     grant: ReadAudits,
     session: SessionDep,
+    signout: SignOutToken,
     scorecard: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="only this scorecard's audits")] = None,
 ) -> HTMLResponse:
     """The latest completed audit of every fiche sold that day (in scope), with score, level and
@@ -210,7 +221,7 @@ async def day_report(
     ]
     label = day.strftime("%d/%m/%Y")
     only = rows[0][2] if scorecard is not None and rows else None
-    return _page(render("day.html.j2", rows=view, day_label=label, scorecard=only))
+    return _page(render("day.html.j2", rows=view, day_label=label, scorecard=only, signout=signout))
 
 
 def _percent(value: Decimal | None) -> str:

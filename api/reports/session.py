@@ -9,13 +9,17 @@ disabling the user ends the cookie on the next request; RBAC is the header's.
 
 The cookie is HttpOnly, `SameSite=Lax` (a link opened from a mail or a chat carries it, a cross-site
 POST never does), `Secure` and `__Host-` prefixed unless `AUTH_COOKIE_SECURE` is off (local http), and
-lives `REPORT_SESSION_TTL_SECONDS`. CSRF: only `require_page`, declared by the safe (GET) report and
-recording routes, reads it, and only for GET/HEAD; every other route authenticates by header alone.
+lives `REPORT_SESSION_TTL_SECONDS`. A user without a front end gets it from the sign-in form
+(`api.reports.signin`). CSRF: besides sign-out (with its own CSRF token, `api.reports.csrf`), only
+`require_page`, declared by the safe (GET) report and recording routes, reads it, and only for
+GET/HEAD; every other route authenticates by header alone.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import datetime as dt
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request, Response
 
@@ -26,6 +30,14 @@ from api.deps import SessionDep, SettingsDep
 from callaudit.settings import Settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD"})
+SameSite = Literal["lax", "strict"]
+#: Where signing in may send the browser: a report page of this origin (a path, no host, no `//`).
+NEXT_PATTERN = r"^/reports/[A-Za-z0-9][A-Za-z0-9._~/%?=&-]{0,500}$"
+
+
+def landing_page(settings: Settings) -> str:
+    """Where a browser goes once signed in when it asked for no page: today's overview."""
+    return f"/reports/days/{dt.datetime.now(ZoneInfo(settings.sales_timezone)).date().isoformat()}"
 
 
 def cookie_name(settings: Settings) -> str:
@@ -33,18 +45,27 @@ def cookie_name(settings: Settings) -> str:
     return "__Host-callaudit-reports" if settings.cookie_secure else "callaudit-reports"
 
 
+def set_host_cookie(
+    response: Response, settings: Settings, name: str, value: str, *, max_age: int, samesite: SameSite
+) -> None:
+    """An HttpOnly cookie of this host for every path, Secure when cookies are (what `__Host-` needs)."""
+    response.set_cookie(
+        name, value, max_age=max_age, path="/", secure=settings.cookie_secure, httponly=True, samesite=samesite
+    )
+
+
+def clear_host_cookie(response: Response, settings: Settings, name: str, samesite: SameSite) -> None:
+    response.delete_cookie(name, path="/", secure=settings.cookie_secure, httponly=True, samesite=samesite)
+
+
 def set_page_cookie(response: Response, settings: Settings, keyring: Keyring, user_id: int, session_id: str) -> None:
     ttl = settings.report_session_ttl_seconds
     token = keyring.issue_access_token(str(user_id), ttl, {"sid": session_id}, typ=REPORT_COOKIE_TYPE)
-    response.set_cookie(
-        cookie_name(settings),
-        token,
-        max_age=ttl,
-        path="/",
-        secure=settings.cookie_secure,
-        httponly=True,
-        samesite="lax",
-    )
+    set_host_cookie(response, settings, cookie_name(settings), token, max_age=ttl, samesite="lax")
+
+
+def clear_page_cookie(response: Response, settings: Settings) -> None:
+    clear_host_cookie(response, settings, cookie_name(settings), "lax")
 
 
 async def get_page_principal(

@@ -34,7 +34,7 @@ def _find_fiche(config: SimulatorConfig, fiche_id: str) -> FicheCore | None:
     parsed = parse_fiche_id(fiche_id, config.fiches_per_day)
     if parsed is None or parsed[0] < EPOCH:
         return None
-    return build_fiche(config.seed, parsed[0], parsed[1], config.fiches_per_day)
+    return build_fiche(config.seed, parsed[0], parsed[1], config.fiches_per_day, config.product_fault_rate)
 
 
 def _find_recording(config: SimulatorConfig, fiche_id: str, index: int) -> tuple[FicheCore, RecordingMeta] | None:
@@ -164,6 +164,7 @@ def create_app(config: SimulatorConfig) -> FastAPI:
             end,
             base_url=str(request.base_url),
             include_recordings=include_recordings,
+            product_fault_rate=cfg.product_fault_rate,
         )
         return JSONResponse(body)
 

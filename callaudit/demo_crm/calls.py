@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import random
+import string
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from callaudit.demo_crm.phrases import (
     Phrasing,
     Role,
 )
-from callaudit.demo_crm.products import FIRM_NAME, ORIAS_SPOKEN, euros_fr
+from callaudit.demo_crm.products import FIRM_NAME, ORIAS_SPOKEN, ProductFault, euros_fr
 from callaudit.demo_crm.recordings import CallKind, RecordingMeta
 from callaudit.demo_crm.seeding import derive_rng
 from callaudit.demo_crm.segments import (
@@ -87,6 +88,7 @@ __all__ = [
     "Transcript",
     "build_transcript",
     "fiche_ground_truth",
+    "product_fault_truth",
     "segments_present",
 ]
 
@@ -221,13 +223,36 @@ def _fields(core: FicheCore, rng: random.Random) -> dict[str, str]:
         "dentaire": str(formula.dentaire_pct),
         "optique": str(formula.optique_eur),
         "soins": str(formula.soins_courants_pct),
+        "carence": waiting_period_clause(formula.waiting_period),
         "prix": rng.choice((f"{price} euros", f"{euros} euros {cents}")),
         "jour": str(core.debit_day),
         "date_effet": f"1er {_MONTHS[effective.month - 1]}",
         "ville": core.prospect.ville.title(),
         "naissance": f"{born.day} {_MONTHS[born.month - 1]} {born.year}",
         "code": " ".join(rng.choice(_DIGITS) for _ in range(4)),
+        **_wrong_promise(core.product_fault),
     }
+
+
+#: The template field an agent states each promised value with (`phrases`), by coverage field.
+PROMISE_FIELDS = {"hospitalisation": "hospi", "dentaire": "dentaire", "delai_attente": "carence"}
+
+
+def _wrong_promise(fault: ProductFault | None) -> dict[str, str]:
+    """The field the agent gets wrong, as said: `"200 %"` -> `"200"`; a waiting period as a clause."""
+    if fault is None or fault.topic is None or fault.said is None:
+        return {}
+    field = PROMISE_FIELDS[fault.topic]
+    said = waiting_period_clause(fault.said) if field == "carence" else fault.said.removesuffix(" %")
+    return {field: said}
+
+
+def waiting_period_clause(waiting_period: str) -> str:
+    """`"Aucun"` / `"3 mois"` (the catalogue's `delai_attente`) as an agent says it."""
+    if waiting_period == "Aucun":
+        return "aucune, vous êtes remboursé dès le premier jour"
+    months = {"3": "trois", "6": "six"}[waiting_period.split(maxsplit=1)[0]]
+    return f"{months} mois sur les prothèses dentaires"
 
 
 def _phrasings(core: FicheCore, segment: str) -> tuple[Phrasing, ...]:
@@ -262,8 +287,29 @@ def segments_present(core: FicheCore, rec: RecordingMeta) -> tuple[str, ...]:
     return tuple(block.segment for block in _plan(core, rec) if block.segment is not None)
 
 
+def _states(core: FicheCore, rec: RecordingMeta, field: str) -> bool:
+    """Whether a line of the call is a template using `field`: the agent states that value."""
+    return any(
+        name == field
+        for block in _plan(core, rec)
+        for _, text in block.lines
+        for _, name, _, _ in string.Formatter().parse(text)
+    )
+
+
+def product_fault_truth(core: FicheCore) -> dict[str, Any] | None:
+    """The fiche's labelled product fault, with the calls where a wrong promise is actually said."""
+    fault = core.product_fault
+    if fault is None:
+        return None
+    field = PROMISE_FIELDS.get(fault.topic or "")
+    said_in = [rec.call_id for rec in core.recordings if field is not None and _states(core, rec, field)]
+    return {**fault.as_json(), "said_in_calls": said_in}
+
+
 def fiche_ground_truth(core: FicheCore) -> dict[str, Any]:
-    """Segments per recording and over the whole fiche (a segment said in any call counts)."""
+    """Segments per recording and over the whole fiche (a segment said in any call counts), and the
+    product fault (`null` when the fiche has none)."""
     per_call = {rec.call_id: segments_present(core, rec) for rec in core.recordings}
     recordings = [
         {
@@ -282,6 +328,7 @@ def fiche_ground_truth(core: FicheCore) -> dict[str, Any]:
         "recordings": recordings,
         "segments": [key for key in SEGMENTS if key in overall],
         "missing": [key for key in SEGMENTS if key not in overall],
+        "product_fault": product_fault_truth(core),
     }
 
 

@@ -92,6 +92,9 @@ class SimulatorConfig(BaseModel):
     audio_sample_rate: Literal[8000, 16000] = 8000
     asr_variation_rate: float = Field(0.02, ge=0, le=0.5)
     """Share of words given ASR-like noise in reference transcripts (a hesitation, a lost accent)."""
+    product_fault_rate: float = Field(0.0, ge=0, le=1)
+    """Share of fiches with a labelled product fault (`products.PRODUCT_FAULTS`): a plan the catalogue
+    does not hold, or an agent stating a wrong reimbursement or waiting period; the ground truth says which."""
     faults: Faults = Faults()
     control: bool = True
     """Whether `PUT /__sim/config` and `POST /__sim/stats/reset` are served (from loopback only)."""
@@ -107,7 +110,8 @@ class SimulatorConfig(BaseModel):
         mean of a lognormal latency (spread half the mean) on every family; `DEMO_CRM_FAULT_RATE` is
         split evenly over 5xx, 429, timeout and transient 404 on every family, with timeouts lasting
         `DEMO_CRM_TIMEOUT_SECONDS` (default 150); `DEMO_CRM_CONTROL=false` turns the runtime
-        controls off. Invalid values raise `ValueError` naming the field.
+        controls off; `DEMO_CRM_PRODUCT_FAULT_RATE` is the share of fiches with a product fault.
+        Invalid values raise `ValueError` naming the field.
         """
         if environ is None:
             from_file = dotenv_values(env_file) if env_file is not None and env_file.is_file() else {}
@@ -143,6 +147,8 @@ class SimulatorConfig(BaseModel):
             values["fiches_per_day"] = per_day
         if (token := read("DEMO_CRM_TOKEN")) is not None:
             values["token"] = token
+        if (product_faults := read("DEMO_CRM_PRODUCT_FAULT_RATE")) is not None:
+            values["product_fault_rate"] = product_faults
         if (control := read("DEMO_CRM_CONTROL")) is not None:
             values["control"] = control
         return cls.model_validate(values)

@@ -24,7 +24,15 @@ from callaudit.demo_crm.people import (
     landline_number,
     mobile_number,
 )
-from callaudit.demo_crm.products import FORMER_INSURERS, FORMULAS, Formula, age_factor
+from callaudit.demo_crm.products import (
+    FORMER_INSURERS,
+    FORMULAS,
+    UNLISTED_FORMULAS,
+    Formula,
+    ProductFault,
+    age_factor,
+    draw_product_fault,
+)
 from callaudit.demo_crm.recordings import RecordingMeta, plan_recordings
 from callaudit.demo_crm.seeding import derive_digits, derive_hex, derive_rng
 
@@ -91,6 +99,7 @@ class FicheCore:
     former_insurer: tuple[str, str] | None
     debit_day: int
     recordings: tuple[RecordingMeta, ...]
+    product_fault: ProductFault | None = None
 
     @property
     def age(self) -> int:
@@ -136,8 +145,11 @@ def _prospect(seed: int, fiche_id: str, day: date) -> Prospect:
 
 
 @functools.lru_cache(maxsize=2048)
-def build_fiche(seed: int, day: date, index: int, fiches_per_day: int) -> FicheCore:
-    """Insertion times spread over the working day in index order, so lists read chronologically."""
+def build_fiche(seed: int, day: date, index: int, fiches_per_day: int, product_fault_rate: float = 0.0) -> FicheCore:
+    """Insertion times spread over the working day in index order, so lists read chronologically.
+
+    A share `product_fault_rate` of fiches carries a labelled product fault, drawn on its own so that
+    every other value of the fiche is the same with or without faults."""
     fiche_id = fiche_id_for(day, index)
     rng = derive_rng(seed, "fiche", fiche_id)
     minute = WORKDAY_START_MINUTES + (index + rng.random()) * WORKDAY_MINUTES / fiches_per_day
@@ -150,6 +162,10 @@ def build_fiche(seed: int, day: date, index: int, fiches_per_day: int) -> FicheC
     senior = age >= 60 and rng.random() < 0.5
     formula = rng.choice([f for f in FORMULAS if (f.gamme == "Sénior Plus") == senior])
     cotisation = round(formula.base_monthly_eur * age_factor(age) * rng.uniform(0.92, 1.08), 2)
+    faults = derive_rng(seed, "product-fault", fiche_id)
+    fault = draw_product_fault(faults, formula) if faults.random() < product_fault_rate else None
+    if fault is not None and fault.kind == "unlisted_product":
+        formula = UNLISTED_FORMULAS[formula.level - 1]
     modified_at = inserted_at + timedelta(hours=rng.uniform(2, 60)) if rng.random() < 0.7 else None
     agency_number = "334" + derive_digits(seed, "agency-line", group.id, length=8)
     return FicheCore(
@@ -177,4 +193,5 @@ def build_fiche(seed: int, day: date, index: int, fiches_per_day: int) -> FicheC
             agency_number=agency_number,
             account=f"7340-{agent.id}",
         ),
+        product_fault=fault,
     )

@@ -52,11 +52,18 @@ def sales_fiche(core: FicheCore, base_url: str, include_recordings: bool) -> Jso
 
 
 def sales_list(
-    seed: int, fiches_per_day: int, start: date, end: date, *, base_url: str, include_recordings: bool
+    seed: int,
+    fiches_per_day: int,
+    start: date,
+    end: date,
+    *,
+    base_url: str,
+    include_recordings: bool,
+    product_fault_rate: float = 0.0,
 ) -> Json:
     """Every sale inserted from `start` to `end` inclusive; fiches are generated day by day."""
     fiches = [
-        sales_fiche(build_fiche(seed, day, index, fiches_per_day), base_url, include_recordings)
+        sales_fiche(build_fiche(seed, day, index, fiches_per_day, product_fault_rate), base_url, include_recordings)
         for day in days_between(start, end)
         for index in range(fiches_per_day)
     ]

@@ -3,7 +3,8 @@
 
 Templates use `str.format` fields filled from the fiche (`{client}`, `{agent}`, `{conseiller}`,
 `{firm}`, `{orias}`, `{assureur}`, `{groupe}`, `{gamme}`, `{formule}`, `{hospi}`, `{dentaire}`,
-`{optique}`, `{soins}`, `{prix}`, `{jour}`, `{date_effet}`, `{ville}`, `{naissance}`, `{code}`).
+`{optique}`, `{soins}`, `{carence}`, `{prix}`, `{jour}`, `{date_effet}`, `{ville}`, `{naissance}`, `{code}`).
+`{carence}` is the sold plan's waiting period as a clause, so what agents say matches the catalogue.
 Each segment phrasing contains one of the segment's marker words and no other segment's; the talk
 around segments (fillers, holds, closings, backchannels) contains none (tests enforce both).
 Phrasings vary the way people and speech recognisers do: "14 jours" / "quatorze jours", ORIAS
@@ -77,9 +78,9 @@ SEGMENT_PHRASINGS: dict[str, tuple[Phrasing, ...]] = {
         ),
     ),
     WAITING_PERIOD: (
-        ((A, "Il n'y a aucun délai de carence, vous êtes remboursé dès le premier jour."), (C, "Super.")),
-        ((A, "Pour les prothèses dentaires, il y a une carence de six mois."), (C, "Six mois, d'accord.")),
-        ((A, "Côté carence, rien à attendre, sauf trois mois sur l'audition."), (C, "Ça me va.")),
+        ((A, "Côté délai de carence, {carence}."), (C, "D'accord.")),
+        ((A, "Pour la carence sur cette formule, {carence}."), (C, "Ça me va.")),
+        ((A, "Je vous précise la carence de votre formule : {carence}."), (C, "Très bien, c'est noté.")),
     ),
     GREETING: (
         ((A, "Allô, bonjour {client} ?"), (C, "Oui, bonjour.")),
@@ -236,9 +237,9 @@ SEGMENT_PHRASINGS: dict[str, tuple[Phrasing, ...]] = {
         (
             (
                 A,
-                "Il y a un délai d'attente de trois mois sur le dentaire, et les dépassements hors parcours de soins sont exclus.",
+                "Les dépassements d'honoraires hors parcours de soins sont exclus, comme la chirurgie esthétique.",
             ),
-            (C, "Ah, trois mois, d'accord."),
+            (C, "Ah, d'accord."),
         ),
         (
             (

@@ -8,6 +8,7 @@ and the one the product-verification step matches on.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 FIRM_NAME = "Santéo Courtage"
@@ -42,6 +43,11 @@ class Formula:
         return (100, 100, 125, 150)[self.level - 1]
 
     @property
+    def waiting_period(self) -> str:
+        """The plan's waiting period before dental prosthesis cover (the catalogue's `delai_attente`)."""
+        return ("Aucun", "3 mois", "3 mois", "6 mois")[self.level - 1]
+
+    @property
     def base_monthly_eur(self) -> float:
         return 14.0 + 11.5 * self.level
 
@@ -66,6 +72,43 @@ FORMULAS: tuple[Formula, ...] = (
     *_range("PREVALIA", "Confort", ("Eco", "Médium", "Confort", "Premium")),
     *_range("HELIOS MUTUELLE", "Horizon", ("H1", "H2", "H3", "H4")),
 )
+
+UNLISTED_FORMULAS: tuple[Formula, ...] = _range("OCEANE PREVOYANCE", "Littoral", ("L1", "L2", "L3", "L4"))
+"""Sold by some agents but absent from the demo catalogue: the "product not in the catalogue" fault."""
+
+PRODUCT_FAULTS = ("unlisted_product", "wrong_hospitalisation", "wrong_dentaire", "wrong_waiting_period")
+"""Labelled product faults a fiche may carry (`SimulatorConfig.product_fault_rate`)."""
+
+
+@dataclass(frozen=True)
+class ProductFault:
+    """What is wrong with a fiche's product: `unlisted_product` (the fiche sells a plan the catalogue
+    does not hold), or a wrong promise: the agent states `said` for `topic` where the plan has `plan`."""
+
+    kind: str
+    topic: str | None = None  # the catalogue's coverage field the promise is about
+    plan: str | None = None
+    said: str | None = None
+
+    def as_json(self) -> dict[str, str | None]:
+        return {"kind": self.kind, "topic": self.topic, "plan": self.plan, "said": self.said}
+
+
+def draw_product_fault(rng: random.Random, formula: Formula) -> ProductFault:
+    kind = rng.choice(PRODUCT_FAULTS)
+    if kind == "unlisted_product":
+        return ProductFault(kind)
+    topic, plan, choices = {
+        "wrong_hospitalisation": (
+            "hospitalisation",
+            f"{formula.hospitalisation_pct} %",
+            ("100 %", "150 %", "200 %", "300 %"),
+        ),
+        "wrong_dentaire": ("dentaire", f"{formula.dentaire_pct} %", ("100 %", "125 %", "200 %", "300 %")),
+        "wrong_waiting_period": ("delai_attente", formula.waiting_period, ("Aucun", "3 mois", "6 mois")),
+    }[kind]
+    return ProductFault(kind, topic, plan, rng.choice([value for value in choices if value != plan]))
+
 
 FORMER_INSURERS = (
     ("Mutuelle des Tilleuls", "MTL"),

@@ -38,10 +38,10 @@ from domain.audits.points import PointKind, PointQuery, QueryTerm, build_queries
 from domain.audits.schema import Citation, ControlPointResult, PointStatus, StepOutput
 from domain.audits.scorecard import ScorecardSpec, SpeakerRule, StepSpec
 from domain.audits.timeline import Timeline, mmss
-from domain.language.lexicon import synonyms
+from domain.language.lexicon import distinct, synonyms
 from domain.language.utterances import ParsedTimeline, Utterance, parse_timeline
 
-HEURISTIC_VERSION = "heuristic-3"
+HEURISTIC_VERSION = "heuristic-4"
 """Bump when the search, weights or texts change: audits made before are redone."""
 
 PRESENT_MIN = 0.35
@@ -113,7 +113,13 @@ def _term_match(term: QueryTerm, lemma: str, surface: str, vector: np.ndarray | 
         return SYNONYM_MATCH
     if any(token_distance(term.lemma, w) is not None for w in spoken):
         return TOLERANT_MATCH
-    near = term.vector is not None and vector is not None and float(term.vector @ vector) >= VECTOR_MIN_SIMILARITY
+    # a vector neighbour the glossary files under another concept is not this one
+    near = (
+        term.vector is not None
+        and vector is not None
+        and float(term.vector @ vector) >= VECTOR_MIN_SIMILARITY
+        and not any(distinct(term.lemma, w) for w in spoken)
+    )
     return VECTOR_MATCH if near else 0.0
 
 
@@ -234,9 +240,21 @@ def candidates(query: PointQuery, parsed: ParsedTimeline) -> tuple[list[_Match],
                     counted.append(scoped)
             else:
                 counted.append(scoped)
-            if query.speaker is SpeakerRule.CLIENT and utterance.role == "agent" and utterance.question:
-                counted += _answers(match, parsed.next_turn(turn_index))
+            if query.speaker is SpeakerRule.CLIENT and utterance.role == "agent":
+                proposal = _proposal(query, utterance, match, scoped, last=utterance is turn[-1])
+                if proposal is not None:
+                    counted += _answers(proposal, parsed.next_turn(turn_index))
     return counted, near
+
+
+def _proposal(
+    query: PointQuery, utterance: Utterance, match: _Match, scoped: _Match | None, *, last: bool
+) -> _Match | None:
+    """The agent's words a client's yes may answer: a question, or what ends the agent's turn said as a
+    fact ("je valide votre adhésion" then "oui, validez"), since recognisers drop question marks."""
+    if utterance.question:
+        return match
+    return scoped if last and scoped is not None and as_fact(query, utterance) and not utterance.negated else None
 
 
 def judge(query: PointQuery, parsed: ParsedTimeline) -> _Verdict:

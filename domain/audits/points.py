@@ -169,7 +169,7 @@ QUALITATIVE_LEMMAS: frozenset[str] = frozenset(
         "incident",
     ]
 )
-_CONDITIONAL = re.compile(r"\b(si|en cas d|le cas echeant|s il y a lieu)\b")
+_CONDITIONAL = re.compile(r"\b(si|en cas d(?:e|u|es)?|le cas echeant|s il y a lieu)\b")
 _NEGATIVE = re.compile(r"\b(pas|aucun|aucune|absence|sans|non)\b")
 _BULLET = re.compile(r"^\s*(?:[-•*]|\d+[.)])\s*(.+?)\s*$", re.MULTILINE)
 
@@ -231,6 +231,13 @@ def _unit(vector: np.ndarray) -> np.ndarray | None:
     return vector / norm if norm > 0 else None
 
 
+def _act_word(lemma: str, surface: str) -> bool:
+    """Whether a word only says how a point is met. The lemmatiser reads some participles as words of
+    their own ("questionnée" -> "questionnee", "appropriée" -> "approprier"): their written form
+    without its agreement endings ("-e", "-s") is looked up too."""
+    return bool({lemma, surface, surface.removesuffix("s").removesuffix("e")} & ACT_LEMMAS)
+
+
 @functools.lru_cache(maxsize=4096)
 def _content(text: str) -> _Parsed:
     """Content lemmas of a scorecard text (act words dropped) and their vectors."""
@@ -243,7 +250,7 @@ def _content(text: str) -> _Parsed:
         if token.pos_ not in CONTENT_POS and not token.like_num and not token.text.isupper():
             continue
         for piece in lemma.split():
-            if piece in ACT_LEMMAS or (len(piece) < 3 and not piece.isdigit()):
+            if _act_word(piece, fold(token.text)) or (len(piece) < 3 and not piece.isdigit()):
                 continue
             lemmas.append(piece)
             vectors.append(_unit(np.asarray(token.vector)) if token.has_vector else None)

@@ -8,7 +8,8 @@ compute the timeline once per audit instead of once per step. Everything step-in
 before anything step-specific: the original appended its analysis rules after the step part and
 swapped the timeline for a per-step excerpt on product-verification steps, so less was shared. The
 step part is appended to the same user message, not sent as a second one: some chat templates of
-open models reject two user turns in a row.
+open models reject two user turns in a row. The catalogue facts of a product-verification step
+(`StepSpec.product_context`) are part of the step part, so they never break the shared prefix.
 
 **Tools mode.** The timeline stays out of the prompt: system = system prompt + tools-mode rules,
 user = the step part; the model reads the transcript through `domain.audits.tools`.
@@ -25,7 +26,7 @@ from domain.audits.scorecard import ScorecardSpec, StepSpec
 from domain.audits.speakers import RULE_LABEL
 from domain.audits.timeline import Timeline, render_timeline
 
-PROMPT_VERSION = "2026-12-roles"
+PROMPT_VERSION = "2026-12-products"
 
 STEP_SEPARATOR = "\n\n=== ÉTAPE À ANALYSER ===\n"
 
@@ -126,7 +127,7 @@ def step_part(scorecard: ScorecardSpec, step: StepSpec) -> str:
     if step.keywords:
         lines += ["", f"MOTS-CLÉS : {', '.join(step.keywords)}"]
     if step.verify_product_info:
-        lines += ["", _PRODUCT_UNVERIFIABLE]
+        lines += ["", step.product_context or _PRODUCT_UNVERIFIABLE]
     lines += [
         "",
         f"Analysez cette étape et répondez par le JSON demandé (score de 0 à {step.weight}).",

@@ -7,7 +7,7 @@ one frozen `ScorecardSpec`, so nothing that edits a scorecard can change an audi
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class Severity(enum.StrEnum):
@@ -44,6 +44,9 @@ class StepSpec:
     weight: int = 5
     verify_product_info: bool = False
     point_speakers: tuple[SpeakerRule, ...] = ()  # one per control point; missing entries are AGENT
+    # Set for one audit only, on `verify_product_info` steps whose fiche matched a catalogue plan: the
+    # facts block the auditor reads (`domain.products.facts`). Not part of the scorecard's content.
+    product_context: str | None = field(default=None, compare=False, repr=False)
 
     def speaker_rule(self, index: int) -> SpeakerRule:
         """Whose words count for the control point at 0-based `index`."""

@@ -98,6 +98,13 @@ def synonyms(lemma: str, other: str) -> bool:
     return group is not None and other in group and other != lemma
 
 
+def distinct(lemma: str, other: str) -> bool:
+    """Whether the glossary puts two folded lemmas in different groups: two things of the trade, however
+    close their word vectors ("résilier" / "souscrire", "carence" / "franchise" sit near each other)."""
+    group = GLOSSARY.get(lemma)
+    return group is not None and other in GLOSSARY and other not in group and other != lemma
+
+
 @functools.lru_cache(maxsize=16384)
 def specificity(word: str) -> float:
     """Weight of a word by its rarity in French: 0.4 for "droit", up to 2.0 for "orias"."""

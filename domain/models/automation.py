@@ -80,6 +80,7 @@ class AutomationSchedule(IdMixin, TimestampMixin, Base):
     __table_args__ = (
         CheckConstraint(_in("schedule_type", ScheduleType), name="schedule_type"),
         CheckConstraint("max_retries BETWEEN 0 AND 5", name="max_retries"),
+        CheckConstraint("max_concurrent_runs BETWEEN 1 AND 5", name="max_concurrent_runs"),
     )
 
     name: Mapped[str] = mapped_column(String(255), nullable=False)
@@ -117,6 +118,8 @@ class AutomationSchedule(IdMixin, TimestampMixin, Base):
     continue_on_error: Mapped[bool] = mapped_column(nullable=False, server_default="true")
     retry_failed: Mapped[bool] = mapped_column(nullable=False, server_default="false")
     max_retries: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    # Runs of this schedule in progress at once; more wait in Dagster's run queue (`runs.contract`).
+    max_concurrent_runs: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
 
     notify_on_complete: Mapped[bool] = mapped_column(nullable=False, server_default="true")
     notify_on_error: Mapped[bool] = mapped_column(nullable=False, server_default="true")

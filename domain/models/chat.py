@@ -70,7 +70,6 @@ class ChatConversation(IdMixin, TimestampMixin, Base):
         String(64), ForeignKey("fiches.fiche_id", ondelete="CASCADE"), nullable=False, index=True
     )
     audit_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("audits.id", ondelete="CASCADE"))
-    title: Mapped[str | None] = mapped_column(String(255))
 
 
 class ChatMessage(IdMixin, Base):

@@ -16,7 +16,7 @@ unfinished one starts over, and audits this run already completed are reused, no
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -75,6 +75,12 @@ class Pipeline(Protocol):
     def audit(self, fiche_ids: Sequence[str], *, scorecard_id: int, use_rlm: bool) -> None:
         """Audit the fiches with the scorecard, linked to this run (outcomes are read back from the audits)."""
         ...
+
+
+class DebugLog(Protocol):
+    """Where a run's log lines are mirrored besides the table (`AUTOMATION_DEBUG_LOG_TO_FILE`)."""
+
+    def __call__(self, when: dt.datetime, level: LogLevel, message: str, metadata: Mapping[str, Any]) -> None: ...
 
 
 class Events(Protocol):
@@ -146,6 +152,7 @@ class AutomationRunner:
         settings: RunSettings,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         dagster_run_id: str | None = None,
+        debug_log: DebugLog | None = None,
     ) -> None:
         self.run_id = run_id
         self.sessions = sessions
@@ -155,6 +162,7 @@ class AutomationRunner:
         self.settings = settings
         self.clock = clock
         self.dagster_run_id = dagster_run_id
+        self.debug_log = debug_log
         self.outcomes: dict[str, FicheOutcome] = {}
         self.schedule_id = 0
         self.schedule_name = ""
@@ -163,7 +171,12 @@ class AutomationRunner:
 
     def log(self, level: LogLevel, message: str, **metadata: Any) -> None:
         with self.sessions.begin() as session:
-            add_log(session, self.run_id, level, message, metadata)
+            self._log(session, level, message, metadata)
+
+    def _log(self, session: Session, level: LogLevel, message: str, metadata: dict[str, Any]) -> None:
+        add_log(session, self.run_id, level, message, metadata)
+        if self.debug_log is not None:
+            self.debug_log(self.clock(), level, message, metadata)
 
     def publish(self, event: str, **payload: Any) -> None:
         base = {
@@ -511,7 +524,8 @@ class AutomationRunner:
                 error=error,
                 details={"stage": "run"} if error else None,
             )
-            add_log(session, self.run_id, LogLevel.ERROR if error else LogLevel.INFO, f"Run {status}", tally.as_event())
+            message = f"Run {status}: {error}" if error else f"Run {status}"
+            self._log(session, LogLevel.ERROR if error else LogLevel.INFO, message, tally.as_event())
             duration = run.duration_ms or 0
             summary = RunSummary(
                 self.run_id,

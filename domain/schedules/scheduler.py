@@ -2,8 +2,9 @@
 
 The sensor turns the returned `DueRun`s into Dagster run requests keyed `sched:{id}:{due_at}`; a
 run row is unique per (schedule, due time), so two ticks, a restart or two daemons make one run.
-A schedule with a run still pending or running is not planned until it ends (its due time, if
-still within the window, runs then; later, it is recorded as missed).
+A schedule with `maxConcurrentRuns` runs still pending or running is not planned until one ends (its
+due time, if still within the window, runs then; later, it is recorded as missed); Dagster's run queue
+holds the cap too, for manual triggers (`runs.contract.schedule_limit_tag`).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from domain.schedules.launch import run_key
 from domain.schedules.runner import reconcile_stale
 from domain.schedules.store import (
     active_due_schedules,
+    active_runs,
     add_log,
     create_run,
-    has_active_run,
     last_due,
     requestable_runs,
     stale_runs,
@@ -46,6 +47,7 @@ class DueRun:
     due_at: dt.datetime | None
     priority: str
     resumes: int = 0
+    max_concurrent_runs: int = 1
 
     @property
     def key(self) -> str:
@@ -94,7 +96,7 @@ def tick(
     reconcile(session, now=now, stale_after=settings.stale_after, dagster_status=dagster_status)
     due: dict[int, DueRun] = {}
     for schedule in active_due_schedules(session):
-        if has_active_run(session, schedule.id):
+        if active_runs(session, schedule.id) >= schedule.max_concurrent_runs:
             continue
         # An edit restarts the count: due times of the timing it replaced are not missed ones.
         since = max(last_due(session, schedule.id) or schedule.created_at, schedule.updated_at)
@@ -125,7 +127,14 @@ def tick(
             add_log(
                 session, run_id, LogLevel.INFO, "Due: requested by the scheduler", {"due_at": plan.run_at.isoformat()}
             )
-            due[run_id] = DueRun(run_id, schedule.id, schedule.name, plan.run_at, schedule.transcription_priority)
+            due[run_id] = DueRun(
+                run_id,
+                schedule.id,
+                schedule.name,
+                plan.run_at,
+                schedule.transcription_priority,
+                max_concurrent_runs=schedule.max_concurrent_runs,
+            )
     # Runs a previous tick created but Dagster may not have recorded, and resumed runs (same run key: once).
     for run in requestable_runs(session):
         if run.id not in due:
@@ -142,4 +151,5 @@ def _due(run: AutomationRun) -> DueRun:
         run.due_at,
         str(snapshot.get("transcriptionPriority", "normal")),
         run.resumes,
+        int(snapshot.get("maxConcurrentRuns") or 1),
     )

@@ -160,6 +160,7 @@ def snapshot(
         "continueOnError": schedule.continue_on_error,
         "retryFailed": schedule.retry_failed,
         "maxRetries": schedule.max_retries,
+        "maxConcurrentRuns": schedule.max_concurrent_runs,
         "notifyOnComplete": schedule.notify_on_complete,
         "notifyOnError": schedule.notify_on_error,
         "webhookUrl": schedule.webhook_url,
@@ -206,14 +207,15 @@ def last_due(session: Session, schedule_id: int) -> dt.datetime | None:
     return session.scalar(select(func.max(AutomationRun.due_at)).where(AutomationRun.schedule_id == schedule_id))
 
 
-def has_active_run(session: Session, schedule_id: int) -> bool:
+def active_runs(session: Session, schedule_id: int) -> int:
+    """How many of the schedule's runs are pending or running."""
     return (
         session.scalar(
-            select(AutomationRun.id)
+            select(func.count())
+            .select_from(AutomationRun)
             .where(AutomationRun.schedule_id == schedule_id, AutomationRun.status.in_(ACTIVE_RUN_STATUSES))
-            .limit(1)
         )
-        is not None
+        or 0
     )
 
 

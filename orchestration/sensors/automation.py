@@ -148,7 +148,12 @@ def build_automation_scheduler(cron: str) -> dg.SensorDefinition:
                     run_config=RunAutomation(automation_run_id=d.run_id).run_config(),
                     tags={
                         **automation_tags(
-                            d.run_id, d.schedule_id, d.schedule_name, source="schedule", priority=d.priority
+                            d.run_id,
+                            d.schedule_id,
+                            d.schedule_name,
+                            source="schedule",
+                            priority=d.priority,
+                            max_concurrent_runs=d.max_concurrent_runs,
                         ),
                         **({"app/due_at": d.due_at.isoformat()} if d.due_at else {}),
                     },

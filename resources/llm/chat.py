@@ -5,8 +5,9 @@ Same endpoint, key, price table and provider-wide Redis semaphore (`llm`) as aud
 as they arrive; tool calls are assembled from their fragments and handed on only once the stream
 has ended, complete; usage comes with the last chunk (`stream_options.include_usage`). No retry
 once text may have reached the user; the SDK error is classified like audit calls (a message safe
-to show). Closing the iterator early (the client left) closes the HTTP response, which stops the
-generation at the provider.
+to show), except a connection lost once the stream had started: that is an interrupted answer, not
+an unreachable endpoint. Closing the iterator early (the client left) closes the HTTP response,
+which stops the generation at the provider.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from domain.audits.auditor import Usage
 from domain.chat.answer import Finished, ModelEvent, TextDelta, ToolCall
 from resources.http.keys import normalise_key
 from resources.llm.client import SEMAPHORE_NAME, classify
-from resources.llm.errors import LlmError
+from resources.llm.errors import LlmError, LlmUnavailable
 from resources.llm.pricing import PriceTable
 from resources.llm.resource import KEYLESS_PLACEHOLDER
 from resources.redis import LeaseSemaphore, SemaphoreTimeout, lease_covering
@@ -55,6 +56,13 @@ def chat_config(settings: Settings) -> ChatConfig:
         max_steps=settings.audit_tools_max_steps,
         context_budget=settings.chat_context_token_budget,
     )
+
+
+def interrupted(exc: openai.APIConnectionError, timeout: float) -> str:
+    """Why an answer stream that had started stopped (its connection broke, or it went silent)."""
+    if isinstance(exc, openai.APITimeoutError):
+        return f"the model's answer stream was interrupted: nothing received for {timeout:g} s"
+    return "the model's answer stream was interrupted: the connection was lost"
 
 
 def chat_llm_configured(settings: Settings) -> bool:
@@ -104,9 +112,11 @@ class OpenAiChatModel:
         body = self.request(messages, tools)
         calls: dict[int, _PartialCall] = {}
         usage, finish = Usage(calls=1), ""
+        opened = False
         try:
             async with self._semaphore.slot(wait_timeout=self.config.slot_wait):
                 stream = await self._sdk.chat.completions.create(**body, timeout=self.config.request_timeout)
+                opened = True
                 async with stream:
                     async for chunk in stream:
                         if chunk.usage is not None:
@@ -124,6 +134,10 @@ class OpenAiChatModel:
                             finish = choice.finish_reason or finish
         except SemaphoreTimeout:
             raise LlmError(f"every model call slot stayed taken for {self.config.slot_wait:g} s") from None
+        except openai.APIConnectionError as exc:
+            if opened:  # the endpoint was reached and answering: not "could not be reached"
+                raise LlmUnavailable(interrupted(exc, self.config.request_timeout)) from None
+            raise classify(exc, self.config.request_timeout) from None
         except openai.APIError as exc:
             raise classify(exc, self.config.request_timeout) from None
         for _, call in sorted(calls.items()):

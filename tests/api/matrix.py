@@ -11,18 +11,31 @@ Conventions the matrix enforces everywhere: 401 anonymous, 403 authenticated wit
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from api.auth.crypto import REFRESH_TOKEN_PREFIX  # noqa: F401 - documents the refresh token format used below
+from api.auth.crypto import (
+    REFRESH_TOKEN_PREFIX,  # noqa: F401 - documents the refresh token format used below
+    REPORT_COOKIE_TYPE,
+)
 from api.auth.service import create_invite, issue_refresh_token
+from api.reports import csrf
 from api.reports.service import create_share_link
+from api.reports.session import cookie_name
 from api.reviews.service import open_dispute
 from domain.audits.reviews import Actor
-from domain.models import OutboxDelivery, UserStatus, WebhookSubscription
+from domain.models import (
+    OutboxDelivery,
+    ProductFormule,
+    ProductGamme,
+    ProductGroupe,
+    UserStatus,
+    WebhookSubscription,
+)
 from domain.outbox import new_delivery_id
 from domain.outbox.secrets_box import SecretBox
 from domain.outbox.signing import generate_secret
@@ -41,6 +54,8 @@ class Request:
     path: dict[str, Any] = field(default_factory=dict)
     json: Any = None
     params: dict[str, Any] = field(default_factory=dict)
+    form: dict[str, str] | None = None  # a form-encoded body (the report pages' sign-in and sign-out)
+    headers: dict[str, str] = field(default_factory=dict)  # sent with the principal's
 
 
 Prepare = Callable[[World, str], Awaitable[Request]]
@@ -450,6 +465,81 @@ async def _report_day(world: World, ownership: str) -> Request:
     return Request(path={"day": "2025-03-03"})
 
 
+async def _sign_in_form(world: World, ownership: str) -> Request:
+    # Public: the form is the credential; the CSRF pair is what its GET gives a browser.
+    nonce = secrets.token_urlsafe(32)
+    token = csrf.issue_token(world.keyring, csrf.SIGN_IN, nonce)
+    form = {"email": world.emails["viewer"], "password": PASSWORD, "csrf_token": token}
+    return Request(form=form, headers={"Cookie": f"{csrf.login_cookie_name(world.settings)}={nonce}"})
+
+
+async def _sign_out_form(world: World, ownership: str) -> Request:
+    issued, _ = await issue_refresh_token(
+        world.session, world.users["viewer"], ttl_seconds=3600, ip=None, user_agent=None
+    )
+    cookie = world.keyring.issue_access_token(
+        str(world.users["viewer"]), 600, {"sid": issued.family_id}, typ=REPORT_COOKIE_TYPE
+    )
+    token = csrf.issue_token(world.keyring, csrf.SIGN_OUT, cookie)
+    return Request(form={"csrf_token": token}, headers={"Cookie": f"{cookie_name(world.settings)}={cookie}"})
+
+
+async def _product_ids(world: World) -> tuple[int, int, int]:
+    """An insurer, one of its ranges and one of its plans (the catalogue is global: no own / other)."""
+    groupe = ProductGroupe(code="QQ", libelle="QUALIA")
+    world.session.add(groupe)
+    await world.session.flush()
+    gamme = ProductGamme(groupe_id=groupe.id, code="QUA", libelle="Qualia Santé")
+    world.session.add(gamme)
+    await world.session.flush()
+    formule = ProductFormule(gamme_id=gamme.id, code="Q1", libelle="Q1", garanties_html="https://x.test/q1.html")
+    world.session.add(formule)
+    await world.session.flush()
+    return groupe.id, gamme.id, formule.id
+
+
+async def _product_groupe(world: World, ownership: str) -> Request:
+    groupe_id, _, _ = await _product_ids(world)
+    return Request(path={"groupe_id": groupe_id}, json={"libelle": "QUALIA 2"})
+
+
+async def _product_gamme(world: World, ownership: str) -> Request:
+    _, gamme_id, _ = await _product_ids(world)
+    return Request(path={"gamme_id": gamme_id}, json={"libelle": "Qualia Plus"})
+
+
+async def _product_formule(world: World, ownership: str) -> Request:
+    _, _, formule_id = await _product_ids(world)
+    return Request(path={"formule_id": formule_id}, json={"dentaire": "200 %"})
+
+
+async def _new_product_groupe(world: World, ownership: str) -> Request:
+    return Request(json={"code": "QN", "libelle": "NOUVEAU"})
+
+
+async def _new_product_gamme(world: World, ownership: str) -> Request:
+    groupe_id, _, _ = await _product_ids(world)
+    return Request(json={"groupeId": str(groupe_id), "code": "NEW", "libelle": "Nouvelle"})
+
+
+async def _new_product_formule(world: World, ownership: str) -> Request:
+    _, gamme_id, _ = await _product_ids(world)
+    return Request(
+        json={"gammeId": str(gamme_id), "code": "Q2", "libelle": "Q2", "garantiesHtml": "https://x.test/q2.html"}
+    )
+
+
+async def _product_document(world: World, ownership: str) -> Request:
+    plan = {"code": "Q1", "libelle": "Q1", "garanties_html": "https://x.test/q1.html"}
+    gamme = {"code": "QUA", "libelle": "Qualia Santé", "formules": [plan]}
+    groupe = {"code": "QQ", "libelle": "QUALIA", "gammes": [gamme]}
+    return Request(json={"format": "callaudit.products/1", "groupes": [groupe]})
+
+
+async def _product_search(world: World, ownership: str) -> Request:
+    return Request(params={"q": "qual"})
+
+
 # --- the matrix -----------------------------------------------------------------------------------
 
 SCOPED_READ: dict[str, Expectation] = {
@@ -551,6 +641,9 @@ AUTOMATION_LIST: dict[str, Expectation] = users_only() | {"self_user": 403}
 AUTOMATION_WRITE: dict[str, Expectation] = SCOPED_WRITE
 AUTOMATION_CREATE: dict[str, Expectation] = {**SCOPED_WRITE, "operator": (201, 400), "admin": (201, 201)}
 AUTOMATION_TRIGGER: dict[str, Expectation] = {**SCOPED_WRITE, "operator": (202, 404), "admin": (202, 202)}
+
+# products: global catalogue; the agent role and the token (fiches read only) have no products grant
+PRODUCTS_READ: dict[str, Expectation] = users_only() | {"self_user": 403}
 
 HTML = "text/html"
 AUDIO = "audio/wav"
@@ -748,6 +841,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/reports/audits/{audit_id}", "audits.read", AUDITS_READ, _reported_audit, entity=True, media=HTML),
     Route("GET", "/reports/days/{day}", "audits.read", AUDITS_LIST, _report_day, media=HTML),
     Route("POST", "/reports/session", "user", users_only(303)),
+    Route("GET", "/reports/login", None, public(), media=HTML),
+    Route("POST", "/reports/login", None, public(303), _sign_in_form),
+    Route("POST", "/reports/logout", None, public(303), _sign_out_form),
     Route("GET", "/reports/shared/{token}", None, public(), _shared, media=HTML),
     Route("GET", "/reports/shared/{token}/recordings/{call_id}", None, public(), _shared, media=AUDIO),
     Route(
@@ -914,6 +1010,35 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "GET", "/api/automation/runs/{run_id}/logs", "automation.read", AUTOMATION_READ, _group_schedule, entity=True
     ),
+    # products: the catalogue is global; viewer and operator read, admin writes; linking a fiche reads it too
+    # (`fiches.read` scope: another group's fiche is a 404)
+    Route("GET", "/api/products/stats", "products.read", PRODUCTS_READ),
+    Route("GET", "/api/products/search", "products.read", PRODUCTS_READ, _product_search),
+    Route(
+        "GET",
+        "/api/products/link-fiche/{fiche_id}",
+        "products.read",
+        RECORDINGS_READ,
+        _group_fiche_with_details,
+        entity=True,
+    ),
+    Route("GET", "/api/products/export", "products.read", PRODUCTS_READ, enveloped=False),
+    Route("POST", "/api/products/import", "products.write", admin_only(), _product_document),
+    Route("GET", "/api/products/groupes", "products.read", PRODUCTS_READ),
+    Route("POST", "/api/products/groupes", "products.write", admin_only(201), _new_product_groupe),
+    Route("GET", "/api/products/groupes/{groupe_id}", "products.read", PRODUCTS_READ, _product_groupe),
+    Route("PUT", "/api/products/groupes/{groupe_id}", "products.write", admin_only(), _product_groupe),
+    Route("DELETE", "/api/products/groupes/{groupe_id}", "products.write", admin_only(), _product_groupe),
+    Route("GET", "/api/products/gammes", "products.read", PRODUCTS_READ),
+    Route("POST", "/api/products/gammes", "products.write", admin_only(201), _new_product_gamme),
+    Route("GET", "/api/products/gammes/{gamme_id}", "products.read", PRODUCTS_READ, _product_gamme),
+    Route("PUT", "/api/products/gammes/{gamme_id}", "products.write", admin_only(), _product_gamme),
+    Route("DELETE", "/api/products/gammes/{gamme_id}", "products.write", admin_only(), _product_gamme),
+    Route("GET", "/api/products/formules", "products.read", PRODUCTS_READ),
+    Route("POST", "/api/products/formules", "products.write", admin_only(201), _new_product_formule),
+    Route("GET", "/api/products/formules/{formule_id}", "products.read", PRODUCTS_READ, _product_formule),
+    Route("PUT", "/api/products/formules/{formule_id}", "products.write", admin_only(), _product_formule),
+    Route("DELETE", "/api/products/formules/{formule_id}", "products.write", admin_only(), _product_formule),
     # test-only scoped family (tests/api/probe.py): the SELF / GROUP / ALL behaviour later families copy
     Route("GET", "/api/_probe/fiches", "fiches.read", users_only() | {"token": 200}),
     Route("GET", "/api/_probe/fiches/{fiche_id}", "fiches.read", SCOPED_READ, _group_fiche, entity=True),

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, get_args
 
 import httpx
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.audits.filters import Niveau, split_csv
 from api.audits.service import bucket_label
 from domain.audits.schema import Level
 from domain.audits.store import LatestCandidate, choose_latest
-from domain.models import Audit
+from domain.models import Audit, AuditProductLink
 from domain.models.audits import PENDING_LEVEL
 from services.auditing import STALE_HEARTBEAT
 from tests.api.audit_factory import add_audit, add_fiche, add_scorecard
+from tests.api.queries import counting
 from tests.api.world import World
 
 Ids = dict[str, int]
@@ -328,6 +327,40 @@ async def test_detail_has_steps_points_citations_and_compliance(client: httpx.As
     }
 
 
+async def test_detail_shows_the_product_match_and_per_product_step_the_facts_used_and_checks(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    card = await add_scorecard(world.session)
+    linked = await add_audit(world.session, "F-OWN", card)
+    plain = await add_audit(world.session, "F-OWN", card)
+    facts = {"plan": {"formule": "E2"}, "coverage": {"dentaire": "125 %"}, "tables": [{"title": "T"}]}
+    check = {
+        "checks": [{"topic": "dentaire", "said": "200 pct", "expected": "125 %", "verdict": "contradicted"}],
+        "legal_notices": {"rétractation": True},
+        "not_verifiable_offline": ["Optique : non annoncé dans l'appel"],
+    }
+    world.session.add(
+        AuditProductLink(
+            audit_id=linked,
+            strategy="fuzzy",
+            sold={"formule_nom": "e 2"},
+            scores={"strategy": "fuzzy", "scores": {"formule": 0.92}},
+            facts={"facts": {**facts, "sold": {}, "documents": {}}, "steps": {"2": check}},
+        )
+    )
+    await world.commit()
+
+    data = (await client.get(f"/api/audits/{linked}", headers=world.headers("viewer"))).json()["data"]
+    assert data["product"] == {
+        "strategy": "fuzzy",
+        "match": {"strategy": "fuzzy", "scores": {"formule": 0.92}},
+        "sold": {"formule_nom": "e 2"},
+        "steps": [{"position": 2, "facts_used": facts, **check}],
+    }
+    other = (await client.get(f"/api/audits/{plain}", headers=world.headers("viewer"))).json()["data"]
+    assert other["product"] is None
+
+
 async def test_control_point_route(client: httpx.AsyncClient, world: World) -> None:
     audit_id = await add_audit(world.session, "F-OWN", await add_scorecard(world.session))
     await world.commit()
@@ -562,20 +595,6 @@ async def test_grouped_by_fiches(client: httpx.AsyncClient, world: World) -> Non
 
 
 # --- query counts ---------------------------------------------------------------------------------
-
-
-@contextmanager
-def counting(engine: AsyncEngine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 async def test_no_query_per_row(client: httpx.AsyncClient, world: World, api_engine: AsyncEngine) -> None:

@@ -63,6 +63,8 @@ async def test_create_answers_the_original_camel_case_shape_with_the_generated_c
         ({"timeOfDay": "7h00"}, "body.timeOfDay"),
         ({"dayOfMonth": 32, "scheduleType": "MONTHLY"}, "body.dayOfMonth"),
         ({"maxRetries": 6}, "body.maxRetries"),
+        ({"maxConcurrentRuns": 0}, "body.maxConcurrentRuns"),
+        ({"maxConcurrentRuns": 6}, "body.maxConcurrentRuns"),
         ({"webhookUrl": "ftp://example.test/hook"}, "webhookUrl"),
         ({"webhookUrl": "http://10.0.0.1/hook"}, "webhookUrl"),
         ({"webhookUrl": "http://169.254.169.254/latest/meta-data/"}, "webhookUrl"),
@@ -173,7 +175,7 @@ async def test_9_12_07_trigger_answers_at_once_with_the_automation_run_id_and_it
     client: httpx.AsyncClient, world: World
 ) -> None:
     """Reference §9.12 #7: the original answered with event ids the UI could not follow."""
-    schedule_id = await add_schedule(world.session, "G-OWN", transcription_priority="high")
+    schedule_id = await add_schedule(world.session, "G-OWN", transcription_priority="high", max_concurrent_runs=2)
     await world.commit()
     body = {"scheduleId": str(schedule_id), "overrideFicheSelection": {"mode": "manual", "ficheIds": ["F-OWN, F-9"]}}
     response = await client.post("/api/automation/trigger", json=body, headers=world.headers("operator"))
@@ -191,6 +193,7 @@ async def test_9_12_07_trigger_answers_at_once_with_the_automation_run_id_and_it
     assert launch.tags["app/automation_schedule_id"] == str(schedule_id)
     assert launch.tags["app/automation_run_id"] == str(run.id)
     assert launch.tags["dagster/priority"] == "5"
+    assert launch.tags["app/automation_schedule_limit_2"] == str(schedule_id)  # queued behind its 2 running runs
 
 
 async def test_9_12_11_triggering_an_inactive_schedule_is_409_with_the_reason(

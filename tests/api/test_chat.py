@@ -15,12 +15,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import httpx2
 import pytest
 import pytest_asyncio
 import quicktok
 from fastapi import FastAPI
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from api.chat.deps import get_chat_model
 from api.chat.service import CLIENT_LEFT
@@ -28,7 +29,15 @@ from api.deps import get_settings_dep
 from callaudit.settings import Settings
 from domain.audits.gating import MAX_CONTINUATION_CHUNKS
 from domain.audits.matching import locate_quote, tokenise
-from domain.models import ChatMessage, TranscriptChunk
+from domain.models import (
+    AuditControlPoint,
+    AuditStep,
+    ChatConversation,
+    ChatMessage,
+    MessageRole,
+    MessageStatus,
+    TranscriptChunk,
+)
 from domain.rbac import Scope
 from resources.llm.chat import OpenAiChatModel, build_chat_model
 from tests.api.audit_factory import add_audit, add_scorecard
@@ -235,21 +244,47 @@ async def test_a_client_leaving_stops_the_model_call_and_leaves_the_question_una
     assert [(m["role"], m["status"], m["error"]) for m in data["messages"]] == [("user", "unanswered", CLIENT_LEFT)]
 
 
-async def test_a_failed_stream_ends_with_the_error_frame_and_the_question_marked_unanswered(
-    chat_app: FastAPI, client: httpx.AsyncClient, world: World, standin: StreamingStandIn
+@pytest.mark.parametrize(
+    ("failure", "why"),
+    [(httpx2.ReadError, "the connection was lost"), (httpx2.ReadTimeout, "nothing received for {timeout:g} s")],
+)
+async def test_a_stream_broken_mid_answer_ends_with_an_error_frame_saying_so_and_stores_no_partial_answer(
+    chat_app: FastAPI,
+    client: httpx.AsyncClient,
+    world: World,
+    standin: StreamingStandIn,
+    api_settings: Settings,
+    failure: type[httpx2.TransportError],
+    why: str,
 ) -> None:
     audit_id = await audit_with_transcript(world)
-    standin.script.append(Turn(text="Le conseiller a bien", fail_after_chars=6))
+    standin.script.append(Turn(text="Le conseiller a bien", fail_after_chars=6, failure=failure))
     payloads = await ask(chat_app, world, f"/api/audits/{audit_id}/chat", "Le conseiller s'est-il présenté ?")
 
     assert payloads[-1] == "[DONE]"
     assert texts(payloads) == list("Le con")  # what came before the break was shown
+    # not "could not be reached": the endpoint answered, then the answer broke off
+    reason = "the model's answer stream was interrupted: " + why.format(
+        timeout=api_settings.llm_request_timeout_seconds
+    )
     error = json.loads(payloads[-2])
-    assert error == {"type": "error", "error": "the model endpoint could not be reached", "code": "STREAM_ERROR"}
+    assert error == {"type": "error", "error": reason, "code": "STREAM_ERROR"}
     data = await history(client, world, f"/api/audits/{audit_id}/chat/history")
-    assert [(m["role"], m["status"], m["error"]) for m in data["messages"]] == [
-        ("user", "unanswered", "the model endpoint could not be reached")
-    ]
+    # the half answer is not kept as an assistant message: the question alone, unanswered, with why
+    assert [(m["role"], m["status"], m["error"]) for m in data["messages"]] == [("user", "unanswered", reason)]
+
+
+async def test_an_unreachable_model_is_told_apart_from_an_interrupted_answer(
+    chat_app: FastAPI, client: httpx.AsyncClient, world: World, standin: StreamingStandIn
+) -> None:
+    audit_id = await audit_with_transcript(world)
+    standin.script.append(Turn(refuse=True))
+    payloads = await ask(chat_app, world, f"/api/audits/{audit_id}/chat", "Le conseiller s'est-il présenté ?")
+
+    reason = "the model endpoint could not be reached"
+    assert payloads == [json.dumps({"type": "error", "error": reason, "code": "STREAM_ERROR"}), "[DONE]"]
+    data = await history(client, world, f"/api/audits/{audit_id}/chat/history")
+    assert [(m["role"], m["status"], m["error"]) for m in data["messages"]] == [("user", "unanswered", reason)]
 
 
 async def test_offline_the_answer_is_extractive_labelled_and_cited(
@@ -304,6 +339,33 @@ async def test_chat_without_read_access_to_the_audit_is_forbidden(client: httpx.
     assert (await client.get("/api/fiches/F-OWN/chat/history", headers=headers)).status_code == 200
 
 
+async def rerun_step_2(world: World, audit_id: int) -> None:
+    """What a step rerun writes: revision 1 of "Devoir de conseil" (PARTIEL 2/3) superseded by revision 2."""
+    first = await world.session.scalar(select(AuditStep).where(AuditStep.audit_id == audit_id, AuditStep.position == 2))
+    assert first is not None
+    first.superseded_at = dt.datetime.now(dt.UTC)
+    await world.session.flush()
+    point = AuditControlPoint(index=1, point="Besoins", statut="PRESENT", commentaire="Besoins recueillis")
+    world.session.add(
+        AuditStep(
+            audit_id=audit_id,
+            position=2,
+            revision=2,
+            rerun_scope="step",
+            name=first.name,
+            is_critical=first.is_critical,
+            weight=first.weight,
+            severity=first.severity,
+            traite=True,
+            conforme="CONFORME",
+            score=3,
+            niveau_conformite="EXCELLENT",
+            control_points=[point],
+        )
+    )
+    await world.session.flush()
+
+
 async def test_the_audit_is_read_as_it_stands_and_the_fiche_with_its_latest_audits_only(
     chat_app: FastAPI, client: httpx.AsyncClient, world: World, standin: StreamingStandIn
 ) -> None:
@@ -311,6 +373,7 @@ async def test_the_audit_is_read_as_it_stands_and_the_fiche_with_its_latest_audi
     review = {"statut": "PRESENT", "commentaire": "Dit à 00:42", "reason": "Entendu à la réécoute"}
     path = f"/api/audits/{audit_id}/steps/1/control-points/2/review"
     assert (await client.patch(path, json=review, headers=world.headers("operator"))).status_code == 200
+    await rerun_step_2(world, audit_id)
     old = await add_audit(world.session, "F-OWN", await add_scorecard(world.session, "Ancienne grille"), latest=False)
     gone = await add_audit(
         world.session,
@@ -325,7 +388,83 @@ async def test_the_audit_is_read_as_it_stands_and_the_fiche_with_its_latest_audi
     audit_prompt = standin.seen[0]["messages"][0]["content"]
     assert "1.2 Nom de la société : PRESENT - Dit à 00:42" in audit_prompt  # the override in force
     assert "Présentation [critique] [revu par un humain] : CONFORME (5/5" in audit_prompt
+    assert "2. Devoir de conseil : CONFORME (3/3, EXCELLENT)" in audit_prompt  # the rerun's revision
+    assert "2.1 Besoins : PRESENT - Besoins recueillis" in audit_prompt
+    assert "Devoir de conseil : PARTIEL" not in audit_prompt  # nothing of the superseded revision
+    assert "Besoins : PARTIEL" not in audit_prompt
     fiche_prompt = standin.seen[1]["messages"][0]["content"]
     assert f"Audit #{audit_id} " in fiche_prompt
     assert f"Audit #{old} " not in fiche_prompt
     assert f"Audit #{gone} " not in fiche_prompt
+
+
+async def test_a_deleted_audit_has_no_chat(client: httpx.AsyncClient, world: World) -> None:
+    audit_id = await add_audit(world.session, "F-OWN", await add_scorecard(world.session))
+    headers = world.headers("operator")
+    deleted = await client.patch(f"/api/audits/{audit_id}", json={"deleted": True}, headers=headers)
+    assert deleted.status_code == 200, deleted.text
+
+    history_response = await client.get(f"/api/audits/{audit_id}/chat/history", headers=headers)
+    asked = await client.post(f"/api/audits/{audit_id}/chat", json={"message": "Score ?"}, headers=headers)
+    assert (history_response.status_code, asked.status_code) == (404, 404)
+    assert asked.json()["code"] == "NOT_FOUND"
+    conversations = select(func.count()).select_from(ChatConversation).where(ChatConversation.audit_id == audit_id)
+    assert await world.session.scalar(conversations) == 0
+    restored = await client.patch(f"/api/audits/{audit_id}", json={"deleted": False}, headers=headers)
+    assert restored.status_code == 200, restored.text
+    assert (await client.get(f"/api/audits/{audit_id}/chat/history", headers=headers)).status_code == 200
+
+
+async def test_history_gets_or_creates_one_conversation_and_returns_its_last_50_messages_oldest_first(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    audit_id = await add_audit(world.session, "F-OWN", await add_scorecard(world.session))
+    first = await history(client, world, f"/api/audits/{audit_id}/chat/history")
+    assert (first["ficheId"], first["auditId"], first["messages"], first["messageCount"]) == (
+        "F-OWN",
+        str(audit_id),
+        [],
+        0,
+    )
+    assert (await history(client, world, f"/api/audits/{audit_id}/chat/history"))["conversationId"] == first[
+        "conversationId"
+    ]
+    fiche_level = await history(client, world, "/api/fiches/F-OWN/chat/history")
+    assert fiche_level["auditId"] is None
+    assert fiche_level["conversationId"] != first["conversationId"]
+
+    for i in range(52):
+        user = i % 2 == 0
+        world.session.add(
+            ChatMessage(
+                conversation_id=int(first["conversationId"]),
+                role=MessageRole.USER if user else MessageRole.ASSISTANT,
+                status=MessageStatus.ANSWERED if user else MessageStatus.COMPLETE,
+                content=f"message {i}",
+            )
+        )
+    await world.session.flush()
+    data = await history(client, world, f"/api/audits/{audit_id}/chat/history")
+    assert data["messageCount"] == 52
+    assert [m["content"] for m in data["messages"]] == [f"message {i}" for i in range(2, 52)]
+    assert {"id", "conversationId", "role", "content", "timestamp"} <= set(data["messages"][0])
+    assert data["messages"][0]["conversationId"] == first["conversationId"]
+
+
+async def test_a_question_that_leaves_no_room_in_the_context_budget_is_refused_and_nothing_is_stored(
+    chat_app: FastAPI, client: httpx.AsyncClient, world: World, standin: StreamingStandIn
+) -> None:
+    audit_id = await audit_with_transcript(world)
+    settings: Settings = chat_app.dependency_overrides[get_settings_dep]()
+    chat_app.dependency_overrides[get_settings_dep] = lambda: settings.model_copy(
+        update={"chat_context_token_budget": 1000}
+    )
+    path = f"/api/audits/{audit_id}/chat"
+    response = await client.post(path, json={"message": "mot " * 400}, headers=world.headers("operator"))
+
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == "body.message"
+    assert "chat context budget (1000 tokens)" in response.json()["error"]
+    assert standin.seen == []
+    assert await world.session.scalar(select(func.count()).select_from(ChatMessage)) == 0
+    assert await world.session.scalar(select(func.count()).select_from(ChatConversation)) == 0

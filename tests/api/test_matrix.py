@@ -60,8 +60,9 @@ async def test_matrix(
             route.method,
             route.path.format(**request.path),
             json=request.json,
+            data=request.form,
             params=request.params,
-            headers=world.headers(principal),
+            headers=world.headers(principal) | request.headers,
         )
     assert response.status_code == expected, response.text
     if 300 <= expected < 400:

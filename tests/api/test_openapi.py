@@ -39,6 +39,11 @@ ORIGINAL_CAMEL_SCHEMAS = {
     "ResultSummary", "RunDetail", "RunList", "RunOut", "ScheduleDetail", "ScheduleFields", "ScheduleList",
     "ScheduleOut", "ScheduleSaved", "TriggerIn", "Triggered",
     "ChatHistoryOut", "ChatMessageOut",  # chat history (reference §4.13)
+    # products (reference §4.11: `groupeId`, `gammeId`, `garantiesHtml`...)
+    "CatalogueImportOut", "DocumentOut", "FormuleDetail", "FormuleIn", "FormuleOut", "FormulePatch", "GammeDetail",
+    "GammeIn", "GammeOut", "GammePatch", "GroupeDetail", "GroupeIn", "GroupeOut", "GroupePatch",
+    "GuaranteeCategoryOut", "GuaranteeItemOut", "GuaranteeTableOut", "MatchOut", "ProductDeletedOut",
+    "ProductLinkOut", "SearchOut", "SoldOut", "StatsOut",
 }  # fmt: skip
 #: The original's offset pagination, kept on its audit lists.
 ORIGINAL_OFFSET_PAGINATION_PATHS = {"/api/audits", "/api/audits/grouped", "/api/audits/grouped-by-fiches"}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,9 +13,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.models import Fiche, Recording, ReportShareLink
+from tests.api.audit_factory import add_audit, add_scorecard
 from tests.api.conftest import client_for, in_process_simulator
+from tests.api.queries import counting
 from tests.api.report_factory import add_reported_audit
 from tests.api.world import World
 from tests.drills.uvicorn_server import serving
@@ -51,6 +56,23 @@ async def test_report_page_shows_every_step_point_and_citation(client: httpx.Asy
     assert "<details>" in html
     assert f'id="passage-{call_id}-0">[0:00] speaker_0 (' in html
     assert "<mark>Bonjour madame</mark>" in html
+
+
+async def test_report_reads_each_row_of_the_audit_and_transcript_once(
+    client: httpx.AsyncClient, world: World, api_engine: AsyncEngine
+) -> None:
+    """Points, citations and transcript turns in one query each (none per step or point, none read
+    twice); steps twice: the current rows, then every revision's number for the rerun marks; the
+    fiche not again for the players (the viewer's recordings scope is its audits scope)."""
+    audit_id, _ = await add_reported_audit(world, "own")
+    await world.commit()
+    with counting(api_engine) as statements:
+        response = await client.get(f"/reports/audits/{audit_id}", headers=world.headers("viewer"))
+    assert response.status_code == 200
+    reads = Counter(m.group(1) for s in statements if (m := re.search(r"\bFROM (\w+)", s)))
+    tables = ("audits", "audit_steps", "audit_control_points", "audit_citations", "transcript_chunks", "fiches")
+    assert {t: reads[t] for t in tables} == dict(zip(tables, (1, 2, 1, 1, 1, 0), strict=True))
+    assert "<audio" in response.text
 
 
 async def test_report_without_the_recordings_grant_shows_times_not_players(
@@ -225,6 +247,30 @@ async def test_day_overview_lists_the_days_audits_in_scope(client: httpx.AsyncCl
     assert "Aucun audit terminé pour ce jour." in empty.text
     bad = await client.get("/reports/days/2025-13-01", headers=world.headers("admin"))
     assert bad.status_code == 400
+
+
+async def test_day_overview_filters_by_scorecard_with_score_level_and_critical_failures(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    sale, _ = await add_reported_audit(world, "own")
+    quality = await add_scorecard(world.session, "Qualité appel")
+    checked = await add_audit(
+        world.session, "F-OWN", quality, score=40.0, niveau="REJET", critical_passed=1, critical_total=3
+    )
+    await world.session.execute(update(Fiche).values(sales_date=dt.date(2025, 3, 3)))
+    await world.commit()
+    both = await client.get("/reports/days/2025-03-03", headers=world.headers("viewer"))
+    assert f'href="/reports/audits/{sale}"' in both.text
+    assert f'href="/reports/audits/{checked}"' in both.text
+    only = await client.get(
+        "/reports/days/2025-03-03", params={"scorecard": quality.id}, headers=world.headers("viewer")
+    )
+    assert only.status_code == 200
+    assert html_problems(only.text) == []
+    assert "<h1>Audits du 03/03/2025 — Qualité appel</h1>" in only.text
+    assert f'href="/reports/audits/{sale}"' not in only.text
+    row = f'<a href="/reports/audits/{checked}">F-OWN</a></td><td>Jeanne Martin</td><td>Qualité appel</td>'
+    assert row + "<td>40,0 %</td><td>REJET</td><td>2</td></tr>" in only.text
 
 
 async def test_report_shows_human_overrides_over_the_ai_verdict(client: httpx.AsyncClient, world: World) -> None:

@@ -188,13 +188,16 @@ class World:
             update(Fiche).where(Fiche.fiche_id == fiche_id).values(crm_group_id=group, attribution_user_id=owner)
         )
 
-    async def add_transcript(self, ownership: str, turns: Sequence[tuple[str, str]] = ()) -> str:
-        """Details for the world's fiche and a transcript of its first recording (two short turns, or
-        `turns` of (speaker, text), a word a second); its call id."""
+    async def add_transcript(
+        self, ownership: str, turns: Sequence[tuple[str, str]] = (), words: Sequence[Word] = ()
+    ) -> str:
+        """Details for the world's fiche and a transcript of its first recording (two short turns,
+        `turns` of (speaker, text), a word a second, or `words` as they are); its call id."""
         await self.store_details(ownership)
         fiche_id = self.fiche_ids[ownership]
-        words = [Word("Bonjour", 0.0, 0.5, "speaker_0"), Word("madame", 0.6, 1.0, "speaker_0"),
-                 Word("Oui", 1.2, 1.4, "speaker_1", 0.9)]  # fmt: skip
+        if not words:
+            words = [Word("Bonjour", 0.0, 0.5, "speaker_0"), Word("madame", 0.6, 1.0, "speaker_0"),
+                     Word("Oui", 1.2, 1.4, "speaker_1", 0.9)]  # fmt: skip
         if turns:
             said = [(speaker, word) for speaker, text in turns for word in text.split()]
             words = [Word(word, float(i), i + 0.8, speaker) for i, (speaker, word) in enumerate(said)]
@@ -205,7 +208,7 @@ class World:
                 provider="reference",
                 model="demo-simulator-reference",
                 text=" ".join(w.text for w in words),
-                words=words,
+                words=list(words),
                 chunks=build_chunks(recording.call_id, words),
                 language="fr",
                 language_probability=None,

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -19,6 +20,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from callaudit.demo_crm.config import Faults
+from callaudit.settings import get_settings
 from domain.models import Audit, AuditControlPoint, AuditStep, Fiche
 from domain.models.automation import (
     AutomationNotification,
@@ -26,6 +28,9 @@ from domain.models.automation import (
     AutomationRunFicheResult,
     AutomationSchedule,
 )
+from domain.outbox.secrets_box import SecretBox
+from domain.schedules.debug_log import debug_log_path
+from domain.schedules.webhook import set_schedule_webhook
 from domain.scorecards.service import demo_document, import_document
 from orchestration.definitions import defs
 from orchestration.jobs import DagsterPipeline, automation_run_job
@@ -95,6 +100,10 @@ def add_schedule(engine: Engine, **fields: Any) -> int:
         schedule = AutomationSchedule(**values)
         session.add(schedule)
         session.flush()
+        if schedule.webhook_url:  # as the API does when it saves the URL
+            set_schedule_webhook(
+                session, schedule, schedule.webhook_url, box=SecretBox("test-key-" + "0" * 32), user_id=None
+            )
         return schedule.id
 
 
@@ -130,6 +139,7 @@ def test_a_schedule_with_two_scorecards_groups_and_max_fiches_runs_from_its_sens
     assert request.run_key is not None
     assert request.run_key.startswith(f"sched:{schedule_id}:")
     assert request.tags["app/automation_schedule"] == "Ventes NCA"
+    assert request.tags["app/automation_schedule_limit_1"] == str(schedule_id)  # maxConcurrentRuns, default 1
     [result] = daemon.results
     assert result.success, result.all_events
     run_id = int(request.tags["app/automation_run_id"])
@@ -199,6 +209,16 @@ def test_a_schedule_with_two_scorecards_groups_and_max_fiches_runs_from_its_sens
     assert len(daemon.results) <= 2
 
 
+@pytest.fixture
+def debug_logs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """`AUTOMATION_DEBUG_LOG_TO_FILE=1` with `CALLAUDIT_HOME` here, for the runs of the test."""
+    monkeypatch.setenv("AUTOMATION_DEBUG_LOG_TO_FILE", "1")
+    monkeypatch.setenv("CALLAUDIT_HOME", str(tmp_path))
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()  # before the environment is restored: the next reader loads it afresh
+
+
 class WorkerDied(BaseException):
     """The run's process dying mid-run (not an error the run could catch and record)."""
 
@@ -210,6 +230,7 @@ def test_a_run_whose_worker_dies_midway_is_resumed_without_losing_or_duplicating
     scorecard_id: int,
     sync_engine: Engine,
     monkeypatch: pytest.MonkeyPatch,
+    debug_logs: Path,
 ) -> None:
     schedule_id = add_schedule(
         sync_engine,
@@ -231,7 +252,8 @@ def test_a_run_whose_worker_dies_midway_is_resumed_without_losing_or_duplicating
         real_audit(self, fiche_ids, scorecard_id=scorecard_id, use_rlm=use_rlm)
 
     monkeypatch.setattr(DagsterPipeline, "audit", dies_after_one_audit)
-    daemon = Daemon(instance, audit_resources)
+    # The runs read the settings resource: the one loaded with the debug log switched on.
+    daemon = Daemon(instance, {**audit_resources, "settings": get_settings()})
     daemon.tick()
     [dead] = daemon.results
     assert not dead.success  # the Dagster run failed; the automation run was left running
@@ -265,3 +287,7 @@ def test_a_run_whose_worker_dies_midway_is_resumed_without_losing_or_duplicating
     assert (run.status, run.resumes) == ("completed", 1)
     assert notices == [f"automation-run:{run_id}:email:qualite@example.test"]
     assert daemon.tick() == []  # finished: nothing more is asked
+    # AUTOMATION_DEBUG_LOG_TO_FILE: both executions wrote to the run's file, the second one appending.
+    lines = debug_log_path(debug_logs, run_id).read_text(encoding="utf-8").splitlines()
+    assert sum("Run started" in line for line in lines) == 2
+    assert "Run completed" in lines[-1]

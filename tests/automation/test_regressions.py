@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from callaudit.settings import get_settings
 from domain.audits.store import Trigger
 from domain.models import Audit
-from domain.models.automation import AutomationRun, AutomationRunFicheResult
+from domain.models.automation import AutomationLog, AutomationRun, AutomationRunFicheResult, AutomationSchedule
 from domain.schedules.selection import DateRange, FicheSelection, local_today, selection_days
 from tests.automation.harness import DAY, Plan, harness, schedule, scorecards
 
@@ -195,6 +195,36 @@ def test_9_12_05_one_fiche_failure_never_fails_the_run_and_a_rerun_notifies_once
     assert [n.key for n in h.notifier.webhooks] == [f"automation-run:{run_id}:webhook"]
 
 
+def test_9_12_05_a_run_that_fails_as_a_whole_says_why_once_even_when_re_executed(sync_engine: Engine) -> None:
+    """The original rethrew to Inngest, whose retry re-sent the failure notices; here the failure is the
+    run's record (status, error, schedule statistics, `automation.run.failed`) and a re-execution of the
+    Dagster run leaves it as it is."""
+    h = harness(sync_engine, {"F1": Plan()})
+    schedule_id = schedule(sync_engine, specific_audit_configs=[987654])  # no such scorecard
+    run_id = h.run(schedule_id)
+    run = the_run(sync_engine, run_id)
+    error = "no active scorecard to audit with (specificAuditConfigs, useAutomaticAudits)"
+    assert (run.status, run.error_message, run.total_fiches) == ("failed", error, 0)
+    assert run.completed_at is not None
+    assert h.events.names() == ["automation.run.started", "automation.run.failed"]
+    assert h.events.published[-1][1]["error"] == error
+    assert h.pipeline.calls == []  # nothing was fetched, transcribed nor audited
+    with Session(sync_engine) as session:
+        stats = session.get_one(AutomationSchedule, schedule_id)
+        assert (stats.total_runs, stats.failed_runs, stats.last_run_status) == (1, 1, "failed")
+        logs = session.scalars(select(AutomationLog.message).where(AutomationLog.run_id == run_id)).all()
+    assert any("no active scorecard" in line for line in logs)
+
+    h.runner(run_id, schedule_id).execute()  # the Dagster run retried
+    assert h.events.names() == ["automation.run.started", "automation.run.failed"]
+    assert [n.key for n in h.notifier.emails] == [f"automation-run:{run_id}:email:qualite@example.test"]
+    assert [(n.key, n.event) for n in h.notifier.webhooks] == [
+        (f"automation-run:{run_id}:webhook", "automation.run.failed")
+    ]
+    with Session(sync_engine) as session:
+        assert session.get_one(AutomationSchedule, schedule_id).total_runs == 1
+
+
 def test_9_12_05_a_run_interrupted_midway_resumes_without_duplicating_audits(sync_engine: Engine) -> None:
     [scorecard] = scorecards(sync_engine, 1)
     h = harness(sync_engine, {"F1": Plan(), "F2": Plan()})
@@ -230,7 +260,7 @@ def test_9_12_09_notices_are_french_html_and_text_and_the_webhook_goes_to_the_ou
     assert "<table>" in email.html
     assert "F1 : details: CRM answered 500" in email.text
     [hook] = h.notifier.webhooks
-    assert hook.event == "automation.run.failed" or hook.payload["status"] == "failed"
+    assert (hook.event, hook.payload["status"]) == ("automation.run.failed", "failed")
     assert hook.payload["run_id"] == str(run_id)
     assert hook.payload["failures"] == [{"fiche_id": "F1", "error": "details: CRM answered 500"}]
 

@@ -89,6 +89,19 @@ def test_a_schedule_with_a_run_in_progress_waits_and_runs_its_due_time_after(syn
     assert len(run_tick(sync_engine, dt.datetime(2026, 6, 2, 5, 10, tzinfo=UTC))) == 1
 
 
+def test_max_concurrent_runs_lets_due_times_overlap_up_to_the_cap(sync_engine: Engine) -> None:
+    daily_seven(sync_engine, max_concurrent_runs=2)
+    [monday] = run_tick(sync_engine, dt.datetime(2026, 6, 1, 5, 0, tzinfo=UTC))
+    with Session(sync_engine) as session, session.begin():
+        session.get_one(AutomationRun, monday).status = "running"
+    tuesday = run_tick(sync_engine, dt.datetime(2026, 6, 2, 5, 0, tzinfo=UTC))
+    assert len(tuesday) == 1
+    assert monday not in tuesday  # a running run is Dagster's already: not requested again
+    with Session(sync_engine) as session, session.begin():
+        session.get_one(AutomationRun, tuesday[0]).status = "running"
+    assert run_tick(sync_engine, dt.datetime(2026, 6, 3, 5, 0, tzinfo=UTC)) == []  # two in progress: the cap
+
+
 def test_stale_runs_are_reconciled_after_the_threshold_and_grace(sync_engine: Engine) -> None:
     schedule_id = daily_seven(sync_engine)
     [run_id] = run_tick(sync_engine, dt.datetime(2026, 6, 1, 5, 0, tzinfo=UTC))

@@ -1,20 +1,26 @@
 """The audit report in a real headless Chromium against the running API and the demo CRM's audio.
 
 Both servers listen on real sockets (uvicorn in threads) over the test Postgres and Redis; the page
-is opened in a plain browser tab through a share link (no account), or with the cookie a signed-in
-user gets from `POST /reports/session` (no header). Debian's `chromium` drives it
-through Playwright's Python client; axe-core comes inside the `axe-playwright-python` wheel.
+is opened in a plain browser tab through a share link (no account), with the cookie a signed-in
+user gets from `POST /reports/session` (no header), or after signing in with the pages' own form.
+Debian's `chromium` drives it through Playwright's Python client; axe-core comes inside the
+`axe-playwright-python` wheel.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import importlib
+import logging
 import os
+import re
 import shutil
 import subprocess
+import sys
 import threading
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,15 +31,17 @@ import uvicorn
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
+from uvicorn.logging import AccessFormatter
 
 from api.app import create_app
-from api.auth.crypto import keyring_for
+from api.auth.crypto import keyring_for, passwords_for
 from api.auth.service import issue_refresh_token
 from api.reports.service import create_share_link
 from callaudit.demo_crm.app import create_app as create_simulator
 from callaudit.demo_crm.config import SimulatorConfig
 from callaudit.demo_crm.fiches import build_fiche
 from callaudit.demo_crm.payloads import fiche_details as simulator_details
+from callaudit.logging import REDACTED
 from callaudit.seed import seed_rbac
 from callaudit.settings import Settings, load_settings
 from domain.crm.parsing import parse_fiche_details
@@ -46,10 +54,31 @@ from tests.api.audit_factory import add_audit, add_fiche, add_scorecard
 from tests.process_helpers import free_port
 from tests.reports_html import html_problems
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright's Python client is not installed")
-axe_module = pytest.importorskip("axe_playwright_python.sync_playwright", reason="axe-playwright-python missing")
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+
+
+def _import_or_install(module: str, distribution: str) -> Any:
+    """`module`, pip-installing `distribution` at the project's dev pin first when it is missing; a
+    skip saying why only when pip cannot install it (no registry reachable)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        pass
+    dev = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]["optional-dependencies"]["dev"]
+    requirement = next(r for r in dev if re.match(r"[A-Za-z0-9._-]+", r).group() == distribution)  # type: ignore[union-attr]
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", requirement], check=False)
+    if done.returncode != 0:
+        pytest.skip(f"{requirement} is not installed and pip could not install it", allow_module_level=True)
+    importlib.invalidate_caches()
+    return importlib.import_module(module)
+
+
+playwright_api = _import_or_install("playwright.sync_api", "playwright")
+axe_module = _import_or_install("axe_playwright_python.sync_playwright", "axe-playwright-python")
 
 CITED = (5.0, 7.0)  # the second every citation of the test audit starts and ends at
+EMAIL = "qualite@example.test"
+PASSWORD = "correct horse battery staple"
 
 
 def _chromium() -> str:
@@ -134,11 +163,11 @@ async def _seed(database_url: str, crm_url: str) -> tuple[str, int, int]:
 
 
 async def _signed_in(database_url: str, settings: Settings) -> str:
-    """An administrator with a login session: an access token of that session."""
+    """An administrator (`EMAIL`, `PASSWORD`) with a login session: an access token of that session."""
     engine = create_api_engine(database_url, pool_size=1)
     async with AsyncSession(engine, expire_on_commit=False) as session:
         await session.run_sync(seed_rbac)
-        user = User(email="qualite@example.test", status=UserStatus.ACTIVE)
+        user = User(email=EMAIL, status=UserStatus.ACTIVE, password_hash=passwords_for(settings).hash_sync(PASSWORD))
         session.add(user)
         await session.flush()
         role = await session.scalar(select(Role.id).where(Role.key == "admin"))
@@ -147,6 +176,14 @@ async def _signed_in(database_url: str, settings: Settings) -> str:
         await session.commit()
     await engine.dispose()
     return keyring_for(settings).issue_access_token(str(user.id), 900, {"sid": issued.family_id})
+
+
+@pytest.fixture
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where screenshots and PDFs are kept after the run: `<pytest basetemp>/artifacts/browser/`."""
+    folder = tmp_path_factory.getbasetemp() / "artifacts" / "browser"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture
@@ -171,7 +208,7 @@ def servers(
         crm.close()
 
 
-def test_report_in_a_real_browser(servers: tuple[str, str, Settings], database_url: str, tmp_path: Path) -> None:
+def test_report_in_a_real_browser(servers: tuple[str, str, Settings], database_url: str, artifacts: Path) -> None:
     api_url, crm_url, _ = servers
     path, points, _ = asyncio.run(_seed(database_url, crm_url))
     raw = httpx.get(api_url + path, timeout=30)
@@ -203,12 +240,10 @@ def test_report_in_a_real_browser(servers: tuple[str, str, Settings], database_u
             assert audio.evaluate("a => a.error") is None
 
             # accessibility: no serious or critical axe-core violation
-            results = axe_module.Axe().run(page)
-            serious = [v["id"] for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
-            assert serious == []
+            assert _serious_violations(page) == []
 
-            page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
-            assert (tmp_path / "report.png").stat().st_size > 10_000
+            page.screenshot(path=str(artifacts / "report.png"), full_page=True)
+            assert (artifacts / "report.png").stat().st_size > 10_000
 
             # print: every control point on paper, players replaced by their times
             page.emulate_media(media="print")
@@ -218,7 +253,7 @@ def test_report_in_a_real_browser(servers: tuple[str, str, Settings], database_u
             assert visible_points == points
             assert audio.evaluate("a => getComputedStyle(a).display") == "none"
             assert page.locator("span.time").first.is_visible()
-            pdf = tmp_path / "report.pdf"
+            pdf = artifacts / "report.pdf"
             page.pdf(path=str(pdf))
             assert pdf.stat().st_size > 1000
         finally:
@@ -245,7 +280,7 @@ def test_a_recording_the_crm_no_longer_serves_shows_a_message(
 
 
 def test_a_signed_in_user_opens_the_report_with_the_cookie_alone(
-    servers: tuple[str, str, Settings], database_url: str, tmp_path: Path
+    servers: tuple[str, str, Settings], database_url: str, artifacts: Path
 ) -> None:
     api_url, crm_url, settings = servers
     _, points, audit_id = asyncio.run(_seed(database_url, crm_url))
@@ -279,6 +314,111 @@ def test_a_signed_in_user_opens_the_report_with_the_cookie_alone(
                 "([a, s]) => a.currentTime >= s && a.readyState >= 2", arg=[audio.element_handle(), CITED[0]]
             )
             assert audio.evaluate("a => a.error") is None
-            page.screenshot(path=str(tmp_path / "report-signed-in.png"), full_page=True)
+            page.screenshot(path=str(artifacts / "report-signed-in.png"), full_page=True)
         finally:
             browser.close()
+
+
+def _serious_violations(page: Any) -> list[str]:
+    results = axe_module.Axe().run(page)
+    return [v["id"] for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+
+
+def test_a_user_signs_in_with_the_form_uses_the_pages_by_keyboard_and_signs_out(
+    servers: tuple[str, str, Settings], database_url: str, artifacts: Path
+) -> None:
+    api_url, crm_url, settings = servers
+    _, points, audit_id = asyncio.run(_seed(database_url, crm_url))
+    asyncio.run(_signed_in(database_url, settings))
+    report = f"{api_url}/reports/audits/{audit_id}"
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=_chromium(), args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"]
+        )
+        try:
+            page = browser.new_page()
+            # a report link opened without a session: the French 401 page links to the form
+            assert page.goto(report).status == 401
+            assert _serious_violations(page) == []
+            page.get_by_role("link", name="Se connecter").click()
+            page.wait_for_url(f"{api_url}/reports/login?next=/reports/audits/{audit_id}")
+            assert page.locator("h1").count() == 1
+            assert _serious_violations(page) == []
+            # a wrong password: the form again, one message, the e-mail kept
+            page.get_by_label("Adresse e-mail").fill(EMAIL)
+            page.get_by_label("Mot de passe").fill("not the password")
+            page.get_by_role("button", name="Se connecter").click()
+            assert "Adresse e-mail ou mot de passe incorrect." in page.get_by_role("alert").inner_text()
+            assert page.get_by_label("Adresse e-mail").input_value() == EMAIL
+            assert _serious_violations(page) == []
+            page.screenshot(path=str(artifacts / "sign-in.png"), full_page=True)
+            # by keyboard alone: the password, then Enter submits; back to the report asked for
+            page.get_by_label("Mot de passe").fill(PASSWORD)
+            with page.expect_navigation(url=report):
+                page.keyboard.press("Enter")
+            assert page.locator("li.point").count() == points
+            assert _serious_violations(page) == []
+            # a citation played from the keyboard: focus its button, press Enter
+            page.locator("button.play").first.focus()
+            page.keyboard.press("Enter")
+            audio = page.locator("audio.clip").first
+            page.wait_for_function(
+                "([a, s]) => a.currentTime >= s && a.readyState >= 2", arg=[audio.element_handle(), CITED[0]]
+            )
+            page.screenshot(path=str(artifacts / "report-after-sign-in.png"), full_page=True)
+            # the day's overview, with the same cookie: the audit listed, its link followed by keyboard
+            assert page.goto(f"{api_url}/reports/days/2025-03-03").status == 200
+            assert page.locator("h1").count() == 1
+            assert _serious_violations(page) == []
+            page.locator(f'a[href="/reports/audits/{audit_id}"]').focus()
+            with page.expect_navigation(url=report):
+                page.keyboard.press("Enter")
+            # signing out ends the session: the report asks to sign in again
+            page.get_by_role("button", name="Se déconnecter").click()
+            page.wait_for_url(f"{api_url}/reports/login")
+            assert page.goto(report).status == 401
+        finally:
+            browser.close()
+
+
+class _Lines(logging.Handler):
+    """Every record formatted as its own logger's handler would (uvicorn's access line included)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+        self.access = AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s', use_colors=False)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        formatter = self.access if record.name == "uvicorn.access" else logging.Formatter("%(name)s %(message)s")
+        self.lines.append(formatter.format(record))
+
+
+def test_a_share_links_token_is_in_no_log_line_of_the_running_server(
+    servers: tuple[str, str, Settings], database_url: str
+) -> None:
+    api_url, crm_url, _ = servers
+    path, _, _ = asyncio.run(_seed(database_url, crm_url))
+    token = path.rsplit("/", 1)[1]
+    capture = _Lines()
+    watched = [logging.getLogger(name) for name in ("uvicorn.access", "uvicorn.error", "")]
+    levels = [logger.level for logger in watched]
+    for logger in watched:
+        logger.addHandler(capture)
+        logger.setLevel(logging.INFO)
+    try:
+        page = httpx.get(api_url + path, timeout=30)
+        audio = re.search(r'<audio [^>]*src="([^"#]+)', page.text)
+        assert audio is not None
+        clip = httpx.get(api_url + audio.group(1), headers={"Range": "bytes=0-99"}, timeout=30)
+        assert clip.status_code == 206
+        gone = httpx.get(api_url + path + "x", timeout=30)  # an unknown token: the 404 is logged too
+        assert gone.status_code == 404
+    finally:
+        for logger, level in zip(watched, levels, strict=True):
+            logger.removeHandler(capture)
+            logger.setLevel(level)
+    shared = [line for line in capture.lines if "/reports/shared/" in line]
+    assert len(shared) >= 3, capture.lines  # the page, the recording, the unknown link
+    assert all(token[len("ca_shr_") :][:12] not in line for line in capture.lines)
+    assert all(f"/reports/shared/{REDACTED}" in line for line in shared)

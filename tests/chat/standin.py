@@ -31,6 +31,8 @@ class Turn:
     completion_tokens: int = 50
     hang_after_chars: int | None = None  # stop sending (without ending) after this many text characters
     fail_after_chars: int | None = None  # break the connection after this many text characters
+    failure: type[httpx2.TransportError] = httpx2.ReadError  # how it breaks (ReadTimeout: the read timed out)
+    refuse: bool = False  # the connection fails before any response
 
 
 class _Hang(Exception):
@@ -38,7 +40,9 @@ class _Hang(Exception):
 
 
 class _Body(httpx2.AsyncByteStream):
-    def __init__(self, server: StreamingStandIn, frames: Iterator[bytes | type[_Hang]], fail: bool) -> None:
+    def __init__(
+        self, server: StreamingStandIn, frames: Iterator[bytes | type[_Hang]], fail: type[httpx2.TransportError] | None
+    ) -> None:
         self.server = server
         self.frames = frames
         self.fail = fail
@@ -48,8 +52,8 @@ class _Body(httpx2.AsyncByteStream):
         for frame in self.frames:
             if frame is _Hang:
                 self.server.hanging.set()
-                if self.fail:
-                    raise httpx2.ReadError("connection reset by peer")
+                if self.fail is not None:
+                    raise self.fail("the connection broke mid-answer")
                 await asyncio.Event().wait()  # until the client closes the response
             assert isinstance(frame, bytes)
             for i in range(len(frame)):
@@ -98,12 +102,14 @@ class StreamingStandIn:
         self.seen.append(body)
         self._check(body)
         turn = self.script.popleft()
+        if turn.refuse:
+            raise httpx2.ConnectError("connection refused", request=request)
         stop = turn.hang_after_chars if turn.hang_after_chars is not None else turn.fail_after_chars
         frames = self._frames(turn, len(self.seen), stop)
         return httpx2.Response(
             200,
             headers={"content-type": "text/event-stream"},
-            stream=_Body(self, frames, fail=turn.fail_after_chars is not None),
+            stream=_Body(self, frames, fail=turn.failure if turn.fail_after_chars is not None else None),
         )
 
     def _chunk(self, n: int, delta: dict[str, Any], finish: str | None = None) -> bytes:

@@ -26,6 +26,7 @@ def test_the_timeline_goes_in_the_prompt_when_it_fits() -> None:
     plan = plan_context(SUMMARY, timeline(SALE_CALL), [], "Question ?", budget=20_000)
     assert plan.mode == "prompt"
     assert "CHRONOLOGIE" in plan.messages[0]["content"]
+    assert "en français" in plan.messages[0]["content"]  # French answers by default
     assert [t["function"]["name"] for t in plan.tools] == ["citer_passages"]
     assert plan.tokens == request_tokens(plan.messages, plan.tools) <= 20_000
 

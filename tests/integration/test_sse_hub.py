@@ -60,3 +60,59 @@ async def test_a_reader_failure_ends_the_streams_instead_of_leaving_them_waiting
         with pytest.raises(StreamClosed, match="server error"):
             await subscription.next()
     await hub.close()
+
+
+class _Connection:
+    """A direct body writer that records what it is given, and refuses once `open` is False."""
+
+    def __init__(self, *, chunked: bool) -> None:
+        self.chunked = chunked
+        self.open = True
+        self.written: list[bytes] = []
+
+    def write(self, plain: bytes, chunked: bytes) -> bool:
+        if not self.open:
+            return False
+        self.written.append(chunked if self.chunked else plain)
+        return True
+
+
+async def test_a_direct_follower_is_written_by_the_reader_from_where_its_queue_stopped(aredis: aioredis.Redis) -> None:
+    hub = StreamHub(aredis, max_streams=10, block_ms=200)
+    publisher = EventPublisher(aredis)
+    direct, queued = await hub.subscribe(["fiche:D1"]), await hub.subscribe(["fiche:D1"])
+    first = await publisher.publish("fiche:D1", "audit.progress", {"n": 1})
+    async with asyncio.timeout(10):
+        [entry] = await direct.next()
+        assert direct.take() == []
+    connection = _Connection(chunked=True)
+    direct.write_directly(connection, entry.key)
+    second = await publisher.publish("fiche:D1", "audit.progress", {"n": 2})
+    third = await publisher.publish("fiche:D1", "audit.progress", {"n": 3})
+    async with asyncio.timeout(10):
+        while len(connection.written) < 2:  # noqa: ASYNC110 - the reader writes, nothing to await here
+            await asyncio.sleep(0.01)
+        seen: list[str] = []
+        while len(seen) < 3:
+            seen += [e.id for e in await queued.next()]
+    assert seen == [first, second, third], "a queued follower of the same topic is unaffected"
+    frames = [f"id: {second}".encode(), f"id: {third}".encode()]
+    for written, frame_start in zip(connection.written, frames, strict=True):
+        size, _, rest = written.partition(b"\r\n")
+        assert int(size, 16) == len(rest) - 2, "one HTTP/1.1 chunk per frame"
+        assert rest.startswith(frame_start)
+        assert rest.endswith(b"\r\n\r\n\r\n"), "the frame's blank line, then the chunk's end"
+    assert direct.take() == [], "nothing is queued once written directly"
+
+    # An entry the stream already sent (its backlog went past the reader's cursor) is not written again.
+    direct.offer(entry)
+    assert len(connection.written) == 2
+
+    connection.open = False  # the client stopped reading or left: the stream ends, and will resume
+    await publisher.publish("fiche:D1", "audit.progress", {"n": 4})
+    async with asyncio.timeout(10):
+        with pytest.raises(StreamClosed, match="fell behind or left"):
+            await direct.next()
+    hub.unsubscribe(direct)
+    hub.unsubscribe(queued)
+    await hub.close()

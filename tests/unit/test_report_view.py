@@ -90,3 +90,35 @@ def test_human_review_and_rerun_history_render_only_when_present() -> None:
     assert "Alice" in html
     assert "Historique des relances" in html
     assert html_problems(html) == []
+
+
+def test_the_page_shows_every_header_field_and_each_steps_and_citations_details() -> None:
+    source = _source()
+    source.audit.steps[0].commentaire_global = "Présentation sans le nom de la société."
+    source.audit.model = "gpt-test"
+    html = render("report.html.j2", r=build_report(source, lambda call: f"/audio/{call}"))
+    header = {
+        "Fiche": "F1",
+        "Prospect": "Jeanne Martin",
+        "Conseiller": "Paul",
+        "Groupe": "Groupe A",
+        "Grille": "Vente (version 3)",
+        "Auditeur": "heuristic",
+        "Modèle": "gpt-test",
+        "Mode de transcription": "transcription dans le prompt",
+        "Date": "03/03/2025 10:05",
+        "Score": "42,5 %",
+        "Niveau": "REJET (à relire)",
+        "Étapes critiques réussies": "0 / 1 — en échec : Présentation",
+    }
+    for label, value in header.items():
+        assert f"<dt>{label}</dt><dd>{value}</dd>" in html, label
+    # the step: verdict, score / weight, comment; each point its status and comment
+    assert 'Verdict : <span class="verdict-NON_CONFORME">Non conforme</span> · Score : 0 / 5' in html
+    assert "<p>Présentation sans le nom de la société.</p>" in html
+    assert '<h4>Nom — <span class="status-PRESENT">Présent</span></h4>' in html
+    assert '<h4>Société — <span class="status-ABSENT">Absent</span> (faute de preuve)</h4>' in html
+    # the citation: speaker and role, call, time linking to the passage, a player of that span
+    cited = 'speaker_0 (conseiller), Appel 1 (03/03/2025 10:15), <a href="#passage-c1-0"><span class="time">1:02-1:05'
+    assert cited in html
+    assert 'data-start="62.4" data-end="65.0"' in html

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session, aliased
 
 from domain.models import Fiche, Team, TeamMember, User
 from domain.rbac import Scope
-from domain.scoping import Subject, apply_fiche_scope, fiche_scope_clause, load_subject
+from domain.scoping import Subject, apply_fiche_scope, fiche_scope_clause, load_subject, reaches_all_of
 
 # fiche id -> (CRM group, attributed CRM user)
 FICHES = {
@@ -100,3 +100,10 @@ def test_clause_works_on_an_alias_and_in_joins(db_session: Session, rows: dict[s
     assert set(db_session.scalars(statement).all()) == {"A1", "A2", "N2"}
     counted = db_session.scalar(apply_fiche_scope(select(Fiche.id).where(Fiche.fiche_id == "B2"), alice))
     assert counted is None
+
+
+def test_reaches_all_of_holds_on_real_rows(db_session: Session, rows: dict[str, int]) -> None:
+    seen = {scope: visible(db_session, subject(db_session, rows["alice"], scope)) for scope in Scope}
+    for wider in Scope:
+        for narrower in Scope:
+            assert reaches_all_of(wider, narrower) == (seen[narrower] <= seen[wider]), (wider, narrower)

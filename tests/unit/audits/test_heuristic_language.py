@@ -120,3 +120,34 @@ def test_an_acronym_is_met_by_the_definition_the_scorecard_gives_and_its_own_bul
     }
     asked = call((AGENT, "vous bénéficiez du maintien gratuit obligatoire de votre ancienne mutuelle ?"))
     assert analyse(SCHEMES, asked)[0][1] is PointStatus.PRESENT
+
+
+def test_a_word_the_glossary_files_under_another_concept_is_no_vector_neighbour() -> None:
+    # "résilier" and "souscrire" share a word vector: ending a contract is not agreeing to one
+    fiche = call((AGENT, "bonjour"), (CLIENT, "je vais d'abord résilier mon ancien contrat"))
+    assert analyse(CONSENT, fiche)[0] == [PointStatus.ABSENT]
+    agreed = call((AGENT, "bonjour"), (CLIENT, "c'est bon pour moi, je souscris"))
+    assert analyse(CONSENT, agreed)[0] == [PointStatus.PRESENT]
+
+
+def test_an_act_participle_the_lemmatiser_misreads_is_no_term_of_the_point() -> None:
+    # "questionnée" and "appropriée" say how a point is met, not what it is about
+    card = scorecard(step(1, points=("Médecine douce questionnée", "Réaction appropriée en cas de refus")))
+    asked, reaction = build_queries(card, card.steps[0])
+    assert {t.lemma for t in asked.terms if t.own} == {"medecine", "doux"}
+    assert {t.lemma for t in reaction.terms if t.own} == {"reaction", "refus"}
+
+
+def test_a_point_in_case_of_something_is_conditional() -> None:
+    card = scorecard(step(1, points=("Réaction appropriée en cas de refus", "Arrêt en cas d'échec")))
+    assert [q.conditional for q in build_queries(card, card.steps[0])] == [True, True]
+
+
+def test_the_clients_yes_answers_the_agents_proposal_without_a_question_mark() -> None:
+    # recognisers drop question marks: what ends the agent's turn, said as a fact, is what the yes answers
+    fiche = call((AGENT, "bien, je valide votre adhésion"), (CLIENT, "oui, vous pouvez valider"))
+    assert analyse(CONSENT, fiche) == ([PointStatus.PRESENT], [Rule.ANSWER])
+    refused = call((AGENT, "je ne valide pas votre adhésion aujourd'hui"), (CLIENT, "oui, d'accord"))
+    assert analyse(CONSENT, refused)[0] == [PointStatus.ABSENT]
+    moved_on = call((AGENT, "je valide votre adhésion. on passe maintenant aux lunettes"), (CLIENT, "oui"))
+    assert analyse(CONSENT, moved_on)[0] == [PointStatus.ABSENT]

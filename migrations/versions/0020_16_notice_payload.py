@@ -1,7 +1,7 @@
 """automation notices keep their key and delivery id: the message is stored once, in the outbox
 
 Revision ID: i16_notice_payload
-Revises: i18_chat
+Revises: i18_chat_no_title
 Create Date: 2026-12-03 16:30:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "i16_notice_payload"
-down_revision: str | None = "i18_chat"
+down_revision: str | None = "i18_chat_no_title"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
