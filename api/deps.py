@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import httpx
 import redis.asyncio as aioredis
@@ -12,6 +12,17 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from callaudit.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import orm
+
+    from api.realtime.hub import StreamHub
+    from api.realtime.response import SendWatchdog
+    from api.runlogs import RunLogReader
+    from domain.chat.answer import ChatModel
+    from resources.crm import CrmClient
+    from resources.egress.client import EgressClient
+    from services.ingestion import FicheSync
 
 
 @dataclass
@@ -24,8 +35,18 @@ class AppState:
     sessionmaker: async_sessionmaker[AsyncSession]
     redis: aioredis.Redis
     http: httpx.AsyncClient
-    #: Clients built lazily by route families on first use (`api.fiches.deps`), by name.
-    extras: dict[str, Any] = field(default_factory=dict)
+    # Built on first use by the route families that need them (`api.fiches.deps`, `api.realtime`,
+    # `api.runlogs`, `api.chat.deps`, `api.reports.audio`), so a replica that never serves them opens nothing.
+    crm: CrmClient | None = None
+    sync_sessions: orm.sessionmaker[orm.Session] | None = None  # `orm.`: a field above is named sessionmaker
+    fiche_sync: FicheSync | None = None
+    #: What `fiche_sync` was built from (the CRM client and the sessions), to rebuild it if they change.
+    fiche_sync_key: tuple[int, int] | None = None
+    sse_hub: StreamHub | None = None
+    sse_send_watchdog: SendWatchdog | None = None
+    run_logs: RunLogReader | None = None
+    chat_model: ChatModel | None = None
+    recordings_egress: EgressClient | None = None
     #: Closed by the lifespan at shutdown, last registered first.
     cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 

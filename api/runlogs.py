@@ -22,8 +22,8 @@ from sqlalchemy import select
 
 from api.deps import SessionDep, StateDep
 from api.errors import ServiceUnavailable
+from api.fiches.reads import visible_or_404
 from api.fiches.schemas import FICHE_ID_PATTERN
-from api.fiches.service import visible_or_404
 from api.reviews.service import visible_audit
 from api.schemas import Page, PageParams, page_params
 from api.security import EntityId, Grant, require
@@ -62,7 +62,7 @@ class EventLogReader:
 
 
 def get_run_log_reader(state: StateDep) -> RunLogReader:
-    reader = state.extras.get("run_logs")
+    reader = state.run_logs
     if reader is None:
         url = state.settings.dagster_postgres_url
         if url is None:
@@ -70,7 +70,7 @@ def get_run_log_reader(state: StateDep) -> RunLogReader:
         from dagster_postgres import PostgresEventLogStorage
 
         reader = EventLogReader(PostgresEventLogStorage(url.get_secret_value(), should_autocreate_tables=False))
-        state.extras["run_logs"] = reader
+        state.run_logs = reader
     return reader
 
 

@@ -19,24 +19,22 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 from redis.asyncio import Redis as AsyncRedis
-from sqlalchemy import func, select
 
 from assets.metadata import failures_table
-from assets.partitions import audit_partitions
+from assets.partitions import DECLARED_AUDIT_PARTITIONS
 from assets.stage import run_stage
 from assets.transcripts import transcripts
 from callaudit.pools import LLM
-from callaudit.settings import get_settings
+from callaudit.settings import Settings
 from domain import stages
 from domain.audits.gating import GatingRules
 from domain.audits.heuristic import HEURISTIC_VERSION
 from domain.audits.prompts import PROMPT_VERSION
 from domain.audits.store import Trigger
-from domain.models.audits import Audit, AuditStatus
-from domain.partitions import day_audits
+from domain.partitions import audits_left_running, day_audits
 from domain.scorecards.service import ScorecardNotFound, current_spec
 from resources.database import DatabaseResource, sync_session_factory
-from resources.llm.resource import LlmResource, auditor_kind
+from resources.llm.resource import LlmResource
 from resources.redis import RedisUnavailable
 from resources.redis.resource import RedisResource
 from services.auditing import AuditEngine, AuditReport, Outcome
@@ -47,8 +45,7 @@ class AuditRunConfig(dg.Config):
     use_rlm: bool = Field(False, description="Transcript tools mode instead of the whole transcript in the prompt")
 
 
-def gating_rules() -> GatingRules:
-    settings = get_settings()
+def gating_rules(settings: Settings) -> GatingRules:
     return GatingRules(enabled=settings.audit_evidence_gating, min_quote_chars=settings.audit_evidence_min_quote_chars)
 
 
@@ -60,6 +57,7 @@ def run_audits(
     *,
     scorecard_id: int,
     trigger: Trigger,
+    settings: Settings,
     use_rlm: bool = False,
     force: bool = False,
 ) -> AuditReport:
@@ -69,7 +67,6 @@ def run_audits(
             spec = current_spec(session, scorecard_id)
     except ScorecardNotFound as exc:
         raise dg.Failure(description=str(exc)) from None
-    settings = get_settings()
 
     async def main(client_redis: AsyncRedis) -> AuditReport:
         async with llm.auditor(client_redis) as auditor:
@@ -77,7 +74,7 @@ def run_audits(
                 auditor,
                 sync_session_factory(database.engine),
                 redis.async_publisher(client_redis),
-                rules=gating_rules(),
+                rules=gating_rules(settings),
                 trigger=trigger,
                 step_concurrency=settings.audit_step_per_audit_concurrency,
                 fiche_concurrency=settings.audit_run_concurrency,
@@ -102,22 +99,23 @@ def report_metadata(report: AuditReport) -> dict[str, Any]:
 
 
 @dg.asset(
-    partitions_def=audit_partitions,
+    partitions_def=DECLARED_AUDIT_PARTITIONS,
     # Dagster maps the `sales_day` dimension onto the daily transcripts partition by itself.
     deps=[transcripts],
     group_name="audits",
-    # What audits the day: `openai` (any OpenAI-compatible endpoint) or the `heuristic` auditor.
-    kinds={"python", "postgres", auditor_kind(get_settings())},
+    # And what audits the day (`openai` or `heuristic`), added by `orchestration.definitions`.
+    kinds={"python", "postgres"},
     output_required=False,
     code_version=f"{PROMPT_VERSION}+{HEURISTIC_VERSION}",
     pool=LLM,
 )
-def audits(
+def audits(  # noqa: PLR0917 - Dagster resources are parameters
     context: dg.AssetExecutionContext,
     config: AuditRunConfig,
     llm: LlmResource,
     redis: RedisResource,
     database: DatabaseResource,
+    settings: dg.ResourceParam[Settings],
 ) -> Iterator[dg.MaterializeResult]:  # type: ignore[type-arg]
     """Audits of the day's fully transcribed fiches against one scorecard's current version.
 
@@ -138,6 +136,7 @@ def audits(
         fiche_ids,
         scorecard_id=scorecard_id,
         trigger=trigger,
+        settings=settings,
         use_rlm=config.use_rlm,
         force=config.force,
     )
@@ -197,9 +196,5 @@ def audits_cover_the_day(context: dg.AssetCheckExecutionContext, database: Datab
 @dg.asset_check(asset=audits, description="No audit of this run was left running.")
 def audits_settled(context: dg.AssetCheckExecutionContext, database: DatabaseResource) -> dg.AssetCheckResult:
     with database.session() as session:
-        running = session.scalar(
-            select(func.count())
-            .select_from(Audit)
-            .where(Audit.run_id == context.run.run_id, Audit.status.in_((AuditStatus.RUNNING, AuditStatus.PENDING)))
-        )
-    return dg.AssetCheckResult(passed=not running, metadata={"running": int(running or 0)})
+        running = audits_left_running(session, context.run.run_id)
+    return dg.AssetCheckResult(passed=not running, metadata={"running": running})

@@ -11,8 +11,8 @@ import datetime as dt
 import dagster as dg
 
 from assets.audits import audits
-from assets.partitions import audit_partitions
-from callaudit.settings import get_settings
+from assets.partitions import DECLARED_AUDIT_PARTITIONS
+from callaudit.settings import Settings
 from domain.audits.calibration import Agreement
 from domain.audits.calibration_store import CalibrationFilters, calibration_report
 from resources.database import DatabaseResource
@@ -31,13 +31,15 @@ def _figures(agreement: Agreement) -> dict[str, float | int | None]:
 
 
 @dg.asset(
-    partitions_def=audit_partitions,
+    partitions_def=DECLARED_AUDIT_PARTITIONS,
     deps=[audits],
     group_name="audits",
     kinds={"python", "postgres"},
     code_version=CALIBRATION_VERSION,
 )
-def audit_calibration(context: dg.AssetExecutionContext, database: DatabaseResource) -> dg.MaterializeResult:  # type: ignore[type-arg]
+def audit_calibration(
+    context: dg.AssetExecutionContext, database: DatabaseResource, settings: dg.ResourceParam[Settings]
+) -> dg.MaterializeResult:  # type: ignore[type-arg]
     """AI-vs-human agreement on the partition's reviewed audits: observed agreement and Cohen's kappa (95 %
     interval) over the control points, confusion counts, and the control points most overridden and disputed.
 
@@ -47,7 +49,7 @@ def audit_calibration(context: dg.AssetExecutionContext, database: DatabaseResou
     filters = CalibrationFilters(
         scorecard_id=int(keys["scorecard"]),
         sales_day=dt.date.fromisoformat(keys["sales_day"]),
-        timezone=get_settings().sales_timezone,
+        timezone=settings.sales_timezone,
     )
     with database.session() as session:
         report = calibration_report(session, filters)

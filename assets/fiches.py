@@ -14,13 +14,15 @@ import dagster as dg
 from redis.asyncio import Redis as AsyncRedis
 
 from assets.metadata import failures_table
-from assets.partitions import sales_days
+from assets.partitions import DECLARED_SALES_DAYS
 from assets.stage import run_stage
 from callaudit.pools import CRM_FICHE_FETCH, CRM_SEARCH
-from callaudit.settings import get_settings
+from callaudit.settings import Settings
 from domain import stages
 from domain.crm.cache import CachePolicy
 from domain.crm.fetch_jobs import day_fetched
+from domain.models.fiches import FicheFetchStatus
+from domain.partitions import fetch_status_counts
 from resources.crm.client import CrmClient
 from resources.crm.errors import CrmError
 from resources.crm.resource import CrmResource
@@ -40,10 +42,10 @@ def run_with_crm(
     concurrency: int,
     work: Callable[[FicheSync], Awaitable[T]],
     *,
+    settings: Settings,
     fatal: tuple[type[Exception], ...] = (),
 ) -> tuple[T, dict[str, Any]]:
     """Run `work` with a CRM client and `FicheSync` (`run_stage`); return it and the CRM metrics."""
-    settings = get_settings()
 
     async def main(client_redis: AsyncRedis) -> tuple[T, dict[str, Any]]:
         async with crm.client(client_redis) as client:
@@ -91,7 +93,7 @@ class BatchResult:
 
 
 @dg.asset(
-    partitions_def=sales_days,
+    partitions_def=DECLARED_SALES_DAYS,
     group_name="crm",
     kinds={"python", "postgres"},
     code_version="1",
@@ -100,16 +102,20 @@ class BatchResult:
     "recorded as fetched even with zero sales.",
 )
 def sales_fiches(
-    context: dg.AssetExecutionContext, crm: CrmResource, redis: RedisResource, database: DatabaseResource
+    context: dg.AssetExecutionContext,
+    crm: CrmResource,
+    redis: RedisResource,
+    database: DatabaseResource,
+    settings: dg.ResourceParam[Settings],
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]
     day = dt.date.fromisoformat(context.partition_key)
-    include = get_settings().fiche_sales_include_recordings
+    include = settings.fiche_sales_include_recordings
 
     async def work(sync: FicheSync) -> tuple[Any, int]:
         result = await sync.sync_sales_day(day, include_recordings=include)
         return result, await sync.link_groups()
 
-    (result, linked), crm_metrics = run_with_crm(crm, redis, database, 1, work)
+    (result, linked), crm_metrics = run_with_crm(crm, redis, database, 1, work, settings=settings)
     return dg.MaterializeResult(
         metadata={
             "fiches": result.fiches,
@@ -122,7 +128,7 @@ def sales_fiches(
 
 
 @dg.asset(
-    partitions_def=sales_days,
+    partitions_def=DECLARED_SALES_DAYS,
     deps=[sales_fiches],
     group_name="crm",
     kinds={"python", "postgres"},
@@ -132,16 +138,20 @@ def sales_fiches(
     "and normalised sections; one fiche's failure is recorded on it and the others still finish.",
 )
 def fiche_details(
-    context: dg.AssetExecutionContext, crm: CrmResource, redis: RedisResource, database: DatabaseResource
+    context: dg.AssetExecutionContext,
+    crm: CrmResource,
+    redis: RedisResource,
+    database: DatabaseResource,
+    settings: dg.ResourceParam[Settings],
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]
     day = dt.date.fromisoformat(context.partition_key)
     with database.session() as session:
         fiche_ids = stages.fiche_ids(session, stages.listed_on(day))
-    report = sync_fiche_batch(crm, redis, database, fiche_ids, force=False)
+    report = sync_fiche_batch(crm, redis, database, fiche_ids, force=False, settings=settings)
     if report.failures:
         context.log.warning("%d fiche(s) failed; first: %s", len(report.failures), next(iter(report.failures.items())))
     if job_id := context.run.tags.get("app/job_id"):  # a day of a progressive fetch (API backfill)
-        announce_fetch_progress(database, redis, job_id, day, context.run.run_id)
+        announce_fetch_progress(database, redis, job_id, day, context.run.run_id, base_url=settings.api_base_url)
     return report.as_result()
 
 
@@ -152,13 +162,13 @@ def announce_fetch_progress(
     day: dt.date,
     run_id: str,
     *,
+    base_url: str,
     run_failed: bool = False,
 ) -> None:
     """`fiches.progressive_fetch.progress` on the job's topic (or `.complete` / `.failed` for the job's
     last day, and a `notification` on its requester's topic); best-effort, like every event: the job
     row, and the outbox event queued with its conclusion, stay the record. `run_failed`: the day's
     run failed (see `publish_run_failures`)."""
-    base_url = get_settings().api_base_url
     with database.session() as session:
         found = day_fetched(session, job_id, day, run_id=run_id, base_url=base_url, run_failed=run_failed)
     if not found:
@@ -175,7 +185,13 @@ def announce_fetch_progress(
 
 
 def sync_fiche_batch(
-    crm: CrmResource, redis: RedisResource, database: DatabaseResource, fiche_ids: list[str], *, force: bool
+    crm: CrmResource,
+    redis: RedisResource,
+    database: DatabaseResource,
+    fiche_ids: list[str],
+    *,
+    force: bool,
+    settings: Settings,
 ) -> BatchResult:
     """Fetch the given fiches cache-first; raises only what no fiche could survive (see `FicheSync`)."""
 
@@ -184,23 +200,18 @@ def sync_fiche_batch(
         linked = await sync.link_groups() if report.counts.get("fetched") else 0
         return report, linked
 
-    (report, linked), crm_metrics = run_with_crm(crm, redis, database, crm.fetch_concurrency, work, fatal=(CrmError,))
+    (report, linked), crm_metrics = run_with_crm(
+        crm, redis, database, crm.fetch_concurrency, work, settings=settings, fatal=(CrmError,)
+    )
     return BatchResult(report, crm_metrics, linked)
 
 
 @dg.asset_check(asset=fiche_details, description="Every fiche of the day has details or a terminal outcome.")
 def fiche_details_settled(context: dg.AssetCheckExecutionContext, database: DatabaseResource) -> dg.AssetCheckResult:
-    from sqlalchemy import func, select
-
-    from domain.models.fiches import Fiche, FicheFetchStatus
-
     partition = context.run.tags.get("dagster/partition")
     day = dt.date.fromisoformat(partition) if partition else None
     with database.session() as session:
-        query = select(Fiche.fetch_status, func.count()).group_by(Fiche.fetch_status)
-        if day is not None:
-            query = query.where(Fiche.sales_date == day)
-        counts = {str(status): int(n) for status, n in session.execute(query)}
+        counts = fetch_status_counts(session, day)
     unsettled = counts.get(FicheFetchStatus.SUMMARY, 0) + counts.get(FicheFetchStatus.FAILED, 0)
     return dg.AssetCheckResult(
         passed=unsettled == 0,

@@ -12,7 +12,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from assets.fiches import fiche_details
 from assets.metadata import failures_table
-from assets.partitions import sales_days
+from assets.partitions import DECLARED_SALES_DAYS
 from assets.stage import run_stage
 from callaudit.pools import STT
 from domain import stages
@@ -61,7 +61,7 @@ def report_metadata(report: TranscriptionReport) -> dict[str, Any]:
 
 
 @dg.asset(
-    partitions_def=sales_days,
+    partitions_def=DECLARED_SALES_DAYS,
     deps=[fiche_details],
     group_name="transcription",
     kinds={"python", "postgres"},

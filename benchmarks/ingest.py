@@ -32,6 +32,7 @@ from assets.fiches import fiche_details, sales_fiches
 from callaudit.demo_crm.config import FamilyFaults, Faults, Latency
 from callaudit.embedded import EmbeddedPostgres, EmbeddedRedis
 from callaudit.migrate import alembic_config
+from callaudit.settings import get_settings
 from resources.crm.resource import CrmResource
 from resources.database import DatabaseResource
 from resources.redis.resource import RedisResource
@@ -99,6 +100,7 @@ def main() -> None:
                 "crm": CrmResource(base_url=base_url, search_concurrency=1, fetch_concurrency=args.cap),
                 "redis": RedisResource(url=redis_url),
                 "database": DatabaseResource(url=database_url),
+                "settings": get_settings(),
             }
             with dg.instance_for_test() as instance:
                 started = time.perf_counter()

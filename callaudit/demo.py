@@ -236,7 +236,7 @@ def _dagster(runtime: Runtime) -> tuple[str, dict[str, Any]]:
     from callaudit.pools import pool_limits
     from orchestration.definitions import defs
 
-    repository = defs.get_repository_def()
+    repository = defs().get_repository_def()
     figures: dict[str, Any] = {
         "assets": len(repository.asset_graph.get_all_asset_keys()),
         "jobs": len([j for j in repository.get_all_jobs() if not j.name.startswith("__")]),
@@ -307,6 +307,7 @@ def _ingest(runtime: Runtime) -> tuple[str, dict[str, Any]]:
             ),
             "redis": RedisResource(url=runtime.redis_url),
             "database": DatabaseResource(url=runtime.database_url),
+            "settings": settings,
         }
         stack.enter_context(dagster_environment(runtime))
         instance = stack.enter_context(dg.DagsterInstance.get())
@@ -411,6 +412,7 @@ def _audit(runtime: Runtime, document: Mapping[str, Any] | None = None) -> tuple
         "llm": llm,
         "redis": RedisResource(url=runtime.redis_url),
         "database": database,
+        "settings": settings,
     }
     with contextlib.ExitStack() as stack:
         stack.enter_context(dagster_environment(runtime))

@@ -446,7 +446,7 @@ CATALOGUE: Mapping[Event, EventSpec] = {
         EventSpec(Event.BATCH_PROGRESS, _JOB, BatchProgressPayload, f"{_ENGINE}, {_STT}"),
         EventSpec(Event.BATCH_COMPLETED, _JOB, BatchCompletedPayload, f"{_ENGINE}, {_STT}"),
         EventSpec(Event.NOTIFICATION, (TopicKind.USER,), Notification, f"{_FETCH} (the requester, at the end)"),
-        EventSpec(Event.PROGRESSIVE_FETCH_CREATED, _JOB, ProgressiveFetchPayload, "api.fiches.service"),
+        EventSpec(Event.PROGRESSIVE_FETCH_CREATED, _JOB, ProgressiveFetchPayload, "api.fiches.progressive"),
         EventSpec(Event.PROGRESSIVE_FETCH_PROGRESS, _JOB, ProgressiveFetchProgress, _FETCH),
         EventSpec(Event.PROGRESSIVE_FETCH_COMPLETE, _JOB, ProgressiveFetchPayload, _FETCH),
         EventSpec(Event.PROGRESSIVE_FETCH_FAILED, _JOB, ProgressiveFetchPayload, _FETCH),

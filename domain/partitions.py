@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from domain.models.audits import Audit, AuditStatus
+from domain.models.fiches import Fiche
 from domain.models.transcripts import FicheTranscription, FicheTranscriptionStatus
 from domain.stages import ready_to_transcribe
 
@@ -115,3 +116,21 @@ def day_audits(session: Session, day: dt.date, scorecard_id: int) -> DayAudits:
         average_score=round(sum(scores) / len(scores), 2) if scores else None,
         levels=dict(Counter(row.niveau for row in done)),
     )
+
+
+def fetch_status_counts(session: Session, day: dt.date | None) -> dict[str, int]:
+    """Fiches by fetch status: of the sales day, or of every day when `day` is None."""
+    query = select(Fiche.fetch_status, func.count()).group_by(Fiche.fetch_status)
+    if day is not None:
+        query = query.where(Fiche.sales_date == day)
+    return {str(status): int(n) for status, n in session.execute(query)}
+
+
+def audits_left_running(session: Session, run_id: str) -> int:
+    """Audits of the run still running or pending."""
+    statement = (
+        select(func.count())
+        .select_from(Audit)
+        .where(Audit.run_id == run_id, Audit.status.in_((AuditStatus.RUNNING, AuditStatus.PENDING)))
+    )
+    return int(session.scalar(statement) or 0)

@@ -18,7 +18,7 @@ from assets.fiches import fiche_details, run_with_crm, sales_fiches, sync_fiche_
 from assets.transcripts import report_metadata, transcribe_fiches, transcripts
 from callaudit.pools import LLM, STT
 from callaudit.secrets import sealer_for
-from callaudit.settings import get_settings
+from callaudit.settings import Settings
 from domain.audits.store import Trigger
 from domain.models.automation import EXTERNAL_API_KEY_PURPOSE, AutomationRun, AutomationSchedule
 from domain.outbox import announce
@@ -72,14 +72,15 @@ audit_sales_day_job = dg.define_asset_job(
     pool="crm_fiche_fetch",
     description="Fetch the given fiches' details cache-first; per-fiche outcomes in the output metadata.",
 )
-def fetch_given_fiches(
+def fetch_given_fiches(  # noqa: PLR0917 - Dagster resources are parameters
     context: dg.OpExecutionContext,
     config: FetchFiches,
     crm: CrmResource,
     redis: RedisResource,
     database: DatabaseResource,
+    settings: dg.ResourceParam[Settings],
 ) -> dg.Output[dict[str, str]]:
-    result = sync_fiche_batch(crm, redis, database, config.fiche_ids, force=config.force)
+    result = sync_fiche_batch(crm, redis, database, config.fiche_ids, force=config.force, settings=settings)
     outcomes = {r.fiche_id: r.outcome.value for r in result.report.results}
     return dg.Output(outcomes, metadata=result.metadata())
 
@@ -154,12 +155,13 @@ def transcribe_before_audit(
     ins={"transcribed": dg.In(dg.Nothing)},
     description="Audit the given fiches with the scorecard; outcomes and cost in the output metadata.",
 )
-def audit_given_fiches(
+def audit_given_fiches(  # noqa: PLR0917 - Dagster resources are parameters
     context: dg.OpExecutionContext,
     config: AuditFiches,
     llm: LlmResource,
     redis: RedisResource,
     database: DatabaseResource,
+    settings: dg.ResourceParam[Settings],
 ) -> dg.Output[dict[str, str]]:
     trigger = Trigger(source=config.trigger_source, user_id=config.user_id, run_id=context.run_id)
     report = run_audits(
@@ -169,6 +171,7 @@ def audit_given_fiches(
         config.fiche_ids,
         scorecard_id=config.scorecard_id,
         trigger=trigger,
+        settings=settings,
         use_rlm=config.use_rlm,
         force=config.force,
     )
@@ -216,12 +219,14 @@ class DagsterPipeline:
         llm: LlmResource,
         redis: RedisResource,
         database: DatabaseResource,
+        settings: Settings,
         automation_run_id: int,
         schedule_id: int,
         crm_token: str | None = None,
     ) -> None:
         self.context = context
         self.crm, self.stt, self.llm, self.redis, self.database = crm, stt, llm, redis, database
+        self.settings = settings
         # The schedule's own CRM token, for its sales searches only (as the original's externalApiKey).
         self.search_crm = crm if crm_token is None else crm.model_copy(update={"auth_token": crm_token})
         self.trigger = Trigger(
@@ -232,13 +237,13 @@ class DagsterPipeline:
         )
 
     def sync_day(self, day: dt.date) -> None:
-        settings = get_settings()
+        settings = self.settings
 
         async def work(sync: FicheSync) -> tuple[Any, int]:
             result = await sync.sync_sales_day(day, include_recordings=settings.fiche_sales_include_recordings)
             return result, await sync.link_groups()
 
-        (result, linked), metrics = run_with_crm(self.search_crm, self.redis, self.database, 1, work)
+        (result, linked), metrics = run_with_crm(self.search_crm, self.redis, self.database, 1, work, settings=settings)
         if day >= settings.sales_partitions_start:
             # The same write as the `sales_fiches` asset: the day's partition shows it in the UI.
             self.context.log_event(
@@ -255,7 +260,9 @@ class DagsterPipeline:
             )
 
     def fetch_details(self, fiche_ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
-        report = sync_fiche_batch(self.crm, self.redis, self.database, list(fiche_ids), force=False).report
+        report = sync_fiche_batch(
+            self.crm, self.redis, self.database, list(fiche_ids), force=False, settings=self.settings
+        ).report
         return {r.fiche_id: (r.outcome.value, r.reason) for r in report.results}
 
     def transcribe(self, fiche_ids: Sequence[str], *, force: bool, priority: str) -> dict[str, int]:
@@ -279,6 +286,7 @@ class DagsterPipeline:
             list(fiche_ids),
             scorecard_id=scorecard_id,
             trigger=self.trigger,
+            settings=self.settings,
             use_rlm=use_rlm,
             force=True,  # like a manual launch; audits this run already made are skipped by the runner
         )
@@ -306,6 +314,7 @@ def run_automation(  # noqa: PLR0917 - Dagster resources are parameters
     llm: LlmResource,
     redis: RedisResource,
     database: DatabaseResource,
+    settings: dg.ResourceParam[Settings],
 ) -> dg.Output[str]:
     sessions = sync_session_factory(database.engine)
     with sessions() as session:
@@ -314,7 +323,7 @@ def run_automation(  # noqa: PLR0917 - Dagster resources are parameters
             raise dg.Failure(description=f"automation run {config.automation_run_id} does not exist")
         schedule_id = run.schedule_id
         sealed = session.get_one(AutomationSchedule, schedule_id).external_api_key_sealed
-    crm_token = sealer_for(get_settings(), EXTERNAL_API_KEY_PURPOSE).unseal(sealed) if sealed else None
+    crm_token = sealer_for(settings, EXTERNAL_API_KEY_PURPOSE).unseal(sealed) if sealed else None
     client = redis.sync_client()
     try:
         runner = AutomationRunner(
@@ -327,16 +336,17 @@ def run_automation(  # noqa: PLR0917 - Dagster resources are parameters
                 llm=llm,
                 redis=redis,
                 database=database,
+                settings=settings,
                 automation_run_id=config.automation_run_id,
                 schedule_id=schedule_id,
                 crm_token=crm_token,
             ),
             events=StreamEvents(redis, client, config.automation_run_id),
             notifier=lambda session: TableNotifier(session, config.automation_run_id),
-            settings=RunSettings(max_recordings_per_fiche=get_settings().automation_max_recordings_per_fiche),
+            settings=RunSettings(max_recordings_per_fiche=settings.automation_max_recordings_per_fiche),
             dagster_run_id=context.run_id,
             debug_log=debug_log_for(
-                get_settings().automation_debug_log_to_file, get_settings().callaudit_home, config.automation_run_id
+                settings.automation_debug_log_to_file, settings.callaudit_home, config.automation_run_id
             ),
         )
         status = runner.execute()

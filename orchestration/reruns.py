@@ -13,7 +13,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from assets.audits import gating_rules
 from callaudit.pools import LLM
-from callaudit.settings import get_settings
+from callaudit.settings import Settings
 from domain.audits.reruns import RerunOutcome, RerunRequest
 from resources.database import DatabaseResource, sync_session_factory
 from resources.llm.resource import LlmResource
@@ -24,12 +24,13 @@ from services.reruns import Reruns
 
 
 @dg.op(pool=LLM, description="Rerun one audit step (or one control point) and store it as the step's next revision.")
-def rerun_audit_step(
+def rerun_audit_step(  # noqa: PLR0917 - Dagster resources are parameters
     context: dg.OpExecutionContext,
     config: RerunStep,
     llm: LlmResource,
     redis: RedisResource,
     database: DatabaseResource,
+    settings: dg.ResourceParam[Settings],
 ) -> dg.Output[dict[str, object]]:
     request = RerunRequest(
         rerun_id=config.rerun_id,
@@ -38,7 +39,6 @@ def rerun_audit_step(
         control_point_index=config.control_point_index,
         instructions=config.custom_instructions,
     )
-    settings = get_settings()
 
     async def main(client: AsyncRedis) -> RerunOutcome:
         async with llm.auditor(client) as auditor:
@@ -46,7 +46,7 @@ def rerun_audit_step(
                 auditor,
                 sync_session_factory(database.engine),
                 redis.async_publisher(client),
-                rules=gating_rules(),
+                rules=gating_rules(settings),
                 run_id=context.run_id,
                 prompt_token_budget=settings.audit_prompt_token_budget,
             )

@@ -32,7 +32,7 @@ from domain.crm.store import (
     upsert_sales_summaries,
 )
 from domain.models.fiches import DayCoverageStatus
-from resources.crm.errors import CrmAuthError, CrmCapUnavailable, CrmError, CrmNotFound
+from domain.upstream import UpstreamError, UpstreamHalt, UpstreamNotFound
 from services.base import StageService, utc_now
 from services.ports import CrmGateway
 
@@ -106,7 +106,7 @@ class FicheSync(StageService):
         try:
             page = await self.client.search_sales(day, day, include_recordings=include_recordings)
             parsed = parse_sales_page({"fiches": page.fiches, "total": page.total})
-        except (CrmError, CrmPayloadError) as exc:
+        except (UpstreamError, CrmPayloadError) as exc:
             reason = str(exc)
             await self._db(lambda s: record_day_coverage(s, day, DayCoverageStatus.FAILED, 0, reason, self._clock()))
             raise
@@ -135,13 +135,13 @@ class FicheSync(StageService):
         async with self._gate:
             try:
                 raw = await self.client.fiche_details(fiche_id)
-            except CrmNotFound as exc:
+            except UpstreamNotFound as exc:
                 reason, ttl = str(exc), self.policy.not_found_ttl
                 await self._db(lambda s: mark_not_found(s, fiche_id, reason, self._clock(), ttl))
                 return FicheResult(fiche_id, FicheOutcome.NOT_FOUND, reason)
-            except (CrmAuthError, CrmCapUnavailable):
+            except UpstreamHalt:
                 raise  # no other fiche can succeed either: abort the batch with this reason
-            except CrmError as exc:
+            except UpstreamError as exc:
                 return await self._failed(fiche_id, str(exc))
 
         def write(session: Session) -> FicheResult:

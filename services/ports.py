@@ -23,7 +23,8 @@ class Publisher(Protocol):
 
 
 class CrmGateway(Protocol):
-    """The CRM calls ingestion makes (`resources.crm.CrmClient`); errors are `resources.crm.CrmError`s."""
+    """The CRM calls ingestion makes (`resources.crm.CrmClient`); failures are `domain.upstream` errors
+    (`UpstreamNotFound` for a fiche the CRM does not know, `UpstreamHalt` when no call can succeed)."""
 
     async def search_sales(self, start: dt.date, end: dt.date, *, include_recordings: bool) -> SalesPage: ...
 
@@ -34,7 +35,7 @@ class CrmGateway(Protocol):
 
 class Transcriber(Protocol):
     """One recording transcribed, bounded and retried (`resources.stt.client.SttClient`);
-    `TranscriptionFailed` when it could not be."""
+    `domain.upstream.TranscriptionFailed` when it could not be."""
 
     @property
     def provider(self) -> SttProvider: ...

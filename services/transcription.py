@@ -48,9 +48,9 @@ from domain.transcripts.store import (
     store_failure,
     store_transcript,
 )
+from domain.upstream import TranscriptionFailed
 from resources.redis import LockNotAcquired, RedisLock, RedisUnavailable
 from resources.stt.base import AudioSource
-from resources.stt.client import TranscriptionFailed
 from services.base import StageService, utc_now
 from services.ports import Publisher, Transcriber
 

@@ -12,11 +12,9 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import func, or_, select
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.admin.common import CONFLICT_RESPONSES, flush_or_409
+from api.admin.repository import TeamRepository, Teams, Users
 from api.admin.schemas import Input, RoleKey, TeamOut, UserOut
 from api.admin.teams import _get_team, _teams_out
 from api.admin.users import INVITE_TTL_SECONDS, _set_roles, get_user, user_out
@@ -27,7 +25,7 @@ from api.fiches.deps import CrmDep
 from api.schemas import Envelope, ok
 from api.security import Grant, Str64, require_all
 from domain.crm.store import assign_crm_group_ids
-from domain.models.auth import Team, TeamMember, User, UserStatus
+from domain.models.auth import Team, User, UserStatus
 from domain.rbac import DEFAULT_ROLE
 from resources.crm.errors import CrmCapUnavailable, CrmError
 
@@ -119,15 +117,13 @@ def _group_out(raw: dict[str, Any], team_id: int | None) -> CrmGroupOut:
 
 
 @router.get("/crm/users", response_model=Envelope[list[CrmUserOut]], summary="CRM users, with their app user")
-async def crm_users(_: ReadUsers, session: SessionDep, crm: CrmDep) -> Envelope[list[CrmUserOut]]:
+async def crm_users(_: ReadUsers, users_repo: Users, crm: CrmDep) -> Envelope[list[CrmUserOut]]:
     """Every user of the CRM, each with the app user linked to it (null when none). Needs `admin.users` read; 502
     when the CRM fails."""
     raw = await _crm(crm.users())
     ids = [str(u.get("id")) for u in raw]
     emails = [str(u["email"]).lower() for u in raw if u.get("email")]
-    linked = (
-        await session.scalars(select(User).where(or_(User.crm_user_id.in_(ids), func.lower(User.email).in_(emails))))
-    ).all()
+    linked = await users_repo.linked_to_crm(ids, emails)
     by_crm = {u.crm_user_id: u for u in linked if u.crm_user_id}
     by_email = {u.email.lower(): u for u in linked}
     out = []
@@ -152,33 +148,24 @@ async def crm_users(_: ReadUsers, session: SessionDep, crm: CrmDep) -> Envelope[
 @router.get("/crm/teams", response_model=Envelope[list[CrmGroupOut]], summary="CRM groups (passthrough)")
 async def crm_teams(
     _: ReadUsers,
-    session: SessionDep,
+    teams_repo: Teams,
     crm: CrmDep,
     include_users: Annotated[bool, Query(description="Include each group's member ids")] = False,
 ) -> Envelope[list[CrmGroupOut]]:
     """The CRM's groups as the gateway returns them, each with the id of the team linked to it. Needs `admin.users`
     read; 502 when the CRM fails."""
     groups = await _crm(crm.groups(include_users))
-    teams = dict(
-        (await session.execute(select(Team.crm_group_id, Team.id).where(Team.crm_group_id.is_not(None)))).all()
-    )
+    teams = await teams_repo.linked_crm_groups()
     return ok([_group_out(g, teams.get(str(g.get("id")))) for g in groups])
 
 
-async def _upsert_team(session: AsyncSession, group: dict[str, Any]) -> Team:
+async def _upsert_team(teams_repo: TeamRepository, group: dict[str, Any]) -> Team:
     group_id = str(group["id"])
     values = {
         "name": str(group.get("nom") or f"CRM group {group_id}")[:255],
         **{f"responsable_{i}": _opt(group.get(f"responsable_{i}")) for i in (1, 2, 3)},
     }
-    team_id = await session.scalar(
-        insert(Team)
-        .values(crm_group_id=group_id, **values)
-        .on_conflict_do_update(index_elements=[Team.crm_group_id], set_={**values, "updated_at": func.now()})
-        .returning(Team.id)
-    )
-    assert team_id is not None
-    return await _get_team(session, team_id)
+    return await _get_team(teams_repo, await teams_repo.upsert_crm_group(group_id, values))
 
 
 @router.post(
@@ -187,8 +174,11 @@ async def _upsert_team(session: AsyncSession, group: dict[str, Any]) -> Team:
     summary="Upsert every CRM group as a team (optionally add members; never removes)",
 )
 async def sync_teams(
+    *,
     grant: WriteUsers,
     session: SessionDep,
+    teams_repo: Teams,
+    users_repo: Users,
     crm: CrmDep,
     sync_members: Annotated[bool, Query(description="Add linked users to their group's team")] = False,
 ) -> Envelope[SyncResult]:
@@ -197,18 +187,11 @@ async def sync_teams(
     groups = [g for g in await _crm(crm.groups(sync_members)) if g.get("id") is not None]
     added = 0
     for group in groups:
-        team = await _upsert_team(session, group)
+        team = await _upsert_team(teams_repo, group)
         member_ids = [str(i) for i in group.get("user_ids") or []]
         if sync_members and member_ids:
-            users = (await session.scalars(select(User.id).where(User.crm_user_id.in_(member_ids)))).all()
-            for user_id in users:
-                inserted = await session.scalar(
-                    insert(TeamMember)
-                    .values(team_id=team.id, user_id=user_id)
-                    .on_conflict_do_nothing()
-                    .returning(TeamMember.user_id)
-                )
-                added += inserted is not None
+            for user_id in await users_repo.ids_of_crm_users(member_ids):
+                added += await teams_repo.add_member(team.id, user_id)
     by_name = {str(g["nom"]): str(g["id"]) for g in groups if g.get("nom")}
     linked = await session.run_sync(lambda s: assign_crm_group_ids(s, by_name))
     log.info("%d CRM groups synced by %s", len(groups), grant.principal.describe())
@@ -222,7 +205,7 @@ async def sync_teams(
     summary="Create or link a user from a CRM user, with roles, team and an invitation",
 )
 async def user_from_crm(
-    body: UserFromCrm, grant: WriteUsers, session: SessionDep, crm: CrmDep
+    *, body: UserFromCrm, grant: WriteUsers, session: SessionDep, teams_repo: Teams, users_repo: Users, crm: CrmDep
 ) -> Envelope[UserFromCrmOut]:
     """Creates the app user of a CRM user (or links an existing one with the same e-mail), gives roles and a team,
     and returns a one-time invitation token. 409 when the CRM user or the e-mail belongs to someone else."""
@@ -240,8 +223,8 @@ async def user_from_crm(
     else:
         group = next((g for g in groups if body.crm_user_id in [str(i) for i in g.get("user_ids") or []]), None)
 
-    by_link = (await session.scalars(select(User).where(User.crm_user_id == body.crm_user_id))).first()
-    by_email = (await session.scalars(select(User).where(func.lower(User.email) == email))).first()
+    by_link = await users_repo.by_crm_user(body.crm_user_id)
+    by_email = await users_repo.by_email(email)
     if by_link is not None and by_email is not None and by_link.id != by_email.id:
         raise Conflict("The CRM user is linked to one user and their e-mail belongs to another", field="crm_user_id")
     user = by_link or by_email
@@ -259,9 +242,9 @@ async def user_from_crm(
             await _set_roles(session, user.id, body.role_keys)
     team_out = None
     if group is not None:
-        team = await _upsert_team(session, group)
-        await session.execute(insert(TeamMember).values(team_id=team.id, user_id=user.id).on_conflict_do_nothing())
-        team_out = (await _teams_out(session, [team], include_users=False))[0]
+        team = await _upsert_team(teams_repo, group)
+        await teams_repo.add_member(team.id, user.id)
+        team_out = (await _teams_out(teams_repo, [team], include_users=False))[0]
     invite = None
     if user.password_hash is None:
         invite, _ = await create_invite(

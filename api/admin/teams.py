@@ -11,17 +11,15 @@ from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
-from sqlalchemy import delete, func, select
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.admin.common import CONFLICT_RESPONSES, flush_or_409
+from api.admin.repository import TeamRepository, Teams, Users
 from api.admin.schemas import Deleted, MembershipChanged, TeamCreate, TeamMemberAdd, TeamMemberOut, TeamOut, TeamPatch
 from api.deps import SessionDep
 from api.errors import Conflict, NotFound
 from api.schemas import Envelope, Page, PageParams, ok, page_params
-from api.security import EntityId, Grant, fetch_page, require_all
-from domain.models.auth import Team, TeamMember, User, UserStatus
+from api.security import EntityId, Grant, require_all
+from domain.models.auth import Team, UserStatus
 
 log = logging.getLogger("callaudit.admin")
 
@@ -31,24 +29,12 @@ ReadTeams = Annotated[Grant, Depends(require_all("admin.users", "read"))]
 WriteTeams = Annotated[Grant, Depends(require_all("admin.users", "write"))]
 
 
-async def _teams_out(session: AsyncSession, teams: Sequence[Team], *, include_users: bool) -> list[TeamOut]:
+async def _teams_out(teams_repo: TeamRepository, teams: Sequence[Team], *, include_users: bool) -> list[TeamOut]:
     ids = [t.id for t in teams]
-    counts: dict[int, int] = dict(
-        (
-            await session.execute(
-                select(TeamMember.team_id, func.count()).where(TeamMember.team_id.in_(ids)).group_by(TeamMember.team_id)
-            )
-        ).all()
-    )
+    counts = await teams_repo.member_counts(ids)
     members: dict[int, list[TeamMemberOut]] = {i: [] for i in ids}
     if include_users and ids:
-        rows = await session.execute(
-            select(TeamMember.team_id, User)
-            .join(User, User.id == TeamMember.user_id)
-            .where(TeamMember.team_id.in_(ids))
-            .order_by(User.email)
-        )
-        for team_id, user in rows:
+        for team_id, user in await teams_repo.members(ids):
             members[team_id].append(
                 TeamMemberOut(
                     id=user.id, email=user.email, status=UserStatus(user.status), crm_user_id=user.crm_user_id
@@ -71,19 +57,11 @@ async def _teams_out(session: AsyncSession, teams: Sequence[Team], *, include_us
     ]
 
 
-async def _get_team(session: AsyncSession, team_id: int) -> Team:
-    team = (
-        await session.scalars(select(Team).where(Team.id == team_id).execution_options(populate_existing=True))
-    ).first()
+async def _get_team(teams_repo: TeamRepository, team_id: int) -> Team:
+    team = await teams_repo.get(team_id)
     if team is None:
         raise NotFound("Team not found")
     return team
-
-
-async def _group_id_taken(session: AsyncSession, crm_group_id: str, team_id: int) -> bool:
-    return (
-        await session.scalar(select(Team.id).where(Team.crm_group_id == crm_group_id, Team.id != team_id)) is not None
-    )
 
 
 IncludeUsers = Annotated[bool, Query(description="Include each team's members")]
@@ -92,20 +70,20 @@ IncludeUsers = Annotated[bool, Query(description="Include each team's members")]
 @router.get("", response_model=Page[TeamOut], summary="List teams with member counts")
 async def list_teams(
     _: ReadTeams,
-    session: SessionDep,
+    teams_repo: Teams,
     page: Annotated[PageParams, Depends(page_params)],
     include_users: IncludeUsers = False,
 ) -> Page[TeamOut]:
     """Teams with their responsables, CRM group link and member count."""
-    teams, total = await fetch_page(session, select(Team).order_by(Team.name, Team.id), page)
-    return page.paginate(await _teams_out(session, teams, include_users=include_users), total)
+    teams, total = await teams_repo.page(page)
+    return page.paginate(await _teams_out(teams_repo, teams, include_users=include_users), total)
 
 
 @router.get("/{team_id:id}", response_model=Envelope[TeamOut], summary="One team with its members")
-async def read_team(team_id: EntityId, _: ReadTeams, session: SessionDep) -> Envelope[TeamOut]:
+async def read_team(team_id: EntityId, _: ReadTeams, teams_repo: Teams) -> Envelope[TeamOut]:
     """One team with its members; 404 when it does not exist."""
-    team = await _get_team(session, team_id)
-    return ok((await _teams_out(session, [team], include_users=True))[0])
+    team = await _get_team(teams_repo, team_id)
+    return ok((await _teams_out(teams_repo, [team], include_users=True))[0])
 
 
 @router.post(
@@ -116,12 +94,12 @@ async def read_team(team_id: EntityId, _: ReadTeams, session: SessionDep) -> Env
     summary="Create a team, or update the one linked to the same CRM group id",
 )
 async def upsert_team(
-    body: TeamCreate, grant: WriteTeams, session: SessionDep, response: Response
+    body: TeamCreate, grant: WriteTeams, session: SessionDep, teams_repo: Teams, response: Response
 ) -> Envelope[TeamOut]:
     """201 with a new team, or 200 with the team already linked to the same `crm_group_id`, updated."""
     team = None
     if body.crm_group_id is not None:
-        team = (await session.scalars(select(Team).where(Team.crm_group_id == body.crm_group_id))).first()
+        team = await teams_repo.by_crm_group(body.crm_group_id)
     if team is None:
         team = Team(crm_group_id=body.crm_group_id, name=body.name)
         session.add(team)
@@ -133,7 +111,7 @@ async def upsert_team(
             setattr(team, field, getattr(body, field))
     await flush_or_409(session, "A team is already linked to this CRM group")
     log.info("team %s saved by %s", team.id, grant.principal.describe())
-    return ok((await _teams_out(session, [await _get_team(session, team.id)], include_users=False))[0])
+    return ok((await _teams_out(teams_repo, [await _get_team(teams_repo, team.id)], include_users=False))[0])
 
 
 @router.patch(
@@ -141,12 +119,14 @@ async def upsert_team(
     response_model=Envelope[TeamOut],
     summary="Rename a team, change its responsables or its CRM group link",
 )
-async def patch_team(team_id: EntityId, body: TeamPatch, _: WriteTeams, session: SessionDep) -> Envelope[TeamOut]:
+async def patch_team(
+    team_id: EntityId, body: TeamPatch, _: WriteTeams, session: SessionDep, teams_repo: Teams
+) -> Envelope[TeamOut]:
     """Only the fields sent change. 409 when the CRM group is linked to another team."""
-    team = await _get_team(session, team_id)
+    team = await _get_team(teams_repo, team_id)
     fields = body.model_fields_set
     if "crm_group_id" in fields and body.crm_group_id != team.crm_group_id:
-        if body.crm_group_id is not None and await _group_id_taken(session, body.crm_group_id, team.id):
+        if body.crm_group_id is not None and await teams_repo.crm_group_taken(body.crm_group_id, other_than=team.id):
             raise Conflict("A team is already linked to this CRM group", field="crm_group_id")
         team.crm_group_id = body.crm_group_id
     if body.name is not None:
@@ -155,7 +135,7 @@ async def patch_team(team_id: EntityId, body: TeamPatch, _: WriteTeams, session:
         if field in fields:
             setattr(team, field, getattr(body, field))
     await flush_or_409(session, "A team is already linked to this CRM group")
-    return ok((await _teams_out(session, [await _get_team(session, team.id)], include_users=True))[0])
+    return ok((await _teams_out(teams_repo, [await _get_team(teams_repo, team.id)], include_users=True))[0])
 
 
 @router.delete(
@@ -167,11 +147,12 @@ async def delete_team(
     team_id: EntityId,
     _: WriteTeams,
     session: SessionDep,
+    teams_repo: Teams,
     force: Annotated[bool, Query(description="Delete even with members")] = False,
 ) -> Envelope[Deleted]:
     """Deletes a team; 409 while it has members unless `force=true` (the memberships go with it)."""
-    team = await _get_team(session, team_id)
-    if not force and await session.scalar(select(func.count()).where(TeamMember.team_id == team.id)):
+    team = await _get_team(teams_repo, team_id)
+    if not force and await teams_repo.has_members(team.id):
         raise Conflict("The team has members; pass force=true to delete it anyway")
     await session.delete(team)
     await session.flush()
@@ -184,13 +165,13 @@ async def delete_team(
     summary="Add a user to a team (idempotent)",
 )
 async def add_member(
-    team_id: EntityId, body: TeamMemberAdd, _: WriteTeams, session: SessionDep
+    team_id: EntityId, body: TeamMemberAdd, _: WriteTeams, teams_repo: Teams, users_repo: Users
 ) -> Envelope[MembershipChanged]:
     """Adds the user to the team; adding a member again changes nothing."""
-    team = await _get_team(session, team_id)
-    if await session.scalar(select(User.id).where(User.id == body.user_id)) is None:
+    team = await _get_team(teams_repo, team_id)
+    if not await users_repo.exists(body.user_id):
         raise NotFound("User not found")
-    await session.execute(insert(TeamMember).values(team_id=team.id, user_id=body.user_id).on_conflict_do_nothing())
+    await teams_repo.add_member(team.id, body.user_id)
     return ok(MembershipChanged(team_id=team.id, user_id=body.user_id, member=True))
 
 
@@ -200,9 +181,9 @@ async def add_member(
     summary="Remove a user from a team (idempotent)",
 )
 async def remove_member(
-    team_id: EntityId, user_id: EntityId, _: WriteTeams, session: SessionDep
+    team_id: EntityId, user_id: EntityId, _: WriteTeams, teams_repo: Teams
 ) -> Envelope[MembershipChanged]:
     """Removes the user from the team; removing a non-member changes nothing."""
-    team = await _get_team(session, team_id)
-    await session.execute(delete(TeamMember).where(TeamMember.team_id == team.id, TeamMember.user_id == user_id))
+    team = await _get_team(teams_repo, team_id)
+    await teams_repo.remove_member(team.id, user_id)
     return ok(MembershipChanged(team_id=team.id, user_id=user_id, member=False))

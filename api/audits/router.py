@@ -34,8 +34,8 @@ from api.audits.schemas import (
     StatusesOut,
 )
 from api.deps import SessionDep, SettingsDep
+from api.fiches.reads import visible_or_404
 from api.fiches.schemas import FICHE_ID_PATTERN
-from api.fiches.service import visible_or_404
 from api.schemas import Envelope, ok
 from api.security import CanonicalPathInt, CurrentPrincipal, EntityId, Grant, require
 from callaudit.settings import Settings

@@ -42,7 +42,7 @@ from api.audits.schemas import (
     StepSummary,
 )
 from api.errors import Conflict, NotFound
-from api.fiches.service import list_item
+from api.fiches.schemas import FicheListItem
 from api.reviews.service import actor_of, overlaid_steps
 from api.security import Grant
 from domain.audits.reviews import record_change, step_states_of
@@ -120,7 +120,7 @@ def audit_out(row: AuditRow, model: type[S], **extra: Any) -> S:
     audit, fiche = row[0], row[1]
     skip = {"scorecard", "fiche", *extra}
     fields = {name: getattr(audit, name) for name in model.model_fields if name not in skip}
-    return model(**fields, scorecard=_scorecard(row), fiche=list_item(fiche), **extra)
+    return model(**fields, scorecard=_scorecard(row), fiche=FicheListItem.model_validate(fiche), **extra)
 
 
 def _ratio(part: int | None, whole: int | None) -> str | None:
@@ -201,7 +201,7 @@ async def audits_by_fiche_groups(
             audits[row[0].fiche_id].append(audit_out(row, AuditSummary))
     data = [
         FicheAudits(
-            fiche=list_item(fiche),
+            fiche=FicheListItem.model_validate(fiche),
             audits=audits[fiche.fiche_id],
             summary=FicheAuditsSummary(
                 totalAudits=count, compliantCount=compliant, averageScore=_score(average), latestAuditDate=newest

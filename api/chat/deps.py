@@ -17,10 +17,10 @@ def get_chat_model(state: StateDep) -> ChatModel | None:
     """None without OPENAI_API_KEY / OPENAI_BASE_URL: answers are then extractive."""
     if not chat_llm_configured(state.settings):
         return None
-    model = state.extras.get("chat_model")
+    model = state.chat_model
     if model is None:
         built = build_chat_model(state.settings, state.redis)
-        state.extras["chat_model"] = model = built
+        state.chat_model = model = built
         state.cleanups.append(built.aclose)
     return model
 

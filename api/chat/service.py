@@ -30,7 +30,7 @@ from api.auth.principal import Grant
 from api.chat import repository
 from api.chat.schemas import ChatHistoryOut, ChatMessageOut, citation_list
 from api.errors import BadRequest, Forbidden, NotFound
-from api.fiches.service import visible_or_404
+from api.fiches.reads import visible_or_404
 from api.reviews.service import visible_audit
 from callaudit.settings import Settings
 from domain.audits.auditor import Usage

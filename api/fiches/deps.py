@@ -43,30 +43,28 @@ def api_crm_config(fetch_concurrency: int, search_concurrency: int) -> CrmConfig
 
 
 def get_crm_client(state: StateDep) -> CrmClient:
-    client = state.extras.get("crm")
+    client = state.crm
     if client is None:
         settings = state.settings
         config = api_crm_config(settings.fiche_fetch_concurrency, settings.fiche_sales_search_concurrency)
         client = CrmClient(settings.crm_base_url, state.redis, auth_token=settings.fiche_api_auth_token, config=config)
-        state.extras["crm"] = client
+        state.crm = client
         state.cleanups.append(client.aclose)
-    assert isinstance(client, CrmClient)
     return client
 
 
 def get_sync_sessions(state: StateDep) -> sessionmaker[Session]:
-    sessions = state.extras.get("sync_sessions")
+    sessions = state.sync_sessions
     if sessions is None:
         # The API engine's own URL (the lifespan resolved it), with the sync driver.
         engine = create_sync_engine(state.engine.url.render_as_string(hide_password=False), pool_size=5, max_overflow=5)
         sessions = sync_session_factory(engine)
-        state.extras["sync_sessions"] = sessions
+        state.sync_sessions = sessions
 
         async def dispose() -> None:
             engine.dispose()
 
         state.cleanups.append(dispose)
-    assert isinstance(sessions, sessionmaker)
     return sessions
 
 
@@ -76,9 +74,9 @@ SyncSessionsDep = Annotated[sessionmaker[Session], Depends(get_sync_sessions)]
 
 def get_fiche_sync(state: StateDep, crm: CrmDep, sessions: SyncSessionsDep) -> FicheSync:
     settings = state.settings
-    key = ("fiche_sync", id(crm), id(sessions))
-    sync = state.extras.get("fiche_sync")
-    if sync is None or state.extras.get("fiche_sync_key") != key:
+    key = (id(crm), id(sessions))
+    sync = state.fiche_sync
+    if sync is None or state.fiche_sync_key != key:
         sync = FicheSync(
             crm,
             sessions,
@@ -86,8 +84,7 @@ def get_fiche_sync(state: StateDep, crm: CrmDep, sessions: SyncSessionsDep) -> F
             tz=ZoneInfo(settings.sales_timezone),
             concurrency=settings.fiche_fetch_concurrency,
         )
-        state.extras["fiche_sync"], state.extras["fiche_sync_key"] = sync, key
-    assert isinstance(sync, FicheSync)
+        state.fiche_sync, state.fiche_sync_key = sync, key
     return sync
 
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from sqlalchemy import select
 
 from api.deps import RedisDep, SessionDep, SettingsDep
 from api.errors import BadRequest, ExternalServiceError, Forbidden, NotFound, ServiceUnavailable
-from api.fiches import jobs, service, status
+from api.fiches import details, jobs, progressive, reads, status
+from api.fiches.coverage import coverage_of, coverage_out
 from api.fiches.deps import FicheSyncDep
 from api.fiches.schemas import (
     FICHE_ID_PATTERN,
@@ -39,7 +39,7 @@ from api.schemas import Envelope, Page, PageParams, SalesDay, ok, page_params
 from api.security import Grant, Str255, fetch_page, require
 from api.webhooks.router import EgressPolicyDep
 from api.webhooks.service import checked_url
-from domain.models import Fiche, FicheFetchJob
+from domain.models import FicheFetchJob
 from domain.rbac import Action, Scope
 from resources.crm.errors import CrmCapUnavailable, CrmError
 
@@ -76,16 +76,10 @@ async def list_fiches(  # noqa: PLR0917 - FastAPI dependencies and query paramet
     (`page` starts at 1). `POST /api/fiches/search` ingests a day first."""
     if sales_date_from and sales_date_to and sales_date_from > sales_date_to:
         raise BadRequest("sales_date_from must be on or before sales_date_to", field="sales_date_from")
-    statement = select(Fiche)
-    if sales_date_from is not None:
-        statement = statement.where(Fiche.sales_date >= sales_date_from)
-    if sales_date_to is not None:
-        statement = statement.where(Fiche.sales_date <= sales_date_to)
-    if groupe is not None:
-        statement = statement.where(Fiche.groupe == groupe)
-    ordered = service.scoped(statement, grant).order_by(Fiche.sales_date.desc().nulls_last(), Fiche.fiche_id)
-    rows, total = await fetch_page(session, ordered, page)
-    return page.paginate([service.list_item(f) for f in rows], total)
+    rows, total = await reads.fiches_page(
+        session, grant, page, first_day=sales_date_from, last_day=sales_date_to, groupe=groupe
+    )
+    return page.paginate([FicheListItem.model_validate(f) for f in rows], total)
 
 
 _COMPATIBILITY_GET = "The original's `GET`, kept for compatibility: it starts the same work as the `POST`. "
@@ -117,7 +111,7 @@ async def search_sales(  # noqa: PLR0917 - FastAPI dependencies
     that day the caller may see, paginated in SQL (fix of §13.2 #16). Needs `fiches.fetch`; a day
     after today (SALES_TIMEZONE) has no sales to search."""
     _require_fetch(grant, "a live CRM search; GET /api/fiches/status/by-date lists the cached day")
-    if date > service.today_in(settings):
+    if date > reads.today_in(settings):
         raise BadRequest("date cannot be after today", field="date")
     try:
         result = await sync.sync_sales_day(date, include_recordings=settings.fiche_sales_include_recordings)
@@ -125,17 +119,16 @@ async def search_sales(  # noqa: PLR0917 - FastAPI dependencies
         raise ServiceUnavailable("Service unavailable: cannot reach Redis to call the CRM") from None
     except CrmError:
         raise ExternalServiceError("The CRM sales search failed") from None
-    statement = service.scoped(select(Fiche).where(Fiche.sales_date == date), grant).order_by(Fiche.fiche_id)
-    rows, total = await fetch_page(session, statement, page)
-    coverage = await service.coverage_of(session, [date])
-    listing = page.paginate([service.list_item(f) for f in rows], total)
+    rows, total = await reads.day_page(session, grant, page, date)
+    coverage = await coverage_of(session, [date])
+    listing = page.paginate([FicheListItem.model_validate(f) for f in rows], total)
     return SearchResponse(
         data=listing.data,
         pagination=listing.pagination,
         meta=SearchMeta(
             date=date,
             listed_by_crm=result.fiches if grant.scope is Scope.ALL else None,
-            coverage=service.coverage_out(date, coverage.get(date)),
+            coverage=coverage_out(date, coverage.get(date)),
         ),
     )
 
@@ -158,14 +151,13 @@ async def status_by_date(
 ) -> ByDateResponse:
     """The stored fiches of one sales day in the caller's scope, paginated (`page` starts at 1), and whether that
     day was fetched from the CRM. Reads only; `POST /api/fiches/search` ingests a day."""
-    statement = service.scoped(select(Fiche).where(Fiche.sales_date == date), grant).order_by(Fiche.fiche_id)
-    rows, total = await fetch_page(session, statement, page)
-    coverage = await service.coverage_of(session, [date])
-    listing = page.paginate([service.list_item(f) for f in rows], total)
+    rows, total = await reads.day_page(session, grant, page, date)
+    coverage = await coverage_of(session, [date])
+    listing = page.paginate([FicheListItem.model_validate(f) for f in rows], total)
     return ByDateResponse(
         data=listing.data,
         pagination=listing.pagination,
-        meta=ByDateMeta(date=date, coverage=service.coverage_out(date, coverage.get(date))),
+        meta=ByDateMeta(date=date, coverage=coverage_out(date, coverage.get(date))),
     )
 
 
@@ -212,22 +204,19 @@ async def status_by_date_range(  # noqa: PLR0917 - FastAPI dependencies and quer
         await checked_url(webhook_url, policy, "webhookUrl")
     if start_date > end_date:
         raise BadRequest("start_date must be on or before end_date", field="start_date")
-    if (end_date - start_date).days + 1 > service.MAX_RANGE_DAYS:
-        raise BadRequest(f"the range is limited to {service.MAX_RANGE_DAYS} days", field="end_date")
+    if (end_date - start_date).days + 1 > reads.MAX_RANGE_DAYS:
+        raise BadRequest(f"the range is limited to {reads.MAX_RANGE_DAYS} days", field="end_date")
     may_fetch = _require_fetch(grant, "refresh=true") if refresh else _fetch_grant(grant)
-    end = min(end_date, service.today_in(settings))
-    days = service.days_between(start_date, end) if start_date <= end else []
-    coverage = await service.coverage_of(session, days)
-    meta = service.range_meta(start_date, end, days, coverage)
-    statement = service.scoped(select(Fiche).where(Fiche.sales_date.between(start_date, end)), grant).order_by(
-        Fiche.sales_date, Fiche.fiche_id
-    )
-    rows, total = await fetch_page(session, statement, page)
+    end = min(end_date, reads.today_in(settings))
+    days = reads.days_between(start_date, end) if start_date <= end else []
+    coverage = await coverage_of(session, days)
+    meta = progressive.range_meta(start_date, end, days, coverage)
+    rows, total = await reads.range_page(session, grant, page, start_date, end)
     wanted = days if refresh else meta.dates_missing
     if wanted and may_fetch is None:
         meta.job_error = "missing days are not fetched: that needs the fiches.fetch permission"
     elif wanted:
-        started = await service.start_progressive_fetch(
+        started = await progressive.start_progressive_fetch(
             session,
             redis,
             launcher,
@@ -250,7 +239,7 @@ async def status_by_date_range(  # noqa: PLR0917 - FastAPI dependencies and quer
                 session, settings, policy, job_id=started.job_id, url=webhook_url, secret=webhook_secret, grant=grant
             )
             meta.webhook_subscription_id, meta.webhook_secret = str(subscription_id), generated
-    listing = page.paginate([service.list_item(f) for f in rows], total)
+    listing = page.paginate([FicheListItem.model_validate(f) for f in rows], total)
     return ByDateRangeResponse(data=listing.data, pagination=listing.pagination, meta=meta)
 
 
@@ -258,11 +247,7 @@ JobIdPattern = r"^[0-9a-f-]{36}$"
 
 
 async def _job(session: SessionDep, job_id: str) -> FicheFetchJob:
-    job = (
-        await session.scalars(
-            select(FicheFetchJob).where(FicheFetchJob.id == job_id).execution_options(populate_existing=True)
-        )
-    ).first()
+    job = await reads.fetch_job(session, job_id)
     if job is None:
         raise NotFound("Job not found")
     return job
@@ -294,7 +279,7 @@ async def fetch_job(
     """Day-level progress only (no fiche data, so no scope leak): days done / failed / remaining
     from sales-day coverage since the job started, and the Dagster backfill status if reachable."""
     job = await _job(session, job_id)
-    return ok(await service.job_report(session, job, launcher, grant.principal.user_id, settings.api_base_url))
+    return ok(await progressive.job_report(session, job, launcher, grant.principal.user_id, settings.api_base_url))
 
 
 @router.get(
@@ -314,7 +299,7 @@ async def job_notification(
     progress, and `partialData`, the cached fiches of the range **in the caller's scope** (first 1000; the
     original listed every fiche of the range), with `dataUrl` once complete."""
     job = await _job(session, job_id)
-    report = await service.job_report(session, job, launcher, grant.principal.user_id, settings.api_base_url)
+    report = await progressive.job_report(session, job, launcher, grant.principal.user_id, settings.api_base_url)
     return await jobs.notification(session, grant, job, report, settings.api_base_url)
 
 
@@ -338,11 +323,11 @@ async def fiche_details(  # noqa: PLR0917 - FastAPI dependencies
     (CRM), 503 (Redis) or 403 (no `fiches.fetch`). `recordings` is only present for callers with
     `recordings.read` reaching this fiche."""
     may_fetch = _require_fetch(grant, "refresh=true") if refresh else _fetch_grant(grant)
-    result = await service.load_details(
+    result = await details.load_details(
         session, grant, fiche_id, refresh=refresh, may_fetch=may_fetch is not None, sync=sync, settings=settings
     )
     recordings_grant = grant.principal.grant("recordings", Action.READ)
-    include = service.can_see_recordings(recordings_grant, result.fiche)
+    include = details.can_see_recordings(recordings_grant, result.fiche)
     payload = dict(result.payload)
     if not include:
         payload.pop("recordings", None)
@@ -380,7 +365,7 @@ async def refresh_fiche(
 async def fiche_cache(fiche_id: FicheIdPath, grant: ReadFiches, session: SessionDep) -> Envelope[FicheCacheOut]:
     """When the fiche's details were fetched, until when they are fresh, and what is stored; 404 when missing or out
     of scope."""
-    return ok(service.cache_out(await service.visible_or_404(session, grant, fiche_id)))
+    return ok(FicheCacheOut.model_validate(await reads.visible_or_404(session, grant, fiche_id)))
 
 
 @router.get(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from api.schemas import Pagination
 from api.security import IdStr
@@ -45,6 +45,8 @@ class FicheDetailsResponse(BaseModel):
 
 
 class FicheCacheOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read from a `Fiche` row
+
     fiche_id: str
     groupe: str | None
     prospect_nom: str | None
@@ -128,6 +130,8 @@ class StatusBatchResponse(BaseModel):
 
 
 class FicheListItem(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read from a `Fiche` row
+
     fiche_id: str
     sales_date: dt.date | None
     groupe: str | None

@@ -90,7 +90,7 @@ class require_stream(require):
 
 def stream_hub(state: StateDep) -> StreamHub:
     """The replica's hub, built on first use with its own client for the blocking reads."""
-    hub = state.extras.get("sse_hub")
+    hub = state.sse_hub
     if hub is None:
         pool = state.redis.connection_pool
         blocking = aioredis.Redis(
@@ -99,19 +99,17 @@ def stream_hub(state: StateDep) -> StreamHub:
                 **{**pool.connection_kwargs, "socket_timeout": BLOCK_MS / 1000 + 5},
             )
         )
-        hub = state.extras["sse_hub"] = StreamHub(blocking, max_streams=state.settings.realtime_max_streams)
+        hub = state.sse_hub = StreamHub(blocking, max_streams=state.settings.realtime_max_streams)
         state.cleanups.append(hub.close)
-    assert isinstance(hub, StreamHub)
     return hub
 
 
 def send_watchdog(state: StateDep) -> SendWatchdog:
     """The replica's bound on sends to clients that stopped reading (see `api.realtime.response`)."""
-    watchdog = state.extras.get("sse_send_watchdog")
+    watchdog = state.sse_send_watchdog
     if watchdog is None:
-        watchdog = state.extras["sse_send_watchdog"] = SendWatchdog(SEND_TIMEOUT_SECONDS)
+        watchdog = state.sse_send_watchdog = SendWatchdog(SEND_TIMEOUT_SECONDS)
         state.cleanups.append(watchdog.close)
-    assert isinstance(watchdog, SendWatchdog)
     return watchdog
 
 

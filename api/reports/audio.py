@@ -58,13 +58,12 @@ def recordings_policy(settings: Settings) -> EgressPolicy:
 
 def get_recording_source(state: StateDep) -> RecordingSource:
     """One guarded client per process, built on first use, closed at shutdown."""
-    source = state.extras.get("recordings_egress")
+    source = state.recordings_egress
     if source is None:
-        source = state.extras["recordings_egress"] = EgressClient(
+        source = state.recordings_egress = EgressClient(
             recordings_policy(state.settings), timeout=30.0, user_agent="callaudit-recordings/1.0"
         )
         state.cleanups.append(source.aclose)
-    assert isinstance(source, EgressClient)
     return source
 
 

@@ -143,7 +143,7 @@ class SalesDayCoverage(TimestampMixin, Base):
 
     `status` is the outcome of the day's *search*. Whether the day is fetched also depends on its
     fiches having their details, which changes as details land: readers derive `partial` from the
-    fiches (`api.fiches.service.coverage_of`) rather than trusting a stored copy that goes stale.
+    fiches (`api.fiches.coverage.coverage_of`) rather than trusting a stored copy that goes stale.
     """
 
     __tablename__ = "sales_day_coverage"

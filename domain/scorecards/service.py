@@ -147,6 +147,11 @@ def current_spec(session: Session, scorecard_id: int) -> ScorecardSpec:
     return current_version(session, get_scorecard(session, scorecard_id)).spec()
 
 
+def versioned_scorecard_ids(session: Session) -> list[int]:
+    """Scorecards that have a version (what an audit can run with), active or not."""
+    return list(session.scalars(select(Scorecard.id).where(Scorecard.current_version_id.is_not(None))))
+
+
 def latest_active(session: Session) -> Scorecard | None:
     """The most recently created active scorecard (the original's "latest active config")."""
     return session.scalars(

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from assets.partitions import scorecards
-from callaudit.settings import get_settings
+from callaudit.settings import Settings
 from domain.automation import audits_to_run, automatic_scorecards, database_now, days_to_transcribe
 from domain.schedules.scheduler import TickSettings, tick
 from domain.schedules.timing import tick_seconds
@@ -36,9 +36,8 @@ GRACE = dt.timedelta(minutes=10)
 AUTOMATION_TAGS = {SOURCE_TAG: "automation"}
 
 
-def _partition_days() -> dict[str, dt.date]:
+def _partition_days(settings: Settings) -> dict[str, dt.date]:
     """The sales days that are partitions: from SALES_PARTITIONS_START to today (SALES_TIMEZONE)."""
-    settings = get_settings()
     today = dt.datetime.now(ZoneInfo(settings.sales_timezone)).date()
     return {"first_day": settings.sales_partitions_start, "last_day": today}
 
@@ -60,11 +59,13 @@ def next_cursor(previous: dt.datetime, newest: list[dt.datetime], now: dt.dateti
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
-def transcribe_fetched_fiches(context: dg.SensorEvaluationContext, database: DatabaseResource) -> dg.SensorResult:
+def transcribe_fetched_fiches(
+    context: dg.SensorEvaluationContext, database: DatabaseResource, settings: dg.ResourceParam[Settings]
+) -> dg.SensorResult:
     with database.session() as session:
         now = database_now(session)
         since = watermark(context.cursor, now)
-        work = days_to_transcribe(session, since=since - GRACE, **_partition_days())
+        work = days_to_transcribe(session, since=since - GRACE, **_partition_days(settings))
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
@@ -85,12 +86,14 @@ def transcribe_fetched_fiches(context: dg.SensorEvaluationContext, database: Dat
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
-def audit_automatic_scorecards(context: dg.SensorEvaluationContext, database: DatabaseResource) -> dg.SensorResult:
+def audit_automatic_scorecards(
+    context: dg.SensorEvaluationContext, database: DatabaseResource, settings: dg.ResourceParam[Settings]
+) -> dg.SensorResult:
     with database.session() as session:
         now = database_now(session)
         since = watermark(context.cursor, now)
         ids = automatic_scorecards(session)
-        work = audits_to_run(session, ids, since=since - GRACE, **_partition_days())
+        work = audits_to_run(session, ids, since=since - GRACE, **_partition_days(settings))
     wanted = {str(w.scorecard_id) for w in work}
     unknown = sorted(wanted - set(context.instance.get_dynamic_partitions(scorecards.name or "scorecards")))
     return dg.SensorResult(
@@ -112,46 +115,51 @@ def _dagster_status(instance: dg.DagsterInstance, run_id: str) -> str | None:
     return run.status.value if run is not None else None
 
 
-_settings = get_settings()
+def build_automation_scheduler(cron: str) -> dg.SensorDefinition:
+    """The scheduler sensor, evaluated every AUTOMATION_SCHEDULER_CRON tick (given when the definitions
+    are built)."""
 
-
-@dg.sensor(
-    job=automation_run_job,
-    description="Runs the automation schedules stored in the database when they are due (catch-up within "
-    "AUTOMATION_SCHEDULER_WINDOW_MINUTES, older due times recorded as missed) and reconciles runs left behind.",
-    minimum_interval_seconds=tick_seconds(_settings.automation_scheduler_cron),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)
-def automation_scheduler(context: dg.SensorEvaluationContext, database: DatabaseResource) -> dg.SensorResult:
-    settings = get_settings()
-    tick_settings = TickSettings(
-        window=dt.timedelta(minutes=settings.automation_scheduler_window_minutes),
-        stale_after=dt.timedelta(
-            milliseconds=settings.automation_stale_threshold_ms + settings.automation_scheduler_stale_grace_ms
-        ),
+    @dg.sensor(
+        name="automation_scheduler",
+        job=automation_run_job,
+        description="Runs the automation schedules stored in the database when they are due (catch-up within "
+        "AUTOMATION_SCHEDULER_WINDOW_MINUTES, older due times recorded as missed) and reconciles runs left behind.",
+        minimum_interval_seconds=tick_seconds(cron),
+        default_status=dg.DefaultSensorStatus.RUNNING,
     )
-    with database.session() as session:
-        now = database_now(session)
-        due = tick(
-            session, now=now, settings=tick_settings, dagster_status=lambda i: _dagster_status(context.instance, i)
+    def automation_scheduler(
+        context: dg.SensorEvaluationContext, database: DatabaseResource, settings: dg.ResourceParam[Settings]
+    ) -> dg.SensorResult:
+        tick_settings = TickSettings(
+            window=dt.timedelta(minutes=settings.automation_scheduler_window_minutes),
+            stale_after=dt.timedelta(
+                milliseconds=settings.automation_stale_threshold_ms + settings.automation_scheduler_stale_grace_ms
+            ),
         )
-    return dg.SensorResult(
-        run_requests=[
-            dg.RunRequest(
-                run_key=d.key,
-                run_config=RunAutomation(automation_run_id=d.run_id).run_config(),
-                tags={
-                    **automation_tags(
-                        d.run_id,
-                        d.schedule_id,
-                        d.schedule_name,
-                        source="schedule",
-                        priority=d.priority,
-                        max_concurrent_runs=d.max_concurrent_runs,
-                    ),
-                    **({"app/due_at": d.due_at.isoformat()} if d.due_at else {}),
-                },
+        with database.session() as session:
+            now = database_now(session)
+            due = tick(
+                session, now=now, settings=tick_settings, dagster_status=lambda i: _dagster_status(context.instance, i)
             )
-            for d in due
-        ]
-    )
+        return dg.SensorResult(
+            run_requests=[
+                dg.RunRequest(
+                    run_key=d.key,
+                    run_config=RunAutomation(automation_run_id=d.run_id).run_config(),
+                    tags={
+                        **automation_tags(
+                            d.run_id,
+                            d.schedule_id,
+                            d.schedule_name,
+                            source="schedule",
+                            priority=d.priority,
+                            max_concurrent_runs=d.max_concurrent_runs,
+                        ),
+                        **({"app/due_at": d.due_at.isoformat()} if d.due_at else {}),
+                    },
+                )
+                for d in due
+            ]
+        )
+
+    return automation_scheduler

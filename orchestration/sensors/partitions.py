@@ -1,10 +1,9 @@
 """Partition sensors: the dynamic `scorecard` dimension of the audits follows the scorecards."""
 
 import dagster as dg
-from sqlalchemy import select
 
 from assets.partitions import scorecards
-from domain.models.scorecards import Scorecard
+from domain.scorecards.service import versioned_scorecard_ids
 from resources.database import DatabaseResource
 
 
@@ -15,9 +14,7 @@ from resources.database import DatabaseResource
 )
 def sync_scorecard_partitions(context: dg.SensorEvaluationContext, database: DatabaseResource) -> dg.SensorResult:
     with database.session() as session:
-        wanted = {
-            str(i) for i in session.scalars(select(Scorecard.id).where(Scorecard.current_version_id.is_not(None)))
-        }
+        wanted = {str(i) for i in versioned_scorecard_ids(session)}
     existing = set(context.instance.get_dynamic_partitions(scorecards.name or "scorecards"))
     requests: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []
     if wanted - existing:

@@ -9,6 +9,7 @@ from dagster_shared.error import SerializableErrorInfo
 
 from assets.fiches import announce_fetch_progress
 from callaudit.logging import redact
+from callaudit.settings import Settings
 from domain.events import Event, job_topic
 from resources.database import DatabaseResource
 from resources.redis.resource import RedisResource
@@ -29,7 +30,12 @@ def _root_cause(error: SerializableErrorInfo) -> str:
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=15,
 )
-def publish_run_failures(context: dg.RunFailureSensorContext, redis: RedisResource, database: DatabaseResource) -> None:
+def publish_run_failures(
+    context: dg.RunFailureSensorContext,
+    redis: RedisResource,
+    database: DatabaseResource,
+    settings: dg.ResourceParam[Settings],
+) -> None:
     run = context.dagster_run
     app_tags = {k.removeprefix(APP_TAG_PREFIX): v for k, v in run.tags.items() if k.startswith(APP_TAG_PREFIX)}
     step_errors = [
@@ -58,4 +64,6 @@ def publish_run_failures(context: dg.RunFailureSensorContext, redis: RedisResour
     if "job_id" in app_tags and partition:
         # A progressive fetch's day whose run failed is settled, as failed: the job may end here.
         day = dt.date.fromisoformat(partition)
-        announce_fetch_progress(database, redis, app_tags["job_id"], day, run.run_id, run_failed=True)
+        announce_fetch_progress(
+            database, redis, app_tags["job_id"], day, run.run_id, base_url=settings.api_base_url, run_failed=True
+        )

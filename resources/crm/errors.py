@@ -10,9 +10,10 @@ the client raises them without chaining the httpx exception (which holds the req
 from __future__ import annotations
 
 from callaudit.logging import redact
+from domain.upstream import UpstreamError, UpstreamHalt, UpstreamNotFound
 
 
-class CrmError(Exception):
+class CrmError(UpstreamError):
     """Base class: a call to the CRM gateway did not produce a usable answer.
 
     `status` is the last HTTP status seen (None when no answer came back), `attempts` the number of
@@ -41,14 +42,14 @@ class CrmError(Exception):
         return f"{type(self).__name__}({str(self)!r}, status={self.status!r}, attempts={self.attempts})"
 
 
-class CrmNotFound(CrmError):
+class CrmNotFound(CrmError, UpstreamNotFound):
     """The gateway says the fiche does not exist, consistently (see `CrmConfig.not_found_attempts`).
 
     Only this error may turn into a NOT_FOUND marker: transient failures are `CrmUnavailable`.
     """
 
 
-class CrmAuthError(CrmError):
+class CrmAuthError(CrmError, UpstreamHalt):
     """401/403: the token is missing, wrong or lacks rights. Never retried; fix the configuration."""
 
 
@@ -72,7 +73,7 @@ class CrmUnavailable(CrmError):
         self.retry_after = retry_after
 
 
-class CrmCapUnavailable(CrmUnavailable):
+class CrmCapUnavailable(CrmUnavailable, UpstreamHalt):
     """Redis (the global caps and the shared cooldown) is unreachable, so no request was sent.
 
     Fails closed: without the caps every worker would hit the gateway at once. A subclass of

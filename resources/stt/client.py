@@ -26,6 +26,7 @@ from typing import Self
 
 import httpx
 
+from domain.upstream import TranscriptionFailed
 from resources.egress import EgressRefused, blocked
 from resources.http.retry import DecorrelatedJitter
 from resources.redis import LeaseSemaphore, RateLimiter, RateLimitTimeout, SemaphoreTimeout
@@ -52,15 +53,6 @@ class Transcribed:
     result: SttResult
     attempts: int
     seconds: float
-
-
-class TranscriptionFailed(Exception):
-    """A recording's transcription gave up; `error` is the last `SttError` (safe to store)."""
-
-    def __init__(self, error: SttError, attempts: int) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.attempts = attempts
 
 
 class SttClient:

@@ -194,7 +194,7 @@ def test_sensors_keep_scorecard_partitions_and_audit_automatic_scorecards(
     with Session(sync_engine) as session, session.begin():
         session.get_one(Scorecard, scorecard_id).run_automatically = True
         manual = import_document(session, {**demo_document(), "name": "Manuelle"}).scorecard.id
-    resources = {"database": audit_resources["database"]}
+    resources = {"database": audit_resources["database"], "settings": audit_resources["settings"]}
     with dg.build_sensor_context(instance=instance, resources=resources) as context:
         result = sync_scorecard_partitions(context)
     assert isinstance(result, dg.SensorResult)
@@ -205,7 +205,7 @@ def test_sensors_keep_scorecard_partitions_and_audit_automatic_scorecards(
 
     assert dg.materialize([transcripts], partition_key=DAY, resources=audit_resources, instance=instance).success
     with (
-        dg.build_sensor_context(instance=instance, resources=resources, definitions=defs) as context,
+        dg.build_sensor_context(instance=instance, resources=resources, definitions=defs()) as context,
         dg.partition_loading_context(dynamic_partitions_store=instance),
     ):
         requests = audit_automatic_scorecards.evaluate_tick(context).run_requests or []
@@ -220,14 +220,16 @@ def test_the_automatic_audits_follow_every_day_transcribed_between_two_ticks(
     with Session(sync_engine) as session, session.begin():
         session.get_one(Scorecard, scorecard_id).run_automatically = True
     instance.add_dynamic_partitions("scorecards", [str(scorecard_id)])
-    resources = {"database": audit_resources["database"]}
+    resources = {"database": audit_resources["database"], "settings": audit_resources["settings"]}
 
     cursor: list[str | None] = [None]  # what the daemon keeps between ticks
     launched: set[str | None] = set()  # run keys: the daemon never launches one twice
 
     def tick() -> list[str]:
         with (
-            dg.build_sensor_context(instance=instance, resources=resources, definitions=defs, cursor=cursor[0]) as ctx,
+            dg.build_sensor_context(
+                instance=instance, resources=resources, definitions=defs(), cursor=cursor[0]
+            ) as ctx,
             dg.partition_loading_context(dynamic_partitions_store=instance),
         ):
             result = audit_automatic_scorecards.evaluate_tick(ctx)

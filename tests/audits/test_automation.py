@@ -22,7 +22,6 @@ from assets.transcripts import transcripts
 from domain.models import Audit, Fiche, FicheTranscription, Scorecard
 from orchestration.definitions import defs
 from orchestration.jobs import transcribe_fiches_job
-from orchestration.schedules import refresh_today_sales
 from orchestration.sensors.automation import audit_automatic_scorecards, transcribe_fetched_fiches
 from orchestration.sensors.partitions import sync_scorecard_partitions
 from runs.contract import TranscribeFiches
@@ -62,7 +61,7 @@ class Daemon:
 
     def schedule_tick(self, at: dt.datetime) -> None:
         with dg.build_schedule_context(instance=self.instance, scheduled_execution_time=at) as context:
-            request = refresh_today_sales(context)
+            request = defs().resolve_schedule_def("refresh_today_sales")(context)
         assert isinstance(request, dg.RunRequest)
         self.execute("sync_sales_day", request)
 
@@ -71,8 +70,8 @@ class Daemon:
         with (
             dg.build_sensor_context(
                 instance=self.instance,
-                resources={"database": self.resources["database"]},
-                definitions=defs,
+                resources={"database": self.resources["database"], "settings": self.resources["settings"]},
+                definitions=defs(),
                 cursor=self.cursors.get(sensor.name),
             ) as context,
             dg.partition_loading_context(dynamic_partitions_store=self.instance),

@@ -34,7 +34,6 @@ from domain.schedules.webhook import set_schedule_webhook
 from domain.scorecards.service import demo_document, import_document
 from orchestration.definitions import defs
 from orchestration.jobs import DagsterPipeline, automation_run_job
-from orchestration.sensors.automation import automation_scheduler
 from tests.audits.conftest import DAY
 from tests.ingest.conftest import Simulator, faulty
 
@@ -49,10 +48,13 @@ class Daemon:
         self.results: list[dg.ExecuteInProcessResult] = []
 
     def tick(self) -> list[dg.RunRequest]:
+        definitions = defs()
         with dg.build_sensor_context(
-            instance=self.instance, resources={"database": self.resources["database"]}, definitions=defs
+            instance=self.instance,
+            resources={"database": self.resources["database"], "settings": self.resources["settings"]},
+            definitions=definitions,
         ) as context:
-            data = automation_scheduler.evaluate_tick(context)
+            data = definitions.resolve_sensor_def("automation_scheduler").evaluate_tick(context)
         requests = list(data.run_requests or [])
         for request in requests:
             assert request.run_key is not None
@@ -250,7 +252,8 @@ def test_a_run_whose_worker_dies_midway_is_resumed_without_losing_or_duplicating
         real_audit(self, fiche_ids, scorecard_id=scorecard_id, use_rlm=use_rlm)
 
     monkeypatch.setattr(DagsterPipeline, "audit", dies_after_one_audit)
-    daemon = Daemon(instance, audit_resources)
+    # The runs read the settings resource: the one loaded with the debug log switched on.
+    daemon = Daemon(instance, {**audit_resources, "settings": get_settings()})
     daemon.tick()
     [dead] = daemon.results
     assert not dead.success  # the Dagster run failed; the automation run was left running

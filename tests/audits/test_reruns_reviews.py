@@ -364,7 +364,7 @@ def test_the_calibration_asset_records_agreement_and_kappa_of_the_partitions_rev
     result = dg.materialize(
         [audit_calibration],
         partition_key=dg.MultiPartitionKey({"sales_day": DAY, "scorecard": str(scorecard_id)}),
-        resources={"database": audit_resources["database"]},
+        resources={"database": audit_resources["database"], "settings": audit_resources["settings"]},
         instance=instance,
     )
     assert result.success

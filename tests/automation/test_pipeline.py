@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 import orchestration.jobs as module
+from callaudit.settings import get_settings
 from resources.crm.resource import CrmResource
 
 
@@ -20,7 +21,7 @@ def test_sales_searches_use_the_schedule_crm_token_and_details_the_deployment_on
 ) -> None:
     used: list[str | None] = []
 
-    def fake_run_with_crm(crm: CrmResource, *args: Any) -> tuple[tuple[_Result, int], dict[str, Any]]:
+    def fake_run_with_crm(crm: CrmResource, *args: Any, **kwargs: Any) -> tuple[tuple[_Result, int], dict[str, Any]]:
         used.append(crm.auth_token)
         return (_Result(), 0), {}
 
@@ -35,6 +36,7 @@ def test_sales_searches_use_the_schedule_crm_token_and_details_the_deployment_on
         llm=None,  # type: ignore[arg-type]
         redis=None,  # type: ignore[arg-type]
         database=None,  # type: ignore[arg-type]
+        settings=get_settings(),
         automation_run_id=1,
         schedule_id=1,
         crm_token="schedule-token",

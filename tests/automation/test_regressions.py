@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from callaudit.settings import get_settings
 from domain.audits.store import Trigger
 from domain.models import Audit
 from domain.models.automation import AutomationLog, AutomationRun, AutomationRunFicheResult, AutomationSchedule
@@ -65,6 +66,7 @@ def test_9_12_02_automation_audits_are_made_like_manual_ones_and_linked_to_the_r
         llm=None,  # type: ignore[arg-type]
         redis=None,  # type: ignore[arg-type]
         database=None,  # type: ignore[arg-type]
+        settings=get_settings(),
         automation_run_id=12,
         schedule_id=3,
     )
@@ -288,6 +290,7 @@ def test_9_12_10_transcription_goes_through_the_shared_transcriber(monkeypatch: 
         llm=None,  # type: ignore[arg-type]
         redis=None,  # type: ignore[arg-type]
         database=None,  # type: ignore[arg-type]
+        settings=get_settings(),
         automation_run_id=1,
         schedule_id=1,
     )

@@ -13,6 +13,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
+from domain.upstream import UpstreamError, UpstreamHalt, UpstreamNotFound
 from resources.crm import (
     CrmAuthError,
     CrmBadResponse,
@@ -276,6 +277,18 @@ async def test_auth_errors_are_not_retried(make_client, code):
     with pytest.raises(CrmAuthError, match=f"HTTP {code}"):
         await make_client(gateway).fiche_details("1")
     assert len(gateway.requests) == 1
+
+
+async def test_the_client_errors_say_what_they_mean_at_the_port(make_client):
+    """Ingestion catches `domain.upstream` errors: a 404 is "does not exist", 401 "stop the batch",
+    a 503 "this item failed" (neither of the other two)."""
+    with pytest.raises(UpstreamNotFound):
+        await make_client(Gateway(status(404))).fiche_details("1")
+    with pytest.raises(UpstreamHalt):
+        await make_client(Gateway(status(401))).fiche_details("1")
+    with pytest.raises(UpstreamError) as caught:
+        await make_client(Gateway(status(503), status(503), status(503))).fiche_details("1")
+    assert not isinstance(caught.value, UpstreamHalt | UpstreamNotFound)
 
 
 @pytest.mark.parametrize(

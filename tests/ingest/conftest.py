@@ -10,6 +10,7 @@ import pytest
 
 from callaudit.demo_crm.config import FamilyFaults, Faults, SimulatorConfig
 from callaudit.demo_crm.server import run_in_thread
+from callaudit.settings import get_settings
 from resources.crm.resource import CrmResource
 from resources.database import DatabaseResource
 from resources.redis.resource import RedisResource
@@ -76,4 +77,5 @@ def crm_resources(
         ),
         "redis": RedisResource(url=redis_url),
         "database": DatabaseResource(url=database_url),
+        "settings": get_settings(),
     }

@@ -181,7 +181,7 @@ def test_a_failed_last_run_concludes_the_job_as_failed_and_queues_its_webhook(
         dagster_event=failed.get_run_failure_event(),
         dagster_instance=instance,
         dagster_run=failed.dagster_run,
-        resources={"redis": crm_resources["redis"], "database": crm_resources["database"]},
+        resources={key: crm_resources[key] for key in ("redis", "database", "settings")},
     ) as context:
         publish_run_failures(context.for_run_failure())
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
+import subprocess
+import sys
 from typing import cast
 
 import dagster as dg
 import redis
 
+from callaudit.settings import get_settings, load_settings
 from domain.events import validate_event
-from orchestration.definitions import defs
+from orchestration.definitions import build_definitions, defs
 from orchestration.sensors.run_status import publish_run_failures
 from resources.database import DatabaseResource
 from resources.redis import stream_key
@@ -17,9 +22,52 @@ from resources.redis.resource import RedisResource
 
 
 def test_definitions_load() -> None:
-    dg.Definitions.validate_loadable(defs)
-    assert {s.name for s in defs.sensors or []} >= {"publish_run_failures"}
-    assert set(defs.resources or {}) >= {"database", "redis"}
+    definitions = defs()
+    dg.Definitions.validate_loadable(definitions)
+    assert {s.name for s in definitions.sensors or []} >= {"publish_run_failures"}
+    assert set(definitions.resources or {}) >= {"database", "redis"}
+
+
+def test_the_deployment_settings_shape_the_definitions_when_they_are_built() -> None:
+    settings = load_settings(
+        sales_partitions_start=dt.date(2024, 6, 1),
+        sales_timezone="America/Martinique",
+        sales_refresh_cron="15 */2 * * *",
+        automation_scheduler_cron="*/5 * * * *",
+    )
+    definitions = build_definitions(settings)
+    assert (definitions.resources or {})["settings"] is settings  # what assets, ops and sensors read
+    graph = definitions.resolve_asset_graph()
+    for key in ("sales_fiches", "fiche_details", "transcripts"):
+        days = graph.get(dg.AssetKey(key)).partitions_def
+        assert isinstance(days, dg.DailyPartitionsDefinition)
+        assert (days.start.date(), days.timezone) == (dt.date(2024, 6, 1), "America/Martinique")
+    for key in ("audits", "audit_calibration"):
+        multi = graph.get(dg.AssetKey(key)).partitions_def
+        assert isinstance(multi, dg.MultiPartitionsDefinition)
+        day = multi.get_partitions_def_for_dimension("sales_day")
+        assert isinstance(day, dg.DailyPartitionsDefinition)
+        assert (day.start.date(), day.timezone) == (dt.date(2024, 6, 1), "America/Martinique")
+    # The jobs over those assets take the same days (a backfill of 2024-06-01 is possible).
+    job_days = definitions.resolve_job_def("sync_sales_day").partitions_def
+    assert job_days is not None
+    assert job_days.has_partition_key("2024-06-01")
+    schedule = definitions.resolve_schedule_def("refresh_today_sales")
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("15 */2 * * *", "America/Martinique")
+    assert definitions.resolve_sensor_def("automation_scheduler").minimum_interval_seconds == 300
+
+
+def test_importing_the_definitions_reads_no_settings() -> None:
+    """A bad setting fails when the code server builds the definitions (naming it), not at import."""
+    env = {**os.environ, "SALES_TIMEZONE": "Nowhere/Atlantis"}
+    load = "import orchestration.definitions as d"
+    imported = subprocess.run([sys.executable, "-c", load], env=env, capture_output=True, text=True, check=False)
+    assert imported.returncode == 0, imported.stderr
+    built = subprocess.run(
+        [sys.executable, "-c", f"{load}; d.defs()"], env=env, capture_output=True, text=True, check=False
+    )
+    assert built.returncode != 0
+    assert "SALES_TIMEZONE" in built.stderr
 
 
 @dg.op
@@ -44,7 +92,11 @@ def test_run_failure_sensor_publishes_a_scrubbed_event(
             dagster_instance=instance,
             dagster_run=result.dagster_run,
             dagster_event=failure,
-            resources={"redis": RedisResource(url=redis_url), "database": DatabaseResource(url=database_url)},
+            resources={
+                "redis": RedisResource(url=redis_url),
+                "database": DatabaseResource(url=database_url),
+                "settings": get_settings(),
+            },
         ) as context:
             publish_run_failures(context.for_run_failure())
 

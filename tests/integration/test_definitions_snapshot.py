@@ -32,7 +32,8 @@ def _partitions(partitions: dg.PartitionsDefinition | None) -> Any:
 
 
 def snapshot() -> dict[str, Any]:
-    graph = defs.resolve_asset_graph()
+    definitions = defs()
+    graph = definitions.resolve_asset_graph()
     assets = {}
     for key in sorted(graph.get_all_asset_keys()):
         node = graph.get(key)
@@ -51,7 +52,7 @@ def snapshot() -> dict[str, Any]:
             "ops": sorted(node.name for node in job.nodes),
             "tags": dict(sorted(job.tags.items())),
         }
-        for job in sorted(defs.resolve_all_job_defs(), key=lambda j: j.name)
+        for job in sorted(definitions.resolve_all_job_defs(), key=lambda j: j.name)
         if not job.name.startswith("__")
     }
     schedules = {
@@ -61,7 +62,7 @@ def snapshot() -> dict[str, Any]:
             "job": s.job_name,
             "default": s.default_status.value,
         }
-        for s in sorted(defs.schedules or [], key=lambda s: s.name)
+        for s in sorted(definitions.schedules or [], key=lambda s: s.name)
         if isinstance(s, dg.ScheduleDefinition)
     }
     sensors = {
@@ -71,7 +72,7 @@ def snapshot() -> dict[str, Any]:
             "minimum_interval_seconds": s.minimum_interval_seconds,
             "default": s.default_status.value,
         }
-        for s in sorted(defs.sensors or [], key=lambda s: s.name)
+        for s in sorted(definitions.sensors or [], key=lambda s: s.name)
         if isinstance(s, dg.SensorDefinition)
     }
     return {
@@ -79,7 +80,7 @@ def snapshot() -> dict[str, Any]:
         "jobs": jobs,
         "schedules": schedules,
         "sensors": sensors,
-        "resources": sorted(defs.resources or {}),
+        "resources": sorted(definitions.resources or {}),
     }
 
 

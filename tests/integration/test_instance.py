@@ -117,10 +117,10 @@ def test_an_unknown_launcher_is_refused_naming_the_variable() -> None:
 
 def test_pools_used_by_the_definitions_are_all_set_by_migrate() -> None:
     """A pool no limit is written for would run at `default_limit`, whatever its upstream allows."""
-    from orchestration.definitions import defs
+    from orchestration.definitions import build_definitions
 
     used: set[str] = set()
-    for job in defs.resolve_all_job_defs():
+    for job in build_definitions(load_settings()).resolve_all_job_defs():
         for node in job.graph.iterate_op_defs():
             if node.pool:
                 used.add(node.pool)

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from domain.upstream import TranscriptionFailed
 from resources.stt.base import AudioSource
-from resources.stt.client import TranscriptionFailed
 from resources.stt.resource import SttResource
 from tests.receiver import receiving
 from tests.transcription.upstream import serve_upstream

@@ -10,9 +10,10 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from domain.upstream import TranscriptionFailed
 from resources.http.keys import normalise_key
 from resources.stt.base import AudioSource
-from resources.stt.client import SttClient, TranscriptionFailed
+from resources.stt.client import SttClient
 from resources.stt.errors import SttAuthError, SttBadResponse, SttError, SttRequestError, SttUnavailable
 from resources.stt.providers import ElevenLabsProvider, OpenAiProvider, ReferenceProvider
 from resources.stt.resource import SttResource, provider_name

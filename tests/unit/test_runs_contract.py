@@ -43,7 +43,7 @@ REQUESTS: list[JobRequest] = [
 
 @pytest.mark.parametrize("request_", REQUESTS, ids=lambda r: r.job_name)
 def test_each_request_is_a_valid_run_config_of_its_job(request_: JobRequest) -> None:
-    assert request_.job_name in {job.name for job in defs.jobs or []}
+    assert request_.job_name in {job.name for job in defs().jobs or []}
     assert dg.validate_run_config(JOBS[request_.job_name], request_.run_config())
 
 
@@ -63,7 +63,7 @@ def test_every_op_of_the_audit_job_gets_the_same_request() -> None:
 
 
 def test_the_sales_day_backfill_selects_the_sync_jobs_assets() -> None:
-    job = defs.resolve_job_def(sync_sales_day_job.name)
+    job = defs().resolve_job_def(sync_sales_day_job.name)
     assert {key.to_user_string() for key in job.asset_layer.executable_asset_keys} == set(SALES_DAY_ASSETS)
 
 

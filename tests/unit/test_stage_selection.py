@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from domain import stages
 from domain.models.fiches import Fiche, FicheFetchStatus
-from domain.partitions import day_transcription
+from domain.partitions import day_transcription, fetch_status_counts
 
 DAY = dt.date(2025, 3, 4)
 
@@ -55,3 +55,9 @@ def test_the_details_stage_takes_every_fiche_the_day_listed(db_session: Session)
 def test_the_day_state_counts_the_same_fiches(db_session: Session) -> None:
     _fiches(db_session)
     assert day_transcription(db_session, DAY).fiches == 2
+
+
+def test_the_details_check_counts_the_day_or_every_day(db_session: Session) -> None:
+    _fiches(db_session)
+    assert fetch_status_counts(db_session, DAY) == {"details": 2, "summary": 1, "failed": 1, "not_found": 1}
+    assert fetch_status_counts(db_session, None)["details"] == 3
