@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from assets.analytics import audit_facts, audit_facts_complete, audit_facts_schema_stable, audit_facts_valid
 from assets.audits import audit_citations_located, audits, audits_cover_the_day, audits_settled
 from assets.calibration import audit_calibration
 from assets.fiches import fiche_details, fiche_details_settled, sales_fiches
@@ -37,8 +38,16 @@ from resources.stt.resource import SttResource
 _settings = get_settings()
 
 defs = dg.Definitions(
-    assets=[sales_fiches, fiche_details, transcripts, audits, audit_calibration],
-    asset_checks=[fiche_details_settled, audit_citations_located, audits_cover_the_day, audits_settled],
+    assets=[sales_fiches, fiche_details, transcripts, audits, audit_calibration, audit_facts],
+    asset_checks=[
+        fiche_details_settled,
+        audit_citations_located,
+        audits_cover_the_day,
+        audits_settled,
+        audit_facts_complete,
+        audit_facts_valid,
+        audit_facts_schema_stable,
+    ],
     jobs=[
         sync_sales_day_job,
         fetch_fiches_job,

@@ -1,0 +1,114 @@
+"""Analytics assets for data teams: the audits as flat facts, in Postgres and in Parquet files.
+
+`audit_facts` rebuilds one sales day at a time from the audits as they now stand (reruns and the
+human overrides in force applied, the latest view every other reader uses): the day's rows of
+`analytics.audit_facts` are replaced in one transaction, and the day's Parquet file (pinned
+schema) is rewritten whole under `ANALYTICS_STORAGE_ROOT`. Both are idempotent per partition, so
+a retry or a backfill never doubles a row.
+"""
+
+import datetime as dt
+
+import dagster as dg
+from sqlalchemy import func, select
+
+from assets.audits import audits
+from assets.partitions import sales_days
+from callaudit.settings import get_settings
+from domain.analytics.facts import FACTS_SCHEMA, day_facts, expected_rows, replace_day, to_table
+from domain.analytics.parquet import partition_path, read_schema, schema_changes, write_partition
+from domain.models.analytics import AuditFact
+from resources.database import DatabaseResource
+
+FACTS_VERSION = "audit-facts-1"
+
+
+@dg.asset(
+    partitions_def=sales_days,
+    # One day of facts reads every scorecard's audits of that day.
+    deps=[audits],
+    group_name="analytics",
+    kinds={"python", "postgres", "parquet"},
+    code_version=FACTS_VERSION,
+)
+def audit_facts(context: dg.AssetExecutionContext, database: DatabaseResource) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    """One row per latest audit x control point of the sales day, every scorecard: fiche, agent, group,
+    scorecard version, step and point, AI and current status (who changed it), evidence, auditor, model,
+    prompt version, tokens, cost and audited minutes.
+
+    Written to `analytics.audit_facts` (the day replaced in one transaction) and to
+    `<ANALYTICS_STORAGE_ROOT>/audit_facts/<day>.parquet` for DuckDB, pandas, Polars or a BI tool.
+    """
+    day = dt.date.fromisoformat(context.partition_key)
+    with database.session() as session:
+        rows = day_facts(session, day)
+        replace_day(session, day, rows)
+    path = write_partition(get_settings().analytics_root, "audit_facts", context.partition_key, to_table(rows))
+    return dg.MaterializeResult(
+        metadata={
+            "rows": len(rows),
+            "audits": len({r["audit_id"] for r in rows}),
+            "fiches": len({r["fiche_id"] for r in rows}),
+            "human_changed": sum(r["human_changed"] for r in rows),
+            "path": dg.MetadataValue.path(path),
+        }
+    )
+
+
+def _day(context: dg.AssetCheckExecutionContext) -> dt.date:
+    return dt.date.fromisoformat(context.run.tags["dagster/partition"])
+
+
+@dg.asset_check(
+    asset=audit_facts, description="The day's facts hold one row per control point of the day's latest audits."
+)
+def audit_facts_complete(context: dg.AssetCheckExecutionContext, database: DatabaseResource) -> dg.AssetCheckResult:
+    day = _day(context)
+    with database.session() as session:
+        audit_count, points = expected_rows(session, day)
+        rows, audits_in_facts = session.execute(
+            select(func.count(), func.count(AuditFact.audit_id.distinct())).where(AuditFact.sales_day == day)
+        ).one()
+    return dg.AssetCheckResult(
+        passed=rows == points and audits_in_facts == audit_count,
+        metadata={"rows": rows, "expected_rows": points, "audits": audits_in_facts, "expected_audits": audit_count},
+    )
+
+
+@dg.asset_check(
+    asset=audit_facts,
+    description="Every fact names its scorecard version; no duration, audited time or evidence second is negative.",
+)
+def audit_facts_valid(context: dg.AssetCheckExecutionContext, database: DatabaseResource) -> dg.AssetCheckResult:
+    day = _day(context)
+    with database.session() as session:
+        of_day = select(func.count()).select_from(AuditFact).where(AuditFact.sales_day == day)
+        unversioned = session.scalar(
+            of_day.where(AuditFact.scorecard_version_id.is_(None) | AuditFact.scorecard_version.is_(None))
+        )
+        negative = session.scalar(
+            of_day.where(
+                (AuditFact.audit_duration_seconds < 0)
+                | (AuditFact.audited_minutes < 0)
+                | (AuditFact.first_evidence_second < 0)
+            )
+        )
+    return dg.AssetCheckResult(
+        passed=not unversioned and not negative,
+        metadata={"without_scorecard_version": int(unversioned or 0), "negative_durations": int(negative or 0)},
+    )
+
+
+@dg.asset_check(
+    asset=audit_facts,
+    description="The day's Parquet file has exactly the pinned schema (a change breaks data teams' queries).",
+    blocking=True,
+)
+def audit_facts_schema_stable(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    path = partition_path(get_settings().analytics_root, "audit_facts", _day(context).isoformat())
+    changes = schema_changes(read_schema(path), FACTS_SCHEMA)
+    return dg.AssetCheckResult(
+        passed=not changes,
+        description="; ".join(changes) or None,
+        metadata={"path": dg.MetadataValue.path(path), "changes": dg.MetadataValue.json(changes)},
+    )
