@@ -10,17 +10,21 @@ a retry or a backfill never doubles a row.
 import datetime as dt
 
 import dagster as dg
+import pyarrow as pa
 from sqlalchemy import func, select
 
 from assets.audits import audits
 from assets.partitions import sales_days
 from callaudit.settings import get_settings
-from domain.analytics.facts import FACTS_SCHEMA, day_facts, expected_rows, replace_day, to_table
+from domain.analytics.facts import FACTS_SCHEMA, day_facts, expected_rows, replace_day, stored_day, to_table
+from domain.analytics.health import HEALTH_SCHEMA, point_health
 from domain.analytics.parquet import partition_path, read_schema, schema_changes, write_partition
+from domain.audits.calibration_store import CalibrationFilters, calibration_report
 from domain.models.analytics import AuditFact
 from resources.database import DatabaseResource
 
 FACTS_VERSION = "audit-facts-1"
+HEALTH_VERSION = "scorecard-health-1"
 
 
 @dg.asset(
@@ -111,4 +115,40 @@ def audit_facts_schema_stable(context: dg.AssetCheckExecutionContext) -> dg.Asse
         passed=not changes,
         description="; ".join(changes) or None,
         metadata={"path": dg.MetadataValue.path(path), "changes": dg.MetadataValue.json(changes)},
+    )
+
+
+@dg.asset(
+    partitions_def=sales_days,
+    deps=[audit_facts],
+    group_name="analytics",
+    kinds={"python", "postgres", "parquet"},
+    code_version=HEALTH_VERSION,
+)
+def scorecard_health(context: dg.AssetExecutionContext, database: DatabaseResource) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    """Per control point of every scorecard audited that day: the AI's pass rate, the share of verdicts
+    with evidence, the share a human changed, and Cohen's kappa with the reviewers (reviewed audits only).
+
+    Read from the day's `audit_facts`; written to `<ANALYTICS_STORAGE_ROOT>/scorecard_health/<day>.parquet`.
+    """
+    day = dt.date.fromisoformat(context.partition_key)
+    with database.session() as session:
+        facts = stored_day(session, day)
+        report = calibration_report(
+            session, CalibrationFilters(sales_day=day, timezone=get_settings().sales_timezone), top=0
+        )
+    kappas = {(p["scorecard_id"], p["step_position"], p["control_point_index"]): p["kappa"] for p in report.points}
+    health = point_health(facts, kappas)
+    table = pa.Table.from_pylist(health, schema=HEALTH_SCHEMA)
+    path = write_partition(get_settings().analytics_root, "scorecard_health", context.partition_key, table)
+    return dg.MaterializeResult(
+        metadata={
+            "control_points": len(health),
+            "scorecards": len({h["scorecard_id"] for h in health}),
+            "reviewed_audits": report.audits,
+            "path": dg.MetadataValue.path(path),
+            "lowest_pass_rate": dg.MetadataValue.json(
+                sorted((h for h in health if h["ai_pass_rate"] is not None), key=lambda h: h["ai_pass_rate"])[:10]
+            ),
+        }
     )

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.analytics import audit_facts, audit_facts_complete, audit_facts_schema_stable, audit_facts_valid
+from assets.analytics import (
+    audit_facts,
+    audit_facts_complete,
+    audit_facts_schema_stable,
+    audit_facts_valid,
+    scorecard_health,
+)
 from assets.audits import audit_citations_located, audits, audits_cover_the_day, audits_settled
 from assets.calibration import audit_calibration
 from assets.fiches import fiche_details, fiche_details_settled, sales_fiches
@@ -38,7 +44,7 @@ from resources.stt.resource import SttResource
 _settings = get_settings()
 
 defs = dg.Definitions(
-    assets=[sales_fiches, fiche_details, transcripts, audits, audit_calibration, audit_facts],
+    assets=[sales_fiches, fiche_details, transcripts, audits, audit_calibration, audit_facts, scorecard_health],
     asset_checks=[
         fiche_details_settled,
         audit_citations_located,

@@ -181,3 +181,13 @@ def replace_day(session: Session, day: dt.date, rows: Sequence[dict[str, Any]]) 
 def to_table(rows: Sequence[dict[str, Any]]) -> pa.Table:
     """The rows as an Arrow table of the pinned schema (a missing or mistyped column raises)."""
     return pa.Table.from_pylist(list(rows), schema=FACTS_SCHEMA)
+
+
+def stored_day(session: Session, day: dt.date) -> list[dict[str, Any]]:
+    """The day's rows as `analytics.audit_facts` holds them (what the downstream views read)."""
+    facts = session.scalars(
+        select(AuditFact)
+        .where(AuditFact.sales_day == day)
+        .order_by(AuditFact.audit_id, AuditFact.step_position, AuditFact.control_point_index)
+    )
+    return [{name: getattr(fact, name) for name in FACTS_SCHEMA.names} for fact in facts]

@@ -15,10 +15,17 @@ import pytest
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
-from assets.analytics import audit_facts, audit_facts_complete, audit_facts_schema_stable, audit_facts_valid
+from assets.analytics import (
+    audit_facts,
+    audit_facts_complete,
+    audit_facts_schema_stable,
+    audit_facts_valid,
+    scorecard_health,
+)
 from assets.audits import audits
 from callaudit.settings import get_settings
 from domain.analytics.facts import FACTS_SCHEMA
+from domain.analytics.health import HEALTH_SCHEMA
 from domain.analytics.parquet import schema_changes
 from domain.audits.reviews import Actor, review_point
 from domain.models import Audit, AuditCitation, AuditControlPoint, AuditStep, Fiche
@@ -134,6 +141,26 @@ def test_the_days_facts_are_the_latest_view_in_postgres_and_parquet(
     parquet = pq.read_table(path)
     assert schema_changes(parquet.schema, FACTS_SCHEMA) == []
     assert parquet.to_pylist() == rows
+
+    # The day's health per control point, from those facts: the overridden point has a human's kappa.
+    result = dg.materialize(
+        [scorecard_health],
+        partition_key=DAY,
+        resources={"database": audit_resources["database"]},
+        instance=instance,
+        selection=[scorecard_health],
+    )
+    assert result.success
+    [event] = result.asset_materializations_for_node("scorecard_health")
+    assert event.metadata["reviewed_audits"].value == 1
+    health = pq.read_table(analytics_root / "scorecard_health" / f"{DAY}.parquet")
+    assert health.schema.equals(HEALTH_SCHEMA)
+    by_point = {(h["step_position"], h["control_point_index"]): h for h in health.to_pylist()}
+    assert len(by_point) == len({(r["step_position"], r["control_point_index"]) for r in rows})
+    assert sum(h["points"] for h in by_point.values()) == len(rows)
+    assert by_point[(position, index)]["override_rate"] == round(1 / len(transcribed_day), 4)
+    assert by_point[(position, index)]["kappa"] == 0.0  # one pair, disagreeing: po = pe = 0
+    assert all(h["override_rate"] == 0 and h["kappa"] is None for k, h in by_point.items() if k != (position, index))
 
     # Rebuilt after the audit is deleted: the day is replaced, never appended to.
     with Session(sync_engine) as session, session.begin():
