@@ -14,9 +14,10 @@ import pyarrow as pa
 from sqlalchemy import func, select
 
 from assets.audits import audits
-from assets.partitions import sales_days
+from assets.partitions import sales_days, sales_weeks
 from callaudit.settings import get_settings
-from domain.analytics.facts import FACTS_SCHEMA, day_facts, expected_rows, replace_day, stored_day, to_table
+from domain.analytics.agents import AGENT_WEEK_SCHEMA, agent_weeks
+from domain.analytics.facts import FACTS_SCHEMA, day_facts, expected_rows, replace_day, stored_days, to_table
 from domain.analytics.health import HEALTH_SCHEMA, point_health
 from domain.analytics.parquet import partition_path, read_schema, schema_changes, write_partition
 from domain.audits.calibration_store import CalibrationFilters, calibration_report
@@ -25,6 +26,7 @@ from resources.database import DatabaseResource
 
 FACTS_VERSION = "audit-facts-1"
 HEALTH_VERSION = "scorecard-health-1"
+AGENTS_VERSION = "agent-scorecards-1"
 
 
 @dg.asset(
@@ -133,7 +135,7 @@ def scorecard_health(context: dg.AssetExecutionContext, database: DatabaseResour
     """
     day = dt.date.fromisoformat(context.partition_key)
     with database.session() as session:
-        facts = stored_day(session, day)
+        facts = stored_days(session, day, day)
         report = calibration_report(
             session, CalibrationFilters(sales_day=day, timezone=get_settings().sales_timezone), top=0
         )
@@ -150,5 +152,38 @@ def scorecard_health(context: dg.AssetExecutionContext, database: DatabaseResour
             "lowest_pass_rate": dg.MetadataValue.json(
                 sorted((h for h in health if h["ai_pass_rate"] is not None), key=lambda h: h["ai_pass_rate"])[:10]
             ),
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=sales_weeks,
+    # Dagster maps the week onto its seven daily `audit_facts` partitions.
+    deps=[audit_facts],
+    group_name="analytics",
+    kinds={"python", "postgres", "parquet"},
+    code_version=AGENTS_VERSION,
+)
+def agent_scorecards(context: dg.AssetExecutionContext, database: DatabaseResource) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    """Per agent x scorecard x week (Monday to Sunday): audits, average score, level counts, REJET rate,
+    the most failed control points and the trend of the average against the previous week.
+
+    Read from `audit_facts` of the week and the week before; written to
+    `<ANALYTICS_STORAGE_ROOT>/agent_scorecards/<monday>.parquet`.
+    """
+    monday = dt.date.fromisoformat(context.partition_key)
+    week_ago = monday - dt.timedelta(days=7)
+    with database.session() as session:
+        facts = stored_days(session, monday, monday + dt.timedelta(days=6))
+        previous = stored_days(session, week_ago, monday - dt.timedelta(days=1))
+    rows = agent_weeks(monday, facts, previous)
+    table = pa.Table.from_pylist(rows, schema=AGENT_WEEK_SCHEMA)
+    path = write_partition(get_settings().analytics_root, "agent_scorecards", context.partition_key, table)
+    return dg.MaterializeResult(
+        metadata={
+            "rows": len(rows),
+            "agents": len({r["agent"] for r in rows}),
+            "audits": sum(r["audits"] for r in rows),
+            "path": dg.MetadataValue.path(path),
         }
     )

@@ -20,6 +20,13 @@ sales_days = dg.DailyPartitionsDefinition(
     end_offset=1,
 )
 
+#: Weeks from Monday, in the business time zone: the agents' weekly views.
+sales_weeks = dg.WeeklyPartitionsDefinition(
+    start_date=_settings.sales_partitions_start.isoformat(),
+    timezone=_settings.sales_timezone,
+    day_offset=1,
+)
+
 #: Scorecard ids (as strings); kept in step with the active scorecards by the
 #: `sync_scorecard_partitions` sensor, so a new scorecard can be backfilled from the UI.
 scorecards = dg.DynamicPartitionsDefinition(name="scorecards")

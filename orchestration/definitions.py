@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.analytics import (
+    agent_scorecards,
     audit_facts,
     audit_facts_complete,
     audit_facts_schema_stable,
@@ -44,7 +45,16 @@ from resources.stt.resource import SttResource
 _settings = get_settings()
 
 defs = dg.Definitions(
-    assets=[sales_fiches, fiche_details, transcripts, audits, audit_calibration, audit_facts, scorecard_health],
+    assets=[
+        sales_fiches,
+        fiche_details,
+        transcripts,
+        audits,
+        audit_calibration,
+        audit_facts,
+        scorecard_health,
+        agent_scorecards,
+    ],
     asset_checks=[
         fiche_details_settled,
         audit_citations_located,

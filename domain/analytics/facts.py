@@ -183,11 +183,12 @@ def to_table(rows: Sequence[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pylist(list(rows), schema=FACTS_SCHEMA)
 
 
-def stored_day(session: Session, day: dt.date) -> list[dict[str, Any]]:
-    """The day's rows as `analytics.audit_facts` holds them (what the downstream views read)."""
+def stored_days(session: Session, first: dt.date, last: dt.date) -> list[dict[str, Any]]:
+    """The rows of those sales days (both included) as `analytics.audit_facts` holds them: what the
+    downstream views read."""
     facts = session.scalars(
         select(AuditFact)
-        .where(AuditFact.sales_day == day)
+        .where(AuditFact.sales_day.between(first, last))
         .order_by(AuditFact.audit_id, AuditFact.step_position, AuditFact.control_point_index)
     )
     return [{name: getattr(fact, name) for name in FACTS_SCHEMA.names} for fact in facts]

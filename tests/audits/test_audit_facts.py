@@ -16,6 +16,7 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from assets.analytics import (
+    agent_scorecards,
     audit_facts,
     audit_facts_complete,
     audit_facts_schema_stable,
@@ -24,6 +25,7 @@ from assets.analytics import (
 )
 from assets.audits import audits
 from callaudit.settings import get_settings
+from domain.analytics.agents import AGENT_WEEK_SCHEMA
 from domain.analytics.facts import FACTS_SCHEMA
 from domain.analytics.health import HEALTH_SCHEMA
 from domain.analytics.parquet import schema_changes
@@ -161,6 +163,24 @@ def test_the_days_facts_are_the_latest_view_in_postgres_and_parquet(
     assert by_point[(position, index)]["override_rate"] == round(1 / len(transcribed_day), 4)
     assert by_point[(position, index)]["kappa"] == 0.0  # one pair, disagreeing: po = pe = 0
     assert all(h["override_rate"] == 0 and h["kappa"] is None for k, h in by_point.items() if k != (position, index))
+
+    # The agents' week holding the day: every audit once, under its fiche's agent.
+    monday = dt.date.fromisoformat(DAY) - dt.timedelta(days=dt.date.fromisoformat(DAY).weekday())
+    assert dg.materialize(
+        [agent_scorecards],
+        partition_key=monday.isoformat(),
+        resources={"database": audit_resources["database"]},
+        instance=instance,
+    ).success
+    weekly = pq.read_table(analytics_root / "agent_scorecards" / f"{monday}.parquet")
+    assert weekly.schema.equals(AGENT_WEEK_SCHEMA)
+    audits_by_agent: dict[str | None, set[int]] = {}
+    for r in rows:
+        audits_by_agent.setdefault(r["agent"], set()).add(r["audit_id"])
+    assert {(w["agent"], w["audits"]) for w in weekly.to_pylist()} == {
+        (agent, len(ids)) for agent, ids in audits_by_agent.items()
+    }
+    assert {w["trend"] for w in weekly.to_pylist()} == {None}  # no audit the week before
 
     # Rebuilt after the audit is deleted: the day is replaced, never appended to.
     with Session(sync_engine) as session, session.begin():
