@@ -24,6 +24,11 @@ def sales_days(start: dt.date, timezone: str) -> dg.DailyPartitionsDefinition:
     return dg.DailyPartitionsDefinition(start_date=start.isoformat(), timezone=timezone, end_offset=1)
 
 
+def sales_weeks(start: dt.date, timezone: str) -> dg.WeeklyPartitionsDefinition:
+    """Weeks from Monday, in the business time zone: the agents' weekly views."""
+    return dg.WeeklyPartitionsDefinition(start_date=start.isoformat(), timezone=timezone, day_offset=1)
+
+
 #: Scorecard ids (as strings); kept in step with the active scorecards by the
 #: `sync_scorecard_partitions` sensor, so a new scorecard can be backfilled from the UI.
 scorecards = dg.DynamicPartitionsDefinition(name="scorecards")
@@ -39,12 +44,19 @@ DECLARED_SALES_DAYS = sales_days(
     Settings.model_fields["sales_partitions_start"].default, Settings.model_fields["sales_timezone"].default
 )
 DECLARED_AUDIT_PARTITIONS = audit_partitions(DECLARED_SALES_DAYS)
+DECLARED_SALES_WEEKS = sales_weeks(
+    Settings.model_fields["sales_partitions_start"].default, Settings.model_fields["sales_timezone"].default
+)
 
 
 def for_deployment(asset: dg.AssetsDefinition, settings: Settings) -> dg.AssetsDefinition:
     """The asset with the deployment's sales days in place of the declared ones."""
     days = sales_days(settings.sales_partitions_start, settings.sales_timezone)
-    deployed = {DECLARED_SALES_DAYS: days, DECLARED_AUDIT_PARTITIONS: audit_partitions(days)}
+    deployed = {
+        DECLARED_SALES_DAYS: days,
+        DECLARED_AUDIT_PARTITIONS: audit_partitions(days),
+        DECLARED_SALES_WEEKS: sales_weeks(settings.sales_partitions_start, settings.sales_timezone),
+    }
 
     def swap(spec: dg.AssetSpec) -> dg.AssetSpec:
         declared = spec.partitions_def

@@ -182,6 +182,9 @@ class Settings(BaseSettings):
     # Mirror each automation run's log lines to $CALLAUDIT_HOME/automation-debug-logs/automation-run-<id>.txt.
     automation_debug_log_to_file: bool = False
     sales_refresh_cron: str = "*/15 * * * *"
+    # Where the analytics assets write their Parquet files: a directory or any fsspec URL
+    # (`s3://bucket/prefix` with its backend installed); unset: $CALLAUDIT_HOME/analytics.
+    analytics_storage_root: str | None = None
 
     # --- realtime / webhooks / mail -------------------------------------------------------------
     webhook_allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -288,6 +291,10 @@ class Settings(BaseSettings):
         return self
 
     # --- derived values ---------------------------------------------------------------------------
+    @property
+    def analytics_root(self) -> str:
+        return self.analytics_storage_root or str(self.callaudit_home.resolve() / "analytics")
+
     @property
     def is_production(self) -> bool:
         return self.callaudit_env == "production"

@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy import Connection, pool
 
 from domain.models import Base
+from domain.models.base import include_name
 from resources.database import create_sync_engine
 
 config = context.config
@@ -39,7 +40,13 @@ def run_migrations_online() -> None:
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        compare_type=True,
+        include_schemas=True,
+        include_name=include_name,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -10,6 +10,14 @@ from __future__ import annotations
 
 import dagster as dg
 
+from assets.analytics import (
+    agent_scorecards,
+    audit_facts,
+    audit_facts_complete,
+    audit_facts_schema_stable,
+    audit_facts_valid,
+    scorecard_health,
+)
 from assets.audits import audit_citations_located, audits, audits_cover_the_day, audits_settled
 from assets.calibration import audit_calibration
 from assets.fiches import fiche_details, fiche_details_settled, sales_fiches
@@ -49,7 +57,17 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=[
             for_deployment(asset, settings)
-            for asset in (sales_fiches, fiche_details, transcripts, audits_here, audit_calibration, product_catalogue)
+            for asset in (
+                sales_fiches,
+                fiche_details,
+                transcripts,
+                audits_here,
+                audit_calibration,
+                product_catalogue,
+                audit_facts,
+                scorecard_health,
+                agent_scorecards,
+            )
         ],
         asset_checks=[
             fiche_details_settled,
@@ -57,6 +75,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             audits_cover_the_day,
             audits_settled,
             every_plan_has_its_guarantee_table,
+            audit_facts_complete,
+            audit_facts_valid,
+            audit_facts_schema_stable,
         ],
         jobs=[
             sync_sales_day_job,

@@ -137,6 +137,6 @@ def clean_tables(sync_engine: Engine) -> Iterator[None]:
     yield
     from domain.models import Base
 
-    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    names = ", ".join(f'"{t.schema}"."{t.name}"' if t.schema else f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with sync_engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))

@@ -1,5 +1,6 @@
 """ORM models. Importing this package registers every table on `Base.metadata` (Alembic relies on it)."""
 
+from domain.models.analytics import AuditFact
 from domain.models.audits import Audit, AuditCitation, AuditControlPoint, AuditStatus, AuditStep
 from domain.models.auth import (
     ApiToken,
@@ -81,6 +82,7 @@ __all__ = [
     "AuditCitation",
     "AuditControlPoint",
     "AuditDispute",
+    "AuditFact",
     "AuditProductLink",
     "AuditRerun",
     "AuditRerunResult",

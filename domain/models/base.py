@@ -29,3 +29,11 @@ class TimestampMixin:
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
     )
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic's `include_name` (with `include_schemas=True`): the default schema and those the models
+    use (`analytics`), so autogenerate and `alembic check` see every model table and nothing else."""
+    if type_ != "schema":
+        return True
+    return name is None or name in {t.schema for t in Base.metadata.tables.values()}

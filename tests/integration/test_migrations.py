@@ -9,17 +9,26 @@ from sqlalchemy import Engine, inspect
 
 from callaudit.migrate import alembic_config
 from domain.models import Base
+from domain.models.base import include_name
+
+
+def _tables(engine: Engine) -> set[str]:
+    """Every table of the default schema and of the schemas the models use, named as `Base.metadata` does."""
+    inspector = inspect(engine)
+    schemas = {t.schema for t in Base.metadata.tables.values()}
+    return {f"{schema}.{name}" if schema else name for schema in schemas for name in inspector.get_table_names(schema)}
 
 
 def test_upgrade_from_empty_creates_every_model_table(sync_engine: Engine) -> None:
-    tables = set(inspect(sync_engine).get_table_names())
+    tables = _tables(sync_engine)
     assert set(Base.metadata.tables) <= tables
     assert "alembic_version" in tables
 
 
 def test_models_match_migrations(sync_engine: Engine) -> None:
     with sync_engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)
+        opts = {"compare_type": True, "include_schemas": True, "include_name": include_name}
+        diff = compare_metadata(MigrationContext.configure(connection, opts=opts), Base.metadata)
     assert diff == []
 
 
@@ -30,6 +39,6 @@ def test_alembic_check_passes(database_url: str) -> None:
 def test_downgrade_to_base_and_back(database_url: str, sync_engine: Engine) -> None:
     config = alembic_config(database_url)
     command.downgrade(config, "base")
-    assert not set(Base.metadata.tables) & set(inspect(sync_engine).get_table_names())
+    assert not set(Base.metadata.tables) & _tables(sync_engine)
     command.upgrade(config, "head")
-    assert set(Base.metadata.tables) <= set(inspect(sync_engine).get_table_names())
+    assert set(Base.metadata.tables) <= _tables(sync_engine)

@@ -1,0 +1,1 @@
+"""Flat, stable views of the audits for data teams (the `analytics` schema and its Parquet files)."""
