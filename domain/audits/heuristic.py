@@ -38,7 +38,7 @@ from domain.audits.points import PointKind, PointQuery, QueryTerm, build_queries
 from domain.audits.schema import Citation, ControlPointResult, PointStatus, StepOutput
 from domain.audits.scorecard import ScorecardSpec, SpeakerRule, StepSpec
 from domain.audits.timeline import Timeline, mmss
-from domain.language.lexicon import distinct, synonyms
+from domain.language.lexicon import distinct, known_word, synonyms
 from domain.language.utterances import ParsedTimeline, Utterance, parse_timeline
 
 HEURISTIC_VERSION = "heuristic-4"
@@ -75,14 +75,27 @@ class Rule(enum.StrEnum):
     NOT_ASSESSABLE = "not_assessable_offline"
 
 
+FAMILY_SURE_STEM = 6
+_ENDINGS = frozenset(
+    {"", "e", "r", "s", "es", "er", "ir", "re", "ee", "ees", "ez", "ent", "ant", "ation", "ature", "ure", "ment",
+     "ement", "age", "eur", "euse", "tion", "ion", "ance", "ence", "ite", "if", "ive", "al", "ale", "el", "elle",
+     "able", "ible", "ier", "iere", "ique", "i", "is", "it", "te", "dre", "ition", "sion", "aire"}
+)  # fmt: skip
+"""Inflections and derivations of French: what a short stem may be followed by in one word family."""
+
+
 def family(a: str, b: str) -> bool:
-    """`rembourse` / `remboursement`, `signer` / `signature`: one stem, another ending."""
+    """`rembourse` / `remboursement`, `signer` / `signature`: one stem, another ending. A short stem
+    is a family only with endings on both sides: `comp` in `compte` / `composition`, `part` in
+    `partir` / `partenaire` or `pren` in `prend` / `prenom` are different words."""
     common = 0
     for x, y in zip(a, b, strict=False):
         if x != y:
             break
         common += 1
-    return common >= FAMILY_MIN_PREFIX and common >= FAMILY_MIN_SHARE * min(len(a), len(b))
+    if common < FAMILY_MIN_PREFIX or common < FAMILY_MIN_SHARE * min(len(a), len(b)):
+        return False
+    return common >= FAMILY_SURE_STEM or all(w[common:].removesuffix("s") in _ENDINGS for w in (a, b))
 
 
 _MATCHES: dict[tuple[str, str, str], float] = {}
@@ -111,7 +124,7 @@ def _term_match(term: QueryTerm, lemma: str, surface: str, vector: np.ndarray | 
         return FAMILY_MATCH
     if any(synonyms(term.lemma, w) for w in spoken):
         return SYNONYM_MATCH
-    if any(token_distance(term.lemma, w) is not None for w in spoken):
+    if not known_word(surface) and any(token_distance(term.lemma, w) is not None for w in spoken):
         return TOLERANT_MATCH
     # a vector neighbour the glossary files under another concept is not this one
     near = (

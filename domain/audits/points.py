@@ -167,6 +167,8 @@ QUALITATIVE_LEMMAS: frozenset[str] = frozenset(
         "conformite",
         "particularite",
         "incident",
+        "approprier",  # "Réaction appropriée", "Traitement approprié": whether it was fitting is a judgement
+        "approprie",
     ]
 )
 _CONDITIONAL = re.compile(r"\b(si|en cas d(?:e|u|es)?|le cas echeant|s il y a lieu)\b")

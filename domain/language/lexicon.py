@@ -74,6 +74,8 @@ devis simulation estimation
 """
 
 SPECIFICITY_TOP = 6.0
+KNOWN_ZIPF = 3.0
+"""A folded word at least this frequent in French (Zipf scale) is a word in its own right."""
 SPECIFICITY_SPAN = 1.5
 SPECIFICITY_MIN = 0.4
 SPECIFICITY_MAX = 2.0
@@ -110,3 +112,10 @@ def specificity(word: str) -> float:
     """Weight of a word by its rarity in French: 0.4 for "droit", up to 2.0 for "orias"."""
     zipf = zipf_frequency(word, "fr")
     return min(SPECIFICITY_MAX, max(SPECIFICITY_MIN, (SPECIFICITY_TOP - zipf) / SPECIFICITY_SPAN))
+
+
+@functools.lru_cache(maxsize=16384)
+def known_word(word: str) -> bool:
+    """Whether a folded word is a common French word ("cotisation"), not a recogniser's slip
+    ("complementanre", "resili"): a near spelling of a known word is that word, not a misheard other."""
+    return zipf_frequency(word, "fr") >= KNOWN_ZIPF

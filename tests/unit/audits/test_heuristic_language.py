@@ -7,7 +7,7 @@ import asyncio
 
 from domain.audits.auditor import TranscriptMode
 from domain.audits.gating import GatingRules, gate_step
-from domain.audits.heuristic import HeuristicAuditor, Rule
+from domain.audits.heuristic import HeuristicAuditor, Rule, family
 from domain.audits.points import acronyms, build_queries
 from domain.audits.schema import PointStatus, StepOutput
 from domain.audits.scorecard import SpeakerRule, StepSpec
@@ -151,3 +151,29 @@ def test_the_clients_yes_answers_the_agents_proposal_without_a_question_mark() -
     assert analyse(CONSENT, refused)[0] == [PointStatus.ABSENT]
     moved_on = call((AGENT, "je valide votre adhésion. on passe maintenant aux lunettes"), (CLIENT, "oui"))
     assert analyse(CONSENT, moved_on)[0] == [PointStatus.ABSENT]
+
+
+NEEDS = step(6, points=("Motivation principale identifiée", "Composition du foyer"))
+
+
+def test_a_near_spelling_of_a_common_word_is_that_word_not_a_misheard_term() -> None:
+    # "cotisation" is two letters from "motivation", but a word of its own: no recogniser's slip
+    said = call((AGENT, "votre cotisation a encore augmenté cette année"))
+    assert analyse(NEEDS, said)[0][0] is PointStatus.ABSENT
+    misheard = call((AGENT, "votre motivaton principale, c'est le prix alors"))
+    assert analyse(NEEDS, misheard)[0][0] is PointStatus.PRESENT
+
+
+def test_a_short_shared_stem_without_endings_is_no_word_family() -> None:
+    # "comp" opens "compté" and "composition": two words, not one family; "signer" / "signature" are one
+    said = call((AGENT, "j'ai compté trente jours de préavis avant le départ"))
+    assert analyse(NEEDS, said)[0][1] is PointStatus.ABSENT
+    for same in (("signer", "signature"), ("rembourse", "remboursement"), ("sante", "santer"), ("dent", "dentaire")):
+        assert family(*same), same
+    for different in (("partir", "partenaire"), ("prend", "prenom"), ("compte", "composition")):
+        assert not family(*different), different
+
+
+def test_whether_a_reaction_was_appropriate_is_a_judgement_not_assessed_offline() -> None:
+    card = scorecard(step(1, points=("Réaction appropriée en cas de refus", "Traitement approprié de la réponse")))
+    assert [q.assessable for q in build_queries(card, card.steps[0])] == [False, False]
