@@ -24,6 +24,11 @@ DEFAULT_CONNECT_TIMEOUT = 2.0
 # Pings an idle pooled connection before reuse: a connection dropped by a proxy or a restarted
 # server is then replaced instead of failing the first command after the idle period.
 HEALTH_CHECK_INTERVAL = 30
+# An asyncio client's connections: past the cap a command waits for a free one, up to
+# POOL_WAIT_SECONDS, instead of failing. redis-py's own pool raises at once past 100, which ended
+# whole transcription runs when a day's recordings took their claims together (benchmarks/day.py).
+DEFAULT_MAX_CONNECTIONS = 200
+POOL_WAIT_SECONDS = 20.0
 _RETRIES = 2
 _BACKOFF_BASE = 0.05
 _BACKOFF_CAP = 0.5
@@ -56,9 +61,13 @@ def create_async_redis(
     Give blocking reads (`XREAD BLOCK`) their own client whose `socket_timeout` exceeds the block
     time, otherwise the read times out before the server answers.
     """
-    plain, options = _options(url, socket_timeout, max_connections)
+    plain, options = _options(url, socket_timeout, max_connections or DEFAULT_MAX_CONNECTIONS)
     backoff = ExponentialWithJitterBackoff(cap=_BACKOFF_CAP, base=_BACKOFF_BASE)
-    return redis.asyncio.Redis.from_url(plain, retry=AsyncRetry(backoff, _RETRIES), **options)
+    # With a pool of its own, the client uses the pool's retry policy, so it is given there.
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        plain, timeout=POOL_WAIT_SECONDS, retry=AsyncRetry(backoff, _RETRIES), **options
+    )
+    return redis.asyncio.Redis.from_pool(pool)
 
 
 def create_sync_redis(

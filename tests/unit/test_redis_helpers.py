@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -27,6 +28,19 @@ async def test_clients_get_short_timeouts_and_text_responses():
     assert options["health_check_interval"] == 30
     assert options["db"] == 2
     await client.aclose()
+
+
+async def test_more_concurrent_commands_than_connections_wait_for_one_instead_of_failing(redis_url):
+    """redis-py's default pool raises `MaxConnectionsError` past its cap; a run's hundreds of claims
+    taken at once must queue for a connection instead."""
+    client = create_async_redis(redis_url, max_connections=4)
+    try:
+        await asyncio.gather(*(client.set(f"test:pool:{n}", n) for n in range(200)))
+        assert await client.mget([f"test:pool:{n}" for n in range(200)]) == [str(n) for n in range(200)]
+        assert client.connection_pool.max_connections == 4
+    finally:
+        await client.delete(*(f"test:pool:{n}" for n in range(200)))
+        await client.aclose()
 
 
 def test_sync_client_from_unix_socket_url():
