@@ -133,7 +133,7 @@ def _names(path: pathlib.Path) -> set[str]:
 
 def test_assets_and_orchestration_get_settings_from_the_definitions() -> None:
     """Assets, ops and sensors get the settings as the `settings` resource; only the definitions'
-    builder reads them, once, when the code server loads the definitions (decision 72)."""
+    builder reads them, once, when the code server loads the definitions (decisions 73 and 74)."""
     readers = [
         str(path.relative_to(ROOT))
         for package in ("assets", "orchestration")
