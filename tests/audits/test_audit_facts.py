@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import duckdb
 import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -67,6 +68,28 @@ def _facts(instance: dg.DagsterInstance, resources: dict[str, Any]) -> dict[str,
     assert all(c.passed for c in checks.values()), {n: c.metadata for n, c in checks.items()}
     [event] = result.asset_materializations_for_node("audit_facts")
     return {k: v.value for k, v in event.metadata.items()}
+
+
+def _readme_duckdb_query_reads_the_files(root: Path, rows: list[dict[str, Any]]) -> None:
+    """The README's DuckDB example, as written there, over the files just written (its root and
+    "today" set to this test's), counts what the rows hold."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    query = readme.split("```sql\n-- duckdb: the most failed control points", 1)[1].split("```", 1)[0]
+    query = query.split("\n", 1)[1]  # past the comment line
+    query = query.replace(".callaudit/analytics", str(root)).replace("current_date", f"DATE '{DAY}'")
+    relation = duckdb.sql(query)
+    assert relation is not None
+    got = relation.fetchall()
+    counts: dict[tuple[Any, ...], list[int]] = {}
+    for r in rows:
+        seen = counts.setdefault((r["groupe"], r["step_name"], r["control_point"]), [0, 0])
+        seen[0] += r["status"] in {"ABSENT", "PARTIEL"}
+        seen[1] += 1
+    expected = {key: (failed, total) for key, (failed, total) in counts.items()}
+    assert got
+    assert len(got) == min(20, len(expected))
+    assert all(expected[(g, s, c)] == (f, n) for g, s, c, f, n in got)
+    assert [f for *_, f, _ in got] == sorted((f for f, _ in expected.values()), reverse=True)[: len(got)]
 
 
 def _table_rows(engine: Engine) -> list[dict[str, Any]]:
@@ -143,6 +166,7 @@ def test_the_days_facts_are_the_latest_view_in_postgres_and_parquet(
     parquet = pq.read_table(path)
     assert schema_changes(parquet.schema, FACTS_SCHEMA) == []
     assert parquet.to_pylist() == rows
+    _readme_duckdb_query_reads_the_files(analytics_root, rows)
 
     # The day's health per control point, from those facts: the overridden point has a human's kappa.
     result = dg.materialize(
