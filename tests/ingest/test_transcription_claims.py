@@ -36,7 +36,13 @@ def test_two_concurrent_runs_make_one_provider_call_per_recording(
     simulator.reset()
 
     with serve_upstream(latency=0.2) as (base, stats):
-        stt = SttResource(provider="openai", openai_api_key="k", openai_base_url=f"{base}/v1", concurrency=4)
+        stt = SttResource(
+            provider="openai",
+            openai_api_key="k",
+            openai_base_url=f"{base}/v1",
+            concurrency=4,
+            audio_allowed_origins=[simulator.base_url],  # the simulator serves the audio on loopback
+        )
 
         def run(name: str) -> TranscriptionReport:
             return transcribe_fiches(stt, crm_resources["redis"], crm_resources["database"], fiche_ids, run_id=name)
