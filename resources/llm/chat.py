@@ -22,7 +22,7 @@ from redis.asyncio import Redis as AsyncRedis
 from domain.audits.auditor import Usage
 from domain.chat.answer import Finished, ModelEvent, TextDelta, ToolCall
 from resources.http.keys import normalise_key
-from resources.llm.client import SEMAPHORE_NAME, classify
+from resources.llm.client import SEMAPHORE_NAME, classify, usage_of
 from resources.llm.errors import LlmError, LlmUnavailable
 from resources.llm.pricing import PriceTable
 from resources.llm.resource import KEYLESS_PLACEHOLDER
@@ -145,20 +145,7 @@ class OpenAiChatModel:
         yield Finished(usage, finish)
 
     def _usage(self, reported: Any) -> Usage:
-        details = reported.prompt_tokens_details
-        cached = (details.cached_tokens if details else None) or 0
-        return Usage(
-            input_tokens=reported.prompt_tokens,
-            cached_input_tokens=cached,
-            output_tokens=reported.completion_tokens,
-            cost_usd=self._prices.cost(
-                self.config.model,
-                input_tokens=reported.prompt_tokens,
-                cached_input_tokens=cached,
-                output_tokens=reported.completion_tokens,
-            ),
-            calls=1,
-        )
+        return usage_of(reported, self._prices, self.config.model)
 
 
 def build_chat_model(

@@ -172,19 +172,22 @@ class ChatClient:
 
     def usage(self, response: ChatCompletion) -> Usage:
         reported = response.usage
-        if reported is None:
-            return Usage(calls=1)
-        details = reported.prompt_tokens_details
-        cached = (details.cached_tokens if details else None) or 0
-        return Usage(
+        return Usage(calls=1) if reported is None else usage_of(reported, self._prices, self.config.model)
+
+
+def usage_of(reported: Any, prices: PriceTable, model: str) -> Usage:
+    """One call's `Usage` from the usage an OpenAI-compatible endpoint reported (cached tokens included)."""
+    details = reported.prompt_tokens_details
+    cached = (details.cached_tokens if details else None) or 0
+    return Usage(
+        input_tokens=reported.prompt_tokens,
+        cached_input_tokens=cached,
+        output_tokens=reported.completion_tokens,
+        cost_usd=prices.cost(
+            model,
             input_tokens=reported.prompt_tokens,
             cached_input_tokens=cached,
             output_tokens=reported.completion_tokens,
-            cost_usd=self._prices.cost(
-                self.config.model,
-                input_tokens=reported.prompt_tokens,
-                cached_input_tokens=cached,
-                output_tokens=reported.completion_tokens,
-            ),
-            calls=1,
-        )
+        ),
+        calls=1,
+    )
