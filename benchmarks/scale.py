@@ -44,6 +44,7 @@ from sqlalchemy import select
 from transcribe import KEY, seed, start_stand_in
 
 from assets.fiches import sales_fiches
+from callaudit.settings import get_settings
 from domain.models import Fiche
 from resources.crm.resource import CrmResource
 from resources.database import DatabaseResource, create_sync_engine
@@ -69,6 +70,7 @@ def _resources(args: argparse.Namespace) -> dict[str, Any]:
         ),
         "redis": RedisResource(url=args.redis_url),
         "database": DatabaseResource(url=args.database_url),
+        "settings": get_settings(),
     }
 
 
