@@ -279,7 +279,7 @@ def test_the_daemon_sections_are_accepted_by_dagsters_instance_schema(values: di
 
     fields = dagster_instance_config_schema()
     sections = chart_daemon_sections(values)
-    config_type = Shape({name: fields[name] for name in sections})
+    config_type = Shape({name: fields[name] for name in sections})  # type: ignore[no-untyped-call]
     result = validate_config(config_type, sections)
     assert result.success, [error.message for error in result.errors or []]
     assert {"max_runtime_seconds", "cancel_timeout_seconds"} <= sections["run_monitoring"].keys()
