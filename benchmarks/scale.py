@@ -44,6 +44,7 @@ from sqlalchemy import select
 from transcribe import KEY, seed, start_stand_in
 
 from assets.fiches import sales_fiches
+from callaudit.settings import get_settings
 from domain.models import Fiche
 from resources.crm.resource import CrmResource
 from resources.database import DatabaseResource, create_sync_engine
@@ -51,7 +52,7 @@ from resources.redis.resource import RedisResource
 from resources.stt.resource import SttResource
 
 DAY = "2026-02-02"
-READY_KEY, GO_KEY = "bench:scale:ready", "bench:scale:go"
+READY_KEY, GO_KEY, TIMES_KEY = "bench:scale:ready", "bench:scale:go", "bench:scale:times"
 TRANSCRIBED_PREFIX = "B"  # transcribe.py's seeded fiches; the simulator's have other ids
 
 
@@ -69,6 +70,7 @@ def _resources(args: argparse.Namespace) -> dict[str, Any]:
         ),
         "redis": RedisResource(url=args.redis_url),
         "database": DatabaseResource(url=args.database_url),
+        "settings": get_settings(),
     }
 
 
@@ -85,16 +87,17 @@ def host(args: argparse.Namespace) -> None:
     while not (item := client.blpop([f"{GO_KEY}:{args.host}"], timeout=1)):  # short: under the socket timeout
         pass
     work = json.loads(item[1])
+    client.hset(TIMES_KEY, f"cpu:start:{args.host}", time.process_time())
     with dg.instance_for_test() as instance:
-        if work["fetch"]:
-            fetched = fetch_fiches_job.execute_in_process(
-                run_config={"fiche_ids": work["fetch"]}, resources=resources, instance=instance
-            )
-            assert fetched.success
-        transcribed = transcribe_fiches_job.execute_in_process(
-            run_config={"fiche_ids": work["transcribe"]}, resources=resources, instance=instance
-        )
-        assert transcribed.success
+        for stage, job in (("fetch", fetch_fiches_job), ("transcribe", transcribe_fiches_job)):
+            if not work[stage]:
+                continue
+            # Wall-clock stamps (one machine, one clock): each stage's span across the hosts.
+            client.hset(TIMES_KEY, f"{stage}:start:{args.host}", time.time())
+            done = job.execute_in_process(run_config={"fiche_ids": work[stage]}, resources=resources, instance=instance)
+            client.hset(TIMES_KEY, f"{stage}:end:{args.host}", time.time())
+            assert done.success
+    client.hset(TIMES_KEY, f"cpu:end:{args.host}", time.process_time())
 
 
 def _day_fiches(database_url: str) -> tuple[list[str], list[str]]:
@@ -130,10 +133,11 @@ def drill(args: argparse.Namespace, database_url: str, redis_url: str, tmp: Path
             time.sleep(0.2)
         startup = time.perf_counter() - launched
 
-        started = time.perf_counter()
+        started, begun = time.perf_counter(), time.time()
         with dg.instance_for_test() as instance:
             listed = dg.materialize([sales_fiches], partition_key=DAY, resources=_resources(args), instance=instance)
         assert listed.success
+        go = time.time()
         to_fetch, to_transcribe = _day_fiches(database_url)
         for index in range(args.hosts):
             share = {"fetch": to_fetch[index :: args.hosts], "transcribe": to_transcribe}
@@ -146,7 +150,7 @@ def drill(args: argparse.Namespace, database_url: str, redis_url: str, tmp: Path
                 proc.kill()
             tails = "\n".join(f"{path.name}: {path.read_text()[-600:]}" for _, path in hosts)
             raise SystemExit(f"hosts still running after {args.timeout:.0f} s; their last output:\n{tails}") from None
-        wall = time.perf_counter() - started
+        wall, finished = time.perf_counter() - started, time.time()
         if failed:
             raise SystemExit(f"host(s) failed, see {failed}: " + Path(failed[0]).read_text()[-2000:])
         crm = httpx.get(f"{crm_url}/__sim/stats", timeout=10).json()["families"]
@@ -155,7 +159,24 @@ def drill(args: argparse.Namespace, database_url: str, redis_url: str, tmp: Path
         for proc in (simulator, stand_in):
             proc.terminate()
             proc.wait(10)
-    return {"wall": wall, "startup": startup, "fiches": len(to_fetch), "crm": crm, "stt": stt}
+    spans = _spans(client.hgetall(TIMES_KEY), begun, go, finished)
+    return {"wall": wall, "startup": startup, "fiches": len(to_fetch), "crm": crm, "stt": stt, **spans}
+
+
+def _spans(stamps: dict[Any, Any], begun: float, go: float, finished: float) -> dict[str, Any]:
+    """Where the wall went: the listing, each stage's span (the first host's start to the last host's
+    end), the hand-off before the first stage and the hosts' exit after the last; the hosts' CPU."""
+    edges: dict[tuple[str, str], list[float]] = {}
+    for key, value in stamps.items():
+        what, edge, _ = (key.decode() if isinstance(key, bytes) else key).split(":")
+        edges.setdefault((what, edge), []).append(float(value))
+    stages = {stage: max(edges[stage, "end"]) - min(edges[stage, "start"]) for stage in ("fetch", "transcribe")}
+    stages |= {
+        "listing": go - begun,
+        "hand-off": min(edges["fetch", "start"]) - go,
+        "exit": finished - max(edges["transcribe", "end"]),
+    }
+    return {"stages": stages, "cpu": sum(edges["cpu", "end"]) - sum(edges["cpu", "start"])}
 
 
 def main() -> None:
@@ -197,13 +218,30 @@ def main() -> None:
           f"{args.recordings} recordings, refused {len(stt['refused'])}")  # fmt: skip
     print(f"  hosts ready after {result['startup']:.1f} s (Python and Dagster start-up, not in the wall time)")
     print(f"  wall {result['wall']:.1f} s against a bound of {bound:.1f} s -> ratio {ratio:.3f}")
-    print(f"  machine load average {load:.1f} on {os.cpu_count()} CPUs (hosts share them here, not in production)")
+    stages, cpus = result["stages"], os.cpu_count() or 1
+    fetch_bound, stt_bound = fiches * latency / args.cap, args.recordings * args.stt_latency / args.stt_limit
+    # Mean calls in flight over a stage's span: at its cap, the stage kept the upstream busy.
+    busy = {
+        "details": fiches * latency / stages["fetch"],
+        "stt": args.recordings * args.stt_latency / stages["transcribe"],
+    }
+    cpu_share = result["cpu"] / (result["wall"] * cpus)
+    for stage, bound_s, upstream in (("fetch", fetch_bound, "details"), ("transcribe", stt_bound, "stt")):
+        print(f"  {stage}: {stages[stage]:.1f} s against {bound_s:.1f} s (ratio {stages[stage] / bound_s:.2f}), "
+              f"{busy[upstream]:.2f} calls in flight on average against a cap of {caps[upstream]}")  # fmt: skip
+    others = ", ".join(f"{name} {stages[name]:.1f} s" for name in ("listing", "hand-off", "exit"))
+    print(f"  outside the stages: {others} (Dagster run set-up and process exit, no upstream call)")
+    print(f"  hosts' CPU {result['cpu']:.1f} s over the wall's {result['wall']:.1f} s on {cpus} CPUs: "
+          f"{cpu_share:.0%} of the machine")  # fmt: skip
+    print(f"  machine load average {load:.1f} on {cpus} CPUs (hosts share them here, not in production)")
     print(
         f"hosts={args.hosts} fiches={fiches} recordings={args.recordings} wall_s={result['wall']:.1f} "
         f"bound_s={bound:.1f} ratio={ratio:.3f} startup_s={result['startup']:.1f} "
         f"peak_search={peaks['search']} peak_details={peaks['details']} "
         f"peak_stt={peaks['stt']} caps_exceeded={len(over)} duplicate_fetches={duplicates['fetch']} "
-        f"duplicate_transcriptions={duplicates['stt']} load_avg={load:.1f}"
+        f"duplicate_transcriptions={duplicates['stt']} fetch_s={stages['fetch']:.1f} "
+        f"transcribe_s={stages['transcribe']:.1f} exit_s={stages['exit']:.1f} "
+        f"busy_details={busy['details']:.2f} busy_stt={busy['stt']:.2f} cpu_share={cpu_share:.2f} load_avg={load:.1f}"
     )
     if over or any(duplicates.values()) or stt["refused"]:
         raise SystemExit(1)

@@ -16,7 +16,7 @@ from assets.audits import audits, run_audits
 from assets.audits import report_metadata as audit_metadata
 from assets.fiches import fiche_details, run_with_crm, sales_fiches, sync_fiche_batch
 from assets.transcripts import report_metadata, transcribe_fiches, transcripts
-from callaudit.pools import LLM, STT
+from callaudit.pools import CRM_FICHE_FETCH, LLM, STT
 from callaudit.secrets import sealer_for
 from callaudit.settings import Settings
 from domain.audits.store import Trigger
@@ -69,7 +69,7 @@ audit_sales_day_job = dg.define_asset_job(
 
 
 @dg.op(
-    pool="crm_fiche_fetch",
+    pool=CRM_FICHE_FETCH,
     description="Fetch the given fiches' details cache-first; per-fiche outcomes in the output metadata.",
 )
 def fetch_given_fiches(  # noqa: PLR0917 - Dagster resources are parameters

@@ -62,11 +62,20 @@ REASON_LIMIT = 1000
 _DB_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="transcripts-db")
 #: A recording claim's life without renewal: how long a dead run's claim blocks the recording.
 CLAIM_SECONDS = 60.0
+RENEW_SECONDS = CLAIM_SECONDS / 3
 
 
-async def _keep_claim(lock: RedisLock) -> None:
-    while True:
-        await asyncio.sleep(CLAIM_SECONDS / 3)
+async def _keep_claim(lock: RedisLock, done: asyncio.Event) -> None:
+    """Renew the claim until its holder is `done`.
+
+    The event, not the cancellation alone, ends the loop: a cancel that lands while `extend` awaits
+    Redis can be lost in the client, and the holder, which waits for this task before releasing, then
+    waited for ever while the claim was renewed every RENEW_SECONDS and every other run waited on it
+    (benchmarks/scale.py, four hosts on one day's recordings)."""
+    while not done.is_set():
+        await asyncio.sleep(RENEW_SECONDS)
+        if done.is_set():
+            return
         try:
             if not await lock.extend():
                 log.warning("the claim %s expired while held", lock.key)
@@ -80,10 +89,12 @@ async def recording_claim(redis: AsyncRedis, recording_id: int, *, wait_timeout:
     """Hold the recording's claim for the block, waiting up to `wait_timeout` for another run's."""
     lock = RedisLock(redis, f"stt:recording:{recording_id}", timeout=CLAIM_SECONDS, wait_timeout=wait_timeout)
     async with lock:
-        keeper = asyncio.create_task(_keep_claim(lock))
+        done = asyncio.Event()
+        keeper = asyncio.create_task(_keep_claim(lock, done))
         try:
             yield
         finally:
+            done.set()
             keeper.cancel()
             await asyncio.wait([keeper])
 

@@ -5,7 +5,8 @@
 - The Helm values are not a Kubernetes object: their Kubernetes-typed parts (resources, probes,
   security contexts, env sources, the run container and pod config) validate against the same
   schemas, and the run launcher's section, spelled as the chart hands it to Dagster, is accepted by
-  dagster-k8s's own K8sRunLauncher config schema.
+  dagster-k8s's own K8sRunLauncher config schema; the daemon's run monitoring and run retries,
+  spelled as the chart writes them, are accepted by Dagster's own instance config schema.
 - The instance the chart renders from the values mirrors callaudit/dagster.yaml.j2 (run queue,
   concurrency, monitoring, retries, per-run resources), and the ingress keeps deploy/nginx.conf's SSE
   settings.
@@ -263,6 +264,30 @@ def test_the_run_launcher_section_is_accepted_by_dagster_k8s(values: dict[str, A
     assert not validate_config(config_type, broken).success
 
 
+def chart_daemon_sections(values: dict[str, Any]) -> dict[str, Any]:
+    """`run_monitoring` and `run_retries` as the chart writes them: each value key in snake case."""
+    daemon = values["dagsterDaemon"]
+    return {
+        "run_monitoring": {_snake(k): v for k, v in daemon["runMonitoring"].items()},
+        "run_retries": {_snake(k): v for k, v in daemon["runRetries"].items()},
+    }
+
+
+def test_the_daemon_sections_are_accepted_by_dagsters_instance_schema(values: dict[str, Any]) -> None:
+    from dagster._config import Shape, validate_config
+    from dagster._core.instance.config import dagster_instance_config_schema
+
+    fields = dagster_instance_config_schema()
+    sections = chart_daemon_sections(values)
+    config_type = Shape({name: fields[name] for name in sections})  # type: ignore[no-untyped-call]
+    result = validate_config(config_type, sections)
+    assert result.success, [error.message for error in result.errors or []]
+    assert {"max_runtime_seconds", "cancel_timeout_seconds"} <= sections["run_monitoring"].keys()
+    assert "retry_on_asset_or_op_failure" in sections["run_retries"]
+    broken = {**sections, "run_retries": {**sections["run_retries"], "retry_on_op_failure": False}}
+    assert not validate_config(config_type, broken).success, "a key Dagster does not know is refused"
+
+
 def test_the_chart_instance_mirrors_the_instance_template(values: dict[str, Any]) -> None:
     """What callaudit/dagster.yaml.j2 says for k8s is what the chart's values say."""
     template = yaml.safe_load(render_instance(load_settings(dagster_run_launcher="k8s"), {}))
@@ -280,9 +305,7 @@ def test_the_chart_instance_mirrors_the_instance_template(values: dict[str, Any]
     assert concurrency["runs"]["maxConcurrentRuns"] == template["concurrency"]["runs"]["max_concurrent_runs"]
     assert concurrency["runs"]["tagConcurrencyLimits"] == template["concurrency"]["runs"]["tag_concurrency_limits"]
     assert {_snake(k): v for k, v in concurrency["pools"].items()} == template["concurrency"]["pools"]
-    monitoring = {_snake(k): v for k, v in daemon["runMonitoring"].items()}
-    assert monitoring.items() <= template["run_monitoring"].items()
-    assert daemon["runRetries"]["maxRetries"] == template["run_retries"]["max_retries"]
+    assert chart_daemon_sections(values) == {s: template[s] for s in ("run_monitoring", "run_retries")}
     for section in ("sensors", "schedules"):
         assert {_snake(k): v for k, v in daemon[section].items()} == template[section]
     assert values["telemetry"] == template["telemetry"]
