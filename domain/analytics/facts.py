@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from domain.audits.reviews import StepState, step_states_of
 from domain.models import Audit, AuditControlPoint, AuditStatus, AuditStep, Fiche, ScorecardVersion
 from domain.models.analytics import AuditFact
-from domain.models.reviews import ReviewKind
+from domain.models.reviews import AuditReview, ReviewKind
 
 #: The Parquet contract data teams build on. Pinned by hand (not derived from the table): a change
 #: here is a breaking change for their queries, so the schema check and its test fail until it is
@@ -77,6 +77,28 @@ def latest_audits_of(day: dt.date) -> Select[int]:
             Audit.status == AuditStatus.COMPLETED,
         )
     )
+
+
+def day_fingerprint(session: Session, day: dt.date) -> str:
+    """What the day's facts are built from, in one cheap query over indexed columns: its audits (any
+    state, so a deletion or a new attempt counts) with their last change, their newest step revision
+    (a rerun), their reviews (an override) and the day's fiches' last change (an attribution moved).
+    Equal fingerprints mean the facts a rebuild would write are the ones already written."""
+    audit_ids = select(Audit.id).join(Fiche, Fiche.fiche_id == Audit.fiche_id).where(Fiche.sales_date == day).cte()
+    of_day = Audit.id.in_(select(audit_ids.c.id))
+    figures = session.execute(
+        select(
+            select(func.count(Audit.id)).where(of_day).scalar_subquery(),
+            select(func.max(Audit.updated_at)).where(of_day).scalar_subquery(),
+            select(func.max(AuditStep.id)).where(AuditStep.audit_id.in_(select(audit_ids.c.id))).scalar_subquery(),
+            select(func.count(AuditReview.id))
+            .where(AuditReview.audit_id.in_(select(audit_ids.c.id)))
+            .scalar_subquery(),
+            select(func.max(AuditReview.id)).where(AuditReview.audit_id.in_(select(audit_ids.c.id))).scalar_subquery(),
+            select(func.max(Fiche.updated_at)).where(Fiche.sales_date == day).scalar_subquery(),
+        )
+    ).one()
+    return "|".join(str(value) for value in figures)
 
 
 def expected_rows(session: Session, day: dt.date) -> tuple[int, int]:
@@ -179,9 +201,22 @@ def stored_counts(session: Session, day: dt.date) -> tuple[int, int]:
     return int(rows), int(audits)
 
 
-def invalid_counts(session: Session, day: dt.date) -> tuple[int, int]:
-    """(facts without a scorecard version, facts with a negative duration or second) of the day."""
-    of_day = select(func.count()).select_from(AuditFact).where(AuditFact.sales_day == day)
+def stored_figures(session: Session, days: Sequence[dt.date]) -> dict[str, int]:
+    """What `analytics.audit_facts` holds for those days: rows, audits, fiches, human-changed points."""
+    rows, audits, fiches, changed = session.execute(
+        select(
+            func.count(),
+            func.count(AuditFact.audit_id.distinct()),
+            func.count(AuditFact.fiche_id.distinct()),
+            func.count().filter(AuditFact.human_changed),
+        ).where(AuditFact.sales_day.in_(days))
+    ).one()
+    return {"rows": int(rows), "audits": int(audits), "fiches": int(fiches), "human_changed": int(changed)}
+
+
+def invalid_counts(session: Session, days: Sequence[dt.date]) -> tuple[int, int]:
+    """(facts without a scorecard version, facts with a negative duration or second) of those days."""
+    of_day = select(func.count()).select_from(AuditFact).where(AuditFact.sales_day.in_(days))
     unversioned = session.scalar(
         of_day.where(AuditFact.scorecard_version_id.is_(None) | AuditFact.scorecard_version.is_(None))
     )

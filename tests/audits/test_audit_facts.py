@@ -17,6 +17,8 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from assets.analytics import (
+    BATCH_DAYS,
+    UNCHANGED,
     agent_scorecards,
     audit_facts,
     audit_facts_complete,
@@ -261,3 +263,69 @@ def test_a_schema_change_is_named_column_by_column() -> None:
     ]
     reordered = pa.schema(list(reversed(list(FACTS_SCHEMA))))
     assert schema_changes(reordered, FACTS_SCHEMA)[0].startswith("column order")
+
+
+def test_a_day_is_rebuilt_only_when_its_audits_changed(
+    instance: dg.DagsterInstance,
+    audit_resources: dict[str, Any],
+    transcribed_day: list[str],
+    scorecard_id: int,
+    sync_engine: Engine,
+    analytics_root: Path,
+) -> None:
+    _audit_day(instance, audit_resources, scorecard_id)
+    first = _facts(instance, audit_resources)
+    assert (first["rebuilt"], first["unchanged"], first["reason"]) == (1, [], "")
+    path = analytics_root / "audit_facts" / f"{DAY}.parquet"
+    written = path.stat().st_mtime_ns, path.stat().st_ino
+
+    again = _facts(instance, audit_resources)
+    assert (again["rebuilt"], again["unchanged"], again["reason"]) == (0, [DAY], UNCHANGED)
+    assert again["rows"] == first["rows"] > 0
+    assert again["built_from"] == first["built_from"]
+    assert (path.stat().st_mtime_ns, path.stat().st_ino) == written  # the file was left alone
+
+    # A human override changes the day's fingerprint: rebuilt, carrying it.
+    with Session(sync_engine) as session:
+        audit_id, position, index, ai_status = session.execute(
+            select(Audit.id, AuditStep.position, AuditControlPoint.index, AuditControlPoint.statut)
+            .join(AuditStep, AuditStep.audit_id == Audit.id)
+            .join(AuditControlPoint, AuditControlPoint.step_id == AuditStep.id)
+            .limit(1)
+        ).one()
+    with Session(sync_engine) as session, session.begin():
+        new = "ABSENT" if ai_status != "ABSENT" else "PRESENT"
+        review_point(session, audit_id, position, index, {"statut": new}, actor=REVIEWER, reason="réécouté")
+    reviewed = _facts(instance, audit_resources)
+    assert (reviewed["rebuilt"], reviewed["human_changed"]) == (1, 1)
+    assert reviewed["built_from"] != first["built_from"]
+
+    # A lost file is rebuilt even though the audits did not change.
+    path.unlink()
+    assert _facts(instance, audit_resources)["rebuilt"] == 1
+    assert path.exists()
+
+    # A range of days in one run (as a backfill batch runs them): only the changed day is built.
+    day_before = (dt.date.fromisoformat(DAY) - dt.timedelta(days=1)).isoformat()
+    ranged = dg.materialize(
+        [audit_facts, audit_facts_complete, audit_facts_valid, audit_facts_schema_stable],
+        resources={"database": audit_resources["database"], "settings": get_settings()},
+        instance=instance,
+        tags={"dagster/asset_partition_range_start": day_before, "dagster/asset_partition_range_end": DAY},
+    )
+    assert ranged.success
+    assert all(c.passed for c in ranged.get_asset_check_evaluations())
+    events = ranged.asset_materializations_for_node("audit_facts")
+    assert {e.partition for e in events} == {day_before, DAY}
+    metadata: dict[str, Any] = {k: v.value for k, v in events[0].metadata.items()}
+    assert (metadata["rebuilt"], metadata["unchanged"]) == (1, [DAY])
+    assert set(metadata["built_from"]) == {day_before, DAY}
+    assert (analytics_root / "audit_facts" / f"{day_before}.parquet").exists()
+
+
+def test_backfills_run_in_batches() -> None:
+    for asset in (audit_facts, scorecard_health, agent_scorecards):
+        policy = asset.backfill_policy
+        assert policy is not None
+        assert policy.max_partitions_per_run is not None
+        assert 1 < policy.max_partitions_per_run <= BATCH_DAYS
