@@ -26,7 +26,7 @@ from domain.analytics.agents import AGENT_WEEK_SCHEMA, agent_weeks
 from domain.analytics.facts import (
     FACTS_SCHEMA,
     day_facts,
-    day_fingerprint,
+    day_fingerprints,
     expected_rows,
     invalid_counts,
     replace_day,
@@ -37,6 +37,7 @@ from domain.analytics.facts import (
 )
 from domain.analytics.health import HEALTH_SCHEMA, point_health
 from domain.analytics.parquet import exists, partition_path, read_schema, schema_changes, write_partition
+from domain.analytics.store import health_mismatch, replace_health, replace_week, week_mismatch
 from domain.audits.calibration_store import CalibrationFilters, calibration_report
 from resources.database import DatabaseResource
 
@@ -52,15 +53,23 @@ UNCHANGED = "unchanged since its last build (same audits fingerprint and code ve
 
 
 def _built_from(instance: dg.DagsterInstance, key: dg.AssetKey, partitions: Sequence[str]) -> dict[str, str]:
-    """The fingerprint each partition was last built from, as its latest materialization recorded it."""
+    """The fingerprint each partition was last built from, as its latest materialization recorded it.
+    One query when the partitions were last built together (a ranged run), one more per partition else."""
+
+    def latest(of: Sequence[str]) -> list[dg.EventLogRecord]:
+        filter_ = dg.AssetRecordsFilter(asset_key=key, asset_partitions=list(of))
+        return list(instance.fetch_materializations(filter_, limit=len(of)).records)
+
+    records = latest(partitions)
+    found: dict[str | None, dg.EventLogRecord] = {r.partition_key: r for r in reversed(records)}  # newest wins
+    if len(records) == len(partitions):  # a full page: older builds of the others may lie beyond it
+        for missing in set(partitions) - set(found):
+            found |= {r.partition_key: r for r in latest([missing])}
     built = {}
-    for partition in partitions:
-        records = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
-        ).records
-        materialization = records[0].asset_materialization if records else None
+    for partition, record in found.items():
+        materialization = record.asset_materialization
         recorded = materialization.metadata.get("built_from") if materialization else None
-        if isinstance(recorded, dg.JsonMetadataValue) and isinstance(recorded.value, dict):
+        if partition and isinstance(recorded, dg.JsonMetadataValue) and isinstance(recorded.value, dict):
             built[partition] = str(recorded.value.get(partition))
     return built
 
@@ -87,23 +96,25 @@ def audit_facts(
     """
     partitions = context.partition_keys
     built = _built_from(context.instance, context.asset_key, partitions)
-    versions, rebuilt, unchanged = {}, [], []
-    for partition in partitions:
-        day = dt.date.fromisoformat(partition)
-        path = partition_path(settings.analytics_root, "audit_facts", partition)
+    days = [dt.date.fromisoformat(p) for p in partitions]
+    # Read before the rows: a change landing during the build leaves an older fingerprint, so the next
+    # run rebuilds again rather than keeping rows that miss it.
+    with database.session() as session:
+        versions = {d.isoformat(): f"{FACTS_VERSION}|{fp}" for d, fp in day_fingerprints(session, days).items()}
+    rebuilt, unchanged = [], []
+    for partition, day in zip(partitions, days, strict=True):
+        if built.get(partition) == versions[partition] and exists(
+            partition_path(settings.analytics_root, "audit_facts", partition)
+        ):
+            unchanged.append(partition)
+            continue
         with database.session() as session:
-            # Read before the rows: a change landing in between leaves an older fingerprint, so the
-            # next run rebuilds again rather than keeping rows that miss it.
-            versions[partition] = f"{FACTS_VERSION}|{day_fingerprint(session, day)}"
-            if built.get(partition) == versions[partition] and exists(path):
-                unchanged.append(partition)
-                continue
             rows = day_facts(session, day)
             replace_day(session, day, rows)
         write_partition(settings.analytics_root, "audit_facts", partition, to_table(rows))
         rebuilt.append(partition)
     with database.session() as session:
-        figures = stored_figures(session, [dt.date.fromisoformat(p) for p in partitions])
+        figures = stored_figures(session, days)
     if unchanged:
         context.log.info("audit_facts: %d of %d days %s", len(unchanged), len(partitions), UNCHANGED)
     return dg.MaterializeResult(
@@ -160,21 +171,30 @@ def audit_facts_valid(context: dg.AssetCheckExecutionContext, database: Database
     )
 
 
-@dg.asset_check(
-    asset=audit_facts,
-    description="The day's Parquet file has exactly the pinned schema (a change breaks data teams' queries).",
-    blocking=True,
-)
-def audit_facts_schema_stable(
-    context: dg.AssetCheckExecutionContext, settings: dg.ResourceParam[Settings]
-) -> dg.AssetCheckResult:
-    paths = [partition_path(settings.analytics_root, "audit_facts", key) for key in context.partition_keys]
-    changes = [f"{path}: {change}" for path in paths for change in schema_changes(read_schema(path), FACTS_SCHEMA)]
-    return dg.AssetCheckResult(
-        passed=not changes,
-        description="; ".join(changes) or None,
-        metadata={"files": len(paths), "changes": dg.MetadataValue.json(changes)},
+def schema_check(asset: dg.AssetsDefinition, pinned: pa.Schema) -> dg.AssetChecksDefinition:
+    """A blocking check that the asset's files of the run's partitions have exactly the pinned schema:
+    a change breaks data teams' queries, so it fails the run loudly, column by column."""
+    name = asset.key.path[-1]
+
+    @dg.asset_check(
+        asset=asset,
+        name=f"{name}_schema_stable",
+        description="The partition's Parquet file has exactly the pinned schema (a change breaks data teams' queries).",
+        blocking=True,
     )
+    def _check(context: dg.AssetCheckExecutionContext, settings: dg.ResourceParam[Settings]) -> dg.AssetCheckResult:
+        paths = [partition_path(settings.analytics_root, name, key) for key in context.partition_keys]
+        changes = [f"{path}: {change}" for path in paths for change in schema_changes(read_schema(path), pinned)]
+        return dg.AssetCheckResult(
+            passed=not changes,
+            description="; ".join(changes) or None,
+            metadata={"files": len(paths), "changes": dg.MetadataValue.json(changes)},
+        )
+
+    return _check
+
+
+audit_facts_schema_stable = schema_check(audit_facts, FACTS_SCHEMA)
 
 
 @dg.asset(
@@ -202,6 +222,8 @@ def scorecard_health(
             report = calibration_report(session, filters, top=0)
         kappas = {(p["scorecard_id"], p["step_position"], p["control_point_index"]): p["kappa"] for p in report.points}
         health = point_health(facts, kappas)
+        with database.session() as session:
+            replace_health(session, day, health)
         write_partition(
             settings.analytics_root, "scorecard_health", partition, pa.Table.from_pylist(health, schema=HEALTH_SCHEMA)
         )
@@ -242,6 +264,8 @@ def agent_scorecards(
             facts = stored_days(session, monday, monday + dt.timedelta(days=6))
             previous = stored_days(session, monday - dt.timedelta(days=7), monday - dt.timedelta(days=1))
         week = agent_weeks(monday, facts, previous)
+        with database.session() as session:
+            replace_week(session, monday, week)
         table = pa.Table.from_pylist(week, schema=AGENT_WEEK_SCHEMA)
         write_partition(settings.analytics_root, "agent_scorecards", partition, table)
         rows += week
@@ -252,4 +276,51 @@ def agent_scorecards(
             "audits": sum(r["audits"] for r in rows),
             "path": dg.MetadataValue.path(partition_path(settings.analytics_root, "agent_scorecards", partition)),
         }
+    )
+
+
+scorecard_health_schema_stable = schema_check(scorecard_health, HEALTH_SCHEMA)
+agent_scorecards_schema_stable = schema_check(agent_scorecards, AGENT_WEEK_SCHEMA)
+
+
+@dg.asset_check(
+    asset=scorecard_health,
+    description="The day's health rows count every fact of the day once; every rate lies in [0, 1].",
+)
+def scorecard_health_complete(
+    context: dg.AssetCheckExecutionContext, database: DatabaseResource
+) -> dg.AssetCheckResult:
+    with database.session() as session:
+        figures = {key: health_mismatch(session, dt.date.fromisoformat(key)) for key in context.partition_keys}
+    wrong = sorted(key for key, (points, facts, outside) in figures.items() if points != facts or outside)
+    return dg.AssetCheckResult(
+        passed=not wrong,
+        metadata={
+            "points": sum(f[0] for f in figures.values()),
+            "facts": sum(f[1] for f in figures.values()),
+            "rates_outside": sum(f[2] for f in figures.values()),
+            "days_wrong": dg.MetadataValue.json(wrong),
+        },
+    )
+
+
+@dg.asset_check(
+    asset=agent_scorecards,
+    description="The week's rows count every audit of the week's facts once; no row without an audit, "
+    "every REJET rate in [0, 1].",
+)
+def agent_scorecards_complete(
+    context: dg.AssetCheckExecutionContext, database: DatabaseResource
+) -> dg.AssetCheckResult:
+    with database.session() as session:
+        figures = {key: week_mismatch(session, dt.date.fromisoformat(key)) for key in context.partition_keys}
+    wrong = sorted(key for key, (counted, audits, invalid) in figures.items() if counted != audits or invalid)
+    return dg.AssetCheckResult(
+        passed=not wrong,
+        metadata={
+            "audits": sum(f[0] for f in figures.values()),
+            "audits_in_facts": sum(f[1] for f in figures.values()),
+            "invalid_rows": sum(f[2] for f in figures.values()),
+            "weeks_wrong": dg.MetadataValue.json(wrong),
+        },
     )

@@ -79,26 +79,29 @@ def latest_audits_of(day: dt.date) -> Select[int]:
     )
 
 
-def day_fingerprint(session: Session, day: dt.date) -> str:
-    """What the day's facts are built from, in one cheap query over indexed columns: its audits (any
-    state, so a deletion or a new attempt counts) with their last change, their newest step revision
-    (a rerun), their reviews (an override) and the day's fiches' last change (an attribution moved).
-    Equal fingerprints mean the facts a rebuild would write are the ones already written."""
-    audit_ids = select(Audit.id).join(Fiche, Fiche.fiche_id == Audit.fiche_id).where(Fiche.sales_date == day).cte()
-    of_day = Audit.id.in_(select(audit_ids.c.id))
-    figures = session.execute(
-        select(
-            select(func.count(Audit.id)).where(of_day).scalar_subquery(),
-            select(func.max(Audit.updated_at)).where(of_day).scalar_subquery(),
-            select(func.max(AuditStep.id)).where(AuditStep.audit_id.in_(select(audit_ids.c.id))).scalar_subquery(),
-            select(func.count(AuditReview.id))
-            .where(AuditReview.audit_id.in_(select(audit_ids.c.id)))
-            .scalar_subquery(),
-            select(func.max(AuditReview.id)).where(AuditReview.audit_id.in_(select(audit_ids.c.id))).scalar_subquery(),
-            select(func.max(Fiche.updated_at)).where(Fiche.sales_date == day).scalar_subquery(),
-        )
-    ).one()
-    return "|".join(str(value) for value in figures)
+def day_fingerprints(session: Session, days: Sequence[dt.date]) -> dict[dt.date, str]:
+    """What each day's facts are built from, in four cheap grouped queries whatever the number of days:
+    its audits (any state, so a deletion or a new attempt counts) with their last change, their newest
+    step revision (a rerun), their reviews (an override) and the day's fiches' last change (an
+    attribution moved). Equal fingerprints mean a rebuild would write the facts already written."""
+    day = Fiche.sales_date
+    of_days = (Fiche.fiche_id == Audit.fiche_id, day.in_(days))
+    figures: dict[dt.date, list[Any]] = {d: [0, None, None, 0, None, None] for d in days}
+    for statement, slots in (
+        (select(day, func.count(Audit.id), func.max(Audit.updated_at)).where(*of_days), (0, 1)),
+        (select(day, func.max(AuditStep.id)).where(*of_days, AuditStep.audit_id == Audit.id), (2,)),
+        (
+            select(day, func.count(AuditReview.id), func.max(AuditReview.id)).where(
+                *of_days, AuditReview.audit_id == Audit.id
+            ),
+            (3, 4),
+        ),
+        (select(day, func.max(Fiche.updated_at)).where(day.in_(days)), (5,)),
+    ):
+        for found, *values in session.execute(statement.group_by(day)):
+            for slot, value in zip(slots, values, strict=True):
+                figures[found][slot] = value
+    return {d: "|".join(str(value) for value in values) for d, values in figures.items()}
 
 
 def expected_rows(session: Session, day: dt.date) -> tuple[int, int]:

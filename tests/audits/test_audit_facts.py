@@ -20,11 +20,15 @@ from assets.analytics import (
     BATCH_DAYS,
     UNCHANGED,
     agent_scorecards,
+    agent_scorecards_complete,
+    agent_scorecards_schema_stable,
     audit_facts,
     audit_facts_complete,
     audit_facts_schema_stable,
     audit_facts_valid,
     scorecard_health,
+    scorecard_health_complete,
+    scorecard_health_schema_stable,
 )
 from assets.audits import audits
 from callaudit.settings import get_settings
@@ -34,7 +38,7 @@ from domain.analytics.health import HEALTH_SCHEMA
 from domain.analytics.parquet import schema_changes
 from domain.audits.reviews import Actor, review_point
 from domain.models import Audit, AuditCitation, AuditControlPoint, AuditStep, Fiche
-from domain.models.analytics import AuditFact
+from domain.models.analytics import AgentScorecardWeek, AuditFact, ScorecardHealthRow
 from tests.audits.conftest import DAY
 
 REVIEWER = Actor(3, "user:3")
@@ -102,6 +106,7 @@ def _table_rows(engine: Engine) -> list[dict[str, Any]]:
         return [{c: getattr(f, c) for c in FACTS_SCHEMA.names} for f in facts]
 
 
+@pytest.mark.timeout(900)  # eight Dagster runs with their checks: minutes on a loaded, shared machine
 def test_the_days_facts_are_the_latest_view_in_postgres_and_parquet(
     instance: dg.DagsterInstance,
     audit_resources: dict[str, Any],
@@ -172,17 +177,30 @@ def test_the_days_facts_are_the_latest_view_in_postgres_and_parquet(
 
     # The day's health per control point, from those facts: the overridden point has a human's kappa.
     result = dg.materialize(
-        [scorecard_health],
+        [scorecard_health, scorecard_health_complete, scorecard_health_schema_stable],
         partition_key=DAY,
         resources={"database": audit_resources["database"], "settings": get_settings()},
         instance=instance,
-        selection=[scorecard_health],
     )
     assert result.success
+    assert sorted((c.check_name, c.passed) for c in result.get_asset_check_evaluations()) == [
+        ("scorecard_health_complete", True),
+        ("scorecard_health_schema_stable", True),
+    ]
     [event] = result.asset_materializations_for_node("scorecard_health")
     assert event.metadata["reviewed_audits"].value == 1
     health = pq.read_table(analytics_root / "scorecard_health" / f"{DAY}.parquet")
     assert health.schema.equals(HEALTH_SCHEMA)
+    with Session(sync_engine) as session:
+        stored_health = session.scalars(
+            select(ScorecardHealthRow).order_by(
+                ScorecardHealthRow.scorecard_id,
+                ScorecardHealthRow.step_position,
+                ScorecardHealthRow.control_point_index,
+            )
+        ).all()
+        assert [{n: getattr(h, n) for n in HEALTH_SCHEMA.names} for h in stored_health] == health.to_pylist()
+        assert {h.sales_day for h in stored_health} == {dt.date.fromisoformat(DAY)}
     by_point = {(h["step_position"], h["control_point_index"]): h for h in health.to_pylist()}
     assert len(by_point) == len({(r["step_position"], r["control_point_index"]) for r in rows})
     assert sum(h["points"] for h in by_point.values()) == len(rows)
@@ -192,14 +210,20 @@ def test_the_days_facts_are_the_latest_view_in_postgres_and_parquet(
 
     # The agents' week holding the day: every audit once, under its fiche's agent.
     monday = dt.date.fromisoformat(DAY) - dt.timedelta(days=dt.date.fromisoformat(DAY).weekday())
-    assert dg.materialize(
-        [agent_scorecards],
+    weekly_run = dg.materialize(
+        [agent_scorecards, agent_scorecards_complete, agent_scorecards_schema_stable],
         partition_key=monday.isoformat(),
         resources={"database": audit_resources["database"], "settings": get_settings()},
         instance=instance,
-    ).success
+    )
+    assert weekly_run.success
+    assert all(c.passed for c in weekly_run.get_asset_check_evaluations())
+    assert len(weekly_run.get_asset_check_evaluations()) == 2
     weekly = pq.read_table(analytics_root / "agent_scorecards" / f"{monday}.parquet")
     assert weekly.schema.equals(AGENT_WEEK_SCHEMA)
+    with Session(sync_engine) as session:
+        stored_weeks = session.scalars(select(AgentScorecardWeek).order_by(AgentScorecardWeek.id)).all()
+        assert [{n: getattr(w, n) for n in AGENT_WEEK_SCHEMA.names} for w in stored_weeks] == weekly.to_pylist()
     audits_by_agent: dict[str | None, set[int]] = {}
     for r in rows:
         audits_by_agent.setdefault(r["agent"], set()).add(r["audit_id"])
@@ -265,6 +289,7 @@ def test_a_schema_change_is_named_column_by_column() -> None:
     assert schema_changes(reordered, FACTS_SCHEMA)[0].startswith("column order")
 
 
+@pytest.mark.timeout(900)  # six Dagster runs with their checks
 def test_a_day_is_rebuilt_only_when_its_audits_changed(
     instance: dg.DagsterInstance,
     audit_resources: dict[str, Any],
