@@ -13,11 +13,12 @@ backfill runs `BATCH_DAYS` partitions per run (one run per batch, not one per da
 """
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import dagster as dg
 import pyarrow as pa
+from sqlalchemy.orm import Session
 
 from assets.audits import audits
 from assets.partitions import DECLARED_SALES_DAYS, DECLARED_SALES_WEEKS
@@ -283,44 +284,37 @@ scorecard_health_schema_stable = schema_check(scorecard_health, HEALTH_SCHEMA)
 agent_scorecards_schema_stable = schema_check(agent_scorecards, AGENT_WEEK_SCHEMA)
 
 
-@dg.asset_check(
-    asset=scorecard_health,
-    description="The day's health rows count every fact of the day once; every rate lies in [0, 1].",
-)
-def scorecard_health_complete(
-    context: dg.AssetCheckExecutionContext, database: DatabaseResource
-) -> dg.AssetCheckResult:
-    with database.session() as session:
-        figures = {key: health_mismatch(session, dt.date.fromisoformat(key)) for key in context.partition_keys}
-    wrong = sorted(key for key, (points, facts, outside) in figures.items() if points != facts or outside)
-    return dg.AssetCheckResult(
-        passed=not wrong,
-        metadata={
-            "points": sum(f[0] for f in figures.values()),
-            "facts": sum(f[1] for f in figures.values()),
-            "rates_outside": sum(f[2] for f in figures.values()),
-            "days_wrong": dg.MetadataValue.json(wrong),
-        },
-    )
+def count_check(
+    asset: dg.AssetsDefinition,
+    description: str,
+    measure: Callable[[Session, dt.date], tuple[int, int, int]],
+    names: tuple[str, str, str],
+) -> dg.AssetChecksDefinition:
+    """A check passed when, in every partition of the run, what the view counts equals what its facts
+    hold and no row is invalid: `measure` gives (counted, expected, invalid), summed under `names`."""
+
+    @dg.asset_check(asset=asset, name=f"{asset.key.path[-1]}_complete", description=description)
+    def _check(context: dg.AssetCheckExecutionContext, database: DatabaseResource) -> dg.AssetCheckResult:
+        with database.session() as session:
+            figures = {key: measure(session, dt.date.fromisoformat(key)) for key in context.partition_keys}
+        wrong = sorted(key for key, (counted, expected, invalid) in figures.items() if counted != expected or invalid)
+        totals = {name: sum(f[i] for f in figures.values()) for i, name in enumerate(names)}
+        return dg.AssetCheckResult(
+            passed=not wrong, metadata={**totals, "partitions_wrong": dg.MetadataValue.json(wrong)}
+        )
+
+    return _check
 
 
-@dg.asset_check(
-    asset=agent_scorecards,
-    description="The week's rows count every audit of the week's facts once; no row without an audit, "
-    "every REJET rate in [0, 1].",
+scorecard_health_complete = count_check(
+    scorecard_health,
+    "The day's health rows count every fact of the day once; every rate lies in [0, 1].",
+    health_mismatch,
+    ("points", "facts", "rates_outside"),
 )
-def agent_scorecards_complete(
-    context: dg.AssetCheckExecutionContext, database: DatabaseResource
-) -> dg.AssetCheckResult:
-    with database.session() as session:
-        figures = {key: week_mismatch(session, dt.date.fromisoformat(key)) for key in context.partition_keys}
-    wrong = sorted(key for key, (counted, audits, invalid) in figures.items() if counted != audits or invalid)
-    return dg.AssetCheckResult(
-        passed=not wrong,
-        metadata={
-            "audits": sum(f[0] for f in figures.values()),
-            "audits_in_facts": sum(f[1] for f in figures.values()),
-            "invalid_rows": sum(f[2] for f in figures.values()),
-            "weeks_wrong": dg.MetadataValue.json(wrong),
-        },
-    )
+agent_scorecards_complete = count_check(
+    agent_scorecards,
+    "The week's rows count every audit of the week's facts once; no row without an audit, every REJET rate in [0, 1].",
+    week_mismatch,
+    ("audits", "audits_in_facts", "invalid_rows"),
+)
