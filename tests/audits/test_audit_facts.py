@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +15,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import Engine, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from api.audits import service as audit_service
+from api.audits.schemas import AuditDetail
+from api.auth.principal import Grant, Principal, PrincipalKind
 from assets.analytics import (
     BATCH_DAYS,
     UNCHANGED,
@@ -39,6 +44,8 @@ from domain.analytics.parquet import schema_changes
 from domain.audits.reviews import Actor, review_point
 from domain.models import Audit, AuditCitation, AuditControlPoint, AuditStep, Fiche
 from domain.models.analytics import AgentScorecardWeek, AuditFact, ScorecardHealthRow
+from domain.rbac import Action, Scope
+from resources.database import create_api_engine
 from tests.audits.conftest import DAY
 
 REVIEWER = Actor(3, "user:3")
@@ -354,3 +361,69 @@ def test_backfills_run_in_batches() -> None:
         assert policy is not None
         assert policy.max_partitions_per_run is not None
         assert 1 < policy.max_partitions_per_run <= BATCH_DAYS
+
+
+async def _details(database_url: str, audit_ids: list[int]) -> list[AuditDetail]:
+    """What `GET /api/audits/{id}` answers for each audit (its service, as an ALL-scoped reader)."""
+    everyone = Grant("audits", Action.READ, Scope.ALL, Principal(kind=PrincipalKind.USER, grants={}))
+    engine = create_api_engine(database_url)
+    try:
+        async with AsyncSession(engine) as session:
+            return [await audit_service.audit_detail(session, everyone, audit_id) for audit_id in audit_ids]
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.timeout(900)  # the day's audits and facts: Dagster runs on a loaded, shared machine
+def test_the_facts_are_what_the_audit_detail_api_returns_point_by_point(
+    instance: dg.DagsterInstance,
+    audit_resources: dict[str, Any],
+    transcribed_day: list[str],
+    scorecard_id: int,
+    sync_engine: Engine,
+    database_url: str,
+    analytics_root: Path,
+) -> None:
+    _audit_day(instance, audit_resources, scorecard_id)
+    with Session(sync_engine) as session:
+        audit_id, position, index, ai_status = session.execute(
+            select(Audit.id, AuditStep.position, AuditControlPoint.index, AuditControlPoint.statut)
+            .join(AuditStep, AuditStep.audit_id == Audit.id)
+            .join(AuditControlPoint, AuditControlPoint.step_id == AuditStep.id)
+            .order_by(Audit.id.desc(), AuditStep.position.desc())
+            .limit(1)
+        ).one()
+    with Session(sync_engine) as session, session.begin():
+        new = "ABSENT" if ai_status != "ABSENT" else "PRESENT"
+        review_point(session, audit_id, position, index, {"statut": new}, actor=REVIEWER, reason="réécouté")
+    _facts(instance, audit_resources)
+    facts = _table_rows(sync_engine)
+    from_api: list[dict[str, Any]] = []
+    for detail in asyncio.run(_details(database_url, sorted({f["audit_id"] for f in facts}))):
+        from_api += [
+            {
+                "audit_id": int(detail.id),
+                "fiche_id": detail.fiche_id,
+                "scorecard_id": int(detail.scorecard.id),
+                "step_position": step.position,
+                "step_name": step.name,
+                "step_weight": step.weight,
+                "step_critical": step.is_critical,
+                "step_score": step.score,
+                "step_level": step.niveau_conformite,
+                "control_point_index": point.index,
+                "control_point": point.point,
+                "status": point.statut,
+                "ai_status": point.ai_statut or point.statut,
+                "changed_by": next((r.by for r in reversed(point.human_review) if r.in_force), None),
+                "evidence_count": len(point.citations),
+                "first_evidence_second": min((c.start_seconds for c in point.citations), default=None),
+                "audit_score_percentage": detail.score_percentage,
+                "audit_level": detail.niveau,
+            }
+            for step in detail.steps
+            for point in step.control_points
+        ]
+    assert len(from_api) == len(facts) > 0
+    assert [{k: f[k] for k in from_api[0]} for f in facts] == from_api
+    assert [f["changed_by"] for f in facts if f["human_changed"]] == ["user:3"]
