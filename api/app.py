@@ -29,6 +29,7 @@ DOCS_ASSETS_URL = "/api-docs/assets"
 def _api_router() -> APIRouter:
     """Everything under `/api`, one router per domain."""
     from api import admin, recordings, runlogs
+    from api.analytics import router as analytics
     from api.audits import launching as audit_launches
     from api.audits import router as audits
     from api.auth import router as auth
@@ -60,6 +61,7 @@ def _api_router() -> APIRouter:
     router.include_router(products.router)
     router.include_router(reports.api)
     router.include_router(chat.router)
+    router.include_router(analytics.router)
     return router
 
 

@@ -12,11 +12,15 @@ import dagster as dg
 
 from assets.analytics import (
     agent_scorecards,
+    agent_scorecards_complete,
+    agent_scorecards_schema_stable,
     audit_facts,
     audit_facts_complete,
     audit_facts_schema_stable,
     audit_facts_valid,
     scorecard_health,
+    scorecard_health_complete,
+    scorecard_health_schema_stable,
 )
 from assets.audits import audit_citations_located, audits, audits_cover_the_day, audits_settled
 from assets.calibration import audit_calibration
@@ -78,6 +82,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             audit_facts_complete,
             audit_facts_valid,
             audit_facts_schema_stable,
+            scorecard_health_complete,
+            scorecard_health_schema_stable,
+            agent_scorecards_complete,
+            agent_scorecards_schema_stable,
         ],
         jobs=[
             sync_sales_day_job,

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from domain.audits.reviews import StepState, step_states_of
 from domain.models import Audit, AuditControlPoint, AuditStatus, AuditStep, Fiche, ScorecardVersion
 from domain.models.analytics import AuditFact
-from domain.models.reviews import ReviewKind
+from domain.models.reviews import AuditReview, ReviewKind
 
 #: The Parquet contract data teams build on. Pinned by hand (not derived from the table): a change
 #: here is a breaking change for their queries, so the schema check and its test fail until it is
@@ -77,6 +77,31 @@ def latest_audits_of(day: dt.date) -> Select[int]:
             Audit.status == AuditStatus.COMPLETED,
         )
     )
+
+
+def day_fingerprints(session: Session, days: Sequence[dt.date]) -> dict[dt.date, str]:
+    """What each day's facts are built from, in four cheap grouped queries whatever the number of days:
+    its audits (any state, so a deletion or a new attempt counts) with their last change, their newest
+    step revision (a rerun), their reviews (an override) and the day's fiches' last change (an
+    attribution moved). Equal fingerprints mean a rebuild would write the facts already written."""
+    day = Fiche.sales_date
+    of_days = (Fiche.fiche_id == Audit.fiche_id, day.in_(days))
+    figures: dict[dt.date, list[Any]] = {d: [0, None, None, 0, None, None] for d in days}
+    for statement, slots in (
+        (select(day, func.count(Audit.id), func.max(Audit.updated_at)).where(*of_days), (0, 1)),
+        (select(day, func.max(AuditStep.id)).where(*of_days, AuditStep.audit_id == Audit.id), (2,)),
+        (
+            select(day, func.count(AuditReview.id), func.max(AuditReview.id)).where(
+                *of_days, AuditReview.audit_id == Audit.id
+            ),
+            (3, 4),
+        ),
+        (select(day, func.max(Fiche.updated_at)).where(day.in_(days)), (5,)),
+    ):
+        for found, *values in session.execute(statement.group_by(day)):
+            for slot, value in zip(slots, values, strict=True):
+                figures[found][slot] = value
+    return {d: "|".join(str(value) for value in values) for d, values in figures.items()}
 
 
 def expected_rows(session: Session, day: dt.date) -> tuple[int, int]:
@@ -179,9 +204,22 @@ def stored_counts(session: Session, day: dt.date) -> tuple[int, int]:
     return int(rows), int(audits)
 
 
-def invalid_counts(session: Session, day: dt.date) -> tuple[int, int]:
-    """(facts without a scorecard version, facts with a negative duration or second) of the day."""
-    of_day = select(func.count()).select_from(AuditFact).where(AuditFact.sales_day == day)
+def stored_figures(session: Session, days: Sequence[dt.date]) -> dict[str, int]:
+    """What `analytics.audit_facts` holds for those days: rows, audits, fiches, human-changed points."""
+    rows, audits, fiches, changed = session.execute(
+        select(
+            func.count(),
+            func.count(AuditFact.audit_id.distinct()),
+            func.count(AuditFact.fiche_id.distinct()),
+            func.count().filter(AuditFact.human_changed),
+        ).where(AuditFact.sales_day.in_(days))
+    ).one()
+    return {"rows": int(rows), "audits": int(audits), "fiches": int(fiches), "human_changed": int(changed)}
+
+
+def invalid_counts(session: Session, days: Sequence[dt.date]) -> tuple[int, int]:
+    """(facts without a scorecard version, facts with a negative duration or second) of those days."""
+    of_day = select(func.count()).select_from(AuditFact).where(AuditFact.sales_day.in_(days))
     unversioned = session.scalar(
         of_day.where(AuditFact.scorecard_version_id.is_(None) | AuditFact.scorecard_version.is_(None))
     )

@@ -31,6 +31,11 @@ def write_partition(root: str, asset: str, partition: str, table: pa.Table) -> s
     return path
 
 
+def exists(path: str) -> bool:
+    fs, target = fsspec.core.url_to_fs(path)
+    return bool(fs.exists(target))
+
+
 def read_schema(path: str) -> pa.Schema:
     fs, target = fsspec.core.url_to_fs(path)
     with fs.open(target, "rb") as source:

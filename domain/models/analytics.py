@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import BigInteger, Boolean, Date, DateTime, Float, Integer, String, Text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.models.base import Base
@@ -58,3 +59,43 @@ class AuditFact(Base):
     audited_minutes: Mapped[float] = mapped_column(Float, nullable=False)
     audit_duration_seconds: Mapped[float | None] = mapped_column(Float)
     completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ScorecardHealthRow(Base):
+    """One control point of one scorecard on one sales day (`scorecard_health`)."""
+
+    __tablename__ = "scorecard_health"
+    __table_args__ = {"schema": ANALYTICS_SCHEMA}
+
+    sales_day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    scorecard_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    step_position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    control_point_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    control_point: Mapped[str] = mapped_column(Text, nullable=False)
+    points: Mapped[int] = mapped_column(Integer, nullable=False)
+    ai_pass_rate: Mapped[float | None] = mapped_column(Float)
+    evidence_rate: Mapped[float] = mapped_column(Float, nullable=False)
+    override_rate: Mapped[float] = mapped_column(Float, nullable=False)
+    kappa: Mapped[float | None] = mapped_column(Float)
+
+
+class AgentScorecardWeek(Base):
+    """One agent x scorecard x week (`agent_scorecards`); `agent` is null for fiches without one."""
+
+    __tablename__ = "agent_scorecards"
+    __table_args__ = {"schema": ANALYTICS_SCHEMA}
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    week: Mapped[dt.date] = mapped_column(Date, nullable=False, index=True)  # its Monday
+    agent: Mapped[str | None] = mapped_column(String(64))
+    scorecard_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    audits: Mapped[int] = mapped_column(Integer, nullable=False)
+    average_score: Mapped[float | None] = mapped_column(Float)
+    level_excellent: Mapped[int] = mapped_column(Integer, nullable=False)
+    level_bon: Mapped[int] = mapped_column(Integer, nullable=False)
+    level_acceptable: Mapped[int] = mapped_column(Integer, nullable=False)
+    level_insuffisant: Mapped[int] = mapped_column(Integer, nullable=False)
+    level_rejet: Mapped[int] = mapped_column(Integer, nullable=False)
+    rejet_rate: Mapped[float] = mapped_column(Float, nullable=False)
+    most_failed_points: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
+    trend: Mapped[float | None] = mapped_column(Float)

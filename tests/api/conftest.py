@@ -27,6 +27,7 @@ from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.analytics.router import get_export_sessions
 from api.app import create_app
 from api.chat.deps import get_chat_sessions
 from api.deps import get_session
@@ -240,6 +241,7 @@ async def app(
         application.dependency_overrides[get_chat_sessions] = lambda: asynccontextmanager(
             session_override(async_db_session)
         )
+        application.dependency_overrides[get_export_sessions] = application.dependency_overrides[get_chat_sessions]
         yield application
     await crm.aclose()
     await recordings_http.aclose()

@@ -321,6 +321,10 @@ async def _audits_by_status(world: World, ownership: str) -> Request:
     return Request(params={"group_by": "status"})
 
 
+async def _facts_week(world: World, ownership: str) -> Request:
+    return Request(params={"from": "2026-11-23", "to": "2026-11-29"})
+
+
 async def _fetch_job(world: World, ownership: str) -> Request:
     return Request(path={"job_id": await world.add_fetch_job("operator")})
 
@@ -647,6 +651,7 @@ PRODUCTS_READ: dict[str, Expectation] = users_only() | {"self_user": 403}
 
 HTML = "text/html"
 AUDIO = "audio/wav"
+PARQUET = "application/vnd.apache.parquet"
 
 ROUTES: tuple[Route, ...] = (
     # auth: public bootstrap (credentials in the body), and the caller's identity
@@ -828,6 +833,8 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("GET", "/api/audits/{audit_id}/trail", "audits.read", AUDITS_READ, _group_audit, entity=True),
     Route("GET", "/api/audits/{audit_id}/logs", "audits.read", AUDITS_READ, _group_audit, entity=True),
+    # analytics export: the audits grant and scope (rows filtered in SQL, so a list: 200 for every reader)
+    Route("GET", "/api/analytics/audit-facts", "audits.read", AUDITS_LIST, _facts_week, media=PARQUET),
     Route(
         "POST",
         "/api/audits/{audit_id}/steps/{position}/control-points/{index}/disputes",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,15 +15,25 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import Engine, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from api.audits import service as audit_service
+from api.audits.schemas import AuditDetail
+from api.auth.principal import Grant, Principal, PrincipalKind
 from assets.analytics import (
+    BATCH_DAYS,
+    UNCHANGED,
     agent_scorecards,
+    agent_scorecards_complete,
+    agent_scorecards_schema_stable,
     audit_facts,
     audit_facts_complete,
     audit_facts_schema_stable,
     audit_facts_valid,
     scorecard_health,
+    scorecard_health_complete,
+    scorecard_health_schema_stable,
 )
 from assets.audits import audits
 from callaudit.settings import get_settings
@@ -32,7 +43,9 @@ from domain.analytics.health import HEALTH_SCHEMA
 from domain.analytics.parquet import schema_changes
 from domain.audits.reviews import Actor, review_point
 from domain.models import Audit, AuditCitation, AuditControlPoint, AuditStep, Fiche
-from domain.models.analytics import AuditFact
+from domain.models.analytics import AgentScorecardWeek, AuditFact, ScorecardHealthRow
+from domain.rbac import Action, Scope
+from resources.database import create_api_engine
 from tests.audits.conftest import DAY
 
 REVIEWER = Actor(3, "user:3")
@@ -100,6 +113,7 @@ def _table_rows(engine: Engine) -> list[dict[str, Any]]:
         return [{c: getattr(f, c) for c in FACTS_SCHEMA.names} for f in facts]
 
 
+@pytest.mark.timeout(900)  # eight Dagster runs with their checks: minutes on a loaded, shared machine
 def test_the_days_facts_are_the_latest_view_in_postgres_and_parquet(
     instance: dg.DagsterInstance,
     audit_resources: dict[str, Any],
@@ -170,17 +184,30 @@ def test_the_days_facts_are_the_latest_view_in_postgres_and_parquet(
 
     # The day's health per control point, from those facts: the overridden point has a human's kappa.
     result = dg.materialize(
-        [scorecard_health],
+        [scorecard_health, scorecard_health_complete, scorecard_health_schema_stable],
         partition_key=DAY,
         resources={"database": audit_resources["database"], "settings": get_settings()},
         instance=instance,
-        selection=[scorecard_health],
     )
     assert result.success
+    assert sorted((c.check_name, c.passed) for c in result.get_asset_check_evaluations()) == [
+        ("scorecard_health_complete", True),
+        ("scorecard_health_schema_stable", True),
+    ]
     [event] = result.asset_materializations_for_node("scorecard_health")
     assert event.metadata["reviewed_audits"].value == 1
     health = pq.read_table(analytics_root / "scorecard_health" / f"{DAY}.parquet")
     assert health.schema.equals(HEALTH_SCHEMA)
+    with Session(sync_engine) as session:
+        stored_health = session.scalars(
+            select(ScorecardHealthRow).order_by(
+                ScorecardHealthRow.scorecard_id,
+                ScorecardHealthRow.step_position,
+                ScorecardHealthRow.control_point_index,
+            )
+        ).all()
+        assert [{n: getattr(h, n) for n in HEALTH_SCHEMA.names} for h in stored_health] == health.to_pylist()
+        assert {h.sales_day for h in stored_health} == {dt.date.fromisoformat(DAY)}
     by_point = {(h["step_position"], h["control_point_index"]): h for h in health.to_pylist()}
     assert len(by_point) == len({(r["step_position"], r["control_point_index"]) for r in rows})
     assert sum(h["points"] for h in by_point.values()) == len(rows)
@@ -190,14 +217,20 @@ def test_the_days_facts_are_the_latest_view_in_postgres_and_parquet(
 
     # The agents' week holding the day: every audit once, under its fiche's agent.
     monday = dt.date.fromisoformat(DAY) - dt.timedelta(days=dt.date.fromisoformat(DAY).weekday())
-    assert dg.materialize(
-        [agent_scorecards],
+    weekly_run = dg.materialize(
+        [agent_scorecards, agent_scorecards_complete, agent_scorecards_schema_stable],
         partition_key=monday.isoformat(),
         resources={"database": audit_resources["database"], "settings": get_settings()},
         instance=instance,
-    ).success
+    )
+    assert weekly_run.success
+    assert all(c.passed for c in weekly_run.get_asset_check_evaluations())
+    assert len(weekly_run.get_asset_check_evaluations()) == 2
     weekly = pq.read_table(analytics_root / "agent_scorecards" / f"{monday}.parquet")
     assert weekly.schema.equals(AGENT_WEEK_SCHEMA)
+    with Session(sync_engine) as session:
+        stored_weeks = session.scalars(select(AgentScorecardWeek).order_by(AgentScorecardWeek.id)).all()
+        assert [{n: getattr(w, n) for n in AGENT_WEEK_SCHEMA.names} for w in stored_weeks] == weekly.to_pylist()
     audits_by_agent: dict[str | None, set[int]] = {}
     for r in rows:
         audits_by_agent.setdefault(r["agent"], set()).add(r["audit_id"])
@@ -261,3 +294,136 @@ def test_a_schema_change_is_named_column_by_column() -> None:
     ]
     reordered = pa.schema(list(reversed(list(FACTS_SCHEMA))))
     assert schema_changes(reordered, FACTS_SCHEMA)[0].startswith("column order")
+
+
+@pytest.mark.timeout(900)  # six Dagster runs with their checks
+def test_a_day_is_rebuilt_only_when_its_audits_changed(
+    instance: dg.DagsterInstance,
+    audit_resources: dict[str, Any],
+    transcribed_day: list[str],
+    scorecard_id: int,
+    sync_engine: Engine,
+    analytics_root: Path,
+) -> None:
+    _audit_day(instance, audit_resources, scorecard_id)
+    first = _facts(instance, audit_resources)
+    assert (first["rebuilt"], first["unchanged"], first["reason"]) == (1, [], "")
+    path = analytics_root / "audit_facts" / f"{DAY}.parquet"
+    written = path.stat().st_mtime_ns, path.stat().st_ino
+
+    again = _facts(instance, audit_resources)
+    assert (again["rebuilt"], again["unchanged"], again["reason"]) == (0, [DAY], UNCHANGED)
+    assert again["rows"] == first["rows"] > 0
+    assert again["built_from"] == first["built_from"]
+    assert (path.stat().st_mtime_ns, path.stat().st_ino) == written  # the file was left alone
+
+    # A human override changes the day's fingerprint: rebuilt, carrying it.
+    with Session(sync_engine) as session:
+        audit_id, position, index, ai_status = session.execute(
+            select(Audit.id, AuditStep.position, AuditControlPoint.index, AuditControlPoint.statut)
+            .join(AuditStep, AuditStep.audit_id == Audit.id)
+            .join(AuditControlPoint, AuditControlPoint.step_id == AuditStep.id)
+            .limit(1)
+        ).one()
+    with Session(sync_engine) as session, session.begin():
+        new = "ABSENT" if ai_status != "ABSENT" else "PRESENT"
+        review_point(session, audit_id, position, index, {"statut": new}, actor=REVIEWER, reason="réécouté")
+    reviewed = _facts(instance, audit_resources)
+    assert (reviewed["rebuilt"], reviewed["human_changed"]) == (1, 1)
+    assert reviewed["built_from"] != first["built_from"]
+
+    # A lost file is rebuilt even though the audits did not change.
+    path.unlink()
+    assert _facts(instance, audit_resources)["rebuilt"] == 1
+    assert path.exists()
+
+    # A range of days in one run (as a backfill batch runs them): only the changed day is built.
+    day_before = (dt.date.fromisoformat(DAY) - dt.timedelta(days=1)).isoformat()
+    ranged = dg.materialize(
+        [audit_facts, audit_facts_complete, audit_facts_valid, audit_facts_schema_stable],
+        resources={"database": audit_resources["database"], "settings": get_settings()},
+        instance=instance,
+        tags={"dagster/asset_partition_range_start": day_before, "dagster/asset_partition_range_end": DAY},
+    )
+    assert ranged.success
+    assert all(c.passed for c in ranged.get_asset_check_evaluations())
+    events = ranged.asset_materializations_for_node("audit_facts")
+    assert {e.partition for e in events} == {day_before, DAY}
+    metadata: dict[str, Any] = {k: v.value for k, v in events[0].metadata.items()}
+    assert (metadata["rebuilt"], metadata["unchanged"]) == (1, [DAY])
+    assert set(metadata["built_from"]) == {day_before, DAY}
+    assert (analytics_root / "audit_facts" / f"{day_before}.parquet").exists()
+
+
+def test_backfills_run_in_batches() -> None:
+    for asset in (audit_facts, scorecard_health, agent_scorecards):
+        policy = asset.backfill_policy
+        assert policy is not None
+        assert policy.max_partitions_per_run is not None
+        assert 1 < policy.max_partitions_per_run <= BATCH_DAYS
+
+
+async def _details(database_url: str, audit_ids: list[int]) -> list[AuditDetail]:
+    """What `GET /api/audits/{id}` answers for each audit (its service, as an ALL-scoped reader)."""
+    everyone = Grant("audits", Action.READ, Scope.ALL, Principal(kind=PrincipalKind.USER, grants={}))
+    engine = create_api_engine(database_url)
+    try:
+        async with AsyncSession(engine) as session:
+            return [await audit_service.audit_detail(session, everyone, audit_id) for audit_id in audit_ids]
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.timeout(900)  # the day's audits and facts: Dagster runs on a loaded, shared machine
+def test_the_facts_are_what_the_audit_detail_api_returns_point_by_point(
+    instance: dg.DagsterInstance,
+    audit_resources: dict[str, Any],
+    transcribed_day: list[str],
+    scorecard_id: int,
+    sync_engine: Engine,
+    database_url: str,
+    analytics_root: Path,
+) -> None:
+    _audit_day(instance, audit_resources, scorecard_id)
+    with Session(sync_engine) as session:
+        audit_id, position, index, ai_status = session.execute(
+            select(Audit.id, AuditStep.position, AuditControlPoint.index, AuditControlPoint.statut)
+            .join(AuditStep, AuditStep.audit_id == Audit.id)
+            .join(AuditControlPoint, AuditControlPoint.step_id == AuditStep.id)
+            .order_by(Audit.id.desc(), AuditStep.position.desc())
+            .limit(1)
+        ).one()
+    with Session(sync_engine) as session, session.begin():
+        new = "ABSENT" if ai_status != "ABSENT" else "PRESENT"
+        review_point(session, audit_id, position, index, {"statut": new}, actor=REVIEWER, reason="réécouté")
+    _facts(instance, audit_resources)
+    facts = _table_rows(sync_engine)
+    from_api: list[dict[str, Any]] = []
+    for detail in asyncio.run(_details(database_url, sorted({f["audit_id"] for f in facts}))):
+        from_api += [
+            {
+                "audit_id": int(detail.id),
+                "fiche_id": detail.fiche_id,
+                "scorecard_id": int(detail.scorecard.id),
+                "step_position": step.position,
+                "step_name": step.name,
+                "step_weight": step.weight,
+                "step_critical": step.is_critical,
+                "step_score": step.score,
+                "step_level": step.niveau_conformite,
+                "control_point_index": point.index,
+                "control_point": point.point,
+                "status": point.statut,
+                "ai_status": point.ai_statut or point.statut,
+                "changed_by": next((r.by for r in reversed(point.human_review) if r.in_force), None),
+                "evidence_count": len(point.citations),
+                "first_evidence_second": min((c.start_seconds for c in point.citations), default=None),
+                "audit_score_percentage": detail.score_percentage,
+                "audit_level": detail.niveau,
+            }
+            for step in detail.steps
+            for point in step.control_points
+        ]
+    assert len(from_api) == len(facts) > 0
+    assert [{k: f[k] for k in from_api[0]} for f in facts] == from_api
+    assert [f["changed_by"] for f in facts if f["human_changed"]] == ["user:3"]

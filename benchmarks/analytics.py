@@ -1,0 +1,264 @@
+"""Benchmark: a year of audits materialised as `audit_facts` in batched runs, against one SQL read.
+
+Sets up embedded Postgres in a temporary directory, migrates, and seeds `--days` sales days (ending
+yesterday) of `--fiches` fiches a day, each with one completed latest audit of an `--steps`-step
+scorecard with `--points` control points a step (statuses drawn with a fixed seed), with bulk COPY.
+Then, in this process (Dagster's in-process executor, as a backfill batch runs):
+
+* build: `audit_facts` over the whole range, `BATCH_DAYS` partitions per run (the asset's backfill
+  policy), each day's rows written to `analytics.audit_facts` and to its Parquet file; wall time and
+  this process's peak RSS (seeded from a child process; the facts are built a day at a time, so RSS
+  follows one day, not the year);
+* again: the same runs with nothing changed: every day is skipped on its fingerprint (the cost of an
+  idle incremental pass);
+* baseline: the same rows (audit x step x control point with fiche and audit columns) read once with
+  one SQL query through a server-side cursor, no Python per row beyond fetching.
+
+The last line is `key=value`; `ratio` = build wall / baseline wall (what building the facts costs
+against reading their source once), `again_ratio` = idle pass wall / baseline wall.
+
+    .venv/bin/python benchmarks/analytics.py [--days 250] [--fiches 200] [--steps 18] [--points 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import multiprocessing
+import os
+import platform
+import random
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+from _embedded import migrated_servers
+from sqlalchemy import create_engine, text
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from assets.analytics import BATCH_DAYS, audit_facts  # noqa: E402
+from callaudit.settings import load_settings  # noqa: E402
+from resources.database import DatabaseResource  # noqa: E402
+
+STATUSES = ("PRESENT", "PRESENT", "PRESENT", "ABSENT", "PARTIEL", "NON_APPLICABLE")
+LEVELS = ("EXCELLENT", "BON", "ACCEPTABLE", "INSUFFISANT", "REJET")
+BASELINE = """
+SELECT a.id, f.fiche_id, f.sales_date, f.attribution_user_id, f.crm_group_id, f.groupe, a.scorecard_id,
+       a.scorecard_version_id, s.position, s.name, s.weight, s.is_critical, s.score, s.niveau_conformite,
+       p.index, p.point, p.statut, a.auditor, a.model, a.prompt_version, a.transcript_mode, a.score_percentage,
+       a.niveau, a.input_tokens, a.output_tokens, a.cost_usd, a.audited_seconds, a.duration_ms, a.completed_at
+FROM fiches f
+JOIN audits a ON a.fiche_id = f.fiche_id AND a.is_latest AND a.deleted_at IS NULL AND a.status = 'completed'
+JOIN audit_steps s ON s.audit_id = a.id AND s.superseded_at IS NULL
+JOIN audit_control_points p ON p.step_id = s.id
+WHERE f.sales_date BETWEEN %s AND %s
+"""
+
+
+def _conninfo(database_url: str) -> str:
+    return database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def seed(database_url: str, days: list[dt.date], fiches: int, steps: int, points: int) -> dict[str, int]:
+    rng = random.Random(23)
+    counts = {"fiches": 0, "audits": 0, "steps": 0, "points": 0}
+    with psycopg.connect(_conninfo(database_url)) as conn:
+        scorecard = conn.execute("INSERT INTO scorecards (name) VALUES ('bench') RETURNING id").fetchone()
+        assert scorecard
+        version = conn.execute(
+            "INSERT INTO scorecard_versions (scorecard_id, version, name) VALUES (%s, 1, 'bench') RETURNING id",
+            (scorecard[0],),
+        ).fetchone()
+        assert version
+        with conn.cursor() as cur:
+            with cur.copy(
+                "COPY fiches (fiche_id, sales_date, crm_group_id, groupe, attribution_user_id) FROM STDIN"
+            ) as c:
+                for day in days:
+                    for n in range(fiches):
+                        group = n % 8
+                        c.write_row((f"B{day:%Y%m%d}{n:04d}", day, f"G{group}", f"team {group}", f"agent-{n % 40}"))
+                        counts["fiches"] += 1
+            audit_columns = (
+                "id, fiche_id, scorecard_id, scorecard_version_id, version, is_latest, status, trigger_source, auditor,"
+                " transcript_mode, prompt_version, niveau, score_percentage, input_tokens, output_tokens, cost_usd,"
+                " audited_seconds, duration_ms, completed_at, steps_total, successful_steps"
+            )
+            step_columns = (
+                "id, audit_id, position, revision, name, severity, is_critical, weight, traite, conforme, score,"
+                " niveau_conformite, commentaire_global, erreurs_transcription_tolerees, total_citations,"
+                " transcript_mode, input_tokens, cached_input_tokens, output_tokens, cost_usd"
+            )
+            point_columns = "step_id, index, point, statut, commentaire, erreur_transcription_notee"
+            audit_id = step_id = 0
+            audit_rows, step_rows, point_rows = [], [], []
+            for day in days:
+                done = dt.datetime.combine(day, dt.time(18), tzinfo=dt.UTC)
+                for n in range(fiches):
+                    audit_id += 1
+                    audit_rows.append(
+                        (
+                            audit_id,
+                            f"B{day:%Y%m%d}{n:04d}",
+                            scorecard[0],
+                            version[0],
+                            1,
+                            True,
+                            "completed",
+                            "api",
+                            "heuristic",
+                            "prompt",
+                            "bench-1",
+                            rng.choice(LEVELS),
+                            round(rng.uniform(20, 100), 2),
+                            12_000,
+                            900,
+                            0.02,
+                            420.0,
+                            3_500,
+                            done,
+                            steps,
+                            steps,
+                        )
+                    )
+                    for position in range(1, steps + 1):
+                        step_id += 1
+                        step_rows.append(
+                            (
+                                step_id,
+                                audit_id,
+                                position,
+                                1,
+                                f"step {position}",
+                                "MEDIUM",
+                                position == 1,
+                                5,
+                                True,
+                                "CONFORME",
+                                5,
+                                "BON",
+                                "",
+                                0,
+                                0,
+                                "prompt",
+                                0,
+                                0,
+                                0,
+                                0.0,
+                            )
+                        )
+                        for index in range(1, points + 1):
+                            point_rows.append(
+                                (step_id, index, f"point {position}.{index}", rng.choice(STATUSES), "", False)
+                            )
+            for table, columns, rows in (
+                ("audits", audit_columns, audit_rows),
+                ("audit_steps", step_columns, step_rows),
+                ("audit_control_points", point_columns, point_rows),
+            ):
+                with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as c:
+                    for row in rows:
+                        c.write_row(row)
+            counts |= {"audits": len(audit_rows), "steps": len(step_rows), "points": len(point_rows)}
+            for table in ("audits", "audit_steps", "audit_control_points", "fiches"):
+                cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+        conn.execute("ANALYZE")
+    return counts
+
+
+def build(instance: dg.DagsterInstance, resources: Mapping[str, object], days: list[dt.date]) -> tuple[float, int, int]:
+    """Every day in runs of `BATCH_DAYS`: (wall seconds, runs, days rebuilt)."""
+    started, runs, rebuilt = time.perf_counter(), 0, 0
+    for first in range(0, len(days), BATCH_DAYS):
+        batch = days[first : first + BATCH_DAYS]
+        result = dg.materialize(
+            [audit_facts],
+            resources=resources,
+            instance=instance,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            tags={
+                "dagster/asset_partition_range_start": batch[0].isoformat(),
+                "dagster/asset_partition_range_end": batch[-1].isoformat(),
+            },
+        )
+        assert result.success
+        runs += 1
+        rebuilt += int(result.asset_materializations_for_node("audit_facts")[0].metadata["rebuilt"].value)  # type: ignore[arg-type]
+    return time.perf_counter() - started, runs, rebuilt
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=250)
+    parser.add_argument("--fiches", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=18)
+    parser.add_argument("--points", type=int, default=2)
+    args = parser.parse_args()
+    yesterday = dt.date.today() - dt.timedelta(days=1)
+    days = [yesterday - dt.timedelta(days=n) for n in reversed(range(args.days))]
+    load = os.getloadavg()
+    with migrated_servers("analytics-bench-") as servers, tempfile.TemporaryDirectory() as dagster_home:
+        started = time.perf_counter()
+        # Seeded from a child process, so this one's peak RSS is the build's, not the seed's lists.
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as child:
+            counts = child.submit(seed, servers.database_url, days, args.fiches, args.steps, args.points).result()
+        seed_s = time.perf_counter() - started
+        os.environ["ANALYTICS_STORAGE_ROOT"] = str(servers.home / "analytics")
+        settings = load_settings(database_url=servers.database_url, redis_url=servers.redis_url)
+        resources = {"database": DatabaseResource(url=servers.database_url), "settings": settings}
+        with dg.DagsterInstance.local_temp(dagster_home) as instance:
+            rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            build_s, runs, rebuilt = build(instance, resources, days)
+            rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            again_s, _, again_rebuilt = build(instance, resources, days)
+        engine = create_engine(servers.database_url)
+        with engine.connect() as connection:
+            facts = connection.scalar(text("SELECT count(*) FROM analytics.audit_facts"))
+        engine.dispose()
+        started = time.perf_counter()
+        read = 0
+        with psycopg.connect(_conninfo(servers.database_url)) as conn, conn.cursor(name="baseline") as cur:
+            cur.itersize = 10_000
+            cur.execute(BASELINE, (days[0], days[-1]))
+            for _ in cur:
+                read += 1
+        baseline_s = time.perf_counter() - started
+        parquet_mib = (
+            sum(p.stat().st_size for p in (servers.home / "analytics" / "audit_facts").glob("*.parquet")) / 2**20
+        )
+    assert facts == read == counts["points"], (facts, read, counts)
+    assert rebuilt == len(days)
+    assert again_rebuilt == 0
+    print(f"analytics — {dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%MZ}")
+    print(
+        f"machine: {platform.machine()}, Python {platform.python_version()}, {os.cpu_count()} CPUs, "
+        f"load average {load[0]:.1f} at start, {os.getloadavg()[0]:.1f} at end"
+    )
+    print(
+        f"seeded with COPY in {seed_s:.1f} s: {counts['fiches']} fiches over {len(days)} days, "
+        f"{counts['audits']} audits, {counts['steps']} steps, {counts['points']} control points"
+    )
+    print(
+        f"build: audit_facts over {len(days)} days in {runs} runs of up to {BATCH_DAYS} days: {build_s:.1f} s "
+        f"({facts / build_s:,.0f} facts/s), peak RSS {rss_kib / 1024:.0f} MiB (before {rss_before / 1024:.0f} MiB); "
+        f"Parquet {parquet_mib:.1f} MiB"
+    )
+    print(f"again, nothing changed: {again_s:.1f} s, {again_rebuilt} days rebuilt (skipped on their fingerprint)")
+    print(f"baseline: the same {read} rows read with one SQL query (server-side cursor): {baseline_s:.1f} s")
+    print(
+        f"days={len(days)} facts={facts} build_s={build_s:.1f} peak_rss_mib={rss_kib / 1024:.0f} "
+        f"again_s={again_s:.1f} baseline_s={baseline_s:.2f} ratio={build_s / baseline_s:.1f} "
+        f"again_ratio={again_s / baseline_s:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
