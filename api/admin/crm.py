@@ -14,10 +14,10 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from api.admin.common import CONFLICT_RESPONSES, flush_or_409
-from api.admin.repository import TeamRepository, Teams, Users
+from api.admin.repository import Roles, TeamRepository, Teams, Users
 from api.admin.schemas import Input, RoleKey, TeamOut, UserOut
 from api.admin.teams import _get_team, _teams_out
-from api.admin.users import INVITE_TTL_SECONDS, _set_roles, get_user, user_out
+from api.admin.users import INVITE_TTL_SECONDS, get_user, set_roles, user_out
 from api.auth.service import create_invite
 from api.deps import SessionDep
 from api.errors import BadRequest, Conflict, ExternalServiceError, ServiceUnavailable
@@ -205,7 +205,14 @@ async def sync_teams(
     summary="Create or link a user from a CRM user, with roles, team and an invitation",
 )
 async def user_from_crm(
-    *, body: UserFromCrm, grant: WriteUsers, session: SessionDep, teams_repo: Teams, users_repo: Users, crm: CrmDep
+    *,
+    body: UserFromCrm,
+    grant: WriteUsers,
+    session: SessionDep,
+    teams_repo: Teams,
+    users_repo: Users,
+    roles_repo: Roles,
+    crm: CrmDep,
 ) -> Envelope[UserFromCrmOut]:
     """Creates the app user of a CRM user (or links an existing one with the same e-mail), gives roles and a team,
     and returns a one-time invitation token. 409 when the CRM user or the e-mail belongs to someone else."""
@@ -234,12 +241,12 @@ async def user_from_crm(
         user = User(email=email, crm_user_id=body.crm_user_id, status=UserStatus.INVITED, password_hash=None)
         session.add(user)
         await flush_or_409(session, "A user with this e-mail or CRM user already exists")
-        await _set_roles(session, user.id, body.role_keys or [DEFAULT_ROLE])
+        await set_roles(users_repo, roles_repo, user.id, body.role_keys or [DEFAULT_ROLE])
     else:
         user.crm_user_id = body.crm_user_id
         await flush_or_409(session, "This CRM user is already linked to another user")
         if body.role_keys is not None:
-            await _set_roles(session, user.id, body.role_keys)
+            await set_roles(users_repo, roles_repo, user.id, body.role_keys)
     team_out = None
     if group is not None:
         team = await _upsert_team(teams_repo, group)
@@ -253,7 +260,7 @@ async def user_from_crm(
     log.info("user %s linked to CRM user by %s", user.id, grant.principal.describe())
     return ok(
         UserFromCrmOut(
-            user=user_out(await get_user(session, user.id)),
+            user=user_out(await get_user(users_repo, user.id)),
             team=team_out,
             groupe=team_out.name if team_out else None,
             invite_token=invite,
