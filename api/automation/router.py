@@ -37,7 +37,7 @@ from api.automation.service import (
     scope_groups,
 )
 from api.deps import SessionDep, SettingsDep
-from api.errors import Conflict, NotFound, ServiceUnavailable
+from api.errors import Conflict, NotFound
 from api.runs import LauncherDep
 from api.schemas import Envelope, ok
 from api.security import EntityId, Grant, require
@@ -226,7 +226,7 @@ async def trigger(
         reason = str(exc)
         await session.run_sync(lambda s: repository.mark_not_started(s, run_id, reason, _now()))
         await session.commit()  # kept although the request fails
-        raise ServiceUnavailable(f"The run could not be started: {reason}") from None
+        raise  # an `unavailable` error: a 503 saying what could not be started
 
     await session.run_sync(lambda s: repository.attach_dagster_run(s, run_id, dagster_run_id))
     return ok(
