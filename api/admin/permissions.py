@@ -19,4 +19,4 @@ ReadPermissions = Annotated[Grant, Depends(require_all("admin.permissions", "rea
 @router.get("", response_model=Envelope[list[PermissionOut]], summary="The permission catalogue")
 async def list_permissions(_: ReadPermissions, permissions: Permissions) -> Envelope[list[PermissionOut]]:
     """Every permission key the roles can grant, with its description."""
-    return ok([PermissionOut(id=p.id, key=p.key, description=p.description) for p in await permissions.catalogue()])
+    return ok([PermissionOut.model_validate(p) for p in await permissions.catalogue()])

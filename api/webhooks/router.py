@@ -51,7 +51,7 @@ EgressPolicyDep = Annotated[EgressPolicy, Depends(get_egress_policy)]
 
 
 def _out(subscription: WebhookSubscription) -> SubscriptionOut:
-    return SubscriptionOut(**service.subscription_fields(subscription))
+    return SubscriptionOut.model_validate(subscription)
 
 
 def _delivery(delivery: OutboxDelivery) -> DeliveryOut:
@@ -117,7 +117,7 @@ async def create_subscription(  # noqa: PLR0917 - FastAPI body and dependencies
         team_id=body.team_id,
         description=body.description,
     )
-    return ok(SubscriptionCreated(**service.subscription_fields(subscription), secret=secret))
+    return ok(SubscriptionCreated(**dict(_out(subscription)), secret=secret))
 
 
 @router.get("/subscriptions/{subscription_id:id}", response_model=Envelope[SubscriptionOut], summary="One subscription")
@@ -198,7 +198,7 @@ async def rotate_secret(  # noqa: PLR0917 - FastAPI path, body and dependencies
     secret = service.rotate_secret(box, subscription, utcnow(), dt.timedelta(seconds=body.overlap_seconds))
     await session.flush()
     await session.refresh(subscription)
-    return ok(SubscriptionCreated(**service.subscription_fields(subscription), secret=secret))
+    return ok(SubscriptionCreated(**dict(_out(subscription)), secret=secret))
 
 
 @router.post(

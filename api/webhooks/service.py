@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -103,21 +102,3 @@ def redeliver(delivery: OutboxDelivery, now: dt.datetime) -> None:
     delivery.next_attempt_at = now
     delivery.claim_token = None
     delivery.delivered_at = None
-
-
-def subscription_fields(subscription: WebhookSubscription) -> dict[str, Any]:
-    return {
-        "id": subscription.id,
-        "url": subscription.url,
-        "event_types": subscription.event_types,
-        "description": subscription.description,
-        "owner_user_id": subscription.owner_user_id,
-        "team_id": subscription.team_id,
-        "job_id": subscription.job_id,
-        "enabled": subscription.enabled,
-        "disabled_reason": subscription.disabled_reason,
-        "disabled_at": subscription.disabled_at,
-        "failure_streak": subscription.failure_streak,
-        "previous_secret_expires_at": subscription.previous_secret_expires_at,
-        "created_at": subscription.created_at,
-    }
