@@ -1,8 +1,10 @@
 """One error type, rendered one way: `{"success": false, "error": ..., "code": ...}`.
 
 Routes raise `AppError` subclasses, the rules raise `domain.errors.DomainError`s (rendered here by
-kind, so no route translates them); the handlers here also translate validation errors, unknown
-routes and unexpected exceptions into the same shape, so a client parses exactly one error format.
+kind, so no route translates them), and an outside system's failure that reaches a route is a
+`domain.upstream.UpstreamError` (a 502 naming the service; no route catches a connector's error to
+translate it); the handlers here also translate validation errors, unknown routes and unexpected
+exceptions into the same shape, so a client parses exactly one error format.
 Messages never carry secrets: unexpected exceptions are logged (redacted) and answered generically.
 """
 
@@ -22,6 +24,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import DomainError, Kind
+from domain.upstream import UpstreamError
 from resources.redis import RedisUnavailable
 
 log = logging.getLogger(__name__)
@@ -286,6 +289,15 @@ def install_error_handlers(app: FastAPI) -> None:
         level = logging.ERROR if response.status_code >= 500 else logging.INFO
         log.log(level, "%s %s -> %s %s", request.method, request.url.path, response.status_code, exc.kind)
         return response
+
+    @app.exception_handler(UpstreamError)
+    async def _upstream(request: Request, exc: UpstreamError) -> JSONResponse:
+        if isinstance(exc, DomainError):  # our side of the call is down (e.g. the CRM's caps in Redis)
+            return await _domain_error(request, exc)
+        log.warning("%s %s -> 502: %s", request.method, request.url.path, exc)  # sanitised by the connector
+        return error_response(
+            502, ErrorCode.EXTERNAL_API_ERROR, f"{exc.service} could not be reached or gave no usable answer"
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -11,11 +11,11 @@ from typing import Literal
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import text
 
 from api.deps import AppState, StateDep
 from api.errors import ErrorCode, error_response
 from callaudit import __version__
+from resources.database import ping
 from runs.launcher import GraphQLLauncher, LaunchFailed
 
 router = APIRouter(tags=["health"])
@@ -48,8 +48,7 @@ async def health(state: StateDep) -> Health:
 
 
 async def _postgres(state: AppState) -> str:
-    async with state.engine.connect() as conn:
-        await conn.execute(text("SELECT 1"))
+    await ping(state.engine)
     return "reachable"
 
 

@@ -12,14 +12,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from api.deps import SessionDep
+from api.fiches.reads import visible_recordings
 from api.fiches.schemas import FICHE_ID_PATTERN
 from api.reports.audio import audio_path
-from api.security import Grant, IdStr, get_visible_or_404, require
-from domain.models import Fiche, Recording
-from domain.scoping import apply_fiche_scope
+from api.security import Grant, IdStr, require
 
 router = APIRouter(prefix="/recordings", tags=["recordings"])
 
@@ -58,16 +56,7 @@ async def fiche_recordings(
     """Every recording of the fiche in call order (no transcript payloads): call id, date, time, duration,
     `audio_url` (the API's relay; the CRM's URL is never sent) and whether it is transcribed. Needs
     `recordings.read`; 404 when the fiche is missing, not cached or out of scope."""
-    await get_visible_or_404(
-        session, apply_fiche_scope(select(Fiche.id).where(Fiche.fiche_id == fiche_id), grant), "Fiche not found"
-    )
-    rows = (
-        await session.scalars(
-            select(Recording)
-            .where(Recording.fiche_id == fiche_id)
-            .order_by(Recording.start_time.asc().nulls_last(), Recording.call_id)
-        )
-    ).all()
+    rows = await visible_recordings(session, grant, fiche_id)
     data = [
         RecordingOut(
             id=r.id,

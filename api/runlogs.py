@@ -18,16 +18,15 @@ import anyio
 from dagster import EventLogEntry
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
+from api.audits.service import run_ids
 from api.deps import SessionDep, StateDep
 from api.errors import ServiceUnavailable
-from api.fiches.reads import visible_or_404
+from api.fiches.reads import transcription_run_id, visible_or_404
 from api.fiches.schemas import FICHE_ID_PATTERN
 from api.reviews.service import visible_audit
 from api.schemas import Page, PageParams, page_params
 from api.security import EntityId, Grant, require
-from domain.models import AuditRerun, AuditStep, FicheTranscription
 
 router = APIRouter(tags=["run logs"])
 
@@ -165,10 +164,7 @@ async def audit_logs(  # noqa: PLR0917 - FastAPI path, query and dependencies
     """The event logs of the Dagster runs that made the audit and its reruns (their run ids are on the audit,
     its step revisions and its reruns), oldest first. 503 when Dagster's database cannot be read."""
     audit = await visible_audit(session, grant, audit_id)
-    steps = await session.scalars(select(AuditStep.run_id).where(AuditStep.audit_id == audit_id))
-    reruns = await session.scalars(select(AuditRerun.run_id).where(AuditRerun.audit_id == audit_id))
-    run_ids = {audit.run_id, *steps, *reruns} - {None}
-    return await _page(reader, (r for r in run_ids if r), query, page)
+    return await _page(reader, await run_ids(session, audit), query, page)
 
 
 @router.get(
@@ -185,5 +181,5 @@ async def transcription_logs(  # noqa: PLR0917 - FastAPI path, query and depende
     """The event log of the fiche's last transcription run, oldest first. 404 when the fiche is unknown or out
     of scope; an empty page when it was never transcribed."""
     await visible_or_404(session, grant, fiche_id)
-    run_id = await session.scalar(select(FicheTranscription.run_id).where(FicheTranscription.fiche_id == fiche_id))
+    run_id = await transcription_run_id(session, fiche_id)
     return await _page(reader, [run_id] if run_id else [], query, page)

@@ -59,3 +59,8 @@ class UnavailableError(DomainError):
     """Something the work needs is down; the same request may succeed later."""
 
     kind = "unavailable"
+
+
+class LockHeld(ConflictError):
+    """Shared work is claimed by another owner (until the caller's wait deadline, when it waited):
+    the port's "lock not acquired", whichever store holds the locks."""

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import dagster as dg
 from pydantic import PrivateAttr
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -35,6 +35,12 @@ def sync_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 def async_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """One round trip on a pooled connection; raises when the database cannot answer."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
 
 
 class DatabaseResource(dg.ConfigurableResource):  # type: ignore[type-arg]

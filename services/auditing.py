@@ -44,13 +44,13 @@ from domain.audits.store import (
 )
 from domain.audits.timeline import Timeline, timeline_tokens
 from domain.audits.timeline_store import load_timeline
+from domain.errors import UnavailableError
 from domain.events import BatchProgress, Event, audit_topic, fiche_topic
 from domain.outbox import announce
 from domain.products.audit_link import link_audit, record_checks
 from domain.products.claims import apply_check, check_claims, for_step
 from domain.products.facts import ProductFacts
 from domain.transcripts.store import coverage, store_analyses
-from resources.redis import RedisUnavailable
 from services.base import StageService, utc_now
 from services.ports import Publisher
 
@@ -282,7 +282,7 @@ class AuditEngine(StageService):
             facts = await self._db(lambda s: link_audit(s, fiche_id, audit_id))
         try:
             return await self._run(_Run(fiche_id, audit_id, spec, timeline, mode, facts))
-        except RedisUnavailable as exc:  # the global caps cannot hold: no model call may proceed
+        except UnavailableError as exc:  # the global caps cannot hold: no model call may proceed
             await self._fail(fiche_id, audit_id, f"Redis unavailable: {exc}", "analysis")
             raise
         except Exception as exc:  # one fiche's failure must not stop the others
@@ -555,7 +555,7 @@ async def analyse_step(
     """One step analysed and its evidence gated: a first audit's steps and reruns alike."""
     try:
         analysis = await auditor.analyze_step(spec, step, timeline, mode=mode)
-    except RedisUnavailable:
+    except UnavailableError:
         raise  # not the step's failure: storing a zero for it would be a false verdict
     except Exception as exc:  # a step's failure becomes its fallback; the audit finishes
         log.exception("step %s of audit %s raised", step.position, audit_id)

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from resources.redis import RedisUnavailable
+from domain.errors import UnavailableError
 from services.ports import Publisher
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class StageService:
         try:
             for topic in topics:
                 await self.publisher.publish(topic, event, payload)
-        except RedisUnavailable as exc:
+        except UnavailableError as exc:
             log.warning("event %s on %s not published: %s", event, topics[0], exc)
 
     async def _emit(self, topic: str, event: str, payload: Mapping[str, Any]) -> None:

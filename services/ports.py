@@ -17,7 +17,7 @@ from resources.stt.client import SttLimits, Transcribed
 
 class Publisher(Protocol):
     """Appends an event to a topic's stream (`resources.redis.EventPublisher`); raises
-    `RedisUnavailable` when it cannot, which the services treat as best-effort."""
+    `domain.errors.UnavailableError` when it cannot, which the services treat as best-effort."""
 
     async def publish(self, topic: str, event_type: str, payload: Mapping[str, Any]) -> str: ...
 

@@ -25,9 +25,9 @@ from domain.audits.reruns import (
 from domain.audits.reviews import NotReviewable
 from domain.audits.timeline import Timeline
 from domain.audits.timeline_store import load_timeline
+from domain.errors import UnavailableError
 from domain.events import audit_topic
 from domain.products.audit_link import audit_facts, record_checks
-from resources.redis import RedisUnavailable
 from services.auditing import analyse_checked_step, transcript_mode_for
 from services.base import StageService, utc_now
 from services.ports import Publisher
@@ -99,7 +99,7 @@ class Reruns(StageService):
                 await self._db(lambda s: record_checks(s, request.audit_id, {request.position: check}))
         except (RerunRefused, NotReviewable) as exc:
             return await self._failed(request, str(exc))
-        except RedisUnavailable:
+        except UnavailableError:
             raise
         except Exception as exc:
             log.exception("rerun %s failed", request.rerun_id)

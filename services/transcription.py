@@ -34,6 +34,7 @@ from typing import Any
 from redis.asyncio import Redis as AsyncRedis
 from sqlalchemy.orm import Session, sessionmaker
 
+from domain.errors import LockHeld, UnavailableError
 from domain.events import BatchProgress, Event, fiche_topic
 from domain.models.transcripts import FicheTranscriptionStatus
 from domain.outbox import announce
@@ -49,7 +50,7 @@ from domain.transcripts.store import (
     store_transcript,
 )
 from domain.upstream import TranscriptionFailed
-from resources.redis import LockNotAcquired, RedisLock, RedisUnavailable
+from resources.redis import RedisLock
 from resources.stt.base import AudioSource
 from services.base import StageService, utc_now
 from services.ports import Publisher, Transcriber
@@ -80,7 +81,7 @@ async def _keep_claim(lock: RedisLock, done: asyncio.Event) -> None:
             if not await lock.extend():
                 log.warning("the claim %s expired while held", lock.key)
                 return
-        except RedisUnavailable as exc:
+        except UnavailableError as exc:
             log.warning("the claim %s could not be renewed (%s); retrying", lock.key, exc)
 
 
@@ -359,7 +360,7 @@ class FicheTranscriber(StageService):
                 if current is not None and _done_meanwhile(current, force=force, since=since):
                     return RecordingOutcome(recording.call_id, True, by_another_run=True)
                 return await self._transcribe_recording(fiche_id, current or recording, slot)
-        except LockNotAcquired:
+        except LockHeld:
             error = f"another run kept this recording claimed for {wait:g} s"
             return RecordingOutcome(recording.call_id, False, error)
 

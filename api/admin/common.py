@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.admin.repository import RoleRepository
 from api.errors import BadRequest, Conflict, ErrorBody
 from domain.models.auth import Role
 
@@ -29,10 +29,10 @@ async def flush_or_409(session: AsyncSession, message: str) -> None:
         raise Conflict(message) from None
 
 
-async def roles_by_key(session: AsyncSession, keys: Sequence[str], field: str = "role_keys") -> list[Role]:
+async def roles_by_key(roles: RoleRepository, keys: Sequence[str], field: str = "role_keys") -> list[Role]:
     """The roles named by `keys` (deduplicated, in order); an unknown key is a 400 naming it."""
     wanted = list(dict.fromkeys(keys))
-    found = {r.key: r for r in (await session.scalars(select(Role).where(Role.key.in_(wanted)))).all()}
+    found = await roles.by_keys(wanted)
     for index, key in enumerate(wanted):
         if key not in found:
             raise BadRequest(f"Unknown role {key!r}", field=f"{field}.{index}")

@@ -1,33 +1,32 @@
 """CRM-backed administration: the CRM's users and groups, team sync, one-click user from the CRM.
 
 All routes need `admin.users.*` with ALL scope. CRM failures are 502 (gateway) or 503 (Redis, which
-carries the deployment-wide CRM caps); messages never carry the gateway's URL or token.
+carries the deployment-wide CRM caps), rendered by `api/errors.py`; messages never carry the gateway's
+URL or token.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from api.admin.common import CONFLICT_RESPONSES, flush_or_409
-from api.admin.repository import TeamRepository, Teams, Users
+from api.admin.repository import Roles, TeamRepository, Teams, Users
 from api.admin.schemas import Input, RoleKey, TeamOut, UserOut
 from api.admin.teams import _get_team, _teams_out
-from api.admin.users import INVITE_TTL_SECONDS, _set_roles, get_user, user_out
+from api.admin.users import INVITE_TTL_SECONDS, get_user, set_roles, user_out
 from api.auth.service import create_invite
 from api.deps import SessionDep
-from api.errors import BadRequest, Conflict, ExternalServiceError, ServiceUnavailable
+from api.errors import BadRequest, Conflict
 from api.fiches.deps import CrmDep
 from api.schemas import Envelope, ok
 from api.security import Grant, Str64, require_all
 from domain.crm.store import assign_crm_group_ids
 from domain.models.auth import Team, User, UserStatus
 from domain.rbac import DEFAULT_ROLE
-from resources.crm.errors import CrmCapUnavailable, CrmError
 
 log = logging.getLogger("callaudit.admin")
 
@@ -35,17 +34,6 @@ router = APIRouter(tags=["admin: CRM"], responses={**CONFLICT_RESPONSES, 502: {"
 
 ReadUsers = Annotated[Grant, Depends(require_all("admin.users", "read"))]
 WriteUsers = Annotated[Grant, Depends(require_all("admin.users", "write"))]
-
-T = TypeVar("T")
-
-
-async def _crm(call: Awaitable[T]) -> T:
-    try:
-        return await call
-    except CrmCapUnavailable:
-        raise ServiceUnavailable("Service unavailable: cannot reach Redis to call the CRM") from None
-    except CrmError:
-        raise ExternalServiceError("The CRM directory could not be read") from None
 
 
 class LinkedUser(BaseModel):
@@ -120,7 +108,7 @@ def _group_out(raw: dict[str, Any], team_id: int | None) -> CrmGroupOut:
 async def crm_users(_: ReadUsers, users_repo: Users, crm: CrmDep) -> Envelope[list[CrmUserOut]]:
     """Every user of the CRM, each with the app user linked to it (null when none). Needs `admin.users` read; 502
     when the CRM fails."""
-    raw = await _crm(crm.users())
+    raw = await crm.users()
     ids = [str(u.get("id")) for u in raw]
     emails = [str(u["email"]).lower() for u in raw if u.get("email")]
     linked = await users_repo.linked_to_crm(ids, emails)
@@ -154,7 +142,7 @@ async def crm_teams(
 ) -> Envelope[list[CrmGroupOut]]:
     """The CRM's groups as the gateway returns them, each with the id of the team linked to it. Needs `admin.users`
     read; 502 when the CRM fails."""
-    groups = await _crm(crm.groups(include_users))
+    groups = await crm.groups(include_users)
     teams = await teams_repo.linked_crm_groups()
     return ok([_group_out(g, teams.get(str(g.get("id")))) for g in groups])
 
@@ -184,7 +172,7 @@ async def sync_teams(
 ) -> Envelope[SyncResult]:
     """Creates or updates one team per CRM group (matched by CRM group id); with `sync_members`, links the app
     users of the group's members. Never removes a team or a member. Needs `admin.users` write."""
-    groups = [g for g in await _crm(crm.groups(sync_members)) if g.get("id") is not None]
+    groups = [g for g in await crm.groups(sync_members) if g.get("id") is not None]
     added = 0
     for group in groups:
         team = await _upsert_team(teams_repo, group)
@@ -205,17 +193,24 @@ async def sync_teams(
     summary="Create or link a user from a CRM user, with roles, team and an invitation",
 )
 async def user_from_crm(
-    *, body: UserFromCrm, grant: WriteUsers, session: SessionDep, teams_repo: Teams, users_repo: Users, crm: CrmDep
+    *,
+    body: UserFromCrm,
+    grant: WriteUsers,
+    session: SessionDep,
+    teams_repo: Teams,
+    users_repo: Users,
+    roles_repo: Roles,
+    crm: CrmDep,
 ) -> Envelope[UserFromCrmOut]:
     """Creates the app user of a CRM user (or links an existing one with the same e-mail), gives roles and a team,
     and returns a one-time invitation token. 409 when the CRM user or the e-mail belongs to someone else."""
-    crm_user = next((u for u in await _crm(crm.users()) if str(u.get("id")) == body.crm_user_id), None)
+    crm_user = next((u for u in await crm.users() if str(u.get("id")) == body.crm_user_id), None)
     if crm_user is None:
         raise BadRequest("No such CRM user", field="crm_user_id")
     email = str(crm_user.get("email") or "").strip().lower()
     if not email:
         raise BadRequest("This CRM user has no e-mail address", field="crm_user_id")
-    groups = await _crm(crm.groups(body.crm_group_id is None))
+    groups = await crm.groups(body.crm_group_id is None)
     if body.crm_group_id is not None:
         group = next((g for g in groups if str(g.get("id")) == body.crm_group_id), None)
         if group is None:
@@ -234,12 +229,12 @@ async def user_from_crm(
         user = User(email=email, crm_user_id=body.crm_user_id, status=UserStatus.INVITED, password_hash=None)
         session.add(user)
         await flush_or_409(session, "A user with this e-mail or CRM user already exists")
-        await _set_roles(session, user.id, body.role_keys or [DEFAULT_ROLE])
+        await set_roles(users_repo, roles_repo, user.id, body.role_keys or [DEFAULT_ROLE])
     else:
         user.crm_user_id = body.crm_user_id
         await flush_or_409(session, "This CRM user is already linked to another user")
         if body.role_keys is not None:
-            await _set_roles(session, user.id, body.role_keys)
+            await set_roles(users_repo, roles_repo, user.id, body.role_keys)
     team_out = None
     if group is not None:
         team = await _upsert_team(teams_repo, group)
@@ -253,7 +248,7 @@ async def user_from_crm(
     log.info("user %s linked to CRM user by %s", user.id, grant.principal.describe())
     return ok(
         UserFromCrmOut(
-            user=user_out(await get_user(session, user.id)),
+            user=user_out(await get_user(users_repo, user.id)),
             team=team_out,
             groupe=team_out.name if team_out else None,
             invite_token=invite,

@@ -1,23 +1,38 @@
-"""The SQL of the teams and CRM administration: teams, their members, and the users they link.
+"""The SQL of the administration: teams and their members, users and their roles, roles and their
+grants, the permission catalogue, API tokens.
 
-The routers (`api/admin/teams.py`, `api/admin/crm.py`) keep HTTP (guards, bodies, status codes,
-errors); what they read and write goes through these two repositories on the request's session.
+The routers (`api/admin/*.py`) keep HTTP (guards, bodies, status codes, errors); what they read and
+write goes through these repositories on the request's session (each also a FastAPI dependency).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Annotated
 
 from fastapi import Depends
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from api.deps import SessionDep
 from api.schemas import PageParams
-from api.security import fetch_page
-from domain.models.auth import Team, TeamMember, User
+from api.security import fetch_page, fetch_rows_page
+from domain.models.auth import (
+    ApiToken,
+    ApiTokenGrant,
+    Permission,
+    Role,
+    RolePermission,
+    Team,
+    TeamMember,
+    User,
+    UserRole,
+    UserStatus,
+)
+from domain.rbac import Scope
 
 
 class TeamRepository:
@@ -115,6 +130,133 @@ class UserRepository:
     async def ids_of_crm_users(self, crm_user_ids: Sequence[str]) -> list[int]:
         return list((await self.session.scalars(select(User.id).where(User.crm_user_id.in_(crm_user_ids)))).all())
 
+    async def page(
+        self, page: PageParams, *, status: UserStatus | None, email_like: str | None
+    ) -> tuple[list[User], int]:
+        """Users with their roles and teams, by id; `email_like` a LIKE pattern escaped with a backslash."""
+        statement = select(User).options(selectinload(User.roles), selectinload(User.teams)).order_by(User.id)
+        if status is not None:
+            statement = statement.where(User.status == status)
+        if email_like is not None:
+            statement = statement.where(User.email.ilike(email_like, escape="\\"))
+        return await fetch_page(self.session, statement, page)
+
+    async def get(self, user_id: int) -> User | None:
+        """The user as stored now, with roles and teams loaded."""
+        statement = (
+            select(User)
+            .where(User.id == user_id)
+            .options(selectinload(User.roles), selectinload(User.teams))
+            .execution_options(populate_existing=True)
+        )
+        return (await self.session.scalars(statement)).first()
+
+    async def email_taken(self, email: str) -> bool:
+        return await self.session.scalar(select(User.id).where(User.email == email)) is not None
+
+    async def crm_user_taken(self, crm_user_id: str, *, other_than: int | None = None) -> bool:
+        statement = select(User.id).where(User.crm_user_id == crm_user_id)
+        if other_than is not None:
+            statement = statement.where(User.id != other_than)
+        return await self.session.scalar(statement) is not None
+
+    async def replace_roles(self, user_id: int, roles: Iterable[Role]) -> None:
+        await self.session.execute(delete(UserRole).where(UserRole.user_id == user_id))
+        self.session.add_all(UserRole(user_id=user_id, role_id=r.id) for r in roles)
+        await self.session.flush()
+
+
+class RoleRepository:
+    """Also a FastAPI dependency: `Depends(RoleRepository)` gets the request's session."""
+
+    def __init__(self, session: SessionDep) -> None:
+        self.session: AsyncSession = session
+
+    async def page(self, page: PageParams) -> tuple[list[Role], int]:
+        return await fetch_page(self.session, select(Role).options(selectinload(Role.grants)).order_by(Role.id), page)
+
+    async def get(self, role_id: int) -> Role | None:
+        """The role as stored now, with its grants loaded."""
+        statement = (
+            select(Role)
+            .where(Role.id == role_id)
+            .options(selectinload(Role.grants))
+            .execution_options(populate_existing=True)
+        )
+        return (await self.session.scalars(statement)).first()
+
+    async def by_keys(self, keys: Sequence[str]) -> dict[str, Role]:
+        return {r.key: r for r in (await self.session.scalars(select(Role).where(Role.key.in_(keys)))).all()}
+
+    async def key_taken(self, key: str) -> bool:
+        return await self.session.scalar(select(Role.id).where(Role.key == key)) is not None
+
+    async def user_counts(self, role_ids: Sequence[int]) -> dict[int, int]:
+        statement = select(UserRole.role_id, func.count()).where(UserRole.role_id.in_(role_ids))
+        counts: dict[int, int] = dict((await self.session.execute(statement.group_by(UserRole.role_id))).all())
+        return counts
+
+    async def replace_grants(self, role_id: int, grants: Iterable[RolePermission]) -> None:
+        await self.session.execute(delete(RolePermission).where(RolePermission.role_id == role_id))
+        self.session.add_all(grants)
+        await self.session.flush()
+
+
+class PermissionRepository:
+    """Also a FastAPI dependency: `Depends(PermissionRepository)` gets the request's session."""
+
+    def __init__(self, session: SessionDep) -> None:
+        self.session: AsyncSession = session
+
+    async def catalogue(self) -> list[Permission]:
+        return list((await self.session.scalars(select(Permission).order_by(Permission.key))).all())
+
+    async def by_keys(self, keys: Sequence[str]) -> dict[str, Permission]:
+        statement = select(Permission).where(Permission.key.in_(keys))
+        return {p.key: p for p in (await self.session.scalars(statement)).all()}
+
+
+class ApiTokenRepository:
+    """Also a FastAPI dependency: `Depends(ApiTokenRepository)` gets the request's session."""
+
+    def __init__(self, session: SessionDep) -> None:
+        self.session: AsyncSession = session
+
+    async def page(self, page: PageParams, *, owner_id: int | None) -> tuple[list[tuple[ApiToken, str]], int]:
+        """(token, its owner's e-mail), by id."""
+        statement = select(ApiToken, User.email).join(User, User.id == ApiToken.owner_id).order_by(ApiToken.id)
+        if owner_id is not None:
+            statement = statement.where(ApiToken.owner_id == owner_id)
+        rows, total = await fetch_rows_page(self.session, statement, page)
+        return [(token, email) for token, email in rows], total
+
+    async def get(self, token_id: int) -> tuple[ApiToken, str] | None:
+        """(token as stored now, its owner's e-mail)."""
+        statement = (
+            select(ApiToken, User.email)
+            .join(User, User.id == ApiToken.owner_id)
+            .where(ApiToken.id == token_id)
+            .execution_options(populate_existing=True)
+        )
+        row = (await self.session.execute(statement)).one_or_none()
+        return None if row is None else (row[0], row[1])
+
+    async def add(self, token: ApiToken, grants: Mapping[int, tuple[Scope | None, Scope | None]]) -> None:
+        """The token and its grants: permission id -> (read scope, write scope)."""
+        self.session.add(token)
+        await self.session.flush()
+        self.session.add_all(
+            ApiTokenGrant(token_id=token.id, permission_id=permission_id, read_scope=read, write_scope=write)
+            for permission_id, (read, write) in grants.items()
+        )
+        await self.session.flush()
+
+    async def revoke(self, token_id: int, at: dt.datetime) -> None:
+        await self.session.execute(update(ApiToken).where(ApiToken.id == token_id).values(revoked_at=at))
+
 
 Teams = Annotated[TeamRepository, Depends(TeamRepository)]
 Users = Annotated[UserRepository, Depends(UserRepository)]
+Roles = Annotated[RoleRepository, Depends(RoleRepository)]
+Permissions = Annotated[PermissionRepository, Depends(PermissionRepository)]
+ApiTokens = Annotated[ApiTokenRepository, Depends(ApiTokenRepository)]

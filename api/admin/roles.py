@@ -6,17 +6,15 @@ from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from sqlalchemy import delete, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from api.admin.common import CONFLICT_RESPONSES, flush_or_409
+from api.admin.repository import PermissionRepository, Permissions, RoleRepository, Roles
 from api.admin.schemas import Deleted, GrantIn, GrantOut, RoleCreate, RoleOut, RolePatch
 from api.deps import SessionDep
 from api.errors import BadRequest, Conflict, NotFound
 from api.schemas import Envelope, Page, PageParams, ok, page_params
-from api.security import EntityId, Grant, fetch_page, require_all
-from domain.models.auth import Permission, Role, RolePermission, UserRole
+from api.security import EntityId, Grant, require_all
+from domain.models.auth import Permission, Role, RolePermission
 from domain.rbac import RoleGrant, UnknownPermission, legacy_permission_key, merge_role_grants_per_key
 
 router = APIRouter(prefix="/roles", tags=["admin: roles"], responses=CONFLICT_RESPONSES)
@@ -25,15 +23,8 @@ ReadRoles = Annotated[Grant, Depends(require_all("admin.roles", "read"))]
 WriteRoles = Annotated[Grant, Depends(require_all("admin.roles", "write"))]
 
 
-async def _roles_out(session: AsyncSession, roles: Sequence[Role]) -> list[RoleOut]:
-    ids = [r.id for r in roles]
-    counts = dict(
-        (
-            await session.execute(
-                select(UserRole.role_id, func.count()).where(UserRole.role_id.in_(ids)).group_by(UserRole.role_id)
-            )
-        ).all()
-    )
+async def _roles_out(roles_repo: RoleRepository, roles: Sequence[Role]) -> list[RoleOut]:
+    counts = await roles_repo.user_counts([r.id for r in roles])
     result = []
     for role in roles:
         grants = sorted(role.grants, key=lambda g: g.permission.key)
@@ -56,22 +47,15 @@ async def _roles_out(session: AsyncSession, roles: Sequence[Role]) -> list[RoleO
     return result
 
 
-async def _get_role(session: AsyncSession, role_id: int) -> Role:
-    role = (
-        await session.scalars(
-            select(Role)
-            .where(Role.id == role_id)
-            .options(selectinload(Role.grants))
-            .execution_options(populate_existing=True)
-        )
-    ).first()
+async def _get_role(roles_repo: RoleRepository, role_id: int) -> Role:
+    role = await roles_repo.get(role_id)
     if role is None:
         raise NotFound("Role not found")
     return role
 
 
 async def resolve_grants(
-    session: AsyncSession, grants: Sequence[GrantIn] | None, legacy: Sequence[str] | None
+    permissions_repo: PermissionRepository, grants: Sequence[GrantIn] | None, legacy: Sequence[str] | None
 ) -> dict[str, tuple[Permission, RoleGrant]]:
     """Requested grants (modern and legacy forms) merged per key, each with its `Permission` row."""
     requested: list[RoleGrant] = [RoleGrant(g.key, g.read, g.write, g.scope) for g in grants or ()]
@@ -81,9 +65,7 @@ async def resolve_grants(
         except UnknownPermission:
             raise BadRequest(f"Unknown permission {guard!r}", field=f"permission_keys.{index}") from None
     merged = merge_role_grants_per_key(requested)
-    permissions = {
-        p.key: p for p in (await session.scalars(select(Permission).where(Permission.key.in_(list(merged))))).all()
-    }
+    permissions = await permissions_repo.by_keys(list(merged))
     for index, grant in enumerate(grants or ()):
         if grant.key not in permissions:
             raise BadRequest(f"Unknown permission {grant.key!r}", field=f"permission_grants.{index}.key")
@@ -99,32 +81,33 @@ def _grant_rows(role_id: int, grants: dict[str, tuple[Permission, RoleGrant]]) -
 
 @router.get("", response_model=Page[RoleOut], summary="List roles with their grants")
 async def list_roles(
-    _: ReadRoles, session: SessionDep, page: Annotated[PageParams, Depends(page_params)]
+    _: ReadRoles, roles_repo: Roles, page: Annotated[PageParams, Depends(page_params)]
 ) -> Page[RoleOut]:
     """Built-in and custom roles with their grants (permission, read / write, scope) and how many users have each."""
-    roles, total = await fetch_page(session, select(Role).options(selectinload(Role.grants)).order_by(Role.id), page)
-    return page.paginate(await _roles_out(session, roles), total)
+    roles, total = await roles_repo.page(page)
+    return page.paginate(await _roles_out(roles_repo, roles), total)
 
 
 @router.get("/{role_id}", response_model=Envelope[RoleOut], summary="One role")
-async def get_role(role_id: EntityId, _: ReadRoles, session: SessionDep) -> Envelope[RoleOut]:
+async def get_role(role_id: EntityId, _: ReadRoles, roles_repo: Roles) -> Envelope[RoleOut]:
     """One role with its grants; 404 when it does not exist."""
-    role = await _get_role(session, role_id)
-    return ok((await _roles_out(session, [role]))[0])
+    role = await _get_role(roles_repo, role_id)
+    return ok((await _roles_out(roles_repo, [role]))[0])
 
 
 @router.post("", response_model=Envelope[RoleOut], status_code=201, summary="Create a role")
-async def create_role(body: RoleCreate, _: WriteRoles, session: SessionDep) -> Envelope[RoleOut]:
+async def create_role(
+    body: RoleCreate, _: WriteRoles, session: SessionDep, roles_repo: Roles, permissions_repo: Permissions
+) -> Envelope[RoleOut]:
     """A custom role with its grants (permission keys from `GET /api/admin/permissions`). 409 when the key exists."""
-    if await session.scalar(select(Role.id).where(Role.key == body.key)) is not None:
+    if await roles_repo.key_taken(body.key):
         raise Conflict(f"Role {body.key!r} already exists", field="key")
-    grants = await resolve_grants(session, body.permission_grants, body.permission_keys)
+    grants = await resolve_grants(permissions_repo, body.permission_grants, body.permission_keys)
     role = Role(key=body.key, name=body.name, description=body.description, built_in=False)
     session.add(role)
     await flush_or_409(session, f"Role {body.key!r} already exists")
-    session.add_all(_grant_rows(role.id, grants))
-    await session.flush()
-    return ok((await _roles_out(session, [await _get_role(session, role.id)]))[0])
+    await roles_repo.replace_grants(role.id, _grant_rows(role.id, grants))
+    return ok((await _roles_out(roles_repo, [await _get_role(roles_repo, role.id)]))[0])
 
 
 @router.patch(
@@ -133,8 +116,15 @@ async def create_role(body: RoleCreate, _: WriteRoles, session: SessionDep) -> E
     summary="Rename a role or replace its grants",
     description="Grants of built-in roles are managed by `callaudit seed` and cannot be changed here (409).",
 )
-async def patch_role(role_id: EntityId, body: RolePatch, _: WriteRoles, session: SessionDep) -> Envelope[RoleOut]:
-    role = await _get_role(session, role_id)
+async def patch_role(
+    role_id: EntityId,
+    body: RolePatch,
+    _: WriteRoles,
+    session: SessionDep,
+    roles_repo: Roles,
+    permissions_repo: Permissions,
+) -> Envelope[RoleOut]:
+    role = await _get_role(roles_repo, role_id)
     changes_grants = body.permission_grants is not None or body.permission_keys is not None
     if role.built_in and changes_grants:
         raise Conflict("Grants of built-in roles are managed by `callaudit seed`; create a custom role instead")
@@ -143,20 +133,19 @@ async def patch_role(role_id: EntityId, body: RolePatch, _: WriteRoles, session:
     if "description" in body.model_fields_set:
         role.description = body.description
     if changes_grants:
-        grants = await resolve_grants(session, body.permission_grants, body.permission_keys)
-        await session.execute(delete(RolePermission).where(RolePermission.role_id == role.id))
-        session.add_all(_grant_rows(role.id, grants))
+        grants = await resolve_grants(permissions_repo, body.permission_grants, body.permission_keys)
+        await roles_repo.replace_grants(role.id, _grant_rows(role.id, grants))
     await session.flush()
-    return ok((await _roles_out(session, [await _get_role(session, role.id)]))[0])
+    return ok((await _roles_out(roles_repo, [await _get_role(roles_repo, role.id)]))[0])
 
 
 @router.delete("/{role_id}", response_model=Envelope[Deleted], summary="Delete a custom role that no user has")
-async def delete_role(role_id: EntityId, _: WriteRoles, session: SessionDep) -> Envelope[Deleted]:
+async def delete_role(role_id: EntityId, _: WriteRoles, session: SessionDep, roles_repo: Roles) -> Envelope[Deleted]:
     """Deletes a custom role. 409 for a built-in role or one still assigned to users."""
-    role = await _get_role(session, role_id)
+    role = await _get_role(roles_repo, role_id)
     if role.built_in:
         raise Conflict(f"Built-in role {role.key!r} cannot be deleted")
-    if await session.scalar(select(func.count()).where(UserRole.role_id == role.id)):
+    if (await roles_repo.user_counts([role.id])).get(role.id):
         raise Conflict(f"Role {role.key!r} is assigned to users")
     await session.delete(role)
     await session.flush()

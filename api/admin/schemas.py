@@ -25,6 +25,7 @@ class Input(BaseModel):
 
 
 class PermissionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
     id: IdStr
     key: str
     description: str

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.admin.common import CONFLICT_RESPONSES
+from api.admin.repository import ApiTokenRepository, ApiTokens, Permissions
 from api.admin.schemas import ApiTokenCreate, ApiTokenCreated, ApiTokenOut, GrantIn, Revoked, TokenGrantOut
 from api.auth.crypto import API_TOKEN_PREFIX, display_prefix, generate_token
 from api.auth.dependencies import KeyringDep
@@ -25,8 +25,8 @@ from api.auth.service import load_api_token_grants, load_user_principal, utcnow
 from api.deps import SessionDep
 from api.errors import BadRequest, NotFound
 from api.schemas import Envelope, Page, PageParams, ok, page_params
-from api.security import EntityId, Grant, IdIn, fetch_rows_page, require_all
-from domain.models.auth import ApiToken, ApiTokenGrant, Permission, User
+from api.security import EntityId, Grant, IdIn, require_all
+from domain.models.auth import ApiToken
 from domain.rbac import EffectiveGrant, is_subset, widest
 
 log = logging.getLogger("callaudit.admin")
@@ -76,40 +76,32 @@ async def _tokens_out(session: AsyncSession, rows: Sequence[tuple[ApiToken, str]
     return result
 
 
-async def _get_token(session: AsyncSession, token_id: int) -> tuple[ApiToken, str]:
-    row = (
-        await session.execute(
-            select(ApiToken, User.email)
-            .join(User, User.id == ApiToken.owner_id)
-            .where(ApiToken.id == token_id)
-            .execution_options(populate_existing=True)
-        )
-    ).one_or_none()
+async def _get_token(tokens: ApiTokenRepository, token_id: int) -> tuple[ApiToken, str]:
+    row = await tokens.get(token_id)
     if row is None:
         raise NotFound("API token not found")
-    token, email = row
-    return token, email
+    return row
 
 
 @router.get("", response_model=Page[ApiTokenOut], summary="List API tokens (never their secrets)")
 async def list_tokens(
     _: ReadTokens,
     session: SessionDep,
+    tokens: ApiTokens,
     page: Annotated[PageParams, Depends(page_params)],
     owner_user_id: Annotated[IdIn | None, Query(description="Only the tokens of this user")] = None,
 ) -> Page[ApiTokenOut]:
     """API tokens with their owner, scope, display prefix, last use and revocation; never a secret."""
-    statement = select(ApiToken, User.email).join(User, User.id == ApiToken.owner_id).order_by(ApiToken.id)
-    if owner_user_id is not None:
-        statement = statement.where(ApiToken.owner_id == owner_user_id)
-    rows, total = await fetch_rows_page(session, statement, page)
-    return page.paginate(await _tokens_out(session, [(t, email) for t, email in rows]), total)
+    rows, total = await tokens.page(page, owner_id=owner_user_id)
+    return page.paginate(await _tokens_out(session, rows), total)
 
 
 @router.get("/{token_id}", response_model=Envelope[ApiTokenOut], summary="One API token (never its secret)")
-async def read_token(token_id: EntityId, _: ReadTokens, session: SessionDep) -> Envelope[ApiTokenOut]:
+async def read_token(
+    token_id: EntityId, _: ReadTokens, session: SessionDep, tokens: ApiTokens
+) -> Envelope[ApiTokenOut]:
     """One API token (never its secret); 404 when it does not exist."""
-    return ok((await _tokens_out(session, [await _get_token(session, token_id)]))[0])
+    return ok((await _tokens_out(session, [await _get_token(tokens, token_id)]))[0])
 
 
 @router.post(
@@ -118,8 +110,13 @@ async def read_token(token_id: EntityId, _: ReadTokens, session: SessionDep) -> 
     status_code=201,
     summary="Create an API token; the secret is in this response only",
 )
-async def create_token(
-    body: ApiTokenCreate, grant: WriteTokens, session: SessionDep, keyring: KeyringDep
+async def create_token(  # noqa: PLR0917 - FastAPI dependencies
+    body: ApiTokenCreate,
+    grant: WriteTokens,
+    session: SessionDep,
+    tokens: ApiTokens,
+    permissions_repo: Permissions,
+    keyring: KeyringDep,
 ) -> Envelope[ApiTokenCreated]:
     """Creates a machine token for its owner with the grants listed in `permission_grants`. The secret is in
     this response only: store it now."""
@@ -137,9 +134,7 @@ async def create_token(
     else:
         expires_at = None
     requested = _requested(body.permission_grants)
-    permissions = {
-        p.key: p for p in (await session.scalars(select(Permission).where(Permission.key.in_(list(requested))))).all()
-    }
+    permissions = await permissions_repo.by_keys(list(requested))
     for index, g in enumerate(body.permission_grants):
         if g.key not in permissions:
             raise BadRequest(f"Unknown permission {g.key!r}", field=f"permission_grants.{index}.key")
@@ -158,28 +153,17 @@ async def create_token(
         token_hash=keyring.hash_api_token(secret),
         expires_at=expires_at,
     )
-    session.add(token)
-    await session.flush()
-    session.add_all(
-        ApiTokenGrant(
-            token_id=token.id,
-            permission_id=permissions[key].id,
-            read_scope=g.read_scope,
-            write_scope=g.write_scope,
-        )
-        for key, g in requested.items()
-    )
-    await session.flush()
+    await tokens.add(token, {permissions[key].id: (g.read_scope, g.write_scope) for key, g in requested.items()})
     log.info("API token %s created for user %s by %s", token.id, owner_id, creator.describe())
-    out = (await _tokens_out(session, [await _get_token(session, token.id)]))[0]
+    out = (await _tokens_out(session, [await _get_token(tokens, token.id)]))[0]
     return ok(ApiTokenCreated(**dict(out), token=secret))
 
 
 @router.delete("/{token_id}", response_model=Envelope[Revoked], summary="Revoke an API token (idempotent)")
-async def revoke_token(token_id: EntityId, grant: WriteTokens, session: SessionDep) -> Envelope[Revoked]:
+async def revoke_token(token_id: EntityId, grant: WriteTokens, tokens: ApiTokens) -> Envelope[Revoked]:
     """Revokes the token at once; revoking again changes nothing."""
-    token, _ = await _get_token(session, token_id)
+    token, _ = await _get_token(tokens, token_id)
     if token.revoked_at is None:
-        await session.execute(update(ApiToken).where(ApiToken.id == token.id).values(revoked_at=utcnow()))
+        await tokens.revoke(token.id, utcnow())
         log.info("API token %s revoked by %s", token.id, grant.principal.describe())
     return ok(Revoked())

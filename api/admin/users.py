@@ -15,20 +15,18 @@ from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from api.admin.common import CONFLICT_RESPONSES, flush_or_409, like_pattern, roles_by_key
 from api.admin.invitations import mail_invitation
+from api.admin.repository import RoleRepository, Roles, UserRepository, Users
 from api.admin.schemas import InviteOut, UserCreate, UserCreated, UserOut, UserPatch
 from api.auth.dependencies import PasswordsDep
 from api.auth.service import create_invite, revoke_user_sessions
 from api.deps import SessionDep, SettingsDep
 from api.errors import BadRequest, Conflict, NotFound
 from api.schemas import Envelope, Page, PageParams, ok, page_params
-from api.security import EntityId, Grant, Str255, fetch_page, require_all
-from domain.models.auth import User, UserRole, UserStatus
+from api.security import EntityId, Grant, Str255, require_all
+from domain.models.auth import User, UserStatus
 from domain.rbac import DEFAULT_ROLE
 
 log = logging.getLogger("callaudit.admin")
@@ -55,56 +53,35 @@ def user_out(user: User) -> UserOut:
     )
 
 
-async def get_user(session: AsyncSession, user_id: int) -> User:
-    user = (
-        await session.scalars(
-            select(User)
-            .where(User.id == user_id)
-            .options(selectinload(User.roles), selectinload(User.teams))
-            .execution_options(populate_existing=True)
-        )
-    ).first()
+async def get_user(users: UserRepository, user_id: int) -> User:
+    user = await users.get(user_id)
     if user is None:
         raise NotFound("User not found")
     return user
 
 
-async def _set_roles(session: AsyncSession, user_id: int, role_keys: Sequence[str]) -> None:
-    roles = await roles_by_key(session, role_keys)
-    await session.execute(delete(UserRole).where(UserRole.user_id == user_id))
-    session.add_all(UserRole(user_id=user_id, role_id=r.id) for r in roles)
-    await session.flush()
-
-
-async def _crm_user_id_taken(session: AsyncSession, crm_user_id: str, user_id: int | None = None) -> bool:
-    query = select(User.id).where(User.crm_user_id == crm_user_id)
-    if user_id is not None:
-        query = query.where(User.id != user_id)
-    return await session.scalar(query) is not None
+async def set_roles(users: UserRepository, roles: RoleRepository, user_id: int, role_keys: Sequence[str]) -> None:
+    """Replace the user's roles; an unknown key is a 400 naming it."""
+    await users.replace_roles(user_id, await roles_by_key(roles, role_keys))
 
 
 @router.get("", response_model=Page[UserOut], summary="List users")
 async def list_users(
     _: ReadUsers,
-    session: SessionDep,
+    users_repo: Users,
     page: Annotated[PageParams, Depends(page_params)],
     status: Annotated[UserStatus | None, Query(description="Only users with this status")] = None,
     q: Annotated[Str255 | None, Query(description="Part of the e-mail address")] = None,
 ) -> Page[UserOut]:
     """Users with their roles and teams, filtered and paginated (`page` starts at 1). Needs `admin.users` read."""
-    statement = select(User).options(selectinload(User.roles), selectinload(User.teams)).order_by(User.id)
-    if status is not None:
-        statement = statement.where(User.status == status)
-    if q:
-        statement = statement.where(User.email.ilike(like_pattern(q.lower()), escape="\\"))
-    users, total = await fetch_page(session, statement, page)
+    users, total = await users_repo.page(page, status=status, email_like=like_pattern(q.lower()) if q else None)
     return page.paginate([user_out(u) for u in users], total)
 
 
 @router.get("/{user_id:id}", response_model=Envelope[UserOut], summary="One user")
-async def read_user(user_id: EntityId, _: ReadUsers, session: SessionDep) -> Envelope[UserOut]:
+async def read_user(user_id: EntityId, _: ReadUsers, users_repo: Users) -> Envelope[UserOut]:
     """One user with roles, teams and CRM link; 404 when it does not exist."""
-    return ok(user_out(await get_user(session, user_id)))
+    return ok(user_out(await get_user(users_repo, user_id)))
 
 
 @router.post(
@@ -113,16 +90,22 @@ async def read_user(user_id: EntityId, _: ReadUsers, session: SessionDep) -> Env
     status_code=201,
     summary="Create a user (ACTIVE with a password, else INVITED with an invitation)",
 )
-async def create_user(
-    body: UserCreate, grant: WriteUsers, session: SessionDep, passwords: PasswordsDep, settings: SettingsDep
+async def create_user(  # noqa: PLR0917 - FastAPI dependencies
+    body: UserCreate,
+    grant: WriteUsers,
+    session: SessionDep,
+    users_repo: Users,
+    roles_repo: Roles,
+    passwords: PasswordsDep,
+    settings: SettingsDep,
 ) -> Envelope[UserCreated]:
     """With a password the user is ACTIVE at once; without, INVITED with a one-time invitation token returned here
     only. 409 when the e-mail or the CRM user is taken."""
-    if await session.scalar(select(User.id).where(User.email == body.email)) is not None:
+    if await users_repo.email_taken(body.email):
         raise Conflict("A user with this e-mail already exists", field="email")
-    if body.crm_user_id is not None and await _crm_user_id_taken(session, body.crm_user_id):
+    if body.crm_user_id is not None and await users_repo.crm_user_taken(body.crm_user_id):
         raise Conflict("This CRM user is already linked to another user", field="crm_user_id")
-    roles = await roles_by_key(session, body.role_keys if body.role_keys is not None else [DEFAULT_ROLE])
+    roles = await roles_by_key(roles_repo, body.role_keys if body.role_keys is not None else [DEFAULT_ROLE])
     user = User(
         email=body.email,
         crm_user_id=body.crm_user_id,
@@ -131,8 +114,7 @@ async def create_user(
     )
     session.add(user)
     await flush_or_409(session, "A user with this e-mail or CRM user already exists")
-    session.add_all(UserRole(user_id=user.id, role_id=r.id) for r in roles)
-    await session.flush()
+    await users_repo.replace_roles(user.id, roles)
     invite_token, invite_expires = None, None
     if body.password is None:
         invite_token, invite_expires = await create_invite(
@@ -144,7 +126,7 @@ async def create_user(
     log.info("user %s created by %s", user.id, grant.principal.describe())
     return ok(
         UserCreated(
-            user=user_out(await get_user(session, user.id)),
+            user=user_out(await get_user(users_repo, user.id)),
             invite_token=invite_token,
             invite_expires_at=invite_expires,
         )
@@ -157,14 +139,16 @@ async def create_user(
     summary="Change a user's status, password, roles (replaced) or CRM link",
     description="Administrators cannot change their own status or roles (409), so they cannot lock themselves out.",
 )
-async def patch_user(
+async def patch_user(  # noqa: PLR0917 - FastAPI path, body and dependencies
     user_id: EntityId,
     body: UserPatch,
     grant: WriteUsers,
     session: SessionDep,
+    users_repo: Users,
+    roles_repo: Roles,
     passwords: PasswordsDep,
 ) -> Envelope[UserOut]:
-    user = await get_user(session, user_id)
+    user = await get_user(users_repo, user_id)
     is_self = grant.principal.user_id == user.id
     if is_self and (body.role_keys is not None or (body.status is not None and body.status != user.status)):
         raise Conflict("You cannot change your own status or roles")
@@ -180,16 +164,16 @@ async def patch_user(
         user.password_hash = await passwords.hash(body.password)
         end_sessions = True
     if "crm_user_id" in body.model_fields_set and body.crm_user_id != user.crm_user_id:
-        if body.crm_user_id is not None and await _crm_user_id_taken(session, body.crm_user_id, user.id):
+        if body.crm_user_id is not None and await users_repo.crm_user_taken(body.crm_user_id, other_than=user.id):
             raise Conflict("This CRM user is already linked to another user", field="crm_user_id")
         user.crm_user_id = body.crm_user_id
     await flush_or_409(session, "This CRM user is already linked to another user")
     if body.role_keys is not None:
-        await _set_roles(session, user.id, body.role_keys)
+        await set_roles(users_repo, roles_repo, user.id, body.role_keys)
     if end_sessions:
         await revoke_user_sessions(session, user.id)
     log.info("user %s updated by %s", user.id, grant.principal.describe())
-    return ok(user_out(await get_user(session, user.id)))
+    return ok(user_out(await get_user(users_repo, user.id)))
 
 
 @router.post(
@@ -199,11 +183,11 @@ async def patch_user(
     summary="Issue a new invitation for an INVITED user (earlier invitations stop working)",
 )
 async def invite_user(
-    user_id: EntityId, grant: WriteUsers, session: SessionDep, settings: SettingsDep
+    user_id: EntityId, grant: WriteUsers, session: SessionDep, users_repo: Users, settings: SettingsDep
 ) -> Envelope[InviteOut]:
     """A fresh one-time invitation token for an INVITED user, returned here only; earlier invitations stop working.
     409 for users who are not INVITED."""
-    user = await get_user(session, user_id)
+    user = await get_user(users_repo, user_id)
     if user.status != UserStatus.INVITED:
         raise Conflict("Only INVITED users can be invited")
     token, expires_at = await create_invite(

@@ -50,6 +50,7 @@ from domain.audits.store import fail_audit, lock_pair, refresh_latest
 from domain.models import (
     Audit,
     AuditControlPoint,
+    AuditRerun,
     AuditStatus,
     AuditStep,
     ChangeKind,
@@ -427,3 +428,10 @@ def _metadata(audit: Audit) -> dict[str, Any]:
     """What a metadata change trails (JSON-ready)."""
     deleted = audit.deleted_at.isoformat() if audit.deleted_at else None
     return {"notes": audit.notes, "trigger_source": audit.trigger_source, "deleted_at": deleted}
+
+
+async def run_ids(session: AsyncSession, audit: Audit) -> set[str]:
+    """The Dagster runs that made the audit: its own, its step revisions' and its reruns'."""
+    steps = await session.scalars(select(AuditStep.run_id).where(AuditStep.audit_id == audit.id))
+    reruns = await session.scalars(select(AuditRerun.run_id).where(AuditRerun.audit_id == audit.id))
+    return {run_id for run_id in (audit.run_id, *steps, *reruns) if run_id}

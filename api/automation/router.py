@@ -11,9 +11,9 @@ from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from api.automation import repository
 from api.automation.schemas import (
     Diagnostic,
     LogOut,
@@ -37,23 +37,15 @@ from api.automation.service import (
     scope_groups,
 )
 from api.deps import SessionDep, SettingsDep
-from api.errors import Conflict, NotFound, ServiceUnavailable
+from api.errors import Conflict, NotFound
 from api.runs import LauncherDep
 from api.schemas import Envelope, ok
 from api.security import EntityId, Grant, require
 from api.webhooks.service import checked_url, secret_box
 from callaudit.secrets import sealer_for
 from callaudit.settings import Settings
-from domain.models.automation import (
-    EXTERNAL_API_KEY_PURPOSE,
-    AutomationLog,
-    AutomationRun,
-    AutomationRunFicheResult,
-    AutomationSchedule,
-    LogLevel,
-    RunStatus,
-)
-from domain.schedules.store import add_log, create_run, schedule_scope_clause
+from domain.models.automation import EXTERNAL_API_KEY_PURPOSE, AutomationRun, AutomationSchedule, LogLevel, RunStatus
+from domain.schedules.store import add_log, create_run
 from domain.schedules.timing import tick_seconds
 from resources.outbox.runner import egress_policy
 from runs.contract import USER_TAG, RunAutomation, automation_tags
@@ -73,20 +65,14 @@ def _now() -> dt.datetime:
 
 
 def _visible(session: Session, grant: Grant, schedule_id: int) -> AutomationSchedule:
-    schedule = session.scalar(
-        select(AutomationSchedule).where(AutomationSchedule.id == schedule_id, schedule_scope_clause(grant))
-    )
+    schedule = repository.visible_schedule(session, grant, schedule_id)
     if schedule is None:
         raise NotFound("Schedule not found")
     return schedule
 
 
 def _visible_run(session: Session, grant: Grant, run_id: int) -> AutomationRun:
-    run = session.scalar(
-        select(AutomationRun)
-        .join(AutomationSchedule, AutomationSchedule.id == AutomationRun.schedule_id)
-        .where(AutomationRun.id == run_id, schedule_scope_clause(grant))
-    )
+    run = repository.visible_run(session, grant, run_id)
     if run is None:
         raise NotFound("Run not found")
     return run
@@ -137,11 +123,11 @@ async def list_schedules(
     5 due times; `{data, count}` as the original."""
 
     def load(s: Session) -> ScheduleList:
-        statement = select(AutomationSchedule).where(schedule_scope_clause(grant)).order_by(AutomationSchedule.id)
-        if not include_inactive:
-            statement = statement.where(AutomationSchedule.is_active)
         now = _now()
-        rows = [schedule_out(schedule, now) for schedule in s.scalars(statement)]
+        rows = [
+            schedule_out(schedule, now)
+            for schedule in repository.schedules(s, grant, include_inactive=include_inactive)
+        ]
         return ScheduleList(data=rows, count=len(rows))
 
     return await session.run_sync(load)
@@ -153,12 +139,7 @@ async def get_schedule(schedule_id: EntityId, grant: ReadAutomation, session: Se
 
     def load(s: Session) -> ScheduleDetail:
         schedule = _visible(s, grant, schedule_id)
-        runs = s.scalars(
-            select(AutomationRun)
-            .where(AutomationRun.schedule_id == schedule.id)
-            .order_by(AutomationRun.created_at.desc(), AutomationRun.id.desc())
-            .limit(10)
-        )
+        runs = repository.last_runs(s, schedule.id, 10)
         out = schedule_out(schedule, _now())
         return ScheduleDetail(**out.model_dump(by_alias=False), runs=[run_out(r) for r in runs])
 
@@ -243,22 +224,11 @@ async def trigger(
         dagster_run_id = await launch_automation(launcher, RunAutomation(automation_run_id=run_id), tags)
     except LaunchFailed as exc:
         reason = str(exc)
-
-        def failed(s: Session) -> None:
-            run = s.get_one(AutomationRun, run_id)
-            run.status = RunStatus.FAILED
-            run.error_message = f"Could not be started: {reason}"
-            run.completed_at = _now()
-
-        await session.run_sync(failed)
+        await session.run_sync(lambda s: repository.mark_not_started(s, run_id, reason, _now()))
         await session.commit()  # kept although the request fails
-        raise ServiceUnavailable(f"The run could not be started: {reason}") from None
+        raise  # an `unavailable` error: a 503 saying what could not be started
 
-    def attach(s: Session) -> None:
-        run = s.get_one(AutomationRun, run_id)
-        run.dagster_run_id = run.dagster_run_id or dagster_run_id
-
-    await session.run_sync(attach)
+    await session.run_sync(lambda s: repository.attach_dagster_run(s, run_id, dagster_run_id))
     return ok(
         Triggered(
             message="Automation run queued", schedule_id=body.schedule_id, run_id=run_id, dagster_run_id=dagster_run_id
@@ -267,18 +237,8 @@ async def trigger(
 
 
 def _runs_page(s: Session, grant: Grant, schedule_id: int | None, limit: int, offset: int) -> RunList:
-    statement = (
-        select(AutomationRun)
-        .join(AutomationSchedule, AutomationSchedule.id == AutomationRun.schedule_id)
-        .where(schedule_scope_clause(grant))
-    )
-    if schedule_id is not None:
-        statement = statement.where(AutomationRun.schedule_id == schedule_id)
-    total = s.scalar(select(func.count()).select_from(statement.subquery())) or 0
-    rows = s.scalars(
-        statement.order_by(AutomationRun.created_at.desc(), AutomationRun.id.desc()).limit(limit).offset(offset)
-    )
-    return RunList(data=[run_out(r) for r in rows], count=int(total), limit=limit, offset=offset)
+    rows, total = repository.runs_page(s, grant, schedule_id, limit=limit, offset=offset)
+    return RunList(data=[run_out(r) for r in rows], count=total, limit=limit, offset=offset)
 
 
 @router.get("/schedules/{schedule_id}/runs", response_model=RunList, summary="Runs of a schedule")
@@ -307,15 +267,7 @@ async def get_run(run_id: EntityId, grant: ReadAutomation, session: SessionDep) 
 
     def load(s: Session) -> RunDetail:
         run = _visible_run(s, grant, run_id)
-        logs = list(s.scalars(select(AutomationLog).where(AutomationLog.run_id == run.id).order_by(AutomationLog.id)))
-        results = list(
-            s.scalars(
-                select(AutomationRunFicheResult)
-                .where(AutomationRunFicheResult.run_id == run.id)
-                .order_by(AutomationRunFicheResult.fiche_id)
-            )
-        )
-        return run_detail(run, logs, results)
+        return run_detail(run, repository.run_logs(s, run.id), repository.run_results(s, run.id))
 
     return ok(await session.run_sync(load))
 
@@ -332,10 +284,7 @@ async def run_logs(
 
     def load(s: Session) -> list[LogOut]:
         run = _visible_run(s, grant, run_id)
-        statement = select(AutomationLog).where(AutomationLog.run_id == run.id)
-        if level is not None:
-            statement = statement.where(AutomationLog.level == level)
-        rows = s.scalars(statement.order_by(AutomationLog.id).limit(limit))
+        rows = repository.run_logs(s, run.id, level=level, limit=limit)
         return [
             LogOut(id=r.id, level=r.level, message=r.message, metadata=r.metadata_, timestamp=r.timestamp) for r in rows
         ]
@@ -355,27 +304,9 @@ async def diagnostic(grant: ReadAutomation, session: SessionDep, settings: Setti
     def load(s: Session) -> Diagnostic:
         now = _now()
         day_ago = now - dt.timedelta(hours=24)
-        in_scope = schedule_scope_clause(grant)
-        active = AutomationSchedule.is_active
-        by_type = dict(
-            s.execute(
-                select(AutomationSchedule.schedule_type, func.count())
-                .where(in_scope, active)
-                .group_by(AutomationSchedule.schedule_type)
-            ).all()
-        )
-        manual = int(by_type.pop("MANUAL", 0))
-        runs = (
-            select(AutomationRun.status, AutomationRun.created_at, AutomationRun.completed_at)
-            .join(AutomationSchedule, AutomationSchedule.id == AutomationRun.schedule_id)
-            .where(in_scope)
-        )
-        recent = s.execute(
-            runs.where(
-                (AutomationRun.status.in_((RunStatus.PENDING, RunStatus.RUNNING)))
-                | (AutomationRun.created_at >= day_ago)
-            )
-        ).all()
+        by_type = repository.active_schedules_by_type(s, grant)
+        manual = by_type.pop("MANUAL", 0)
+        recent = repository.recent_runs(s, grant, day_ago)
         pending = [r for r in recent if r.status == RunStatus.PENDING]
         missed = sum(1 for r in recent if r.status == RunStatus.MISSED and r.created_at >= day_ago)
         failed = sum(1 for r in recent if r.status == RunStatus.FAILED and r.created_at >= day_ago)

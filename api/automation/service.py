@@ -42,7 +42,7 @@ from domain.outbox.secrets_box import SecretBox
 from domain.rbac import Scope
 from domain.schedules.selection import FicheSelection, SelectionMode, split_ids
 from domain.schedules.store import SELECTION_COLUMNS, resolve_group_ids, selection_of, timing_of
-from domain.schedules.timing import TimingError, cron_of, next_due_times
+from domain.schedules.timing import cron_of, next_due_times
 from domain.schedules.webhook import set_schedule_webhook
 
 
@@ -180,10 +180,7 @@ def validate(session: Session, schedule: AutomationSchedule, grant: Grant) -> No
         raise BadRequest("A schedule type is required (MANUAL, DAILY, WEEKLY, MONTHLY, CRON)", field="scheduleType")
     schedule.timezone = schedule.timezone or "UTC"
     _zone(schedule.timezone)
-    try:
-        schedule.cron_expression = cron_of(timing_of(schedule))
-    except TimingError as exc:
-        raise BadRequest(f"{exc.field} {exc}", field=exc.field) from None
+    schedule.cron_expression = cron_of(timing_of(schedule))  # a `TimingError` is an `invalid` domain error
     # Fields of other types are cleared, so a schedule reads as what it does.
     kind = ScheduleType(schedule.schedule_type)
     if kind in (ScheduleType.MANUAL, ScheduleType.CRON):

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.errors import ExternalServiceError, Forbidden, NotFound, ServiceUnavailable
+from api.errors import ExternalServiceError, Forbidden, NotFound
 from api.fiches.reads import NOT_FOUND, visible_fiche
 from api.security import Grant
 from callaudit.settings import Settings
@@ -21,7 +21,7 @@ from domain.crm.cache import CachePolicy, decide, has_fallback_details
 from domain.crm.store import DetailsNotStored, load_cache_state, reconstruct_payload
 from domain.models import Fiche, FicheFetchStatus
 from domain.rbac import Scope
-from resources.crm.errors import CrmCapUnavailable, CrmError
+from domain.upstream import UpstreamError
 from services.ingestion import FicheOutcome, FicheSync
 
 log = logging.getLogger(__name__)
@@ -105,15 +105,10 @@ async def _fetch_live(
     """(fetched, outcome, error for the caller); raises when the CRM fails and nothing is stored."""
     try:
         result = await sync.sync_fiche(fiche_id, force=refresh)
-    except CrmCapUnavailable as exc:
-        log.warning("fiche %s: %s", fiche_id, exc)
+    except UpstreamError as exc:  # rendered by `api/errors.py` unless stored details can be served
+        log.info("fiche %s: the CRM failed: %s", fiche_id, exc)
         if not fallback:
-            raise ServiceUnavailable("Service unavailable: cannot reach Redis to call the CRM") from None
-        return False, None, CRM_DOWN
-    except CrmError as exc:
-        log.info("fiche %s: the CRM failed: %s", fiche_id, exc.reason)
-        if not fallback:
-            raise ExternalServiceError("The CRM could not be reached and nothing is cached") from None
+            raise
         return False, None, CRM_DOWN
     if result.outcome in (FicheOutcome.NOT_FOUND, FicheOutcome.NOT_FOUND_CACHED):
         raise NotFound(NOT_FOUND)
@@ -131,7 +126,7 @@ async def _link_group(session: AsyncSession, sync: FicheSync, fiche_id: str) -> 
         return
     try:
         await sync.link_groups()
-    except CrmError as exc:
+    except UpstreamError as exc:
         log.info("could not link fiche %s to its CRM group: %s", fiche_id, exc)
 
 

@@ -15,7 +15,7 @@ from api.errors import NotFound
 from api.schemas import PageParams
 from api.security import Grant, fetch_page
 from callaudit.settings import Settings
-from domain.models import Fiche, FicheFetchJob
+from domain.models import Fiche, FicheFetchJob, FicheTranscription, Recording
 from domain.scoping import apply_fiche_scope
 
 MAX_RANGE_DAYS = 366
@@ -44,6 +44,23 @@ async def visible_or_404(session: AsyncSession, grant: Grant, fiche_id: str) -> 
     if fiche is None:
         raise NotFound(NOT_FOUND)
     return fiche
+
+
+async def visible_recordings(session: AsyncSession, grant: Grant, fiche_id: str) -> list[Recording]:
+    """The fiche's recordings in call order (404 when the fiche is missing or outside the scope)."""
+    if await session.scalar(scoped(select(Fiche.id).where(Fiche.fiche_id == fiche_id), grant).limit(1)) is None:
+        raise NotFound(NOT_FOUND)
+    statement = (
+        select(Recording)
+        .where(Recording.fiche_id == fiche_id)
+        .order_by(Recording.start_time.asc().nulls_last(), Recording.call_id)
+    )
+    return list((await session.scalars(statement)).all())
+
+
+async def transcription_run_id(session: AsyncSession, fiche_id: str) -> str | None:
+    """The Dagster run of the fiche's last transcription, if it was ever transcribed."""
+    return await session.scalar(select(FicheTranscription.run_id).where(FicheTranscription.fiche_id == fiche_id))
 
 
 async def fiches_page(

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from api.deps import RedisDep, SessionDep, SettingsDep
-from api.errors import BadRequest, ExternalServiceError, Forbidden, NotFound, ServiceUnavailable
+from api.errors import BadRequest, Forbidden, NotFound
 from api.fiches import details, jobs, progressive, reads, status
 from api.fiches.coverage import coverage_of, coverage_out
 from api.fiches.deps import FicheSyncDep
@@ -41,7 +41,6 @@ from api.webhooks.router import EgressPolicyDep
 from api.webhooks.service import checked_url
 from domain.models import FicheFetchJob
 from domain.rbac import Action, Scope
-from resources.crm.errors import CrmCapUnavailable, CrmError
 
 router = APIRouter(prefix="/fiches", tags=["fiches"])
 
@@ -113,12 +112,7 @@ async def search_sales(  # noqa: PLR0917 - FastAPI dependencies
     _require_fetch(grant, "a live CRM search; GET /api/fiches/status/by-date lists the cached day")
     if date > reads.today_in(settings):
         raise BadRequest("date cannot be after today", field="date")
-    try:
-        result = await sync.sync_sales_day(date, include_recordings=settings.fiche_sales_include_recordings)
-    except CrmCapUnavailable:
-        raise ServiceUnavailable("Service unavailable: cannot reach Redis to call the CRM") from None
-    except CrmError:
-        raise ExternalServiceError("The CRM sales search failed") from None
+    result = await sync.sync_sales_day(date, include_recordings=settings.fiche_sales_include_recordings)
     rows, total = await reads.day_page(session, grant, page, date)
     coverage = await coverage_of(session, [date])
     listing = page.paginate([FicheListItem.model_validate(f) for f in rows], total)

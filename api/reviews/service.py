@@ -81,15 +81,8 @@ async def visible_audit(session: AsyncSession, grant: Grant, audit_id: int) -> A
 
 
 async def domain_call(session: AsyncSession, work: Callable[[Session], T]) -> T:
-    """A domain call in the request's transaction, its refusals in the API's error contract."""
-    try:
-        return await session.run_sync(work)
-    except domain.NotReviewable as exc:
-        raise Conflict(str(exc)) from None
-    except domain.NoSuchTarget as exc:
-        raise NotFound(str(exc)) from None
-    except domain.InvalidOverride as exc:
-        raise BadRequest(str(exc), field=f"body.{exc.field}") from None
+    """A domain call in the request's transaction; its refusals are domain errors `api/errors.py` renders."""
+    return await session.run_sync(work)
 
 
 # --- the latest view ----------------------------------------------------------------------------

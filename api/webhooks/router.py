@@ -12,13 +12,13 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
-from sqlalchemy import select
 
 from api.deps import SessionDep, SettingsDep
 from api.errors import Conflict, Forbidden, NotFound
 from api.schemas import Envelope, Page, PageParams, ok, page_params
-from api.security import EntityId, Grant, fetch_page, get_visible_or_404, require
+from api.security import EntityId, Grant, require
 from api.webhooks import service
+from api.webhooks.repository import WebhookRepository, Webhooks
 from api.webhooks.schemas import (
     AttemptOut,
     DeliveryDetail,
@@ -29,8 +29,7 @@ from api.webhooks.schemas import (
     SubscriptionOut,
     SubscriptionPatch,
 )
-from domain.models import Team
-from domain.models.outbox import DeliveryAttempt, OutboxDelivery, WebhookSubscription
+from domain.models.outbox import OutboxDelivery, WebhookSubscription
 from domain.rbac import Scope
 from resources.egress import EgressPolicy
 from resources.outbox.runner import egress_policy
@@ -52,7 +51,7 @@ EgressPolicyDep = Annotated[EgressPolicy, Depends(get_egress_policy)]
 
 
 def _out(subscription: WebhookSubscription) -> SubscriptionOut:
-    return SubscriptionOut(**service.subscription_fields(subscription))
+    return SubscriptionOut.model_validate(subscription)
 
 
 def _delivery(delivery: OutboxDelivery) -> DeliveryOut:
@@ -71,16 +70,17 @@ def _delivery(delivery: OutboxDelivery) -> DeliveryOut:
     )
 
 
-async def _subscription(session: SessionDep, grant: Grant, subscription_id: int) -> WebhookSubscription:
-    statement = service.visible_subscriptions(grant).where(WebhookSubscription.id == subscription_id)
-    return await get_visible_or_404(session, statement, "Subscription not found")
+async def _subscription(webhooks: WebhookRepository, grant: Grant, subscription_id: int) -> WebhookSubscription:
+    subscription = await webhooks.subscription(grant, subscription_id)
+    if subscription is None:
+        raise NotFound("Subscription not found")
+    return subscription
 
 
 @router.get("/subscriptions", response_model=Page[SubscriptionOut], summary="Webhook subscriptions in reach")
-async def list_subscriptions(grant: ReadWebhooks, session: SessionDep, page: Pages) -> Page[SubscriptionOut]:
+async def list_subscriptions(grant: ReadWebhooks, webhooks: Webhooks, page: Pages) -> Page[SubscriptionOut]:
     """The caller's subscriptions (everyone's with ALL scope), newest first, paginated."""
-    statement = service.visible_subscriptions(grant).order_by(WebhookSubscription.id.desc())
-    rows, total = await fetch_page(session, statement, page)
+    rows, total = await webhooks.subscriptions_page(grant, page)
     return page.paginate([_out(s) for s in rows], total)
 
 
@@ -90,8 +90,13 @@ async def list_subscriptions(grant: ReadWebhooks, session: SessionDep, page: Pag
     response_model=Envelope[SubscriptionCreated],
     summary="Subscribe a URL to events (the signing secret is shown once)",
 )
-async def create_subscription(
-    body: SubscriptionIn, grant: WriteWebhooks, session: SessionDep, settings: SettingsDep, policy: EgressPolicyDep
+async def create_subscription(  # noqa: PLR0917 - FastAPI body and dependencies
+    body: SubscriptionIn,
+    grant: WriteWebhooks,
+    session: SessionDep,
+    webhooks: Webhooks,
+    settings: SettingsDep,
+    policy: EgressPolicyDep,
 ) -> Envelope[SubscriptionCreated]:
     """The URL must be http(s), without credentials, and resolve only to public addresses (or be an origin of
     `WEBHOOK_ALLOWED_ORIGINS`): 400 naming `url` otherwise. Deliveries are signed with Standard Webhooks
@@ -99,7 +104,7 @@ async def create_subscription(
     if body.team_id is not None:
         if grant.scope is not Scope.ALL:
             raise Forbidden("Team subscriptions need webhooks.write with ALL scope")
-        if await session.get(Team, body.team_id) is None:
+        if not await webhooks.team_exists(body.team_id):
             raise NotFound("Team not found")
     subscription, secret = await service.create_subscription(
         session,
@@ -112,30 +117,31 @@ async def create_subscription(
         team_id=body.team_id,
         description=body.description,
     )
-    return ok(SubscriptionCreated(**service.subscription_fields(subscription), secret=secret))
+    return ok(SubscriptionCreated(**dict(_out(subscription)), secret=secret))
 
 
 @router.get("/subscriptions/{subscription_id:id}", response_model=Envelope[SubscriptionOut], summary="One subscription")
 async def get_subscription(
-    subscription_id: EntityId, grant: ReadWebhooks, session: SessionDep
+    subscription_id: EntityId, grant: ReadWebhooks, webhooks: Webhooks
 ) -> Envelope[SubscriptionOut]:
     """A subscription (never its secret); 404 when missing or out of reach."""
-    return ok(_out(await _subscription(session, grant, subscription_id)))
+    return ok(_out(await _subscription(webhooks, grant, subscription_id)))
 
 
 @router.patch(
     "/subscriptions/{subscription_id:id}", response_model=Envelope[SubscriptionOut], summary="Change a subscription"
 )
-async def update_subscription(
+async def update_subscription(  # noqa: PLR0917 - FastAPI path, body and dependencies
     subscription_id: EntityId,
     body: SubscriptionPatch,
     grant: WriteWebhooks,
     session: SessionDep,
+    webhooks: Webhooks,
     policy: EgressPolicyDep,
 ) -> Envelope[SubscriptionOut]:
     """Change the URL (checked again), the events, the description, or enable / disable it. Re-enabling
     clears the failure streak; deliveries that waited while it was disabled are then sent."""
-    subscription = await _subscription(session, grant, subscription_id)
+    subscription = await _subscription(webhooks, grant, subscription_id)
     if body.url is not None:
         subscription.url = await service.checked_url(body.url, policy, "url")
     if body.event_types is not None:
@@ -160,10 +166,10 @@ async def update_subscription(
     "/subscriptions/{subscription_id:id}", response_model=Envelope[SubscriptionOut], summary="Delete a subscription"
 )
 async def delete_subscription(
-    subscription_id: EntityId, grant: WriteWebhooks, session: SessionDep
+    subscription_id: EntityId, grant: WriteWebhooks, session: SessionDep, webhooks: Webhooks
 ) -> Envelope[SubscriptionOut]:
     """The subscription and its delivery log; deliveries not yet sent are dropped."""
-    subscription = await _subscription(session, grant, subscription_id)
+    subscription = await _subscription(webhooks, grant, subscription_id)
     out = _out(subscription)
     await session.delete(subscription)
     await session.flush()
@@ -175,19 +181,24 @@ async def delete_subscription(
     response_model=Envelope[SubscriptionCreated],
     summary="Replace the signing secret (the new one is shown once)",
 )
-async def rotate_secret(
-    subscription_id: EntityId, body: SecretRotationIn, grant: WriteWebhooks, session: SessionDep, settings: SettingsDep
+async def rotate_secret(  # noqa: PLR0917 - FastAPI path, body and dependencies
+    subscription_id: EntityId,
+    body: SecretRotationIn,
+    grant: WriteWebhooks,
+    session: SessionDep,
+    webhooks: Webhooks,
+    settings: SettingsDep,
 ) -> Envelope[SubscriptionCreated]:
     """A new `whsec_` secret, returned this once. For `overlap_seconds` (default a day, at most a week) every
     delivery's `webhook-signature` carries two `v1,` signatures, the new secret's and the replaced one's,
     so the receiver can switch at any time in that window; after it only the new secret signs. The
     original's `X-Webhook-Signature*` headers carry one signature, the new secret's, from now on."""
-    subscription = await _subscription(session, grant, subscription_id)
+    subscription = await _subscription(webhooks, grant, subscription_id)
     box = service.secret_box(settings)
     secret = service.rotate_secret(box, subscription, utcnow(), dt.timedelta(seconds=body.overlap_seconds))
     await session.flush()
     await session.refresh(subscription)
-    return ok(SubscriptionCreated(**service.subscription_fields(subscription), secret=secret))
+    return ok(SubscriptionCreated(**dict(_out(subscription)), secret=secret))
 
 
 @router.post(
@@ -197,11 +208,11 @@ async def rotate_secret(
     summary="Send a test event to the subscription",
 )
 async def send_test_event(
-    subscription_id: EntityId, grant: WriteWebhooks, session: SessionDep
+    subscription_id: EntityId, grant: WriteWebhooks, session: SessionDep, webhooks: Webhooks
 ) -> Envelope[DeliveryOut]:
     """Queues a `webhook.test` delivery (no data) to check the receiver and its signature verification; it is
     signed, retried and logged like any other. 409 while the subscription is disabled."""
-    subscription = await _subscription(session, grant, subscription_id)
+    subscription = await _subscription(webhooks, grant, subscription_id)
     if not subscription.enabled:
         raise Conflict("The subscription is disabled: enable it before testing")
     delivery = service.test_delivery(subscription, utcnow())
@@ -217,35 +228,28 @@ async def send_test_event(
     summary="Delivery log of a subscription",
 )
 async def list_deliveries(
-    subscription_id: EntityId, grant: ReadWebhooks, session: SessionDep, page: Pages
+    subscription_id: EntityId, grant: ReadWebhooks, webhooks: Webhooks, page: Pages
 ) -> Page[DeliveryOut]:
     """Every delivery of the subscription, newest first: status, attempts, last answer."""
-    await _subscription(session, grant, subscription_id)
-    statement = (
-        service.visible_deliveries(grant)
-        .where(OutboxDelivery.subscription_id == subscription_id)
-        .order_by(OutboxDelivery.created_at.desc(), OutboxDelivery.id)
-    )
-    rows, total = await fetch_page(session, statement, page)
+    await _subscription(webhooks, grant, subscription_id)
+    rows, total = await webhooks.deliveries_page(grant, subscription_id, page)
     return page.paginate([_delivery(d) for d in rows], total)
 
 
-async def _visible_delivery(session: SessionDep, grant: Grant, delivery_id: str) -> OutboxDelivery:
-    statement = service.visible_deliveries(grant).where(OutboxDelivery.id == delivery_id)
-    return await get_visible_or_404(session, statement, "Delivery not found")
+async def _visible_delivery(webhooks: WebhookRepository, grant: Grant, delivery_id: str) -> OutboxDelivery:
+    delivery = await webhooks.delivery(grant, delivery_id)
+    if delivery is None:
+        raise NotFound("Delivery not found")
+    return delivery
 
 
 @router.get(
     "/deliveries/{delivery_id}", response_model=Envelope[DeliveryDetail], summary="One delivery and its attempts"
 )
-async def get_delivery(delivery_id: DeliveryId, grant: ReadWebhooks, session: SessionDep) -> Envelope[DeliveryDetail]:
+async def get_delivery(delivery_id: DeliveryId, grant: ReadWebhooks, webhooks: Webhooks) -> Envelope[DeliveryDetail]:
     """The payload sent and every attempt: status code, response excerpt (2 KiB), duration, error."""
-    delivery = await _visible_delivery(session, grant, delivery_id)
-    attempts = (
-        await session.scalars(
-            select(DeliveryAttempt).where(DeliveryAttempt.delivery_id == delivery.id).order_by(DeliveryAttempt.id)
-        )
-    ).all()
+    delivery = await _visible_delivery(webhooks, grant, delivery_id)
+    attempts = await webhooks.attempts(delivery.id)
     return ok(
         DeliveryDetail(
             **_delivery(delivery).model_dump(),
@@ -261,11 +265,13 @@ async def get_delivery(delivery_id: DeliveryId, grant: ReadWebhooks, session: Se
     response_model=Envelope[DeliveryOut],
     summary="Send a delivery again",
 )
-async def redeliver(delivery_id: DeliveryId, grant: WriteWebhooks, session: SessionDep) -> Envelope[DeliveryOut]:
+async def redeliver(
+    delivery_id: DeliveryId, grant: WriteWebhooks, session: SessionDep, webhooks: Webhooks
+) -> Envelope[DeliveryOut]:
     """Queued for the worker at once, with the same `webhook-id` (receivers deduplicate on it) and a fresh
     round of retries. 409 while its subscription is disabled (enable it first)."""
-    delivery = await _visible_delivery(session, grant, delivery_id)
-    subscription = await session.get(WebhookSubscription, delivery.subscription_id)
+    delivery = await _visible_delivery(webhooks, grant, delivery_id)
+    subscription = await webhooks.subscription_of(delivery)
     if subscription is None or not subscription.enabled:
         raise Conflict("The subscription is disabled: enable it before redelivering")
     service.redeliver(delivery, utcnow())

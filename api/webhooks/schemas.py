@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.security import IdIn, IdStr, Str255
 
@@ -39,6 +39,8 @@ class SubscriptionPatch(BaseModel):
 
 
 class SubscriptionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read from the row itself
+
     id: IdStr
     url: str
     event_types: list[str]

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
 
-from sqlalchemy import ColumnElement, Select, false, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.errors import AppError, BadRequest, ErrorCode
-from api.security import Grant
 from callaudit.settings import Settings
 from domain.models.outbox import DeliveryChannel, DeliveryStatus, OutboxDelivery, WebhookSubscription
 from domain.outbox import new_delivery_id
 from domain.outbox.secrets_box import SecretBox, SecretsUnavailable
 from domain.outbox.signing import generate_secret
-from domain.rbac import Scope
 from resources.egress import EgressPolicy, EgressRefused, check_url
 from resources.outbox.runner import secrets_key
 
@@ -24,27 +20,6 @@ from resources.outbox.runner import secrets_key
 class WebhooksNotConfigured(AppError):
     status_code = 500
     code = ErrorCode.CONFIGURATION_ERROR
-
-
-def visible_clause(grant: Grant) -> ColumnElement[bool]:
-    """ALL: every subscription; otherwise the caller's own (team subscriptions are for ALL scope)."""
-    if grant.scope is Scope.ALL:
-        return true()
-    if grant.principal.user_id is None:
-        return false()
-    return WebhookSubscription.owner_user_id == grant.principal.user_id
-
-
-def visible_subscriptions(grant: Grant) -> Select[WebhookSubscription]:
-    return select(WebhookSubscription).where(visible_clause(grant))
-
-
-def visible_deliveries(grant: Grant) -> Select[OutboxDelivery]:
-    return (
-        select(OutboxDelivery)
-        .join(WebhookSubscription, WebhookSubscription.id == OutboxDelivery.subscription_id)
-        .where(visible_clause(grant))
-    )
 
 
 def secret_box(settings: Settings) -> SecretBox:
@@ -127,21 +102,3 @@ def redeliver(delivery: OutboxDelivery, now: dt.datetime) -> None:
     delivery.next_attempt_at = now
     delivery.claim_token = None
     delivery.delivered_at = None
-
-
-def subscription_fields(subscription: WebhookSubscription) -> dict[str, Any]:
-    return {
-        "id": subscription.id,
-        "url": subscription.url,
-        "event_types": subscription.event_types,
-        "description": subscription.description,
-        "owner_user_id": subscription.owner_user_id,
-        "team_id": subscription.team_id,
-        "job_id": subscription.job_id,
-        "enabled": subscription.enabled,
-        "disabled_reason": subscription.disabled_reason,
-        "disabled_at": subscription.disabled_at,
-        "failure_streak": subscription.failure_streak,
-        "previous_secret_expires_at": subscription.previous_secret_expires_at,
-        "created_at": subscription.created_at,
-    }

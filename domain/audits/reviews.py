@@ -27,6 +27,7 @@ from domain.audits.latest import (
 )
 from domain.audits.schema import PointStatus
 from domain.audits.scoring import Compliance, compute_compliance
+from domain.errors import ConflictError, InvalidError, NotFoundError
 from domain.models.audits import Audit, AuditControlPoint, AuditStatus, AuditStep
 from domain.models.reviews import AuditChange, AuditReview, ChangeKind, ReviewKind
 from domain.models.scorecards import ScorecardVersion
@@ -40,20 +41,21 @@ class Actor:
     description: str
 
 
-class NotReviewable(Exception):
+class NotReviewable(ConflictError):
     """The audit cannot take overrides or reruns now (not completed, or soft-deleted)."""
 
 
-class NoSuchTarget(LookupError):
+class NoSuchTarget(NotFoundError, LookupError):
     """No such step or control point in the audit."""
 
 
-class InvalidOverride(ValueError):
+class InvalidOverride(InvalidError, ValueError):
+    """An override's value breaks a rule; `field` names the first offending member of the request body."""
+
     def __init__(self, errors: Mapping[str, str]) -> None:
         self.errors = dict(errors)
         first = next(iter(self.errors))
-        super().__init__(f"{first}: {self.errors[first]}")
-        self.field = first
+        super().__init__(f"{first}: {self.errors[first]}", field=f"body.{first}")
 
 
 @dataclass

@@ -21,18 +21,19 @@ from dataclasses import dataclass
 
 from croniter import croniter
 
+from domain.errors import InvalidError
 from domain.models.automation import ScheduleType
 
 #: A wall time never lies more than this far from its instant (the largest DST shift is 2 h).
 _SLACK = dt.timedelta(hours=3)
 
 
-class TimingError(ValueError):
-    """A schedule's timing fields do not make a schedule; `field` names the API field at fault."""
+class TimingError(InvalidError, ValueError):
+    """A schedule's timing fields do not make a schedule; `field` names the API field at fault (the
+    message starts with it, as a client reads it)."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__(f"{field} {message}", field=field)
 
 
 @dataclass(frozen=True)

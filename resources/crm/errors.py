@@ -9,7 +9,10 @@ the client raises them without chaining the httpx exception (which holds the req
 
 from __future__ import annotations
 
+from typing import Any
+
 from callaudit.logging import redact
+from domain.errors import UnavailableError
 from domain.upstream import UpstreamError, UpstreamHalt, UpstreamNotFound
 
 
@@ -19,6 +22,8 @@ class CrmError(UpstreamError):
     `status` is the last HTTP status seen (None when no answer came back), `attempts` the number of
     HTTP requests made for this call.
     """
+
+    service = "The CRM"
 
     def __init__(
         self,
@@ -73,12 +78,17 @@ class CrmUnavailable(CrmError):
         self.retry_after = retry_after
 
 
-class CrmCapUnavailable(CrmUnavailable, UpstreamHalt):
+class CrmCapUnavailable(CrmUnavailable, UpstreamHalt, UnavailableError):
     """Redis (the global caps and the shared cooldown) is unreachable, so no request was sent.
 
     Fails closed: without the caps every worker would hit the gateway at once. A subclass of
-    `CrmUnavailable` because the right reaction is the same (retry later, keep cached data).
+    `CrmUnavailable` because the right reaction is the same (retry later, keep cached data); an
+    `UnavailableError` because our own store is down, not the CRM: the API answers 503, not 502.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.message = "Service unavailable: cannot reach Redis to call the CRM"  # what a client reads
 
 
 class CrmBadResponse(CrmError):

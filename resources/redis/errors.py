@@ -3,6 +3,9 @@
 Callers map these to behaviour (skip, retry later, HTTP 503) without knowing redis-py's exception
 tree, and the messages never contain the Redis URL: redis-py's own messages name the host or socket
 path, and a URL may carry a password, so the original error is only kept as `__cause__`.
+
+The two that rules and services meet are the domain's own: an outage is an `UnavailableError`, a lock
+held elsewhere a `LockHeld`, so they catch those and never name this connector.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import redis.exceptions
+
+from domain.errors import LockHeld, UnavailableError
 
 # What "Redis is not reachable" looks like from redis-py: refused/reset connections, timeouts, and
 # raw socket errors (the builtin TimeoutError is an OSError).
@@ -21,7 +26,7 @@ REDIS_DOWN: tuple[type[BaseException], ...] = (
 )
 
 
-class RedisUnavailable(RuntimeError):
+class RedisUnavailable(UnavailableError, RuntimeError):
     """Redis could not be reached; the caller must act as if it was refused (fail closed)."""
 
 
@@ -45,7 +50,7 @@ class RateLimitTimeout(Exception):
     """The rate limiter could not admit before the caller's wait deadline (not a `TimeoutError`, as above)."""
 
 
-class LockNotAcquired(Exception):
+class LockNotAcquired(LockHeld):
     """The lock is held by someone else (until the wait deadline, when the caller was willing to wait)."""
 
 

@@ -9,9 +9,20 @@ import pytest
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from domain.errors import ConflictError, DomainError, FieldIssue, InvalidError, NotFoundError, UnavailableError
+from domain.errors import (
+    ConflictError,
+    DomainError,
+    FieldIssue,
+    InvalidError,
+    LockHeld,
+    NotFoundError,
+    UnavailableError,
+)
 from domain.scorecards.service import LastStep, NameTaken, ScorecardInUse, ScorecardNotFound, StaleStep, StepNotFound
 from domain.scorecards.validation import InvalidScorecard
+from domain.upstream import UpstreamError
+from resources.crm.errors import CrmAuthError, CrmCapUnavailable, CrmUnavailable
+from resources.redis import LockNotAcquired, RedisUnavailable, SemaphoreUnavailable
 from runs.launcher import LaunchFailed
 from tests.api.world import World
 
@@ -163,7 +174,7 @@ async def test_every_response_carries_security_headers(client: httpx.AsyncClient
         assert (await tls.get("/api/nope")).headers["Strict-Transport-Security"].startswith("max-age=")
 
 
-def _raising_app(error: DomainError) -> FastAPI:
+def _raising_app(error: Exception) -> FastAPI:
     application = FastAPI()
     install_error_handlers(application)
 
@@ -213,13 +224,49 @@ def _raising_app(error: DomainError) -> FastAPI:
             },
             "5",
         ),
+        # Routes let a connector's failure through: the renderer names the service, never the call's path.
+        (
+            CrmUnavailable("HTTP 500 after 3 attempts", method="GET", path="/fiches/1?token=s3cret", attempts=3),
+            502,
+            {"error": "The CRM could not be reached or gave no usable answer", "code": "EXTERNAL_API_ERROR"},
+            None,
+        ),
+        (
+            CrmAuthError("HTTP 401", method="GET", path="/users"),
+            502,
+            {"error": "The CRM could not be reached or gave no usable answer", "code": "EXTERNAL_API_ERROR"},
+            None,
+        ),
+        (
+            UpstreamError("no answer"),
+            502,
+            {"error": "An outside service could not be reached or gave no usable answer", "code": "EXTERNAL_API_ERROR"},
+            None,
+        ),
+        (
+            CrmCapUnavailable("failing closed: Redis is unreachable", method="GET", path="/users"),
+            503,
+            {"error": "Service unavailable: cannot reach Redis to call the CRM", "code": "SERVICE_UNAVAILABLE"},
+            "5",
+        ),
     ],
-    ids=["not_found", "conflict", "invalid_issues", "invalid_field", "unavailable"],
+    ids=[
+        "not_found",
+        "conflict",
+        "invalid_issues",
+        "invalid_field",
+        "unavailable",
+        "crm_down",
+        "crm_refuses_credentials",
+        "any_upstream",
+        "crm_caps_down",
+    ],
 )
 async def test_each_domain_error_kind_is_rendered_one_way(
-    error: DomainError, status: int, body: dict[str, Any], retry_after: str | None
+    error: Exception, status: int, body: dict[str, Any], retry_after: str | None
 ) -> None:
-    """Rules raise by kind, never an HTTP status; `api/errors.py` alone decides the answer."""
+    """Rules raise by kind, never an HTTP status, and a connector's failure reaches the same place;
+    `api/errors.py` alone decides the answer."""
     transport = httpx.ASGITransport(app=_raising_app(error))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         response = await client.get("/raise")
@@ -236,3 +283,11 @@ def test_the_domain_errors_the_routes_used_to_translate_are_domain_errors() -> N
     assert issubclass(InvalidScorecard, InvalidError)
     assert issubclass(LaunchFailed, UnavailableError)
     assert NameTaken(3, "Grille").extra == {"scorecardId": "3"}
+
+
+def test_the_redis_port_speaks_the_domains_errors() -> None:
+    """Services catch `UnavailableError` and `LockHeld`; the Redis connector's classes are those."""
+    assert all(issubclass(e, UnavailableError) for e in (RedisUnavailable, SemaphoreUnavailable))
+    assert issubclass(LockNotAcquired, LockHeld)
+    assert issubclass(CrmCapUnavailable, UnavailableError)
+    assert not issubclass(CrmUnavailable, DomainError)  # the CRM's own failure is no kind of ours: a 502

@@ -249,7 +249,8 @@ def test_a_step_override_is_validated_trailed_and_lapses_when_the_step_is_rerun(
         weight = step_states(session, audit_id)[1].row.weight
         with pytest.raises(InvalidOverride) as invalid:
             review_step(session, audit_id, 1, {"conforme": "CONFORME", "score": weight + 1}, actor=ANALYST, reason="x")
-        assert invalid.value.field == "score"
+        assert invalid.value.field == "body.score"
+        assert invalid.value.kind == "invalid"  # rendered by the API as a 400 naming the field
         state = review_step(
             session, audit_id, 1, {"conforme": "NON_CONFORME", "score": 0}, actor=ANALYST, reason="pas de mention"
         )

@@ -146,20 +146,6 @@ def test_assets_and_orchestration_get_settings_from_the_definitions() -> None:
 #: sqlalchemy's statement builders: whoever imports one writes SQL.
 QUERY_CONSTRUCTS = {"select", "update", "insert", "delete", "text"}
 
-#: Routers that still write their SQL; the list only shrinks (moving one out fails the test below
-#: until its line is removed), and a router, asset or sensor not on it may not write SQL at all.
-SQL_NOT_YET_MOVED = {
-    "api/admin/permissions.py",
-    "api/admin/roles.py",
-    "api/admin/tokens.py",
-    "api/admin/users.py",
-    "api/automation/router.py",
-    "api/health.py",
-    "api/recordings.py",
-    "api/runlogs.py",
-    "api/webhooks/router.py",
-}
-
 
 def sql_writers(root: pathlib.Path = ROOT) -> set[str]:
     """Router modules (those creating an `APIRouter`), asset and sensor modules importing a query construct."""
@@ -182,7 +168,7 @@ def sql_writers(root: pathlib.Path = ROOT) -> set[str]:
 
 
 def test_routers_assets_and_sensors_leave_sql_to_repositories_and_stores() -> None:
-    assert sql_writers() == SQL_NOT_YET_MOVED
+    assert sql_writers() == set()
 
 
 def test_the_sql_check_sees_a_router_an_asset_and_a_sensor_writing_sql(tmp_path: pathlib.Path) -> None:

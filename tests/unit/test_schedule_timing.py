@@ -50,6 +50,7 @@ def test_missing_or_invalid_timing_names_its_field(timing: Timing, field: str) -
     with pytest.raises(TimingError) as error:
         cron_of(timing)
     assert error.value.field == field
+    assert error.value.message.startswith(f"{field} ")  # what the API answers, rendered as an `invalid` error
 
 
 def test_daily_at_a_wall_time_that_does_not_exist_runs_one_hour_later_on_the_clock() -> None:
