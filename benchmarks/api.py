@@ -122,9 +122,27 @@ class Phase:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: Counter[str] = field(default_factory=Counter)
     late_starts: int = 0  # requests this process could not even send within 5 ms of their due time
+    requests: int = 0  # sent in the measured window
     rss: list[int] = field(default_factory=list)
-    cpu_s: float = 0.0
+    api_cpu_s: float = 0.0
+    postgres_cpu_s: float = 0.0
     load: tuple[float, float] = (0.0, 0.0)
+
+
+def _cpu(processes: Sequence[psutil.Process]) -> float:
+    """User + system CPU seconds of these processes and their children (Postgres: every backend)."""
+    total = 0.0
+    for process in processes:
+        for p in (process, *process.children(recursive=True)):
+            try:
+                total += sum(p.cpu_times()[:2])
+            except psutil.NoSuchProcess:
+                continue
+    return total
+
+
+def postmaster(home: Path) -> psutil.Process:
+    return psutil.Process(int((home / "postgres" / "postmaster.pid").read_text().split()[0]))
 
 
 def conninfo(url: str) -> str:
@@ -205,9 +223,7 @@ def _seed(servers: Servers, settings: Settings, audits: int) -> None:
     started = time.monotonic()
     with psycopg.connect(conninfo(servers.database_url)) as connection:
         # A seed that failed half-way leaves the world (committed apart) without its audits.
-        cards = connection.execute(
-            "SELECT s.id, s.current_version_id FROM scorecards s ORDER BY s.id"
-        ).fetchall()
+        cards = connection.execute("SELECT s.id, s.current_version_id FROM scorecards s ORDER BY s.id").fetchall()
     if not cards:
         cards = asyncio.run(_world(settings))
     # 100k audits come from about 0.6 x as many fiches: 1.6 pairs per fiche, 1.25 attempts per pair.
@@ -377,9 +393,18 @@ async def _send(client: httpx.AsyncClient, shape: Shape, tokens: dict[str, str])
 
 
 async def _open_loop(
-    requests: Sequence[Shape], rate: float, warmup: int, one: Any, phase: Phase, api: psutil.Process | None
+    requests: Sequence[Shape],
+    *,
+    rate: float,
+    warmup: int,
+    one: Any,
+    phase: Phase,
+    postgres: psutil.Process,
+    api: psutil.Process | None = None,
 ) -> None:
-    """Fire request `i` at `start + i / rate`; its latency runs from that due time to its answer."""
+    """Fire request `i` at `start + i / rate`; its latency runs from that due time to its answer.
+    CPU of the API and of Postgres is taken over the measured requests (from the first one due
+    after the warm-up to the last answer)."""
     loop = asyncio.get_running_loop()
     start = loop.time() + 0.2
     tasks = []
@@ -389,35 +414,37 @@ async def _open_loop(
             phase.late_starts += 1
         try:
             await asyncio.wait_for(one(shape), TIMEOUT_S)
-        except Exception as exc:  # noqa: BLE001 - every failure is counted and named in the report
+        except Exception as exc:  # every failure is counted and named in the report
             if i >= warmup:
                 phase.errors[f"{shape.endpoint}: {type(exc).__name__}: {str(exc)[:80]}"] += 1
             return
         if i >= warmup:
             phase.latencies[shape.endpoint].append((loop.time() - due) * 1000)
 
-    cpu_before = sum(api.cpu_times()[:2]) if api else 0.0
+    apis = [api] if api is not None else []
+    api_before, postgres_before = _cpu(apis), _cpu([postgres])
     for i, shape in enumerate(requests):
         due = start + i / rate
         await asyncio.sleep(max(0.0, due - loop.time()))
+        if i == warmup:
+            api_before, postgres_before = _cpu(apis), _cpu([postgres])
         tasks.append(asyncio.create_task(fire(i, shape, due)))
         if api is not None and i % int(rate) == 0:
             phase.rss.append(api.memory_info().rss)
-        if i == warmup:
-            cpu_before = sum(api.cpu_times()[:2]) if api else 0.0
     await asyncio.gather(*tasks)
+    phase.requests = len(requests) - warmup
+    phase.api_cpu_s, phase.postgres_cpu_s = _cpu(apis) - api_before, _cpu([postgres]) - postgres_before
     if api is not None:
         phase.rss.append(api.memory_info().rss)
-        phase.cpu_s = sum(api.cpu_times()[:2]) - cpu_before
 
 
 async def _sql_phase(
-    database_url: str, requests: Sequence[Shape], captured: dict[Shape, Captured], rate: float, warmup: int
+    servers: Servers, requests: Sequence[Shape], captured: dict[Shape, Captured], *, rate: float, warmup: int
 ) -> Phase:
     phase = Phase()
     connections: asyncio.Queue[psycopg.AsyncConnection[Any]] = asyncio.Queue()
     for _ in range(POOL):
-        connections.put_nowait(await psycopg.AsyncConnection.connect(conninfo(database_url)))
+        connections.put_nowait(await psycopg.AsyncConnection.connect(conninfo(servers.database_url)))
 
     async def one(shape: Shape) -> None:
         connection = await connections.get()
@@ -431,14 +458,21 @@ async def _sql_phase(
         finally:
             connections.put_nowait(connection)
 
-    await _open_loop(requests, rate, warmup, one, phase, None)
+    await _open_loop(requests, rate=rate, warmup=warmup, one=one, phase=phase, postgres=postmaster(servers.home))
     while not connections.empty():
         await connections.get_nowait().close()
     return phase
 
 
 async def _api_phase(
-    port: int, tokens: dict[str, str], requests: Sequence[Shape], rate: float, warmup: int, api: psutil.Process
+    servers: Servers,
+    port: int,
+    tokens: dict[str, str],
+    requests: Sequence[Shape],
+    *,
+    rate: float,
+    warmup: int,
+    api: psutil.Process,
 ) -> Phase:
     phase = Phase()
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
@@ -449,7 +483,9 @@ async def _api_phase(
             if response.status_code != 200:
                 raise RuntimeError(f"HTTP {response.status_code}")
 
-        await _open_loop(requests, rate, warmup, one, phase, api)
+        await _open_loop(
+            requests, rate=rate, warmup=warmup, one=one, phase=phase, postgres=postmaster(servers.home), api=api
+        )
     return phase
 
 
@@ -526,9 +562,12 @@ def _report(
         for what, n in phase.errors.most_common(5):
             print(f"  {name} error x{n}: {what}")
     rss = [r / 2**20 for r in api.rss]
-    measured = sum(len(v) for v in api.latencies.values())
-    print(f"API: RSS {rss[0]:.0f} MiB at the start, peak {max(rss):.0f} MiB, {rss[-1]:.0f} MiB at the end; CPU "
-          f"{api.cpu_s:.1f} s over the measured window ({1000 * api.cpu_s / max(1, measured):.2f} ms a request)")  # fmt: skip
+    api_ms, pg_ms = (1000 * cpu / max(1, api.requests) for cpu in (api.api_cpu_s, api.postgres_cpu_s))
+    sql_pg_ms = 1000 * sql.postgres_cpu_s / max(1, sql.requests)
+    print(f"API: RSS {rss[0]:.0f} MiB at the start, peak {max(rss):.0f} MiB, {rss[-1]:.0f} MiB at the end")
+    print(f"CPU a request (all endpoints): API phase {api_ms:.1f} ms in the API + {pg_ms:.1f} ms in Postgres; "
+          f"SQL phase {sql_pg_ms:.1f} ms in Postgres; at {args.rate:g}/s on {os.cpu_count()} CPUs the budget is "
+          f"{1000 * (os.cpu_count() or 1) / args.rate:.0f} ms for everything (this process included)")  # fmt: skip
     print(f"late sends (> 5 ms after due, this process): SQL {sql.late_starts}, API {api.late_starts}")
     print(f"load average (1 min) at the end of each phase: SQL {sql.load[0]:.1f}, API {api.load[0]:.1f} "
           f"on {os.cpu_count()} CPUs")  # fmt: skip
@@ -536,7 +575,8 @@ def _report(
     per = " ".join(f"{e}_p99_ms={p:.1f} {e}_ratio={r:.2f}" for e, (p, r) in figures.items())
     return (
         f"audits={args.audits} rate={args.rate:g} p99_ms={figures['list'][0]:.1f} ratio={figures['list'][1]:.2f} "
-        f"{per} worst_ratio={worst:.2f} errors={errors} api_rss_mib={max(rss):.0f} load={api.load[0]:.1f}"
+        f"{per} worst_ratio={worst:.2f} errors={errors} api_rss_mib={max(rss):.0f} api_cpu_ms={api_ms:.1f} "
+        f"postgres_cpu_ms={pg_ms:.1f} load={api.load[0]:.1f}"
     )
 
 
@@ -565,10 +605,11 @@ def main() -> None:
         started = time.monotonic()
         captured = asyncio.run(_capture(settings, tokens, sorted(set(requests), key=requests.index)))
         print(f"  {len(captured)} request shapes captured in {time.monotonic() - started:.0f} s")
-        sql = asyncio.run(_sql_phase(servers.database_url, requests, captured, args.rate, warmup))
+        sql = asyncio.run(_sql_phase(servers, requests, captured, rate=args.rate, warmup=warmup))
         sql.load = os.getloadavg()[:2]
         with _api(servers, secret) as (proc, port):
-            api = asyncio.run(_api_phase(port, tokens, requests, args.rate, warmup, psutil.Process(proc.pid)))
+            process = psutil.Process(proc.pid)
+            api = asyncio.run(_api_phase(servers, port, tokens, requests, rate=args.rate, warmup=warmup, api=process))
             api.load = os.getloadavg()[:2]
         summary = _report(args, sql, api, captured, requests)
     print(summary)
