@@ -166,20 +166,27 @@ _SORT_COLUMNS: dict[str, Any] = {
 }
 
 
-async def list_audits(
-    session: AsyncSession, grant: Grant, query: AuditListQuery, tz: ZoneInfo
-) -> tuple[list[AuditSummary], int]:
+def list_statements(
+    grant: Grant, query: AuditListQuery, tz: ZoneInfo
+) -> tuple[Select[int], Select[Audit, Fiche, str, int]]:
+    """The audit list's count and page. The default order (newest first, ties by id) is the one
+    `ix_audits_latest_created` holds, so the default page is read in index order and stops early."""
     where = _where(grant, query, tz)
-    total = await _total(
-        session, _audits_joined_for(select(func.count(Audit.id)).select_from(Audit), *where).where(*where)
-    )
+    count = _audits_joined_for(select(func.count(Audit.id)).select_from(Audit), *where).where(*where)
     column = _SORT_COLUMNS[query.sort_by]
     if query.sort_order == "asc":
         order = (column.asc().nulls_last(), Audit.id.asc())
     else:
         order = (column.desc().nulls_last(), Audit.id.desc())
-    statement = _rows().where(*where).order_by(*order).limit(query.limit).offset(query.offset)
-    rows = (await session.execute(statement)).all()
+    return count, _rows().where(*where).order_by(*order).limit(query.limit).offset(query.offset)
+
+
+async def list_audits(
+    session: AsyncSession, grant: Grant, query: AuditListQuery, tz: ZoneInfo
+) -> tuple[list[AuditSummary], int]:
+    count, page = list_statements(grant, query, tz)
+    total = await _total(session, count)
+    rows = (await session.execute(page)).all()
     return [audit_out(row, AuditSummary) for row in rows], total
 
 

@@ -70,7 +70,7 @@ class Audit(IdMixin, TimestampMixin, Base):
             postgresql_where=text("is_latest"),
         ),
         # The audit list's default page (latest, not deleted, newest first) read in index order and
-        # its total counted from the index alone (benchmarks/api.py, docs/decisions.md).
+        # its total counted from the index alone (benchmarks/api_load.py, docs/decisions.md).
         Index(
             LIST_INDEX,
             text("created_at DESC NULLS LAST"),

@@ -1,4 +1,4 @@
--- benchmarks/api.py's data set, generated inside Postgres (set-based INSERT ... SELECT: no row
+-- benchmarks/api_load.py's data set, generated inside Postgres (set-based INSERT ... SELECT: no row
 -- crosses the wire). psql-style variables are substituted by the script: :fiches, :days, :first_day,
 -- :card_1, :version_1, :card_2, :version_2, :second_card_share, :retry_share.
 -- Deterministic for a given seed: one session, no parallel workers in INSERT ... SELECT. Foreign

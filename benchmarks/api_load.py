@@ -1,7 +1,7 @@
 """Benchmark: the audit reads at a steady 100 requests/s over 100k audits, against their own SQL.
 
 Sets up embedded Postgres and Redis, seeds `--audits` audits (100k by default) inside Postgres with
-set-based `INSERT ... SELECT` (`api_seed.sql`: fiches over 60 sales days in 10 CRM groups of unequal
+set-based `INSERT ... SELECT` (`api_load_seed.sql`: fiches over 60 sales days in 10 CRM groups of unequal
 size, 8 agents each, 1 to 3 recordings with transcripts; every fiche audited on a 10-step
 scorecard, 60 % also on an 18-step one, a quarter of the pairs audited again, a few attempts
 failed or soft-deleted; completed audits with their steps, 2 to 4 control points per step and 1 or
@@ -35,9 +35,9 @@ authentication, the ORM, serialisation, and one process's event loop.
 p99 <= twice the SQL's p99) are met when it is <= 1. The last line gives the audit list's `p99_ms`
 and `ratio`, then every endpoint's.
 
-    .venv/bin/python benchmarks/api.py                          # 100k audits, 100 req/s for 60 s
-    .venv/bin/python benchmarks/api.py --audits 10000 --seconds 15  # a quick look
-    .venv/bin/python benchmarks/api.py --home /tmp/api-bench    # keep (and reuse) the seeded database
+    .venv/bin/python benchmarks/api_load.py                          # 100k audits, 100 req/s for 60 s
+    .venv/bin/python benchmarks/api_load.py --audits 10000 --seconds 15  # a quick look
+    .venv/bin/python benchmarks/api_load.py --home /tmp/api-bench    # keep (and reuse) the seeded database
 """
 
 from __future__ import annotations
@@ -64,27 +64,24 @@ from typing import Any
 import httpx
 import psutil
 import psycopg
+from _embedded import Servers, migrated_servers
 from sqlalchemy import Engine, event, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-# This script is named like the `api` package it serves: the project root comes first on the path
-# (the package, and the API tests' world that seeds roles and principals), this folder last.
-sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != HERE), str(HERE)]
+from api.app import create_app
+from api.auth.crypto import keyring_for
+from api.auth.service import issue_refresh_token
+from callaudit.settings import Settings, load_settings
+from domain.models import Audit, Fiche, User
+from resources.database import create_api_engine
 
-from _embedded import Servers, migrated_servers  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the API tests' world seeds roles, teams and principals
 
-from api.app import create_app  # noqa: E402
-from api.auth.crypto import keyring_for  # noqa: E402
-from api.auth.service import issue_refresh_token  # noqa: E402
-from callaudit.settings import Settings, load_settings  # noqa: E402
-from domain.models import Audit, Fiche, User  # noqa: E402
-from resources.database import create_api_engine  # noqa: E402
 from tests.api.audit_factory import add_scorecard  # noqa: E402
 from tests.api.world import build_world  # noqa: E402
 
-SEED_SQL = Path(__file__).with_name("api_seed.sql")
+SEED_SQL = Path(__file__).with_name("api_load_seed.sql")
 BOUND_MS = 50.0
 SQL_FACTOR = 2.0
 POOL = 10  # the API's pool size (`api.app`)
