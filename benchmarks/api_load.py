@@ -112,6 +112,8 @@ class Captured:
 
     statements: list[tuple[str, Any]] = field(default_factory=list)
     response_bytes: int = 0
+    api_cpu_ms: float = 0.0  # this process's CPU for the request through the app (ASGI client included)
+    postgres_cpu_ms: float = 0.0  # every Postgres process's CPU meanwhile (clock ticks: averages only)
 
 
 @dataclass
@@ -361,7 +363,13 @@ def _recording(into: list[tuple[str, Any]]) -> Iterator[None]:
         event.remove(Engine, "before_cursor_execute", seen)
 
 
-async def _capture(settings: Settings, tokens: dict[str, str], shapes: Sequence[Shape]) -> dict[Shape, Captured]:
+async def _capture(
+    servers: Servers, settings: Settings, tokens: dict[str, str], shapes: Sequence[Shape]
+) -> dict[Shape, Captured]:
+    """Each shape sent twice through the app in this process, the second time recorded: its SQL, and
+    the CPU it cost here and in Postgres, one request at a time (a figure the machine's load barely
+    moves, unlike latencies)."""
+    postgres = postmaster(servers.home)
     app = create_app(settings)
     captured: dict[Shape, Captured] = {}
     async with (
@@ -371,8 +379,11 @@ async def _capture(settings: Settings, tokens: dict[str, str], shapes: Sequence[
         for shape in shapes:
             await _send(client, shape, tokens)  # the pool's connection and the caches are warm
             result = Captured()
+            cpu, postgres_cpu = time.process_time(), _cpu([postgres])
             with _recording(result.statements):
                 response = await _send(client, shape, tokens)
+            result.api_cpu_ms = 1000 * (time.process_time() - cpu)
+            result.postgres_cpu_ms = 1000 * (_cpu([postgres]) - postgres_cpu)
             if response.status_code != 200:
                 raise SystemExit(f"{shape.method} {shape.path} {shape.params}: {response.status_code} {response.text}")
             result.response_bytes = len(response.content)
@@ -452,6 +463,11 @@ async def _sql_phase(
                     if cursor.description is not None:
                         await cursor.fetchall()
             await connection.rollback()
+        except BaseException:
+            # A request timed out mid-query leaves its connection unusable: the next one gets a new one.
+            await connection.close()
+            connection = await psycopg.AsyncConnection.connect(conninfo(servers.database_url))
+            raise
         finally:
             connections.put_nowait(connection)
 
@@ -542,7 +558,7 @@ def _report(
     args: argparse.Namespace, sql: Phase, api: Phase, captured: dict[Shape, Captured], requests: Sequence[Shape]
 ) -> str:
     print(f"\n{'endpoint':<9} {'n':>5} {'p50':>7} {'p99':>7} {'max':>7} | {'SQL p50':>7} {'SQL p99':>7} | "
-          f"{'ratio':>6}  statements  bytes")  # fmt: skip
+          f"{'ratio':>6}  statements  bytes | CPU ms: API  Postgres (one at a time)")  # fmt: skip
     figures: dict[str, tuple[float, float]] = {}
     for endpoint in ENDPOINTS:
         lat, base = api.latencies[endpoint], sql.latencies[endpoint]
@@ -552,8 +568,11 @@ def _report(
         mine = [captured[s] for s in set(requests) if s.endpoint == endpoint]
         statements = sum(len(c.statements) for c in mine) / len(mine)
         size = sum(c.response_bytes for c in mine) / len(mine)
+        api_cpu = sum(c.api_cpu_ms for c in mine) / len(mine)
+        pg_cpu = sum(c.postgres_cpu_ms for c in mine) / len(mine)
         print(f"{endpoint:<9} {len(lat):>5} {p50:>7.1f} {p99:>7.1f} {max(lat, default=0):>7.1f} | {b50:>7.1f} "
-              f"{b99:>7.1f} | {ratio:>6.2f}  {statements:>10.1f}  {size:>6.0f}")  # fmt: skip
+              f"{b99:>7.1f} | {ratio:>6.2f}  {statements:>10.1f}  {size:>6.0f} | {api_cpu:>11.1f} "
+              f"{pg_cpu:>9.1f}")  # fmt: skip
     errors = sum(api.errors.values()) + sum(sql.errors.values())
     for name, phase in (("SQL", sql), ("API", api)):
         for what, n in phase.errors.most_common(5):
@@ -600,7 +619,7 @@ def main() -> None:
         warmup = int(args.warmup * args.rate)
         requests = _schedule(shapes, warmup + int(args.seconds * args.rate), rng)
         started = time.monotonic()
-        captured = asyncio.run(_capture(settings, tokens, sorted(set(requests), key=requests.index)))
+        captured = asyncio.run(_capture(servers, settings, tokens, sorted(set(requests), key=requests.index)))
         print(f"  {len(captured)} request shapes captured in {time.monotonic() - started:.0f} s")
         sql = asyncio.run(_sql_phase(servers, requests, captured, rate=args.rate, warmup=warmup))
         sql.load = os.getloadavg()[:2]
