@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,14 +17,17 @@ from callaudit.migrate import alembic_config
 
 @dataclass(frozen=True)
 class Servers:
-    home: Path  # the temporary directory, removed after
+    home: Path  # the temporary directory, removed after (unless kept)
     database_url: str
     redis_url: str
 
 
 @contextmanager
-def migrated_servers(prefix: str) -> Iterator[Servers]:
-    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+def migrated_servers(prefix: str, home: Path | None = None) -> Iterator[Servers]:
+    """Servers in a temporary directory, or in `home` (kept, and its data reused) when given."""
+    if home is not None:
+        home.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=prefix) if home is None else nullcontext(str(home)) as tmp:
         home = Path(tmp)
         postgres, redis = EmbeddedPostgres(home), EmbeddedRedis(home)
         postgres.start()

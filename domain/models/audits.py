@@ -48,6 +48,7 @@ class AuditStatus(enum.StrEnum):
 
 PENDING_LEVEL = "PENDING"  # `niveau` of an audit not finished
 IN_FLIGHT_INDEX = "uq_audits_in_flight"  # at most one pending/running audit per (fiche, scorecard)
+LIST_INDEX = "ix_audits_latest_created"
 
 
 def _in(column: str, values: list[str]) -> str:
@@ -67,6 +68,14 @@ class Audit(IdMixin, TimestampMixin, Base):
             "scorecard_id",
             unique=True,
             postgresql_where=text("is_latest"),
+        ),
+        # The audit list's default page (latest, not deleted, newest first) read in index order and
+        # its total counted from the index alone (benchmarks/api_load.py, docs/decisions.md).
+        Index(
+            LIST_INDEX,
+            text("created_at DESC NULLS LAST"),
+            text("id DESC"),
+            postgresql_where=text("is_latest AND deleted_at IS NULL"),
         ),
         Index(
             IN_FLIGHT_INDEX,

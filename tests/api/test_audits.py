@@ -559,6 +559,19 @@ async def test_groupings_and_their_pagination(client: httpx.AsyncClient, world: 
     assert sorted(g["key"] for g in by_fiche["data"]) == sorted(scores)
 
 
+async def test_grouped_total_past_the_last_group_and_without_any(
+    client: httpx.AsyncClient, world: World, scores: Ids
+) -> None:
+    """The number of groups comes with the page; a page past the last group still tells it."""
+    only = {"fiche_ids": ",".join(scores)}
+    past = await grouped(client, world, group_by="groupe", limit=1, offset=5, **only)
+    assert (past["data"], past["pagination"]["total"], past["pagination"]["has_prev_page"]) == ([], 2, True)
+    page = await grouped(client, world, group_by="niveau", limit=1, **only)
+    assert (len(page["data"]), page["pagination"]["total"]) == (1, 2)
+    none = await grouped(client, world, group_by="groupe", fiche_ids="NO-SUCH-FICHE")
+    assert (none["data"], none["pagination"]["total"]) == ([], 0)
+
+
 async def test_grouped_by_fiches(client: httpx.AsyncClient, world: World) -> None:
     s = world.session
     one, two = await add_scorecard(s, "A"), await add_scorecard(s, "B")

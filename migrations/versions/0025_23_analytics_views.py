@@ -1,7 +1,7 @@
 """analytics schema: scorecard_health (per sales day x control point) and agent_scorecards (per week)
 
 Revision ID: i23_analytics_views
-Revises: i23_analytics_audit_facts
+Revises: i21b_audit_list_index
 Create Date: 2026-12-03 23:10:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "i23_analytics_views"
-down_revision: str | None = "i23_analytics_audit_facts"
+down_revision: str | None = "i21b_audit_list_index"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,64 @@
+"""The audit list's count reads only the tables its conditions need (`api.audits.service.list_statements`).
+
+Every audit has its fiche and scorecard, so leaving their joins out changes no total; what must hold
+is that a condition on a fiche or scorecard column (a filter, or the GROUP / SELF scope) still gets
+its join, whether it is written with a table column or an ORM attribute.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import create_engine
+
+from api.audits.schemas import AuditListQuery
+from api.audits.service import list_statements
+from api.auth.principal import Grant, Principal, PrincipalKind, TeamRef
+from domain.rbac import Action, Scope
+
+TZ = ZoneInfo("Europe/Paris")
+DIALECT = create_engine("postgresql+psycopg://").dialect  # compiles only, never connects
+
+
+def _grant(scope: Scope) -> Grant:
+    principal = Principal(
+        PrincipalKind.USER, grants={}, user_id=1, crm_user_id="crm-1", teams=(TeamRef(1, "Own", "G-OWN"),)
+    )
+    return Grant("audits", Action.READ, scope, principal)
+
+
+def _count_sql(scope: Scope, **filters: object) -> str:
+    count, _ = list_statements(_grant(scope), AuditListQuery.model_validate(filters), TZ)
+    return str(count.compile(dialect=DIALECT))
+
+
+def test_an_unfiltered_count_of_every_audit_reads_audits_alone() -> None:
+    sql = _count_sql(Scope.ALL, status="completed", niveau="REJET", date_from="2026-01-01")
+    assert "JOIN" not in sql
+    assert "FROM audits" in sql
+
+
+@pytest.mark.parametrize(
+    ("scope", "filters", "joined"),
+    [
+        (Scope.GROUP, {}, ["fiches"]),
+        (Scope.SELF, {}, ["fiches"]),
+        (Scope.ALL, {"groupes": "Groupe Nord"}, ["fiches"]),
+        (Scope.ALL, {"sales_date_from": "2026-01-01"}, ["fiches"]),
+        (Scope.ALL, {"prospect_query": "martin"}, ["fiches"]),
+        (Scope.ALL, {"q": "santé"}, ["fiches", "scorecards"]),
+    ],
+)
+def test_a_condition_on_a_fiche_or_scorecard_keeps_its_join(
+    scope: Scope, filters: dict[str, str], joined: list[str]
+) -> None:
+    sql = _count_sql(scope, **filters)
+    assert [table for table in ("fiches", "scorecards") if f"JOIN {table} ON" in sql] == joined
+    assert "FROM audits" in sql
+
+
+def test_the_page_always_joins_what_a_summary_shows() -> None:
+    _, page = list_statements(_grant(Scope.ALL), AuditListQuery(), TZ)
+    sql = str(page.compile(dialect=DIALECT))
+    assert all(f"JOIN {table} ON" in sql for table in ("fiches", "scorecards", "scorecard_versions"))
