@@ -35,7 +35,9 @@ from domain.language.pipeline import parse
 if TYPE_CHECKING:
     from spacy.tokens import Doc, Span, Token
 
-CONTENT_POS = frozenset({"NOUN", "PROPN", "VERB", "ADJ", "ADV", "NUM"})
+CONTENT_POS = frozenset({"NOUN", "PROPN", "VERB", "ADJ", "ADV", "NUM", "X"})
+"""Parts of speech that carry what is said; `X` is what the tagger cannot place, mostly acronyms and
+names a recogniser wrote in lower case ("sur orias point fr"), which are the rarest and surest terms."""
 _INTERROGATIVES = frozenset(
     {"combien", "quel", "quelle", "quels", "quelles", "pourquoi", "comment", "lequel", "laquelle"}
 )
