@@ -207,3 +207,16 @@ def test_access_to_the_recording_is_the_right_to_a_copy() -> None:
     # the data-protection right of access is what "droit de copie" means for a call recording
     said = call((AGENT, "vous pouvez avoir accès à cet enregistrement, on vous l'envoie sur demande"))
     assert analyse(COPY, said)[0][0] is PointStatus.PRESENT
+
+
+RECORDED = step(8, points=("Annoncer que l'appel est enregistré",))
+
+
+def test_a_statement_before_a_tag_question_is_said_as_a_fact() -> None:
+    # recognisers drop the comma: the question starts at "est-ce que", what comes before is told
+    fiche = call((AGENT, "on enregistre nos échanges est-ce que ça vous convient"))
+    statement, question = parse_timeline(fiche).utterances
+    assert (statement.question, question.question) == (False, True)
+    assert analyse(RECORDED, fiche)[0] == [PointStatus.PRESENT]
+    asked = call((AGENT, "est-ce que vous savez si on enregistre nos échanges"))
+    assert analyse(RECORDED, asked)[0] == [PointStatus.ABSENT]
