@@ -41,7 +41,7 @@ from domain.audits.timeline import Timeline, mmss
 from domain.language.lexicon import distinct, known_word, synonyms
 from domain.language.utterances import ParsedTimeline, Utterance, parse_timeline
 
-HEURISTIC_VERSION = "heuristic-4"
+HEURISTIC_VERSION = "heuristic-5"
 """Bump when the search, weights or texts change: audits made before are redone."""
 
 PRESENT_MIN = 0.35
@@ -244,7 +244,10 @@ def candidates(query: PointQuery, parsed: ParsedTimeline) -> tuple[list[_Match],
             match = _match(query, utterance, tables, scoped=False)
             if match is None:
                 continue
-            scoped = _match(query, utterance, tables, scoped=True)
+            # a negative question still asks ("pas de mutuelle de groupe obligatoire ?"): its negation
+            # is the expected answer, not a denial of the topic
+            asked = query.kind is PointKind.ASK and utterance.question
+            scoped = match if asked else _match(query, utterance, tables, scoped=True)
             if not role_fits(query.speaker, utterance.role):
                 near.append(replace(match, rule=Rule.WRONG_SPEAKER_ONLY))
             elif not as_fact(query, utterance) or scoped is None or scoped.strength < PRESENT_MIN <= match.strength:

@@ -7,6 +7,9 @@ no accents, `domain.language.utterances.fold`), the words people use for one thi
 It is written from the trade (health-insurance brokerage, French regulation), not from any corpus,
 and it is deliberately narrow: a word that names several things ("numéro", "mois", "document") is in
 no group, and so is every word that only means it inside a phrase ("maison de retraite").
+Acronyms of the trade are filed with what calls say for them: "MGO" is the mandatory group cover an
+employer provides ("mutuelle d'entreprise", "contrat collectif"), the right to a copy of a recording is
+the data-protection right of access ("accès").
 
 Specificity: a word's weight in a control point grows with its rarity in French (`wordfreq`'s Zipf
 frequency, shipped with the package): "droit" or "appel" prove little, "carence" or "ORIAS" a lot.
@@ -25,7 +28,7 @@ anciennete depuis longtemps
 enregistrer enregistrement enregistre
 appel conversation echange entretien communication
 conservation conserver garder archiver
-copie exemplaire
+copie exemplaire acces acceder
 opposition opposer objection refuser refus
 courtier courtage cabinet intermediaire
 orias registre immatriculation immatriculer immatricule
@@ -46,6 +49,7 @@ hausse augmentation augmenter
 prelevement prelever
 css cmu ame
 portabilite
+mgo collectif employeur entreprise
 besoin priorite
 budget moyens
 optique lunette verre monture lentille vue

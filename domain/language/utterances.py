@@ -35,7 +35,9 @@ from domain.language.pipeline import parse
 if TYPE_CHECKING:
     from spacy.tokens import Doc, Span, Token
 
-CONTENT_POS = frozenset({"NOUN", "PROPN", "VERB", "ADJ", "ADV", "NUM"})
+CONTENT_POS = frozenset({"NOUN", "PROPN", "VERB", "ADJ", "ADV", "NUM", "X"})
+"""Parts of speech that carry what is said; `X` is what the tagger cannot place, mostly acronyms and
+names a recogniser wrote in lower case ("sur orias point fr"), which are the rarest and surest terms."""
 _INTERROGATIVES = frozenset(
     {"combien", "quel", "quelle", "quels", "quelles", "pourquoi", "comment", "lequel", "laquelle"}
 )
@@ -277,6 +279,14 @@ _MIN_SEGMENT = 3
 _SUBJECT_DEPS = ("nsubj", "expl:subj")
 
 
+def _opens_question(token: Token) -> bool:
+    """An interrogative word, or the "est" of "est-ce que"."""
+    if fold(token.text) in _INTERROGATIVES or fold(token.text) == "est ce":
+        return True
+    following = token.nbor(1) if token.i + 1 < len(token.doc) else None
+    return fold(token.text) == "est" and following is not None and fold(following.text) == "ce"
+
+
 def segments(sent: Span) -> list[list[Token]]:
     """A sentence cut into clauses: after end punctuation, and before a subject pronoun that starts
     a new verb phrase. Recognisers drop punctuation, so one "sentence" is often several lines run
@@ -294,8 +304,15 @@ def segments(sent: Span) -> list[list[Token]]:
             and has_verb
             and not subordinate
             and len(current) >= _MIN_SEGMENT
+            # "est-ce que | vous savez...": the subject after the opener is the question's own
+            and not (_opens_question(current[0]) and not any(t.pos_ == "VERB" for t in current))
         )
-        if starts_clause:
+        # "on enregistre nos échanges, est-ce que ça vous convient ?": what is asked starts at its
+        # interrogative word; the statement before it is said as a fact
+        starts_question = (
+            _opens_question(token) and any(t.pos_ in ("VERB", "AUX") for t in current) and len(current) >= _MIN_SEGMENT
+        )
+        if starts_clause or starts_question:
             out.append([token])
         else:
             current.append(token)

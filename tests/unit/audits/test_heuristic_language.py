@@ -177,3 +177,46 @@ def test_a_short_shared_stem_without_endings_is_no_word_family() -> None:
 def test_whether_a_reaction_was_appropriate_is_a_judgement_not_assessed_offline() -> None:
     card = scorecard(step(1, points=("Réaction appropriée en cas de refus", "Traitement approprié de la réponse")))
     assert [q.assessable for q in build_queries(card, card.steps[0])] == [False, False]
+
+
+REGISTRY = step(7, points=("Numéro ORIAS communiqué",))
+
+
+def test_an_acronym_the_recogniser_wrote_in_lower_case_is_still_a_word() -> None:
+    # the tagger cannot place "orias" in lower case (part of speech X): it was dropped from the utterance
+    said = call((AGENT, "tout est vérifiable sur orias point fr avec le numéro 53559499"))
+    assert "orias" in parse_timeline(said).utterances[0].lemmas
+    assert analyse(REGISTRY, said)[0] == [PointStatus.PRESENT]
+
+
+def test_a_negative_question_still_asks() -> None:
+    # "pas de ... ?" expects "non" for an answer: the topic is asked about, not denied
+    asked = call((AGENT, "vous ne bénéficiez pas de la CSS ?"), (CLIENT, "non"))
+    assert analyse(SCHEMES, asked)[0][0] is PointStatus.PRESENT
+    declined = call((AGENT, "je ne vous demande pas si vous bénéficiez de la CSS"))
+    assert analyse(SCHEMES, declined)[0][0] is PointStatus.ABSENT
+
+
+def test_the_employers_group_cover_is_what_mgo_names() -> None:
+    # MGO is the trade's name of the cover an employer must provide; calls ask about the employer's mutuelle
+    asked = call((AGENT, "votre employeur vous fait bénéficier d'une mutuelle obligatoire ?"), (CLIENT, "non"))
+    assert analyse(SCHEMES, asked)[0][1] is PointStatus.PRESENT
+
+
+def test_access_to_the_recording_is_the_right_to_a_copy() -> None:
+    # the data-protection right of access is what "droit de copie" means for a call recording
+    said = call((AGENT, "vous pouvez avoir accès à cet enregistrement, on vous l'envoie sur demande"))
+    assert analyse(COPY, said)[0][0] is PointStatus.PRESENT
+
+
+RECORDED = step(8, points=("Annoncer que l'appel est enregistré",))
+
+
+def test_a_statement_before_a_tag_question_is_said_as_a_fact() -> None:
+    # recognisers drop the comma: the question starts at "est-ce que", what comes before is told
+    fiche = call((AGENT, "on enregistre nos échanges est-ce que ça vous convient"))
+    statement, question = parse_timeline(fiche).utterances
+    assert (statement.question, question.question) == (False, True)
+    assert analyse(RECORDED, fiche)[0] == [PointStatus.PRESENT]
+    asked = call((AGENT, "est-ce que vous savez si on enregistre nos échanges"))
+    assert analyse(RECORDED, asked)[0] == [PointStatus.ABSENT]
