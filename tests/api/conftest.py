@@ -48,11 +48,22 @@ _HERE = Path(__file__).resolve().parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every async test of tests/api runs on the session's event loop (shared engine and app)."""
+    """An async test of tests/api that uses this harness runs on the session's event loop (shared engine
+    and app); one that builds its own app or clients on the root fixtures keeps its own loop."""
     marker = pytest.mark.asyncio(loop_scope="session")
     for item in items:
-        if pytest_asyncio.is_async_test(item) and _HERE in Path(str(item.path)).resolve().parents:
+        if (
+            pytest_asyncio.is_async_test(item)
+            and _HERE in Path(str(item.path)).resolve().parents
+            and _uses_harness(item)
+        ):
             item.add_marker(marker, append=False)
+
+
+def _uses_harness(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    definitions = info.name2fixturedefs.values() if info else []
+    return any(defs[-1].func.__module__ == __name__ for defs in definitions)
 
 
 def make_settings(database_url: str, redis_url: str, home: Path, **overrides: Any) -> Settings:
