@@ -24,6 +24,12 @@ from callaudit.migrate import alembic_config
 from resources.database import create_api_engine, create_sync_engine
 from resources.redis import create_async_redis
 
+pytest_plugins = [
+    "tests.fixtures.audit_day",
+    "tests.fixtures.crm_simulator",
+    "tests.fixtures.outbox",
+]
+
 # Generation speed and per-example deadlines measure the machine, not the code: on CI's 2 shared
 # cores a property test must not fail because a neighbour process took the CPU.
 settings.register_profile("callaudit", deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -4,7 +4,7 @@
 * `app`: the app (built once, lifespan entered once) with `get_session` overridden to hand every
   request the test's `async_db_session`; commits become savepoint releases, the test rolls back.
 * `client`: an `httpx.AsyncClient` on the app (ASGI, no network).
-* `world`: seeded roles plus one principal of every kind and fiches of two CRM groups (`tests.api.world`).
+* `world`: seeded roles plus one principal of every kind and fiches of two CRM groups (`tests.fixtures.world`).
 
 Speed: async tests here share one event loop for the session, so the engine and the started app are
 built once; each module opens one connection with an outer transaction and builds the world in it
@@ -40,8 +40,8 @@ from callaudit.settings import Settings, load_settings
 from resources.crm import CrmClient
 from resources.database import create_api_engine
 from tests.api import probe
-from tests.api.fakes import RecordingLauncher, RunLogs
-from tests.api.world import World, build_world
+from tests.fixtures.fakes import RecordingLauncher, RunLogs
+from tests.fixtures.world import World, build_world
 
 TEST_JWT_SECRET = "test-only-signing-secret-0123456789abcdef"
 _HERE = Path(__file__).resolve().parent

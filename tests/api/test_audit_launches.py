@@ -10,9 +10,9 @@ from sqlalchemy import update
 from domain.models import Scorecard
 from orchestration.jobs import audit_fiches_job
 from runs.contract import AUDIT_FICHES_JOB
-from tests.api.audit_factory import add_scorecard
-from tests.api.fakes import RecordingLauncher
-from tests.api.world import World
+from tests.fixtures.factories.audits import add_scorecard
+from tests.fixtures.fakes import RecordingLauncher
+from tests.fixtures.world import World
 
 
 @pytest.fixture(autouse=True)

@@ -13,9 +13,9 @@ from callaudit.secrets import sealer_for
 from domain.models import AutomationLog, AutomationRun, AutomationSchedule
 from domain.models.automation import EXTERNAL_API_KEY_PURPOSE
 from runs.contract import AUTOMATION_RUN_JOB
-from tests.api.automation_factory import add_run, add_schedule
-from tests.api.fakes import RecordingLauncher
-from tests.api.world import World
+from tests.fixtures.factories.automation import add_run, add_schedule
+from tests.fixtures.fakes import RecordingLauncher
+from tests.fixtures.world import World
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ from domain.errors import ConflictError, DomainError, FieldIssue, InvalidError, 
 from domain.scorecards.service import LastStep, NameTaken, ScorecardInUse, ScorecardNotFound, StaleStep, StepNotFound
 from domain.scorecards.validation import InvalidScorecard
 from runs.launcher import LaunchFailed
-from tests.api.world import World
+from tests.fixtures.world import World
 
 
 async def test_validation_errors_name_the_field(client: httpx.AsyncClient) -> None:

@@ -13,10 +13,10 @@ from domain.models import OutboxEvent, SalesDayCoverage, WebhookSubscription
 from domain.outbox.catalogue import EVENTS
 from domain.outbox.fanout import build_body, may_receive, subscriber_subject
 from domain.rbac import Scope
-from tests.api.fakes import RecordingLauncher
 from tests.api.test_fiches import _add_day_fiches
-from tests.api.world import World
-from tests.realtime.catalogue import catalogued
+from tests.fixtures.fakes import RecordingLauncher
+from tests.fixtures.realtime_catalogue import catalogued
+from tests.fixtures.world import World
 
 HOOK = "http://127.0.0.1:9/hooks"  # allowlisted in the API test settings
 

@@ -16,8 +16,8 @@ from callaudit.demo_crm.config import SimulatorConfig
 from domain.models import Fiche, FicheFetchJob, FicheFetchStatus, SalesDayCoverage
 from resources.crm import CrmClient
 from runs.launcher import GraphQLLauncher, LaunchFailed, LaunchRequest
-from tests.api.fakes import RecordingLauncher
-from tests.api.world import World
+from tests.fixtures.fakes import RecordingLauncher
+from tests.fixtures.world import World
 
 
 async def _add_day_fiches(world: World, day: dt.date, group: str, count: int, stem: str) -> None:

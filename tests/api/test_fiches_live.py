@@ -24,7 +24,7 @@ from callaudit.demo_crm.fiches import fiche_id_for
 from callaudit.demo_crm.server import run_in_thread
 from domain.models import FicheFetchJob
 from tests.api.conftest import build_app, client_for, make_settings
-from tests.api.fakes import RecordingLauncher
+from tests.fixtures.fakes import RecordingLauncher
 
 TOKEN = "static-live-test-token-0123456789"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}

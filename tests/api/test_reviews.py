@@ -13,9 +13,9 @@ from sqlalchemy import text, update
 from domain.models import Audit
 from orchestration.reruns import rerun_audit_step_job
 from runs.contract import RERUN_AUDIT_STEP_JOB
-from tests.api.audit_factory import add_audit, add_scorecard
-from tests.api.fakes import RecordingLauncher
-from tests.api.world import World
+from tests.fixtures.factories.audits import add_audit, add_scorecard
+from tests.fixtures.fakes import RecordingLauncher
+from tests.fixtures.world import World
 
 
 @pytest.fixture(autouse=True)

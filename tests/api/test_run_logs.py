@@ -9,9 +9,9 @@ import pytest
 
 from api.runlogs import EventLogReader, LogLine, select_lines
 from domain.models import AuditRerun, FicheTranscription
-from tests.api.audit_factory import add_audit, add_scorecard
-from tests.api.fakes import RunLogs
-from tests.api.world import World
+from tests.fixtures.factories.audits import add_audit, add_scorecard
+from tests.fixtures.fakes import RunLogs
+from tests.fixtures.world import World
 
 
 @dg.op

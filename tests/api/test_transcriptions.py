@@ -15,8 +15,8 @@ from domain.models.transcripts import FicheTranscriptionStatus
 from domain.transcripts.store import coverage, load_recordings, set_fiche_status, store_failure
 from orchestration.jobs import transcribe_fiches_job
 from runs.contract import TRANSCRIBE_FICHES_JOB
-from tests.api.fakes import RecordingLauncher
-from tests.api.world import World
+from tests.fixtures.fakes import RecordingLauncher
+from tests.fixtures.world import World
 
 
 @pytest.fixture(autouse=True)
