@@ -39,8 +39,8 @@ from domain.models.automation import (
     AutomationSchedule,
 )
 from runs.contract import CODE_LOCATION
-from tests.fixtures.audit_day import DAY, scorecard_id  # noqa: F401 - fixture
-from tests.fixtures.crm_simulator import Simulator, simulator  # noqa: F401 - fixture
+from tests.fixtures.audit_day import DAY
+from tests.fixtures.crm_simulator import Simulator
 from tests.fixtures.processes import cli_env, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,7 +131,7 @@ def stack(
     tmp_path: Path,
     database_url: str,
     redis_url: str,
-    simulator: Simulator,  # noqa: F811
+    simulator: Simulator,
     dagster_database: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Stack]:
@@ -219,8 +219,8 @@ def worker_pid(instance: dg.DagsterInstance, dagster_run_id: str) -> int:
 def test_the_daemon_killed_mid_run_and_restarted_concludes_the_run_once(
     stack: Stack,
     sync_engine: Engine,
-    simulator: Simulator,  # noqa: F811
-    scorecard_id: int,  # noqa: F811
+    simulator: Simulator,
+    scorecard_id: int,
     worker_dies_too: bool,
 ) -> None:
     """With `worker_dies_too`, the run's worker is killed as well (the host lost both): the code server
