@@ -230,12 +230,25 @@ class InProcessRecordings:
         return await self.client.send(self.client.build_request(method, url, headers=headers), stream=True)
 
 
+@pytest.fixture
+def launcher() -> RecordingLauncher:
+    """What the test's app was asked to launch (and how Dagster answers it)."""
+    return RecordingLauncher()
+
+
+@pytest.fixture
+def run_logs() -> RunLogs:
+    return RunLogs()
+
+
 @pytest_asyncio.fixture(loop_scope="session")
 async def app(
     started_app: FastAPI,
     async_db_session: AsyncSession,
     redis_client: redis.Redis,
     crm_sync_sessions: sessionmaker[Session],
+    launcher: RecordingLauncher,
+    run_logs: RunLogs,
 ) -> AsyncIterator[FastAPI]:
     """The shared app; the CRM (and its recording URLs) is the in-process simulator, Dagster launches
     are recorded only."""
@@ -245,8 +258,8 @@ async def app(
         application.dependency_overrides[get_crm_client] = lambda: crm
         application.dependency_overrides[get_recording_source] = lambda: InProcessRecordings(recordings_http)
         application.dependency_overrides[get_sync_sessions] = lambda: crm_sync_sessions
-        application.dependency_overrides[get_run_launcher] = RecordingLauncher
-        application.dependency_overrides[get_run_log_reader] = RunLogs
+        application.dependency_overrides[get_run_launcher] = lambda: launcher
+        application.dependency_overrides[get_run_log_reader] = lambda: run_logs
         # A chat answer writes after the request's session is gone: with the test's session too.
         application.dependency_overrides[get_chat_sessions] = lambda: asynccontextmanager(
             session_override(async_db_session)
