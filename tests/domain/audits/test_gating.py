@@ -13,7 +13,7 @@ from domain.audits.gating import (
 )
 from domain.audits.matching import MatchKind
 from domain.audits.schema import Conformity, Level, PointStatus
-from tests.fixtures.factories.verdicts import cite, output, point, step, timeline
+from tests.fixtures.factories.timelines import cite, output, point, step, timeline
 
 RULES = GatingRules(enabled=True, min_quote_chars=12)
 AGENT, CLIENT = "speaker_0", "speaker_1"
@@ -46,8 +46,8 @@ def test_a_quote_found_in_its_chunk_takes_timings_speaker_and_recording_from_the
     assert citation.end_seconds == chunk.words[7].end
     assert citation.minutage == "00:09"
     assert citation.matched_text == "cet appel est enregistré,"
-    assert (citation.recording_date, citation.recording_time) == ("02/02/2026", "10:15")
-    assert citation.recording_url == "https://records.example/call0.wav"
+    assert (citation.recording_date, citation.recording_time) == ("25/09/2025", "10:05")
+    assert citation.recording_url == "https://recordings.example.invalid/call0.wav"
     assert gated.points[0].statut is PointStatus.PRESENT
     assert gated.score == 10
     assert gated.stats.citations_valid == 1

@@ -12,7 +12,7 @@ from domain.audits.gating import (
 )
 from domain.audits.matching import locate_quote, tokenise
 from domain.audits.schema import Conformity, Level, PointStatus
-from tests.fixtures.factories.verdicts import cite, output, point, step, timeline
+from tests.fixtures.factories.timelines import cite, output, point, step, timeline
 
 RULES = GatingRules(enabled=True, min_quote_chars=12)
 AGENT, CLIENT = "speaker_0", "speaker_1"

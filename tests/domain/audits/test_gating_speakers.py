@@ -11,7 +11,7 @@ from domain.audits.schema import PointStatus
 from domain.audits.scorecard import SpeakerRule, StepSpec
 from domain.audits.speakers import speaker_allowed
 from domain.audits.timeline import Role, Timeline
-from tests.fixtures.factories.verdicts import cite, output, point, step, timeline
+from tests.fixtures.factories.timelines import cite, output, point, step, timeline
 
 RULES = GatingRules(enabled=True, min_quote_chars=12)
 TURNS = [

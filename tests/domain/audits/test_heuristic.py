@@ -13,7 +13,7 @@ from domain.audits.heuristic import HeuristicAuditor, Rule
 from domain.audits.schema import ControlPointResult, PointStatus, StepOutput
 from domain.audits.scorecard import SpeakerRule, StepSpec
 from domain.audits.timeline import Role, Timeline
-from tests.fixtures.factories.verdicts import scorecard, step, timeline
+from tests.fixtures.factories.timelines import scorecard, step, timeline
 
 AGENT, CLIENT = "speaker_1", "speaker_0"  # the agent is not the first label: roles come from the chunks
 ROLES: dict[str, Role] = {AGENT: "agent", CLIENT: "client"}

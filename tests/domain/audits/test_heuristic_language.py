@@ -13,7 +13,7 @@ from domain.audits.schema import PointStatus, StepOutput
 from domain.audits.scorecard import SpeakerRule, StepSpec
 from domain.audits.timeline import Role, Timeline
 from domain.language.utterances import parse_timeline
-from tests.fixtures.factories.verdicts import scorecard, step, timeline
+from tests.fixtures.factories.timelines import scorecard, step, timeline
 
 AGENT, CLIENT = "speaker_1", "speaker_0"
 ROLES: dict[str, Role] = {AGENT: "agent", CLIENT: "client"}

@@ -12,7 +12,7 @@ from domain.audits.heuristic import HeuristicAuditor
 from domain.language import utterances
 from domain.language.analysis import ANALYSIS_VERSION
 from domain.language.utterances import parse_timeline
-from tests.fixtures.factories.verdicts import timeline
+from tests.fixtures.factories.timelines import timeline
 
 AGENT, CLIENT = "speaker_1", "speaker_0"
 FICHE = timeline(

@@ -11,11 +11,11 @@ from domain.audits.prompts import (
     tools_messages,
 )
 from domain.audits.timeline import render_timeline
-from tests.fixtures.factories.timelines import FOLLOW_UP, SALE_CALL, scorecard, timeline
+from tests.fixtures.factories.timelines import FOLLOW_UP, SALE_CALL, sample_scorecard, timeline
 
 
 def test_every_step_of_an_audit_starts_with_the_same_prefix() -> None:
-    card, tl = scorecard(), timeline(SALE_CALL, FOLLOW_UP)
+    card, tl = sample_scorecard(), timeline(SALE_CALL, FOLLOW_UP)
     layouts = [prompt_messages(card, step, tl) for step in card.steps]
     assert len({m[0]["content"] for m in layouts}) == 1
     heads = {m[1]["content"].split(STEP_SEPARATOR)[0] for m in layouts}
@@ -26,14 +26,14 @@ def test_every_step_of_an_audit_starts_with_the_same_prefix() -> None:
 
 
 def test_prefix_key_follows_the_timeline_and_scorecard() -> None:
-    card = scorecard()
+    card = sample_scorecard()
     key = prompt_prefix_key(card, timeline(SALE_CALL))
     assert key == prompt_prefix_key(card, timeline(SALE_CALL))
     assert key != prompt_prefix_key(card, timeline(SALE_CALL, FOLLOW_UP))
 
 
 def test_step_part_has_header_points_keywords_and_product_warning() -> None:
-    card = scorecard()
+    card = sample_scorecard()
     first, _, third = (step_part(card, step) for step in card.steps)
     assert first.startswith("ÉTAPE 1/3 : Présentation cabinet et agent")
     assert "Sévérité : CRITICAL | Poids : 10 points | Point critique : OUI" in first
@@ -44,14 +44,14 @@ def test_step_part_has_header_points_keywords_and_product_warning() -> None:
 
 
 def test_prompt_mode_rules_explain_the_one_based_labels() -> None:
-    system = prompt_messages(scorecard(), scorecard().steps[0], timeline(SALE_CALL))[0]["content"]
+    system = prompt_messages(sample_scorecard(), sample_scorecard().steps[0], timeline(SALE_CALL))[0]["content"]
     assert system.startswith("Vous êtes un auditeur qualité")
     assert "« Enregistrement #X » moins 1" in system
     assert "PRESENT : au moins une citation" in system
 
 
 def test_tools_mode_keeps_the_timeline_out() -> None:
-    card, tl = scorecard(), timeline(SALE_CALL)
+    card, tl = sample_scorecard(), timeline(SALE_CALL)
     system, user = tools_messages(card, card.steps[0])
     assert SALE_CALL[0][1] not in system["content"] + user["content"]
     assert "search_transcript" in system["content"]

@@ -9,7 +9,7 @@ from domain.audits.scorecard import SpeakerRule
 from domain.audits.timeline import Timeline, render_timeline
 from domain.audits.tools import get_transcript_chunks, search_transcript
 from domain.transcripts.roles import assign_roles
-from tests.fixtures.factories.timelines import FOLLOW_UP, SALE_CALL, scorecard, timeline
+from tests.fixtures.factories.timelines import FOLLOW_UP, SALE_CALL, sample_scorecard, timeline
 
 
 def _with_roles(tl: Timeline) -> Timeline:
@@ -26,7 +26,7 @@ def test_the_timeline_names_each_speakers_role_and_stays_deterministic() -> None
     assert "Speakers: speaker_1 (client)\nspeaker_1: Bonjour monsieur." in text
     assert "Rôles des locuteurs (confiance): " in text
     assert text == render_timeline(_with_roles(timeline(SALE_CALL, FOLLOW_UP)))
-    card = scorecard()
+    card = sample_scorecard()
     heads = {prompt_messages(card, step, tl)[1]["content"].split("=== ÉTAPE")[0] for step in card.steps}
     assert len(heads) == 1  # still one shared prefix for every step
 
@@ -46,7 +46,7 @@ def test_transcript_tools_return_the_role() -> None:
 
 
 def test_each_point_says_whose_words_count() -> None:
-    card = scorecard()
+    card = sample_scorecard()
     step = dataclasses.replace(card.steps[1], point_speakers=(SpeakerRule.AGENT, SpeakerRule.CLIENT))
     text = step_part(card, step)
 

@@ -6,7 +6,7 @@ from domain.audits.auditor import PointAssessment
 from domain.audits.gating import GatingRules, gate_step
 from domain.audits.review import review_flag
 from domain.audits.schema import PointStatus
-from tests.fixtures.factories.verdicts import cite, output, point, step, timeline
+from tests.fixtures.factories.timelines import cite, output, point, step, timeline
 
 CALL = timeline([("speaker_0", "Je vous informe que cet appel est enregistré pour la qualité du service.")])
 QUOTE = cite("cet appel est enregistré pour la qualité", 0, 0)

@@ -9,7 +9,7 @@ import pytest
 
 from domain.audits.schema import Conformity, Level
 from domain.audits.scoring import compute_compliance
-from tests.fixtures.factories.verdicts import scorecard, step
+from tests.fixtures.factories.timelines import scorecard, step
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,8 @@ def test_search_scores_by_terms_contained_and_sorts_by_score_then_position() -> 
     assert [(m["recording_index"], m["chunk_index"], m["score"]) for m in matches] == [(0, 8, 3), (0, 7, 1), (1, 0, 1)]
     best = matches[0]
     assert best["chunk_id"] == "call0:8"
-    assert best["minutage"] == "01:20"
-    assert best["minutage_secondes"] == 80.0
+    assert best["minutage"] == "00:44"
+    assert best["minutage_secondes"] == 44.0
     assert best["speaker"] == "speaker_0"
     assert best["recording_date"] == "25/09/2025"
     assert best["recording_url"].endswith("call0.wav")

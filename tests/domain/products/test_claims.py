@@ -10,7 +10,7 @@ from domain.audits.schema import Conformity, PointStatus
 from domain.audits.timeline import Role
 from domain.products.claims import apply_check, check_claims, for_step, plan_value
 from domain.products.facts import ProductFacts
-from tests.fixtures.factories.verdicts import cite, output, point, scorecard, step, timeline
+from tests.fixtures.factories.timelines import cite, output, point, scorecard, step, timeline
 
 FACTS = ProductFacts(
     match={"strategy": "exact", "scores": {"groupe": 1.0}, "picked": {}, "reason": None},

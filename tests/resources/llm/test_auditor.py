@@ -21,7 +21,7 @@ from resources.llm.auditor import OpenAiAuditor
 from resources.llm.config import LlmConfig
 from resources.llm.pricing import Price, PriceTable
 from resources.llm.resource import openai_auditor
-from tests.fixtures.factories.timelines import FOLLOW_UP, SALE_CALL, long_timeline, scorecard, timeline
+from tests.fixtures.factories.timelines import FOLLOW_UP, SALE_CALL, long_timeline, sample_scorecard, timeline
 from tests.fixtures.standins.llm import OpenAiStandIn, Reply, control_points, step_answer
 from tests.fixtures.standins.prompt_cache import CHARS_PER_TOKEN
 
@@ -60,14 +60,14 @@ async def make_auditor(standin: OpenAiStandIn, aredis: aioredis.Redis) -> AsyncI
 async def analyse(
     auditor: OpenAiAuditor, tl: Timeline, position: int = 1, mode: TranscriptMode = TranscriptMode.PROMPT
 ) -> StepAnalysis:
-    card = scorecard()
+    card = sample_scorecard()
     return await auditor.analyze_step(card, card.step(position), tl, mode=mode)
 
 
 def assert_failed_with_fallback(analysis: StepAnalysis, position: int = 1) -> None:
     assert analysis.failed
     assert analysis.error
-    assert analysis.output == fallback_step(scorecard().step(position).control_points, analysis.error)
+    assert analysis.output == fallback_step(sample_scorecard().step(position).control_points, analysis.error)
 
 
 async def test_prompt_mode_answers_the_step(standin: OpenAiStandIn, make_auditor: Any) -> None:
@@ -86,7 +86,7 @@ async def test_prompt_mode_answers_the_step(standin: OpenAiStandIn, make_auditor
 
 
 async def test_steps_share_their_prefix_and_later_ones_hit_the_cache(standin: OpenAiStandIn, make_auditor: Any) -> None:
-    auditor, tl, card = make_auditor(), long_timeline(), scorecard()
+    auditor, tl, card = make_auditor(), long_timeline(), sample_scorecard()
     first = await analyse(auditor, tl, 1)
     others = await asyncio.gather(*(analyse(auditor, tl, p) for p in (2, 3)))
     bodies = [seen.body for seen in standin.seen]
@@ -152,7 +152,7 @@ async def test_tools_mode_runs_real_tools_over_the_timeline(standin: OpenAiStand
     assert [(m["chunk_index"], m["score"]) for m in search_result["matches"]] == [(0, 3), (2, 1)]
     (citation,) = analysis.output.points_controle[0].citations
     assert citation.texte == SALE_CALL[2][1] == tl.chunk(0, 2).text  # type: ignore[union-attr]
-    assert (citation.recording_index, citation.chunk_index, citation.minutage) == (0, 2, "00:20")
+    assert (citation.recording_index, citation.chunk_index, citation.minutage) == (0, 2, "00:09")
     assert analysis.output.points_controle[0].statut is PointStatus.PRESENT
     assert analysis.usage.calls == 3
 

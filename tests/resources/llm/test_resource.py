@@ -14,7 +14,7 @@ from domain.audits.heuristic import HeuristicAuditor
 from resources.llm.auditor import OpenAiAuditor
 from resources.llm.config import llm_config
 from resources.llm.resource import KEYLESS_PLACEHOLDER, LlmResource, auditor_kind, build_auditor
-from tests.fixtures.factories.timelines import SALE_CALL, scorecard, timeline
+from tests.fixtures.factories.timelines import SALE_CALL, sample_scorecard, timeline
 from tests.fixtures.standins.llm import OpenAiStandIn
 
 LLM_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AUDIT_AUDITOR", "LLM_PRICES", "OPENAI_REASONING_EFFORT_AUDIT")
@@ -78,7 +78,7 @@ async def test_the_resource_drives_the_real_client(aredis: aioredis.Redis) -> No
             kind="openai", api_key=server.key, base_url=server.base_url, model="m1", reasoning_effort="low"
         )
         async with resource.auditor(aredis) as auditor:
-            card = scorecard()
+            card = sample_scorecard()
             analysis = await auditor.analyze_step(card, card.steps[0], timeline(SALE_CALL), mode=TranscriptMode.PROMPT)
         assert server.violations == []
     assert not analysis.failed
@@ -91,7 +91,7 @@ async def test_a_keyless_local_server_gets_a_placeholder_key(aredis: aioredis.Re
     with OpenAiStandIn(model="local", key=KEYLESS_PLACEHOLDER) as server:
         resource = LlmResource(kind="openai", base_url=server.base_url, model="local")
         async with resource.auditor(aredis) as auditor:
-            card = scorecard()
+            card = sample_scorecard()
             analysis = await auditor.analyze_step(card, card.steps[0], timeline(SALE_CALL), mode=TranscriptMode.PROMPT)
         assert server.violations == []
     assert not analysis.failed
