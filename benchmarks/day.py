@@ -7,7 +7,7 @@ and webserver, the API) in a temporary home, against three upstreams that answer
   search and detail fetch, the production cap of `--crm-cap` detail fetches at once;
 * the ElevenLabs stand-in (`transcribe.py`'s) in its own process, `--stt-latency` s per recording,
   `--stt-limit` at once, downloading each recording's audio from the simulator and uploading it;
-* the OpenAI-compatible stand-in of the tests (`tests/llm/standin.py`, strict checks, prompt caching
+* the OpenAI-compatible stand-in of the tests (`tests/fixtures/standins/llm.py`, strict checks, prompt caching
   as documented) answering every step after `--llm-latency` s, `--llm-cap` calls at once.
 
 Before the stack starts, the database holds one scorecard marked to run automatically:
@@ -74,7 +74,7 @@ WORKSPACE = ROOT / "workspace.yaml"
 def llm_stand_in(latency: float) -> Iterator[Any]:
     """The tests' OpenAI stand-in (served from a thread of this process), answering after `latency` s."""
     sys.path.insert(0, str(ROOT))  # `tests` is not an installed package
-    from tests.llm.standin import OpenAiStandIn, Reply, control_points, step_answer
+    from tests.fixtures.standins.llm import OpenAiStandIn, Reply, control_points, step_answer
 
     def slow(body: dict[str, Any]) -> Reply:
         return Reply(content=json.dumps(step_answer(control_points(body)), ensure_ascii=False), delay=latency)
@@ -86,7 +86,7 @@ def llm_stand_in(latency: float) -> Iterator[Any]:
 
 def stack_environment(home: Path, args: argparse.Namespace, crm: str, stt: str, llm: Any) -> dict[str, str]:
     sys.path.insert(0, str(ROOT))
-    from tests.process_helpers import cli_env, free_port
+    from tests.fixtures.processes import cli_env, free_port
 
     return cli_env(
         home,

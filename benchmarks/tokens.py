@@ -1,7 +1,7 @@
 """Benchmark: tokens and money of 18-step audits, our call order against the original's, through a caching provider.
 
-The same audits are sent twice, each time to a fresh OpenAI-compatible stand-in (`tests/llm/standin.py`)
-that models OpenAI's prompt caching as documented (`tests/llm/prompt_cache.py`): a prefix of 1,024
+The same audits are sent twice, each time to a fresh OpenAI-compatible stand-in (`tests/fixtures/standins/llm.py`)
+that models OpenAI's prompt caching as documented (`tests/fixtures/standins/prompt_cache.py`): a prefix of 1,024
 tokens or more is cached in 128-token steps, and serves only requests that start after the request
 that wrote it has been processed; the cached part is reported in `usage.prompt_tokens_details`.
 
@@ -138,7 +138,7 @@ async def original(args: argparse.Namespace, standin: Any, work: Work) -> Tally:
 @contextlib.contextmanager
 def stand_in(args: argparse.Namespace) -> Any:
     sys.path.insert(0, str(ROOT))  # `tests` is not an installed package
-    from tests.llm.standin import OpenAiStandIn, Reply, control_points, step_answer
+    from tests.fixtures.standins.llm import OpenAiStandIn, Reply, control_points, step_answer
 
     def answer(body: dict[str, Any]) -> Reply:
         return Reply(content=json.dumps(step_answer(control_points(body)), ensure_ascii=False), delay=args.latency)

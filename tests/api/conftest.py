@@ -4,7 +4,7 @@
 * `app`: the app (built once, lifespan entered once) with `get_session` overridden to hand every
   request the test's `async_db_session`; commits become savepoint releases, the test rolls back.
 * `client`: an `httpx.AsyncClient` on the app (ASGI, no network).
-* `world`: seeded roles plus one principal of every kind and fiches of two CRM groups (`tests.api.world`).
+* `world`: seeded roles plus one principal of every kind and fiches of two CRM groups (`tests.fixtures.world`).
 
 Speed: async tests here share one event loop for the session, so the engine and the started app are
 built once; each module opens one connection with an outer transaction and builds the world in it
@@ -41,19 +41,30 @@ from callaudit.settings import Settings, load_settings
 from resources.crm import CrmClient
 from resources.database import create_api_engine
 from tests.api import probe
-from tests.api.fakes import RecordingLauncher, RunLogs
-from tests.api.world import World, build_world
+from tests.fixtures.fakes import RecordingLauncher, RunLogs
+from tests.fixtures.world import World, build_world
 
 TEST_JWT_SECRET = "test-only-signing-secret-0123456789abcdef"
 _HERE = Path(__file__).resolve().parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every async test of tests/api runs on the session's event loop (shared engine and app)."""
+    """An async test of tests/api that uses this harness runs on the session's event loop (shared engine
+    and app); one that builds its own app or clients on the root fixtures keeps its own loop."""
     marker = pytest.mark.asyncio(loop_scope="session")
     for item in items:
-        if pytest_asyncio.is_async_test(item) and _HERE in Path(str(item.path)).resolve().parents:
+        if (
+            pytest_asyncio.is_async_test(item)
+            and _HERE in Path(str(item.path)).resolve().parents
+            and _uses_harness(item)
+        ):
             item.add_marker(marker, append=False)
+
+
+def _uses_harness(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    definitions = info.name2fixturedefs.values() if info else []
+    return any(defs[-1].func.__module__ == __name__ for defs in definitions)
 
 
 def make_settings(database_url: str, redis_url: str, home: Path, **overrides: Any) -> Settings:
@@ -220,12 +231,25 @@ class InProcessRecordings:
         return await self.client.send(self.client.build_request(method, url, headers=headers), stream=True)
 
 
+@pytest.fixture
+def launcher() -> RecordingLauncher:
+    """What the test's app was asked to launch (and how Dagster answers it)."""
+    return RecordingLauncher()
+
+
+@pytest.fixture
+def run_logs() -> RunLogs:
+    return RunLogs()
+
+
 @pytest_asyncio.fixture(loop_scope="session")
 async def app(
     started_app: FastAPI,
     async_db_session: AsyncSession,
     redis_client: redis.Redis,
     crm_sync_sessions: sessionmaker[Session],
+    launcher: RecordingLauncher,
+    run_logs: RunLogs,
 ) -> AsyncIterator[FastAPI]:
     """The shared app; the CRM (and its recording URLs) is the in-process simulator, Dagster launches
     are recorded only."""
@@ -235,8 +259,8 @@ async def app(
         application.dependency_overrides[get_crm_client] = lambda: crm
         application.dependency_overrides[get_recording_source] = lambda: InProcessRecordings(recordings_http)
         application.dependency_overrides[get_sync_sessions] = lambda: crm_sync_sessions
-        application.dependency_overrides[get_run_launcher] = RecordingLauncher
-        application.dependency_overrides[get_run_log_reader] = RunLogs
+        application.dependency_overrides[get_run_launcher] = lambda: launcher
+        application.dependency_overrides[get_run_log_reader] = lambda: run_logs
         # A chat answer writes after the request's session is gone: with the test's session too.
         application.dependency_overrides[get_chat_sessions] = lambda: asynccontextmanager(
             session_override(async_db_session)

@@ -40,11 +40,11 @@ from domain.outbox import new_delivery_id
 from domain.outbox.secrets_box import SecretBox
 from domain.outbox.signing import generate_secret
 from domain.rbac import Scope
-from tests.api.audit_factory import add_audit, add_scorecard
-from tests.api.automation_factory import add_run, add_schedule
-from tests.api.report_factory import add_reported_audit
-from tests.api.world import PASSWORD, PRINCIPALS, World
-from tests.scorecards import factory as scorecard_factory
+from tests.fixtures.factories import scorecards as scorecard_factory
+from tests.fixtures.factories.audits import add_audit, add_scorecard
+from tests.fixtures.factories.automation import add_run, add_schedule
+from tests.fixtures.factories.reports import add_reported_audit
+from tests.fixtures.world import PASSWORD, PRINCIPALS, World
 
 Expectation = int | tuple[int, int]  # one status, or (own entity, other group's entity)
 

@@ -16,7 +16,7 @@ from api.auth.crypto import ACCESS_TOKEN_TYPE, Keyring, build_keyring, key_id
 from callaudit.settings import Settings
 from domain.models import Role, TeamMember, User, UserRole, UserStatus
 from tests.api.conftest import TEST_JWT_SECRET, make_settings
-from tests.api.world import World
+from tests.fixtures.world import World
 
 ME = "/api/auth/me"
 

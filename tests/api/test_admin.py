@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from domain.models import RefreshToken, TeamMember
 from domain.rbac import BUILT_IN_ROLES, PERMISSIONS
-from tests.api.world import PASSWORD, World
+from tests.fixtures.world import PASSWORD, World
 
 USERS = "/api/admin/users"
 ROLES = "/api/admin/roles"

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from api.auth.crypto import API_TOKEN_PREFIX
 from domain.models import ApiToken, User, UserRole, UserStatus
 from domain.rbac import Scope
-from tests.api.world import World
+from tests.fixtures.world import World
 
 TOKENS = "/api/admin/api-tokens"
 

@@ -10,25 +10,20 @@ from sqlalchemy import update
 from domain.models import Scorecard
 from orchestration.jobs import audit_fiches_job
 from runs.contract import AUDIT_FICHES_JOB
-from tests.api.audit_factory import add_scorecard
-from tests.api.fakes import RecordingLauncher
-from tests.api.world import World
-
-
-@pytest.fixture(autouse=True)
-def _fresh_launcher() -> None:
-    RecordingLauncher.reset()
+from tests.fixtures.factories.audits import add_scorecard
+from tests.fixtures.fakes import RecordingLauncher
+from tests.fixtures.world import World
 
 
 async def test_run_launches_the_audit_job_with_the_scorecard_and_options(
-    client: httpx.AsyncClient, world: World
+    client: httpx.AsyncClient, world: World, launcher: RecordingLauncher
 ) -> None:
     scorecard = await add_scorecard(world.session, "Grille A", versions=2)
     await world.commit()
     body = {"fiche_id": "F-OWN", "audit_config_id": scorecard.id, "useRlm": True, "priority": "high"}
     response = await client.post("/api/audits/run", json=body, headers=world.headers("operator"))
     assert response.status_code == 202, response.text
-    [(run_id, launch)] = RecordingLauncher.jobs
+    [(run_id, launch)] = launcher.jobs
     data = response.json()["data"]
     assert (data["run_id"], data["scorecard_id"], data["scorecard_version"], data["use_rlm"]) == (
         run_id,
@@ -51,7 +46,7 @@ async def test_run_launches_the_audit_job_with_the_scorecard_and_options(
 
 
 async def test_an_inactive_or_unknown_scorecard_is_404_and_nothing_launches(
-    client: httpx.AsyncClient, world: World
+    client: httpx.AsyncClient, world: World, launcher: RecordingLauncher
 ) -> None:
     scorecard = await add_scorecard(world.session)
     await world.session.execute(update(Scorecard).where(Scorecard.id == scorecard.id).values(is_active=False))
@@ -60,10 +55,12 @@ async def test_an_inactive_or_unknown_scorecard_is_404_and_nothing_launches(
         body = {"fiche_id": "F-OWN", "scorecard_id": scorecard_id}
         response = await client.post("/api/audits/run", json=body, headers=world.headers("operator"))
         assert response.status_code == 404, response.text
-    assert RecordingLauncher.jobs == []
+    assert launcher.jobs == []
 
 
-async def test_run_latest_picks_the_newest_active_scorecard(client: httpx.AsyncClient, world: World) -> None:
+async def test_run_latest_picks_the_newest_active_scorecard(
+    client: httpx.AsyncClient, world: World, launcher: RecordingLauncher
+) -> None:
     response = await client.post("/api/audits/run-latest", json={"fiche_id": "F-OWN"}, headers=world.headers("admin"))
     assert response.status_code == 404  # none yet
     await add_scorecard(world.session, "Ancienne")
@@ -72,12 +69,12 @@ async def test_run_latest_picks_the_newest_active_scorecard(client: httpx.AsyncC
     response = await client.post("/api/audits/run-latest", json={"fiche_id": "F-OWN"}, headers=world.headers("admin"))
     assert response.status_code == 202, response.text
     assert response.json()["data"]["scorecard_name"] == "Récente"
-    [(_, launch)] = RecordingLauncher.jobs
+    [(_, launch)] = launcher.jobs
     assert launch.run_config["scorecard_id"] == newest.id
 
 
 async def test_a_batch_is_one_run_and_refused_whole_when_a_fiche_is_out_of_scope(
-    client: httpx.AsyncClient, world: World
+    client: httpx.AsyncClient, world: World, launcher: RecordingLauncher
 ) -> None:
     scorecard = await add_scorecard(world.session)
     await world.commit()
@@ -85,19 +82,21 @@ async def test_a_batch_is_one_run_and_refused_whole_when_a_fiche_is_out_of_scope
     refused = await client.post("/api/audits/batch", json=body, headers=world.headers("operator"))
     assert refused.status_code == 404
     assert "F-OTHER" in refused.json()["error"]
-    assert RecordingLauncher.jobs == []
+    assert launcher.jobs == []
     body["fiche_ids"] = ["F-OWN", "F-OWN"]
     accepted = await client.post("/api/audits/batch", json=body, headers=world.headers("operator"))
     assert accepted.status_code == 202, accepted.text
-    [(_, launch)] = RecordingLauncher.jobs
+    [(_, launch)] = launcher.jobs
     config = launch.run_config
     assert (config["fiche_ids"], config["trigger_source"], launch.tags["app/source"]) == (["F-OWN"], "batch", "batch")
 
 
-async def test_a_refused_launch_is_503_with_a_safe_message(client: httpx.AsyncClient, world: World) -> None:
+async def test_a_refused_launch_is_503_with_a_safe_message(
+    client: httpx.AsyncClient, world: World, launcher: RecordingLauncher
+) -> None:
     scorecard = await add_scorecard(world.session)
     await world.commit()
-    RecordingLauncher.fail = True
+    launcher.fail = True
     body = {"fiche_id": "F-OWN", "scorecard_id": scorecard.id}
     response = await client.post("/api/audits/run", json=body, headers=world.headers("operator"))
     assert response.status_code == 503
@@ -119,12 +118,12 @@ async def test_a_refused_launch_is_503_with_a_safe_message(client: httpx.AsyncCl
     ],
 )
 async def test_an_out_of_range_scorecard_id_is_a_400_naming_it(
-    client: httpx.AsyncClient, world: World, path: str, body: dict[str, object]
+    client: httpx.AsyncClient, world: World, path: str, body: dict[str, object], launcher: RecordingLauncher
 ) -> None:
     response = await client.post(path, json=body, headers=world.headers("operator"))
     assert response.status_code == 400, response.text
     assert response.json()["field"] in {"body.scorecard_id", "body.audit_config_id"}
-    assert RecordingLauncher.jobs == []
+    assert launcher.jobs == []
 
 
 async def test_a_queued_audit_is_listed_with_its_run_id_from_the_202_on(

@@ -17,9 +17,9 @@ from domain.audits.store import LatestCandidate, choose_latest
 from domain.models import Audit, AuditProductLink
 from domain.models.audits import PENDING_LEVEL
 from services.auditing import STALE_HEARTBEAT
-from tests.api.audit_factory import add_audit, add_fiche, add_scorecard
-from tests.api.queries import counting
-from tests.api.world import World
+from tests.fixtures.factories.audits import add_audit, add_fiche, add_scorecard
+from tests.fixtures.queries import counting
+from tests.fixtures.world import World
 
 Ids = dict[str, int]
 

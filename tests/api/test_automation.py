@@ -13,14 +13,9 @@ from callaudit.secrets import sealer_for
 from domain.models import AutomationLog, AutomationRun, AutomationSchedule
 from domain.models.automation import EXTERNAL_API_KEY_PURPOSE
 from runs.contract import AUTOMATION_RUN_JOB
-from tests.api.automation_factory import add_run, add_schedule
-from tests.api.fakes import RecordingLauncher
-from tests.api.world import World
-
-
-@pytest.fixture(autouse=True)
-def _fresh_launcher() -> None:
-    RecordingLauncher.reset()
+from tests.fixtures.factories.automation import add_run, add_schedule
+from tests.fixtures.fakes import RecordingLauncher
+from tests.fixtures.world import World
 
 
 def schedule_body(**fields: Any) -> dict[str, Any]:
@@ -151,7 +146,7 @@ async def test_a_webhook_url_gets_a_signing_subscription_whose_secret_is_shown_o
 
 
 async def test_9_12_08_a_group_operator_sees_and_triggers_only_schedules_of_their_groups(
-    client: httpx.AsyncClient, world: World
+    client: httpx.AsyncClient, world: World, launcher: RecordingLauncher
 ) -> None:
     """Reference §9.12 #8: the original let a GROUP operator see and trigger every schedule."""
     own = await add_schedule(world.session, "G-OWN")
@@ -166,13 +161,13 @@ async def test_9_12_08_a_group_operator_sees_and_triggers_only_schedules_of_thei
         assert (await client.get(f"/api/automation/schedules/{schedule_id}", headers=headers)).status_code == 404
         trigger = await client.post("/api/automation/trigger", json={"scheduleId": schedule_id}, headers=headers)
         assert trigger.status_code == 404
-    assert RecordingLauncher.jobs == []
+    assert launcher.jobs == []
     admin = (await client.get("/api/automation/schedules", headers=world.headers("admin"))).json()
     assert {str(own), str(other), str(everyone)} <= {s["id"] for s in admin["data"]}
 
 
 async def test_9_12_07_trigger_answers_at_once_with_the_automation_run_id_and_its_dagster_run_id(
-    client: httpx.AsyncClient, world: World
+    client: httpx.AsyncClient, world: World, launcher: RecordingLauncher
 ) -> None:
     """Reference §9.12 #7: the original answered with event ids the UI could not follow."""
     schedule_id = await add_schedule(world.session, "G-OWN", transcription_priority="high", max_concurrent_runs=2)
@@ -181,7 +176,7 @@ async def test_9_12_07_trigger_answers_at_once_with_the_automation_run_id_and_it
     response = await client.post("/api/automation/trigger", json=body, headers=world.headers("operator"))
     assert response.status_code == 202, response.text
     data = response.json()["data"]
-    [(dagster_run_id, launch)] = RecordingLauncher.jobs
+    [(dagster_run_id, launch)] = launcher.jobs
     assert data["dagsterRunId"] == dagster_run_id
     run = await world.session.get(AutomationRun, int(data["runId"]))
     assert run is not None
@@ -197,7 +192,7 @@ async def test_9_12_07_trigger_answers_at_once_with_the_automation_run_id_and_it
 
 
 async def test_9_12_11_triggering_an_inactive_schedule_is_409_with_the_reason(
-    client: httpx.AsyncClient, world: World
+    client: httpx.AsyncClient, world: World, launcher: RecordingLauncher
 ) -> None:
     """Reference §9.12 #11: the original failed silently, without a run row."""
     schedule_id = await add_schedule(world.session, "G-OWN", is_active=False)
@@ -207,17 +202,17 @@ async def test_9_12_11_triggering_an_inactive_schedule_is_409_with_the_reason(
     )
     assert response.status_code == 409
     assert "inactive" in response.json()["error"]
-    assert RecordingLauncher.jobs == []
+    assert launcher.jobs == []
     runs = (await world.session.scalars(select(AutomationRun).where(AutomationRun.schedule_id == schedule_id))).all()
     assert runs == []
 
 
 async def test_a_launch_dagster_refuses_is_503_and_the_run_is_recorded_failed(
-    client: httpx.AsyncClient, world: World
+    client: httpx.AsyncClient, world: World, launcher: RecordingLauncher
 ) -> None:
     schedule_id = await add_schedule(world.session, "G-OWN")
     await world.commit()
-    RecordingLauncher.fail = True
+    launcher.fail = True
     response = await client.post(
         "/api/automation/trigger", json={"scheduleId": schedule_id}, headers=world.headers("operator")
     )
@@ -274,7 +269,9 @@ async def test_delete_removes_the_schedule_with_its_runs_and_logs(client: httpx.
     assert logs == []
 
 
-async def test_an_override_never_widens_the_schedule_to_other_groups(client: httpx.AsyncClient, world: World) -> None:
+async def test_an_override_never_widens_the_schedule_to_other_groups(
+    client: httpx.AsyncClient, world: World, launcher: RecordingLauncher
+) -> None:
     schedule_id = await add_schedule(world.session, "G-OWN")
     await world.commit()
     headers = world.headers("operator")
@@ -282,7 +279,7 @@ async def test_an_override_never_widens_the_schedule_to_other_groups(client: htt
     refused = await client.post("/api/automation/trigger", json=wider, headers=headers)
     assert refused.status_code == 400
     assert refused.json()["field"] == "overrideFicheSelection.groupes"
-    assert RecordingLauncher.jobs == []
+    assert launcher.jobs == []
     kept = {"scheduleId": schedule_id, "overrideFicheSelection": {"dateRange": "last_week"}}
     response = await client.post("/api/automation/trigger", json=kept, headers=headers)
     assert response.status_code == 202, response.text

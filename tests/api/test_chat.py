@@ -40,10 +40,10 @@ from domain.models import (
 )
 from domain.rbac import Scope
 from resources.llm.chat import OpenAiChatModel, build_chat_model
-from tests.api.audit_factory import add_audit, add_scorecard
-from tests.api.world import World
-from tests.chat.standin import StreamingStandIn, Turn
-from tests.realtime.sse import StreamingASGITransport
+from tests.fixtures.factories.audits import add_audit, add_scorecard
+from tests.fixtures.sse import StreamingASGITransport
+from tests.fixtures.standins.chat import StreamingStandIn, Turn
+from tests.fixtures.world import World
 
 MODEL = "gpt-4o-mini"  # in the built-in price table: input 0.15, cached 0.075, output 0.6 USD / 1M
 TURNS = [

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from domain.models import ChatConversation, ChatMessage, Fiche, MessageRole, MessageStatus
 from resources.database import create_api_engine
 from tests.api.conftest import build_app, make_settings
-from tests.realtime.sse import StreamingASGITransport
+from tests.fixtures.sse import StreamingASGITransport
 
 TOKEN = "static-chat-live-token-0123456789"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}

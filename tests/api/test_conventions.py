@@ -24,7 +24,7 @@ from domain.upstream import UpstreamError
 from resources.crm.errors import CrmAuthError, CrmCapUnavailable, CrmUnavailable
 from resources.redis import LockNotAcquired, RedisUnavailable, SemaphoreUnavailable
 from runs.launcher import LaunchFailed
-from tests.api.world import World
+from tests.fixtures.world import World
 
 
 async def test_validation_errors_name_the_field(client: httpx.AsyncClient) -> None:

@@ -13,10 +13,10 @@ from domain.models import OutboxEvent, SalesDayCoverage, WebhookSubscription
 from domain.outbox.catalogue import EVENTS
 from domain.outbox.fanout import build_body, may_receive, subscriber_subject
 from domain.rbac import Scope
-from tests.api.fakes import RecordingLauncher
 from tests.api.test_fiches import _add_day_fiches
-from tests.api.world import World
-from tests.realtime.catalogue import catalogued
+from tests.fixtures.fakes import RecordingLauncher
+from tests.fixtures.realtime_catalogue import catalogued
+from tests.fixtures.world import World
 
 HOOK = "http://127.0.0.1:9/hooks"  # allowlisted in the API test settings
 
@@ -26,9 +26,8 @@ async def _range(client: httpx.AsyncClient, world: World, who: str, **params: st
 
 
 async def test_webhook_url_subscribes_the_job_and_its_outcome_is_scoped(
-    client: httpx.AsyncClient, world: World
+    client: httpx.AsyncClient, world: World, launcher: RecordingLauncher
 ) -> None:
-    RecordingLauncher.reset()
     day = dt.date(2025, 7, 1)
     await _add_day_fiches(world, day, "G-OWN", 2, "julown")
     await _add_day_fiches(world, day, "G-OTHER", 3, "juloth")
@@ -54,11 +53,10 @@ async def test_webhook_url_subscribes_the_job_and_its_outcome_is_scoped(
         .values(updated_at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5))
     )
     await world.commit()
-    RecordingLauncher.backfill = "COMPLETED_SUCCESS"
+    launcher.backfill = "COMPLETED_SUCCESS"
     polled = await client.get(
         "/api/fiches/webhooks/fiches", params={"jobId": job_id}, headers=world.headers("operator")
     )
-    RecordingLauncher.reset()
     assert polled.status_code == 200, polled.text
     body = polled.json()
     assert (body["jobId"], body["event"]) == (job_id, "complete")
@@ -97,7 +95,6 @@ async def test_webhook_url_is_ssrf_checked(client: httpx.AsyncClient, world: Wor
 
 
 async def test_a_given_secret_is_used_and_not_echoed(client: httpx.AsyncClient, world: World) -> None:
-    RecordingLauncher.reset()
     response = await _range(
         client,
         world,
@@ -111,14 +108,11 @@ async def test_a_given_secret_is_used_and_not_echoed(client: httpx.AsyncClient, 
     assert meta["webhook_subscription_id"]
     assert meta["webhook_secret"] is None
     assert "a-receiver-chosen-secret" not in response.text
-    RecordingLauncher.reset()
 
 
-async def test_failed_launch_is_announced(client: httpx.AsyncClient, world: World) -> None:
-    RecordingLauncher.reset()
-    RecordingLauncher.fail = True
+async def test_failed_launch_is_announced(client: httpx.AsyncClient, world: World, launcher: RecordingLauncher) -> None:
+    launcher.fail = True
     response = await _range(client, world, "operator", start_date="2025-07-20", end_date="2025-07-20")
-    RecordingLauncher.reset()
     job_id = response.json()["meta"]["job_id"]
     [event] = (await world.session.scalars(select(OutboxEvent).where(OutboxEvent.job_id == job_id))).all()
     assert event.event_type == "fiches.progressive_fetch.failed"
@@ -152,14 +146,12 @@ async def test_unknown_job_is_404(client: httpx.AsyncClient, world: World) -> No
 async def test_the_created_event_counts_the_fiches_already_cached_in_the_range(
     client: httpx.AsyncClient, world: World, redis_client: redis.Redis
 ) -> None:
-    RecordingLauncher.reset()
     cached = dt.date(2025, 7, 14)
     await _add_day_fiches(world, cached, "G-OWN", 2, "juicac")
     await _add_day_fiches(world, cached, "G-OTHER", 1, "juicad")
     world.session.add(SalesDayCoverage(sales_date=cached, status="fetched", fiche_count=3))
     await world.commit()
     response = await _range(client, world, "operator", start_date="2025-07-14", end_date="2025-07-15")
-    RecordingLauncher.reset()
     job_id = response.json()["meta"]["job_id"]
     [(name, created)] = catalogued(redis_client, f"job:{job_id}")
     assert name == "fiches.progressive_fetch.created"

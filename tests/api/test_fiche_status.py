@@ -11,8 +11,8 @@ import httpx
 from sqlalchemy import event, func, select
 
 from domain.models import Recording
-from tests.api.audit_factory import WHEN, add_audit, add_scorecard
-from tests.api.world import World
+from tests.fixtures.factories.audits import WHEN, add_audit, add_scorecard
+from tests.fixtures.world import World
 
 
 @contextmanager

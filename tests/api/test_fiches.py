@@ -16,8 +16,8 @@ from callaudit.demo_crm.config import SimulatorConfig
 from domain.models import Fiche, FicheFetchJob, FicheFetchStatus, SalesDayCoverage
 from resources.crm import CrmClient
 from runs.launcher import GraphQLLauncher, LaunchFailed, LaunchRequest
-from tests.api.fakes import RecordingLauncher
-from tests.api.world import World
+from tests.fixtures.fakes import RecordingLauncher
+from tests.fixtures.world import World
 
 
 async def _add_day_fiches(world: World, day: dt.date, group: str, count: int, stem: str) -> None:
@@ -176,8 +176,9 @@ async def test_cache_and_status_of_a_fiche(client: httpx.AsyncClient, world: Wor
     assert status["audit"]["total"] == 0
 
 
-async def test_range_coverage_launches_one_job_for_missing_days(client: httpx.AsyncClient, world: World) -> None:
-    RecordingLauncher.reset()
+async def test_range_coverage_launches_one_job_for_missing_days(
+    client: httpx.AsyncClient, world: World, launcher: RecordingLauncher
+) -> None:
     # 2025-05-02 had zero sales but was searched: covered. 2025-05-03 failed: missing.
     world.session.add_all(
         [
@@ -201,8 +202,8 @@ async def test_range_coverage_launches_one_job_for_missing_days(client: httpx.As
     assert meta["job_id"]
     assert meta["job_status"] == "launched"
     assert meta["job_reused"] is False
-    assert len(RecordingLauncher.requests) == 1
-    launched = RecordingLauncher.requests[0]
+    assert len(launcher.requests) == 1
+    launched = launcher.requests[0]
     assert [d.isoformat() for d in launched.days] == ["2025-05-03", "2025-05-04"]
     assert launched.tags["app/source"] == "api"
     assert "app/request_id" in launched.tags
@@ -210,7 +211,7 @@ async def test_range_coverage_launches_one_job_for_missing_days(client: httpx.As
     again = (await client.get("/api/fiches/status/by-date-range", params=params, headers=world.headers("admin"))).json()
     assert again["meta"]["job_id"] == meta["job_id"]
     assert again["meta"]["job_reused"] is True
-    assert len(RecordingLauncher.requests) == 1
+    assert len(launcher.requests) == 1
 
     job = (await client.get(f"/api/fiches/jobs/{meta['job_id']}", headers=world.headers("operator"))).json()["data"]
     assert job["status"] == "launched"
@@ -228,10 +229,9 @@ async def test_range_coverage_launches_one_job_for_missing_days(client: httpx.As
     assert job["progress"]["days_done"] == 2
     # Every day covered, but Dagster has not finished the backfill: the job is not complete yet.
     assert (job["status"], job["dagster_status"]) == ("launched", "REQUESTED")
-    RecordingLauncher.backfill = "COMPLETED_SUCCESS"
+    launcher.backfill = "COMPLETED_SUCCESS"
     job = (await client.get(f"/api/fiches/jobs/{meta['job_id']}", headers=world.headers("viewer"))).json()["data"]
     assert job["status"] == "complete"
-    RecordingLauncher.reset()
     done = (await client.get("/api/fiches/status/by-date-range", params=params, headers=world.headers("viewer"))).json()
     assert done["meta"]["complete"] is True
     assert done["meta"]["job_id"] is None
@@ -265,9 +265,10 @@ async def test_range_validation_and_future_clamp(client: httpx.AsyncClient, worl
     assert (future["total_days"], future["complete"], future["job_id"]) == (0, True, None)
 
 
-async def test_launch_failure_is_recorded_and_never_a_5xx(client: httpx.AsyncClient, world: World) -> None:
-    RecordingLauncher.reset()
-    RecordingLauncher.fail = True
+async def test_launch_failure_is_recorded_and_never_a_5xx(
+    client: httpx.AsyncClient, world: World, launcher: RecordingLauncher
+) -> None:
+    launcher.fail = True
     params = {"start_date": "2025-06-01", "end_date": "2025-06-02"}
     response = await client.get("/api/fiches/status/by-date-range", params=params, headers=world.headers("operator"))
     assert response.status_code == 200
@@ -276,13 +277,12 @@ async def test_launch_failure_is_recorded_and_never_a_5xx(client: httpx.AsyncCli
     status = await world.session.scalar(select(FicheFetchJob.status).where(FicheFetchJob.id == meta["job_id"]))
     assert status == "failed_to_launch"
     # the dedup lock was released: the next request tries again (no stalled job, §13.2 #3)
-    RecordingLauncher.fail = False
+    launcher.fail = False
     retry = (
         await client.get("/api/fiches/status/by-date-range", params=params, headers=world.headers("operator"))
     ).json()
     assert retry["meta"]["job_id"] != meta["job_id"]
     assert retry["meta"]["job_status"] == "launched"
-    RecordingLauncher.reset()
 
 
 async def test_graphql_launcher_against_an_unreachable_webserver() -> None:
@@ -329,10 +329,13 @@ async def counted_crm(app: FastAPI) -> AsyncIterator[CountingTransport]:
 
 
 async def test_readers_never_call_the_crm_nor_write(
-    client: httpx.AsyncClient, world: World, counted_crm: CountingTransport, sync_engine: Engine
+    client: httpx.AsyncClient,
+    world: World,
+    counted_crm: CountingTransport,
+    sync_engine: Engine,
+    launcher: RecordingLauncher,
 ) -> None:
     """Drill 7: a viewer (no `fiches.fetch`) made the server search the CRM and store any day or fiche."""
-    RecordingLauncher.reset()
     viewer = world.headers("viewer")
     search = await client.get("/api/fiches/search", params={"date": "2025-03-04"}, headers=viewer)
     assert search.status_code == 403, search.text
@@ -351,7 +354,7 @@ async def test_readers_never_call_the_crm_nor_write(
     assert ranged.json()["meta"]["job_id"] is None
     assert "fiches.fetch" in ranged.json()["meta"]["job_error"]
     assert counted_crm.calls == 0
-    assert RecordingLauncher.requests == []
+    assert launcher.requests == []
     assert await world.session.scalar(select(func.count()).select_from(FicheFetchJob)) == 0
     with sync_engine.connect() as conn:  # FicheSync writes through its own connection
         assert conn.scalar(select(func.count()).select_from(SalesDayCoverage)) == 0
@@ -445,10 +448,11 @@ async def test_admin_crm_directory_and_team_sync(client: httpx.AsyncClient, worl
     assert unknown.status_code == 400
 
 
-async def test_a_day_is_fetched_only_when_its_fiches_have_details(client: httpx.AsyncClient, world: World) -> None:
+async def test_a_day_is_fetched_only_when_its_fiches_have_details(
+    client: httpx.AsyncClient, world: World, launcher: RecordingLauncher
+) -> None:
     """Drill 4: the search succeeded, the details step failed (Redis down); the day stayed `fetched`
     with most fiches holding only a summary, and re-running the range reported it complete."""
-    RecordingLauncher.reset()
     day = dt.date(2025, 8, 5)
     world.session.add(SalesDayCoverage(sales_date=day, status="fetched", fiche_count=3))
     await _add_day_fiches(world, day, "G-OWN", 3, "aug")
@@ -461,7 +465,7 @@ async def test_a_day_is_fetched_only_when_its_fiches_have_details(client: httpx.
     meta = (await client.get("/api/fiches/status/by-date-range", params=params, headers=operator)).json()["meta"]
     assert (meta["complete"], meta["dates_missing"]) == (False, ["2025-08-05"])
     assert meta["job_status"] == "launched"  # the re-run fetches them
-    assert [d.isoformat() for d in RecordingLauncher.requests[0].days] == ["2025-08-05"]
+    assert [d.isoformat() for d in launcher.requests[0].days] == ["2025-08-05"]
     by_date = (await client.get("/api/fiches/status/by-date", params={"date": "2025-08-05"}, headers=operator)).json()
     assert by_date["meta"]["coverage"]["status"] == "partial"
     assert "2 fiche(s)" in by_date["meta"]["coverage"]["error"]
@@ -470,4 +474,3 @@ async def test_a_day_is_fetched_only_when_its_fiches_have_details(client: httpx.
     await world.commit()
     done = (await client.get("/api/fiches/status/by-date-range", params=params, headers=operator)).json()["meta"]
     assert done["complete"] is True
-    RecordingLauncher.reset()

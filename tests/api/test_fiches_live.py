@@ -24,7 +24,7 @@ from callaudit.demo_crm.fiches import fiche_id_for
 from callaudit.demo_crm.server import run_in_thread
 from domain.models import FicheFetchJob
 from tests.api.conftest import build_app, client_for, make_settings
-from tests.api.fakes import RecordingLauncher
+from tests.fixtures.fakes import RecordingLauncher
 
 TOKEN = "static-live-test-token-0123456789"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
@@ -34,10 +34,13 @@ pytestmark = pytest.mark.usefixtures("clean_tables")
 
 
 @asynccontextmanager
-async def live_client(database_url: str, redis_url: str, home: Path, crm_url: str) -> AsyncIterator[httpx.AsyncClient]:
+async def live_client(
+    database_url: str, redis_url: str, home: Path, crm_url: str, launcher: RecordingLauncher | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
     settings = make_settings(database_url, redis_url, home, fiche_api_base_url=crm_url, api_auth_token=TOKEN)
     application = build_app(settings)
-    application.dependency_overrides[get_run_launcher] = RecordingLauncher
+    recording = launcher or RecordingLauncher()
+    application.dependency_overrides[get_run_launcher] = lambda: recording
     async with application.router.lifespan_context(application), client_for(application) as client:
         yield client
 
@@ -96,15 +99,14 @@ async def test_details_round_trip_then_stale_when_the_crm_is_down(
 async def test_concurrent_identical_range_requests_share_one_job(
     database_url: str, redis_url: str, api_home: Path, redis_client: redis.Redis, sync_engine: Engine
 ) -> None:
-    RecordingLauncher.reset()
-    RecordingLauncher.delay = 0.2
+    launcher = RecordingLauncher()
+    launcher.delay = 0.2
     params = {"start_date": "2025-03-01", "end_date": "2025-03-05"}
-    async with live_client(database_url, redis_url, api_home, "http://127.0.0.1:9") as client:
+    async with live_client(database_url, redis_url, api_home, "http://127.0.0.1:9", launcher) as client:
         first, second = await asyncio.gather(
             client.get("/api/fiches/status/by-date-range", params=params, headers=HEADERS),
             client.get("/api/fiches/status/by-date-range", params=params, headers=HEADERS),
         )
-    RecordingLauncher.reset()
     assert first.status_code == second.status_code == 200, (first.text, second.text)
     metas = [first.json()["meta"], second.json()["meta"]]
     assert metas[0]["job_id"] == metas[1]["job_id"]

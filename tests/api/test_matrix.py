@@ -12,8 +12,8 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from api.auth.dependencies import get_user_principal, require
 from tests.api.matrix import ROUTES, Route
-from tests.api.world import OWNERSHIPS, PRINCIPALS, World
-from tests.realtime.sse import StreamingASGITransport
+from tests.fixtures.sse import StreamingASGITransport
+from tests.fixtures.world import OWNERSHIPS, PRINCIPALS, World
 
 CASES = [
     pytest.param(route, principal, ownership, id=f"{route.method} {route.path} | {principal} | {ownership}")

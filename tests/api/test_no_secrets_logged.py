@@ -18,7 +18,7 @@ from callaudit.logging import redact
 from domain.models import ApiToken, RefreshToken, User
 from tests.api.conftest import TEST_JWT_SECRET
 from tests.api.test_sessions import refresh_cookie
-from tests.api.world import PASSWORD, World
+from tests.fixtures.world import PASSWORD, World
 
 
 class Capture(logging.Handler):

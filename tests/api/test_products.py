@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from callaudit.demo_crm.catalogue import demo_catalogue
-from tests.api.world import World
+from tests.fixtures.world import World
 
 BASE = "/api/products"
 

@@ -8,7 +8,7 @@ import httpx
 import redis
 
 from api.auth.ratelimit import ADDRESS_FACTOR, LoginLimiter
-from tests.api.world import PASSWORD, World
+from tests.fixtures.world import PASSWORD, World
 
 LOGIN = "/api/auth/login"
 

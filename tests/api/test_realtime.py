@@ -20,11 +20,11 @@ from callaudit.embedded import EmbeddedRedis
 from callaudit.settings import Settings
 from domain.models import FicheFetchJob
 from resources.redis import SyncEventPublisher, stream_key
-from tests.api.audit_factory import add_audit, add_scorecard
-from tests.api.automation_factory import add_run, add_schedule
 from tests.api.conftest import build_app, make_settings, running
-from tests.api.world import World
-from tests.realtime.sse import SseReader, StreamingASGITransport
+from tests.fixtures.factories.audits import add_audit, add_scorecard
+from tests.fixtures.factories.automation import add_run, add_schedule
+from tests.fixtures.sse import SseReader, StreamingASGITransport
+from tests.fixtures.world import World
 
 STREAM = "/api/realtime/stream"
 

@@ -27,8 +27,8 @@ from callaudit.cli import uvicorn_options
 from callaudit.httpserver import DirectBody
 from callaudit.settings import Settings
 from resources.redis import SyncEventPublisher, stream_key
-from tests.api.world import World
-from tests.realtime.sse import SseReader
+from tests.fixtures.sse import SseReader
+from tests.fixtures.world import World
 
 STREAM = "/api/realtime/stream"
 

@@ -6,9 +6,9 @@ import httpx
 from fastapi import FastAPI
 
 from api.reports.session import get_page_principal
-from tests.api.report_factory import add_reported_audit
-from tests.api.world import World
-from tests.reports_html import html_problems
+from tests.fixtures.factories.reports import add_reported_audit
+from tests.fixtures.reports_html import html_problems
+from tests.fixtures.world import World
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 

@@ -11,8 +11,8 @@ import pytest
 from pypdf import PdfReader
 
 from api.reports.pdf import render_pdf
-from tests.api.report_factory import add_reported_audit
-from tests.api.world import World
+from tests.fixtures.factories.reports import add_reported_audit
+from tests.fixtures.world import World
 
 POINTS = ("Nom du conseiller", "Nom de la société", "Besoins")
 

@@ -12,8 +12,8 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from api.auth.service import revoke_family
 from api.reports.session import require_page
 from tests.api.conftest import client_for
-from tests.api.report_factory import add_reported_audit
-from tests.api.world import World
+from tests.fixtures.factories.reports import add_reported_audit
+from tests.fixtures.world import World
 
 COOKIE = "callaudit-reports"  # AUTH_COOKIE_SECURE is off in the tests: no `__Host-` prefix
 

@@ -14,9 +14,9 @@ from sqlalchemy import update
 from api.auth.ratelimit import LoginLimiter
 from domain.models import User, UserStatus
 from tests.api.conftest import client_for
-from tests.api.report_factory import add_reported_audit
-from tests.api.world import PASSWORD, World
-from tests.reports_html import html_problems
+from tests.fixtures.factories.reports import add_reported_audit
+from tests.fixtures.reports_html import html_problems
+from tests.fixtures.world import PASSWORD, World
 
 COOKIE = "callaudit-reports"  # AUTH_COOKIE_SECURE is off in the tests: no `__Host-` prefixes
 LOGIN_COOKIE = "callaudit-login"

@@ -16,13 +16,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.models import Fiche, Recording, ReportShareLink
-from tests.api.audit_factory import add_audit, add_scorecard
 from tests.api.conftest import client_for, in_process_simulator
-from tests.api.queries import counting
-from tests.api.report_factory import add_reported_audit
-from tests.api.world import World
-from tests.drills.uvicorn_server import serving
-from tests.reports_html import html_problems
+from tests.fixtures.factories.audits import add_audit, add_scorecard
+from tests.fixtures.factories.reports import add_reported_audit
+from tests.fixtures.queries import counting
+from tests.fixtures.reports_html import html_problems
+from tests.fixtures.uvicorn_server import serving
+from tests.fixtures.world import World
 
 CRM_HOST = "demo-crm.test"
 

@@ -7,20 +7,14 @@ import datetime as dt
 
 import dagster as dg
 import httpx
-import pytest
 from sqlalchemy import text, update
 
 from domain.models import Audit
 from orchestration.reruns import rerun_audit_step_job
 from runs.contract import RERUN_AUDIT_STEP_JOB
-from tests.api.audit_factory import add_audit, add_scorecard
-from tests.api.fakes import RecordingLauncher
-from tests.api.world import World
-
-
-@pytest.fixture(autouse=True)
-def _fresh_launcher() -> None:
-    RecordingLauncher.reset()
+from tests.fixtures.factories.audits import add_audit, add_scorecard
+from tests.fixtures.fakes import RecordingLauncher
+from tests.fixtures.world import World
 
 
 async def _audit(world: World, ownership: str = "own") -> int:
@@ -105,7 +99,9 @@ async def test_bad_overrides_name_their_field(client: httpx.AsyncClient, world: 
     assert missing.status_code == 404
 
 
-async def test_a_rerun_is_one_dagster_run_trailed_with_the_caller(client: httpx.AsyncClient, world: World) -> None:
+async def test_a_rerun_is_one_dagster_run_trailed_with_the_caller(
+    client: httpx.AsyncClient, world: World, launcher: RecordingLauncher
+) -> None:
     audit_id = await _audit(world)
     response = await client.post(
         f"/api/audits/{audit_id}/steps/1/control-points/2/rerun",
@@ -114,7 +110,7 @@ async def test_a_rerun_is_one_dagster_run_trailed_with_the_caller(client: httpx.
     )
     assert response.status_code == 202, response.text
     data = response.json()["data"]
-    [(run_id, launch)] = RecordingLauncher.jobs
+    [(run_id, launch)] = launcher.jobs
     assert (data["run_id"], data["control_point_index"], data["status"]) == (run_id, 2, "queued")
     assert launch.job_name == RERUN_AUDIT_STEP_JOB
     config = launch.run_config
@@ -133,7 +129,9 @@ async def test_a_rerun_is_one_dagster_run_trailed_with_the_caller(client: httpx.
     assert entry["by"] == f"user:{world.users['operator']}"
 
 
-async def test_a_rerun_the_run_would_refuse_launches_nothing(client: httpx.AsyncClient, world: World) -> None:
+async def test_a_rerun_the_run_would_refuse_launches_nothing(
+    client: httpx.AsyncClient, world: World, launcher: RecordingLauncher
+) -> None:
     audit_id = await _audit(world)
     headers = world.headers("admin")
     assert (await client.post(f"/api/audits/{audit_id}/steps/3/rerun", headers=headers)).status_code == 404
@@ -143,7 +141,7 @@ async def test_a_rerun_the_run_would_refuse_launches_nothing(client: httpx.Async
     await world.commit()
     deleted = await client.post(f"/api/audits/{audit_id}/steps/1/rerun", headers=headers)
     assert deleted.status_code == 409
-    assert RecordingLauncher.jobs == []
+    assert launcher.jobs == []
 
 
 async def test_metadata_edits_and_soft_deletes_are_trailed_and_trails_survive_them(

@@ -9,9 +9,9 @@ import pytest
 
 from api.runlogs import EventLogReader, LogLine, select_lines
 from domain.models import AuditRerun, FicheTranscription
-from tests.api.audit_factory import add_audit, add_scorecard
-from tests.api.fakes import RunLogs
-from tests.api.world import World
+from tests.fixtures.factories.audits import add_audit, add_scorecard
+from tests.fixtures.fakes import RunLogs
+from tests.fixtures.world import World
 
 
 @dg.op
@@ -26,15 +26,15 @@ def chatty_job() -> None:
 
 
 @pytest.fixture
-def dagster_runs() -> Iterator[list[str]]:
+def dagster_runs(run_logs: RunLogs) -> Iterator[list[str]]:
     """Two finished runs in a Dagster test instance whose event log the API reads."""
     with dg.instance_for_test() as instance:
         runs = [chatty_job.execute_in_process(instance=instance).run_id for _ in range(2)]
-        RunLogs.reader = EventLogReader(instance.event_log_storage)
+        run_logs.reader = EventLogReader(instance.event_log_storage)
         try:
             yield runs
         finally:
-            RunLogs.reader = None
+            run_logs.reader = None
 
 
 async def test_an_audits_logs_are_its_runs_and_its_reruns_runs_filtered_and_paginated(

@@ -33,8 +33,8 @@ from api.runlogs import get_run_log_reader
 from callaudit.settings import Settings, load_settings
 from resources.database import create_api_engine
 from tests.api.conftest import TEST_JWT_SECRET, build_app, session_override
-from tests.api.fakes import RunLogs
-from tests.api.world import build_world
+from tests.fixtures.fakes import RunLogs
+from tests.fixtures.world import build_world
 
 CHECKS = [
     schemathesis.checks.not_a_server_error,

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from api.scorecards.schemas import EXAMPLE_DOCUMENT
 from domain.models import ScorecardVersion
-from tests.api.world import World
-from tests.scorecards.factory import add_audit, sample_document, step_json
+from tests.fixtures.factories.scorecards import add_audit, sample_document, step_json
+from tests.fixtures.world import World
 
 # The original system's scorecards, shared beside the checkout (`../shared/fixtures/scorecards`).
 ORIGINAL_SCORECARDS = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "scorecards"

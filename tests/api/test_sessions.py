@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from api.auth.crypto import REFRESH_TOKEN_PREFIX, sha256_hex
 from api.auth.service import create_invite
 from domain.models import InviteToken, RefreshToken, User, UserStatus
-from tests.api.world import PASSWORD, World
+from tests.fixtures.world import PASSWORD, World
 
 LOGIN = "/api/auth/login"
 REFRESH = "/api/auth/refresh"

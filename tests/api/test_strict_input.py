@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.api.world import PASSWORD, World
+from tests.fixtures.world import PASSWORD, World
 
 
 @pytest.mark.parametrize("raw", ["1.0", "%201", "01", "1e0", "+1"])

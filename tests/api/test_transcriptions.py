@@ -15,24 +15,19 @@ from domain.models.transcripts import FicheTranscriptionStatus
 from domain.transcripts.store import coverage, load_recordings, set_fiche_status, store_failure
 from orchestration.jobs import transcribe_fiches_job
 from runs.contract import TRANSCRIBE_FICHES_JOB
-from tests.api.fakes import RecordingLauncher
-from tests.api.world import World
-
-
-@pytest.fixture(autouse=True)
-def _fresh_launcher() -> None:
-    RecordingLauncher.reset()
+from tests.fixtures.fakes import RecordingLauncher
+from tests.fixtures.world import World
 
 
 @pytest.mark.parametrize(("priority", "tag"), [("high", "5"), ("normal", "0"), ("low", "-5"), (None, "0")])
 async def test_a_fiche_launch_queues_one_run_with_its_priority(
-    client: httpx.AsyncClient, world: World, priority: str | None, tag: str
+    client: httpx.AsyncClient, world: World, priority: str | None, tag: str, launcher: RecordingLauncher
 ) -> None:
     params = {"priority": priority} if priority else {}
     response = await client.post("/api/transcriptions/F-OWN", params=params, headers=world.headers("operator"))
     assert response.status_code == 202, response.text
     data = response.json()["data"]
-    [(run_id, launch)] = RecordingLauncher.jobs
+    [(run_id, launch)] = launcher.jobs
     assert data == {
         "message": "Transcription queued",
         "fiche_id": "F-OWN",
@@ -53,38 +48,44 @@ def test_the_launched_run_config_is_valid_for_the_real_job() -> None:
     assert transcribe_fiches_job.name == TRANSCRIBE_FICHES_JOB
 
 
-async def test_bad_priority_is_a_validation_error(client: httpx.AsyncClient, world: World) -> None:
+async def test_bad_priority_is_a_validation_error(
+    client: httpx.AsyncClient, world: World, launcher: RecordingLauncher
+) -> None:
     response = await client.post(
         "/api/transcriptions/F-OWN", params={"priority": "urgent"}, headers=world.headers("operator")
     )
     assert response.status_code == 400
     assert response.json()["field"] == "query.priority"
-    assert RecordingLauncher.jobs == []
+    assert launcher.jobs == []
 
 
-async def test_a_batch_is_one_run_and_a_repeat_launches_again(client: httpx.AsyncClient, world: World) -> None:
+async def test_a_batch_is_one_run_and_a_repeat_launches_again(
+    client: httpx.AsyncClient, world: World, launcher: RecordingLauncher
+) -> None:
     await world.add_fiche("F-OWN-2", "G-OWN", "crm-someone")
     await world.commit()
     body = {"fiche_ids": ["F-OWN", "F-OWN-2", "F-OWN"], "priority": "low"}
     first = await client.post("/api/transcriptions/batch", json=body, headers=world.headers("operator"))
     second = await client.post("/api/transcriptions/batch", json=body, headers=world.headers("operator"))
     assert (first.status_code, second.status_code) == (202, 202), first.text
-    runs = [run_id for run_id, _ in RecordingLauncher.jobs]
+    runs = [run_id for run_id, _ in launcher.jobs]
     assert [first.json()["data"]["run_id"], second.json()["data"]["run_id"]] == runs
     assert len(set(runs)) == 2  # no same-day deduplication (reference §13.4 #28)
     data = first.json()["data"]
     assert (data["fiche_ids"], data["priority"]) == (["F-OWN", "F-OWN-2"], "low")
-    launch = RecordingLauncher.jobs[0][1]
+    launch = launcher.jobs[0][1]
     assert launch.run_config["fiche_ids"] == ["F-OWN", "F-OWN-2"]
     assert launch.tags["dagster/priority"] == "-5"
 
 
-async def test_a_batch_with_any_fiche_out_of_scope_launches_nothing(client: httpx.AsyncClient, world: World) -> None:
+async def test_a_batch_with_any_fiche_out_of_scope_launches_nothing(
+    client: httpx.AsyncClient, world: World, launcher: RecordingLauncher
+) -> None:
     body = {"fiche_ids": ["F-OWN", "F-OTHER", "F-NOPE"]}
     response = await client.post("/api/transcriptions/batch", json=body, headers=world.headers("operator"))
     assert response.status_code == 404
     assert response.json()["error"] == "2 fiche(s) not found: F-OTHER, F-NOPE"
-    assert RecordingLauncher.jobs == []
+    assert launcher.jobs == []
 
 
 @pytest.mark.parametrize("ids", [[], [f"F{i}" for i in range(501)], ["bad id"]])
@@ -96,8 +97,10 @@ async def test_batch_bounds(client: httpx.AsyncClient, world: World, ids: list[s
     assert response.json()["field"].startswith("body.fiche_ids")
 
 
-async def test_dagster_down_is_a_503_and_nothing_is_pretended(client: httpx.AsyncClient, world: World) -> None:
-    RecordingLauncher.fail = True
+async def test_dagster_down_is_a_503_and_nothing_is_pretended(
+    client: httpx.AsyncClient, world: World, launcher: RecordingLauncher
+) -> None:
+    launcher.fail = True
     response = await client.post("/api/transcriptions/F-OWN", headers=world.headers("admin"))
     assert response.status_code == 503
     body = response.json()
@@ -246,7 +249,7 @@ async def test_a_recording_without_transcript_is_a_404(client: httpx.AsyncClient
 
 
 async def test_a_launch_is_recorded_at_once_and_a_dead_run_does_not_stay_queued(
-    client: httpx.AsyncClient, world: World
+    client: httpx.AsyncClient, world: World, launcher: RecordingLauncher
 ) -> None:
     response = await client.post("/api/transcriptions/F-OWN", headers=world.headers("operator"))
     assert response.status_code == 202, response.text
@@ -256,7 +259,7 @@ async def test_a_launch_is_recorded_at_once_and_a_dead_run_does_not_stay_queued(
     fiche = (await client.get("/api/fiches/F-OWN/status", headers=world.headers("operator"))).json()["data"]
     assert (fiche["transcription"]["status"], fiche["transcription"]["run_id"]) == ("queued", run_id)
 
-    RecordingLauncher.runs[run_id] = "CANCELED"  # canceled in the Dagster UI before it started
+    launcher.runs[run_id] = "CANCELED"  # canceled in the Dagster UI before it started
     status = (await client.get("/api/transcriptions/F-OWN/status", headers=world.headers("operator"))).json()["data"]
     assert status["status"] == "failed"
     assert "CANCELED" in status["reason"]

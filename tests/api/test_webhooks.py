@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from domain.models import OutboxDelivery, WebhookSubscription
 from domain.outbox.secrets_box import SecretBox
-from tests.api.world import World
+from tests.fixtures.world import World
 
 HOOK = "http://127.0.0.1:9/hooks"  # allowlisted in the API test settings
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.process_helpers import CALLAUDIT, cli_env, free_port
+from tests.fixtures.processes import CALLAUDIT, cli_env, free_port
 
 RUN_QUERY = "query Run($runId: ID!) { runOrError(runId: $runId) { __typename ... on Run { status jobName } } }"
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}

@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from callaudit.embedded import EmbeddedServices
-from tests.process_helpers import CALLAUDIT, cli_env, free_port, gone
+from tests.fixtures.processes import CALLAUDIT, cli_env, free_port, gone
 
 LOCATIONS_QUERY = """
 { workspaceOrError { __typename ... on Workspace { locationEntries { name

@@ -19,7 +19,7 @@ import yaml
 
 from runs.contract import CODE_LOCATION, IDEMPOTENCY_TAG, TRANSCRIBE_FICHES_JOB, Priority, TranscribeFiches
 from runs.launcher import GraphQLLauncher, JobLaunch, LaunchFailed
-from tests.process_helpers import cli_env, free_port
+from tests.fixtures.processes import cli_env, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCATION_QUERY = """

@@ -1,1 +1,0 @@
-"""Automation runs and the scheduler on the real database, with the pipeline stages faked."""

@@ -1,0 +1,298 @@
+"""The Dagster daemon killed (SIGKILL) in the middle of an automation run, then started again.
+
+The deployment's topology: a code server (`dagster code-server start`, as `callaudit run` and compose
+start it) and a `dagster-daemon run` process on the project's `dagster.yaml` (Postgres storage, the
+run queue, run monitoring), the demo CRM simulator, real Postgres and Redis. The scheduler sensor
+requests the due run, the queue launches it on the code server; the daemon dies while the run is
+running and is started again. The run's worker lives beside the code server, not the daemon: the run
+ends once, and the restarted daemon's ticks neither request it again nor create anything twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+from dagster._core.scheduler.instigation import InstigatorType, TickStatus
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from callaudit.cli import _code_server_loaded
+from callaudit.demo_crm.config import FamilyFaults, Faults, Latency
+from callaudit.instance import render_instance, write_instance
+from callaudit.settings import load_settings
+from domain.models import Audit
+from domain.models.automation import (
+    AutomationNotification,
+    AutomationRun,
+    AutomationRunFicheResult,
+    AutomationSchedule,
+)
+from runs.contract import CODE_LOCATION
+from tests.fixtures.audit_day import DAY
+from tests.fixtures.crm_simulator import Simulator
+from tests.fixtures.processes import cli_env, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+FINISHED = ("completed", "partial", "failed")
+
+
+def until(check: Callable[[], Any], what: str, timeout: float = 240) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"{what} not reached within {timeout} s")
+
+
+class Stack:
+    """The code server and the daemon as separate processes; the daemon can be killed and restarted."""
+
+    def __init__(self, tmp_path: Path, env: dict[str, str]) -> None:
+        self.tmp_path, self.env = tmp_path, env
+        self.cwd = Path(env["DAGSTER_HOME"])  # no `.env` there: every setting comes from `env`
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.daemon: subprocess.Popen[bytes] | None = None
+
+    def start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        log = (self.tmp_path / f"{name}-{len(self.procs)}.log").open("wb")
+        proc = subprocess.Popen(
+            argv, env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+        self.procs.append(proc)
+        return proc
+
+    def start_code_server(self) -> None:
+        host, port = self.env["DAGSTER_CODE_SERVER_HOST"], int(self.env["DAGSTER_CODE_SERVER_PORT"])
+        server = self.start(
+            "code-server",
+            [str(BIN / "dagster"), "code-server", "start", "-m", "orchestration.definitions", "-d", str(ROOT),
+             "-h", host, "-p", str(port), "--location-name", CODE_LOCATION],
+        )  # fmt: skip
+        until(lambda: server.poll() is not None or _code_server_loaded(host, port), "the code server", 120)
+        assert server.poll() is None, self.logs()
+
+    def start_daemon(self) -> None:
+        self.daemon = self.start("daemon", [str(BIN / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")])
+
+    def kill_daemon(self) -> None:
+        assert self.daemon is not None
+        assert self.daemon.poll() is None, self.logs()
+        self.daemon.send_signal(signal.SIGKILL)  # the daemon alone, as `docker kill` of its container
+        self.daemon.wait(timeout=30)
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.tmp_path.glob("*.log")))
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+@pytest.fixture
+def dagster_database(sync_engine: Engine, database_url: str) -> Iterator[str]:
+    """An empty Dagster storage database beside the app's (as `callaudit` lays them out)."""
+    name = f"dagster_kill_{os.getpid()}"
+    with sync_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield (
+        make_url(database_url)
+        .set(drivername="postgresql+psycopg2", database=name)
+        .render_as_string(hide_password=False)
+    )
+    with sync_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def stack(
+    tmp_path: Path,
+    database_url: str,
+    redis_url: str,
+    simulator: Simulator,
+    dagster_database: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Stack]:
+    dagster_home = tmp_path / "dagster"
+    dagster_home.mkdir()
+    write_instance(dagster_home, render_instance(load_settings()))
+    env = cli_env(
+        tmp_path / "home",
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        FICHE_API_BASE_URL=simulator.base_url,
+        STT_PROVIDER="reference",
+        DAGSTER_HOME=str(dagster_home),
+        DAGSTER_POSTGRES_URL=dagster_database,
+        DAGSTER_CODE_SERVER_HOST="127.0.0.1",
+        DAGSTER_CODE_SERVER_PORT=str(free_port()),
+    )
+    # This process reads the same instance to look at runs and ticks.
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL", dagster_database)
+    running = Stack(tmp_path, env)
+    try:
+        running.start_code_server()
+        yield running
+    finally:
+        running.stop()
+
+
+def add_schedule(engine: Engine, scorecard: int) -> tuple[int, dt.datetime]:
+    """A daily schedule due one minute ago (once: its next due time is tomorrow), auditing the simulator's day."""
+    with Session(engine) as session, session.begin():
+        now = session.scalar(select(func.now()))
+        assert now is not None
+        due = now.astimezone(dt.UTC).replace(second=0, microsecond=0) - dt.timedelta(minutes=1)
+        created = due - dt.timedelta(minutes=5)
+        schedule = AutomationSchedule(
+            name="Ventes NCA",
+            schedule_type="CRON",
+            cron_expression=f"{due.minute} {due.hour} * * *",
+            timezone="UTC",
+            fiche_selection_mode="date_range",
+            fiche_selection_date_range="custom",
+            fiche_selection_custom_start_date=dt.date.fromisoformat(DAY),
+            fiche_selection_custom_end_date=dt.date.fromisoformat(DAY),
+            fiche_selection_groupes=["NCA R1", "NCA R3"],
+            fiche_selection_max_fiches=3,
+            specific_audit_configs=[scorecard],
+            use_automatic_audits=False,
+            notify_emails=["qualite@example.test"],
+            created_at=created,
+            updated_at=created,
+        )
+        session.add(schedule)
+        session.flush()
+        return schedule.id, due
+
+
+def the_run(engine: Engine, schedule_id: int) -> AutomationRun | None:
+    with Session(engine) as session:
+        return session.scalars(select(AutomationRun).where(AutomationRun.schedule_id == schedule_id)).one_or_none()
+
+
+def scheduler_ticks_after(instance: dg.DagsterInstance, moment: float) -> int:
+    """Ticks of the `automation_scheduler` sensor evaluated (and ended) after `moment`."""
+    [state] = [
+        s
+        for s in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
+        if s.instigator_name == "automation_scheduler"
+    ]
+    ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=20)
+    return sum(t.timestamp > moment and t.status != TickStatus.STARTED for t in ticks)
+
+
+def worker_pid(instance: dg.DagsterInstance, dagster_run_id: str) -> int:
+    """The process executing the Dagster run (a child of the code server), from its own events."""
+    pids = {e.dagster_event.pid for e in instance.all_logs(dagster_run_id) if e.dagster_event and e.dagster_event.pid}
+    [pid] = pids
+    return pid
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.usefixtures("clean_tables")
+@pytest.mark.parametrize("worker_dies_too", [False, True], ids=["daemon", "daemon-and-run-worker"])
+def test_the_daemon_killed_mid_run_and_restarted_concludes_the_run_once(
+    stack: Stack,
+    sync_engine: Engine,
+    simulator: Simulator,
+    scorecard_id: int,
+    worker_dies_too: bool,
+) -> None:
+    """With `worker_dies_too`, the run's worker is killed as well (the host lost both): the code server
+    marks its Dagster run failed, and the restarted daemon's scheduler resumes it once."""
+    # A slow CRM keeps the run busy long enough to kill the daemon under it.
+    slow = FamilyFaults(latency=Latency(mean_ms=2500))
+    simulator.configure(Faults(search=slow, details=slow))
+    schedule_id, due = add_schedule(sync_engine, scorecard_id)
+    stack.start_daemon()
+
+    run = until(
+        lambda: (r := the_run(sync_engine, schedule_id)) is not None and r.status == "running" and r,
+        "the scheduled run running",
+    )
+    assert run.due_at == due
+    stack.kill_daemon()
+    killed_at = time.time()
+    with dg.DagsterInstance.get() as instance:
+        if worker_dies_too:
+            os.kill(worker_pid(instance, run.dagster_run_id), signal.SIGKILL)
+            until(
+                lambda: (
+                    getattr(instance.get_run_by_id(run.dagster_run_id), "status", None) == dg.DagsterRunStatus.FAILURE
+                ),
+                "the code server failing the dead worker's run",
+                60,
+            )
+        still = the_run(sync_engine, schedule_id)
+        assert still is not None
+        assert still.status == "running", "the run ended before the daemon was killed: nothing was tested"
+        simulator.configure(Faults())  # the rest at full speed
+
+        stack.start_daemon()
+        done = until(
+            lambda: (r := the_run(sync_engine, schedule_id)) is not None and r.status in FINISHED and r,
+            "the run concluded",
+            480,
+        )
+        # The restarted daemon's scheduler ticks at least once after the run ended: it asks for nothing.
+        ended = done.completed_at.timestamp()
+        until(lambda: scheduler_ticks_after(instance, max(ended, killed_at)) >= 1, "a scheduler tick after the end")
+        dagster_runs = instance.get_runs(dg.RunsFilter(tags={"app/automation_schedule_id": str(schedule_id)}))
+
+    if worker_dies_too:
+        resumed, dead = dagster_runs
+        assert (dead.run_id, dead.status) == (run.dagster_run_id, dg.DagsterRunStatus.FAILURE)
+        assert resumed.tags["dagster/run_key"].endswith(":resume-1")
+    else:
+        [resumed] = dagster_runs
+    assert resumed.run_id == done.dagster_run_id
+    assert resumed.status == dg.DagsterRunStatus.SUCCESS, stack.logs()
+    assert resumed.tags["dagster/sensor_name"] == "automation_scheduler"
+    with Session(sync_engine) as session:
+        runs = session.scalars(select(AutomationRun).where(AutomationRun.schedule_id == schedule_id)).all()
+        results = session.scalars(
+            select(AutomationRunFicheResult).where(AutomationRunFicheResult.run_id == done.id)
+        ).all()
+        audits = session.execute(
+            select(Audit.fiche_id, Audit.scorecard_id, func.count())
+            .where(Audit.automation_run_id == done.id)
+            .group_by(Audit.fiche_id, Audit.scorecard_id)
+        ).all()
+        notices = session.scalars(
+            select(AutomationNotification.key).where(AutomationNotification.run_id == done.id)
+        ).all()
+        schedule = session.get_one(AutomationSchedule, schedule_id)
+
+    assert [r.id for r in runs] == [done.id]  # one run for the due time, none missed, none again
+    assert (done.status, done.resumes, done.error_message) == ("completed", int(worker_dies_too), None), stack.logs()
+    successful = {r.fiche_id for r in results if r.status == "successful"}
+    assert 0 < len(successful) <= 3
+    assert done.total_fiches == len(results) == done.successful_fiches + done.failed_fiches + done.ignored_fiches
+    assert {(fiche, scorecard): n for fiche, scorecard, n in audits} == {(f, scorecard_id): 1 for f in successful}
+    assert notices == [f"automation-run:{done.id}:email:qualite@example.test"]
+    assert (schedule.total_runs, schedule.last_run_status) == (1, "success")
