@@ -78,8 +78,8 @@ from resources.database import create_api_engine
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the API tests' world seeds roles, teams and principals
 
-from tests.api.audit_factory import add_scorecard  # noqa: E402
-from tests.api.world import build_world  # noqa: E402
+from tests.fixtures.factories.audits import add_scorecard  # noqa: E402
+from tests.fixtures.world import build_world  # noqa: E402
 
 SEED_SQL = Path(__file__).with_name("api_load_seed.sql")
 BOUND_MS = 50.0

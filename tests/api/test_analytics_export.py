@@ -25,7 +25,7 @@ from domain.analytics.facts import FACTS_SCHEMA
 from domain.models import Fiche
 from domain.models.analytics import AuditFact
 from tests.api.test_realtime_served import Serve, serve  # noqa: F401 - the fixture, served by uvicorn
-from tests.api.world import World
+from tests.fixtures.world import World
 
 URL = "/api/analytics/audit-facts"
 README = Path(__file__).resolve().parents[2] / "README.md"

@@ -32,7 +32,7 @@ from callaudit.embedded import EmbeddedPostgres, EmbeddedRedis
 from callaudit.migrate import ensure_database
 from callaudit.runtime import dagster_url_from
 from resources.database import create_sync_engine
-from tests.scorecards.factory import add_audit, add_scorecard
+from tests.fixtures.factories.scorecards import add_audit, add_scorecard
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "scaling.md"
