@@ -53,6 +53,7 @@ class Reply:
     tool_calls: list[tuple[str, dict[str, Any]]] | None = None
     refusal: str | None = None
     delay: float = 0.0  # seconds before answering (beyond the client's timeout: a timeout)
+    hang: bool = False  # never answer: in flight until the client has gone (a timeout, whatever its length)
     finish_reason: str | None = None
 
 
@@ -231,6 +232,8 @@ class OpenAiStandIn:
             reply = self.script.popleft() if self.script else self.responder(body)
             if reply.delay:
                 await asyncio.sleep(reply.delay)
+            while reply.hang and not await request.is_disconnected():  # noqa: ASYNC110 - no disconnect event
+                await asyncio.sleep(0.05)
             seen.status = reply.status
             if reply.status != 200:
                 kind = "rate_limit_exceeded" if reply.status == 429 else "server_error"
