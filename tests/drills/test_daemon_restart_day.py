@@ -18,6 +18,7 @@ from collections import Counter
 
 import dagster as dg
 import pytest
+from dagster._core.storage.tags import SCHEDULED_EXECUTION_TIME_TAG
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -66,7 +67,7 @@ def test_the_daemon_restarted_mid_day_neither_skips_nor_double_launches(
     with dg.DagsterInstance.get() as instance:
         until(
             lambda: any(
-                dt.datetime.fromisoformat(r.tags["dagster/scheduled_execution_time"]) > restarted
+                dt.datetime.fromisoformat(r.tags[SCHEDULED_EXECUTION_TIME_TAG]) > restarted
                 for r in instance.get_runs(dg.RunsFilter(tags={"dagster/schedule_name": SCHEDULE}))
             ),
             "a schedule tick after the restart",
@@ -75,7 +76,7 @@ def test_the_daemon_restarted_mid_day_neither_skips_nor_double_launches(
         runs = instance.get_runs()
 
     ticks = sorted(
-        dt.datetime.fromisoformat(r.tags["dagster/scheduled_execution_time"])
+        dt.datetime.fromisoformat(r.tags[SCHEDULED_EXECUTION_TIME_TAG])
         for r in runs
         if r.tags.get("dagster/schedule_name") == SCHEDULE
     )
