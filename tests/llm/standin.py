@@ -232,6 +232,9 @@ class OpenAiStandIn:
             reply = self.script.popleft() if self.script else self.responder(body)
             if reply.delay:
                 await asyncio.sleep(reply.delay)
+                if await request.is_disconnected():  # the client timed out first: it never gets the answer
+                    seen.status = 499
+                    return JSONResponse(_error(499, "client closed request"), 499)
             while reply.hang and not await request.is_disconnected():  # noqa: ASYNC110 - no disconnect event
                 await asyncio.sleep(0.05)
             seen.status = reply.status
