@@ -30,8 +30,6 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from callaudit.demo_crm.config import FamilyFaults, Faults, Latency
-from callaudit.instance import render_instance, write_instance
-from callaudit.settings import load_settings
 from domain.models import Audit, Fiche, Recording
 from domain.models.audits import AuditStep
 from domain.models.fiches import FicheFetchStatus
@@ -39,11 +37,11 @@ from domain.models.scorecards import Scorecard
 from domain.models.transcripts import Transcript
 from domain.partitions import DayAudits, day_audits
 from tests.audits.conftest import scorecard_id  # noqa: F401 - fixture
-from tests.automation.test_daemon_kill import Stack, dagster_database, until  # noqa: F401 - fixture
+from tests.automation.test_daemon_kill import Stack, dagster_database, running_stack, until  # noqa: F401 - fixture
 from tests.drills.storm import Storm
 from tests.ingest.conftest import Simulator, simulator  # noqa: F401 - fixture
 from tests.llm.standin import OpenAiStandIn, Reply, control_points, step_answer
-from tests.process_helpers import cli_env, free_port
+from tests.process_helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 STT_KEY = "bench-key-0123456789"  # benchmarks/transcribe.py's
@@ -117,18 +115,11 @@ def day_stack(
     dagster_database: str,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Stack]:
-    dagster_home = tmp_path / "dagster"
-    dagster_home.mkdir()
-    write_instance(dagster_home, render_instance(load_settings()))
-    env = cli_env(
-        tmp_path / "home",
-        DATABASE_URL=database_url,
-        REDIS_URL=redis_url,
-        DAGSTER_HOME=str(dagster_home),
-        DAGSTER_POSTGRES_URL=dagster_database,
-        DAGSTER_CODE_SERVER_HOST="127.0.0.1",
-        DAGSTER_CODE_SERVER_PORT=str(free_port()),
-        FICHE_API_BASE_URL=upstreams.crm.base_url,
+    urls = (database_url, redis_url, upstreams.crm.base_url, dagster_database)
+    with running_stack(
+        tmp_path,
+        monkeypatch,
+        urls,
         FICHE_FETCH_CONCURRENCY=str(CAPS["crm"]),
         STT_PROVIDER="elevenlabs",
         ELEVENLABS_API_KEY=STT_KEY,
@@ -146,15 +137,8 @@ def day_stack(
         LLM_REQUEST_TIMEOUT_SECONDS=str(CLIENT_TIMEOUT),
         LLM_MAX_ATTEMPTS="10",
         SALES_REFRESH_CRON="* * * * *",
-    )
-    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
-    monkeypatch.setenv("DAGSTER_POSTGRES_URL", dagster_database)
-    running = Stack(tmp_path, env)
-    try:
-        running.start_code_server()
+    ) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def automatic_only(engine: Engine, scorecard: int) -> None:
