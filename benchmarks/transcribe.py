@@ -28,6 +28,8 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import httpx
@@ -63,6 +65,7 @@ class StandIn:
     in_flight: int = 0
     peak: int = 0
     refused: list[str] = field(default_factory=list)
+    storm: Any = None  # a `tests.drills.storm.Storm`: 429s and hangs drawn per request
 
     def check(self, request_body: bytes, content_type: str, api_key: str | None) -> str | None:
         if api_key != KEY:
@@ -84,10 +87,18 @@ class StandIn:
             if problem:
                 self.refused.append(problem)
                 return JSONResponse({"detail": {"status": "invalid_request", "message": problem}}, status_code=400)
-            self.calls += 1
+            fate = self.storm.draw() if self.storm else "ok"
+            if fate == "rate_limited":
+                busy = {"detail": {"status": "too_many_concurrent_requests", "message": "Too many requests"}}
+                return JSONResponse(busy, status_code=429, headers={"Retry-After": str(self.storm.retry_after)})
             self.in_flight += 1
             self.peak = max(self.peak, self.in_flight)
             try:
+                if fate == "timeout":  # working on it until the client gives up
+                    while not await request.is_disconnected():  # noqa: ASYNC110 - no disconnect event to await
+                        await asyncio.sleep(0.05)
+                    return Response(status_code=504)
+                self.calls += 1
                 await asyncio.sleep(self.latency)
             finally:
                 self.in_flight -= 1
@@ -97,7 +108,8 @@ class StandIn:
             return Response(AUDIO, media_type="audio/wav")
 
         async def stats(request: Request) -> Response:
-            return JSONResponse({"calls": self.calls, "peak": self.peak, "refused": self.refused})
+            storm = self.storm.stats() if self.storm else {}
+            return JSONResponse({"calls": self.calls, "peak": self.peak, "refused": self.refused, **storm})
 
         return Starlette(
             routes=[
@@ -135,13 +147,17 @@ def _answer(n: int) -> dict[str, object]:
             "transcription_id": f"bench-{n}"}  # fmt: skip
 
 
-def start_stand_in(latency: float, *, any_audio: bool = False) -> tuple[subprocess.Popen[bytes], str]:
-    """The stand-in in its own process; `any_audio`: accept whatever audio is uploaded."""
+def start_stand_in(
+    latency: float, *, any_audio: bool = False, storm: tuple[float, float, int] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """The stand-in in its own process; `any_audio`: accept whatever audio is uploaded; `storm`: the
+    shares of requests answered 429 and left hanging, and the `Retry-After` seconds of the 429s."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
     command = [sys.executable, __file__, "--serve-stand-in", str(port), "--latency", str(latency)]
     command += ["--any-audio"] if any_audio else []
+    command += ["--storm", *map(str, storm)] if storm else []
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90  # a loaded machine starts Python slowly
@@ -183,9 +199,16 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=10, help="provider calls in flight at once")
     parser.add_argument("--serve-stand-in", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--any-audio", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--storm", nargs=3, type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_stand_in:
         server = StandIn(args.latency, None if args.any_audio else AUDIO)
+        if args.storm:
+            sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `tests` is not installed
+            from tests.drills.storm import Storm
+
+            rate_limited, timed_out, retry_after = args.storm
+            server.storm = Storm(rate_limited, timed_out, int(retry_after))
         uvicorn.run(server.app(), port=args.serve_stand_in, log_config=None, access_log=False)
         return
 

@@ -164,6 +164,7 @@ class Settings(BaseSettings):
     transcription_elevenlabs_backoff_max_seconds: float = Field(60.0, gt=0)
     transcription_recording_concurrency: int = Field(2, ge=1, le=100)
     transcription_recording_timeout_seconds: float = Field(900.0, gt=0)
+    transcription_request_timeout_seconds: float = Field(600.0, gt=0)
     transcription_audio_max_bytes: int = Field(200_000_000, ge=1)
     transcription_audio_urls_public: bool = False
     # The brokerage's names as its advisors say them on the phone: a speaker naming it is the agent.

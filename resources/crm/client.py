@@ -302,7 +302,7 @@ class CrmClient:
                 delay = max(delays.next_delay(), failure.retry_after or 0.0)
                 if failure.throttled:
                     async with self._guard(progress):
-                        await self._caps.cool_down(failure.retry_after or delay, reason=f"HTTP {failure.status}")
+                        await self._caps.cooldown.extend(failure.retry_after or delay, reason=f"HTTP {failure.status}")
                 final = self._final_error(call, failure, progress, delay)
                 if final is not None:
                     raise final from None
@@ -362,11 +362,11 @@ class CrmClient:
             async with self._caps.slot(call.family, wait_timeout=progress.deadline.remaining()):
                 self.metrics.slot_wait_seconds += loop.time() - asked
                 # A 429 elsewhere may have started a cooldown while this caller queued for the slot.
-                if await self._caps.cooldown_left() == 0:
+                if await self._caps.cooldown.left() == 0:
                     return await self._send(call, progress)
 
     async def _wait_out_cooldown(self, progress: _Progress) -> None:
-        while (left := await self._caps.cooldown_left()) > 0:
+        while (left := await self._caps.cooldown.left()) > 0:
             if left >= progress.deadline.remaining():
                 # Waiting would only end in the same error later; say now how long the gateway wants.
                 raise progress.unavailable(

@@ -28,7 +28,7 @@ from resources.http.retry import DecorrelatedJitter, parse_retry_after
 from resources.llm.config import LlmConfig
 from resources.llm.errors import LlmBadResponse, LlmError, LlmRequestError, LlmUnavailable
 from resources.llm.pricing import PriceTable
-from resources.redis import LeaseSemaphore, SemaphoreTimeout
+from resources.redis import LeaseSemaphore, SemaphoreTimeout, SharedCooldown
 
 SEMAPHORE_NAME = "llm"
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
@@ -83,10 +83,18 @@ def classify(exc: openai.APIError, timeout: float) -> LlmError:
 class ChatClient:
     """Structured step answers from one OpenAI-compatible endpoint; an async context manager."""
 
-    def __init__(self, sdk: openai.AsyncOpenAI, semaphore: LeaseSemaphore, config: LlmConfig, prices: PriceTable):
+    def __init__(
+        self,
+        sdk: openai.AsyncOpenAI,
+        semaphore: LeaseSemaphore,
+        config: LlmConfig,
+        prices: PriceTable,
+        cooldown: SharedCooldown,
+    ):
         self.config = config
         self._sdk = sdk
         self._semaphore = semaphore
+        self._cooldown = cooldown
         self._prices = prices
 
     async def __aenter__(self) -> ChatClient:
@@ -143,13 +151,19 @@ class ChatClient:
                     raise LlmUnavailable(
                         f"{exc} (Retry-After {retry_after:g} s is too long)", status=exc.status
                     ) from None
-                await asyncio.sleep(max(delays.next_delay(), retry_after))
+                delay = max(delays.next_delay(), retry_after)
+                if exc.status == 429 or exc.retry_after is not None:
+                    # Throttled: every caller of the endpoint backs off, not only this one.
+                    await self._cooldown.extend(delay, reason=f"HTTP {exc.status}")
+                await asyncio.sleep(delay)
                 continue
             return self._completion(response)
 
     async def _attempt(self, body: dict[str, Any]) -> ChatCompletion:
         try:
             async with self._semaphore.slot(wait_timeout=self.config.slot_wait):
+                # A 429 elsewhere may have started a cooldown while this caller queued for the slot.
+                await self._cooldown.wait()
                 # The SDK's timeout applies per read; this bounds the call, as the slot's lease assumes.
                 async with asyncio.timeout(self.config.request_timeout):
                     response: ChatCompletion = await self._sdk.chat.completions.create(

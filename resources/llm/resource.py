@@ -24,7 +24,7 @@ from resources.llm.auditor import OpenAiAuditor
 from resources.llm.client import SEMAPHORE_NAME, ChatClient
 from resources.llm.config import LlmConfig, llm_config
 from resources.llm.pricing import PriceTable
-from resources.redis import LeaseSemaphore, lease_covering
+from resources.redis import LeaseSemaphore, SharedCooldown, lease_covering
 
 if TYPE_CHECKING:
     from callaudit.settings import Settings
@@ -53,7 +53,7 @@ def openai_auditor(
     )
     lease = lease_covering(config.request_timeout)
     semaphore = LeaseSemaphore(redis, SEMAPHORE_NAME, config.concurrency, lease_seconds=lease)
-    return OpenAiAuditor(ChatClient(sdk, semaphore, config, prices))
+    return OpenAiAuditor(ChatClient(sdk, semaphore, config, prices, SharedCooldown(redis, SEMAPHORE_NAME)))
 
 
 def _heuristic() -> Auditor:

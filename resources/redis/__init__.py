@@ -5,6 +5,7 @@ in Postgres.
 """
 
 from resources.redis.client import create_async_redis, create_sync_redis
+from resources.redis.cooldown import SharedCooldown
 from resources.redis.errors import (
     LockNotAcquired,
     RateLimiterUnavailable,
@@ -40,6 +41,7 @@ __all__ = [
     "RedisUnavailable",
     "SemaphoreTimeout",
     "SemaphoreUnavailable",
+    "SharedCooldown",
     "StreamEvent",
     "SyncEventPublisher",
     "SyncRedisLock",

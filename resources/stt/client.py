@@ -29,7 +29,7 @@ import httpx
 from domain.upstream import TranscriptionFailed
 from resources.egress import EgressRefused, blocked
 from resources.http.retry import DecorrelatedJitter
-from resources.redis import LeaseSemaphore, RateLimiter, RateLimitTimeout, SemaphoreTimeout
+from resources.redis import LeaseSemaphore, RateLimiter, RateLimitTimeout, SemaphoreTimeout, SharedCooldown
 from resources.stt.base import AudioSource, SttProvider, SttResult
 from resources.stt.errors import SttAudioError, SttError, SttUnavailable
 
@@ -67,6 +67,7 @@ class SttClient:
         rate: RateLimiter | None = None,
         *,
         downloads: httpx.AsyncClient,
+        cooldown: SharedCooldown,
     ) -> None:
         self.provider = provider
         self.limits = limits
@@ -74,6 +75,7 @@ class SttClient:
         self._downloads = downloads  # recordings' URLs come from the CRM: through the SSRF guard
         self._semaphore = semaphore
         self._rate = rate
+        self._cooldown = cooldown
         self._gate = asyncio.Semaphore(limits.concurrency)
         self._ahead = asyncio.Semaphore(2 * limits.concurrency)
 
@@ -113,7 +115,11 @@ class SttClient:
                     except SttError as exc:
                         if not exc.retryable or attempts >= self.limits.max_attempts:
                             raise
-                        await asyncio.sleep(max(delays.next_delay(), exc.retry_after or 0.0))
+                        delay = max(delays.next_delay(), exc.retry_after or 0.0)
+                        if exc.status == 429 or exc.retry_after is not None:
+                            # Throttled: every caller of the provider backs off, not only this one.
+                            await self._cooldown.extend(delay, reason=f"HTTP {exc.status}")
+                        await asyncio.sleep(delay)
         except SttError as exc:
             raise TranscriptionFailed(exc, attempts) from None
         except TimeoutError:
@@ -123,6 +129,8 @@ class SttClient:
     async def _attempt(self, source: AudioSource, audio: bytes | None) -> SttResult:
         try:
             async with self._semaphore.slot(wait_timeout=self.limits.recording_timeout):
+                # A 429 elsewhere may have started a cooldown while this caller queued for the slot.
+                await self._cooldown.wait()
                 if self._rate is not None:
                     await self._rate.admit(wait_timeout=self.limits.recording_timeout)
                 async with asyncio.timeout(self.limits.request_timeout):

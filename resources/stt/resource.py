@@ -17,7 +17,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from resources.egress import EgressPolicy, guarded_client
 from resources.http.keys import normalise_key
-from resources.redis import LeaseSemaphore, RateLimiter, lease_covering
+from resources.redis import LeaseSemaphore, RateLimiter, SharedCooldown, lease_covering
 from resources.stt.base import SttProvider
 from resources.stt.client import SEMAPHORE_NAME, SttClient, SttLimits
 from resources.stt.errors import SttAuthError
@@ -103,6 +103,7 @@ class SttResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             "backoff_base_seconds": settings.transcription_elevenlabs_backoff_base_seconds,
             "backoff_max_seconds": settings.transcription_elevenlabs_backoff_max_seconds,
             "recording_timeout_seconds": settings.transcription_recording_timeout_seconds,
+            "request_timeout_seconds": settings.transcription_request_timeout_seconds,
             "audio_max_bytes": settings.transcription_audio_max_bytes,
             "max_recordings_per_fiche": settings.transcription_max_recordings_per_fiche,
             "automation_max_recordings_per_fiche": settings.automation_max_recordings_per_fiche,
@@ -171,7 +172,15 @@ class SttResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         if self.provider == "elevenlabs":
             window = self.rate_limit_window_seconds
             rate = RateLimiter(redis, SEMAPHORE_NAME, self.rate_limit_per_minute, window_seconds=window)
-        return SttClient(provider, http, semaphore, limits, rate, downloads=self._downloads(transport, limits))
+        return SttClient(
+            provider,
+            http,
+            semaphore,
+            limits,
+            rate,
+            downloads=self._downloads(transport, limits),
+            cooldown=SharedCooldown(redis, SEMAPHORE_NAME),
+        )
 
     def _downloads(self, transport: httpx.AsyncBaseTransport | None, limits: SttLimits) -> httpx.AsyncClient:
         """The client for recordings' audio: the SSRF guard, unless a test gives its own transport."""

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,38 @@ def dagster_database(sync_engine: Engine, database_url: str) -> Iterator[str]:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@contextmanager
+def running_stack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, urls: tuple[str, str, str, str], **env: str
+) -> Iterator[Stack]:
+    """A code server up on its own Dagster instance, the daemon not yet started. `urls`: the app's
+    database, Redis, the CRM and the Dagster storage database; `env` completes the settings."""
+    database_url, redis_url, crm_url, dagster_database = urls
+    dagster_home = tmp_path / "dagster"
+    dagster_home.mkdir()
+    write_instance(dagster_home, render_instance(load_settings()))
+    stack_env = cli_env(
+        tmp_path / "home",
+        DAGSTER_HOME=str(dagster_home),
+        DAGSTER_POSTGRES_URL=dagster_database,
+        DAGSTER_CODE_SERVER_HOST="127.0.0.1",
+        DAGSTER_CODE_SERVER_PORT=str(free_port()),
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        FICHE_API_BASE_URL=crm_url,
+        **env,
+    )
+    # This process reads the same instance to look at runs and ticks.
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL", dagster_database)
+    running = Stack(tmp_path, stack_env)
+    try:
+        running.start_code_server()
+        yield running
+    finally:
+        running.stop()
+
+
 @pytest.fixture
 def stack(
     tmp_path: Path,
@@ -135,29 +168,9 @@ def stack(
     dagster_database: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Stack]:
-    dagster_home = tmp_path / "dagster"
-    dagster_home.mkdir()
-    write_instance(dagster_home, render_instance(load_settings()))
-    env = cli_env(
-        tmp_path / "home",
-        DATABASE_URL=database_url,
-        REDIS_URL=redis_url,
-        FICHE_API_BASE_URL=simulator.base_url,
-        STT_PROVIDER="reference",
-        DAGSTER_HOME=str(dagster_home),
-        DAGSTER_POSTGRES_URL=dagster_database,
-        DAGSTER_CODE_SERVER_HOST="127.0.0.1",
-        DAGSTER_CODE_SERVER_PORT=str(free_port()),
-    )
-    # This process reads the same instance to look at runs and ticks.
-    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
-    monkeypatch.setenv("DAGSTER_POSTGRES_URL", dagster_database)
-    running = Stack(tmp_path, env)
-    try:
-        running.start_code_server()
+    urls = (database_url, redis_url, simulator.base_url, dagster_database)
+    with running_stack(tmp_path, monkeypatch, urls, STT_PROVIDER="reference") as running:
         yield running
-    finally:
-        running.stop()
 
 
 def add_schedule(engine: Engine, scorecard: int) -> tuple[int, dt.datetime]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import dagster as dg
@@ -15,7 +16,7 @@ from resources.llm.auditor import OpenAiAuditor
 from resources.llm.config import llm_config
 from resources.llm.resource import KEYLESS_PLACEHOLDER, LlmResource, auditor_kind, build_auditor
 from tests.fixtures.factories.timelines import SALE_CALL, sample_scorecard, timeline
-from tests.fixtures.standins.llm import OpenAiStandIn
+from tests.fixtures.standins.llm import OpenAiStandIn, Reply
 
 LLM_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AUDIT_AUDITOR", "LLM_PRICES", "OPENAI_REASONING_EFFORT_AUDIT")
 
@@ -114,3 +115,24 @@ def test_dagster_resolves_the_key_at_run_time(monkeypatch: pytest.MonkeyPatch) -
     resource = LlmResource.from_settings(settings(openai_model_audit="gpt-4o"))
     assert dg.materialize([probe], resources={"llm": resource}).success
     assert seen == {"kind": "openai", "key": "sk-from-the-environment", "model": "gpt-4o"}
+
+
+async def test_a_429_makes_every_auditor_wait(aredis: aioredis.Redis) -> None:
+    """Shared back-off: another auditor (another process) does not call before the Retry-After is over."""
+    with OpenAiStandIn(model="m1") as server:
+        server.script.append(Reply(status=429, headers={"Retry-After": "1"}))
+        resource = LlmResource(kind="openai", api_key=server.key, base_url=server.base_url, model="m1")
+        card = sample_scorecard()
+        async with resource.auditor(aredis) as first, resource.auditor(aredis) as second:
+            throttled = asyncio.create_task(
+                first.analyze_step(card, card.steps[0], timeline(SALE_CALL), mode=TranscriptMode.PROMPT)
+            )
+            for _ in range(50):  # until the first auditor has stored the cooldown (none without sharing)
+                if await aredis.exists("llm:cooldown"):
+                    break
+                await asyncio.sleep(0.01)
+            await second.analyze_step(card, card.steps[0], timeline(SALE_CALL), mode=TranscriptMode.PROMPT)
+            await throttled
+        told, *after = server.seen
+    assert [seen.status for seen in after] == [200, 200]
+    assert all(seen.at - told.at >= 1 for seen in after), [seen.at - told.at for seen in after]

@@ -313,3 +313,27 @@ async def test_only_elevenlabs_has_a_request_rate(aredis: aioredis.Redis) -> Non
         for i in range(3):
             await client.transcribe(AudioSource(f"c{i}", ""))
     assert calls == 3
+
+
+async def test_a_429_makes_every_client_of_the_provider_wait(aredis: aioredis.Redis) -> None:
+    """Shared back-off: another client (another process) does not call before the Retry-After is over."""
+    posts: list[float] = []
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            for _ in range(50 if request.url.path.endswith("call-2.wav") else 0):
+                if await aredis.exists("stt:cooldown"):  # the second client starts once the first stored it
+                    break
+                await asyncio.sleep(0.01)
+            return httpx.Response(200, content=b"audio")
+        posts.append(time.monotonic())
+        if len(posts) == 1:
+            return httpx.Response(429, headers={"Retry-After": "1"}, json={"detail": "busy"})
+        return httpx.Response(200, json=elevenlabs_body(f"call-{len(posts)}"))
+
+    async with _client(aredis, handle) as first, _client(aredis, handle) as second:
+        other = AudioSource("call-2", "https://records.example/acct/call-2.wav", 42)
+        await asyncio.gather(first.transcribe(SOURCE), second.transcribe(other))
+    told_at, *after = posts
+    assert len(after) == 2
+    assert all(at - told_at >= 1 for at in after), posts
