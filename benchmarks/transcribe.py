@@ -65,7 +65,7 @@ class StandIn:
     in_flight: int = 0
     peak: int = 0
     refused: list[str] = field(default_factory=list)
-    storm: Any = None  # a `tests.drills.storm.Storm`: 429s and hangs drawn per request
+    storm: Any = None  # a `tests.deploy.drills.storm.Storm`: 429s and hangs drawn per request
 
     def check(self, request_body: bytes, content_type: str, api_key: str | None) -> str | None:
         if api_key != KEY:
@@ -205,7 +205,7 @@ def main() -> None:
         server = StandIn(args.latency, None if args.any_audio else AUDIO)
         if args.storm:
             sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `tests` is not installed
-            from tests.drills.storm import Storm
+            from tests.deploy.drills.storm import Storm
 
             rate_limited, timed_out, retry_after = args.storm
             server.storm = Storm(rate_limited, timed_out, int(retry_after))

@@ -2,7 +2,7 @@
 timeout, or the normal answer; and what the upstream saw of its callers' back-off.
 
 Used by the speech-to-text stand-in (`benchmarks/transcribe.py --storm`) and the LLM stand-in's
-responder in `tests/drills/test_day_storm.py`. Both serve from one event loop, so the counters need
+responder in `tests/deploy/drills/test_day_storm.py`. Both serve from one event loop, so the counters need
 no lock. A request that hangs counts as in flight until its client has gone, as the demo CRM
 simulator counts it: the peak the upstream reports includes them.
 """

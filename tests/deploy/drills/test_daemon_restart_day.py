@@ -23,9 +23,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from domain.models.transcripts import Transcript
-from tests.audits.conftest import scorecard_id  # noqa: F401 - fixture
-from tests.automation.test_daemon_kill import Stack, dagster_database, until  # noqa: F401 - fixture
-from tests.drills.test_day_storm import (  # noqa: F401 - fixtures
+from tests.deploy.drills.test_day_storm import (  # noqa: F401 - fixtures
     Upstreams,
     automatic_only,
     day_stack,
@@ -34,7 +32,9 @@ from tests.drills.test_day_storm import (  # noqa: F401 - fixtures
     settled,
     upstreams,
 )
-from tests.ingest.conftest import simulator  # noqa: F401 - fixture
+from tests.e2e.test_schedule_daemon_kill import Stack, dagster_database, until  # noqa: F401 - fixture
+from tests.fixtures.audit_day import scorecard_id  # noqa: F401 - fixture
+from tests.fixtures.crm_simulator import simulator  # noqa: F401 - fixture
 
 SCHEDULE = "refresh_today_sales"
 

@@ -36,12 +36,12 @@ from domain.models.fiches import FicheFetchStatus
 from domain.models.scorecards import Scorecard
 from domain.models.transcripts import Transcript
 from domain.partitions import DayAudits, day_audits
-from tests.audits.conftest import scorecard_id  # noqa: F401 - fixture
-from tests.automation.test_daemon_kill import Stack, dagster_database, running_stack, until  # noqa: F401 - fixture
-from tests.drills.storm import Storm
-from tests.ingest.conftest import Simulator, simulator  # noqa: F401 - fixture
-from tests.llm.standin import OpenAiStandIn, Reply, control_points, step_answer
-from tests.process_helpers import free_port
+from tests.deploy.drills.storm import Storm
+from tests.e2e.test_schedule_daemon_kill import Stack, dagster_database, running_stack, until  # noqa: F401 - fixture
+from tests.fixtures.audit_day import scorecard_id  # noqa: F401 - fixture
+from tests.fixtures.crm_simulator import Simulator, simulator  # noqa: F401 - fixture
+from tests.fixtures.processes import free_port
+from tests.fixtures.standins.llm import OpenAiStandIn, Reply, control_points, step_answer
 
 ROOT = Path(__file__).resolve().parents[2]
 STT_KEY = "bench-key-0123456789"  # benchmarks/transcribe.py's
