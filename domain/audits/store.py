@@ -245,6 +245,30 @@ def start_audit(
     return None
 
 
+def auditing_run(session: Session, fiche_id: str, scorecard_id: int) -> str | None:
+    """The run holding the pair's audit in flight (pending or running), if any."""
+    return session.scalar(
+        select(Audit.run_id).where(
+            Audit.fiche_id == fiche_id,
+            Audit.scorecard_id == scorecard_id,
+            Audit.status.in_([AuditStatus.PENDING, AuditStatus.RUNNING]),
+        )
+    )
+
+
+def settled_by(session: Session, fiche_id: str, scorecard_id: int, run_id: str) -> tuple[int, str, str | None] | None:
+    """(id, status, error) of the pair's audit that run made, once it has ended (completed or failed)."""
+    row = session.execute(
+        select(Audit.id, Audit.status, Audit.error)
+        .where(Audit.fiche_id == fiche_id, Audit.scorecard_id == scorecard_id, Audit.run_id == run_id)
+        .order_by(Audit.id.desc())
+        .limit(1)
+    ).first()
+    if row is None or row.status not in {AuditStatus.COMPLETED, AuditStatus.FAILED}:
+        return None
+    return row.id, row.status, row.error
+
+
 def heartbeat(session: Session, audit_id: int, now: dt.datetime) -> None:
     session.execute(update(Audit).where(Audit.id == audit_id).values(heartbeat_at=now))
 
