@@ -13,6 +13,7 @@ from sqlalchemy import Select
 from callaudit.settings import Settings
 from resources.database import DatabaseResource
 from resources.redis.resource import RedisResource
+from runs.contract import SYNC_SALES_DAY_JOB, TRANSCRIBE_SALES_DAY_JOB
 from services.drain import Feed
 
 #: Runs that may still be working: a queued one will.
@@ -48,6 +49,18 @@ def runs_in_progress(instance: dg.DagsterInstance, tags: dict[str, str], *, job_
     return [run.run_id for run in runs]
 
 
+#: The day-stage jobs materializing each upstream asset: a run of a whole asset job carries no
+#: `asset_selection` (only a subset, e.g. a backfill, does), so its job name says what it materializes.
+STAGE_JOBS = {"fiche_details": SYNC_SALES_DAY_JOB, "transcripts": TRANSCRIBE_SALES_DAY_JOB}
+
+
+def works_on(run: dg.DagsterRun, upstream: set[dg.AssetKey]) -> bool:
+    """Whether the run materializes an asset of `upstream`."""
+    if run.asset_selection:
+        return bool(run.asset_selection & upstream)
+    return run.job_name in {STAGE_JOBS.get(key.to_user_string()) for key in upstream}
+
+
 def days_being_worked(
     instance: dg.DagsterInstance, upstream: set[dg.AssetKey], *, first_day: dt.date, last_day: dt.date
 ) -> dict[dt.date, str]:
@@ -55,7 +68,7 @@ def days_being_worked(
     days: dict[dt.date, str] = {}
     for run in instance.get_runs(filters=dg.RunsFilter(statuses=IN_PROGRESS)):
         key = run.tags.get("dagster/partition", "")
-        if not (run.asset_selection and run.asset_selection & upstream) or len(key) != len("2026-01-01"):
+        if not works_on(run, upstream) or len(key) != len("2026-01-01"):
             continue
         with contextlib.suppress(ValueError):
             day = dt.date.fromisoformat(key)
@@ -82,7 +95,7 @@ def day_feed(
 
     def upstream_active() -> bool:
         runs = context.instance.get_runs(filters=dg.RunsFilter(statuses=IN_PROGRESS, tags={"dagster/partition": day}))
-        return any(run.asset_selection and run.asset_selection & upstream for run in runs)
+        return any(works_on(run, upstream) for run in runs)
 
     def run_active(run_id: str) -> bool:
         run = context.instance.get_run_by_id(run_id)
