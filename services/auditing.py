@@ -276,10 +276,22 @@ class AuditEngine(StageService):
         now = self._clock()
         audit_id = await self._db(
             lambda s: start_audit(
-                s, fiche_id, spec, inputs, self.trigger, use_rlm=use_rlm, now=now, stale_before=now - self.stale_after
+                s,
+                fiche_id,
+                spec,
+                inputs,
+                self.trigger,
+                use_rlm=use_rlm,
+                now=now,
+                stale_before=now - self.stale_after,
+                unless_audited=None if force else inputs,
             )
         )
         if audit_id is None:
+            if not force and (
+                done := await self._db(lambda s: already_audited(s, fiche_id, spec.scorecard_id, inputs))
+            ):
+                return FicheAudit(fiche_id, Outcome.UNCHANGED, audit_id=done)
             return FicheAudit(fiche_id, Outcome.IN_FLIGHT)
         await self._event(
             fiche_id,

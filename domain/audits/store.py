@@ -200,8 +200,10 @@ def start_audit(
     use_rlm: bool,
     now: dt.datetime,
     stale_before: dt.datetime | None = None,
+    unless_audited: AuditInputs | None = None,
 ) -> int | None:
-    """Insert a `running` audit and return its id; None when one is already in flight for the pair.
+    """Insert a `running` audit and return its id; None when one is already in flight for the pair
+    (or, with `unless_audited`, when one from those inputs has completed).
 
     The partial unique index `uq_audits_in_flight` decides, so two concurrent launches (a retried
     run, an API click during a backfill) cannot both start. Losing a race on the version number or
@@ -234,9 +236,14 @@ def start_audit(
             heartbeat_at=now,
         )
         try:
-            with session.begin_nested():
+            with session.begin_nested() as savepoint:
                 session.add(audit)
                 session.flush()
+                # Checked after the insert: an audit completed between the caller's check and this
+                # insert (the in-flight index no longer stopping it) is seen here, not done twice.
+                if unless_audited is not None and already_audited(session, fiche_id, spec.scorecard_id, unless_audited):
+                    savepoint.rollback()
+                    return None
         except IntegrityError as exc:
             if getattr(getattr(exc.orig, "diag", None), "constraint_name", None) == IN_FLIGHT_INDEX:
                 return None
