@@ -20,9 +20,10 @@ import dagster as dg
 from pydantic import Field
 from redis.asyncio import Redis as AsyncRedis
 
+from assets.fiches import fiche_details
 from assets.metadata import failures_table
 from assets.partitions import DECLARED_AUDIT_PARTITIONS
-from assets.stage import run_stage
+from assets.stage import day_feed, run_stage
 from assets.transcripts import transcripts
 from callaudit.pools import LLM
 from callaudit.settings import Settings
@@ -38,6 +39,7 @@ from resources.llm.resource import LlmResource
 from resources.redis import RedisUnavailable
 from resources.redis.resource import RedisResource
 from services.auditing import AuditEngine, AuditReport, Outcome
+from services.drain import Feed
 
 
 class AuditRunConfig(dg.Config):
@@ -53,7 +55,7 @@ def run_audits(
     llm: LlmResource,
     redis: RedisResource,
     database: DatabaseResource,
-    fiche_ids: list[str],
+    fiches: list[str] | Feed,
     *,
     scorecard_id: int,
     trigger: Trigger,
@@ -61,7 +63,8 @@ def run_audits(
     use_rlm: bool = False,
     force: bool = False,
 ) -> AuditReport:
-    """Audit the fiches in a fresh event loop; `dg.Failure` when nothing can run at all."""
+    """Audit the fiches (or a day run's `Feed`) in a fresh event loop; `dg.Failure` when nothing can run
+    at all, or when fiches were left to another run still auditing them."""
     try:
         with database.session() as session:
             spec = current_spec(session, scorecard_id)
@@ -80,7 +83,7 @@ def run_audits(
                 fiche_concurrency=settings.audit_run_concurrency,
                 prompt_token_budget=settings.audit_prompt_token_budget,
             )
-            return await engine.audit_fiches(fiche_ids, spec, use_rlm=use_rlm, force=force)
+            return await engine.audit_fiches(fiches, spec, use_rlm=use_rlm, force=force)
 
     report = run_stage(redis, main, fatal=(RedisUnavailable,))
     in_flight = [f.fiche_id for f in report.fiches if f.outcome is Outcome.IN_FLIGHT]
@@ -121,19 +124,20 @@ def audits(  # noqa: PLR0917 - Dagster resources are parameters
 
     Every step of a fiche is analysed concurrently, every citation is checked against the
     transcript (unsupported claims downgraded), and the verdict is scored as the reference's §7.7.
+    While a run fetching or transcribing the day is under way, fiches are taken as their transcription
+    completes (`services.drain`); one another run is auditing is waited for, not audited twice.
     Metadata: counts by outcome, average score, levels, tokens and cost.
     """
     keys = context.partition_key.keys_by_dimension
     day = dt.date.fromisoformat(keys["sales_day"])
     scorecard_id = int(keys["scorecard"])
-    with database.session() as session:
-        fiche_ids = stages.fiche_ids(session, stages.ready_to_audit(day))
+    feed = day_feed(context, database, settings, stages.transcribed(day), {fiche_details.key, transcripts.key})
     trigger = Trigger(source="asset", run_id=context.run.run_id)
     report = run_audits(
         llm,
         redis,
         database,
-        fiche_ids,
+        feed,
         scorecard_id=scorecard_id,
         trigger=trigger,
         settings=settings,

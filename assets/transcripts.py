@@ -13,8 +13,9 @@ from redis.asyncio import Redis as AsyncRedis
 from assets.fiches import fiche_details
 from assets.metadata import failures_table
 from assets.partitions import DECLARED_SALES_DAYS
-from assets.stage import run_stage
+from assets.stage import day_feed, run_stage
 from callaudit.pools import STT
+from callaudit.settings import Settings
 from domain import stages
 from domain.partitions import day_transcription
 from resources.database import DatabaseResource, sync_session_factory
@@ -22,6 +23,7 @@ from resources.redis import RedisUnavailable
 from resources.redis.resource import RedisResource
 from resources.stt.errors import SttAuthError
 from resources.stt.resource import SttResource
+from services.drain import Feed
 from services.transcription import FicheTranscriber, TranscriptionReport
 
 
@@ -29,15 +31,15 @@ def transcribe_fiches(
     stt: SttResource,
     redis: RedisResource,
     database: DatabaseResource,
-    fiche_ids: list[str],
+    fiches: list[str] | Feed,
     *,
     force: bool = False,
     priority: str = "normal",
     run_id: str | None = None,
     automated: bool = False,
 ) -> TranscriptionReport:
-    """Transcribe the given fiches in a fresh event loop; `dg.Failure` when nothing can run.
-    `automated` runs skip fiches over AUTOMATION_MAX_RECORDINGS_PER_FICHE recordings."""
+    """Transcribe the given fiches (or a day run's `Feed`) in a fresh event loop; `dg.Failure` when
+    nothing can run. `automated` runs skip fiches over AUTOMATION_MAX_RECORDINGS_PER_FICHE recordings."""
 
     async def main(client_redis: AsyncRedis) -> TranscriptionReport:
         async with stt.client(client_redis) as client:
@@ -51,7 +53,7 @@ def transcribe_fiches(
                 priority=priority,
                 run_id=run_id,
             )
-            return await transcriber.transcribe_fiches(fiche_ids, force=force)
+            return await transcriber.transcribe_fiches(fiches, force=force)
 
     return run_stage(redis, main, fatal=(SttAuthError, RedisUnavailable))
 
@@ -69,18 +71,22 @@ def report_metadata(report: TranscriptionReport) -> dict[str, Any]:
     pool=STT,
 )
 def transcripts(
-    context: dg.AssetExecutionContext, stt: SttResource, redis: RedisResource, database: DatabaseResource
+    context: dg.AssetExecutionContext,
+    stt: SttResource,
+    redis: RedisResource,
+    database: DatabaseResource,
+    settings: dg.ResourceParam[Settings],
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]
     """Transcripts of every recording of the day's fiches (with details), as speaker-turn chunks.
 
     Recordings already transcribed are not sent again; one recording's failure is recorded on it
     and its fiche ends `partial`; fiches with more recordings than
-    AUTOMATION_MAX_RECORDINGS_PER_FICHE are recorded as skipped.
+    AUTOMATION_MAX_RECORDINGS_PER_FICHE are recorded as skipped. While a run fetching the day's
+    details is under way, fiches are taken as their details land (`services.drain`).
     """
     day = dt.date.fromisoformat(context.partition_key)
-    with database.session() as session:
-        fiche_ids = stages.fiche_ids(session, stages.ready_to_transcribe(day))
-    report = transcribe_fiches(stt, redis, database, fiche_ids, run_id=context.run.run_id, automated=True)
+    feed = day_feed(context, database, settings, stages.ready_to_transcribe(day), {fiche_details.key})
+    report = transcribe_fiches(stt, redis, database, feed, run_id=context.run.run_id, automated=True)
     if report.failed:
         context.log.warning("%d recording(s) failed; first: %s", report.failed, next(iter(report.failures.items())))
     with database.session() as session:

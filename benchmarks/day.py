@@ -22,6 +22,15 @@ bound (target <= 1.2, then <= 1.1), wall from the schedule's first run being cre
 audit stored. Also reported: when each stage was active (seconds from the start), the peak number
 of calls in flight seen by each upstream, and the Dagster runs started per job.
 
+Tokens and money (the issue's figures, after the stack stops): the day's own audits as stored (input,
+cached and output tokens per audit, priced with `--price-model`'s entry of the price table, since the
+stand-in's model has none), and `tokens.py`'s comparison of our call order with the original's on
+`--token-fiches` fiches of the evaluation corpus (its docstring states the caching assumptions):
+`token_ratio` = original / ours billed-equivalent input (goal >= 3).
+
+Timeline: every Dagster run with when it was created, started and ended (seconds from the start), so
+the hand-offs between stages and the runs' start-up cost are read off the report.
+
     .venv/bin/python benchmarks/day.py                       # 200 fiches (about 5 minutes plus start-up)
     .venv/bin/python benchmarks/day.py --fiches 20           # a quick look
 """
@@ -48,6 +57,7 @@ import dagster as dg
 import httpx
 from ingest import start_simulator, throttle
 from sqlalchemy import func, select, update
+from tokens import Comparison, Tally, compare
 from transcribe import KEY as STT_KEY
 from transcribe import start_stand_in
 
@@ -62,6 +72,7 @@ from domain.models.transcripts import Transcript
 from domain.partitions import day_audits
 from domain.scorecards.service import import_document
 from resources.database import create_sync_engine, sync_session_factory
+from resources.llm.pricing import DEFAULT_PRICES
 
 ROOT = Path(__file__).resolve().parent.parent
 SCORECARD = Path(__file__).resolve().parent / "fixtures" / "scorecard_18_steps.json"
@@ -177,6 +188,15 @@ def stage_times(runtime: Runtime, day: dt.date, scorecard_id: int) -> dict[str, 
                 Audit.fiche_id.in_(fiches), Audit.scorecard_id == scorecard_id
             )
         ).one()
+        usage = session.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(Audit.input_tokens), 0),
+                func.coalesce(func.sum(Audit.cached_input_tokens), 0),
+                func.coalesce(func.sum(Audit.output_tokens), 0),
+                func.coalesce(func.sum(Audit.audited_seconds), 0.0),
+            ).where(Audit.fiche_id.in_(fiches), Audit.scorecard_id == scorecard_id, Audit.status == "completed")
+        ).one()
     engine.dispose()
     return {
         "state": state,
@@ -185,12 +205,13 @@ def stage_times(runtime: Runtime, day: dt.date, scorecard_id: int) -> dict[str, 
         "transcription": (transcribed[0], transcribed[1]),
         "recordings": transcribed[2],
         "audits": (audited[0], audited[1]),
+        "usage": tuple(usage),
     }
 
 
-def dagster_runs(runtime: Runtime) -> list[dg.DagsterRun]:
+def dagster_runs(runtime: Runtime) -> list[dg.RunRecord]:
     with dagster_environment(runtime), dg.DagsterInstance.from_config(str(runtime.dagster_home)) as instance:
-        return list(instance.get_runs())
+        return list(instance.get_run_records(ascending=True))
 
 
 def first_run_created(runtime: Runtime) -> dt.datetime | None:
@@ -212,7 +233,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fiches", type=int, default=200)
     parser.add_argument("--crm-latency-ms", type=float, default=300.0)
@@ -223,7 +244,14 @@ def main() -> None:
     parser.add_argument("--llm-cap", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the day's audits")
     parser.add_argument("--stall", type=float, default=180, help="report once nothing moved for this long")
-    args = parser.parse_args()
+    parser.add_argument("--token-fiches", type=int, default=20, help="evaluation fiches of the token comparison")
+    parser.add_argument("--token-latency", type=float, default=0.2, help="seconds per call of the token comparison")
+    parser.add_argument("--price-model", default="gpt-5.2", help="the price table's model pricing the day's tokens")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = arguments()
 
     with contextlib.ExitStack() as stack:
         home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-day-")))
@@ -272,6 +300,7 @@ def main() -> None:
         stt_stats = httpx.get(f"{stt_url}/__stats", timeout=10).json()
         llm_calls, llm_peak, violations = len(llm.seen), llm.peak, list(llm.violations)
 
+    tokens = compare(args.token_fiches, model=args.price_model, latency=args.token_latency, cap=args.llm_cap)
     report(
         args,
         start,
@@ -281,6 +310,7 @@ def main() -> None:
         crm=crm_stats,
         stt=stt_stats,
         llm=(llm_calls, llm_peak, violations),
+        tokens=tokens,
     )
 
 
@@ -290,10 +320,11 @@ def report(
     *,
     stalled: bool,
     times: dict[str, Any],
-    runs: list[dg.DagsterRun],
+    runs: list[dg.RunRecord],
     crm: dict[str, Any],
     stt: dict[str, Any],
     llm: tuple[int, int, list[str]],
+    tokens: Comparison,
 ) -> None:
     llm_calls, llm_peak, violations = llm
     crm_latency = args.crm_latency_ms / 1000
@@ -325,9 +356,27 @@ def report(
         print(f"  {stage:<13} active {span(stage)}; {calls} calls x {latency:g} s / cap {cap}: bound "
               f"{bounds[stage]:6.1f} s; peak in flight {peak}")  # fmt: skip
     print(f"  CRM searches peak in flight {crm['search']['peak_in_flight']}; LLM stand-in violations {len(violations)}")
-    by_job = Counter(run.job_name for run in runs)
-    statuses = Counter(run.status.value for run in runs)
+    by_job = Counter(r.dagster_run.job_name for r in runs)
+    statuses = Counter(r.dagster_run.status.value for r in runs)
     print(f"  Dagster runs {len(runs)}: {dict(by_job)}; {dict(statuses)}")
+    print("  run timeline (s from the start): created / started / ended")
+    for record in runs:
+        print(f"    {record.dagster_run.job_name:<22} {moments(record, origin)}  {record.dagster_run.status.value}")
+    price = DEFAULT_PRICES[args.price_model]
+    audits, fresh_and_cached, cached, output, audited_seconds = times["usage"]
+    day = Tally(int(fresh_and_cached), int(cached), int(output), int(audits))
+    minutes = float(audited_seconds) / 60
+    per_audit = day.billed_input(price) / max(1, day.calls)
+    print(f"  the day's audits as stored ({day.calls}; {args.price_model} prices): input "
+          f"{fresh_and_cached / max(1, audits):,.0f} tokens per audit, {cached / max(1, fresh_and_cached):.1%} "
+          f"cached, billed-equivalent {per_audit:,.0f}, "
+          f"output {output / max(1, audits):,.0f}; USD {day.cost(price) / max(1, audits):.4f} per audit, "
+          f"{day.cost(price) / minutes if minutes else 0:.5f} per audited minute")  # fmt: skip
+    ours, original = tokens.tallies["ours"], tokens.tallies["original"]
+    n = tokens.fiches
+    print(f"  against the original (tokens.py, {n} evaluation fiches): billed-equivalent input per audit "
+          f"{original.billed_input(price) / n:,.0f} / {ours.billed_input(price) / n:,.0f} = {tokens.token_ratio:.2f}x, "
+          f"cost {tokens.cost_ratio:.2f}x (goal >= 3x)")  # fmt: skip
     print(f"  wall {wall:.1f} s against the slowest stage's bound {bound:.1f} s -> ratio {wall / bound:.3f} "
           "(target <= 1.2, then <= 1.1)")  # fmt: skip
     print(
@@ -335,8 +384,21 @@ def report(
         f"stt_bound_s={bounds['transcription']:.1f} llm_bound_s={bounds['audits']:.1f} ratio={wall / bound:.3f} "
         f"peak_crm_details={crm['details']['peak_in_flight']} peak_stt={stt['peak']} peak_llm={llm_peak} "
         f"dagster_runs={len(runs)} audited={state.audited} failed={state.failed} not_ready={state.not_ready} "
-        f"stalled={int(stalled)}"
+        f"stalled={int(stalled)} billed_input_per_audit={per_audit:.0f} output_per_audit={output / max(1, audits):.0f} "
+        f"usd_per_audit={day.cost(price) / max(1, audits):.4f} "
+        f"usd_per_audited_min={day.cost(price) / minutes if minutes else 0:.5f} token_ratio={tokens.token_ratio:.2f}"
     )
+
+
+def moments(record: dg.RunRecord, origin: dt.datetime) -> str:
+    def at(moment: float | dt.datetime | None) -> str:
+        if moment is None:
+            return "     -"
+        when = moment if isinstance(moment, dt.datetime) else dt.datetime.fromtimestamp(moment, dt.UTC)
+        when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+        return f"{(when - origin).total_seconds():6.1f}"
+
+    return f"{at(record.create_timestamp)} / {at(record.start_time)} / {at(record.end_time)}"
 
 
 if __name__ == "__main__":

@@ -167,6 +167,35 @@ async def measure(args: argparse.Namespace, work: Work) -> dict[str, Tally]:
     return {"ours": ours_tally, "original": original_tally}
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """Both orders' tallies over the same audits, and what they are measured against."""
+
+    tallies: dict[str, Tally]
+    price: Price
+    fiches: int
+    steps: int
+    minutes: float
+
+    @property
+    def token_ratio(self) -> float:
+        return self.tallies["original"].billed_input(self.price) / self.tallies["ours"].billed_input(self.price)
+
+    @property
+    def cost_ratio(self) -> float:
+        return self.tallies["original"].cost(self.price) / self.tallies["ours"].cost(self.price)
+
+
+def compare(fiches: int, *, model: str = "gpt-5.2", latency: float = 1.0, cap: int = 20) -> Comparison:
+    """The same 18-step audits of `fiches` test-half fiches, in our order and in the original's."""
+    card = load_scorecard(SCORECARDS["nca18"])
+    work = [(card, with_roles(fiche)) for fiche in build_corpus("nca18", "test", fiches)]
+    minutes = sum(r.duration_seconds or 0.0 for _, tl in work for r in tl.recordings) / 60
+    args = argparse.Namespace(model=model, latency=latency, cap=cap)
+    tallies = asyncio.run(measure(args, work))
+    return Comparison(tallies, DEFAULT_PRICES[model], len(work), len(card.steps), minutes)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fiches", type=int, default=20)
@@ -174,16 +203,11 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=1.0, help="seconds per model call (as in day.py)")
     parser.add_argument("--cap", type=int, default=20, help="our model calls in flight at once")
     args = parser.parse_args()
-    price = DEFAULT_PRICES[args.model]
-
-    card = load_scorecard(SCORECARDS["nca18"])
-    work = [(card, with_roles(fiche)) for fiche in build_corpus("nca18", "test", args.fiches)]
-    minutes = sum(r.duration_seconds or 0.0 for _, tl in work for r in tl.recordings) / 60
-    tallies = asyncio.run(measure(args, work))
-    n = len(work)
+    comparison = compare(args.fiches, model=args.model, latency=args.latency, cap=args.cap)
+    tallies, price, n, minutes = comparison.tallies, comparison.price, comparison.fiches, comparison.minutes
 
     print(f"tokens — {platform.machine()} {platform.python_version()}; {n} fiches of the evaluation corpus "
-          f"(nca18, test half), {len(card.steps)} steps, {minutes / n:.1f} audited minutes per fiche")  # fmt: skip
+          f"(nca18, test half), {comparison.steps} steps, {minutes / n:.1f} audited minutes per fiche")  # fmt: skip
     print(f"prices of {args.model}: input {price.input}, cached input {price.cached_input}, output {price.output} "
           f"USD per 1M tokens (cached ratio {price.cached_input / price.input:.3f})")  # fmt: skip
     print("order       calls  input/audit  cached  billed-eq input/audit  output/audit  USD/audit  USD/audited min")
@@ -195,11 +219,10 @@ def main() -> None:
             f"{tally.cost(price) / minutes:>16.5f}"
         )
     ours_t, original_t = tallies["ours"], tallies["original"]
-    token_ratio = original_t.billed_input(price) / ours_t.billed_input(price)
-    cost_ratio = original_t.cost(price) / ours_t.cost(price)
+    token_ratio, cost_ratio = comparison.token_ratio, comparison.cost_ratio
     print(f"original / ours: billed-equivalent input {token_ratio:.2f}x, cost {cost_ratio:.2f}x (goal >= {GOAL:g}x)")
     print(
-        f"fiches={n} steps={len(card.steps)} ours_input={ours_t.input_tokens} ours_cached={ours_t.cached_tokens} "
+        f"fiches={n} steps={comparison.steps} ours_input={ours_t.input_tokens} ours_cached={ours_t.cached_tokens} "
         f"original_input={original_t.input_tokens} original_cached={original_t.cached_tokens} "
         f"ours_billed={ours_t.billed_input(price):.0f} original_billed={original_t.billed_input(price):.0f} "
         f"output={ours_t.output_tokens} ours_usd_per_audit={ours_t.cost(price) / n:.4f} "

@@ -183,6 +183,10 @@ class Settings(BaseSettings):
     # Mirror each automation run's log lines to $CALLAUDIT_HOME/automation-debug-logs/automation-run-<id>.txt.
     automation_debug_log_to_file: bool = False
     sales_refresh_cron: str = "*/15 * * * *"
+    # A day's transcription and audit runs look for newly ready fiches this often while a run upstream
+    # of them works on the day, and wait this long after it ends for the next one (services.drain).
+    day_run_poll_seconds: float = Field(2.0, gt=0, le=60)
+    day_run_linger_seconds: float = Field(20.0, ge=0, le=600)
     # Where the analytics assets write their Parquet files: a directory or any fsspec URL
     # (`s3://bucket/prefix` with its backend installed); unset: $CALLAUDIT_HOME/analytics.
     analytics_storage_root: str | None = None

@@ -479,6 +479,9 @@ class BatchProgress:
     `emit` is the caller's best-effort publish (topic, event, payload). Items may settle concurrently:
     the counters are updated and the event built without an await in between, so each event carries
     a distinct, growing `completed + failed`.
+
+    A day run that keeps taking fiches (`services.drain`) does not know its total up front: it is
+    `growing`: it adds to `total` as it takes fiches (`expect`) and sends `batch.completed` once, on `close`.
     """
 
     def __init__(
@@ -488,9 +491,11 @@ class BatchProgress:
         operation_type: Literal["audit", "transcription"],
         total: int,
         *,
+        growing: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._emit = emit
+        self._growing = growing
         self._clock = clock
         self._started = clock()
         self.batch_id = batch_id
@@ -517,9 +522,19 @@ class BatchProgress:
         else:
             self.failed += 1
         progress = self._payload()
-        done = self.completed + self.failed >= self.total
-        completed = {**progress, "duration_ms": round(1000 * (self._clock() - self._started))} if done else None
+        done = not self._growing and self.completed + self.failed >= self.total
+        completed = self._completed(progress) if done else None
         topic = job_topic(self.batch_id)
         await self._emit(topic, Event.BATCH_PROGRESS, progress)
         if completed is not None:
             await self._emit(topic, Event.BATCH_COMPLETED, completed)
+
+    def expect(self, more: int) -> None:
+        self.total += more
+
+    async def close(self) -> None:
+        """A growing batch's end: one `batch.completed` with what settled."""
+        await self._emit(job_topic(self.batch_id), Event.BATCH_COMPLETED, self._completed(self._payload()))
+
+    def _completed(self, progress: dict[str, Any]) -> dict[str, Any]:
+        return {**progress, "duration_ms": round(1000 * (self._clock() - self._started))}

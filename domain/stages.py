@@ -14,6 +14,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from domain.models.fiches import Fiche, FicheFetchStatus
+from domain.models.transcripts import FicheTranscription, FicheTranscriptionStatus
 
 
 def listed_on(day: dt.date) -> Select[str]:
@@ -30,6 +31,13 @@ def ready_to_audit(day: dt.date) -> Select[str]:
     """Fiches of the day an audit run hands to the engine: those with details (the engine then
     refuses, per fiche, any whose transcription is not complete)."""
     return ready_to_transcribe(day)
+
+
+def transcribed(day: dt.date) -> Select[str]:
+    """Fiches of the day with details whose transcription is complete: what a day's audit run takes
+    as they arrive (the others would only be refused)."""
+    complete = select(FicheTranscription.fiche_id).where(FicheTranscription.status == FicheTranscriptionStatus.COMPLETE)
+    return ready_to_audit(day).where(Fiche.fiche_id.in_(complete))
 
 
 def fiche_ids(session: Session, selection: Select[str]) -> list[str]:

@@ -35,10 +35,12 @@ from domain.audits.store import (
     StepRecord,
     Trigger,
     already_audited,
+    auditing_run,
     complete_audit,
     fail_audit,
     fail_queued,
     heartbeat,
+    settled_by,
     start_audit,
     transcription_ready,
 )
@@ -46,12 +48,14 @@ from domain.audits.timeline import Timeline, timeline_tokens
 from domain.audits.timeline_store import load_timeline
 from domain.errors import UnavailableError
 from domain.events import BatchProgress, Event, audit_topic, fiche_topic
+from domain.models.audits import AuditStatus
 from domain.outbox import announce
 from domain.products.audit_link import link_audit, record_checks
 from domain.products.claims import apply_check, check_claims, for_step
 from domain.products.facts import ProductFacts
 from domain.transcripts.store import coverage, store_analyses
 from services.base import StageService, utc_now
+from services.drain import Feed, drain
 from services.ports import Publisher
 
 log = logging.getLogger(__name__)
@@ -176,27 +180,65 @@ class AuditEngine(StageService):
         await self._publish(topics, event, body)
 
     async def audit_fiches(
-        self, fiche_ids: Sequence[str], spec: ScorecardSpec, *, use_rlm: bool = False, force: bool = False
+        self, fiches: Sequence[str] | Feed, spec: ScorecardSpec, *, use_rlm: bool = False, force: bool = False
     ) -> AuditReport:
+        """The given fiches, or a day run's: every fiche the `Feed` lists until its upstream is done; a
+        fiche another run is auditing is then looked at again until that run has settled it, unless
+        that run has ended (its audit is then the watchdog's, and this run reports it in flight)."""
         started = time.monotonic()
         gate = asyncio.Semaphore(self.fiche_concurrency)
         run_id = self.trigger.run_id
-        batch = BatchProgress(self._emit, run_id, "audit", len(fiche_ids)) if run_id else None
+        fed = isinstance(fiches, Feed)
+        batch = None
+        if run_id:
+            batch = BatchProgress(
+                self._emit, run_id, "audit", 0 if isinstance(fiches, Feed) else len(fiches), growing=fed
+            )
+        taken: set[str] = set()
+        waiting: dict[str, str] = {}  # fiche -> the run auditing it, not ended: looked at again
+
+        async def holder_alive(fiche_id: str) -> str | None:
+            holder = await self._db(lambda s: auditing_run(s, fiche_id, spec.scorecard_id))
+            alive = (
+                isinstance(fiches, Feed) and holder is not None and await asyncio.to_thread(fiches.run_active, holder)
+            )
+            return holder if alive else None
+
+        async def audit(fiche_id: str) -> FicheAudit:
+            holder = waiting.pop(fiche_id, None)
+            if holder is not None:  # the run waited for may have settled it: its audit is the fiche's
+                done = await self._db(lambda s: settled_by(s, fiche_id, spec.scorecard_id, holder))
+                if done is not None:
+                    audit_id, status, error = done
+                    outcome = Outcome.UNCHANGED if status == AuditStatus.COMPLETED else Outcome.FAILED
+                    return FicheAudit(fiche_id, outcome, audit_id=audit_id, error=error)
+            async with gate:
+                return await self.audit_fiche(fiche_id, spec, use_rlm=use_rlm, force=force)
 
         async def one(fiche_id: str) -> FicheAudit:
-            async with gate:
-                audited = await self.audit_fiche(fiche_id, spec, use_rlm=use_rlm, force=force)
+            if batch is not None and fed and fiche_id not in taken:
+                batch.expect(1)
+            taken.add(fiche_id)
+            audited = await audit(fiche_id)
+            if fed and audited.outcome is Outcome.IN_FLIGHT and (holder := await holder_alive(fiche_id)):
+                waiting[fiche_id] = holder
+                return audited
             if batch is not None:
                 await batch.settled(ok=audited.outcome not in {Outcome.FAILED, Outcome.NOT_READY})
             return audited
 
-        settled = await asyncio.gather(*(one(f) for f in fiche_ids), return_exceptions=True)
-        # Redis unreachable stops the run (every fiche would fail the same way), once all have settled.
-        for outcome in settled:
-            if isinstance(outcome, BaseException):
-                raise outcome
-        results = [r for r in settled if isinstance(r, FicheAudit)]
-        return AuditReport(spec, self.auditor.name, self.auditor.model, list(results), time.monotonic() - started)
+        if isinstance(fiches, Feed):
+            results = list((await drain(fiches, one, again=lambda a: a.fiche_id in waiting)).values())
+            if batch is not None:
+                await batch.close()
+        else:
+            settled = await asyncio.gather(*(one(f) for f in fiches), return_exceptions=True)
+            # Redis unreachable stops the run (every fiche would fail the same way), once all have settled.
+            for outcome in settled:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            results = [r for r in settled if isinstance(r, FicheAudit)]
+        return AuditReport(spec, self.auditor.name, self.auditor.model, results, time.monotonic() - started)
 
     async def audit_fiche(
         self, fiche_id: str, spec: ScorecardSpec, *, use_rlm: bool = False, force: bool = False
@@ -234,10 +276,22 @@ class AuditEngine(StageService):
         now = self._clock()
         audit_id = await self._db(
             lambda s: start_audit(
-                s, fiche_id, spec, inputs, self.trigger, use_rlm=use_rlm, now=now, stale_before=now - self.stale_after
+                s,
+                fiche_id,
+                spec,
+                inputs,
+                self.trigger,
+                use_rlm=use_rlm,
+                now=now,
+                stale_before=now - self.stale_after,
+                unless_audited=None if force else inputs,
             )
         )
         if audit_id is None:
+            if not force and (
+                done := await self._db(lambda s: already_audited(s, fiche_id, spec.scorecard_id, inputs))
+            ):
+                return FicheAudit(fiche_id, Outcome.UNCHANGED, audit_id=done)
             return FicheAudit(fiche_id, Outcome.IN_FLIGHT)
         await self._event(
             fiche_id,

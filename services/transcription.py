@@ -53,6 +53,7 @@ from domain.upstream import TranscriptionFailed
 from resources.redis import RedisLock
 from resources.stt.base import AudioSource
 from services.base import StageService, utc_now
+from services.drain import Feed, drain
 from services.ports import Publisher, Transcriber
 
 log = logging.getLogger(__name__)
@@ -199,20 +200,31 @@ class FicheTranscriber(StageService):
     async def _event(self, fiche_id: str, event: str, payload: Mapping[str, Any]) -> None:
         await self._publish([fiche_topic(fiche_id)], event, {"fiche_id": fiche_id, "run_id": self.run_id, **payload})
 
-    async def transcribe_fiches(self, fiche_ids: list[str], *, force: bool = False) -> TranscriptionReport:
+    async def transcribe_fiches(self, fiches: list[str] | Feed, *, force: bool = False) -> TranscriptionReport:
+        """The given fiches, or a day run's: every fiche the `Feed` lists until its upstream is done."""
         started = time.monotonic()
         provider = self.client.provider
-        unique = list(dict.fromkeys(fiche_ids))  # a fiche listed twice is still transcribed once
-        batch = BatchProgress(self._emit, self.run_id, "transcription", len(unique)) if self.run_id else None
+        fed = isinstance(fiches, Feed)
+        unique = [] if isinstance(fiches, Feed) else list(dict.fromkeys(fiches))  # a fiche listed twice: once
+        batch = None
+        if self.run_id:
+            batch = BatchProgress(self._emit, self.run_id, "transcription", len(unique), growing=fed)
 
         async def one(fiche_id: str) -> FicheReport:
+            if batch is not None and fed:
+                batch.expect(1)
             report = await self.transcribe_fiche(fiche_id, force=force)
             if batch is not None:
                 await batch.settled(ok=report.status not in {FicheTranscriptionStatus.FAILED, "not_found"})
             return report
 
-        reports = await asyncio.gather(*(one(fid) for fid in unique))
-        return TranscriptionReport(list(reports), provider.name, provider.model, time.monotonic() - started)
+        if isinstance(fiches, Feed):
+            reports = list((await drain(fiches, one)).values())
+            if batch is not None:
+                await batch.close()
+        else:
+            reports = await asyncio.gather(*(one(fid) for fid in unique))
+        return TranscriptionReport(reports, provider.name, provider.model, time.monotonic() - started)
 
     def _claim(self, session: Session, fiche_id: str, *, force: bool) -> list[RecordingRef] | None:
         """The fiche's recordings, and the fiche marked `running` when some are to be sent: one trip to

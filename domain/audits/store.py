@@ -200,8 +200,10 @@ def start_audit(
     use_rlm: bool,
     now: dt.datetime,
     stale_before: dt.datetime | None = None,
+    unless_audited: AuditInputs | None = None,
 ) -> int | None:
-    """Insert a `running` audit and return its id; None when one is already in flight for the pair.
+    """Insert a `running` audit and return its id; None when one is already in flight for the pair
+    (or, with `unless_audited`, when one from those inputs has completed).
 
     The partial unique index `uq_audits_in_flight` decides, so two concurrent launches (a retried
     run, an API click during a backfill) cannot both start. Losing a race on the version number or
@@ -234,15 +236,44 @@ def start_audit(
             heartbeat_at=now,
         )
         try:
-            with session.begin_nested():
+            with session.begin_nested() as savepoint:
                 session.add(audit)
                 session.flush()
+                # Checked after the insert: an audit completed between the caller's check and this
+                # insert (the in-flight index no longer stopping it) is seen here, not done twice.
+                if unless_audited is not None and already_audited(session, fiche_id, spec.scorecard_id, unless_audited):
+                    savepoint.rollback()
+                    return None
         except IntegrityError as exc:
             if getattr(getattr(exc.orig, "diag", None), "constraint_name", None) == IN_FLIGHT_INDEX:
                 return None
             continue
         return audit.id
     return None
+
+
+def auditing_run(session: Session, fiche_id: str, scorecard_id: int) -> str | None:
+    """The run holding the pair's audit in flight (pending or running), if any."""
+    return session.scalar(
+        select(Audit.run_id).where(
+            Audit.fiche_id == fiche_id,
+            Audit.scorecard_id == scorecard_id,
+            Audit.status.in_([AuditStatus.PENDING, AuditStatus.RUNNING]),
+        )
+    )
+
+
+def settled_by(session: Session, fiche_id: str, scorecard_id: int, run_id: str) -> tuple[int, str, str | None] | None:
+    """(id, status, error) of the pair's audit that run made, once it has ended (completed or failed)."""
+    row = session.execute(
+        select(Audit.id, Audit.status, Audit.error)
+        .where(Audit.fiche_id == fiche_id, Audit.scorecard_id == scorecard_id, Audit.run_id == run_id)
+        .order_by(Audit.id.desc())
+        .limit(1)
+    ).first()
+    if row is None or row.status not in {AuditStatus.COMPLETED, AuditStatus.FAILED}:
+        return None
+    return row.id, row.status, row.error
 
 
 def heartbeat(session: Session, audit_id: int, now: dt.datetime) -> None:

@@ -163,3 +163,30 @@ def test_a_fiche_dated_in_the_future_is_not_a_partition_to_request(
         future = now.date() + dt.timedelta(days=30)
         session.add(Fiche(fiche_id="F-FUTURE", sales_date=future, fetch_status="details", fetched_at=now))
     assert Daemon(instance, audit_resources).sensor_tick(transcribe_fetched_fiches) == 0
+
+
+def _requests(instance: dg.DagsterInstance, resources: dict[str, Any], sensor: dg.SensorDefinition) -> list[str]:
+    with dg.build_sensor_context(
+        instance=instance,
+        resources={"database": resources["database"], "settings": resources["settings"]},
+        definitions=defs(),
+    ) as context:
+        data = sensor.evaluate_tick(context)
+    return [r.run_key or "" for r in data.run_requests or []]
+
+
+@pytest.mark.usefixtures("clean_tables")
+def test_a_day_being_fetched_gets_its_transcription_run_at_once_and_only_one(
+    instance: dg.DagsterInstance, audit_resources: dict[str, Any]
+) -> None:
+    today = dt.datetime.now(ZoneInfo(audit_resources["settings"].sales_timezone)).date().isoformat()
+
+    def run(job: str, run_id: str) -> None:
+        tags = {"dagster/partition": today}
+        instance.add_run(dg.DagsterRun(job_name=job, run_id=run_id, status=dg.DagsterRunStatus.STARTED, tags=tags))
+
+    assert _requests(instance, audit_resources, transcribe_fetched_fiches) == []
+    run("sync_sales_day", "sync-1")  # the schedule's run, its details not landed yet
+    assert _requests(instance, audit_resources, transcribe_fetched_fiches) == [f"transcripts:{today}:after:sync-1"]
+    run("transcribe_sales_day", "transcribe-1")  # launched: it takes the day's fiches as they land
+    assert _requests(instance, audit_resources, transcribe_fetched_fiches) == []
