@@ -13,7 +13,6 @@ from sqlalchemy import Select
 from callaudit.settings import Settings
 from resources.database import DatabaseResource
 from resources.redis.resource import RedisResource
-from runs.contract import SYNC_SALES_DAY_JOB, TRANSCRIBE_SALES_DAY_JOB
 from services.drain import Feed
 
 #: Runs that may still be working: a queued one will.
@@ -49,16 +48,18 @@ def runs_in_progress(instance: dg.DagsterInstance, tags: dict[str, str], *, job_
     return [run.run_id for run in runs]
 
 
-#: The day-stage jobs materializing each upstream asset: a run of a whole asset job carries no
-#: `asset_selection` (only a subset, e.g. a backfill, does), so its job name says what it materializes.
-STAGE_JOBS = {"fiche_details": SYNC_SALES_DAY_JOB, "transcripts": TRANSCRIBE_SALES_DAY_JOB}
+#: Run tag of the day-stage jobs: the assets their runs materialize (comma-separated). A run of a
+#: whole asset job carries no `asset_selection` (only a subset, e.g. a backfill, does), so the jobs
+#: say it in a tag (`orchestration/jobs.py`) and assets need not know job names.
+MATERIALIZES_TAG = "callaudit/materializes"
 
 
 def works_on(run: dg.DagsterRun, upstream: set[dg.AssetKey]) -> bool:
     """Whether the run materializes an asset of `upstream`."""
     if run.asset_selection:
         return bool(run.asset_selection & upstream)
-    return run.job_name in {STAGE_JOBS.get(key.to_user_string()) for key in upstream}
+    named = {dg.AssetKey(name) for name in run.tags.get(MATERIALIZES_TAG, "").split(",") if name}
+    return bool(named & upstream)
 
 
 def days_being_worked(

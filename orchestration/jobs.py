@@ -15,6 +15,7 @@ from redis import Redis
 from assets.audits import audits, run_audits
 from assets.audits import report_metadata as audit_metadata
 from assets.fiches import fiche_details, run_with_crm, sales_fiches, sync_fiche_batch
+from assets.stage import MATERIALIZES_TAG
 from assets.transcripts import report_metadata, transcribe_fiches, transcripts
 from callaudit.pools import CRM_FICHE_FETCH, LLM, STT
 from callaudit.secrets import sealer_for
@@ -51,6 +52,7 @@ sync_sales_day_job = dg.define_asset_job(
     SYNC_SALES_DAY_JOB,
     selection=dg.AssetSelection.assets(sales_fiches, fiche_details),
     description="Search the day's sales in the CRM, then fetch every listed fiche's details.",
+    run_tags={MATERIALIZES_TAG: "sales_fiches,fiche_details"},
 )
 
 #: One sales day of the transcripts asset per run (the automation sensor asks for them).
@@ -58,6 +60,7 @@ transcribe_sales_day_job = dg.define_asset_job(
     TRANSCRIBE_SALES_DAY_JOB,
     selection=dg.AssetSelection.assets(transcripts),
     description="Transcribe one sales day's fetched fiches.",
+    run_tags={MATERIALIZES_TAG: "transcripts"},
 )
 
 #: One (sales day, scorecard) partition of the audits asset per run.

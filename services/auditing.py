@@ -220,9 +220,13 @@ class AuditEngine(StageService):
                 batch.expect(1)
             taken.add(fiche_id)
             audited = await audit(fiche_id)
-            if fed and audited.outcome is Outcome.IN_FLIGHT and (holder := await holder_alive(fiche_id)):
-                waiting[fiche_id] = holder
-                return audited
+            if fed and audited.outcome is Outcome.IN_FLIGHT:
+                if holder := await holder_alive(fiche_id):
+                    waiting[fiche_id] = holder
+                    return audited
+                # No live run holds it any more: the holder may have settled it between the two looks,
+                # and its audit is then this run's answer (a dead holder's is left to the watchdog).
+                audited = await audit(fiche_id)
             if batch is not None:
                 await batch.settled(ok=audited.outcome not in {Outcome.FAILED, Outcome.NOT_READY})
             return audited

@@ -18,8 +18,8 @@ from domain.models import Audit, FicheTranscription
 from resources.database import sync_session_factory
 from services.auditing import AuditEngine, AuditReport, Outcome
 from services.drain import Feed
-from tests.audits.conftest import DAY
-from tests.audits.test_engine import _FailingStep, _spec
+from tests.fixtures.audit_day import DAY
+from tests.services.test_auditing import _FailingStep, _spec
 
 SALES_DAY = dt.date.fromisoformat(DAY)
 

@@ -21,7 +21,7 @@ from assets.fiches import fiche_details, sales_fiches
 from assets.transcripts import transcripts
 from domain.models import Audit, Fiche, FicheTranscription, Scorecard
 from orchestration.definitions import defs
-from orchestration.jobs import transcribe_fiches_job
+from orchestration.jobs import sync_sales_day_job, transcribe_fiches_job, transcribe_sales_day_job
 from orchestration.sensors.automation import audit_automatic_scorecards, transcribe_fetched_fiches
 from orchestration.sensors.partitions import sync_scorecard_partitions
 from runs.contract import TranscribeFiches
@@ -181,12 +181,13 @@ def test_a_day_being_fetched_gets_its_transcription_run_at_once_and_only_one(
 ) -> None:
     today = dt.datetime.now(ZoneInfo(audit_resources["settings"].sales_timezone)).date().isoformat()
 
-    def run(job: str, run_id: str) -> None:
-        tags = {"dagster/partition": today}
-        instance.add_run(dg.DagsterRun(job_name=job, run_id=run_id, status=dg.DagsterRunStatus.STARTED, tags=tags))
+    def run(job: Any, run_id: str) -> None:
+        # A whole asset job's run carries no asset selection: what it materializes is in its job's run tags.
+        tags = {**(job.run_tags or {}), "dagster/partition": today}
+        instance.add_run(dg.DagsterRun(job_name=job.name, run_id=run_id, status=dg.DagsterRunStatus.STARTED, tags=tags))
 
     assert _requests(instance, audit_resources, transcribe_fetched_fiches) == []
-    run("sync_sales_day", "sync-1")  # the schedule's run, its details not landed yet
+    run(sync_sales_day_job, "sync-1")  # the schedule's run, its details not landed yet
     assert _requests(instance, audit_resources, transcribe_fetched_fiches) == [f"transcripts:{today}:after:sync-1"]
-    run("transcribe_sales_day", "transcribe-1")  # launched: it takes the day's fiches as they land
+    run(transcribe_sales_day_job, "transcribe-1")  # launched: it takes the day's fiches as they land
     assert _requests(instance, audit_resources, transcribe_fetched_fiches) == []
