@@ -43,7 +43,7 @@ from tests.fixtures.crm_simulator import Simulator, simulator  # noqa: F401 - fi
 from tests.fixtures.processes import free_port
 from tests.fixtures.standins.llm import OpenAiStandIn, Reply, control_points, step_answer
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 STT_KEY = "bench-key-0123456789"  # benchmarks/transcribe.py's
 MODEL = "gpt-drill"
 CAPS = {"crm": 3, "stt": 4, "llm": 4}
