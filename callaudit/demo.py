@@ -359,6 +359,7 @@ def _transcribe(runtime: Runtime) -> tuple[str, dict[str, Any]]:
             "stt": stt,
             "redis": RedisResource(url=runtime.redis_url),
             "database": DatabaseResource(url=runtime.database_url),
+            "settings": settings,
         }
         stack.enter_context(dagster_environment(runtime))
         instance = stack.enter_context(dg.DagsterInstance.get())
