@@ -42,6 +42,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from assets.transcripts import transcripts
+from callaudit.settings import get_settings
 from domain.models import Fiche, Recording
 from domain.models.fiches import FicheFetchStatus
 from resources.database import DatabaseResource, create_sync_engine
@@ -228,6 +229,7 @@ def main() -> None:
                 ),
                 "redis": RedisResource(url=servers.redis_url),
                 "database": DatabaseResource(url=servers.database_url),
+                "settings": get_settings(),
             }
             with dg.instance_for_test() as instance:
                 started = time.perf_counter()
