@@ -1,4 +1,4 @@
-"""The tests sit on one axis, the code's (decision 81): `tests/<package>/<subpackage>/test_*.py` tests
+"""The tests sit on one axis, the code's (decision 89): `tests/<package>/<subpackage>/test_*.py` tests
 `<package>/<subpackage>`; `e2e` and `deploy` hold whole-system tests; `fixtures` holds what tests share,
 loaded as plugins. These checks keep a new test from drifting back to a second axis."""
 
