@@ -13,7 +13,10 @@ word vectors and how they are said). An utterance is evidence for a point when:
    of the point's own terms (capped at `OWN_CAP` terms, so a long point is not harder to meet).
 
 A client's agreement ("oui, d'accord") right after an agent's question counts for a client point
-with the question's topic. Points without evidence are ABSENT, or NON_APPLICABLE when conditional;
+with the question's topic. A conditional point ("... si responsable") is NON_APPLICABLE when the
+call says its condition does not hold, ABSENT without evidence when the call says it holds, and
+NON_APPLICABLE with a low confidence when the call does not tell (`domain.audits.conditions`).
+Other points without evidence are ABSENT;
 points that judge manner are NON_APPLICABLE (`not_assessable_offline`). Every verdict carries a
 confidence in [0, 1] and the rule that decided it (`PointAssessment`). Citations are copied word for
 word from the utterance (widened to the gating minimum, cut to `MAX_QUOTE_WORDS` around the matched
@@ -32,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from domain.audits.auditor import PointAssessment, StepAnalysis, TranscriptMode, Usage
+from domain.audits.conditions import Stance, stance
 from domain.audits.gating import derive_step
 from domain.audits.matching import IndexedTokens, find_phrase, normalise, token_distance, tokenise
 from domain.audits.points import PointKind, PointQuery, QueryTerm, build_queries
@@ -41,7 +45,7 @@ from domain.audits.timeline import Timeline, mmss
 from domain.language.lexicon import distinct, known_word, synonyms
 from domain.language.utterances import ParsedTimeline, Utterance, parse_timeline
 
-HEURISTIC_VERSION = "heuristic-5"
+HEURISTIC_VERSION = "heuristic-6"
 """Bump when the search, weights or texts change: audits made before are redone."""
 
 PRESENT_MIN = 0.35
@@ -57,6 +61,10 @@ FAMILY_MIN_PREFIX = 4
 FAMILY_MIN_SHARE = 0.6
 ANSWER_FACTOR = 0.9
 HEDGED_CONFIDENCE = 0.8
+CONDITION_CONFIDENCE = 0.7
+"""How sure a verdict decided by the call's word on a point's condition is."""
+UNKNOWN_CONDITION_CONFIDENCE = 0.4
+"""Not applicable for want of evidence when the call does not tell the condition: a guess."""
 MAX_CITATIONS = 2
 MAX_QUOTE_WORDS = 25
 DEFAULT_MIN_QUOTE_CHARS = 12
@@ -71,7 +79,9 @@ class Rule(enum.StrEnum):
     NO_EVIDENCE = "no_evidence"
     WRONG_SPEAKER_ONLY = "wrong_speaker_only"  # said, but only by the other party
     NOT_AS_FACT_ONLY = "not_as_fact_only"  # said, but only negated, reported, deferred or asked
-    CONDITION_NOT_MET = "condition_not_met"  # conditional point, nothing says its condition arose
+    CONDITION_NOT_MET = "condition_not_met"  # conditional point, the call says its condition does not hold
+    CONDITION_MET = "condition_met_point_absent"  # the call says its condition holds, nothing says the point
+    CONDITION_UNKNOWN = "condition_unknown"  # conditional point without evidence, the call does not tell
     NOT_ASSESSABLE = "not_assessable_offline"
 
 
@@ -273,10 +283,19 @@ def _proposal(
     return scoped if last and scoped is not None and as_fact(query, utterance) and not utterance.negated else None
 
 
+def _same_word(key: str, lemma: str, surface: str) -> bool:
+    """A condition's word said as such: the lemma or its family, no synonym nor neighbour ("salarié"
+    shares a glossary group with "indépendant", and is its opposite as a condition)."""
+    return key in (lemma, surface) or family(key, lemma) or family(key, surface)
+
+
 def judge(query: PointQuery, parsed: ParsedTimeline) -> _Verdict:
     """A control point's verdict from the fiche's utterances (see the module docstring)."""
     if not query.assessable:
         return _Verdict(PointStatus.NON_APPLICABLE, Rule.NOT_ASSESSABLE, 0.0, (), None)
+    condition = stance(query.condition, parsed, _same_word) if query.condition else Stance.UNKNOWN
+    if condition is Stance.NOT_MET:
+        return _Verdict(PointStatus.NON_APPLICABLE, Rule.CONDITION_NOT_MET, CONDITION_CONFIDENCE, (), None)
     counted, near = candidates(query, parsed)
     strong = sorted((m for m in counted if m.strength >= PRESENT_MIN), key=lambda m: -m.strength)
     if strong:
@@ -287,8 +306,11 @@ def judge(query: PointQuery, parsed: ParsedTimeline) -> _Verdict:
     ranked = sorted(counted + near, key=lambda m: -m.strength)
     best_near = ranked[0] if ranked else None
     best_strength = best_near.strength if best_near else 0.0
+    if query.conditional and condition is Stance.UNKNOWN:
+        return _Verdict(PointStatus.NON_APPLICABLE, Rule.CONDITION_UNKNOWN, UNKNOWN_CONDITION_CONFIDENCE, (), best_near)
     if query.conditional:
-        return _Verdict(PointStatus.NON_APPLICABLE, Rule.CONDITION_NOT_MET, 0.5, (), best_near)
+        confidence = min(CONDITION_CONFIDENCE, _confidence_absent(best_strength))
+        return _Verdict(PointStatus.ABSENT, Rule.CONDITION_MET, confidence, (), best_near)
     rule = Rule.NO_EVIDENCE
     if best_near is not None and best_near.strength >= PRESENT_MIN and best_near.rule is not Rule.EVIDENCE:
         rule = best_near.rule
@@ -351,8 +373,14 @@ _COMMENTS = {
         "Point qualitatif (manière de conduire l'entretien) : non évaluable par l'analyse heuristique "
         "sans modèle de langage ; à vérifier par un relecteur."
     ),
-    Rule.CONDITION_NOT_MET: (
-        "Point conditionnel : rien dans la transcription n'indique que sa condition s'est présentée."
+    Rule.CONDITION_NOT_MET: "Point conditionnel : la transcription indique que sa condition ne s'applique pas.",
+    Rule.CONDITION_UNKNOWN: (
+        "Point conditionnel : rien dans la transcription n'indique si sa condition s'est présentée ; "
+        "à vérifier par un relecteur."
+    ),
+    Rule.CONDITION_MET: (
+        "Point conditionnel : la transcription indique que sa condition s'applique, et aucun passage ne "
+        "formule ce point."
     ),
 }
 

@@ -27,8 +27,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from domain.audits.conditions import Condition, condition_clause, read_condition
 from domain.audits.scorecard import ScorecardSpec, SpeakerRule, StepSpec
-from domain.language.lexicon import specificity, synonyms
+from domain.language.lexicon import SPECIFICITY_MIN, specificity, synonyms
 from domain.language.pipeline import parse
 from domain.language.utterances import CONTENT_POS, fold
 
@@ -171,7 +172,7 @@ QUALITATIVE_LEMMAS: frozenset[str] = frozenset(
         "approprie",
     ]
 )
-_CONDITIONAL = re.compile(r"\b(si|en cas d(?:e|u|es)?|le cas echeant|s il y a lieu)\b")
+_CONDITIONAL = re.compile(r"\b(le cas echeant|s il y a lieu)\b")
 _NEGATIVE = re.compile(r"\b(pas|aucun|aucune|absence|sans|non)\b")
 _BULLET = re.compile(r"^\s*(?:[-•*]|\d+[.)])\s*(.+?)\s*$", re.MULTILINE)
 
@@ -203,6 +204,7 @@ class PointQuery:
     vector: np.ndarray | None
     kind: PointKind
     conditional: bool
+    condition: Condition | None  # what the call must say for the point to apply (`domain.audits.conditions`)
     assessable: bool
     negative: bool  # the point itself is about an absence ("Pas de conflit...", "Aucune pression")
     speaker: SpeakerRule
@@ -390,6 +392,7 @@ def _query(step: StepSpec, index: int, point: str, spread: dict[str, int], defin
     lemmas = _all_lemmas(point)
     qualitative = bool(lemmas & QUALITATIVE_LEMMAS)
     kind = _kind(lemmas, _all_lemmas(bullet) if bullet else frozenset())
+    clause = condition_clause(point)
     return PointQuery(
         step_position=step.position,
         index=index + 1,
@@ -397,11 +400,22 @@ def _query(step: StepSpec, index: int, point: str, spread: dict[str, int], defin
         terms=tuple(sorted(terms.values(), key=lambda t: -t.weight)),
         vector=own.vector,
         kind=kind,
-        conditional=bool(_CONDITIONAL.search(folded)),
+        conditional=clause is not None or bool(_CONDITIONAL.search(folded)),
+        condition=read_condition(clause[1], _condition_key) if clause else None,
         assessable=not qualitative and bool(own.lemmas),
         negative=bool(_NEGATIVE.search(folded)),
         speaker=step.speaker_rule(index),
     )
+
+
+def _condition_key(text: str) -> str | None:
+    """A condition's rarest content word, the one the call must say ("contrat responsable" ->
+    "responsable"); None for words that only say "if it applies" ("pertinent", "oui", "s'il y a lieu",
+    "si besoin"): act words and the commonest words of French."""
+    parsed = _content(text)
+    words = [(specificity(spelled), lemma) for lemma, spelled in zip(parsed.lemmas, parsed.spelled, strict=True)]
+    weight, key = max(words, default=(0.0, ""))
+    return key if weight > SPECIFICITY_MIN else None
 
 
 _PARENTHESES = re.compile(r"\(([^)]*)\)|«([^»]*)»|'([^']{3,})'")

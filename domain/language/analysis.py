@@ -3,9 +3,9 @@
 The spaCy parse is most of an audit's cost (about 0.7 s per 10 minutes of call, against a few
 hundredths for the search itself). Each chunk's parse is reduced to its clauses (`SegmentAnalysis`:
 word span, folded content lemmas and surfaces, which words sit under a negation or reported speech,
-the keys of their word vectors, and whether the clause is a question, negated, reported, deferred,
-hedged or a filler), stored as JSON beside the chunk, and read back by later audits without parsing.
-Word vectors are not stored: they are looked up by key in the loaded model's table.
+which are denied or supposed, the keys of their word vectors, and whether the clause is a question,
+negated, reported, deferred, hedged or a filler), stored as JSON beside the chunk, and read back by
+later audits without parsing. Word vectors are not stored: they are looked up by key in the loaded model's table.
 
 `ANALYSIS_VERSION` names the rules and the model that made an analysis; a stored analysis of
 another version is ignored and the chunk parsed again, so changing either re-parses.
@@ -22,7 +22,7 @@ import numpy as np
 
 from domain.language.pipeline import MODEL, pipeline
 
-RULES_VERSION = "utterances-6"
+RULES_VERSION = "utterances-7"
 """Bump when what `domain.language.utterances` derives from a parse changes."""
 
 _FLAGS = ("question", "negated", "reported", "deferred", "hedged", "filler")
@@ -47,6 +47,8 @@ class SegmentAnalysis:
     lemmas: tuple[str, ...]
     positions: tuple[int, ...]
     blocked: tuple[bool, ...]
+    denied: tuple[bool, ...]
+    supposed: tuple[bool, ...]
     surfaces: tuple[str, ...]
     vector_keys: tuple[str, ...]  # the word as the model's vector table knows it; "" when it has none
     question: bool
@@ -63,6 +65,8 @@ class SegmentAnalysis:
             "surfaces": list(self.surfaces),
             "positions": list(self.positions),
             "blocked": [int(b) for b in self.blocked],
+            "denied": [int(b) for b in self.denied],
+            "supposed": [int(b) for b in self.supposed],
             "vectors": list(self.vector_keys),
             "flags": [name for name in _FLAGS if getattr(self, name)],
         }
@@ -77,6 +81,8 @@ class SegmentAnalysis:
             lemmas=tuple(value["lemmas"]),
             positions=tuple(int(p) for p in value["positions"]),
             blocked=tuple(bool(b) for b in value["blocked"]),
+            denied=tuple(bool(b) for b in value["denied"]),
+            supposed=tuple(bool(b) for b in value["supposed"]),
             surfaces=tuple(value["surfaces"]),
             vector_keys=tuple(value["vectors"]),
             **{name: name in flags for name in _FLAGS},

@@ -13,6 +13,10 @@ their word vectors, and how it is said:
 - `hedged`: the main verb in the conditional mood ("je pourrais vous envoyer");
 - `filler`: nothing but a backchannel ("d'accord", "oui oui", "très bien").
 
+Per content word, besides whether it is `blocked` as evidence (under a negated, refused or reported
+verb), whether it is `denied` (said not to hold, `avoir` included: "je n'ai pas la CSS") and whether
+it is `supposed` (inside "si ..." or "en cas de ..."): what tells a point's condition met or not.
+
 Lemmas are folded like `domain.audits.matching` folds words (lower case, no accents), so the two
 compare directly.
 """
@@ -20,7 +24,7 @@ compare directly.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +53,8 @@ _DEFER_PHRASES = ("plus tard", "une autre fois", "la prochaine fois", "ulterieur
 _DEFER_LEMMAS = frozenset({"reparler", "reporter"})
 _REFUSING = frozenset({"refuser", "opposer", "interdire"})
 _MAX_DEPTH = 12
+_NEGATIVE_WORDS = frozenset({"non", "pas", "sans", "aucun", "aucune", "jamais", "ni"})
+_SUPPOSING = frozenset({"si", "s'", "s\u2019"})
 _SCOPE_ENDS = frozenset({"advcl", "parataxis", "conj", "acl", "acl:relcl"})
 _POLITE_CONDITIONALS = frozenset({"vouloir", "aimer"})  # "je voudrais vous présenter": an act, politely
 _TELLING = frozenset({"dire", "détailler", "expliquer", "présenter", "parler", "préciser", "exposer", "montrer"})
@@ -108,6 +114,8 @@ class Utterance:
     lemmas: tuple[str, ...]  # folded lemmas of content words, in order
     positions: tuple[int, ...]  # index in `chunk.words` of each content word
     blocked: tuple[bool, ...]  # the word sits under a negated, refused or third-party-reported verb
+    denied: tuple[bool, ...]  # the word itself is said not to hold ("non responsable", "je n'ai pas la CSS")
+    supposed: tuple[bool, ...]  # the word sits in a supposition ("si c'était responsable", "en cas de refus")
     surfaces: tuple[str, ...]  # folded surface forms of the same words
     vectors: tuple[np.ndarray | None, ...]  # unit word vectors of the same words (None: out of vocabulary)
     vector: np.ndarray | None  # unit mean vector of the content words
@@ -170,19 +178,56 @@ def _reporting_verb(token: Token) -> bool:
     return bool(subjects) and all(fold(s.text) not in _SPEAKERS_OWN for s in subjects)
 
 
-def _blocked(token: Token) -> bool:
-    """Whether a word is said under a negation ("je ne vous ai pas parlé des frais"), as the object of
-    a refusal ("vous pouvez refuser l'enregistrement") or in a third party's reported words. The scope
-    ends at a clause of its own (`_SCOPE_ENDS`): in "rien n'est définitif, la loi vous laisse quatorze
-    jours pour renoncer" the negation of the first clause says nothing of the second."""
+def _in_clause(token: Token, test: Callable[[Token], bool]) -> bool:
+    """Whether `test` holds for the word or a word it depends on, up to the end of its clause
+    (`_SCOPE_ENDS`): in "rien n'est définitif, la loi vous laisse quatorze jours pour renoncer" the
+    negation of the first clause says nothing of the second."""
     node = token
     for _ in range(_MAX_DEPTH):
-        if _negated_verb(node) or (node is not token and (node.lemma_ in _REFUSING or _reporting_verb(node))):
+        if test(node):
             return True
         if node.head is node or node.dep_ in _SCOPE_ENDS:
             return False
         node = node.head
     return False
+
+
+def _blocked(token: Token) -> bool:
+    """Whether a word is said under a negation ("je ne vous ai pas parlé des frais"), as the object of
+    a refusal ("vous pouvez refuser l'enregistrement") or in a third party's reported words."""
+    return _in_clause(
+        token,
+        lambda node: _negated_verb(node) or (node is not token and (node.lemma_ in _REFUSING or _reporting_verb(node))),
+    )
+
+
+def _denied(token: Token) -> bool:
+    """Whether a word is said not to hold. Unlike `_blocked` this reads `avoir` too ("je n'ai pas la
+    CSS" denies the CSS, where "il n'y a pas de frais" still talks about the fees) and the negative
+    words the tagger leaves without `Polarity=Neg` ("non responsable", "sans mutuelle")."""
+    return _in_clause(
+        token,
+        lambda node: any(
+            ("Neg" in c.morph.get("Polarity", []) or c.lower_ in _NEGATIVE_WORDS) and c.dep_ != "conj"
+            for c in node.children
+        ),
+    )
+
+
+def _supposed(token: Token) -> bool:
+    """Whether a word sits in a supposition rather than a statement: a clause opened by "si" ("si
+    c'était un contrat responsable"), what "en cas de" / "au cas où" puts forward, or one side of an
+    alternative ("responsable ou pas")."""
+    return _in_clause(
+        token,
+        lambda node: (
+            node.lemma_ == "cas"
+            or any(
+                (c.dep_ == "mark" and c.lower_ in _SUPPOSING) or (c.dep_ == "conj" and c.lower_ in _NEGATIVE_WORDS)
+                for c in node.children
+            )
+        ),
+    )
 
 
 def _predicate(verb: Token) -> Token:
@@ -344,6 +389,8 @@ def analyse_chunk(words: Sequence[str], doc: Doc) -> ChunkAnalysis:
                     lemmas=tuple(fold(t.lemma_) or fold(t.text) for t in content) + tuple(said),
                     positions=tuple(owners[min(t.idx, len(owners) - 1)] for t in content) + (first,) * len(said),
                     blocked=tuple(_blocked(t) for t in content) + (False,) * len(said),
+                    denied=tuple(_denied(t) for t in content) + (False,) * len(said),
+                    supposed=tuple(_supposed(t) for t in content) + (False,) * len(said),
                     surfaces=tuple(fold(t.text) for t in content) + tuple(said),
                     vector_keys=tuple(t.text if t.has_vector else "" for t in content) + ("",) * len(said),
                     question=question,
@@ -374,6 +421,8 @@ def _utterances(
                 lemmas=segment.lemmas,
                 positions=segment.positions,
                 blocked=segment.blocked,
+                denied=segment.denied,
+                supposed=segment.supposed,
                 surfaces=segment.surfaces,
                 vectors=vectors,
                 vector=_unit(np.mean(known, axis=0)) if known else None,

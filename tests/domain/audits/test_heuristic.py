@@ -148,10 +148,10 @@ def test_the_agents_filler_is_not_the_clients_consent() -> None:
     assert statuses(out) == [PointStatus.ABSENT]
 
 
-def test_manner_is_not_assessed_and_a_condition_not_met_is_not_applicable() -> None:
+def test_manner_is_not_assessed_and_a_condition_the_call_does_not_tell_is_not_applicable() -> None:
     out, rules = analyse(MANNER, call((AGENT, "Bonjour madame, je vous appelle pour votre devis de mutuelle.")))
     assert statuses(out) == [PointStatus.NON_APPLICABLE, PointStatus.NON_APPLICABLE]
-    assert rules == [Rule.NOT_ASSESSABLE, Rule.CONDITION_NOT_MET]
+    assert rules == [Rule.NOT_ASSESSABLE, Rule.CONDITION_UNKNOWN]
 
 
 def test_an_absent_points_comment_never_says_a_found_keyword_is_missing() -> None:
