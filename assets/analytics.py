@@ -42,7 +42,7 @@ from domain.analytics.store import health_mismatch, replace_health, replace_week
 from domain.audits.calibration_store import CalibrationFilters, calibration_report
 from resources.database import DatabaseResource
 
-FACTS_VERSION = "audit-facts-1"
+FACTS_VERSION = "audit-facts-2"
 HEALTH_VERSION = "scorecard-health-1"
 AGENTS_VERSION = "agent-scorecards-1"
 
