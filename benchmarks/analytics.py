@@ -2,13 +2,14 @@
 
 Sets up embedded Postgres in a temporary directory, migrates, and seeds `--days` sales days (ending
 yesterday) of `--fiches` fiches a day, each with one completed latest audit of an `--steps`-step
-scorecard with `--points` control points a step (statuses drawn with a fixed seed), with bulk COPY.
-Then, in this process (Dagster's in-process executor, as a backfill batch runs):
+scorecard with `--points` control points a step (verdicts drawn with a fixed seed, each audit's score
+computed from its steps), generated inside Postgres by `analytics_seed.sql` (set-based, no row crosses
+the wire). Then, in this process (Dagster's in-process executor, as a backfill batch runs):
 
 * build: `audit_facts` over the whole range, `BATCH_DAYS` partitions per run (the asset's backfill
   policy), each day's rows written to `analytics.audit_facts` and to its Parquet file; wall time and
-  this process's peak RSS (seeded from a child process; the facts are built a day at a time, so RSS
-  follows one day, not the year);
+  this process's peak RSS (the facts are built a day at a time, so RSS follows one day, not the
+  year); progress per run on stderr, so a run cut short tells how far it got;
 * again: the same runs with nothing changed: every day is skipped on its fingerprint (the cost of an
   idle incremental pass);
 * baseline: the same rows (audit x step x control point with fiche and audit columns) read once with

@@ -82,27 +82,32 @@ def latest_audits_of(day: dt.date) -> Select[int]:
 
 
 def day_fingerprints(session: Session, days: Sequence[dt.date]) -> dict[dt.date, str]:
-    """What each day's facts are built from, in four cheap grouped queries whatever the number of days:
-    its audits (any state, so a deletion or a new attempt counts) with their last change, their newest
-    step revision (a rerun), their reviews (an override) and the day's fiches' last change (an
-    attribution moved). Equal fingerprints mean a rebuild would write the facts already written."""
+    """What each day's facts are built from, in one grouped query whatever the number of days: its
+    audits (any state, so a deletion or a new attempt counts) with their last change, their newest step
+    revision (a rerun), their reviews (an override) and the day's fiches' last change (an attribution
+    moved). Equal fingerprints mean a rebuild would write the facts already written."""
     day = Fiche.sales_date
-    of_days = (Fiche.fiche_id == Audit.fiche_id, day.in_(days))
-    figures: dict[dt.date, list[Any]] = {d: [0, None, None, 0, None, None] for d in days}
-    for statement, slots in (
-        (select(day, func.count(Audit.id), func.max(Audit.updated_at)).where(*of_days), (0, 1)),
-        (select(day, func.max(AuditStep.id)).where(*of_days, AuditStep.audit_id == Audit.id), (2,)),
-        (
-            select(day, func.count(AuditReview.id), func.max(AuditReview.id)).where(
-                *of_days, AuditReview.audit_id == Audit.id
-            ),
-            (3, 4),
-        ),
-        (select(day, func.max(Fiche.updated_at)).where(day.in_(days)), (5,)),
-    ):
-        for found, *values in session.execute(statement.group_by(day)):
-            for slot, value in zip(slots, values, strict=True):
-                figures[found][slot] = value
+    of_audit = (
+        select(func.max(AuditStep.id)).where(AuditStep.audit_id == Audit.id).scalar_subquery(),
+        select(func.count(AuditReview.id)).where(AuditReview.audit_id == Audit.id).scalar_subquery(),
+        select(func.max(AuditReview.id)).where(AuditReview.audit_id == Audit.id).scalar_subquery(),
+    )
+    statement = (
+        select(
+            day,
+            func.count(Audit.id),
+            func.max(Audit.updated_at),
+            func.max(of_audit[0]),
+            func.coalesce(func.sum(of_audit[1]), 0),
+            func.max(of_audit[2]),
+            func.max(Fiche.updated_at),
+        )
+        .outerjoin(Audit, Audit.fiche_id == Fiche.fiche_id)
+        .where(day.in_(days))
+        .group_by(day)
+    )
+    figures: dict[dt.date, Sequence[Any]] = dict.fromkeys(days, (0, None, None, 0, None, None))
+    figures |= {found: values for found, *values in session.execute(statement)}
     return {d: "|".join(str(value) for value in values) for d, values in figures.items()}
 
 
@@ -243,6 +248,43 @@ def invalid_counts(session: Session, days: Sequence[dt.date]) -> tuple[int, int]
         )
     )
     return int(unversioned or 0), int(negative or 0)
+
+
+#: A stored score is rounded half up to 0.01 (`domain.audits.scoring`): its steps' exact parts may
+#: differ from it by half of that (and a float's last bits).
+SCORE_TOLERANCE = 0.005 + 1e-9
+
+
+def score_mismatches(session: Session, days: Sequence[dt.date]) -> tuple[int, int]:
+    """(audits of those days whose distinct steps' contributions do not add up to their stored score,
+    audits with a step without a contribution) in one query."""
+    steps = (
+        select(
+            AuditFact.audit_id,
+            AuditFact.step_position,
+            AuditFact.step_score_contribution.label("part"),
+            AuditFact.audit_score_percentage.label("score"),
+        )
+        .where(AuditFact.sales_day.in_(days))
+        .distinct()
+        .subquery()
+    )
+    audits = (
+        select(
+            func.sum(steps.c.part).label("parts"),
+            func.max(steps.c.score).label("score"),
+            func.count().filter(steps.c.part.is_(None)).label("missing"),
+        )
+        .group_by(steps.c.audit_id)
+        .subquery()
+    )
+    off, without = session.execute(
+        select(
+            func.count().filter(audits.c.missing == 0, func.abs(audits.c.parts - audits.c.score) > SCORE_TOLERANCE),
+            func.count().filter(audits.c.missing > 0),
+        )
+    ).one()
+    return int(off), int(without)
 
 
 def replace_day(session: Session, day: dt.date, rows: Sequence[dict[str, Any]]) -> None:
