@@ -31,6 +31,7 @@ from domain.analytics.facts import (
     expected_rows,
     invalid_counts,
     replace_day,
+    score_mismatches,
     stored_counts,
     stored_days,
     stored_figures,
@@ -42,7 +43,7 @@ from domain.analytics.store import health_mismatch, replace_health, replace_week
 from domain.audits.calibration_store import CalibrationFilters, calibration_report
 from resources.database import DatabaseResource
 
-FACTS_VERSION = "audit-facts-1"
+FACTS_VERSION = "audit-facts-2"
 HEALTH_VERSION = "scorecard-health-1"
 AGENTS_VERSION = "agent-scorecards-1"
 
@@ -172,30 +173,54 @@ def audit_facts_valid(context: dg.AssetCheckExecutionContext, database: Database
     )
 
 
+#: A check's reading of the run's partitions: (passed, metadata, why it failed or None).
+Judge = Callable[[Session, Settings, Sequence[str]], tuple[bool, dict[str, Any], str | None]]
+
+
+def partition_check(
+    asset: dg.AssetsDefinition, suffix: str, description: str, judge: Judge, *, blocking: bool = False
+) -> dg.AssetChecksDefinition:
+    """The check `<asset>_<suffix>` over the run's partitions of `asset`, as `judge` reads them."""
+
+    @dg.asset_check(asset=asset, name=f"{asset.key.path[-1]}_{suffix}", description=description, blocking=blocking)
+    def _check(
+        context: dg.AssetCheckExecutionContext, database: DatabaseResource, settings: dg.ResourceParam[Settings]
+    ) -> dg.AssetCheckResult:
+        with database.session() as session:
+            passed, metadata, why = judge(session, settings, context.partition_keys)
+        return dg.AssetCheckResult(passed=passed, description=why, metadata=metadata)
+
+    return _check
+
+
 def schema_check(asset: dg.AssetsDefinition, pinned: pa.Schema) -> dg.AssetChecksDefinition:
     """A blocking check that the asset's files of the run's partitions have exactly the pinned schema:
     a change breaks data teams' queries, so it fails the run loudly, column by column."""
     name = asset.key.path[-1]
 
-    @dg.asset_check(
-        asset=asset,
-        name=f"{name}_schema_stable",
-        description="The partition's Parquet file has exactly the pinned schema (a change breaks data teams' queries).",
-        blocking=True,
-    )
-    def _check(context: dg.AssetCheckExecutionContext, settings: dg.ResourceParam[Settings]) -> dg.AssetCheckResult:
-        paths = [partition_path(settings.analytics_root, name, key) for key in context.partition_keys]
+    def judge(_: Session, settings: Settings, keys: Sequence[str]) -> tuple[bool, dict[str, Any], str | None]:
+        paths = [partition_path(settings.analytics_root, name, key) for key in keys]
         changes = [f"{path}: {change}" for path in paths for change in schema_changes(read_schema(path), pinned)]
-        return dg.AssetCheckResult(
-            passed=not changes,
-            description="; ".join(changes) or None,
-            metadata={"files": len(paths), "changes": dg.MetadataValue.json(changes)},
-        )
+        return not changes, {"files": len(paths), "changes": dg.MetadataValue.json(changes)}, "; ".join(changes) or None
 
-    return _check
+    description = "The partition's Parquet file has exactly the pinned schema (a change breaks data teams' queries)."
+    return partition_check(asset, "schema_stable", description, judge, blocking=True)
 
 
 audit_facts_schema_stable = schema_check(audit_facts, FACTS_SCHEMA)
+
+
+def _scores_add_up(session: Session, _: Settings, keys: Sequence[str]) -> tuple[bool, dict[str, Any], str | None]:
+    off, without = score_mismatches(session, [dt.date.fromisoformat(key) for key in keys])
+    return not off, {"audits_off": off, "audits_without_contribution": without}, None
+
+
+audit_facts_scores_add_up = partition_check(
+    audit_facts,
+    "scores_add_up",
+    "Each audit's distinct steps' score contributions add up to its stored score (within its 0.01 rounding).",
+    _scores_add_up,
+)
 
 
 @dg.asset(
@@ -293,17 +318,13 @@ def count_check(
     """A check passed when, in every partition of the run, what the view counts equals what its facts
     hold and no row is invalid: `measure` gives (counted, expected, invalid), summed under `names`."""
 
-    @dg.asset_check(asset=asset, name=f"{asset.key.path[-1]}_complete", description=description)
-    def _check(context: dg.AssetCheckExecutionContext, database: DatabaseResource) -> dg.AssetCheckResult:
-        with database.session() as session:
-            figures = {key: measure(session, dt.date.fromisoformat(key)) for key in context.partition_keys}
+    def judge(session: Session, _: Settings, keys: Sequence[str]) -> tuple[bool, dict[str, Any], str | None]:
+        figures = {key: measure(session, dt.date.fromisoformat(key)) for key in keys}
         wrong = sorted(key for key, (counted, expected, invalid) in figures.items() if counted != expected or invalid)
         totals = {name: sum(f[i] for f in figures.values()) for i, name in enumerate(names)}
-        return dg.AssetCheckResult(
-            passed=not wrong, metadata={**totals, "partitions_wrong": dg.MetadataValue.json(wrong)}
-        )
+        return not wrong, {**totals, "partitions_wrong": dg.MetadataValue.json(wrong)}, None
 
-    return _check
+    return partition_check(asset, "complete", description, judge)
 
 
 scorecard_health_complete = count_check(

@@ -2,13 +2,14 @@
 
 Sets up embedded Postgres in a temporary directory, migrates, and seeds `--days` sales days (ending
 yesterday) of `--fiches` fiches a day, each with one completed latest audit of an `--steps`-step
-scorecard with `--points` control points a step (statuses drawn with a fixed seed), with bulk COPY.
-Then, in this process (Dagster's in-process executor, as a backfill batch runs):
+scorecard with `--points` control points a step (verdicts drawn with a fixed seed, each audit's score
+computed from its steps), generated inside Postgres by `analytics_seed.sql` (set-based, no row crosses
+the wire). Then, in this process (Dagster's in-process executor, as a backfill batch runs):
 
 * build: `audit_facts` over the whole range, `BATCH_DAYS` partitions per run (the asset's backfill
   policy), each day's rows written to `analytics.audit_facts` and to its Parquet file; wall time and
-  this process's peak RSS (seeded from a child process; the facts are built a day at a time, so RSS
-  follows one day, not the year);
+  this process's peak RSS (the facts are built a day at a time, so RSS follows one day, not the
+  year); progress per run on stderr, so a run cut short tells how far it got;
 * again: the same runs with nothing changed: every day is skipped on its fingerprint (the cost of an
   idle incremental pass);
 * baseline: the same rows (audit x step x control point with fiche and audit columns) read once with
@@ -24,16 +25,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import multiprocessing
 import os
 import platform
-import random
+import re
 import resource
 import sys
 import tempfile
 import time
 from collections.abc import Mapping
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import dagster as dg
@@ -48,8 +47,7 @@ from assets.analytics import BATCH_DAYS, audit_facts  # noqa: E402
 from callaudit.settings import load_settings  # noqa: E402
 from resources.database import DatabaseResource  # noqa: E402
 
-STATUSES = ("PRESENT", "PRESENT", "PRESENT", "ABSENT", "PARTIEL", "NON_APPLICABLE")
-LEVELS = ("EXCELLENT", "BON", "ACCEPTABLE", "INSUFFISANT", "REJET")
+SEED_SQL = Path(__file__).with_name("analytics_seed.sql")
 BASELINE = """
 SELECT a.id, f.fiche_id, f.sales_date, f.attribution_user_id, f.crm_group_id, f.groupe, a.scorecard_id,
        a.scorecard_version_id, s.position, s.name, s.weight, s.is_critical, s.score, s.niveau_conformite,
@@ -68,110 +66,20 @@ def _conninfo(database_url: str) -> str:
 
 
 def seed(database_url: str, days: list[dt.date], fiches: int, steps: int, points: int) -> dict[str, int]:
-    rng = random.Random(23)
-    counts = {"fiches": 0, "audits": 0, "steps": 0, "points": 0}
-    with psycopg.connect(_conninfo(database_url)) as conn:
-        scorecard = conn.execute("INSERT INTO scorecards (name) VALUES ('bench') RETURNING id").fetchone()
-        assert scorecard
-        version = conn.execute(
-            "INSERT INTO scorecard_versions (scorecard_id, version, name) VALUES (%s, 1, 'bench') RETURNING id",
-            (scorecard[0],),
-        ).fetchone()
-        assert version
-        with conn.cursor() as cur:
-            with cur.copy(
-                "COPY fiches (fiche_id, sales_date, crm_group_id, groupe, attribution_user_id) FROM STDIN"
-            ) as c:
-                for day in days:
-                    for n in range(fiches):
-                        group = n % 8
-                        c.write_row((f"B{day:%Y%m%d}{n:04d}", day, f"G{group}", f"team {group}", f"agent-{n % 40}"))
-                        counts["fiches"] += 1
-            audit_columns = (
-                "id, fiche_id, scorecard_id, scorecard_version_id, version, is_latest, status, trigger_source, auditor,"
-                " transcript_mode, prompt_version, niveau, score_percentage, input_tokens, output_tokens, cost_usd,"
-                " audited_seconds, duration_ms, completed_at, steps_total, successful_steps"
-            )
-            step_columns = (
-                "id, audit_id, position, revision, name, severity, is_critical, weight, traite, conforme, score,"
-                " niveau_conformite, commentaire_global, erreurs_transcription_tolerees, total_citations,"
-                " transcript_mode, input_tokens, cached_input_tokens, output_tokens, cost_usd"
-            )
-            point_columns = "step_id, index, point, statut, commentaire, erreur_transcription_notee"
-            audit_id = step_id = 0
-            audit_rows, step_rows, point_rows = [], [], []
-            for day in days:
-                done = dt.datetime.combine(day, dt.time(18), tzinfo=dt.UTC)
-                for n in range(fiches):
-                    audit_id += 1
-                    audit_rows.append(
-                        (
-                            audit_id,
-                            f"B{day:%Y%m%d}{n:04d}",
-                            scorecard[0],
-                            version[0],
-                            1,
-                            True,
-                            "completed",
-                            "api",
-                            "heuristic",
-                            "prompt",
-                            "bench-1",
-                            rng.choice(LEVELS),
-                            round(rng.uniform(20, 100), 2),
-                            12_000,
-                            900,
-                            0.02,
-                            420.0,
-                            3_500,
-                            done,
-                            steps,
-                            steps,
-                        )
-                    )
-                    for position in range(1, steps + 1):
-                        step_id += 1
-                        step_rows.append(
-                            (
-                                step_id,
-                                audit_id,
-                                position,
-                                1,
-                                f"step {position}",
-                                "MEDIUM",
-                                position == 1,
-                                5,
-                                True,
-                                "CONFORME",
-                                5,
-                                "BON",
-                                "",
-                                0,
-                                0,
-                                "prompt",
-                                0,
-                                0,
-                                0,
-                                0.0,
-                            )
-                        )
-                        for index in range(1, points + 1):
-                            point_rows.append(
-                                (step_id, index, f"point {position}.{index}", rng.choice(STATUSES), "", False)
-                            )
-            for table, columns, rows in (
-                ("audits", audit_columns, audit_rows),
-                ("audit_steps", step_columns, step_rows),
-                ("audit_control_points", point_columns, point_rows),
-            ):
-                with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as c:
-                    for row in rows:
-                        c.write_row(row)
-            counts |= {"audits": len(audit_rows), "steps": len(step_rows), "points": len(point_rows)}
-            for table in ("audits", "audit_steps", "audit_control_points", "fiches"):
-                cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
-        conn.execute("ANALYZE")
-    return counts
+    """The year's rows generated inside Postgres (`analytics_seed.sql`, set-based: no row crosses the wire)."""
+    values = {"first_day": f"'{days[0]}'", "days": str(len(days)), "fiches": str(fiches), "steps": str(steps)}
+    values["points"] = str(points)
+    sql = re.sub(r"(?<!:):([a-z_]+)", lambda m: values.get(m.group(1), m.group(0)), SEED_SQL.read_text())
+    with psycopg.connect(_conninfo(database_url), autocommit=True) as conn:
+        with conn.transaction():
+            for statement in sql.split(";\n"):
+                if statement.strip():
+                    conn.execute(statement.encode())
+        conn.execute("VACUUM ANALYZE")
+        return {
+            table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
+            for table in ("fiches", "audits", "audit_steps", "audit_control_points")
+        }
 
 
 def build(instance: dg.DagsterInstance, resources: Mapping[str, object], days: list[dt.date]) -> tuple[float, int, int]:
@@ -192,6 +100,12 @@ def build(instance: dg.DagsterInstance, resources: Mapping[str, object], days: l
         assert result.success
         runs += 1
         rebuilt += int(result.asset_materializations_for_node("audit_facts")[0].metadata["rebuilt"].value)  # type: ignore[arg-type]
+        # Progress on stderr: a run cut short still tells how far it got.
+        print(
+            f"  run {runs}: {batch[0]}..{batch[-1]} at {time.perf_counter() - started:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
     return time.perf_counter() - started, runs, rebuilt
 
 
@@ -207,9 +121,7 @@ def main() -> None:
     load = os.getloadavg()
     with migrated_servers("analytics-bench-") as servers, tempfile.TemporaryDirectory() as dagster_home:
         started = time.perf_counter()
-        # Seeded from a child process, so this one's peak RSS is the build's, not the seed's lists.
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as child:
-            counts = child.submit(seed, servers.database_url, days, args.fiches, args.steps, args.points).result()
+        counts = seed(servers.database_url, days, args.fiches, args.steps, args.points)
         seed_s = time.perf_counter() - started
         os.environ["ANALYTICS_STORAGE_ROOT"] = str(servers.home / "analytics")
         settings = load_settings(database_url=servers.database_url, redis_url=servers.redis_url)
@@ -234,7 +146,7 @@ def main() -> None:
         parquet_mib = (
             sum(p.stat().st_size for p in (servers.home / "analytics" / "audit_facts").glob("*.parquet")) / 2**20
         )
-    assert facts == read == counts["points"], (facts, read, counts)
+    assert facts == read == counts["audit_control_points"], (facts, read, counts)
     assert rebuilt == len(days)
     assert again_rebuilt == 0
     print(f"analytics — {dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%MZ}")
@@ -243,8 +155,8 @@ def main() -> None:
         f"load average {load[0]:.1f} at start, {os.getloadavg()[0]:.1f} at end"
     )
     print(
-        f"seeded with COPY in {seed_s:.1f} s: {counts['fiches']} fiches over {len(days)} days, "
-        f"{counts['audits']} audits, {counts['steps']} steps, {counts['points']} control points"
+        f"seeded inside Postgres in {seed_s:.1f} s: {counts['fiches']} fiches over {len(days)} days, "
+        f"{counts['audits']} audits, {counts['audit_steps']} steps, {counts['audit_control_points']} control points"
     )
     print(
         f"build: audit_facts over {len(days)} days in {runs} runs of up to {BATCH_DAYS} days: {build_s:.1f} s "

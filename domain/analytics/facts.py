@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 import pyarrow as pa
-from sqlalchemy import Select, delete, func, insert, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from domain.audits.reviews import StepState, step_states_of
@@ -41,6 +42,7 @@ FACTS_SCHEMA = pa.schema(
         pa.field("step_weight", pa.int32(), nullable=False),
         pa.field("step_critical", pa.bool_(), nullable=False),
         pa.field("step_score", pa.int32(), nullable=False),
+        pa.field("step_score_contribution", pa.float64()),
         pa.field("step_level", pa.string(), nullable=False),
         pa.field("control_point", pa.string(), nullable=False),
         pa.field("ai_status", pa.string(), nullable=False),
@@ -80,27 +82,32 @@ def latest_audits_of(day: dt.date) -> Select[int]:
 
 
 def day_fingerprints(session: Session, days: Sequence[dt.date]) -> dict[dt.date, str]:
-    """What each day's facts are built from, in four cheap grouped queries whatever the number of days:
-    its audits (any state, so a deletion or a new attempt counts) with their last change, their newest
-    step revision (a rerun), their reviews (an override) and the day's fiches' last change (an
-    attribution moved). Equal fingerprints mean a rebuild would write the facts already written."""
+    """What each day's facts are built from, in one grouped query whatever the number of days: its
+    audits (any state, so a deletion or a new attempt counts) with their last change, their newest step
+    revision (a rerun), their reviews (an override) and the day's fiches' last change (an attribution
+    moved). Equal fingerprints mean a rebuild would write the facts already written."""
     day = Fiche.sales_date
-    of_days = (Fiche.fiche_id == Audit.fiche_id, day.in_(days))
-    figures: dict[dt.date, list[Any]] = {d: [0, None, None, 0, None, None] for d in days}
-    for statement, slots in (
-        (select(day, func.count(Audit.id), func.max(Audit.updated_at)).where(*of_days), (0, 1)),
-        (select(day, func.max(AuditStep.id)).where(*of_days, AuditStep.audit_id == Audit.id), (2,)),
-        (
-            select(day, func.count(AuditReview.id), func.max(AuditReview.id)).where(
-                *of_days, AuditReview.audit_id == Audit.id
-            ),
-            (3, 4),
-        ),
-        (select(day, func.max(Fiche.updated_at)).where(day.in_(days)), (5,)),
-    ):
-        for found, *values in session.execute(statement.group_by(day)):
-            for slot, value in zip(slots, values, strict=True):
-                figures[found][slot] = value
+    of_audit = (
+        select(func.max(AuditStep.id)).where(AuditStep.audit_id == Audit.id).scalar_subquery(),
+        select(func.count(AuditReview.id)).where(AuditReview.audit_id == Audit.id).scalar_subquery(),
+        select(func.max(AuditReview.id)).where(AuditReview.audit_id == Audit.id).scalar_subquery(),
+    )
+    statement = (
+        select(
+            day,
+            func.count(Audit.id),
+            func.max(Audit.updated_at),
+            func.max(of_audit[0]),
+            func.coalesce(func.sum(of_audit[1]), 0),
+            func.max(of_audit[2]),
+            func.max(Fiche.updated_at),
+        )
+        .outerjoin(Audit, Audit.fiche_id == Fiche.fiche_id)
+        .where(day.in_(days))
+        .group_by(day)
+    )
+    figures: dict[dt.date, Sequence[Any]] = dict.fromkeys(days, (0, None, None, 0, None, None))
+    figures |= {found: values for found, *values in session.execute(statement)}
     return {d: "|".join(str(value) for value in values) for d, values in figures.items()}
 
 
@@ -118,6 +125,15 @@ def expected_rows(session: Session, day: dt.date) -> tuple[int, int]:
         or 0
     )
     return int(audits), int(points)
+
+
+def step_contribution(score: int, weight: int, audit_weight: int | None) -> float | None:
+    """The step's part of its audit's score, in score points: min(score, weight) x 100 / the scorecard's
+    total weight (`domain.audits.scoring`). The distinct steps' parts of an audit add up to its score
+    before rounding; the score has no per-control-point term, so neither has the facts (decision 92)."""
+    if audit_weight is None:
+        return None
+    return min(max(score, 0), weight) * 100 / audit_weight if audit_weight else 0.0
 
 
 @dataclass(frozen=True)
@@ -153,6 +169,7 @@ def _point_rows(ctx: _AuditContext, state: StepState) -> list[dict[str, Any]]:
                 "step_weight": state.view.weight,
                 "step_critical": state.view.is_critical,
                 "step_score": state.view.score,
+                "step_score_contribution": step_contribution(state.view.score, state.view.weight, audit.points_total),
                 "step_level": state.view.niveau_conformite,
                 "control_point": point.point,
                 "ai_status": point.statut,
@@ -233,11 +250,58 @@ def invalid_counts(session: Session, days: Sequence[dt.date]) -> tuple[int, int]
     return int(unversioned or 0), int(negative or 0)
 
 
+#: A stored score is rounded half up to 0.01 (`domain.audits.scoring`): its steps' exact parts may
+#: differ from it by half of that (and a float's last bits).
+SCORE_TOLERANCE = 0.005 + 1e-9
+
+
+def score_mismatches(session: Session, days: Sequence[dt.date]) -> tuple[int, int]:
+    """(audits of those days whose distinct steps' contributions do not add up to their stored score,
+    audits with a step without a contribution) in one query."""
+    steps = (
+        select(
+            AuditFact.audit_id,
+            AuditFact.step_position,
+            AuditFact.step_score_contribution.label("part"),
+            AuditFact.audit_score_percentage.label("score"),
+        )
+        .where(AuditFact.sales_day.in_(days))
+        .distinct()
+        .subquery()
+    )
+    audits = (
+        select(
+            func.sum(steps.c.part).label("parts"),
+            func.max(steps.c.score).label("score"),
+            func.count().filter(steps.c.part.is_(None)).label("missing"),
+        )
+        .group_by(steps.c.audit_id)
+        .subquery()
+    )
+    off, without = session.execute(
+        select(
+            func.count().filter(audits.c.missing == 0, func.abs(audits.c.parts - audits.c.score) > SCORE_TOLERANCE),
+            func.count().filter(audits.c.missing > 0),
+        )
+    ).one()
+    return int(off), int(without)
+
+
 def replace_day(session: Session, day: dt.date, rows: Sequence[dict[str, Any]]) -> None:
-    """The day's rows in `analytics.audit_facts` become `rows` (the caller's transaction makes it atomic)."""
+    """The day's rows in `analytics.audit_facts` become `rows` (the caller's transaction makes it atomic).
+
+    Written with COPY on the session's own connection: a day of 200 audits is ~7,000 rows, which an
+    INSERT of many values sends several times slower (`benchmarks/analytics.py`)."""
     session.execute(delete(AuditFact).where(AuditFact.sales_day == day))
-    if rows:
-        session.execute(insert(AuditFact), list(rows))
+    if not rows:
+        return
+    connection = session.connection().connection.driver_connection
+    assert isinstance(connection, psycopg.Connection), "COPY needs the psycopg driver"
+    names = FACTS_SCHEMA.names
+    table = f"{AuditFact.__table__.schema}.{AuditFact.__tablename__}"
+    with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[name] for name in names])
 
 
 def to_table(rows: Sequence[dict[str, Any]]) -> pa.Table:

@@ -38,6 +38,8 @@ class AuditFact(Base):
     step_weight: Mapped[int] = mapped_column(Integer, nullable=False)
     step_critical: Mapped[bool] = mapped_column(Boolean, nullable=False)
     step_score: Mapped[int] = mapped_column(Integer, nullable=False)  # latest view
+    # Per step, repeated on each of its points: the step's share of the audit's score, in score points.
+    step_score_contribution: Mapped[float | None] = mapped_column(Float)
     step_level: Mapped[str] = mapped_column(String(16), nullable=False)  # latest view
     control_point: Mapped[str] = mapped_column(Text, nullable=False)
     ai_status: Mapped[str] = mapped_column(String(16), nullable=False)

@@ -49,6 +49,7 @@ def _fact(audit_id: int, fiche_id: str, day: dt.date, point: int, status: str, g
         "step_weight": 5,
         "step_critical": False,
         "step_score": 3,
+        "step_score_contribution": 15.0,
         "step_level": "PARTIEL",
         "control_point": f"point {point}",
         "ai_status": status,

@@ -30,6 +30,7 @@ from assets.analytics import (
     audit_facts,
     audit_facts_complete,
     audit_facts_schema_stable,
+    audit_facts_scores_add_up,
     audit_facts_valid,
     scorecard_health,
     scorecard_health_complete,
@@ -38,7 +39,7 @@ from assets.analytics import (
 from assets.audits import audits
 from callaudit.settings import get_settings
 from domain.analytics.agents import AGENT_WEEK_SCHEMA
-from domain.analytics.facts import FACTS_SCHEMA
+from domain.analytics.facts import FACTS_SCHEMA, SCORE_TOLERANCE, score_mismatches
 from domain.analytics.health import HEALTH_SCHEMA
 from domain.analytics.parquet import schema_changes
 from domain.audits.reviews import Actor, review_point
@@ -70,14 +71,19 @@ def _audit_day(instance: dg.DagsterInstance, resources: dict[str, Any], scorecar
 def _facts(instance: dg.DagsterInstance, resources: dict[str, Any]) -> dict[str, Any]:
     """Materialize the day's facts with their checks (all must pass); the materialization metadata."""
     result = dg.materialize(
-        [audit_facts, audit_facts_complete, audit_facts_valid, audit_facts_schema_stable],
+        [audit_facts, audit_facts_complete, audit_facts_valid, audit_facts_schema_stable, audit_facts_scores_add_up],
         partition_key=DAY,
         resources={"database": resources["database"], "settings": get_settings()},
         instance=instance,
     )
     assert result.success
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
-    assert set(checks) == {"audit_facts_complete", "audit_facts_valid", "audit_facts_schema_stable"}
+    assert set(checks) == {
+        "audit_facts_complete",
+        "audit_facts_valid",
+        "audit_facts_schema_stable",
+        "audit_facts_scores_add_up",
+    }
     assert all(c.passed for c in checks.values()), {n: c.metadata for n, c in checks.items()}
     [event] = result.asset_materializations_for_node("audit_facts")
     return {k: v.value for k, v in event.metadata.items()}
@@ -173,6 +179,18 @@ def test_the_days_facts_are_the_latest_view_in_postgres_and_parquet(
             float(stored.score_percentage or 0)
         }
     assert all(r["agent"] == agents[r["fiche_id"]] for r in rows)
+    # The overridden audit's parts add up to its recomputed score; one part off, and the check's query sees it.
+    with Session(sync_engine) as session:
+        assert score_mismatches(session, [dt.date.fromisoformat(DAY)]) == (0, 0)
+        session.execute(
+            update(AuditFact)
+            .where(AuditFact.audit_id == audit_id, AuditFact.step_position == position)
+            .values(step_score_contribution=AuditFact.step_score_contribution + 0.01)
+        )
+        assert score_mismatches(session, [dt.date.fromisoformat(DAY)]) == (1, 0)
+        session.execute(update(AuditFact).where(AuditFact.audit_id == audit_id).values(step_score_contribution=None))
+        assert score_mismatches(session, [dt.date.fromisoformat(DAY)]) == (0, 1)
+        session.rollback()
 
     # The Parquet file, read back, is the table row for row with the pinned schema.
     path = analytics_root / "audit_facts" / f"{DAY}.parquet"
@@ -410,6 +428,7 @@ def test_the_facts_are_what_the_audit_detail_api_returns_point_by_point(
                 "step_weight": step.weight,
                 "step_critical": step.is_critical,
                 "step_score": step.score,
+                "step_score_contribution": min(max(step.score, 0), step.weight) * 100 / (detail.points_total or 0),
                 "step_level": step.niveau_conformite,
                 "control_point_index": point.index,
                 "control_point": point.point,
@@ -427,3 +446,9 @@ def test_the_facts_are_what_the_audit_detail_api_returns_point_by_point(
     assert len(from_api) == len(facts) > 0
     assert [{k: f[k] for k in from_api[0]} for f in facts] == from_api
     assert [f["changed_by"] for f in facts if f["human_changed"]] == ["user:3"]
+    # Each audit's distinct steps' parts add up to the score the API shows (the overridden one recomputed).
+    parts: dict[int, dict[int, float]] = {}
+    for f in facts:
+        parts.setdefault(f["audit_id"], {})[f["step_position"]] = f["step_score_contribution"]
+    scores = {f["audit_id"]: f["audit_score_percentage"] for f in from_api}
+    assert all(abs(sum(p.values()) - scores[a]) <= SCORE_TOLERANCE for a, p in parts.items())
