@@ -130,7 +130,7 @@ def expected_rows(session: Session, day: dt.date) -> tuple[int, int]:
 def step_contribution(score: int, weight: int, audit_weight: int | None) -> float | None:
     """The step's part of its audit's score, in score points: min(score, weight) x 100 / the scorecard's
     total weight (`domain.audits.scoring`). The distinct steps' parts of an audit add up to its score
-    before rounding; the score has no per-control-point term, so neither has the facts (decision 92)."""
+    before rounding; the score has no per-control-point term, so neither has the facts (decision 93)."""
     if audit_weight is None:
         return None
     return min(max(score, 0), weight) * 100 / audit_weight if audit_weight else 0.0
