@@ -28,8 +28,8 @@ stand-in's model has none), and `tokens.py`'s comparison of our call order with 
 `--token-fiches` fiches of the evaluation corpus (its docstring states the caching assumptions):
 `token_ratio` = original / ours billed-equivalent input (goal >= 3).
 
-Timeline: every Dagster run with when it was created, dequeued, launched, up (its process loaded the
-code), began its first step and ended (seconds from the start, from its event log), and when the first
+Timeline: every Dagster run with when it was created, launched, up (its process loaded the code),
+began its first step and ended (seconds from the start, from its event log), and when the first
 fiche was fetched, the first recording transcribed and the first audit started, so the hand-offs
 between stages and the runs' start-up cost are read off the report.
 
@@ -216,10 +216,9 @@ def stage_times(runtime: Runtime, day: dt.date, scorecard_id: int) -> dict[str, 
     }
 
 
-#: A run's start-up, from its event log: dequeued (a run slot is free), launched (the launcher asked
-#: the code server for a process), process up (the run worker loaded the code), its first step began.
+#: A run's start-up, from its event log: launched (dequeued, the launcher asked the code server for a
+#: process), up (the run worker loaded the code location), its first step began.
 STARTUP = {
-    "dequeued": dg.DagsterEventType.RUN_DEQUEUED,
     "launched": dg.DagsterEventType.RUN_STARTING,
     "up": dg.DagsterEventType.RUN_START,
     "first step": dg.DagsterEventType.STEP_START,
