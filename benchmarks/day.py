@@ -28,8 +28,10 @@ stand-in's model has none), and `tokens.py`'s comparison of our call order with 
 `--token-fiches` fiches of the evaluation corpus (its docstring states the caching assumptions):
 `token_ratio` = original / ours billed-equivalent input (goal >= 3).
 
-Timeline: every Dagster run with when it was created, started and ended (seconds from the start), so
-the hand-offs between stages and the runs' start-up cost are read off the report.
+Timeline: every Dagster run with when it was created, launched, up (its process loaded the code),
+began its first step and ended (seconds from the start, from its event log), and when the first
+fiche was fetched, the first recording transcribed and the first audit started, so the hand-offs
+between stages and the runs' start-up cost are read off the report.
 
     .venv/bin/python benchmarks/day.py                       # 200 fiches (about 5 minutes plus start-up)
     .venv/bin/python benchmarks/day.py --fiches 20           # a quick look
@@ -49,6 +51,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -179,9 +182,12 @@ def stage_times(runtime: Runtime, day: dt.date, scorecard_id: int) -> dict[str, 
             select(func.min(Fiche.fetched_at), func.max(Fiche.fetched_at), func.count()).where(Fiche.sales_date == day)
         ).one()
         transcribed = session.execute(
-            select(func.min(Transcript.created_at), func.max(Transcript.transcribed_at), func.count()).where(
-                Transcript.fiche_id.in_(fiches), Transcript.transcribed_at.is_not(None)
-            )
+            select(
+                func.min(Transcript.created_at),
+                func.max(Transcript.transcribed_at),
+                func.count(),
+                func.min(Transcript.transcribed_at),
+            ).where(Transcript.fiche_id.in_(fiches), Transcript.transcribed_at.is_not(None))
         ).one()
         audited = session.execute(
             select(func.min(Audit.started_at), func.max(Audit.completed_at)).where(
@@ -204,14 +210,46 @@ def stage_times(runtime: Runtime, day: dt.date, scorecard_id: int) -> dict[str, 
         "fiches": fetched[2],
         "transcription": (transcribed[0], transcribed[1]),
         "recordings": transcribed[2],
+        "first_transcribed": transcribed[3],
         "audits": (audited[0], audited[1]),
         "usage": tuple(usage),
     }
 
 
-def dagster_runs(runtime: Runtime) -> list[dg.RunRecord]:
+#: A run's start-up, from its event log: launched (dequeued, the launcher asked the code server for a
+#: process), up (the run worker loaded the code location), its first step began.
+STARTUP = {
+    "launched": dg.DagsterEventType.RUN_STARTING,
+    "up": dg.DagsterEventType.RUN_START,
+    "first step": dg.DagsterEventType.STEP_START,
+}
+
+
+@dataclass(frozen=True)
+class RunTimeline:
+    job: str
+    status: str
+    created: dt.datetime
+    moments: dict[str, dt.datetime]  # STARTUP's names, and "ended"
+
+
+def dagster_runs(runtime: Runtime) -> list[RunTimeline]:
+    """Every run of the day with its start-up moments (the first event of each kind)."""
+    timelines = []
     with dagster_environment(runtime), dg.DagsterInstance.from_config(str(runtime.dagster_home)) as instance:
-        return list(instance.get_run_records(ascending=True))
+        for record in instance.get_run_records(ascending=True):
+            run = record.dagster_run
+            moments: dict[str, dt.datetime] = {}
+            for entry in instance.all_logs(run.run_id, of_type=set(STARTUP.values())):
+                assert entry.dagster_event is not None
+                name = next(n for n, kind in STARTUP.items() if kind == entry.dagster_event.event_type)
+                moments.setdefault(name, dt.datetime.fromtimestamp(entry.timestamp, dt.UTC))
+            if record.end_time is not None:
+                moments["ended"] = dt.datetime.fromtimestamp(record.end_time, dt.UTC)
+            created = record.create_timestamp
+            created = created if created.tzinfo else created.replace(tzinfo=dt.UTC)  # Dagster stores UTC
+            timelines.append(RunTimeline(run.job_name, run.status.value, created, moments))
+    return timelines
 
 
 def first_run_created(runtime: Runtime) -> dt.datetime | None:
@@ -320,7 +358,7 @@ def report(
     *,
     stalled: bool,
     times: dict[str, Any],
-    runs: list[dg.RunRecord],
+    runs: list[RunTimeline],
     crm: dict[str, Any],
     stt: dict[str, Any],
     llm: tuple[int, int, list[str]],
@@ -339,6 +377,9 @@ def report(
     wall = (end - origin).total_seconds()
     state = times["state"]
 
+    def since(moment: dt.datetime | None) -> str:
+        return "-" if moment is None else f"{(moment - origin).total_seconds():.1f}"
+
     def span(stage: str) -> str:
         first, last = times[stage]
         return f"{(first - origin).total_seconds():6.1f} s -> {(last - origin).total_seconds():6.1f} s"
@@ -356,12 +397,18 @@ def report(
         print(f"  {stage:<13} active {span(stage)}; {calls} calls x {latency:g} s / cap {cap}: bound "
               f"{bounds[stage]:6.1f} s; peak in flight {peak}")  # fmt: skip
     print(f"  CRM searches peak in flight {crm['search']['peak_in_flight']}; LLM stand-in violations {len(violations)}")
-    by_job = Counter(r.dagster_run.job_name for r in runs)
-    statuses = Counter(r.dagster_run.status.value for r in runs)
+    by_job = Counter(r.job for r in runs)
+    statuses = Counter(r.status for r in runs)
     print(f"  Dagster runs {len(runs)}: {dict(by_job)}; {dict(statuses)}")
-    print("  run timeline (s from the start): created / started / ended")
-    for record in runs:
-        print(f"    {record.dagster_run.job_name:<22} {moments(record, origin)}  {record.dagster_run.status.value}")
+    names = ["created", *STARTUP, "ended"]
+    print(f"  run timeline (s from the start): {' / '.join(names)}")
+    for run in runs:
+        at = {"created": run.created, **run.moments}
+        cells = " / ".join(f"{(at[n] - origin).total_seconds():6.1f}" if n in at else "     -" for n in names)
+        print(f"    {run.job:<22} {cells}  {run.status}")
+    print(f"  first fiche fetched {since(times['ingest'][0])} s, first recording transcribed "
+          f"{since(times['first_transcribed'])} s, first audit started {since(times['audits'][0])} s, "
+          f"last audit stored {since(end)} s")  # fmt: skip
     price = DEFAULT_PRICES[args.price_model]
     audits, fresh_and_cached, cached, output, audited_seconds = times["usage"]
     day = Tally(int(fresh_and_cached), int(cached), int(output), int(audits))
@@ -388,17 +435,6 @@ def report(
         f"usd_per_audit={day.cost(price) / max(1, audits):.4f} "
         f"usd_per_audited_min={day.cost(price) / minutes if minutes else 0:.5f} token_ratio={tokens.token_ratio:.2f}"
     )
-
-
-def moments(record: dg.RunRecord, origin: dt.datetime) -> str:
-    def at(moment: float | dt.datetime | None) -> str:
-        if moment is None:
-            return "     -"
-        when = moment if isinstance(moment, dt.datetime) else dt.datetime.fromtimestamp(moment, dt.UTC)
-        when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
-        return f"{(when - origin).total_seconds():6.1f}"
-
-    return f"{at(record.create_timestamp)} / {at(record.start_time)} / {at(record.end_time)}"
 
 
 if __name__ == "__main__":

@@ -186,62 +186,8 @@ class AuditEngine(StageService):
         fiche another run is auditing is then looked at again until that run has settled it, unless
         that run has ended (its audit is then the watchdog's, and this run reports it in flight)."""
         started = time.monotonic()
-        gate = asyncio.Semaphore(self.fiche_concurrency)
-        run_id = self.trigger.run_id
-        fed = isinstance(fiches, Feed)
-        batch = None
-        if run_id:
-            batch = BatchProgress(
-                self._emit, run_id, "audit", 0 if isinstance(fiches, Feed) else len(fiches), growing=fed
-            )
-        taken: set[str] = set()
-        waiting: dict[str, str] = {}  # fiche -> the run auditing it, not ended: looked at again
-
-        async def holder_alive(fiche_id: str) -> str | None:
-            holder = await self._db(lambda s: auditing_run(s, fiche_id, spec.scorecard_id))
-            alive = (
-                isinstance(fiches, Feed) and holder is not None and await asyncio.to_thread(fiches.run_active, holder)
-            )
-            return holder if alive else None
-
-        async def audit(fiche_id: str) -> FicheAudit:
-            holder = waiting.pop(fiche_id, None)
-            if holder is not None:  # the run waited for may have settled it: its audit is the fiche's
-                done = await self._db(lambda s: settled_by(s, fiche_id, spec.scorecard_id, holder))
-                if done is not None:
-                    audit_id, status, error = done
-                    outcome = Outcome.UNCHANGED if status == AuditStatus.COMPLETED else Outcome.FAILED
-                    return FicheAudit(fiche_id, outcome, audit_id=audit_id, error=error)
-            async with gate:
-                return await self.audit_fiche(fiche_id, spec, use_rlm=use_rlm, force=force)
-
-        async def one(fiche_id: str) -> FicheAudit:
-            if batch is not None and fed and fiche_id not in taken:
-                batch.expect(1)
-            taken.add(fiche_id)
-            audited = await audit(fiche_id)
-            if fed and audited.outcome is Outcome.IN_FLIGHT:
-                if holder := await holder_alive(fiche_id):
-                    waiting[fiche_id] = holder
-                    return audited
-                # No live run holds it any more: the holder may have settled it between the two looks,
-                # and its audit is then this run's answer (a dead holder's is left to the watchdog).
-                audited = await audit(fiche_id)
-            if batch is not None:
-                await batch.settled(ok=audited.outcome not in {Outcome.FAILED, Outcome.NOT_READY})
-            return audited
-
-        if isinstance(fiches, Feed):
-            results = list((await drain(fiches, one, again=lambda a: a.fiche_id in waiting)).values())
-            if batch is not None:
-                await batch.close()
-        else:
-            settled = await asyncio.gather(*(one(f) for f in fiches), return_exceptions=True)
-            # Redis unreachable stops the run (every fiche would fail the same way), once all have settled.
-            for outcome in settled:
-                if isinstance(outcome, BaseException):
-                    raise outcome
-            results = [r for r in settled if isinstance(r, FicheAudit)]
+        batch = _AuditBatch(self, spec, fiches, use_rlm=use_rlm, force=force)
+        results = await batch.run()
         return AuditReport(spec, self.auditor.name, self.auditor.model, results, time.monotonic() - started)
 
     async def audit_fiche(
@@ -567,6 +513,78 @@ class AuditEngine(StageService):
                 },
             )
         return record
+
+
+class _AuditBatch:
+    """One `AuditEngine.audit_fiches` call: its fiches audited `fiche_concurrency` at a time, its
+    progress events, and, for a day run (a `Feed`), the fiches another live run holds, looked at again
+    (`drain`'s `again`) until that run has settled them."""
+
+    def __init__(
+        self, engine: AuditEngine, spec: ScorecardSpec, fiches: Sequence[str] | Feed, *, use_rlm: bool, force: bool
+    ) -> None:
+        self.engine = engine
+        self.spec = spec
+        self.fiches = fiches
+        self.use_rlm = use_rlm
+        self.force = force
+        self.gate = asyncio.Semaphore(engine.fiche_concurrency)
+        self.fed = isinstance(fiches, Feed)
+        run_id = engine.trigger.run_id
+        total = 0 if isinstance(fiches, Feed) else len(fiches)
+        self.progress = BatchProgress(engine._emit, run_id, "audit", total, growing=self.fed) if run_id else None
+        self.taken: set[str] = set()
+        self.waiting: dict[str, str] = {}  # fiche -> the run auditing it, not ended: looked at again
+
+    async def run(self) -> list[FicheAudit]:
+        if isinstance(self.fiches, Feed):
+            results = list((await drain(self.fiches, self.one, again=self.again)).values())
+            if self.progress is not None:
+                await self.progress.close()
+            return results
+        settled = await asyncio.gather(*(self.one(f) for f in self.fiches), return_exceptions=True)
+        # Redis unreachable stops the run (every fiche would fail the same way), once all have settled.
+        for outcome in settled:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return [r for r in settled if isinstance(r, FicheAudit)]
+
+    def again(self, audited: FicheAudit) -> bool:
+        return audited.fiche_id in self.waiting
+
+    async def one(self, fiche_id: str) -> FicheAudit:
+        if self.progress is not None and self.fed and fiche_id not in self.taken:
+            self.progress.expect(1)
+        self.taken.add(fiche_id)
+        audited = await self._audit(fiche_id)
+        if self.fed and audited.outcome is Outcome.IN_FLIGHT:
+            if holder := await self._holder_alive(fiche_id):
+                self.waiting[fiche_id] = holder
+                return audited
+            # No live run holds it any more: the holder may have settled it between the two looks,
+            # and its audit is then this run's answer (a dead holder's is left to the watchdog).
+            audited = await self._audit(fiche_id)
+        if self.progress is not None:
+            await self.progress.settled(ok=audited.outcome not in {Outcome.FAILED, Outcome.NOT_READY})
+        return audited
+
+    async def _audit(self, fiche_id: str) -> FicheAudit:
+        scorecard_id = self.spec.scorecard_id
+        holder = self.waiting.pop(fiche_id, None)
+        if holder is not None:  # the run waited for may have settled it: its audit is the fiche's
+            done = await self.engine._db(lambda s: settled_by(s, fiche_id, scorecard_id, holder))
+            if done is not None:
+                audit_id, status, error = done
+                outcome = Outcome.UNCHANGED if status == AuditStatus.COMPLETED else Outcome.FAILED
+                return FicheAudit(fiche_id, outcome, audit_id=audit_id, error=error)
+        async with self.gate:
+            return await self.engine.audit_fiche(fiche_id, self.spec, use_rlm=self.use_rlm, force=self.force)
+
+    async def _holder_alive(self, fiche_id: str) -> str | None:
+        holder = await self.engine._db(lambda s: auditing_run(s, fiche_id, self.spec.scorecard_id))
+        feed = self.fiches
+        alive = isinstance(feed, Feed) and holder is not None and await asyncio.to_thread(feed.run_active, holder)
+        return holder if alive else None
 
 
 def transcript_mode_for(use_rlm: bool, timeline: Timeline, prompt_token_budget: int | None) -> TranscriptMode:

@@ -8,7 +8,9 @@ a union with null, which is what strict mode accepts.
 
 from __future__ import annotations
 
+import copy
 import enum
+import functools
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -104,7 +106,15 @@ def _strict(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
 
 
 def step_json_schema() -> dict[str, Any]:
-    """The strict JSON schema of `StepOutput` for structured output (no `$defs`, every field required)."""
+    """The strict JSON schema of `StepOutput` for structured output (no `$defs`, every field required).
+    Built once: pydantic takes milliseconds of CPU to generate it, and every model call sends it (a
+    day's 3,600 calls spent about a tenth of the audit run's CPU on it, decision 92); each caller gets
+    its own copy."""
+    return copy.deepcopy(_step_json_schema())
+
+
+@functools.cache
+def _step_json_schema() -> dict[str, Any]:
     raw = StepOutput.model_json_schema()
     return _strict({k: v for k, v in raw.items() if k != "$defs"}, raw.get("$defs", {}))
 

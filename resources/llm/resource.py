@@ -14,20 +14,18 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Literal
 
 import dagster as dg
-import openai
 from pydantic import Field
 from redis.asyncio import Redis as AsyncRedis
 
 from domain.audits.auditor import Auditor
 from resources.http.keys import normalise_key
-from resources.llm.auditor import OpenAiAuditor
-from resources.llm.client import SEMAPHORE_NAME, ChatClient
 from resources.llm.config import LlmConfig, llm_config
 from resources.llm.pricing import PriceTable
 from resources.redis import LeaseSemaphore, SharedCooldown, lease_covering
 
 if TYPE_CHECKING:
     from callaudit.settings import Settings
+    from resources.llm.auditor import OpenAiAuditor
 
 AuditorKind = Literal["openai", "heuristic"]
 KEYLESS_PLACEHOLDER = "no-key"  # the SDK insists on a key; keyless servers ignore it
@@ -45,6 +43,13 @@ def openai_auditor(
     config: LlmConfig, redis: AsyncRedis, *, api_key: str | None, base_url: str | None, prices: PriceTable
 ) -> OpenAiAuditor:
     """An auditor with its own HTTP client; create it inside the event loop that uses it, close it after."""
+    # The SDK is imported here, not at the top: every run process loads the whole code location, and
+    # the runs that never call the model (sync, transcription) would pay its import (decision 92).
+    import openai
+
+    from resources.llm.auditor import OpenAiAuditor
+    from resources.llm.client import SEMAPHORE_NAME, ChatClient
+
     sdk = openai.AsyncOpenAI(
         api_key=normalise_key(api_key) or KEYLESS_PLACEHOLDER,
         base_url=base_url or None,

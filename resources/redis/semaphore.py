@@ -13,8 +13,11 @@ work started by the API and by Dagster alike. Design (see the platform reference
 * **Fail closed**: if Redis cannot be reached, no slot is granted (`SemaphoreUnavailable`). Treating
   "Redis down" as "go ahead" would let every worker hammer the upstream the cap protects.
 
-Waiters poll; the semaphore is not FIFO-fair. The limit and lease length are given by each caller,
-so every user of one semaphore name should pass the same values.
+Waiters poll; the semaphore is not FIFO-fair between processes. Within one process (one event loop),
+callers beyond `limit` queue in order on a local semaphore and do not poll: this process can never
+hold more than `limit` slots anyway, and a day's audit run, 100 steps waiting for 20 slots, spent a
+tenth of its CPU polling (decision 92). The limit and lease length are given by each caller, so every
+user of one semaphore name should pass the same values.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import math
 import os
 import secrets
 import socket
+import weakref
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -163,6 +167,9 @@ class LeaseSemaphore:
         self.holders_key = f"sem:{{{name}}}:holders"
         self.fences_key = f"sem:{{{name}}}:fences"
         self.fence_key = f"sem:{{{name}}}:fence"
+        self._local: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
         self._acquire = redis.register_script(_ACQUIRE)
         self._renew = redis.register_script(_RENEW)
         self._release = redis.register_script(_RELEASE)
@@ -174,20 +181,37 @@ class LeaseSemaphore:
     async def slot(self, wait_timeout: float = 30.0) -> AsyncIterator[Lease]:
         """Hold one slot for the duration of the block; see the class docstring."""
         loop = asyncio.get_running_loop()
-        lease, valid_until = await self._wait_for_slot(wait_timeout)
-        heartbeat = loop.create_task(self._keep_alive(lease, valid_until), name=f"semaphore {self.name} heartbeat")
+        deadline = loop.time() + wait_timeout
+        local = self._local.setdefault(loop, asyncio.Semaphore(self.limit))
+        if local.locked():  # `limit` callers of this process hold or poll for a slot: wait in line
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await local.acquire()
+            except TimeoutError:
+                raise self._timeout(wait_timeout) from None
+        else:
+            await local.acquire()
         try:
-            yield lease
+            lease, valid_until = await self._wait_for_slot(max(0.0, deadline - loop.time()), wait_timeout)
+            heartbeat = loop.create_task(self._keep_alive(lease, valid_until), name=f"semaphore {self.name} heartbeat")
+            try:
+                yield lease
+            finally:
+                heartbeat.cancel()
+                await self._give_back(lease)
+                await asyncio.wait([heartbeat])
         finally:
-            heartbeat.cancel()
-            await self._give_back(lease)
-            await asyncio.wait([heartbeat])
+            local.release()
 
-    async def _wait_for_slot(self, wait_timeout: float) -> tuple[Lease, float]:
-        """Poll until granted; returns the lease and a conservative local (loop clock) end of its validity."""
+    def _timeout(self, wait_timeout: float) -> SemaphoreTimeout:
+        return SemaphoreTimeout(f"semaphore {self.name!r}: all {self.limit} slots stayed taken for {wait_timeout:g} s")
+
+    async def _wait_for_slot(self, remaining: float, wait_timeout: float) -> tuple[Lease, float]:
+        """Poll for `remaining` s until granted; returns the lease and a conservative local (loop clock)
+        end of its validity."""
         loop = asyncio.get_running_loop()
         holder_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(6)}"
-        backoff = Backoff(wait_timeout, cap=self.max_poll_interval)
+        backoff = Backoff(remaining, cap=self.max_poll_interval)
         while True:
             # The server computes the deadline after this instant, so it cannot end before sent + lease.
             sent = loop.time()
@@ -200,9 +224,7 @@ class LeaseSemaphore:
                 return Lease(self.name, holder_id, int(fence)), sent + self.lease_seconds
             delay = backoff.next_delay()
             if delay is None:
-                raise SemaphoreTimeout(
-                    f"semaphore {self.name!r}: all {self.limit} slots stayed taken for {wait_timeout:g} s"
-                )
+                raise self._timeout(wait_timeout)
             await asyncio.sleep(delay)
 
     async def _keep_alive(self, lease: Lease, valid_until: float) -> None:

@@ -70,6 +70,22 @@ def test_importing_the_definitions_reads_no_settings() -> None:
     assert "SALES_TIMEZONE" in built.stderr
 
 
+def test_a_run_process_loads_the_code_location_without_the_llm_sdk() -> None:
+    """Every run process imports the whole code location; the model's SDK (a fifth of that import's
+    CPU) waits for the audit stage's first auditor (decision 92), so sync and transcription runs start
+    sooner. The model is still reachable from the definitions once an auditor is built."""
+    check = (
+        "import sys, orchestration.definitions as d; d.defs(); loaded = 'openai' in sys.modules; "
+        "from resources.llm.resource import openai_auditor; from resources.llm.config import LlmConfig; "
+        "from resources.llm.pricing import PriceTable; import redis.asyncio as r; "
+        "openai_auditor(LlmConfig(), r.Redis(), api_key='k', base_url=None, prices=PriceTable.from_setting(None)); "
+        "print(loaded, 'openai' in sys.modules)"
+    )
+    imported = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=False)
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.split() == ["False", "True"]
+
+
 @dg.op
 def explode() -> None:
     raise RuntimeError("upstream said: Authorization: Bearer sk-abcdefghijkl")

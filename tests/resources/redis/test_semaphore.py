@@ -141,6 +141,33 @@ async def test_wait_timeout_raises(aredis):
         assert 0.3 <= time.monotonic() - started < 2
 
 
+async def test_callers_beyond_the_limit_wait_in_line_without_polling(aredis, monkeypatch):
+    """One process never holds more than `limit` slots: its extra callers queue locally, so each
+    caller asks Redis once when nobody else holds the semaphore, and the cap still holds."""
+    sem = LeaseSemaphore(aredis, "queue", 3, lease_seconds=5, max_poll_interval=0.01)
+    script, asked = sem._acquire, []
+
+    async def counted(**kwargs):
+        asked.append(1)
+        return await script(**kwargs)
+
+    monkeypatch.setattr(sem, "_acquire", counted)
+    inside, peak = 0, 0
+
+    async def worker() -> None:
+        nonlocal inside, peak
+        async with sem.slot(wait_timeout=10):
+            inside += 1
+            peak = max(peak, inside)
+            await asyncio.sleep(0.05)
+            inside -= 1
+
+    await asyncio.gather(*(worker() for _ in range(12)))
+    assert peak == 3
+    assert len(asked) == 12
+    assert await sem.count() == 0
+
+
 async def test_retried_acquire_keeps_its_slot_and_fence(aredis):
     """redis-py re-sends a call whose reply was lost; the retry must not take a second slot."""
     sem = LeaseSemaphore(aredis, "retry", 2, lease_seconds=5)
