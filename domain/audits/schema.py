@@ -108,7 +108,7 @@ def _strict(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
 def step_json_schema() -> dict[str, Any]:
     """The strict JSON schema of `StepOutput` for structured output (no `$defs`, every field required).
     Built once: pydantic takes milliseconds of CPU to generate it, and every model call sends it (a
-    day's 3,600 calls spent about a tenth of the audit run's CPU on it, decision 92); each caller gets
+    day's 3,600 calls spent about a tenth of the audit run's CPU on it, decision 94); each caller gets
     its own copy."""
     return copy.deepcopy(_step_json_schema())
 

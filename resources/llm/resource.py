@@ -44,7 +44,7 @@ def openai_auditor(
 ) -> OpenAiAuditor:
     """An auditor with its own HTTP client; create it inside the event loop that uses it, close it after."""
     # The SDK is imported here, not at the top: every run process loads the whole code location, and
-    # the runs that never call the model (sync, transcription) would pay its import (decision 92).
+    # the runs that never call the model (sync, transcription) would pay its import (decision 94).
     import openai
 
     from resources.llm.auditor import OpenAiAuditor

@@ -16,7 +16,7 @@ work started by the API and by Dagster alike. Design (see the platform reference
 Waiters poll; the semaphore is not FIFO-fair between processes. Within one process (one event loop),
 callers beyond `limit` queue in order on a local semaphore and do not poll: this process can never
 hold more than `limit` slots anyway, and a day's audit run, 100 steps waiting for 20 slots, spent a
-tenth of its CPU polling (decision 92). The limit and lease length are given by each caller, so every
+tenth of its CPU polling (decision 94). The limit and lease length are given by each caller, so every
 user of one semaphore name should pass the same values.
 """
 

@@ -72,7 +72,7 @@ def test_importing_the_definitions_reads_no_settings() -> None:
 
 def test_a_run_process_loads_the_code_location_without_the_llm_sdk() -> None:
     """Every run process imports the whole code location; the model's SDK (a fifth of that import's
-    CPU) waits for the audit stage's first auditor (decision 92), so sync and transcription runs start
+    CPU) waits for the audit stage's first auditor (decision 94), so sync and transcription runs start
     sooner. The model is still reachable from the definitions once an auditor is built."""
     check = (
         "import sys, orchestration.definitions as d; d.defs(); loaded = 'openai' in sys.modules; "
