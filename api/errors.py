@@ -11,6 +11,7 @@ Messages never carry secrets: unexpected exceptions are logged (redacted) and an
 from __future__ import annotations
 
 import enum
+import json
 import logging
 import time
 from typing import Any
@@ -48,6 +49,7 @@ class ErrorCode(enum.StrEnum):
     CONFIGURATION_ERROR = "CONFIGURATION_ERROR"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     INTERNAL_ERROR = "INTERNAL_ERROR"
+    STREAM_ERROR = "STREAM_ERROR"
 
 
 class FieldError(BaseModel):
@@ -154,6 +156,14 @@ def error_response(
     body = ErrorBody(error=message, code=code, field=field, details=details).model_dump(exclude_none=True)
     body.update(extra or {})
     return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+def stream_error_frame(message: str) -> str:
+    """A failure after a stream has answered 200 (decision 94): the status can no longer change and no
+    handler here can answer instead, so the stream says it as its last event, `ErrorBody`'s `error`
+    and `code` under the original's `"type": "error"` (reference §8.5)."""
+    body = ErrorBody(error=message, code=ErrorCode.STREAM_ERROR).model_dump(include={"error", "code"})
+    return json.dumps({"type": "error", **body}, ensure_ascii=False)
 
 
 _DOMAIN_KINDS: dict[Kind, tuple[int, ErrorCode]] = {

@@ -5,6 +5,7 @@ transcribed, failed last time, or whose audio changed (`domain.transcripts.store
 """
 
 import datetime as dt
+from functools import partial
 from typing import Any
 
 import dagster as dg
@@ -19,7 +20,7 @@ from callaudit.settings import Settings
 from domain import stages
 from domain.partitions import day_transcription
 from resources.database import DatabaseResource, sync_session_factory
-from resources.redis import RedisUnavailable
+from resources.redis import RedisLock, RedisUnavailable
 from resources.redis.resource import RedisResource
 from resources.stt.errors import SttAuthError
 from resources.stt.resource import SttResource
@@ -47,7 +48,7 @@ def transcribe_fiches(
                 client,
                 sync_session_factory(database.engine),
                 redis.async_publisher(client_redis),
-                claims=client_redis,
+                claims=partial(RedisLock, client_redis),
                 max_recordings=stt.max_recordings(automated=automated),
                 firm_names=tuple(stt.firm_names),
                 priority=priority,

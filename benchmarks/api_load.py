@@ -78,7 +78,7 @@ from resources.database import create_api_engine
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the API tests' world seeds roles, teams and principals
 
-from tests.fixtures.factories.audits import add_scorecard  # noqa: E402
+from tests.fixtures.factories.aio import add_scorecard  # noqa: E402
 from tests.fixtures.world import build_world  # noqa: E402
 
 SEED_SQL = Path(__file__).with_name("api_load_seed.sql")

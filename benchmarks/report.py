@@ -2,7 +2,7 @@
 
 Sets up embedded Postgres and Redis in a temporary directory, migrates, and seeds it with the API
 tests' world (`tests.fixtures.world`: roles, a GROUP viewer, a fiche of the demo CRM with its details)
-and one audit of that fiche (`tests.fixtures.factories.audits.add_audit`): the transcript of its call is the
+and one audit of that fiche (`tests.fixtures.factories.aio.add_audit`): the transcript of its call is the
 demo CRM's reference transcript, chunked and stored as the transcription stage does, and the audit
 is the demo scorecard's 10 steps twice (20 steps, every control point with two citations).
 
@@ -66,7 +66,7 @@ from resources.database import create_api_engine
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the API tests' world and audit factory seed the database
 
-from tests.fixtures.factories.audits import add_audit, add_scorecard  # noqa: E402
+from tests.fixtures.factories.aio import add_audit, add_scorecard  # noqa: E402
 from tests.fixtures.world import World, build_world  # noqa: E402
 
 BOUND_MS = 100.0

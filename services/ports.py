@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any, Protocol
+from types import TracebackType
+from typing import Any, Protocol, Self
 
 from resources.crm.envelopes import SalesPage
 from resources.stt.base import AudioSource, SttProvider
 from resources.stt.client import SttLimits, Transcribed
+
+__all__ = ["AudioSource", "Claim", "Claims", "CrmGateway", "Publisher", "Transcriber"]
 
 
 class Publisher(Protocol):
@@ -44,3 +47,27 @@ class Transcriber(Protocol):
     def limits(self) -> SttLimits: ...
 
     async def transcribe(self, source: AudioSource) -> Transcribed: ...
+
+
+class Claim(Protocol):
+    """An exclusive claim that expires unless renewed (`resources.redis.RedisLock`): `async with`
+    holds it, raising `domain.errors.LockHeld` when another holder keeps it past the wait."""
+
+    @property
+    def key(self) -> str: ...
+
+    async def extend(self) -> bool:
+        """Renew for the claim's timeout; False when it had expired or changed hands."""
+        ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+class Claims(Protocol):
+    """Makes the claim of a name (`functools.partial(resources.redis.RedisLock, redis)`)."""
+
+    def __call__(self, name: str, *, timeout: float, wait_timeout: float) -> Claim: ...

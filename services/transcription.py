@@ -31,7 +31,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.asyncio import Redis as AsyncRedis
 from sqlalchemy.orm import Session, sessionmaker
 
 from domain.errors import LockHeld, UnavailableError
@@ -50,11 +49,9 @@ from domain.transcripts.store import (
     store_transcript,
 )
 from domain.upstream import TranscriptionFailed
-from resources.redis import RedisLock
-from resources.stt.base import AudioSource
 from services.base import StageService, utc_now
 from services.drain import Feed, drain
-from services.ports import Publisher, Transcriber
+from services.ports import AudioSource, Claim, Claims, Publisher, Transcriber
 
 log = logging.getLogger(__name__)
 REASON_LIMIT = 1000
@@ -67,7 +64,7 @@ CLAIM_SECONDS = 60.0
 RENEW_SECONDS = CLAIM_SECONDS / 3
 
 
-async def _keep_claim(lock: RedisLock, done: asyncio.Event) -> None:
+async def _keep_claim(lock: Claim, done: asyncio.Event) -> None:
     """Renew the claim until its holder is `done`.
 
     The event, not the cancellation alone, ends the loop: a cancel that lands while `extend` awaits
@@ -87,9 +84,9 @@ async def _keep_claim(lock: RedisLock, done: asyncio.Event) -> None:
 
 
 @asynccontextmanager
-async def recording_claim(redis: AsyncRedis, recording_id: int, *, wait_timeout: float) -> AsyncIterator[None]:
+async def recording_claim(claims: Claims, recording_id: int, *, wait_timeout: float) -> AsyncIterator[None]:
     """Hold the recording's claim for the block, waiting up to `wait_timeout` for another run's."""
-    lock = RedisLock(redis, f"stt:recording:{recording_id}", timeout=CLAIM_SECONDS, wait_timeout=wait_timeout)
+    lock = claims(f"stt:recording:{recording_id}", timeout=CLAIM_SECONDS, wait_timeout=wait_timeout)
     async with lock:
         done = asyncio.Event()
         keeper = asyncio.create_task(_keep_claim(lock, done))
@@ -180,7 +177,7 @@ class FicheTranscriber(StageService):
         sessions: sessionmaker[Session],
         publisher: Publisher | None,
         *,
-        claims: AsyncRedis | None,
+        claims: Claims | None,
         max_recordings: int | None,
         priority: str = "normal",
         run_id: str | None = None,

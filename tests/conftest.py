@@ -12,8 +12,12 @@ from hypothesis import HealthCheck, settings
 pytest_plugins = [
     "tests.fixtures.audit_day",
     "tests.fixtures.crm_simulator",
+    "tests.fixtures.dagster_stack",
+    "tests.fixtures.day_storm",
+    "tests.fixtures.deployment",
     "tests.fixtures.outbox",
     "tests.fixtures.servers",
+    "tests.fixtures.uvicorn_server",
 ]
 
 # Generation speed and per-example deadlines measure the machine, not the code: on CI's 2 shared

@@ -182,3 +182,9 @@ def test_the_sql_check_sees_a_router_an_asset_and_a_sensor_writing_sql(tmp_path:
     (tmp_path / "api" / "things" / "repository.py").write_text("from sqlalchemy import select\n")
     (tmp_path / "orchestration" / "sensors" / "s.py").write_text("def f():\n    from sqlalchemy import text\n")
     assert sql_writers(tmp_path) == {"api/things/router.py", "assets/day.py", "orchestration/sensors/s.py"}
+
+
+def test_services_name_connectors_only_in_their_ports() -> None:
+    """A stage service is typed against `services.ports` (Protocols a connector meets, and the data a
+    connector hands over); constructing or naming a connector elsewhere in `services` ties it to one."""
+    assert sorted(arrows()["services"].get("resources", set()) - {"services.ports"}) == []

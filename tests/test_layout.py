@@ -68,3 +68,26 @@ def test_no_test_double_keeps_state_on_its_class() -> None:
                 if isinstance(statement, ast.Assign) and isinstance(value, ast.List | ast.Dict | ast.Set | ast.Call):
                     shared.append(f"{path.relative_to(ROOT)}: {node.name}.{ast.unparse(statement.targets[0])}")
     assert shared == []
+
+
+def _imported_modules(tree: ast.AST) -> set[str]:
+    """Every module an `import` names, including `from package import module`."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_no_test_module_is_imported() -> None:
+    """What two test modules share lives in `tests/fixtures/`: a test module imported by another runs
+    its tests' module twice and ties them to its private helpers."""
+    importing = []
+    for path in sorted(p for p in TESTS.rglob("*.py") if "__pycache__" not in p.parts):
+        for name in _imported_modules(ast.parse(path.read_text(encoding="utf-8"))):
+            if name.startswith("tests.") and name.rsplit(".", 1)[-1].startswith("test_"):
+                importing.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert importing == []

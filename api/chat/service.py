@@ -29,7 +29,7 @@ from api.auth.dependencies import OptionalPrincipal, require
 from api.auth.principal import Grant
 from api.chat import repository
 from api.chat.schemas import ChatHistoryOut, ChatMessageOut, citation_list
-from api.errors import BadRequest, Forbidden, NotFound
+from api.errors import BadRequest, Forbidden, NotFound, stream_error_frame
 from api.fiches.reads import visible_or_404
 from api.reviews.service import visible_audit
 from callaudit.settings import Settings
@@ -200,13 +200,13 @@ async def frames(
         log.warning("chat answer to message %s failed: %s", prepared.question_id, exc)
         await _unanswered(sessions, prepared.question_id, str(exc))
         finished = True
-        yield framing.error_frame(str(exc))
+        yield stream_error_frame(str(exc))
         yield framing.DONE
     except Exception:
         log.exception("chat answer to message %s failed", prepared.question_id)
         await _unanswered(sessions, prepared.question_id, FAILED)
         finished = True
-        yield framing.error_frame(FAILED)
+        yield stream_error_frame(FAILED)
         yield framing.DONE
     finally:
         if not finished:  # cancelled: the client left (closing the model stream stopped the call)

@@ -1,8 +1,8 @@
 """The chat stream's wire frames (reference §8.5) and the filter that keeps inline markers out of them.
 
 Frames, each `data: <payload>` (no event names, for the original's front ends): `{"text": ...}`
-deltas, one `{"citations": [...]}` frame, then `[DONE]`; after a failure `{"type": "error", ...,
-"code": "STREAM_ERROR"}` then `[DONE]`.
+deltas, one `{"citations": [...]}` frame, then `[DONE]`; after a failure the API's error frame
+(`api.errors.stream_error_frame`) then `[DONE]`.
 
 Citations arrive as structured data (a tool call), so answer text should carry none. A model may
 still write the original's inline `[CITATION:{...}]` marker; `MarkerFilter` removes it from the
@@ -20,7 +20,6 @@ from typing import Any
 
 MARKER = "[CITATION:"
 DONE = "[DONE]"
-STREAM_ERROR = "STREAM_ERROR"
 
 
 def text_frame(text: str) -> str:
@@ -29,10 +28,6 @@ def text_frame(text: str) -> str:
 
 def citations_frame(citations: list[dict[str, Any]]) -> str:
     return json.dumps({"citations": citations}, ensure_ascii=False)
-
-
-def error_frame(message: str) -> str:
-    return json.dumps({"type": "error", "error": message, "code": STREAM_ERROR}, ensure_ascii=False)
 
 
 def _json_end(text: str, start: int) -> int | None:

@@ -1,13 +1,16 @@
 """The chat model: streamed Chat Completions from an OpenAI-compatible endpoint (`domain.chat.answer.ChatModel`).
 
-Same endpoint, key, price table and provider-wide Redis semaphore (`llm`) as audits
-(`resources.llm.client`): a chat answer holds one slot while it streams. Text deltas are handed on
+Same endpoint, key, price table, provider-wide Redis semaphore and shared 429 cool-down (`llm`,
+decision 90) as audits (`resources.llm.client`): a chat answer holds one slot while it streams, waits
+out a cool-down another caller started, and a 429 (or `Retry-After`) it gets before its stream opened
+makes every caller of the endpoint wait, then is retried (up to ATTEMPTS calls, while the wait is no
+longer than a person waits for a slot). Text deltas are handed on
 as they arrive; tool calls are assembled from their fragments and handed on only once the stream
 has ended, complete; usage comes with the last chunk (`stream_options.include_usage`). No retry
-once text may have reached the user; the SDK error is classified like audit calls (a message safe
-to show), except a connection lost once the stream had started: that is an interrupted answer, not
-an unreachable endpoint. Closing the iterator early (the client left) closes the HTTP response,
-which stops the generation at the provider.
+once the stream has opened (text may have reached the user); the SDK error is classified like audit
+calls (a message safe to show), except a connection lost once the stream had started: that is an
+interrupted answer, not an unreachable endpoint. Closing the iterator early (the client left) closes
+the HTTP response, which stops the generation at the provider.
 """
 
 from __future__ import annotations
@@ -26,12 +29,16 @@ from resources.llm.client import SEMAPHORE_NAME, classify, usage_of
 from resources.llm.errors import LlmError, LlmUnavailable
 from resources.llm.pricing import PriceTable
 from resources.llm.resource import KEYLESS_PLACEHOLDER
-from resources.redis import LeaseSemaphore, SemaphoreTimeout, lease_covering
+from resources.redis import LeaseSemaphore, SemaphoreTimeout, SharedCooldown, lease_covering
 
 if TYPE_CHECKING:
     import httpx2  # the HTTP client of the openai SDK (not httpx)
 
     from callaudit.settings import Settings
+
+
+#: Calls one answer's model request may take when throttled before its stream opened.
+ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -79,11 +86,19 @@ class _PartialCall:
 
 
 class OpenAiChatModel:
-    def __init__(self, sdk: openai.AsyncOpenAI, semaphore: LeaseSemaphore, config: ChatConfig, prices: PriceTable):
+    def __init__(
+        self,
+        sdk: openai.AsyncOpenAI,
+        semaphore: LeaseSemaphore,
+        config: ChatConfig,
+        prices: PriceTable,
+        cooldown: SharedCooldown,
+    ):
         self.config = config
         self._sdk = sdk
         self._semaphore = semaphore
         self._prices = prices
+        self._cooldown = cooldown
 
     @property
     def model(self) -> str:
@@ -115,7 +130,7 @@ class OpenAiChatModel:
         opened = False
         try:
             async with self._semaphore.slot(wait_timeout=self.config.slot_wait):
-                stream = await self._sdk.chat.completions.create(**body, timeout=self.config.request_timeout)
+                stream = await self._open(body)
                 opened = True
                 async with stream:
                     async for chunk in stream:
@@ -144,6 +159,27 @@ class OpenAiChatModel:
             yield ToolCall(call.id, call.name, call.arguments)
         yield Finished(usage, finish)
 
+    async def _open(self, body: dict[str, Any]) -> openai.AsyncStream[Any]:
+        """The answer's stream, once no cool-down is in force; a throttled call (nothing shown yet)
+        starts the shared cool-down for every caller and is made again after it."""
+        attempt = 0
+        while True:
+            attempt += 1
+            await self._cooldown.wait()
+            try:
+                stream: openai.AsyncStream[Any] = await self._sdk.chat.completions.create(
+                    **body, timeout=self.config.request_timeout
+                )
+                return stream
+            except openai.APIStatusError as exc:
+                error = classify(exc, self.config.request_timeout)
+                if error.status != 429 and error.retry_after is None:
+                    raise
+                wait = error.retry_after if error.retry_after is not None else 1.0
+                await self._cooldown.extend(wait, reason=f"HTTP {error.status}")
+                if attempt >= ATTEMPTS or wait > self.config.slot_wait:
+                    raise
+
     def _usage(self, reported: Any) -> Usage:
         return usage_of(reported, self._prices, self.config.model)
 
@@ -164,4 +200,5 @@ def build_chat_model(
     semaphore = LeaseSemaphore(
         redis, SEMAPHORE_NAME, config.concurrency, lease_seconds=lease_covering(config.request_timeout)
     )
-    return OpenAiChatModel(sdk, semaphore, config, PriceTable.from_setting(settings.llm_prices))
+    prices = PriceTable.from_setting(settings.llm_prices)
+    return OpenAiChatModel(sdk, semaphore, config, prices, SharedCooldown(redis, SEMAPHORE_NAME))

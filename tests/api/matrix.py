@@ -41,7 +41,7 @@ from domain.outbox.secrets_box import SecretBox
 from domain.outbox.signing import generate_secret
 from domain.rbac import Scope
 from tests.fixtures.factories import scorecards as scorecard_factory
-from tests.fixtures.factories.audits import add_audit, add_scorecard
+from tests.fixtures.factories.aio import add_audit, add_scorecard
 from tests.fixtures.factories.automation import add_run, add_schedule
 from tests.fixtures.factories.reports import add_reported_audit
 from tests.fixtures.world import PASSWORD, PRINCIPALS, World

@@ -24,7 +24,7 @@ from api.errors import BadRequest
 from domain.analytics.facts import FACTS_SCHEMA
 from domain.models import Fiche
 from domain.models.analytics import AuditFact
-from tests.api.test_realtime_served import Serve, serve  # noqa: F401 - the fixture, served by uvicorn
+from tests.fixtures.uvicorn_server import Serve
 from tests.fixtures.world import World
 
 URL = "/api/analytics/audit-facts"
@@ -196,7 +196,7 @@ def test_a_year_and_a_leap_day_is_the_longest_range() -> None:
 async def test_the_readme_curl_example_as_written(
     app: FastAPI,
     world: World,
-    serve: Serve,  # noqa: F811 - the imported fixture
+    serve: Serve,
     tmp_path: Path,
 ) -> None:
     """The README's curl lines, run by bash against the served app, then its DuckDB query over the file:

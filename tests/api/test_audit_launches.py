@@ -10,7 +10,7 @@ from sqlalchemy import update
 from domain.models import Scorecard
 from orchestration.jobs import audit_fiches_job
 from runs.contract import AUDIT_FICHES_JOB
-from tests.fixtures.factories.audits import add_scorecard
+from tests.fixtures.factories.aio import add_scorecard
 from tests.fixtures.fakes import RecordingLauncher
 from tests.fixtures.world import World
 

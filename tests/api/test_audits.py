@@ -17,7 +17,7 @@ from domain.audits.store import LatestCandidate, choose_latest
 from domain.models import Audit, AuditProductLink
 from domain.models.audits import PENDING_LEVEL
 from services.auditing import STALE_HEARTBEAT
-from tests.fixtures.factories.audits import add_audit, add_fiche, add_scorecard
+from tests.fixtures.factories.aio import add_audit, add_fiche, add_scorecard
 from tests.fixtures.queries import counting
 from tests.fixtures.world import World
 

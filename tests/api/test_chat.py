@@ -40,7 +40,7 @@ from domain.models import (
 )
 from domain.rbac import Scope
 from resources.llm.chat import OpenAiChatModel, build_chat_model
-from tests.fixtures.factories.audits import add_audit, add_scorecard
+from tests.fixtures.factories.aio import add_audit, add_scorecard
 from tests.fixtures.sse import StreamingASGITransport
 from tests.fixtures.standins.chat import StreamingStandIn, Turn
 from tests.fixtures.world import World

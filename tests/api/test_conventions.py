@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from api.errors import install_error_handlers
+from api.errors import ErrorBody, install_error_handlers, stream_error_frame
 from domain.errors import (
     ConflictError,
     DomainError,
@@ -291,3 +292,9 @@ def test_the_redis_port_speaks_the_domains_errors() -> None:
     assert issubclass(LockNotAcquired, LockHeld)
     assert issubclass(CrmCapUnavailable, UnavailableError)
     assert not issubclass(CrmUnavailable, DomainError)  # the CRM's own failure is no kind of ours: a 502
+
+
+def test_a_stream_that_already_answered_200_ends_with_the_error_body_as_its_last_event() -> None:
+    frame = json.loads(stream_error_frame("the model endpoint could not be reached"))
+    assert frame == {"type": "error", "error": "the model endpoint could not be reached", "code": "STREAM_ERROR"}
+    assert set(frame) - {"type"} <= set(ErrorBody.model_fields)  # the renderer's fields, not a second shape

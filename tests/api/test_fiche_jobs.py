@@ -13,7 +13,7 @@ from domain.models import OutboxEvent, SalesDayCoverage, WebhookSubscription
 from domain.outbox.catalogue import EVENTS
 from domain.outbox.fanout import build_body, may_receive, subscriber_subject
 from domain.rbac import Scope
-from tests.api.test_fiches import _add_day_fiches
+from tests.fixtures.factories.aio import add_day_fiches
 from tests.fixtures.fakes import RecordingLauncher
 from tests.fixtures.realtime_catalogue import catalogued
 from tests.fixtures.world import World
@@ -29,8 +29,8 @@ async def test_webhook_url_subscribes_the_job_and_its_outcome_is_scoped(
     client: httpx.AsyncClient, world: World, launcher: RecordingLauncher
 ) -> None:
     day = dt.date(2025, 7, 1)
-    await _add_day_fiches(world, day, "G-OWN", 2, "julown")
-    await _add_day_fiches(world, day, "G-OTHER", 3, "juloth")
+    await add_day_fiches(world.session, day, "G-OWN", 2, "julown")
+    await add_day_fiches(world.session, day, "G-OTHER", 3, "juloth")
     await world.commit()
     response = await _range(client, world, "operator", start_date="2025-07-01", end_date="2025-07-01", webhookUrl=HOOK)
     assert response.status_code == 200, response.text
@@ -147,8 +147,8 @@ async def test_the_created_event_counts_the_fiches_already_cached_in_the_range(
     client: httpx.AsyncClient, world: World, redis_client: redis.Redis
 ) -> None:
     cached = dt.date(2025, 7, 14)
-    await _add_day_fiches(world, cached, "G-OWN", 2, "juicac")
-    await _add_day_fiches(world, cached, "G-OTHER", 1, "juicad")
+    await add_day_fiches(world.session, cached, "G-OWN", 2, "juicac")
+    await add_day_fiches(world.session, cached, "G-OTHER", 1, "juicad")
     world.session.add(SalesDayCoverage(sales_date=cached, status="fetched", fiche_count=3))
     await world.commit()
     response = await _range(client, world, "operator", start_date="2025-07-14", end_date="2025-07-15")

@@ -11,7 +11,7 @@ import httpx
 from sqlalchemy import event, func, select
 
 from domain.models import Recording
-from tests.fixtures.factories.audits import WHEN, add_audit, add_scorecard
+from tests.fixtures.factories.aio import WHEN, add_audit, add_scorecard
 from tests.fixtures.world import World
 
 

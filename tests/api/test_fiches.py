@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, func, select, update
 
 from api.fiches.deps import api_crm_config, get_crm_client
 from callaudit.demo_crm.app import create_app as create_simulator
@@ -16,30 +16,15 @@ from callaudit.demo_crm.config import SimulatorConfig
 from domain.models import Fiche, FicheFetchJob, FicheFetchStatus, SalesDayCoverage
 from resources.crm import CrmClient
 from runs.launcher import GraphQLLauncher, LaunchFailed, LaunchRequest
+from tests.fixtures.factories.aio import add_day_fiches
 from tests.fixtures.fakes import RecordingLauncher
 from tests.fixtures.world import World
 
 
-async def _add_day_fiches(world: World, day: dt.date, group: str, count: int, stem: str) -> None:
-    await world.session.execute(
-        insert(Fiche),
-        [
-            {
-                "fiche_id": f"{stem}{i:03d}",
-                "sales_date": day,
-                "groupe": group,
-                "crm_group_id": group,
-                "fetch_status": "details",
-            }
-            for i in range(count)
-        ],
-    )
-
-
 async def test_by_date_is_scoped_in_sql_with_right_totals(client: httpx.AsyncClient, world: World) -> None:
     day = dt.date(2025, 4, 1)
-    await _add_day_fiches(world, day, "G-OWN", 7, "own")
-    await _add_day_fiches(world, day, "G-OTHER", 5, "oth")
+    await add_day_fiches(world.session, day, "G-OWN", 7, "own")
+    await add_day_fiches(world.session, day, "G-OTHER", 5, "oth")
     world.session.add(SalesDayCoverage(sales_date=day, status="fetched", fiche_count=12))
     await world.commit()
 
@@ -187,8 +172,8 @@ async def test_range_coverage_launches_one_job_for_missing_days(
             SalesDayCoverage(sales_date=dt.date(2025, 5, 3), status="failed", fiche_count=0, error="boom"),
         ]
     )
-    await _add_day_fiches(world, dt.date(2025, 5, 1), "G-OWN", 2, "may")
-    await _add_day_fiches(world, dt.date(2025, 5, 1), "G-OTHER", 1, "mayo")
+    await add_day_fiches(world.session, dt.date(2025, 5, 1), "G-OWN", 2, "may")
+    await add_day_fiches(world.session, dt.date(2025, 5, 1), "G-OTHER", 1, "mayo")
     await world.commit()
     params = {"start_date": "2025-05-01", "end_date": "2025-05-04"}
     first = (
@@ -455,7 +440,7 @@ async def test_a_day_is_fetched_only_when_its_fiches_have_details(
     with most fiches holding only a summary, and re-running the range reported it complete."""
     day = dt.date(2025, 8, 5)
     world.session.add(SalesDayCoverage(sales_date=day, status="fetched", fiche_count=3))
-    await _add_day_fiches(world, day, "G-OWN", 3, "aug")
+    await add_day_fiches(world.session, day, "G-OWN", 3, "aug")
     await world.session.execute(
         update(Fiche).where(Fiche.fiche_id != "aug000", Fiche.sales_date == day).values(fetch_status="summary")
     )

@@ -17,8 +17,7 @@ from api.auth.crypto import sha256_hex
 from callaudit.logging import redact
 from domain.models import ApiToken, RefreshToken, User
 from tests.api.conftest import TEST_JWT_SECRET
-from tests.api.test_sessions import refresh_cookie
-from tests.fixtures.world import PASSWORD, World
+from tests.fixtures.world import PASSWORD, World, refresh_cookie
 
 
 class Capture(logging.Handler):

@@ -21,7 +21,7 @@ from callaudit.settings import Settings
 from domain.models import FicheFetchJob
 from resources.redis import SyncEventPublisher, stream_key
 from tests.api.conftest import build_app, make_settings, running
-from tests.fixtures.factories.audits import add_audit, add_scorecard
+from tests.fixtures.factories.aio import add_audit, add_scorecard
 from tests.fixtures.factories.automation import add_run, add_schedule
 from tests.fixtures.sse import SseReader, StreamingASGITransport
 from tests.fixtures.world import World

@@ -9,54 +9,25 @@ once and in order after the backlog, `Last-Event-ID` resumes, and the stream sti
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
 import redis
-import uvicorn
 from fastapi import FastAPI
 
 from api.realtime.router import stream_hub
-from callaudit.cli import uvicorn_options
 from callaudit.httpserver import DirectBody
-from callaudit.settings import Settings
 from resources.redis import SyncEventPublisher, stream_key
 from tests.fixtures.sse import SseReader
+from tests.fixtures.uvicorn_server import Serve
 from tests.fixtures.world import World
 
 STREAM = "/api/realtime/stream"
-
-Serve = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[str]]
-
-
-@pytest.fixture
-def serve(api_settings: Settings) -> Serve:
-    """`async with serve(app) as base_url`: the started app behind uvicorn as `callaudit api` runs it."""
-
-    @contextlib.asynccontextmanager
-    async def _serve(application: FastAPI) -> AsyncIterator[str]:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        config = uvicorn.Config(application, lifespan="off", log_level="warning", **uvicorn_options(api_settings))
-        server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        try:
-            async with asyncio.timeout(10):
-                while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
-                    await asyncio.sleep(0.01)
-            yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-        finally:
-            server.should_exit = True
-            await task
-            sock.close()
-
-    return _serve
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.models import Fiche, Recording, ReportShareLink
 from tests.api.conftest import client_for, in_process_simulator
-from tests.fixtures.factories.audits import add_audit, add_scorecard
+from tests.fixtures.factories.aio import add_audit, add_scorecard
 from tests.fixtures.factories.reports import add_reported_audit
 from tests.fixtures.queries import counting
 from tests.fixtures.reports_html import html_problems

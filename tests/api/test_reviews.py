@@ -12,7 +12,7 @@ from sqlalchemy import text, update
 from domain.models import Audit
 from orchestration.reruns import rerun_audit_step_job
 from runs.contract import RERUN_AUDIT_STEP_JOB
-from tests.fixtures.factories.audits import add_audit, add_scorecard
+from tests.fixtures.factories.aio import add_audit, add_scorecard
 from tests.fixtures.fakes import RecordingLauncher
 from tests.fixtures.world import World
 

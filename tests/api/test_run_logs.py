@@ -9,7 +9,7 @@ import pytest
 
 from api.runlogs import EventLogReader, LogLine, select_lines
 from domain.models import AuditRerun, FicheTranscription
-from tests.fixtures.factories.audits import add_audit, add_scorecard
+from tests.fixtures.factories.aio import add_audit, add_scorecard
 from tests.fixtures.fakes import RunLogs
 from tests.fixtures.world import World
 

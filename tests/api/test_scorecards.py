@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from api.scorecards.schemas import EXAMPLE_DOCUMENT
 from domain.models import ScorecardVersion
-from tests.fixtures.factories.scorecards import add_audit, sample_document, step_json
+from tests.fixtures.factories.audits import add_audit
+from tests.fixtures.factories.scorecards import sample_document, step_json
 from tests.fixtures.world import World
 
 # The original system's scorecards, shared beside the checkout (`../shared/fixtures/scorecards`).
@@ -42,7 +43,7 @@ async def _audit(world: World, scorecard_id: str, version: int, **values: Any) -
                 ScorecardVersion.scorecard_id == int(scorecard_id), ScorecardVersion.version == version
             )
         ).one()
-        add_audit(session, stored, **values)
+        add_audit(session, None, stored, **values)
 
     await world.session.run_sync(write)
     await world.commit()
@@ -166,7 +167,7 @@ async def test_flags_do_not_version_and_content_does(client: httpx.AsyncClient, 
 async def test_delete_is_409_while_audits_use_it(client: httpx.AsyncClient, world: World) -> None:
     headers = world.headers("admin")
     used = await _create(client, world)
-    await _audit(world, used["id"], 1, status="failed")
+    await _audit(world, used["id"], 1, status="failed", score=None, compliant=None, duration_ms=None)
     refused = await client.delete(f"{BASE}/{used['id']}", headers=headers)
     assert refused.status_code == 409
     assert "deactivate it instead" in refused.json()["error"]

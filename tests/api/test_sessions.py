@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from http.cookies import SimpleCookie
 from typing import Any
 
 import httpx
@@ -15,19 +14,12 @@ from sqlalchemy import func, select, update
 from api.auth.crypto import REFRESH_TOKEN_PREFIX, sha256_hex
 from api.auth.service import create_invite
 from domain.models import InviteToken, RefreshToken, User, UserStatus
-from tests.fixtures.world import PASSWORD, World
+from tests.fixtures.world import PASSWORD, World, refresh_cookie
 
 LOGIN = "/api/auth/login"
 REFRESH = "/api/auth/refresh"
 LOGOUT = "/api/auth/logout"
 ACCEPT = "/api/auth/invite/accept"
-
-
-def refresh_cookie(response: httpx.Response, name: str = "refresh_token") -> Any:
-    cookies = SimpleCookie()
-    for header in response.headers.get_list("set-cookie"):
-        cookies.load(header)
-    return cookies[name]
 
 
 async def login(client: httpx.AsyncClient, world: World, who: str = "viewer") -> httpx.Response:

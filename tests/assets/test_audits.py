@@ -11,7 +11,7 @@ import redis
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from assets.audits import audit_citations_located, audits, audits_cover_the_day, audits_settled
+from assets.audits import audits
 from assets.fiches import fiche_details, sales_fiches
 from assets.transcripts import transcripts
 from domain.audits.auditor import TranscriptMode
@@ -40,33 +40,8 @@ from orchestration.sensors.automation import audit_automatic_scorecards
 from orchestration.sensors.partitions import sync_scorecard_partitions
 from runs.contract import AuditFiches
 from tests.fixtures.audit_day import DAY
+from tests.fixtures.audit_runs import materialize_audits
 from tests.fixtures.realtime_catalogue import catalogued
-
-
-def _materialize(
-    instance: dg.DagsterInstance, resources: dict[str, Any], scorecard: int, **config: Any
-) -> dict[str, Any]:
-    """The run's materialization metadata plus `covers_the_day` (its check); {} when the run had
-    nothing to audit (then nothing is materialized, nor checked)."""
-    instance.add_dynamic_partitions("scorecards", [str(scorecard)])
-    result = dg.materialize(
-        [audits, audit_citations_located, audits_cover_the_day, audits_settled],
-        partition_key=dg.MultiPartitionKey({"sales_day": DAY, "scorecard": str(scorecard)}),
-        resources=resources,
-        instance=instance,
-        run_config={"ops": {"audits": {"config": config}}} if config else None,
-    )
-    assert result.success
-    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
-    events = result.asset_materializations_for_node("audits")
-    if not events:
-        assert not checks
-        return {}
-    assert set(checks) == {"audit_citations_located", "audits_cover_the_day", "audits_settled"}
-    for name in ("audit_citations_located", "audits_settled"):
-        assert checks[name].passed, (name, checks[name].metadata)
-    [event] = events
-    return {k: v.value for k, v in event.metadata.items()} | {"covers_the_day": checks["audits_cover_the_day"].passed}
 
 
 def _audits(engine: Engine) -> list[Audit]:
@@ -81,7 +56,7 @@ def test_a_day_is_audited_once_then_again_for_a_new_scorecard_version(
     scorecard_id: int,
     sync_engine: Engine,
 ) -> None:
-    first = _materialize(instance, audit_resources, scorecard_id)
+    first = materialize_audits(instance, audit_resources, scorecard_id)
     assert transcribed_day
     assert first["audited"] == len(transcribed_day)
     assert (first["failed"], first["unchanged"]) == (0, 0)
@@ -109,7 +84,7 @@ def test_a_day_is_audited_once_then_again_for_a_new_scorecard_version(
     assert first["day_average_score"] == first["average_score"]
 
     # Nothing to do: no materialization, so the partition keeps the first run's figures.
-    assert _materialize(instance, audit_resources, scorecard_id) == {}
+    assert materialize_audits(instance, audit_resources, scorecard_id) == {}
     assert len(_audits(sync_engine)) == len(rows)
     key = dg.MultiPartitionKey({"sales_day": DAY, "scorecard": str(scorecard_id)})
     [latest] = instance.fetch_materializations(
@@ -122,7 +97,7 @@ def test_a_day_is_audited_once_then_again_for_a_new_scorecard_version(
         scorecard = get_scorecard(session, scorecard_id, for_update=True)
         draft = draft_of(session.get_one(ScorecardVersion, old_version))
         new_version(session, scorecard, draft.__class__(**{**draft.__dict__, "system_prompt": "Soyez strict."}))
-    third = _materialize(instance, audit_resources, scorecard_id)
+    third = materialize_audits(instance, audit_resources, scorecard_id)
     assert third["audited"] == len(transcribed_day)
     rows = _audits(sync_engine)
     assert len(rows) == 2 * len(transcribed_day)
@@ -144,7 +119,7 @@ def test_partially_transcribed_fiches_wait(
     partial = transcribed_day[0]
     with Session(sync_engine) as session, session.begin():
         session.get_one(FicheTranscription, partial).status = "partial"
-    figures = _materialize(instance, audit_resources, scorecard_id)
+    figures = materialize_audits(instance, audit_resources, scorecard_id)
     # The run takes only fiches whose transcription is complete; the day's state names the others.
     assert figures["not_ready"] == 0
     assert figures["day_not_ready"] >= 1
@@ -274,7 +249,7 @@ def test_auditing_a_day_before_its_transcripts_materializes_nothing(
     instance: dg.DagsterInstance, audit_resources: dict[str, Any], scorecard_id: int, sync_engine: Engine
 ) -> None:
     assert dg.materialize([sales_fiches, fiche_details], partition_key=DAY, resources=audit_resources).success
-    assert _materialize(instance, audit_resources, scorecard_id) == {}  # every fiche not ready: not green
+    assert materialize_audits(instance, audit_resources, scorecard_id) == {}  # every fiche not ready: not green
     assert _audits(sync_engine) == []
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any
 
 import dagster as dg
@@ -17,7 +18,7 @@ from callaudit.settings import load_settings
 from domain.models import FicheTranscription, Recording, Transcript, TranscriptChunk
 from orchestration.jobs import transcribe_fiches_job
 from resources.database import sync_session_factory
-from resources.redis import EventPublisher
+from resources.redis import EventPublisher, RedisLock
 from resources.redis.resource import RedisResource
 from resources.stt.resource import SttResource
 from runs.contract import TranscribeFiches
@@ -126,7 +127,11 @@ def test_a_failing_recording_leaves_its_fiche_partial_and_ids_stay_stable(
             async with _stt(simulator).client(redis_async, transport=stand_in) as client:
                 sessions = sync_session_factory(sync_engine)
                 transcriber = FicheTranscriber(
-                    client, sessions, EventPublisher(redis_async), claims=redis_async, max_recordings=50
+                    client,
+                    sessions,
+                    EventPublisher(redis_async),
+                    claims=partial(RedisLock, redis_async),
+                    max_recordings=50,
                 )
                 return await transcriber.transcribe_fiche(fiche_id)
         finally:

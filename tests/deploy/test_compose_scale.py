@@ -19,14 +19,13 @@ import yaml
 
 from callaudit.instance import forwarded_variables, render_instance
 from callaudit.settings import load_settings
-from tests.deploy.test_deployment import (
+from tests.fixtures.deployment import (
     REQUIRED_SECRETS,
     ROOT,
     all_command_lines,
     environment_of,
     interpolate_tree,
     schema_errors,
-    schema_validator,  # noqa: F401 - the fixture, shared
 )
 
 SCALE_FILE = ROOT / "compose.scale.yaml"
@@ -74,7 +73,7 @@ def merged(raw_scale: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_override_and_merged_file_validate_against_the_compose_specification(
-    schema_validator: Any,  # noqa: F811 - the imported fixture
+    schema_validator: Any,
     raw_scale: dict[str, Any],
     merged: dict[str, Any],
 ) -> None:

@@ -46,71 +46,46 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import jsonschema  # type: ignore[import-untyped]
 import pytest
 import typer
 import yaml
-from jsonschema import validators
 from pydantic import AliasChoices
 
 from callaudit.settings import Settings
+from tests.fixtures.deployment import (
+    NGINX_CONF,
+    REQUIRED_SECRETS,
+    ROOT,
+    SCHEMA_FILE,
+    SECRET_KEY,
+    Directive,
+    all_command_lines,
+    argv_of,
+    command_lines,
+    effective,
+    environment_of,
+    interpolate_tree,
+    is_group,
+    options_of,
+    parse_nginx,
+    pick_location,
+    schema_errors,
+    seconds,
+    walk_command,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "compose.yaml"
-SCHEMA_FILE = ROOT / "deploy" / "compose-spec.schema.json"
 SCHEMA_SHA256 = "bc50c2d79102aed8df21b3a13e56c9396c7a06da6cff5ce37629f2ee7eb41735"
-NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 ENV_EXAMPLE = ROOT / ".env.example"
 WORKSPACE = ROOT / "workspace.yaml"
 
-# What a filled-in .env provides; compose.yaml must refuse to start without these.
-REQUIRED_SECRETS = {"POSTGRES_PASSWORD": "pw-for-tests", "JWT_ACCESS_SECRET": "jwt-for-tests"}
 DAGSTER_SERVICES = ("code-server", "dagster-webserver", "dagster-daemon")
 DAGSTER_EXECUTABLES = ("dagster", "dagster-webserver", "dagster-daemon")
-SECRET_KEY = re.compile(r"PASSWORD|SECRET|TOKEN|KEY", re.IGNORECASE)
 
 
 # --- compose: loading and interpolation ------------------------------------------------------------
-
-_BRACED = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^{}]*))?\}")
-_BARE = re.compile(r"\$(?P<name>[A-Za-z_][A-Za-z0-9_]*)")
-
-
-def interpolate(text: str, env: Mapping[str, str], missing: set[str]) -> str:
-    """Compose's interpolation of one value; unset required variables are added to `missing`."""
-
-    def braced(match: re.Match[str]) -> str:
-        name, op, arg = match["name"], match["op"], match["arg"] or ""
-        value, is_set = env.get(name, ""), name in env
-        if op in (":?", "?") and not (value if op == ":?" else is_set):
-            missing.add(name)
-            return ""
-        if op == ":-":
-            return value or arg
-        if op == "-":
-            return value if is_set else arg
-        if op == ":+":
-            return arg if value else ""
-        if op == "+":
-            return arg if is_set else ""
-        return value
-
-    result = text.replace("$$", "\0")
-    while (expanded := _BRACED.sub(braced, result)) != result:  # innermost first: nested defaults
-        result = expanded
-    return _BARE.sub(lambda m: env.get(m["name"], ""), result).replace("\0", "$")
-
-
-def interpolate_tree(node: Any, env: Mapping[str, str], missing: set[str]) -> Any:
-    if isinstance(node, str):
-        return interpolate(node, env, missing)
-    if isinstance(node, dict):
-        return {key: interpolate_tree(value, env, missing) for key, value in node.items()}
-    if isinstance(node, list):
-        return [interpolate_tree(item, env, missing) for item in node]
-    return node
 
 
 @pytest.fixture(scope="module")
@@ -134,50 +109,6 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return compose["services"]  # type: ignore[no-any-return]
 
 
-def environment_of(service: Mapping[str, Any]) -> dict[str, str | None]:
-    env = service.get("environment") or {}
-    if isinstance(env, list):
-        return {item.partition("=")[0]: item.partition("=")[2] if "=" in item else None for item in env}
-    return {key: None if value is None else str(value) for key, value in env.items()}
-
-
-def argv_of(command: str | list[str] | None) -> list[str]:
-    """Compose splits a string command into words; it does not run a shell."""
-    if command is None:
-        return []
-    return shlex.split(command) if isinstance(command, str) else [str(part) for part in command]
-
-
-def shell_commands(script: str) -> list[list[str]]:
-    return [shlex.split(part) for part in re.split(r"&&|\|\||[;|\n]", script) if part.strip()]
-
-
-def command_lines(service: Mapping[str, Any]) -> list[list[str]]:
-    """Every program invocation of a service: entrypoint + command, and its healthcheck test."""
-    lines: list[list[str]] = []
-    main = argv_of(service.get("entrypoint")) + argv_of(service.get("command"))
-    if main:
-        lines.append(main)
-    test = (service.get("healthcheck") or {}).get("test")
-    if isinstance(test, str):
-        lines += shell_commands(test)
-    elif isinstance(test, list) and test and test[0] == "CMD":
-        lines.append([str(part) for part in test[1:]])
-    elif isinstance(test, list) and test and test[0] == "CMD-SHELL":
-        lines += shell_commands(" ".join(test[1:]))
-    expanded: list[list[str]] = []
-    for argv in lines:
-        if Path(argv[0]).name in ("sh", "bash") and len(argv) >= 3 and argv[1] == "-c":
-            expanded += shell_commands(argv[2])
-        else:
-            expanded.append(argv)
-    return expanded
-
-
-def all_command_lines(services: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, list[str]]]:
-    return [(name, argv) for name, service in services.items() for argv in command_lines(service)]
-
-
 def flag_value(argv: list[str], *flags: str) -> str | None:
     for index, token in enumerate(argv[:-1]):
         if token in flags:
@@ -197,19 +128,6 @@ def is_one_shot(service: Mapping[str, Any]) -> bool:
 
 
 # --- compose: schema -----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def schema_validator() -> Any:
-    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
-    assert "draft-07" in schema["$schema"]
-    cls = validators.validator_for(schema, default=jsonschema.Draft7Validator)
-    cls.check_schema(schema)
-    return cls(schema)
-
-
-def schema_errors(validator: Any, document: Any) -> list[str]:
-    return [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(document)]
 
 
 def test_vendored_schema_is_the_recorded_upstream_file() -> None:
@@ -254,31 +172,6 @@ def test_compose_refuses_to_start_without_its_secrets(raw_compose: dict[str, Any
 # --- compose: commands exist ----------------------------------------------------------------------
 
 
-def _is_group(command: Any) -> bool:
-    return callable(getattr(command, "list_commands", None))
-
-
-def _walk(group: Any, tokens: list[str]) -> tuple[list[str], Any]:
-    """Follow subcommand names through nested groups; returns the path and the leaf command.
-
-    Duck-typed: Typer 0.29 builds its commands on its own vendored copy of click, so they are not
-    instances of the installed click's classes.
-    """
-    path: list[str] = []
-    command = group
-    while _is_group(command) and tokens and not tokens[0].startswith("-"):
-        sub = command.get_command(command.context_class(command), tokens[0])
-        if sub is None:
-            raise LookupError(f"no subcommand {' '.join([*path, tokens[0]])!r}")
-        path.append(tokens.pop(0))
-        command = sub
-    return path, command
-
-
-def _options_of(command: Any) -> set[str]:
-    return {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
-
-
 def test_every_callaudit_subcommand_used_exists(services: dict[str, dict[str, Any]]) -> None:
     entry = importlib.metadata.entry_points(group="console_scripts", name="callaudit")
     assert [ep.value for ep in entry] == ["callaudit.cli:app"], "the `callaudit` console script moved"
@@ -288,10 +181,10 @@ def test_every_callaudit_subcommand_used_exists(services: dict[str, dict[str, An
     used = [(name, argv) for name, argv in all_command_lines(services) if Path(argv[0]).name == "callaudit"]
     assert {argv[1] for _, argv in used} >= {"migrate", "seed", "api"}
     for name, argv in used:
-        path, leaf = _walk(root, argv[1:])
+        path, leaf = walk_command(root, argv[1:])
         assert path, f"{name}: `{shlex.join(argv)}` names no subcommand"
-        assert not _is_group(leaf), f"{name}: `{shlex.join(argv)}` stops at a command group"
-        unknown = {t.partition("=")[0] for t in argv[1 + len(path) :] if t.startswith("-")} - _options_of(leaf)
+        assert not is_group(leaf), f"{name}: `{shlex.join(argv)}` stops at a command group"
+        unknown = {t.partition("=")[0] for t in argv[1 + len(path) :] if t.startswith("-")} - options_of(leaf)
         assert not unknown, f"{name}: `callaudit {' '.join(path)}` has no option {sorted(unknown)}"
 
 
@@ -671,82 +564,6 @@ def test_env_example_has_no_secret_values_and_no_empty_assignments() -> None:
 
 
 # --- nginx: static reading --------------------------------------------------------------------------
-
-
-@dataclass
-class Directive:
-    name: str
-    args: list[str]
-    block: list[Directive] | None = None
-
-    def all(self, name: str) -> list[Directive]:
-        return [d for d in self.block or [] if d.name == name]
-
-    def one(self, name: str) -> Directive:
-        (found,) = self.all(name)
-        return found
-
-
-_NGINX_TOKEN = re.compile(r"#[^\n]*|\"((?:\\.|[^\"\\])*)\"|'((?:\\.|[^'\\])*)'|([{};])|([^\s{};\"'#][^\s{};]*)")
-
-
-def parse_nginx(text: str) -> Directive:
-    stack: list[Directive] = [Directive("main", [], [])]
-    words: list[str] = []
-    for match in _NGINX_TOKEN.finditer(text):
-        double, single, punct, word = match.groups()
-        if all(group is None for group in match.groups()):  # a comment
-            continue
-        if punct is None:
-            words.append(next(v for v in (double, single, word) if v is not None))
-            continue
-        if punct == "}":
-            stack.pop()
-            continue
-        directive = Directive(words[0], words[1:], [] if punct == "{" else None)
-        assert stack[-1].block is not None
-        stack[-1].block.append(directive)
-        if punct == "{":
-            stack.append(directive)
-        words = []
-    assert len(stack) == 1, "unbalanced braces in nginx.conf"
-    assert not words, "nginx.conf ends inside a directive"
-    return stack[0]
-
-
-def pick_location(server: Directive, uri: str) -> Directive:
-    """nginx's choice: exact match, else longest prefix unless it is ^~, then regexes in order."""
-    locations = server.all("location")
-    for location in locations:
-        if location.args[0] == "=" and location.args[1] == uri:
-            return location
-    prefixes = [loc for loc in locations if loc.args[0] in ("^~",) or len(loc.args) == 1]
-    matching = [loc for loc in prefixes if uri.startswith(loc.args[-1])]
-    longest = max(matching, key=lambda loc: len(loc.args[-1]), default=None)
-    if longest is not None and longest.args[0] == "^~":
-        return longest
-    for location in locations:
-        if location.args[0] in ("~", "~*"):
-            flags = re.IGNORECASE if location.args[0] == "~*" else 0
-            if re.search(location.args[1], uri, flags):
-                return location
-    assert longest is not None, f"no location serves {uri}"
-    return longest
-
-
-def effective(name: str, *levels: Directive) -> list[list[str]]:
-    """A directive's values as nginx inherits them: the innermost level that sets it wins entirely."""
-    for level in levels:
-        if found := level.all(name):
-            return [d.args for d in found]
-    return []
-
-
-def seconds(value: str) -> float:
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-    match = re.fullmatch(r"(\d+)(ms|s|m|h|d)?", value)
-    assert match, value
-    return int(match[1]) * units[match[2] or "s"]
 
 
 @pytest.fixture(scope="module")

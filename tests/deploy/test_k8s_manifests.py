@@ -30,16 +30,16 @@ from referencing import Registry, Resource
 
 from callaudit.instance import K8S_INSTANCE_CONFIG_MAP, RUN_RESOURCES, render_instance
 from callaudit.settings import load_settings
-from tests.deploy.test_deployment import (
+from tests.fixtures.deployment import (
     NGINX_CONF,
     SECRET_KEY,
-    _is_group,
-    _options_of,
-    _walk,
     effective,
+    is_group,
+    options_of,
     parse_nginx,
     pick_location,
     seconds,
+    walk_command,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,10 +131,10 @@ def test_commands_are_real_callaudit_commands(manifests: dict[str, dict[str, Any
     lines.append(container_of(manifests["Deployment"])["command"])
     assert [argv[:2] for argv in lines] == [["callaudit", "migrate"], ["callaudit", "seed"], ["callaudit", "api"]]
     for argv in lines:
-        path, leaf = _walk(root, argv[1:])
+        path, leaf = walk_command(root, argv[1:])
         assert path, argv
-        assert not _is_group(leaf), argv
-        assert {t for t in argv[1 + len(path) :] if t.startswith("-")} <= _options_of(leaf), argv
+        assert not is_group(leaf), argv
+        assert {t for t in argv[1 + len(path) :] if t.startswith("-")} <= options_of(leaf), argv
 
 
 def test_service_ingress_and_autoscaler_point_at_the_api(manifests: dict[str, dict[str, Any]]) -> None:

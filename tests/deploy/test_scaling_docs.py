@@ -32,7 +32,8 @@ from callaudit.embedded import EmbeddedPostgres, EmbeddedRedis
 from callaudit.migrate import ensure_database
 from callaudit.runtime import dagster_url_from
 from resources.database import create_sync_engine
-from tests.fixtures.factories.scorecards import add_audit, add_scorecard
+from tests.fixtures.factories.audits import add_audit
+from tests.fixtures.factories.scorecards import add_scorecard
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "scaling.md"
@@ -149,7 +150,7 @@ def test_the_documented_moves_keep_every_row_and_the_run_history(
         scorecard = add_scorecard(session)
         assert scorecard.current_version is not None
         scorecard_id = scorecard.id
-        audit_id = add_audit(session, scorecard.current_version, score="87.50", compliant=True)
+        audit_id = add_audit(session, None, scorecard.current_version, score="87.50", compliant=True)
         fiche_id = session.execute(text("SELECT fiche_id FROM audits WHERE id = :a"), {"a": audit_id}).scalar_one()
         session.commit()
     ensure_database(dagster_url_from(database_url))

@@ -13,25 +13,17 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 import pytest
 from dagster._core.scheduler.instigation import InstigatorType, TickStatus
-from sqlalchemy import Engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from callaudit.cli import _code_server_loaded
 from callaudit.demo_crm.config import FamilyFaults, Faults, Latency
-from callaudit.instance import render_instance, write_instance
-from callaudit.settings import load_settings
 from domain.models import Audit
 from domain.models.automation import (
     AutomationNotification,
@@ -39,124 +31,11 @@ from domain.models.automation import (
     AutomationRunFicheResult,
     AutomationSchedule,
 )
-from runs.contract import CODE_LOCATION
 from tests.fixtures.audit_day import DAY
 from tests.fixtures.crm_simulator import Simulator
-from tests.fixtures.processes import cli_env, free_port
+from tests.fixtures.dagster_stack import Stack, running_stack, until
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 FINISHED = ("completed", "partial", "failed")
-
-
-def until(check: Callable[[], Any], what: str, timeout: float = 240) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"{what} not reached within {timeout} s")
-
-
-class Stack:
-    """The code server and the daemon as separate processes; the daemon can be killed and restarted."""
-
-    def __init__(self, tmp_path: Path, env: dict[str, str]) -> None:
-        self.tmp_path, self.env = tmp_path, env
-        self.cwd = Path(env["DAGSTER_HOME"])  # no `.env` there: every setting comes from `env`
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self.daemon: subprocess.Popen[bytes] | None = None
-
-    def start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
-        log = (self.tmp_path / f"{name}-{len(self.procs)}.log").open("wb")
-        proc = subprocess.Popen(
-            argv, env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        log.close()
-        self.procs.append(proc)
-        return proc
-
-    def start_code_server(self) -> None:
-        host, port = self.env["DAGSTER_CODE_SERVER_HOST"], int(self.env["DAGSTER_CODE_SERVER_PORT"])
-        server = self.start(
-            "code-server",
-            [str(BIN / "dagster"), "code-server", "start", "-m", "orchestration.definitions", "-d", str(ROOT),
-             "-h", host, "-p", str(port), "--location-name", CODE_LOCATION],
-        )  # fmt: skip
-        until(lambda: server.poll() is not None or _code_server_loaded(host, port), "the code server", 120)
-        assert server.poll() is None, self.logs()
-
-    def start_daemon(self) -> None:
-        self.daemon = self.start("daemon", [str(BIN / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")])
-
-    def kill_daemon(self) -> None:
-        assert self.daemon is not None
-        assert self.daemon.poll() is None, self.logs()
-        self.daemon.send_signal(signal.SIGKILL)  # the daemon alone, as `docker kill` of its container
-        self.daemon.wait(timeout=30)
-
-    def logs(self) -> str:
-        return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.tmp_path.glob("*.log")))
-
-    def stop(self) -> None:
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-
-
-@pytest.fixture
-def dagster_database(sync_engine: Engine, database_url: str) -> Iterator[str]:
-    """An empty Dagster storage database beside the app's (as `callaudit` lays them out)."""
-    name = f"dagster_kill_{os.getpid()}"
-    with sync_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield (
-        make_url(database_url)
-        .set(drivername="postgresql+psycopg2", database=name)
-        .render_as_string(hide_password=False)
-    )
-    with sync_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-@contextmanager
-def running_stack(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, urls: tuple[str, str, str, str], **env: str
-) -> Iterator[Stack]:
-    """A code server up on its own Dagster instance, the daemon not yet started. `urls`: the app's
-    database, Redis, the CRM and the Dagster storage database; `env` completes the settings."""
-    database_url, redis_url, crm_url, dagster_database = urls
-    dagster_home = tmp_path / "dagster"
-    dagster_home.mkdir()
-    write_instance(dagster_home, render_instance(load_settings()))
-    stack_env = cli_env(
-        tmp_path / "home",
-        DAGSTER_HOME=str(dagster_home),
-        DAGSTER_POSTGRES_URL=dagster_database,
-        DAGSTER_CODE_SERVER_HOST="127.0.0.1",
-        DAGSTER_CODE_SERVER_PORT=str(free_port()),
-        DATABASE_URL=database_url,
-        REDIS_URL=redis_url,
-        FICHE_API_BASE_URL=crm_url,
-        **env,
-    )
-    # This process reads the same instance to look at runs and ticks.
-    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
-    monkeypatch.setenv("DAGSTER_POSTGRES_URL", dagster_database)
-    running = Stack(tmp_path, stack_env)
-    try:
-        running.start_code_server()
-        yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture

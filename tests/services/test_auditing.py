@@ -33,7 +33,6 @@ from domain.audits.timeline import Timeline, timeline_tokens
 from domain.audits.timeline_store import load_timeline
 from domain.models import Audit, AuditCitation, AuditControlPoint, AuditStep, Fiche, FicheTranscription
 from domain.models.transcripts import TranscriptChunk
-from domain.scorecards.service import current_spec
 from orchestration.jobs import audit_fiches_job
 from orchestration.sensors.maintenance import audit_watchdog
 from resources.database import DatabaseResource, sync_session_factory
@@ -42,8 +41,8 @@ from resources.redis import SemaphoreUnavailable
 from resources.redis.client import create_async_redis
 from resources.redis.resource import RedisResource
 from services.auditing import STALE_HEARTBEAT, AuditEngine, FicheAudit, Outcome
-from tests.assets.test_audits import _materialize
 from tests.fixtures.audit_day import DAY
+from tests.fixtures.audit_runs import FailingStep, audit_engine, materialize_audits, scorecard_spec
 from tests.fixtures.realtime_catalogue import catalogued
 from tests.fixtures.standins.llm import OpenAiStandIn, Reply, control_points, step_answer
 
@@ -92,7 +91,7 @@ def test_the_openai_path_audits_a_day_with_gated_citations_usage_and_cost(
             max_attempts=2,
             prices_json=json.dumps({"gpt-test": {"input": 2.0, "cached_input": 0.5, "output": 8.0}}),
         )
-        figures = _materialize(instance, {**audit_resources, "llm": llm}, scorecard_id)
+        figures = materialize_audits(instance, {**audit_resources, "llm": llm}, scorecard_id)
     assert server.violations == []
     assert figures["audited"] == len(transcribed_day)
     assert figures["failed"] == 0
@@ -122,40 +121,11 @@ def test_the_openai_path_audits_a_day_with_gated_citations_usage_and_cost(
         assert step.score <= step.weight
 
 
-class _FailingStep:
-    """The heuristic auditor, except that one step raises (a bug, not a provider failure)."""
-
-    name, model, prompt_version, shares_prompt_prefix = "heuristic", None, "test-1", False
-
-    def __init__(self, broken: int) -> None:
-        self.broken = broken
-        self.inner = HeuristicAuditor()
-
-    async def analyze_step(
-        self, scorecard: ScorecardSpec, step: StepSpec, timeline: Timeline, *, mode: TranscriptMode
-    ) -> StepAnalysis:
-        if step.position == self.broken:
-            raise RuntimeError("analysis exploded")
-        await asyncio.sleep(0.2)  # keeps the audit in flight long enough for a racing engine
-        return await self.inner.analyze_step(scorecard, step, timeline, mode=mode)
-
-
-def _engine(sync_engine: Engine, auditor: Any) -> AuditEngine:
-    return AuditEngine(
-        auditor, sync_session_factory(sync_engine), None, rules=GatingRules(), trigger=Trigger(source="test")
-    )
-
-
-def _spec(sync_engine: Engine, scorecard_id: int) -> ScorecardSpec:
-    with Session(sync_engine) as session:
-        return current_spec(session, scorecard_id)
-
-
 def test_a_step_that_raises_gets_the_fallback_and_the_audit_still_completes(
     transcribed_day: list[str], scorecard_id: int, sync_engine: Engine
 ) -> None:
-    spec = _spec(sync_engine, scorecard_id)
-    result = asyncio.run(_engine(sync_engine, _FailingStep(broken=2)).audit_fiche(transcribed_day[0], spec))
+    spec = scorecard_spec(sync_engine, scorecard_id)
+    result = asyncio.run(audit_engine(sync_engine, FailingStep(broken=2)).audit_fiche(transcribed_day[0], spec))
     assert result.outcome == Outcome.COMPLETED
     with Session(sync_engine) as session:
         audit = session.get_one(Audit, result.audit_id)
@@ -169,11 +139,11 @@ def test_a_step_that_raises_gets_the_fallback_and_the_audit_still_completes(
 def test_two_engines_racing_on_one_fiche_make_one_audit(
     transcribed_day: list[str], scorecard_id: int, sync_engine: Engine
 ) -> None:
-    spec = _spec(sync_engine, scorecard_id)
+    spec = scorecard_spec(sync_engine, scorecard_id)
     fiche = transcribed_day[0]
 
     async def race() -> list[FicheAudit]:
-        engines = [_engine(sync_engine, _FailingStep(broken=0)) for _ in range(2)]
+        engines = [audit_engine(sync_engine, FailingStep(broken=0)) for _ in range(2)]
         return list(await asyncio.gather(*(e.audit_fiche(fiche, spec, force=True) for e in engines)))
 
     outcomes = sorted(r.outcome for r in asyncio.run(race()))
@@ -189,7 +159,7 @@ def test_a_transcribed_fiche_without_speech_fails_with_its_phase(
         session.add(Fiche(fiche_id="F-SILENT", fetch_status="details"))
         session.flush()
         session.add(FicheTranscription(fiche_id="F-SILENT", status="complete"))
-    spec = _spec(sync_engine, scorecard_id)
+    spec = scorecard_spec(sync_engine, scorecard_id)
 
     async def run() -> FicheAudit:
         client = create_async_redis(redis_url)
@@ -217,7 +187,7 @@ def test_a_transcribed_fiche_without_speech_fails_with_its_phase(
 def test_the_watchdog_fails_audits_without_heartbeat(
     scorecard_id: int, sync_engine: Engine, database_url: str, redis_url: str, redis_client: redis.Redis
 ) -> None:
-    spec = _spec(sync_engine, scorecard_id)
+    spec = scorecard_spec(sync_engine, scorecard_id)
     long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
     inputs = AuditInputs(spec.version_id, "t", "heuristic", None, "p", TranscriptMode.PROMPT)
     with Session(sync_engine) as session, session.begin():
@@ -250,7 +220,7 @@ def test_the_watchdog_fails_audits_without_heartbeat(
 @pytest.mark.usefixtures("clean_tables")
 def test_a_run_takes_over_an_audit_whose_worker_died(scorecard_id: int, sync_engine: Engine) -> None:
     """Drill 3: a worker killed mid-audit left the pair `running` for 30 minutes; later runs skipped it."""
-    spec = _spec(sync_engine, scorecard_id)
+    spec = scorecard_spec(sync_engine, scorecard_id)
     now = dt.datetime.now(dt.UTC)
     inputs = AuditInputs(spec.version_id, "t", "heuristic", None, "p", TranscriptMode.PROMPT)
     with Session(sync_engine) as session, session.begin():
@@ -275,7 +245,7 @@ def test_a_run_takes_over_an_audit_whose_worker_died(scorecard_id: int, sync_eng
 
 @pytest.mark.usefixtures("clean_tables")
 def test_a_late_completion_after_the_watchdog_leaves_no_stale_failure(scorecard_id: int, sync_engine: Engine) -> None:
-    spec = _spec(sync_engine, scorecard_id)
+    spec = scorecard_spec(sync_engine, scorecard_id)
     long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
     inputs = AuditInputs(spec.version_id, "t", "heuristic", None, "p", TranscriptMode.PROMPT)
     with Session(sync_engine) as session, session.begin():
@@ -308,7 +278,7 @@ def test_a_late_completion_after_the_watchdog_leaves_no_stale_failure(scorecard_
 def test_the_citation_check_finds_a_quote_no_longer_in_its_chunk(
     transcribed_day: list[str], scorecard_id: int, sync_engine: Engine
 ) -> None:
-    spec = _spec(sync_engine, scorecard_id)
+    spec = scorecard_spec(sync_engine, scorecard_id)
     engine = AuditEngine(
         HeuristicAuditor(), sync_session_factory(sync_engine), None, rules=GatingRules(), trigger=Trigger(run_id="r-1")
     )
@@ -329,7 +299,7 @@ def test_the_citation_check_finds_a_quote_no_longer_in_its_chunk(
     assert fiche in transcribed_day[:2]
 
 
-class _NoRedis(_FailingStep):
+class _NoRedis(FailingStep):
     """An auditor whose global cap cannot be held: Redis is unreachable."""
 
     async def analyze_step(
@@ -341,9 +311,9 @@ class _NoRedis(_FailingStep):
 def test_redis_unreachable_fails_the_audits_and_stops_the_run_instead_of_storing_zeros(
     transcribed_day: list[str], scorecard_id: int, sync_engine: Engine
 ) -> None:
-    spec = _spec(sync_engine, scorecard_id)
+    spec = scorecard_spec(sync_engine, scorecard_id)
     with pytest.raises(SemaphoreUnavailable):
-        asyncio.run(_engine(sync_engine, _NoRedis(broken=0)).audit_fiches(transcribed_day[:2], spec))
+        asyncio.run(audit_engine(sync_engine, _NoRedis(broken=0)).audit_fiches(transcribed_day[:2], spec))
     with Session(sync_engine) as session:
         audits = session.scalars(select(Audit)).all()
         assert len(audits) == 2
@@ -355,8 +325,10 @@ def test_redis_unreachable_fails_the_audits_and_stops_the_run_instead_of_storing
 def test_the_heuristic_auditors_confidence_rule_and_review_flag_are_stored(
     transcribed_day: list[str], scorecard_id: int, sync_engine: Engine
 ) -> None:
-    spec = _spec(sync_engine, scorecard_id)
-    result = asyncio.run(_engine(sync_engine, HeuristicAuditor()).audit_fiche(transcribed_day[0], spec, force=True))
+    spec = scorecard_spec(sync_engine, scorecard_id)
+    result = asyncio.run(
+        audit_engine(sync_engine, HeuristicAuditor()).audit_fiche(transcribed_day[0], spec, force=True)
+    )
     assert result.outcome == Outcome.COMPLETED
     with Session(sync_engine) as session:
         audit = session.get_one(Audit, result.audit_id)
@@ -377,12 +349,12 @@ def test_a_transcript_is_parsed_by_its_first_audit_only(
     from domain.language import utterances
     from domain.language.analysis import ANALYSIS_VERSION
 
-    spec = _spec(sync_engine, scorecard_id)
+    spec = scorecard_spec(sync_engine, scorecard_id)
     fiche_id = transcribed_day[1]
     with Session(sync_engine) as session:
         session.execute(update(TranscriptChunk).where(TranscriptChunk.fiche_id == fiche_id).values(analysis=None))
         session.commit()
-    first = asyncio.run(_engine(sync_engine, HeuristicAuditor()).audit_fiche(fiche_id, spec, force=True))
+    first = asyncio.run(audit_engine(sync_engine, HeuristicAuditor()).audit_fiche(fiche_id, spec, force=True))
     assert first.outcome == Outcome.COMPLETED
     with Session(sync_engine) as session:
         stored = session.scalars(select(TranscriptChunk.analysis).where(TranscriptChunk.fiche_id == fiche_id)).all()
@@ -394,7 +366,7 @@ def test_a_transcript_is_parsed_by_its_first_audit_only(
         return []
 
     monkeypatch.setattr(utterances, "parse", no_parse)
-    second = asyncio.run(_engine(sync_engine, HeuristicAuditor()).audit_fiche(fiche_id, spec, force=True))
+    second = asyncio.run(audit_engine(sync_engine, HeuristicAuditor()).audit_fiche(fiche_id, spec, force=True))
     assert second.outcome == Outcome.COMPLETED
 
     def verdicts(audit_id: int | None) -> list[tuple[int, str]]:
@@ -409,7 +381,7 @@ def test_a_transcript_is_parsed_by_its_first_audit_only(
 def test_the_watchdog_lets_audits_of_a_queued_run_wait_and_fails_those_of_a_dead_run(
     scorecard_id: int, sync_engine: Engine, database_url: str, redis_url: str
 ) -> None:
-    spec = _spec(sync_engine, scorecard_id)
+    spec = scorecard_spec(sync_engine, scorecard_id)
     long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
     with dg.instance_for_test() as instance:
         # Not started yet (a queued run needs a code location to be stored; both wait alike).
@@ -434,7 +406,7 @@ def test_the_watchdog_lets_audits_of_a_queued_run_wait_and_fails_those_of_a_dead
 def test_a_fiche_whose_timeline_exceeds_the_prompt_budget_is_audited_in_tools_mode(
     transcribed_day: list[str], scorecard_id: int, sync_engine: Engine
 ) -> None:
-    spec = _spec(sync_engine, scorecard_id)
+    spec = scorecard_spec(sync_engine, scorecard_id)
     sessions = sync_session_factory(sync_engine)
     with Session(sync_engine) as session:
         sizes = {f: timeline_tokens(load_timeline(session, f)) for f in transcribed_day[:2]}
@@ -450,7 +422,7 @@ def test_a_fiche_whose_timeline_exceeds_the_prompt_budget_is_audited_in_tools_mo
     assert modes == {short: "prompt", long: "tools"}
 
 
-class _SlowStep(_FailingStep):
+class _SlowStep(FailingStep):
     """One long step (model retries, a 429 cool-down): notes the heartbeat its audit has when it ends."""
 
     def __init__(self, sync_engine: Engine) -> None:
@@ -473,7 +445,7 @@ def test_a_long_step_keeps_its_audits_heartbeat_fresh(
     transcribed_day: list[str], scorecard_id: int, sync_engine: Engine
 ) -> None:
     """A step longer than the stale threshold must not let another run take a live audit over."""
-    spec = _spec(sync_engine, scorecard_id)
+    spec = scorecard_spec(sync_engine, scorecard_id)
     auditor = _SlowStep(sync_engine)
     engine = AuditEngine(
         cast(Any, auditor),

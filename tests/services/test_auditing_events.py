@@ -17,8 +17,7 @@ from orchestration.jobs import audit_fiches_job
 from resources.database import sync_session_factory
 from runs.contract import AuditFiches
 from services.auditing import AuditEngine, Outcome
-from tests.assets.test_audits import _materialize
-from tests.services.test_auditing import _spec
+from tests.fixtures.audit_runs import materialize_audits, scorecard_spec
 
 
 def _events(sync_engine: Engine) -> list[OutboxEvent]:
@@ -36,7 +35,7 @@ def test_a_day_announces_each_transcription_and_each_completed_audit(
     transcribed = [e for e in _events(sync_engine) if e.event_type.startswith("transcription.")]
     assert sorted(e.fiche_id or "" for e in transcribed) == sorted(transcribed_day)
     assert {e.event_type for e in transcribed} == {"transcription.completed"}
-    _materialize(instance, audit_resources, scorecard_id)
+    materialize_audits(instance, audit_resources, scorecard_id)
     completed = [e for e in _events(sync_engine) if e.event_type == "audit.completed"]
     with Session(sync_engine) as session:
         audits = {a.fiche_id: a for a in session.scalars(select(Audit).where(Audit.status == "completed"))}
@@ -56,7 +55,7 @@ def test_a_failed_audit_is_announced_once(scorecard_id: int, sync_engine: Engine
     engine = AuditEngine(
         HeuristicAuditor(), sync_session_factory(sync_engine), None, rules=GatingRules(), trigger=Trigger(source="test")
     )
-    result = asyncio.run(engine.audit_fiche("F-QUIET", _spec(sync_engine, scorecard_id)))
+    result = asyncio.run(engine.audit_fiche("F-QUIET", scorecard_spec(sync_engine, scorecard_id)))
     assert result.outcome == Outcome.FAILED
     [event] = _events(sync_engine)
     assert (event.event_type, event.fiche_id, event.payload["audit_id"]) == ("audit.failed", "F-QUIET", result.audit_id)

@@ -29,10 +29,9 @@ from resources.llm.pricing import PriceTable
 from resources.llm.resource import openai_auditor
 from resources.redis.client import create_async_redis
 from services.auditing import Outcome
+from tests.fixtures.audit_runs import audit_engine, rerun, scorecard_spec
 from tests.fixtures.crm_simulator import Simulator
 from tests.fixtures.standins.llm import OpenAiStandIn, Reply, control_points, step_answer
-from tests.services.test_auditing import _engine, _spec
-from tests.services.test_reruns import _rerun
 
 CLAIM_TOPIC = {"hospitalisation": "hospitalisation", "dentaire": "dentaire", "delai_attente": "carence"}
 FAULT_RATE = 0.9  # on the audit fixtures' day: fiches without fault, wrong promises said and unsaid, one unlisted plan
@@ -71,7 +70,7 @@ def test_the_heuristic_auditor_flags_exactly_the_fiches_whose_agent_states_a_wro
     simulator: Simulator, transcribed_day: list[str], scorecard_id: int, sync_engine: Engine
 ) -> None:
     _catalogue(sync_engine)
-    spec = _spec(sync_engine, scorecard_id)
+    spec = scorecard_spec(sync_engine, scorecard_id)
     product = _product_steps(spec)
     seen: set[str] = set()
     flagged: list[int] = []
@@ -79,7 +78,7 @@ def test_the_heuristic_auditor_flags_exactly_the_fiches_whose_agent_states_a_wro
         truth = _truth(simulator, fiche_id)
         kind = "said" if truth and truth["said_in_calls"] else truth["kind"] if truth else "none"
         seen.add(kind if kind in ("said", "none", "unlisted_product") else "unsaid")
-        result = asyncio.run(_engine(sync_engine, HeuristicAuditor()).audit_fiche(fiche_id, spec, force=True))
+        result = asyncio.run(audit_engine(sync_engine, HeuristicAuditor()).audit_fiche(fiche_id, spec, force=True))
         assert result.outcome == Outcome.COMPLETED
         audit = _audit(sync_engine, result.audit_id)
         steps = [s for s in audit.steps if s.position in product]
@@ -118,7 +117,7 @@ def test_the_heuristic_auditor_flags_exactly_the_fiches_whose_agent_states_a_wro
     assert seen == {"none", "said", "unsaid", "unlisted_product"}  # the day covers every case
 
     # a rerun of a product step is checked against the facts the audit was given
-    outcome = _rerun(sync_engine, RerunRequest("product", flagged[0], product[0]))
+    outcome = rerun(sync_engine, RerunRequest("product", flagged[0], product[0]))
     assert outcome.status == "completed"
     assert outcome.comparison["step_conforme"]["next"] == "NON_CONFORME"
     with Session(sync_engine) as session:
@@ -168,7 +167,7 @@ def test_the_llm_auditor_reads_the_facts_and_its_vouching_for_a_wrong_value_is_o
     (the quote exists, so gating keeps it): the check against the plan still flags the step and the point.
     Vouching for a correct statement on a fiche without fault flags nothing."""
     _catalogue(sync_engine)
-    spec = _spec(sync_engine, scorecard_id)
+    spec = scorecard_spec(sync_engine, scorecard_id)
     correct = next(f for f in transcribed_day if _truth(simulator, f) is None)
     fiche_id, truth = next(
         (f, t)
@@ -185,7 +184,7 @@ def test_the_llm_auditor_reads_the_facts_and_its_vouching_for_a_wrong_value_is_o
         config = LlmConfig(model="gpt-test", backoff_base=0.01, backoff_max=0.05, request_timeout=10.0)
         auditor = openai_auditor(config, redis, api_key=server.key, base_url=server.base_url, prices=PriceTable({}))
         try:
-            return await _engine(sync_engine, auditor).audit_fiche(fiche_id, spec, force=True)
+            return await audit_engine(sync_engine, auditor).audit_fiche(fiche_id, spec, force=True)
         finally:
             await auditor.aclose()
             await redis.aclose()
@@ -231,8 +230,10 @@ def test_the_llm_auditor_reads_the_facts_and_its_vouching_for_a_wrong_value_is_o
 def test_without_a_catalogue_the_audit_records_no_match(
     transcribed_day: list[str], scorecard_id: int, sync_engine: Engine
 ) -> None:
-    spec = _spec(sync_engine, scorecard_id)
-    result = asyncio.run(_engine(sync_engine, HeuristicAuditor()).audit_fiche(transcribed_day[1], spec, force=True))
+    spec = scorecard_spec(sync_engine, scorecard_id)
+    result = asyncio.run(
+        audit_engine(sync_engine, HeuristicAuditor()).audit_fiche(transcribed_day[1], spec, force=True)
+    )
     assert result.outcome == Outcome.COMPLETED
     with Session(sync_engine) as session:
         link = session.get_one(AuditProductLink, result.audit_id)

@@ -19,14 +19,14 @@ from resources.database import sync_session_factory
 from services.auditing import AuditEngine, AuditReport, Outcome
 from services.drain import Feed
 from tests.fixtures.audit_day import DAY
-from tests.services.test_auditing import _FailingStep, _spec
+from tests.fixtures.audit_runs import FailingStep, scorecard_spec
 
 SALES_DAY = dt.date.fromisoformat(DAY)
 
 
 def _engine(sync_engine: Engine, run_id: str) -> AuditEngine:
-    # Every step takes 0.2 s (`_FailingStep` with no broken step): runs started together overlap.
-    auditor: Any = _FailingStep(broken=0)  # the Auditor protocol, met structurally as in test_engine
+    # Every step takes 0.2 s (`FailingStep` with no broken step): runs started together overlap.
+    auditor: Any = FailingStep(broken=0)  # the Auditor protocol, met structurally as in test_engine
     trigger = Trigger(source="asset", run_id=run_id)
     return AuditEngine(auditor, sync_session_factory(sync_engine), None, rules=GatingRules(), trigger=trigger)
 
@@ -44,7 +44,7 @@ def _audit_runs(sync_engine: Engine) -> Counter[str]:
 def test_two_overlapping_runs_of_a_day_both_succeed_and_audit_each_fiche_once(
     transcribed_day: list[str], scorecard_id: int, sync_engine: Engine
 ) -> None:
-    spec = _spec(sync_engine, scorecard_id)
+    spec = scorecard_spec(sync_engine, scorecard_id)
     live = {"run-a", "run-b"}  # both Dagster runs in progress for the whole test
     feed = Feed(lambda: _ready(sync_engine), lambda: False, poll_seconds=0.05, run_active=lambda run: run in live)
 
@@ -83,7 +83,7 @@ def test_a_fiche_whose_transcription_completes_while_the_run_is_active_is_audite
         return looks <= 3
 
     feed = Feed(lambda: _ready(sync_engine), transcription_run_active, poll_seconds=0.05)
-    report = asyncio.run(_engine(sync_engine, "run-a").audit_fiches(feed, _spec(sync_engine, scorecard_id)))
+    report = asyncio.run(_engine(sync_engine, "run-a").audit_fiches(feed, scorecard_spec(sync_engine, scorecard_id)))
     assert {f.fiche_id: f.outcome for f in report.fiches} == dict.fromkeys(transcribed_day, Outcome.COMPLETED)
     with Session(sync_engine) as session:
         run_of_late = session.scalars(select(Audit.run_id).where(Audit.fiche_id == late)).one()

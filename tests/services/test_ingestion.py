@@ -16,7 +16,7 @@ from domain.models.fiches import Fiche, FicheFetchStatus
 from resources.crm import CrmAuthError, CrmClient, CrmConfig
 from resources.database import sync_session_factory
 from services.ingestion import FicheOutcome, FicheSync
-from tests.resources.crm.test_client import BASE, FAST, Gateway, status
+from tests.fixtures.crm_gateway import BASE, FAST, Gateway, status
 
 MakeSync = Callable[[Gateway], FicheSync]
 

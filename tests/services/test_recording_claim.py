@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 import pytest
 import redis.asyncio as aioredis
@@ -37,7 +38,7 @@ async def test_a_claim_whose_renewal_loses_its_cancellation_still_ends(
     monkeypatch.setattr(RedisLock, "extend", extend_losing_cancellation)
 
     async def hold() -> None:
-        async with recording_claim(aredis, 4242, wait_timeout=0):
+        async with recording_claim(partial(RedisLock, aredis), 4242, wait_timeout=0):
             assert await aredis.exists("lock:stt:recording:4242") == 1
             await extending.wait()  # end the block while the renewal is inside `extend`
 

@@ -36,10 +36,10 @@ from domain.scorecards.service import current_spec
 from resources.database import sync_session_factory
 from resources.llm.resource import LlmResource
 from resources.redis.client import create_async_redis
-from resources.redis.resource import RedisResource
 from services.auditing import AuditEngine, Outcome
 from services.reruns import Reruns
 from tests.fixtures.audit_day import DAY
+from tests.fixtures.audit_runs import rerun
 from tests.fixtures.standins.llm import OpenAiStandIn, Reply, control_points, step_answer
 
 ANALYST = Actor(7, "user:7")
@@ -55,25 +55,6 @@ def _audit(sync_engine: Engine, scorecard_id: int, fiche_id: str) -> int:
     assert result.outcome == Outcome.COMPLETED
     assert result.audit_id is not None
     return result.audit_id
-
-
-def _rerun(sync_engine: Engine, request: RerunRequest, *, redis_url: str | None = None) -> RerunOutcome:
-    async def run() -> RerunOutcome:
-        client = create_async_redis(redis_url) if redis_url else None
-        try:
-            reruns = Reruns(
-                HeuristicAuditor(),
-                sync_session_factory(sync_engine),
-                RedisResource(url=redis_url).async_publisher(client) if client and redis_url else None,
-                rules=GatingRules(),
-                run_id="run-test",
-            )
-            return await reruns.rerun(request)
-        finally:
-            if client is not None:
-                await client.aclose()
-
-    return asyncio.run(run())
 
 
 def _stored_matches_scratch(session: Session, audit_id: int) -> None:
@@ -98,7 +79,7 @@ def test_a_step_rerun_adds_a_revision_compares_it_and_publishes_with_its_rerun_i
         first = session.scalars(select(AuditStep).where(AuditStep.audit_id == audit_id, AuditStep.position == 2)).one()
         original = (first.id, first.score, first.conforme, [p.statut for p in first.control_points])
 
-    outcome = _rerun(
+    outcome = rerun(
         sync_engine,
         RerunRequest("r1", audit_id, 2, instructions="Le consentement est au 2e appel"),
         redis_url=redis_url,
@@ -142,7 +123,7 @@ def test_a_control_point_rerun_changes_that_point_only_and_re_derives_the_step(
         step = _multi_point_step(session, audit_id)
         position, before = step.position, [(p.index, p.statut, p.commentaire) for p in step.control_points]
 
-    outcome = _rerun(sync_engine, RerunRequest("cp1", audit_id, position, control_point_index=2))
+    outcome = rerun(sync_engine, RerunRequest("cp1", audit_id, position, control_point_index=2))
 
     assert outcome.status == "completed"
     assert [p["index"] for p in outcome.comparison["points"]] == [2]
@@ -159,7 +140,7 @@ def test_a_rerun_of_a_point_the_step_does_not_have_fails_without_a_revision(
     transcribed_day: list[str], scorecard_id: int, sync_engine: Engine
 ) -> None:
     audit_id = _audit(sync_engine, scorecard_id, transcribed_day[0])
-    outcome = _rerun(sync_engine, RerunRequest("bad", audit_id, 1, control_point_index=99))
+    outcome = rerun(sync_engine, RerunRequest("bad", audit_id, 1, control_point_index=99))
     assert outcome.status == "failed"
     assert "not 99" in (outcome.error or "")
     with Session(sync_engine) as session:
@@ -257,7 +238,7 @@ def test_a_step_override_is_validated_trailed_and_lapses_when_the_step_is_rerun(
         assert (state.view.conforme, state.view.score) == ("NON_CONFORME", 0)
         _stored_matches_scratch(session, audit_id)
 
-    _rerun(sync_engine, RerunRequest("after", audit_id, 1))
+    rerun(sync_engine, RerunRequest("after", audit_id, 1))
 
     with Session(sync_engine) as session:
         state = step_states(session, audit_id)[1]
@@ -283,7 +264,7 @@ def test_trails_refuse_update_and_delete_even_for_the_applications_role(
         review_step(session, audit_id, 1, {"conforme": "PARTIEL"}, actor=ANALYST, reason="partiel")
         session.add(AuditRerun(rerun_id="t1", audit_id=audit_id, step_position=1, actor="user:7", run_id="run-t1"))
         record_change(session, audit_id, ChangeKind.SOFT_DELETE, actor=ANALYST, previous={}, new={"deleted": True})
-    _rerun(sync_engine, RerunRequest("t1", audit_id, 1))
+    rerun(sync_engine, RerunRequest("t1", audit_id, 1))
     statements = [
         "UPDATE audit_reviews SET reason = 'rewritten'",
         "DELETE FROM audit_reviews",
@@ -338,10 +319,10 @@ def test_stored_score_and_level_equal_scoring_from_scratch_after_any_reruns_and_
                 review_point(session, audit_id, position, index, {"statut": value}, actor=ANALYST, reason=f"op {n}")
                 assert step_states(session, audit_id)[position].view.point(index).statut == value
         if kind == "rerun":
-            assert _rerun(sync_engine, RerunRequest(f"p{audit_id}-{n}", audit_id, position)).status == "completed"
+            assert rerun(sync_engine, RerunRequest(f"p{audit_id}-{n}", audit_id, position)).status == "completed"
         elif kind == "rerun_point":
             request = RerunRequest(f"p{audit_id}-{n}", audit_id, position, control_point_index=min(number, points))
-            assert _rerun(sync_engine, request).status == "completed"
+            assert rerun(sync_engine, request).status == "completed"
         with Session(sync_engine) as session:
             _stored_matches_scratch(session, audit_id)
 
@@ -383,6 +364,6 @@ def test_a_rerun_keeps_the_audits_tools_mode(
     audit_id = _audit(sync_engine, scorecard_id, transcribed_day[0])
     with Session(sync_engine) as session, session.begin():
         session.execute(text("UPDATE audits SET use_rlm = true WHERE id = :id"), {"id": audit_id})
-    assert _rerun(sync_engine, RerunRequest("tools", audit_id, 1)).status == "completed"
+    assert rerun(sync_engine, RerunRequest("tools", audit_id, 1)).status == "completed"
     with Session(sync_engine) as session:
         assert step_states(session, audit_id)[1].row.transcript_mode == "tools"

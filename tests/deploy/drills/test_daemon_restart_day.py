@@ -23,18 +23,16 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from domain.models.transcripts import Transcript
-from tests.deploy.drills.test_day_storm import (  # noqa: F401 - fixtures
+from tests.fixtures.audit_day import scorecard_id  # noqa: F401 - fixture
+from tests.fixtures.crm_simulator import simulator  # noqa: F401 - fixture
+from tests.fixtures.dagster_stack import Stack, until
+from tests.fixtures.day_storm import (
     Upstreams,
     automatic_only,
-    day_stack,
     day_state,
     duplicates,
     settled,
-    upstreams,
 )
-from tests.e2e.test_schedule_daemon_kill import Stack, dagster_database, until  # noqa: F401 - fixture
-from tests.fixtures.audit_day import scorecard_id  # noqa: F401 - fixture
-from tests.fixtures.crm_simulator import simulator  # noqa: F401 - fixture
 
 SCHEDULE = "refresh_today_sales"
 
@@ -49,8 +47,8 @@ def transcribed(engine: Engine) -> int:
 @pytest.mark.usefixtures("clean_tables")
 @pytest.mark.parametrize("upstreams", [False], ids=["calm"], indirect=True)
 def test_the_daemon_restarted_mid_day_neither_skips_nor_double_launches(
-    day_stack: Stack,  # noqa: F811
-    upstreams: Upstreams,  # noqa: F811
+    day_stack: Stack,
+    upstreams: Upstreams,
     sync_engine: Engine,
     scorecard_id: int,  # noqa: F811
 ) -> None:

@@ -15,170 +15,25 @@ window another caller had been given (shared back-off) are counted and printed.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
 import dagster as dg
 import httpx
 import pytest
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from callaudit.demo_crm.config import FamilyFaults, Faults, Latency
-from domain.models import Audit, Fiche, Recording
 from domain.models.audits import AuditStep
-from domain.models.fiches import FicheFetchStatus
-from domain.models.scorecards import Scorecard
 from domain.models.transcripts import Transcript
-from domain.partitions import DayAudits, day_audits
-from tests.deploy.drills.storm import Storm
-from tests.e2e.test_schedule_daemon_kill import Stack, dagster_database, running_stack, until  # noqa: F401 - fixture
 from tests.fixtures.audit_day import scorecard_id  # noqa: F401 - fixture
 from tests.fixtures.crm_simulator import Simulator, simulator  # noqa: F401 - fixture
-from tests.fixtures.processes import free_port
-from tests.fixtures.standins.llm import OpenAiStandIn, Reply, control_points, step_answer
-
-ROOT = Path(__file__).resolve().parents[3]
-STT_KEY = "bench-key-0123456789"  # benchmarks/transcribe.py's
-MODEL = "gpt-drill"
-CAPS = {"crm": 3, "stt": 4, "llm": 4}
-RATE_LIMITED, TIMED_OUT, RETRY_AFTER = 0.15, 0.30, 1
-CLIENT_TIMEOUT = 2  # seconds: the STT and LLM clients' per-request timeout (a hang costs this long)
-
-
-@dataclass
-class Upstreams:
-    crm: Simulator
-    stt_url: str
-    llm: OpenAiStandIn
-    llm_storm: Storm
-
-
-@pytest.fixture
-def upstreams(request: pytest.FixtureRequest, simulator: Simulator) -> Iterator[Upstreams]:  # noqa: F811
-    """Storming unless parametrized (indirectly) with False: then only slow."""
-    rate_limited, timed_out = (RATE_LIMITED, TIMED_OUT) if getattr(request, "param", True) else (0.0, 0.0)
-    # The CRM client waits 30 s for details: a hang of 31 s is a timeout.
-    storm = FamilyFaults(
-        latency=Latency(mean_ms=50),
-        rate_limit_rate=rate_limited,
-        retry_after_seconds=RETRY_AFTER,
-        timeout_rate=timed_out,
-        timeout_seconds=31,
-    )
-    simulator.configure(Faults(details=storm, audio=storm.model_copy(update={"timeout_rate": 0.0})))
-    port = free_port()
-    stt = subprocess.Popen(
-        [sys.executable, str(ROOT / "benchmarks" / "transcribe.py"), "--serve-stand-in", str(port),
-         "--latency", "0.3", "--any-audio", "--storm", str(rate_limited), str(timed_out), str(RETRY_AFTER)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    stt_url = f"http://127.0.0.1:{port}"
-    llm_storm = Storm(rate_limited, timed_out, RETRY_AFTER, seed=1)
-
-    def stormy(body: dict[str, Any]) -> Reply:
-        fate = llm_storm.draw()
-        if fate == "rate_limited":
-            return Reply(status=429, headers={"Retry-After": str(RETRY_AFTER)})
-        if fate == "timeout":
-            return Reply(status=504, hang=True)
-        return Reply(content=json.dumps(step_answer(control_points(body)), ensure_ascii=False), delay=0.2)
-
-    try:
-        until(lambda: _answers(f"{stt_url}/__stats"), "the speech-to-text stand-in", 90)
-        with OpenAiStandIn(model=MODEL) as llm:
-            llm.responder = stormy
-            yield Upstreams(simulator, stt_url, llm, llm_storm)
-    finally:
-        stt.terminate()
-        stt.wait(10)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-@pytest.fixture
-def day_stack(
-    tmp_path: Path,
-    database_url: str,
-    redis_url: str,
-    upstreams: Upstreams,
-    dagster_database: str,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Stack]:
-    urls = (database_url, redis_url, upstreams.crm.base_url, dagster_database)
-    with running_stack(
-        tmp_path,
-        monkeypatch,
-        urls,
-        FICHE_FETCH_CONCURRENCY=str(CAPS["crm"]),
-        STT_PROVIDER="elevenlabs",
-        ELEVENLABS_API_KEY=STT_KEY,
-        ELEVENLABS_BASE_URL=upstreams.stt_url,
-        TRANSCRIPTION_RECORDING_CONCURRENCY=str(CAPS["stt"]),
-        TRANSCRIPTION_ELEVENLABS_RATE_LIMIT_PER_MINUTE="1000000",
-        TRANSCRIPTION_ELEVENLABS_MAX_ATTEMPTS="20",
-        TRANSCRIPTION_ELEVENLABS_BACKOFF_BASE_SECONDS="0.2",
-        TRANSCRIPTION_ELEVENLABS_BACKOFF_MAX_SECONDS="2",
-        TRANSCRIPTION_REQUEST_TIMEOUT_SECONDS=str(CLIENT_TIMEOUT),
-        OPENAI_API_KEY=upstreams.llm.key,
-        OPENAI_BASE_URL=upstreams.llm.base_url,
-        OPENAI_MODEL_AUDIT=MODEL,
-        LLM_MAX_CONCURRENCY=str(CAPS["llm"]),
-        LLM_REQUEST_TIMEOUT_SECONDS=str(CLIENT_TIMEOUT),
-        LLM_MAX_ATTEMPTS="10",
-        SALES_REFRESH_CRON="* * * * *",
-    ) as running:
-        yield running
-
-
-def automatic_only(engine: Engine, scorecard: int) -> None:
-    with Session(engine) as session, session.begin():
-        session.execute(update(Scorecard).values(run_automatically=Scorecard.id == scorecard))
-
-
-def day_state(engine: Engine, scorecard: int) -> DayAudits | None:
-    with Session(engine) as session:
-        days = session.scalars(select(Fiche.sales_date).distinct()).all()
-        if len(days) != 1 or days[0] is None:
-            return None
-        return day_audits(session, days[0], scorecard)
-
-
-def settled(engine: Engine, scorecard: int) -> bool:
-    """Every fiche of the day has its details and a finished audit."""
-    state = day_state(engine, scorecard)
-    if state is None:
-        return False
-    with Session(engine) as session:
-        pending = session.scalar(select(func.count()).where(Fiche.fetch_status != FicheFetchStatus.DETAILS))
-    audits = state
-    return pending == 0 and audits.fiches > 0 and audits.not_ready == 0 and audits.waiting == 0
-
-
-def duplicates(engine: Engine) -> dict[str, int]:
-    """Rows that exist more than once for what should be one thing."""
-    with Session(engine) as session:
-
-        def extra(*columns: Any) -> int:
-            counts = select(func.count().label("n")).select_from(columns[0].table).group_by(*columns).subquery()
-            return int(session.scalar(select(func.coalesce(func.sum(counts.c.n - 1), 0))) or 0)
-
-        return {
-            "audits": extra(Audit.fiche_id, Audit.scorecard_id),
-            "audit_steps": extra(AuditStep.audit_id, AuditStep.position, AuditStep.revision),
-            "transcripts": extra(Transcript.recording_id),
-            "recordings": extra(Recording.fiche_id, Recording.call_id),
-        }
+from tests.fixtures.dagster_stack import Stack, until
+from tests.fixtures.day_storm import (
+    CAPS,
+    Upstreams,
+    automatic_only,
+    day_state,
+    duplicates,
+    settled,
+)
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from domain.chat.framing import MarkerFilter, citations_frame, error_frame, text_frame
+from domain.chat.framing import MarkerFilter, citations_frame, text_frame
 
 MARKER = '[CITATION:{"texte": "une {accolade} et un ] crochet \\" guillemet", "recording_index": 0, "chunk_index": 1}]'
 TEXT = f"Oui, dit à 01:15 {MARKER} puis [1] et [CIT non. Fin"
@@ -42,4 +42,3 @@ def test_an_unfinished_marker_is_dropped_and_a_lone_prefix_shown() -> None:
 def test_frames_are_the_original_shapes() -> None:
     assert json.loads(text_frame("é")) == {"text": "é"}
     assert json.loads(citations_frame([])) == {"citations": []}
-    assert json.loads(error_frame("x")) == {"type": "error", "error": "x", "code": "STREAM_ERROR"}

@@ -23,7 +23,7 @@ from domain.crm.normalize import (
 from domain.crm.parsing import CrmPayloadError, CrmRecording, SalesFiche, parse_fiche_details, parse_sales_page
 from domain.models import FicheComment, FicheInformation, FicheProspect, FicheSubscription, FicheTag, Recording
 from domain.models.fiches import SalesDaySource
-from tests.domain.crm.test_payloads import FICHE_ID, details_payload, sales_payload, shared_fixture, sorted_calls
+from tests.fixtures.crm_payloads import FICHE_ID, details_payload, sales_payload, shared_fixture, sorted_calls
 
 PARIS = ZoneInfo("Europe/Paris")
 UTC = dt.UTC

@@ -21,7 +21,7 @@ from domain.crm.parsing import (
     parse_sales_page,
     parse_start_time,
 )
-from tests.domain.crm.test_payloads import details_payload, sales_payload, shared_fixture
+from tests.fixtures.crm_payloads import details_payload, sales_payload, shared_fixture
 
 PARIS = ZoneInfo("Europe/Paris")
 UTC = dt.UTC

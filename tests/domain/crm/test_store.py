@@ -33,7 +33,7 @@ from domain.models import (
     Recording,
     SalesDayCoverage,
 )
-from tests.domain.crm.test_payloads import FICHE_ID, details_payload, sales_payload, shared_fixture, sorted_calls
+from tests.fixtures.crm_payloads import FICHE_ID, details_payload, sales_payload, shared_fixture, sorted_calls
 
 NOW = dt.datetime(2025, 3, 6, 8, 0, tzinfo=dt.UTC)
 POLICY = CachePolicy()

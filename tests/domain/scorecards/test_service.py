@@ -16,7 +16,8 @@ from domain.scoping import Subject
 from domain.scorecards import service
 from domain.scorecards.io import read_document
 from domain.scorecards.validation import InvalidScorecard
-from tests.fixtures.factories.scorecards import THRESHOLDS, add_audit, add_scorecard, sample_document, step_json
+from tests.fixtures.factories.audits import add_audit
+from tests.fixtures.factories.scorecards import THRESHOLDS, add_scorecard, sample_document, step_json
 
 EVERYONE = Subject(Scope.ALL)
 
@@ -48,7 +49,7 @@ def test_create_writes_version_one_with_steps(db_session: Session) -> None:
 def test_a_step_edit_makes_a_new_version_and_leaves_the_old_one_and_its_audits(db_session: Session) -> None:
     scorecard = add_scorecard(db_session, steps=3)
     v1 = _current(db_session, scorecard)
-    audit_id = add_audit(db_session, v1)
+    audit_id = add_audit(db_session, None, v1)
     second_step = v1.steps[1]
 
     service.update_step(db_session, second_step.id, {"weight": 10, "prompt": "Nouveau prompt"})
@@ -168,7 +169,7 @@ def test_the_last_step_cannot_be_deleted(db_session: Session) -> None:
 
 def test_delete_is_refused_while_audits_use_the_scorecard(db_session: Session) -> None:
     used = add_scorecard(db_session)
-    add_audit(db_session, _current(db_session, used), deleted=True)  # soft-deleted audits still reference it
+    add_audit(db_session, None, _current(db_session, used), deleted=True)  # soft-deleted audits still reference it
     with pytest.raises(service.ScorecardInUse, match="deactivate it instead"):
         service.delete_scorecard(db_session, used.id)
     unused = add_scorecard(db_session)
@@ -226,14 +227,25 @@ def test_usage_is_computed_from_the_audits(db_session: Session) -> None:
     scorecard = add_scorecard(db_session, steps=2)
     v1 = _current(db_session, scorecard)
     day = dt.datetime(2025, 3, 3, 10, tzinfo=dt.UTC)
-    add_audit(db_session, v1, score="80.00", compliant=True, duration_ms=1000, created_at=day)
-    add_audit(db_session, v1, score="50.00", compliant=False, duration_ms=3000, created_at=day)
-    add_audit(db_session, v1, status="failed", created_at=day + dt.timedelta(hours=1))
-    add_audit(db_session, v1, score="0.00", compliant=False, deleted=True, created_at=day + dt.timedelta(days=9))
+    add_audit(db_session, None, v1, score="80.00", compliant=True, duration_ms=1000, created_at=day)
+    add_audit(db_session, None, v1, score="50.00", compliant=False, duration_ms=3000, created_at=day)
+    add_audit(
+        db_session,
+        None,
+        v1,
+        status="failed",
+        score=None,
+        compliant=None,
+        duration_ms=None,
+        created_at=day + dt.timedelta(hours=1),
+    )
+    add_audit(db_session, None, v1, score="0.00", compliant=False, deleted=True, created_at=day + dt.timedelta(days=9))
     service.update_step(db_session, v1.steps[0].id, {"weight": 9})
     v2 = _current(db_session, scorecard)
-    add_audit(db_session, v2, score="95.50", compliant=True, duration_ms=2001, created_at=day + dt.timedelta(days=1))
-    add_audit(db_session, v2, status="running", created_at=day + dt.timedelta(days=2))
+    add_audit(
+        db_session, None, v2, score="95.50", compliant=True, duration_ms=2001, created_at=day + dt.timedelta(days=1)
+    )
+    add_audit(db_session, None, v2, status="running", score=None, compliant=None, created_at=day + dt.timedelta(days=2))
     unused = add_scorecard(db_session)
 
     stats = service.usage(db_session, [scorecard.id, unused.id], EVERYONE)

@@ -50,7 +50,7 @@ from domain.models import AuditCitation, AuditControlPoint, AuditStep, Role, Use
 from domain.transcripts.chunking import Word, build_chunks
 from domain.transcripts.store import TranscriptWrite, load_recordings, store_transcript
 from resources.database import create_api_engine
-from tests.fixtures.factories.audits import add_audit, add_fiche, add_scorecard
+from tests.fixtures.factories.aio import add_audit, add_fiche, add_scorecard
 from tests.fixtures.processes import free_port
 from tests.fixtures.reports_html import html_problems
 

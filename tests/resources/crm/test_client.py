@@ -24,52 +24,16 @@ from resources.crm import (
     CrmUnavailable,
 )
 from resources.redis import LeaseSemaphore
+from tests.fixtures.crm_gateway import BASE, FAST, Gateway, status
 from tests.fixtures.standins.crm import details_body, sales_body
 
 TOKEN = "s3cr3t-token-value"
-BASE = "https://gw.example/api"
-# Fast retries for tests; budgets and timeouts are set per test where they matter.
-FAST = {"backoff_base": 0.01, "backoff_cap": 0.05}
 
 Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]
 
 
-class Gateway:
-    """Answers each request with the next item of `script` (the last one repeats) and records requests.
-
-    An item is a response, an exception to raise, or a number of seconds to hang before answering 200.
-    """
-
-    def __init__(self, *script: httpx.Response | Exception | float) -> None:
-        self.script = list(script)
-        self.requests: list[httpx.Request] = []
-        self.times: list[float] = []
-        self.wall_times: list[float] = []
-        self.reached = asyncio.Event()
-
-    async def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        self.times.append(time.monotonic())
-        self.wall_times.append(time.time())
-        self.reached.set()
-        item = self.script.pop(0) if len(self.script) > 1 else self.script[0]
-        if isinstance(item, Exception):
-            raise item
-        if isinstance(item, float):
-            await asyncio.sleep(item)
-            return httpx.Response(200, json=details_body("1"))
-        return item
-
-    def transport(self) -> httpx.MockTransport:
-        return httpx.MockTransport(self)
-
-
 def ok_details(fiche_id: str = "1762209") -> httpx.Response:
     return httpx.Response(200, json=details_body(fiche_id))
-
-
-def status(code: int, **headers: str) -> httpx.Response:
-    return httpx.Response(code, headers=headers, json={"error": "nope"})
 
 
 @pytest.fixture

@@ -12,31 +12,9 @@ import standardwebhooks
 from sqlalchemy import func, select, update
 
 from api.webhooks.service import rotate_secret
-from domain.models import DeliveryAttempt, OutboxDelivery, Team, WebhookSubscription
-from domain.outbox import enqueue
-from domain.outbox.signing import generate_secret
+from domain.models import DeliveryAttempt, OutboxDelivery, WebhookSubscription
 from resources.outbox import OutboxConfig
-from tests.fixtures.outbox import Outbox
-
-
-async def subscribe(outbox: Outbox, *, events: list[str] | None = None, secret: str | None = None) -> tuple[int, str]:
-    secret = secret or generate_secret()
-    async with outbox.sessions.begin() as session:
-        team_id = await session.scalar(select(Team.id).where(Team.crm_group_id == outbox.own_group))
-        subscription = WebhookSubscription(
-            team_id=team_id,
-            url=outbox.receiver.url + "/hooks",
-            event_types=events or [],
-            secret_encrypted=outbox.box.seal(secret),
-        )
-        session.add(subscription)
-        await session.flush()
-        return subscription.id, secret
-
-
-async def announce(outbox: Outbox, fiche_id: str, event: str = "audit.completed") -> None:
-    async with outbox.sessions.begin() as session:
-        enqueue(session, event, {"audit_id": 7, "score_percentage": 91.5, "niveau": "EXCELLENT"}, fiche_id=fiche_id)
+from tests.fixtures.outbox import Outbox, announce, subscribe
 
 
 async def test_delivery_verifies_with_the_standard_webhooks_library(outbox: Outbox) -> None:

@@ -15,9 +15,8 @@ from sqlalchemy import select
 
 from domain.models import DeliveryAttempt, OutboxDelivery
 from resources.outbox import OutboxConfig
-from tests.fixtures.outbox import KEY, Outbox
+from tests.fixtures.outbox import KEY, Outbox, announce, subscribe
 from tests.fixtures.processes import cli_env
-from tests.resources.outbox.test_delivery import announce, subscribe
 
 
 async def test_killed_mid_delivery_is_sent_again_with_the_same_id(
