@@ -159,7 +159,7 @@ def error_response(
 
 
 def stream_error_frame(message: str) -> str:
-    """A failure after a stream has answered 200 (decision 94): the status can no longer change and no
+    """A failure after a stream has answered 200 (decision 97): the status can no longer change and no
     handler here can answer instead, so the stream says it as its last event, `ErrorBody`'s `error`
     and `code` under the original's `"type": "error"` (reference §8.5)."""
     body = ErrorBody(error=message, code=ErrorCode.STREAM_ERROR).model_dump(include={"error", "code"})
