@@ -1,14 +1,21 @@
-"""Embedded Postgres (migrated to head) and Redis in a temporary directory, for the benchmarks that
-run the product's stages or API against real servers; stopped on the way out."""
+"""Embedded Postgres (migrated to head) and Redis in a temporary directory, and the API served over
+them in its own process, for the benchmarks that run the product's stages or API against real
+servers; stopped on the way out."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from alembic import command
 
 from callaudit.embedded import EmbeddedPostgres, EmbeddedRedis
@@ -41,3 +48,49 @@ def migrated_servers(prefix: str, home: Path | None = None) -> Iterator[Servers]
         finally:
             redis.stop()
             postgres.stop()
+
+
+CALLAUDIT_API = (sys.executable, "-m", "callaudit", "api")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running_api(
+    servers: Servers, env: Mapping[str, str], server: Sequence[str] = CALLAUDIT_API
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """The API over `servers` in its own process on a free local port, once `/health` answers; stopped
+    on the way out. `server` is the command without its address (`callaudit api` as in production
+    by default); `env` adds to the servers' URLs (secrets, log level)."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "DATABASE_URL": servers.database_url,
+        "REDIS_URL": servers.redis_url,
+        "CALLAUDIT_HOME": str(servers.home),
+        **env,
+    }
+    argv = [*server, "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(argv, env=environment, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit("the API did not start")
+            time.sleep(0.3)
+        yield proc, port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -50,8 +50,6 @@ import platform
 import random
 import re
 import secrets
-import socket
-import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
@@ -64,7 +62,7 @@ from typing import Any
 import httpx
 import psutil
 import psycopg
-from _embedded import Servers, migrated_servers
+from _embedded import Servers, migrated_servers, running_api
 from sqlalchemy import Engine, event, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -502,45 +500,6 @@ async def _api_phase(
     return phase
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def _api(servers: Servers, secret: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": servers.database_url,
-        "REDIS_URL": servers.redis_url,
-        "CALLAUDIT_HOME": str(servers.home),
-        "JWT_ACCESS_SECRET": secret,
-        "LOG_LEVEL": "WARNING",
-    }
-    argv = [sys.executable, "-m", "callaudit", "api", "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise SystemExit("the API did not start")
-            time.sleep(0.3)
-        yield proc, port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 # --- report -------------------------------------------------------------------------------------
 
 
@@ -623,7 +582,7 @@ def main() -> None:
         print(f"  {len(captured)} request shapes captured in {time.monotonic() - started:.0f} s")
         sql = asyncio.run(_sql_phase(servers, requests, captured, rate=args.rate, warmup=warmup))
         sql.load = os.getloadavg()[:2]
-        with _api(servers, secret) as (proc, port):
+        with running_api(servers, {"JWT_ACCESS_SECRET": secret, "LOG_LEVEL": "WARNING"}) as (proc, port):
             process = psutil.Process(proc.pid)
             api = asyncio.run(_api_phase(servers, port, tokens, requests, rate=args.rate, warmup=warmup, api=process))
             api.load = os.getloadavg()[:2]

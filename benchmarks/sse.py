@@ -28,23 +28,17 @@ import asyncio
 import json
 import os
 import secrets
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
-import httpx
 import psutil
 import redis
-from alembic import command
+from _embedded import CALLAUDIT_API, migrated_servers, running_api
 from sqlalchemy import insert
 
-from callaudit.embedded import EmbeddedPostgres, EmbeddedRedis
-from callaudit.migrate import alembic_config
 from domain.models.fiches import Fiche
 from resources.database import create_sync_engine
 from resources.redis import EventPublisher, stream_key
@@ -56,41 +50,11 @@ DRAIN_SECONDS = 3.0
 CONNECT_TIMEOUT = 120.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start_api(
-    database_url: str, redis_url: str, home: Path, token: str, http: str
-) -> tuple[subprocess.Popen[bytes], int]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "CALLAUDIT_HOME": str(home),
-        "JWT_ACCESS_SECRET": secrets.token_urlsafe(48),
-        "API_AUTH_TOKEN": token,
-        "API_AUTH_TOKEN_SCOPE": "ALL",
-        "LOG_LEVEL": "WARNING",
-    }
+def _server(http: str) -> Sequence[str]:
     if http == "production":
-        argv = [sys.executable, "-m", "callaudit", "api", "--host", "127.0.0.1", "--port", str(port)]
-    else:
-        argv = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1"]
-        argv += ["--port", str(port), "--log-level", "warning", "--http", http]
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                return proc, port
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("the API did not start")
+        return CALLAUDIT_API
+    uvicorn = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--log-level", "warning"]
+    return [*uvicorn, "--http", http]
 
 
 class Client(asyncio.Protocol):
@@ -224,35 +188,22 @@ def main() -> None:
     )
     args = parser.parse_args()
     token = secrets.token_urlsafe(24)
-    with tempfile.TemporaryDirectory(prefix="callaudit-sse-bench-") as tmp:
-        home = Path(tmp)
-        postgres, redis_server = EmbeddedPostgres(home), EmbeddedRedis(home)
-        postgres.start()
-        redis_server.start()
-        api = None
-        try:
-            database_url, redis_url = postgres.url(), redis_server.url()
-            assert database_url
-            assert redis_url
-            command.upgrade(alembic_config(database_url), "head")
-            engine = create_sync_engine(database_url)
-            with engine.begin() as connection:
-                connection.execute(insert(Fiche).values(fiche_id=FICHE_ID, fetch_status="summary"))
-            engine.dispose()
-            redis.Redis.from_url(redis_url).delete(stream_key(TOPIC))
-            api, port = _start_api(database_url, redis_url, home, token, args.http)
+    with migrated_servers("callaudit-sse-bench-") as servers:
+        engine = create_sync_engine(servers.database_url)
+        with engine.begin() as connection:
+            connection.execute(insert(Fiche).values(fiche_id=FICHE_ID, fetch_status="summary"))
+        engine.dispose()
+        redis.Redis.from_url(servers.redis_url).delete(stream_key(TOPIC))
+        env = {
+            "JWT_ACCESS_SECRET": secrets.token_urlsafe(48),
+            "API_AUTH_TOKEN": token,
+            "API_AUTH_TOKEN_SCOPE": "ALL",
+            "LOG_LEVEL": "WARNING",
+        }
+        with running_api(servers, env, _server(args.http)) as (api, port):
             print(f"SSE fan-out: one API replica ({args.http}, pid {api.pid}), {os.cpu_count()} CPUs")
-            summary = asyncio.run(_measure(args, port, token, redis_url, psutil.Process(api.pid)))
+            summary = asyncio.run(_measure(args, port, token, servers.redis_url, psutil.Process(api.pid)))
             print(summary)
-        finally:
-            if api is not None:
-                api.terminate()
-                try:
-                    api.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    api.kill()
-            redis_server.stop()
-            postgres.stop()
 
 
 if __name__ == "__main__":

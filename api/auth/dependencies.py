@@ -39,8 +39,7 @@ from api.auth.principal import Grant, Principal
 from api.auth.ratelimit import LoginLimiter
 from api.auth.service import (
     load_api_token_principal,
-    load_user_principal,
-    session_is_active,
+    load_session_principal,
     static_token_principal,
 )
 from api.deps import RedisDep, SessionDep, SettingsDep
@@ -126,10 +125,10 @@ async def user_session_principal(
     except (InvalidAccessToken, ValueError) as exc:
         log.info("rejected a token of type %s (%s)", typ, exc)
         raise NotAuthenticated(INVALID_CREDENTIALS) from None
-    if not await session_is_active(session, user_id, session_id):
+    alive, principal = await load_session_principal(session, user_id, session_id)
+    if not alive:
         log.info("rejected a token of type %s of an ended session of user %s", typ, user_id)
         raise NotAuthenticated(INVALID_CREDENTIALS)
-    principal = await load_user_principal(session, user_id)
     if principal is None:
         log.info("rejected a token of type %s of inactive or deleted user %s", typ, user_id)
         raise NotAuthenticated(INVALID_CREDENTIALS)

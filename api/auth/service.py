@@ -12,8 +12,10 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Row, delete, or_, select, update
+from sqlalchemy import Row, Select, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.crypto import (
@@ -57,46 +59,72 @@ def utcnow() -> dt.datetime:
 # --- principals -----------------------------------------------------------------------------------
 
 
-async def load_user_principal(session: AsyncSession, user_id: int) -> Principal | None:
-    """The user's current identity, roles, merged grants and teams; `None` unless the user is ACTIVE."""
-    user = (
-        await session.execute(select(User.id, User.email, User.status, User.crm_user_id).where(User.id == user_id))
-    ).one_or_none()
-    if user is None or user.status != UserStatus.ACTIVE:
-        return None
-    rows = (
-        await session.execute(
-            select(Role.key, Permission.key, RolePermission.can_read, RolePermission.can_write, RolePermission.scope)
-            .select_from(UserRole)
-            .join(Role, Role.id == UserRole.role_id)
-            .outerjoin(RolePermission, RolePermission.role_id == Role.id)
-            .outerjoin(Permission, Permission.id == RolePermission.permission_id)
-            .where(UserRole.user_id == user_id)
+def _principal_statement(user_id: int) -> Select[Any]:
+    """The user's identity, its roles' grants and its teams in one row (one round trip, not three):
+    the grants and the teams as JSON arrays, the teams in the order they are listed."""
+    grants = (
+        select(
+            func.json_agg(
+                func.json_build_array(
+                    Role.key, Permission.key, RolePermission.can_read, RolePermission.can_write, RolePermission.scope
+                )
+            )
         )
-    ).all()
-    roles = sorted({row[0] for row in rows})
-    grants = merge_role_grants(
-        RoleGrant(key, bool(can_read), bool(can_write), Scope(scope))
-        for _, key, can_read, can_write, scope in rows
-        if key is not None
+        .select_from(UserRole)
+        .join(Role, Role.id == UserRole.role_id)
+        .outerjoin(RolePermission, RolePermission.role_id == Role.id)
+        .outerjoin(Permission, Permission.id == RolePermission.permission_id)
+        .where(UserRole.user_id == User.id)
+        .scalar_subquery()
     )
     teams = (
-        await session.execute(
-            select(Team.id, Team.name, Team.crm_group_id)
-            .join(TeamMember, TeamMember.team_id == Team.id)
-            .where(TeamMember.user_id == user_id)
-            .order_by(Team.name, Team.id)
+        select(
+            func.json_agg(
+                aggregate_order_by(func.json_build_array(Team.id, Team.name, Team.crm_group_id), Team.name, Team.id)
+            )
         )
-    ).all()
+        .join(TeamMember, TeamMember.team_id == Team.id)
+        .where(TeamMember.user_id == User.id)
+        .scalar_subquery()
+    )
+    return select(User.id, User.email, User.status, User.crm_user_id, grants, teams).where(User.id == user_id)
+
+
+def _principal_of(row: Sequence[Any] | None) -> Principal | None:
+    if row is None:
+        return None
+    user_id, email, status, crm_user_id, grant_rows, team_rows, *_ = row
+    if status != UserStatus.ACTIVE:
+        return None
+    roles = sorted({role for role, *_ in grant_rows or ()})
+    grants = merge_role_grants(
+        RoleGrant(key, bool(can_read), bool(can_write), Scope(scope))
+        for _, key, can_read, can_write, scope in grant_rows or ()
+        if key is not None
+    )
     return Principal(
         kind=PrincipalKind.USER,
         grants=grants,
-        user_id=user.id,
-        email=user.email,
-        crm_user_id=user.crm_user_id,
+        user_id=user_id,
+        email=email,
+        crm_user_id=crm_user_id,
         roles=tuple(roles),
-        teams=tuple(TeamRef(t.id, t.name, t.crm_group_id) for t in teams),
+        teams=tuple(TeamRef(*team) for team in team_rows or ()),
     )
+
+
+async def load_user_principal(session: AsyncSession, user_id: int) -> Principal | None:
+    """The user's current identity, roles, merged grants and teams; `None` unless the user is ACTIVE."""
+    return _principal_of((await session.execute(_principal_statement(user_id))).one_or_none())
+
+
+async def load_session_principal(session: AsyncSession, user_id: int, session_id: str) -> tuple[bool, Principal | None]:
+    """Whether the login session still stands (`session_is_active`), and the user as
+    `load_user_principal` reads it, in the same statement: every request signed by an access token
+    asks both."""
+    statement = _principal_statement(user_id).add_columns(_alive(user_id, session_id).exists())
+    row = (await session.execute(statement)).one_or_none()
+    return (row is not None and bool(row[-1])), _principal_of(row)
 
 
 async def load_api_token_principal(session: AsyncSession, keyring: Keyring, token: str) -> Principal | None:
@@ -375,17 +403,16 @@ async def session_is_active(session: AsyncSession, user_id: int, session_id: str
     Logout, reuse detection, disabling a user and a password change revoke the family; checking it on
     every request makes them end the access tokens already issued too, not only future refreshes.
     """
-    alive = await session.scalar(
-        select(RefreshToken.id)
-        .where(
-            RefreshToken.family_id == session_id,
-            RefreshToken.user_id == user_id,
-            RefreshToken.revoked_at.is_(None),
-            RefreshToken.expires_at > utcnow(),
-        )
-        .limit(1)
+    return await session.scalar(_alive(user_id, session_id).limit(1)) is not None
+
+
+def _alive(user_id: int, session_id: str) -> Select[Any]:
+    return select(RefreshToken.id).where(
+        RefreshToken.family_id == session_id,
+        RefreshToken.user_id == user_id,
+        RefreshToken.revoked_at.is_(None),
+        RefreshToken.expires_at > utcnow(),
     )
-    return alive is not None
 
 
 async def revoke_refresh_token(session: AsyncSession, raw: str) -> None:

@@ -8,10 +8,11 @@ read at all (the scope clause is in the same `WHERE`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, func, select, true
+from sqlalchemy import ARRAY, Row, Select, String, any_, bindparam, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.fiches.schemas import FicheAuditStatus, FicheStatusOut, FicheTranscriptionProgress, LatestAuditOut
@@ -20,9 +21,16 @@ from domain.models import Audit, AuditStatus, Fiche, FicheFetchStatus, FicheTran
 from domain.models.transcripts import Transcript, TranscriptStatus
 from domain.scoping import apply_fiche_scope
 
+#: The batch's ids, one array parameter for the three places that read them: the statement's text is
+#: then the same whatever the batch size (`IN` would expand to one parameter per id and place, a
+#: new text per size that SQLAlchemy and psycopg render and parse again on each request).
+_IDS = bindparam("fiche_ids", type_=ARRAY(String))
 
-def _statement(fiche_ids: Sequence[str], grant: Grant) -> Any:
-    ids = list(fiche_ids)
+
+@functools.cache
+def _unscoped() -> Select[Any]:
+    """Built once: the statement does not depend on the request, only its parameter and scope do."""
+    ids = any_(_IDS)
     transcripts = (
         select(
             Recording.fiche_id.label("fiche_id"),
@@ -32,7 +40,7 @@ def _statement(fiche_ids: Sequence[str], grant: Grant) -> Any:
             func.max(Transcript.transcribed_at).label("last_transcribed_at"),
         )
         .outerjoin(Transcript, Transcript.recording_id == Recording.id)
-        .where(Recording.fiche_id.in_(ids))
+        .where(Recording.fiche_id == ids)
         .group_by(Recording.fiche_id)
         .subquery("t")
     )
@@ -49,7 +57,7 @@ def _statement(fiche_ids: Sequence[str], grant: Grant) -> Any:
             func.count(Audit.id).filter(done, Audit.is_compliant.is_(False)).label("non_compliant"),
             func.round(func.avg(Audit.score_percentage).filter(done), 2).label("average_score"),
         )
-        .where(Audit.fiche_id.in_(ids), Audit.deleted_at.is_(None))
+        .where(Audit.fiche_id == ids, Audit.deleted_at.is_(None))
         .group_by(Audit.fiche_id)
         .subquery("a")
     )
@@ -72,7 +80,7 @@ def _statement(fiche_ids: Sequence[str], grant: Grant) -> Any:
         .limit(1)
         .lateral("latest")
     )
-    statement = (
+    return (
         select(
             Fiche.fiche_id,
             Fiche.fetch_status,
@@ -92,9 +100,8 @@ def _statement(fiche_ids: Sequence[str], grant: Grant) -> Any:
         .outerjoin(transcripts, transcripts.c.fiche_id == Fiche.fiche_id)
         .outerjoin(audits, audits.c.fiche_id == Fiche.fiche_id)
         .outerjoin(latest, true())
-        .where(Fiche.fiche_id.in_(ids))
+        .where(Fiche.fiche_id == ids)
     )
-    return apply_fiche_scope(statement, grant)
 
 
 def _transcription(row: Row[Any]) -> FicheTranscriptionProgress:
@@ -160,5 +167,6 @@ async def statuses(session: AsyncSession, grant: Grant, fiche_ids: Sequence[str]
     """The status of each visible fiche among `fiche_ids` (missing and invisible ones are absent)."""
     if not fiche_ids:
         return {}
-    rows = (await session.execute(_statement(fiche_ids, grant))).all()
+    statement = apply_fiche_scope(_unscoped(), grant)
+    rows = (await session.execute(statement, {"fiche_ids": list(fiche_ids)})).all()
     return {row.fiche_id: status_of(row) for row in rows}
