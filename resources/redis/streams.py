@@ -2,19 +2,19 @@
 
 One stream per topic (`sse:audit:123`, `sse:run:<uuid>`): readers of a topic never scan other
 topics' events, authorization is a check on the topic, and retention is per topic. Each publish is
-`XADD ... MAXLEN ~ maxlen` plus `EXPIRE` in one MULTI: approximate trimming is cheap (whole nodes)
+`XADD ... MAXLEN ~ maxlen` plus `EXPIRE` in one script: approximate trimming is cheap (whole nodes)
 and bounds memory, and the expiry removes streams nobody publishes to any more. The entry id
 (`<ms>-<seq>`) is the SSE event id and the resume cursor, monotonic within a topic.
 
 The stream is a best-effort, bounded buffer; Postgres stays the source of truth. A reader whose
 cursor is older than `first_id(topic)` has missed trimmed events and must refetch a snapshot.
 
-A publish waits out a Redis restart (`outage_seconds`, from the first failure of an outage) instead of
-dropping the event, and its retries never add it twice: each entry carries its publisher's random
-token (`pub`), and the script adds it only if no recent entry of the topic has that token, so a retry
-after a lost reply (the command ran, the answer did not arrive: a restart can do that) returns the
-first entry's id. Past the window the event is given up (`RedisUnavailable`) and, until Redis answers
-again, later publishes try once each, so a long outage does not hold every caller that long.
+A publish waits out a Redis restart (`outage_seconds`, from the first failure of an outage) instead
+of dropping the event, and its retries never add it twice: the script that adds the entry also
+stores its id under the publish's random marker key for the retry window, so a retry after a lost
+reply (the command ran, the answer did not arrive: a restart can do that) returns the first entry's
+id. Past the window the event is given up (`RedisUnavailable`) and, until Redis answers again, later
+publishes try once each, so a long outage does not hold every caller that long.
 """
 
 from __future__ import annotations
@@ -43,22 +43,17 @@ _STREAM_ID = re.compile(r"(\d{1,20})(?:-(\d{1,20}))?")
 LIVE = "$"  # XREAD cursor meaning "only entries added from now on"
 #: How long a publish waits out a Redis outage (a restart, a failover) before giving its event up.
 OUTAGE_SECONDS = 30.0
-# KEYS[1] = the topic's stream; ARGV = token, maxlen, ttl, window_ms, type, data. The entries of the
-# last `window_ms` (server clock) are searched for the token: a publish is retried within its outage
-# window only, so an entry it added before is among them.
+# KEYS[1] = the topic's stream, KEYS[2] = the publish's marker; ARGV = maxlen, ttl, window_ms, type, data.
+# The marker holds the entry id for `window_ms`, so a retry of the same publish (ours after an outage,
+# or redis-py's own after a lost reply) returns that entry instead of adding a second one.
 _ADD_ONCE = """
-local t = redis.call('TIME')
-local since = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[4])
-for _, entry in ipairs(redis.call('XREVRANGE', KEYS[1], '+', string.format('%d', math.max(since, 0)))) do
-  local fields = entry[2]
-  for i = 1, #fields, 2 do
-    if fields[i] == 'pub' and fields[i + 1] == ARGV[1] then
-      return entry[1]
-    end
-  end
+local added = redis.call('GET', KEYS[2])
+if added then
+  return added
 end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'type', ARGV[5], 'data', ARGV[6], 'pub', ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'type', ARGV[4], 'data', ARGV[5])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[2], id, 'PX', ARGV[3])
 return id
 """
 
@@ -120,9 +115,11 @@ class _Publisher:
     def _args(self, topic: str, event_type: str, payload: Mapping[str, Any]) -> tuple[list[str], list[EncodableT]]:
         """The script's keys and arguments; validation and encoding fail before any I/O."""
         window_ms = int((self.outage_seconds + 60) * 1000)  # the retries' span, with room for slow calls
-        token = secrets.token_hex(8)
+        key = stream_key(topic)
+        # The stream's name as hash tag: both keys in one Redis Cluster slot, as a script needs.
+        marker = f"{{{key}}}:pub:{secrets.token_hex(8)}"
         event = check_name("event type", event_type)
-        return [stream_key(topic)], [token, self.maxlen, self.ttl_seconds, window_ms, event, encode_payload(payload)]
+        return [key, marker], [self.maxlen, self.ttl_seconds, window_ms, event, encode_payload(payload)]
 
     def _retry_in(self, backoff: Backoff | None) -> tuple[Backoff | None, float | None]:
         """After a failed attempt: the outage's back-off and how long to sleep, or None to give up."""
