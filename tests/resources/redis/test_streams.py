@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import redis
@@ -145,6 +146,7 @@ async def test_a_publish_waits_out_a_redis_restart(tmp_path):
     server = EmbeddedRedis(tmp_path)
     server.start()
     url = server.url()
+    assert url is not None
     client = create_async_redis(url)
     try:
         publisher = EventPublisher(client)
@@ -165,10 +167,10 @@ async def test_a_publish_waits_out_a_redis_restart(tmp_path):
 class _LostReply:
     """Runs the script for real, then fails as a connection dropped before the answer would."""
 
-    def __init__(self, script, failures=1):
+    def __init__(self, script: Any, failures: int = 1) -> None:
         self.script, self.failures, self.calls = script, failures, 0
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self.calls += 1
         answer = self.script(*args, **kwargs)
         if self.calls <= self.failures:
@@ -177,32 +179,35 @@ class _LostReply:
             raise redis.exceptions.ConnectionError("Connection closed by server.")
         return answer
 
-    async def _fail_after(self, answer):
+    async def _fail_after(self, answer: Any) -> None:
         await answer
         raise redis.exceptions.ConnectionError("Connection closed by server.")
 
 
-async def test_a_publish_retried_after_a_lost_reply_adds_its_event_once(aredis, redis_client):
+async def test_a_publish_retried_after_a_lost_reply_adds_its_event_once(aredis, redis_client, monkeypatch):
     publisher = EventPublisher(aredis)
-    publisher._add = lost = _LostReply(publisher._add)
+    lost = _LostReply(publisher._add)
+    monkeypatch.setattr(publisher, "_add", lost)
     entry_id = await publisher.publish("audit:8", "audit.completed", {"n": 1})
     assert lost.calls == 2
     assert [entry[0] for entry in redis_client.xrange("sse:audit:8")] == [entry_id]
 
 
-def test_a_sync_publish_retried_after_a_lost_reply_adds_its_event_once(redis_client):
+def test_a_sync_publish_retried_after_a_lost_reply_adds_its_event_once(redis_client, monkeypatch):
     publisher = SyncEventPublisher(redis_client)
     first = publisher.publish("audit:9", "audit.started", {"n": 0})
-    publisher._add = lost = _LostReply(publisher._add, failures=2)
+    lost = _LostReply(publisher._add, failures=2)
+    monkeypatch.setattr(publisher, "_add", lost)
     entry_id = publisher.publish("audit:9", "audit.completed", {"n": 1})
     assert lost.calls == 3
     assert [entry[0] for entry in redis_client.xrange("sse:audit:9")] == [first, entry_id]
 
 
-async def test_past_the_outage_window_publishes_fail_at_once_until_redis_answers(tmp_path):
+async def test_past_the_outage_window_publishes_fail_at_once_until_redis_answers(tmp_path, monkeypatch):
     client = create_async_redis(f"unix://{tmp_path}/absent.sock")
     publisher = EventPublisher(client, outage_seconds=0.3)
-    publisher._add = counted = _LostReply(publisher._add, failures=0)
+    counted = _LostReply(publisher._add, failures=0)
+    monkeypatch.setattr(publisher, "_add", counted)
     try:
         with pytest.raises(RedisUnavailable):
             await publisher.publish("audit:1", "x", {})
