@@ -132,7 +132,9 @@ async def start_progressive_fetch(
         )
     try:
         created = fetch_payload(job, DayOutcomes([], [], list(days)), total_fiches=total_fiches, run_id=None)
-        await EventPublisher(redis).publish(job_topic(job_id), Event.PROGRESSIVE_FETCH_CREATED, created)
+        # A request does not wait out an outage (the job row is the record): one attempt.
+        publisher = EventPublisher(redis, outage_seconds=0)
+        await publisher.publish(job_topic(job_id), Event.PROGRESSIVE_FETCH_CREATED, created)
     except (RedisUnavailable, RedisError, OSError) as exc:
         log.info("could not publish the creation of job %s: %s", job_id, exc)
     return JobStart(job_id, job.status, False, job.error)

@@ -2,18 +2,28 @@
 
 One stream per topic (`sse:audit:123`, `sse:run:<uuid>`): readers of a topic never scan other
 topics' events, authorization is a check on the topic, and retention is per topic. Each publish is
-`XADD ... MAXLEN ~ maxlen` plus `EXPIRE` in one MULTI: approximate trimming is cheap (whole nodes)
+`XADD ... MAXLEN ~ maxlen` plus `EXPIRE` in one script: approximate trimming is cheap (whole nodes)
 and bounds memory, and the expiry removes streams nobody publishes to any more. The entry id
 (`<ms>-<seq>`) is the SSE event id and the resume cursor, monotonic within a topic.
 
 The stream is a best-effort, bounded buffer; Postgres stays the source of truth. A reader whose
 cursor is older than `first_id(topic)` has missed trimmed events and must refetch a snapshot.
+
+A publish waits out a Redis restart (`outage_seconds`, from the first failure of an outage) instead
+of dropping the event, and its retries never add it twice: the script that adds the entry also
+stores its id under the publish's random marker key for the retry window, so a retry after a lost
+reply (the command ran, the answer did not arrive: a restart can do that) returns the first entry's
+id. Past the window the event is given up (`RedisUnavailable`) and, until Redis answers again, later
+publishes try once each, so a long outage does not hold every caller that long.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import secrets
+import time
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -24,15 +34,28 @@ from uuid import UUID
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
-from redis.asyncio.client import Pipeline as AsyncPipeline
-from redis.client import Pipeline
-from redis.typing import EncodableT, FieldT
+from redis.typing import EncodableT
 
-from resources.redis._support import check_name
-from resources.redis.errors import RedisUnavailable, unavailable_as
+from resources.redis._support import Backoff, check_name
+from resources.redis.errors import REDIS_DOWN, RedisUnavailable, unavailable_as
 
 _STREAM_ID = re.compile(r"(\d{1,20})(?:-(\d{1,20}))?")
 LIVE = "$"  # XREAD cursor meaning "only entries added from now on"
+#: How long a publish waits out a Redis outage (a restart, a failover) before giving its event up.
+OUTAGE_SECONDS = 30.0
+# KEYS[1] = the topic's stream, KEYS[2] = the publish's marker; ARGV = maxlen, ttl, window_ms, type, data.
+# The marker holds the entry id for `window_ms`, so a retry of the same publish (ours after an outage,
+# or redis-py's own after a lost reply) returns that entry instead of adding a second one.
+_ADD_ONCE = """
+local added = redis.call('GET', KEYS[2])
+if added then
+  return added
+end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'type', ARGV[4], 'data', ARGV[5])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[2], id, 'PX', ARGV[3])
+return id
+"""
 
 
 def stream_key(topic: str) -> str:
@@ -79,23 +102,33 @@ class StreamEvent:
 
 
 class _Publisher:
-    """Settings and command building shared by the async and sync publishers."""
+    """Settings, the script's arguments and the outage window shared by the async and sync publishers."""
 
-    def __init__(self, *, maxlen: int, ttl_seconds: int) -> None:
-        if maxlen < 1 or ttl_seconds < 1:
-            raise ValueError("maxlen and ttl_seconds must be >= 1")
+    def __init__(self, *, maxlen: int, ttl_seconds: int, outage_seconds: float) -> None:
+        if maxlen < 1 or ttl_seconds < 1 or outage_seconds < 0:
+            raise ValueError("maxlen and ttl_seconds must be >= 1, outage_seconds >= 0")
         self.maxlen = maxlen
         self.ttl_seconds = ttl_seconds
+        self.outage_seconds = outage_seconds
+        self._down_since: float | None = None
 
-    def _queue(self, pipe: Pipeline | AsyncPipeline, topic: str, event_type: str, payload: Mapping[str, Any]) -> None:
-        """Queue XADD + EXPIRE on a MULTI pipeline; validation and encoding fail before any I/O."""
+    def _args(self, topic: str, event_type: str, payload: Mapping[str, Any]) -> tuple[list[str], list[EncodableT]]:
+        """The script's keys and arguments; validation and encoding fail before any I/O."""
+        window_ms = int((self.outage_seconds + 60) * 1000)  # the retries' span, with room for slow calls
         key = stream_key(topic)
-        fields: dict[FieldT, EncodableT] = {
-            "type": check_name("event type", event_type),
-            "data": encode_payload(payload),
-        }
-        pipe.xadd(key, fields, maxlen=self.maxlen, approximate=True)
-        pipe.expire(key, self.ttl_seconds)
+        # The stream's name as hash tag: both keys in one Redis Cluster slot, as a script needs.
+        marker = f"{{{key}}}:pub:{secrets.token_hex(8)}"
+        event = check_name("event type", event_type)
+        return [key, marker], [self.maxlen, self.ttl_seconds, window_ms, event, encode_payload(payload)]
+
+    def _retry_in(self, backoff: Backoff | None) -> tuple[Backoff | None, float | None]:
+        """After a failed attempt: the outage's back-off and how long to sleep, or None to give up."""
+        now = time.monotonic()
+        if self._down_since is None:
+            self._down_since = now
+        if backoff is None:
+            backoff = Backoff(max(0.0, self._down_since + self.outage_seconds - now), initial=0.05, cap=1.0)
+        return backoff, backoff.next_delay()
 
     @staticmethod
     def _unavailable(action: str, topic: str) -> AbstractContextManager[None]:
@@ -108,17 +141,34 @@ class EventPublisher(_Publisher):
     The client must decode responses to `str`, as the ones from `create_async_redis` do.
     """
 
-    def __init__(self, redis: AsyncRedis, *, maxlen: int = 1000, ttl_seconds: int = 86_400) -> None:
-        super().__init__(maxlen=maxlen, ttl_seconds=ttl_seconds)
+    def __init__(
+        self,
+        redis: AsyncRedis,
+        *,
+        maxlen: int = 1000,
+        ttl_seconds: int = 86_400,
+        outage_seconds: float = OUTAGE_SECONDS,
+    ) -> None:
+        super().__init__(maxlen=maxlen, ttl_seconds=ttl_seconds, outage_seconds=outage_seconds)
         self._redis = redis
+        self._add = redis.register_script(_ADD_ONCE)
 
     async def publish(self, topic: str, event_type: str, payload: Mapping[str, Any]) -> str:
-        """Append an event to the topic's stream and return its entry id."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            self._queue(pipe, topic, event_type, payload)
-            with self._unavailable("publish to", topic):
-                entry_id, _ = await pipe.execute()
-        return str(entry_id)
+        """Append an event to the topic's stream and return its entry id, waiting out an outage."""
+        keys, args = self._args(topic, event_type, payload)
+        backoff = None
+        while True:
+            try:
+                entry_id = await self._add(keys, args)
+            except REDIS_DOWN:
+                backoff, delay = self._retry_in(backoff)
+                if delay is None:
+                    with self._unavailable("publish to", topic):
+                        raise
+                await asyncio.sleep(delay)
+                continue
+            self._down_since = None
+            return str(entry_id)
 
     async def read(
         self, topic: str, after_id: str = "0-0", count: int = 100, block_ms: int | None = None
@@ -159,14 +209,26 @@ class EventPublisher(_Publisher):
 class SyncEventPublisher(_Publisher):
     """The synchronous twin of `EventPublisher.publish`, for Dagster ops and sensors."""
 
-    def __init__(self, redis: Redis, *, maxlen: int = 1000, ttl_seconds: int = 86_400) -> None:
-        super().__init__(maxlen=maxlen, ttl_seconds=ttl_seconds)
+    def __init__(
+        self, redis: Redis, *, maxlen: int = 1000, ttl_seconds: int = 86_400, outage_seconds: float = OUTAGE_SECONDS
+    ) -> None:
+        super().__init__(maxlen=maxlen, ttl_seconds=ttl_seconds, outage_seconds=outage_seconds)
         self._redis = redis
+        self._add = redis.register_script(_ADD_ONCE)
 
     def publish(self, topic: str, event_type: str, payload: Mapping[str, Any]) -> str:
-        """Append an event to the topic's stream and return its entry id."""
-        with self._redis.pipeline(transaction=True) as pipe:
-            self._queue(pipe, topic, event_type, payload)
-            with self._unavailable("publish to", topic):
-                entry_id, _ = pipe.execute()
-        return str(entry_id)
+        """Append an event to the topic's stream and return its entry id, waiting out an outage."""
+        keys, args = self._args(topic, event_type, payload)
+        backoff = None
+        while True:
+            try:
+                entry_id = self._add(keys, args)
+            except REDIS_DOWN:
+                backoff, delay = self._retry_in(backoff)
+                if delay is None:
+                    with self._unavailable("publish to", topic):
+                        raise
+                time.sleep(delay)
+                continue
+            self._down_since = None
+            return str(entry_id)

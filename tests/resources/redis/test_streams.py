@@ -6,9 +6,12 @@ import asyncio
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
+import redis
 
+from callaudit.embedded import EmbeddedRedis
 from resources.redis import (
     LIVE,
     EventPublisher,
@@ -133,6 +136,85 @@ async def test_first_id_for_gap_detection(publisher, redis_client):
 async def test_unreachable_redis_raises_without_the_url(tmp_path):
     client = create_async_redis(f"unix://{tmp_path}/absent.sock")
     with pytest.raises(RedisUnavailable) as caught:
-        await EventPublisher(client).publish("audit:1", "x", {})
+        await EventPublisher(client, outage_seconds=0).publish("audit:1", "x", {})
     assert str(tmp_path) not in str(caught.value)
     await client.aclose()
+
+
+async def test_a_publish_waits_out_a_redis_restart(tmp_path):
+    """An event published while Redis restarts is stored once it is back, after what was there before."""
+    server = EmbeddedRedis(tmp_path)
+    server.start()
+    url = server.url()
+    assert url is not None
+    client = create_async_redis(url)
+    try:
+        publisher = EventPublisher(client)
+        before = await publisher.publish("audit:7", "audit.started", {"n": 1})
+        server.stop()
+        during = asyncio.create_task(publisher.publish("audit:7", "audit.step.completed", {"n": 2}))
+        await asyncio.sleep(1)
+        assert not during.done(), "the publish waits for Redis"
+        server.start()
+        after = await during
+        events = await publisher.read("audit:7")
+        assert [(e.id, e.payload()) for e in events] == [(before, {"n": 1}), (after, {"n": 2})]
+    finally:
+        await client.aclose()
+        server.stop()
+
+
+class _LostReply:
+    """Runs the script for real, then fails as a connection dropped before the answer would."""
+
+    def __init__(self, script: Any, failures: int = 1) -> None:
+        self.script, self.failures, self.calls = script, failures, 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        answer = self.script(*args, **kwargs)
+        if self.calls <= self.failures:
+            if asyncio.iscoroutine(answer):
+                return self._fail_after(answer)
+            raise redis.exceptions.ConnectionError("Connection closed by server.")
+        return answer
+
+    async def _fail_after(self, answer: Any) -> None:
+        await answer
+        raise redis.exceptions.ConnectionError("Connection closed by server.")
+
+
+async def test_a_publish_retried_after_a_lost_reply_adds_its_event_once(aredis, redis_client, monkeypatch):
+    publisher = EventPublisher(aredis)
+    lost = _LostReply(publisher._add)
+    monkeypatch.setattr(publisher, "_add", lost)
+    entry_id = await publisher.publish("audit:8", "audit.completed", {"n": 1})
+    assert lost.calls == 2
+    assert [entry[0] for entry in redis_client.xrange("sse:audit:8")] == [entry_id]
+
+
+def test_a_sync_publish_retried_after_a_lost_reply_adds_its_event_once(redis_client, monkeypatch):
+    publisher = SyncEventPublisher(redis_client)
+    first = publisher.publish("audit:9", "audit.started", {"n": 0})
+    lost = _LostReply(publisher._add, failures=2)
+    monkeypatch.setattr(publisher, "_add", lost)
+    entry_id = publisher.publish("audit:9", "audit.completed", {"n": 1})
+    assert lost.calls == 3
+    assert [entry[0] for entry in redis_client.xrange("sse:audit:9")] == [first, entry_id]
+
+
+async def test_past_the_outage_window_publishes_fail_at_once_until_redis_answers(tmp_path, monkeypatch):
+    client = create_async_redis(f"unix://{tmp_path}/absent.sock")
+    publisher = EventPublisher(client, outage_seconds=0.3)
+    counted = _LostReply(publisher._add, failures=0)
+    monkeypatch.setattr(publisher, "_add", counted)
+    try:
+        with pytest.raises(RedisUnavailable):
+            await publisher.publish("audit:1", "x", {})
+        assert counted.calls > 1, "retried within the window"
+        calls = counted.calls
+        with pytest.raises(RedisUnavailable):
+            await publisher.publish("audit:1", "y", {})
+        assert counted.calls == calls + 1, "the outage outlasted the window: one attempt"
+    finally:
+        await client.aclose()
