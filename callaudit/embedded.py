@@ -248,7 +248,7 @@ class EmbeddedRedis:
             "--pidfile", str(self.pidfile),
             "--logfile", str(self.data_dir / "redis.log"),
             "--appendonly", "yes",
-            "--appendfsync", "everysec",  # decision 92: nothing lost to a restart or a kill, 20x cheaper than always
+            "--appendfsync", "everysec",  # decision 102: nothing lost to a restart or a kill, 20x cheaper than always
             "--save", "",
             "--daemonize", "yes",
         ]  # fmt: skip
