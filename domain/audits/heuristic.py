@@ -10,7 +10,8 @@ word vectors and how they are said). An utterance is evidence for a point when:
    put off to later, not a bare backchannel; a question only for points met by asking (`ask`);
 3. **it says the point**: the query terms it matches, each by lemma, word family (`rembourse` /
    `remboursement`), ASR-tolerant spelling or word-vector neighbour, weigh at least `PRESENT_MIN`
-   of the point's own terms (capped at `OWN_CAP` terms, so a long point is not harder to meet).
+   of the point's own terms (capped at `OWN_CAP`, so a long point is not harder to meet; at least
+   `OWN_FLOOR`, so a point of common words is not met by one word of its prompt alone).
 
 A client's agreement ("oui, d'accord") right after an agent's question counts for a client point
 with the question's topic. A conditional point ("... si responsable") is NON_APPLICABLE when the
@@ -45,13 +46,16 @@ from domain.audits.timeline import Timeline, mmss
 from domain.language.lexicon import distinct, known_word, synonyms
 from domain.language.utterances import ParsedTimeline, Utterance, parse_timeline
 
-HEURISTIC_VERSION = "heuristic-6"
+HEURISTIC_VERSION = "heuristic-7"
 """Bump when the search, weights or texts change: audits made before are redone."""
 
 PRESENT_MIN = 0.35
 """Share of the point's own term weight an utterance must match to be evidence."""
 OWN_CAP = 2.5
 """A point's own term weight counts at most this much (a long point is not harder to meet)."""
+OWN_FLOOR = 0.7
+"""...and at least this much: a point whose own words are all common or shared with other points
+("Documents tracés") is not met by one word of its prompt bullet or keywords alone ("envoyer")."""
 FAMILY_MATCH = 0.9
 SYNONYM_MATCH = 0.85
 TOLERANT_MATCH = 0.75
@@ -182,7 +186,7 @@ def _match(
             positions.append(usable[where][1])
     if not matched:
         return None
-    strength = score / min(query.own_weight, OWN_CAP) if query.own_weight else 0.0
+    strength = score / max(min(query.own_weight, OWN_CAP), OWN_FLOOR) if query.own_weight else 0.0
     return _Match(utterance, strength, tuple(matched), tuple(positions), Rule.EVIDENCE, utterance.hedged)
 
 

@@ -7,8 +7,8 @@ import asyncio
 
 from domain.audits.auditor import TranscriptMode
 from domain.audits.gating import GatingRules, gate_step
-from domain.audits.heuristic import HeuristicAuditor, Rule, family
-from domain.audits.points import acronyms, build_queries
+from domain.audits.heuristic import HeuristicAuditor, Rule, family, judge
+from domain.audits.points import PointKind, PointQuery, QueryTerm, acronyms, build_queries
 from domain.audits.schema import PointStatus, StepOutput
 from domain.audits.scorecard import SpeakerRule, StepSpec
 from domain.audits.timeline import Role, Timeline
@@ -219,3 +219,16 @@ def test_a_statement_before_a_tag_question_is_said_as_a_fact() -> None:
     assert analyse(RECORDED, fiche)[0] == [PointStatus.PRESENT]
     asked = call((AGENT, "est-ce que vous savez si on enregistre nos échanges"))
     assert analyse(RECORDED, asked)[0] == [PointStatus.ABSENT]
+
+
+def _query(*terms: QueryTerm) -> PointQuery:
+    return PointQuery(1, 1, "Documents tracés", terms, None, PointKind.INFORM, False, True, False, SpeakerRule.AGENT)
+
+
+def test_one_prompt_word_does_not_meet_a_point_of_common_words() -> None:
+    # own words shared with other points weigh little; one word of the prompt bullet is not the point
+    query = _query(QueryTerm("document", 0.4, None, True), QueryTerm("envoyer", 0.2, None, False))
+    sent = parse_timeline(call((AGENT, "je vous envoie tout par mail")))
+    assert judge(query, sent).status is PointStatus.ABSENT
+    documents = parse_timeline(call((AGENT, "je vous envoie les documents par mail")))
+    assert judge(query, documents).status is PointStatus.PRESENT
