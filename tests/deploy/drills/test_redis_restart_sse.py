@@ -33,7 +33,8 @@ from callaudit.embedded import EmbeddedRedis
 from domain.events import Event
 from resources.redis import create_async_redis, stream_key
 from resources.redis.resource import RedisResource
-from tests.fixtures.factories.scorecards import add_audit, add_scorecard
+from tests.fixtures.factories.audits import add_audit
+from tests.fixtures.factories.scorecards import add_scorecard
 from tests.fixtures.processes import cli_env, free_port
 from tests.fixtures.sse import Frame, SseReader
 
@@ -200,7 +201,7 @@ def test_every_sse_client_resumes_after_a_redis_restart_without_loss_or_duplicat
     with Session(sync_engine) as session, session.begin():
         version = add_scorecard(session).current_version
         assert version is not None
-        topics = [f"audit:{add_audit(session, version, status='running')}" for _ in range(AUDITS)]
+        topics = [f"audit:{add_audit(session, None, version, status='running')}" for _ in range(AUDITS)]
     followers = [Follower(api["url"], api["token"], topic) for topic in topics for _ in range(CLIENTS_PER_AUDIT)]
     published: dict[str, list[str]] = {topic: [] for topic in topics}
     outage = Outage()

@@ -222,7 +222,9 @@ def test_a_statement_before_a_tag_question_is_said_as_a_fact() -> None:
 
 
 def _query(*terms: QueryTerm) -> PointQuery:
-    return PointQuery(1, 1, "Documents tracés", terms, None, PointKind.INFORM, False, True, False, SpeakerRule.AGENT)
+    return PointQuery(
+        1, 1, "Documents tracés", terms, None, PointKind.INFORM, False, None, True, False, SpeakerRule.AGENT
+    )
 
 
 def test_one_prompt_word_does_not_meet_a_point_of_common_words() -> None:
