@@ -288,11 +288,10 @@ def arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def main() -> None:
-    args = arguments()
-
+@contextlib.contextmanager
+def upstreams(args: argparse.Namespace) -> Iterator[tuple[str, str, Any]]:
+    """The simulator (throttled), the speech-to-text stand-in and the LLM stand-in: (CRM URL, STT URL, LLM)."""
     with contextlib.ExitStack() as stack:
-        home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-day-")))
         simulator, crm_url = start_simulator(args.fiches)
         stack.callback(simulator.wait, 10)
         stack.callback(simulator.terminate)
@@ -300,7 +299,15 @@ def main() -> None:
         stt, stt_url = start_stand_in(args.stt_latency, any_audio=True)
         stack.callback(stt.wait, 10)
         stack.callback(stt.terminate)
-        llm = stack.enter_context(llm_stand_in(args.llm_latency))
+        yield crm_url, stt_url, stack.enter_context(llm_stand_in(args.llm_latency))
+
+
+def main() -> None:
+    args = arguments()
+
+    with contextlib.ExitStack() as stack:
+        home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-day-")))
+        crm_url, stt_url, llm = stack.enter_context(upstreams(args))
 
         env = stack_environment(home, args, crm_url, stt_url, llm)
         os.environ.clear()

@@ -42,7 +42,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -51,9 +51,7 @@ import httpx
 import psutil
 import psycopg
 import redis
-from day import CALLAUDIT, api_ready, install_scorecard, llm_stand_in, stack_environment, stop, wait_until
-from ingest import start_simulator, throttle
-from transcribe import start_stand_in
+from day import CALLAUDIT, api_ready, install_scorecard, stack_environment, stop, upstreams, wait_until
 
 from callaudit.migrate import migrate
 from callaudit.runtime import Runtime, prepare
@@ -300,19 +298,6 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--llm-latency", type=float, default=0.2)
     parser.add_argument("--llm-cap", type=int, default=4)
     return parser.parse_args()
-
-
-@contextlib.contextmanager
-def upstreams(args: argparse.Namespace) -> Iterator[tuple[str, str, object]]:
-    with contextlib.ExitStack() as stack:
-        simulator, crm_url = start_simulator(args.fiches)
-        stack.callback(simulator.wait, 10)
-        stack.callback(simulator.terminate)
-        throttle(crm_url, args.crm_latency_ms)
-        stt, stt_url = start_stand_in(args.stt_latency, any_audio=True)
-        stack.callback(stt.wait, 10)
-        stack.callback(stt.terminate)
-        yield crm_url, stt_url, stack.enter_context(llm_stand_in(args.llm_latency))
 
 
 def main() -> None:  # noqa: PLR0915 - one scenario, read top to bottom
