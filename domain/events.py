@@ -445,7 +445,9 @@ CATALOGUE: Mapping[Event, EventSpec] = {
         EventSpec(Event.TRANSCRIPTION_FAILED, _FICHE, TranscriptionFailed, _STT),
         EventSpec(Event.BATCH_PROGRESS, _JOB, BatchProgressPayload, f"{_ENGINE}, {_STT}"),
         EventSpec(Event.BATCH_COMPLETED, _JOB, BatchCompletedPayload, f"{_ENGINE}, {_STT}"),
-        EventSpec(Event.NOTIFICATION, (TopicKind.USER,), Notification, f"{_FETCH} (the requester, at the end)"),
+        EventSpec(
+            Event.NOTIFICATION, (TopicKind.USER,), Notification, f"{_FETCH}, {_ENGINE} (the requester, at the end)"
+        ),
         EventSpec(Event.PROGRESSIVE_FETCH_CREATED, _JOB, ProgressiveFetchPayload, "api.fiches.progressive"),
         EventSpec(Event.PROGRESSIVE_FETCH_PROGRESS, _JOB, ProgressiveFetchProgress, _FETCH),
         EventSpec(Event.PROGRESSIVE_FETCH_COMPLETE, _JOB, ProgressiveFetchPayload, _FETCH),
@@ -482,6 +484,9 @@ class BatchProgress:
 
     A day run that keeps taking fiches (`services.drain`) does not know its total up front: it is
     `growing`: it adds to `total` as it takes fiches (`expect`) and sends `batch.completed` once, on `close`.
+
+    A batch someone asked for (`requester`) also ends with a `notification` on their user topic: the
+    job topic is only followed by a page open on that batch, the user topic by the whole front end.
     """
 
     def __init__(
@@ -492,9 +497,11 @@ class BatchProgress:
         total: int,
         *,
         growing: bool = False,
+        requester: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._emit = emit
+        self._requester = requester
         self._growing = growing
         self._clock = clock
         self._started = clock()
@@ -524,17 +531,49 @@ class BatchProgress:
         progress = self._payload()
         done = not self._growing and self.completed + self.failed >= self.total
         completed = self._completed(progress) if done else None
-        topic = job_topic(self.batch_id)
-        await self._emit(topic, Event.BATCH_PROGRESS, progress)
+        await self._emit(job_topic(self.batch_id), Event.BATCH_PROGRESS, progress)
         if completed is not None:
-            await self._emit(topic, Event.BATCH_COMPLETED, completed)
+            await self._complete(completed)
 
     def expect(self, more: int) -> None:
         self.total += more
 
     async def close(self) -> None:
         """A growing batch's end: one `batch.completed` with what settled."""
-        await self._emit(job_topic(self.batch_id), Event.BATCH_COMPLETED, self._completed(self._payload()))
+        await self._complete(self._completed(self._payload()))
 
     def _completed(self, progress: dict[str, Any]) -> dict[str, Any]:
         return {**progress, "duration_ms": round(1000 * (self._clock() - self._started))}
+
+    async def _complete(self, completed: dict[str, Any]) -> None:
+        await self._emit(job_topic(self.batch_id), Event.BATCH_COMPLETED, completed)
+        if self._requester is not None:
+            await self._emit(user_topic(self._requester), Event.NOTIFICATION, batch_notification(completed))
+
+
+_BATCH_DONE = {
+    "audit": ("Audit par lot", "fiche(s) auditée(s)"),
+    "transcription": ("Transcription par lot", "fiche(s) transcrite(s)"),
+}
+
+
+def batch_notification(completed: Mapping[str, Any]) -> dict[str, Any]:
+    """The requester's `notification` (reference §11.4 shape, French) of a `batch.completed` payload:
+    success when nothing failed, a warning when some did, an error when all did; `batch_id` says
+    which batch, so the front end can open it."""
+    title, done = _BATCH_DONE[completed["operation_type"]]
+    failed, total = completed["failed"], completed["total"]
+    if not failed:
+        kind, message = "success", f"{title} terminé"
+    elif failed < total:
+        kind, message = "warning", f"{title} terminé avec des échecs"
+    else:
+        kind, message = "error", f"{title} en échec"
+    return {
+        "run_id": completed["run_id"],
+        "type": kind,
+        "message": message,
+        "description": f"{completed['completed']} {done} sur {total}, {failed} en échec.",
+        "duration": 5000,
+        "batch_id": completed["batch_id"],
+    }

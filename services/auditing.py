@@ -532,7 +532,12 @@ class _AuditBatch:
         self.fed = isinstance(fiches, Feed)
         run_id = engine.trigger.run_id
         total = 0 if isinstance(fiches, Feed) else len(fiches)
-        self.progress = BatchProgress(engine._emit, run_id, "audit", total, growing=self.fed) if run_id else None
+        requester = engine.trigger.user_id if engine.trigger.source == "batch" else None
+        self.progress = (
+            BatchProgress(engine._emit, run_id, "audit", total, growing=self.fed, requester=requester)
+            if run_id
+            else None
+        )
         self.taken: set[str] = set()
         self.waiting: dict[str, str] = {}  # fiche -> the run auditing it, not ended: looked at again
 

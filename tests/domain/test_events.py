@@ -68,6 +68,35 @@ async def test_batch_progress_counts_every_item_then_completes_once() -> None:
         validate_event(event, topic, payload)
 
 
+@pytest.mark.parametrize(
+    ("failed", "kind", "message"),
+    [
+        (0, "success", "Audit par lot terminé"),
+        (1, "warning", "Audit par lot terminé avec des échecs"),
+        (2, "error", "Audit par lot en échec"),
+    ],
+)
+async def test_a_requested_batch_ends_with_a_notification_for_its_requester(
+    failed: int, kind: str, message: str
+) -> None:
+    published: list[tuple[str, str, dict[str, Any]]] = []
+
+    async def emit(topic: str, event: str, payload: Any) -> None:
+        published.append((topic, event, dict(payload)))
+
+    batch = BatchProgress(emit, "run-1", "audit", 0, growing=True, requester=7)
+    for i in range(2):
+        batch.expect(1)
+        await batch.settled(ok=i >= failed)
+    assert [e for _, e, _ in published] == ["batch.progress", "batch.progress"], "a growing batch ends on close"
+    await batch.close()
+    (topic, event, notice) = published[-1]
+    validate_event(event, topic, notice)
+    assert (topic, event, notice["type"], notice["batch_id"]) == ("user:7", "notification", kind, "run-1")
+    assert notice["message"] == message
+    assert notice["description"] == f"{2 - failed} fiche(s) auditée(s) sur 2, {failed} en échec."
+
+
 def test_last_event_id_has_one_cursor_per_topic() -> None:
     assert parse_last_event_id(None, 2) == [None, None]
     assert parse_last_event_id("17-0", 1) == ["17-0"]

@@ -6,18 +6,20 @@ import asyncio
 from typing import Any
 
 import dagster as dg
+import redis
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from domain.audits.gating import GatingRules
 from domain.audits.heuristic import HeuristicAuditor
 from domain.audits.store import Trigger
-from domain.models import Audit, Fiche, FicheTranscription, OutboxEvent
+from domain.models import Audit, Fiche, FicheTranscription, OutboxEvent, User, UserStatus
 from orchestration.jobs import audit_fiches_job
 from resources.database import sync_session_factory
 from runs.contract import AuditFiches
 from services.auditing import AuditEngine, Outcome
 from tests.fixtures.audit_runs import materialize_audits, scorecard_spec
+from tests.fixtures.realtime_catalogue import catalogued
 
 
 def _events(sync_engine: Engine) -> list[OutboxEvent]:
@@ -66,13 +68,26 @@ def test_a_failed_audit_is_announced_once(scorecard_id: int, sync_engine: Engine
 
 
 def test_a_batch_run_announces_its_completion(
-    audit_resources: dict[str, Any], transcribed_day: list[str], scorecard_id: int, sync_engine: Engine
+    audit_resources: dict[str, Any],
+    transcribed_day: list[str],
+    scorecard_id: int,
+    sync_engine: Engine,
+    redis_client: redis.Redis,
 ) -> None:
+    with Session(sync_engine) as session, session.begin():
+        requester = User(email="batch-requester@example.test", status=UserStatus.ACTIVE)
+        session.add(requester)
+        session.flush()
+        requester_id = requester.id
     fiches = transcribed_day[:2]
-    request = AuditFiches(fiche_ids=fiches, scorecard_id=scorecard_id, trigger_source="batch")
+    request = AuditFiches(fiche_ids=fiches, scorecard_id=scorecard_id, trigger_source="batch", user_id=requester_id)
     result = audit_fiches_job.execute_in_process(run_config=request.run_config(), resources=audit_resources)
     assert result.success
     [batch] = [e for e in _events(sync_engine) if e.event_type == "batch.completed"]
     assert batch.job_id == result.run_id
     assert (batch.payload["total"], batch.payload["completed"], batch.payload["failed"]) == (2, 2, 0)
     assert batch.payload["operation_type"] == "audit"
+    # The requester's front end hears of it wherever they are, once.
+    [(event, notice)] = catalogued(redis_client, f"user:{requester_id}")
+    assert (event, notice["type"], notice["batch_id"]) == ("notification", "success", result.run_id)
+    assert notice["description"] == "2 fiche(s) auditée(s) sur 2, 0 en échec."
