@@ -446,7 +446,10 @@ CATALOGUE: Mapping[Event, EventSpec] = {
         EventSpec(Event.BATCH_PROGRESS, _JOB, BatchProgressPayload, f"{_ENGINE}, {_STT}"),
         EventSpec(Event.BATCH_COMPLETED, _JOB, BatchCompletedPayload, f"{_ENGINE}, {_STT}"),
         EventSpec(
-            Event.NOTIFICATION, (TopicKind.USER,), Notification, f"{_FETCH}, {_ENGINE} (the requester, at the end)"
+            Event.NOTIFICATION,
+            (TopicKind.USER,),
+            Notification,
+            f"{_FETCH}, {_ENGINE}, orchestration.sensors.run_status (the requester, at the end)",
         ),
         EventSpec(Event.PROGRESSIVE_FETCH_CREATED, _JOB, ProgressiveFetchPayload, "api.fiches.progressive"),
         EventSpec(Event.PROGRESSIVE_FETCH_PROGRESS, _JOB, ProgressiveFetchProgress, _FETCH),
@@ -549,6 +552,20 @@ class BatchProgress:
         await self._emit(job_topic(self.batch_id), Event.BATCH_COMPLETED, completed)
         if self._requester is not None:
             await self._emit(user_topic(self._requester), Event.NOTIFICATION, batch_notification(completed))
+
+
+def run_failed_notification(failed: Mapping[str, Any]) -> dict[str, Any]:
+    """The launcher's `notification` of a `run.failed` payload: its first step error (already
+    scrubbed), else the run's; `batch_id` is the run, so the front end can open it."""
+    errors = failed["step_errors"]
+    return {
+        "run_id": failed["run_id"],
+        "type": "error",
+        "message": "Traitement en échec",
+        "description": errors[0] if errors else failed["error"],
+        "duration": 5000,
+        "batch_id": failed["run_id"],
+    }
 
 
 _BATCH_DONE = {

@@ -10,7 +10,7 @@ from dagster_shared.error import SerializableErrorInfo
 from assets.fiches import announce_fetch_progress
 from callaudit.logging import redact
 from callaudit.settings import Settings
-from domain.events import Event, job_topic
+from domain.events import Event, job_topic, run_failed_notification, user_topic
 from resources.database import DatabaseResource
 from resources.redis.resource import RedisResource
 from runs.contract import APP_TAG_PREFIX
@@ -26,7 +26,8 @@ def _root_cause(error: SerializableErrorInfo) -> str:
 @dg.run_failure_sensor(
     name="publish_run_failures",
     description="Publishes `run.failed` on the run's job topic (and the progressive fetch's, when tagged, "
-    "whose day it settles as failed: the job concludes, and its webhook is queued, when that was its last day).",
+    "whose day it settles as failed: the job concludes, and its webhook is queued, when that was its last day; "
+    "else a `notification` to the user who launched it).",
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=15,
 )
@@ -58,6 +59,10 @@ def publish_run_failures(
         publisher.publish(job_topic(run.run_id), Event.RUN_FAILED, payload)
         if "job_id" in app_tags:
             publisher.publish(job_topic(app_tags["job_id"]), Event.RUN_FAILED, payload)
+        elif "user" in app_tags:
+            # Whoever launched it hears of it wherever they are; a progressive fetch's requester hears
+            # once, when the job concludes (`announce_fetch_progress`), not once per failed day.
+            publisher.publish(user_topic(app_tags["user"]), Event.NOTIFICATION, run_failed_notification(payload))
     finally:
         client.close()
     partition = run.tags.get("dagster/partition")

@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from typing import cast
+from typing import Any, cast
 
 import dagster as dg
 import redis
@@ -91,16 +91,20 @@ def explode() -> None:
     raise RuntimeError("upstream said: Authorization: Bearer sk-abcdefghijkl")
 
 
-@dg.job(tags={"app/request_id": "req-42", "app/source": "api", "app/job_id": "fetch-42"})
+@dg.job(tags={"app/request_id": "req-42", "app/source": "api", "app/job_id": "fetch-42", "app/user": "41"})
 def doomed() -> None:
     explode()
 
 
-def test_run_failure_sensor_publishes_a_scrubbed_event(
-    redis_url: str, redis_client: redis.Redis, database_url: str
-) -> None:
+@dg.job(tags={"app/source": "api", "app/user": "42"})
+def doomed_for_someone() -> None:
+    explode()
+
+
+def _failed_and_sensed(job: dg.JobDefinition, redis_url: str, database_url: str) -> dg.ExecuteInProcessResult:
+    """The job run to its failure, then the failure sensor's evaluation of it."""
     with dg.instance_for_test() as instance:
-        result = doomed.execute_in_process(instance=instance, raise_on_error=False)
+        result = job.execute_in_process(instance=instance, raise_on_error=False)
         assert not result.success
         failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
         with dg.build_run_status_sensor_context(
@@ -115,17 +119,39 @@ def test_run_failure_sensor_publishes_a_scrubbed_event(
             },
         ) as context:
             publish_run_failures(context.for_run_failure())
+    return result
 
+
+def _published(client: redis.Redis, topic: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """(type, raw data, validated payload) of each event on the topic."""
+    entries = cast(list[tuple[str, dict[str, str]]], client.xrange(stream_key(topic)))
+    return [
+        (f["type"], f["data"], validate_event(f["type"], topic, json.loads(f["data"])).model_dump()) for _, f in entries
+    ]
+
+
+def test_run_failure_sensor_publishes_a_scrubbed_event(
+    redis_url: str, redis_client: redis.Redis, database_url: str
+) -> None:
+    result = _failed_and_sensed(doomed, redis_url, database_url)
     for topic in (f"job:{result.run_id}", "job:fetch-42"):
-        entries = cast(list[tuple[str, dict[str, str]]], redis_client.xrange(stream_key(topic)))
-        assert len(entries) == 1, topic
-        fields = entries[0][1]
-        assert fields["type"] == "run.failed"
-        payload = validate_event(fields["type"], topic, json.loads(fields["data"])).model_dump()
+        [(event, data, payload)] = _published(redis_client, topic)
+        assert event == "run.failed"
         assert payload["run_id"] == result.run_id
         assert payload["job_name"] == "doomed"
-        assert payload["tags"] == {"request_id": "req-42", "source": "api", "job_id": "fetch-42"}
+        assert payload["tags"] == {"request_id": "req-42", "source": "api", "job_id": "fetch-42", "user": "41"}
         [step_error] = payload["step_errors"]
         assert step_error.startswith("explode: RuntimeError: upstream said: Authorization:")
         assert "[REDACTED]" in step_error
-        assert "sk-abcdefghijkl" not in fields["data"]
+        assert "sk-abcdefghijkl" not in data
+    assert _published(redis_client, "user:41") == [], "a fetch job's requester hears once, when the job concludes"
+
+
+def test_a_failed_run_notifies_whoever_launched_it_with_its_scrubbed_error(
+    redis_url: str, redis_client: redis.Redis, database_url: str
+) -> None:
+    result = _failed_and_sensed(doomed_for_someone, redis_url, database_url)
+    [(event, data, notice)] = _published(redis_client, "user:42")
+    assert (event, notice["type"], notice["batch_id"]) == ("notification", "error", result.run_id)
+    assert notice["description"].startswith("explode: RuntimeError: upstream said: Authorization:")
+    assert "sk-abcdefghijkl" not in data
