@@ -14,6 +14,7 @@ current holder keeps it, else the newest not deleted attempt. In-flight audits c
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, TypeVar, TypeVarTuple
 from zoneinfo import ZoneInfo
@@ -21,10 +22,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Integer, Row, Select, case, cast, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import load_only, selectinload
+from sqlalchemy.orm import Bundle, load_only, selectinload
 from sqlalchemy.sql.util import find_tables
 
-from api.audits.filters import AuditFilters, conditions, count_conditions, whole_hours
+from api.audits.filters import AuditFilters, conditions, count_conditions, total_tokens, whole_hours
 from api.audits.schemas import (
     AuditDetail,
     AuditFicheGroupsQuery,
@@ -118,6 +119,30 @@ def _rows() -> Select[Audit, Fiche, str, int]:
     )
 
 
+def _summary_rows() -> Select[Any]:
+    """`AuditSummary`'s fields as columns of the same names, the scorecard and the fiche as bundles of
+    theirs: a row validates straight into the model (`from_attributes`), no ORM entity in between."""
+    audit = (
+        total_tokens().label(name) if name == "total_tokens" else getattr(Audit, name).label(name)
+        for name in AuditSummary.model_fields
+        if name not in ("scorecard", "fiche")
+    )
+    scorecard: Bundle[Any] = Bundle(
+        "scorecard",
+        Audit.scorecard_id.label("id"),
+        Scorecard.name.label("name"),
+        ScorecardVersion.version.label("version"),
+        Audit.scorecard_version_id.label("version_id"),
+    )
+    fiche: Bundle[Any] = Bundle("fiche", *(getattr(Fiche, name).label(name) for name in FicheListItem.model_fields))
+    statement = select(*audit, scorecard, fiche).select_from(Audit)
+    return _joined(statement).join(ScorecardVersion, ScorecardVersion.id == Audit.scorecard_version_id)
+
+
+def _summaries(rows: Sequence[Row[Any]]) -> list[AuditSummary]:
+    return [AuditSummary.model_validate(row, from_attributes=True) for row in rows]
+
+
 def _where(grant: Grant, filters: AuditFilters, tz: ZoneInfo) -> list[ColumnElement[bool]]:
     return [*conditions(filters, tz), fiche_scope_clause(grant)]
 
@@ -169,9 +194,7 @@ _SORT_COLUMNS: dict[str, Any] = {
 }
 
 
-def list_statements(
-    grant: Grant, query: AuditListQuery, tz: ZoneInfo
-) -> tuple[Select[int], Select[Audit, Fiche, str, int]]:
+def list_statements(grant: Grant, query: AuditListQuery, tz: ZoneInfo) -> tuple[Select[int], Select[Any]]:
     """The audit list's count and page. The count sums `audit_counts` when they hold every filter;
     the default order (newest first, ties by id) is the one `ix_audits_latest_created` holds, so the
     default page is read in index order and stops early."""
@@ -186,7 +209,7 @@ def list_statements(
         order = (column.asc().nulls_last(), Audit.id.asc())
     else:
         order = (column.desc().nulls_last(), Audit.id.desc())
-    return count, _rows().where(*where).order_by(*order).limit(query.limit).offset(query.offset)
+    return count, _summary_rows().where(*where).order_by(*order).limit(query.limit).offset(query.offset)
 
 
 async def list_audits(
@@ -194,8 +217,7 @@ async def list_audits(
 ) -> tuple[list[AuditSummary], int]:
     count, page = list_statements(grant, query, tz)
     total = await _total(session, count)
-    rows = (await session.execute(page)).all()
-    return [audit_out(row, AuditSummary) for row in rows], total
+    return _summaries((await session.execute(page)).all()), total
 
 
 async def audits_by_fiche_groups(
@@ -229,9 +251,11 @@ async def audits_by_fiche_groups(
     fiche_ids = [fiche.fiche_id for fiche, *_ in groups]
     audits: dict[str, list[AuditSummary]] = {fiche_id: [] for fiche_id in fiche_ids}
     if fiche_ids:
-        statement = _rows().where(*where, Audit.fiche_id.in_(fiche_ids)).order_by(Audit.created_at.desc(), Audit.id)
-        for row in (await session.execute(statement)).all():
-            audits[row[0].fiche_id].append(audit_out(row, AuditSummary))
+        statement = (
+            _summary_rows().where(*where, Audit.fiche_id.in_(fiche_ids)).order_by(Audit.created_at.desc(), Audit.id)
+        )
+        for audit in _summaries((await session.execute(statement)).all()):
+            audits[audit.fiche_id].append(audit)
     data = [
         FicheAudits(
             fiche=FicheListItem.model_validate(fiche),
@@ -445,8 +469,8 @@ async def control_point(
 
 
 async def summary(session: AsyncSession, audit_id: int) -> AuditSummary:
-    row = (await session.execute(_rows().where(Audit.id == audit_id))).one()
-    return audit_out(row, AuditSummary)
+    (audit,) = _summaries([(await session.execute(_summary_rows().where(Audit.id == audit_id))).one()])
+    return audit
 
 
 # --- writes -------------------------------------------------------------------------------------

@@ -153,7 +153,11 @@ BEGIN
 END $$
 """
 
-BACKFILL = f"""
+# Rebuilds the table from the audits: the migration's backfill, and a bulk load's with triggers off
+# (`benchmarks/api_load.py` seeds with `session_replication_role = replica`).
+REBUILD = f"""
+CREATE FUNCTION audit_counts_rebuild() RETURNS void LANGUAGE sql AS $$
+DELETE FROM audit_counts;
 INSERT INTO audit_counts ({KEY}, audits, scored, score_sum, score_min, score_max)
 SELECT date_trunc('hour', a.created_at, 'UTC'), a.scorecard_id, a.status, a.niveau, f.crm_group_id, f.groupe,
        a.is_compliant, count(*), count(a.score_percentage), coalesce(sum(a.score_percentage), 0),
@@ -161,6 +165,7 @@ SELECT date_trunc('hour', a.created_at, 'UTC'), a.scorecard_id, a.status, a.nive
 FROM audits a JOIN fiches f ON f.fiche_id = a.fiche_id
 WHERE a.is_latest AND a.deleted_at IS NULL
 GROUP BY 1, 2, 3, 4, 5, 6, 7
+$$
 """  # noqa: S608 (module constants only)
 
 
@@ -189,7 +194,7 @@ def upgrade() -> None:
         unique=True,
         postgresql_nulls_not_distinct=True,
     )
-    for statement in (APPLY, ON_AUDIT, ON_FICHE, ON_TRUNCATE, *TRIGGERS, BACKFILL):
+    for statement in (APPLY, ON_AUDIT, ON_FICHE, ON_TRUNCATE, *TRIGGERS, REBUILD, "SELECT audit_counts_rebuild()"):
         op.execute(statement)
 
 
@@ -198,7 +203,12 @@ def downgrade() -> None:
     op.execute("DROP TRIGGER audit_counts_group ON fiches")
     for trigger in ("audit_counts_truncate", "audit_counts_update", "audit_counts_insert_delete"):
         op.execute(f"DROP TRIGGER {trigger} ON audits")
-    for function in ("audit_counts_on_truncate", "audit_counts_on_fiche", "audit_counts_on_audit"):
+    for function in (
+        "audit_counts_rebuild",
+        "audit_counts_on_truncate",
+        "audit_counts_on_fiche",
+        "audit_counts_on_audit",
+    ):
         op.execute(f"DROP FUNCTION {function}()")
     op.execute(
         "DROP FUNCTION audit_counts_apply(text, text, bigint, text, text, boolean, timestamptz, numeric, integer, text)"
