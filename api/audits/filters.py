@@ -2,7 +2,8 @@
 
 Pure: `AuditFilters` parses the query string (an invalid value is a 400 naming the parameter, via
 the app's validation handler) and `conditions()` turns it into `WHERE` clauses over `Audit`,
-`Fiche` and `Scorecard`, which every audit read joins. No I/O here.
+`Fiche` and `Scorecard`, which every audit read joins; `count_conditions()` into clauses over
+`AuditCount` when the pre-aggregated counts can answer them exactly. No I/O here.
 
 List parameters take a comma-separated value (`status=completed,failed`, as the original) or the
 parameter repeated (`status=completed&status=failed`, what OpenAPI clients send).
@@ -29,7 +30,7 @@ from sqlalchemy import BigInteger, ColumnElement, cast, or_, true
 from api.fiches.schemas import FicheIdIn
 from api.schemas import IsoDay
 from api.security import MAX_ID, Str255
-from domain.models.audits import Audit, AuditStatus
+from domain.models.audits import Audit, AuditCount, AuditStatus
 from domain.models.fiches import Fiche
 from domain.models.scorecards import Scorecard
 
@@ -216,3 +217,52 @@ def _free_text(q: str) -> ColumnElement[bool]:
     if q.isascii() and q.isdigit() and 1 <= int(q) <= MAX_ID:
         return or_(Audit.id == int(q), matches)
     return matches
+
+
+#: The filters `audit_counts` answers exactly: those on the columns of its key. Any other filter
+#: (a fiche column it does not keep, a score range, the deleted or superseded audits) reads the audits.
+COUNTED = frozenset(
+    {"groupes", "status", "is_compliant", "date_from", "date_to", "scorecard_ids", "audit_config_ids", "niveau"}
+)
+
+
+def on_the_hour(instant: dt.datetime) -> bool:
+    """Whether `instant` starts a UTC hour, the grain of `AuditCount.created_hour`."""
+    utc = instant.astimezone(dt.UTC)
+    return utc.minute == utc.second == utc.microsecond == 0
+
+
+def count_conditions(f: AuditFilters, tz: ZoneInfo) -> list[ColumnElement[bool]] | None:
+    """The filters as `WHERE` clauses over `AuditCount`, the same rows as `conditions()` selects;
+    `None` when a filter reads what the counts do not keep, or a creation bound falls inside an hour
+    (an inclusive date-time bound always may: the hour it starts holds later audits too)."""
+    fields = AuditFilters.model_fields.items()
+    if any(name not in COUNTED and getattr(f, name) != field.default for name, field in fields):
+        return None
+    where: list[ColumnElement[bool]] = []
+    if f.date_from is not None:
+        start = _start_of(f.date_from, tz)
+        if not on_the_hour(start):
+            return None
+        where.append(AuditCount.created_hour >= start)
+    if f.date_to is not None:
+        bound, exclusive = _end_bound(f.date_to, tz)
+        if not (exclusive and on_the_hour(bound)):
+            return None
+        where.append(AuditCount.created_hour < bound)
+    return [
+        *where,
+        *_one_of(AuditCount.groupe, f.groupes),
+        *_one_of(AuditCount.status, [s.value for s in f.status or ()]),
+        *_either(f.is_compliant, AuditCount.is_compliant.is_(True), AuditCount.is_compliant.is_(False)),
+        *_one_of(AuditCount.scorecard_id, [*(f.scorecard_ids or ()), *(f.audit_config_ids or ())]),
+        *_one_of(AuditCount.niveau, f.niveau),
+    ]
+
+
+def whole_hours(tz: ZoneInfo) -> bool:
+    """Whether `tz`'s days start on a UTC hour (its offsets, winter and summer, are whole hours), so a
+    UTC hour of `audit_counts` falls in one of its days."""
+    year = dt.datetime.now(tz).year
+    offsets = (dt.datetime(year, month, 1, tzinfo=tz).utcoffset() for month in (1, 7))
+    return all(offset is not None and offset % dt.timedelta(hours=1) == dt.timedelta(0) for offset in offsets)

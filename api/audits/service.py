@@ -14,6 +14,7 @@ current holder keeps it, else the newest not deleted attempt. In-flight audits c
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, TypeVar, TypeVarTuple
 from zoneinfo import ZoneInfo
@@ -21,10 +22,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Integer, Row, Select, case, cast, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import load_only, selectinload
+from sqlalchemy.orm import Bundle, load_only, selectinload
 from sqlalchemy.sql.util import find_tables
 
-from api.audits.filters import AuditFilters, conditions
+from api.audits.filters import AuditFilters, conditions, count_conditions, total_tokens, whole_hours
 from api.audits.schemas import (
     AuditDetail,
     AuditFicheGroupsQuery,
@@ -51,6 +52,7 @@ from domain.audits.store import fail_audit, lock_pair, refresh_latest
 from domain.models import (
     Audit,
     AuditControlPoint,
+    AuditCount,
     AuditRerun,
     AuditStatus,
     AuditStep,
@@ -60,7 +62,8 @@ from domain.models import (
     ScorecardVersion,
 )
 from domain.products.audit_link import product_view
-from domain.scoping import fiche_scope_clause
+from domain.rbac import Scope
+from domain.scoping import fiche_scope_clause, owner_clause
 from services.auditing import STALE_HEARTBEAT
 
 AuditRow = Row[Audit, Fiche, str, int]
@@ -116,6 +119,30 @@ def _rows() -> Select[Audit, Fiche, str, int]:
     )
 
 
+def _summary_rows() -> Select[Any]:
+    """`AuditSummary`'s fields as columns of the same names, the scorecard and the fiche as bundles of
+    theirs: a row validates straight into the model (`from_attributes`), no ORM entity in between."""
+    audit = (
+        total_tokens().label(name) if name == "total_tokens" else getattr(Audit, name).label(name)
+        for name in AuditSummary.model_fields
+        if name not in ("scorecard", "fiche")
+    )
+    scorecard: Bundle[Any] = Bundle(
+        "scorecard",
+        Audit.scorecard_id.label("id"),
+        Scorecard.name.label("name"),
+        ScorecardVersion.version.label("version"),
+        Audit.scorecard_version_id.label("version_id"),
+    )
+    fiche: Bundle[Any] = Bundle("fiche", *(getattr(Fiche, name).label(name) for name in FicheListItem.model_fields))
+    statement = select(*audit, scorecard, fiche).select_from(Audit)
+    return _joined(statement).join(ScorecardVersion, ScorecardVersion.id == Audit.scorecard_version_id)
+
+
+def _summaries(rows: Sequence[Row[Any]]) -> list[AuditSummary]:
+    return [AuditSummary.model_validate(row, from_attributes=True) for row in rows]
+
+
 def _where(grant: Grant, filters: AuditFilters, tz: ZoneInfo) -> list[ColumnElement[bool]]:
     return [*conditions(filters, tz), fiche_scope_clause(grant)]
 
@@ -167,19 +194,22 @@ _SORT_COLUMNS: dict[str, Any] = {
 }
 
 
-def list_statements(
-    grant: Grant, query: AuditListQuery, tz: ZoneInfo
-) -> tuple[Select[int], Select[Audit, Fiche, str, int]]:
-    """The audit list's count and page. The default order (newest first, ties by id) is the one
-    `ix_audits_latest_created` holds, so the default page is read in index order and stops early."""
+def list_statements(grant: Grant, query: AuditListQuery, tz: ZoneInfo) -> tuple[Select[int], Select[Any]]:
+    """The audit list's count and page. The count sums `audit_counts` when they hold every filter;
+    the default order (newest first, ties by id) is the one `ix_audits_latest_created` holds, so the
+    default page is read in index order and stops early."""
     where = _where(grant, query, tz)
-    count = _audits_joined_for(select(func.count(Audit.id)).select_from(Audit), *where).where(*where)
+    counted = _counted(grant, query, tz)
+    if counted is None:
+        count = _audits_joined_for(select(func.count(Audit.id)).select_from(Audit), *where).where(*where)
+    else:
+        count = select(func.coalesce(func.sum(AuditCount.audits), 0)).where(*counted)
     column = _SORT_COLUMNS[query.sort_by]
     if query.sort_order == "asc":
         order = (column.asc().nulls_last(), Audit.id.asc())
     else:
         order = (column.desc().nulls_last(), Audit.id.desc())
-    return count, _rows().where(*where).order_by(*order).limit(query.limit).offset(query.offset)
+    return count, _summary_rows().where(*where).order_by(*order).limit(query.limit).offset(query.offset)
 
 
 async def list_audits(
@@ -187,8 +217,7 @@ async def list_audits(
 ) -> tuple[list[AuditSummary], int]:
     count, page = list_statements(grant, query, tz)
     total = await _total(session, count)
-    rows = (await session.execute(page)).all()
-    return [audit_out(row, AuditSummary) for row in rows], total
+    return _summaries((await session.execute(page)).all()), total
 
 
 async def audits_by_fiche_groups(
@@ -222,9 +251,11 @@ async def audits_by_fiche_groups(
     fiche_ids = [fiche.fiche_id for fiche, *_ in groups]
     audits: dict[str, list[AuditSummary]] = {fiche_id: [] for fiche_id in fiche_ids}
     if fiche_ids:
-        statement = _rows().where(*where, Audit.fiche_id.in_(fiche_ids)).order_by(Audit.created_at.desc(), Audit.id)
-        for row in (await session.execute(statement)).all():
-            audits[row[0].fiche_id].append(audit_out(row, AuditSummary))
+        statement = (
+            _summary_rows().where(*where, Audit.fiche_id.in_(fiche_ids)).order_by(Audit.created_at.desc(), Audit.id)
+        )
+        for audit in _summaries((await session.execute(statement)).all()):
+            audits[audit.fiche_id].append(audit)
     data = [
         FicheAudits(
             fiche=FicheListItem.model_validate(fiche),
@@ -278,10 +309,53 @@ def _key_text(value: Any, query: AuditGroupedQuery) -> str | None:
     return str(value)
 
 
-async def grouped(
-    session: AsyncSession, grant: Grant, query: AuditGroupedQuery, tz: ZoneInfo
-) -> tuple[list[AuditGroup], int]:
-    key, by_key = _group_key(query, tz)
+def _counted(grant: Grant, filters: AuditFilters, tz: ZoneInfo) -> list[ColumnElement[bool]] | None:
+    """The `WHERE` clauses over `AuditCount` selecting what `_where` selects over the audits, or
+    `None` when the counts cannot say: a filter they do not keep, or a SELF grant (they keep each
+    audit's CRM group, not its owner)."""
+    where = count_conditions(filters, tz)
+    if where is None or grant.scope is Scope.SELF:
+        return None
+    # ALL or GROUP: the owner column is never read.
+    return [*where, owner_clause(grant, group_column=AuditCount.crm_group_id, owner_column=AuditCount.crm_group_id)]
+
+
+_COUNT_GROUP_COLUMNS: dict[str, Any] = {
+    "groupe": AuditCount.groupe,
+    "scorecard": AuditCount.scorecard_id,
+    "status": AuditCount.status,
+    "niveau": AuditCount.niveau,
+}
+
+
+def _grouped_from_counts(
+    grant: Grant, query: AuditGroupedQuery, tz: ZoneInfo
+) -> tuple[Select[Any], ColumnElement[Any], ColumnElement[Any]] | None:
+    """The grouping summed from `audit_counts` (a few rows per hour), when it holds the key and the filters."""
+    where = _counted(grant, query, tz)
+    if query.group_by == "created_day":
+        key = func.date(func.timezone(tz.key, AuditCount.created_hour)) if whole_hours(tz) else None
+    else:
+        key = _COUNT_GROUP_COLUMNS.get(query.group_by)
+    if where is None or key is None:
+        return None
+    count = func.sum(AuditCount.audits)
+    columns = (
+        key.label("key"),
+        count,
+        func.coalesce(func.sum(AuditCount.audits).filter(AuditCount.is_compliant.is_(True)), 0),
+        func.coalesce(func.sum(AuditCount.audits).filter(AuditCount.is_compliant.is_(False)), 0),
+        func.round(func.sum(AuditCount.score_sum) / func.nullif(func.sum(AuditCount.scored), 0), 2),
+        func.min(AuditCount.score_min),
+        func.max(AuditCount.score_max),
+    )
+    return select(*columns, func.count().over()).where(*where).group_by(key), key, count
+
+
+def _grouped_from_audits(
+    grant: Grant, query: AuditGroupedQuery, tz: ZoneInfo
+) -> tuple[Select[Any], ColumnElement[Any], ColumnElement[Any]]:
+    key, _ = _group_key(query, tz)
     where = _where(grant, query, tz)
     count = func.count(Audit.id)
     columns = (
@@ -294,12 +368,15 @@ async def grouped(
         func.max(Audit.score_percentage),
     )
     # The number of groups rides along as a window over the groups: one pass over the audits, not two.
-    statement = (
-        _audits_joined_for(select(*columns, func.count().over()).select_from(Audit), key, *where)
-        .where(*where)
-        .group_by(key)
-    )
-    order = (key.asc().nulls_last(),) if by_key else (count.desc(), key.asc().nulls_last())
+    statement = _audits_joined_for(select(*columns, func.count().over()).select_from(Audit), key, *where)
+    return statement.where(*where).group_by(key), key, count
+
+
+async def grouped(
+    session: AsyncSession, grant: Grant, query: AuditGroupedQuery, tz: ZoneInfo
+) -> tuple[list[AuditGroup], int]:
+    statement, key, count = _grouped_from_counts(grant, query, tz) or _grouped_from_audits(grant, query, tz)
+    order = (key.asc().nulls_last(),) if _group_key(query, tz)[1] else (count.desc(), key.asc().nulls_last())
     rows = (await session.execute(statement.order_by(*order).limit(query.limit).offset(query.offset))).all()
     if rows:
         total = rows[0][-1]
@@ -392,8 +469,8 @@ async def control_point(
 
 
 async def summary(session: AsyncSession, audit_id: int) -> AuditSummary:
-    row = (await session.execute(_rows().where(Audit.id == audit_id))).one()
-    return audit_out(row, AuditSummary)
+    (audit,) = _summaries([(await session.execute(_summary_rows().where(Audit.id == audit_id))).one()])
+    return audit
 
 
 # --- writes -------------------------------------------------------------------------------------

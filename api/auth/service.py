@@ -119,7 +119,7 @@ async def load_user_principal(session: AsyncSession, user_id: int) -> Principal 
 
 
 async def load_session_principal(session: AsyncSession, user_id: int, session_id: str) -> tuple[bool, Principal | None]:
-    """Whether the login session still stands (`session_is_active`), and the user as
+    """Whether the login session still stands (`_alive`), and the user as
     `load_user_principal` reads it, in the same statement: every request signed by an access token
     asks both."""
     statement = _principal_statement(user_id).add_columns(_alive(user_id, session_id).exists())
@@ -397,16 +397,11 @@ async def rotate_refresh_token(
     return consumed.user_id, successor
 
 
-async def session_is_active(session: AsyncSession, user_id: int, session_id: str) -> bool:
-    """Whether the login session (refresh token family) an access token names still stands.
+def _alive(user_id: int, session_id: str) -> Select[Any]:
+    """The login session (refresh token family) an access token names, while it still stands.
 
     Logout, reuse detection, disabling a user and a password change revoke the family; checking it on
-    every request makes them end the access tokens already issued too, not only future refreshes.
-    """
-    return await session.scalar(_alive(user_id, session_id).limit(1)) is not None
-
-
-def _alive(user_id: int, session_id: str) -> Select[Any]:
+    every request makes them end the access tokens already issued too, not only future refreshes."""
     return select(RefreshToken.id).where(
         RefreshToken.family_id == session_id,
         RefreshToken.user_id == user_id,

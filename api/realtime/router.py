@@ -21,7 +21,7 @@ from sse_starlette import EventSourceResponse
 
 from api.auth.dependencies import KeyringDep, OptionalPrincipal, bearer_scheme, require
 from api.auth.principal import Grant, Principal
-from api.auth.service import load_user_principal, session_is_active
+from api.auth.service import load_session_principal, load_user_principal
 from api.deps import SessionDep, SettingsDep, StateDep
 from api.errors import BadRequest, ErrorBody, Forbidden, NotAuthenticated, ServiceUnavailable
 from api.realtime.access import authorize_topic
@@ -73,10 +73,11 @@ async def stream_principal(
         raise NotAuthenticated("Invalid or expired stream token") from None
     if [str(t) for t in _topics(topic)] != [grant.topic]:
         raise Forbidden("A stream token is valid for its one topic only")
-    if grant.session_id is not None and not await session_is_active(session, grant.user_id, grant.session_id):
-        raise NotAuthenticated("Invalid or expired stream token")
-    user = await load_user_principal(session, grant.user_id)
-    if user is None:
+    if grant.session_id is None:
+        alive, user = True, await load_user_principal(session, grant.user_id)
+    else:  # the login session and the user in one statement, as for an access token (decision 101)
+        alive, user = await load_session_principal(session, grant.user_id, grant.session_id)
+    if not alive or user is None:
         raise NotAuthenticated("Invalid or expired stream token")
     return user
 

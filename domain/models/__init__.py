@@ -1,7 +1,7 @@
 """ORM models. Importing this package registers every table on `Base.metadata` (Alembic relies on it)."""
 
 from domain.models.analytics import AuditFact
-from domain.models.audits import Audit, AuditCitation, AuditControlPoint, AuditStatus, AuditStep
+from domain.models.audits import Audit, AuditCitation, AuditControlPoint, AuditCount, AuditStatus, AuditStep
 from domain.models.auth import (
     ApiToken,
     ApiTokenGrant,
@@ -81,6 +81,7 @@ __all__ = [
     "AuditChange",
     "AuditCitation",
     "AuditControlPoint",
+    "AuditCount",
     "AuditDispute",
     "AuditFact",
     "AuditProductLink",

@@ -279,3 +279,33 @@ class AuditCitation(IdMixin, Base):
     recording_url: Mapped[str | None] = mapped_column(Text)
     match: Mapped[str] = mapped_column(String(16), nullable=False)  # `exact` or `tolerant` (ASR noise)
     similarity: Mapped[float] = mapped_column(Float, nullable=False, default=1.0)
+
+
+#: The key columns of `AuditCount`, hour first (the trigger finds a row by its hour, then the rest).
+AUDIT_COUNT_KEY = ("created_hour", "scorecard_id", "status", "niveau", "crm_group_id", "groupe", "is_compliant")
+
+
+class AuditCount(IdMixin, Base):
+    """How many latest, not deleted audits share a key (their fiche's CRM group and groupe, scorecard,
+    status, level, compliance, UTC hour of creation), with their scores' sum, minimum and maximum.
+
+    Kept exact by triggers of migration `i21a_audit_counts` on `audits` and `fiches` (every writer:
+    store, supersede, review, delete, restore, a CRM refresh moving a fiche to another group), so the
+    grouped view and the list's total sum a few thousand rows instead of every audit. Derived data:
+    nothing in Python writes it."""
+
+    __tablename__ = "audit_counts"
+    __table_args__ = (Index("uq_audit_counts_key", *AUDIT_COUNT_KEY, unique=True, postgresql_nulls_not_distinct=True),)
+
+    created_hour: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    scorecard_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    niveau: Mapped[str] = mapped_column(String(16), nullable=False)
+    crm_group_id: Mapped[str | None] = mapped_column(String(64))
+    groupe: Mapped[str | None] = mapped_column(String(255))
+    is_compliant: Mapped[bool | None] = mapped_column(Boolean)
+    audits: Mapped[int] = mapped_column(Integer, nullable=False)
+    scored: Mapped[int] = mapped_column(Integer, nullable=False)  # audits with a score
+    score_sum: Mapped[Decimal] = mapped_column(Numeric, nullable=False)
+    score_min: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    score_max: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))

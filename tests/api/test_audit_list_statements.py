@@ -2,7 +2,8 @@
 
 Every audit has its fiche and scorecard, so leaving their joins out changes no total; what must hold
 is that a condition on a fiche or scorecard column (a filter, or the GROUP / SELF scope) still gets
-its join, whether it is written with a table column or an ORM attribute.
+its join, whether it is written with a table column or an ORM attribute. A count whose filters and
+scope `audit_counts` holds sums that table instead (`tests/api/test_audit_counts.py`: the same totals).
 """
 
 from __future__ import annotations
@@ -33,8 +34,15 @@ def _count_sql(scope: Scope, **filters: object) -> str:
     return str(count.compile(dialect=DIALECT))
 
 
+def test_a_count_the_counts_hold_sums_them() -> None:
+    for scope in (Scope.ALL, Scope.GROUP):
+        sql = _count_sql(scope, status="completed", niveau="REJET", date_from="2026-01-01", groupes="Groupe Nord")
+        assert "FROM audit_counts" in sql
+        assert "audits." not in sql
+
+
 def test_an_unfiltered_count_of_every_audit_reads_audits_alone() -> None:
-    sql = _count_sql(Scope.ALL, status="completed", niveau="REJET", date_from="2026-01-01")
+    sql = _count_sql(Scope.ALL, status="completed", score_min="10")  # a score: not in the counts
     assert "JOIN" not in sql
     assert "FROM audits" in sql
 
@@ -42,9 +50,9 @@ def test_an_unfiltered_count_of_every_audit_reads_audits_alone() -> None:
 @pytest.mark.parametrize(
     ("scope", "filters", "joined"),
     [
-        (Scope.GROUP, {}, ["fiches"]),
+        (Scope.GROUP, {"score_min": "10"}, ["fiches"]),
         (Scope.SELF, {}, ["fiches"]),
-        (Scope.ALL, {"groupes": "Groupe Nord"}, ["fiches"]),
+        (Scope.ALL, {"groupes": "Groupe Nord", "score_min": "10"}, ["fiches"]),
         (Scope.ALL, {"sales_date_from": "2026-01-01"}, ["fiches"]),
         (Scope.ALL, {"prospect_query": "martin"}, ["fiches"]),
         (Scope.ALL, {"q": "santé"}, ["fiches", "scorecards"]),

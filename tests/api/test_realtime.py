@@ -14,11 +14,13 @@ import pytest
 import pytest_asyncio
 import redis
 from fastapi import FastAPI
+from sqlalchemy import func, update
 
 from api.realtime.tokens import StreamGrant, issue_stream_token
 from callaudit.embedded import EmbeddedRedis
 from callaudit.settings import Settings
-from domain.models import FicheFetchJob
+from domain.models import FicheFetchJob, RefreshToken, User
+from domain.models.auth import UserStatus
 from resources.redis import SyncEventPublisher, stream_key
 from tests.api.conftest import build_app, make_settings, running
 from tests.fixtures.factories.aio import add_audit, add_scorecard
@@ -272,6 +274,28 @@ async def test_stream_tokens_are_refused_when_expired_forged_or_out_of_scope(
     stale = issue_stream_token(world.keyring, StreamGrant(viewer, world.session_ids[viewer], other), 60)
     async with sse.stream("GET", STREAM, params={"topic": other, "token": stale}) as response:
         assert response.status_code == 404
+
+
+async def test_a_stream_token_ends_with_its_login_session_and_its_user(
+    sse: httpx.AsyncClient, client: httpx.AsyncClient, world: World
+) -> None:
+    """Checked on use, in one statement with the user (decision 101): logout or a disabled user refuses
+    a stream token minted before, like the access token it came from."""
+    await world.commit()
+    own = f"fiche:{world.fiche_ids['own']}"
+    for name, end in (
+        ("viewer", update(RefreshToken).where(RefreshToken.user_id == world.users["viewer"])),
+        ("operator", update(User).where(User.id == world.users["operator"])),
+    ):
+        user = world.users[name]
+        token = issue_stream_token(world.keyring, StreamGrant(user, world.session_ids[user], own), 60)
+        async with sse.stream("GET", STREAM, params={"topic": own, "token": token, "replay": "false"}) as response:
+            assert response.status_code == 200, name
+        values = {"revoked_at": func.now()} if name == "viewer" else {"status": UserStatus.DISABLED}
+        await world.session.execute(end.values(**values))
+        await world.commit()
+        async with sse.stream("GET", STREAM, params={"topic": own, "token": token}) as response:
+            assert response.status_code == 401, name
 
 
 # --- bounds: heartbeat, lifetime, cap, Redis outage -----------------------------------------------------
