@@ -31,7 +31,9 @@ stand-in's model has none), and `tokens.py`'s comparison of our call order with 
 Timeline: every Dagster run with when it was created, launched, up (its process loaded the code),
 began its first step and ended (seconds from the start, from its event log), and when the first
 fiche was fetched, the first recording transcribed and the first audit started, so the hand-offs
-between stages and the runs' start-up cost are read off the report.
+between stages and the runs' start-up cost are read off the report. The LLM cap's use, from the
+stand-in's arrival times (`cap_use`): when all its slots were first and last busy, the time below it
+in between, and the tail from the last moment it was full to the last call's end (`llm_tail_s=`).
 
     .venv/bin/python benchmarks/day.py                       # 200 fiches (about 5 minutes plus start-up)
     .venv/bin/python benchmarks/day.py --fiches 20           # a quick look
@@ -233,6 +235,46 @@ class RunTimeline:
     moments: dict[str, dt.datetime]  # STARTUP's names, and "ended"
 
 
+@dataclass(frozen=True)
+class CapUse:
+    """How a cap was used over a stage's calls (seconds from its first call): when it was first and
+    last full, how long it was full in between, and when the last call ended."""
+
+    first_full: float | None
+    last_full: float | None
+    full_s: float
+    end: float
+
+    @property
+    def gaps_s(self) -> float:
+        """Time below the cap between its first and last time full (work was waiting elsewhere)."""
+        if self.first_full is None or self.last_full is None:
+            return 0.0
+        return self.last_full - self.first_full - self.full_s
+
+    @property
+    def tail_s(self) -> float:
+        """From the cap's last time full to the last call's end: the day's last fiches alone."""
+        return self.end - (self.last_full if self.last_full is not None else 0.0)
+
+
+def cap_use(starts: list[float], latency: float, cap: int) -> CapUse:
+    """The cap's use by calls starting at `starts` (any clock), each lasting `latency` s."""
+    if not starts:
+        return CapUse(None, None, 0.0, 0.0)
+    origin = min(starts)
+    edges = sorted([(s - origin, 1) for s in starts] + [(s - origin + latency, -1) for s in starts])
+    in_flight, full_since, first_full, last_full, full_s = 0, None, None, None, 0.0
+    for at, step in edges:
+        in_flight += step
+        if in_flight >= cap and full_since is None:
+            full_since = at
+            first_full = at if first_full is None else first_full
+        elif in_flight < cap and full_since is not None:
+            full_s, last_full, full_since = full_s + at - full_since, at, None
+    return CapUse(first_full, last_full, full_s, edges[-1][0])
+
+
 def dagster_runs(runtime: Runtime) -> list[RunTimeline]:
     """Every run of the day with its start-up moments (the first event of each kind)."""
     timelines = []
@@ -344,6 +386,8 @@ def main() -> None:
         crm_stats = httpx.get(f"{crm_url}/__sim/stats", timeout=10).json()["families"]
         stt_stats = httpx.get(f"{stt_url}/__stats", timeout=10).json()
         llm_calls, llm_peak, violations = len(llm.seen), llm.peak, list(llm.violations)
+        # The stand-in serves from a thread of this process: its monotonic arrival times, on the wall clock.
+        llm_starts = [time.time() - time.monotonic() + seen.at for seen in llm.seen]
 
     tokens = compare(args.token_fiches, model=args.price_model, latency=args.token_latency, cap=args.llm_cap)
     report(
@@ -355,6 +399,7 @@ def main() -> None:
         crm=crm_stats,
         stt=stt_stats,
         llm=(llm_calls, llm_peak, violations),
+        llm_starts=llm_starts,
         tokens=tokens,
     )
 
@@ -369,6 +414,7 @@ def report(
     crm: dict[str, Any],
     stt: dict[str, Any],
     llm: tuple[int, int, list[str]],
+    llm_starts: list[float],
     tokens: Comparison,
 ) -> None:
     llm_calls, llm_peak, violations = llm
@@ -416,6 +462,12 @@ def report(
     print(f"  first fiche fetched {since(times['ingest'][0])} s, first recording transcribed "
           f"{since(times['first_transcribed'])} s, first audit started {since(times['audits'][0])} s, "
           f"last audit stored {since(end)} s")  # fmt: skip
+    use = cap_use(llm_starts, args.llm_latency, args.llm_cap)
+    if llm_starts and use.first_full is not None and use.last_full is not None:
+        first_call = min(llm_starts) - origin.timestamp()
+        print(f"  LLM cap {args.llm_cap}: first full {first_call + use.first_full:.1f} s, last full "
+              f"{first_call + use.last_full:.1f} s, below the cap {use.gaps_s:.1f} s between; tail (last full -> "
+              f"last call ended) {use.tail_s:.1f} s")  # fmt: skip
     price = DEFAULT_PRICES[args.price_model]
     audits, fresh_and_cached, cached, output, audited_seconds = times["usage"]
     day = Tally(int(fresh_and_cached), int(cached), int(output), int(audits))
@@ -438,7 +490,8 @@ def report(
         f"stt_bound_s={bounds['transcription']:.1f} llm_bound_s={bounds['audits']:.1f} ratio={wall / bound:.3f} "
         f"peak_crm_details={crm['details']['peak_in_flight']} peak_stt={stt['peak']} peak_llm={llm_peak} "
         f"dagster_runs={len(runs)} audited={state.audited} failed={state.failed} not_ready={state.not_ready} "
-        f"stalled={int(stalled)} billed_input_per_audit={per_audit:.0f} output_per_audit={output / max(1, audits):.0f} "
+        f"stalled={int(stalled)} llm_tail_s={use.tail_s:.1f} billed_input_per_audit={per_audit:.0f} "
+        f"output_per_audit={output / max(1, audits):.0f} "
         f"usd_per_audit={day.cost(price) / max(1, audits):.4f} "
         f"usd_per_audited_min={day.cost(price) / minutes if minutes else 0:.5f} token_ratio={tokens.token_ratio:.2f}"
     )

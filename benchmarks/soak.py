@@ -14,7 +14,8 @@ marked to run automatically. Then, until `--minutes` have passed:
 
 Every `--sample-seconds` it records, for every process of the stack (found from `callaudit run`'s
 process tree and the embedded servers' pid files): RSS and open file descriptors; plus the Postgres
-client connections (`pg_stat_activity`) and the Redis clients (`INFO clients`). The report shows them
+client connections (`pg_stat_activity`) and the Redis clients (`INFO clients`, and by the process
+holding each one's end of Redis's Unix socket, from `ss`). The report shows them
 at the start, the middle and the end. The baseline is the first sample after the first day is
 audited (every process has then served each kind of work once; the cold sample is shown too).
 `rss_growth_ratio` = the worst end / baseline RSS among the processes alive for the whole soak
@@ -36,6 +37,7 @@ import contextlib
 import datetime as dt
 import itertools
 import os
+import re
 import secrets
 import subprocess
 import tempfile
@@ -108,6 +110,12 @@ class Sample:
     redis_memory: int
     redis_keys: Counter[str]
     load: tuple[float, float, float]
+    redis_by_pid: Counter[int] = field(default_factory=Counter)
+
+    def redis_by_role(self) -> Counter[str]:
+        """Redis clients by the role of the process holding them; "?" for one ss could not name."""
+        roles = {p.pid: p.role for p in self.procs}
+        return Counter({roles.get(pid, "?"): n for pid, n in self.redis_by_pid.items()}) + Counter()
 
     def by_role(self) -> dict[str, list[Proc]]:
         grouped: dict[str, list[Proc]] = {}
@@ -174,6 +182,29 @@ def redis_state(url: str) -> tuple[int, int, Counter[str]]:
         return int(client.info("clients")["connected_clients"]), int(client.info("memory")["used_memory"]), keys
     finally:
         client.close()
+
+
+#: One Unix stream socket of `ss -xpnH`: local address and inode, peer inode, and the owner's pid if shown.
+_UNIX_SOCKET = re.compile(
+    r"^u_str\s+\S+\s+\d+\s+\d+\s+(\S+)\s+(\d+)\s+\S+\s+(\d+)(?:\s+users:\(\(\"[^\"]*\",pid=(\d+))?"
+)
+
+
+def unix_clients(ss_output: str, server_path: str) -> Counter[int]:
+    """The clients of the server listening on `server_path`, by the pid holding each one's end (0: not
+    shown): the server's accepted sockets carry its path, and the peer of each is a client's socket."""
+    sockets = [m.groups() for line in ss_output.splitlines() if (m := _UNIX_SOCKET.match(line))]
+    client_ends = {peer for path, _, peer, _ in sockets if path == server_path}
+    return Counter(int(pid or 0) for _, inode, _, pid in sockets if inode in client_ends)
+
+
+def redis_clients_by_pid(url: str) -> Counter[int]:
+    """The embedded Redis's clients by process (it listens on a Unix socket, so CLIENT LIST's
+    addresses do not tell processes apart; the kernel's socket pairs do)."""
+    if not url.startswith("unix://"):
+        return Counter()
+    listing = subprocess.run(["ss", "-xpnH"], capture_output=True, text=True, check=False, timeout=30)
+    return unix_clients(listing.stdout, url.removeprefix("unix://").split("?", 1)[0])
 
 
 def growth(first: Sample, last: Sample) -> tuple[float, str, dict[str, tuple[int, int]]]:
@@ -346,6 +377,7 @@ def main() -> None:  # noqa: PLR0915 - one scenario, read top to bottom
                     pg_connections(runtime.database_url),
                     *redis_state(runtime.redis_url),
                     os.getloadavg(),
+                    redis_clients_by_pid(runtime.redis_url),
                 )
             )
 
@@ -420,6 +452,8 @@ def report(
     print(f"  {'postgres client connections':<34}" + "".join(
         f"{sum(s.pg_connections.values()):>22}" for s in columns.values()))  # fmt: skip
     print(f"  {'redis clients':<34}" + "".join(f"{s.redis_clients:>22}" for s in columns.values()))
+    for name in sorted({r for s in columns.values() for r in s.redis_by_role()}):
+        print(f"  {f'  of {name}'[:34]:<34}" + "".join(f"{s.redis_by_role()[name]:>22}" for s in columns.values()))
     print(f"  {'redis used memory (MB)':<34}" + "".join(f"{_mb(s.redis_memory):>22}" for s in columns.values()))
     print(f"  {'redis keys':<34}" + "".join(f"{sum(s.redis_keys.values()):>22}" for s in columns.values()))
     print(f"  redis keys by prefix, baseline -> end: {dict(baseline.redis_keys)} -> {dict(last.redis_keys)}")
@@ -435,6 +469,7 @@ def report(
     )
     connections = sum(last.pg_connections.values()) - sum(baseline.pg_connections.values())
     clients = last.redis_clients - baseline.redis_clients
+    dagster_clients = sum(n for name, n in last.redis_by_role().items() if name.startswith("dagster"))
     print(f"  worst RSS growth {ratio:.3f} ({worst}) against the bound {BOUND}")
     skipped = load.errors["skipped, API behind"]
     print(
@@ -442,6 +477,7 @@ def report(
         f"api_reads={sum(load.requests.values())} api_skipped={skipped} "
         f"api_errors={sum(load.errors.values()) - skipped} streams={load.streams} "
         f"fd_growth={fds} pg_connection_growth={connections} redis_client_growth={clients} "
+        f"dagster_redis_clients={dagster_clients} "
         f"rss_growth_ratio={ratio:.3f} bound={BOUND}"
     )
 

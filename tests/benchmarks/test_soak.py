@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from soak import Proc, Sample, growth, role
+from soak import Proc, Sample, growth, role, unix_clients
 
 MB = 2**20
 
@@ -51,3 +51,29 @@ def test_growth_is_the_worst_long_lived_process_redis_and_transient_ones_apart()
     assert worst == "api (1)"
     assert ratio == pytest.approx(1.15)
     assert set(pairs) == {"api (1)", "dagster daemon (2)"}
+
+
+def test_redis_clients_are_counted_by_the_process_holding_their_end_of_the_socket() -> None:
+    server = "/tmp/home/redis/redis.sock"
+    listing = "\n".join(
+        [
+            f'u_str LISTEN 0 511 {server} 100 * 0 users:(("redis-server",pid=7,fd=6))',
+            f'u_str ESTAB 0 0 {server} 101 * 201 users:(("redis-server",pid=7,fd=7))',
+            f'u_str ESTAB 0 0 {server} 102 * 202 users:(("redis-server",pid=7,fd=8))',
+            f'u_str ESTAB 0 0 {server} 103 * 203 users:(("redis-server",pid=7,fd=9))',
+            'u_str ESTAB 0 0 * 201 * 101 users:(("python3",pid=40,fd=12))',
+            'u_str ESTAB 0 0 * 202 * 102 users:(("python3",pid=40,fd=13))',
+            "u_str ESTAB 0 0 * 203 * 103",  # its owner not shown
+            # Another server's client (Postgres) and an unrelated pair: not Redis's.
+            'u_str ESTAB 0 0 /tmp/home/postgres/.s.PGSQL.5432 300 * 301 users:(("postgres",pid=9,fd=10))',
+            'u_str ESTAB 0 0 * 301 * 300 users:(("python3",pid=40,fd=14))',
+            'u_str ESTAB 0 0 * 400 * 401 users:(("python3",pid=41,fd=3))',
+        ]
+    )
+    assert unix_clients(listing, server) == Counter({40: 2, 0: 1})
+
+
+def test_a_samples_redis_clients_are_named_by_their_process_role() -> None:
+    sample = _sample("end", Proc(40, "dagster step worker", MB, 9), Proc(50, "api", MB, 9))
+    sample.redis_by_pid = Counter({40: 43, 50: 1, 99: 2})
+    assert sample.redis_by_role() == Counter({"dagster step worker": 43, "api": 1, "?": 2})

@@ -21,7 +21,12 @@ from assets.fiches import fiche_details, sales_fiches
 from assets.transcripts import transcripts
 from domain.models import Audit, Fiche, FicheTranscription, Scorecard
 from orchestration.definitions import defs
-from orchestration.jobs import sync_sales_day_job, transcribe_fiches_job, transcribe_sales_day_job
+from orchestration.jobs import (
+    audit_sales_day_job,
+    sync_sales_day_job,
+    transcribe_fiches_job,
+    transcribe_sales_day_job,
+)
 from orchestration.sensors.automation import audit_automatic_scorecards, transcribe_fetched_fiches
 from orchestration.sensors.partitions import sync_scorecard_partitions
 from runs.contract import TranscribeFiches
@@ -166,11 +171,14 @@ def test_a_fiche_dated_in_the_future_is_not_a_partition_to_request(
 
 
 def _requests(instance: dg.DagsterInstance, resources: dict[str, Any], sensor: dg.SensorDefinition) -> list[str]:
-    with dg.build_sensor_context(
-        instance=instance,
-        resources={"database": resources["database"], "settings": resources["settings"]},
-        definitions=defs(),
-    ) as context:
+    with (
+        dg.build_sensor_context(
+            instance=instance,
+            resources={"database": resources["database"], "settings": resources["settings"]},
+            definitions=defs(),
+        ) as context,
+        dg.partition_loading_context(dynamic_partitions_store=instance),
+    ):
         data = sensor.evaluate_tick(context)
     return [r.run_key or "" for r in data.run_requests or []]
 
@@ -191,3 +199,31 @@ def test_a_day_being_fetched_gets_its_transcription_run_at_once_and_only_one(
     assert _requests(instance, audit_resources, transcribe_fetched_fiches) == [f"transcripts:{today}:after:sync-1"]
     run(transcribe_sales_day_job, "transcribe-1")  # launched: it takes the day's fiches as they land
     assert _requests(instance, audit_resources, transcribe_fetched_fiches) == []
+
+
+def test_the_schedules_run_still_queued_gets_the_days_transcription_and_audit_runs_once(
+    instance: dg.DagsterInstance, audit_resources: dict[str, Any], scorecard_id: int, sync_engine: Engine
+) -> None:
+    """The downstream runs start their processes while the sync run's starts (decision 104): the tick
+    after the schedule's run is created asks for them, before that run has fetched anything."""
+    _automatic(sync_engine, scorecard_id)
+    Daemon(instance, audit_resources).sensor_tick(sync_scorecard_partitions)
+    today = dt.datetime.now(ZoneInfo(audit_resources["settings"].sales_timezone)).date().isoformat()
+
+    def queued(job: Any, run_id: str, **partition: str) -> None:
+        # Created, not started: the status a run has between the tick that creates it and its dequeue.
+        tags = {**(job.run_tags or {}), **partition}
+        status = dg.DagsterRunStatus.NOT_STARTED
+        instance.add_run(dg.DagsterRun(job_name=job.name, run_id=run_id, status=status, tags=tags))
+
+    queued(sync_sales_day_job, "sync-1", **{"dagster/partition": today})
+    assert _requests(instance, audit_resources, transcribe_fetched_fiches) == [f"transcripts:{today}:after:sync-1"]
+    assert _requests(instance, audit_resources, audit_automatic_scorecards) == [
+        f"audits:{today}:{scorecard_id}:after:sync-1"
+    ]
+    # Once queued themselves, the next ticks ask for nothing more while the day is being worked.
+    queued(transcribe_sales_day_job, "transcribe-1", **{"dagster/partition": today})
+    multi = {"dagster/partition/sales_day": today, "dagster/partition/scorecard": str(scorecard_id)}
+    queued(audit_sales_day_job, "audit-1", **multi)
+    assert _requests(instance, audit_resources, transcribe_fetched_fiches) == []
+    assert _requests(instance, audit_resources, audit_automatic_scorecards) == []
