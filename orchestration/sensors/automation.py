@@ -53,7 +53,7 @@ AUTOMATION_TAGS = {SOURCE_TAG: "automation"}
 #: Seconds between ticks of the two chain sensors: a stage's first run of the day starts this soon after
 #: an upstream run of the day is created (the runs then take the day's fiches as they come). The
 #: daemon looks at its sensors every 5 s, so 5 is the shortest that means anything; 10 made ticks
-#: 10-15 s apart, and that wait was half of the day's time to its first audit (decision 104).
+#: 10-15 s apart, and that wait was half of the day's time to its first audit (decision 105).
 CHAIN_TICK_SECONDS = 5
 
 

@@ -204,7 +204,7 @@ def test_a_day_being_fetched_gets_its_transcription_run_at_once_and_only_one(
 def test_the_schedules_run_still_queued_gets_the_days_transcription_and_audit_runs_once(
     instance: dg.DagsterInstance, audit_resources: dict[str, Any], scorecard_id: int, sync_engine: Engine
 ) -> None:
-    """The downstream runs start their processes while the sync run's starts (decision 104): the tick
+    """The downstream runs start their processes while the sync run's starts (decision 105): the tick
     after the schedule's run is created asks for them, before that run has fetched anything."""
     _automatic(sync_engine, scorecard_id)
     Daemon(instance, audit_resources).sensor_tick(sync_scorecard_partitions)
