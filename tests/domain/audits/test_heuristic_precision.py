@@ -7,9 +7,10 @@ import asyncio
 
 from domain.audits.auditor import TranscriptMode
 from domain.audits.gating import GatingRules, gate_step
-from domain.audits.heuristic import HeuristicAuditor
+from domain.audits.heuristic import HeuristicAuditor, Rule, judge, judge_together
+from domain.audits.points import PointKind, PointQuery, QueryTerm
 from domain.audits.schema import PointStatus
-from domain.audits.scorecard import StepSpec
+from domain.audits.scorecard import SpeakerRule, StepSpec
 from domain.audits.timeline import Role, Timeline
 from domain.language.utterances import parse_timeline
 from tests.fixtures.factories.timelines import scorecard, step, timeline
@@ -52,3 +53,30 @@ def test_a_hesitation_does_not_cut_a_question_in_two() -> None:
     repeated = call((AGENT, "d'accord et est-ce que vous hum vous avez la CSS"), (CLIENT, "oui"))
     said = [u for u in parse_timeline(repeated).utterances if "css" in u.lemmas]
     assert [u.question for u in said] == [True]
+
+
+OWN_WORD = QueryTerm("preavis", 1.0, None, True)
+
+
+def _point(index: int, *terms: QueryTerm) -> PointQuery:
+    return PointQuery(1, index, f"point {index}", terms, None, PointKind.INFORM, False, None, True, False,
+                      SpeakerRule.AGENT)  # fmt: skip
+
+
+def test_a_siblings_own_word_does_not_meet_a_point_through_its_prompt_words() -> None:
+    # "préavis" is the first point's own word and only a prompt word of the second, whose own is "délai"
+    notice = _point(1, OWN_WORD)
+    delays = _point(2, QueryTerm("delai", 0.5, None, True), QueryTerm("preavis", 0.4, None, False))
+    said = parse_timeline(call((AGENT, "le préavis est de un mois")))
+    assert [v.status for v in judge_together([notice, delays], said)] == [PointStatus.PRESENT, PointStatus.ABSENT]
+    assert judge_together([notice, delays], said)[1].rule is Rule.OTHER_POINT
+    assert judge(delays, said).status is PointStatus.PRESENT  # judged alone, as before
+    both = parse_timeline(call((AGENT, "les délais de préavis sont respectés")))
+    assert [v.status for v in judge_together([notice, delays], both)] == [PointStatus.PRESENT] * 2
+
+
+def test_a_word_two_points_name_in_their_own_text_serves_both() -> None:
+    notice = _point(1, OWN_WORD)
+    delays = _point(2, QueryTerm("delai", 0.5, None, True), OWN_WORD)
+    said = parse_timeline(call((AGENT, "le préavis est de un mois")))
+    assert [v.status for v in judge_together([notice, delays], said)] == [PointStatus.PRESENT] * 2
