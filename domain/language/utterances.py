@@ -480,7 +480,9 @@ def parse_timeline(timeline: Timeline) -> ParsedTimeline:
     """The timeline's utterances: from each chunk's stored analysis when it is of this version, the
     other chunks parsed now (one batched spaCy call); `fresh` holds the analyses made now, to store."""
     chunks = [(recording, chunk) for recording in timeline.recordings for chunk in recording.chunks]
-    analyses = {chunk.chunk_id: stored for _, chunk in chunks if (stored := stored_analysis(chunk.analysis))}
+    # a chunk of hesitations only has an empty analysis, which is stored all the same
+    stored = {chunk.chunk_id: stored_analysis(chunk.analysis) for _, chunk in chunks}
+    analyses = {chunk_id: analysis for chunk_id, analysis in stored.items() if analysis is not None}
     missing = [chunk for _, chunk in chunks if chunk.chunk_id not in analyses]
     docs = parse([spoken(_chunk_words(chunk))[0] for chunk in missing])
     fresh = {chunk.chunk_id: analyse_chunk(_chunk_words(chunk), doc) for chunk, doc in zip(missing, docs, strict=True)}
