@@ -225,7 +225,7 @@ class ControlPointOut(BaseModel):
     decision_rule: str | None = Field(
         description="What decided the verdict: `evidence`, `answer_to_question`, `no_evidence`, `wrong_speaker_only`, "
         "`not_as_fact_only`, `condition_not_met`, `condition_met_point_absent`, `condition_unknown`, "
-        "`not_assessable_offline`, or `gating:<reason>`"
+        "`said_for_another_point`, `not_assessable_offline`, or `gating:<reason>`"
     )
     citations: list[CitationOut]
     ai_statut: str | None = Field(None, description="The AI's status on the current revision (before overrides)")

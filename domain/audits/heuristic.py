@@ -11,7 +11,9 @@ word vectors and how they are said). An utterance is evidence for a point when:
 3. **it says the point**: the query terms it matches, each by lemma, word family (`rembourse` /
    `remboursement`), ASR-tolerant spelling or word-vector neighbour, weigh at least `PRESENT_MIN`
    of the point's own terms (capped at `OWN_CAP`, so a long point is not harder to meet; at least
-   `OWN_FLOOR`, so a point of common words is not met by one word of its prompt alone).
+   `OWN_FLOOR`, so a point of common words is not met by one word of its prompt alone); a word
+   that is a sibling point's own word, and serves that point, does not count for this point's borrowed
+   terms (`judge_together`).
 
 A client's agreement ("oui, d'accord") right after an agent's question counts for a client point
 with the question's topic. A conditional point ("... si responsable") is NON_APPLICABLE when the
@@ -46,7 +48,7 @@ from domain.audits.timeline import Timeline, mmss
 from domain.language.lexicon import distinct, known_word, synonyms
 from domain.language.utterances import ParsedTimeline, Utterance, parse_timeline
 
-HEURISTIC_VERSION = "heuristic-7"
+HEURISTIC_VERSION = "heuristic-8"
 """Bump when the search, weights or texts change: audits made before are redone."""
 
 PRESENT_MIN = 0.35
@@ -86,6 +88,7 @@ class Rule(enum.StrEnum):
     CONDITION_NOT_MET = "condition_not_met"  # conditional point, the call says its condition does not hold
     CONDITION_MET = "condition_met_point_absent"  # the call says its condition holds, nothing says the point
     CONDITION_UNKNOWN = "condition_unknown"  # conditional point without evidence, the call does not tell
+    OTHER_POINT = "said_for_another_point"  # met only by a sibling's own words, which serve the sibling
     NOT_ASSESSABLE = "not_assessable_offline"
 
 
@@ -161,10 +164,16 @@ class _Match:
 
 
 def _match(
-    query: PointQuery, utterance: Utterance, tables: Sequence[dict[tuple[str, str], float]], *, scoped: bool
+    query: PointQuery,
+    utterance: Utterance,
+    tables: Sequence[dict[tuple[str, str], float]],
+    *,
+    scoped: bool,
+    taken_words: frozenset[int] = frozenset(),
 ) -> _Match | None:
     """The utterance's words against the query; with `scoped`, words under a negation, a refusal or
-    reported speech do not count (unless the point is itself about an absence)."""
+    reported speech do not count (unless the point is itself about an absence); words in
+    `taken_words` (chunk word indices) are another point's own and do not count for borrowed terms."""
     score = 0.0
     matched: list[str] = []
     positions: list[int] = []
@@ -174,8 +183,8 @@ def _match(
     taken: set[int] = set()
     for term, table in zip(query.terms, tables, strict=True):  # heaviest first; a word serves one term
         best, where = 0.0, -1
-        for i, (word, _) in enumerate(usable):
-            if i not in taken:
+        for i, (word, position) in enumerate(usable):
+            if i not in taken and (term.own or position not in taken_words):
                 value = table.get(word, 0.0)
                 if value > best:
                     best, where = value, i
@@ -293,14 +302,38 @@ def _same_word(key: str, lemma: str, surface: str) -> bool:
     return key in (lemma, surface) or family(key, lemma) or family(key, surface)
 
 
-def judge(query: PointQuery, parsed: ParsedTimeline) -> _Verdict:
-    """A control point's verdict from the fiche's utterances (see the module docstring)."""
+@dataclass(frozen=True)
+class _Search:
+    """What the fiche says of a point before its verdict: the call's word on its condition, the
+    matches that count and those that do not."""
+
+    query: PointQuery
+    condition: Stance
+    counted: tuple[_Match, ...]
+    near: tuple[_Match, ...]
+
+
+def _search(query: PointQuery, parsed: ParsedTimeline) -> _Search:
     if not query.assessable:
-        return _Verdict(PointStatus.NON_APPLICABLE, Rule.NOT_ASSESSABLE, 0.0, (), None)
+        return _Search(query, Stance.UNKNOWN, (), ())
     condition = stance(query.condition, parsed, _same_word) if query.condition else Stance.UNKNOWN
     if condition is Stance.NOT_MET:
-        return _Verdict(PointStatus.NON_APPLICABLE, Rule.CONDITION_NOT_MET, CONDITION_CONFIDENCE, (), None)
+        return _Search(query, condition, (), ())
     counted, near = candidates(query, parsed)
+    return _Search(query, condition, tuple(counted), tuple(near))
+
+
+def judge(query: PointQuery, parsed: ParsedTimeline) -> _Verdict:
+    """A control point's verdict from the fiche's utterances (see the module docstring)."""
+    return _decide(_search(query, parsed))
+
+
+def _decide(search: _Search) -> _Verdict:
+    query, condition, counted, near = search.query, search.condition, list(search.counted), list(search.near)
+    if not query.assessable:
+        return _Verdict(PointStatus.NON_APPLICABLE, Rule.NOT_ASSESSABLE, 0.0, (), None)
+    if condition is Stance.NOT_MET:
+        return _Verdict(PointStatus.NON_APPLICABLE, Rule.CONDITION_NOT_MET, CONDITION_CONFIDENCE, (), None)
     strong = sorted((m for m in counted if m.strength >= PRESENT_MIN), key=lambda m: -m.strength)
     if strong:
         best = strong[0]
@@ -319,6 +352,44 @@ def judge(query: PointQuery, parsed: ParsedTimeline) -> _Verdict:
     if best_near is not None and best_near.strength >= PRESENT_MIN and best_near.rule is not Rule.EVIDENCE:
         rule = best_near.rule
     return _Verdict(PointStatus.ABSENT, rule, _confidence_absent(best_strength), (), best_near)
+
+
+def judge_together(queries: Sequence[PointQuery], parsed: ParsedTimeline) -> list[_Verdict]:
+    """A step's verdicts when a spoken word that is one point's own word does not also meet a sibling
+    through the sibling's borrowed terms (prompt bullet, keywords, examples): a sibling needs words of
+    its own there. The strongest matches claim their own words first; a weaker match of another point
+    on the same turn is weighed again without those words for its borrowed terms, and no longer counts
+    if what is left falls below `PRESENT_MIN`. A word both points name in their own text serves both:
+    taking it from either cost more true verdicts than false ones on the evaluation's dev half."""
+    searches = [_search(query, parsed) for query in queries]
+    claims = sorted(
+        ((match, i) for i, search in enumerate(searches) for match in search.counted
+         if match.rule is Rule.EVIDENCE and match.strength >= PRESENT_MIN),
+        key=lambda claim: (-claim[0].strength, claim[1]),
+    )  # fmt: skip
+    taken: dict[tuple[int, int], set[int]] = {}  # (recording, chunk) -> word indices serving a point
+    kept: list[list[_Match]] = [[] for _ in searches]
+    lost: list[list[_Match]] = [[] for _ in searches]
+    for claim, i in claims:
+        match, utterance = claim, claim.utterance
+        words = taken.setdefault((utterance.recording.recording_index, utterance.chunk.chunk_index), set())
+        if not words.isdisjoint(match.positions):
+            query = searches[i].query
+            tables = [_term_words(term, parsed) for term in query.terms]
+            scoped = not (query.kind is PointKind.ASK and utterance.question)
+            left = _match(query, utterance, tables, scoped=scoped, taken_words=frozenset(words))
+            if left is None or left.strength < PRESENT_MIN:
+                lost[i].append(replace(match, rule=Rule.OTHER_POINT))
+                continue
+            match = left
+        kept[i].append(match)
+        own = {t.lemma for t in searches[i].query.terms if t.own}
+        words.update(p for lemma, p in zip(match.matched, match.positions, strict=True) if lemma in own)
+    verdicts = []
+    for i, search in enumerate(searches):
+        rest = [m for m in search.counted if m.rule is not Rule.EVIDENCE or m.strength < PRESENT_MIN]
+        verdicts.append(_decide(replace(search, counted=(*kept[i], *rest), near=(*search.near, *lost[i]))))
+    return verdicts
 
 
 def _answers(question: _Match, reply: Sequence[Utterance]) -> list[_Match]:
@@ -406,7 +477,8 @@ def _comment(verdict: _Verdict, query: PointQuery) -> str:
             f"({_where(near)}) : pas retenu comme preuve."
         )
     if near is not None:
-        return f"Aucun passage ne formule ce point ; le plus proche ({_where(near)}) est insuffisant."
+        why = "dit un autre point de la grille" if verdict.rule is Rule.OTHER_POINT else "est insuffisant"
+        return f"Aucun passage ne formule ce point ; le plus proche ({_where(near)}) {why}."
     return "Aucun passage de la transcription ne formule ce point."
 
 
@@ -453,11 +525,10 @@ class HeuristicAuditor:
     def analyze(
         self, scorecard: ScorecardSpec, step: StepSpec, timeline: Timeline
     ) -> tuple[StepOutput, tuple[PointAssessment, ...]]:
-        parsed = self.parsed(timeline)
         results: list[ControlPointResult] = []
         assessments: list[PointAssessment] = []
-        for query in build_queries(scorecard, step):
-            verdict = judge(query, parsed)
+        queries = build_queries(scorecard, step)
+        for query, verdict in zip(queries, judge_together(queries, self.parsed(timeline)), strict=True):
             citations = [c for c in (_citation(m, self.min_quote_chars) for m in verdict.evidence) if c is not None]
             citations = list({(c.recording_index, c.chunk_index, c.texte): c for c in citations}.values())
             status = verdict.status

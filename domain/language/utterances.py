@@ -175,7 +175,13 @@ def _reporting_verb(token: Token) -> bool:
     if token.lemma_ not in _SAYING or token.pos_ != "VERB":
         return False
     subjects = [c for c in token.children if c.dep_.startswith("nsubj")]
-    return bool(subjects) and all(fold(s.text) not in _SPEAKERS_OWN for s in subjects)
+    return bool(subjects) and all(fold(s.text) not in _SPEAKERS_OWN and not _anyone(token, s) for s in subjects)
+
+
+def _anyone(verb: Token, subject: Token) -> bool:
+    """A relative "qui" with no antecedent is whoever, not a third party: "qui dit contrat responsable
+    dit 100 % santé" states a rule (where "ma voisine qui dit que..." reports her words)."""
+    return subject.lower_ == "qui" and verb.dep_ != "acl:relcl"
 
 
 def _in_clause(token: Token, test: Callable[[Token], bool]) -> bool:
@@ -366,12 +372,22 @@ def segments(sent: Span) -> list[list[Token]]:
     return [seg for seg in out if any(not t.is_punct and not t.is_space for t in seg)]
 
 
+def spoken(words: Sequence[str]) -> tuple[str, list[int]]:
+    """The text the parser reads, without the recogniser's hesitation sounds ("est-ce que vous euh
+    avez la CSS"): the tagger takes "euh" for a word and may cut the question around it, so what is
+    asked is read as a statement. With, per word kept, its index in the chunk."""
+    kept = [i for i, word in enumerate(words) if fold(word) or not word_tokens(word)]
+    return " ".join(words[i] for i in kept), kept
+
+
 def analyse_chunk(words: Sequence[str], doc: Doc) -> ChunkAnalysis:
-    """A chunk's parse reduced to what evidence search reads: per clause its word span, content
-    lemmas, where they are, whether each is blocked, the keys of their word vectors, how it is said."""
-    if not words:
+    """A chunk's parse (of `spoken(words)`) reduced to what evidence search reads: per clause its word
+    span, content lemmas, where they are, whether each is blocked, the keys of their word vectors,
+    how it is said."""
+    _, kept = spoken(words)
+    if not kept:
         return ()
-    owners = _word_of_char(words)
+    owners = [kept[i] for i in _word_of_char([words[i] for i in kept])]
     out: list[SegmentAnalysis] = []
     for sent in doc.sents:
         for segment in segments(sent):
@@ -464,9 +480,11 @@ def parse_timeline(timeline: Timeline) -> ParsedTimeline:
     """The timeline's utterances: from each chunk's stored analysis when it is of this version, the
     other chunks parsed now (one batched spaCy call); `fresh` holds the analyses made now, to store."""
     chunks = [(recording, chunk) for recording in timeline.recordings for chunk in recording.chunks]
-    analyses = {chunk.chunk_id: stored for _, chunk in chunks if (stored := stored_analysis(chunk.analysis))}
+    # a chunk of hesitations only has an empty analysis, which is stored all the same
+    stored = {chunk.chunk_id: stored_analysis(chunk.analysis) for _, chunk in chunks}
+    analyses = {chunk_id: analysis for chunk_id, analysis in stored.items() if analysis is not None}
     missing = [chunk for _, chunk in chunks if chunk.chunk_id not in analyses]
-    docs = parse([" ".join(_chunk_words(chunk)) for chunk in missing])
+    docs = parse([spoken(_chunk_words(chunk))[0] for chunk in missing])
     fresh = {chunk.chunk_id: analyse_chunk(_chunk_words(chunk), doc) for chunk, doc in zip(missing, docs, strict=True)}
     analyses |= fresh
     turns = tuple(
