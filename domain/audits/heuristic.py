@@ -46,7 +46,7 @@ from domain.audits.timeline import Timeline, mmss
 from domain.language.lexicon import distinct, known_word, synonyms
 from domain.language.utterances import ParsedTimeline, Utterance, parse_timeline
 
-HEURISTIC_VERSION = "heuristic-7"
+HEURISTIC_VERSION = "heuristic-8"
 """Bump when the search, weights or texts change: audits made before are redone."""
 
 PRESENT_MIN = 0.35

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 
 from domain.audits.auditor import TranscriptMode
+from domain.audits.conditions import condition_clause
 from domain.audits.gating import GatingRules, gate_step
 from domain.audits.heuristic import HeuristicAuditor, Rule, family, judge
-from domain.audits.points import PointKind, PointQuery, QueryTerm, acronyms, build_queries
+from domain.audits.points import PointKind, PointQuery, QueryTerm, acronyms, build_queries, split_alternatives
 from domain.audits.schema import PointStatus, StepOutput
 from domain.audits.scorecard import SpeakerRule, StepSpec
 from domain.audits.timeline import Role, Timeline
@@ -234,3 +235,16 @@ def test_one_prompt_word_does_not_meet_a_point_of_common_words() -> None:
     assert judge(query, sent).status is PointStatus.ABSENT
     documents = parse_timeline(call((AGENT, "je vous envoie les documents par mail")))
     assert judge(query, documents).status is PointStatus.PRESENT
+
+
+def test_apostrophes_inside_words_are_no_quotes() -> None:
+    """heuristic-7 read "qu'il accepte d'adhérer" as a quoted example, so "accepter" was no term of
+    the point's own and a client accepting met it for a third of its weight."""
+    assert split_alternatives("Faire confirmer qu'il accepte d'adhérer ou de signer l'adhésion")[1] == []
+    assert split_alternatives("Mention explicite de 'Net Courtage Assurance' ou 'NCA'")[1] == [
+        "Net Courtage Assurance",
+        "NCA",
+    ]
+    consent = build_queries(CARD, CONSENT)[0]
+    assert {t.lemma for t in consent.terms if t.own} >= {"accepter", "souscrire", "signer"}
+    assert condition_clause("Relance d'un devis si l'offre expire") == ("Relance d'un devis", "l'offre expire")
