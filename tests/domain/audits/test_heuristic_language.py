@@ -248,3 +248,24 @@ def test_apostrophes_inside_words_are_no_quotes() -> None:
     consent = build_queries(CARD, CONSENT)[0]
     assert {t.lemma for t in consent.terms if t.own} >= {"accepter", "souscrire", "signer"}
     assert condition_clause("Relance d'un devis si l'offre expire") == ("Relance d'un devis", "l'offre expire")
+
+
+def test_a_negation_in_the_next_line_run_together_does_not_reach_back() -> None:
+    """Two lines the recogniser ran together without punctuation: the parser made "l'attestation"
+    the subject of the next line's negated verb, and `utterances-7` read the documents as denied."""
+    documents = step(1, points=("Documents justificatifs mentionnés",))
+    fiche = call(
+        (
+            AGENT,
+            "vous m'envoyez une copie de votre carte de tiers payant, et l'attestation vous n'êtes pas en train "
+            "de vous rétracter d'un autre contrat santé",
+        )
+    )
+    [sent, asked] = parse_timeline(fiche).utterances
+    assert sent.lemmas[-1] == "attestation"
+    assert not sent.blocked[-1]
+    assert asked.negated  # the second line keeps its own negation
+    analysis = asyncio.run(
+        HeuristicAuditor().analyze_step(scorecard(documents), documents, fiche, mode=TranscriptMode.PROMPT)
+    )
+    assert analysis.output.points_controle[0].statut is PointStatus.PRESENT
