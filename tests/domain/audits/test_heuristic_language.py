@@ -272,7 +272,7 @@ def test_a_negation_in_the_next_line_run_together_does_not_reach_back() -> None:
 
 
 def test_one_of_the_acts_a_long_point_lists_is_enough() -> None:
-    """"accepte d'adhérer, de souscrire ou de signer": accepting the contract meets the point. Its own
+    """ "accepte d'adhérer, de souscrire ou de signer": accepting the contract meets the point. Its own
     words weigh more than `OWN_CAP` (2.5 in heuristic-7, where this was 0.32 of it: absent)."""
     fiche = call((AGENT, "vous me confirmez que vous acceptez le contrat ?"), (CLIENT, "je confirme, oui"))
     assert analyse(CONSENT, fiche) == ([PointStatus.PRESENT], [Rule.ANSWER])
