@@ -165,10 +165,20 @@ def _is_question(tokens: Sequence[Token]) -> bool:
     return any(token.text.lower().endswith(_INVERTED_SUBJECTS) for token in tokens)
 
 
+_NEGATORS = frozenset(
+    {"ne", "n", "pas", "plus", "jamais", "rien", "personne", "aucun", "aucune", "ni", "non", "guere", "point",
+     "nullement", "sans", "nul", "nulle"}
+)  # fmt: skip
+"""French negation words: the closed class a `Polarity=Neg` tag may stand on. The tagger also puts it
+on words that negate nothing ("l'appel est enregistré hein")."""
+
+
+def _negative(token: Token) -> bool:
+    return "Neg" in token.morph.get("Polarity", []) and fold(token.text) in _NEGATORS
+
+
 def _negated_verb(token: Token) -> bool:
-    return token.lemma_ not in _POSSESSIVE_NEGATION_OK and any(
-        "Neg" in child.morph.get("Polarity", []) for child in token.children
-    )
+    return token.lemma_ not in _POSSESSIVE_NEGATION_OK and any(_negative(child) for child in token.children)
 
 
 def _reporting_verb(token: Token) -> bool:
@@ -210,10 +220,7 @@ def _denied(token: Token, within: Collection[int]) -> bool:
     words the tagger leaves without `Polarity=Neg` ("non responsable", "sans mutuelle")."""
     return _in_clause(
         token,
-        lambda node: any(
-            ("Neg" in c.morph.get("Polarity", []) or c.lower_ in _NEGATIVE_WORDS) and c.dep_ != "conj"
-            for c in node.children
-        ),
+        lambda node: any((_negative(c) or c.lower_ in _NEGATIVE_WORDS) and c.dep_ != "conj" for c in node.children),
         within,
     )
 
@@ -245,9 +252,7 @@ def _is_negated(tokens: Sequence[Token]) -> bool:
     """The segment's main verb is negated (on `avoir` / `il y a` it is not: "pas de frais" names the fees)."""
     verbs = [t for t in tokens if t.pos_ in ("VERB", "AUX")]
     return (bool(verbs) and _negated_verb(_predicate(verbs[0]))) or (
-        any("Neg" in t.morph.get("Polarity", []) for t in tokens)
-        and not any(t.lemma_ in _POSSESSIVE_NEGATION_OK for t in tokens)
-        and not verbs
+        any(_negative(t) for t in tokens) and not any(t.lemma_ in _POSSESSIVE_NEGATION_OK for t in tokens) and not verbs
     )
 
 

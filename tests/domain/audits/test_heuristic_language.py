@@ -278,3 +278,16 @@ def test_one_of_the_acts_a_long_point_lists_is_enough() -> None:
     assert analyse(CONSENT, fiche) == ([PointStatus.PRESENT], [Rule.ANSWER])
     refused = call((AGENT, "vous me confirmez que vous acceptez le contrat ?"), (CLIENT, "non, je vais réfléchir"))
     assert analyse(CONSENT, refused)[0] == [PointStatus.ABSENT]
+
+
+def test_a_tag_the_tagger_marks_negative_negates_nothing() -> None:
+    """The tagger puts `Polarity=Neg` on "hein": `utterances-7` read "l'appel est enregistré hein" as
+    denied. Only French negation words negate."""
+    announce = step(1, points=("Annoncer que l'appel est enregistré",))
+    fiche = call((AGENT, "prenez votre votre temps alors, l'appel est enregistre hein, c'est obligatoire pour nous"))
+    analysis = asyncio.run(
+        HeuristicAuditor().analyze_step(scorecard(announce), announce, fiche, mode=TranscriptMode.PROMPT)
+    )
+    assert analysis.output.points_controle[0].statut is PointStatus.PRESENT
+    denied = call((AGENT, "l'appel n'est pas enregistré"))
+    assert all(u.negated for u in parse_timeline(denied).utterances)
