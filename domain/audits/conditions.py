@@ -26,7 +26,7 @@ from domain.language.utterances import ParsedTimeline, Utterance, fold
 _MARKER = re.compile(
     r"(?:^|\s)(?:(?:si|s'il|s\u2019il|en cas d(?:e|u|es)?|au cas où)(?=\s|$)|en cas d['\u2019])", re.IGNORECASE
 )
-_ASIDES = re.compile(r"\([^)]*\)|«[^»]*»|'[^']{3,}'|\"[^\"]*\"")
+_ASIDES = re.compile(r"\([^)]*\)|«[^»]*»|(?<!\w)'[^']{3,}'(?!\w)|\"[^\"]*\"")
 _ALL = re.compile(r"\s*(?:\+|\bet\b|&)\s*", re.IGNORECASE)
 _ANY = re.compile(r"\s*(?:/|\bou\b)\s*", re.IGNORECASE)
 _NEGATION = re.compile(r"^(?:non|pas(?: de| d['\u2019])?|aucune?|sans|ni|ne|n['\u2019])\s*", re.IGNORECASE)

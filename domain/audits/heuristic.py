@@ -53,7 +53,7 @@ HEURISTIC_VERSION = "heuristic-8"
 
 PRESENT_MIN = 0.35
 """Share of the point's own term weight an utterance must match to be evidence."""
-OWN_CAP = 2.5
+OWN_CAP = 2.0
 """A point's own term weight counts at most this much (a long point is not harder to meet)."""
 OWN_FLOOR = 0.7
 """...and at least this much: a point whose own words are all common or shared with other points

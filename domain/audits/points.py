@@ -418,7 +418,7 @@ def _condition_key(text: str) -> str | None:
     return key if weight > SPECIFICITY_MIN else None
 
 
-_PARENTHESES = re.compile(r"\(([^)]*)\)|«([^»]*)»|'([^']{3,})'")
+_PARENTHESES = re.compile(r"\(([^)]*)\)|«([^»]*)»|(?<!\w)'([^']{3,})'(?!\w)")
 
 
 def split_alternatives(point: str) -> tuple[str, list[str]]:

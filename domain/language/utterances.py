@@ -24,7 +24,7 @@ compare directly.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -165,10 +165,20 @@ def _is_question(tokens: Sequence[Token]) -> bool:
     return any(token.text.lower().endswith(_INVERTED_SUBJECTS) for token in tokens)
 
 
+_NEGATORS = frozenset(
+    {"ne", "n", "pas", "plus", "jamais", "rien", "personne", "aucun", "aucune", "ni", "non", "guere", "point",
+     "nullement", "sans", "nul", "nulle"}
+)  # fmt: skip
+"""French negation words: the closed class a `Polarity=Neg` tag may stand on. The tagger also puts it
+on words that negate nothing ("l'appel est enregistré hein")."""
+
+
+def _negative(token: Token) -> bool:
+    return "Neg" in token.morph.get("Polarity", []) and fold(token.text) in _NEGATORS
+
+
 def _negated_verb(token: Token) -> bool:
-    return token.lemma_ not in _POSSESSIVE_NEGATION_OK and any(
-        "Neg" in child.morph.get("Polarity", []) for child in token.children
-    )
+    return token.lemma_ not in _POSSESSIVE_NEGATION_OK and any(_negative(child) for child in token.children)
 
 
 def _reporting_verb(token: Token) -> bool:
@@ -184,43 +194,44 @@ def _anyone(verb: Token, subject: Token) -> bool:
     return subject.lower_ == "qui" and verb.dep_ != "acl:relcl"
 
 
-def _in_clause(token: Token, test: Callable[[Token], bool]) -> bool:
+def _in_clause(token: Token, test: Callable[[Token], bool], within: Collection[int]) -> bool:
     """Whether `test` holds for the word or a word it depends on, up to the end of its clause
-    (`_SCOPE_ENDS`): in "rien n'est définitif, la loi vous laisse quatorze jours pour renoncer" the
-    negation of the first clause says nothing of the second."""
+    (`_SCOPE_ENDS`) or of its segment (`within`, token indices): in "rien n'est définitif, la loi vous
+    laisse quatorze jours pour renoncer" the negation of the first clause says nothing of the second,
+    nor, in two lines the recogniser ran together ("...et l'attestation | vous n'êtes pas en train de
+    vous rétracter"), the negation of the second line of a word the parser made its subject."""
     node = token
     for _ in range(_MAX_DEPTH):
         if test(node):
             return True
-        if node.head is node or node.dep_ in _SCOPE_ENDS:
+        if node.head is node or node.dep_ in _SCOPE_ENDS or node.head.i not in within:
             return False
         node = node.head
     return False
 
 
-def _blocked(token: Token) -> bool:
+def _blocked(token: Token, within: Collection[int]) -> bool:
     """Whether a word is said under a negation ("je ne vous ai pas parlé des frais"), as the object of
     a refusal ("vous pouvez refuser l'enregistrement") or in a third party's reported words."""
     return _in_clause(
         token,
         lambda node: _negated_verb(node) or (node is not token and (node.lemma_ in _REFUSING or _reporting_verb(node))),
+        within,
     )
 
 
-def _denied(token: Token) -> bool:
+def _denied(token: Token, within: Collection[int]) -> bool:
     """Whether a word is said not to hold. Unlike `_blocked` this reads `avoir` too ("je n'ai pas la
     CSS" denies the CSS, where "il n'y a pas de frais" still talks about the fees) and the negative
     words the tagger leaves without `Polarity=Neg` ("non responsable", "sans mutuelle")."""
     return _in_clause(
         token,
-        lambda node: any(
-            ("Neg" in c.morph.get("Polarity", []) or c.lower_ in _NEGATIVE_WORDS) and c.dep_ != "conj"
-            for c in node.children
-        ),
+        lambda node: any((_negative(c) or c.lower_ in _NEGATIVE_WORDS) and c.dep_ != "conj" for c in node.children),
+        within,
     )
 
 
-def _supposed(token: Token) -> bool:
+def _supposed(token: Token, within: Collection[int]) -> bool:
     """Whether a word sits in a supposition rather than a statement: a clause opened by "si" ("si
     c'était un contrat responsable"), what "en cas de" / "au cas où" puts forward, or one side of an
     alternative ("responsable ou pas")."""
@@ -233,6 +244,7 @@ def _supposed(token: Token) -> bool:
                 for c in node.children
             )
         ),
+        within,
     )
 
 
@@ -246,9 +258,7 @@ def _is_negated(tokens: Sequence[Token]) -> bool:
     """The segment's main verb is negated (on `avoir` / `il y a` it is not: "pas de frais" names the fees)."""
     verbs = [t for t in tokens if t.pos_ in ("VERB", "AUX")]
     return (bool(verbs) and _negated_verb(_predicate(verbs[0]))) or (
-        any("Neg" in t.morph.get("Polarity", []) for t in tokens)
-        and not any(t.lemma_ in _POSSESSIVE_NEGATION_OK for t in tokens)
-        and not verbs
+        any(_negative(t) for t in tokens) and not any(t.lemma_ in _POSSESSIVE_NEGATION_OK for t in tokens) and not verbs
     )
 
 
@@ -392,6 +402,7 @@ def analyse_chunk(words: Sequence[str], doc: Doc) -> ChunkAnalysis:
     for sent in doc.sents:
         for segment in segments(sent):
             tokens = [t for t in segment if not t.is_space and not t.is_punct]
+            inside = frozenset(t.i for t in segment)
             first = owners[min(tokens[0].idx, len(owners) - 1)]
             content = [t for t in tokens if t.pos_ in CONTENT_POS and fold(t.text)]
             question = _is_question(segment)
@@ -404,9 +415,9 @@ def analyse_chunk(words: Sequence[str], doc: Doc) -> ChunkAnalysis:
                     last_word=owners[min(tokens[-1].idx + len(tokens[-1].text) - 1, len(owners) - 1)],
                     lemmas=tuple(fold(t.lemma_) or fold(t.text) for t in content) + tuple(said),
                     positions=tuple(owners[min(t.idx, len(owners) - 1)] for t in content) + (first,) * len(said),
-                    blocked=tuple(_blocked(t) for t in content) + (False,) * len(said),
-                    denied=tuple(_denied(t) for t in content) + (False,) * len(said),
-                    supposed=tuple(_supposed(t) for t in content) + (False,) * len(said),
+                    blocked=tuple(_blocked(t, inside) for t in content) + (False,) * len(said),
+                    denied=tuple(_denied(t, inside) for t in content) + (False,) * len(said),
+                    supposed=tuple(_supposed(t, inside) for t in content) + (False,) * len(said),
                     surfaces=tuple(fold(t.text) for t in content) + tuple(said),
                     vector_keys=tuple(t.text if t.has_vector else "" for t in content) + ("",) * len(said),
                     question=question,

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 
 from domain.audits.auditor import TranscriptMode
+from domain.audits.conditions import condition_clause
 from domain.audits.gating import GatingRules, gate_step
 from domain.audits.heuristic import HeuristicAuditor, Rule, family, judge
-from domain.audits.points import PointKind, PointQuery, QueryTerm, acronyms, build_queries
+from domain.audits.points import PointKind, PointQuery, QueryTerm, acronyms, build_queries, split_alternatives
 from domain.audits.schema import PointStatus, StepOutput
 from domain.audits.scorecard import SpeakerRule, StepSpec
 from domain.audits.timeline import Role, Timeline
@@ -234,3 +235,59 @@ def test_one_prompt_word_does_not_meet_a_point_of_common_words() -> None:
     assert judge(query, sent).status is PointStatus.ABSENT
     documents = parse_timeline(call((AGENT, "je vous envoie les documents par mail")))
     assert judge(query, documents).status is PointStatus.PRESENT
+
+
+def test_apostrophes_inside_words_are_no_quotes() -> None:
+    """heuristic-7 read "qu'il accepte d'adhérer" as a quoted example, so "accepter" was no term of
+    the point's own and a client accepting met it for a third of its weight."""
+    assert split_alternatives("Faire confirmer qu'il accepte d'adhérer ou de signer l'adhésion")[1] == []
+    assert split_alternatives("Mention explicite de 'Net Courtage Assurance' ou 'NCA'")[1] == [
+        "Net Courtage Assurance",
+        "NCA",
+    ]
+    consent = build_queries(CARD, CONSENT)[0]
+    assert {t.lemma for t in consent.terms if t.own} >= {"accepter", "souscrire", "signer"}
+    assert condition_clause("Relance d'un devis si l'offre expire") == ("Relance d'un devis", "l'offre expire")
+
+
+def test_a_negation_in_the_next_line_run_together_does_not_reach_back() -> None:
+    """Two lines the recogniser ran together without punctuation: the parser made "l'attestation"
+    the subject of the next line's negated verb, and `utterances-7` read the documents as denied."""
+    documents = step(1, points=("Documents justificatifs mentionnés",))
+    fiche = call(
+        (
+            AGENT,
+            "vous m'envoyez une copie de votre carte de tiers payant, et l'attestation vous n'êtes pas en train "
+            "de vous rétracter d'un autre contrat santé",
+        )
+    )
+    [sent, asked] = parse_timeline(fiche).utterances
+    assert sent.lemmas[-1] == "attestation"
+    assert not sent.blocked[-1]
+    assert asked.negated  # the second line keeps its own negation
+    analysis = asyncio.run(
+        HeuristicAuditor().analyze_step(scorecard(documents), documents, fiche, mode=TranscriptMode.PROMPT)
+    )
+    assert analysis.output.points_controle[0].statut is PointStatus.PRESENT
+
+
+def test_one_of_the_acts_a_long_point_lists_is_enough() -> None:
+    """ "accepte d'adhérer, de souscrire ou de signer": accepting the contract meets the point. Its own
+    words weigh more than `OWN_CAP` (2.5 in heuristic-7, where this was 0.32 of it: absent)."""
+    fiche = call((AGENT, "vous me confirmez que vous acceptez le contrat ?"), (CLIENT, "je confirme, oui"))
+    assert analyse(CONSENT, fiche) == ([PointStatus.PRESENT], [Rule.ANSWER])
+    refused = call((AGENT, "vous me confirmez que vous acceptez le contrat ?"), (CLIENT, "non, je vais réfléchir"))
+    assert analyse(CONSENT, refused)[0] == [PointStatus.ABSENT]
+
+
+def test_a_tag_the_tagger_marks_negative_negates_nothing() -> None:
+    """The tagger puts `Polarity=Neg` on "hein": `utterances-7` read "l'appel est enregistré hein" as
+    denied. Only French negation words negate."""
+    announce = step(1, points=("Annoncer que l'appel est enregistré",))
+    fiche = call((AGENT, "prenez votre votre temps alors, l'appel est enregistre hein, c'est obligatoire pour nous"))
+    analysis = asyncio.run(
+        HeuristicAuditor().analyze_step(scorecard(announce), announce, fiche, mode=TranscriptMode.PROMPT)
+    )
+    assert analysis.output.points_controle[0].statut is PointStatus.PRESENT
+    denied = call((AGENT, "l'appel n'est pas enregistré"))
+    assert all(u.negated for u in parse_timeline(denied).utterances)
