@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from domain.errors import UnavailableError
@@ -22,17 +23,34 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+#: Postgres ends one of two transactions that wait on each other (deadlock) or whose serial order
+#: cannot hold (serialization failure), and its documentation's answer is to run it again: writers
+#: that share a row in different orders (the `audit_counts` rows of two audits completing) would
+#: otherwise fail an audit for a collision of timing.
+RETRIED_SQLSTATES = frozenset({"40P01", "40001"})
+TRANSACTION_ATTEMPTS = 3
+
+
 async def in_thread_transaction(
     sessions: sessionmaker[Session], work: Callable[[Session], T], executor: Executor | None = None
 ) -> T:
-    """Run `work` in its own transaction on a worker thread, so an event loop keeps its calls going.
+    """Run `work` in its own transaction on a worker thread, so an event loop keeps its calls going;
+    again, from the start, when Postgres ended it to break a deadlock (`RETRIED_SQLSTATES`).
 
     `executor`: a pool of the caller's own instead of the loop's default one (see its users).
     """
 
     def run() -> T:
-        with sessions.begin() as session:
-            return work(session)
+        attempt = 1
+        while True:
+            try:
+                with sessions.begin() as session:
+                    return work(session)
+            except DBAPIError as exc:
+                if attempt == TRANSACTION_ATTEMPTS or getattr(exc.orig, "sqlstate", None) not in RETRIED_SQLSTATES:
+                    raise
+                log.warning("transaction run again (attempt %d): %s", attempt + 1, exc.orig)
+                attempt += 1
 
     if executor is None:
         return await asyncio.to_thread(run)
