@@ -37,10 +37,12 @@ def transcribe_fiches(
     force: bool = False,
     priority: str = "normal",
     run_id: str | None = None,
+    requester: int | None = None,
     automated: bool = False,
 ) -> TranscriptionReport:
     """Transcribe the given fiches (or a day run's `Feed`) in a fresh event loop; `dg.Failure` when
-    nothing can run. `automated` runs skip fiches over AUTOMATION_MAX_RECORDINGS_PER_FICHE recordings."""
+    nothing can run. `automated` runs skip fiches over AUTOMATION_MAX_RECORDINGS_PER_FICHE recordings;
+    `requester`: who asked, told by a `notification` when the run's fiches are settled."""
 
     async def main(client_redis: AsyncRedis) -> TranscriptionReport:
         async with stt.client(client_redis) as client:
@@ -53,6 +55,7 @@ def transcribe_fiches(
                 firm_names=tuple(stt.firm_names),
                 priority=priority,
                 run_id=run_id,
+                requester=requester,
             )
             return await transcriber.transcribe_fiches(fiches, force=force)
 

@@ -568,9 +568,15 @@ def run_failed_notification(failed: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+#: Per operation: its messages when nothing failed, some did, all did; what a settled fiche is.
 _BATCH_DONE = {
-    "audit": ("Audit par lot", "fiche(s) auditée(s)"),
-    "transcription": ("Transcription par lot", "fiche(s) transcrite(s)"),
+    "audit": ("Audit par lot terminé", "Audit par lot terminé avec des échecs", "Audit par lot en échec", "auditée(s)"),
+    "transcription": (
+        "Transcription terminée",
+        "Transcription terminée avec des échecs",
+        "Transcription en échec",
+        "transcrite(s)",
+    ),
 }
 
 
@@ -578,19 +584,19 @@ def batch_notification(completed: Mapping[str, Any]) -> dict[str, Any]:
     """The requester's `notification` (reference §11.4 shape, French) of a `batch.completed` payload:
     success when nothing failed, a warning when some did, an error when all did; `batch_id` says
     which batch, so the front end can open it."""
-    title, done = _BATCH_DONE[completed["operation_type"]]
+    succeeded, partial, failure, done = _BATCH_DONE[completed["operation_type"]]
     failed, total = completed["failed"], completed["total"]
     if not failed:
-        kind, message = "success", f"{title} terminé"
+        kind, message = "success", succeeded
     elif failed < total:
-        kind, message = "warning", f"{title} terminé avec des échecs"
+        kind, message = "warning", partial
     else:
-        kind, message = "error", f"{title} en échec"
+        kind, message = "error", failure
     return {
         "run_id": completed["run_id"],
         "type": kind,
         "message": message,
-        "description": f"{completed['completed']} {done} sur {total}, {failed} en échec.",
+        "description": f"{completed['completed']} fiche(s) {done} sur {total}, {failed} en échec.",
         "duration": 5000,
         "batch_id": completed["batch_id"],
     }

@@ -40,6 +40,7 @@ from runs.contract import (
     SYNC_SALES_DAY_JOB,
     TRANSCRIBE_FICHES_JOB,
     TRANSCRIBE_SALES_DAY_JOB,
+    USER_TAG,
     AuditFiches,
     FetchFiches,
     RunAutomation,
@@ -114,8 +115,16 @@ def transcribe_given_fiches(
     redis: RedisResource,
     database: DatabaseResource,
 ) -> dg.Output[dict[str, str]]:
+    requester = context.run.tags.get(USER_TAG)  # who asked, as the launch tagged it (`runs.contract.run_tags`)
     report = transcribe_fiches(
-        stt, redis, database, config.fiche_ids, force=config.force, priority=config.priority, run_id=context.run_id
+        stt,
+        redis,
+        database,
+        config.fiche_ids,
+        force=config.force,
+        priority=config.priority,
+        run_id=context.run_id,
+        requester=int(requester) if requester else None,
     )
     statuses = {f.fiche_id: f.status for f in report.fiches}
     return dg.Output(statuses, metadata=report_metadata(report))

@@ -181,6 +181,7 @@ class FicheTranscriber(StageService):
         max_recordings: int | None,
         priority: str = "normal",
         run_id: str | None = None,
+        requester: int | None = None,
         rules: ChunkingRules | None = None,
         firm_names: Sequence[str] = (),
         clock: Callable[[], dt.datetime] = utc_now,
@@ -191,6 +192,7 @@ class FicheTranscriber(StageService):
         self.max_recordings = max_recordings
         self.priority = priority
         self.run_id = run_id
+        self.requester = requester
         self.rules = rules or ChunkingRules()
         self.firm_names = tuple(firm_names)
 
@@ -205,7 +207,9 @@ class FicheTranscriber(StageService):
         unique = [] if isinstance(fiches, Feed) else list(dict.fromkeys(fiches))  # a fiche listed twice: once
         batch = None
         if self.run_id:
-            batch = BatchProgress(self._emit, self.run_id, "transcription", len(unique), growing=fed)
+            batch = BatchProgress(
+                self._emit, self.run_id, "transcription", len(unique), growing=fed, requester=self.requester
+            )
 
         async def one(fiche_id: str) -> FicheReport:
             if batch is not None and fed:

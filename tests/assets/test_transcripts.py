@@ -175,7 +175,7 @@ def test_fiches_with_too_many_recordings_are_skipped(
 
 
 def test_the_automation_maximum_has_no_hard_cap_and_an_api_launch_transcribes_long_fiches(
-    crm_resources: dict[str, Any], simulator: Simulator, sync_engine: Engine
+    crm_resources: dict[str, Any], simulator: Simulator, sync_engine: Engine, redis_client: redis.Redis
 ) -> None:
     assert load_settings(automation_max_recordings_per_fiche=500).automation_max_recordings_per_fiche == 500
     _ingest(crm_resources)
@@ -188,7 +188,9 @@ def test_the_automation_maximum_has_no_hard_cap_and_an_api_launch_transcribes_lo
     # What `POST /api/transcriptions/batch` launches: no automation maximum applies.
     config = {"fiche_ids": skipped, "priority": "normal"}
     result = transcribe_fiches_job.execute_in_process(
-        run_config=TranscribeFiches.model_validate(config).run_config(), resources={**crm_resources, "stt": stt}
+        run_config=TranscribeFiches.model_validate(config).run_config(),
+        resources={**crm_resources, "stt": stt},
+        tags={"app/user": "7"},  # as the API's launch tags it
     )
     assert result.success
     with Session(sync_engine) as session:
@@ -196,3 +198,12 @@ def test_the_automation_maximum_has_no_hard_cap_and_an_api_launch_transcribes_lo
             session.scalars(select(FicheTranscription.status).where(FicheTranscription.fiche_id.in_(skipped)))
         )
     assert statuses == {"complete"}
+    # Whoever asked hears of it on their own topic, once.
+    [(event, notice)] = catalogued(redis_client, "user:7")
+    assert (event, notice["type"], notice["message"], notice["batch_id"]) == (
+        "notification",
+        "success",
+        "Transcription terminée",
+        result.run_id,
+    )
+    assert notice["description"] == f"{len(skipped)} fiche(s) transcrite(s) sur {len(skipped)}, 0 en échec."
