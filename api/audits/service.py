@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Integer, Row, Select, case, cast, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Bundle, load_only, selectinload
+from sqlalchemy.orm import Bundle, InstrumentedAttribute, load_only, selectinload
 from sqlalchemy.sql.util import find_tables
 
 from api.audits.filters import AuditFilters, conditions, count_conditions, total_tokens, whole_hours
@@ -281,10 +281,15 @@ _GROUP_COLUMNS: dict[str, Any] = {
 def _group_key(query: AuditGroupedQuery, tz: ZoneInfo) -> tuple[ColumnElement[Any], bool]:
     """The SQL value audits are grouped by, and whether groups sort by it (else largest first)."""
     if query.group_by == "created_day":
-        return func.date(func.timezone(tz.key, Audit.created_at)), True
+        return sales_day(Audit.created_at, tz), True
     if query.group_by == "score_bucket":
         return score_bucket(query.bucket_size), True
     return _GROUP_COLUMNS[query.group_by], False
+
+
+def sales_day(instant: InstrumentedAttribute[dt.datetime], tz: ZoneInfo) -> ColumnElement[dt.date]:
+    """The day, in the sales time zone, of a timestamp column."""
+    return func.date(func.timezone(tz.key, instant))
 
 
 def score_bucket(size: int) -> ColumnElement[int]:
@@ -334,7 +339,7 @@ def _grouped_from_counts(
     """The grouping summed from `audit_counts` (a few rows per hour), when it holds the key and the filters."""
     where = _counted(grant, query, tz)
     if query.group_by == "created_day":
-        key = func.date(func.timezone(tz.key, AuditCount.created_hour)) if whole_hours(tz) else None
+        key = sales_day(AuditCount.created_hour, tz) if whole_hours(tz) else None
     else:
         key = _COUNT_GROUP_COLUMNS.get(query.group_by)
     if where is None or key is None:
@@ -353,9 +358,8 @@ def _grouped_from_counts(
 
 
 def _grouped_from_audits(
-    grant: Grant, query: AuditGroupedQuery, tz: ZoneInfo
+    grant: Grant, query: AuditGroupedQuery, tz: ZoneInfo, key: ColumnElement[Any]
 ) -> tuple[Select[Any], ColumnElement[Any], ColumnElement[Any]]:
-    key, _ = _group_key(query, tz)
     where = _where(grant, query, tz)
     count = func.count(Audit.id)
     columns = (
@@ -375,8 +379,9 @@ def _grouped_from_audits(
 async def grouped(
     session: AsyncSession, grant: Grant, query: AuditGroupedQuery, tz: ZoneInfo
 ) -> tuple[list[AuditGroup], int]:
-    statement, key, count = _grouped_from_counts(grant, query, tz) or _grouped_from_audits(grant, query, tz)
-    order = (key.asc().nulls_last(),) if _group_key(query, tz)[1] else (count.desc(), key.asc().nulls_last())
+    audit_key, by_key = _group_key(query, tz)
+    statement, key, count = _grouped_from_counts(grant, query, tz) or _grouped_from_audits(grant, query, tz, audit_key)
+    order = (key.asc().nulls_last(),) if by_key else (count.desc(), key.asc().nulls_last())
     rows = (await session.execute(statement.order_by(*order).limit(query.limit).offset(query.offset))).all()
     if rows:
         total = rows[0][-1]
