@@ -54,7 +54,7 @@ class Launcher:
 
 
 LAUNCHERS: dict[str, Launcher] = {
-    "local": Launcher("dagster.core.launcher", "DefaultRunLauncher", None),
+    "local": Launcher("callaudit.launcher", "LocalRunLauncher", None),
     "docker": Launcher("dagster_docker", "DockerRunLauncher", "docker"),
     "k8s": Launcher("dagster_k8s", "K8sRunLauncher", "k8s"),
 }

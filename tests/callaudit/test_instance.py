@@ -14,7 +14,6 @@ from typing import Any, cast
 import pytest
 import yaml
 from dagster import DagsterInstance
-from dagster._core.launcher import DefaultRunLauncher
 from dagster_docker import DockerRunLauncher
 from dagster_k8s import K8sRunLauncher
 
@@ -28,6 +27,7 @@ from callaudit.instance import (
     render_instance,
     write_instance,
 )
+from callaudit.launcher import LocalRunLauncher
 from callaudit.migrate import ensure_database
 from callaudit.pools import pool_limits
 from callaudit.runtime import dagster_url_from
@@ -57,7 +57,8 @@ def load(dagster_home: Path, launcher: str, environ: dict[str, str], **settings:
 def test_local_launcher_is_the_default(instance_env: Path) -> None:
     assert load_settings().dagster_run_launcher == "local"
     with load(instance_env, "local", {}) as instance:
-        assert type(instance.run_launcher) is DefaultRunLauncher
+        assert type(instance.run_launcher) is LocalRunLauncher
+        assert instance.run_launcher.supports_check_run_worker_health
         assert instance.run_coordinator.__class__.__name__ == "QueuedRunCoordinator"
         assert instance.get_concurrency_config().pool_config.pool_granularity is not None
 
@@ -211,5 +212,5 @@ def test_every_rendering_is_yaml_with_the_same_instance_apart_from_the_launcher(
     documents = {name: yaml.safe_load(render_instance(load_settings(dagster_run_launcher=name), {})) for name in
                  ("local", "docker", "k8s")}  # fmt: skip
     launchers = {name: doc.pop("run_launcher")["class"] for name, doc in documents.items()}
-    assert launchers == {"local": "DefaultRunLauncher", "docker": "DockerRunLauncher", "k8s": "K8sRunLauncher"}
+    assert launchers == {"local": "LocalRunLauncher", "docker": "DockerRunLauncher", "k8s": "K8sRunLauncher"}
     assert documents["local"] == documents["docker"] == documents["k8s"]

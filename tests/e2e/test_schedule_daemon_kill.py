@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
+import psutil
 import pytest
 from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 from sqlalchemy import Engine, func, select
@@ -107,16 +108,19 @@ def worker_pid(instance: dg.DagsterInstance, dagster_run_id: str) -> int:
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 @pytest.mark.usefixtures("clean_tables")
-@pytest.mark.parametrize("worker_dies_too", [False, True], ids=["daemon", "daemon-and-run-worker"])
+@pytest.mark.parametrize("lost", ["daemon", "daemon-and-run-worker", "code-server-and-run-worker"])
 def test_the_daemon_killed_mid_run_and_restarted_concludes_the_run_once(
     stack: Stack,
     sync_engine: Engine,
     simulator: Simulator,
     scorecard_id: int,
-    worker_dies_too: bool,
+    lost: str,
 ) -> None:
-    """With `worker_dies_too`, the run's worker is killed as well (the host lost both): the code server
-    marks its Dagster run failed, and the restarted daemon's scheduler resumes it once."""
+    """When the run's worker is killed as well (the host lost both), the code server marks its Dagster
+    run failed, and the restarted daemon's scheduler resumes it once. When the code server dies with
+    its worker, nobody is left to report the run: the daemon's run monitoring finds the worker gone
+    (`callaudit.launcher.LocalRunLauncher`) instead of waiting out the 4 h maximum runtime."""
+    worker_dies_too = lost != "daemon"
     # A slow CRM keeps the run busy long enough to kill the daemon under it.
     slow = FamilyFaults(latency=Latency(mean_ms=2500))
     simulator.configure(Faults(search=slow, details=slow))
@@ -128,10 +132,29 @@ def test_the_daemon_killed_mid_run_and_restarted_concludes_the_run_once(
         "the scheduled run running",
     )
     assert run.due_at == due
-    stack.kill_daemon()
-    killed_at = time.time()
     with dg.DagsterInstance.get() as instance:
-        if worker_dies_too:
+        if lost == "code-server-and-run-worker":
+            pid = worker_pid(instance, run.dagster_run_id)
+            stack.kill_code_server()
+            killed_at = time.time()
+            until(lambda: not psutil.pid_exists(pid), "the run worker gone with its code server", 30)
+            stack.start_code_server()
+            failed = until(
+                lambda: (
+                    (r := instance.get_run_by_id(run.dagster_run_id)) is not None
+                    and r.status == dg.DagsterRunStatus.FAILURE
+                    and r
+                ),
+                "run monitoring failing the run whose worker is gone",
+                180,
+            )
+            failure = instance.all_logs(failed.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+            reasons = [e.dagster_event.message or "" for e in failure if e.dagster_event]
+            assert any(f"(pid {pid}) is gone" in reason for reason in reasons), stack.logs()
+        else:
+            stack.kill_daemon()
+            killed_at = time.time()
+        if lost == "daemon-and-run-worker":
             os.kill(worker_pid(instance, run.dagster_run_id), signal.SIGKILL)
             until(
                 lambda: (
@@ -142,10 +165,11 @@ def test_the_daemon_killed_mid_run_and_restarted_concludes_the_run_once(
             )
         still = the_run(sync_engine, schedule_id)
         assert still is not None
-        assert still.status == "running", "the run ended before the daemon was killed: nothing was tested"
+        assert still.status == "running", "the run ended before the kill: nothing was tested"
         simulator.configure(Faults())  # the rest at full speed
 
-        stack.start_daemon()
+        if lost != "code-server-and-run-worker":
+            stack.start_daemon()
         done = until(
             lambda: (r := the_run(sync_engine, schedule_id)) is not None and r.status in FINISHED and r,
             "the run concluded",
