@@ -48,7 +48,7 @@ from domain.audits.timeline import Timeline, mmss
 from domain.language.lexicon import distinct, known_word, synonyms
 from domain.language.utterances import ParsedTimeline, Utterance, parse_timeline
 
-HEURISTIC_VERSION = "heuristic-8"
+HEURISTIC_VERSION = "heuristic-9"
 """Bump when the search, weights or texts change: audits made before are redone."""
 
 PRESENT_MIN = 0.35
