@@ -14,7 +14,7 @@ word vectors and how they are said). An utterance is evidence for a point when:
    `OWN_FLOOR`, so a point of common words is not met by one word of its prompt alone); a word
    that is a sibling point's own word, and serves that point, does not count for this point's borrowed
    terms (`judge_together`); nor, through a borrowed term, does a word that a point of another step
-   matches at least `1 / CROSS_STEP_RATIO` times as strongly in the same utterance (`judge_scorecard`).
+   matches more than `1 / CROSS_STEP_RATIO` times as strongly in the same utterance (`judge_scorecard`).
 
 A client's agreement ("oui, d'accord") right after an agent's question counts for a client point
 with the question's topic. A conditional point ("... si responsable") is NON_APPLICABLE when the
@@ -418,9 +418,9 @@ def _borrowed_from(match: _Match, query: PointQuery, rival: _Match) -> bool:
 
 def judge_scorecard(steps: Sequence[Sequence[PointQuery]], parsed: ParsedTimeline) -> list[list[_Verdict]]:
     """Every step's verdicts (`judge_together`), and across steps: an utterance a point matches through
-    a borrowed term ("couvert", a prompt word of "Exclusions principales communiquées") stops being its
-    evidence when a point of another step matches the same word there more than twice as strongly
-    ("vous serez couvert à partir du 1er septembre", the effective date). Points of one call share
+    a borrowed term ("couvert", a prompt word of an exclusions point) stops being its evidence when a
+    point of another step matches the same word there more than twice as strongly ("vous serez couvert
+    dès le premier septembre", the effective date's). Points of one call share
     utterances across steps ("dentaire" for the needs, the guarantees and the 100 % Santé steps), so the
     turn is not taken from the weaker whole: on the evaluation's dev half, taking every shared turn
     from the weaker point, or every shared word, cost more true verdicts than it removed false ones."""
