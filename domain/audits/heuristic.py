@@ -13,7 +13,8 @@ word vectors and how they are said). An utterance is evidence for a point when:
    of the point's own terms (capped at `OWN_CAP`, so a long point is not harder to meet; at least
    `OWN_FLOOR`, so a point of common words is not met by one word of its prompt alone); a word
    that is a sibling point's own word, and serves that point, does not count for this point's borrowed
-   terms (`judge_together`).
+   terms (`judge_together`); nor, through a borrowed term, does a word that a point of another step
+   matches more than `1 / CROSS_STEP_RATIO` times as strongly in the same utterance (`judge_scorecard`).
 
 A client's agreement ("oui, d'accord") right after an agent's question counts for a client point
 with the question's topic. A conditional point ("... si responsable") is NON_APPLICABLE when the
@@ -48,7 +49,7 @@ from domain.audits.timeline import Timeline, mmss
 from domain.language.lexicon import distinct, known_word, synonyms
 from domain.language.utterances import ParsedTimeline, Utterance, parse_timeline
 
-HEURISTIC_VERSION = "heuristic-8"
+HEURISTIC_VERSION = "heuristic-9"
 """Bump when the search, weights or texts change: audits made before are redone."""
 
 PRESENT_MIN = 0.35
@@ -58,6 +59,9 @@ OWN_CAP = 2.0
 OWN_FLOOR = 0.7
 """...and at least this much: a point whose own words are all common or shared with other points
 ("Documents tracés") is not met by one word of its prompt bullet or keywords alone ("envoyer")."""
+CROSS_STEP_RATIO = 0.5
+"""A point's match on an utterance that shares a borrowed word with a match of another step's point
+more than 1 / ratio as strong is that point's, not this one's (`judge_scorecard`)."""
 FAMILY_MATCH = 0.9
 SYNONYM_MATCH = 0.85
 TOLERANT_MATCH = 0.75
@@ -361,6 +365,11 @@ def judge_together(queries: Sequence[PointQuery], parsed: ParsedTimeline) -> lis
     on the same turn is weighed again without those words for its borrowed terms, and no longer counts
     if what is left falls below `PRESENT_MIN`. A word both points name in their own text serves both:
     taking it from either cost more true verdicts than false ones on the evaluation's dev half."""
+    return [_decide(search) for search in _within_step(queries, parsed)]
+
+
+def _within_step(queries: Sequence[PointQuery], parsed: ParsedTimeline) -> list[_Search]:
+    """The step's searches, each match that lost its words to a sibling moved to `near` (`judge_together`)."""
     searches = [_search(query, parsed) for query in queries]
     claims = sorted(
         ((match, i) for i, search in enumerate(searches) for match in search.counted
@@ -385,10 +394,56 @@ def judge_together(queries: Sequence[PointQuery], parsed: ParsedTimeline) -> lis
         kept[i].append(match)
         own = {t.lemma for t in searches[i].query.terms if t.own}
         words.update(p for lemma, p in zip(match.matched, match.positions, strict=True) if lemma in own)
-    verdicts = []
+    out = []
     for i, search in enumerate(searches):
         rest = [m for m in search.counted if m.rule is not Rule.EVIDENCE or m.strength < PRESENT_MIN]
-        verdicts.append(_decide(replace(search, counted=(*kept[i], *rest), near=(*search.near, *lost[i]))))
+        out.append(replace(search, counted=(*kept[i], *rest), near=(*search.near, *lost[i])))
+    return out
+
+
+def _utterance_key(utterance: Utterance) -> tuple[int, int, int]:
+    return utterance.recording.recording_index, utterance.chunk.chunk_index, utterance.first_word
+
+
+def _borrowed_from(match: _Match, query: PointQuery, rival: _Match) -> bool:
+    """Whether `rival`, much stronger, matches a word that `match` matched only through a borrowed term."""
+    if match.strength >= CROSS_STEP_RATIO * rival.strength:
+        return False
+    own = {t.lemma for t in query.terms if t.own}
+    shared = set(match.positions) & set(rival.positions)
+    return bool(shared) and not any(
+        lemma in own for lemma, p in zip(match.matched, match.positions, strict=True) if p in shared
+    )
+
+
+def judge_scorecard(steps: Sequence[Sequence[PointQuery]], parsed: ParsedTimeline) -> list[list[_Verdict]]:
+    """Every step's verdicts (`judge_together`), and across steps: an utterance a point matches through
+    a borrowed term ("couvert", a prompt word of an exclusions point) stops being its evidence when a
+    point of another step matches the same word there more than twice as strongly ("vous serez couvert
+    dès le premier septembre", the effective date's). Points of one call share
+    utterances across steps ("dentaire" for the needs, the guarantees and the 100 % Santé steps), so the
+    turn is not taken from the weaker whole: on the evaluation's dev half, taking every shared turn
+    from the weaker point, or every shared word, cost more true verdicts than it removed false ones."""
+    searches = [_within_step(queries, parsed) for queries in steps]
+    claims: dict[tuple[int, int, int], list[tuple[int, _Match]]] = {}
+    for s, step_searches in enumerate(searches):
+        for search in step_searches:
+            for match in search.counted:
+                if match.rule is Rule.EVIDENCE and match.strength >= PRESENT_MIN:
+                    claims.setdefault(_utterance_key(match.utterance), []).append((s, match))
+    verdicts = []
+    for s, step_searches in enumerate(searches):
+        decided = []
+        for search in step_searches:
+            counted, lost = [], []
+            for match in search.counted:
+                rivals = claims.get(_utterance_key(match.utterance), []) if match.rule is Rule.EVIDENCE else []
+                if any(r != s and _borrowed_from(match, search.query, rival) for r, rival in rivals):
+                    lost.append(replace(match, rule=Rule.OTHER_POINT))
+                else:
+                    counted.append(match)
+            decided.append(_decide(replace(search, counted=tuple(counted), near=(*search.near, *lost))))
+        verdicts.append(decided)
     return verdicts
 
 
@@ -482,6 +537,10 @@ def _comment(verdict: _Verdict, query: PointQuery) -> str:
     return "Aucun passage de la transcription ne formule ce point."
 
 
+_Judged = dict[int, tuple[tuple[PointQuery, ...], list[_Verdict]]]
+"""Per step position, its queries and verdicts."""
+
+
 class HeuristicAuditor:
     """Deterministic evidence search; implements `domain.audits.auditor.Auditor`."""
 
@@ -493,6 +552,7 @@ class HeuristicAuditor:
     def __init__(self, min_quote_chars: int = DEFAULT_MIN_QUOTE_CHARS) -> None:
         self.min_quote_chars = min_quote_chars
         self._cache: OrderedDict[tuple[str, str], tuple[ParsedTimeline, list[IndexedTokens]]] = OrderedDict()
+        self._judgements: OrderedDict[tuple[str, str, tuple[StepSpec, ...]], _Judged] = OrderedDict()
         self._lock = threading.Lock()  # the engine prepares several fiches at once on worker threads
 
     def _entry(self, timeline: Timeline) -> tuple[ParsedTimeline, list[IndexedTokens]]:
@@ -527,8 +587,8 @@ class HeuristicAuditor:
     ) -> tuple[StepOutput, tuple[PointAssessment, ...]]:
         results: list[ControlPointResult] = []
         assessments: list[PointAssessment] = []
-        queries = build_queries(scorecard, step)
-        for query, verdict in zip(queries, judge_together(queries, self.parsed(timeline)), strict=True):
+        queries, verdicts = self._judged(scorecard, step, timeline)[step.position]
+        for query, verdict in zip(queries, verdicts, strict=True):
             citations = [c for c in (_citation(m, self.min_quote_chars) for m in verdict.evidence) if c is not None]
             citations = list({(c.recording_index, c.chunk_index, c.texte): c for c in citations}.values())
             status = verdict.status
@@ -566,6 +626,28 @@ class HeuristicAuditor:
             erreurs_transcription_tolerees=0,
         )
         return output, tuple(assessments)
+
+    def _judged(self, scorecard: ScorecardSpec, step: StepSpec, timeline: Timeline) -> _Judged:
+        """Every step's queries and verdicts, judged once per fiche and scorecard: a step's verdicts
+        depend on the other steps' (`judge_scorecard`). A step the scorecard does not hold is judged
+        in place of the scorecard's step at its position."""
+        steps = tuple(s for s in scorecard.steps if s.position != step.position or s == step)
+        if step not in steps:
+            steps += (step,)
+        key = (timeline.fiche_id, timeline.version, steps)
+        with self._lock:
+            judged = self._judgements.get(key)
+        if judged is None:
+            queries = [build_queries(scorecard, s) for s in steps]
+            verdicts = judge_scorecard(queries, self.parsed(timeline))
+            judged = {
+                s.position: judgement for s, judgement in zip(steps, zip(queries, verdicts, strict=True), strict=True)
+            }
+            with self._lock:
+                self._judgements[key] = judged
+                while len(self._judgements) > _CACHE_SIZE:
+                    self._judgements.popitem(last=False)
+        return judged
 
     def _keywords_found(self, step: StepSpec, timeline: Timeline) -> list[str]:
         indexed = self._entry(timeline)[1]

@@ -22,7 +22,7 @@ import numpy as np
 
 from domain.language.pipeline import MODEL, pipeline
 
-RULES_VERSION = "utterances-8"
+RULES_VERSION = "utterances-9"
 """Bump when what `domain.language.utterances` derives from a parse changes."""
 
 _FLAGS = ("question", "negated", "reported", "deferred", "hedged", "filler")

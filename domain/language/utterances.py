@@ -338,6 +338,26 @@ _CLAUSE_END = frozenset({".", "?", "!", ";", ":", "…"})
 _SUBJECT_PRONOUNS = frozenset({"je", "j'", "vous", "on", "il", "elle", "nous", "ils", "elles", "tu", "ça", "c'"})
 _MIN_SEGMENT = 3
 _SUBJECT_DEPS = ("nsubj", "expl:subj")
+_CLITICS = frozenset({"ne", "n'", "me", "m'", "te", "t'", "se", "s'", "vous", "nous", "le", "la", "les", "l'", "lui",
+                      "leur", "y", "en"})  # fmt: skip
+_LINKS = frozenset({"que", "qu'", "qui", "dont", "où", "si", "s'", "quand", "comme", "lorsque", "puisque"})
+"""Words after which a subject pronoun is inside the clause they open, not a new line's."""
+_NOT_BEFORE_SUBJECT = _CLITICS | _SUBJECT_PRONOUNS | _LINKS
+
+
+def _subject(token: Token) -> bool:
+    """A subject pronoun: by the parser's label, or, where the parser read two lines run together as
+    one ("...pour des raisons de qualité vous avez un traitement régulier ?" made "vous" an object
+    of a relative clause), by its place: right before its finite verb, past object pronouns and "ne"."""
+    if token.dep_.startswith(_SUBJECT_DEPS):
+        return True
+    doc = token.doc
+    if token.i > 0 and (doc[token.i - 1].lower_ in _NOT_BEFORE_SUBJECT or doc[token.i - 1].pos_ == "SCONJ"):
+        return False
+    for following in doc[token.i + 1 : token.i + 4]:
+        if following.lower_ not in _CLITICS:
+            return following.pos_ in ("VERB", "AUX") and "Fin" in following.morph.get("VerbForm", [])
+    return False
 
 
 def _opens_question(token: Token) -> bool:
@@ -355,13 +375,16 @@ def segments(sent: Span) -> list[list[Token]]:
     out: list[list[Token]] = [[]]
     for token in sent:
         current = out[-1]
-        has_verb = any(t.pos_ in ("VERB", "AUX") and t.i != token.head.i for t in current)
+        # a subject's own verb may come before it ("avez-vous"), unless the parser took the subject for
+        # another word (`_subject`), whose head is then a verb of the line before
+        own_verb = token.head.i if token.dep_.startswith(_SUBJECT_DEPS) else -1
+        has_verb = any(t.pos_ in ("VERB", "AUX") and t.i != own_verb for t in current)
         # "si vous voulez, je peux...": the condition keeps its main clause, not the clause after that
         subjects = sum(t.dep_.startswith(_SUBJECT_DEPS) for t in current)
         subordinate = bool(current) and ((current[0].dep_ == "mark" and subjects < 2) or current[-1].dep_ == "mark")
         starts_clause = (
             token.text.lower() in _SUBJECT_PRONOUNS
-            and token.dep_.startswith(_SUBJECT_DEPS)
+            and _subject(token)
             and has_verb
             and not subordinate
             and len(current) >= _MIN_SEGMENT

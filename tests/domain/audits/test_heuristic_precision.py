@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from domain.audits.auditor import TranscriptMode
 from domain.audits.gating import GatingRules, gate_step
-from domain.audits.heuristic import HeuristicAuditor, Rule, judge, judge_together
+from domain.audits.heuristic import HeuristicAuditor, Rule, judge, judge_scorecard, judge_together
 from domain.audits.points import PointKind, PointQuery, QueryTerm
 from domain.audits.schema import PointStatus
 from domain.audits.scorecard import SpeakerRule, StepSpec
@@ -80,3 +81,22 @@ def test_a_word_two_points_name_in_their_own_text_serves_both() -> None:
     delays = _point(2, QueryTerm("delai", 0.5, None, True), OWN_WORD)
     said = parse_timeline(call((AGENT, "le préavis est de un mois")))
     assert [v.status for v in judge_together([notice, delays], said)] == [PointStatus.PRESENT] * 2
+
+
+def test_a_word_another_steps_point_says_much_more_strongly_is_not_evidence_through_a_borrowed_term() -> None:
+    # "couvert" is a prompt word of the exclusions point and an own word of the effective date point,
+    # which the line meets with two own words: the line is the date's, not the exclusions'
+    def point(step_position: int, *terms: QueryTerm) -> PointQuery:
+        return replace(_point(1, *terms), step_position=step_position)
+
+    exclusions = point(1, QueryTerm("exclusion", 1.0, None, True), QueryTerm("couvert", 0.4, None, False))
+    start = point(2, QueryTerm("couvert", 0.5, None, True), QueryTerm("septembre", 0.5, None, True))
+    said = parse_timeline(call((AGENT, "vous serez couvert dès le premier septembre")))
+    assert judge_together([exclusions], said)[0].status is PointStatus.PRESENT  # judged alone, as before
+    [[lost], [kept]] = judge_scorecard([[exclusions], [start]], said)
+    assert (lost.status, lost.rule, kept.status) == (PointStatus.ABSENT, Rule.OTHER_POINT, PointStatus.PRESENT)
+    # the word is the point's own, or the other step's match is not twice as strong: it serves both
+    named = point(1, QueryTerm("exclusion", 0.6, None, True), QueryTerm("couvert", 0.4, None, True))
+    weaker = point(2, QueryTerm("couvert", 0.5, None, True), QueryTerm("octobre", 0.5, None, True))
+    for first, second in ((named, start), (exclusions, weaker)):
+        assert [v[0].status for v in judge_scorecard([[first], [second]], said)] == [PointStatus.PRESENT] * 2
