@@ -43,6 +43,7 @@ and `ratio`, then every endpoint's.
     .venv/bin/python benchmarks/api_load.py                          # 100k audits, 100 req/s for 60 s
     .venv/bin/python benchmarks/api_load.py --audits 10000 --seconds 15  # a quick look
     .venv/bin/python benchmarks/api_load.py --home /tmp/api-bench    # keep (and reuse) the seeded database
+    .venv/bin/python benchmarks/api_load.py --api-workers 2          # `callaudit api --workers 2`
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ import aiohttp
 import httpx
 import psutil
 import psycopg
-from _embedded import Servers, migrated_servers, running_api
+from _embedded import CALLAUDIT_API, Servers, migrated_servers, running_api
 from sqlalchemy import Engine, event, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -146,6 +147,11 @@ def _cpu(processes: Sequence[psutil.Process]) -> float:
             except psutil.NoSuchProcess:
                 continue
     return total
+
+
+def _rss(process: psutil.Process) -> int:
+    """Resident memory of the API: its process and its workers (`--api-workers`)."""
+    return sum(p.memory_info().rss for p in (process, *process.children(recursive=True)))
 
 
 def postmaster(home: Path) -> psutil.Process:
@@ -448,13 +454,13 @@ async def _open_loop(
             api_before, postgres_before, own_before = _cpu(apis), _cpu([postgres]), time.process_time()
         tasks.append(asyncio.create_task(fire(i, shape, due)))
         if api is not None and i % int(rate) == 0:
-            phase.rss.append(api.memory_info().rss)
+            phase.rss.append(_rss(api))
     await asyncio.gather(*tasks)
     phase.requests = len(requests) - warmup
     phase.api_cpu_s, phase.postgres_cpu_s = _cpu(apis) - api_before, _cpu([postgres]) - postgres_before
     phase.generator_cpu_s = time.process_time() - own_before
     if api is not None:
-        phase.rss.append(api.memory_info().rss)
+        phase.rss.append(_rss(api))
 
 
 async def _sql_phase(
@@ -586,7 +592,8 @@ def _report(
         1000 * cpu / max(1, api.requests) for cpu in (api.api_cpu_s, api.postgres_cpu_s, api.generator_cpu_s)
     )
     sql_pg_ms, sql_gen_ms = (1000 * cpu / max(1, sql.requests) for cpu in (sql.postgres_cpu_s, sql.generator_cpu_s))
-    print(f"API: RSS {rss[0]:.0f} MiB at the start, peak {max(rss):.0f} MiB, {rss[-1]:.0f} MiB at the end")
+    print(f"API ({args.api_workers} worker(s)): RSS {rss[0]:.0f} MiB at the start, peak {max(rss):.0f} MiB, "
+          f"{rss[-1]:.0f} MiB at the end")  # fmt: skip
     print(f"CPU a request (all endpoints): API phase {api_ms:.1f} ms in the API + {pg_ms:.1f} ms in Postgres "
           f"+ {gen_ms:.1f} ms in the load generator; SQL phase {sql_pg_ms:.1f} ms in Postgres + {sql_gen_ms:.1f} ms "
           f"replaying; at {args.rate:g}/s on {os.cpu_count()} CPUs the budget is "
@@ -610,6 +617,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds per phase")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds at the same rate before measuring")
     parser.add_argument("--home", type=Path, help="keep the embedded servers here (reused when seeded)")
+    parser.add_argument("--api-workers", type=int, default=1, help="`callaudit api --workers`")
     args = parser.parse_args()
     rng = random.Random(21)
     secret = secrets.token_urlsafe(48)
@@ -631,7 +639,11 @@ def main() -> None:
         sql = asyncio.run(_sql_phase(servers, requests, captured, rate=args.rate, warmup=warmup))
         sql.load = os.getloadavg()[:2]
         with (
-            running_api(servers, {"JWT_ACCESS_SECRET": secret, "LOG_LEVEL": "WARNING"}) as (proc, port),
+            running_api(
+                servers,
+                {"JWT_ACCESS_SECRET": secret, "LOG_LEVEL": "WARNING"},
+                (*CALLAUDIT_API, "--workers", str(args.api_workers)),
+            ) as (proc, port),
             multiprocessing.get_context("spawn").Pool(1) as generator,
         ):
             pids = (proc.pid, postmaster(servers.home).pid)
