@@ -51,7 +51,10 @@ class AppState:
     cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
-def get_state(request: Request) -> AppState:
+# The dependencies below are `async def` though they never await: FastAPI runs a plain `def`
+# dependency in a worker thread, a thread hop (and its wake-ups) per dependency and request for an
+# attribute read (decision 110).
+async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.callaudit
     return state
 
@@ -59,7 +62,7 @@ def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def get_settings_dep(state: StateDep) -> Settings:
+async def get_settings_dep(state: StateDep) -> Settings:
     return state.settings
 
 
@@ -75,7 +78,7 @@ async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
             await session.commit()
 
 
-def get_redis(state: StateDep) -> aioredis.Redis:
+async def get_redis(state: StateDep) -> aioredis.Redis:
     return state.redis
 
 

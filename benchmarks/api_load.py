@@ -24,6 +24,11 @@ Open loop: request `i` is due at `start + i / rate` whatever the earlier ones ar
 latency counts from that due time (a late answer makes the next ones late too: no coordinated
 omission). `--warmup` seconds at the same rate come first and are not counted.
 
+The API phase's requests come from a load generator in its own process (aiohttp, lighter than httpx
+per request), so the API's CPU is measured alone and the generator's beside it. Before the load,
+the generator sends every shape twice, one request at a time, to the running API: the second pass's
+CPU in the API process is the per-endpoint "one at a time" figure (no client in it).
+
 The baseline is the same requests' SQL. Each shape is sent once through the app in this process
 (httpx's ASGI transport) with SQLAlchemy's `before_cursor_execute` recording every statement and its
 parameters (authentication's too); the SQL phase then replays, on the same schedule, each request's
@@ -38,6 +43,7 @@ and `ratio`, then every endpoint's.
     .venv/bin/python benchmarks/api_load.py                          # 100k audits, 100 req/s for 60 s
     .venv/bin/python benchmarks/api_load.py --audits 10000 --seconds 15  # a quick look
     .venv/bin/python benchmarks/api_load.py --home /tmp/api-bench    # keep (and reuse) the seeded database
+    .venv/bin/python benchmarks/api_load.py --api-workers 2          # `callaudit api --workers 2`
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
+import multiprocessing
 import os
 import platform
 import random
@@ -59,10 +67,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import psutil
 import psycopg
-from _embedded import Servers, migrated_servers, running_api
+from _embedded import CALLAUDIT_API, Servers, migrated_servers, running_api
 from sqlalchemy import Engine, event, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -110,7 +119,6 @@ class Captured:
 
     statements: list[tuple[str, Any]] = field(default_factory=list)
     response_bytes: int = 0
-    api_cpu_ms: float = 0.0  # this process's CPU for the request through the app (ASGI client included)
     postgres_cpu_ms: float = 0.0  # every Postgres process's CPU meanwhile (clock ticks: averages only)
 
 
@@ -123,7 +131,10 @@ class Phase:
     rss: list[int] = field(default_factory=list)
     api_cpu_s: float = 0.0
     postgres_cpu_s: float = 0.0
+    generator_cpu_s: float = 0.0  # the process sending the requests (or replaying the SQL)
     load: tuple[float, float] = (0.0, 0.0)
+    #: One at a time against the running API, per endpoint: (API CPU ms, generator CPU ms) a request.
+    serial_cpu_ms: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def _cpu(processes: Sequence[psutil.Process]) -> float:
@@ -136,6 +147,11 @@ def _cpu(processes: Sequence[psutil.Process]) -> float:
             except psutil.NoSuchProcess:
                 continue
     return total
+
+
+def _rss(process: psutil.Process) -> int:
+    """Resident memory of the API: its process and its workers (`--api-workers`)."""
+    return sum(p.memory_info().rss for p in (process, *process.children(recursive=True)))
 
 
 def postmaster(home: Path) -> psutil.Process:
@@ -368,8 +384,8 @@ async def _capture(
     servers: Servers, settings: Settings, tokens: dict[str, str], shapes: Sequence[Shape]
 ) -> dict[Shape, Captured]:
     """Each shape sent twice through the app in this process, the second time recorded: its SQL, and
-    the CPU it cost here and in Postgres, one request at a time (a figure the machine's load barely
-    moves, unlike latencies)."""
+    the CPU it cost in Postgres, one request at a time (a figure the machine's load barely moves,
+    unlike latencies)."""
     postgres = postmaster(servers.home)
     app = create_app(settings)
     captured: dict[Shape, Captured] = {}
@@ -380,10 +396,9 @@ async def _capture(
         for shape in shapes:
             await _send(client, shape, tokens)  # the pool's connection and the caches are warm
             result = Captured()
-            cpu, postgres_cpu = time.process_time(), _cpu([postgres])
+            postgres_cpu = _cpu([postgres])
             with _recording(result.statements):
                 response = await _send(client, shape, tokens)
-            result.api_cpu_ms = 1000 * (time.process_time() - cpu)
             result.postgres_cpu_ms = 1000 * (_cpu([postgres]) - postgres_cpu)
             if response.status_code != 200:
                 raise SystemExit(f"{shape.method} {shape.path} {shape.params}: {response.status_code} {response.text}")
@@ -431,20 +446,21 @@ async def _open_loop(
             phase.latencies[shape.endpoint].append((loop.time() - due) * 1000)
 
     apis = [api] if api is not None else []
-    api_before, postgres_before = _cpu(apis), _cpu([postgres])
+    api_before, postgres_before, own_before = _cpu(apis), _cpu([postgres]), time.process_time()
     for i, shape in enumerate(requests):
         due = start + i / rate
         await asyncio.sleep(max(0.0, due - loop.time()))
         if i == warmup:
-            api_before, postgres_before = _cpu(apis), _cpu([postgres])
+            api_before, postgres_before, own_before = _cpu(apis), _cpu([postgres]), time.process_time()
         tasks.append(asyncio.create_task(fire(i, shape, due)))
         if api is not None and i % int(rate) == 0:
-            phase.rss.append(api.memory_info().rss)
+            phase.rss.append(_rss(api))
     await asyncio.gather(*tasks)
     phase.requests = len(requests) - warmup
     phase.api_cpu_s, phase.postgres_cpu_s = _cpu(apis) - api_before, _cpu([postgres]) - postgres_before
+    phase.generator_cpu_s = time.process_time() - own_before
     if api is not None:
-        phase.rss.append(api.memory_info().rss)
+        phase.rss.append(_rss(api))
 
 
 async def _sql_phase(
@@ -479,7 +495,6 @@ async def _sql_phase(
 
 
 async def _api_phase(
-    servers: Servers,
     port: int,
     tokens: dict[str, str],
     requests: Sequence[Shape],
@@ -487,20 +502,53 @@ async def _api_phase(
     rate: float,
     warmup: int,
     api: psutil.Process,
+    postgres: psutil.Process,
 ) -> Phase:
     phase = Phase()
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=TIMEOUT_S) as client:
+    headers = {name: {"Authorization": f"Bearer {token}"} for name, token in tokens.items()}
+    bodies = {s: json.dumps({"fiche_ids": list(s.fiche_ids)}).encode() for s in set(requests) if s.fiche_ids}
+    json_headers = {name: {**h, "Content-Type": "application/json"} for name, h in headers.items()}
+    connector = aiohttp.TCPConnector(limit=200)
+    timeout = aiohttp.ClientTimeout(total=TIMEOUT_S)
+    async with aiohttp.ClientSession(f"http://127.0.0.1:{port}", connector=connector, timeout=timeout) as client:
 
         async def one(shape: Shape) -> None:
-            response = await _send(client, shape, tokens)
-            if response.status_code != 200:
-                raise RuntimeError(f"HTTP {response.status_code}")
+            body = bodies.get(shape)
+            async with client.request(
+                shape.method,
+                shape.path,
+                params=shape.params,
+                data=body,
+                headers=json_headers[shape.principal] if body else headers[shape.principal],
+            ) as response:
+                await response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"HTTP {response.status}")
 
-        await _open_loop(
-            requests, rate=rate, warmup=warmup, one=one, phase=phase, postgres=postmaster(servers.home), api=api
-        )
+        # One at a time, after a first pass that warms the pool, the routes and the caches: the API's
+        # CPU a request with nothing else in flight, and this process's (clock ticks: averages only).
+        shapes = sorted(set(requests), key=requests.index)
+        for shape in shapes:
+            await one(shape)
+        cpu: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        for shape in shapes:
+            api_before, own_before = _cpu([api]), time.process_time()
+            await one(shape)
+            own = time.process_time() - own_before  # before reading the API's: psutil scans /proc
+            cpu[shape.endpoint].append((_cpu([api]) - api_before, own))
+        phase.serial_cpu_ms = {
+            e: (1000 * sum(a for a, _ in v) / len(v), 1000 * sum(g for _, g in v) / len(v)) for e, v in cpu.items()
+        }
+        await _open_loop(requests, rate=rate, warmup=warmup, one=one, phase=phase, postgres=postgres, api=api)
     return phase
+
+
+def _generate(
+    *, port: int, tokens: dict[str, str], requests: Sequence[Shape], rate: float, warmup: int, pids: tuple[int, int]
+) -> Phase:
+    """The API phase in the load generator's own process (`multiprocessing`): its CPU is not the API's."""
+    api, postgres = (psutil.Process(pid) for pid in pids)
+    return asyncio.run(_api_phase(port, tokens, requests, rate=rate, warmup=warmup, api=api, postgres=postgres))
 
 
 # --- report -------------------------------------------------------------------------------------
@@ -520,7 +568,7 @@ def _report(
     args: argparse.Namespace, sql: Phase, api: Phase, captured: dict[Shape, Captured], requests: Sequence[Shape]
 ) -> str:
     print(f"\n{'endpoint':<9} {'n':>5} {'p50':>7} {'p99':>7} {'max':>7} | {'SQL p50':>7} {'SQL p99':>7} | "
-          f"{'ratio':>6}  statements  bytes | CPU ms: API  Postgres (one at a time)")  # fmt: skip
+          f"{'ratio':>6}  statements  bytes | CPU ms: API  Postgres  generator (one at a time)")  # fmt: skip
     figures: dict[str, tuple[float, float]] = {}
     for endpoint in ENDPOINTS:
         lat, base = api.latencies[endpoint], sql.latencies[endpoint]
@@ -530,23 +578,27 @@ def _report(
         mine = [captured[s] for s in set(requests) if s.endpoint == endpoint]
         statements = sum(len(c.statements) for c in mine) / len(mine)
         size = sum(c.response_bytes for c in mine) / len(mine)
-        api_cpu = sum(c.api_cpu_ms for c in mine) / len(mine)
+        api_cpu, client_cpu = api.serial_cpu_ms[endpoint]
         pg_cpu = sum(c.postgres_cpu_ms for c in mine) / len(mine)
         print(f"{endpoint:<9} {len(lat):>5} {p50:>7.1f} {p99:>7.1f} {max(lat, default=0):>7.1f} | {b50:>7.1f} "
               f"{b99:>7.1f} | {ratio:>6.2f}  {statements:>10.1f}  {size:>6.0f} | {api_cpu:>11.1f} "
-              f"{pg_cpu:>9.1f}")  # fmt: skip
+              f"{pg_cpu:>9.1f} {client_cpu:>10.1f}")  # fmt: skip
     errors = sum(api.errors.values()) + sum(sql.errors.values())
     for name, phase in (("SQL", sql), ("API", api)):
         for what, n in phase.errors.most_common(5):
             print(f"  {name} error x{n}: {what}")
     rss = [r / 2**20 for r in api.rss]
-    api_ms, pg_ms = (1000 * cpu / max(1, api.requests) for cpu in (api.api_cpu_s, api.postgres_cpu_s))
-    sql_pg_ms = 1000 * sql.postgres_cpu_s / max(1, sql.requests)
-    print(f"API: RSS {rss[0]:.0f} MiB at the start, peak {max(rss):.0f} MiB, {rss[-1]:.0f} MiB at the end")
-    print(f"CPU a request (all endpoints): API phase {api_ms:.1f} ms in the API + {pg_ms:.1f} ms in Postgres; "
-          f"SQL phase {sql_pg_ms:.1f} ms in Postgres; at {args.rate:g}/s on {os.cpu_count()} CPUs the budget is "
-          f"{1000 * (os.cpu_count() or 1) / args.rate:.0f} ms for everything (this process included)")  # fmt: skip
-    print(f"late sends (> 5 ms after due, this process): SQL {sql.late_starts}, API {api.late_starts}")
+    api_ms, pg_ms, gen_ms = (
+        1000 * cpu / max(1, api.requests) for cpu in (api.api_cpu_s, api.postgres_cpu_s, api.generator_cpu_s)
+    )
+    sql_pg_ms, sql_gen_ms = (1000 * cpu / max(1, sql.requests) for cpu in (sql.postgres_cpu_s, sql.generator_cpu_s))
+    print(f"API ({args.api_workers} worker(s)): RSS {rss[0]:.0f} MiB at the start, peak {max(rss):.0f} MiB, "
+          f"{rss[-1]:.0f} MiB at the end")  # fmt: skip
+    print(f"CPU a request (all endpoints): API phase {api_ms:.1f} ms in the API + {pg_ms:.1f} ms in Postgres "
+          f"+ {gen_ms:.1f} ms in the load generator; SQL phase {sql_pg_ms:.1f} ms in Postgres + {sql_gen_ms:.1f} ms "
+          f"replaying; at {args.rate:g}/s on {os.cpu_count()} CPUs the budget is "
+          f"{1000 * (os.cpu_count() or 1) / args.rate:.0f} ms for everything")  # fmt: skip
+    print(f"late sends (> 5 ms after due, by the generator): SQL {sql.late_starts}, API {api.late_starts}")
     print(f"load average (1 min) at the end of each phase: SQL {sql.load[0]:.1f}, API {api.load[0]:.1f} "
           f"on {os.cpu_count()} CPUs")  # fmt: skip
     worst = max(r for _, r in figures.values())
@@ -554,7 +606,7 @@ def _report(
     return (
         f"audits={args.audits} rate={args.rate:g} p99_ms={figures['list'][0]:.1f} ratio={figures['list'][1]:.2f} "
         f"{per} worst_ratio={worst:.2f} errors={errors} api_rss_mib={max(rss):.0f} api_cpu_ms={api_ms:.1f} "
-        f"postgres_cpu_ms={pg_ms:.1f} load={api.load[0]:.1f}"
+        f"postgres_cpu_ms={pg_ms:.1f} generator_cpu_ms={gen_ms:.1f} load={api.load[0]:.1f}"
     )
 
 
@@ -565,6 +617,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds per phase")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds at the same rate before measuring")
     parser.add_argument("--home", type=Path, help="keep the embedded servers here (reused when seeded)")
+    parser.add_argument("--api-workers", type=int, default=1, help="`callaudit api --workers`")
     args = parser.parse_args()
     rng = random.Random(21)
     secret = secrets.token_urlsafe(48)
@@ -585,9 +638,17 @@ def main() -> None:
         print(f"  {len(captured)} request shapes captured in {time.monotonic() - started:.0f} s")
         sql = asyncio.run(_sql_phase(servers, requests, captured, rate=args.rate, warmup=warmup))
         sql.load = os.getloadavg()[:2]
-        with running_api(servers, {"JWT_ACCESS_SECRET": secret, "LOG_LEVEL": "WARNING"}) as (proc, port):
-            process = psutil.Process(proc.pid)
-            api = asyncio.run(_api_phase(servers, port, tokens, requests, rate=args.rate, warmup=warmup, api=process))
+        with (
+            running_api(
+                servers,
+                {"JWT_ACCESS_SECRET": secret, "LOG_LEVEL": "WARNING"},
+                (*CALLAUDIT_API, "--workers", str(args.api_workers)),
+            ) as (proc, port),
+            multiprocessing.get_context("spawn").Pool(1) as generator,
+        ):
+            pids = (proc.pid, postmaster(servers.home).pid)
+            load = {"port": port, "tokens": tokens, "requests": requests, "rate": args.rate, "warmup": warmup}
+            api = generator.apply(_generate, (), {**load, "pids": pids})
             api.load = os.getloadavg()[:2]
         summary = _report(args, sql, api, captured, requests)
     print(summary)

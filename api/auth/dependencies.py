@@ -56,15 +56,16 @@ api_key_scheme = APIKeyHeader(
 )
 
 
-def get_keyring(settings: SettingsDep) -> Keyring:
+# `async def`: not run in a worker thread (`api.deps`).
+async def get_keyring(settings: SettingsDep) -> Keyring:
     return keyring_for(settings)
 
 
-def get_passwords(settings: SettingsDep) -> Passwords:
+async def get_passwords(settings: SettingsDep) -> Passwords:
     return passwords_for(settings)
 
 
-def get_login_limiter(redis: RedisDep, settings: SettingsDep) -> LoginLimiter:
+async def get_login_limiter(redis: RedisDep, settings: SettingsDep) -> LoginLimiter:
     return LoginLimiter(redis, settings)
 
 
