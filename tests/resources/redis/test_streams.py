@@ -164,6 +164,44 @@ async def test_a_publish_waits_out_a_redis_restart(tmp_path):
         server.stop()
 
 
+async def test_publish_all_adds_the_event_to_each_topic_once(publisher, redis_client):
+    """One event on a fiche's topic and its audit's: on a Redis that has not seen the script yet (the
+    pipeline's EVALSHA refused, done again topic by topic), then pipelined; never twice."""
+    redis_client.script_flush()
+    first = await publisher.publish_all(["fiche:F1", "audit:31"], "audit.progress", {"n": 1})
+    second = await publisher.publish_all(["fiche:F1", "audit:31"], "audit.progress", {"n": 2})
+    for index, topic in enumerate(["fiche:F1", "audit:31"]):
+        events = await publisher.read(topic)
+        assert [(e.id, e.type, e.payload()) for e in events] == [
+            (first[index], "audit.progress", {"n": 1}),
+            (second[index], "audit.progress", {"n": 2}),
+        ]
+
+
+async def test_publish_all_waits_out_a_redis_restart(tmp_path):
+    server = EmbeddedRedis(tmp_path)
+    server.start()
+    url = server.url()
+    assert url is not None
+    client = create_async_redis(url)
+    try:
+        publisher = EventPublisher(client)
+        await publisher.publish_all(["fiche:F2", "audit:32"], "audit.started", {"n": 1})
+        server.stop()
+        during = asyncio.create_task(publisher.publish_all(["fiche:F2", "audit:32"], "audit.completed", {"n": 2}))
+        await asyncio.sleep(1)
+        assert not during.done(), "the publish waits for Redis"
+        server.start()
+        after = await during
+        for topic, entry_id in zip(["fiche:F2", "audit:32"], after, strict=True):
+            events = await publisher.read(topic)
+            assert [e.payload() for e in events] == [{"n": 1}, {"n": 2}]
+            assert events[-1].id == entry_id
+    finally:
+        await client.aclose()
+        server.stop()
+
+
 class _LostReply:
     """Runs the script for real, then fails as a connection dropped before the answer would."""
 
