@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import httpx
+import httpx2
 import openai
 import pytest
 import redis.asyncio as aioredis
@@ -302,7 +302,7 @@ async def test_the_request_sent_is_the_one_the_sdks_create_would_send(aredis: ai
     """`ChatClient` posts its body through the SDK's generic `post` (decision 108): the bytes, path and
     headers on the wire must stay those of `chat.completions.create` with the same arguments, and the
     answer be parsed the same."""
-    sent: list[httpx.Request] = []
+    sent: list[httpx2.Request] = []
     answer = {
         "id": "chatcmpl-1",
         "object": "chat.completion",
@@ -312,13 +312,13 @@ async def test_the_request_sent_is_the_one_the_sdks_create_would_send(aredis: ai
         "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
     }
 
-    def reply(request: httpx.Request) -> httpx.Response:
+    def reply(request: httpx2.Request) -> httpx2.Response:
         sent.append(request)
-        return httpx.Response(200, json=answer)
+        return httpx2.Response(200, json=answer)
 
     sdk = openai.AsyncOpenAI(
         api_key="sk-wire", base_url="http://llm.test/v1", max_retries=0,
-        http_client=httpx.AsyncClient(transport=httpx.MockTransport(reply)),
+        http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(reply)),
     )  # fmt: skip
     semaphore = LeaseSemaphore(aredis, SEMAPHORE_NAME, 2)
     client = ChatClient(sdk, semaphore, FAST, PriceTable({MODEL: PRICE}), SharedCooldown(aredis, SEMAPHORE_NAME))
