@@ -60,7 +60,7 @@ PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("step answer parse (pydantic)", ("llm/auditor.py",)),
     ("gating and citations", ("audits/gating.py", "audits/citations.py", "audits/evidence.py")),
     ("prompt building", ("audits/prompts.py", "audits/schema.py")),
-    ("token counting", ("audits/timeline.py", "quicktok")),
+    ("timeline (chunks, rendering, tokens)", ("audits/timeline.py", "audits/timeline_store.py", "quicktok")),
     ("logging", ("logging/",)),
     ("redis client (other)", ("redis/asyncio/", "redis/_parsers/", "redis/commands/")),
     ("asyncio loop", ("asyncio/",)),
