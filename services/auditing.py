@@ -61,8 +61,9 @@ from services.ports import Publisher
 log = logging.getLogger(__name__)
 
 
-#: A worker beats after every step it analyses and every third of this while steps run; none for
-#: this long means it died, and the next run auditing the pair takes over.
+#: A worker beats when it starts an audit and every third of this while its steps run (not after
+#: every step: a write per model call, for no fresher a sign of life, decision 111); none for this long
+#: means it died, and the next run auditing the pair takes over.
 STALE_HEARTBEAT = dt.timedelta(minutes=5)
 
 
@@ -440,8 +441,6 @@ class AuditEngine(StageService):
                 record = await self._analyse_step(run, step)
             done += 1
             failed += record.step.failed
-            now = self._clock()
-            await self._db(lambda s: heartbeat(s, audit_id, now))
             await self._event(
                 fiche_id,
                 audit_id,

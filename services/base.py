@@ -81,8 +81,7 @@ class StageService:
         if self.publisher is None:
             return
         try:
-            for topic in topics:
-                await self.publisher.publish(topic, event, payload)
+            await self.publisher.publish_all(topics, event, payload)
         except UnavailableError as exc:
             log.warning("event %s on %s not published: %s", event, topics[0], exc)
 

@@ -7,7 +7,7 @@ connector) passes anything with the same shape. The auditor's port is `domain.au
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -23,6 +23,10 @@ class Publisher(Protocol):
     `domain.errors.UnavailableError` when it cannot, which the services treat as best-effort."""
 
     async def publish(self, topic: str, event_type: str, payload: Mapping[str, Any]) -> str: ...
+
+    async def publish_all(self, topics: Sequence[str], event_type: str, payload: Mapping[str, Any]) -> list[str]:
+        """The event on each topic, in order (one round trip for them all)."""
+        ...
 
 
 class CrmGateway(Protocol):

@@ -11,7 +11,7 @@ from resources.database import DatabaseResource
 from resources.redis.resource import RedisResource
 from runs.contract import SOURCE_TAG, AuditFiches
 
-#: A running audit whose worker sent no heartbeat for this long is failed (steps beat every step).
+#: A running audit whose worker sent no heartbeat for this long is failed (a running audit's worker beats every 100 s).
 STUCK_AFTER = dt.timedelta(minutes=30)
 
 

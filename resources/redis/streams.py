@@ -24,7 +24,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
@@ -34,6 +34,7 @@ from uuid import UUID
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
+from redis.exceptions import NoScriptError
 from redis.typing import EncodableT
 
 from resources.redis._support import Backoff, check_name
@@ -41,6 +42,8 @@ from resources.redis.errors import REDIS_DOWN, RedisUnavailable, unavailable_as
 
 _STREAM_ID = re.compile(r"(\d{1,20})(?:-(\d{1,20}))?")
 LIVE = "$"  # XREAD cursor meaning "only entries added from now on"
+#: A pipeline of publishes that meets one of these is done again topic by topic (`publish_all`).
+_PIPELINE_FALLBACK: tuple[type[BaseException], ...] = (NoScriptError, *REDIS_DOWN)
 #: How long a publish waits out a Redis outage (a restart, a failover) before giving its event up.
 OUTAGE_SECONDS = 30.0
 # KEYS[1] = the topic's stream, KEYS[2] = the publish's marker; ARGV = maxlen, ttl, window_ms, type, data.
@@ -112,14 +115,14 @@ class _Publisher:
         self.outage_seconds = outage_seconds
         self._down_since: float | None = None
 
-    def _args(self, topic: str, event_type: str, payload: Mapping[str, Any]) -> tuple[list[str], list[EncodableT]]:
-        """The script's keys and arguments; validation and encoding fail before any I/O."""
+    def _args(self, topic: str, event_type: str, data: str) -> tuple[list[str], list[EncodableT]]:
+        """The script's keys and arguments (`data`: the encoded payload); validation fails before any I/O."""
         window_ms = int((self.outage_seconds + 60) * 1000)  # the retries' span, with room for slow calls
         key = stream_key(topic)
         # The stream's name as hash tag: both keys in one Redis Cluster slot, as a script needs.
         marker = f"{{{key}}}:pub:{secrets.token_hex(8)}"
         event = check_name("event type", event_type)
-        return [key, marker], [self.maxlen, self.ttl_seconds, window_ms, event, encode_payload(payload)]
+        return [key, marker], [self.maxlen, self.ttl_seconds, window_ms, event, data]
 
     def _retry_in(self, backoff: Backoff | None) -> tuple[Backoff | None, float | None]:
         """After a failed attempt: the outage's back-off and how long to sleep, or None to give up."""
@@ -155,7 +158,29 @@ class EventPublisher(_Publisher):
 
     async def publish(self, topic: str, event_type: str, payload: Mapping[str, Any]) -> str:
         """Append an event to the topic's stream and return its entry id, waiting out an outage."""
-        keys, args = self._args(topic, event_type, payload)
+        return await self._add_once(topic, *self._args(topic, event_type, encode_payload(payload)))
+
+    async def publish_all(self, topics: Sequence[str], event_type: str, payload: Mapping[str, Any]) -> list[str]:
+        """`publish` of one event to each of `topics` (in that order), sent in one round trip: an audit's
+        events go to its fiche's topic and its own, a few per model call (decision 111)."""
+        data = encode_payload(payload)
+        calls = [(topic, *self._args(topic, event_type, data)) for topic in topics]
+        if len(calls) > 1:
+            try:
+                # EVALSHA, not the pipeline's script registration, which asks Redis for the script first.
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for _, keys, args in calls:
+                        pipe.evalsha(self._add.sha, len(keys), *keys, *args)
+                    entry_ids = await pipe.execute()
+                self._down_since = None
+                return [str(entry_id) for entry_id in entry_ids]
+            except _PIPELINE_FALLBACK:
+                pass  # a Redis without the script yet, or an outage: topic by topic, with the same markers
+        return [await self._add_once(topic, keys, args) for topic, keys, args in calls]
+
+    async def _add_once(self, topic: str, keys: list[str], args: list[EncodableT]) -> str:
+        """The script run until it answers, waiting out an outage; its marker makes a retry return the
+        entry a lost reply (or an earlier pipeline) already added."""
         backoff = None
         while True:
             try:
@@ -218,7 +243,7 @@ class SyncEventPublisher(_Publisher):
 
     def publish(self, topic: str, event_type: str, payload: Mapping[str, Any]) -> str:
         """Append an event to the topic's stream and return its entry id, waiting out an outage."""
-        keys, args = self._args(topic, event_type, payload)
+        keys, args = self._args(topic, event_type, encode_payload(payload))
         backoff = None
         while True:
             try:

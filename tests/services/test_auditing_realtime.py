@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -134,11 +134,15 @@ class _HeldPublisher:
         self.release = asyncio.Event()
 
     async def publish(self, topic: str, event_type: str, payload: Mapping[str, Any]) -> str:
-        if topic.startswith("audit:"):
+        [entry_id] = await self.publish_all([topic], event_type, payload)
+        return entry_id
+
+    async def publish_all(self, topics: Sequence[str], event_type: str, payload: Mapping[str, Any]) -> list[str]:
+        if any(topic.startswith("audit:") for topic in topics):
             if self.audit_events == HELD_AFTER:
                 await self.release.wait()
             self.audit_events += 1
-        return await self.inner.publish(topic, event_type, payload)
+        return await self.inner.publish_all(topics, event_type, payload)
 
 
 class _Follower:

@@ -9,18 +9,22 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import httpx2
+import openai
 import pytest
 import redis.asyncio as aioredis
 
 from domain.audits.auditor import StepAnalysis, TranscriptMode
-from domain.audits.prompts import STEP_SEPARATOR, prompt_prefix_key, shared_prefix
+from domain.audits.prompts import STEP_SEPARATOR, prompt_messages, prompt_prefix_key, shared_prefix
 from domain.audits.schema import PointStatus, fallback_step
 from domain.audits.timeline import Timeline
-from domain.audits.tools import FETCH_TOOL, SEARCH_TOOL
+from domain.audits.tools import FETCH_TOOL, SEARCH_TOOL, tool_definitions
 from resources.llm.auditor import OpenAiAuditor
+from resources.llm.client import SEMAPHORE_NAME, ChatClient
 from resources.llm.config import LlmConfig
 from resources.llm.pricing import Price, PriceTable
 from resources.llm.resource import openai_auditor
+from resources.redis import LeaseSemaphore, SharedCooldown
 from tests.fixtures.factories.timelines import FOLLOW_UP, SALE_CALL, long_timeline, sample_scorecard, timeline
 from tests.fixtures.standins.llm import OpenAiStandIn, Reply, control_points, step_answer
 from tests.fixtures.standins.prompt_cache import CHARS_PER_TOKEN
@@ -292,3 +296,45 @@ async def test_the_key_never_reaches_the_logs(
     assert not analysis.failed
     assert caplog.records  # the SDK and the HTTP client did log the exchange
     assert standin.key not in caplog.text
+
+
+async def test_the_request_sent_is_the_one_the_sdks_create_would_send(aredis: aioredis.Redis) -> None:
+    """`ChatClient` posts its body through the SDK's generic `post` (decision 111): the bytes, path and
+    headers on the wire must stay those of `chat.completions.create` with the same arguments, and the
+    answer be parsed the same."""
+    sent: list[httpx2.Request] = []
+    answer = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": MODEL,
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "{}"}}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+    }
+
+    def reply(request: httpx2.Request) -> httpx2.Response:
+        sent.append(request)
+        return httpx2.Response(200, json=answer)
+
+    sdk = openai.AsyncOpenAI(
+        api_key="sk-wire", base_url="http://llm.test/v1", max_retries=0,
+        http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(reply)),
+    )  # fmt: skip
+    semaphore = LeaseSemaphore(aredis, SEMAPHORE_NAME, 2)
+    client = ChatClient(sdk, semaphore, FAST, PriceTable({MODEL: PRICE}), SharedCooldown(aredis, SEMAPHORE_NAME))
+    card = sample_scorecard()
+    messages = prompt_messages(card, card.step(1), timeline(SALE_CALL))
+    async with client:
+        for tools, choice in ((None, None), (tool_definitions(), "required")):
+            completion = await client.complete(messages, tools=tools, tool_choice=choice)
+            assert completion.message.content == "{}"
+            assert completion.usage.input_tokens == 3
+            body = client.request(messages, tools=tools, tool_choice=choice)
+            await sdk.chat.completions.create(**body, timeout=FAST.request_timeout)
+            ours, theirs = sent[-2:]
+            assert (ours.method, ours.url) == (theirs.method, theirs.url)
+            # The same JSON document (only the order of the top-level keys may differ).
+            assert json.loads(ours.content) == json.loads(theirs.content)
+            assert json.loads(ours.content)["response_format"]["json_schema"]["strict"] is True
+            wire = ("authorization", "content-type", "accept", "x-stainless-read-timeout")
+            assert [ours.headers.get(h) for h in wire] == [theirs.headers.get(h) for h in wire]

@@ -141,8 +141,10 @@ async def test_unreachable_redis_raises_without_the_url(tmp_path):
     await client.aclose()
 
 
-async def test_a_publish_waits_out_a_redis_restart(tmp_path):
-    """An event published while Redis restarts is stored once it is back, after what was there before."""
+@pytest.mark.parametrize("topics", [["audit:7"], ["fiche:F2", "audit:7"]], ids=["publish", "publish_all"])
+async def test_a_publish_waits_out_a_redis_restart(tmp_path, topics):
+    """An event published while Redis restarts is stored once it is back, after what was there before
+    (`publish_all`'s, on each of its topics)."""
     server = EmbeddedRedis(tmp_path)
     server.start()
     url = server.url()
@@ -150,18 +152,39 @@ async def test_a_publish_waits_out_a_redis_restart(tmp_path):
     client = create_async_redis(url)
     try:
         publisher = EventPublisher(client)
-        before = await publisher.publish("audit:7", "audit.started", {"n": 1})
+
+        async def send(event_type: str, n: int) -> list[str]:
+            if len(topics) == 1:
+                return [await publisher.publish(topics[0], event_type, {"n": n})]
+            return await publisher.publish_all(topics, event_type, {"n": n})
+
+        before = await send("audit.started", 1)
         server.stop()
-        during = asyncio.create_task(publisher.publish("audit:7", "audit.step.completed", {"n": 2}))
+        during = asyncio.create_task(send("audit.step.completed", 2))
         await asyncio.sleep(1)
         assert not during.done(), "the publish waits for Redis"
         server.start()
         after = await during
-        events = await publisher.read("audit:7")
-        assert [(e.id, e.payload()) for e in events] == [(before, {"n": 1}), (after, {"n": 2})]
+        for index, topic in enumerate(topics):
+            events = await publisher.read(topic)
+            assert [(e.id, e.payload()) for e in events] == [(before[index], {"n": 1}), (after[index], {"n": 2})]
     finally:
         await client.aclose()
         server.stop()
+
+
+async def test_publish_all_adds_the_event_to_each_topic_once(publisher, redis_client):
+    """One event on a fiche's topic and its audit's: on a Redis that has not seen the script yet (the
+    pipeline's EVALSHA refused, done again topic by topic), then pipelined; never twice."""
+    redis_client.script_flush()
+    first = await publisher.publish_all(["fiche:F1", "audit:31"], "audit.progress", {"n": 1})
+    second = await publisher.publish_all(["fiche:F1", "audit:31"], "audit.progress", {"n": 2})
+    for index, topic in enumerate(["fiche:F1", "audit:31"]):
+        events = await publisher.read(topic)
+        assert [(e.id, e.type, e.payload()) for e in events] == [
+            (first[index], "audit.progress", {"n": 1}),
+            (second[index], "audit.progress", {"n": 2}),
+        ]
 
 
 class _LostReply:
