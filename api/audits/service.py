@@ -14,15 +14,17 @@ current holder keeps it, else the newest not deleted attempt. In-flight audits c
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, TypeVar, TypeVarTuple
 from zoneinfo import ZoneInfo
 
+from pydantic import TypeAdapter
 from sqlalchemy import ColumnElement, Integer, Row, Select, case, cast, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Bundle, InstrumentedAttribute, load_only, selectinload
+from sqlalchemy.orm import InstrumentedAttribute, load_only, selectinload
 from sqlalchemy.sql.util import find_tables
 
 from api.audits.filters import AuditFilters, conditions, count_conditions, total_tokens, whole_hours
@@ -119,28 +121,43 @@ def _rows() -> Select[Audit, Fiche, str, int]:
     )
 
 
+_SUMMARY_FIELDS = tuple(name for name in AuditSummary.model_fields if name not in ("scorecard", "fiche"))
+_SCORECARD_COLUMNS: dict[str, Any] = {
+    "id": Audit.scorecard_id,
+    "name": Scorecard.name,
+    "version": ScorecardVersion.version,
+    "version_id": Audit.scorecard_version_id,
+}
+_SCORECARD_FIELDS = tuple(_SCORECARD_COLUMNS)
+_FICHE_FIELDS = tuple(FicheListItem.model_fields)
+_SUMMARIES = TypeAdapter(list[AuditSummary])
+
+
+@functools.cache
 def _summary_rows() -> Select[Any]:
-    """`AuditSummary`'s fields as columns of the same names, the scorecard and the fiche as bundles of
-    theirs: a row validates straight into the model (`from_attributes`), no ORM entity in between."""
-    audit = (
-        total_tokens().label(name) if name == "total_tokens" else getattr(Audit, name).label(name)
-        for name in AuditSummary.model_fields
-        if name not in ("scorecard", "fiche")
-    )
-    scorecard: Bundle[Any] = Bundle(
-        "scorecard",
-        Audit.scorecard_id.label("id"),
-        Scorecard.name.label("name"),
-        ScorecardVersion.version.label("version"),
-        Audit.scorecard_version_id.label("version_id"),
-    )
-    fiche: Bundle[Any] = Bundle("fiche", *(getattr(Fiche, name).label(name) for name in FicheListItem.model_fields))
-    statement = select(*audit, scorecard, fiche).select_from(Audit)
+    """`AuditSummary`'s columns in `_summaries`' order: the audit's, its scorecard's, its fiche's.
+    Built once (a select is immutable; `.where` copies it)."""
+    audit = (total_tokens() if name == "total_tokens" else getattr(Audit, name) for name in _SUMMARY_FIELDS)
+    scorecard = _SCORECARD_COLUMNS.values()
+    fiche = (getattr(Fiche, name) for name in _FICHE_FIELDS)
+    statement = select(*audit, *scorecard, *fiche).select_from(Audit)
     return _joined(statement).join(ScorecardVersion, ScorecardVersion.id == Audit.scorecard_version_id)
 
 
 def _summaries(rows: Sequence[Row[Any]]) -> list[AuditSummary]:
-    return [AuditSummary.model_validate(row, from_attributes=True) for row in rows]
+    """Plain dicts validated in one call: pydantic-core builds the models without a Python frame
+    each, and without `from_attributes`' attribute lookups on every row (decision 112)."""
+    audit, scorecard = len(_SUMMARY_FIELDS), len(_SUMMARY_FIELDS) + len(_SCORECARD_FIELDS)
+    return _SUMMARIES.validate_python(
+        [
+            {
+                **dict(zip(_SUMMARY_FIELDS, row[:audit], strict=True)),
+                "scorecard": dict(zip(_SCORECARD_FIELDS, row[audit:scorecard], strict=True)),
+                "fiche": dict(zip(_FICHE_FIELDS, row[scorecard:], strict=True)),
+            }
+            for row in rows
+        ]
+    )
 
 
 def _where(grant: Grant, filters: AuditFilters, tz: ZoneInfo) -> list[ColumnElement[bool]]:
