@@ -13,11 +13,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from pydantic import TypeAdapter
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, selectinload
 
-from api.audits.schemas import AuditDetail, ControlPointOut, StepOut
+from api.audits.schemas import AuditDetail, CitationOut, ControlPointOut, StepOut
 from api.errors import BadRequest, Conflict, NotFound
 from api.reviews.schemas import (
     AgreementOut,
@@ -143,9 +144,20 @@ def rerun_entries(session: Session, audit_id: int) -> dict[int, list[RerunEntryO
     return entries
 
 
+# What the latest view, the trail and the reruns add: every other field of a step, point or citation
+# is its row's column of the same name.
+_STEP_OVERLAY = {"control_points", "ai_verdict", "human_review", "rerun_history"}
+_POINT_OVERLAY = {"citations", "ai_statut", "ai_commentaire", "human_review", "rerun_history"}
+_STEP_COLUMNS = tuple(name for name in StepOut.model_fields if name not in _STEP_OVERLAY)
+_POINT_COLUMNS = tuple(name for name in ControlPointOut.model_fields if name not in _POINT_OVERLAY)
+_CITATION_COLUMNS = tuple(CitationOut.model_fields)
+_STEPS = TypeAdapter(list[StepOut])
+
+
 def overlaid_steps(session: Session, audit_id: int) -> list[StepOut]:
     """The audit's steps as they stand (§7.11): current revisions with the overrides in force, each
-    with its AI verdict, `human_review[]` and `rerun_history[]`, and the same per control point."""
+    with its AI verdict, `human_review[]` and `rerun_history[]`, and the same per control point.
+    Built as plain dicts and validated in one call (decision 112)."""
     reruns = rerun_entries(session, audit_id)
     steps = []
     for position, state in sorted(domain.step_states(session, audit_id).items()):
@@ -154,32 +166,27 @@ def overlaid_steps(session: Session, audit_id: int) -> list[StepOut]:
         points = []
         for row in state.row.control_points:
             view = state.view.point(row.index)
-            points.append(
-                ControlPointOut.model_validate(row, from_attributes=True).model_copy(
-                    update={
-                        "statut": view.statut,
-                        "commentaire": view.commentaire,
-                        "ai_statut": row.statut,
-                        "ai_commentaire": row.commentaire,
-                        "human_review": [r for r in reviews if r.control_point_index == row.index],
-                        "rerun_history": [e for e in history if e.control_point_index == row.index],
-                    }
-                )
+            point = {name: getattr(row, name) for name in _POINT_COLUMNS}
+            point.update(
+                statut=view.statut,
+                commentaire=view.commentaire,
+                citations=[{name: getattr(c, name) for name in _CITATION_COLUMNS} for c in row.citations],
+                ai_statut=row.statut,
+                ai_commentaire=row.commentaire,
+                human_review=[r for r in reviews if r.control_point_index == row.index],
+                rerun_history=[e for e in history if e.control_point_index == row.index],
             )
-        base = StepOut.model_validate(state.row, from_attributes=True)
-        steps.append(
-            base.model_copy(
-                update={
-                    **state.view.step_values(),
-                    "control_points": points,
-                    "revision": state.row.revision,
-                    "ai_verdict": AiVerdictOut(**state.ai.step_values()),
-                    "human_review": [r for r in reviews if r.control_point_index is None],
-                    "rerun_history": [e for e in history if e.control_point_index is None],
-                }
-            )
+            points.append(point)
+        step = {name: getattr(state.row, name) for name in _STEP_COLUMNS}
+        step.update(
+            state.view.step_values(),
+            control_points=points,
+            ai_verdict=AiVerdictOut(**state.ai.step_values()),
+            human_review=[r for r in reviews if r.control_point_index is None],
+            rerun_history=[e for e in history if e.control_point_index is None],
         )
-    return steps
+        steps.append(step)
+    return _STEPS.validate_python(steps)
 
 
 async def with_latest_view(session: AsyncSession, detail: AuditDetail) -> AuditDetail:
