@@ -21,11 +21,15 @@ audited (every process has then served each kind of work once; the cold sample i
 `rss_growth_ratio` = the worst end / baseline RSS among the processes alive for the whole soak
 (Dagster's run and step workers and Postgres backends come and go and are counted, not compared;
 Redis's memory is the data it keeps, the event streams for a day by design, so it is reported with
-its keys by prefix instead); bound 1.2. Descriptors (of every process but the transient ones),
+its keys by prefix instead); bound 1.2. Since a first half's warm-up looks like a leak in a short
+soak, the second half (from midway between the baseline and the end) is reported alone too: each
+process's least-squares RSS slope in MB an hour over its samples (`steepest_mb_per_h`) and its
+growth over that half (`late_rss_growth_ratio`, the worst). Descriptors (of every process but the transient ones),
 Postgres client connections and Redis clients are reported as end - baseline, both under load; a
 last sample after the load stops shows what the load's connections left behind.
 
     .venv/bin/python benchmarks/soak.py                   # 30 minutes
+    .venv/bin/python benchmarks/soak.py --minutes 90      # long enough to read a slope
     .venv/bin/python benchmarks/soak.py --minutes 3       # a quick look
 """
 
@@ -50,6 +54,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
+import numpy
 import psutil
 import psycopg
 import redis
@@ -217,6 +222,27 @@ def growth(first: Sample, last: Sample) -> tuple[float, str, dict[str, tuple[int
         return float("nan"), "-", pairs
     worst = max(pairs, key=lambda name: pairs[name][1] / pairs[name][0])
     return pairs[worst][1] / pairs[worst][0], worst, pairs
+
+
+def late_slopes(samples: Sequence[Sample], since: float) -> dict[str, tuple[float, float, float]]:
+    """For every long-lived process (as in `growth`) sampled from `since` (seconds from the start) to
+    the end: its least-squares RSS slope in MB an hour over those samples, its RSS at the first and at
+    the last of them. The second half of a soak tells a steady slope from the first half's warm-up."""
+    series: dict[int, list[tuple[float, Proc]]] = {}
+    for s in samples:
+        if s.at >= since and s.kind in {"baseline", "periodic", "end"}:
+            for p in s.procs:
+                if p.role not in TRANSIENT | {"redis"}:
+                    series.setdefault(p.pid, []).append((s.at, p))
+    slopes = {}
+    for points in series.values():
+        if len(points) < 3 or points[0][0] > since + 60:  # started late: not alive throughout
+            continue
+        at, rss = numpy.array([a for a, _ in points]), numpy.array([p.rss for _, p in points], dtype=float)
+        slope = float(numpy.polyfit(at / 3600, rss / 2**20, 1)[0])
+        first, last = points[0][1], points[-1][1]
+        slopes[f"{last.role} ({last.pid})"] = (slope, first.rss / 2**20, last.rss / 2**20)
+    return slopes
 
 
 # --- API load -----------------------------------------------------------------------------------
@@ -471,6 +497,13 @@ def report(
     clients = last.redis_clients - baseline.redis_clients
     dagster_clients = sum(n for name, n in last.redis_by_role().items() if name.startswith("dagster"))
     print(f"  worst RSS growth {ratio:.3f} ({worst}) against the bound {BOUND}")
+    half = (baseline.at + last.at) / 2
+    slopes = late_slopes(samples, half)
+    print(f"  RSS over the second half ({half:.0f} s to the end), least-squares slope:")
+    for name, (slope, first, end) in sorted(slopes.items(), key=lambda kv: kv[1][0], reverse=True):
+        print(f"    {name:<40} {slope:+7.1f} MB/h  {first:7.1f} -> {end:7.1f} MB  x{end / first:.3f}")
+    late = max(slopes.items(), key=lambda kv: kv[1][2] / kv[1][1], default=("-", (0.0, 1.0, 1.0)))
+    steepest = max(slopes.items(), key=lambda kv: kv[1][0], default=("-", (0.0, 1.0, 1.0)))
     skipped = load.errors["skipped, API behind"]
     print(
         f"minutes={args.minutes:g} days_audited={len(audited)} days_started={len(days)} "
@@ -478,6 +511,7 @@ def report(
         f"api_errors={sum(load.errors.values()) - skipped} streams={load.streams} "
         f"fd_growth={fds} pg_connection_growth={connections} redis_client_growth={clients} "
         f"dagster_redis_clients={dagster_clients} "
+        f"late_rss_growth_ratio={late[1][2] / late[1][1]:.3f} steepest_mb_per_h={steepest[1][0]:.1f} "
         f"rss_growth_ratio={ratio:.3f} bound={BOUND}"
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from soak import Proc, Sample, growth, role, unix_clients
+from soak import Proc, Sample, growth, late_slopes, role, unix_clients
 
 MB = 2**20
 
@@ -77,3 +77,39 @@ def test_a_samples_redis_clients_are_named_by_their_process_role() -> None:
     sample = _sample("end", Proc(40, "dagster step worker", MB, 9), Proc(50, "api", MB, 9))
     sample.redis_by_pid = Counter({40: 43, 50: 1, 99: 2})
     assert sample.redis_by_role() == Counter({"dagster step worker": 43, "api": 1, "?": 2})
+
+
+def test_the_late_slope_is_fitted_on_the_second_half_of_long_lived_processes_only() -> None:
+    def at(seconds: float, kind: str, *procs: Proc) -> Sample:
+        sample = _sample(kind, *procs)
+        sample.at = seconds
+        return sample
+
+    samples = [
+        at(0, "baseline", Proc(1, "api", 100 * MB, 1), Proc(2, "dagster daemon", 100 * MB, 1)),
+        # warm-up before the half: the daemon's climb there is no slope of the second half
+        at(1800, "periodic", Proc(1, "api", 100 * MB, 1), Proc(2, "dagster daemon", 180 * MB, 1)),
+        at(3600, "periodic", Proc(1, "api", 110 * MB, 1), Proc(2, "dagster daemon", 180 * MB, 1)),
+        at(
+            5400,
+            "periodic",
+            Proc(1, "api", 120 * MB, 1),
+            Proc(2, "dagster daemon", 180 * MB, 1),
+            Proc(3, "outbox worker", 50 * MB, 1),
+            Proc(4, "dagster run worker", 900 * MB, 1),
+        ),
+        at(
+            7200,
+            "end",
+            Proc(1, "api", 130 * MB, 1),
+            Proc(2, "dagster daemon", 180 * MB, 1),
+            Proc(3, "outbox worker", 90 * MB, 1),
+            Proc(4, "dagster run worker", 100 * MB, 1),
+        ),
+    ]
+    slopes = late_slopes(samples, since=1800)
+    assert set(slopes) == {"api (1)", "dagster daemon (2)"}  # the late starter and the run worker are not fitted
+    slope, first, last = slopes["api (1)"]
+    assert slope == pytest.approx(20.0)  # 10 MB every half hour from the half on
+    assert (first, last) == (100.0, 130.0)
+    assert slopes["dagster daemon (2)"][0] == pytest.approx(0.0)
