@@ -219,14 +219,17 @@ _HTTP_CODES = {
 }
 
 
-#: A database that cannot be reached or cannot serve now (refused, dropped, pool exhausted, deadlock):
-#: the client should retry, not report a bug.
+#: A database that cannot be reached or cannot serve now (refused, dropped, deadlock): the client
+#: should retry, not report a bug.
 DATABASE_DOWN: tuple[type[Exception], ...] = (
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.InterfaceError,
     sqlalchemy.exc.DisconnectionError,
-    sqlalchemy.exc.TimeoutError,
 )
+#: No pooled connection came free within the pool's timeout: the database is up and this process is
+#: behind (more requests at once than its pool), which an operator fixes with replicas or pool size,
+#: not by looking at Postgres. Said as such, so an overload is not reported as an outage.
+POOL_EXHAUSTED = sqlalchemy.exc.TimeoutError
 REDIS_DOWN: tuple[type[Exception], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
@@ -241,8 +244,11 @@ class OutageLog:
     next incident's line says how many requests the previous one failed.
     """
 
-    def __init__(self, dependency: str, quiet_seconds: float = 60.0) -> None:
+    def __init__(
+        self, dependency: str, quiet_seconds: float = 60.0, state: str = "unavailable", until: str = "it returns"
+    ) -> None:
         self.dependency = dependency
+        self.state, self.until = state, until
         self.quiet_seconds = quiet_seconds
         self.last_failure: float | None = None
         self.failed_requests = 0
@@ -250,9 +256,14 @@ class OutageLog:
     def failed(self, exc: Exception) -> None:
         now = time.monotonic()
         if self.last_failure is None or now - self.last_failure > self.quiet_seconds:
-            previous = f" (the previous outage failed {self.failed_requests} request(s))" if self.last_failure else ""
+            previous = f" (the previous incident failed {self.failed_requests} request(s))" if self.last_failure else ""
             log.error(
-                "%s unavailable (%s): answering 503 until it returns%s", self.dependency, type(exc).__name__, previous
+                "%s %s (%s): answering 503 until %s%s",
+                self.dependency,
+                self.state,
+                type(exc).__name__,
+                self.until,
+                previous,
             )
             self.failed_requests = 0
         self.failed_requests += 1
@@ -261,6 +272,11 @@ class OutageLog:
 
 def install_error_handlers(app: FastAPI) -> None:
     database_outage, redis_outage = OutageLog("database"), OutageLog("Redis")
+    busy = OutageLog(
+        "database connection pool",
+        state="exhausted: more requests at once than it holds, none came free in time",
+        until="connections come free",
+    )
 
     async def _database_down(request: Request, exc: Exception) -> JSONResponse:
         database_outage.failed(exc)
@@ -268,6 +284,15 @@ def install_error_handlers(app: FastAPI) -> None:
             503,
             ErrorCode.DATABASE_ERROR,
             "The database is unavailable; retry shortly",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    async def _pool_exhausted(request: Request, exc: Exception) -> JSONResponse:
+        busy.failed(exc)
+        return error_response(
+            503,
+            ErrorCode.SERVICE_UNAVAILABLE,
+            "The server is busy; retry shortly",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
 
@@ -282,6 +307,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     for database_error in DATABASE_DOWN:
         app.add_exception_handler(database_error, _database_down)
+    app.add_exception_handler(POOL_EXHAUSTED, _pool_exhausted)
     for redis_error in REDIS_DOWN:
         app.add_exception_handler(redis_error, _redis_down)
 

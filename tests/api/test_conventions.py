@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy
 from fastapi import FastAPI
 
 from api.errors import ErrorBody, install_error_handlers, stream_error_frame
@@ -23,6 +25,7 @@ from domain.scorecards.service import LastStep, NameTaken, ScorecardInUse, Score
 from domain.scorecards.validation import InvalidScorecard
 from domain.upstream import UpstreamError
 from resources.crm.errors import CrmAuthError, CrmCapUnavailable, CrmUnavailable
+from resources.database import create_api_engine
 from resources.redis import LockNotAcquired, RedisUnavailable, SemaphoreUnavailable
 from runs.launcher import LaunchFailed
 from tests.fixtures.world import World
@@ -298,3 +301,39 @@ def test_a_stream_that_already_answered_200_ends_with_the_error_body_as_its_last
     frame = json.loads(stream_error_frame("the model endpoint could not be reached"))
     assert frame == {"type": "error", "error": "the model endpoint could not be reached", "code": "STREAM_ERROR"}
     assert set(frame) - {"type"} <= set(ErrorBody.model_fields)  # the renderer's fields, not a second shape
+
+
+async def test_an_exhausted_pool_is_a_busy_503_not_a_database_outage(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A process with more requests at once than its pool holds answered "the database is unavailable"
+    and logged an outage while Postgres was fine: an operator looked at the wrong thing."""
+    engine = create_api_engine(database_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
+    application = FastAPI()
+    install_error_handlers(application)
+
+    @application.get("/two-connections")
+    async def _two() -> None:
+        async with engine.connect() as first, engine.connect() as second:  # the second never comes free
+            await first.execute(sqlalchemy.text("SELECT 1"))
+            await second.execute(sqlalchemy.text("SELECT 1"))
+
+    transport = httpx.ASGITransport(app=application)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            with caplog.at_level(logging.INFO):
+                answers = [await client.get("/two-connections") for _ in range(3)]
+    finally:
+        await engine.dispose()
+    for answer in answers:
+        assert answer.status_code == 503
+        assert answer.json() == {
+            "success": False,
+            "error": "The server is busy; retry shortly",
+            "code": "SERVICE_UNAVAILABLE",
+        }
+        assert int(answer.headers["Retry-After"]) > 0
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(lines) == 1, lines  # one line for the incident, not one per request
+    assert lines[0].startswith("database connection pool exhausted")
+    assert "database unavailable" not in lines[0]
