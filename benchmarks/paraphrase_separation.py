@@ -290,6 +290,14 @@ async def collect(name: str, fiches: int, e5: E5 | None) -> list[Row]:
     return rows
 
 
+def false_present_at(labels: np.ndarray, scores: np.ndarray, want: int) -> int | None:
+    """Negatives at or above the highest threshold that recovers `want` positives (ties all in)."""
+    positives = np.sort(scores[labels])[::-1]
+    if len(positives) < want:
+        return None
+    return int((scores[~labels] >= positives[want - 1]).sum())
+
+
 def macro(rows: list[Row], label: str) -> float:
     """Mean AUC within each point (points with at least 3 of each): what a threshold per point could do."""
     groups: dict[tuple[str, tuple[int, int]], list[Row]] = defaultdict(list)
@@ -315,14 +323,10 @@ def report(rows: list[Row], labels: Sequence[str], out: Callable[[str], None]) -
             value = auc(y, s)
             if name == "both":
                 best = max(best, value)
-            order = np.argsort(-s, kind="stable")
-            ranked = y[order]
-            costs = []
-            for want in (25, 50, 100):
-                hits = np.cumsum(ranked)
-                reach = np.searchsorted(hits, want)
-                costs.append(str(int(reach + 1 - want)) if reach < len(ranked) else "-")
-            out(f"  {label:<14} {value:6.3f} {macro(subset, label):6.3f}   {' / '.join(costs)}")
+            costs = " / ".join(
+                str(c) if c is not None else "-" for c in (false_present_at(y, s, n) for n in (25, 50, 100))
+            )
+            out(f"  {label:<14} {value:6.3f} {macro(subset, label):6.3f}   {costs}")
     out("\nper critical point (AUC; points with at least 5 of each):")
     groups: dict[tuple[str, tuple[int, int], str], list[Row]] = defaultdict(list)
     for r in rows:
