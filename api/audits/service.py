@@ -21,7 +21,7 @@ from typing import Any, TypeVar, TypeVarTuple
 from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter
-from sqlalchemy import ColumnElement, Integer, Row, Select, case, cast, func, select
+from sqlalchemy import BigInteger, ColumnElement, Integer, Row, Select, bindparam, case, cast, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, load_only, selectinload
@@ -55,6 +55,7 @@ from domain.models import (
     Audit,
     AuditControlPoint,
     AuditCount,
+    AuditProductLink,
     AuditRerun,
     AuditStatus,
     AuditStep,
@@ -63,12 +64,12 @@ from domain.models import (
     Scorecard,
     ScorecardVersion,
 )
-from domain.products.audit_link import product_view
+from domain.products.audit_link import product_of
 from domain.rbac import Scope
 from domain.scoping import fiche_scope_clause, owner_clause
 from services.auditing import STALE_HEARTBEAT
 
-AuditRow = Row[Audit, Fiche, str, int]
+AuditRow = Row[Audit, Fiche, str, int, *tuple[Any, ...]]  # and what a route adds
 S = TypeVar("S", bound=AuditSummary)
 Ts = TypeVarTuple("Ts")
 
@@ -172,7 +173,7 @@ async def _total(session: AsyncSession, statement: Select[Any]) -> int:
 
 
 def _scorecard(row: AuditRow) -> ScorecardRef:
-    audit, _, name, version = row
+    audit, name, version = row[0], row[2], row[3]
     return ScorecardRef(id=audit.scorecard_id, name=name, version=version, version_id=audit.scorecard_version_id)
 
 
@@ -421,9 +422,20 @@ async def grouped(
     return groups, total
 
 
+@functools.cache
+def _detail_row() -> Select[Audit, Fiche, str, int, AuditProductLink | None]:
+    """`_rows` of one audit (`audit_id`) with its product link, in one statement built once."""
+    return (
+        _rows()
+        .add_columns(AuditProductLink)
+        .outerjoin(AuditProductLink, AuditProductLink.audit_id == Audit.id)
+        .where(Audit.id == bindparam("audit_id", type_=BigInteger))
+    )
+
+
 async def audit_detail(session: AsyncSession, grant: Grant, audit_id: int) -> AuditDetail:
-    statement = _rows().where(Audit.id == audit_id, fiche_scope_clause(grant))
-    row = (await session.execute(statement)).first()
+    statement = _detail_row().where(fiche_scope_clause(grant))
+    row = (await session.execute(statement, {"audit_id": audit_id})).first()
     if row is None:
         raise NotFound("Audit not found")
     return audit_out(
@@ -431,7 +443,7 @@ async def audit_detail(session: AsyncSession, grant: Grant, audit_id: int) -> Au
         AuditDetail,
         compliance=compliance_out(row[0]),
         steps=await session.run_sync(lambda sync: overlaid_steps(sync, audit_id)),
-        product=await session.run_sync(lambda sync: product_view(sync, audit_id)),
+        product=product_of(row[4]),
     )
 
 
