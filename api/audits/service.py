@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar, TypeVarTuple
 from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter
-from sqlalchemy import ColumnElement, Integer, Row, Select, case, cast, func, select
+from sqlalchemy import BigInteger, ColumnElement, Integer, Row, Select, bindparam, case, cast, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, load_only, selectinload
@@ -55,6 +55,7 @@ from domain.models import (
     Audit,
     AuditControlPoint,
     AuditCount,
+    AuditProductLink,
     AuditRerun,
     AuditStatus,
     AuditStep,
@@ -63,12 +64,12 @@ from domain.models import (
     Scorecard,
     ScorecardVersion,
 )
-from domain.products.audit_link import product_view
+from domain.products.audit_link import product_of
 from domain.rbac import Scope
 from domain.scoping import fiche_scope_clause, owner_clause
 from services.auditing import STALE_HEARTBEAT
 
-AuditRow = Row[Audit, Fiche, str, int]
+AuditRow = Row[Audit, Fiche, str, int, *tuple[Any, ...]]  # and what a route adds
 S = TypeVar("S", bound=AuditSummary)
 Ts = TypeVarTuple("Ts")
 
@@ -144,20 +145,24 @@ def _summary_rows() -> Select[Any]:
     return _joined(statement).join(ScorecardVersion, ScorecardVersion.id == Audit.scorecard_version_id)
 
 
+_SCORECARD_START = len(_SUMMARY_FIELDS)
+_FICHE_START = _SCORECARD_START + len(_SCORECARD_FIELDS)
+_SUMMARY_WIDTH = _FICHE_START + len(_FICHE_FIELDS)
+
+
+def _summary_dict(row: Row[Any]) -> dict[str, Any]:
+    """`AuditSummary`'s fields from the first columns of a `_summary_rows` row, as a plain dict."""
+    return {
+        **dict(zip(_SUMMARY_FIELDS, row[:_SCORECARD_START], strict=True)),
+        "scorecard": dict(zip(_SCORECARD_FIELDS, row[_SCORECARD_START:_FICHE_START], strict=True)),
+        "fiche": dict(zip(_FICHE_FIELDS, row[_FICHE_START:_SUMMARY_WIDTH], strict=True)),
+    }
+
+
 def _summaries(rows: Sequence[Row[Any]]) -> list[AuditSummary]:
     """Plain dicts validated in one call: pydantic-core builds the models without a Python frame
     each, and without `from_attributes`' attribute lookups on every row (decision 112)."""
-    audit, scorecard = len(_SUMMARY_FIELDS), len(_SUMMARY_FIELDS) + len(_SCORECARD_FIELDS)
-    return _SUMMARIES.validate_python(
-        [
-            {
-                **dict(zip(_SUMMARY_FIELDS, row[:audit], strict=True)),
-                "scorecard": dict(zip(_SCORECARD_FIELDS, row[audit:scorecard], strict=True)),
-                "fiche": dict(zip(_FICHE_FIELDS, row[scorecard:], strict=True)),
-            }
-            for row in rows
-        ]
-    )
+    return _SUMMARIES.validate_python([_summary_dict(row) for row in rows])
 
 
 def _where(grant: Grant, filters: AuditFilters, tz: ZoneInfo) -> list[ColumnElement[bool]]:
@@ -172,7 +177,7 @@ async def _total(session: AsyncSession, statement: Select[Any]) -> int:
 
 
 def _scorecard(row: AuditRow) -> ScorecardRef:
-    audit, _, name, version = row
+    audit, name, version = row[0], row[2], row[3]
     return ScorecardRef(id=audit.scorecard_id, name=name, version=version, version_id=audit.scorecard_version_id)
 
 
@@ -192,13 +197,28 @@ def _score(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
 
 
-def compliance_out(audit: Audit) -> ComplianceOut:
+_COMPLIANCE_FIELDS = (
+    "score_percentage",
+    "niveau",
+    "critical_passed",
+    "critical_total",
+    "points_earned",
+    "points_total",
+)
+
+
+def compliance_of(values: Mapping[str, Any]) -> ComplianceOut:
+    """The compliance block from an audit's `_COMPLIANCE_FIELDS`."""
     return ComplianceOut(
-        score=_score(audit.score_percentage),
-        niveau=audit.niveau,
-        points_critiques=_ratio(audit.critical_passed, audit.critical_total),
-        poids_obtenu=_ratio(audit.points_earned, audit.points_total),
+        score=_score(values["score_percentage"]),
+        niveau=values["niveau"],
+        points_critiques=_ratio(values["critical_passed"], values["critical_total"]),
+        poids_obtenu=_ratio(values["points_earned"], values["points_total"]),
     )
+
+
+def compliance_out(audit: Audit) -> ComplianceOut:
+    return compliance_of({name: getattr(audit, name) for name in _COMPLIANCE_FIELDS})
 
 
 # --- reads --------------------------------------------------------------------------------------
@@ -421,17 +441,42 @@ async def grouped(
     return groups, total
 
 
+# What the detail adds to a summary's fields (its steps, compliance and product built apart).
+_DETAIL_FIELDS = tuple(
+    name
+    for name in AuditDetail.model_fields
+    if name not in AuditSummary.model_fields and name not in ("compliance", "steps", "product")
+)
+_COMPLIANCE_START = _SUMMARY_WIDTH + len(_DETAIL_FIELDS)
+
+
+@functools.cache
+def _detail_row() -> Select[Any]:
+    """One audit's (`audit_id`) summary columns, then its detail's, its compliance's and its product
+    link: one statement built once, columns rather than entities like the list (decision 114)."""
+    columns = (getattr(Audit, name) for name in (*_DETAIL_FIELDS, *_COMPLIANCE_FIELDS))
+    return (
+        _summary_rows()
+        .add_columns(*columns, AuditProductLink)
+        .outerjoin(AuditProductLink, AuditProductLink.audit_id == Audit.id)
+        .where(Audit.id == bindparam("audit_id", type_=BigInteger))
+    )
+
+
 async def audit_detail(session: AsyncSession, grant: Grant, audit_id: int) -> AuditDetail:
-    statement = _rows().where(Audit.id == audit_id, fiche_scope_clause(grant))
-    row = (await session.execute(statement)).first()
+    statement = _detail_row().where(fiche_scope_clause(grant))
+    row = (await session.execute(statement, {"audit_id": audit_id})).first()
     if row is None:
         raise NotFound("Audit not found")
-    return audit_out(
-        row,
-        AuditDetail,
-        compliance=compliance_out(row[0]),
-        steps=await session.run_sync(lambda sync: overlaid_steps(sync, audit_id)),
-        product=await session.run_sync(lambda sync: product_view(sync, audit_id)),
+    compliance = dict(zip(_COMPLIANCE_FIELDS, row[_COMPLIANCE_START:-1], strict=True))
+    return AuditDetail.model_validate(
+        {
+            **_summary_dict(row),
+            **dict(zip(_DETAIL_FIELDS, row[_SUMMARY_WIDTH:_COMPLIANCE_START], strict=True)),
+            "compliance": compliance_of(compliance),
+            "steps": await session.run_sync(lambda sync: overlaid_steps(sync, audit_id)),
+            "product": product_of(row[-1]),
+        }
     )
 
 

@@ -54,8 +54,8 @@ async def load_source(session: AsyncSession, audit_id: int, grant: Grant | None)
     audit, fiche, agent_name, scorecard_name, scorecard_version = row
     calls = await _calls(session, fiche.fiche_id)
     states = await session.run_sync(lambda s: step_states(s, audit_id))
-    # The states hold the current steps with their points and citations, the rows of the audit's
-    # `steps`: set rather than read twice (three round trips, a sixth of the page's time under load).
+    # The states hold the current steps with their points and citations (plain rows, `StepRow`):
+    # set as the audit's `steps` for the page, which only reads them, rather than read twice.
     set_committed_value(audit, "steps", [state.row for state in states.values()])
     reruns = await _rerun_history(session, audit_id)
     prospect = " ".join(p for p in (fiche.prospect_prenom, fiche.prospect_nom) if p)

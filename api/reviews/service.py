@@ -9,12 +9,13 @@ not reviewable -> 409, no such step or point -> 404, an invalid override -> 400 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, selectinload
 
@@ -111,12 +112,19 @@ def _brief(summary: dict[str, Any]) -> dict[str, Any]:
     return {k: summary[k] for k in keys if k in summary}
 
 
+@functools.cache
+def _rerun_statements() -> tuple[Select[Any], Select[Any]]:
+    """The audit's rerun requests and results as plain rows (the tables', no ORM entity), built once."""
+    asked, ended = AuditRerun.__table__, AuditRerunResult.__table__
+    audit_id = bindparam("audit_id", type_=BigInteger)
+    return select(asked).where(asked.c.audit_id == audit_id), select(ended).where(ended.c.audit_id == audit_id)
+
+
 def rerun_entries(session: Session, audit_id: int) -> dict[int, list[RerunEntryOut]]:
     """Every rerun of the audit by step position, oldest first: asked for, and how it ended."""
-    asked = {r.rerun_id: r for r in session.scalars(select(AuditRerun).where(AuditRerun.audit_id == audit_id))}
-    ended = {
-        r.rerun_id: r for r in session.scalars(select(AuditRerunResult).where(AuditRerunResult.audit_id == audit_id))
-    }
+    asked_statement, ended_statement = _rerun_statements()
+    asked = {r.rerun_id: r for r in session.execute(asked_statement, {"audit_id": audit_id})}
+    ended = {r.rerun_id: r for r in session.execute(ended_statement, {"audit_id": audit_id})}
     entries: dict[int, list[RerunEntryOut]] = {}
     for rerun_id in asked.keys() | ended.keys():
         request, result = asked.get(rerun_id), ended.get(rerun_id)

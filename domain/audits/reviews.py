@@ -9,13 +9,16 @@ Overrides are trail rows (`AuditReview`); the step rows keep the AI's verdict.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import ARRAY, BigInteger, Select, any_, bindparam, select
+from sqlalchemy.orm import Session
 
 from domain.audits.latest import (
     Override,
@@ -28,7 +31,7 @@ from domain.audits.latest import (
 from domain.audits.schema import PointStatus
 from domain.audits.scoring import Compliance, compute_compliance
 from domain.errors import ConflictError, InvalidError, NotFoundError
-from domain.models.audits import Audit, AuditControlPoint, AuditStatus, AuditStep
+from domain.models.audits import Audit, AuditCitation, AuditControlPoint, AuditStatus, AuditStep
 from domain.models.reviews import AuditChange, AuditReview, ChangeKind, ReviewKind
 from domain.models.scorecards import ScorecardVersion
 
@@ -58,16 +61,141 @@ class InvalidOverride(InvalidError, ValueError):
         super().__init__(f"{first}: {self.errors[first]}", field=f"body.{first}")
 
 
+@dataclass(slots=True)
+class CitationRow:
+    """An `AuditCitation`'s columns as a plain object (`step_states_of` reads no ORM entity)."""
+
+    index: int
+    texte: str
+    chunk_id: str
+    call_id: str
+    recording_index: int
+    chunk_index: int
+    speaker: str
+    role: str | None
+    start_seconds: float
+    end_seconds: float
+    minutage: str
+    recording_date: str | None
+    recording_time: str | None
+    recording_url: str | None
+    match: str
+    similarity: float
+
+
+@dataclass(slots=True)
+class PointRow:
+    """An `AuditControlPoint`'s columns, with its citations in order."""
+
+    index: int
+    point: str
+    statut: str
+    commentaire: str
+    minutages: list[str]
+    erreur_transcription_notee: bool
+    variation_phonetique_utilisee: str | None
+    downgraded: bool
+    confidence: float | None
+    decision_rule: str | None
+    citations: list[CitationRow] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class StepRow:
+    """An `AuditStep` revision's columns, with its control points in order (the current revision's)."""
+
+    id: int
+    audit_id: int
+    position: int
+    revision: int
+    superseded_at: dt.datetime | None
+    rerun_scope: str
+    rerun_point_index: int | None
+    rerun_id: str | None
+    run_id: str | None
+    created_at: dt.datetime
+    name: str
+    severity: str
+    is_critical: bool
+    weight: int
+    traite: bool
+    conforme: str
+    score: int
+    niveau_conformite: str
+    commentaire_global: str
+    mots_cles_trouves: list[str]
+    minutages: list[str]
+    erreurs_transcription_tolerees: int
+    total_citations: int
+    failed: bool
+    error: str | None
+    transcript_mode: str
+    input_tokens: int
+    cached_input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    gating: dict[str, Any]
+    control_points: list[PointRow] = field(default_factory=list)
+
+
+def _columns(model: type[Any], record: type[Any], nested: str) -> list[Any]:
+    """`model`'s columns named as `record`'s fields, in their order (all but the `nested` list)."""
+    return [getattr(model, f.name) for f in dataclasses.fields(record) if f.name != nested]
+
+
+_AUDIT_IDS = bindparam("audit_ids", type_=ARRAY(BigInteger))
+_POINT_WIDTH = len(dataclasses.fields(PointRow)) - 1
+
+
+@functools.cache
+def _step_statements() -> tuple[Select[Any], Select[Any], Select[AuditReview]]:
+    """Every revision of the audits' steps; the current revisions' points each joined to its
+    citations (none: one row of NULLs); the overrides. Built once, the audits as one array parameter."""
+    steps = (
+        select(*_columns(AuditStep, StepRow, "control_points"))
+        .where(AuditStep.audit_id == any_(_AUDIT_IDS))
+        .order_by(AuditStep.audit_id, AuditStep.position, AuditStep.revision)
+    )
+    points = (
+        select(AuditControlPoint.step_id, *_columns(AuditControlPoint, PointRow, "citations"), AuditCitation.id)
+        .add_columns(*_columns(AuditCitation, CitationRow, ""))
+        .join(AuditStep, AuditStep.id == AuditControlPoint.step_id)
+        .outerjoin(AuditCitation, AuditCitation.control_point_id == AuditControlPoint.id)
+        .where(AuditStep.audit_id == any_(_AUDIT_IDS), AuditStep.superseded_at.is_(None))
+        .order_by(AuditControlPoint.step_id, AuditControlPoint.index, AuditCitation.index)
+    )
+    reviews = select(AuditReview).where(AuditReview.audit_id == any_(_AUDIT_IDS)).order_by(AuditReview.id)
+    return steps, points, reviews
+
+
+def step_rows(session: Session, audit_ids: Sequence[int]) -> list[StepRow]:
+    """Every revision of the audits' steps as plain rows (by audit, position, revision), the current
+    ones with their control points and citations: two statements, no ORM entity (decision 114)."""
+    steps_statement, points_statement, _ = _step_statements()
+    ids = {"audit_ids": list(audit_ids)}
+    steps = [StepRow(*row) for row in session.execute(steps_statement, ids)]
+    current = {step.id: step for step in steps if step.superseded_at is None}
+    point, key = None, None
+    for row in session.execute(points_statement, ids):
+        step_id, values, citation_id = row[0], row[1 : _POINT_WIDTH + 1], row[_POINT_WIDTH + 1]
+        if point is None or key != (step_id, values[0]):  # rows come by step, point, citation
+            point, key = PointRow(*values), (step_id, values[0])
+            current[step_id].control_points.append(point)
+        if citation_id is not None:
+            point.citations.append(CitationRow(*row[_POINT_WIDTH + 2 :]))
+    return steps
+
+
 @dataclass
 class StepState:
-    row: AuditStep  # the current revision
+    row: StepRow  # the current revision
     ai: StepVerdict
     view: StepVerdict
     marks: list[RevisionMark]
     reviews: list[tuple[AuditReview, bool]] = field(default_factory=list)  # (review, in force), oldest first
 
 
-def ai_verdict(row: AuditStep) -> StepVerdict:
+def ai_verdict(row: StepRow) -> StepVerdict:
     return StepVerdict(
         position=row.position,
         weight=row.weight,
@@ -90,33 +218,20 @@ def step_states(session: Session, audit_id: int) -> dict[int, StepState]:
 
 
 def step_states_of(session: Session, audit_ids: Sequence[int]) -> dict[int, dict[int, StepState]]:
-    """`step_states` of many audits in four queries: by audit id, then by position."""
-    rows = session.scalars(
-        select(AuditStep)
-        .where(AuditStep.audit_id.in_(audit_ids), AuditStep.superseded_at.is_(None))
-        .options(selectinload(AuditStep.control_points).selectinload(AuditControlPoint.citations))
-        .order_by(AuditStep.audit_id, AuditStep.position)
-    ).all()
+    """`step_states` of many audits in three queries (`step_rows`, the overrides): by audit id, then by position."""
     marks: dict[tuple[int, int], list[RevisionMark]] = {}
-    for audit_id, position, revision, scope, point in session.execute(
-        select(
-            AuditStep.audit_id,
-            AuditStep.position,
-            AuditStep.revision,
-            AuditStep.rerun_scope,
-            AuditStep.rerun_point_index,
+    current = []
+    for step in step_rows(session, audit_ids):
+        marks.setdefault((step.audit_id, step.position), []).append(
+            RevisionMark(step.revision, step.rerun_scope, step.rerun_point_index)
         )
-        .where(AuditStep.audit_id.in_(audit_ids))
-        .order_by(AuditStep.revision)
-    ):
-        marks.setdefault((audit_id, position), []).append(RevisionMark(revision, scope, point))
+        if step.superseded_at is None:
+            current.append(step)
     reviews: dict[tuple[int, int], list[AuditReview]] = {}
-    for review in session.scalars(
-        select(AuditReview).where(AuditReview.audit_id.in_(audit_ids)).order_by(AuditReview.id)
-    ):
+    for review in session.scalars(_step_statements()[2], {"audit_ids": list(audit_ids)}):
         reviews.setdefault((review.audit_id, review.step_position), []).append(review)
     states: dict[int, dict[int, StepState]] = {}
-    for row in rows:
+    for row in current:
         key = (row.audit_id, row.position)
         ai, own, history = ai_verdict(row), reviews.get(key, []), marks.get(key, [])
         view, flags = latest_view(ai, [_override(r) for r in own], history)

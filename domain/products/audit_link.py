@@ -54,7 +54,11 @@ def record_checks(session: Session, audit_id: int, checks: dict[int, dict[str, A
 
 def product_view(session: Session, audit_id: int) -> dict[str, Any] | None:
     """What the audit detail shows: the match, and per product step the catalogue facts used and the checks."""
-    link = session.get(AuditProductLink, audit_id)
+    return product_of(session.get(AuditProductLink, audit_id))
+
+
+def product_of(link: AuditProductLink | None) -> dict[str, Any] | None:
+    """`product_view` of a link already read (the audit detail reads it with the audit's row)."""
     if link is None:
         return None
     stored = link.facts or {}

@@ -61,8 +61,8 @@ async def test_report_page_shows_every_step_point_and_citation(client: httpx.Asy
 async def test_report_reads_each_row_of_the_audit_and_transcript_once(
     client: httpx.AsyncClient, world: World, api_engine: AsyncEngine
 ) -> None:
-    """Points, citations and transcript turns in one query each (none per step or point, none read
-    twice); steps twice: the current rows, then every revision's number for the rerun marks; the
+    """Steps (every revision: the current rows and the rerun marks), points with their citations
+    joined, and transcript turns in one query each (none per step or point, none read twice); the
     fiche not again for the players (the viewer's recordings scope is its audits scope)."""
     audit_id, _ = await add_reported_audit(world, "own")
     await world.commit()
@@ -71,7 +71,10 @@ async def test_report_reads_each_row_of_the_audit_and_transcript_once(
     assert response.status_code == 200
     reads = Counter(m.group(1) for s in statements if (m := re.search(r"\bFROM (\w+)", s)))
     tables = ("audits", "audit_steps", "audit_control_points", "audit_citations", "transcript_chunks", "fiches")
-    assert {t: reads[t] for t in tables} == dict(zip(tables, (1, 2, 1, 1, 1, 0), strict=True))
+    assert {t: reads[t] for t in tables} == dict(zip(tables, (1, 1, 1, 0, 1, 0), strict=True))
+    assert [s for s in statements if "JOIN audit_citations" in s] == [
+        s for s in statements if "FROM audit_control_points" in s
+    ]
     assert "<audio" in response.text
 
 

@@ -24,6 +24,7 @@ from domain.audits.reviews import (
     Actor,
     InvalidOverride,
     NotReviewable,
+    StepRow,
     record_change,
     review_point,
     review_step,
@@ -66,7 +67,7 @@ def _stored_matches_scratch(session: Session, audit_id: int) -> None:
     assert (audit.critical_passed, audit.points_earned) == (scratch.critical_passed, scratch.earned)
 
 
-def _multi_point_step(session: Session, audit_id: int) -> AuditStep:
+def _multi_point_step(session: Session, audit_id: int) -> StepRow:
     states = step_states(session, audit_id)
     return next(s.row for s in states.values() if len(s.row.control_points) > 1)
 
