@@ -35,11 +35,11 @@ class Feed:
     upstream_active: Callable[[], bool]
     poll_seconds: float = 2.0
     linger_seconds: float = 0.0
+    #: Whether the run of this id (one holding a fiche this run also wants) has not ended.
+    run_active: Callable[[str], bool] = lambda _: False
     #: How often a run with nothing under way looks while upstream works: a day's audit run is up before
     #: the first transcript and waited up to a whole `poll_seconds` for it (decision 113).
     idle_poll_seconds: float = 0.25
-    #: Whether the run of this id (one holding a fiche this run also wants) has not ended.
-    run_active: Callable[[str], bool] = lambda _: False
 
 
 async def drain(
