@@ -245,6 +245,9 @@ class CapUse:
     last_full: float | None
     full_s: float
     end: float
+    #: Slot-seconds unused between the first and last full moments (cap - calls in flight, integrated):
+    #: divided by the cap, the wall time they cost.
+    idle_slot_s: float = 0.0
 
     @property
     def gaps_s(self) -> float:
@@ -266,14 +269,19 @@ def cap_use(starts: list[float], latency: float, cap: int) -> CapUse:
     origin = min(starts)
     edges = sorted([(s - origin, 1) for s in starts] + [(s - origin + latency, -1) for s in starts])
     in_flight, full_since, first_full, last_full, full_s = 0, None, None, None, 0.0
+    idle, idle_until_last_full, previous = 0.0, 0.0, 0.0
     for at, step in edges:
+        if first_full is not None:
+            idle += max(0, cap - in_flight) * (at - previous)
+        previous = at
         in_flight += step
         if in_flight >= cap and full_since is None:
             full_since = at
             first_full = at if first_full is None else first_full
         elif in_flight < cap and full_since is not None:
             full_s, last_full, full_since = full_s + at - full_since, at, None
-    return CapUse(first_full, last_full, full_s, edges[-1][0])
+            idle_until_last_full = idle
+    return CapUse(first_full, last_full, full_s, edges[-1][0], idle_until_last_full)
 
 
 def dagster_runs(runtime: Runtime) -> list[RunTimeline]:
@@ -471,6 +479,9 @@ def report(
         print(f"  LLM cap {args.llm_cap}: first full {first_call + use.first_full:.1f} s, last full "
               f"{first_call + use.last_full:.1f} s, below the cap {use.gaps_s:.1f} s between; tail (last full -> "
               f"last call ended) {use.tail_s:.1f} s")  # fmt: skip
+        print(f"  LLM slots unused between first and last full: {use.idle_slot_s:.1f} slot-s, "
+              f"{1000 * use.idle_slot_s / max(1, llm_calls):.1f} ms a call, {use.idle_slot_s / args.llm_cap:.1f} s of "
+              "wall")  # fmt: skip
     price = DEFAULT_PRICES[args.price_model]
     audits, fresh_and_cached, cached, output, audited_seconds = times["usage"]
     day = Tally(int(fresh_and_cached), int(cached), int(output), int(audits))
@@ -493,7 +504,8 @@ def report(
         f"stt_bound_s={bounds['transcription']:.1f} llm_bound_s={bounds['audits']:.1f} ratio={wall / bound:.3f} "
         f"peak_crm_details={crm['details']['peak_in_flight']} peak_stt={stt['peak']} peak_llm={llm_peak} "
         f"dagster_runs={len(runs)} audited={state.audited} failed={state.failed} not_ready={state.not_ready} "
-        f"stalled={int(stalled)} llm_tail_s={use.tail_s:.1f} billed_input_per_audit={per_audit:.0f} "
+        f"stalled={int(stalled)} llm_tail_s={use.tail_s:.1f} llm_idle_slot_s={use.idle_slot_s:.1f} "
+        f"billed_input_per_audit={per_audit:.0f} "
         f"output_per_audit={output / max(1, audits):.0f} "
         f"usd_per_audit={day.cost(price) / max(1, audits):.4f} "
         f"usd_per_audited_min={day.cost(price) / minutes if minutes else 0:.5f} token_ratio={tokens.token_ratio:.2f}"
