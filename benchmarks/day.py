@@ -18,10 +18,9 @@ tick so that later ticks add no runs) starts the day's sync, the sensors
 
 Each stage alone is bounded by its upstream: calls x latency / cap (ingest: plus one search). The
 day's bound is the slowest stage's bound, not their sum, since stages can overlap; `ratio` = wall /
-bound (target <= 1.2, then <= 1.1), wall from the schedule's first run being created (or the day's
-first run, when the sensors requested it ahead of the schedule's tick) to the last audit stored. Also
-reported: when each stage was active (seconds from the start), the peak number of calls in flight seen
-by each upstream, and the Dagster runs started per job.
+bound (target <= 1.2, then <= 1.1), wall from the schedule's first run being created to the last
+audit stored. Also reported: when each stage was active (seconds from the start), the peak number
+of calls in flight seen by each upstream, and the Dagster runs started per job.
 
 Tokens and money (the issue's figures, after the stack stops): the day's own audits as stored (input,
 cached and output tokens per audit, priced with `--price-model`'s entry of the price table, since the
@@ -392,8 +391,6 @@ def main() -> None:
         stalled = wait_settled(runtime, day, scorecard_id, args, proc)
         times = stage_times(runtime, day, scorecard_id)
         runs = dagster_runs(runtime)
-        # Runs requested ahead of the schedule's tick (decision 113) start the clock when they are created.
-        start = min([start, *(r.created for r in runs)])
         crm_stats = httpx.get(f"{crm_url}/__sim/stats", timeout=10).json()["families"]
         stt_stats = httpx.get(f"{stt_url}/__stats", timeout=10).json()
         llm_calls, llm_peak, violations = len(llm.seen), llm.peak, list(llm.violations)

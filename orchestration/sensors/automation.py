@@ -10,9 +10,9 @@ run of the stage has not ended gets no second one: that run takes the day's new 
 (`services.drain`); what it leaves is still in the sensor's window once it has ended. And a day's
 run of a stage is requested as soon as a run upstream of it works on the day (key `...:after:<run
 id>`), so its process start overlaps that run instead of following the first fiche it hands on; when
-the sales schedule's next tick is at most AHEAD_SECONDS away, the day's runs are requested now, ahead
-of it (key `...:tick:<instant>`), so they do not start up to a sensor interval behind the schedule's
-run (decision 113).
+the sales schedule's next tick comes before the sensor's next evaluation, the day's runs are requested
+now, ahead of it (key `...:tick:<instant>`), so they do not wait up to a sensor interval behind the
+schedule's run (decision 113).
 
 `automation_scheduler` (every AUTOMATION_SCHEDULER_CRON tick) reconciles runs left behind, creates the
 runs that are due (catch-up within AUTOMATION_SCHEDULER_WINDOW_MINUTES, older due times recorded as
@@ -61,13 +61,6 @@ AUTOMATION_TAGS = {SOURCE_TAG: "automation"}
 #: 10-15 s apart, and that wait was half of the day's time to its first audit (decision 105).
 CHAIN_TICK_SECONDS = 5
 
-#: How long before the sales schedule's tick the chain sensors request the day's runs. The sensor that
-#: evaluates within this lead of the tick requests them ahead of it; one that evaluates earlier leaves
-#: them to its next evaluation, at most CHAIN_TICK_SECONDS - AHEAD_SECONDS after the tick. Counted from
-#: the first of the day's runs, a lead is time spent before the schedule's run exists and a late request
-#: is time its downstream runs start behind it: 2 s balances the worst of both (decision 113).
-AHEAD_SECONDS = 2.0
-
 
 def _partition_days(settings: Settings) -> dict[str, dt.date]:
     """The sales days that are partitions: from SALES_PARTITIONS_START to today (SALES_TIMEZONE)."""
@@ -91,14 +84,14 @@ def wall_clock() -> dt.datetime:
 
 
 def tick_ahead(instance: dg.DagsterInstance, settings: Settings) -> tuple[dt.date, dt.datetime] | None:
-    """The sales day and instant of `refresh_today_sales`'s next tick when it is AHEAD_SECONDS away or less
-    and the scheduler runs the schedule (its state stored running: the scheduler stores
+    """The sales day and instant of `refresh_today_sales`'s next tick when it falls before this sensor's
+    next evaluation and the scheduler runs the schedule (its state stored running: the scheduler stores
     a schedule running by default at its first look, and `schedule stop` stores it stopped)."""
     states = instance.all_instigator_state(instigator_type=InstigatorType.SCHEDULE)
     running = {InstigatorStatus.RUNNING, InstigatorStatus.DECLARED_IN_CODE}
     if not any(s.instigator_name == REFRESH_TODAY_SALES and s.status in running for s in states):
         return None
-    tick = next_tick_within(settings.sales_refresh_cron, settings.sales_timezone, wall_clock(), AHEAD_SECONDS)
+    tick = next_tick_within(settings.sales_refresh_cron, settings.sales_timezone, wall_clock(), CHAIN_TICK_SECONDS)
     return (tick.date(), tick) if tick is not None else None  # the schedule's day: the tick's date in its zone
 
 
@@ -128,7 +121,7 @@ def transcribe_fetched_fiches(
     for day, upstream in days_being_worked(context.instance, {fiche_details.key}, **days).items():
         if day not in keys and not runs_in_progress(context.instance, {PARTITION: day.isoformat()}, job_name=job):
             keys[day] = f"transcripts:{day}:after:{upstream}"
-    # The schedule's run is seconds away: the day's run is requested now, not up to a sensor interval after it.
+    # The schedule's run is seconds away: the day's run is requested now, not a sensor interval after it.
     tags = dict.fromkeys(keys, AUTOMATION_TAGS)
     ahead = tick_ahead(context.instance, settings)
     if ahead is not None and ahead[0] <= days["last_day"] and ahead[0] not in keys:

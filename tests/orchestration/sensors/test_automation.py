@@ -38,7 +38,7 @@ from orchestration.jobs import (
 )
 from orchestration.schedules import REFRESH_TODAY_SALES
 from orchestration.sensors import automation
-from orchestration.sensors.automation import AHEAD_SECONDS, audit_automatic_scorecards, transcribe_fetched_fiches
+from orchestration.sensors.automation import CHAIN_TICK_SECONDS, audit_automatic_scorecards, transcribe_fetched_fiches
 from orchestration.sensors.partitions import sync_scorecard_partitions
 from runs.contract import TranscribeFiches
 from tests.fixtures.audit_day import DAY
@@ -265,8 +265,8 @@ def test_the_schedules_next_tick_gets_the_days_transcription_and_audit_runs_ahea
     sync_engine: Engine,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Requested by the sensors' evaluation at most AHEAD_SECONDS before the tick, tagged with it (decision
-    113): their runs count the tick's run as upstream before the scheduler has created it."""
+    """Requested in the sensors' last evaluation before the tick, tagged with it (decision 113): their runs
+    count the tick's run as upstream before the scheduler has created it."""
     _automatic(sync_engine, scorecard_id)
     Daemon(instance, audit_resources).sensor_tick(sync_scorecard_partitions)
     settings = audit_resources["settings"]
@@ -276,7 +276,7 @@ def test_the_schedules_next_tick_gets_the_days_transcription_and_audit_runs_ahea
     day = tick.date().isoformat()
     sensors = (transcribe_fetched_fiches, audit_automatic_scorecards)
     keys = [f"transcripts:{day}:tick:{tick.isoformat()}", f"audits:{day}:{scorecard_id}:tick:{tick.isoformat()}"]
-    monkeypatch.setattr(automation, "wall_clock", lambda: tick - dt.timedelta(seconds=AHEAD_SECONDS - 0.5))
+    monkeypatch.setattr(automation, "wall_clock", lambda: tick - dt.timedelta(seconds=CHAIN_TICK_SECONDS - 1))
 
     assert [_requests(instance, audit_resources, s) for s in sensors] == [[], []]  # not seen by the scheduler yet
     _schedule_state(instance, InstigatorStatus.DECLARED_IN_CODE)
@@ -285,8 +285,8 @@ def test_the_schedules_next_tick_gets_the_days_transcription_and_audit_runs_ahea
     assert {r.tags[AHEAD_OF_TICK_TAG] for rs in requests for r in rs} == {tick.isoformat()}
     assert all(awaits_tick(r.tags, tick) and not awaits_tick(r.tags, tick + AHEAD_GRACE) for rs in requests for r in rs)
 
-    # A tick further away waits for the next evaluation; a stopped schedule has none.
-    monkeypatch.setattr(automation, "wall_clock", lambda: tick - dt.timedelta(seconds=AHEAD_SECONDS + 0.5))
+    # The tick a sensor interval and more away waits for the next evaluation; a stopped schedule has none.
+    monkeypatch.setattr(automation, "wall_clock", lambda: tick - dt.timedelta(seconds=CHAIN_TICK_SECONDS + 1))
     assert [_requests(instance, audit_resources, s) for s in sensors] == [[], []]
     monkeypatch.setattr(automation, "wall_clock", lambda: tick - dt.timedelta(seconds=1))
     _schedule_state(instance, InstigatorStatus.STOPPED)
