@@ -3,7 +3,7 @@ drains (`services.drain`)."""
 
 import contextlib
 import datetime as dt
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import dagster as dg
@@ -54,19 +54,6 @@ def runs_in_progress(instance: dg.DagsterInstance, tags: dict[str, str], *, job_
 MATERIALIZES_TAG = "callaudit/materializes"
 
 
-#: Run tag of a day's run requested ahead of the sales schedule's tick: the tick's instant (ISO). Until
-#: `AHEAD_GRACE` after it, the run counts the tick's run as upstream at work: it may come up before the
-#: scheduler has created that run (decision 113).
-AHEAD_OF_TICK_TAG = "callaudit/ahead_of_tick"
-AHEAD_GRACE = dt.timedelta(seconds=30)
-
-
-def awaits_tick(tags: Mapping[str, str], now: dt.datetime) -> bool:
-    """Whether a run with these tags, requested ahead of a schedule tick, still expects that tick's run."""
-    tick = tags.get(AHEAD_OF_TICK_TAG)
-    return tick is not None and now < dt.datetime.fromisoformat(tick) + AHEAD_GRACE
-
-
 def works_on(run: dg.DagsterRun, upstream: set[dg.AssetKey]) -> bool:
     """Whether the run materializes an asset of `upstream`."""
     if run.asset_selection:
@@ -99,8 +86,7 @@ def day_feed(
     upstream: set[dg.AssetKey],
 ) -> Feed:
     """What the day run of `context`'s partition takes: the fiches `ready` selects, while a run of the
-    same sales day materializing an asset of `upstream` has not ended (or, for a run requested ahead of
-    the schedule's tick, may not have been created yet)."""
+    same sales day materializing an asset of `upstream` has not ended."""
     key = context.partition_key
     day = key.keys_by_dimension["sales_day"] if isinstance(key, dg.MultiPartitionKey) else key
 
@@ -108,11 +94,7 @@ def day_feed(
         with database.session() as session:
             return list(session.scalars(ready))
 
-    tags = context.run.tags
-
     def upstream_active() -> bool:
-        if awaits_tick(tags, dt.datetime.now(dt.UTC)):
-            return True
         runs = context.instance.get_runs(filters=dg.RunsFilter(statuses=IN_PROGRESS, tags={"dagster/partition": day}))
         return any(works_on(run, upstream) for run in runs)
 

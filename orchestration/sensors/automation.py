@@ -9,10 +9,7 @@ again, and new fiches of the same day make a new request (the assets are increme
 run of the stage has not ended gets no second one: that run takes the day's new fiches itself
 (`services.drain`); what it leaves is still in the sensor's window once it has ended. And a day's
 run of a stage is requested as soon as a run upstream of it works on the day (key `...:after:<run
-id>`), so its process start overlaps that run instead of following the first fiche it hands on; when
-the sales schedule's next tick comes before the sensor's next evaluation, the day's runs are requested
-now, ahead of it (key `...:tick:<instant>`), so they do not wait up to a sensor interval behind the
-schedule's run (decision 113).
+id>`), so its process start overlaps that run instead of following the first fiche it hands on.
 
 `automation_scheduler` (every AUTOMATION_SCHEDULER_CRON tick) reconciles runs left behind, creates the
 runs that are due (catch-up within AUTOMATION_SCHEDULER_WINDOW_MINUTES, older due times recorded as
@@ -26,18 +23,16 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import dagster as dg
-from dagster._core.scheduler.instigation import InstigatorStatus, InstigatorType
 
 from assets.fiches import fiche_details
 from assets.partitions import scorecards
-from assets.stage import AHEAD_OF_TICK_TAG, days_being_worked, runs_in_progress
+from assets.stage import days_being_worked, runs_in_progress
 from assets.transcripts import transcripts
 from callaudit.settings import Settings
 from domain.automation import audits_to_run, automatic_scorecards, database_now, days_to_transcribe
 from domain.schedules.scheduler import TickSettings, tick
 from domain.schedules.timing import tick_seconds
 from orchestration.jobs import audit_sales_day_job, automation_run_job, transcribe_sales_day_job
-from orchestration.schedules import REFRESH_TODAY_SALES, next_tick_within
 from resources.database import DatabaseResource
 from runs.contract import (
     AUDIT_SALES_DAY_JOB,
@@ -78,27 +73,6 @@ def next_cursor(previous: dt.datetime, newest: list[dt.datetime], now: dt.dateti
     return max([previous, now - GRACE, *newest]).isoformat()
 
 
-def wall_clock() -> dt.datetime:
-    """The daemon's clock, the one Dagster's scheduler ticks by."""
-    return dt.datetime.now(dt.UTC)
-
-
-def tick_ahead(instance: dg.DagsterInstance, settings: Settings) -> tuple[dt.date, dt.datetime] | None:
-    """The sales day and instant of `refresh_today_sales`'s next tick when it falls before this sensor's
-    next evaluation and the scheduler runs the schedule (its state stored running: the scheduler stores
-    a schedule running by default at its first look, and `schedule stop` stores it stopped)."""
-    states = instance.all_instigator_state(instigator_type=InstigatorType.SCHEDULE)
-    running = {InstigatorStatus.RUNNING, InstigatorStatus.DECLARED_IN_CODE}
-    if not any(s.instigator_name == REFRESH_TODAY_SALES and s.status in running for s in states):
-        return None
-    tick = next_tick_within(settings.sales_refresh_cron, settings.sales_timezone, wall_clock(), CHAIN_TICK_SECONDS)
-    return (tick.date(), tick) if tick is not None else None  # the schedule's day: the tick's date in its zone
-
-
-def _ahead_tags(tick: dt.datetime) -> dict[str, str]:
-    return {**AUTOMATION_TAGS, AHEAD_OF_TICK_TAG: tick.isoformat()}
-
-
 @dg.sensor(
     job=transcribe_sales_day_job,
     description="Transcribes the days whose fiches got their details since the last transcription (from the "
@@ -121,16 +95,9 @@ def transcribe_fetched_fiches(
     for day, upstream in days_being_worked(context.instance, {fiche_details.key}, **days).items():
         if day not in keys and not runs_in_progress(context.instance, {PARTITION: day.isoformat()}, job_name=job):
             keys[day] = f"transcripts:{day}:after:{upstream}"
-    # The schedule's run is seconds away: the day's run is requested now, not a sensor interval after it.
-    tags = dict.fromkeys(keys, AUTOMATION_TAGS)
-    ahead = tick_ahead(context.instance, settings)
-    if ahead is not None and ahead[0] <= days["last_day"] and ahead[0] not in keys:
-        day, tick = ahead
-        if not runs_in_progress(context.instance, {PARTITION: day.isoformat()}, job_name=job):
-            keys[day], tags[day] = f"transcripts:{day}:tick:{tick.isoformat()}", _ahead_tags(tick)
     return dg.SensorResult(
         run_requests=[
-            dg.RunRequest(run_key=key, partition_key=day.isoformat(), tags=tags[day])
+            dg.RunRequest(run_key=key, partition_key=day.isoformat(), tags=AUTOMATION_TAGS)
             for day, key in sorted(keys.items())
         ],
         cursor=next_cursor(since, [w.newest for w in work], now),
@@ -161,14 +128,6 @@ def audit_automatic_scorecards(
         for scorecard_id in ids:
             if (day, scorecard_id) not in keys and not _auditing(context.instance, day, scorecard_id):
                 keys[day, scorecard_id] = f"audits:{day}:{scorecard_id}:after:{upstream}"
-    tags = dict.fromkeys(keys, AUTOMATION_TAGS)
-    ahead = tick_ahead(context.instance, settings)
-    if ahead is not None and ahead[0] <= days["last_day"]:
-        day, tick = ahead
-        for scorecard_id in ids:
-            if (day, scorecard_id) not in keys and not _auditing(context.instance, day, scorecard_id):
-                keys[day, scorecard_id] = f"audits:{day}:{scorecard_id}:tick:{tick.isoformat()}"
-                tags[day, scorecard_id] = _ahead_tags(tick)
     wanted = {str(scorecard_id) for _, scorecard_id in keys}
     unknown = sorted(wanted - set(context.instance.get_dynamic_partitions(scorecards.name or "scorecards")))
     return dg.SensorResult(
@@ -176,7 +135,7 @@ def audit_automatic_scorecards(
             dg.RunRequest(
                 run_key=key,
                 partition_key=dg.MultiPartitionKey({"sales_day": day.isoformat(), "scorecard": str(scorecard_id)}),
-                tags=tags[day, scorecard_id],
+                tags=AUTOMATION_TAGS,
             )
             for (day, scorecard_id), key in sorted(keys.items())
         ],

@@ -13,20 +13,11 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
-from croniter import croniter
-from dagster._core.remote_origin import RegisteredCodeLocationOrigin, RemoteInstigatorOrigin, RemoteRepositoryOrigin
-from dagster._core.scheduler.instigation import (
-    InstigatorState,
-    InstigatorStatus,
-    InstigatorType,
-    ScheduleInstigatorData,
-)
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from assets.audits import audits
 from assets.fiches import fiche_details, sales_fiches
-from assets.stage import AHEAD_GRACE, AHEAD_OF_TICK_TAG, awaits_tick
 from assets.transcripts import transcripts
 from domain.models import Audit, Fiche, FicheTranscription, Scorecard
 from orchestration.definitions import defs
@@ -36,9 +27,7 @@ from orchestration.jobs import (
     transcribe_fiches_job,
     transcribe_sales_day_job,
 )
-from orchestration.schedules import REFRESH_TODAY_SALES
-from orchestration.sensors import automation
-from orchestration.sensors.automation import CHAIN_TICK_SECONDS, audit_automatic_scorecards, transcribe_fetched_fiches
+from orchestration.sensors.automation import audit_automatic_scorecards, transcribe_fetched_fiches
 from orchestration.sensors.partitions import sync_scorecard_partitions
 from runs.contract import TranscribeFiches
 from tests.fixtures.audit_day import DAY
@@ -182,12 +171,6 @@ def test_a_fiche_dated_in_the_future_is_not_a_partition_to_request(
 
 
 def _requests(instance: dg.DagsterInstance, resources: dict[str, Any], sensor: dg.SensorDefinition) -> list[str]:
-    return [r.run_key or "" for r in _run_requests(instance, resources, sensor)]
-
-
-def _run_requests(
-    instance: dg.DagsterInstance, resources: dict[str, Any], sensor: dg.SensorDefinition
-) -> list[dg.RunRequest]:
     with (
         dg.build_sensor_context(
             instance=instance,
@@ -197,7 +180,7 @@ def _run_requests(
         dg.partition_loading_context(dynamic_partitions_store=instance),
     ):
         data = sensor.evaluate_tick(context)
-    return list(data.run_requests or [])
+    return [r.run_key or "" for r in data.run_requests or []]
 
 
 @pytest.mark.usefixtures("clean_tables")
@@ -244,64 +227,3 @@ def test_the_schedules_run_still_queued_gets_the_days_transcription_and_audit_ru
     queued(audit_sales_day_job, "audit-1", **multi)
     assert _requests(instance, audit_resources, transcribe_fetched_fiches) == []
     assert _requests(instance, audit_resources, audit_automatic_scorecards) == []
-
-
-def _schedule_state(instance: dg.DagsterInstance, status: InstigatorStatus) -> None:
-    """The sales schedule's state as the scheduler stores it (running by default: DECLARED_IN_CODE)."""
-    repository = RemoteRepositoryOrigin(RegisteredCodeLocationOrigin("callaudit"), "__repository__")
-    origin = RemoteInstigatorOrigin(repository, REFRESH_TODAY_SALES)
-    state = InstigatorState(origin, InstigatorType.SCHEDULE, status, ScheduleInstigatorData("* * * * *", None))
-    if instance.get_instigator_state(state.instigator_origin_id, state.selector_id) is None:
-        instance.add_instigator_state(state)
-    else:
-        instance.update_instigator_state(state)
-
-
-@pytest.mark.usefixtures("clean_tables")
-def test_the_schedules_next_tick_gets_the_days_transcription_and_audit_runs_ahead_of_it_once(
-    instance: dg.DagsterInstance,
-    audit_resources: dict[str, Any],
-    scorecard_id: int,
-    sync_engine: Engine,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Requested in the sensors' last evaluation before the tick, tagged with it (decision 113): their runs
-    count the tick's run as upstream before the scheduler has created it."""
-    _automatic(sync_engine, scorecard_id)
-    Daemon(instance, audit_resources).sensor_tick(sync_scorecard_partitions)
-    settings = audit_resources["settings"]
-    zone = ZoneInfo(settings.sales_timezone)
-    # The last tick before now: its day is a partition already.
-    tick = croniter(settings.sales_refresh_cron, dt.datetime.now(zone)).get_prev(dt.datetime)
-    day = tick.date().isoformat()
-    sensors = (transcribe_fetched_fiches, audit_automatic_scorecards)
-    keys = [f"transcripts:{day}:tick:{tick.isoformat()}", f"audits:{day}:{scorecard_id}:tick:{tick.isoformat()}"]
-    monkeypatch.setattr(automation, "wall_clock", lambda: tick - dt.timedelta(seconds=CHAIN_TICK_SECONDS - 1))
-
-    assert [_requests(instance, audit_resources, s) for s in sensors] == [[], []]  # not seen by the scheduler yet
-    _schedule_state(instance, InstigatorStatus.DECLARED_IN_CODE)
-    requests = [_run_requests(instance, audit_resources, s) for s in sensors]
-    assert [[r.run_key for r in rs] for rs in requests] == [[keys[0]], [keys[1]]]
-    assert {r.tags[AHEAD_OF_TICK_TAG] for rs in requests for r in rs} == {tick.isoformat()}
-    assert all(awaits_tick(r.tags, tick) and not awaits_tick(r.tags, tick + AHEAD_GRACE) for rs in requests for r in rs)
-
-    # The tick a sensor interval and more away waits for the next evaluation; a stopped schedule has none.
-    monkeypatch.setattr(automation, "wall_clock", lambda: tick - dt.timedelta(seconds=CHAIN_TICK_SECONDS + 1))
-    assert [_requests(instance, audit_resources, s) for s in sensors] == [[], []]
-    monkeypatch.setattr(automation, "wall_clock", lambda: tick - dt.timedelta(seconds=1))
-    _schedule_state(instance, InstigatorStatus.STOPPED)
-    assert [_requests(instance, audit_resources, s) for s in sensors] == [[], []]
-
-    # Once the day's runs are queued (ahead), neither the tick ahead nor the tick's run asks for more.
-    _schedule_state(instance, InstigatorStatus.RUNNING)
-    multi = {"dagster/partition/sales_day": day, "dagster/partition/scorecard": str(scorecard_id)}
-    for job, run_id, partition in (
-        (transcribe_sales_day_job, "transcribe-1", {"dagster/partition": day}),
-        (audit_sales_day_job, "audit-1", multi),
-        (sync_sales_day_job, "sync-1", {"dagster/partition": day}),
-    ):
-        status = dg.DagsterRunStatus.NOT_STARTED
-        tags = {**(job.run_tags or {}), **partition}
-        instance.add_run(dg.DagsterRun(job_name=job.name, run_id=run_id, status=status, tags=tags))
-        if run_id != "transcribe-1":  # with only the transcription run queued, the audit run is due after it
-            assert [_requests(instance, audit_resources, s) for s in sensors] == [[], []], run_id
