@@ -86,6 +86,20 @@ def test_a_run_process_loads_the_code_location_without_the_llm_sdk() -> None:
     assert imported.stdout.split() == ["False", "True"]
 
 
+def test_a_run_process_loads_the_code_location_without_the_heuristic_auditor() -> None:
+    """Its version is all the definitions need of it (decision 113): its import (word frequencies,
+    language data) waits for an auditor of that kind."""
+    check = (
+        "import sys, orchestration.definitions as d; d.defs(); "
+        "loaded = [m for m in ('domain.audits.heuristic', 'wordfreq') if m in sys.modules]; "
+        "from resources.llm.resource import _heuristic; _heuristic(); "
+        "print(loaded, 'domain.audits.heuristic' in sys.modules)"
+    )
+    imported = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=False)
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.split() == ["[]", "True"]
+
+
 @dg.op
 def explode() -> None:
     raise RuntimeError("upstream said: Authorization: Bearer sk-abcdefghijkl")
