@@ -73,7 +73,7 @@ from callaudit.settings import Settings
 from domain.models.audits import Audit
 from domain.models.fiches import Fiche
 from domain.models.scorecards import Scorecard
-from domain.models.transcripts import Transcript
+from domain.models.transcripts import FicheTranscription, FicheTranscriptionStatus, Transcript
 from domain.partitions import day_audits
 from domain.scorecards.service import import_document
 from resources.database import create_sync_engine, sync_session_factory
@@ -191,6 +191,12 @@ def stage_times(runtime: Runtime, day: dt.date, scorecard_id: int) -> dict[str, 
                 func.min(Transcript.transcribed_at),
             ).where(Transcript.fiche_id.in_(fiches), Transcript.transcribed_at.is_not(None))
         ).one()
+        # When the first fiche could be audited: all its recordings transcribed.
+        first_ready = session.scalar(
+            select(func.min(FicheTranscription.finished_at)).where(
+                FicheTranscription.fiche_id.in_(fiches), FicheTranscription.status == FicheTranscriptionStatus.COMPLETE
+            )
+        )
         audited = session.execute(
             select(func.min(Audit.started_at), func.max(Audit.completed_at)).where(
                 Audit.fiche_id.in_(fiches), Audit.scorecard_id == scorecard_id
@@ -213,6 +219,7 @@ def stage_times(runtime: Runtime, day: dt.date, scorecard_id: int) -> dict[str, 
         "transcription": (transcribed[0], transcribed[1]),
         "recordings": transcribed[2],
         "first_transcribed": transcribed[3],
+        "first_ready": first_ready,
         "audits": (audited[0], audited[1]),
         "usage": tuple(usage),
     }
@@ -468,7 +475,8 @@ def report(
         cells = " / ".join(f"{(at[n] - origin).total_seconds():6.1f}" if n in at else "     -" for n in names)
         print(f"    {run.job:<22} {cells}  {run.status}")
     print(f"  first fiche fetched {since(times['ingest'][0])} s, first recording transcribed "
-          f"{since(times['first_transcribed'])} s, first audit started {since(times['audits'][0])} s, "
+          f"{since(times['first_transcribed'])} s, first fiche wholly transcribed {since(times['first_ready'])} s, "
+          f"first audit started {since(times['audits'][0])} s, "
           f"last audit stored {since(end)} s")  # fmt: skip
     use = cap_use(llm_starts, args.llm_latency, args.llm_cap)
     if llm_starts and use.first_full is not None and use.last_full is not None:
