@@ -29,11 +29,12 @@ stand-in's model has none), and `tokens.py`'s comparison of our call order with 
 `token_ratio` = original / ours billed-equivalent input (goal >= 3).
 
 Timeline: every Dagster run with when it was created, launched, up (its process loaded the code),
-began its first step and ended (seconds from the start, from its event log), and when the first
-fiche was fetched, the first recording transcribed and the first audit started, so the hand-offs
-between stages and the runs' start-up cost are read off the report. The LLM cap's use, from the
-stand-in's arrival times (`cap_use`): when all its slots were first and last busy, the time below it
-in between, and the tail from the last moment it was full to the last call's end (`llm_tail_s=`).
+began its first step and ended (seconds from the start, from its event log), and when the first fiche
+was fetched, the first recording transcribed, the first fiche wholly transcribed and the first audit
+started, so the hand-offs between stages and the runs' start-up cost are read off the report. The LLM
+cap's use, from the stand-in's arrival times (`cap_use`): when all its slots were first and last busy,
+the time below it in between, and the tail from the last moment it was full to the last call's end
+(`llm_tail_s=`).
 
     .venv/bin/python benchmarks/day.py                       # 200 fiches (about 5 minutes plus start-up)
     .venv/bin/python benchmarks/day.py --fiches 20           # a quick look
