@@ -29,9 +29,9 @@ from callaudit.pools import LLM
 from callaudit.settings import Settings
 from domain import stages
 from domain.audits.gating import GatingRules
-from domain.audits.heuristic import HEURISTIC_VERSION
 from domain.audits.prompts import PROMPT_VERSION
 from domain.audits.store import Trigger
+from domain.audits.versions import HEURISTIC_VERSION
 from domain.partitions import audits_left_running, day_audits
 from domain.scorecards.service import ScorecardNotFound, current_spec
 from resources.database import DatabaseResource, sync_session_factory

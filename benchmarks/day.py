@@ -29,11 +29,12 @@ stand-in's model has none), and `tokens.py`'s comparison of our call order with 
 `token_ratio` = original / ours billed-equivalent input (goal >= 3).
 
 Timeline: every Dagster run with when it was created, launched, up (its process loaded the code),
-began its first step and ended (seconds from the start, from its event log), and when the first
-fiche was fetched, the first recording transcribed and the first audit started, so the hand-offs
-between stages and the runs' start-up cost are read off the report. The LLM cap's use, from the
-stand-in's arrival times (`cap_use`): when all its slots were first and last busy, the time below it
-in between, and the tail from the last moment it was full to the last call's end (`llm_tail_s=`).
+began its first step and ended (seconds from the start, from its event log), and when the first fiche
+was fetched, the first recording transcribed, the first fiche wholly transcribed and the first audit
+started, so the hand-offs between stages and the runs' start-up cost are read off the report. The LLM
+cap's use, from the stand-in's arrival times (`cap_use`): when all its slots were first and last busy,
+the time below it in between, and the tail from the last moment it was full to the last call's end
+(`llm_tail_s=`).
 
     .venv/bin/python benchmarks/day.py                       # 200 fiches (about 5 minutes plus start-up)
     .venv/bin/python benchmarks/day.py --fiches 20           # a quick look
@@ -73,7 +74,7 @@ from callaudit.settings import Settings
 from domain.models.audits import Audit
 from domain.models.fiches import Fiche
 from domain.models.scorecards import Scorecard
-from domain.models.transcripts import Transcript
+from domain.models.transcripts import FicheTranscription, FicheTranscriptionStatus, Transcript
 from domain.partitions import day_audits
 from domain.scorecards.service import import_document
 from resources.database import create_sync_engine, sync_session_factory
@@ -191,6 +192,12 @@ def stage_times(runtime: Runtime, day: dt.date, scorecard_id: int) -> dict[str, 
                 func.min(Transcript.transcribed_at),
             ).where(Transcript.fiche_id.in_(fiches), Transcript.transcribed_at.is_not(None))
         ).one()
+        # When the first fiche could be audited: all its recordings transcribed.
+        first_ready = session.scalar(
+            select(func.min(FicheTranscription.finished_at)).where(
+                FicheTranscription.fiche_id.in_(fiches), FicheTranscription.status == FicheTranscriptionStatus.COMPLETE
+            )
+        )
         audited = session.execute(
             select(func.min(Audit.started_at), func.max(Audit.completed_at)).where(
                 Audit.fiche_id.in_(fiches), Audit.scorecard_id == scorecard_id
@@ -213,6 +220,7 @@ def stage_times(runtime: Runtime, day: dt.date, scorecard_id: int) -> dict[str, 
         "transcription": (transcribed[0], transcribed[1]),
         "recordings": transcribed[2],
         "first_transcribed": transcribed[3],
+        "first_ready": first_ready,
         "audits": (audited[0], audited[1]),
         "usage": tuple(usage),
     }
@@ -244,6 +252,9 @@ class CapUse:
     last_full: float | None
     full_s: float
     end: float
+    #: Slot-seconds unused between the first and last full moments (cap - calls in flight, integrated):
+    #: divided by the cap, the wall time they cost.
+    idle_slot_s: float = 0.0
 
     @property
     def gaps_s(self) -> float:
@@ -265,14 +276,19 @@ def cap_use(starts: list[float], latency: float, cap: int) -> CapUse:
     origin = min(starts)
     edges = sorted([(s - origin, 1) for s in starts] + [(s - origin + latency, -1) for s in starts])
     in_flight, full_since, first_full, last_full, full_s = 0, None, None, None, 0.0
+    idle, idle_until_last_full, previous = 0.0, 0.0, 0.0
     for at, step in edges:
+        if first_full is not None:
+            idle += max(0, cap - in_flight) * (at - previous)
+        previous = at
         in_flight += step
         if in_flight >= cap and full_since is None:
             full_since = at
             first_full = at if first_full is None else first_full
         elif in_flight < cap and full_since is not None:
             full_s, last_full, full_since = full_s + at - full_since, at, None
-    return CapUse(first_full, last_full, full_s, edges[-1][0])
+            idle_until_last_full = idle
+    return CapUse(first_full, last_full, full_s, edges[-1][0], idle_until_last_full)
 
 
 def dagster_runs(runtime: Runtime) -> list[RunTimeline]:
@@ -460,7 +476,8 @@ def report(
         cells = " / ".join(f"{(at[n] - origin).total_seconds():6.1f}" if n in at else "     -" for n in names)
         print(f"    {run.job:<22} {cells}  {run.status}")
     print(f"  first fiche fetched {since(times['ingest'][0])} s, first recording transcribed "
-          f"{since(times['first_transcribed'])} s, first audit started {since(times['audits'][0])} s, "
+          f"{since(times['first_transcribed'])} s, first fiche wholly transcribed {since(times['first_ready'])} s, "
+          f"first audit started {since(times['audits'][0])} s, "
           f"last audit stored {since(end)} s")  # fmt: skip
     use = cap_use(llm_starts, args.llm_latency, args.llm_cap)
     if llm_starts and use.first_full is not None and use.last_full is not None:
@@ -468,6 +485,9 @@ def report(
         print(f"  LLM cap {args.llm_cap}: first full {first_call + use.first_full:.1f} s, last full "
               f"{first_call + use.last_full:.1f} s, below the cap {use.gaps_s:.1f} s between; tail (last full -> "
               f"last call ended) {use.tail_s:.1f} s")  # fmt: skip
+        print(f"  LLM slots unused between first and last full: {use.idle_slot_s:.1f} slot-s, "
+              f"{1000 * use.idle_slot_s / max(1, llm_calls):.1f} ms a call, {use.idle_slot_s / args.llm_cap:.1f} s of "
+              "wall")  # fmt: skip
     price = DEFAULT_PRICES[args.price_model]
     audits, fresh_and_cached, cached, output, audited_seconds = times["usage"]
     day = Tally(int(fresh_and_cached), int(cached), int(output), int(audits))
@@ -490,7 +510,8 @@ def report(
         f"stt_bound_s={bounds['transcription']:.1f} llm_bound_s={bounds['audits']:.1f} ratio={wall / bound:.3f} "
         f"peak_crm_details={crm['details']['peak_in_flight']} peak_stt={stt['peak']} peak_llm={llm_peak} "
         f"dagster_runs={len(runs)} audited={state.audited} failed={state.failed} not_ready={state.not_ready} "
-        f"stalled={int(stalled)} llm_tail_s={use.tail_s:.1f} billed_input_per_audit={per_audit:.0f} "
+        f"stalled={int(stalled)} llm_tail_s={use.tail_s:.1f} llm_idle_slot_s={use.idle_slot_s:.1f} "
+        f"billed_input_per_audit={per_audit:.0f} "
         f"output_per_audit={output / max(1, audits):.0f} "
         f"usd_per_audit={day.cost(price) / max(1, audits):.4f} "
         f"usd_per_audited_min={day.cost(price) / minutes if minutes else 0:.5f} token_ratio={tokens.token_ratio:.2f}"

@@ -44,7 +44,7 @@ from domain.audits.store import (
     start_audit,
     transcription_ready,
 )
-from domain.audits.timeline import Timeline, timeline_tokens
+from domain.audits.timeline import Timeline, timeline_tokens, warm_token_count
 from domain.audits.timeline_store import load_timeline
 from domain.errors import UnavailableError
 from domain.events import BatchProgress, Event, audit_topic, fiche_topic
@@ -542,7 +542,15 @@ class _AuditBatch:
 
     async def run(self) -> list[FicheAudit]:
         if isinstance(self.fiches, Feed):
-            results = list((await drain(self.fiches, self.one, again=self.again)).values())
+            # A day run is up before its first transcript: the token count's encoding loads meanwhile,
+            # not on the first audit's path (decision 115).
+            budget = self.engine.prompt_token_budget is not None
+            warming = asyncio.create_task(asyncio.to_thread(warm_token_count)) if budget else None
+            try:
+                results = list((await drain(self.fiches, self.one, again=self.again)).values())
+            finally:
+                if warming is not None:
+                    await warming
             if self.progress is not None:
                 await self.progress.close()
             return results

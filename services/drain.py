@@ -1,12 +1,14 @@
 """A day run that keeps taking the day's fiches as they become ready, until its upstream is done.
 
-A stage's day run (the `transcripts` and `audits` assets) does not take one snapshot of the ready
-fiches and stop: it starts each fiche as soon as it is listed by `Feed.ready`, looks again every
-`poll_seconds`, and ends once nothing is under way and `Feed.upstream_active` says no run upstream can
-still add fiches; a run that saw its upstream at work waits `linger_seconds` more after the last sign
-of it (the gap between an upstream run ending and a sensor launching the next one). So transcription
-overlaps the details fetch and audits overlap transcription, with one run per stage and day rather
-than one per sensor tick (docs/decisions.md, "Day runs drain their stage").
+A stage's day run (the `transcripts` and `audits` assets) does not take one snapshot of the ready fiches
+and stop: it starts each fiche as soon as it is listed by `Feed.ready`, looks again every `poll_seconds`
+(every `idle_poll_seconds` while it has nothing under way and upstream is at work: its first fiche is
+then seconds away, and a run up before it takes it at once), and ends once nothing is under way and
+`Feed.upstream_active` says no run upstream can still add fiches; a run that saw its upstream at work
+waits `linger_seconds` more after the last sign of it (the gap between an upstream run ending and a
+sensor launching the next one). So transcription overlaps the details fetch and audits overlap
+transcription, with one run per stage and day rather than one per sensor tick (docs/decisions.md, "Day
+runs drain their stage").
 
 A fiche is worked on once per run. Its result may ask for another look (`again`: another run that
 has not ended holds the fiche's audit): it is taken again when `ready` lists it next, and the run
@@ -35,6 +37,9 @@ class Feed:
     linger_seconds: float = 0.0
     #: Whether the run of this id (one holding a fiche this run also wants) has not ended.
     run_active: Callable[[str], bool] = lambda _: False
+    #: How often a run with nothing under way looks while upstream works: a day's audit run is up before
+    #: the first transcript and waited up to a whole `poll_seconds` for it (decision 115).
+    idle_poll_seconds: float = 0.25
 
 
 async def drain(
@@ -43,6 +48,7 @@ async def drain(
     *,
     again: Callable[[R], bool] = lambda _: False,
     clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Coroutine[Any, Any, None]] = asyncio.sleep,
 ) -> dict[str, R]:
     """Run `work` on every fiche `feed.ready` lists until the day's upstream is done; each fiche's
     last result. A `work` that raises ends the drain with
@@ -62,7 +68,8 @@ async def drain(
     while True:
         if await take():
             last_activity = clock()
-        if await asyncio.to_thread(feed.upstream_active):
+        upstream_now = await asyncio.to_thread(feed.upstream_active)
+        if upstream_now:
             upstream_seen, last_activity = True, clock()
         elif not running:
             # A run that never saw its upstream at work (a backfill, a manual run) ends at once.
@@ -71,7 +78,7 @@ async def drain(
             if settled and not await take():
                 return results
         if not running:
-            await asyncio.sleep(feed.poll_seconds)
+            await sleep(min(feed.idle_poll_seconds, feed.poll_seconds) if upstream_now else feed.poll_seconds)
             continue
         done, _ = await asyncio.wait(running.values(), timeout=feed.poll_seconds)
         for fiche_id, task in list(running.items()):

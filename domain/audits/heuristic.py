@@ -46,11 +46,9 @@ from domain.audits.points import PointKind, PointQuery, QueryTerm, build_queries
 from domain.audits.schema import Citation, ControlPointResult, PointStatus, StepOutput
 from domain.audits.scorecard import ScorecardSpec, SpeakerRule, StepSpec
 from domain.audits.timeline import Timeline, mmss
+from domain.audits.versions import HEURISTIC_VERSION
 from domain.language.lexicon import distinct, known_word, synonyms
 from domain.language.utterances import ParsedTimeline, Utterance, parse_timeline
-
-HEURISTIC_VERSION = "heuristic-9"
-"""Bump when the search, weights or texts change: audits made before are redone."""
 
 PRESENT_MIN = 0.35
 """Share of the point's own term weight an utterance must match to be evidence."""

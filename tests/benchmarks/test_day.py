@@ -14,6 +14,7 @@ def test_a_cap_full_throughout_has_no_gap_and_a_tail_of_the_last_calls() -> None
     assert use.full_s == pytest.approx(2.0)
     assert use.gaps_s == pytest.approx(0.0)
     assert use.tail_s == pytest.approx(1.0)
+    assert use.idle_slot_s == pytest.approx(0.0)
 
 
 def test_time_below_the_cap_between_full_spells_is_a_gap() -> None:
@@ -22,6 +23,8 @@ def test_time_below_the_cap_between_full_spells_is_a_gap() -> None:
     assert use.full_s == pytest.approx(2.0)
     assert use.gaps_s == pytest.approx(2.0)
     assert use.tail_s == pytest.approx(0.5)
+    # One slot unused 1-2, both 2-3: 3 slot-seconds, 1.5 s of wall at a cap of 2; none after the last full.
+    assert use.idle_slot_s == pytest.approx(3.0)
 
 
 def test_a_cap_never_full_has_no_full_spell() -> None:

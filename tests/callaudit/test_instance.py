@@ -60,6 +60,7 @@ def test_local_launcher_is_the_default(instance_env: Path) -> None:
         assert type(instance.run_launcher) is LocalRunLauncher
         assert instance.run_launcher.supports_check_run_worker_health
         assert instance.run_coordinator.__class__.__name__ == "QueuedRunCoordinator"
+        assert instance.run_coordinator.dequeue_interval_seconds == 1  # type: ignore[attr-defined]
         assert instance.get_concurrency_config().pool_config.pool_granularity is not None
 
 

@@ -10,6 +10,7 @@ import sys
 from typing import Any, cast
 
 import dagster as dg
+import pytest
 import redis
 
 from callaudit.settings import get_settings, load_settings
@@ -70,20 +71,33 @@ def test_importing_the_definitions_reads_no_settings() -> None:
     assert "SALES_TIMEZONE" in built.stderr
 
 
-def test_a_run_process_loads_the_code_location_without_the_llm_sdk() -> None:
-    """Every run process imports the whole code location; the model's SDK (a fifth of that import's
-    CPU) waits for the audit stage's first auditor (decision 94), so sync and transcription runs start
-    sooner. The model is still reachable from the definitions once an auditor is built."""
+OPENAI_AUDITOR = (
+    "from resources.llm.resource import openai_auditor; from resources.llm.config import LlmConfig; "
+    "from resources.llm.pricing import PriceTable; import redis.asyncio as r; "
+    "openai_auditor(LlmConfig(), r.Redis(), api_key='k', base_url=None, prices=PriceTable.from_setting(None))"
+)
+
+
+@pytest.mark.parametrize(
+    ("modules", "auditor"),
+    [
+        (["openai"], OPENAI_AUDITOR),
+        (["domain.audits.heuristic", "wordfreq"], "from resources.llm.resource import _heuristic; _heuristic()"),
+    ],
+    ids=["llm-sdk", "heuristic-auditor"],
+)
+def test_a_run_process_loads_the_code_location_without_an_auditors_modules(modules: list[str], auditor: str) -> None:
+    """Every run process imports the whole code location; the model's SDK (a fifth of that import's CPU,
+    decision 94) and the heuristic auditor (word frequencies and language data, another fifth, decision 115)
+    wait for the audit stage's first auditor of their kind, so runs start sooner. Each is still reachable
+    from the definitions once its auditor is built."""
     check = (
-        "import sys, orchestration.definitions as d; d.defs(); loaded = 'openai' in sys.modules; "
-        "from resources.llm.resource import openai_auditor; from resources.llm.config import LlmConfig; "
-        "from resources.llm.pricing import PriceTable; import redis.asyncio as r; "
-        "openai_auditor(LlmConfig(), r.Redis(), api_key='k', base_url=None, prices=PriceTable.from_setting(None)); "
-        "print(loaded, 'openai' in sys.modules)"
+        f"import sys, orchestration.definitions as d; d.defs(); before = [m for m in {modules!r} if m in sys.modules]; "
+        f"{auditor}; print(before, all(m in sys.modules for m in {modules!r}))"
     )
     imported = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=False)
     assert imported.returncode == 0, imported.stderr
-    assert imported.stdout.split() == ["False", "True"]
+    assert imported.stdout.split() == ["[]", "True"]
 
 
 @dg.op

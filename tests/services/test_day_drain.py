@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from domain import stages
+from domain.audits import timeline
 from domain.audits.gating import GatingRules
 from domain.audits.store import Trigger
 from domain.models import Audit, FicheTranscription
@@ -89,3 +90,24 @@ def test_a_fiche_whose_transcription_completes_while_the_run_is_active_is_audite
         run_of_late = session.scalars(select(Audit.run_id).where(Audit.fiche_id == late)).one()
     assert run_of_late == "run-a"
     assert looks > 3
+
+
+def test_a_day_run_loads_the_token_encoding_while_it_waits_for_its_first_transcript(
+    scorecard_id: int, sync_engine: Engine
+) -> None:
+    """Not on the first audit's path (decision 115): upstream stays at work, nothing ready, until the
+    encoding is loaded (or a bounded number of looks went by without it)."""
+    timeline._load_encoding.cache_clear()
+    spec = scorecard_spec(sync_engine, scorecard_id)
+    looks: list[bool] = []
+
+    def upstream_active() -> bool:
+        looks.append(timeline._load_encoding.cache_info().currsize == 1)
+        return not looks[-1] and len(looks) < 2000
+
+    feed = Feed(list, upstream_active, poll_seconds=0.01, idle_poll_seconds=0.01)
+    engine = _engine(sync_engine, "run-a")
+    engine.prompt_token_budget = 100_000
+    report = asyncio.run(engine.audit_fiches(feed, spec))
+    assert report.fiches == []
+    assert looks[-1], f"the encoding was not loaded in {len(looks)} looks with nothing to audit"

@@ -106,3 +106,24 @@ def test_an_error_no_fiche_survives_ends_the_run_once_the_others_settled() -> No
     with pytest.raises(ConnectionError, match="Redis gone"):
         asyncio.run(drain(day.feed(), work))
     assert finished == ["B"]
+
+
+def test_a_run_with_nothing_under_way_looks_often_while_upstream_works_and_at_its_pace_after() -> None:
+    """Waiting for upstream's first fiche it looks every `idle_poll_seconds`; lingering after upstream
+    ended, every `poll_seconds` (decision 115)."""
+    clock = [0.0]
+    day = Day([], upstream_looks=3)
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock[0] += seconds
+
+    async def work(fiche_id: str) -> str:
+        return fiche_id
+
+    feed = Feed(day.ready, day.upstream_active, poll_seconds=2.0, linger_seconds=5.0, idle_poll_seconds=0.25)
+    assert asyncio.run(drain(feed, work, clock=lambda: clock[0], sleep=sleep)) == {}
+    assert slept[:3] == [0.25, 0.25, 0.25]
+    assert set(slept[3:]) == {2.0}
+    assert len(slept) == 3 + 3  # lingering 5 s at 2 s a look after the last sign of upstream
