@@ -12,7 +12,7 @@ parameter repeated (`status=completed&status=failed`, what OpenAPI clients send)
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -163,8 +163,10 @@ def _between(column: Any, low: Any, high: Any) -> list[ColumnElement[bool]]:
 Clause = ColumnElement[bool]
 
 
-def _either(flag: bool | None, if_true: Clause, if_false: Clause) -> list[Clause]:
-    return [] if flag is None else [if_true if flag else if_false]
+def _either(flag: bool | None, clause: Callable[[bool], Clause]) -> list[Clause]:
+    """`clause(flag)` when the flag is set: a clause is built only for a filter given (building
+    both sides of every flag and the unused ranges' columns cost the list a third of its clauses' time)."""
+    return [] if flag is None else [clause(flag)]
 
 
 def _contains(columns: Sequence[Any], text: str | None) -> list[ColumnElement[bool]]:
@@ -193,17 +195,17 @@ def conditions(f: AuditFilters, tz: ZoneInfo) -> list[ColumnElement[bool]]:
         *_contains(prospect, f.prospect_query),
         *_one_of(Fiche.sales_date, f.sales_dates),
         *_between(Fiche.sales_date, f.sales_date_from, f.sales_date_to),
-        *_either(f.has_recordings, Fiche.recordings_count > 0, Fiche.recordings_count == 0),
+        *_either(f.has_recordings, lambda yes: Fiche.recordings_count > 0 if yes else Fiche.recordings_count == 0),
         *_between(Fiche.recordings_count, f.recordings_count_min, f.recordings_count_max),
         *_one_of(Audit.status, [s.value for s in f.status or ()]),
-        *_either(f.is_compliant, Audit.is_compliant.is_(True), Audit.is_compliant.is_(False)),
+        *_either(f.is_compliant, Audit.is_compliant.is_),
         *_created(f, tz),
         *_one_of(Audit.scorecard_id, [*(f.scorecard_ids or ()), *(f.audit_config_ids or ())]),
         *_one_of(Audit.niveau, f.niveau),
         *_between(Audit.score_percentage, f.score_min, f.score_max),
         *_between(Audit.duration_ms, f.duration_min_ms, f.duration_max_ms),
-        *_between(total_tokens(), f.tokens_min, f.tokens_max),
-        *_either(f.has_failed_steps, Audit.failed_steps > 0, Audit.failed_steps == 0),
+        *(_between(total_tokens(), f.tokens_min, f.tokens_max) if (f.tokens_min, f.tokens_max) != (None, None) else []),
+        *_either(f.has_failed_steps, lambda yes: Audit.failed_steps > 0 if yes else Audit.failed_steps == 0),
         *_one_of(Audit.trigger_source, f.trigger_source),
         *_one_of(Audit.auditor, f.auditor),
         *([_free_text(f.q)] if f.q else []),
@@ -254,7 +256,7 @@ def count_conditions(f: AuditFilters, tz: ZoneInfo) -> list[ColumnElement[bool]]
         *where,
         *_one_of(AuditCount.groupe, f.groupes),
         *_one_of(AuditCount.status, [s.value for s in f.status or ()]),
-        *_either(f.is_compliant, AuditCount.is_compliant.is_(True), AuditCount.is_compliant.is_(False)),
+        *_either(f.is_compliant, AuditCount.is_compliant.is_),
         *_one_of(AuditCount.scorecard_id, [*(f.scorecard_ids or ()), *(f.audit_config_ids or ())]),
         *_one_of(AuditCount.niveau, f.niveau),
     ]

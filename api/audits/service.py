@@ -170,7 +170,7 @@ def _where(grant: Grant, filters: AuditFilters, tz: ZoneInfo) -> list[ColumnElem
 
 
 async def _total(session: AsyncSession, statement: Select[Any]) -> int:
-    return int(await session.scalar(statement) or 0)
+    return int(await (await session.connection()).scalar(statement) or 0)
 
 
 # --- shaping ------------------------------------------------------------------------------------
@@ -254,7 +254,8 @@ async def list_audits(
 ) -> tuple[list[AuditSummary], int]:
     count, page = list_statements(grant, query, tz)
     total = await _total(session, count)
-    return _summaries((await session.execute(page)).all()), total
+    # Core rows: the ORM's result machinery adds nothing to columns (0.3 ms of a page and its count).
+    return _summaries((await (await session.connection()).execute(page)).all()), total
 
 
 async def audits_by_fiche_groups(
@@ -419,7 +420,8 @@ async def grouped(
     audit_key, by_key = _group_key(query, tz)
     statement, key, count = _grouped_from_counts(grant, query, tz) or _grouped_from_audits(grant, query, tz, audit_key)
     order = (key.asc().nulls_last(),) if by_key else (count.desc(), key.asc().nulls_last())
-    rows = (await session.execute(statement.order_by(*order).limit(query.limit).offset(query.offset))).all()
+    page = statement.order_by(*order).limit(query.limit).offset(query.offset)
+    rows = (await (await session.connection()).execute(page)).all()  # Core rows, as the list's
     if rows:
         total = rows[0][-1]
     elif query.offset:  # past the last group: the count alone says how many there are

@@ -136,7 +136,8 @@ async def load_session_principal(session: AsyncSession, user_id: int, session_id
     `load_user_principal` reads it, in the same statement: every request signed by an access token
     asks both."""
     parameters = {"user_id": user_id, "session_id": session_id, "now": utcnow()}
-    row = (await session.execute(_session_principal_statement(), parameters)).one_or_none()
+    connection = await session.connection()  # Core rows: the ORM's result machinery adds nothing to columns
+    row = (await connection.execute(_session_principal_statement(), parameters)).one_or_none()
     return (row is not None and bool(row[-1])), _principal_of(row)
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import ARRAY, Row, Select, String, any_, bindparam, func, select, true
+from sqlalchemy import ARRAY, Select, String, any_, bindparam, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.fiches.schemas import FicheStatusOut
@@ -105,63 +105,73 @@ def _unscoped() -> Select[Any]:
     )
 
 
-def _transcription(row: Row[Any]) -> dict[str, Any]:
-    total = row.t_total or 0
-    transcribed = row.t_transcribed or 0
-    failed = row.t_failed or 0
-    return {
-        "total": total,
-        "transcribed": transcribed,
-        "pending": total - transcribed - failed,
-        "failed": failed,
-        "percentage": round(100.0 * transcribed / total, 1) if total else 0.0,
-        "is_complete": total > 0 and transcribed == total,
-        "last_transcribed_at": row.last_transcribed_at,
-        "status": row.transcription_status,
-        "run_id": row.transcription_run_id,
-    }
+#: The statement's columns in order: `status_of` unpacks a row by position (one tuple unpack, where
+#: ~40 reads by name cost 1.4 ms a batch of 100, the batch's largest Python cost; decision 116).
+COLUMNS = (
+    "fiche_id", "fetch_status", "fetch_error", "fetched_at", "expires_at", "sales_date", "recordings_count",
+    "transcription_status", "transcription_run_id", "t_total", "t_transcribed", "t_failed", "last_transcribed_at",
+    "a_total", "a_completed", "a_pending", "a_running", "a_failed", "a_compliant", "a_non_compliant",
+    "a_average_score", "l_id", "l_status", "l_score_percentage", "l_points_earned", "l_niveau", "l_is_compliant",
+    "l_completed_at", "l_run_id", "l_scorecard_id", "l_scorecard_name",
+)  # fmt: skip
 
 
-def _audit(row: Row[Any]) -> dict[str, Any]:
+def status_of(row: Sequence[Any]) -> dict[str, Any]:
+    """A fiche's status as `FicheStatusOut`'s fields (plain values, validated with the batch)."""
+    (
+        fiche_id, fetch_status, fetch_error, fetched_at, expires_at, sales_date, recordings_count,
+        transcription_status, transcription_run_id, t_total, t_transcribed, t_failed, last_transcribed_at,
+        a_total, a_completed, a_pending, a_running, a_failed, a_compliant, a_non_compliant,
+        a_average_score, l_id, l_status, l_score_percentage, l_points_earned, l_niveau, l_is_compliant,
+        l_completed_at, l_run_id, l_scorecard_id, l_scorecard_name,
+    ) = row  # fmt: skip
+    total = t_total or 0
+    transcribed = t_transcribed or 0
+    failed = t_failed or 0
     latest = None
-    if row.l_id is not None:
+    if l_id is not None:
         latest = {
-            "id": row.l_id,
-            "status": row.l_status,
-            "overall_score": row.l_points_earned,
-            "score_percentage": None if row.l_score_percentage is None else float(row.l_score_percentage),
-            "niveau": row.l_niveau,
-            "is_compliant": row.l_is_compliant,
-            "completed_at": row.l_completed_at,
-            "run_id": row.l_run_id,
-            "scorecard": {"id": row.l_scorecard_id, "name": row.l_scorecard_name},
+            "id": l_id,
+            "status": l_status,
+            "overall_score": l_points_earned,
+            "score_percentage": None if l_score_percentage is None else float(l_score_percentage),
+            "niveau": l_niveau,
+            "is_compliant": l_is_compliant,
+            "completed_at": l_completed_at,
+            "run_id": l_run_id,
+            "scorecard": {"id": l_scorecard_id, "name": l_scorecard_name},
         }
     return {
-        "total": row.a_total or 0,
-        "completed": row.a_completed or 0,
-        "pending": row.a_pending or 0,
-        "running": row.a_running or 0,
-        "failed": row.a_failed or 0,
-        "compliant": row.a_compliant or 0,
-        "non_compliant": row.a_non_compliant or 0,
-        "average_score": None if row.a_average_score is None else float(row.a_average_score),
-        "latest_audit": latest,
-    }
-
-
-def status_of(row: Row[Any]) -> dict[str, Any]:
-    """A fiche's status as `FicheStatusOut`'s fields (plain values, validated with the batch)."""
-    return {
-        "fiche_id": row.fiche_id,
-        "has_data": row.fetch_status == FicheFetchStatus.DETAILS,
-        "fetch_status": row.fetch_status,
-        "fetch_error": row.fetch_error,
-        "fetched_at": row.fetched_at,
-        "expires_at": row.expires_at,
-        "sales_date": row.sales_date,
-        "recordings_count": row.recordings_count,
-        "transcription": _transcription(row),
-        "audit": _audit(row),
+        "fiche_id": fiche_id,
+        "has_data": fetch_status == FicheFetchStatus.DETAILS,
+        "fetch_status": fetch_status,
+        "fetch_error": fetch_error,
+        "fetched_at": fetched_at,
+        "expires_at": expires_at,
+        "sales_date": sales_date,
+        "recordings_count": recordings_count,
+        "transcription": {
+            "total": total,
+            "transcribed": transcribed,
+            "pending": total - transcribed - failed,
+            "failed": failed,
+            "percentage": round(100.0 * transcribed / total, 1) if total else 0.0,
+            "is_complete": total > 0 and transcribed == total,
+            "last_transcribed_at": last_transcribed_at,
+            "status": transcription_status,
+            "run_id": transcription_run_id,
+        },
+        "audit": {
+            "total": a_total or 0,
+            "completed": a_completed or 0,
+            "pending": a_pending or 0,
+            "running": a_running or 0,
+            "failed": a_failed or 0,
+            "compliant": a_compliant or 0,
+            "non_compliant": a_non_compliant or 0,
+            "average_score": None if a_average_score is None else float(a_average_score),
+            "latest_audit": latest,
+        },
     }
 
 
@@ -175,5 +185,6 @@ async def statuses(session: AsyncSession, grant: Grant, fiche_ids: Sequence[str]
     if not fiche_ids:
         return {}
     statement = apply_fiche_scope(_unscoped(), grant)
-    rows = (await session.execute(statement, {"fiche_ids": list(fiche_ids)})).all()
-    return _BY_ID.validate_python({row.fiche_id: status_of(row) for row in rows})
+    connection = await session.connection()  # Core rows: the ORM's result machinery adds nothing to columns
+    rows = (await connection.execute(statement, {"fiche_ids": list(fiche_ids)})).all()
+    return _BY_ID.validate_python({row[0]: status_of(row) for row in rows})

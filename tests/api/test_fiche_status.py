@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 from sqlalchemy import event, func, select
 
+from api.fiches import status
 from domain.models import Recording
 from tests.fixtures.factories.aio import WHEN, add_audit, add_scorecard
 from tests.fixtures.world import World
@@ -99,3 +100,8 @@ async def test_status_batch_is_one_query_and_scoped(client: httpx.AsyncClient, w
 
     admin = await client.post("/api/fiches/status/batch", json={"fiche_ids": ids}, headers=world.headers("admin"))
     assert admin.json()["data"]["F-OTHER"]["audit"]["average_score"] == 50.0
+
+
+def test_status_rows_are_unpacked_in_the_statements_column_order() -> None:
+    """`status_of` reads a row by position: a column added, removed or moved in the statement must move there too."""
+    assert tuple(status._unscoped().selected_columns.keys()) == status.COLUMNS
