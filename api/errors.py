@@ -14,6 +14,7 @@ import enum
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.exceptions
@@ -270,40 +271,31 @@ class OutageLog:
         self.last_failure = now
 
 
+def _retry_shortly(
+    outage: OutageLog, code: ErrorCode, message: str
+) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    """A 503 with `Retry-After` for a dependency that cannot serve now, logged once per incident."""
+
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        outage.failed(exc)
+        return error_response(503, code, message, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+    return handler
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    database_outage, redis_outage = OutageLog("database"), OutageLog("Redis")
     busy = OutageLog(
         "database connection pool",
         state="exhausted: more requests at once than it holds, none came free in time",
         until="connections come free",
     )
-
-    async def _database_down(request: Request, exc: Exception) -> JSONResponse:
-        database_outage.failed(exc)
-        return error_response(
-            503,
-            ErrorCode.DATABASE_ERROR,
-            "The database is unavailable; retry shortly",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
-
-    async def _pool_exhausted(request: Request, exc: Exception) -> JSONResponse:
-        busy.failed(exc)
-        return error_response(
-            503,
-            ErrorCode.SERVICE_UNAVAILABLE,
-            "The server is busy; retry shortly",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
-
-    async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
-        redis_outage.failed(exc)
-        return error_response(
-            503,
-            ErrorCode.SERVICE_UNAVAILABLE,
-            "Service unavailable: Redis cannot be reached; retry shortly",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
+    _database_down = _retry_shortly(
+        OutageLog("database"), ErrorCode.DATABASE_ERROR, "The database is unavailable; retry shortly"
+    )
+    _pool_exhausted = _retry_shortly(busy, ErrorCode.SERVICE_UNAVAILABLE, "The server is busy; retry shortly")
+    _redis_down = _retry_shortly(
+        OutageLog("Redis"), ErrorCode.SERVICE_UNAVAILABLE, "Service unavailable: Redis cannot be reached; retry shortly"
+    )
 
     for database_error in DATABASE_DOWN:
         app.add_exception_handler(database_error, _database_down)
