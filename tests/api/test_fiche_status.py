@@ -103,5 +103,35 @@ async def test_status_batch_is_one_query_and_scoped(client: httpx.AsyncClient, w
 
 
 def test_status_rows_are_unpacked_in_the_statements_column_order() -> None:
-    """`status_of` reads a row by position: a column added, removed or moved in the statement must move there too."""
-    assert tuple(status._unscoped().selected_columns.keys()) == status.COLUMNS
+    """`status_of` reads a row by position: each column of the statement, given its own value, must come
+    out where its name says (a column added, removed or moved in one place and not the other fails)."""
+    names = list(status._unscoped().selected_columns.keys())
+    values: dict[str, Any] = {name: f"<{name}>" for name in names}
+    values.update({name: n for n, name in enumerate(names, start=100) if name.startswith(("t_", "a_"))})
+    values.update(t_total=10, t_transcribed=4, t_failed=1, a_average_score=12.5, l_score_percentage=75.0)
+    out = status.status_of(tuple(values[name] for name in names))
+    plain = ("fiche_id", "fetch_status", "fetch_error", "fetched_at", "expires_at", "sales_date", "recordings_count")
+    assert {name: out[name] for name in plain} == {name: values[name] for name in plain}
+    transcription = out["transcription"]
+    counts = [transcription[field] for field in ("total", "transcribed", "failed", "pending")]
+    assert counts == [10, 4, 1, 5]
+    assert transcription["last_transcribed_at"] == values["last_transcribed_at"]
+    assert (transcription["status"], transcription["run_id"]) == (
+        values["transcription_status"], values["transcription_run_id"]
+    )  # fmt: skip
+    audit = out["audit"]
+    for field in ("total", "completed", "pending", "running", "failed", "compliant", "non_compliant"):
+        assert audit[field] == values[f"a_{field}"], field
+    assert audit["average_score"] == 12.5
+    latest = audit["latest_audit"]
+    assert latest == {
+        "id": values["l_id"],
+        "status": values["l_status"],
+        "overall_score": values["l_points_earned"],
+        "score_percentage": 75.0,
+        "niveau": values["l_niveau"],
+        "is_compliant": values["l_is_compliant"],
+        "completed_at": values["l_completed_at"],
+        "run_id": values["l_run_id"],
+        "scorecard": {"id": values["l_scorecard_id"], "name": values["l_scorecard_name"]},
+    }
