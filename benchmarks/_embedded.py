@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 from alembic import command
 
 from callaudit.embedded import EmbeddedPostgres, EmbeddedRedis
@@ -51,6 +52,20 @@ def migrated_servers(prefix: str, home: Path | None = None) -> Iterator[Servers]
 
 
 CALLAUDIT_API = (sys.executable, "-m", "callaudit", "api")
+
+
+def tree_cpu_seconds(process: psutil.Process) -> float:
+    """User + system CPU seconds of `process`, its live descendants, and the exited children it
+    reaped: a Postgres backend whose connection closed mid-measure still counts (its CPU moves
+    into the postmaster's `children_*` times when it exits)."""
+    times = process.cpu_times()
+    seconds = times.user + times.system + times.children_user + times.children_system
+    for live in process.children(recursive=True):
+        try:
+            seconds += sum(live.cpu_times()[:2])
+        except psutil.NoSuchProcess:  # exited since listed: counted by its parent's children_* from now on
+            continue
+    return seconds
 
 
 def free_port() -> int:

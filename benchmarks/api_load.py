@@ -71,7 +71,7 @@ import aiohttp
 import httpx
 import psutil
 import psycopg
-from _embedded import CALLAUDIT_API, Servers, migrated_servers, running_api
+from _embedded import CALLAUDIT_API, Servers, migrated_servers, running_api, tree_cpu_seconds
 from sqlalchemy import Engine, event, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -138,14 +138,14 @@ class Phase:
 
 
 def _cpu(processes: Sequence[psutil.Process]) -> float:
-    """User + system CPU seconds of these processes and their children (Postgres: every backend)."""
+    """CPU seconds of these processes and their descendants, exited ones included (Postgres: every
+    backend, a closed connection's too)."""
     total = 0.0
     for process in processes:
-        for p in (process, *process.children(recursive=True)):
-            try:
-                total += sum(p.cpu_times()[:2])
-            except psutil.NoSuchProcess:
-                continue
+        try:
+            total += tree_cpu_seconds(process)
+        except psutil.NoSuchProcess:
+            continue
     return total
 
 

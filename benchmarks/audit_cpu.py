@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import re
@@ -181,6 +180,7 @@ def servers_cpu(home: Path) -> dict[str, float]:
     """CPU seconds used so far by the embedded Postgres (postmaster, its live processes and the exited
     connections' backends it reaped) and Redis: the other side of each write and publish."""
     import psutil
+    from _embedded import tree_cpu_seconds
 
     from callaudit.embedded import EmbeddedPostgres, EmbeddedRedis
 
@@ -188,13 +188,7 @@ def servers_cpu(home: Path) -> dict[str, float]:
         if pid is None:
             return 0.0
         proc = psutil.Process(pid)
-        times = proc.cpu_times()
-        seconds = times.user + times.system + times.children_user + times.children_system
-        if tree:
-            for live in proc.children(recursive=True):
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    seconds += sum(live.cpu_times()[:2])
-        return seconds
+        return tree_cpu_seconds(proc) if tree else sum(proc.cpu_times()[:2])
 
     return {
         "postgres": total(EmbeddedPostgres(home).status().pid, tree=True),
