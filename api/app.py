@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from api import health
+from api.collector import freeze_warmup_survivors
 from api.deps import AppState
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.middleware import RequestContextMiddleware, RequestLimitsMiddleware, SecurityHeadersMiddleware
@@ -88,9 +89,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # What exists now (modules, mappers, the app) lives as long as the app: out of the collector's
         # sight, a full collection walks what requests left, not ~570k objects (decision 112).
         gc.freeze()
+        stop_freezing = freeze_warmup_survivors()
         try:
             yield
         finally:
+            stop_freezing()
             gc.unfreeze()
             for cleanup in reversed(state.cleanups):
                 await cleanup()
