@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -25,7 +26,7 @@ from tests.fixtures.world import World
 
 COPIES = ("sales_date", "groupe", "crm_group_id", "attribution_user_id")
 #: What each principal of the world may see of a fiche (`domain.scoping`), by (CRM group, owner).
-SCOPES = {
+SCOPES: dict[str, Callable[[str | None, str | None], bool]] = {
     "admin": lambda group, owner: True,
     "viewer": lambda group, owner: group == "G-OWN",
     "self_user": lambda group, owner: owner == "crm-self",
@@ -81,7 +82,7 @@ async def assert_reads_follow_the_fiches(client: httpx.AsyncClient, world: World
             .where(Audit.is_latest, Audit.deleted_at.is_(None))
         )
     ).all()
-    filters: tuple[tuple[dict[str, str], Any], ...] = (
+    filters: tuple[tuple[dict[str, str], Callable[[str | None, dt.date | None], bool]], ...] = (
         ({}, lambda groupe, day: True),
         ({"groupes": "groupe G-OWN"}, lambda groupe, day: groupe == "groupe G-OWN"),
         (
