@@ -1,8 +1,10 @@
 """What the audit routes do, all in SQL and scoped: lists, groupings, detail, metadata edits.
 
 An audit is visible when its fiche is, under the `audits` grant (`domain.scoping` on the joined
-`Fiche`); anything else is a 404. Every list is one count query plus one page query (plus one
-`selectin` load per nested level for details), never a query per row.
+`Fiche`; the lists and groupings apply the same rule to the audit's copies of its fiche's columns,
+`audit_scope_clause`, and join the fiche only to show it); anything else is a 404. Every list is one
+count query plus one page query (plus one `selectin` load per nested level for details), never a
+query per row.
 
 Soft delete and `is_latest`: a deleted audit is never the latest. Deleting or restoring moves the
 flag, in the request's transaction, with the rule the audit store applies (`domain.audits.store`):

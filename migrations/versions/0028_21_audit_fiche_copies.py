@@ -109,10 +109,18 @@ def upgrade() -> None:
         postgresql_include=["score_percentage", "is_compliant", "fiche_crm_group_id", "fiche_attribution_user_id"],
         postgresql_where=sa.text(LATEST),
     )
+    # A groupe belongs to one CRM group and an agent to one: without these dependencies the planner
+    # multiplies a groupe filter's and a GROUP scope's selectivities, expects a tenth of the rows and
+    # sorts a bitmap scan of the groupe (20 ms) instead of walking the list's index (1.2 ms).
+    op.execute(
+        "CREATE STATISTICS st_audits_fiche_scope (dependencies) "
+        "ON fiche_groupe, fiche_crm_group_id, fiche_attribution_user_id FROM audits"
+    )
     op.execute("ANALYZE audits")
 
 
 def downgrade() -> None:
+    op.execute("DROP STATISTICS st_audits_fiche_scope")
     op.drop_index("ix_audits_latest_groupe", table_name="audits")
     op.drop_index("ix_audits_latest_card_sales_date", table_name="audits")
     op.execute("DROP TRIGGER audit_fiche_copies_of_fiche ON fiches")
