@@ -8,7 +8,9 @@
 Every route family filters in SQL through :func:`fiche_scope_clause` / :func:`apply_fiche_scope`, so
 list totals and pages are computed on visible rows only. Single entities are loaded through the same
 clause and an invisible row is indistinguishable from a missing one (the API answers 404 for both).
-Entities attached to a fiche (recordings, audits, ...) join to ``Fiche`` and reuse the clause.
+Entities attached to a fiche (recordings, audits, ...) join to ``Fiche`` and reuse the clause; the
+audit list and grouped view read the same two columns from their copies on ``Audit``
+(:func:`audit_scope_clause`, kept equal to the fiche's by triggers) so they need no join to filter.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlalchemy import ColumnElement, Select, false, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from domain.models.audits import Audit
 from domain.models.auth import Team, TeamMember
 from domain.models.fiches import Fiche
 from domain.rbac import Scope
@@ -71,6 +74,13 @@ def owner_clause(
 def fiche_scope_clause(subject: ScopeSubject, fiche: type[Fiche] | Any = Fiche) -> ColumnElement[bool]:
     """`WHERE` clause restricting `fiche` (the model or an alias of it) to what `subject` may see."""
     return owner_clause(subject, group_column=fiche.crm_group_id, owner_column=fiche.attribution_user_id)
+
+
+def audit_scope_clause(subject: ScopeSubject) -> ColumnElement[bool]:
+    """`fiche_scope_clause` of an audit's fiche, read from the audit's copies of its CRM group and
+    owner (migration `i21c_audit_fiche_copies`: a trigger sets them from the fiche on every insert
+    and fiche change, in the writer's statement), so the same audits pass, without a join."""
+    return owner_clause(subject, group_column=Audit.fiche_crm_group_id, owner_column=Audit.fiche_attribution_user_id)
 
 
 def apply_fiche_scope(statement: Select[Any], subject: ScopeSubject, fiche: type[Fiche] | Any = Fiche) -> Select[Any]:

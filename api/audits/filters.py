@@ -5,6 +5,9 @@ the app's validation handler) and `conditions()` turns it into `WHERE` clauses o
 `Fiche` and `Scorecard`, which every audit read joins; `count_conditions()` into clauses over
 `AuditCount` when the pre-aggregated counts can answer them exactly. No I/O here.
 
+The fiche's sales date and groupe are read from their copies on `Audit` (kept equal by triggers,
+decision 117), so a count or a grouping filtered by them does not join every candidate to its fiche.
+
 List parameters take a comma-separated value (`status=completed,failed`, as the original) or the
 parameter repeated (`status=completed&status=failed`, what OpenAPI clients send).
 """
@@ -189,12 +192,12 @@ def conditions(f: AuditFilters, tz: ZoneInfo) -> list[ColumnElement[bool]]:
     prospect = (Fiche.prospect_nom, Fiche.prospect_prenom, Fiche.prospect_email, Fiche.prospect_tel, Fiche.fiche_id)
     return [
         *_one_of(Audit.fiche_id, f.fiche_ids),
-        *_one_of(Fiche.groupe, f.groupes),
-        *_contains((Fiche.groupe,), f.groupe_query),
+        *_one_of(Audit.fiche_groupe, f.groupes),
+        *_contains((Audit.fiche_groupe,), f.groupe_query),
         *_contains((Fiche.agence_nom,), f.agence_query),
         *_contains(prospect, f.prospect_query),
-        *_one_of(Fiche.sales_date, f.sales_dates),
-        *_between(Fiche.sales_date, f.sales_date_from, f.sales_date_to),
+        *_one_of(Audit.fiche_sales_date, f.sales_dates),
+        *_between(Audit.fiche_sales_date, f.sales_date_from, f.sales_date_to),
         *_either(f.has_recordings, lambda yes: Fiche.recordings_count > 0 if yes else Fiche.recordings_count == 0),
         *_between(Fiche.recordings_count, f.recordings_count_min, f.recordings_count_max),
         *_one_of(Audit.status, [s.value for s in f.status or ()]),

@@ -18,7 +18,9 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
+    FetchedValue,
     Float,
     ForeignKey,
     Index,
@@ -75,6 +77,21 @@ class Audit(IdMixin, TimestampMixin, Base):
             LIST_INDEX,
             text("created_at DESC NULLS LAST"),
             text("id DESC"),
+            postgresql_where=text("is_latest AND deleted_at IS NULL"),
+        ),
+        # The list's scorecard and sales-date filters and the grouped view's groupe, counted from the
+        # index alone under every scope (migration `i21c_audit_fiche_copies`, decision 117).
+        Index(
+            "ix_audits_latest_card_sales_date",
+            "scorecard_id",
+            "fiche_sales_date",
+            postgresql_include=["fiche_crm_group_id", "fiche_attribution_user_id"],
+            postgresql_where=text("is_latest AND deleted_at IS NULL"),
+        ),
+        Index(
+            "ix_audits_latest_groupe",
+            "fiche_groupe",
+            postgresql_include=["score_percentage", "is_compliant", "fiche_crm_group_id", "fiche_attribution_user_id"],
             postgresql_where=text("is_latest AND deleted_at IS NULL"),
         ),
         Index(
@@ -153,6 +170,14 @@ class Audit(IdMixin, TimestampMixin, Base):
         Boolean, nullable=False, default=False, server_default=false(), index=True
     )
     review_reasons: Mapped[list[str]] = mapped_column(JSONB, nullable=False, default=list, server_default="[]")
+
+    # Copies of the fiche's columns the list's and grouped view's filters and scope read, so those
+    # statements stay on `audits` (decision 117). Triggers of migration `i21c_audit_fiche_copies` set
+    # them on every insert and fiche change, whatever a writer sends: nothing in Python writes them.
+    fiche_sales_date: Mapped[dt.date | None] = mapped_column(Date, server_default=FetchedValue())
+    fiche_groupe: Mapped[str | None] = mapped_column(String(255), server_default=FetchedValue())
+    fiche_crm_group_id: Mapped[str | None] = mapped_column(String(64), server_default=FetchedValue())
+    fiche_attribution_user_id: Mapped[str | None] = mapped_column(String(64), server_default=FetchedValue())
 
     # The current revision of each step; a rerun adds one and supersedes the previous (`domain.audits.reruns`).
     steps: Mapped[list[AuditStep]] = relationship(

@@ -1,8 +1,9 @@
 """The audit list's count reads only the tables its conditions need (`api.audits.service.list_statements`).
 
 Every audit has its fiche and scorecard, so leaving their joins out changes no total; what must hold
-is that a condition on a fiche or scorecard column (a filter, or the GROUP / SELF scope) still gets
-its join, whether it is written with a table column or an ORM attribute. A count whose filters and
+is that a condition on a fiche or scorecard column still gets its join, whether it is written with a
+table column or an ORM attribute; the GROUP / SELF scope and the groupe and sales-date filters read
+the audit's copies of its fiche's columns (decision 117) and need none. A count whose filters and
 scope `audit_counts` holds sums that table instead (`tests/api/test_audit_counts.py`: the same totals).
 """
 
@@ -50,15 +51,17 @@ def test_an_unfiltered_count_of_every_audit_reads_audits_alone() -> None:
 @pytest.mark.parametrize(
     ("scope", "filters", "joined"),
     [
-        (Scope.GROUP, {"score_min": "10"}, ["fiches"]),
-        (Scope.SELF, {}, ["fiches"]),
-        (Scope.ALL, {"groupes": "Groupe Nord", "score_min": "10"}, ["fiches"]),
-        (Scope.ALL, {"sales_date_from": "2026-01-01"}, ["fiches"]),
+        # the scope, groupe and sales dates are read from the audit's copies (decision 117)
+        (Scope.GROUP, {"score_min": "10"}, []),
+        (Scope.SELF, {}, []),
+        (Scope.ALL, {"groupes": "Groupe Nord", "score_min": "10"}, []),
+        (Scope.GROUP, {"sales_date_from": "2026-01-01", "scorecard_ids": "2"}, []),
         (Scope.ALL, {"prospect_query": "martin"}, ["fiches"]),
+        (Scope.SELF, {"agence_query": "lyon"}, ["fiches"]),
         (Scope.ALL, {"q": "santé"}, ["fiches", "scorecards"]),
     ],
 )
-def test_a_condition_on_a_fiche_or_scorecard_keeps_its_join(
+def test_a_count_joins_the_fiche_or_scorecard_only_for_their_own_columns(
     scope: Scope, filters: dict[str, str], joined: list[str]
 ) -> None:
     sql = _count_sql(scope, **filters)
