@@ -18,9 +18,15 @@ class Node:
 
 @pytest.fixture
 def thawed() -> Iterator[None]:
+    """Nothing frozen, and no other callback (a running app's own warm-up would freeze too)."""
+    others = gc.callbacks[:]
+    gc.callbacks.clear()
     gc.unfreeze()
-    yield
-    gc.unfreeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.callbacks[:] = others
 
 
 def test_the_survivors_of_the_first_full_collections_are_frozen(thawed: None) -> None:
