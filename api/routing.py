@@ -8,8 +8,11 @@ router, once inside it), a regex and a few scope look-ups per route. `/api/audit
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter
-from starlette.routing import Match, get_route_path
+from starlette._utils import get_route_path
+from starlette.routing import Match
 from starlette.types import Scope
 
 
@@ -17,12 +20,13 @@ def include_by_prefix(parent: APIRouter, router: APIRouter) -> None:
     """`parent.include_router(router)`, and a request whose path does not start with the two routers'
     prefixes (`/api` + `/audits`) is told at once that none of `router`'s routes matches it: every
     path of a router with a prefix starts with it (a route's regex is anchored at the path's start),
-    so no route of it could match it, not even partially (the method aside: a 405)."""
+    so none of them could match it, not even partially (the path but not the method: a 405)."""
     parent.include_router(router)
     start = parent.prefix + router.prefix
     if not router.prefix:
         return  # its routes' paths have no common start to test first
-    matches = type(router).matches.__get__(router)  # the class's: a second app (tests) replaces, not wraps
+    # The class's method, not the instance's: a second app (the tests build several) replaces the test, not nests it.
+    matches: Callable[[Scope], tuple[Match, Scope]] = type(router).matches.__get__(router)
 
     def matches_by_prefix(scope: Scope) -> tuple[Match, Scope]:
         if not get_route_path(scope).startswith(start):
