@@ -39,6 +39,7 @@ async def test_every_api_route_is_reached_and_other_methods_are_405(app: FastAPI
 
 
 def _same_shape(a: str, b: str) -> bool:
+    """Whether one path's pattern may match the other (a parameter, `1`, matches any segment)."""
     sa, sb = a.split("/"), b.split("/")
     return len(sa) == len(sb) and all(x == y or "1" in (x, y) for x, y in zip(sa, sb, strict=True))
 
