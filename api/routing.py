@@ -20,7 +20,10 @@ def include_by_prefix(parent: APIRouter, router: APIRouter) -> None:
     """`parent.include_router(router)`, and a request whose path does not start with the two routers'
     prefixes (`/api` + `/audits`) is told at once that none of `router`'s routes matches it: every
     path of a router with a prefix starts with it (a route's regex is anchored at the path's start),
-    so none of them could match it, not even partially (the path but not the method: a 405)."""
+    so none of them could match it, not even partially (the path but not the method: a 405).
+
+    `router` then belongs to `parent`, and `parent` to the app's root (no prefix of its own from there):
+    its `matches` tests this one start wherever it is included."""
     parent.include_router(router)
     start = parent.prefix + router.prefix
     if not router.prefix:
