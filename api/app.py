@@ -18,6 +18,7 @@ from api.deps import AppState
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.middleware import RequestContextMiddleware, RequestLimitsMiddleware, SecurityHeadersMiddleware
 from api.openapi import install_openapi
+from api.routing import include_by_prefix
 from callaudit import __version__
 from callaudit.logging import configure_logging
 from callaudit.runtime import prepare
@@ -47,23 +48,23 @@ def _api_router() -> APIRouter:
     from api.webhooks import router as webhooks
 
     router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
-    router.include_router(auth.router)
-    router.include_router(admin.router)
-    router.include_router(fiches.router)
-    router.include_router(recordings.router)
-    router.include_router(transcriptions.router)
-    router.include_router(scorecards.router)
-    router.include_router(reviews.router)  # before `/audits/{audit_id}`: `/audits/disputes` is a path
-    router.include_router(runlogs.router)
-    router.include_router(audits.router)
-    router.include_router(audit_launches.router)
-    router.include_router(realtime.router)
-    router.include_router(webhooks.router)
-    router.include_router(automation.router)
-    router.include_router(products.router)
-    router.include_router(reports.api)
-    router.include_router(chat.router)
-    router.include_router(analytics.router)
+    include_by_prefix(router, auth.router)
+    include_by_prefix(router, admin.router)
+    include_by_prefix(router, fiches.router)
+    include_by_prefix(router, recordings.router)
+    include_by_prefix(router, transcriptions.router)
+    include_by_prefix(router, scorecards.router)
+    include_by_prefix(router, reviews.router)  # before `/audits/{audit_id}`: `/audits/disputes` is a path
+    include_by_prefix(router, runlogs.router)
+    include_by_prefix(router, audits.router)
+    include_by_prefix(router, audit_launches.router)
+    include_by_prefix(router, realtime.router)
+    include_by_prefix(router, webhooks.router)
+    include_by_prefix(router, automation.router)
+    include_by_prefix(router, products.router)
+    include_by_prefix(router, reports.api)
+    include_by_prefix(router, chat.router)
+    include_by_prefix(router, analytics.router)
     return router
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import dagster as dg
 from pydantic import PrivateAttr
+from pydantic_core import from_json
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -25,8 +28,22 @@ def create_sync_engine(url: str, **kwargs: object) -> Engine:
     return create_engine(with_driver(url), pool_pre_ping=True, hide_parameters=True, **kwargs)
 
 
+def json_loads(data: bytes | str) -> Any:
+    """A JSON value as `json.loads` reads it, in one call to pydantic-core's parser: 0.2-0.6 us a short
+    value against 3.7-4.8 for `json.loads` of bytes (its encoding detected in Python). The audit detail
+    reads ~150 (steps' and points' lists), 6 % of its CPU (decision 118). What pydantic-core refuses and
+    `json.loads` reads (an unpaired surrogate escape, which `jsonb` refuses too; nesting deeper than 200)
+    is read by `json.loads`."""
+    try:
+        return from_json(data)
+    except ValueError:
+        return json.loads(data)
+
+
 def create_api_engine(url: str, **kwargs: object) -> AsyncEngine:
-    return create_async_engine(with_driver(url), pool_pre_ping=True, hide_parameters=True, **kwargs)
+    return create_async_engine(
+        with_driver(url), pool_pre_ping=True, hide_parameters=True, json_deserializer=json_loads, **kwargs
+    )
 
 
 def sync_session_factory(engine: Engine) -> sessionmaker[Session]:
