@@ -48,23 +48,27 @@ def _api_router() -> APIRouter:
     from api.webhooks import router as webhooks
 
     router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
-    include_by_prefix(router, auth.router)
-    include_by_prefix(router, admin.router)
-    include_by_prefix(router, fiches.router)
-    include_by_prefix(router, recordings.router)
-    include_by_prefix(router, transcriptions.router)
-    include_by_prefix(router, scorecards.router)
-    include_by_prefix(router, reviews.router)  # before `/audits/{audit_id}`: `/audits/disputes` is a path
-    include_by_prefix(router, runlogs.router)
-    include_by_prefix(router, audits.router)
-    include_by_prefix(router, audit_launches.router)
-    include_by_prefix(router, realtime.router)
-    include_by_prefix(router, webhooks.router)
-    include_by_prefix(router, automation.router)
-    include_by_prefix(router, products.router)
-    include_by_prefix(router, reports.api)
-    include_by_prefix(router, chat.router)
-    include_by_prefix(router, analytics.router)
+    domains = (
+        auth.router,
+        admin.router,
+        fiches.router,
+        recordings.router,
+        transcriptions.router,
+        scorecards.router,
+        reviews.router,  # before `/audits/{audit_id}`: `/audits/disputes` is a path
+        runlogs.router,
+        audits.router,
+        audit_launches.router,
+        realtime.router,
+        webhooks.router,
+        automation.router,
+        products.router,
+        reports.api,
+        chat.router,
+        analytics.router,
+    )
+    for domain in domains:
+        include_by_prefix(router, domain)
     return router
 
 
