@@ -51,6 +51,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import gc
 import json
 import multiprocessing
 import os
@@ -125,6 +126,8 @@ class Captured:
 @dataclass
 class Phase:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    #: (seconds from the first measured due time, latency ms) of every measured request.
+    timeline: list[tuple[float, float]] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
     late_starts: int = 0  # requests this process could not even send within 5 ms of their due time
     requests: int = 0  # sent in the measured window
@@ -434,6 +437,7 @@ async def _open_loop(
     after the warm-up to the last answer)."""
     loop = asyncio.get_running_loop()
     start = loop.time() + 0.2
+    measured_from = start + warmup / rate
     tasks = []
 
     async def fire(i: int, shape: Shape, due: float) -> None:
@@ -446,19 +450,31 @@ async def _open_loop(
                 phase.errors[f"{shape.endpoint}: {type(exc).__name__}: {str(exc)[:80]}"] += 1
             return
         if i >= warmup:
-            phase.latencies[shape.endpoint].append((loop.time() - due) * 1000)
+            latency = (loop.time() - due) * 1000
+            phase.latencies[shape.endpoint].append(latency)
+            phase.timeline.append((due - measured_from, latency))
 
-    apis = [api] if api is not None else []
-    api_before, postgres_before, own_before = _cpu(apis), _cpu([postgres]), time.process_time()
-    for i, shape in enumerate(requests):
-        due = start + i / rate
-        await asyncio.sleep(max(0.0, due - loop.time()))
-        if i == warmup:
-            api_before, postgres_before, own_before = _cpu(apis), _cpu([postgres]), time.process_time()
-        tasks.append(asyncio.create_task(fire(i, shape, due)))
-        if api is not None and i % int(rate) == 0:
-            phase.rss.append(_rss(api))
-    await asyncio.gather(*tasks)
+    # This process's own full collections walked every request's task and the captured statements:
+    # 150-350 ms with the event loop stopped, once a phase, counted as the API's (or the SQL's) latency
+    # for every request due meanwhile. Nothing here needs collecting before the phase ends.
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        apis = [api] if api is not None else []
+        api_before, postgres_before, own_before = _cpu(apis), _cpu([postgres]), time.process_time()
+        for i, shape in enumerate(requests):
+            due = start + i / rate
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            if i == warmup:
+                api_before, postgres_before, own_before = _cpu(apis), _cpu([postgres]), time.process_time()
+            tasks.append(asyncio.create_task(fire(i, shape, due)))
+            if api is not None and i % int(rate) == 0:
+                phase.rss.append(_rss(api))
+        await asyncio.gather(*tasks)
+    finally:
+        gc.enable()
+        gc.unfreeze()
     phase.requests = len(requests) - warmup
     phase.api_cpu_s, phase.postgres_cpu_s = _cpu(apis) - api_before, _cpu([postgres]) - postgres_before
     phase.generator_cpu_s = time.process_time() - own_before
@@ -562,6 +578,19 @@ def _pct(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
+def slowest_second(timeline: Sequence[tuple[float, float]]) -> tuple[int, int, int, float]:
+    """The one-second window (by due time) holding most of the requests slower than the phase's p99:
+    (its second, how many of them it holds, how many there are in all, its slowest request's ms). A
+    stall anywhere on the machine shows as one second holding most of them."""
+    if not timeline:
+        return (0, 0, 0, float("nan"))
+    p99 = _pct([latency for _, latency in timeline], 0.99)
+    slow: Counter[int] = Counter(int(due) for due, latency in timeline if latency > p99)
+    second, held = slow.most_common(1)[0] if slow else (0, 0)
+    worst = max(latency for due, latency in timeline if int(due) == second)
+    return (second, held, sum(slow.values()), worst)
+
+
 def ratio_of(p99_ms: float, sql_p99_ms: float) -> float:
     """How far p99 is from the tighter of its two bounds: 50 ms and twice the SQL's own p99."""
     return max(p99_ms / BOUND_MS, p99_ms / (SQL_FACTOR * sql_p99_ms))
@@ -602,6 +631,10 @@ def _report(
           f"replaying; at {args.rate:g}/s on {os.cpu_count()} CPUs the budget is "
           f"{1000 * (os.cpu_count() or 1) / args.rate:.0f} ms for everything")  # fmt: skip
     print(f"late sends (> 5 ms after due, by the generator): SQL {sql.late_starts}, API {api.late_starts}")
+    for name, phase in (("SQL", sql), ("API", api)):
+        second, held, slow, worst = slowest_second(phase.timeline)
+        print(f"{name} phase: of the {slow} requests slower than its p99, {held} were due in second {second} "
+              f"(its slowest {worst:.0f} ms)")  # fmt: skip
     print(f"load average (1 min) at the end of each phase: SQL {sql.load[0]:.1f}, API {api.load[0]:.1f} "
           f"on {os.cpu_count()} CPUs")  # fmt: skip
     worst = max(r for _, r in figures.values())

@@ -1,0 +1,36 @@
+"""`api_load.py`'s tail report: a stall shows as one second holding most of the slow requests."""
+
+from __future__ import annotations
+
+import random
+
+from api_load import slowest_second
+
+
+def _steady(seconds: int, rate: int, rng: random.Random) -> list[tuple[float, float]]:
+    return [(i / rate, rng.uniform(8.0, 20.0)) for i in range(seconds * rate)]
+
+
+def test_a_stall_is_the_second_holding_most_slow_requests() -> None:
+    rng = random.Random(7)
+    timeline = _steady(60, 100, rng)
+    # 300 ms with nothing answered from 29.4 s: every request due then waits out the rest of it.
+    timeline = [(due, latency + (29.7 - due) * 1000 if 29.4 <= due < 29.7 else latency) for due, latency in timeline]
+    second, held, slow, worst = slowest_second(timeline)
+    assert second == 29
+    assert slow == sum(1 for _, latency in timeline if latency > sorted(x for _, x in timeline)[5940])
+    assert held >= 30  # every stalled request, and the rest of the slow ones spread over 59 seconds
+    assert 290 < worst < 320
+
+
+def test_without_a_stall_the_slow_requests_spread() -> None:
+    second, held, slow, _ = slowest_second(_steady(60, 100, random.Random(7)))
+    assert slow > 0
+    assert held <= 5  # uniform noise: no second holds more than a few of them
+    assert 0 <= second < 60
+
+
+def test_an_empty_phase_has_no_slowest_second() -> None:
+    second, held, slow, worst = slowest_second([])
+    assert (second, held, slow) == (0, 0, 0)
+    assert worst != worst  # NaN
