@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import create_engine
+from sqlalchemy.sql.annotation import Annotated
 
 from api.audits.schemas import AuditListQuery
 from api.audits.service import list_statements
@@ -73,3 +74,14 @@ def test_the_page_always_joins_what_a_summary_shows() -> None:
     _, page = list_statements(_grant(Scope.ALL), AuditListQuery(), TZ)
     sql = str(page.compile(dialect=DIALECT))
     assert all(f"JOIN {table} ON" in sql for table in ("fiches", "scorecards", "scorecard_versions"))
+
+
+def test_the_page_selects_table_columns_not_orm_copies() -> None:
+    """A page's Core result maps the new statement's columns onto its cached statement's by hash;
+    an ORM attribute's annotated copy hashes like its table column without being it, and each
+    such pair was compared with `==`, which builds a SQL expression (decision 120)."""
+    _, page = list_statements(_grant(Scope.ALL), AuditListQuery.model_validate({}), TZ)
+    selected = list(page.selected_columns)
+    assert len(selected) > 30
+    annotated = [column for column in selected if isinstance(column, Annotated)]
+    assert annotated == []
