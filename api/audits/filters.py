@@ -28,7 +28,7 @@ from pydantic import (
     StringConstraints,
     WithJsonSchema,
 )
-from sqlalchemy import BigInteger, ColumnElement, cast, or_, true
+from sqlalchemy import BigInteger, BindParameter, ColumnElement, bindparam, cast, or_, true
 
 from api.fiches.schemas import FicheIdIn
 from api.schemas import IsoDay
@@ -159,8 +159,23 @@ def _one_of(column: Any, values: Sequence[Any] | None) -> list[ColumnElement[boo
     return [column.in_(values)] if values else []
 
 
+def planned(column: Any, value: Any) -> BindParameter[Any]:
+    """`value` written into the statement Postgres receives, where a bound parameter would leave it out.
+
+    A range's width decides the plan, and the API's connections prepare a statement they run
+    repeatedly: after five runs Postgres may keep a generic plan, made without the values. For a
+    GROUP viewer's month of one scorecard sorted by score, that plan guessed 13 rows instead of
+    14,800, joined each to its fiche before sorting, and took 20 ms instead of 3 (decision 120).
+    SQLAlchemy renders the value (escaped, as a literal of the column's type) at execution, so
+    the compiled statement stays cached."""
+    return bindparam(None, value, type_=column.type, literal_execute=True)
+
+
 def _between(column: Any, low: Any, high: Any) -> list[ColumnElement[bool]]:
-    return [*([column >= low] if low is not None else []), *([column <= high] if high is not None else [])]
+    return [
+        *([column >= planned(column, low)] if low is not None else []),
+        *([column <= planned(column, high)] if high is not None else []),
+    ]
 
 
 Clause = ColumnElement[bool]
@@ -177,10 +192,11 @@ def _contains(columns: Sequence[Any], text: str | None) -> list[ColumnElement[bo
 
 
 def _created(f: AuditFilters, tz: ZoneInfo) -> list[ColumnElement[bool]]:
-    where = [] if f.date_from is None else [Audit.created_at >= _start_of(f.date_from, tz)]
+    created = Audit.created_at
+    where = [] if f.date_from is None else [created >= planned(created, _start_of(f.date_from, tz))]
     if f.date_to is not None:
         bound, exclusive = _end_bound(f.date_to, tz)
-        where.append(Audit.created_at < bound if exclusive else Audit.created_at <= bound)
+        where.append(created < planned(created, bound) if exclusive else created <= planned(created, bound))
     return where
 
 
@@ -249,12 +265,12 @@ def count_conditions(f: AuditFilters, tz: ZoneInfo) -> list[ColumnElement[bool]]
         start = _start_of(f.date_from, tz)
         if not on_the_hour(start):
             return None
-        where.append(AuditCount.created_hour >= start)
+        where.append(AuditCount.created_hour >= planned(AuditCount.created_hour, start))
     if f.date_to is not None:
         bound, exclusive = _end_bound(f.date_to, tz)
         if not (exclusive and on_the_hour(bound)):
             return None
-        where.append(AuditCount.created_hour < bound)
+        where.append(AuditCount.created_hour < planned(AuditCount.created_hour, bound))
     return [
         *where,
         *_one_of(AuditCount.groupe, f.groupes),

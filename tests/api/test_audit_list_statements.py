@@ -85,3 +85,31 @@ def test_the_page_selects_table_columns_not_orm_copies() -> None:
     assert len(selected) > 30
     annotated = [column for column in selected if isinstance(column, Annotated)]
     assert annotated == []
+
+
+def test_range_bounds_reach_postgres_as_values_not_parameters() -> None:
+    """A prepared statement's generic plan is made without its parameters' values: for a range it
+    guessed 13 rows instead of 14,800 (decision 120). The statement Postgres receives carries the
+    bounds, for the page and for either count."""
+    filters = {
+        "sales_date_from": "2026-10-01",
+        "sales_date_to": "2026-10-30",
+        "date_from": "2026-10-17",
+        "date_to": "2026-10-20",
+        "score_min": "12.5",
+    }
+    counted = {"date_from": "2026-10-17", "date_to": "2026-10-20"}  # what `audit_counts` answers
+    for scope in (Scope.ALL, Scope.GROUP):
+        for query in (filters, counted):
+            count, page = list_statements(_grant(scope), AuditListQuery.model_validate(query), TZ)
+            for statement in (count, page):
+                compiled = statement.compile(dialect=DIALECT, compile_kwargs={"render_postcompile": True})
+                sql = str(compiled)
+                assert "'2026-10-17 00:00:00+02:00'" in sql
+                assert "'2026-10-21 00:00:00+02:00'" in sql  # the whole last day: before the next one
+                if query is filters:
+                    assert "'2026-10-01'" in sql
+                    assert "'2026-10-30'" in sql
+                    assert ">= 12.5" in sql
+                bound = {name for name, value in compiled.params.items() if value is not None}
+                assert not any("date" in name or "created" in name or "score" in name for name in bound), bound
