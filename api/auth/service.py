@@ -45,7 +45,6 @@ from domain.models.auth import (
     UserRole,
     UserStatus,
 )
-from domain.models.base import table_column
 from domain.rbac import EffectiveGrant, RoleGrant, Scope, all_grants, intersect_grants, merge_role_grants
 
 log = logging.getLogger("callaudit.auth")
@@ -93,8 +92,9 @@ def _principal_statement() -> Select[Any]:
         .where(TeamMember.user_id == User.id)
         .scalar_subquery()
     )
-    identity = (table_column(c) for c in (User.id, User.email, User.status, User.crm_user_id))
-    return select(*identity, grants, teams).where(User.id == bindparam("user_id"))
+    return select(User.id, User.email, User.status, User.crm_user_id, grants, teams).where(
+        User.id == bindparam("user_id")
+    )
 
 
 def _principal_of(row: Sequence[Any] | None) -> Principal | None:

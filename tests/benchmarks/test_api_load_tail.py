@@ -1,10 +1,10 @@
-"""`api_load.py`'s tail report: a stall shows as one second holding most of the slow requests."""
+"""`api_load.py`'s report: a stall shows as one second holding most of the slow requests; medians over runs."""
 
 from __future__ import annotations
 
 import random
 
-from api_load import slowest_second
+from api_load import ENDPOINTS, median_figures, ratio_of, slowest_second
 
 
 def _steady(seconds: int, rate: int, rng: random.Random) -> list[tuple[float, float]]:
@@ -34,3 +34,15 @@ def test_an_empty_phase_has_no_slowest_second() -> None:
     second, held, slow, worst = slowest_second([])
     assert (second, held, slow) == (0, 0, 0)
     assert worst != worst  # NaN
+
+
+def test_the_figures_are_medians_over_runs_and_the_ratio_is_of_the_medians() -> None:
+    quiet = [10.0] * 99 + [30.0]  # p99 30 (the 99th percentile of 100 is the slowest here)
+    stalled = [10.0] * 99 + [300.0]
+    sql = [5.0] * 99 + [12.0]
+    run_of = dict.fromkeys(ENDPOINTS, (quiet, sql))
+    runs = [run_of, {**run_of, "list": (stalled, sql)}, {**run_of, "list": ([10.0] * 99 + [40.0], [5.0] * 99 + [20.0])}]
+    figures = median_figures(runs)
+    assert figures["list"][:2] == (40.0, 12.0)  # one stalled run moves the median to the middle run, not to 300
+    assert figures["list"][2] == ratio_of(40.0, 12.0) == 40.0 / 24.0
+    assert figures["detail"] == (30.0, 12.0, 1.25)
