@@ -40,7 +40,8 @@ authentication, the ORM, serialisation, and one process's event loop.
 p99 <= twice the SQL's p99) are met when it is <= 1. `--runs N` repeats the SQL and API phases back
 to back (the API stays up) and reports each run, then every endpoint's median p99 and median SQL
 p99 over the runs: one run's p99 is its ~15th slowest request of an endpoint. The last line gives
-the audit list's `p99_ms` and `ratio` (from those medians), then every endpoint's.
+the audit list's `p99_ms` and `ratio` (from those medians), then every endpoint's; its CPU figures
+are medians over the runs too, and its RSS the peak of all of them.
 
 The load generator and the SQL replay do not collect garbage during a phase (`gc.freeze` of what
 they hold, collection off until the phase ends): a full collection of their own stopped them for
@@ -134,9 +135,8 @@ class Captured:
 
 @dataclass
 class Phase:
-    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    #: (seconds from the first measured due time, latency ms) of every measured request.
-    timeline: list[tuple[float, float]] = field(default_factory=list)
+    #: (seconds from the first measured due time, endpoint, latency ms) of every measured request.
+    timeline: list[tuple[float, str, float]] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
     late_starts: int = 0  # requests this process could not even send within 5 ms of their due time
     requests: int = 0  # sent in the measured window
@@ -147,6 +147,9 @@ class Phase:
     load: tuple[float, float] = (0.0, 0.0)
     #: One at a time against the running API, per endpoint: (API CPU ms, generator CPU ms) a request.
     serial_cpu_ms: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def latencies(self, endpoint: str) -> list[float]:
+        return [latency for _, name, latency in self.timeline if name == endpoint]
 
 
 def _cpu(processes: Sequence[psutil.Process]) -> float:
@@ -459,9 +462,7 @@ async def _open_loop(
                 phase.errors[f"{shape.endpoint}: {type(exc).__name__}: {str(exc)[:80]}"] += 1
             return
         if i >= warmup:
-            latency = (loop.time() - due) * 1000
-            phase.latencies[shape.endpoint].append(latency)
-            phase.timeline.append((due - measured_from, latency))
+            phase.timeline.append((due - measured_from, shape.endpoint, (loop.time() - due) * 1000))
 
     # This process's own full collections walked every request's task and the captured statements:
     # 150-350 ms with the event loop stopped, once a phase, counted as the API's (or the SQL's) latency
@@ -607,12 +608,12 @@ def ratio_of(p99_ms: float, sql_p99_ms: float) -> float:
 
 def _report(
     args: argparse.Namespace, sql: Phase, api: Phase, captured: dict[Shape, Captured], requests: Sequence[Shape]
-) -> tuple[Run, int, str]:
-    """One run's table; its latencies, its errors and its last line's other figures."""
+) -> tuple[Run, int, dict[str, float]]:
+    """One run's table; its latencies, its errors and its resource figures for the last line."""
     print(f"\n{'endpoint':<9} {'n':>5} {'p50':>7} {'p99':>7} {'max':>7} | {'SQL p50':>7} {'SQL p99':>7} | "
           f"{'ratio':>6}  statements  bytes | CPU ms: API  Postgres  generator (one at a time)")  # fmt: skip
     for endpoint in ENDPOINTS:
-        lat, base = api.latencies[endpoint], sql.latencies[endpoint]
+        lat, base = api.latencies(endpoint), sql.latencies(endpoint)
         p50, p99, b50, b99 = _pct(lat, 0.5), _pct(lat, 0.99), _pct(base, 0.5), _pct(base, 0.99)
         ratio = ratio_of(p99, b99)
         mine = [captured[s] for s in set(requests) if s.endpoint == endpoint]
@@ -640,19 +641,19 @@ def _report(
           f"{1000 * (os.cpu_count() or 1) / args.rate:.0f} ms for everything")  # fmt: skip
     print(f"late sends (> 5 ms after due, by the generator): SQL {sql.late_starts}, API {api.late_starts}")
     for name, phase in (("SQL", sql), ("API", api)):
-        second, held, slow, worst = slowest_second(phase.timeline)
+        second, held, slow, worst = slowest_second([(due, latency) for due, _, latency in phase.timeline])
         print(f"{name} phase: of the {slow} requests slower than its p99, {held} were due in second {second} "
               f"(its slowest {worst:.0f} ms)")  # fmt: skip
     print(f"load average (1 min) at the end of each phase: SQL {sql.load[0]:.1f}, API {api.load[0]:.1f} "
           f"on {os.cpu_count()} CPUs")  # fmt: skip
-    return (
-        {e: (api.latencies[e], sql.latencies[e]) for e in ENDPOINTS},
-        errors,
-        (
-            f"api_rss_mib={max(rss):.0f} api_cpu_ms={api_ms:.1f} "
-            f"postgres_cpu_ms={pg_ms:.1f} generator_cpu_ms={gen_ms:.1f} load={api.load[0]:.1f}"
-        ),
-    )
+    resources = {
+        "api_rss_mib": max(rss),
+        "api_cpu_ms": api_ms,
+        "postgres_cpu_ms": pg_ms,
+        "generator_cpu_ms": gen_ms,
+        "load": api.load[0],
+    }
+    return {e: (api.latencies(e), sql.latencies(e)) for e in ENDPOINTS}, errors, resources
 
 
 Run = dict[str, tuple[list[float], list[float]]]  # per endpoint: the API's and the SQL's latencies of one run
@@ -660,8 +661,7 @@ Run = dict[str, tuple[list[float], list[float]]]  # per endpoint: the API's and 
 
 def median_figures(runs: Sequence[Run]) -> dict[str, tuple[float, float, float]]:
     """Per endpoint, the median over runs of the API's p99 and of the SQL's p99, and the ratio of those
-    medians: one run's p99 is its 15th slowest request of ~1,500, and moved by half between back-to-back
-    runs of the same code."""
+    medians: one run's p99 is its 15th slowest request of ~1,500, so one slow second moves it."""
     figures = {}
     for endpoint in ENDPOINTS:
         p99 = statistics.median(_pct(run[endpoint][0], 0.99) for run in runs)
@@ -670,7 +670,8 @@ def median_figures(runs: Sequence[Run]) -> dict[str, tuple[float, float, float]]
     return figures
 
 
-def _summary(args: argparse.Namespace, runs: Sequence[Run], errors: int, last: str) -> str:
+def last_line(args: argparse.Namespace, runs: Sequence[Run], errors: int, resources: Sequence[dict[str, float]]) -> str:
+    """The last line: the medians over runs, but the peak RSS of all of them."""
     figures = median_figures(runs)
     if len(runs) > 1:
         print(f"\nmedian of {len(runs)} runs: endpoint  p99  SQL p99  ratio (each run's p99: ms)")
@@ -679,9 +680,14 @@ def _summary(args: argparse.Namespace, runs: Sequence[Run], errors: int, last: s
             print(f"  {endpoint:<8} {p99:>6.1f} {sql_p99:>7.1f} {ratio:>6.2f}   ({each})")
     worst = max(r for _, _, r in figures.values())
     per = " ".join(f"{e}_p99_ms={p:.1f} {e}_ratio={r:.2f}" for e, (p, _, r) in figures.items())
+    rss = max(r["api_rss_mib"] for r in resources)
+    cpu = " ".join(
+        f"{key}={statistics.median(r[key] for r in resources):.1f}"
+        for key in ("api_cpu_ms", "postgres_cpu_ms", "generator_cpu_ms", "load")
+    )
     return (
         f"audits={args.audits} rate={args.rate:g} runs={len(runs)} p99_ms={figures['list'][0]:.1f} "
-        f"ratio={figures['list'][2]:.2f} {per} worst_ratio={worst:.2f} errors={errors} {last}"
+        f"ratio={figures['list'][2]:.2f} {per} worst_ratio={worst:.2f} errors={errors} api_rss_mib={rss:.0f} {cpu}"
     )
 
 
@@ -713,6 +719,7 @@ def main() -> None:
         captured = asyncio.run(_capture(servers, settings, tokens, sorted(set(requests), key=requests.index)))
         print(f"  {len(captured)} request shapes captured in {time.monotonic() - started:.0f} s")
         runs: list[Run] = []
+        resources: list[dict[str, float]] = []
         errors = 0
         with (
             running_api(
@@ -732,10 +739,11 @@ def main() -> None:
                 api.load = os.getloadavg()[:2]
                 if args.runs > 1:
                     print(f"\n--- run {number} of {args.runs}")
-                run, failed, last = _report(args, sql, api, captured, requests)
+                run, failed, used = _report(args, sql, api, captured, requests)
                 runs.append(run)
+                resources.append(used)
                 errors += failed
-        summary = _summary(args, runs, errors, last)
+        summary = last_line(args, runs, errors, resources)
     print(summary)
 
 

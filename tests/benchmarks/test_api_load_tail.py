@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import random
 
-from api_load import ENDPOINTS, median_figures, ratio_of, slowest_second
+from api_load import ENDPOINTS, last_line, median_figures, ratio_of, slowest_second
 
 
 def _steady(seconds: int, rate: int, rng: random.Random) -> list[tuple[float, float]]:
@@ -46,3 +47,20 @@ def test_the_figures_are_medians_over_runs_and_the_ratio_is_of_the_medians() -> 
     assert figures["list"][:2] == (40.0, 12.0)  # one stalled run moves the median to the middle run, not to 300
     assert figures["list"][2] == ratio_of(40.0, 12.0) == 40.0 / 24.0
     assert figures["detail"] == (30.0, 12.0, 1.25)
+
+
+def test_the_last_line_takes_median_cpu_and_peak_rss_over_runs() -> None:
+    run = dict.fromkeys(ENDPOINTS, ([10.0] * 100, [5.0] * 100))
+    used = [
+        {"api_rss_mib": 640.0, "api_cpu_ms": 7.1, "postgres_cpu_ms": 3.4, "generator_cpu_ms": 0.7, "load": 1.2},
+        {"api_rss_mib": 655.0, "api_cpu_ms": 6.6, "postgres_cpu_ms": 3.9, "generator_cpu_ms": 0.6, "load": 1.0},
+        {"api_rss_mib": 642.0, "api_cpu_ms": 9.8, "postgres_cpu_ms": 3.5, "generator_cpu_ms": 0.6, "load": 1.4},
+    ]
+    line = last_line(argparse.Namespace(audits=100, rate=100.0), [run] * 3, 2, used)
+    figures = dict(pair.split("=") for pair in line.split())
+    assert figures["runs"] == "3"
+    assert figures["errors"] == "2"
+    assert figures["api_rss_mib"] == "655"  # the peak, not the last run's 642
+    assert figures["api_cpu_ms"] == "7.1"  # the median, not the last run's 9.8
+    assert figures["postgres_cpu_ms"] == "3.5"
+    assert figures["load"] == "1.2"
