@@ -51,7 +51,7 @@ from api.errors import Conflict, NotFound
 from api.fiches.schemas import FicheListItem
 from api.reviews.service import actor_of, overlaid_steps
 from api.security import Grant
-from domain.audits.reviews import record_change, step_states_of
+from domain.audits.reviews import has_trail, record_change, step_states_of
 from domain.audits.store import fail_audit, lock_pair, refresh_latest
 from domain.models import (
     Audit,
@@ -489,12 +489,13 @@ _COMPLIANCE_START = _SUMMARY_WIDTH + len(_DETAIL_FIELDS)
 
 @functools.cache
 def _detail_row() -> Select[Any]:
-    """One audit's (`audit_id`) summary columns, then its detail's, its compliance's and its product
-    link: one statement built once, columns rather than entities like the list (decision 114)."""
+    """One audit's (`audit_id`) summary columns, then its detail's, its compliance's, whether it has a
+    trail (`has_trail`) and its product link: one statement built once, columns rather than entities
+    like the list (decision 114)."""
     columns = (getattr(Audit, name) for name in (*_DETAIL_FIELDS, *_COMPLIANCE_FIELDS))
     return (
         _summary_rows()
-        .add_columns(*columns, AuditProductLink)
+        .add_columns(*columns, has_trail(Audit.id), AuditProductLink)
         .outerjoin(AuditProductLink, AuditProductLink.audit_id == Audit.id)
         .where(Audit.id == bindparam("audit_id", type_=BigInteger))
     )
@@ -505,13 +506,14 @@ async def audit_detail(session: AsyncSession, grant: Grant, audit_id: int) -> Au
     row = (await session.execute(statement, {"audit_id": audit_id})).first()
     if row is None:
         raise NotFound("Audit not found")
-    compliance = dict(zip(_COMPLIANCE_FIELDS, row[_COMPLIANCE_START:-1], strict=True))
+    compliance = dict(zip(_COMPLIANCE_FIELDS, row[_COMPLIANCE_START:-2], strict=True))
+    trail = bool(row[-2])
     return AuditDetail.model_validate(
         {
             **_summary_dict(row),
             **dict(zip(_DETAIL_FIELDS, row[_SUMMARY_WIDTH:_COMPLIANCE_START], strict=True)),
             "compliance": compliance_of(compliance),
-            "steps": await session.run_sync(lambda sync: overlaid_steps(sync, audit_id)),
+            "steps": await session.run_sync(lambda sync: overlaid_steps(sync, audit_id, trail=trail)),
             "product": product_of(row[-1]),
         }
     )

@@ -8,12 +8,15 @@ import datetime as dt
 import dagster as dg
 import httpx
 from sqlalchemy import text, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.models import Audit
+from domain.models.reviews import AuditRerunResult
 from orchestration.reruns import rerun_audit_step_job
 from runs.contract import RERUN_AUDIT_STEP_JOB
 from tests.fixtures.factories.aio import add_audit, add_scorecard
 from tests.fixtures.fakes import RecordingLauncher
+from tests.fixtures.queries import counting
 from tests.fixtures.world import World
 
 
@@ -127,6 +130,32 @@ async def test_a_rerun_is_one_dagster_run_trailed_with_the_caller(
     [entry] = detail["steps"][0]["control_points"][1]["rerun_history"]
     assert (entry["rerun_id"], entry["status"], entry["run_id"]) == (data["rerun_id"], "queued", run_id)
     assert entry["by"] == f"user:{world.users['operator']}"
+
+
+async def test_the_detail_reads_the_trail_only_of_an_audit_that_has_one(
+    client: httpx.AsyncClient, world: World, api_engine: AsyncEngine
+) -> None:
+    """An audit never overridden nor rerun spares the detail the three trail statements; a rerun's
+    result alone (its request written by another process than the API) is trail enough to read them."""
+    audit_id = await _audit(world)
+    trail_reads = ("SELECT audit_reviews.", "SELECT audit_reruns.", "SELECT audit_rerun_results.")
+    with counting(api_engine) as untouched:
+        detail = await _detail(client, world, audit_id)
+    assert not [s for s in untouched if s.startswith(trail_reads)]
+    assert detail["steps"][0]["rerun_history"] == []
+    world.session.add(
+        AuditRerunResult(
+            rerun_id="r-elsewhere", audit_id=audit_id, step_position=1, status="failed", previous_revision=1,
+            error="LLM unavailable", run_id="run-elsewhere",
+        )
+    )  # fmt: skip
+    await world.commit()
+    with counting(api_engine) as trailed:
+        detail = await _detail(client, world, audit_id)
+    assert len([s for s in trailed if s.startswith(trail_reads)]) == 3
+    assert len(trailed) == len(untouched) + 3
+    [entry] = detail["steps"][0]["rerun_history"]
+    assert (entry["rerun_id"], entry["status"], entry["error"]) == ("r-elsewhere", "failed", "LLM unavailable")
 
 
 async def test_a_rerun_the_run_would_refuse_launches_nothing(
