@@ -19,7 +19,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, Select, false, select, true
+from sqlalchemy import ARRAY, ColumnElement, Select, String, any_, bindparam, false, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -74,6 +74,29 @@ def owner_clause(
 def fiche_scope_clause(subject: ScopeSubject, fiche: type[Fiche] | Any = Fiche) -> ColumnElement[bool]:
     """`WHERE` clause restricting `fiche` (the model or an alias of it) to what `subject` may see."""
     return owner_clause(subject, group_column=fiche.crm_group_id, owner_column=fiche.attribution_user_id)
+
+
+#: A subject's ids as parameters (`scope_parameters`), for statements built once per scope.
+_GROUP_IDS = bindparam("scope_group_ids", type_=ARRAY(String))
+_OWNER_ID = bindparam("scope_owner_id", type_=String)
+
+
+def bound_fiche_scope_clause(scope: Scope, fiche: type[Fiche] | Any = Fiche) -> ColumnElement[bool]:
+    """`fiche_scope_clause` of any subject with `scope`, the subject's ids the parameters of
+    `scope_parameters`: the same fiches pass (a GROUP subject without linked teams matches no group,
+    a SELF subject without a CRM id compares with NULL, which no fiche passes). A statement built
+    once with it keeps SQLAlchemy's memoised cache key; one rebuilt per request walks its whole
+    tree again to find its compiled form (decision 121)."""
+    if scope is Scope.ALL:
+        return true()
+    if scope is Scope.GROUP:
+        return fiche.crm_group_id == any_(_GROUP_IDS)
+    return fiche.attribution_user_id == _OWNER_ID
+
+
+def scope_parameters(subject: ScopeSubject) -> dict[str, Any]:
+    """The parameters of `bound_fiche_scope_clause` for `subject`."""
+    return {"scope_group_ids": sorted(subject.crm_group_ids), "scope_owner_id": subject.crm_user_id}
 
 
 def audit_scope_clause(subject: ScopeSubject) -> ColumnElement[bool]:

@@ -69,7 +69,13 @@ from domain.models import (
 from domain.models.base import table_column
 from domain.products.audit_link import product_of
 from domain.rbac import Scope
-from domain.scoping import audit_scope_clause, fiche_scope_clause, owner_clause
+from domain.scoping import (
+    audit_scope_clause,
+    bound_fiche_scope_clause,
+    fiche_scope_clause,
+    owner_clause,
+    scope_parameters,
+)
 from services.auditing import STALE_HEARTBEAT
 
 AuditRow = Row[Audit, Fiche, str, int, *tuple[Any, ...]]  # and what a route adds
@@ -488,22 +494,22 @@ _COMPLIANCE_START = _SUMMARY_WIDTH + len(_DETAIL_FIELDS)
 
 
 @functools.cache
-def _detail_row() -> Select[Any]:
+def _detail_row(scope: Scope) -> Select[Any]:
     """One audit's (`audit_id`) summary columns, then its detail's, its compliance's, whether it has a
     trail (`has_trail`) and its product link: one statement built once, columns rather than entities
-    like the list (decision 114)."""
+    like the list (decision 114), for subjects of `scope` (decision 121)."""
     columns = (getattr(Audit, name) for name in (*_DETAIL_FIELDS, *_COMPLIANCE_FIELDS))
     return (
         _summary_rows()
         .add_columns(*columns, has_trail(Audit.id), AuditProductLink)
         .outerjoin(AuditProductLink, AuditProductLink.audit_id == Audit.id)
-        .where(Audit.id == bindparam("audit_id", type_=BigInteger))
+        .where(Audit.id == bindparam("audit_id", type_=BigInteger), bound_fiche_scope_clause(scope))
     )
 
 
 async def audit_detail(session: AsyncSession, grant: Grant, audit_id: int) -> AuditDetail:
-    statement = _detail_row().where(fiche_scope_clause(grant))
-    row = (await session.execute(statement, {"audit_id": audit_id})).first()
+    parameters = {"audit_id": audit_id, **scope_parameters(grant)}
+    row = (await session.execute(_detail_row(grant.scope), parameters)).first()
     if row is None:
         raise NotFound("Audit not found")
     compliance = dict(zip(_COMPLIANCE_FIELDS, row[_COMPLIANCE_START:-2], strict=True))

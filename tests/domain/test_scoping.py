@@ -8,7 +8,15 @@ from sqlalchemy.orm import Session, aliased
 
 from domain.models import Fiche, Team, TeamMember, User
 from domain.rbac import Scope
-from domain.scoping import Subject, apply_fiche_scope, fiche_scope_clause, load_subject, reaches_all_of
+from domain.scoping import (
+    Subject,
+    apply_fiche_scope,
+    bound_fiche_scope_clause,
+    fiche_scope_clause,
+    load_subject,
+    reaches_all_of,
+    scope_parameters,
+)
 
 # fiche id -> (CRM group, attributed CRM user)
 FICHES = {
@@ -44,8 +52,13 @@ def rows(db_session: Session) -> dict[str, int]:
 
 
 def visible(session: Session, subject: Subject) -> set[str]:
+    """What `subject` sees, asserted the same through the clause built once per scope with the
+    subject's ids as parameters (`bound_fiche_scope_clause`) as through the literal one."""
     statement = apply_fiche_scope(select(Fiche.fiche_id), subject)
-    return set(session.scalars(statement).all())
+    seen = set(session.scalars(statement).all())
+    bound = select(Fiche.fiche_id).where(bound_fiche_scope_clause(subject.scope))
+    assert set(session.scalars(bound, scope_parameters(subject)).all()) == seen
+    return seen
 
 
 def subject(session: Session, user_id: int, scope: Scope) -> Subject:
