@@ -25,7 +25,12 @@ latency counts from that due time (a late answer makes the next ones late too: n
 omission). `--warmup` seconds at the same rate come first and are not counted.
 
 The API phase's requests come from a load generator in its own process (aiohttp, lighter than httpx
-per request), so the API's CPU is measured alone and the generator's beside it. Before the load,
+per request), so the API's CPU is measured alone and the generator's beside it. Each request opens its
+own connection, as the API's replicas are reached in production: `deploy/nginx.conf` proxies to a
+variable (`$api_backend`), which keeps no upstream connections, so nginx connects anew for every
+request. `--keep-alive` sends them instead over one client's pool of kept-alive connections, which
+aiohttp reuses most recent first: one API worker then serves most requests while the other idles
+(decision 121). Each phase reports every API worker's share of the API's CPU. Before the load,
 the generator sends every shape twice, one request at a time, to the running API: the second pass's
 CPU in the API process is the per-endpoint "one at a time" figure (no client in it).
 
@@ -53,6 +58,7 @@ holds most of its requests slower than its p99: a stall shows there.
     .venv/bin/python benchmarks/api_load.py --home /tmp/api-bench    # keep (and reuse) the seeded database
     .venv/bin/python benchmarks/api_load.py --api-workers 2          # `callaudit api --workers 2`
     .venv/bin/python benchmarks/api_load.py --runs 3                 # medians of three back-to-back runs
+    .venv/bin/python benchmarks/api_load.py --keep-alive             # one client's kept-alive connections
 """
 
 from __future__ import annotations
@@ -144,6 +150,7 @@ class Phase:
     api_cpu_s: float = 0.0
     postgres_cpu_s: float = 0.0
     generator_cpu_s: float = 0.0  # the process sending the requests (or replaying the SQL)
+    worker_cpu_s: list[float] = field(default_factory=list)  # each API worker's, over the measured requests
     load: tuple[float, float] = (0.0, 0.0)
     #: One at a time against the running API, per endpoint: (API CPU ms, generator CPU ms) a request.
     serial_cpu_ms: dict[str, tuple[float, float]] = field(default_factory=dict)
@@ -162,6 +169,23 @@ def _cpu(processes: Sequence[psutil.Process]) -> float:
         except psutil.NoSuchProcess:
             continue
     return total
+
+
+def _workers_cpu(api: psutil.Process | None) -> dict[int, float]:
+    """CPU seconds of each API worker process (the API's children), by pid."""
+    seconds = {}
+    for worker in api.children() if api is not None else ():
+        try:
+            seconds[worker.pid] = sum(worker.cpu_times()[:2])
+        except psutil.NoSuchProcess:
+            continue
+    return seconds
+
+
+def worker_shares(cpu_s: Sequence[float]) -> list[float]:
+    """Each worker's share of the workers' CPU, busiest first: balanced workers share it equally."""
+    total = sum(cpu_s)
+    return sorted((seconds / total for seconds in cpu_s), reverse=True) if total > 0 else []
 
 
 def _rss(process: psutil.Process) -> int:
@@ -473,11 +497,13 @@ async def _open_loop(
     try:
         apis = [api] if api is not None else []
         api_before, postgres_before, own_before = _cpu(apis), _cpu([postgres]), time.process_time()
+        workers_before = _workers_cpu(api)
         for i, shape in enumerate(requests):
             due = start + i / rate
             await asyncio.sleep(max(0.0, due - loop.time()))
             if i == warmup:
                 api_before, postgres_before, own_before = _cpu(apis), _cpu([postgres]), time.process_time()
+                workers_before = _workers_cpu(api)
             tasks.append(asyncio.create_task(fire(i, shape, due)))
             if api is not None and i % int(rate) == 0:
                 phase.rss.append(_rss(api))
@@ -488,6 +514,8 @@ async def _open_loop(
     phase.requests = len(requests) - warmup
     phase.api_cpu_s, phase.postgres_cpu_s = _cpu(apis) - api_before, _cpu([postgres]) - postgres_before
     phase.generator_cpu_s = time.process_time() - own_before
+    workers_after = _workers_cpu(api)
+    phase.worker_cpu_s = [workers_after[pid] - before for pid, before in workers_before.items() if pid in workers_after]
     if api is not None:
         phase.rss.append(_rss(api))
 
@@ -532,12 +560,13 @@ async def _api_phase(
     warmup: int,
     api: psutil.Process,
     postgres: psutil.Process,
+    keep_alive: bool,
 ) -> Phase:
     phase = Phase()
     headers = {name: {"Authorization": f"Bearer {token}"} for name, token in tokens.items()}
     bodies = {s: json.dumps({"fiche_ids": list(s.fiche_ids)}).encode() for s in set(requests) if s.fiche_ids}
     json_headers = {name: {**h, "Content-Type": "application/json"} for name, h in headers.items()}
-    connector = aiohttp.TCPConnector(limit=200)
+    connector = aiohttp.TCPConnector(limit=200, force_close=not keep_alive)
     timeout = aiohttp.ClientTimeout(total=TIMEOUT_S)
     async with aiohttp.ClientSession(f"http://127.0.0.1:{port}", connector=connector, timeout=timeout) as client:
 
@@ -573,11 +602,20 @@ async def _api_phase(
 
 
 def _generate(
-    *, port: int, tokens: dict[str, str], requests: Sequence[Shape], rate: float, warmup: int, pids: tuple[int, int]
+    *,
+    port: int,
+    tokens: dict[str, str],
+    requests: Sequence[Shape],
+    rate: float,
+    warmup: int,
+    pids: tuple[int, int],
+    keep_alive: bool,
 ) -> Phase:
     """The API phase in the load generator's own process (`multiprocessing`): its CPU is not the API's."""
     api, postgres = (psutil.Process(pid) for pid in pids)
-    return asyncio.run(_api_phase(port, tokens, requests, rate=rate, warmup=warmup, api=api, postgres=postgres))
+    return asyncio.run(
+        _api_phase(port, tokens, requests, rate=rate, warmup=warmup, api=api, postgres=postgres, keep_alive=keep_alive)
+    )
 
 
 # --- report -------------------------------------------------------------------------------------
@@ -635,6 +673,10 @@ def _report(
     sql_pg_ms, sql_gen_ms = (1000 * cpu / max(1, sql.requests) for cpu in (sql.postgres_cpu_s, sql.generator_cpu_s))
     print(f"API ({args.api_workers} worker(s)): RSS {rss[0]:.0f} MiB at the start, peak {max(rss):.0f} MiB, "
           f"{rss[-1]:.0f} MiB at the end")  # fmt: skip
+    shared = worker_shares(api.worker_cpu_s)
+    shares = " / ".join(f"{100 * share:.0f} %" for share in shared)
+    connections = "one client's kept-alive connections" if args.keep_alive else "a connection a request"
+    print(f"API workers' shares of its CPU (busiest first): {shares or 'n/a'} ({connections})")
     print(f"CPU a request (all endpoints): API phase {api_ms:.1f} ms in the API + {pg_ms:.1f} ms in Postgres "
           f"+ {gen_ms:.1f} ms in the load generator; SQL phase {sql_pg_ms:.1f} ms in Postgres + {sql_gen_ms:.1f} ms "
           f"replaying; at {args.rate:g}/s on {os.cpu_count()} CPUs the budget is "
@@ -652,6 +694,7 @@ def _report(
         "postgres_cpu_ms": pg_ms,
         "generator_cpu_ms": gen_ms,
         "load": api.load[0],
+        "busiest_worker": shared[0] if shared else 1.0,
     }
     return {e: (api.latencies(e), sql.latencies(e)) for e in ENDPOINTS}, errors, resources
 
@@ -671,7 +714,8 @@ def median_figures(runs: Sequence[Run]) -> dict[str, tuple[float, float, float]]
 
 
 def last_line(args: argparse.Namespace, runs: Sequence[Run], errors: int, resources: Sequence[dict[str, float]]) -> str:
-    """The last line: the medians over runs, but the peak RSS of all of them."""
+    """The last line: the medians over runs, but the peak RSS of all of them. `busiest_worker` is the
+    busiest API worker's share of the API's CPU (0.5 with two balanced workers)."""
     figures = median_figures(runs)
     if len(runs) > 1:
         print(f"\nmedian of {len(runs)} runs: endpoint  p99  SQL p99  ratio (each run's p99: ms)")
@@ -685,9 +729,11 @@ def last_line(args: argparse.Namespace, runs: Sequence[Run], errors: int, resour
         f"{key}={statistics.median(r[key] for r in resources):.1f}"
         for key in ("api_cpu_ms", "postgres_cpu_ms", "generator_cpu_ms", "load")
     )
+    busiest = statistics.median(r["busiest_worker"] for r in resources)
     return (
         f"audits={args.audits} rate={args.rate:g} runs={len(runs)} p99_ms={figures['list'][0]:.1f} "
-        f"ratio={figures['list'][2]:.2f} {per} worst_ratio={worst:.2f} errors={errors} api_rss_mib={rss:.0f} {cpu}"
+        f"ratio={figures['list'][2]:.2f} {per} worst_ratio={worst:.2f} errors={errors} api_rss_mib={rss:.0f} {cpu} "
+        f"busiest_worker={busiest:.2f}"
     )
 
 
@@ -700,6 +746,9 @@ def main() -> None:
     parser.add_argument("--home", type=Path, help="keep the embedded servers here (reused when seeded)")
     parser.add_argument("--api-workers", type=int, default=1, help="`callaudit api --workers`")
     parser.add_argument("--runs", type=int, default=1, help="SQL and API phases, back to back; medians reported")
+    parser.add_argument(
+        "--keep-alive", action="store_true", help="one client's kept-alive connections, not a connection a request"
+    )
     args = parser.parse_args()
     rng = random.Random(21)
     secret = secrets.token_urlsafe(48)
@@ -730,7 +779,10 @@ def main() -> None:
             multiprocessing.get_context("spawn").Pool(1) as generator,
         ):
             pids = (proc.pid, postmaster(servers.home).pid)
-            load = {"port": port, "tokens": tokens, "requests": requests, "rate": args.rate, "warmup": warmup}
+            load = {
+                "port": port, "tokens": tokens, "requests": requests, "rate": args.rate, "warmup": warmup,
+                "keep_alive": args.keep_alive,
+            }  # fmt: skip
             for number in range(1, args.runs + 1):
                 # The API idles while the SQL is replayed: each pair shares its minutes on the machine.
                 sql = asyncio.run(_sql_phase(servers, requests, captured, rate=args.rate, warmup=warmup))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import random
 
-from api_load import ENDPOINTS, last_line, median_figures, ratio_of, slowest_second
+from api_load import ENDPOINTS, last_line, median_figures, ratio_of, slowest_second, worker_shares
 
 
 def _steady(seconds: int, rate: int, rng: random.Random) -> list[tuple[float, float]]:
@@ -52,10 +52,13 @@ def test_the_figures_are_medians_over_runs_and_the_ratio_is_of_the_medians() -> 
 def test_the_last_line_takes_median_cpu_and_peak_rss_over_runs() -> None:
     run = dict.fromkeys(ENDPOINTS, ([10.0] * 100, [5.0] * 100))
     used = [
-        {"api_rss_mib": 640.0, "api_cpu_ms": 7.1, "postgres_cpu_ms": 3.4, "generator_cpu_ms": 0.7, "load": 1.2},
-        {"api_rss_mib": 655.0, "api_cpu_ms": 6.6, "postgres_cpu_ms": 3.9, "generator_cpu_ms": 0.6, "load": 1.0},
-        {"api_rss_mib": 642.0, "api_cpu_ms": 9.8, "postgres_cpu_ms": 3.5, "generator_cpu_ms": 0.6, "load": 1.4},
-    ]
+        {"api_rss_mib": 640.0, "api_cpu_ms": 7.1, "postgres_cpu_ms": 3.4, "generator_cpu_ms": 0.7, "load": 1.2,
+         "busiest_worker": 0.52},
+        {"api_rss_mib": 655.0, "api_cpu_ms": 6.6, "postgres_cpu_ms": 3.9, "generator_cpu_ms": 0.6, "load": 1.0,
+         "busiest_worker": 0.81},
+        {"api_rss_mib": 642.0, "api_cpu_ms": 9.8, "postgres_cpu_ms": 3.5, "generator_cpu_ms": 0.6, "load": 1.4,
+         "busiest_worker": 0.55},
+    ]  # fmt: skip
     line = last_line(argparse.Namespace(audits=100, rate=100.0), [run] * 3, 2, used)
     figures = dict(pair.split("=") for pair in line.split())
     assert figures["runs"] == "3"
@@ -64,3 +67,10 @@ def test_the_last_line_takes_median_cpu_and_peak_rss_over_runs() -> None:
     assert figures["api_cpu_ms"] == "7.1"  # the median, not the last run's 9.8
     assert figures["postgres_cpu_ms"] == "3.5"
     assert figures["load"] == "1.2"
+    assert figures["busiest_worker"] == "0.55"  # the median, not the one run's 0.81 nor the last's
+
+
+def test_worker_shares_are_of_the_workers_cpu_busiest_first() -> None:
+    assert worker_shares([1.0, 4.0]) == [0.8, 0.2]  # the one-pool imbalance decision 121 measured
+    assert worker_shares([3.0, 3.0]) == [0.5, 0.5]
+    assert worker_shares([0.0, 0.0]) == []  # no CPU measured: no shares, not a division by zero
