@@ -172,11 +172,13 @@ def _cpu(processes: Sequence[psutil.Process]) -> float:
 
 
 def _workers_cpu(api: psutil.Process | None) -> dict[int, float]:
-    """CPU seconds of each API worker process (the API's children), by pid."""
+    """CPU seconds of each API worker process, by pid: the API's children but multiprocessing's
+    resource tracker, which uvicorn's spawned workers bring along."""
     seconds = {}
-    for worker in api.children() if api is not None else ():
+    for child in api.children() if api is not None else ():
         try:
-            seconds[worker.pid] = sum(worker.cpu_times()[:2])
+            if not any("resource_tracker" in part for part in child.cmdline()):
+                seconds[child.pid] = sum(child.cpu_times()[:2])
         except psutil.NoSuchProcess:
             continue
     return seconds
