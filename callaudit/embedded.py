@@ -255,10 +255,23 @@ class EmbeddedRedis:
         subprocess.run(args, check=True, capture_output=True, timeout=timeout)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.url() is not None:
+            if self.url() is not None and self._answers():
                 return True
             time.sleep(0.05)
         raise RuntimeError(f"embedded Redis did not start; see {self.data_dir / 'redis.log'}")
+
+    def _answers(self) -> bool:
+        """Whether the server answers commands: after a restart it listens while it replays its
+        append-only file, and answers every command with LOADING until it is done."""
+        import redis
+
+        client = redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=1.0)
+        try:
+            return bool(client.ping())
+        except (redis.exceptions.BusyLoadingError, redis.exceptions.ConnectionError):
+            return False
+        finally:
+            client.close()
 
     def stop(self, timeout: float = 10.0) -> bool:
         pid = self._pid()

@@ -9,6 +9,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import psutil
@@ -139,3 +140,29 @@ def test_a_socket_directory_planted_by_another_user_is_refused(tmp_path: Path) -
             _socket_dir(deep)
     finally:
         planted.rmdir()
+
+
+def test_redis_start_returns_once_the_append_only_file_is_replayed(tmp_path: Path) -> None:
+    """A restarted server listens while it replays its append-only file and answers LOADING until
+    done: `start` waits for it, so the first command after it is served (it failed under load)."""
+    server = EmbeddedRedis(tmp_path)
+    server.start()
+    url = server.url()
+    assert url is not None
+    client = redis.Redis.from_url(url)
+    pipeline = client.pipeline(transaction=False)
+    for i in range(300_000):  # enough to replay for a good fraction of a second
+        pipeline.set(f"key:{i}", "x" * 50)
+    pipeline.execute()
+    client.close()
+    time.sleep(1.2)  # `appendfsync everysec`: on disk within a second
+    server.stop()
+    server.start()
+    url = server.url()
+    assert url is not None
+    client = redis.Redis.from_url(url, decode_responses=True)
+    try:
+        assert client.get("key:299999") == "x" * 50
+    finally:
+        client.close()
+        server.stop()
