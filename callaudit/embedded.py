@@ -268,7 +268,7 @@ class EmbeddedRedis:
         client = redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=1.0)
         try:
             return bool(client.ping())
-        except (redis.exceptions.BusyLoadingError, redis.exceptions.ConnectionError):
+        except redis.exceptions.ConnectionError:  # LOADING comes as `BusyLoadingError`, one of these
             return False
         finally:
             client.close()
