@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import gc
 import json
@@ -154,6 +155,9 @@ class Phase:
     load: tuple[float, float] = (0.0, 0.0)
     #: One at a time against the running API, per endpoint: (API CPU ms, generator CPU ms) a request.
     serial_cpu_ms: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: Postgres processes started during the phase: (seconds from the first measured due time, role).
+    new_backends: list[tuple[float, str]] = field(default_factory=list)
+    measured_from: float = 0.0  # the first measured due time, as a Unix time (to line up with other logs)
 
     def latencies(self, endpoint: str) -> list[float]:
         return [latency for _, name, latency in self.timeline if name == endpoint]
@@ -496,6 +500,8 @@ async def _open_loop(
     gc.collect()
     gc.freeze()
     gc.disable()
+    phase.measured_from = measured_from - loop.time() + time.time()
+    watching = asyncio.create_task(_watch_backends(postgres, phase))
     try:
         apis = [api] if api is not None else []
         api_before, postgres_before, own_before = _cpu(apis), _cpu([postgres]), time.process_time()
@@ -511,6 +517,7 @@ async def _open_loop(
                 phase.rss.append(_rss(api))
         await asyncio.gather(*tasks)
     finally:
+        watching.cancel()
         gc.enable()
         gc.unfreeze()
     phase.requests = len(requests) - warmup
@@ -520,6 +527,27 @@ async def _open_loop(
     phase.worker_cpu_s = [workers_after[pid] - before for pid, before in workers_before.items() if pid in workers_after]
     if api is not None:
         phase.rss.append(_rss(api))
+
+
+def backend_role(cmdline: Sequence[str]) -> str:
+    """What a Postgres process is, from the title it sets: `postgres: user db [local] idle` (or
+    `127.0.0.1(5432)`) is a client's connection, `postgres: autovacuum worker` is itself."""
+    title = " ".join(cmdline).strip().removeprefix("postgres: ")
+    return "connection" if re.search(r"\[local\]|\(\d+\)", title) else " ".join(title.split(" ")[:2])
+
+
+async def _watch_backends(postgres: psutil.Process, phase: Phase) -> None:
+    """Every Postgres process that starts during the phase (a negative time is in the warm-up): a new
+    connection plans every statement with cold caches, and an autovacuum worker competes for the CPU."""
+    seen = {child.pid for child in postgres.children()}
+    while True:
+        await asyncio.sleep(0.25)
+        for child in postgres.children():
+            if child.pid in seen:
+                continue
+            seen.add(child.pid)
+            with contextlib.suppress(psutil.Error):  # gone already
+                phase.new_backends.append((child.create_time() - phase.measured_from, backend_role(child.cmdline())))
 
 
 async def _sql_phase(
@@ -686,8 +714,11 @@ def _report(
     print(f"late sends (> 5 ms after due, by the generator): SQL {sql.late_starts}, API {api.late_starts}")
     for name, phase in (("SQL", sql), ("API", api)):
         second, held, slow, worst = slowest_second([(due, latency) for due, _, latency in phase.timeline])
+        at = dt.datetime.fromtimestamp(phase.measured_from + second).strftime("%H:%M:%S")
         print(f"{name} phase: of the {slow} requests slower than its p99, {held} were due in second {second} "
-              f"(its slowest {worst:.0f} ms)")  # fmt: skip
+              f"({at}; its slowest {worst:.0f} ms)")  # fmt: skip
+        started = ", ".join(f"{role} at {at:.1f} s" for at, role in phase.new_backends) or "none"
+        print(f"  Postgres processes started during the phase (negative: in the warm-up): {started}")
     print(f"load average (1 min) at the end of each phase: SQL {sql.load[0]:.1f}, API {api.load[0]:.1f} "
           f"on {os.cpu_count()} CPUs")  # fmt: skip
     resources = {

@@ -12,6 +12,7 @@ from sqlalchemy import event, func, select
 
 from api.fiches import status
 from domain.models import Recording
+from domain.rbac import Scope
 from tests.fixtures.factories.aio import WHEN, add_audit, add_scorecard
 from tests.fixtures.world import World
 
@@ -101,11 +102,20 @@ async def test_status_batch_is_one_query_and_scoped(client: httpx.AsyncClient, w
     admin = await client.post("/api/fiches/status/batch", json={"fiche_ids": ids}, headers=world.headers("admin"))
     assert admin.json()["data"]["F-OTHER"]["audit"]["average_score"] == 50.0
 
+    # The statement is built once per scope, the subject's ids its parameters: each subject still sees
+    # only its own, one after the other (SELF: the sales attributed to its CRM user).
+    own = await client.post("/api/fiches/status/batch", json={"fiche_ids": ids}, headers=world.headers("self_user"))
+    assert own.json()["data"]["F-OWN"]["audit"]["average_score"] == 80.0
+    assert own.json()["data"]["F-OTHER"]["audit"]["total"] == 0
+    other = await client.post("/api/fiches/status/batch", json={"fiche_ids": ids}, headers=world.headers("other"))
+    assert other.json()["data"]["F-OTHER"]["audit"]["average_score"] == 50.0
+    assert other.json()["data"]["F-OWN"]["audit"]["total"] == 0
+
 
 def test_status_rows_are_unpacked_in_the_statements_column_order() -> None:
     """`status_of` reads a row by position: each column of the statement, given its own value, must come
     out where its name says (a column added, removed or moved in one place and not the other fails)."""
-    names = list(status._unscoped().selected_columns.keys())
+    names = list(status._statement(Scope.GROUP).selected_columns.keys())
     values: dict[str, Any] = {name: f"<{name}>" for name in names}
     values.update({name: n for n, name in enumerate(names, start=100) if name.startswith(("t_", "a_"))})
     values.update(t_total=10, t_transcribed=4, t_failed=1, a_average_score=12.5, l_score_percentage=75.0)

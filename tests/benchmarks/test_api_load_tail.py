@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import random
 
-from api_load import ENDPOINTS, last_line, median_figures, ratio_of, slowest_second, worker_shares
+from api_load import ENDPOINTS, backend_role, last_line, median_figures, ratio_of, slowest_second, worker_shares
 
 
 def _steady(seconds: int, rate: int, rng: random.Random) -> list[tuple[float, float]]:
@@ -74,3 +74,11 @@ def test_worker_shares_are_of_the_workers_cpu_busiest_first() -> None:
     assert worker_shares([1.0, 4.0]) == [0.8, 0.2]  # the one-pool imbalance decision 121 measured
     assert worker_shares([3.0, 3.0]) == [0.5, 0.5]
     assert worker_shares([0.0, 0.0]) == []  # no CPU measured: no shares, not a division by zero
+
+
+def test_a_postgres_process_is_named_from_its_title() -> None:
+    # Titles as psutil reads them from PostgreSQL 18's processes (the title padded with empty arguments).
+    assert backend_role(["postgres: postgres callaudit [local] idle", "", "", ""]) == "connection"
+    assert backend_role(["postgres: app callaudit 10.0.0.7(51234) SELECT"]) == "connection"
+    assert backend_role(["postgres: autovacuum worker callaudit", ""]) == "autovacuum worker"
+    assert backend_role(["postgres: checkpointer ", "", ""]) == "checkpointer"
