@@ -717,7 +717,7 @@ def _report(
         at = dt.datetime.fromtimestamp(phase.measured_from + second).strftime("%H:%M:%S")
         print(f"{name} phase: of the {slow} requests slower than its p99, {held} were due in second {second} "
               f"({at}; its slowest {worst:.0f} ms)")  # fmt: skip
-        started = ", ".join(f"{role} at {at:.1f} s" for at, role in phase.new_backends) or "none"
+        started = ", ".join(f"{role} at {offset:.1f} s" for offset, role in phase.new_backends) or "none"
         print(f"  Postgres processes started during the phase (negative: in the warm-up): {started}")
     print(f"load average (1 min) at the end of each phase: SQL {sql.load[0]:.1f}, API {api.load[0]:.1f} "
           f"on {os.cpu_count()} CPUs")  # fmt: skip

@@ -32,7 +32,7 @@ _IDS = bindparam("fiche_ids", type_=ARRAY(String))
 @functools.cache
 def _statement(scope: Scope) -> Select[Any]:
     """Built once per scope: the statement does not depend on the request, only its parameters do (the
-    batch's ids and the subject's, decision 121)."""
+    batch's ids and the subject's, decision 122)."""
     ids = any_(_IDS)
     transcripts = (
         select(
