@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from api import health
+from api.auth.principal_cache import PrincipalCache, start_listener
 from api.collector import freeze_warmup_survivors
 from api.deps import AppState
 from api.errors import ERROR_RESPONSES, install_error_handlers
@@ -91,6 +92,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             redis=redis,
             http=http,
         )
+        if settings.auth_principal_cache_seconds > 0:
+            state.principals = PrincipalCache(settings.auth_principal_cache_seconds)
+            # Straight to Postgres: a transaction pooler in front of DATABASE_URL does not keep a LISTEN.
+            direct = settings.direct_url.get_secret_value() if settings.direct_url else runtime.database_url
+            state.cleanups.append(start_listener(state.principals, direct))
         # What exists now (modules, mappers, the app) lives as long as the app: out of the collector's
         # sight, a full collection walks what requests left, not ~570k objects (decision 112).
         gc.freeze()

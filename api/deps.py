@@ -16,6 +16,7 @@ from callaudit.settings import Settings
 if TYPE_CHECKING:
     from sqlalchemy import orm
 
+    from api.auth.principal_cache import PrincipalCache
     from api.realtime.hub import StreamHub
     from api.realtime.response import SendWatchdog
     from api.runlogs import RunLogReader
@@ -35,6 +36,8 @@ class AppState:
     sessionmaker: async_sessionmaker[AsyncSession]
     redis: aioredis.Redis
     http: httpx.AsyncClient
+    #: Signed-in principals remembered between requests; `None` when `AUTH_PRINCIPAL_CACHE_SECONDS` is 0.
+    principals: PrincipalCache | None = None
     # Built on first use by the route families that need them (`api.fiches.deps`, `api.realtime`,
     # `api.runlogs`, `api.chat.deps`, `api.reports.audio`), so a replica that never serves them opens nothing.
     crm: CrmClient | None = None

@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from assets.analytics import BATCH_DAYS, audit_facts  # noqa: E402
 from callaudit.settings import load_settings  # noqa: E402
-from resources.database import DatabaseResource  # noqa: E402
+from resources.database import DatabaseResource, libpq_url  # noqa: E402
 
 SEED_SQL = Path(__file__).with_name("analytics_seed.sql")
 BASELINE = """
@@ -61,16 +61,12 @@ WHERE f.sales_date BETWEEN %s AND %s
 """
 
 
-def _conninfo(database_url: str) -> str:
-    return database_url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
 def seed(database_url: str, days: list[dt.date], fiches: int, steps: int, points: int) -> dict[str, int]:
     """The year's rows generated inside Postgres (`analytics_seed.sql`, set-based: no row crosses the wire)."""
     values = {"first_day": f"'{days[0]}'", "days": str(len(days)), "fiches": str(fiches), "steps": str(steps)}
     values["points"] = str(points)
     sql = re.sub(r"(?<!:):([a-z_]+)", lambda m: values.get(m.group(1), m.group(0)), SEED_SQL.read_text())
-    with psycopg.connect(_conninfo(database_url), autocommit=True) as conn:
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
         with conn.transaction():
             for statement in sql.split(";\n"):
                 if statement.strip():
@@ -137,7 +133,7 @@ def main() -> None:
         engine.dispose()
         started = time.perf_counter()
         read = 0
-        with psycopg.connect(_conninfo(servers.database_url)) as conn, conn.cursor(name="baseline") as cur:
+        with psycopg.connect(libpq_url(servers.database_url)) as conn, conn.cursor(name="baseline") as cur:
             cur.itersize = 10_000
             cur.execute(BASELINE, (days[0], days[-1]))
             for _ in cur:

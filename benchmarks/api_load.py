@@ -98,7 +98,7 @@ from api.auth.crypto import keyring_for
 from api.auth.service import issue_refresh_token
 from callaudit.settings import Settings, load_settings
 from domain.models import Audit, Fiche, User
-from resources.database import create_api_engine
+from resources.database import create_api_engine, libpq_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the API tests' world seeds roles, teams and principals
@@ -203,11 +203,6 @@ def postmaster(home: Path) -> psutil.Process:
     return psutil.Process(int((home / "postgres" / "postmaster.pid").read_text().split()[0]))
 
 
-def conninfo(url: str) -> str:
-    """A SQLAlchemy URL of the psycopg driver as psycopg's own connection string."""
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
 # --- seeding ------------------------------------------------------------------------------------
 
 
@@ -273,20 +268,20 @@ async def _world(settings: Settings) -> list[tuple[int, int]]:
 
 
 def _seed(servers: Servers, settings: Settings, audits: int) -> None:
-    with psycopg.connect(conninfo(servers.database_url)) as connection:
+    with psycopg.connect(libpq_url(servers.database_url)) as connection:
         seeded = connection.execute("SELECT count(*) FROM audits").fetchone()
         if seeded and seeded[0]:
             print(f"  reusing the seeded database: {seeded[0]:,} audits")
             return
     started = time.monotonic()
-    with psycopg.connect(conninfo(servers.database_url)) as connection:
+    with psycopg.connect(libpq_url(servers.database_url)) as connection:
         # A seed that failed half-way leaves the world (committed apart) without its audits.
         cards = connection.execute("SELECT s.id, s.current_version_id FROM scorecards s ORDER BY s.id").fetchall()
     if not cards:
         cards = asyncio.run(_world(settings))
     # 100k audits come from about 0.6 x as many fiches: 1.6 pairs per fiche, 1.25 attempts per pair.
     sql = _seed_sql(round(audits / 1.6 / 1.25 * 0.995), cards)
-    with psycopg.connect(conninfo(servers.database_url), autocommit=True) as connection:
+    with psycopg.connect(libpq_url(servers.database_url), autocommit=True) as connection:
         # Foreign-key triggers off while loading (the generator makes every reference): about half
         # of the load's time otherwise, one parent look-up per row.
         connection.execute("SET synchronous_commit = off")
@@ -311,7 +306,7 @@ def _seed(servers: Servers, settings: Settings, audits: int) -> None:
             print(f"    {time.monotonic() - began:6.1f} s  audit_counts rebuilt")
         connection.execute("SET session_replication_role = DEFAULT")
         connection.execute("VACUUM ANALYZE")
-    with psycopg.connect(conninfo(servers.database_url)) as connection:
+    with psycopg.connect(libpq_url(servers.database_url)) as connection:
         counts = {
             table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
             for table in ("fiches", "recordings", "audits", "audit_steps", "audit_control_points", "audit_citations")
@@ -556,7 +551,7 @@ async def _sql_phase(
     phase = Phase()
     connections: asyncio.Queue[psycopg.AsyncConnection[Any]] = asyncio.Queue()
     for _ in range(POOL):
-        connections.put_nowait(await psycopg.AsyncConnection.connect(conninfo(servers.database_url)))
+        connections.put_nowait(await psycopg.AsyncConnection.connect(libpq_url(servers.database_url)))
 
     async def one(shape: Shape) -> None:
         connection = await connections.get()
@@ -570,7 +565,7 @@ async def _sql_phase(
         except BaseException:
             # A request timed out mid-query leaves its connection unusable: the next one gets a new one.
             await connection.close()
-            connection = await psycopg.AsyncConnection.connect(conninfo(servers.database_url))
+            connection = await psycopg.AsyncConnection.connect(libpq_url(servers.database_url))
             raise
         finally:
             connections.put_nowait(connection)

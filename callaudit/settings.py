@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     # argon2id parameters: `default` = argon2-cffi's (RFC 9106 low-memory). `fast-test` is for test suites
     # only and refused in production; hashes made with other parameters are upgraded at the next login.
     auth_password_hash_profile: Literal["default", "fast-test"] = "default"  # noqa: S105
+    # Each API process remembers a signed-in user's principal this long at most, forgetting it as soon
+    # as Postgres notifies a change (`api.auth.principal_cache`); 0: read it on every request.
+    auth_principal_cache_seconds: float = Field(60.0, ge=0, le=3600)
 
     # --- LLM / audits ---------------------------------------------------------------------------
     openai_api_key: SecretStr | None = None

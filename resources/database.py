@@ -22,6 +22,11 @@ def with_driver(url: str, driver: str = "psycopg") -> str:
     return parsed.set(drivername=f"postgresql+{driver}").render_as_string(hide_password=False)
 
 
+def libpq_url(url: str) -> str:
+    """The same URL as libpq (psycopg's own `connect`) reads it: no SQLAlchemy driver name."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 # hide_parameters: statement errors and DEBUG logs would otherwise print bound values (token
 # hashes, e-mails) next to the SQL.
 def create_sync_engine(url: str, **kwargs: object) -> Engine:

@@ -18,10 +18,12 @@ import hashlib
 import hmac
 import secrets
 import threading
+import time
 import uuid
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import anyio.to_thread
@@ -45,6 +47,8 @@ ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105
 # The report pages' cookie: same keys and claims, another type, so neither is accepted as the other.
 REPORT_COOKIE_TYPE = "report+jwt"
 LEEWAY_SECONDS = 5
+#: Tokens a keyring remembers as verified (about 1 KiB each with their claims).
+VERIFIED_TOKENS = 4096
 
 
 # --- opaque tokens --------------------------------------------------------------------------------
@@ -108,6 +112,10 @@ class Keyring:
     keys: Mapping[str, bytes]
     issuer: str
     audience: str
+    #: (token, type) -> claims of the tokens verified so far, oldest first (decision 123).
+    _verified: dict[tuple[str, str], Mapping[str, Any]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def current_key(self) -> bytes:
@@ -140,7 +148,24 @@ class Keyring:
         }
         return jwt.encode(payload, self.current_key, algorithm=ALGORITHM, headers={"kid": self.current_kid, "typ": typ})
 
-    def verify_access_token(self, token: str, *, typ: str = ACCESS_TOKEN_TYPE) -> dict[str, Any]:
+    def verify_access_token(self, token: str, *, typ: str = ACCESS_TOKEN_TYPE) -> Mapping[str, Any]:
+        """The claims of a valid token of type `typ`.
+
+        A token verified once is remembered with its claims: the same bytes under the same keys verify
+        the same way, and of its time claims only the expiry can turn false later (`nbf` and `iat`
+        passed stay passed). A client sends the same token for its whole lifetime, and the signature
+        and claim checks were 6 % of an audit detail's instructions (decision 123)."""
+        claims = self._verified.get((token, typ))
+        if claims is None:
+            claims = self._verify(token, typ)
+            if len(self._verified) >= VERIFIED_TOKENS:
+                self._verified.pop(next(iter(self._verified)), None)
+            self._verified[(token, typ)] = claims
+        elif claims["exp"] <= time.time() - LEEWAY_SECONDS:  # PyJWT's expiry test
+            raise InvalidAccessToken("ExpiredSignatureError")
+        return claims
+
+    def _verify(self, token: str, typ: str) -> Mapping[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -151,7 +176,7 @@ class Keyring:
         if header.get("typ") != typ or header.get("alg") != ALGORITHM:
             raise InvalidAccessToken("wrong token type or algorithm")
         try:
-            claims: dict[str, Any] = jwt.decode(
+            claims = jwt.decode(
                 token,
                 key,
                 algorithms=[ALGORITHM],
@@ -165,7 +190,7 @@ class Keyring:
             )
         except jwt.PyJWTError as exc:
             raise InvalidAccessToken(type(exc).__name__) from exc
-        return claims
+        return MappingProxyType(claims)  # shared by every request that sends the token: read-only
 
 
 def build_keyring(settings: Settings) -> Keyring:

@@ -6,7 +6,8 @@ Credentials, in order:
 2. ``Authorization: Bearer <value>`` -- an API token / static token as above, else an access JWT.
 
 A presented but invalid credential is a 401 (never silently anonymous). The principal (status, roles,
-grants, teams) is re-read from the database on each request.
+grants, teams) is read from the database, or from what this process remembers of it until the
+database notifies a change (`api.auth.principal_cache`): a change applies on the next request.
 
 Routes declare what they need with :class:`require`::
 
@@ -36,13 +37,15 @@ from api.auth.crypto import (
     passwords_for,
 )
 from api.auth.principal import Grant, Principal
+from api.auth.principal_cache import PrincipalCache
 from api.auth.ratelimit import LoginLimiter
 from api.auth.service import (
     load_api_token_principal,
     load_session_principal,
     static_token_principal,
+    utcnow,
 )
-from api.deps import RedisDep, SessionDep, SettingsDep
+from api.deps import RedisDep, SessionDep, SettingsDep, StateDep
 from api.errors import Forbidden, NotAuthenticated
 from domain.rbac import PERMISSIONS, Action, Scope, action_for_suffix
 
@@ -87,8 +90,9 @@ async def _machine_principal(token: str, session: SessionDep, settings: Settings
     return principal
 
 
-async def get_optional_principal(
+async def get_optional_principal(  # noqa: PLR0917 - FastAPI dependencies
     session: SessionDep,
+    state: StateDep,
     settings: SettingsDep,
     keyring: KeyringDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
@@ -106,15 +110,21 @@ async def get_optional_principal(
         static = static_token_principal(token, settings.static_api_tokens, Scope(settings.api_auth_token_scope))
         if static is not None:
             return static
-    principal, _ = await user_session_principal(session, keyring, token)
+    principal, _ = await user_session_principal(session, keyring, token, principals=state.principals)
     return principal
 
 
 async def user_session_principal(
-    session: AsyncSession, keyring: Keyring, token: str, *, typ: str = ACCESS_TOKEN_TYPE
+    session: AsyncSession,
+    keyring: Keyring,
+    token: str,
+    *,
+    typ: str = ACCESS_TOKEN_TYPE,
+    principals: PrincipalCache | None = None,
 ) -> tuple[Principal, str]:
     """The user of a signed token of type `typ` (an access token, or the report pages' cookie) and its
-    login session id; 401 when the token is invalid, its session ended or its user may not sign in."""
+    login session id; 401 when the token is invalid, its session ended or its user may not sign in.
+    `principals` remembers the answer until the database changes (`api.auth.principal_cache`)."""
     try:
         claims = keyring.verify_access_token(token, typ=typ)
         user_id = int(claims["sub"])
@@ -126,13 +136,20 @@ async def user_session_principal(
     except (InvalidAccessToken, ValueError) as exc:
         log.info("rejected a token of type %s (%s)", typ, exc)
         raise NotAuthenticated(INVALID_CREDENTIALS) from None
-    alive, principal = await load_session_principal(session, user_id, session_id)
-    if not alive:
+    now = utcnow()
+    remembered = principals.get(user_id, session_id, now) if principals is not None else None
+    if remembered is not None:
+        return remembered, session_id
+    read_at = principals.generation if principals is not None else 0
+    ends, principal = await load_session_principal(session, user_id, session_id)
+    if ends is None:
         log.info("rejected a token of type %s of an ended session of user %s", typ, user_id)
         raise NotAuthenticated(INVALID_CREDENTIALS)
     if principal is None:
         log.info("rejected a token of type %s of inactive or deleted user %s", typ, user_id)
         raise NotAuthenticated(INVALID_CREDENTIALS)
+    if principals is not None:
+        principals.put(user_id, session_id, principal, ends, read_at=read_at, now=now)
     return principal, session_id
 
 

@@ -1,6 +1,7 @@
 """Who is calling: a user session, a machine API token or a legacy static token, and what it may do.
 
-A `Principal` is rebuilt from the database on every request (status, roles, grants, teams), so
+A `Principal` is read from the database (status, roles, grants, teams), or for a user session from
+what the API process remembers until Postgres notifies a change (`api.auth.principal_cache`), so
 disabling a user, changing roles or moving teams takes effect on the very next request.
 """
 

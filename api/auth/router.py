@@ -227,9 +227,10 @@ async def invite_accept(
 @router.get(
     "/me",
     response_model=Envelope[MeResponse],
-    summary="The caller's identity, roles, teams and effective grants (fresh from the database)",
+    summary="The caller's identity, roles, teams and effective grants (as the database holds them now)",
 )
 async def me(principal: CurrentUser) -> Envelope[MeResponse]:
     """Who the caller is (a user session; API tokens get 403): profile, roles, teams and the effective grant per
-    permission with its SELF / GROUP / ALL scope, read fresh from the database."""
+    permission with its SELF / GROUP / ALL scope, as the database holds them now (a change applies
+    on the next request, decision 123)."""
     return ok(MeResponse(user=Identity.of(principal)))

@@ -127,18 +127,22 @@ async def load_user_principal(session: AsyncSession, user_id: int) -> Principal 
 
 @functools.cache
 def _session_principal_statement() -> Select[Any]:
-    """`_principal_statement` and whether the login session stands (`_alive`), built once."""
-    return _principal_statement().add_columns(_alive().exists())
+    """`_principal_statement` and when the login session ends if it stands (`_alive`), built once."""
+    return _principal_statement().add_columns(
+        _alive().with_only_columns(func.max(RefreshToken.expires_at)).scalar_subquery()
+    )
 
 
-async def load_session_principal(session: AsyncSession, user_id: int, session_id: str) -> tuple[bool, Principal | None]:
-    """Whether the login session still stands (`_alive`), and the user as
+async def load_session_principal(
+    session: AsyncSession, user_id: int, session_id: str
+) -> tuple[dt.datetime | None, Principal | None]:
+    """When the login session ends (`None`: it has ended, `_alive`), and the user as
     `load_user_principal` reads it, in the same statement: every request signed by an access token
     asks both."""
     parameters = {"user_id": user_id, "session_id": session_id, "now": utcnow()}
     connection = await session.connection()  # Core rows: the ORM's result machinery adds nothing to columns
     row = (await connection.execute(_session_principal_statement(), parameters)).one_or_none()
-    return (row is not None and bool(row[-1])), _principal_of(row)
+    return (None if row is None else row[-1]), _principal_of(row)
 
 
 async def load_api_token_principal(session: AsyncSession, keyring: Keyring, token: str) -> Principal | None:

@@ -76,7 +76,8 @@ async def stream_principal(
     if grant.session_id is None:
         alive, user = True, await load_user_principal(session, grant.user_id)
     else:  # the login session and the user in one statement, as for an access token (decision 101)
-        alive, user = await load_session_principal(session, grant.user_id, grant.session_id)
+        ends, user = await load_session_principal(session, grant.user_id, grant.session_id)
+        alive = ends is not None
     if not alive or user is None:
         raise NotAuthenticated("Invalid or expired stream token")
     return user

@@ -26,7 +26,7 @@ from fastapi import Depends, Request, Response
 from api.auth.crypto import REPORT_COOKIE_TYPE, Keyring
 from api.auth.dependencies import KeyringDep, OptionalPrincipal, require, user_session_principal
 from api.auth.principal import Grant, Principal
-from api.deps import SessionDep, SettingsDep
+from api.deps import SessionDep, SettingsDep, StateDep
 from callaudit.settings import Settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD"})
@@ -68,8 +68,13 @@ def clear_page_cookie(response: Response, settings: Settings) -> None:
     clear_host_cookie(response, settings, cookie_name(settings), "lax")
 
 
-async def get_page_principal(
-    request: Request, header: OptionalPrincipal, session: SessionDep, settings: SettingsDep, keyring: KeyringDep
+async def get_page_principal(  # noqa: PLR0917 - FastAPI dependencies
+    request: Request,
+    header: OptionalPrincipal,
+    session: SessionDep,
+    state: StateDep,
+    settings: SettingsDep,
+    keyring: KeyringDep,
 ) -> Principal | None:
     """The caller by header as everywhere, else by the report cookie on a GET/HEAD; an invalid or
     ended cookie is a 401 like an invalid header."""
@@ -78,7 +83,9 @@ async def get_page_principal(
     raw = request.cookies.get(cookie_name(settings))
     if not raw:
         return None
-    principal, _ = await user_session_principal(session, keyring, raw, typ=REPORT_COOKIE_TYPE)
+    principal, _ = await user_session_principal(
+        session, keyring, raw, typ=REPORT_COOKIE_TYPE, principals=state.principals
+    )
     return principal
 
 

@@ -81,6 +81,9 @@ def make_settings(database_url: str, redis_url: str, home: Path, **overrides: An
         "log_level": "INFO",
         # webhook URLs of the API tests point at a closed loopback port (never contacted by the API)
         "webhook_allowed_origins": "http://127.0.0.1:9",
+        # Each test's transaction is rolled back, never committed: Postgres would never notify the
+        # cache of its changes (`tests/api/auth/test_principal_cache.py` commits and turns it on).
+        "auth_principal_cache_seconds": 0,
     }
     values.update(overrides)
     return load_settings(**values)

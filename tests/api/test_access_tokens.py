@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import time
 from typing import Any
 
 import httpx
@@ -12,7 +13,16 @@ import jwt
 import pytest
 from sqlalchemy import update
 
-from api.auth.crypto import ACCESS_TOKEN_TYPE, Keyring, build_keyring, key_id
+from api.auth import crypto
+from api.auth.crypto import (
+    ACCESS_TOKEN_TYPE,
+    LEEWAY_SECONDS,
+    REPORT_COOKIE_TYPE,
+    InvalidAccessToken,
+    Keyring,
+    build_keyring,
+    key_id,
+)
 from callaudit.settings import Settings
 from domain.models import Role, TeamMember, User, UserRole, UserStatus
 from tests.api.conftest import TEST_JWT_SECRET, make_settings
@@ -214,3 +224,50 @@ async def test_development_key_is_generated_once(tmp_path: Any) -> None:
 
 async def test_role_model_is_loaded(world: World) -> None:
     assert await world.session.get(Role, world.roles["viewer"]) is not None
+
+
+def _keyring() -> Keyring:
+    return Keyring(
+        key_id(TEST_JWT_SECRET.encode()), {key_id(TEST_JWT_SECRET.encode()): TEST_JWT_SECRET.encode()}, "iss", "aud"
+    )
+
+
+def _token_claims(expires_in: dt.timedelta) -> dict[str, Any]:
+    now = dt.datetime.now(dt.UTC)
+    return {"sub": "7", "iss": "iss", "aud": "aud", "iat": now, "nbf": now, "exp": now + expires_in, "jti": "j"}
+
+
+def test_a_remembered_token_is_refused_once_it_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The keyring remembers a verified token (decision 123), but never past its expiry."""
+    keyring = _keyring()
+    token = _sign(_token_claims(dt.timedelta(minutes=1)))
+    assert keyring.verify_access_token(token)["sub"] == "7"
+    monkeypatch.setattr(jwt, "decode", lambda *a, **k: pytest.fail("verified again"))
+    assert keyring.verify_access_token(token)["sub"] == "7"  # remembered, not decoded again
+    later = dt.datetime.now(dt.UTC).timestamp() + 60 + LEEWAY_SECONDS
+    monkeypatch.setattr(time, "time", lambda: later)
+    with pytest.raises(InvalidAccessToken, match="Expired"):
+        keyring.verify_access_token(token)
+
+
+def test_a_remembered_token_is_still_checked_for_its_type_and_stays_read_only() -> None:
+    keyring = _keyring()
+    token = _sign(_token_claims(dt.timedelta(minutes=1)))
+    claims = keyring.verify_access_token(token)
+    with pytest.raises(InvalidAccessToken, match="type"):
+        keyring.verify_access_token(token, typ=REPORT_COOKIE_TYPE)
+    with pytest.raises(TypeError):
+        claims["sub"] = "1"  # type: ignore[index]
+    assert keyring.verify_access_token(token)["sub"] == "7"
+
+
+def test_a_refused_token_is_not_remembered_and_the_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    keyring = _keyring()
+    monkeypatch.setattr(crypto, "VERIFIED_TOKENS", 3)
+    with pytest.raises(InvalidAccessToken):
+        keyring.verify_access_token(_sign(_token_claims(dt.timedelta(minutes=1)), key=b"another-key-" * 4))
+    tokens = [_sign({**_token_claims(dt.timedelta(minutes=1)), "jti": str(n)}) for n in range(5)]
+    for token in tokens:
+        keyring.verify_access_token(token)
+    assert len(keyring._verified) == 3
+    assert [token for token, _ in keyring._verified] == tokens[2:]  # the oldest go first

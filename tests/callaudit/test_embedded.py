@@ -18,6 +18,7 @@ import pytest
 import redis
 
 from callaudit.embedded import EmbeddedPostgres, EmbeddedRedis, _socket_dir
+from resources.database import libpq_url
 
 
 def _gone(pid: int | None) -> bool:
@@ -29,10 +30,6 @@ def _gone(pid: int | None) -> bool:
         return True
 
 
-def _conninfo(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://")
-
-
 def test_postgres_starts_once_persists_data_and_stops(tmp_path: Path) -> None:
     server = EmbeddedPostgres(tmp_path)
     assert server.start() is True
@@ -40,7 +37,7 @@ def test_postgres_starts_once_persists_data_and_stops(tmp_path: Path) -> None:
     url = server.url()
     assert url is not None
     pid = server.status().pid
-    with psycopg.connect(_conninfo(url), autocommit=True) as conn:
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
         conn.execute("CREATE TABLE kept (v int)")
         conn.execute("INSERT INTO kept VALUES (42)")
     assert server.stop() is True
@@ -50,7 +47,7 @@ def test_postgres_starts_once_persists_data_and_stops(tmp_path: Path) -> None:
     assert server.start() is True
     url = server.url()
     assert url is not None
-    with psycopg.connect(_conninfo(url)) as conn:
+    with psycopg.connect(libpq_url(url)) as conn:
         assert conn.execute("SELECT v FROM kept").fetchone() == (42,)
         dbs = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
     assert {"callaudit", "dagster"} <= dbs
@@ -118,7 +115,7 @@ def test_fallback_socket_directory_is_private_and_other_users_are_refused(tmp_pa
         assert socket_dir != server.data_dir  # the /tmp fallback
         assert stat.S_IMODE(socket_dir.stat().st_mode) == 0o700
         assert _connect_as_nobody(socket_dir).returncode != 0  # cannot even reach the socket
-        with psycopg.connect(_conninfo(url)) as conn:
+        with psycopg.connect(libpq_url(url)) as conn:
             rules = {row[0] for row in conn.execute("SELECT auth_method FROM pg_hba_file_rules")}
         assert rules == {"peer"}  # no trust: reaching the socket is not enough
     finally:

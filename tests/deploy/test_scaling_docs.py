@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from callaudit.embedded import EmbeddedPostgres, EmbeddedRedis
 from callaudit.migrate import ensure_database
 from callaudit.runtime import dagster_url_from
-from resources.database import create_sync_engine
+from resources.database import create_sync_engine, libpq_url
 from tests.fixtures.factories.audits import add_audit
 from tests.fixtures.factories.scorecards import add_scorecard
 
@@ -77,10 +77,6 @@ def counts(url: str) -> dict[str, int]:
         engine.dispose()
 
 
-def libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 @dg.op
 def count_calls() -> int:
     return 1
@@ -113,7 +109,7 @@ def servers(
             ident.write(f"callaudit {getpass.getuser()} callaudit\n")
         url = compose.url(database="postgres")
         assert url
-        with psycopg.connect(libpq(url), autocommit=True) as conn:
+        with psycopg.connect(libpq_url(url), autocommit=True) as conn:
             conn.execute("CREATE ROLE callaudit SUPERUSER LOGIN")
             for db in DATABASES:
                 conn.execute(f'ALTER DATABASE "{db}" OWNER TO callaudit')
@@ -172,8 +168,8 @@ def test_the_documented_moves_keep_every_row_and_the_run_history(
         "CALLAUDIT_HOME": str(services_home),
         "COMPOSE_PGHOST": socket_of(compose_url),
         "PG_BIN": str(pg_bin),
-        "DATABASE_URL_DIRECT": libpq(target_url),
-        "DAGSTER_POSTGRES_URL_DIRECT": libpq(with_database(target_url, "dagster")),
+        "DATABASE_URL_DIRECT": libpq_url(target_url),
+        "DAGSTER_POSTGRES_URL_DIRECT": libpq_url(with_database(target_url, "dagster")),
     }
     try:
         run_block(block("embedded-dump") + block("compose-restore"), tmp_path, env)
