@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +31,8 @@ from api.auth.principal_cache import CHANNEL, LISTENER, PrincipalCache, listen, 
 from api.deps import AppState
 from domain.models import Role, TeamMember, User, UserRole, UserStatus
 from resources.database import libpq_url
-from tests.api.conftest import build_app, client_for, make_settings
+from tests.api.conftest import TEST_JWT_SECRET, build_app, client_for, make_settings
+from tests.fixtures.processes import cli_env, free_port
 from tests.fixtures.world import World, build_world
 
 NOW = dt.datetime(2026, 12, 5, 10, 0, tzinfo=dt.UTC)
@@ -343,3 +349,91 @@ async def test_a_logout_ends_the_remembered_session_at_once(
             ),
         )
         assert (await _me(client, world, "admin")).status_code == 401
+
+
+# --- `callaudit api --workers 2`, as production serves it ---------------------------------------------
+
+
+@contextmanager
+def _api_process(env: dict[str, str]) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "callaudit", "api", "--workers", "2", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180  # a loaded machine imports slowly
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code < 500:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None, "the API exited"
+            assert time.monotonic() < deadline, "the API did not start"
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest_asyncio.fixture
+async def served(
+    async_engine: AsyncEngine, database_url: str, redis_url: str, tmp_path: Path, clean_tables: None
+) -> AsyncIterator[tuple[str, World]]:
+    """Two workers, each with its own cache and listener, over a committed world."""
+    settings = make_settings(database_url, redis_url, tmp_path)
+    async with AsyncSession(async_engine, expire_on_commit=False) as setup:
+        world = await build_world(setup, settings)
+    env = cli_env(
+        tmp_path,
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        JWT_ACCESS_SECRET=TEST_JWT_SECRET,
+        CALLAUDIT_ENV="test",
+        LOG_LEVEL="WARNING",
+        HOSTNAME="",  # each worker answers `X-Backend-Instance: pid-<its pid>`
+    )
+    with _api_process(env) as url:
+        yield url, world
+
+
+async def _served_me(url: str, token: str) -> tuple[str, int]:
+    """One request on a connection of its own (the kernel picks the worker), and who answered."""
+    async with httpx.AsyncClient() as client:
+        response = await client.get(f"{url}/api/auth/me", headers={"Authorization": f"Bearer {token}"})
+    return response.headers["X-Backend-Instance"], response.status_code
+
+
+async def test_every_worker_forgets_a_disabled_user(served: tuple[str, World], async_engine: AsyncEngine) -> None:
+    url, world = served
+    token = world.access_token("viewer")
+    answered: dict[str, list[int]] = {}
+    for _ in range(200):  # until both workers have answered twice (the second from memory)
+        instance, status = await _served_me(url, token)
+        answered.setdefault(instance, []).append(status)
+        if len(answered) == 2 and all(len(s) >= 2 for s in answered.values()):
+            break
+    assert len(answered) == 2, "one worker answered every request"
+    assert all(status == 200 for statuses in answered.values() for status in statuses)
+
+    await _committed(
+        async_engine, update(User).where(User.id == world.users["viewer"]).values(status=UserStatus.DISABLED)
+    )
+    refused: set[str] = set()
+    for _ in range(400):  # each worker refuses once it has heard (a notification's delivery)
+        instance, status = await _served_me(url, token)
+        if status == 401:
+            refused.add(instance)
+        if refused == set(answered):
+            break
+    assert refused == set(answered), f"never refused by {set(answered) - refused}"
+    after = [await _served_me(url, token) for _ in range(20)]
+    assert {status for _, status in after} == {401}, after
