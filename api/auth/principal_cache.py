@@ -100,7 +100,7 @@ class PrincipalCache:
     def forget(self, payload: str) -> None:
         """A notification: a user id forgets that user's sessions, anything else (`*`) everyone."""
         self.generation += 1
-        user_id = int(payload) if payload.isdigit() else None
+        user_id = int(payload) if payload.isascii() and payload.isdigit() else None
         if user_id is None:
             self._entries.clear()
             return
@@ -149,7 +149,7 @@ async def listen(cache: PrincipalCache, connect: Connect) -> None:
                             cache.forget(notify.payload)
                     if not heard:
                         raise _ProbeLost
-        except (psycopg.Error, _ProbeLost) as exc:
+        except Exception as exc:  # whatever broke it, the cache is off until a new connection hears its probe
             log.warning("principal cache: listener lost (%s); reading principals from the database", type(exc).__name__)
         finally:
             cache.set_listening(False)

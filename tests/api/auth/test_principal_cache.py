@@ -85,6 +85,9 @@ def test_a_notification_forgets_its_user_or_everyone() -> None:
     cache.put(3, "d", _principal(3), LATER, read_at=cache.generation, now=NOW)
     cache.forget("not a user id")  # whatever it means, it cannot leave anything stale
     assert len(cache) == 0
+    cache.put(3, "d", _principal(3), LATER, read_at=cache.generation, now=NOW)
+    cache.forget("³")  # a digit to `str.isdigit`, not to `int`
+    assert len(cache) == 0
 
 
 def test_an_entry_ends_with_its_session_or_its_time_to_live() -> None:
