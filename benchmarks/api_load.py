@@ -36,7 +36,9 @@ CPU in the API process is the per-endpoint "one at a time" figure (no client in 
 
 The baseline is the same requests' SQL. Each shape is sent once through the app in this process
 (httpx's ASGI transport) with SQLAlchemy's `before_cursor_execute` recording every statement and its
-parameters (authentication's too); the SQL phase then replays, on the same schedule, each request's
+parameters (authentication's too when the request runs it: an API process remembers a signed-in
+principal after its first request, decision 123, so a recorded request, sent the second time, reads
+none); the SQL phase then replays, on the same schedule, each request's
 statements in order on its own transaction of a pool of 10 psycopg connections (the app's pool
 size), fetching every row. What the API adds on top of that is Python: routing, validation,
 authentication, the ORM, serialisation, and one process's event loop.
