@@ -65,7 +65,7 @@ from callaudit.runtime import Runtime, prepare
 from callaudit.seed import seed_database
 from callaudit.settings import Settings
 from domain.partitions import day_audits
-from resources.database import create_sync_engine, sync_session_factory
+from resources.database import create_sync_engine, libpq_url, sync_session_factory
 
 BOUND = 1.2
 READS_IN_FLIGHT = 20
@@ -170,8 +170,7 @@ def snapshot(root: psutil.Process, runtime: Runtime, postmaster: int | None) -> 
 
 def pg_connections(url: str) -> dict[str, int]:
     """Client connections by application name (the soak's own included, and named)."""
-    conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
-    with psycopg.connect(conninfo, application_name="soak-probe") as conn:
+    with psycopg.connect(libpq_url(url), application_name="soak-probe") as conn:
         rows = conn.execute(
             "SELECT coalesce(nullif(application_name, ''), '?'), count(*) FROM pg_stat_activity"
             " WHERE backend_type = 'client backend' GROUP BY 1"

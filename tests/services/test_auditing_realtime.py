@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -35,7 +34,7 @@ from resources.database import sync_session_factory
 from resources.redis import EventPublisher, stream_key
 from resources.redis.client import create_async_redis
 from services.auditing import AuditEngine, Outcome
-from tests.fixtures.processes import cli_env, free_port
+from tests.fixtures.processes import cli_env, free_port, wait_healthy
 from tests.fixtures.sse import Frame, SseReader
 
 pytestmark = pytest.mark.slow
@@ -45,19 +44,6 @@ NGINX = shutil.which("nginx") or next(
 )
 NGINX_CONF = Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf"
 HELD_AFTER = 4  # audit-topic events published before the run waits for the client to move
-
-
-def _wait_for(url: str, process: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 180  # two replicas importing at once on a loaded machine
-    while True:
-        try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        assert process.poll() is None, f"{what} exited"
-        assert time.monotonic() < deadline, f"{what} did not start"
-        time.sleep(0.1)
 
 
 def _replica(name: str, port: int, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
@@ -110,8 +96,8 @@ def cluster(tmp_path: Path, database_url: str, redis_url: str) -> Iterator[dict[
     )
     try:
         for (name, process), port in zip(replicas.items(), ports, strict=True):
-            _wait_for(f"http://127.0.0.1:{port}/health", process, name)
-        _wait_for(f"http://127.0.0.1:{listen}/lb-health", nginx, "nginx")
+            wait_healthy(f"http://127.0.0.1:{port}/health", process, name)
+        wait_healthy(f"http://127.0.0.1:{listen}/lb-health", nginx, "nginx")
         yield {"url": f"http://127.0.0.1:{listen}", "token": token, "replicas": replicas}
     finally:
         for process in [nginx, *replicas.values()]:

@@ -8,12 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +27,7 @@ from api.deps import AppState
 from domain.models import Role, TeamMember, User, UserRole, UserStatus
 from resources.database import libpq_url
 from tests.api.conftest import TEST_JWT_SECRET, build_app, client_for, make_settings
-from tests.fixtures.processes import cli_env, free_port
+from tests.fixtures.processes import cli_env, served_api
 from tests.fixtures.world import World, build_world
 
 NOW = dt.datetime(2026, 12, 5, 10, 0, tzinfo=dt.UTC)
@@ -360,36 +355,6 @@ async def test_a_logout_ends_the_remembered_session_at_once(
 # --- `callaudit api --workers 2`, as production serves it ---------------------------------------------
 
 
-@contextmanager
-def _api_process(env: dict[str, str]) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "callaudit", "api", "--workers", "2", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180  # a loaded machine imports slowly
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code < 500:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, "the API exited"
-            assert time.monotonic() < deadline, "the API did not start"
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @pytest_asyncio.fixture
 async def served(
     async_engine: AsyncEngine, database_url: str, redis_url: str, tmp_path: Path, clean_tables: None
@@ -407,7 +372,7 @@ async def served(
         LOG_LEVEL="WARNING",
         HOSTNAME="",  # each worker answers `X-Backend-Instance: pid-<its pid>`
     )
-    with _api_process(env) as url:
+    with served_api(env, "--workers", "2") as url:
         yield url, world
 
 

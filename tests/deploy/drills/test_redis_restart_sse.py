@@ -15,9 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,7 +32,7 @@ from resources.redis import create_async_redis, stream_key
 from resources.redis.resource import RedisResource
 from tests.fixtures.factories.audits import add_audit
 from tests.fixtures.factories.scorecards import add_scorecard
-from tests.fixtures.processes import cli_env, free_port
+from tests.fixtures.processes import cli_env, served_api
 from tests.fixtures.sse import Frame, SseReader
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("clean_tables")]
@@ -133,31 +130,8 @@ def api(tmp_path: Path, database_url: str, restartable_redis: EmbeddedRedis) -> 
         CALLAUDIT_ENV="test",
         LOG_LEVEL="WARNING",
     )
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "callaudit", "api", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 180  # a loaded machine imports slowly
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code < 500:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, "the API exited"
-            assert time.monotonic() < deadline, "the API did not start"
-            time.sleep(0.2)
-        yield {"url": f"http://127.0.0.1:{port}", "token": token, "redis_url": url}
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with served_api(env) as api_url:
+        yield {"url": api_url, "token": token, "redis_url": url}
 
 
 async def _publish(resource: RedisResource, topic: str, outage: Outage, ids: list[str]) -> None:
