@@ -11,7 +11,7 @@ logout or a revoked session take effect on the next request, as without the cach
 * Triggers (migration `i21d_principal_changes`) send `NOTIFY callaudit_principals` after any change to
   the tables the statement reads, with the user's id (`users`, `user_roles`, `team_members`,
   `refresh_tokens`) or `*` (`roles`, `permissions`, `role_permissions`, `teams`, and a `TRUNCATE`):
-  every writer is heard, the API's, the CLI's or an operator's `psql`.
+  every writer is heard, the API, `callaudit seed` or an operator's `psql`.
 * `listen` holds one connection per process, straight to Postgres (`DIRECT_URL` when set: a
   transaction pooler does not keep a `LISTEN`), and evicts what each notification names. The cache
   answers only while that connection demonstrably hears: it sends itself a probe notification every
