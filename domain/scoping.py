@@ -15,6 +15,7 @@ audit list and grouped view read the same two columns from their copies on ``Aud
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -99,11 +100,41 @@ def scope_parameters(subject: ScopeSubject) -> dict[str, Any]:
     return {"scope_group_ids": sorted(subject.crm_group_ids), "scope_owner_id": subject.crm_user_id}
 
 
-def audit_scope_clause(subject: ScopeSubject) -> ColumnElement[bool]:
-    """`fiche_scope_clause` of an audit's fiche, read from the audit's copies of its CRM group and
+#: What a statement built for many subjects knows of one: its scope and whether it reaches any row
+#: at all (a GROUP subject with a team linked to the CRM, a SELF subject with a CRM id).
+ScopeShape = tuple[Scope, bool]
+
+
+def scope_shape(subject: ScopeSubject) -> ScopeShape:
+    if subject.scope is Scope.GROUP:
+        return Scope.GROUP, bool(subject.crm_group_ids)
+    if subject.scope is Scope.SELF:
+        return Scope.SELF, subject.crm_user_id is not None
+    return Scope.ALL, True
+
+
+def bound_owner_clause(
+    shape: ScopeShape, *, group_column: ColumnElement[Any] | Any, owner_column: ColumnElement[Any] | Any
+) -> ColumnElement[bool]:
+    """`owner_clause` of any subject of `shape`, its ids the parameters of `scope_parameters`. The
+    SQL is `owner_clause`'s (the groups a list expanded at execution), so the plans are too."""
+    scope, reaches = shape
+    if scope is Scope.ALL:
+        return true()
+    if not reaches:
+        return false()
+    if scope is Scope.GROUP:
+        return group_column.in_(bindparam("scope_group_ids", type_=group_column.type, expanding=True))
+    return owner_column == _OWNER_ID
+
+
+@functools.cache
+def audit_scope_clause(shape: ScopeShape) -> ColumnElement[bool]:
+    """`bound_owner_clause` of an audit's fiche, read from the audit's copies of its CRM group and
     owner (migration `i21c_audit_fiche_copies`: a trigger sets them from the fiche on every insert
     and fiche change, in the writer's statement), so the same audits pass, without a join."""
-    return owner_clause(subject, group_column=Audit.fiche_crm_group_id, owner_column=Audit.fiche_attribution_user_id)
+    owner = Audit.fiche_attribution_user_id
+    return bound_owner_clause(shape, group_column=Audit.fiche_crm_group_id, owner_column=owner)
 
 
 def apply_fiche_scope(statement: Select[Any], subject: ScopeSubject, fiche: type[Fiche] | Any = Fiche) -> Select[Any]:

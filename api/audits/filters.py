@@ -1,9 +1,11 @@
 """The audit list filters of reference §4.9.1 as one validated query model, and their SQL conditions.
 
 Pure: `AuditFilters` parses the query string (an invalid value is a 400 naming the parameter, via
-the app's validation handler) and `conditions()` turns it into `WHERE` clauses over `Audit`,
-`Fiche` and `Scorecard`, which every audit read joins; `count_conditions()` into clauses over
-`AuditCount` when the pre-aggregated counts can answer them exactly. No I/O here.
+the app's validation handler); `selection()` turns it into a shape (the names of its clauses) and the
+values they bind; `conditions()` turns a shape into `WHERE` clauses over `Audit`, `Fiche` and
+`Scorecard`, which every audit read joins, and `count_conditions()` into clauses over `AuditCount`
+when the pre-aggregated counts can answer them exactly (`counted()`). Clauses and statements are
+built once per shape and run with each request's values (decision 124). No I/O here.
 
 The fiche's sales date and groupe are read from their copies on `Audit` (kept equal by triggers,
 decision 117), so a count or a grouping filtered by them does not join every candidate to its fiche.
@@ -15,7 +17,8 @@ parameter repeated (`status=completed&status=failed`, what OpenAPI clients send)
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -28,7 +31,7 @@ from pydantic import (
     StringConstraints,
     WithJsonSchema,
 )
-from sqlalchemy import BigInteger, BindParameter, ColumnElement, bindparam, cast, or_, true
+from sqlalchemy import BigInteger, BindParameter, ColumnElement, String, bindparam, cast, or_, true
 
 from api.fiches.schemas import FicheIdIn
 from api.schemas import IsoDay
@@ -147,20 +150,79 @@ def _end_bound(value: dt.date | dt.datetime, tz: ZoneInfo) -> tuple[dt.datetime,
     return dt.datetime.combine(value + dt.timedelta(days=1), dt.time.min, tzinfo=tz), True
 
 
-def _contains_any(columns: Sequence[Any], text: str) -> ColumnElement[bool]:
-    return or_(*(column.icontains(text, autoescape=True) for column in columns))
-
-
 def total_tokens() -> ColumnElement[int]:
     return cast(Audit.input_tokens, BigInteger) + Audit.output_tokens
 
 
-def _one_of(column: Any, values: Sequence[Any] | None) -> list[ColumnElement[bool]]:
-    return [column.in_(values)] if values else []
+#: A selection's shape: the names of its clauses, in a fixed order. With the same shape, two
+#: requests run the same statement with other values (`selection`).
+Shape = tuple[str, ...]
+Clause = ColumnElement[bool]
 
 
-def planned(column: Any, value: Any) -> BindParameter[Any]:
-    """`value` written into the statement Postgres receives, where a bound parameter would leave it out.
+#: The filters that bind their value as it is, under their own name, and the text searches.
+_AS_GIVEN = (
+    "fiche_ids", "groupes", "sales_dates", "sales_date_from", "sales_date_to", "recordings_count_min",
+    "recordings_count_max", "niveau", "score_min", "score_max", "duration_min_ms", "duration_max_ms", "tokens_min",
+    "tokens_max", "trigger_source", "auditor",
+)  # fmt: skip
+_PATTERNS = ("groupe_query", "agence_query", "prospect_query")
+
+
+def selection(f: AuditFilters, tz: ZoneInfo) -> tuple[Shape, dict[str, Any]]:
+    """The filters given, as the names of their clauses (`conditions`) and the values they bind.
+
+    A name says which clause and, for a flag, which side (`compliant`, `not_compliant`); an empty
+    list parameter (`status=`) filters nothing, like an absent one. Pure and cheap: a statement is
+    built once per shape, not per request (decision 124)."""
+    shape: list[str] = []
+    values: dict[str, Any] = {}
+
+    def given(name: str, value: Any, clause: str | None = None) -> None:
+        if value is not None and value not in ([], ""):
+            shape.append(clause or name)
+            values[name] = value
+
+    def flag(value: bool | None, yes: str, no: str) -> None:
+        if value is not None:
+            shape.append(yes if value else no)
+
+    for name in _AS_GIVEN:
+        given(name, getattr(f, name))
+    for name in _PATTERNS:
+        text = getattr(f, name)
+        given(name, text and like_pattern(text))
+    flag(f.has_recordings, "with_recordings", "without_recordings")
+    given("status", [s.value for s in f.status or ()])
+    flag(f.is_compliant, "compliant", "not_compliant")
+    if f.date_from is not None:
+        given("created_from", _start_of(f.date_from, tz))
+    if f.date_to is not None:
+        bound, exclusive = _end_bound(f.date_to, tz)
+        given("created_before" if exclusive else "created_until", bound)
+    given("scorecard_ids", [*(f.scorecard_ids or ()), *(f.audit_config_ids or ())])
+    flag(f.has_failed_steps, "with_failed_steps", "without_failed_steps")
+    if f.q:
+        numeric = f.q.isascii() and f.q.isdigit() and 1 <= int(f.q) <= MAX_ID
+        given("q", like_pattern(f.q), "q_or_id" if numeric else "q")
+        if numeric:
+            values["q_id"] = int(f.q)
+    if f.latest_only:
+        shape.append("latest")
+    if not f.include_deleted:
+        shape.append("not_deleted")
+    return tuple(shape), values
+
+
+def like_pattern(text: str) -> str:
+    """`text` with LIKE's wildcards and the escape character escaped, for `contains(..., escape="/")`:
+    what SQLAlchemy's `autoescape` does to a literal, done to a parameter's value."""
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
+def planned(column: Any, name: str) -> BindParameter[Any]:
+    """The parameter `name` written into the statement Postgres receives, where a bound parameter
+    would leave it out.
 
     A range's width decides the plan, and the API's connections prepare a statement they run
     repeatedly: after five runs Postgres may keep a generic plan, made without the values. For a
@@ -168,83 +230,76 @@ def planned(column: Any, value: Any) -> BindParameter[Any]:
     14,800, joined each to its fiche before sorting, and took 20 ms instead of 3 (decision 120).
     SQLAlchemy renders the value (escaped, as a literal of the column's type) at execution, so
     the compiled statement stays cached."""
-    return bindparam(None, value, type_=column.type, literal_execute=True)
+    return bindparam(name, type_=column.type, literal_execute=True)
 
 
-def _between(column: Any, low: Any, high: Any) -> list[ColumnElement[bool]]:
-    return [
-        *([column >= planned(column, low)] if low is not None else []),
-        *([column <= planned(column, high)] if high is not None else []),
-    ]
+def _one_of(column: Any, name: str) -> Callable[[], Clause]:
+    return lambda: column.in_(bindparam(name, type_=column.type, expanding=True))
 
 
-Clause = ColumnElement[bool]
+def _at_least(column: Any, name: str) -> Callable[[], Clause]:
+    return lambda: column >= planned(column, name)
 
 
-def _either(flag: bool | None, clause: Callable[[bool], Clause]) -> list[Clause]:
-    """`clause(flag)` when the flag is set: a clause is built only for a filter given (building
-    both sides of every flag and the unused ranges' columns cost the list a third of its clauses' time)."""
-    return [] if flag is None else [clause(flag)]
+def _at_most(column: Any, name: str) -> Callable[[], Clause]:
+    return lambda: column <= planned(column, name)
 
 
-def _contains(columns: Sequence[Any], text: str | None) -> list[ColumnElement[bool]]:
-    return [_contains_any(columns, text)] if text else []
+def _contains(columns: Sequence[Any], name: str) -> Clause:
+    return or_(*(column.icontains(bindparam(name, type_=String), escape="/") for column in columns))
 
 
-def _created(f: AuditFilters, tz: ZoneInfo) -> list[ColumnElement[bool]]:
-    created = Audit.created_at
-    where = [] if f.date_from is None else [created >= planned(created, _start_of(f.date_from, tz))]
-    if f.date_to is not None:
-        bound, exclusive = _end_bound(f.date_to, tz)
-        where.append(created < planned(created, bound) if exclusive else created <= planned(created, bound))
-    return where
+def _free_text(with_id: bool) -> Clause:
+    matches = _contains((Audit.fiche_id, Fiche.prospect_nom, Fiche.prospect_prenom, Scorecard.name, Audit.error), "q")
+    return or_(Audit.id == bindparam("q_id", type_=BigInteger), matches) if with_id else matches
 
 
-def conditions(f: AuditFilters, tz: ZoneInfo) -> list[ColumnElement[bool]]:
-    """The `WHERE` clauses of the filters over `Audit` joined to its `Fiche` and `Scorecard`.
+_PROSPECT = (Fiche.prospect_nom, Fiche.prospect_prenom, Fiche.prospect_email, Fiche.prospect_tel, Fiche.fiche_id)
 
-    An empty list parameter (`status=`) filters nothing, like an absent one.
-    """
-    prospect = (Fiche.prospect_nom, Fiche.prospect_prenom, Fiche.prospect_email, Fiche.prospect_tel, Fiche.fiche_id)
-    return [
-        *_one_of(Audit.fiche_id, f.fiche_ids),
-        *_one_of(Audit.fiche_groupe, f.groupes),
-        *_contains((Audit.fiche_groupe,), f.groupe_query),
-        *_contains((Fiche.agence_nom,), f.agence_query),
-        *_contains(prospect, f.prospect_query),
-        *_one_of(Audit.fiche_sales_date, f.sales_dates),
-        *_between(Audit.fiche_sales_date, f.sales_date_from, f.sales_date_to),
-        *_either(f.has_recordings, lambda yes: Fiche.recordings_count > 0 if yes else Fiche.recordings_count == 0),
-        *_between(Fiche.recordings_count, f.recordings_count_min, f.recordings_count_max),
-        *_one_of(Audit.status, [s.value for s in f.status or ()]),
-        *_either(f.is_compliant, Audit.is_compliant.is_),
-        *_created(f, tz),
-        *_one_of(Audit.scorecard_id, [*(f.scorecard_ids or ()), *(f.audit_config_ids or ())]),
-        *_one_of(Audit.niveau, f.niveau),
-        *_between(Audit.score_percentage, f.score_min, f.score_max),
-        *_between(Audit.duration_ms, f.duration_min_ms, f.duration_max_ms),
-        *(_between(total_tokens(), f.tokens_min, f.tokens_max) if (f.tokens_min, f.tokens_max) != (None, None) else []),
-        *_either(f.has_failed_steps, lambda yes: Audit.failed_steps > 0 if yes else Audit.failed_steps == 0),
-        *_one_of(Audit.trigger_source, f.trigger_source),
-        *_one_of(Audit.auditor, f.auditor),
-        *([_free_text(f.q)] if f.q else []),
-        *([Audit.is_latest == true()] if f.latest_only else []),
-        *([] if f.include_deleted else [Audit.deleted_at.is_(None)]),
-    ]
+#: Each name of a shape and its clause over `Audit` joined to its `Fiche` and `Scorecard`.
+_CLAUSES: dict[str, Callable[[], Clause]] = {
+    "fiche_ids": _one_of(Audit.fiche_id, "fiche_ids"),
+    "groupes": _one_of(Audit.fiche_groupe, "groupes"),
+    "groupe_query": lambda: _contains((Audit.fiche_groupe,), "groupe_query"),
+    "agence_query": lambda: _contains((Fiche.agence_nom,), "agence_query"),
+    "prospect_query": lambda: _contains(_PROSPECT, "prospect_query"),
+    "sales_dates": _one_of(Audit.fiche_sales_date, "sales_dates"),
+    "sales_date_from": _at_least(Audit.fiche_sales_date, "sales_date_from"),
+    "sales_date_to": _at_most(Audit.fiche_sales_date, "sales_date_to"),
+    "with_recordings": lambda: Fiche.recordings_count > 0,
+    "without_recordings": lambda: Fiche.recordings_count == 0,
+    "recordings_count_min": _at_least(Fiche.recordings_count, "recordings_count_min"),
+    "recordings_count_max": _at_most(Fiche.recordings_count, "recordings_count_max"),
+    "status": _one_of(Audit.status, "status"),
+    "compliant": lambda: Audit.is_compliant.is_(True),
+    "not_compliant": lambda: Audit.is_compliant.is_(False),
+    "created_from": _at_least(Audit.created_at, "created_from"),
+    "created_before": lambda: Audit.created_at < planned(Audit.created_at, "created_before"),
+    "created_until": _at_most(Audit.created_at, "created_until"),
+    "scorecard_ids": _one_of(Audit.scorecard_id, "scorecard_ids"),
+    "niveau": _one_of(Audit.niveau, "niveau"),
+    "score_min": _at_least(Audit.score_percentage, "score_min"),
+    "score_max": _at_most(Audit.score_percentage, "score_max"),
+    "duration_min_ms": _at_least(Audit.duration_ms, "duration_min_ms"),
+    "duration_max_ms": _at_most(Audit.duration_ms, "duration_max_ms"),
+    "tokens_min": lambda: total_tokens() >= planned(total_tokens(), "tokens_min"),
+    "tokens_max": lambda: total_tokens() <= planned(total_tokens(), "tokens_max"),
+    "with_failed_steps": lambda: Audit.failed_steps > 0,
+    "without_failed_steps": lambda: Audit.failed_steps == 0,
+    "trigger_source": _one_of(Audit.trigger_source, "trigger_source"),
+    "auditor": _one_of(Audit.auditor, "auditor"),
+    "q": lambda: _free_text(with_id=False),
+    "q_or_id": lambda: _free_text(with_id=True),
+    "latest": lambda: Audit.is_latest == true(),
+    "not_deleted": lambda: Audit.deleted_at.is_(None),
+}
 
 
-def _free_text(q: str) -> ColumnElement[bool]:
-    matches = _contains_any((Audit.fiche_id, Fiche.prospect_nom, Fiche.prospect_prenom, Scorecard.name, Audit.error), q)
-    if q.isascii() and q.isdigit() and 1 <= int(q) <= MAX_ID:
-        return or_(Audit.id == int(q), matches)
-    return matches
-
-
-#: The filters `audit_counts` answers exactly: those on the columns of its key. Any other filter
-#: (a fiche column it does not keep, a score range, the deleted or superseded audits) reads the audits.
-COUNTED = frozenset(
-    {"groupes", "status", "is_compliant", "date_from", "date_to", "scorecard_ids", "audit_config_ids", "niveau"}
-)
+# Bounded: a client choosing its filters chooses the shape (SQLAlchemy's own compiled cache is too).
+@functools.lru_cache(maxsize=1024)
+def conditions(shape: Shape) -> tuple[Clause, ...]:
+    """The `WHERE` clauses of a selection's shape, binding its values by name; built once a shape."""
+    return tuple(_CLAUSES[name]() for name in shape)
 
 
 def on_the_hour(instant: dt.datetime) -> bool:
@@ -253,32 +308,40 @@ def on_the_hour(instant: dt.datetime) -> bool:
     return utc.minute == utc.second == utc.microsecond == 0
 
 
-def count_conditions(f: AuditFilters, tz: ZoneInfo) -> list[ColumnElement[bool]] | None:
-    """The filters as `WHERE` clauses over `AuditCount`, the same rows as `conditions()` selects;
-    `None` when a filter reads what the counts do not keep, or a creation bound falls inside an hour
-    (an inclusive date-time bound always may: the hour it starts holds later audits too)."""
-    fields = AuditFilters.model_fields.items()
-    if any(name not in COUNTED and getattr(f, name) != field.default for name, field in fields):
-        return None
-    where: list[ColumnElement[bool]] = []
-    if f.date_from is not None:
-        start = _start_of(f.date_from, tz)
-        if not on_the_hour(start):
-            return None
-        where.append(AuditCount.created_hour >= planned(AuditCount.created_hour, start))
-    if f.date_to is not None:
-        bound, exclusive = _end_bound(f.date_to, tz)
-        if not (exclusive and on_the_hour(bound)):
-            return None
-        where.append(AuditCount.created_hour < planned(AuditCount.created_hour, bound))
-    return [
-        *where,
-        *_one_of(AuditCount.groupe, f.groupes),
-        *_one_of(AuditCount.status, [s.value for s in f.status or ()]),
-        *_either(f.is_compliant, AuditCount.is_compliant.is_),
-        *_one_of(AuditCount.scorecard_id, [*(f.scorecard_ids or ()), *(f.audit_config_ids or ())]),
-        *_one_of(AuditCount.niveau, f.niveau),
-    ]
+#: The clauses `audit_counts` answers exactly, over its own columns: those on the columns of its
+#: key. `None`: what every count row is (a latest, not deleted audit). Any other name (a fiche column
+#: it does not keep, a score range, an inclusive creation bound) reads the audits.
+_COUNT_CLAUSES: dict[str, Callable[[], Clause] | None] = {
+    "groupes": _one_of(AuditCount.groupe, "groupes"),
+    "status": _one_of(AuditCount.status, "status"),
+    "compliant": lambda: AuditCount.is_compliant.is_(True),
+    "not_compliant": lambda: AuditCount.is_compliant.is_(False),
+    "created_from": _at_least(AuditCount.created_hour, "created_from"),
+    "created_before": lambda: AuditCount.created_hour < planned(AuditCount.created_hour, "created_before"),
+    "scorecard_ids": _one_of(AuditCount.scorecard_id, "scorecard_ids"),
+    "niveau": _one_of(AuditCount.niveau, "niveau"),
+    "latest": None,
+    "not_deleted": None,
+}
+
+
+def counted(shape: Shape, values: Mapping[str, Any]) -> bool:
+    """Whether `count_conditions(shape)` selects from `audit_counts` what `conditions(shape)` selects
+    from the audits: every filter one the counts keep, latest and not deleted audits only, and the
+    creation bounds on UTC hours (an inclusive date-time bound never is: the hour it starts holds
+    later audits too)."""
+    return (
+        "latest" in shape
+        and "not_deleted" in shape
+        and all(name in _COUNT_CLAUSES for name in shape)
+        and all(on_the_hour(values[name]) for name in ("created_from", "created_before") if name in values)
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def count_conditions(shape: Shape) -> tuple[Clause, ...]:
+    """A `counted` shape's clauses over `AuditCount`."""
+    return tuple(clause() for clause in (_COUNT_CLAUSES[name] for name in shape) if clause is not None)
 
 
 def whole_hours(tz: ZoneInfo) -> bool:

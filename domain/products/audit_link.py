@@ -7,7 +7,7 @@ given and, per product step, the claims checked against them, so the audit detai
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
@@ -57,8 +57,17 @@ def product_view(session: Session, audit_id: int) -> dict[str, Any] | None:
     return product_of(session.get(AuditProductLink, audit_id))
 
 
-def product_of(link: AuditProductLink | None) -> dict[str, Any] | None:
-    """`product_view` of a link already read (the audit detail reads it with the audit's row)."""
+class ProductLinkValues(NamedTuple):
+    """The columns of an `AuditProductLink` that `product_of` reads, as a statement of columns returns them."""
+
+    strategy: str
+    scores: dict[str, Any]
+    sold: dict[str, Any]
+    facts: dict[str, Any] | None
+
+
+def product_of(link: AuditProductLink | ProductLinkValues | None) -> dict[str, Any] | None:
+    """`product_view` of a link already read (the audit detail reads its columns with the audit's row)."""
     if link is None:
         return None
     stored = link.facts or {}

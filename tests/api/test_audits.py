@@ -119,6 +119,31 @@ async def test_each_filter_selects_and_excludes(
     assert set(await listed(client, world, dataset, **formatted)) == expected
 
 
+async def test_one_shape_of_filters_answers_each_request_with_its_own_values(
+    client: httpx.AsyncClient, world: World, dataset: Ids
+) -> None:
+    """The list's statements are built once a shape of filters and run with each request's values
+    (decision 124): requests of one shape, one after the other, select what their own values say."""
+    runs: list[tuple[dict[str, str], list[str]]] = [
+        ({"fiche_ids": "FA"}, ["a"]),
+        ({"fiche_ids": "FB"}, ["b"]),
+        ({"fiche_ids": "FB,FC"}, ["c", "b"]),
+        ({"groupes": "Equipe Sud"}, ["b"]),
+        ({"groupes": "Equipe Nord"}, ["c", "a"]),
+        ({"q": "timeout"}, ["b"]),
+        ({"q": "leroy"}, ["c"]),
+        ({"score_min": "50"}, ["a"]),
+        ({"score_min": "30"}, ["b", "a"]),
+        ({"status": "failed"}, ["c"]),
+        ({"status": "completed"}, ["b", "a"]),
+        ({"limit": "1"}, ["c"]),
+        ({"limit": "1", "offset": "1"}, ["b"]),
+        ({"limit": "2", "offset": "1"}, ["b", "a"]),
+    ]
+    for params, expected in runs:
+        assert await listed(client, world, dataset, **params) == expected, params
+
+
 async def test_list_item_shape(client: httpx.AsyncClient, world: World, dataset: Ids) -> None:
     body = (await client.get("/api/audits", params={"fiche_ids": "FA"}, headers=world.headers("viewer"))).json()
     item = body["data"][0]
