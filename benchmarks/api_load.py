@@ -5,9 +5,7 @@ set-based `INSERT ... SELECT` (`api_load_seed.sql`: fiches over 60 sales days in
 size, 8 agents each, 1 to 3 recordings with transcripts; every fiche audited on a 10-step
 scorecard, 60 % also on an 18-step one, a quarter of the pairs audited again, a few attempts
 failed or soft-deleted; completed audits with their steps, 2 to 4 control points per step and 1 or
-2 citations per point found), then serves the API with `callaudit api` as in production, four worker
-processes by default (`--api-workers`: two a core of the target's 2 cores, `docs/scaling.md`; one
-event loop runs one request's Python at a time, and a request behind another waits for it).
+2 citations per point found), then serves the API with `callaudit api` as in production.
 
 Requests come from a fixed pool of shapes, drawn in the same random order for both phases:
 
@@ -60,7 +58,7 @@ holds most of its requests slower than its p99: a stall shows there.
     .venv/bin/python benchmarks/api_load.py                          # 100k audits, 100 req/s for 60 s
     .venv/bin/python benchmarks/api_load.py --audits 10000 --seconds 15  # a quick look
     .venv/bin/python benchmarks/api_load.py --home /tmp/api-bench    # keep (and reuse) the seeded database
-    .venv/bin/python benchmarks/api_load.py --api-workers 2          # `callaudit api --workers 2` (default 4)
+    .venv/bin/python benchmarks/api_load.py --api-workers 2          # `callaudit api --workers 2`
     .venv/bin/python benchmarks/api_load.py --runs 3                 # medians of three back-to-back runs
     .venv/bin/python benchmarks/api_load.py --keep-alive             # one client's kept-alive connections
 """
@@ -776,8 +774,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds per phase")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds at the same rate before measuring")
     parser.add_argument("--home", type=Path, help="keep the embedded servers here (reused when seeded)")
-    # Two API processes a core of the issue's 2-core machine, as docs/scaling.md advises (decision 124).
-    parser.add_argument("--api-workers", type=int, default=4, help="`callaudit api --workers`")
+    parser.add_argument("--api-workers", type=int, default=1, help="`callaudit api --workers`")
     parser.add_argument("--runs", type=int, default=1, help="SQL and API phases, back to back; medians reported")
     parser.add_argument(
         "--keep-alive", action="store_true", help="one client's kept-alive connections, not a connection a request"

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.analytics.facts import FACTS_SCHEMA
 from domain.models import Fiche
 from domain.models.analytics import AuditFact
 from domain.scoping import ScopeSubject, apply_fiche_scope
 
-FACT_COLUMNS = [AuditFact.__table__.c[name] for name in FACTS_SCHEMA.names]
+
+@functools.cache
+def fact_columns() -> list[Any]:
+    """The facts' columns in the export schema's order. Read at the first export: the schema is
+    pyarrow's, which an API process loads only then (decision 124)."""
+    from domain.analytics.facts import FACTS_SCHEMA
+
+    return [AuditFact.__table__.c[name] for name in FACTS_SCHEMA.names]
 
 
 def facts_in_scope(subject: ScopeSubject, first: dt.date, last: dt.date) -> Select[Any]:
@@ -22,7 +29,7 @@ def facts_in_scope(subject: ScopeSubject, first: dt.date, last: dt.date) -> Sele
     the live fiche, so a fiche moved to another group since the facts were built follows its new group,
     exactly as its audits do."""
     statement = (
-        select(*FACT_COLUMNS)
+        select(*fact_columns())
         .join(Fiche, Fiche.fiche_id == AuditFact.fiche_id)
         .where(AuditFact.sales_day.between(first, last))
         .order_by(AuditFact.sales_day, AuditFact.audit_id, AuditFact.step_position, AuditFact.control_point_index)

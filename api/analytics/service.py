@@ -10,18 +10,16 @@ from __future__ import annotations
 import datetime as dt
 import io
 from collections.abc import AsyncIterator
-from typing import Protocol
-
-import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, Protocol
 
 from api.analytics import repository
 from api.analytics.schemas import ExportFormat
 from api.chat.service import Sessions
 from api.errors import BadRequest
-from domain.analytics.facts import FACTS_SCHEMA
 from domain.scoping import ScopeSubject
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 MAX_DAYS = 366  # a year and a leap day: longer exports are several requests (or the Parquet files)
 BATCH_ROWS = 10_000  # rows per cursor fetch and per Parquet row group
@@ -65,6 +63,11 @@ def check_range(first: dt.date, last: dt.date) -> None:
 
 
 def _writer(fmt: ExportFormat, sink: _Chunks) -> _Writer:
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
+    from domain.analytics.facts import FACTS_SCHEMA
+
     writer: _Writer = (pq.ParquetWriter if fmt is ExportFormat.PARQUET else pa_csv.CSVWriter)(sink, FACTS_SCHEMA)
     return writer
 
@@ -72,7 +75,14 @@ def _writer(fmt: ExportFormat, sink: _Chunks) -> _Writer:
 async def export_facts(
     sessions: Sessions, subject: ScopeSubject, first: dt.date, last: dt.date, fmt: ExportFormat
 ) -> AsyncIterator[bytes]:
-    """The encoded file, chunk by chunk (an empty range is a valid file with the header or schema only)."""
+    """The encoded file, chunk by chunk (an empty range is a valid file with the header or schema only).
+
+    pyarrow is imported by the first export, not with the app: it holds 35 MiB in every API process,
+    and most never export (decision 124)."""
+    import pyarrow as pa
+
+    from domain.analytics.facts import FACTS_SCHEMA
+
     statement = repository.facts_in_scope(subject, first, last)
     sink = _Chunks()
     writer = _writer(fmt, sink)

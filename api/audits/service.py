@@ -562,14 +562,14 @@ async def audit_detail(session: AsyncSession, grant: Grant, audit_id: int) -> Au
         raise NotFound("Audit not found")
     compliance = dict(zip(_COMPLIANCE_FIELDS, row[_COMPLIANCE_START:_TRAIL], strict=True))
     trail = bool(row[_TRAIL])
-    link = ProductLinkValues(*row[_TRAIL + 1 :])
+    link = None if row[_TRAIL + 1] is None else ProductLinkValues(*row[_TRAIL + 1 :])  # NULL: no link (outer join)
     return AuditDetail.model_validate(
         {
             **_summary_dict(row),
             **dict(zip(_DETAIL_FIELDS, row[_SUMMARY_WIDTH:_COMPLIANCE_START], strict=True)),
             "compliance": compliance_of(compliance),
             "steps": await session.run_sync(lambda sync: overlaid_steps(sync, audit_id, trail=trail)),
-            "product": product_of(link if link.strategy is not None else None),  # NULL: no link (outer join)
+            "product": product_of(link),
         }
     )
 

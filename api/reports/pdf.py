@@ -15,14 +15,11 @@ import logging
 
 import anyio.to_thread
 from fastapi import Response
-from xhtml2pdf import pisa
-from xhtml2pdf.config.resources import ResourceAccessPolicy
 
 from api.errors import AppError
 
 # One render at a time per process: each is seconds of CPU held by a worker thread.
 _SLOTS = anyio.CapacityLimiter(1)
-_POLICY = ResourceAccessPolicy.server(None, allow_remote=False, max_resources=0, max_render_seconds=30)
 # xhtml2pdf warns on every render about CSS it ignores (grid, outline): known, not actionable.
 logging.getLogger("xhtml2pdf").setLevel(logging.ERROR)
 
@@ -32,8 +29,14 @@ class PdfFailed(AppError):
 
 
 def render_pdf(html: str) -> bytes:
+    # Imported by the first render, not with the app: xhtml2pdf, ReportLab and pypdf hold 33 MiB in
+    # every API process, and most never render a PDF (decision 124).
+    from xhtml2pdf import pisa
+    from xhtml2pdf.config.resources import ResourceAccessPolicy
+
+    policy = ResourceAccessPolicy.server(None, allow_remote=False, max_resources=0, max_render_seconds=30)
     out = io.BytesIO()
-    status = pisa.CreatePDF(html, dest=out, encoding="utf-8", resource_policy=_POLICY)
+    status = pisa.CreatePDF(html, dest=out, encoding="utf-8", resource_policy=policy)
     if status.err:
         raise PdfFailed("The report could not be laid out as PDF")
     return out.getvalue()
