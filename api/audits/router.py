@@ -38,6 +38,7 @@ from api.fiches.reads import visible_or_404
 from api.fiches.schemas import FICHE_ID_PATTERN
 from api.schemas import Envelope, ok
 from api.security import CanonicalPathInt, CurrentPrincipal, EntityId, Grant, require
+from api.sql_json import JSONText, array_text, object_text
 from callaudit.settings import Settings
 from domain.audits.schema import PointStatus
 
@@ -57,11 +58,12 @@ def _tz(settings: Settings) -> ZoneInfo:
 @router.get("", response_model=AuditListResponse, summary="Audits, filtered, sorted and paginated")
 async def list_audits(
     grant: ReadAudits, session: SessionDep, settings: SettingsDep, query: Annotated[AuditListQuery, Query()]
-) -> AuditListResponse:
+) -> JSONText:
     """Latest audit per (fiche, scorecard) by default (`latest_only=false` for every attempt);
     soft-deleted audits only with `include_deleted=true`."""
     data, total = await service.list_audits(session, grant, query, _tz(settings))
-    return AuditListResponse(data=data, pagination=OffsetPagination.of(total, query))
+    pagination = OffsetPagination.of(total, query).model_dump_json()
+    return JSONText(object_text([("success", "true"), ("data", array_text(data)), ("pagination", pagination)]))
 
 
 @router.get("/grouped-by-fiches", response_model=FicheGroupsResponse, summary="Audits grouped per fiche")

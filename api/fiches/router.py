@@ -37,6 +37,7 @@ from api.fiches.schemas import (
 from api.runs import LauncherDep
 from api.schemas import Envelope, Page, PageParams, SalesDay, ok, page_params
 from api.security import Grant, Str255, fetch_page, require
+from api.sql_json import JSONText, envelope, object_text
 from api.webhooks.router import EgressPolicyDep
 from api.webhooks.service import checked_url
 from domain.models import FicheFetchJob
@@ -128,12 +129,12 @@ async def search_sales(  # noqa: PLR0917 - FastAPI dependencies
 
 
 @router.post("/status/batch", response_model=StatusBatchResponse, summary="Status of many fiches")
-async def status_batch(body: StatusBatchIn, grant: ReadFiches, session: SessionDep) -> StatusBatchResponse:
+async def status_batch(body: StatusBatchIn, grant: ReadFiches, session: SessionDep) -> JSONText:
     """The stored status of up to 500 fiches by id (`fiche_ids`), each with its transcription and audit state, in
     one query; a fiche missing or out of the caller's scope answers its id with empty fields."""
     ids = list(dict.fromkeys(body.fiche_ids))
     found = await status.statuses(session, grant, ids)
-    return StatusBatchResponse(data={i: found.get(i) or FicheStatusOut(fiche_id=i) for i in ids})
+    return envelope(object_text((i, found.get(i) or status.empty_status(i)) for i in ids))
 
 
 @router.get("/status/by-date", response_model=ByDateResponse, summary="Cached fiches of one sales day")
@@ -367,10 +368,10 @@ async def fiche_cache(fiche_id: FicheIdPath, grant: ReadFiches, session: Session
     response_model=Envelope[FicheStatusOut],
     summary="Where a fiche stands: details, transcription, audits",
 )
-async def fiche_status(fiche_id: FicheIdPath, grant: ReadFiches, session: SessionDep) -> Envelope[FicheStatusOut]:
+async def fiche_status(fiche_id: FicheIdPath, grant: ReadFiches, session: SessionDep) -> JSONText:
     """The fiche's stored state: details, recordings, transcription and audit progress, read from the tables in one
     query; 404 when missing or out of scope."""
     found = await status.statuses(session, grant, [fiche_id])
     if fiche_id not in found:
         raise NotFound("Fiche not found")
-    return ok(found[fiche_id])
+    return envelope(found[fiche_id])

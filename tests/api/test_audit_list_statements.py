@@ -19,7 +19,7 @@ from sqlalchemy.sql.annotation import Annotated
 
 from api.audits.filters import AuditFilters, conditions, like_pattern, selection
 from api.audits.schemas import AuditListQuery
-from api.audits.service import list_statements
+from api.audits.service import _detail_row, list_statements
 from api.auth.principal import Grant, Principal, PrincipalKind, TeamRef
 from domain.models import Fiche
 from domain.rbac import Action, Scope
@@ -79,12 +79,12 @@ def test_the_page_always_joins_what_a_summary_shows() -> None:
     assert all(f"JOIN {table} ON" in sql for table in ("fiches", "scorecards", "scorecard_versions"))
 
 
-def test_the_page_selects_table_columns_not_orm_copies() -> None:
-    """A page's Core result maps the new statement's columns onto its cached statement's by hash;
-    an ORM attribute's annotated copy hashes like its table column without being it, and each
-    such pair was compared with `==`, which builds a SQL expression (decision 120)."""
-    _, page, _ = list_statements(_grant(Scope.ALL), AuditListQuery.model_validate({}), TZ)
-    selected = list(page.selected_columns)
+def test_the_detail_selects_table_columns_not_orm_copies() -> None:
+    """The detail's Core result maps the new statement's columns onto its cached statement's by hash;
+    an ORM attribute's annotated copy hashes like its table column without being it, and each such
+    pair was compared with `==`, which builds a SQL expression (decision 120). (The list's page
+    selects one column, its summaries' JSON, decision 125.)"""
+    selected = list(_detail_row(Scope.ALL).selected_columns)
     assert len(selected) > 30
     annotated = [column for column in selected if isinstance(column, Annotated)]
     assert annotated == []

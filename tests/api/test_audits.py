@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any, get_args
 
 import httpx
@@ -11,6 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.audits.filters import Niveau, split_csv
+from api.audits.schemas import AuditListResponse
 from api.audits.service import bucket_label
 from domain.audits.schema import Level
 from domain.audits.store import LatestCandidate, choose_latest
@@ -19,6 +21,7 @@ from domain.models.audits import PENDING_LEVEL
 from services.auditing import STALE_HEARTBEAT
 from tests.fixtures.factories.aio import add_audit, add_fiche, add_scorecard
 from tests.fixtures.queries import counting
+from tests.fixtures.wire import same_json
 from tests.fixtures.world import World
 
 Ids = dict[str, int]
@@ -154,6 +157,39 @@ async def test_list_item_shape(client: httpx.AsyncClient, world: World, dataset:
     assert (item["version"], item["is_latest"], item["score_percentage"]) == (2, True, 95.0)
     assert item["total_tokens"] == 150
     assert "steps" not in item
+
+
+async def test_list_json_written_by_postgres_is_the_models(
+    client: httpx.AsyncClient, world: World, dataset: Ids
+) -> None:
+    """The page's summaries are `AuditSummary`'s JSON (Postgres writes them, decision 125): read
+    through the response model and written again by pydantic, the body is the same (ids as strings,
+    instants with pydantic's fraction and `Z`, numbers, nulls, lists; no field missing, added or moved)."""
+    await world.session.execute(
+        update(Audit).where(Audit.id == dataset["b"]).values(
+            needs_review=True, review_reasons=["Point critique incertain", "Verdict \"inconnu\""],
+            notes="À revoir", started_at=dt.datetime(2025, 3, 5, 10, 0, 0, 120000, tzinfo=dt.UTC),
+            cost_usd=0.00042, trigger_user_id=world.users["admin"],
+        )
+    )  # fmt: skip
+    await world.commit()
+    params = {"latest_only": "false", "include_deleted": "true", "limit": "3", "offset": "1"}
+    response = await client.get("/api/audits", params=params, headers=world.headers("viewer"))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    same_json(body, json.loads(AuditListResponse.model_validate_json(response.content).model_dump_json()))
+    assert body["pagination"] == {"total": 5, "limit": 3, "offset": 1, "current_page": 1, "total_pages": 2,
+                                  "has_next_page": True, "has_prev_page": True}  # fmt: skip
+    items = {item["id"]: item for item in body["data"]}
+    assert set(items) == {str(dataset[name]) for name in ("b", "del", "a")}
+    b = items[str(dataset["b"])]
+    assert b["review_reasons"] == ["Point critique incertain", 'Verdict "inconnu"']
+    assert (b["started_at"], b["cost_usd"], b["trigger_user_id"]) == (
+        "2025-03-05T10:00:00.120000Z", 0.00042, str(world.users["admin"])
+    )  # fmt: skip
+    assert (b["score_percentage"], b["total_tokens"], b["fiche"]["sales_date"]) == (40.0, 1500, "2025-03-04")
+    assert items[str(dataset["del"])]["deleted_at"] == "2025-03-06T12:00:00Z"
 
 
 @pytest.mark.parametrize(

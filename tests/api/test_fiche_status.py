@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
-from sqlalchemy import event, func, select
+from sqlalchemy import Integer, column, event, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.fiches import status
-from domain.models import Recording
-from domain.rbac import Scope
+from api.fiches.schemas import FicheStatusOut, StatusBatchResponse
+from api.fiches.status import percentage
+from domain.models import Fiche, FicheTranscription, Recording
 from tests.fixtures.factories.aio import WHEN, add_audit, add_scorecard
+from tests.fixtures.wire import same_json
 from tests.fixtures.world import World
 
 
@@ -112,36 +115,63 @@ async def test_status_batch_is_one_query_and_scoped(client: httpx.AsyncClient, w
     assert other.json()["data"]["F-OWN"]["audit"]["total"] == 0
 
 
-def test_status_rows_are_unpacked_in_the_statements_column_order() -> None:
-    """`status_of` reads a row by position: each column of the statement, given its own value, must come
-    out where its name says (a column added, removed or moved in one place and not the other fails)."""
-    names = list(status._statement(Scope.GROUP).selected_columns.keys())
-    values: dict[str, Any] = {name: f"<{name}>" for name in names}
-    values.update({name: n for n, name in enumerate(names, start=100) if name.startswith(("t_", "a_"))})
-    values.update(t_total=10, t_transcribed=4, t_failed=1, a_average_score=12.5, l_score_percentage=75.0)
-    out = status.status_of(tuple(values[name] for name in names))
-    plain = ("fiche_id", "fetch_status", "fetch_error", "fetched_at", "expires_at", "sales_date", "recordings_count")
-    assert {name: out[name] for name in plain} == {name: values[name] for name in plain}
-    transcription = out["transcription"]
-    counts = [transcription[field] for field in ("total", "transcribed", "failed", "pending")]
-    assert counts == [10, 4, 1, 5]
-    assert transcription["last_transcribed_at"] == values["last_transcribed_at"]
-    assert (transcription["status"], transcription["run_id"]) == (
-        values["transcription_status"], values["transcription_run_id"]
-    )  # fmt: skip
-    audit = out["audit"]
-    for field in ("total", "completed", "pending", "running", "failed", "compliant", "non_compliant"):
-        assert audit[field] == values[f"a_{field}"], field
-    assert audit["average_score"] == 12.5
-    latest = audit["latest_audit"]
-    assert latest == {
-        "id": values["l_id"],
-        "status": values["l_status"],
-        "overall_score": values["l_points_earned"],
-        "score_percentage": 75.0,
-        "niveau": values["l_niveau"],
-        "is_compliant": values["l_is_compliant"],
-        "completed_at": values["l_completed_at"],
-        "run_id": values["l_run_id"],
-        "scorecard": {"id": values["l_scorecard_id"], "name": values["l_scorecard_name"]},
-    }
+async def test_status_json_written_by_postgres_is_the_models(client: httpx.AsyncClient, world: World) -> None:
+    """Each status is `FicheStatusOut`'s JSON (Postgres writes it): read through the model and written
+    again by pydantic, it is the same, ids as strings, instants in UTC with pydantic's fraction (the
+    connection's time zone is Paris's), no field missing, added or moved."""
+    await world.add_transcript("own")
+    world.session.add(Recording(fiche_id="F-OWN", call_id="call-not-transcribed"))
+    world.session.add(FicheTranscription(fiche_id="F-OWN", status="running", run_id="run-7"))
+    card = await add_scorecard(world.session, "Vente santé")
+    await add_audit(world.session, "F-OWN", card, score=60, niveau="ACCEPTABLE", compliant=False,
+                    completed_at=dt.datetime(2025, 3, 3, 9, 30, 15, 120000, tzinfo=dt.UTC))  # fmt: skip
+    await add_audit(world.session, "F-OWN", card, score=100, created_at=WHEN + dt.timedelta(hours=1),
+                    completed_at=dt.datetime(2025, 3, 3, 10, 0, 0, tzinfo=dt.UTC))  # fmt: skip
+    # The other fiche: never fetched in full, a fetch error, its only audit running (no score, no end).
+    await world.session.execute(
+        update(Fiche).where(Fiche.fiche_id == "F-OTHER").values(fetch_error="CRM 502", expires_at=WHEN)
+    )
+    await add_audit(world.session, "F-OTHER", card, status="running", score=None, compliant=None)
+    await world.commit()
+    listed = await client.get("/api/audits", params={"latest_only": "false"}, headers=world.headers("admin"))
+    assert "2025-03-03T09:30:15.120000Z" in listed.text  # as the routes serialised by pydantic write it
+    await world.session.execute(text("SET TIME ZONE 'Europe/Paris'"))
+
+    ids = ["F-OWN", "F-OTHER", "F-MISSING"]
+    response = await client.post("/api/fiches/status/batch", json={"fiche_ids": ids}, headers=world.headers("admin"))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    same_json(body, json.loads(StatusBatchResponse.model_validate_json(response.content).model_dump_json()))
+    assert list(body["data"]) == ids
+
+    own = body["data"]["F-OWN"]
+    assert own["has_data"] is True
+    assert own["transcription"]["percentage"] == 50.0
+    assert own["transcription"]["status"] == "running"
+    assert own["audit"]["average_score"] == 80.0
+    latest = own["audit"]["latest_audit"]
+    assert latest["completed_at"] == "2025-03-03T10:00:00Z"
+    assert latest["score_percentage"] == 100.0
+    assert isinstance(latest["id"], str)
+    other = body["data"]["F-OTHER"]
+    assert (other["has_data"], other["fetch_error"]) == (False, "CRM 502")
+    assert other["audit"]["latest_audit"]["completed_at"] is None
+    assert other["audit"]["average_score"] is None
+    assert body["data"]["F-MISSING"] == FicheStatusOut(fiche_id="F-MISSING").model_dump(mode="json")
+
+    single = await client.get("/api/fiches/F-OWN/status", headers=world.headers("admin"))
+    assert single.json() == {"success": True, "data": own}
+
+
+async def test_transcription_percentage_rounds_as_python(async_db_session: AsyncSession) -> None:
+    """`percentage` is Python's `round(100.0 * part / whole, 1)` for every part of every whole up to 300
+    (ties such as 1/16's 6.25 go to the even digit in both; a numeric `round` would give 6.3)."""
+    pairs = text("SELECT p AS part, w AS whole FROM generate_series(0, 300) w, generate_series(0, w) p")
+    numbers = pairs.columns(column("part", Integer), column("whole", Integer)).subquery()
+    statement = select(numbers.c.part, numbers.c.whole, percentage(numbers.c.part, numbers.c.whole))
+    rows = [tuple(row) for row in await async_db_session.execute(statement)]
+    assert len(rows) == sum(w + 1 for w in range(301))
+    wrong = [(p, w, v) for p, w, v in rows if v != (round(100.0 * p / w, 1) if w else 0.0)]
+    assert not wrong, wrong[:5]
+    assert (1, 16, 6.2) in rows
