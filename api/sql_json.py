@@ -4,10 +4,9 @@ Where a response is many rows shaped into objects, decoding every column into a 
 validating the values into models and serialising the models again took a third of the API
 process's CPU for the fiche status batch and a sixth for the audit list (decision 125). Postgres
 writes each object's JSON instead (`json_build_object`, beside the rows it reads) and the API splices
-the texts into its envelope. Postgres spends about what the API saves (14 us an audit summary): the
-trade is worth it because an API process serves its requests one at a time on one event loop, while
-Postgres runs each in its own backend; measured under load, the p99 fell 5-10 % and the API's CPU
-a request a fifth (decision 125). Postgres writes `"key" : value`, with spaces: bodies 13 % larger.
+the texts into its envelope. Postgres spends about what the API saves (14 us an audit summary);
+measured under load, the API's CPU a request fell a fifth, the total 5-9 % and the p99 0-10 %
+(decision 125). Postgres writes `"key" : value`, with spaces: bodies 13 % larger.
 
 The shape stays the response model's: `json_object` takes one expression per field of the model, by
 its wire name and in its order, and refuses any other set, so the model (and the OpenAPI schema
